@@ -1,0 +1,3 @@
+from ocireg.cli import main
+
+raise SystemExit(main())

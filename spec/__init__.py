@@ -1,0 +1,1 @@
+"""The API contracts (OpenAPI, GraphQL), shipped inside the package as data."""
