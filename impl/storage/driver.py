@@ -1,0 +1,146 @@
+"""The storage driver interface: a small, dumb key/byte store that the registry layer builds on.
+
+Paths are ``/``-separated keys relative to the driver's root (``"a/b/blobs/sha256/ab12…"``);
+``""`` is the root. Drivers know nothing of OCI: layout, locking and digests live above them.
+Every driver must pass the shared suite in ``tests/storage/driver_suite.py``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+
+class StorageError(Exception):
+    """Base class of driver errors."""
+
+
+class PathNotFoundError(StorageError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"path not found: {path!r}")
+        self.path = path
+
+
+class InvalidPathError(StorageError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f"invalid storage path: {path!r}")
+        self.path = path
+
+
+class InvalidOffsetError(StorageError):
+    def __init__(self, path: str, offset: int) -> None:
+        super().__init__(f"invalid offset {offset} for {path!r}")
+        self.path = path
+        self.offset = offset
+
+
+@dataclass(frozen=True, slots=True)
+class FileInfo:
+    path: str
+    size: int
+    mod_time: float
+    is_dir: bool
+
+
+class FileWriter(ABC):
+    """A streaming writer. Nothing it wrote is visible at its path before :meth:`commit`
+    (for a new file); :meth:`cancel` discards everything this writer wrote."""
+
+    @property
+    @abstractmethod
+    def size(self) -> int:
+        """Bytes in the file so far, including what it held before an append."""
+
+    @abstractmethod
+    def write(self, data: bytes) -> int: ...
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Make the content durable and visible. The writer is closed afterwards."""
+
+    @abstractmethod
+    def cancel(self) -> None:
+        """Undo this writer's writes (a new file disappears, an appended one is cut back)."""
+
+    def __enter__(self) -> FileWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is not None:
+            self.cancel()
+
+
+def check_path(path: str) -> str:
+    """Reject keys that could escape the root or are not normalised."""
+    if path == "":
+        return path
+    parts = path.split("/")
+    if path.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in path:
+        raise InvalidPathError(path)
+    return path
+
+
+def join(*parts: str) -> str:
+    return "/".join(p for p in parts if p)
+
+
+class StorageDriver(ABC):
+    name: str = "abstract"
+
+    @abstractmethod
+    def get_content(self, path: str) -> bytes: ...
+
+    @abstractmethod
+    def put_content(self, path: str, data: bytes) -> None:
+        """Write a whole file atomically: readers see the old content or the new, never half."""
+
+    @abstractmethod
+    def reader(self, path: str, offset: int = 0) -> BinaryIO: ...
+
+    @abstractmethod
+    def writer(self, path: str, append: bool = False) -> FileWriter: ...
+
+    @abstractmethod
+    def stat(self, path: str) -> FileInfo: ...
+
+    @abstractmethod
+    def list(self, path: str) -> list[str]:
+        """Direct children of a directory, as full keys, sorted."""
+
+    @abstractmethod
+    def move(self, source: str, dest: str) -> None:
+        """Rename, replacing ``dest`` atomically if it exists."""
+
+    @abstractmethod
+    def delete(self, path: str) -> None:
+        """Remove a file or a whole directory tree."""
+
+    @abstractmethod
+    def link(self, source: str, dest: str) -> None:
+        """Make ``dest`` hold the same content as ``source`` (a hard link where possible)."""
+
+    def exists(self, path: str) -> bool:
+        try:
+            self.stat(path)
+        except PathNotFoundError:
+            return False
+        return True
+
+    def walk(self, path: str) -> Iterator[FileInfo]:
+        """Every entry below ``path``, depth first, parents before children."""
+        for child in self.list(path):
+            info = self.stat(child)
+            yield info
+            if info.is_dir:
+                yield from self.walk(child)
+
+    def redirect_url(self, path: str, method: str) -> str | None:
+        """A URL clients may fetch the content from directly, if the backend offers one."""
+        return None
+
+    def local_path(self, path: str) -> Path | None:
+        """The file on local disk holding ``path``, when there is one (enables sendfile)."""
+        return None
