@@ -1,0 +1,295 @@
+"""Registry semantics over a storage driver: repositories, blobs, manifests, tags, referrers.
+
+This layer owns the OCI image layout (see :mod:`ocireg.registry.layout`) and its locking. Handlers
+call it and shape HTTP answers; it knows nothing of HTTP beyond raising ``RegistryError``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+from ocireg.digests import Digest, digest_bytes, parse_digest, require_supported
+from ocireg.errors import ErrorCode, RegistryError
+from ocireg.names import is_tag
+from ocireg.registry import index as idx
+from ocireg.registry import layout
+from ocireg.registry.index import IndexStore, RepoIndex
+from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.manifests import Manifest, parse_manifest
+from ocireg.registry.uploads import UploadStore
+from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
+
+_PARSED_CACHE = 100_000
+
+
+@dataclass(frozen=True)
+class StoredManifest:
+    digest: str
+    media_type: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PushedManifest:
+    digest: Digest
+    subject: str | None
+    tags: list[str]
+
+
+class Registry:
+    def __init__(
+        self,
+        driver: StorageDriver,
+        locks: KeyedLocks,
+        *,
+        docker_compat: bool = True,
+        fsync: bool = False,
+    ) -> None:
+        self.driver = driver
+        self.locks = locks
+        self.docker_compat = docker_compat
+        self.indexes = IndexStore(driver)
+        self.uploads = UploadStore(driver, locks, fsync)
+        self._parsed: OrderedDict[str, Manifest] = OrderedDict()
+
+    # -- repositories ---------------------------------------------------------------------
+    def index(self, repo: str) -> RepoIndex | None:
+        return self.indexes.load(repo)
+
+    async def ensure_repository(self, repo: str) -> None:
+        if self.driver.exists(layout.index_file(repo)):
+            return
+        async with self.locks.hold(repo):
+            if not self.driver.exists(layout.index_file(repo)):
+                self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
+                self.indexes.save(repo, [])
+
+    def repositories(self) -> list[str]:
+        found: list[str] = []
+        self._collect_repositories("", found)
+        return sorted(found)
+
+    def _collect_repositories(self, path: str, found: list[str]) -> None:
+        try:
+            children = self.driver.list(path)
+        except PathNotFoundError:
+            return
+        names = {child.rsplit("/", 1)[-1] for child in children}
+        if path and layout.INDEX_JSON in names and layout.OCI_LAYOUT in names:
+            found.append(path)
+        for child in children:
+            name = child.rsplit("/", 1)[-1]
+            if name.startswith(".") or name in layout.LAYOUT_ENTRIES:
+                continue
+            if "." in name and not self.driver.stat(child).is_dir:
+                continue
+            self._collect_repositories(child, found)
+
+    # -- blobs ----------------------------------------------------------------------------
+    def blob_info(self, repo: str, digest: Digest) -> FileInfo:
+        try:
+            info = self.driver.stat(layout.blob_file(repo, digest))
+        except PathNotFoundError:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)}) from None
+        if info.is_dir:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)})
+        return info
+
+    def has_blob(self, repo: str, digest: Digest) -> bool:
+        return self.driver.exists(layout.blob_file(repo, digest))
+
+    async def delete_blob(self, repo: str, digest: Digest) -> None:
+        self.blob_info(repo, digest)
+        async with self.locks.hold(repo):
+            try:
+                self.driver.delete(layout.blob_file(repo, digest))
+            except PathNotFoundError:
+                raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)}) from None
+
+    async def mount_blob(self, repo: str, digest: Digest, source: str | None) -> bool:
+        """Link a blob from ``source`` (or, if None, any repository holding it) into ``repo``."""
+        if not digest.supported:
+            return False
+        candidates = [source] if source is not None else self.repositories()
+        for candidate in candidates:
+            if candidate != repo and self.has_blob(candidate, digest):
+                await self.ensure_repository(repo)
+                target = layout.blob_file(repo, digest)
+                try:
+                    self.driver.link(layout.blob_file(candidate, digest), target)
+                except PathNotFoundError:
+                    continue  # deleted meanwhile: try the next one
+                return True
+        return self.has_blob(repo, digest)
+
+    # -- manifests ------------------------------------------------------------------------
+    def resolve(self, repo: str, reference: str) -> StoredManifest:
+        tag = is_tag(reference)
+        key = reference if tag else str(parse_digest(reference))
+        index = self.index(repo)
+        entry = None
+        if index is not None:
+            entry = index.tags.get(key) if tag else index.by_digest.get(key)
+        if entry is None:
+            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, {"name": repo, "reference": reference})
+        return StoredManifest(entry["digest"], entry["mediaType"], entry["size"])
+
+    def manifest_bytes(self, repo: str, stored: StoredManifest) -> bytes:
+        try:
+            return self.driver.get_content(layout.blob_file(repo, parse_digest(stored.digest)))
+        except PathNotFoundError:
+            raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, {"digest": stored.digest}) from None
+
+    async def put_manifest(
+        self, repo: str, reference: str, data: bytes, content_type: str | None, tags: list[str]
+    ) -> PushedManifest:
+        manifest = parse_manifest(data, content_type, self.docker_compat)
+        if is_tag(reference):
+            digest = digest_bytes(data)
+            tags = [reference, *tags]
+        else:
+            wanted = require_supported(parse_digest(reference))
+            digest = digest_bytes(data, wanted.algorithm)
+            if digest != wanted:
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID, {"expected": reference, "actual": str(digest)}
+                )
+        self._check_references(repo, manifest)
+        await self.ensure_repository(repo)
+        blob = layout.blob_file(repo, digest)
+        if not self.driver.exists(blob):
+            self.driver.put_content(blob, data)
+        self._remember(str(digest), manifest)
+        descriptor: dict[str, Any] = {
+            "mediaType": manifest.media_type,
+            "digest": str(digest),
+            "size": len(data),
+        }
+        if manifest.artifact_type:
+            descriptor["artifactType"] = manifest.artifact_type
+        unique_tags = list(dict.fromkeys(tags))
+        async with self.locks.hold(repo):
+            entries = self._current_entries(repo)
+            entries = idx.with_manifest(entries, descriptor)
+            for tag in unique_tags:
+                entries = idx.with_tag(entries, tag, descriptor)
+            self.indexes.save(repo, entries)
+        subject = str(manifest.subject.digest) if manifest.subject else None
+        return PushedManifest(digest, subject, unique_tags)
+
+    def _check_references(self, repo: str, manifest: Manifest) -> None:
+        missing: list[str] = []
+        blobs = [manifest.config] if manifest.config else []
+        for descriptor in [*blobs, *manifest.layers]:
+            if not descriptor.external and not self.has_blob(repo, descriptor.digest):
+                missing.append(str(descriptor.digest))
+        if manifest.manifests:
+            index = self.index(repo)
+            known = index.by_digest if index is not None else {}
+            missing += [str(d.digest) for d in manifest.manifests if str(d.digest) not in known]
+        if missing:
+            raise RegistryError(ErrorCode.MANIFEST_BLOB_UNKNOWN, {"missing": missing})
+
+    def _current_entries(self, repo: str) -> list[idx.Entry]:
+        index = self.index(repo)
+        return list(index.entries) if index is not None else []
+
+    async def delete_manifest(self, repo: str, reference: str) -> None:
+        async with self.locks.hold(repo):
+            stored = self.resolve(repo, reference)
+            entries = self._current_entries(repo)
+            if is_tag(reference):
+                entries = idx.without_tag(entries, reference)
+            else:
+                parents = self._parents_of(repo, stored.digest)
+                if parents:
+                    raise RegistryError(
+                        ErrorCode.DENIED,
+                        {"reason": "an index references this manifest", "indexes": parents},
+                        status=405,
+                    )
+                entries = idx.without_digest(entries, stored.digest)
+            self.indexes.save(repo, entries)
+
+    def _parents_of(self, repo: str, digest: str) -> list[str]:
+        index = self.index(repo)
+        if index is None:
+            return []
+        parents = []
+        for entry_digest, entry in index.by_digest.items():
+            if entry.get("mediaType") in (
+                "application/vnd.oci.image.index.v1+json",
+                "application/vnd.docker.distribution.manifest.list.v2+json",
+            ):
+                parsed = self.parsed_manifest(repo, entry_digest)
+                if parsed and any(str(d.digest) == digest for d in parsed.manifests):
+                    parents.append(entry_digest)
+        return parents
+
+    def parsed_manifest(self, repo: str, digest: str) -> Manifest | None:
+        """A stored manifest, parsed once per process (manifests are immutable by digest)."""
+        cached = self._parsed.get(digest)
+        if cached is not None:
+            return cached
+        index = self.index(repo)
+        entry = index.by_digest.get(digest) if index else None
+        if entry is None:
+            return None
+        try:
+            data = self.driver.get_content(layout.blob_file(repo, parse_digest(digest)))
+            manifest = parse_manifest(data, entry["mediaType"], docker_compat=True)
+        except (PathNotFoundError, RegistryError):
+            return None
+        self._remember(digest, manifest)
+        return manifest
+
+    def _remember(self, digest: str, manifest: Manifest) -> None:
+        self._parsed[digest] = manifest
+        if len(self._parsed) > _PARSED_CACHE:
+            self._parsed.popitem(last=False)
+
+    # -- referrers ------------------------------------------------------------------------
+    def referrers(
+        self, repo: str, subject: Digest, artifact_types: list[str]
+    ) -> list[dict[str, Any]]:
+        index = self.index(repo)
+        if index is None:
+            return []
+        wanted = str(subject)
+        found: list[dict[str, Any]] = []
+        for digest, entry in index.by_digest.items():
+            manifest = self.parsed_manifest(repo, digest)
+            if (
+                manifest is None
+                or manifest.subject is None
+                or str(manifest.subject.digest) != wanted
+            ):
+                continue
+            artifact_type = manifest.referrer_artifact_type()
+            if artifact_types and artifact_type not in artifact_types:
+                continue
+            descriptor: dict[str, Any] = {
+                "mediaType": manifest.media_type,
+                "digest": digest,
+                "size": entry["size"],
+            }
+            if artifact_type:
+                descriptor["artifactType"] = artifact_type
+            if manifest.annotations:
+                descriptor["annotations"] = manifest.annotations
+            found.append(descriptor)
+        return found
+
+
+def manifest_json(manifests: list[dict[str, Any]]) -> bytes:
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": manifests,
+        },
+        separators=(",", ":"),
+    ).encode()

@@ -1,0 +1,188 @@
+"""Blob upload sessions: streamed, chunked and monolithic, committed atomically by digest.
+
+An upload is a file under ``<repo>/.uploads/<id>``; its size is the upload offset. The digest is
+computed while bytes arrive and the running hash is kept in this process, keyed by session and
+offset. When the next chunk lands in another worker process (or after a restart) the hash state
+is missing and the file is hashed again at commit, so correctness never depends on stickiness.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import anyio.to_thread
+
+from ocireg.digests import CANONICAL, Digest, Hasher, new_hasher, require_supported
+from ocireg.errors import ErrorCode, RegistryError
+from ocireg.registry import layout
+from ocireg.registry.locks import KeyedLocks
+from ocireg.storage.driver import PathNotFoundError, StorageDriver
+
+SESSION_RE = re.compile(r"[0-9a-f]{32}")
+CONTENT_RANGE_RE = re.compile(r"(?:bytes[= ])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
+_READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ChunkInfo:
+    """What the client said about the bytes it is sending."""
+
+    content_range: str | None = None
+    content_length: int | None = None
+
+
+def range_header(size: int) -> str:
+    return f"0-{max(size - 1, 0)}"
+
+
+def _range_error(size: int, reason: str) -> RegistryError:
+    return RegistryError(
+        ErrorCode.BLOB_UPLOAD_INVALID,
+        {"reason": reason, "offset": size},
+        status=416,
+        headers={"Range": range_header(size)},
+    )
+
+
+class UploadStore:
+    def __init__(self, driver: StorageDriver, locks: KeyedLocks, fsync: bool) -> None:
+        self._driver = driver
+        self._locks = locks
+        self._fsync = fsync
+        self._hashes: dict[str, tuple[int, Hasher]] = {}
+
+    def start(self, repo: str) -> str:
+        session = uuid.uuid4().hex
+        self._driver.put_content(layout.upload_file(repo, session), b"")
+        self._hashes[self._key(repo, session)] = (0, new_hasher())
+        return session
+
+    def size(self, repo: str, session: str) -> int:
+        if not SESSION_RE.fullmatch(session):
+            raise self._unknown(session)
+        try:
+            return self._driver.stat(layout.upload_file(repo, session)).size
+        except PathNotFoundError:
+            raise self._unknown(session) from None
+
+    async def append(
+        self, repo: str, session: str, chunks: AsyncIterator[bytes], info: ChunkInfo
+    ) -> int:
+        async with self._locks.hold(self._key(repo, session)):
+            return await self._append_locked(repo, session, chunks, info)
+
+    async def complete(
+        self,
+        repo: str,
+        session: str,
+        digest: Digest,
+        chunks: AsyncIterator[bytes],
+        info: ChunkInfo,
+    ) -> None:
+        require_supported(digest)
+        key = self._key(repo, session)
+        async with self._locks.hold(key):
+            size = await self._append_locked(repo, session, chunks, info)
+            try:
+                actual = await self._digest_of(repo, session, size, digest.algorithm)
+                if actual != digest.encoded:
+                    raise RegistryError(
+                        ErrorCode.DIGEST_INVALID,
+                        {"expected": str(digest), "actual": f"{digest.algorithm}:{actual}"},
+                    )
+                await self._commit(repo, session, digest)
+            finally:
+                self._discard(repo, session)
+
+    async def cancel(self, repo: str, session: str) -> None:
+        self.size(repo, session)
+        async with self._locks.hold(self._key(repo, session)):
+            self._discard(repo, session)
+
+    def _discard(self, repo: str, session: str) -> None:
+        self._hashes.pop(self._key(repo, session), None)
+        with contextlib.suppress(PathNotFoundError):
+            self._driver.delete(layout.upload_file(repo, session))
+
+    async def _append_locked(
+        self, repo: str, session: str, chunks: AsyncIterator[bytes], info: ChunkInfo
+    ) -> int:
+        size = self.size(repo, session)
+        expected = self._expected_length(size, info)
+        key = self._key(repo, session)
+        state = self._hashes.pop(key, None)
+        hasher = state[1] if state is not None and state[0] == size else None
+        writer = self._driver.writer(layout.upload_file(repo, session), append=True)
+        written = 0
+        try:
+            async for chunk in chunks:
+                writer.write(chunk)
+                written += len(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+                if expected is not None and written > expected:
+                    break
+            if expected is not None and written != expected:
+                raise RegistryError(
+                    ErrorCode.SIZE_INVALID, {"expected": expected, "received": written}
+                )
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
+        if hasher is not None:
+            self._hashes[key] = (size + written, hasher)
+        return size + written
+
+    @staticmethod
+    def _expected_length(size: int, info: ChunkInfo) -> int | None:
+        expected = info.content_length
+        if info.content_range is None:
+            return expected
+        match = CONTENT_RANGE_RE.fullmatch(info.content_range.strip())
+        if match is None:
+            raise _range_error(size, f"malformed Content-Range {info.content_range!r}")
+        start, end = int(match[1]), int(match[2])
+        if start != size or end < start:
+            raise _range_error(size, f"chunk {start}-{end} does not continue at offset {size}")
+        length = end - start + 1
+        if expected is not None and expected != length:
+            raise RegistryError(
+                ErrorCode.SIZE_INVALID,
+                {"reason": "Content-Length does not match Content-Range", "range": length},
+            )
+        return length
+
+    async def _digest_of(self, repo: str, session: str, size: int, algorithm: str) -> str:
+        state = self._hashes.get(self._key(repo, session))
+        if algorithm == CANONICAL and state is not None and state[0] == size:
+            return state[1].hexdigest()
+        return await anyio.to_thread.run_sync(self._hash_file, repo, session, algorithm)
+
+    def _hash_file(self, repo: str, session: str, algorithm: str) -> str:
+        hasher = new_hasher(algorithm)
+        with self._driver.reader(layout.upload_file(repo, session)) as handle:
+            while chunk := handle.read(_READ_CHUNK):
+                hasher.update(chunk)
+        return hasher.hexdigest()
+
+    async def _commit(self, repo: str, session: str, digest: Digest) -> None:
+        source, target = layout.upload_file(repo, session), layout.blob_file(repo, digest)
+        if self._driver.exists(target):
+            return  # content-addressed: the blob is already there; _discard drops the upload
+        if self._fsync:
+            await anyio.to_thread.run_sync(self._driver.move, source, target)
+        else:
+            self._driver.move(source, target)
+
+    @staticmethod
+    def _key(repo: str, session: str) -> str:
+        return f"upload:{repo}:{session}"
+
+    @staticmethod
+    def _unknown(session: str) -> RegistryError:
+        return RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, {"session": session})

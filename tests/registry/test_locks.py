@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from pathlib import Path
+
+from ocireg.registry.locks import KeyedLocks
+
+
+def _increment_many(lock_dir: str, counter: str, times: int) -> None:
+    async def run() -> None:
+        locks = KeyedLocks(Path(lock_dir))
+        for _ in range(times):
+            async with locks.hold("repo"):
+                path = Path(counter)
+                value = int(path.read_text())
+                await asyncio.sleep(0)
+                path.write_text(str(value + 1))
+
+    asyncio.run(run())
+
+
+def test_lock_excludes_other_processes(tmp_path: Path) -> None:
+    counter = tmp_path / "counter"
+    counter.write_text("0")
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_increment_many, args=(str(tmp_path / "locks"), str(counter), 200))
+        for _ in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    assert counter.read_text() == "600"
+
+
+def test_lock_excludes_coroutines_and_cleans_up() -> None:
+    locks = KeyedLocks(None)
+    inside = 0
+    peak = 0
+
+    async def task() -> None:
+        nonlocal inside, peak
+        async with locks.hold("k"):
+            inside += 1
+            peak = max(peak, inside)
+            await asyncio.sleep(0.001)
+            inside -= 1
+
+    async def main() -> None:
+        await asyncio.gather(*(task() for _ in range(20)))
+
+    asyncio.run(main())
+    assert peak == 1
+    assert locks._local == {}
