@@ -1,0 +1,74 @@
+"""The ASGI application: connexion routes everything declared in the specs."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+from connexion import AsyncApp
+from connexion.options import SwaggerUIOptions
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ocireg import errorhandlers
+from ocireg.config import Config
+from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.store import Registry
+from ocireg.reqlog import RequestLogMiddleware
+from ocireg.state import SCOPE_KEY, AppState
+from ocireg.storage.driver import StorageDriver
+from ocireg.storage.filesystem import FilesystemDriver
+from ocireg.validation import validator_map
+
+SPEC_FILE = "openapi.yaml"
+
+
+def spec_dir() -> Path:
+    return Path(str(resources.files("ocireg.spec")))
+
+
+def load_spec() -> dict[str, Any]:
+    spec: dict[str, Any] = yaml.safe_load((spec_dir() / SPEC_FILE).read_text())
+    return spec
+
+
+class StateMiddleware:
+    """Outermost layer: hands the app state to every request. It also pre-creates the
+    ``extensions`` dict, which connexion's router otherwise fills in a copy of the scope."""
+
+    def __init__(self, app: ASGIApp, state: AppState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SCOPE_KEY] = self.state
+        scope.setdefault("extensions", {})
+        await self.app(scope, receive, send)
+
+
+def build_registry(config: Config, driver: StorageDriver | None = None) -> Registry:
+    if driver is None:
+        root = config.resolved_root()
+        driver = FilesystemDriver(root, fsync=config.storage.commit)
+        locks = KeyedLocks(root / ".ocireg" / "locks")
+    else:
+        locks = KeyedLocks(None)
+    docker = "docker2s2" in config.http.compat
+    return Registry(driver, locks, docker_compat=docker, fsync=config.storage.commit)
+
+
+def create_app(
+    config: Config, driver: StorageDriver | None = None, *, validate_responses: bool = False
+) -> ASGIApp:
+    state = AppState(config, build_registry(config, driver), config.http.maxManifestSize)
+    app = AsyncApp(__name__, specification_dir=spec_dir())
+    app.add_api(
+        SPEC_FILE,
+        validator_map=validator_map(),
+        validate_responses=validate_responses,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui=False, spec_path="/openapi.json"),
+    )
+    errorhandlers.install(app, errorhandlers.AllowedMethods(load_spec()["paths"]))
+    state.ready = True
+    return RequestLogMiddleware(StateMiddleware(app, state))

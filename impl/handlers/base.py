@@ -1,0 +1,91 @@
+"""Helpers every handler shares, and the version check and health probes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from urllib.parse import quote
+
+from connexion import request
+from starlette.datastructures import QueryParams
+from starlette.responses import PlainTextResponse, Response
+
+from ocireg.digests import Digest
+from ocireg.names import check_name
+from ocireg.registry.store import Registry
+from ocireg.state import AppState, state_of
+
+API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
+
+
+def app_state() -> AppState:
+    return state_of(request.scope)
+
+
+def registry() -> Registry:
+    return app_state().registry
+
+
+def repo(name: str) -> str:
+    """The repository name, validated beyond what the spec's pattern can say."""
+    return check_name(name)
+
+
+def body_stream() -> AsyncIterator[bytes]:
+    return request.stream()  # type: ignore[no-any-return]
+
+
+def header_int(name: str) -> int | None:
+    value = request.headers.get(name)
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value)
+
+
+def _query_params() -> QueryParams:
+    # connexion's `request` proxy has no URI parser, so read the raw query string (already
+    # validated against the spec) and keep repeated keys, which `?tag=` and `?artifactType=` use.
+    return QueryParams(request.scope.get("query_string", b""))
+
+
+def query(name: str) -> str | None:
+    return _query_params().get(name)
+
+
+def query_list(name: str) -> list[str]:
+    return _query_params().getlist(name)
+
+
+def query_int(name: str) -> int | None:
+    value = query(name)
+    return None if value is None else int(value)
+
+
+def blob_location(name: str, dgst: Digest | str) -> str:
+    return f"/v2/{name}/blobs/{dgst}"
+
+
+def next_link(path: str, n: int, last: str) -> str:
+    return f'<{path}?n={n}&last={quote(last, safe="")}>; rel="next"'
+
+
+async def api_version() -> Response:
+    return Response(b"{}", media_type="application/json", headers=API_VERSION_HEADER)
+
+
+async def livez() -> Response:
+    return PlainTextResponse("ok")
+
+
+async def readyz() -> Response:
+    state = app_state()
+    if not state.ready:
+        return PlainTextResponse("not ready", status_code=503)
+    try:
+        state.registry.driver.stat("")
+    except OSError:
+        return PlainTextResponse("storage unreachable", status_code=503)
+    return PlainTextResponse("ok")
+
+
+async def startupz() -> Response:
+    return PlainTextResponse("ok")

@@ -1,0 +1,70 @@
+"""Manifest GET, HEAD, PUT and DELETE (end-3, end-7, end-9)."""
+
+from __future__ import annotations
+
+from connexion import request
+from starlette.responses import Response
+
+from ocireg.errors import ErrorCode, RegistryError
+from ocireg.handlers.base import app_state, body_stream, header_int, query_list, registry, repo
+from ocireg.names import check_tag
+
+
+def _manifest_headers(digest: str, size: int) -> dict[str, str]:
+    return {"Docker-Content-Digest": digest, "Content-Length": str(size), "ETag": f'"{digest}"'}
+
+
+async def head_manifest(name: str, reference: str) -> Response:
+    stored = registry().resolve(repo(name), reference)
+    headers = _manifest_headers(stored.digest, stored.size)
+    return Response(status_code=200, media_type=stored.media_type, headers=headers)
+
+
+async def get_manifest(name: str, reference: str) -> Response:
+    reg, name = registry(), repo(name)
+    stored = reg.resolve(name, reference)
+    data = reg.manifest_bytes(name, stored)
+    headers = _manifest_headers(stored.digest, len(data))
+    return Response(data, media_type=stored.media_type, headers=headers)
+
+
+async def _read_manifest_body(limit: int) -> bytes:
+    declared = header_int("content-length")
+    too_large = RegistryError(
+        ErrorCode.MANIFEST_INVALID,
+        {"reason": f"manifest larger than {limit} bytes"},
+        status=413,
+        message="manifest too large",
+    )
+    if declared is not None and declared > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in body_stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+async def put_manifest(name: str, reference: str) -> Response:
+    name = repo(name)
+    tags = [check_tag(t) for t in query_list("tag")]
+    data = await _read_manifest_body(app_state().max_manifest_size)
+    content_type = request.headers.get("content-type")
+    pushed = await registry().put_manifest(name, reference, data, content_type, tags)
+    headers = {
+        "Location": f"/v2/{name}/manifests/{pushed.digest}",
+        "Docker-Content-Digest": str(pushed.digest),
+        "Content-Length": "0",
+    }
+    if pushed.subject:
+        headers["OCI-Subject"] = pushed.subject
+    response = Response(status_code=201, headers=headers)
+    for tag in pushed.tags if tags else []:
+        response.headers.append("OCI-Tag", tag)
+    return response
+
+
+async def delete_manifest(name: str, reference: str) -> Response:
+    await registry().delete_manifest(repo(name), reference)
+    return Response(status_code=202)

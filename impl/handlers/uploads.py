@@ -1,0 +1,102 @@
+"""Blob uploads: start, monolithic, mount, chunk, status, complete, cancel.
+
+Spec endpoints end-4a/4b, end-5, end-6, end-11, end-13 and the main branch's cancel.
+"""
+
+from __future__ import annotations
+
+from connexion import request
+from starlette.responses import Response
+
+from ocireg.digests import parse_digest, require_supported
+from ocireg.errors import RegistryError
+from ocireg.handlers.base import (
+    blob_location,
+    body_stream,
+    header_int,
+    query,
+    registry,
+    repo,
+)
+from ocireg.names import check_name
+from ocireg.registry.uploads import ChunkInfo, range_header
+
+
+def _session_location(name: str, session: str) -> str:
+    return f"/v2/{name}/blobs/uploads/{session}"
+
+
+def _accepted(name: str, session: str, size: int, status: int = 202) -> Response:
+    headers = {
+        "Location": _session_location(name, session),
+        "Range": range_header(size),
+        "Docker-Upload-UUID": session,
+    }
+    if status == 202:
+        headers["Content-Length"] = "0"
+    return Response(status_code=status, headers=headers)
+
+
+def _created(name: str, digest: str) -> Response:
+    headers = {"Location": blob_location(name, digest), "Docker-Content-Digest": digest}
+    return Response(status_code=201, headers=headers)
+
+
+def _chunk_info() -> ChunkInfo:
+    return ChunkInfo(request.headers.get("content-range"), header_int("content-length"))
+
+
+async def start_upload(name: str) -> Response:
+    reg, name = registry(), repo(name)
+    mount = query("mount")
+    if mount is not None:
+        source = query("from")
+        if source is not None:
+            check_name(source)
+        dgst = parse_digest(mount)
+        if await reg.mount_blob(name, dgst, source):
+            return _created(name, str(dgst))
+    await reg.ensure_repository(name)
+    session = reg.uploads.start(name)
+    monolithic = query("digest")
+    if monolithic is None:
+        return _accepted(name, session, 0)
+    dgst = require_supported(parse_digest(monolithic))
+    await reg.uploads.complete(name, session, dgst, body_stream(), _chunk_info())
+    return _created(name, str(dgst))
+
+
+async def upload_status(name: str, session_id: str) -> Response:
+    name = repo(name)
+    size = registry().uploads.size(name, session_id)
+    return _accepted(name, session_id, size, status=204)
+
+
+async def patch_upload(name: str, session_id: str) -> Response:
+    name = repo(name)
+    try:
+        size = await registry().uploads.append(name, session_id, body_stream(), _chunk_info())
+    except RegistryError as error:
+        if error.http_status == 416:
+            error.headers["Location"] = _session_location(name, session_id)
+        raise
+    return _accepted(name, session_id, size)
+
+
+async def complete_upload(name: str, session_id: str, digest: str) -> Response:
+    name = repo(name)
+    dgst = parse_digest(digest)
+    uploads = registry().uploads
+    uploads.size(name, session_id)  # 404 for an unknown session before anything else
+    try:
+        await uploads.complete(name, session_id, dgst, body_stream(), _chunk_info())
+    except RegistryError as error:
+        if error.http_status == 416:
+            error.headers["Location"] = _session_location(name, session_id)
+        raise
+    return _created(name, str(dgst))
+
+
+async def cancel_upload(name: str, session_id: str) -> Response:
+    await registry().uploads.cancel(repo(name), session_id)
+    return Response(status_code=204)

@@ -1,0 +1,57 @@
+"""One JSON line per request: method, path, status, bytes, duration, repository."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("ocireg.access")
+_REPO_RE = re.compile(r"^/v2/(.+?)/(?:manifests|blobs|tags|referrers)/")
+
+
+def repository_of(path: str) -> str | None:
+    match = _REPO_RE.match(path)
+    return match[1] if match else None
+
+
+class RequestLogMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not log.isEnabledFor(logging.INFO):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        facts: dict[str, Any] = {"status": 500, "bytes": 0}
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                facts["status"] = message["status"]
+            elif message["type"] == "http.response.body":
+                facts["bytes"] += len(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, counting_send)
+        finally:
+            path = scope.get("path", "")
+            client = scope.get("client")
+            line = {
+                "msg": "request",
+                "method": scope.get("method"),
+                "path": path,
+                "status": facts["status"],
+                "bytes": facts["bytes"],
+                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+                "repo": repository_of(path),
+                "client": client[0] if client else None,
+                "pid": os.getpid(),
+            }
+            log.info(json.dumps(line, separators=(",", ":")))
