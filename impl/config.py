@@ -1,0 +1,178 @@
+"""The configuration: zot's file format (JSON or YAML), one typed model, strict about keys.
+
+Keys are zot's spelling and are matched case-insensitively on load, as zot (viper) does. Unknown
+keys are rejected with their path. Sections that later features act on (auth, accessControl,
+extensions, retention, ...) are accepted and kept as they are until their feature validates them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+
+from ocireg.durations import format_duration, parse_duration
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+    Field(json_schema_extra={"type": ["string", "number"], "description": "Go duration"}),
+]
+LogLevel = Literal["debug", "info", "warn", "warning", "error", "fatal", "panic"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class StorageConfig(_Section):
+    rootDirectory: str = Field(min_length=1, description="Where repositories are stored.")
+    dedupe: bool = Field(True, description="Share identical blobs across repositories.")
+    gc: bool = Field(True, description="Collect unreferenced blobs and manifests.")
+    gcDelay: Duration = Field(3600.0, description="Minimum age before content is collected.")
+    gcInterval: Duration = Field(3600.0, description="How often GC runs.")
+    gcTimeWindow: str | None = None
+    commit: bool = Field(False, description="fsync blobs and metadata before answering.")
+    retention: dict[str, Any] | None = None
+    subPaths: dict[str, Any] | None = None
+    storageDriver: dict[str, Any] | None = None
+    cacheDriver: dict[str, Any] | None = None
+    remoteCache: bool | None = None
+    redirectBlobURL: bool = False
+    maxRepos: int | None = Field(None, ge=0)
+
+
+class TLSConfig(_Section):
+    cert: str
+    key: str
+    cacert: str | None = None
+
+
+class HTTPConfig(_Section):
+    address: str = "127.0.0.1"
+    port: int = Field(5000, ge=1, le=65535)
+    externalUrl: str | None = None
+    realm: str = "ocireg"
+    allowOrigin: str | None = None
+    tls: TLSConfig | None = None
+    compat: list[Literal["docker2s2"]] = Field(default_factory=list)
+    auth: dict[str, Any] | None = None
+    accessControl: dict[str, Any] | None = None
+    ratelimit: dict[str, Any] | None = None
+    readTimeout: Duration | None = None
+    writeTimeout: Duration | None = None
+    workers: int = Field(1, ge=1, le=64, description="Worker processes serving one root.")
+    maxManifestSize: int = Field(4 * 1024 * 1024, ge=1024, description="Bytes; larger gets 413.")
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+class LogConfig(_Section):
+    level: Annotated[LogLevel, BeforeValidator(_lower)] = "info"
+    output: str | None = None
+    audit: str | None = None
+
+
+class SchedulerConfig(_Section):
+    numWorkers: int | None = Field(None, ge=1)
+
+
+class Config(_Section):
+    distSpecVersion: str = "1.1.1"
+    storage: StorageConfig
+    http: HTTPConfig = Field(default_factory=HTTPConfig)
+    log: LogConfig = Field(default_factory=LogConfig)
+    extensions: dict[str, Any] | None = None
+    scheduler: SchedulerConfig | None = None
+    cluster: dict[str, Any] | None = None
+    fastRestart: bool | None = None
+
+    def resolved_root(self) -> Path:
+        return Path(self.storage.rootDirectory).expanduser().resolve()
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; ``str()`` has one ``file: key.path: why`` per line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def default_config() -> Config:
+    """The embedded default: 127.0.0.1:5000, ./ocireg-data, Docker manifests accepted."""
+    return Config(
+        storage=StorageConfig(rootDirectory="./ocireg-data"),
+        http=HTTPConfig(compat=["docker2s2"]),
+    )
+
+
+def config_json_schema() -> dict[str, Any]:
+    return Config.model_json_schema(mode="validation")
+
+
+def _normalise(value: Any, model: type[BaseModel] | None) -> Any:
+    """Rename keys to the model's spelling, case-insensitively, section by section."""
+    if not isinstance(value, dict) or model is None:
+        return value
+    spelling = {name.lower(): name for name in model.model_fields}
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        name = spelling.get(str(key).lower(), str(key))
+        result[name] = _normalise(item, _submodel(model, name))
+    return result
+
+
+def _submodel(model: type[BaseModel], name: str) -> type[BaseModel] | None:
+    field = model.model_fields.get(name)
+    if field is None:
+        return None
+    for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _parse(path: Path, text: str) -> Any:
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".json":
+            return json.loads(text)
+        if suffix in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError([f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: invalid YAML: {exc}"]) from None
+    raise ConfigError([f"{path}: unknown format {suffix!r}: use .json, .yaml or .yml"])
+
+
+def _problems(path: Path, error: ValidationError) -> list[str]:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        why = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"{path}: {where}: {why}")
+    return lines
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    file = Path(path)
+    try:
+        text = file.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{file}: cannot read: {exc.strerror or exc}"]) from None
+    data = _parse(file, text)
+    if not isinstance(data, dict):
+        raise ConfigError([f"{file}: (top level): must be a mapping of sections"])
+    try:
+        return Config.model_validate(_normalise(data, Config))
+    except ValidationError as exc:
+        raise ConfigError(_problems(file, exc)) from None

@@ -1,0 +1,43 @@
+"""Go-style durations, as zot's configuration writes them: "1h", "90m", "1h30m", "500ms"."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def parse_duration(value: str | int | float) -> float:
+    """Seconds in a Go duration string. A bare number is taken as seconds."""
+    if isinstance(value, bool):
+        raise ValueError("a duration cannot be a boolean")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("a duration cannot be negative")
+        return float(value)
+    text = value.strip()
+    if text in ("0", ""):
+        if text == "":
+            raise ValueError("empty duration")
+        return 0.0
+    position, total = 0, 0.0
+    while position < len(text):
+        match = _PART.match(text, position)
+        if match is None:
+            raise ValueError(f"invalid duration {value!r}: use forms like 1h, 30m, 1h30m, 500ms")
+        total += float(match[1]) * _UNITS[match[2]]
+        position = match.end()
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest Go-style spelling of a whole number of seconds (fractions as ms)."""
+    if seconds != int(seconds):
+        return f"{round(seconds * 1000)}ms"
+    remaining, parts = int(seconds), []
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if remaining >= size:
+            parts.append(f"{remaining // size}{unit}")
+            remaining %= size
+    return "".join(parts) or "0s"
