@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.liveserver import LiveServer, live_server
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live registry shared by the integration tests (each test uses its own repos)."""
+    with live_server(tmp_path_factory.mktemp("server")) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def repo(request: pytest.FixtureRequest) -> str:
+    """A repository name unique to the test."""
+    base = request.node.name.lower()
+    cleaned = "".join(c if c.isalnum() else "-" for c in base).strip("-")
+    while "--" in cleaned:
+        cleaned = cleaned.replace("--", "-")
+    return f"t{next(_counter)}/{cleaned[:60].strip('-') or 'repo'}"
+
+
+@pytest.fixture
+def tmp_root(tmp_path: Path) -> Path:
+    return tmp_path / "data"

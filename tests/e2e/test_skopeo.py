@@ -1,0 +1,72 @@
+"""skopeo (Debian) against a live ocireg: copy a multi-arch index in and out, inspect, list
+tags, delete, and read the storage directory directly as an OCI layout."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.liveserver import LiveServer
+from tests.ocilayout import build_multiarch_layout
+from tests.tools import require_binary
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def skopeo() -> str:
+    return require_binary("skopeo", "apt-get install skopeo")
+
+
+def run(*args: str) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{' '.join(args)}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_copy_in_inspect_list_delete_copy_back(
+    skopeo: str, server: LiveServer, tmp_path: Path
+) -> None:
+    source = tmp_path / "source"
+    index_digest = build_multiarch_layout(source, "v1")
+    remote = f"docker://{server.host}/skopeo/multi"
+    no_tls = ("--src-tls-verify=false", "--dest-tls-verify=false")
+
+    run(skopeo, "copy", "--all", *no_tls, f"oci:{source}:v1", f"{remote}:v1")
+    run(skopeo, "copy", "--all", *no_tls, f"oci:{source}:v1", f"{remote}:v2")
+
+    raw = json.loads(run(skopeo, "inspect", "--tls-verify=false", "--raw", f"{remote}:v1"))
+    assert raw["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    assert len(raw["manifests"]) == 2
+    digest = run(skopeo, "inspect", "--tls-verify=false", "--format", "{{.Digest}}", f"{remote}:v1")
+    assert digest.strip() == index_digest
+    arm = json.loads(
+        run(skopeo, "inspect", "--tls-verify=false", "--override-arch", "arm64", f"{remote}:v1")
+    )
+    assert arm["Architecture"] == "arm64"
+
+    tags = json.loads(run(skopeo, "list-tags", "--tls-verify=false", remote))
+    assert sorted(tags["Tags"]) == ["v1", "v2"]
+
+    # The storage directory is itself an OCI layout that skopeo reads directly.
+    local = json.loads(run(skopeo, "inspect", "--raw", f"oci:{server.root}/skopeo/multi:v1"))
+    assert local == raw
+
+    back = tmp_path / "back"
+    run(skopeo, "copy", "--all", *no_tls, f"{remote}:v1", f"oci:{back}:v1")
+    copied = json.loads((back / "index.json").read_text())["manifests"][0]["digest"]
+    assert copied == index_digest
+
+    run(skopeo, "delete", "--tls-verify=false", f"{remote}:v1")
+    after = json.loads(run(skopeo, "list-tags", "--tls-verify=false", remote))
+    assert after["Tags"] == []  # v2 pointed at the same index digest, deleted with it
+    failed = subprocess.run(
+        [skopeo, "inspect", "--tls-verify=false", "--raw", f"{remote}:v1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert failed.returncode != 0

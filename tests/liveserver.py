@@ -1,0 +1,96 @@
+"""Start ``ocireg serve`` as a real process on a loopback port, for integration tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class LiveServer:
+    url: str
+    root: Path
+    log: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def host(self) -> str:
+        return self.url.removeprefix("http://")
+
+    def log_lines(self) -> list[str]:
+        return self.log.read_text().splitlines()
+
+
+def write_config(directory: Path, root: Path, port: int, extra: dict[str, Any] | None) -> Path:
+    config: dict[str, Any] = {
+        "distSpecVersion": "1.1.1",
+        "storage": {"rootDirectory": str(root)},
+        "http": {"address": "127.0.0.1", "port": port, "compat": ["docker2s2"]},
+        "log": {"level": "info"},
+    }
+    for section, values in (extra or {}).items():
+        config.setdefault(section, {}).update(values)
+    path = directory / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@contextmanager
+def live_server(directory: Path, extra: dict[str, Any] | None = None) -> Iterator[LiveServer]:
+    directory.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    root = directory / "data"
+    config = write_config(directory, root, port, extra)
+    log = directory / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ocireg", "serve", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    server = LiveServer(f"http://127.0.0.1:{port}", root, log, process)
+    try:
+        _wait_ready(server)
+        yield server
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_ready(server: LiveServer, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"ocireg exited early:\n{server.log.read_text()}")
+        try:
+            if httpx.get(server.url + "/v2/", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"ocireg did not start in {timeout}s:\n{server.log.read_text()}")
