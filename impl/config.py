@@ -21,13 +21,18 @@ Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
-    Field(json_schema_extra={"type": ["string", "number"], "description": "Go duration"}),
+    Field(
+        json_schema_extra={
+            "type": ["string", "number"],
+            "description": "Go duration such as 1h30m; a bare number is nanoseconds, as in zot",
+        }
+    ),
 ]
 LogLevel = Literal["debug", "info", "warn", "warning", "error", "fatal", "panic"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class StorageConfig(_Section):
@@ -55,7 +60,7 @@ class TLSConfig(_Section):
 
 class HTTPConfig(_Section):
     address: str = "127.0.0.1"
-    port: int = Field(5000, ge=1, le=65535)
+    port: int = Field(5000, ge=1, le=65535, json_schema_extra={"type": ["integer", "string"]})
     externalUrl: str | None = None
     realm: str = "ocireg"
     allowOrigin: str | None = None

@@ -9,13 +9,17 @@ _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 
 
 def parse_duration(value: str | int | float) -> float:
-    """Seconds in a Go duration string. A bare number is taken as seconds."""
+    """Seconds in a Go duration string.
+
+    A bare number is nanoseconds, as zot (Go's ``time.Duration``) reads it, so a zot file means the
+    same thing here; write ``"1h"`` rather than ``3600000000000``.
+    """
     if isinstance(value, bool):
         raise ValueError("a duration cannot be a boolean")
     if isinstance(value, int | float):
         if value < 0:
             raise ValueError("a duration cannot be negative")
-        return float(value)
+        return float(value) * 1e-9
     text = value.strip()
     if text in ("0", ""):
         if text == "":

@@ -1,0 +1,140 @@
+"""The configuration model: zot's keys, defaults, strictness and error messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocireg.config import ConfigError, default_config, load_config
+
+
+def write(tmp_path: Path, data: Any, name: str = "config.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(data) if name.endswith(".json") else data)
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    return caught.value.problems
+
+
+def test_embedded_default() -> None:
+    config = default_config()
+    assert (config.http.address, config.http.port) == ("127.0.0.1", 5000)
+    assert config.storage.rootDirectory == "./ocireg-data"
+    assert config.http.compat == ["docker2s2"]
+    assert config.http.workers == 1
+    assert config.http.maxManifestSize == 4 * 1024 * 1024
+    assert (config.storage.gcDelay, config.storage.gcInterval) == (3600.0, 3600.0)
+
+
+def test_minimal_file_gets_zot_defaults(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, {"storage": {"rootDirectory": "/data"}}))
+    assert config.distSpecVersion == "1.1.1"
+    assert config.storage.dedupe is True and config.storage.gc is True
+    assert config.storage.commit is False
+    assert config.http.compat == []  # zot accepts Docker manifests only when asked
+    assert config.log.level == "info"
+
+
+def test_keys_are_case_insensitive_as_in_zot(tmp_path: Path) -> None:
+    data = {"Storage": {"ROOTDIRECTORY": "/data", "gcdelay": "2h"}, "HTTP": {"Port": 8080}}
+    config = load_config(write(tmp_path, data))
+    assert config.storage.rootDirectory == "/data"
+    assert config.storage.gcDelay == 7200.0
+    assert config.http.port == 8080
+
+
+def test_port_may_be_a_string(tmp_path: Path) -> None:
+    config = load_config(
+        write(tmp_path, {"storage": {"rootDirectory": "/d"}, "http": {"port": "8080"}})
+    )
+    assert config.http.port == 8080
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"storage": {"rootDirectory": "/d", "rootdir": "x"}}, "storage.rootdir: unknown key"),
+        ({"storage": {"rootDirectory": "/d"}, "htpp": {}}, "htpp: unknown key"),
+        (
+            {
+                "storage": {"rootDirectory": "/d"},
+                "http": {"tls": {"cert": "c", "key": "k", "x": 1}},
+            },
+            "http.tls.x: unknown key",
+        ),
+        ({"http": {"port": 5000}}, "storage: Field required"),
+        ({"storage": {}}, "storage.rootDirectory: Field required"),
+        ({"storage": {"rootDirectory": ""}}, "storage.rootDirectory: String should have at least"),
+        (
+            {"storage": {"rootDirectory": "/d"}, "http": {"port": "http"}},
+            "http.port: Input should be",
+        ),
+        (
+            {"storage": {"rootDirectory": "/d"}, "http": {"port": 70000}},
+            "http.port: Input should be",
+        ),
+        ({"storage": {"rootDirectory": "/d", "gcDelay": "1 day"}}, "storage.gcDelay: Value error"),
+        (
+            {"storage": {"rootDirectory": "/d", "dedupe": "maybe"}},
+            "storage.dedupe: Input should be",
+        ),
+        ({"storage": {"rootDirectory": "/d"}, "http": {"compat": ["docker1"]}}, "http.compat.0:"),
+        (
+            {"storage": {"rootDirectory": "/d"}, "log": {"level": "loud"}},
+            "log.level: Input should be",
+        ),
+        ({"storage": {"rootDirectory": "/d"}, "http": {"workers": 0}}, "http.workers:"),
+    ],
+)
+def test_bad_values_name_their_key_path(tmp_path: Path, data: Any, expected: str) -> None:
+    path = write(tmp_path, data)
+    found = problems(path)
+    assert any(line.startswith(f"{path}: {expected}") for line in found), found
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    data = {"storage": {"rootDirectory": "/d", "a": 1}, "http": {"b": 2}}
+    assert len(problems(write(tmp_path, data))) == 2
+
+
+def test_yaml_is_read_by_extension(tmp_path: Path) -> None:
+    text = "storage:\n  rootDirectory: /d\nhttp:\n  port: 6000\nlog:\n  level: WARN\n"
+    config = load_config(write(tmp_path, text, "config.yml"))
+    assert config.http.port == 6000 and config.log.level == "warn"
+
+
+def test_invalid_json_names_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, '{\n  "storage": {\n    "rootDirectory": "/d",\n  }\n}', "c.yaml")
+    path = path.rename(tmp_path / "c.json")
+    assert problems(path) == [
+        f"{path}: invalid JSON at line 4: Expecting property name enclosed in double quotes"
+    ]
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, "storage: [unclosed\n", "c.yaml")
+    assert problems(path)[0].startswith(f"{path}: invalid YAML:")
+
+
+def test_unknown_format_and_missing_file(tmp_path: Path) -> None:
+    toml = write(tmp_path, "x = 1", "c.toml")
+    assert problems(toml) == [f"{toml}: unknown format '.toml': use .json, .yaml or .yml"]
+    missing = tmp_path / "nope.json"
+    assert problems(missing)[0].startswith(f"{missing}: cannot read:")
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    path = write(tmp_path, [1, 2])
+    assert problems(path) == [f"{path}: (top level): must be a mapping of sections"]
+
+
+def test_durations_serialise_back_to_go_spelling() -> None:
+    dumped = json.loads(default_config().model_dump_json())
+    assert dumped["storage"]["gcDelay"] == "1h"
