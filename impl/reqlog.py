@@ -1,4 +1,4 @@
-"""One JSON line per request: method, path, status, bytes, duration, repository."""
+"""One JSON line per request: method, path, status, bytes in and out, duration, repository."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,26 +30,35 @@ class RequestLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        facts: dict[str, Any] = {"status": 500, "bytes": 0}
+        facts: dict[str, Any] = {"status": 500, "bytes_in": 0, "bytes_out": 0}
+
+        async def counting_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                facts["bytes_in"] += len(message.get("body", b""))
+            return message
 
         async def counting_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 facts["status"] = message["status"]
             elif message["type"] == "http.response.body":
-                facts["bytes"] += len(message.get("body", b""))
+                facts["bytes_out"] += len(message.get("body", b""))
             await send(message)
 
         try:
-            await self.app(scope, receive, counting_send)
+            await self.app(scope, counting_receive, counting_send)
         finally:
             path = scope.get("path", "")
             client = scope.get("client")
             line = {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                "level": "info",
                 "msg": "request",
                 "method": scope.get("method"),
                 "path": path,
                 "status": facts["status"],
-                "bytes": facts["bytes"],
+                "bytes_in": facts["bytes_in"],
+                "bytes_out": facts["bytes_out"],
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 "repo": repository_of(path),
                 "client": client[0] if client else None,
