@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 
@@ -15,8 +16,21 @@ def _load(path: str | None) -> Config:
     return default_config() if path is None else load_config(path)
 
 
+def _check_files(config: Config, source: str) -> None:
+    """Files the server must read at start, named by key path before anything listens."""
+    problems = []
+    if config.http.tls is not None:
+        for key in ("cert", "key", "cacert"):
+            value = getattr(config.http.tls, key)
+            if value is not None and not os.access(value, os.R_OK):
+                problems.append(f"{source}: http.tls.{key}: cannot read {value}")
+    if problems:
+        raise ConfigError(problems)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    _check_files(config, args.config or "(embedded default)")
     from ocireg.server import serve  # imported late: `verify` and `schema` need no server stack
 
     root = config.resolved_root()

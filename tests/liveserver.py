@@ -34,7 +34,7 @@ class LiveServer:
 
     @property
     def host(self) -> str:
-        return self.url.removeprefix("http://")
+        return self.url.split("://", 1)[1]
 
     def log_lines(self) -> list[str]:
         return self.log.read_text().splitlines()
@@ -56,20 +56,33 @@ def write_config(directory: Path, root: Path, port: int, extra: dict[str, Any] |
 
 @contextmanager
 def live_server(directory: Path, extra: dict[str, Any] | None = None) -> Iterator[LiveServer]:
+    """``ocireg serve`` on a free port with a config written from ``extra``'s sections."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     root = directory / "data"
     config = write_config(directory, root, port, extra)
-    log = directory / "server.log"
+    scheme = "https" if (extra or {}).get("http", {}).get("tls") else "http"
+    url = f"{scheme}://127.0.0.1:{port}"
+    with running(["serve", str(config)], directory, url, root) as server:
+        yield server
+
+
+@contextmanager
+def running(
+    args: list[str], cwd: Path, url: str, root: Path, python: str | Path = sys.executable
+) -> Iterator[LiveServer]:
+    """Run ``python -m ocireg ARGS`` in ``cwd`` until it answers ``GET /v2/`` at ``url``."""
+    log = cwd / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "ocireg", "serve", str(config)],
+            [str(python), "-m", "ocireg", *args],
+            cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    server = LiveServer(f"http://127.0.0.1:{port}", root, log, process)
+    server = LiveServer(url, root, log, process)
     try:
         _wait_ready(server)
         yield server
@@ -88,7 +101,7 @@ def _wait_ready(server: LiveServer, timeout: float = 30.0) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"ocireg exited early:\n{server.log.read_text()}")
         try:
-            if httpx.get(server.url + "/v2/", timeout=1).status_code == 200:
+            if httpx.get(server.url + "/v2/", timeout=1, verify=False).status_code == 200:
                 return
         except httpx.TransportError:
             pass

@@ -1,0 +1,97 @@
+"""``ocireg serve`` as an operator starts it: the embedded default, TLS, durable commits."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import json
+import socket
+import ssl
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.liveserver import live_server, running
+from tests.oci import image_manifest, put_manifest
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def test_embedded_default_serves_5000_from_ocireg_data(tmp_path: Path) -> None:
+    assert _port_free(5000), "the embedded default needs 127.0.0.1:5000; something else holds it"
+    with (
+        running(["serve"], tmp_path, "http://127.0.0.1:5000", tmp_path / "ocireg-data") as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        manifest = image_manifest(client, "demo/app")
+        put_manifest(client, "demo/app", "v1", manifest)
+        layout = server.root / "demo" / "app"
+        index = json.loads((layout / "index.json").read_text())
+        assert index["manifests"][0]["annotations"] == {"org.opencontainers.image.ref.name": "v1"}
+        assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
+    started = server.log.read_text().splitlines()[0]
+    assert started.endswith(f"serving http://127.0.0.1:5000 from {server.root} with 1 worker(s)")
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "server.crt", directory / "server.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_serves_https_only(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    tls = {"http": {"tls": {"cert": str(cert), "key": str(key)}}}
+    with live_server(tmp_path / "tls", tls) as server:
+        assert server.url.startswith("https://")
+        response = httpx.get(server.url + "/v2/", verify=ssl.create_default_context(cafile=cert))
+        assert response.status_code == 200
+        assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url.replace("https://", "http://") + "/v2/", timeout=5)
+
+
+def test_commit_true_pushes_and_reads_back(tmp_path: Path) -> None:
+    with (
+        live_server(tmp_path, {"storage": {"commit": True}}) as server,
+        httpx.Client(base_url=server.url, timeout=30) as client,
+    ):
+        manifest = image_manifest(client, "durable")
+        digest = put_manifest(client, "durable", "v1", manifest).headers["Docker-Content-Digest"]
+        assert client.get(f"/v2/durable/manifests/{digest}").status_code == 200

@@ -1,0 +1,84 @@
+"""The ``ocireg`` command line: verify, schema, --version, and serve's start-up checks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from ocireg import __version__
+from ocireg.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.strip() == f"ocireg {__version__}"
+
+
+def test_verify_accepts_a_good_file(capsys: pytest.CaptureFixture[str]) -> None:
+    path = EXAMPLES / "production.yaml"
+    assert main(["verify", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == f"{path}: configuration is valid"
+
+
+def test_verify_names_the_key_path_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(
+        "storage:\n  rootDirectory: /d\nhttp:\n  tls:\n    cert: a\n    key: b\n    pin: c\n"
+    )
+    assert main(["verify", str(path)]) == 1
+    assert capsys.readouterr().err.strip() == f"{path}: http.tls.pin: unknown key"
+
+
+def test_verify_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(tmp_path / "none.json")]) == 1
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert {"storage", "http", "log", "extensions"} <= set(schema["properties"])
+
+
+def test_serve_refuses_unreadable_tls_files_by_key_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = {
+        "storage": {"rootDirectory": str(tmp_path / "data")},
+        "http": {"tls": {"cert": str(tmp_path / "no.crt"), "key": str(tmp_path / "no.key")}},
+    }
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config))
+    assert main(["serve", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        f"{path}: http.tls.cert: cannot read {tmp_path / 'no.crt'}",
+        f"{path}: http.tls.key: cannot read {tmp_path / 'no.key'}",
+    ]
+    assert not (tmp_path / "data").exists()
+
+
+def test_command_is_required(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main([])
+    assert caught.value.code == 2
+    assert "COMMAND" in capsys.readouterr().err
+
+
+def test_console_script_is_installed() -> None:
+    script = shutil.which("ocireg") or str(Path(sys.executable).parent / "ocireg")
+    done = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == f"ocireg {__version__}"

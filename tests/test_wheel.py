@@ -1,0 +1,56 @@
+"""A wheel built from the repository works in a fresh virtual environment, not only editable."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ocireg import __version__
+from tests.liveserver import free_port, running, write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ["pyproject.toml", "README.md", "impl", "ext", "spec"]
+
+
+def _run(*args: str | Path, cwd: Path | None = None) -> str:
+    done = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "src"  # a copy, so the build leaves no build/ or egg-info in the checkout
+    source.mkdir()
+    for name in SOURCES:
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        copy(ROOT / name, source / name)
+    _run(sys.executable, "-m", "build", "--wheel", "--outdir", work / "dist", source)
+    (wheel,) = (work / "dist").glob("ocireg-*.whl")
+    env = work / "venv"
+    _run(sys.executable, "-m", "venv", env)
+    _run(env / "bin" / "pip", "install", "--quiet", wheel)
+    return env
+
+
+def test_wheel_installs_the_command(venv: Path) -> None:
+    assert _run(venv / "bin" / "ocireg", "--version").strip() == f"ocireg {__version__}"
+
+
+def test_wheel_serves_from_its_packaged_spec(venv: Path, tmp_path: Path) -> None:
+    port = free_port()
+    config = write_config(tmp_path, tmp_path / "data", port, None)
+    module_path = _run(venv / "bin" / "python", "-c", "import ocireg; print(ocireg.__file__)")
+    assert module_path.startswith(str(venv)), module_path  # not the editable checkout
+    command = ["serve", str(config)]
+    url = f"http://127.0.0.1:{port}"
+    with running(command, tmp_path, url, tmp_path / "data", python=venv / "bin" / "python"):
+        response = httpx.get(f"{url}/v2/no-such/tags/list")
+        assert response.status_code == 404
+        assert response.json()["errors"][0]["code"] == "NAME_UNKNOWN"
