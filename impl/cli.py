@@ -7,6 +7,8 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from ocireg import __version__
 from ocireg.config import Config, ConfigError, config_json_schema, default_config, load_config
@@ -54,6 +56,92 @@ def cmd_schema(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_conformance(args: argparse.Namespace) -> int:
+    try:
+        from ocireg.conformance import runner
+    except ImportError as missing:
+        print(f"ocireg conformance needs {missing.name}: pip install 'ocireg[conformance]'")
+        return 2
+    url = args.url or os.environ.get("OCI_ROOT_URL")
+    if not url:
+        print("ocireg conformance: give --url or set OCI_ROOT_URL", file=sys.stderr)
+        return 2
+    workflows = [name.strip() for name in args.workflows.split(",") if name.strip()]
+    unknown = sorted(set(workflows) - set(runner.WORKFLOWS))
+    if unknown:
+        known = ", ".join(runner.WORKFLOWS)
+        print(f"ocireg conformance: unknown workflow {', '.join(unknown)} (known: {known})")
+        return 2
+    report_dir = os.environ.get("OCI_REPORT_DIR")
+    junit, html = args.junit, args.html
+    if report_dir:
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        junit = junit or str(Path(report_dir) / "junit.xml")
+        html = html or str(Path(report_dir) / "report.html")
+    env = {
+        key: value
+        for key, value in {
+            "OCI_NAMESPACE": args.namespace,
+            "OCI_CROSSMOUNT_NAMESPACE": args.crossmount_namespace,
+            "OCI_USERNAME": args.username,
+            "OCI_PASSWORD": args.password,
+            "OCI_AUTOMATIC_CROSSMOUNT": args.automatic_crossmount,
+            "OCI_SCHEMA": args.schema,
+            "OCI_TLS_VERIFY": "false" if args.insecure else None,
+            "OCI_DEBUG": "1" if args.debug else None,
+        }.items()
+        if value is not None
+    }
+    options = runner.Options(
+        url=url.rstrip("/"),
+        workflows=workflows,
+        env=env,
+        junit=Path(junit) if junit else None,
+        html=Path(html) if html else None,
+        verbose=args.verbose,
+    )
+    status, report = runner.run(options)
+    assert isinstance(status, int)
+    print(report.summary())
+    return status
+
+
+def _conformance_parser(commands: Any) -> None:
+    run = commands.add_parser(
+        "conformance",
+        help="run the OCI conformance suite against a registry URL",
+        description="Check a registry against the OCI Distribution Specification v1.1. "
+        "Credentials and options may also come from the upstream suite's OCI_* variables.",
+    )
+    run.add_argument("--url", help="registry root URL (default: $OCI_ROOT_URL)")
+    run.add_argument(
+        "--workflows",
+        default="pull,push,discovery,management",
+        help="comma-separated: pull, push, discovery, management, main (the spec's main "
+        "branch additions) (default: the four v1.1 workflows)",
+    )
+    run.add_argument("--namespace", help="repository to use (default: oci-conformance/test)")
+    run.add_argument("--crossmount-namespace", help="repository mounts go to")
+    run.add_argument("--username", help="for Basic auth or the token server")
+    run.add_argument("--password")
+    run.add_argument(
+        "--automatic-crossmount",
+        choices=["true", "false"],
+        help="expect a mount without from= to succeed (true) or to start an upload (false)",
+    )
+    run.add_argument(
+        "--schema",
+        choices=["strict", "warn", "off"],
+        help="check responses against spec/openapi.yaml: fail (strict), list (warn, default)",
+    )
+    run.add_argument("--junit", metavar="FILE", help="write a JUnit XML report")
+    run.add_argument("--html", metavar="FILE", help="write an HTML report")
+    run.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    run.add_argument("--debug", action="store_true", help="print every request and response")
+    run.add_argument("-v", "--verbose", action="store_true", help="one line per check")
+    run.set_defaults(run=cmd_conformance)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocireg", description="A strict OCI registry.")
     parser.add_argument("--version", action="version", version=f"ocireg {__version__}")
@@ -66,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify.set_defaults(run=cmd_verify)
     schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
     schema.set_defaults(run=cmd_schema)
+    _conformance_parser(commands)
     return parser
 
 

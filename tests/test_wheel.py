@@ -14,7 +14,7 @@ from ocireg import __version__
 from tests.liveserver import free_port, running, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCES = ["pyproject.toml", "README.md", "impl", "ext", "spec"]
+SOURCES = ["pyproject.toml", "README.md", "impl", "ext", "spec", "conformance"]
 
 
 def _run(*args: str | Path, cwd: Path | None = None) -> str:
@@ -24,7 +24,7 @@ def _run(*args: str | Path, cwd: Path | None = None) -> str:
 
 
 @pytest.fixture(scope="module")
-def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("wheel")
     source = work / "src"  # a copy, so the build leaves no build/ or egg-info in the checkout
     source.mkdir()
@@ -32,8 +32,13 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
         copy(ROOT / name, source / name)
     _run(sys.executable, "-m", "build", "--wheel", "--outdir", work / "dist", source)
-    (wheel,) = (work / "dist").glob("ocireg-*.whl")
-    env = work / "venv"
+    (built,) = (work / "dist").glob("ocireg-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv(wheel: Path) -> Path:
+    env = wheel.parent.parent / "venv"
     _run(sys.executable, "-m", "venv", env)
     _run(env / "bin" / "pip", "install", "--quiet", wheel)
     return env
@@ -54,3 +59,17 @@ def test_wheel_serves_from_its_packaged_spec(venv: Path, tmp_path: Path) -> None
         response = httpx.get(f"{url}/v2/no-such/tags/list")
         assert response.status_code == 404
         assert response.json()["errors"][0]["code"] == "NAME_UNKNOWN"
+
+
+def test_conformance_needs_its_extra_and_then_runs(venv: Path, wheel: Path, tmp_path: Path) -> None:
+    ocireg = venv / "bin" / "ocireg"
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    bare = subprocess.run([ocireg, "conformance", "--url", url], capture_output=True, text=True)
+    assert bare.returncode == 2
+    assert "pip install 'ocireg[conformance]'" in bare.stdout
+    _run(venv / "bin" / "pip", "install", "--quiet", f"{wheel}[conformance]")
+    config = write_config(tmp_path, tmp_path / "data", port, None)
+    with running(["serve", str(config)], tmp_path, url, tmp_path / "data", venv / "bin" / "python"):
+        report = _run(ocireg, "conformance", "--url", url, "--schema", "strict")
+    assert report.splitlines()[-1] == "result: passed"

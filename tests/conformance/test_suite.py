@@ -1,0 +1,157 @@
+"""The conformance suite, driven through ``ocireg conformance`` as a CI user runs it.
+
+Against ocireg every workflow passes (responses checked strictly against the schema); against
+CNCF distribution 2.8.2 it fails exactly where that registry departs from the spec.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.distribution import docker_registry
+from tests.liveserver import LiveServer
+from tests.tools import require_binary
+
+SUITE = Path(__file__).resolve().parents[2] / "conformance"
+ALL = "pull,push,discovery,management,main"
+
+
+def conformance(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ocireg", "conformance", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def junit_outcomes(path: Path) -> dict[str, str]:
+    outcomes = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        name = f"{module}::{case.get('name')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            outcomes[name] = "failed"
+        elif case.find("skipped") is not None:
+            outcomes[name] = "skipped"
+        else:
+            outcomes[name] = "passed"
+    return outcomes
+
+
+def test_every_workflow_passes_against_ocireg(server: LiveServer, tmp_path: Path) -> None:
+    junit, html = tmp_path / "junit.xml", tmp_path / "report.html"
+    done = conformance(
+        "--url", server.url, "--workflows", ALL, "--schema", "strict",
+        "--automatic-crossmount", "true", "--junit", str(junit), "--html", str(html),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = done.stdout.splitlines()
+    for title in ("Pull", "Push", "Content Discovery", "Content Management", "Spec main branch"):
+        line = next(line for line in summary if line.strip().startswith(title))
+        assert " ok " in line and "0 failed, 0 skipped" in line, line
+    assert summary[-1] == "result: passed"
+    outcomes = junit_outcomes(junit)
+    assert len(outcomes) >= 50 and set(outcomes.values()) == {"passed"}
+    assert "OCI conformance of" in html.read_text()
+
+
+# What CNCF distribution 2.8.2 really lacks, each a departure from distribution-spec v1.1.
+DISTRIBUTION_FAILS = {
+    # no referrers API: 404 instead of an image index, so no listing, filtering or 400s
+    "test_discovery::test_referrers_lists_every_referrer",
+    "test_discovery::test_referrers_artifact_types",
+    "test_discovery::test_referrers_filtered_by_artifact_type",
+    "test_discovery::test_referrers_of_unknown_subject_is_empty",
+    "test_discovery::test_referrers_of_invalid_digest_is_400",
+    "test_discovery::test_referrer_of_a_subject_never_pushed_is_listed",
+    # no OCI-Subject header on a push with a subject
+    "test_discovery::test_subject_pushes_answer_oci_subject",
+    "test_push::test_manifest_with_subject_answers_oci_subject",
+    # no tags pagination: n and last are ignored, and the list is not in lexical order
+    "test_discovery::test_tags_list_is_sorted_and_complete",
+    "test_discovery::test_tags_list_n",
+    "test_discovery::test_tags_list_n_and_last",
+    "test_discovery::test_tags_list_last_alone",
+    "test_discovery::test_tags_list_n_zero",
+    # no 416 for an out-of-order chunk (202), nor for a chunk re-sent to a stale location (404)
+    "test_push::test_out_of_order_chunk_is_416",
+    "test_push::test_chunk_resent_to_stale_location_is_416",
+    # an unknown upload answers BLOB_UPLOAD_INVALID, not BLOB_UPLOAD_UNKNOWN
+    "test_push::test_unknown_upload_is_404",
+    # a malformed digest as manifest reference is a 500, not 400 or 404
+    "test_pull::test_malformed_manifest_digest_is_400_or_404",
+    # deleting a tag answers 400 DIGEST_INVALID rather than 202, or 400 UNSUPPORTED
+    "test_management::test_delete_tag",
+}
+
+
+def test_suite_fails_distribution_exactly_where_it_departs(tmp_path: Path) -> None:
+    binary = require_binary("docker-registry", "apt-get install docker-registry")
+    junit = tmp_path / "junit.xml"
+    with docker_registry(binary, tmp_path / "distribution") as url:
+        done = conformance("--url", url, "--junit", str(junit))
+    assert done.returncode == 1, done.stdout + done.stderr
+    outcomes = junit_outcomes(junit)
+    failed = {name for name, outcome in outcomes.items() if outcome == "failed"}
+    assert failed == DISTRIBUTION_FAILS
+    passed = {name for name, outcome in outcomes.items() if outcome == "passed"}
+    assert "test_push::test_mount_from_another_repository" in passed
+    assert "test_pull::test_blob_range_request" in passed
+    assert "FAILED discovery::test_referrers_lists_every_referrer: spec §Listing Referrers" in (
+        done.stdout
+    )
+    assert "response(s) depart from spec/openapi.yaml" in done.stdout  # the 404s and the 500
+
+
+def test_unknown_workflow_is_a_usage_error() -> None:
+    done = conformance("--url", "http://127.0.0.1:9", "--workflows", "pull,fly")
+    assert done.returncode == 2
+    assert "unknown workflow fly" in done.stdout
+
+
+def test_url_is_required() -> None:
+    done = conformance(env={"OCI_ROOT_URL": ""})
+    assert done.returncode == 2
+    assert "give --url or set OCI_ROOT_URL" in done.stderr
+
+
+def test_unreachable_registry_fails(tmp_path: Path) -> None:
+    done = conformance("--url", "http://127.0.0.1:9", "--workflows", "pull")
+    assert done.returncode == 1
+    assert "result: FAILED" in done.stdout
+
+
+@pytest.mark.parametrize("enabled", ["1", "0"])
+def test_drop_in_mode_reads_the_upstream_variables(
+    server: LiveServer, tmp_path: Path, enabled: str
+) -> None:
+    env = {
+        **os.environ,
+        "OCI_ROOT_URL": server.url,
+        "OCI_NAMESPACE": "dropin/repo",
+        "OCI_TEST_PULL": enabled,
+        "OCI_TEST_PUSH": "0",
+        "OCI_TEST_CONTENT_DISCOVERY": "0",
+        "OCI_TEST_CONTENT_MANAGEMENT": "0",
+        "OCI_TEST_SPEC_MAIN": "0",
+    }
+    ini = tmp_path / "pytest.ini"
+    ini.write_text("[pytest]\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", str(SUITE), "-c", str(ini), "--rootdir", str(SUITE),
+         "--import-mode=importlib", "-p", "no:cacheprovider", "-p", "no:benchmark", "-q"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    if enabled == "1":
+        assert "11 passed" in done.stdout and "skipped" in done.stdout
+    else:
+        assert "passed" not in done.stdout
