@@ -23,6 +23,7 @@ class Check:
 @dataclass
 class Report:
     url: str
+    selected: list[str]
     checks: list[Check] = field(default_factory=list)
     deviations: list[Deviation] = field(default_factory=list)
 
@@ -35,8 +36,7 @@ class Report:
         return {outcome: sum(c.outcome == outcome for c in mine) for outcome in OUTCOMES}
 
     def workflows(self) -> list[str]:
-        seen = {check.workflow for check in self.checks}
-        return [name for name in WORKFLOW_TITLES if name in seen]
+        return [name for name in WORKFLOW_TITLES if name in self.selected]
 
     def summary(self) -> str:
         lines = [f"OCI conformance of {self.url}"]

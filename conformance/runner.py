@@ -40,7 +40,7 @@ class Collector:
         if report.when != "call" and not (report.failed or report.skipped):
             return
         workflow = dict(report.user_properties).get("workflow")
-        if workflow is None:
+        if workflow not in self.report.selected:
             return
         message = ""
         if report.failed:
@@ -49,6 +49,20 @@ class Collector:
             message = str(report.longrepr[2])
         name = report.nodeid.split("::")[-1]
         self.report.checks.append(Check(str(workflow), name, report.outcome, message))
+
+    @pytest.hookimpl
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """Leave out the workflows not asked for, so reports list only what ran."""
+        keep, drop = [], []
+        for item in items:
+            marker = item.get_closest_marker("workflow")
+            chosen = marker is not None and marker.args[0] in self.report.selected
+            (keep if chosen else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
 
     @pytest.hookimpl
     def pytest_itemcollected(self, item: pytest.Item) -> None:
@@ -87,7 +101,7 @@ def run(options: Options) -> tuple[int, Report]:
     env.update({WORKFLOWS[name]: "1" for name in options.workflows})
     env.update(options.env)
     env["OCI_ROOT_URL"] = options.url
-    report = Report(options.url)
+    report = Report(options.url, options.workflows)
     with tempfile.TemporaryDirectory() as scratch, _environment(env):
         ini = Path(scratch) / "pytest.ini"
         ini.write_text(INI)

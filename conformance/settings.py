@@ -14,6 +14,7 @@ WORKFLOWS = {
     "discovery": "OCI_TEST_CONTENT_DISCOVERY",
     "management": "OCI_TEST_CONTENT_MANAGEMENT",
     "main": "OCI_TEST_SPEC_MAIN",  # ours: the spec's main-branch additions, opt-in
+    "clients": "OCI_TEST_CLIENTS",  # ours: oras, skopeo and Notary signatures, opt-in
 }
 WORKFLOW_TITLES = {
     "pull": "Pull",
@@ -21,6 +22,7 @@ WORKFLOW_TITLES = {
     "discovery": "Content Discovery",
     "management": "Content Management",
     "main": "Spec main branch (opt-in)",
+    "clients": "Real clients (opt-in)",
 }
 SCHEMA_MODES = ("strict", "warn", "off")
 

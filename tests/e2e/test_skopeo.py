@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from ocireg.conformance.layout import build_multiarch_layout
 from tests.liveserver import LiveServer
-from tests.ocilayout import build_multiarch_layout
 from tests.tools import require_binary
 
 pytestmark = pytest.mark.e2e

@@ -10,7 +10,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from tests.oci import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
+from ocireg.conformance.content import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
 
 
 def _write_blob(layout: Path, data: bytes) -> dict[str, Any]:
