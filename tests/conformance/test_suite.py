@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conformance.authproxy import auth_proxy
 from tests.conformance.distribution import docker_registry
 from tests.liveserver import LiveServer
 from tests.tools import require_binary
@@ -174,3 +175,16 @@ def test_real_clients_against_ocireg(server: LiveServer, tmp_path: Path) -> None
         "test_oras::test_attach_and_discover": "passed",
         "test_notary::test_notary_signature_is_found_and_verifies": "passed",
     }
+
+
+@pytest.mark.parametrize("mode", ["basic", "bearer"])
+def test_suite_authenticates_with_basic_and_bearer_tokens(server: LiveServer, mode: str) -> None:
+    with auth_proxy(server.url, mode, "ci", "s3cret") as url:
+        good = conformance("--url", url, "--workflows", "pull,push", "--username", "ci",
+                           "--password", "s3cret")  # fmt: skip
+        bad = conformance("--url", url, "--workflows", "pull", "--username", "ci",
+                          "--password", "wrong")  # fmt: skip
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.splitlines()[-1] == "result: passed"
+    assert bad.returncode == 1
+    assert "401" in bad.stdout
