@@ -26,6 +26,11 @@ class Report:
     selected: list[str]
     checks: list[Check] = field(default_factory=list)
     deviations: list[Deviation] = field(default_factory=list)
+    aborted: str | None = None  # why the run did not complete, when it did not
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and self.aborted is None and bool(self.checks)
 
     @property
     def failed(self) -> list[Check]:
@@ -53,7 +58,11 @@ class Report:
         if self.deviations:
             lines.append(f"{len(self.deviations)} response(s) depart from spec/openapi.yaml:")
             lines += [f"  {deviation}" for deviation in self.deviations[:20]]
-        lines.append("result: " + ("FAILED" if self.failed else "passed"))
+        if self.aborted:
+            lines.append(f"the suite did not complete: {self.aborted}")
+        elif not self.checks:
+            lines.append("no check ran")
+        lines.append("result: " + ("passed" if self.ok else "FAILED"))
         return "\n".join(lines)
 
     def write_html(self, path: Path) -> None:

@@ -112,8 +112,8 @@ def run(options: Options) -> tuple[int, Report]:
         if options.junit:
             args += ["--junitxml", str(options.junit), "-o", "junit_suite_name=oci-conformance"]
         status = pytest.main(args, plugins=[Collector(report)])
+    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        report.aborted = f"pytest ended with {pytest.ExitCode(status).name} (see its output above)"
     if options.html:
-        options.html.write_text("")  # created even when the run aborts early
         report.write_html(options.html)
-    failed = status not in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED) or report.failed
-    return (1 if failed or not report.checks else 0), report
+    return (0 if report.ok else 1), report
