@@ -48,6 +48,13 @@ def cpu_seconds(pid: int) -> float:
     return ticks / _TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have spent not idle (from /proc/stat)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / _TICKS  # user..steal; guest time is already in user
+
+
 class RssSampler:
     """Sample the tree's RSS every ``interval`` seconds in a thread; keep the peak."""
 
@@ -75,3 +82,15 @@ class RssSampler:
 
 def now() -> float:
     return time.perf_counter()
+
+
+def wait_quiet(threshold: float = 0.25, window: float = 2.0, limit: float = 60.0) -> float:
+    """Wait until the machine's busy CPU over ``window`` s is under ``threshold`` cores, at most
+    ``limit`` s (call it while the benchmark itself is idle). Returns the last busy level."""
+    deadline = time.monotonic() + limit
+    while True:
+        before = machine_busy_seconds()
+        time.sleep(window)
+        busy = (machine_busy_seconds() - before) / window
+        if busy < threshold or time.monotonic() > deadline:
+            return busy

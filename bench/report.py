@@ -1,0 +1,122 @@
+"""Markdown for the figures: one table of metrics and ratios, one of CPU use per scenario."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from scenarios import Metric, Span
+
+OURS, THEIRS = "ocireg", "docker-registry"
+# key -> (kind, bound): "ratio" means ocireg/docker-registry >= bound, "max" means ocireg <= bound
+TARGETS: dict[str, tuple[str, float]] = {
+    "blob_push": ("ratio", 1.5),
+    "blob_push_chunked": ("ratio", 1.5),
+    "blob_pull": ("ratio", 1.0),
+    "small_blobs": ("ratio", 2.0),
+    "manifest_put": ("ratio", 2.0),
+    "manifest_get": ("ratio", 3.0),
+    "rss": ("max", 150.0),
+}
+
+Results = dict[str, dict[str, Metric]]  # server name -> metric key -> metric
+
+
+def to_json(results: Results) -> dict[str, Any]:
+    return {server: {k: asdict(m) for k, m in ms.items()} for server, ms in results.items()}
+
+
+def from_json(data: dict[str, Any]) -> Results:
+    results: Results = {}
+    for server, metrics in data.items():
+        results[server] = {}
+        for key, raw in metrics.items():
+            span_raw = raw.pop("span", None)
+            span = Span(**span_raw) if span_raw else None
+            results[server][key] = Metric(**raw, span=span)
+    return results
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def target_status(key: str, ours: Metric, theirs: Metric | None) -> tuple[str, str]:
+    """(target text, met/missed/blank) for one metric."""
+    if key not in TARGETS or ours.value is None:
+        return "", ""
+    kind, bound = TARGETS[key]
+    if kind == "max":
+        return f"ocireg < {bound:.0f} {ours.unit}", "met" if ours.value < bound else "**missed**"
+    if theirs is None or not theirs.value:
+        return f">= {bound}x", "?"
+    ratio = ours.value / theirs.value
+    return f">= {bound}x", "met" if ratio >= bound else "**missed**"
+
+
+def metrics_table(results: Results) -> str:
+    ours, theirs = results.get(OURS, {}), results.get(THEIRS, {})
+    lines = [
+        f"| metric | unit | {OURS} | {THEIRS} | ratio {OURS}/{THEIRS} | target | status |",
+        "| --- | --- | ---: | ---: | ---: | --- | --- |",
+    ]
+    for key, mine in ours.items():
+        other = theirs.get(key)
+        ratio = ""
+        if mine.value is not None and other is not None and other.value:
+            ratio = f"{mine.value / other.value:.2f}x"
+        arrow = "higher is better" if mine.higher_is_better else "lower is better"
+        target, status = target_status(key, mine, other)
+        cells = [mine.label, f"{mine.unit} ({arrow})", _fmt(mine.value)]
+        cells += [_fmt(other.value) if other else "not run", ratio, target, status]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def notes_table(results: Results) -> str:
+    lines = [
+        "| metric | server | notes | wall s | server CPU % | client CPU % | other CPU % "
+        "| server CPU per op |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key in results.get(OURS, {}):
+        for server in (OURS, THEIRS):
+            metric = results.get(server, {}).get(key)
+            if metric is None or (not metric.note and metric.span is None):
+                continue
+            span = metric.span
+            cpu = ["", "", "", "", ""]
+            if span is not None:
+                cpu = [f"{span.wall:.2f}", f"{span.pct(span.server_cpu):.0f}"]
+                cpu.append(f"{span.pct(span.client_cpu):.0f}")
+                cpu.append(f"{span.pct(span.other_cpu):.0f}")
+                per = f"{span.server_cpu / span.ops * 1e6:.0f} µs/{span.op}" if span.ops else ""
+                cpu.append(per)
+            lines.append("| " + " | ".join([key, server, metric.note, *cpu]) + " |")
+    return "\n".join(lines)
+
+
+def missed(results: Results) -> list[str]:
+    ours, theirs = results.get(OURS, {}), results.get(THEIRS, {})
+    return [k for k, m in ours.items() if target_status(k, m, theirs.get(k))[1] == "**missed**"]
+
+
+def render(results: Results, header: str, analysis: str = "") -> str:
+    parts = [
+        header,
+        "## Figures\n",
+        metrics_table(results),
+        "\nCPU % is CPU seconds over wall seconds during the timed part (2 cores = 200 %). "
+        "The server figure sums the server's process tree; the client figure is the harness; "
+        "other is everything else on the machine (other people's tests: noise).\n",
+        notes_table(results),
+    ]
+    lost = missed(results)
+    parts.append("\nTargets missed: " + (", ".join(lost) if lost else "none") + ".\n")
+    if analysis:
+        parts.append(analysis.strip() + "\n")
+    return "\n".join(parts)

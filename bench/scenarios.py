@@ -1,0 +1,378 @@
+"""The benchmark scenarios. Each takes a Ctx and returns Metrics; setup is outside the timing."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+import loadgen
+import procstat
+from servers import Server
+from workload import (
+    OCI_MANIFEST,
+    MiB,
+    PatternBlob,
+    expect,
+    mount_blob,
+    pool,
+    pull_blob,
+    push_blob,
+    push_blob_chunked,
+    push_image_base,
+    put_manifest,
+    referrer_manifest,
+    sha256,
+    walk_pages,
+)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    blob_mib: int = 256
+    chunk_mib: int = 8
+    repeats: int = 3  # throughput runs per blob scenario; the median is reported
+    small_blobs: int = 2000
+    small_kib: int = 4
+    small_workers: int = 16
+    manifests: int = 1000
+    manifest_workers: int = 8
+    gets: int = 5000
+    get_workers: int = 32
+    tags: int = 10_000
+    repos: int = 2000
+    referrers: int = 1000
+    client_procs: int = 1  # >1: manifest GET/HEAD load from that many client processes
+    wait_quiet: bool = False  # see harness --wait-quiet
+    setup_workers: int = 16
+    list_repeats: int = 5  # timed listings per variant; the median is reported
+    rss_mib: int = 2048
+
+
+FULL = Sizes()
+QUICK = replace(
+    FULL,
+    blob_mib=32,
+    repeats=1,
+    small_blobs=200,
+    manifests=200,
+    gets=1000,
+    tags=1000,
+    repos=200,
+    referrers=100,
+    list_repeats=3,
+    rss_mib=256,
+)
+
+
+@dataclass
+class Span:
+    """Wall time and CPU seconds (server tree, this client process) over timed sections."""
+
+    wall: float = 0.0
+    server_cpu: float = 0.0
+    client_cpu: float = 0.0
+    ops: int = 0  # requests (or MB) in the timed part, for CPU per op; 0 when not counted
+    op: str = "req"
+    other_cpu: float = 0.0  # everything else on the machine: a noise indicator
+
+    def pct(self, cpu: float) -> float:
+        return 100 * cpu / self.wall if self.wall else 0.0
+
+
+@dataclass
+class Metric:
+    key: str
+    label: str
+    unit: str
+    value: float | None
+    note: str = ""
+    span: Span | None = None
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.unit not in ("ms", "MiB")
+
+
+@dataclass
+class Ctx:
+    client: httpx.AsyncClient
+    server: Server
+    sizes: Sizes
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, span: Span) -> Iterator[None]:
+        pid = self.server.pid
+        server0 = procstat.cpu_seconds(pid) if pid else 0.0
+        machine0 = procstat.machine_busy_seconds()
+        client0, wall0 = time.process_time(), time.perf_counter()
+        try:
+            yield
+        finally:
+            span.wall += time.perf_counter() - wall0
+            client = time.process_time() - client0
+            server = (procstat.cpu_seconds(pid) - server0) if pid else 0.0
+            span.client_cpu += client
+            span.server_cpu += server
+            span.other_cpu += procstat.machine_busy_seconds() - machine0 - client - server
+
+
+def big_blob(ctx: Ctx) -> PatternBlob:
+    if "blob" not in ctx.cache:
+        ctx.cache["blob"] = blob = PatternBlob.make(ctx.sizes.blob_mib * MiB)
+        _ = blob.digest  # hash before any timing
+    blob: PatternBlob = ctx.cache["blob"]
+    return blob
+
+
+async def _throughput(
+    ctx: Ctx, key: str, label: str, run: Callable[[int], Awaitable[int]]
+) -> Metric:
+    span, rates = Span(op="MB"), []
+    for attempt in range(ctx.sizes.repeats):
+        before = span.wall
+        with ctx.timed(span):
+            moved = await run(attempt)
+        rates.append(moved / 1e6 / (span.wall - before))
+        span.ops += round(moved / 1e6)
+    note = f"{ctx.sizes.repeats} runs: " + ", ".join(f"{r:.0f}" for r in rates)
+    return Metric(key, label, "MB/s", statistics.median(rates), note, span)
+
+
+async def blob_push(ctx: Ctx) -> list[Metric]:
+    blob = big_blob(ctx)
+
+    async def run(attempt: int) -> int:
+        await push_blob(ctx.client, f"bench/mono{attempt}", blob.digest, blob.stream(), blob.size)
+        return blob.size
+
+    label = f"push {ctx.sizes.blob_mib} MiB blob, monolithic POST+PUT"
+    return [await _throughput(ctx, "blob_push", label, run)]
+
+
+async def blob_push_chunked(ctx: Ctx) -> list[Metric]:
+    blob = big_blob(ctx)
+
+    async def run(attempt: int) -> int:
+        await push_blob_chunked(
+            ctx.client, f"bench/chunked{attempt}", blob, ctx.sizes.chunk_mib * MiB
+        )
+        return blob.size
+
+    label = f"push {ctx.sizes.blob_mib} MiB blob in {ctx.sizes.chunk_mib} MiB PATCH chunks"
+    return [await _throughput(ctx, "blob_push_chunked", label, run)]
+
+
+async def blob_pull(ctx: Ctx) -> list[Metric]:
+    blob = big_blob(ctx)
+    if not ctx.cache.get("pull_ready"):
+        await push_blob(ctx.client, "bench/pull", blob.digest, blob.stream(), blob.size)
+        ctx.cache["pull_ready"] = True
+
+    async def run(_attempt: int) -> int:
+        received = await pull_blob(ctx.client, "bench/pull", blob.digest)
+        assert received == blob.size, (received, blob.size)
+        return received
+
+    label = f"pull {ctx.sizes.blob_mib} MiB blob (GET, streamed)"
+    return [await _throughput(ctx, "blob_pull", label, run)]
+
+
+async def small_blobs(ctx: Ctx) -> list[Metric]:
+    sizes = ctx.sizes
+    blobs = [os.urandom(sizes.small_kib * 1024) for _ in range(sizes.small_blobs)]
+    items = [(sha256(b), b) for b in blobs]
+
+    async def one(item: tuple[str, bytes]) -> None:
+        await push_blob(ctx.client, "bench/small", item[0], item[1], len(item[1]))
+
+    span = Span(ops=2 * sizes.small_blobs)
+    with ctx.timed(span):
+        await pool(sizes.small_workers, items, one)
+    label = (
+        f"{sizes.small_blobs} x {sizes.small_kib} KiB blobs, POST+PUT, "
+        f"concurrency {sizes.small_workers}"
+    )
+    return [Metric("small_blobs", label, "blobs/s", sizes.small_blobs / span.wall, "", span)]
+
+
+async def manifest_put(ctx: Ctx) -> list[Metric]:
+    sizes, repo = ctx.sizes, "bench/manifests"
+    base = await push_image_base(ctx.client, repo)
+    bodies = [(f"t{i}", base.manifest(i)) for i in range(sizes.manifests)]
+
+    async def one(item: tuple[str, bytes]) -> None:
+        await put_manifest(ctx.client, repo, item[0], item[1])
+
+    span = Span(ops=sizes.manifests)
+    with ctx.timed(span):
+        await pool(sizes.manifest_workers, bodies, one)
+    ctx.cache["manifest_tags"] = [tag for tag, _ in bodies]
+    label = f"{sizes.manifests} distinct manifest PUTs by tag, concurrency {sizes.manifest_workers}"
+    return [Metric("manifest_put", label, "req/s", sizes.manifests / span.wall, "", span)]
+
+
+async def _request_load(ctx: Ctx, method: str, paths: list[str]) -> tuple[Span, list[float]]:
+    """Send ``paths`` at concurrency ``get_workers`` from this process or ``client_procs``."""
+    sizes, span = ctx.sizes, Span(ops=len(paths))
+    if sizes.client_procs > 1:
+        args = (ctx.server.url, method, paths, sizes.get_workers, sizes.client_procs)
+        with ctx.timed(span):
+            load = await asyncio.to_thread(loadgen.run, *args)
+        span.wall, span.client_cpu = load.wall, load.client_cpu  # children, start-up excluded
+        span.other_cpu -= load.total_cpu
+        return span, load.latencies
+    latencies: list[float] = []
+    headers = {"Accept": OCI_MANIFEST}
+
+    async def one(path: str) -> None:
+        start = time.perf_counter()
+        response = await ctx.client.request(method, path, headers=headers)
+        latencies.append(time.perf_counter() - start)
+        expect(response, 200)
+
+    with ctx.timed(span):
+        await pool(sizes.get_workers, paths, one)
+    return span, latencies
+
+
+async def manifest_get(ctx: Ctx) -> list[Metric]:
+    sizes = ctx.sizes
+    if "manifest_tags" not in ctx.cache:
+        await manifest_put(ctx)
+    tags: list[str] = ctx.cache["manifest_tags"]
+    paths = [f"/v2/bench/manifests/manifests/{tags[i % len(tags)]}" for i in range(sizes.gets)]
+    procs = sizes.client_procs
+    suffix, clients = ("", "") if procs == 1 else (f"_{procs}p", f", {procs} client processes")
+    metrics = []
+    for method in ("GET", "HEAD"):
+        span, latencies = await _request_load(ctx, method, paths)
+        cuts = statistics.quantiles(latencies, n=100)
+        p50, p99 = cuts[49] * 1e3, cuts[98] * 1e3
+        key = f"manifest_{method.lower()}{suffix}"
+        label = f"manifest {method} by tag, {sizes.gets} requests, concurrency {sizes.get_workers}"
+        note = f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
+        metrics.append(Metric(key, label + clients, "req/s", sizes.gets / span.wall, note, span))
+        metrics.append(Metric(f"{key}_p50", f"manifest {method} p50{clients}", "ms", p50))
+        metrics.append(Metric(f"{key}_p99", f"manifest {method} p99{clients}", "ms", p99))
+    return metrics
+
+
+# listing variants: key suffix, label, query; "whole" follows any Link the server sends anyway
+VARIANTS = [("whole", "whole", ""), ("paged", "pages of 100", "?n=100")]
+
+
+async def _listing(ctx: Ctx, key: str, label: str, url: str, field_: str, want: int) -> Metric:
+    span, times, seen, pages = Span(), [], 0, 0
+    for _ in range(ctx.sizes.list_repeats):
+        before = span.wall
+        with ctx.timed(span):
+            seen, pages = await walk_pages(ctx.client, url, field_)
+        times.append((span.wall - before) * 1e3)
+    note = f"{pages} request(s), {seen} entries"
+    if seen != want:
+        note += f" (expected {want})"
+    if "n=100" in url and seen > 100 and pages == 1:
+        note += " (n ignored: one response)"
+    return Metric(key, label, "ms", statistics.median(times), note, span)
+
+
+async def tags_list(ctx: Ctx) -> list[Metric]:
+    sizes, repo = ctx.sizes, "bench/tags"
+    base = await push_image_base(ctx.client, repo)
+    body = base.manifest()
+
+    async def one(i: int) -> None:
+        await put_manifest(ctx.client, repo, f"tag{i:05d}", body)
+
+    setup = Span(ops=sizes.tags)
+    with ctx.timed(setup):
+        await pool(sizes.setup_workers, range(sizes.tags), one)
+    rate = sizes.tags / setup.wall
+    put_label = f"setup: one manifest PUT as {sizes.tags} tags, concurrency {sizes.setup_workers}"
+    url, label = f"/v2/{repo}/tags/list", f"tags list, {sizes.tags} tags"
+    return [
+        Metric("tags_setup_put", put_label, "req/s", rate, "repository grows to N tags", setup),
+        *[
+            await _listing(ctx, f"tags_{kind}", f"{label}, {text}", url + query, "tags", sizes.tags)
+            for kind, text, query in VARIANTS
+        ],
+    ]
+
+
+async def catalog(ctx: Ctx) -> list[Metric]:
+    sizes, source = ctx.sizes, "bench/catalog-base"
+    base = await push_image_base(ctx.client, source)
+    body = base.manifest()
+
+    async def one(i: int) -> None:
+        repo = f"cat/r{i:05d}"
+        for desc in (base.config, base.layer):
+            await mount_blob(ctx.client, repo, desc["digest"], source)
+        await put_manifest(ctx.client, repo, "latest", body)
+
+    await pool(sizes.setup_workers, range(sizes.repos), one)
+    # every repository the run has made so far is listed, not only cat/*
+    want, _ = await walk_pages(ctx.client, "/v2/_catalog?n=100", "repositories")
+    url, label = "/v2/_catalog", f"catalog, {sizes.repos}+ repositories"
+    return [
+        await _listing(
+            ctx, f"catalog_{kind}", f"{label}, {text}", url + query, "repositories", want
+        )
+        for kind, text, query in VARIANTS
+    ]
+
+
+async def referrers(ctx: Ctx) -> list[Metric]:
+    sizes, repo = ctx.sizes, "bench/referrers"
+    base = await push_image_base(ctx.client, repo)
+    subject = base.manifest()
+    await put_manifest(ctx.client, repo, "subject", subject)
+    bodies = [referrer_manifest(subject, i) for i in range(sizes.referrers)]
+
+    async def one(body: bytes) -> None:
+        await put_manifest(ctx.client, repo, sha256(body), body)
+
+    await pool(sizes.setup_workers, bodies, one)
+    url = f"/v2/{repo}/referrers/{sha256(subject)}"
+    label = f"referrers list, {sizes.referrers} referrers"
+    probe = await ctx.client.get(url)
+    if probe.status_code == 404:
+        return [Metric("referrers", label, "ms", None, "n/a (404)")]
+    return [await _listing(ctx, "referrers", label, url, "manifests", sizes.referrers)]
+
+
+async def upload_rss(ctx: Ctx) -> list[Metric]:
+    blob = PatternBlob.make(ctx.sizes.rss_mib * MiB)
+    _ = blob.digest
+    label = f"server peak RSS during a {ctx.sizes.rss_mib} MiB monolithic upload"
+    if ctx.server.pid is None:
+        return [Metric("rss", label, "MiB", None, "no pid: started elsewhere")]
+    idle = procstat.rss_kib(ctx.server.pid) / 1024
+    span = Span(ops=round(blob.size / 1e6), op="MB")
+    with procstat.RssSampler(ctx.server.pid) as sampler, ctx.timed(span):
+        await push_blob(ctx.client, "bench/rss", blob.digest, blob.stream(), blob.size)
+    rate = blob.size / 1e6 / span.wall
+    note = f"idle before {idle:.0f} MiB, {sampler.samples} samples, upload {rate:.0f} MB/s"
+    return [Metric("rss", label, "MiB", sampler.peak_kib / 1024, note, span)]
+
+
+SCENARIOS: dict[str, Callable[[Ctx], Awaitable[list[Metric]]]] = {
+    "push": blob_push,
+    "push-chunked": blob_push_chunked,
+    "pull": blob_pull,
+    "small-blobs": small_blobs,
+    "manifest-put": manifest_put,
+    "manifest-get": manifest_get,
+    "tags": tags_list,
+    "catalog": catalog,
+    "referrers": referrers,
+    "rss": upload_rss,
+}
