@@ -14,9 +14,8 @@ from typing import Any
 from ocireg.digests import Digest, digest_bytes, parse_digest, require_supported
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.names import is_tag
-from ocireg.registry import index as idx
 from ocireg.registry import layout
-from ocireg.registry.index import IndexStore, RepoIndex
+from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifests import Manifest, parse_manifest
 from ocireg.registry.uploads import UploadStore
@@ -65,7 +64,7 @@ class Registry:
         async with self.locks.hold(repo):
             if not self.driver.exists(layout.index_file(repo)):
                 self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
-                self.indexes.save(repo, [])
+                self.indexes.save(repo, IndexEdit(None))
 
     def repositories(self) -> list[str]:
         found: list[str] = []
@@ -172,11 +171,11 @@ class Registry:
             descriptor["artifactType"] = manifest.artifact_type
         unique_tags = list(dict.fromkeys(tags))
         async with self.locks.hold(repo):
-            entries = self._current_entries(repo)
-            entries = idx.with_manifest(entries, descriptor)
+            edit = self.indexes.edit(repo)
+            edit.add_manifest(descriptor)
             for tag in unique_tags:
-                entries = idx.with_tag(entries, tag, descriptor)
-            self.indexes.save(repo, entries)
+                edit.set_tag(tag, descriptor)
+            self.indexes.save(repo, edit)
         subject = str(manifest.subject.digest) if manifest.subject else None
         return PushedManifest(digest, subject, unique_tags)
 
@@ -193,16 +192,12 @@ class Registry:
         if missing:
             raise RegistryError(ErrorCode.MANIFEST_BLOB_UNKNOWN, {"missing": missing})
 
-    def _current_entries(self, repo: str) -> list[idx.Entry]:
-        index = self.index(repo)
-        return list(index.entries) if index is not None else []
-
     async def delete_manifest(self, repo: str, reference: str) -> None:
         async with self.locks.hold(repo):
             stored = self.resolve(repo, reference)
-            entries = self._current_entries(repo)
+            edit = self.indexes.edit(repo)
             if is_tag(reference):
-                entries = idx.without_tag(entries, reference)
+                edit.remove_tag(reference)
             else:
                 parents = self._parents_of(repo, stored.digest)
                 if parents:
@@ -211,8 +206,8 @@ class Registry:
                         {"reason": "an index references this manifest", "indexes": parents},
                         status=405,
                     )
-                entries = idx.without_digest(entries, stored.digest)
-            self.indexes.save(repo, entries)
+                edit.remove_digest(stored.digest)
+            self.indexes.save(repo, edit)
 
     def _parents_of(self, repo: str, digest: str) -> list[str]:
         index = self.index(repo)
