@@ -5,6 +5,7 @@ import json
 import httpx
 import pytest
 
+from tests.liveserver import LiveServer
 from tests.oci import (
     EMPTY,
     OCI_INDEX,
@@ -237,3 +238,27 @@ def test_subject_push_answers_oci_subject(client: httpx.Client, repo: str) -> No
     }
     response = put_manifest(client, repo, sha256(canonical(document)), document)
     assert response.headers["OCI-Subject"] == subject["digest"]
+
+
+def test_a_push_writes_no_framework_noise_to_the_log(
+    client: httpx.Client, repo: str, server: LiveServer
+) -> None:
+    put_manifest(client, repo, "quiet", image_manifest(client, repo))
+    noisy = [line for line in server.log_lines() if "accepts multiple content types" in line]
+    assert noisy == []
+
+
+def test_many_tags_of_one_repository_stay_consistent(client: httpx.Client, repo: str) -> None:
+    first, second = image_manifest(client, repo), image_manifest(client, repo, layers=[b"x"])
+    for n in range(60):
+        put_manifest(client, repo, f"t{n:02d}", first if n % 2 else second)
+    put_manifest(client, repo, "t00", first)  # retag: the old manifest stays, untagged
+    tags = client.get(f"/v2/{repo}/tags/list").json()["tags"]
+    assert tags == [f"t{n:02d}" for n in range(60)]
+    for n in (0, 1, 2, 59):
+        digest = client.get(f"/v2/{repo}/manifests/t{n:02d}").headers["Docker-Content-Digest"]
+        expected = first if n % 2 or n == 0 else second
+        assert digest == sha256(canonical(expected))
+    client.delete(f"/v2/{repo}/manifests/t01")
+    assert client.get(f"/v2/{repo}/manifests/t01").status_code == 404
+    assert len(client.get(f"/v2/{repo}/tags/list").json()["tags"]) == 59
