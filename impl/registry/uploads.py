@@ -8,10 +8,12 @@ is missing and the file is hashed again at commit, so correctness never depends 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import anyio.to_thread
@@ -20,7 +22,7 @@ from ocireg.digests import CANONICAL, Digest, Hasher, new_hasher, require_suppor
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import layout
 from ocireg.registry.locks import KeyedLocks
-from ocireg.storage.driver import PathNotFoundError, StorageDriver
+from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
 
 SESSION_RE = re.compile(r"[0-9a-f]{32}")
 CONTENT_RANGE_RE = re.compile(r"(?:bytes[= ])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
@@ -117,15 +119,8 @@ class UploadStore:
         state = self._hashes.pop(key, None)
         hasher = state[1] if state is not None and state[0] == size else None
         writer = self._driver.writer(layout.upload_file(repo, session), append=True)
-        written = 0
         try:
-            async for chunk in chunks:
-                writer.write(chunk)
-                written += len(chunk)
-                if hasher is not None:
-                    hasher.update(chunk)
-                if expected is not None and written > expected:
-                    break
+            written = await _drain(chunks, writer, hasher, expected)
             if expected is not None and written != expected:
                 raise RegistryError(
                     ErrorCode.SIZE_INVALID, {"expected": expected, "received": written}
@@ -186,3 +181,50 @@ class UploadStore:
     @staticmethod
     def _unknown(session: str) -> RegistryError:
         return RegistryError(ErrorCode.BLOB_UPLOAD_UNKNOWN, {"session": session})
+
+
+_BATCH = 1 << 20
+_WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ocireg-upload")
+
+
+def _write_and_hash(writer: FileWriter, hasher: Hasher | None, data: bytes) -> None:
+    writer.write(data)
+    if hasher is not None:
+        hasher.update(data)
+
+
+async def _drain(
+    chunks: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher | None, expected: int | None
+) -> int:
+    """Write and hash the body; returns the bytes received (stops just past ``expected``).
+
+    Pieces are gathered into 1 MiB batches that a worker thread writes and hashes (both release
+    the GIL) while the event loop receives the next batch, so a large push uses a second core.
+    Small bodies never leave the event loop.
+    """
+    pending: Future[None] | None = None
+    batch = bytearray()
+    written = 0
+    try:
+        async for chunk in chunks:
+            batch += chunk
+            written += len(chunk)
+            if expected is not None and written > expected:
+                break
+            if len(batch) >= _BATCH:
+                if pending is not None:
+                    await asyncio.wrap_future(pending)
+                pending = _WRITERS.submit(_write_and_hash, writer, hasher, bytes(batch))
+                batch.clear()
+        if pending is not None:
+            await asyncio.wrap_future(pending)
+            pending = None
+        if batch:
+            _write_and_hash(writer, hasher, bytes(batch))
+    finally:
+        if pending is not None:
+            # A failure or disconnect while a batch is in flight: wait for it (one batch, a few
+            # milliseconds) so the caller's cancel never races a write still landing.
+            with contextlib.suppress(Exception):
+                pending.result()
+    return written

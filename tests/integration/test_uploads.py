@@ -168,3 +168,31 @@ def test_upload_is_stored_as_oci_layout(
     assert (root / "oci-layout").read_text() == '{"imageLayoutVersion":"1.0.0"}'
     blob = root / "blobs" / "sha256" / digest.split(":")[1]
     assert hashlib.sha256(blob.read_bytes()).hexdigest() == digest.split(":")[1]
+
+
+def test_large_streamed_chunks_hash_in_batches(client: httpx.Client, repo: str) -> None:
+    """Bodies over the 1 MiB batch go through the writer thread; each chunk's bytes and the
+    running digest must come out exactly as sent, across several PATCHes."""
+    data = os.urandom((5 << 20) + 12345)
+    location = _start(client, repo)
+    cut = (3 << 20) + 7
+    for start, end in ((0, cut), (cut, len(data))):
+        headers = {**OCTET, "Content-Range": f"{start}-{end - 1}"}
+        response = client.patch(location, content=iter([data[start:end]]), headers=headers)
+        assert response.status_code == 202, response.text
+        assert response.headers["Range"] == f"0-{end - 1}"
+        location = response.headers["Location"]
+    response = client.put(location, params={"digest": sha256(data)})
+    assert response.status_code == 201, response.text
+    assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def test_large_body_with_wrong_digest_writes_nothing(client: httpx.Client, repo: str) -> None:
+    data = os.urandom(3 << 20)
+    location = _start(client, repo)
+    wrong = sha256(b"not this")
+    response = client.put(location, params={"digest": wrong}, content=data, headers=OCTET)
+    assert response.status_code == 400
+    assert error_codes(response) == ["DIGEST_INVALID"]
+    assert client.head(f"/v2/{repo}/blobs/{sha256(data)}").status_code == 404
+    assert client.head(f"/v2/{repo}/blobs/{wrong}").status_code == 404
