@@ -15,6 +15,7 @@ WORKFLOWS = {
     "management": "OCI_TEST_CONTENT_MANAGEMENT",
     "main": "OCI_TEST_SPEC_MAIN",  # ours: the spec's main-branch additions, opt-in
     "clients": "OCI_TEST_CLIENTS",  # ours: oras, skopeo and Notary signatures, opt-in
+    "fuzz": "OCI_TEST_FUZZ",  # ours: schemathesis against spec/openapi.yaml, opt-in
 }
 WORKFLOW_TITLES = {
     "pull": "Pull",
@@ -23,6 +24,7 @@ WORKFLOW_TITLES = {
     "management": "Content Management",
     "main": "Spec main branch (opt-in)",
     "clients": "Real clients (opt-in)",
+    "fuzz": "Fuzzing (opt-in)",
 }
 SCHEMA_MODES = ("strict", "warn", "off")
 

@@ -1,84 +1,93 @@
-"""Fuzz the live registry with schemathesis, driven by ``spec/openapi.yaml``.
+"""Fuzz: schemathesis against the published ``spec/openapi.yaml`` (opt-in: ``--workflows fuzz``).
 
-Two runs against the session's ``server`` (real sockets, one server per xdist worker):
+Two runs against the registry under test:
 
 * stateless: every operation, positive and negative data, through schemathesis's examples,
   coverage and fuzzing phases;
 * stateful: chains of calls through the spec's OpenAPI ``links`` (start an upload, then PATCH,
   PUT ?digest, GET status or DELETE on its session; push a manifest, then GET, HEAD or DELETE it).
 
-Every response must pass the same checks: never a 5xx, status codes, headers, content types and
-bodies as the spec declares them, and every 4xx body an OCI error body with a known code.
+Every response must be no 5xx and, when it is JSON, a 4xx body must be an OCI error body. With
+``--schema strict`` every status code, header, content type and body must also be as the spec
+declares them (the schema is ocireg's, so use ``strict`` for ocireg and ``warn`` elsewhere).
 
 Random names and digests almost never exist, so the read operations would only ever see 404s.
-A fixed repository (``SEED_REPO``: a blob, a tagged manifest and a referrer) is pushed first and
-schemathesis dictionaries make half of the generated names, digests and references point at it,
-so 200/206/416 answers (and ``Range`` handling) get fuzzed too.
+A fixed repository (``<namespace>-fuzz``: a blob, a tagged manifest and a referrer) is pushed
+first and schemathesis dictionaries make half of the generated names, digests and references
+point at it, so 200/206/416 answers (and ``Range`` handling) get fuzzed too.
 
 The budget is fixed so CI stays deterministic and quick: a fixed seed, derandomized Hypothesis,
-no example database, ``MAX_EXAMPLES`` per operation in the fuzzing phase (the coverage phase is
-deterministic and sends what the schema implies, ~1,700 requests in all), and
-``STATEFUL_SCENARIOS`` chains of at most ``STATEFUL_STEPS`` calls: about 40 s under
-``pytest -n 2`` on two cores.
+no example database, ``OCI_FUZZ_EXAMPLES`` (default 50) per operation in the fuzzing phase and
+as many stateful chains of at most ``STATEFUL_STEPS`` calls. Auth: anonymous or Basic.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import os
+from importlib import resources
 from typing import Any
 
 import httpx
-import hypothesis
 import pytest
-import schemathesis
 import yaml
-from schemathesis import Case, CheckContext, Response
-from schemathesis.checks import CheckFunction, not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
 
+try:
+    import hypothesis
+    import schemathesis
+    from schemathesis import Case, CheckContext, Response
+    from schemathesis.checks import CheckFunction, not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+except ImportError:  # pragma: no cover - the conformance extra installs it
+    pytest.skip(
+        "schemathesis is not installed: pip install 'ocireg[conformance]'", allow_module_level=True
+    )
+
+from ocireg.conformance.client import RegistryAuth
+from ocireg.conformance.content import EMPTY_JSON, OCI_LAYER, OCI_MANIFEST, Blob
+from ocireg.conformance.settings import Settings
 from ocireg.errors import ErrorCode
-from tests.liveserver import LiveServer
-from tests.oci import EMPTY, OCI_LAYER, OCI_MANIFEST, canonical, descriptor, push_blob, sha256
 
-SPEC = Path(__file__).resolve().parents[2] / "spec" / "openapi.yaml"
+pytestmark = pytest.mark.workflow("fuzz")
+SETTINGS = Settings.from_env()
+
 SEED = 20_250_611
-MAX_EXAMPLES = 50
-STATEFUL_SCENARIOS = 50
+MAX_EXAMPLES = int(os.environ.get("OCI_FUZZ_EXAMPLES") or 50)
+STATEFUL_SCENARIOS = MAX_EXAMPLES
 STATEFUL_STEPS = 10
 SEEDED_PROBABILITY = 0.5
 
 OCI_CODES = frozenset(code.name for code in ErrorCode)
 
 # The seeded content: fixed bytes, so every digest is known when the config is built.
-SEED_REPO = "fuzz/seeded"
+SEED_REPO = f"{SETTINGS.namespace}-fuzz"
 SEED_TAG = "seeded"
-SEED_LAYER = bytes(range(256)) * 4
-SEED_MANIFEST = canonical(
-    {
+SEED_LAYER = Blob(bytes(range(256)) * 4, OCI_LAYER)
+SEED_CONFIG = Blob(b"{}", EMPTY_JSON)
+
+
+def _manifest(**extra: Any) -> Blob:
+    document = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
-        "config": EMPTY,
-        "layers": [descriptor(OCI_LAYER, SEED_LAYER)],
+        "config": SEED_CONFIG.descriptor(),
+        "layers": [SEED_LAYER.descriptor()],
+        **extra,
     }
+    return Blob(json.dumps(document, separators=(",", ":")).encode(), OCI_MANIFEST)
+
+
+SEED_MANIFEST = _manifest()
+SEED_REFERRER = _manifest(
+    artifactType="application/vnd.ocireg.fuzz", subject=SEED_MANIFEST.descriptor()
 )
-SEED_REFERRER = canonical(
-    {
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "artifactType": "application/vnd.ocireg.fuzz",
-        "config": EMPTY,
-        "layers": [descriptor(OCI_LAYER, SEED_LAYER)],
-        "subject": descriptor(OCI_MANIFEST, SEED_MANIFEST),
-    }
-)
-SEED_DIGESTS = [sha256(SEED_LAYER), EMPTY["digest"], sha256(SEED_MANIFEST)]
-SEED_REFERENCES = [SEED_TAG, sha256(SEED_MANIFEST), sha256(SEED_REFERRER)]
+SEED_DIGESTS = [SEED_LAYER.digest, SEED_CONFIG.digest, SEED_MANIFEST.digest]
+SEED_REFERENCES = [SEED_TAG, SEED_MANIFEST.digest, SEED_REFERRER.digest]
 # Ranges against the 1 KiB seeded layer: inside, suffix, open, past the end, reversed,
 # several at once, and malformed.
 SEED_RANGES = [
@@ -99,7 +108,8 @@ def oci_error_body(_ctx: CheckContext, response: Response, case: Case) -> bool |
         return None
     where = f"{case.method} {case.formatted_path} -> {response.status_code}"
     content_type = response.headers.get("content-type", [""])[0]
-    assert content_type.startswith("application/json"), f"{where}: content type {content_type!r}"
+    if not content_type.startswith("application/json"):
+        return None  # the spec lets a 4xx carry any body; only a JSON one must be OCI errors
     try:
         body = json.loads(response.content)
     except ValueError as error:
@@ -115,14 +125,14 @@ def oci_error_body(_ctx: CheckContext, response: Response, case: Case) -> bool |
     return True
 
 
-CHECKS: list[CheckFunction] = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    oci_error_body,
-]
+CHECKS: list[CheckFunction] = [not_a_server_error, oci_error_body]
+if SETTINGS.schema == "strict":
+    CHECKS += [
+        status_code_conformance,
+        content_type_conformance,
+        response_headers_conformance,
+        response_schema_conformance,
+    ]
 
 
 def _seeded(probability: float = SEEDED_PROBABILITY, **parameters: str) -> dict[str, Any]:
@@ -191,13 +201,14 @@ CONFIG = schemathesis.Config.from_dict(
 
 
 def _load_spec() -> dict[str, Any]:
-    """The spec, with an example repository name that has a `/` in it.
+    """The published spec, with an example repository name that has a `/` in it.
 
     Schemathesis drops generated path values containing `/` (sent as `%2F`) unless the
     parameter's examples show a `/` is intended; without one no name would ever have two
     components, the common case for a registry. The example lives only in the fuzzer's copy.
     """
-    spec: dict[str, Any] = yaml.safe_load(SPEC.read_text())
+    text = resources.files("ocireg.spec").joinpath("openapi.yaml").read_text()
+    spec: dict[str, Any] = yaml.safe_load(text)
     spec["components"]["parameters"]["name"]["example"] = SEED_REPO
     return spec
 
@@ -205,28 +216,51 @@ def _load_spec() -> dict[str, Any]:
 schema = schemathesis.openapi.from_dict(_load_spec(), config=CONFIG)
 
 
+def _call_kwargs() -> dict[str, Any]:
+    kwargs: dict[str, Any] = {"base_url": SETTINGS.root_url, "timeout": 30}
+    if SETTINGS.username:
+        kwargs["auth"] = (SETTINGS.username, SETTINGS.password or "")
+    if not SETTINGS.tls_verify:
+        kwargs["verify"] = False
+    return kwargs
+
+
 @pytest.fixture(scope="module")
-def seeded(server: LiveServer) -> LiveServer:
-    """Push ``SEED_REPO``'s content (idempotent: every xdist worker has its own server)."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        push_blob(client, SEED_REPO, SEED_LAYER)
-        push_blob(client, SEED_REPO, b"{}")
+def seeded() -> None:
+    """Push ``SEED_REPO``'s content (idempotent: the same bytes every run)."""
+    auth = RegistryAuth(SETTINGS.username, SETTINGS.password)
+    with httpx.Client(
+        base_url=SETTINGS.root_url, auth=auth, timeout=30, verify=SETTINGS.tls_verify
+    ) as client:
+        for blob in (SEED_LAYER, SEED_CONFIG):
+            response = client.post(
+                f"/v2/{SEED_REPO}/blobs/uploads/",
+                params={"digest": blob.digest},
+                content=blob.data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+            if response.status_code == 202:  # no single-POST upload: finish with PUT
+                location = response.headers["Location"]
+                response = client.put(
+                    location, params={"digest": blob.digest}, content=blob.data,
+                    headers={"Content-Type": "application/octet-stream"},
+                )  # fmt: skip
+            assert response.status_code == 201, f"seeding {blob.digest}: {response.text}"
         for reference, manifest in (
             (SEED_TAG, SEED_MANIFEST),
-            (sha256(SEED_REFERRER), SEED_REFERRER),
+            (SEED_REFERRER.digest, SEED_REFERRER),
         ):
             response = client.put(
                 f"/v2/{SEED_REPO}/manifests/{reference}",
-                content=manifest,
+                content=manifest.data,
                 headers={"Content-Type": OCI_MANIFEST},
             )
-            assert response.status_code == 201, response.text
-    return server
+            assert response.status_code == 201, f"seeding {reference}: {response.text}"
 
 
 @schema.parametrize()
-def test_stateless(case: Case, seeded: LiveServer) -> None:
-    case.call_and_validate(base_url=seeded.url, checks=CHECKS, timeout=30)
+def test_stateless(case: Case, seeded: None) -> None:
+    case.call_and_validate(checks=CHECKS, **_call_kwargs())
 
 
 STATEFUL_SETTINGS = hypothesis.settings(
@@ -240,11 +274,12 @@ STATEFUL_SETTINGS = hypothesis.settings(
 )
 
 
-@pytest.mark.slow
-def test_stateful(seeded: LiveServer) -> None:
+def test_stateful(seeded: None) -> None:
+    found: list[BaseException] = []
+
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Case) -> dict[str, Any]:
-            return {"base_url": seeded.url, "timeout": 30}
+            return _call_kwargs()
 
         def validate_response(
             self,
@@ -253,6 +288,18 @@ def test_stateful(seeded: LiveServer) -> None:
             additional_checks: list[CheckFunction] | None = None,
             **kwargs: Any,
         ) -> None:
-            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+            try:
+                case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+            except Exception as failure:
+                found.append(failure)
+                raise
 
-    Workflow.run(settings=STATEFUL_SETTINGS)
+    try:
+        Workflow.run(settings=STATEFUL_SETTINGS)
+    except hypothesis.errors.FlakyStrategyDefinition:
+        # The registry's state moves as chains run (a blob one chain pushed turns a later
+        # mount's 202 into a 201), so a replayed prefix may offer other links and Hypothesis
+        # stops exploring. That ends the run early; it says nothing about the registry, unless
+        # a check had already failed, which is then the finding.
+        if found:
+            raise found[0] from None

@@ -117,8 +117,9 @@ def _conformance_parser(commands: Any) -> None:
     run.add_argument(
         "--workflows",
         default="pull,push,discovery,management",
-        help="comma-separated: pull, push, discovery, management, main (the spec's main "
-        "branch additions) (default: the four v1.1 workflows)",
+        help="comma-separated: pull, push, discovery, management; opt-in: main (the spec's "
+        "main-branch additions), clients (oras, skopeo, Notary), fuzz (schemathesis) "
+        "(default: the four v1.1 workflows)",
     )
     run.add_argument("--namespace", help="repository to use (default: oci-conformance/test)")
     run.add_argument("--crossmount-namespace", help="repository mounts go to")

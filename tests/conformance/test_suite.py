@@ -188,3 +188,15 @@ def test_suite_authenticates_with_basic_and_bearer_tokens(server: LiveServer, mo
     assert good.stdout.splitlines()[-1] == "result: passed"
     assert bad.returncode == 1
     assert "401" in bad.stdout
+
+
+def test_fuzzing_finds_nothing_wrong_with_ocireg(server: LiveServer, tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    done = conformance(
+        "--url", server.url, "--workflows", "fuzz", "--schema", "strict", "--junit", str(junit),
+        env={"OCI_NAMESPACE": "fuzz/ns"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    outcomes = junit_outcomes(junit)
+    assert "test_fuzz::test_stateful" in outcomes
+    assert len(outcomes) >= 15 and set(outcomes.values()) == {"passed"}, outcomes
