@@ -198,5 +198,8 @@ def test_fuzzing_finds_nothing_wrong_with_ocireg(server: LiveServer, tmp_path: P
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     outcomes = junit_outcomes(junit)
-    assert "test_fuzz::test_stateful" in outcomes
-    assert len(outcomes) >= 15 and set(outcomes.values()) == {"passed"}, outcomes
+    names = {name.split("[")[0] for name in outcomes}
+    assert names == {"test_fuzz::test_stateless", "test_fuzz::test_stateful"}, outcomes
+    assert set(outcomes.values()) == {"passed"}, outcomes
+    cases = len(list(ET.parse(junit).getroot().iter("testcase")))
+    assert cases >= 15, f"one stateless case per operation expected, got {cases}"
