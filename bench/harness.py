@@ -72,7 +72,7 @@ def git_commit() -> str:
     return subprocess.run(command, capture_output=True, text=True).stdout.strip() or "unknown"
 
 
-def header(sizes: Sizes, names: list[str]) -> str:
+def header(sizes: Sizes, names: list[str], workers: int = 1) -> str:
     commit = git_commit()
     kind = "quick sizes" if sizes.blob_mib == QUICK.blob_mib else "full sizes"
     if sizes.wait_quiet:
@@ -87,7 +87,8 @@ def header(sizes: Sizes, names: list[str]) -> str:
             f"- machine: {os.cpu_count()} CPUs (nproc), {platform.machine()}, "
             f"Linux {platform.release()}",
             f"- python: {platform.python_version()}; httpx {httpx.__version__} (client, HTTP/1.1)",
-            f"- ocireg: git {commit}, one uvicorn worker, filesystem storage",
+            f"- ocireg: git {commit}, http.workers {workers} (uvicorn processes), "
+            "filesystem storage",
             f"- docker-registry: {servers.docker_registry_version()}, filesystem storage, "
             "blobdescriptor cache inmemory",
             f"- storage roots: {storage_root()}",
@@ -106,11 +107,15 @@ def compare(args: argparse.Namespace, sizes: Sizes, names: list[str]) -> None:
     head = saved.get("header", "")
     if not args.render_only:
         with ExitStack() as stack:
-            targets = [stack.enter_context(servers.ocireg())]
+            targets = [stack.enter_context(servers.ocireg(args.ocireg_workers))]
             targets.append(stack.enter_context(servers.docker_registry()))
             fresh = asyncio.run(run(targets, names, sizes))
         results = report.merge(results, fresh, args.keep_quieter)
-        head = rerun_note(head, names, sizes, args.keep_quieter) if head else header(sizes, names)
+        head = (
+            rerun_note(head, names, sizes, args.keep_quieter)
+            if head
+            else header(sizes, names, args.ocireg_workers)
+        )
         raw.write_text(json.dumps({"header": head, "results": report.to_json(results)}, indent=1))
     analysis = Path(args.analysis).read_text() if Path(args.analysis).exists() else ""
     text = report.render(results, head, analysis)
@@ -132,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument("--url", help="benchmark one registry already running at URL")
     target.add_argument("--compare", action="store_true", help="start ocireg and docker-registry")
     parser.add_argument("--pid", type=int, help="with --url: server pid, for RSS and CPU figures")
+    parser.add_argument(
+        "--ocireg-workers", type=int, default=1, help="--compare: ocireg's http.workers"
+    )
     parser.add_argument("--scenario", action="append", choices=list(SCENARIOS), default=None)
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"), help="--compare: markdown")

@@ -18,6 +18,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "small_blobs": ("ratio", 2.0),
     "manifest_put": ("ratio", 2.0),
     "manifest_get": ("ratio", 3.0),
+    "manifest_get_wrk": ("ratio", 3.0),
     "rss": ("max", 150.0),
 }
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -265,6 +268,41 @@ async def manifest_get(ctx: Ctx) -> list[Metric]:
     return metrics
 
 
+_WRK_RATE = re.compile(r"Requests/sec:\s+([0-9.]+)")
+_WRK_PERCENTILE = re.compile(r"^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$", re.M)
+_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+async def manifest_get_wrk(ctx: Ctx) -> list[Metric]:
+    """Manifest GET by tag driven by wrk (C, one thread), so the client is not the limit."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        print("  skipped: wrk is not on PATH (apt-get install wrk)")
+        return []
+    if "manifest_tags" not in ctx.cache:
+        await manifest_put(ctx)
+    url = f"{ctx.server.url}/v2/bench/manifests/manifests/{ctx.cache['manifest_tags'][0]}"
+    seconds = 3 if ctx.sizes.gets < FULL.gets else 8
+    argv = [wrk, "-t1", f"-c{ctx.sizes.get_workers}", f"-d{seconds}s", "--latency",
+            "-H", f"Accept: {OCI_MANIFEST}", url]  # fmt: skip
+    span = Span()
+    with ctx.timed(span):
+        done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True)
+    out = done.stdout
+    rate = _WRK_RATE.search(out)
+    if done.returncode != 0 or rate is None or "Non-2xx" in out:
+        raise RuntimeError(f"wrk failed:\n{out}{done.stderr}")
+    span.ops = round(float(rate[1]) * span.wall)
+    cuts = {p: float(v) * _WRK_UNITS[u] for p, v, u in _WRK_PERCENTILE.findall(out)}
+    label = f"manifest GET by tag, wrk, {seconds} s at concurrency {ctx.sizes.get_workers}"
+    note = f"p50 {cuts.get('50', 0):.1f} ms, p99 {cuts.get('99', 0):.1f} ms"
+    return [
+        Metric("manifest_get_wrk", label, "req/s", float(rate[1]), note, span),
+        Metric("manifest_get_wrk_p50", "manifest GET p50 (wrk)", "ms", cuts.get("50")),
+        Metric("manifest_get_wrk_p99", "manifest GET p99 (wrk)", "ms", cuts.get("99")),
+    ]
+
+
 # listing variants: key suffix, label, query; "whole" follows any Link the server sends anyway
 VARIANTS = [("whole", "whole", ""), ("paged", "pages of 100", "?n=100")]
 
@@ -371,6 +409,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Awaitable[list[Metric]]]] = {
     "small-blobs": small_blobs,
     "manifest-put": manifest_put,
     "manifest-get": manifest_get,
+    "manifest-get-wrk": manifest_get_wrk,
     "tags": tags_list,
     "catalog": catalog,
     "referrers": referrers,

@@ -35,11 +35,16 @@ def free_port() -> int:
         return port
 
 
-def ocireg_config(root: Path, port: int) -> dict[str, object]:
+def ocireg_config(root: Path, port: int, workers: int = 1) -> dict[str, object]:
     return {
         "distSpecVersion": "1.1.1",
         "storage": {"rootDirectory": str(root)},
-        "http": {"address": "127.0.0.1", "port": port, "compat": ["docker2s2"]},
+        "http": {
+            "address": "127.0.0.1",
+            "port": port,
+            "compat": ["docker2s2"],
+            "workers": workers,
+        },
         "log": {"level": "warn"},
     }
 
@@ -99,11 +104,11 @@ def _workdir(prefix: str) -> Iterator[Path]:
 
 
 @contextmanager
-def ocireg() -> Iterator[Server]:
+def ocireg(workers: int = 1) -> Iterator[Server]:
     with _workdir("bench-ocireg-") as workdir:
         port = free_port()
         config = workdir / "config.json"
-        config.write_text(json.dumps(ocireg_config(workdir / "root", port)))
+        config.write_text(json.dumps(ocireg_config(workdir / "root", port, workers)))
         argv = [sys.executable, "-m", "ocireg", "serve", str(config)]
         with _process("ocireg", argv, workdir, port) as server:
             yield server
