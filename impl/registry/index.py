@@ -59,18 +59,8 @@ class RepoIndex:
     def from_entries(cls, entries: list[Entry], **extra: Any) -> RepoIndex:
         index = cls(entries, **extra)
         for entry in entries:
-            index._add_to_maps(entry)
+            _add_to_maps(index, entry)
         return index
-
-    def _add_to_maps(self, entry: Entry) -> None:
-        digest = entry["digest"]
-        tag = entry_tag(entry)
-        if tag is None:
-            self.untagged.setdefault(digest, entry)
-        else:
-            self.tags[tag] = entry
-        self.by_digest.setdefault(digest, entry)
-        self.counts[digest] = self.counts.get(digest, 0) + 1
 
     def sorted_tags(self) -> list[str]:
         if self._sorted is None:
@@ -146,14 +136,7 @@ class IndexEdit:
 
     def _append(self, entry: Entry) -> None:
         self.entries.append(entry)
-        digest = entry["digest"]
-        tag = entry_tag(entry)
-        if tag is None:
-            self.untagged.setdefault(digest, entry)
-        else:
-            self.tags[tag] = entry
-        self.by_digest.setdefault(digest, entry)
-        self.counts[digest] = self.counts.get(digest, 0) + 1
+        _add_to_maps(self, entry)
 
     def _remove(self, entry: Entry) -> None:
         position = next(i for i, e in enumerate(self.entries) if e is entry)
@@ -171,6 +154,18 @@ class IndexEdit:
             del self.by_digest[digest]
         elif self.by_digest[digest] is entry:
             self.by_digest[digest] = next(e for e in self.entries if e["digest"] == digest)
+
+
+def _add_to_maps(maps: RepoIndex | IndexEdit, entry: Entry) -> None:
+    """Index one entry by tag (or as untagged), by digest, and in the per-digest count."""
+    digest = entry["digest"]
+    tag = entry_tag(entry)
+    if tag is None:
+        maps.untagged.setdefault(digest, entry)
+    else:
+        maps.tags[tag] = entry
+    maps.by_digest.setdefault(digest, entry)
+    maps.counts[digest] = maps.counts.get(digest, 0) + 1
 
 
 class IndexStore:
