@@ -172,6 +172,8 @@ class FilesystemDriver(StorageDriver):
         except OSError:
             shutil.copyfile(src, temp)
         os.replace(temp, dst)
+        if self.fsync:
+            _fsync_dir(dst.parent)
 
     def local_path(self, path: str) -> Path | None:
         return self._full(path)
