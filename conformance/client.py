@@ -13,6 +13,7 @@ import pytest
 from ocireg.conformance.checks import ConformanceFailure
 from ocireg.conformance.schema import Deviation, deviations
 from ocireg.conformance.settings import Settings
+from ocireg.names import repository_of
 
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
@@ -48,11 +49,7 @@ class RegistryAuth(httpx.Auth):
             yield request
 
     def _scope_key(self, request: httpx.Request) -> str:
-        path = request.url.path.removeprefix("/v2/")
-        for marker in ("/blobs/", "/manifests/", "/tags/", "/referrers/"):
-            if marker in path:
-                return path.split(marker, 1)[0]
-        return path
+        return repository_of(request.url.path) or request.url.path
 
     def _fetch_token(self, challenge: dict[str, str]) -> str:
         realm = challenge.pop("realm", "")

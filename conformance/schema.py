@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -16,6 +15,8 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.paths.exceptions import PathError
 from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+from ocireg.names import repository_of
 
 
 def _json_media_types(document: dict[str, Any]) -> set[str]:
@@ -44,18 +45,12 @@ def published_spec() -> OpenAPI:
     return OpenAPI.from_dict(document, config=Config(extra_media_type_deserializers=parsers))
 
 
-_REPOSITORY_PATH = re.compile(
-    r"^/v2/(?P<name>.+)/(?P<rest>manifests/[^/]+|blobs/uploads/[^/]*|blobs/[^/]+|tags/list"
-    r"|referrers/[^/]+)$"
-)
-
-
 def _template_path(path: str) -> str:
     """Repository names hold ``/``, which OpenAPI path templates cannot match: encode them."""
-    match = _REPOSITORY_PATH.match(path)
-    if match is None:
+    name = repository_of(path)
+    if name is None:
         return path
-    return f"/v2/{match['name'].replace('/', '%2F')}/{match['rest']}"
+    return f"/v2/{name.replace('/', '%2F')}{path[len('/v2/') + len(name) :]}"
 
 
 class _Request:

@@ -14,6 +14,12 @@ NAME_MAX = 255
 # A repository is a directory holding an OCI image layout, and repositories nest (`a` and `a/b`).
 # A nested component spelled like a layout entry would land inside its parent's layout.
 RESERVED_COMPONENTS = frozenset({"blobs", "index.json", "oci-layout"})
+# A repository path is "/v2/<name>/<fixed suffix>"; anchoring the suffix at the end splits it
+# one way only, even for names with components such as "blobs" or "manifests".
+_REPOSITORY_PATH = re.compile(
+    r"^/v2/(?P<name>.+)/(?:manifests/[^/]+|blobs/uploads/[^/]*|blobs/[^/]+|tags/list"
+    r"|referrers/[^/]+)$"
+)
 
 
 def name_problem(name: str) -> str | None:
@@ -47,3 +53,9 @@ def check_tag(tag: str) -> str:
             message="invalid tag",
         )
     return tag
+
+
+def repository_of(path: str) -> str | None:
+    """The repository an API path addresses (``/v2/a/b/tags/list`` -> ``a/b``), or None."""
+    match = _REPOSITORY_PATH.match(path)
+    return match["name"] if match else None

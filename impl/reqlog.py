@@ -5,20 +5,15 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ocireg.names import repository_of
+
 log = logging.getLogger("ocireg.access")
-_REPO_RE = re.compile(r"^/v2/(.+?)/(?:manifests|blobs|tags|referrers)/")
-
-
-def repository_of(path: str) -> str | None:
-    match = _REPO_RE.match(path)
-    return match[1] if match else None
 
 
 class RequestLogMiddleware:

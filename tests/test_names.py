@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from ocireg.errors import ErrorCode, RegistryError
-from ocireg.names import check_name, check_tag, is_tag, name_problem
+from ocireg.names import check_name, check_tag, is_tag, name_problem, repository_of
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,22 @@ def test_invalid_tags(tag: str) -> None:
     with pytest.raises(RegistryError) as raised:
         check_tag(tag)
     assert raised.value.code is ErrorCode.TAG_INVALID
+
+
+@pytest.mark.parametrize(
+    ("path", "repo"),
+    [
+        ("/v2/a/b/tags/list", "a/b"),
+        ("/v2/a/manifests/latest", "a"),
+        ("/v2/x/blobs/uploads/", "x"),
+        ("/v2/x/blobs/uploads/0f3c", "x"),
+        ("/v2/a/blobs/sha256:00", "a"),
+        ("/v2/a/referrers/sha256:00", "a"),
+        ("/v2/a/blobs/b/manifests/v1", "a/blobs/b"),  # a name may hold such components
+        ("/v2/", None),
+        ("/v2/_catalog", None),
+        ("/livez", None),
+    ],
+)
+def test_repository_of(path: str, repo: str | None) -> None:
+    assert repository_of(path) == repo
