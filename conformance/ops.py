@@ -45,6 +45,11 @@ class Registry:
         if response.status_code != 201:
             raise SetupFailed(f"setup could not push blob {blob.digest}: {describe(response)}")
 
+    def push_blobs(self, repo: str, manifest: Manifest) -> None:
+        """Push every blob ``manifest`` needs, so it can be pushed next."""
+        for blob in manifest.blobs:
+            self.push_blob(repo, blob)
+
     def put_manifest(self, repo: str, reference: str, manifest: Manifest) -> httpx.Response:
         return self.client.put(
             f"/v2/{repo}/manifests/{reference}",
@@ -53,8 +58,7 @@ class Registry:
         )
 
     def push_manifest(self, repo: str, reference: str, manifest: Manifest) -> httpx.Response:
-        for blob in manifest.blobs:
-            self.push_blob(repo, blob)
+        self.push_blobs(repo, manifest)
         response = self.put_manifest(repo, reference, manifest)
         if response.status_code != 201:
             raise SetupFailed(f"setup could not push manifest {reference}: {describe(response)}")

@@ -28,7 +28,6 @@ import os
 from importlib import resources
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 
@@ -48,8 +47,8 @@ except ImportError:  # pragma: no cover - the conformance extra installs it
         "schemathesis is not installed: pip install 'ocireg[conformance]'", allow_module_level=True
     )
 
-from ocireg.conformance.client import RegistryAuth
-from ocireg.conformance.content import EMPTY_JSON, OCI_LAYER, OCI_MANIFEST, Blob
+from ocireg.conformance.content import EMPTY_JSON, OCI_LAYER, OCI_MANIFEST, Blob, Manifest
+from ocireg.conformance.ops import Registry
 from ocireg.conformance.settings import Settings
 from ocireg.errors import ErrorCode
 
@@ -71,7 +70,7 @@ SEED_LAYER = Blob(bytes(range(256)) * 4, OCI_LAYER)
 SEED_CONFIG = Blob(b"{}", EMPTY_JSON)
 
 
-def _manifest(**extra: Any) -> Blob:
+def _manifest(**extra: Any) -> Manifest:
     document = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
@@ -79,7 +78,8 @@ def _manifest(**extra: Any) -> Blob:
         "layers": [SEED_LAYER.descriptor()],
         **extra,
     }
-    return Blob(json.dumps(document, separators=(",", ":")).encode(), OCI_MANIFEST)
+    body = json.dumps(document, separators=(",", ":")).encode()
+    return Manifest(body, OCI_MANIFEST, (SEED_CONFIG, SEED_LAYER))
 
 
 SEED_MANIFEST = _manifest()
@@ -226,36 +226,10 @@ def _call_kwargs() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def seeded() -> None:
+def seeded(registry: Registry) -> None:
     """Push ``SEED_REPO``'s content (idempotent: the same bytes every run)."""
-    auth = RegistryAuth(SETTINGS.username, SETTINGS.password)
-    with httpx.Client(
-        base_url=SETTINGS.root_url, auth=auth, timeout=30, verify=SETTINGS.tls_verify
-    ) as client:
-        for blob in (SEED_LAYER, SEED_CONFIG):
-            response = client.post(
-                f"/v2/{SEED_REPO}/blobs/uploads/",
-                params={"digest": blob.digest},
-                content=blob.data,
-                headers={"Content-Type": "application/octet-stream"},
-            )
-            if response.status_code == 202:  # no single-POST upload: finish with PUT
-                location = response.headers["Location"]
-                response = client.put(
-                    location, params={"digest": blob.digest}, content=blob.data,
-                    headers={"Content-Type": "application/octet-stream"},
-                )  # fmt: skip
-            assert response.status_code == 201, f"seeding {blob.digest}: {response.text}"
-        for reference, manifest in (
-            (SEED_TAG, SEED_MANIFEST),
-            (SEED_REFERRER.digest, SEED_REFERRER),
-        ):
-            response = client.put(
-                f"/v2/{SEED_REPO}/manifests/{reference}",
-                content=manifest.data,
-                headers={"Content-Type": OCI_MANIFEST},
-            )
-            assert response.status_code == 201, f"seeding {reference}: {response.text}"
+    registry.push_manifest(SEED_REPO, SEED_TAG, SEED_MANIFEST)
+    registry.push_manifest(SEED_REPO, SEED_REFERRER.digest, SEED_REFERRER)
 
 
 @schema.parametrize()

@@ -180,8 +180,7 @@ def test_mount_of_missing_blob_is_an_upload(
 
 
 def push_and_read(client: httpx.Client, registry: Registry, repo: str, manifest: Manifest) -> None:
-    for blob in manifest.blobs:
-        registry.push_blob(repo, blob)
+    registry.push_blobs(repo, manifest)
     response = registry.put_manifest(repo, manifest.digest, manifest)
     expect_status(response, 201, MANIFESTS)
     expect_header(response, "Location", MANIFESTS)
@@ -211,8 +210,7 @@ def test_manifest_by_tag(
     client: httpx.Client, registry: Registry, repo: str, settings: Settings
 ) -> None:
     manifest = image(layers=1)
-    for blob in manifest.blobs:
-        registry.push_blob(repo, blob)
+    registry.push_blobs(repo, manifest)
     tag = f"push-{settings.run_id}"
     response = registry.put_manifest(repo, tag, manifest)
     expect_status(response, 201, MANIFESTS)
@@ -223,8 +221,7 @@ def test_manifest_by_tag(
 
 def test_manifest_digest_mismatch_is_400(registry: Registry, repo: str) -> None:
     manifest = image(layers=1)
-    for blob in manifest.blobs:
-        registry.push_blob(repo, blob)
+    registry.push_blobs(repo, manifest)
     wrong = "sha256:" + "1" * 64
     response = registry.put_manifest(repo, wrong, manifest)
     expect_status(response, 400, MANIFESTS + " body digest differs from the reference")
@@ -252,8 +249,7 @@ def test_invalid_manifest_is_400(client: httpx.Client, repo: str, settings: Sett
 def test_manifest_with_subject_answers_oci_subject(registry: Registry, repo: str) -> None:
     subject = image(layers=1)  # never pushed: a referrer may arrive before its subject
     referrer = image(layers=0, artifact_type="application/vnd.example.sbom", subject=subject)
-    for blob in referrer.blobs:
-        registry.push_blob(repo, blob)
+    registry.push_blobs(repo, referrer)
     response = registry.put_manifest(repo, referrer.digest, referrer)
     expect_status(response, 201, SUBJECT)
     header = response.headers.get("OCI-Subject")

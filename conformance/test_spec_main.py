@@ -29,8 +29,7 @@ def test_push_by_digest_with_tags(
     client: httpx.Client, registry: Registry, repo: str, settings: Settings
 ) -> None:
     manifest = image(layers=1)
-    for blob in manifest.blobs:
-        registry.push_blob(repo, blob)
+    registry.push_blobs(repo, manifest)
     tags = [f"multi-{settings.run_id}-{n}" for n in range(3)]
     response = client.put(
         f"/v2/{repo}/manifests/{manifest.digest}",

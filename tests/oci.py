@@ -31,8 +31,8 @@ def descriptor(media_type: str, data: bytes, **extra: Any) -> dict[str, Any]:
     return {"mediaType": media_type, "digest": sha256(data), "size": len(data), **extra}
 
 
-def push_blob(client: httpx.Client, repo: str, data: bytes) -> str:
-    digest = sha256(data)
+def push_blob(client: httpx.Client, repo: str, data: bytes, algorithm: str = "sha256") -> str:
+    digest = f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
     response = client.post(
         f"/v2/{repo}/blobs/uploads/",
         params={"digest": digest},

@@ -55,14 +55,8 @@ def test_unknown_algorithm_is_just_unknown(client: httpx.Client, repo: str) -> N
 
 def test_sha512_blob(client: httpx.Client, repo: str) -> None:
     data = b"sha512 content"
-    digest = "sha512:" + hashlib.sha512(data).hexdigest()
-    response = client.post(
-        f"/v2/{repo}/blobs/uploads/",
-        params={"digest": digest},
-        content=data,
-        headers={"Content-Type": "application/octet-stream"},
-    )
-    assert response.status_code == 201, response.text
+    digest = push_blob(client, repo, data, algorithm="sha512")
+    assert digest == "sha512:" + hashlib.sha512(data).hexdigest()
     fetched = client.get(f"/v2/{repo}/blobs/{digest}")
     assert fetched.content == data
     assert fetched.headers["Docker-Content-Digest"] == digest
