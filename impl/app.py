@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from connexion import AsyncApp
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ocireg import errorhandlers
-from ocireg.config import Config
+from ocireg.config import Config, ConfigError
+from ocireg.extensions.declaration import Extension
+from ocireg.extensions.loading import Enabled, available, load_setup, resolve
+from ocireg.extensions.runtime import Active, Hooks, RouteDispatcher, SetupContext
+from ocireg.extensions.specs import SpecError, core_spec, endpoints, merge
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.store import Registry
 from ocireg.reqlog import RequestLogMiddleware
@@ -22,16 +26,9 @@ from ocireg.storage.driver import StorageDriver
 from ocireg.storage.filesystem import FilesystemDriver
 from ocireg.validation import validator_map
 
-SPEC_FILE = "openapi.yaml"
-
 
 def spec_dir() -> Path:
     return Path(str(resources.files("ocireg.spec")))
-
-
-def load_spec() -> dict[str, Any]:
-    spec: dict[str, Any] = yaml.safe_load((spec_dir() / SPEC_FILE).read_text())
-    return spec
 
 
 class StateMiddleware:
@@ -65,17 +62,57 @@ def build_registry(config: Config, driver: StorageDriver | None = None) -> Regis
 logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
 
 
+log = logging.getLogger("ocireg.extensions")
+
+
+def _start_extensions(state: AppState, enabled: list[Enabled]) -> Hooks:
+    hooks = Hooks()
+    for each in enabled:
+        context = SetupContext(state.config, state.registry, each, tuple(enabled), hooks)
+        paths = tuple(endpoints(each.extension))
+        state.extensions[each.name] = Active(each, load_setup(each)(context), paths)
+    state.registry.manifest_checks = hooks.manifest_checks
+    return hooks
+
+
+def plan(
+    config: Config, extensions: Iterable[Extension] = ()
+) -> tuple[list[Enabled], dict[str, Any], list[str]]:
+    """The enabled extensions, the merged spec and warnings, or a ConfigError that says why
+    the registry cannot start; nothing is set up."""
+    try:
+        enabled, warnings = resolve(config.extensions, "configuration", available(extensions))
+        return enabled, merge(core_spec(), [each.extension for each in enabled]), warnings
+    except (SpecError, ValueError, TypeError) as exc:
+        raise ConfigError([str(exc)]) from None
+
+
 def create_app(
-    config: Config, driver: StorageDriver | None = None, *, validate_responses: bool = False
+    config: Config,
+    driver: StorageDriver | None = None,
+    *,
+    validate_responses: bool = False,
+    extensions: Iterable[Extension] = (),
 ) -> ASGIApp:
+    """The whole registry as one ASGI app. ``extensions`` adds extensions given in code to
+    the built-in and installed ones; the configuration decides which of them run."""
+    enabled, spec, warnings = plan(config, extensions)
+    for warning in warnings:
+        log.warning(warning)
     state = AppState(config, build_registry(config, driver), config.http.maxManifestSize)
+    hooks = _start_extensions(state, enabled)
     app = AsyncApp(__name__, specification_dir=spec_dir())
     app.add_api(
-        SPEC_FILE,
+        spec,
         validator_map=validator_map(),
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=False, spec_path="/openapi.json"),
     )
-    errorhandlers.install(app, errorhandlers.AllowedMethods(load_spec()["paths"]))
+    errorhandlers.install(app, errorhandlers.AllowedMethods(spec["paths"]))
+    asgi: ASGIApp = StateMiddleware(app, state)
+    if hooks.routes:
+        asgi = RouteDispatcher(asgi, hooks.routes)
+    for middleware in hooks.middleware:
+        asgi = middleware(asgi)
     state.ready = True
-    return RequestLogMiddleware(StateMiddleware(app, state))
+    return RequestLogMiddleware(asgi)

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any
 
 from ocireg import __version__
-from ocireg.config import Config, ConfigError, config_json_schema, default_config, load_config
+from ocireg.config import (
+    Config,
+    ConfigError,
+    config_json_schema,
+    default_config,
+    extension_warnings,
+    load_config,
+)
 
 
 def _load(path: str | None) -> Config:
@@ -33,8 +40,10 @@ def _check_files(config: Config, source: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config)
     _check_files(config, args.config or "(embedded default)")
-    from ocireg.server import serve  # imported late: `verify` and `schema` need no server stack
+    from ocireg.app import plan  # imported late: `verify` and `schema` need no server stack
+    from ocireg.server import serve
 
+    plan(config)  # refuse to start, in one line per problem, before anything listens
     root = config.resolved_root()
     print(
         f"ocireg {__version__} serving http://{config.http.address}:{config.http.port} "
@@ -46,7 +55,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    load_config(args.config)
+    config = load_config(args.config)
+    for warning in extension_warnings(config, args.config):
+        print(warning, file=sys.stderr)
     print(f"{args.config}: configuration is valid")
     return 0
 

@@ -1,8 +1,10 @@
 """The configuration: zot's file format (JSON or YAML), one typed model, strict about keys.
 
 Keys are zot's spelling and are matched case-insensitively on load, as zot (viper) does. Unknown
-keys are rejected with their path. Sections that later features act on (auth, accessControl,
-extensions, retention, ...) are accepted and kept as they are until their feature validates them.
+keys are rejected with their path. ``extensions`` is validated section by section by the
+extension each section names (see :mod:`ocireg.extensions`). Sections that later features act on
+(auth, accessControl, retention, ...) are accepted and kept as they are until their feature
+validates them.
 """
 
 from __future__ import annotations
@@ -13,21 +15,10 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
 
-from ocireg.durations import format_duration, parse_duration
+from ocireg.durations import Duration
 
-Duration = Annotated[
-    float,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-    Field(
-        json_schema_extra={
-            "type": ["string", "number"],
-            "description": "Go duration such as 1h30m; a bare number is nanoseconds, as in zot",
-        }
-    ),
-]
 LogLevel = Literal["debug", "info", "warn", "warning", "error", "fatal", "panic"]
 
 
@@ -120,10 +111,30 @@ def default_config() -> Config:
 
 
 def config_json_schema() -> dict[str, Any]:
-    return Config.model_json_schema(mode="validation")
+    """The JSON Schema of the configuration, ``extensions`` spelled out from every known
+    extension's settings model."""
+    from ocireg.extensions.loading import PLANNED, available
+
+    sections: dict[str, Any] = {name: (dict[str, Any] | None, None) for name in sorted(PLANNED)}
+    sections |= {name: (extension.settings | None, None) for name, extension in available().items()}
+    extensions = create_model("Extensions", __config__=ConfigDict(extra="forbid"), **sections)
+    full = create_model("Config", __base__=Config, extensions=(extensions | None, None))
+    return full.model_json_schema(mode="validation")
 
 
-def _normalise(value: Any, model: type[BaseModel] | None) -> Any:
+def extension_warnings(config: Config, source: str) -> list[str]:
+    """Check the ``extensions`` section against the known extensions (raises ConfigError), and
+    say which configured ones are not implemented yet."""
+    from ocireg.extensions.loading import available, resolve
+
+    try:
+        known = available()
+    except (ValueError, TypeError) as exc:  # a broken extension declaration or OCIREG_EXTENSIONS
+        raise ConfigError([f"{source}: extensions: {exc}"]) from None
+    return resolve(config.extensions, source, known)[1]
+
+
+def normalise_keys(value: Any, model: type[BaseModel] | None) -> Any:
     """Rename keys to the model's spelling, case-insensitively, section by section."""
     if not isinstance(value, dict) or model is None:
         return value
@@ -131,7 +142,7 @@ def _normalise(value: Any, model: type[BaseModel] | None) -> Any:
     result: dict[str, Any] = {}
     for key, item in value.items():
         name = spelling.get(str(key).lower(), str(key))
-        result[name] = _normalise(item, _submodel(model, name))
+        result[name] = normalise_keys(item, _submodel(model, name))
     return result
 
 
@@ -159,12 +170,14 @@ def _parse(path: Path, text: str) -> Any:
     raise ConfigError([f"{path}: unknown format {suffix!r}: use .json, .yaml or .yml"])
 
 
-def _problems(path: Path, error: ValidationError) -> list[str]:
+def validation_problems(source: str, error: ValidationError, prefix: str = "") -> list[str]:
+    """One ``source: key.path: why`` line per problem, paths under ``prefix``."""
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        parts = [prefix] if prefix else []
+        where = ".".join([*parts, *(str(part) for part in item["loc"])]) or "(top level)"
         why = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
-        lines.append(f"{path}: {where}: {why}")
+        lines.append(f"{source}: {where}: {why}")
     return lines
 
 
@@ -178,6 +191,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     if not isinstance(data, dict):
         raise ConfigError([f"{file}: (top level): must be a mapping of sections"])
     try:
-        return Config.model_validate(_normalise(data, Config))
+        config = Config.model_validate(normalise_keys(data, Config))
     except ValidationError as exc:
-        raise ConfigError(_problems(file, exc)) from None
+        raise ConfigError(validation_problems(str(file), exc)) from None
+    extension_warnings(config, str(file))
+    return config

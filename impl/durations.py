@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated
+
+from pydantic import BeforeValidator, Field, PlainSerializer
 
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
@@ -45,3 +48,17 @@ def format_duration(seconds: float) -> str:
             parts.append(f"{remaining // size}{unit}")
             remaining %= size
     return "".join(parts) or "0s"
+
+
+# A duration in a configuration model: seconds in Python, a Go duration string in JSON.
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+    Field(
+        json_schema_extra={
+            "type": ["string", "number"],
+            "description": "Go duration such as 1h30m; a bare number is nanoseconds, as in zot",
+        }
+    ),
+]

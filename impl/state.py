@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from ocireg.config import Config
 from ocireg.registry.store import Registry
+
+if TYPE_CHECKING:
+    from ocireg.extensions.runtime import Active
 
 SCOPE_KEY = "ocireg.state"
 
@@ -17,6 +20,7 @@ class AppState:
     registry: Registry
     max_manifest_size: int
     ready: bool = False
+    extensions: dict[str, Active] = field(default_factory=dict)
 
 
 def state_of(scope: dict[str, Any]) -> AppState:

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.extended import ALL_ON, example_env
 from tests.liveserver import LiveServer, live_server
 
 _counter = itertools.count()
@@ -38,3 +39,16 @@ def repo(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def tmp_root(tmp_path: Path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A registry with the extensions of tests/extended.py enabled."""
+    with live_server(tmp_path_factory.mktemp("extended"), ALL_ON, example_env()) as live:
+        yield live
+
+
+@pytest.fixture
+def ext_client(extended: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=extended.url, timeout=30) as http:
+        yield http

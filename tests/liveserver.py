@@ -55,21 +55,29 @@ def write_config(directory: Path, root: Path, port: int, extra: dict[str, Any] |
 
 
 @contextmanager
-def live_server(directory: Path, extra: dict[str, Any] | None = None) -> Iterator[LiveServer]:
-    """``ocireg serve`` on a free port with a config written from ``extra``'s sections."""
+def live_server(
+    directory: Path, extra: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
+    """``ocireg serve`` on a free port with a config written from ``extra``'s sections, and
+    ``env`` added to the server's environment."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     root = directory / "data"
     config = write_config(directory, root, port, extra)
     scheme = "https" if (extra or {}).get("http", {}).get("tls") else "http"
     url = f"{scheme}://127.0.0.1:{port}"
-    with running(["serve", str(config)], directory, url, root) as server:
+    with running(["serve", str(config)], directory, url, root, env=env) as server:
         yield server
 
 
 @contextmanager
 def running(
-    args: list[str], cwd: Path, url: str, root: Path, python: str | Path = sys.executable
+    args: list[str],
+    cwd: Path,
+    url: str,
+    root: Path,
+    python: str | Path = sys.executable,
+    env: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
     """Run ``python -m ocireg ARGS`` in ``cwd`` until it answers ``GET /v2/`` at ``url``."""
     log = cwd / "server.log"
@@ -80,7 +88,7 @@ def running(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     server = LiveServer(url, root, log, process)
     try:

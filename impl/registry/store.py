@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,10 @@ from ocireg.registry.uploads import UploadStore
 from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
 _PARSED_CACHE = 100_000
+
+# An extension's say on a manifest push (lint, for one): called after the manifest parsed and
+# everything it references exists, before anything is written; it raises RegistryError to refuse.
+ManifestCheck = Callable[["Registry", str, Manifest], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,7 @@ class Registry:
         self.indexes = IndexStore(driver)
         self.uploads = UploadStore(driver, locks, fsync)
         self._parsed: OrderedDict[str, Manifest] = OrderedDict()
+        self.manifest_checks: list[ManifestCheck] = []
 
     # -- repositories ---------------------------------------------------------------------
     def index(self, repo: str) -> RepoIndex | None:
@@ -96,6 +102,15 @@ class Registry:
         if info.is_dir:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)})
         return info
+
+    def blob_bytes(self, repo: str, digest: Digest, limit: int) -> bytes | None:
+        """A small blob's content, or None when it is missing or larger than ``limit``."""
+        try:
+            if self.blob_info(repo, digest).size > limit:
+                return None
+            return self.driver.get_content(layout.blob_file(repo, digest))
+        except (RegistryError, PathNotFoundError):
+            return None
 
     def has_blob(self, repo: str, digest: Digest) -> bool:
         return self.driver.exists(layout.blob_file(repo, digest))
@@ -157,6 +172,8 @@ class Registry:
                     ErrorCode.DIGEST_INVALID, {"expected": reference, "actual": str(digest)}
                 )
         self._check_references(repo, manifest)
+        for check in self.manifest_checks:
+            await check(self, repo, manifest)
         await self.ensure_repository(repo)
         blob = layout.blob_file(repo, digest)
         if not self.driver.exists(blob):

@@ -1,0 +1,69 @@
+"""Build zot's ``StrippedConfig`` once at start-up and answer it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.responses import Response
+
+from ocireg import __version__, extensions
+from ocireg.config import Config
+from ocireg.extensions.loading import available, missing_modules
+from ocireg.extensions.runtime import SetupContext
+
+
+def _lower_keys(section: Any) -> dict[str, Any]:
+    return {str(k).lower(): v for k, v in section.items()} if isinstance(section, dict) else {}
+
+
+def stripped_auth(auth: dict[str, Any] | None) -> dict[str, Any]:
+    """Which authentication methods are on, and only what a client needs to use them."""
+    given = _lower_keys(auth)
+    result: dict[str, Any] = {}
+    if given.get("htpasswd") or given.get("ldap"):
+        result["htpasswd"] = {}  # zot shows LDAP as htpasswd too: both mean Basic credentials
+    bearer = _lower_keys(given.get("bearer"))
+    if bearer:
+        result["bearer"] = {"realm": bearer.get("realm", ""), "service": bearer.get("service", "")}
+    providers = _lower_keys(_lower_keys(given.get("openid")).get("providers"))
+    if providers:
+        result["openid"] = {
+            "providers": {
+                name: {"name": str(_lower_keys(value).get("name") or name)}
+                for name, value in providers.items()
+            }
+        }
+    if given.get("apikey") is True:
+        result["apikey"] = True
+    return result
+
+
+def binary_type(names: list[str]) -> str:
+    """zot's spelling: each installed extension prefixed by a dash; empty when there is none."""
+    return "".join(f"-{name}" for name in sorted(names))
+
+
+def stripped_config(config: Config, installed: list[str]) -> dict[str, Any]:
+    http: dict[str, Any] = {}
+    auth = stripped_auth(config.http.auth)
+    if auth:
+        http["auth"] = auth
+    return {
+        "distSpecVersion": config.distSpecVersion,
+        "commit": "",
+        "releaseTag": f"v{__version__}",
+        "binaryType": binary_type(installed),
+        "http": http,
+    }
+
+
+def setup(context: SetupContext) -> bytes:
+    installed = [name for name, extension in available().items() if not missing_modules(extension)]
+    installed += [each.name for each in context.everything if each.name not in installed]
+    body = stripped_config(context.config, installed)
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+async def get_config() -> Response:
+    return Response(extensions.state("mgmt"), media_type="application/json")

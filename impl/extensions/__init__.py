@@ -1,0 +1,37 @@
+"""The extension protocol: how ocireg's own extensions and anyone else's plug in.
+
+An extension is an :class:`Extension` declaration (its name, configuration model, URL namespace,
+OpenAPI fragments, definition document, the extra it needs, and a setup function). Built-in ones
+live in ``ocireg.ext``; others are found through the ``ocireg.extensions`` entry point group.
+See docs/extension-authors.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ocireg.extensions.declaration import Extension, ExtensionSettings
+from ocireg.extensions.runtime import SetupContext
+from ocireg.state import state_of
+
+if TYPE_CHECKING:
+    from ocireg.registry.store import Registry
+
+__all__ = ["Extension", "ExtensionSettings", "SetupContext", "registry", "state"]
+
+
+def _scope() -> dict[str, Any]:
+    from connexion import request  # late: loading a configuration needs no server stack
+
+    scope: dict[str, Any] = request.scope
+    return scope
+
+
+def state(name: str) -> Any:
+    """What extension ``name``'s setup returned, from inside one of its request handlers."""
+    return state_of(_scope()).extensions[name].state
+
+
+def registry() -> Registry:
+    """The registry (repositories, blobs, manifests), from inside a request handler."""
+    return state_of(_scope()).registry

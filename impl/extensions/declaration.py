@@ -1,0 +1,78 @@
+"""What an extension declares about itself, importable without any of its dependencies.
+
+A declaration is cheap data: the registry reads it to validate the configuration, to tell an
+operator which extra to install, to route the extension's OpenAPI fragments and to describe it
+in `_oci` discovery. The code that needs the extension's dependencies is named by ``setup`` and
+imported only when the extension is enabled.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# The distribution spec's extensions README: `[a-z0-9]+([._-][a-z0-9]+)*` after the `_`.
+_NAMESPACE_RE = re.compile(r"_[a-z0-9]+([._-][a-z0-9]+)*")
+_NAME_RE = re.compile(r"[a-z][a-z0-9]*")
+RESERVED_NAMESPACES = frozenset({"_oci", "_catalog"})
+
+
+class ExtensionSettings(BaseModel):
+    """The base of every extension's section under ``extensions``: zot's ``enable`` key.
+
+    A section that is present is enabled unless it says ``enable: false``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    enable: bool = Field(True, description="Turn the extension off while keeping its settings.")
+
+
+@dataclass(frozen=True)
+class Extension:
+    """One extension: its configuration section, its API and where its code lives.
+
+    ``name``         the key of its section under ``extensions`` (lowercase, e.g. ``lint``).
+    ``description``  one sentence, shown in discovery.
+    ``setup``        ``"module:function"``; the function receives a ``SetupContext`` and is
+                     imported only when the extension is enabled, so ``module`` may import
+                     the extension's dependencies.
+    ``settings``     the pydantic model of its section (``ExtensionSettings`` or a subclass).
+    ``namespace``    for an HTTP extension, its URL namespace such as ``_zot`` or ``_ocireg``.
+    ``specs``        its OpenAPI fragment files, relative to ``spec_package``'s directory.
+    ``definition``   its definition document (``ext-<ns>-<name>.md``) in the OCI extension
+                     format, relative to ``spec_package``'s directory.
+    ``extra``        the ``ocireg[<extra>]`` that installs ``requires``.
+    ``requires``     importable top-level modules the extension needs beyond the core.
+    ``default_on``   enabled without a configuration section (for built-in parts of the core
+                     API such as the spec documents); ``enable: false`` still turns it off.
+    """
+
+    name: str
+    description: str
+    setup: str
+    settings: type[ExtensionSettings] = ExtensionSettings
+    namespace: str | None = None
+    specs: tuple[str, ...] = ()
+    definition: str | None = None
+    extra: str | None = None
+    requires: tuple[str, ...] = ()
+    default_on: bool = False
+    spec_package: str = "ocireg.spec"
+
+    def __post_init__(self) -> None:
+        if not _NAME_RE.fullmatch(self.name):
+            raise ValueError(f"extension name {self.name!r} must match {_NAME_RE.pattern}")
+        if self.namespace is not None:
+            if not _NAMESPACE_RE.fullmatch(self.namespace):
+                raise ValueError(f"namespace {self.namespace!r} must match {_NAMESPACE_RE.pattern}")
+            if self.namespace in RESERVED_NAMESPACES:
+                raise ValueError(f"namespace {self.namespace} is reserved by the OCI")
+            if self.definition is None:
+                raise ValueError(f"HTTP extension {self.name} needs a definition document")
+        elif self.specs:
+            raise ValueError(f"extension {self.name} has OpenAPI fragments but no namespace")
+        if ":" not in self.setup:
+            raise ValueError(f"extension {self.name}: setup must be 'module:function'")

@@ -1,0 +1,156 @@
+"""Which extensions exist, which the configuration enables, and whether they can run here.
+
+Extensions come from three places: the built-in ones listed in :data:`BUILTIN`, any installed
+distribution that declares an ``ocireg.extensions`` entry point naming an :class:`Extension`, and
+``module:attribute`` names in the ``OCIREG_EXTENSIONS`` environment variable (comma-separated),
+for an extension under development that is not installed.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Any
+
+from pydantic import ValidationError
+
+from ocireg.extensions.declaration import Extension, ExtensionSettings
+
+ENTRY_POINT_GROUP = "ocireg.extensions"
+ENV_VARIABLE = "OCIREG_EXTENSIONS"
+
+BUILTIN = (
+    "ocireg.ext.specs:EXTENSION",
+    "ocireg.ext.mgmt:EXTENSION",
+)
+
+# zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
+# still loads, and start-up says that they are ignored.
+PLANNED = frozenset(
+    {"search", "sync", "ui", "trust", "events", "userprefs", "apikey", "scrub", "metrics", "lint"}
+)
+
+
+@dataclass(frozen=True)
+class Enabled:
+    """An extension the configuration turns on, with its validated settings."""
+
+    extension: Extension
+    settings: ExtensionSettings
+
+    @property
+    def name(self) -> str:
+        return self.extension.name
+
+
+def _import(target: str) -> Any:
+    module, _, attribute = target.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _from_environment() -> list[Any]:
+    found = []
+    for target in filter(None, (t.strip() for t in os.environ.get(ENV_VARIABLE, "").split(","))):
+        try:
+            found.append(_import(target))
+        except (ImportError, AttributeError, ValueError) as exc:
+            raise ValueError(f"{ENV_VARIABLE}: cannot load {target}: {exc}") from None
+    return found
+
+
+@cache
+def _available() -> tuple[Extension, ...]:
+    found = [_import(target) for target in BUILTIN]
+    found += [point.load() for point in entry_points(group=ENTRY_POINT_GROUP)]
+    found += _from_environment()
+    return tuple(found)
+
+
+def available(extra: Iterable[Extension] = ()) -> dict[str, Extension]:
+    """Every known extension by name; ``extra`` adds ones given in code (tests, embedders)."""
+    known: dict[str, Extension] = {}
+    for extension in (*_available(), *extra):
+        if not isinstance(extension, Extension):
+            raise TypeError(f"{extension!r} is not an ocireg Extension")
+        other = known.get(extension.name)
+        if other is not None and other != extension:
+            raise ValueError(f"two extensions are named {extension.name!r}")
+        known[extension.name] = extension
+    return known
+
+
+def missing_modules(extension: Extension) -> list[str]:
+    return [module for module in extension.requires if importlib.util.find_spec(module) is None]
+
+
+def _settings(
+    source: str, key: str, extension: Extension, value: Any, problems: list[str]
+) -> ExtensionSettings | None:
+    from ocireg.config import normalise_keys, validation_problems
+
+    if value is None:
+        value = {}  # `lint:` with nothing under it is present, hence enabled
+    if not isinstance(value, dict):
+        problems.append(f"{source}: extensions.{key}: must be a mapping")
+        return None
+    try:
+        return extension.settings.model_validate(normalise_keys(value, extension.settings))
+    except ValidationError as exc:
+        problems += validation_problems(source, exc, f"extensions.{key}")
+        return None
+
+
+def _unavailable(source: str, key: str, extension: Extension) -> str | None:
+    missing = missing_modules(extension)
+    if not missing:
+        return None
+    install = f"pip install 'ocireg[{extension.extra}]'" if extension.extra else "install them"
+    return f"{source}: extensions.{key}: needs {', '.join(missing)}, not installed: {install}"
+
+
+def resolve(
+    sections: dict[str, Any] | None,
+    source: str,
+    known: dict[str, Extension],
+) -> tuple[list[Enabled], list[str]]:
+    """The enabled extensions in ``known``'s order and warnings to log; problems raise
+    ``ConfigError`` with one line per problem."""
+    from ocireg.config import ConfigError
+
+    problems: list[str] = []
+    warnings: list[str] = []
+    chosen: dict[str, Enabled] = {}
+    given = {str(key).lower(): (str(key), value) for key, value in (sections or {}).items()}
+    for name, (key, value) in given.items():
+        extension = known.get(name)
+        if extension is None:
+            if name in PLANNED:
+                warnings.append(f"{source}: extensions.{key}: not implemented yet, ignored")
+            else:
+                names = ", ".join(sorted(known))
+                problems.append(f"{source}: extensions.{key}: unknown extension (known: {names})")
+            continue
+        settings = _settings(source, key, extension, value, problems)
+        if settings is not None and settings.enable:
+            chosen[name] = Enabled(extension, settings)
+    for name, extension in known.items():
+        if extension.default_on and name not in given:
+            chosen[name] = Enabled(extension, extension.settings())
+    for enabled in chosen.values():
+        unavailable = _unavailable(source, enabled.name, enabled.extension)
+        if unavailable:
+            problems.append(unavailable)
+    if problems:
+        raise ConfigError(problems)
+    order = list(known)
+    return sorted(chosen.values(), key=lambda e: order.index(e.name)), warnings
+
+
+def load_setup(enabled: Enabled) -> Any:
+    """The extension's setup function (imports its implementation, and so its dependencies)."""
+    return _import(enabled.extension.setup)

@@ -1,0 +1,84 @@
+"""What an extension's setup function receives, and what a running extension keeps.
+
+``setup(context)`` is called once per worker process when the app is built. It registers what the
+extension adds to the request path (manifest checks, routes outside the OpenAPI spec, ASGI
+middleware) and returns the extension's state, which its handlers reach with
+:func:`ocireg.extensions.state`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.types import ASGIApp
+
+from ocireg.config import Config
+from ocireg.extensions.loading import Enabled
+from ocireg.registry.store import ManifestCheck, Registry
+
+Middleware = Callable[[ASGIApp], ASGIApp]
+
+
+@dataclass
+class Hooks:
+    """Everything the enabled extensions registered, in the order they registered it."""
+
+    manifest_checks: list[ManifestCheck] = field(default_factory=list)
+    routes: dict[str, ASGIApp] = field(default_factory=dict)
+    middleware: list[Middleware] = field(default_factory=list)
+
+
+@dataclass
+class SetupContext:
+    config: Config
+    registry: Registry
+    enabled: Enabled
+    everything: tuple[Enabled, ...]
+    hooks: Hooks
+
+    @property
+    def settings(self) -> Any:
+        return self.enabled.settings
+
+    def check_manifests(self, check: ManifestCheck) -> None:
+        self.hooks.manifest_checks.append(check)
+
+    def add_route(self, path: str, app: ASGIApp) -> None:
+        """Serve ``path`` (exactly, any method) with a plain ASGI app, outside the OpenAPI
+        spec: for what cannot be described there, such as Prometheus' ``/metrics``."""
+        if not path.startswith("/") or path.startswith("/v2/") or path == "/v2":
+            raise ValueError(
+                f"extension {self.enabled.name}: route {path!r} must be absolute "
+                "and outside /v2 (declare /v2 endpoints in an OpenAPI fragment)"
+            )
+        if path in self.hooks.routes:
+            raise ValueError(f"extension {self.enabled.name}: route {path} is already taken")
+        self.hooks.routes[path] = app
+
+    def add_middleware(self, middleware: Middleware) -> None:
+        """Wrap the whole app (outside connexion, inside the request log)."""
+        self.hooks.middleware.append(middleware)
+
+
+@dataclass(frozen=True)
+class Active:
+    """A running extension: what enabled it, what its setup returned, and the endpoint
+    templates its fragments declare (for discovery)."""
+
+    enabled: Enabled
+    state: Any
+    endpoints: tuple[str, ...] = ()
+
+
+class RouteDispatcher:
+    """Sends the extensions' exact-path routes to their apps and everything else on."""
+
+    def __init__(self, app: ASGIApp, routes: dict[str, ASGIApp]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        target = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        await (target or self.app)(scope, receive, send)

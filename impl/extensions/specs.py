@@ -1,0 +1,115 @@
+"""Extension specs: OpenAPI fragments merged into the routed API, and the documents served.
+
+Each HTTP extension ships one or more OpenAPI 3 fragments and one definition document in the
+OCI extension format. The enabled extensions' fragments are merged into the core spec before
+connexion routes it, so an extension is validated and routed exactly like the core API, and a
+disabled one is absent from routing altogether.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from importlib.resources.abc import Traversable
+from typing import Any
+
+import yaml
+
+from ocireg.extensions.declaration import Extension
+
+CORE_SPEC = "openapi.yaml"
+_METHODS = ("get", "head", "put", "post", "patch", "delete", "options")
+
+
+class SpecError(ValueError):
+    """An extension's spec files break a rule every extension must follow."""
+
+
+def core_spec() -> dict[str, Any]:
+    """The core API, ``spec/openapi.yaml``."""
+    spec: dict[str, Any] = yaml.safe_load(
+        resources.files("ocireg.spec").joinpath(CORE_SPEC).read_text()
+    )
+    return spec
+
+
+def spec_file(extension: Extension, filename: str) -> Traversable:
+    return resources.files(extension.spec_package).joinpath(filename)
+
+
+def documents(extension: Extension) -> list[str]:
+    """The file names a client may fetch: the definition document, then the fragments."""
+    names = [extension.definition] if extension.definition else []
+    return names + list(extension.specs)
+
+
+def load_fragment(extension: Extension, filename: str) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(spec_file(extension, filename).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"extension {extension.name}: cannot load {filename}: {exc}") from None
+    if not isinstance(document, dict) or not str(document.get("openapi", "")).startswith("3."):
+        raise SpecError(f"extension {extension.name}: {filename} is not an OpenAPI 3 document")
+    for path, item in (document.get("paths") or {}).items():
+        _check_path(extension, filename, path, item)
+    return document
+
+
+def _check_path(extension: Extension, filename: str, path: str, item: dict[str, Any]) -> None:
+    namespace = extension.namespace
+    if not (path.startswith(f"/v2/{namespace}/") or path.startswith(f"/v2/{{name}}/{namespace}/")):
+        raise SpecError(
+            f"extension {extension.name}: {filename}: path {path} is not under "
+            f"/v2/{namespace}/ or /v2/{{name}}/{namespace}/"
+        )
+    for method in _METHODS:
+        operation = item.get(method)
+        if operation is not None and not operation.get("operationId"):
+            raise SpecError(
+                f"extension {extension.name}: {filename}: {method} {path} has no operationId"
+            )
+
+
+def endpoints(extension: Extension) -> list[str]:
+    """The paths an extension serves, as its fragments declare them."""
+    found: list[str] = []
+    for filename in extension.specs:
+        found += list(load_fragment(extension, filename).get("paths") or {})
+    return found
+
+
+def merge(core: dict[str, Any], extensions: list[Extension]) -> dict[str, Any]:
+    """The core spec with every fragment's paths and components added (a new dict).
+
+    A fragment may not redefine a path, and may reuse a component name only with identical
+    content, so one extension can never change what another one (or the core) means.
+    """
+    merged = {**core, "paths": dict(core.get("paths") or {})}
+    components = {key: dict(value) for key, value in (core.get("components") or {}).items()}
+    for extension in extensions:
+        for filename in extension.specs:
+            fragment = load_fragment(extension, filename)
+            where = f"extension {extension.name}: {filename}"
+            for path, item in (fragment.get("paths") or {}).items():
+                if path in merged["paths"]:
+                    raise SpecError(f"{where}: path {path} is already declared")
+                merged["paths"][path] = item
+            for section, entries in (fragment.get("components") or {}).items():
+                target = components.setdefault(section, {})
+                for key, value in entries.items():
+                    if key in target and target[key] != value:
+                        raise SpecError(
+                            f"{where}: components.{section}.{key} differs from the "
+                            "one already declared"
+                        )
+                    target[key] = value
+    merged["components"] = components
+    return merged
+
+
+def concrete_path(template: str, repository: str | None) -> str:
+    """An endpoint with its repository filled in (repository-level discovery)."""
+    return template.replace("{name}", repository) if repository else template
+
+
+def is_repository_level(template: str) -> bool:
+    return template.startswith("/v2/{name}/")

@@ -1,0 +1,61 @@
+"""mgmt: zot's stripped configuration, with every secret left out."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from ocireg import __version__
+from ocireg.ext.mgmt.handlers import binary_type, stripped_auth
+from tests.liveserver import live_server
+
+SECRETS = {
+    "htpasswd": {"path": "/etc/ocireg/htpasswd"},
+    "ldap": {"address": "ldap.example.com", "bindPassword": "ldap-secret", "baseDN": "dc=x"},
+    "bearer": {"realm": "https://auth/token", "service": "reg", "cert": "/etc/secret.pem"},
+    "openid": {
+        "providers": {
+            "github": {"name": "GitHub", "clientid": "id-1", "clientsecret": "oidc-secret"},
+            "dex": {"clientsecret": "dex-secret"},
+        }
+    },
+    "apikey": True,
+}
+
+
+def test_stripped_auth_keeps_only_what_a_client_needs() -> None:
+    assert stripped_auth(SECRETS) == {
+        "htpasswd": {},
+        "bearer": {"realm": "https://auth/token", "service": "reg"},
+        "openid": {"providers": {"github": {"name": "GitHub"}, "dex": {"name": "dex"}}},
+        "apikey": True,
+    }
+    assert stripped_auth(None) == {}
+    assert stripped_auth({"LDAP": {"address": "x"}}) == {"htpasswd": {}}
+
+
+def test_binary_type_is_zot_spelling() -> None:
+    assert binary_type(["mgmt", "lint"]) == "-lint-mgmt"
+    assert binary_type([]) == ""
+
+
+def test_mgmt_over_http_shows_auth_methods_and_no_secret(tmp_path: Path) -> None:
+    sections = {"http": {"auth": SECRETS}, "extensions": {"mgmt": {}}}
+    with live_server(tmp_path, sections) as live:
+        response = httpx.get(f"{live.url}/v2/_zot/ext/mgmt")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    body = response.json()
+    assert body["distSpecVersion"] == "1.1.1"
+    assert body["releaseTag"] == f"v{__version__}"
+    assert {"mgmt", "specs"} <= set(body["binaryType"].strip("-").split("-"))
+    assert body["http"]["auth"]["bearer"] == {"realm": "https://auth/token", "service": "reg"}
+    text = json.dumps(body)
+    for secret in ("secret", "id-1", "/etc/", "ldap.example.com", "dc=x"):
+        assert secret not in text
+
+
+def test_mgmt_without_auth_has_an_empty_http_section(ext_client: httpx.Client) -> None:
+    assert ext_client.get("/v2/_zot/ext/mgmt").json()["http"] == {}

@@ -1,0 +1,18 @@
+"""A registry with every built-in extension that needs no extra, and the example one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = "tests.extensions.example:EXTENSION"
+ALL_ON = {
+    "extensions": {
+        "mgmt": {},
+        "quota": {"limitBytes": 4096},
+    },
+}
+
+
+def example_env() -> dict[str, str]:
+    return {"OCIREG_EXTENSIONS": EXAMPLE, "PYTHONPATH": str(ROOT)}

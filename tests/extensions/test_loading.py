@@ -1,0 +1,97 @@
+"""Which extensions a configuration enables, and how it is told when it cannot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ocireg.config import ConfigError
+from ocireg.extensions.declaration import Extension, ExtensionSettings
+from ocireg.extensions.loading import Enabled, available, resolve
+
+
+class DemoSettings(ExtensionSettings):
+    level: int = 1
+
+
+DEMO = Extension(name="demo", description="d", setup="x:setup", settings=DemoSettings)
+NEEDY = Extension(
+    name="needy",
+    description="needs a module that is not installed",
+    setup="x:setup",
+    extra="needy",
+    requires=("ocireg_no_such_module",),
+)
+KNOWN = available([DEMO, NEEDY])
+
+
+def enabled(sections: dict[str, Any] | None) -> list[Enabled]:
+    return resolve(sections, "cfg.yaml", KNOWN)[0]
+
+
+def problems(sections: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        resolve(sections, "cfg.yaml", KNOWN)
+    return caught.value.problems
+
+
+def names(sections: dict[str, Any] | None) -> list[str]:
+    return [each.name for each in enabled(sections)]
+
+
+def test_builtins_are_known() -> None:
+    assert {"specs", "mgmt"} <= set(available())
+
+
+def test_a_present_section_enables_unless_enable_false() -> None:
+    assert "demo" in names({"demo": {}})
+    assert "demo" in names({"demo": None})  # `demo:` with nothing under it, in YAML
+    assert "demo" in names({"demo": {"enable": True}})
+    assert "demo" not in names({"demo": {"enable": False}})
+    assert "demo" not in names({})
+
+
+def test_default_on_extensions_run_without_a_section() -> None:
+    assert names(None) == ["specs"]
+    assert "specs" not in names({"specs": {"enable": False}})
+
+
+def test_settings_are_validated_and_keys_are_case_insensitive() -> None:
+    (demo,) = [each for each in enabled({"Demo": {"LEVEL": 3}}) if each.name == "demo"]
+    assert isinstance(demo.settings, DemoSettings)
+    assert demo.settings.level == 3
+
+
+def test_bad_settings_name_the_key_path() -> None:
+    assert problems({"demo": {"level": "high", "colour": 1}}) == [
+        "cfg.yaml: extensions.demo.level: Input should be a valid integer, unable to parse "
+        "string as an integer",
+        "cfg.yaml: extensions.demo.colour: unknown key",
+    ]
+    assert problems({"demo": [1]}) == ["cfg.yaml: extensions.demo: must be a mapping"]
+
+
+def test_unknown_extension_lists_the_known_ones() -> None:
+    (line,) = problems({"nope": {}})
+    assert line.startswith("cfg.yaml: extensions.nope: unknown extension (known: demo, mgmt,")
+
+
+def test_zot_extensions_not_implemented_yet_are_a_warning() -> None:
+    chosen, warnings = resolve({"sync": {"enable": True}}, "cfg.yaml", KNOWN)
+    assert [each.name for each in chosen] == ["specs"]
+    assert warnings == ["cfg.yaml: extensions.sync: not implemented yet, ignored"]
+
+
+def test_missing_extra_is_one_line_naming_the_install_command() -> None:
+    assert problems({"needy": {}}) == [
+        "cfg.yaml: extensions.needy: needs ocireg_no_such_module, not installed: "
+        "pip install 'ocireg[needy]'"
+    ]
+    assert "needy" not in names({"needy": {"enable": False}})  # off: nothing to install
+
+
+def test_two_different_extensions_cannot_share_a_name() -> None:
+    other = Extension(name="demo", description="other", setup="y:setup")
+    with pytest.raises(ValueError, match="two extensions are named 'demo'"):
+        available([DEMO, other])
