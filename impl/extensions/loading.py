@@ -27,12 +27,13 @@ ENV_VARIABLE = "OCIREG_EXTENSIONS"
 BUILTIN = (
     "ocireg.ext.specs:EXTENSION",
     "ocireg.ext.mgmt:EXTENSION",
+    "ocireg.ext.lint:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
 # still loads, and start-up says that they are ignored.
 PLANNED = frozenset(
-    {"search", "sync", "ui", "trust", "events", "userprefs", "apikey", "scrub", "metrics", "lint"}
+    {"search", "sync", "ui", "trust", "events", "userprefs", "apikey", "scrub", "metrics"}
 )
 
 

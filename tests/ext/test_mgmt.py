@@ -50,7 +50,7 @@ def test_mgmt_over_http_shows_auth_methods_and_no_secret(tmp_path: Path) -> None
     body = response.json()
     assert body["distSpecVersion"] == "1.1.1"
     assert body["releaseTag"] == f"v{__version__}"
-    assert {"mgmt", "specs"} <= set(body["binaryType"].strip("-").split("-"))
+    assert {"lint", "mgmt", "specs"} <= set(body["binaryType"].strip("-").split("-"))
     assert body["http"]["auth"]["bearer"] == {"realm": "https://auth/token", "service": "reg"}
     text = json.dumps(body)
     for secret in ("secret", "id-1", "/etc/", "ldap.example.com", "dc=x"):

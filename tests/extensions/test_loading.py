@@ -41,7 +41,7 @@ def names(sections: dict[str, Any] | None) -> list[str]:
 
 
 def test_builtins_are_known() -> None:
-    assert {"specs", "mgmt"} <= set(available())
+    assert {"specs", "mgmt", "lint"} <= set(available())
 
 
 def test_a_present_section_enables_unless_enable_false() -> None:
@@ -74,7 +74,7 @@ def test_bad_settings_name_the_key_path() -> None:
 
 def test_unknown_extension_lists_the_known_ones() -> None:
     (line,) = problems({"nope": {}})
-    assert line.startswith("cfg.yaml: extensions.nope: unknown extension (known: demo, mgmt,")
+    assert line.startswith("cfg.yaml: extensions.nope: unknown extension (known: demo, lint,")
 
 
 def test_zot_extensions_not_implemented_yet_are_a_warning() -> None:

@@ -1,0 +1,80 @@
+"""The manifest check: what zot's lint does, and the answer it gives.
+
+Only OCI image manifests are linted (not indexes, not Docker manifests), and signatures are
+exempt: a Notary or cosign signature is pushed by a signing tool that cannot add the image's
+annotations. A key counts as present when the manifest's annotations or the image config's
+labels have it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ocireg.errors import ErrorCode, RegistryError
+from ocireg.extensions.runtime import SetupContext
+from ocireg.registry import mediatypes as mt
+from ocireg.registry.manifests import Manifest
+from ocireg.registry.store import Registry
+
+from . import LintSettings
+
+SIGNATURE_TYPES = frozenset(
+    {
+        "application/vnd.cncf.notary.signature",
+        "application/vnd.dev.cosign.artifact.sig.v1+json",
+        "application/vnd.dev.sigstore.bundle.v0.3+json",
+    }
+)
+COSIGN_SIGNATURE_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
+CONFIG_LIMIT = 4 * 1024 * 1024
+
+
+def is_signature(manifest: Manifest) -> bool:
+    kinds = {manifest.artifact_type, manifest.config.media_type if manifest.config else None}
+    if kinds & SIGNATURE_TYPES:
+        return True
+    return any(layer.media_type == COSIGN_SIGNATURE_LAYER for layer in manifest.layers)
+
+
+def config_labels(registry: Registry, repo: str, manifest: Manifest) -> dict[str, Any]:
+    if manifest.config is None:
+        return {}
+    data = registry.blob_bytes(repo, manifest.config.digest, CONFIG_LIMIT)
+    try:
+        document = json.loads(data) if data else None
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    config = document.get("config") if isinstance(document, dict) else None
+    labels = config.get("Labels") if isinstance(config, dict) else None
+    return labels if isinstance(labels, dict) else {}
+
+
+def missing_annotations(
+    registry: Registry, repo: str, manifest: Manifest, required: list[str]
+) -> list[str]:
+    present = manifest.annotations or {}
+    missing = [key for key in required if key not in present]
+    if missing:
+        labels = config_labels(registry, repo, manifest)
+        missing = [key for key in missing if key not in labels]
+    return missing
+
+
+def setup(context: SetupContext) -> None:
+    settings: LintSettings = context.settings
+    required = list(dict.fromkeys(settings.mandatoryAnnotations))
+    if not required:
+        return
+
+    async def lint(registry: Registry, repo: str, manifest: Manifest) -> None:
+        if manifest.media_type != mt.OCI_MANIFEST or is_signature(manifest):
+            return
+        missing = missing_annotations(registry, repo, manifest, required)
+        if missing:
+            raise RegistryError(
+                ErrorCode.MANIFEST_INVALID,
+                {"reason": "mandatory annotations are missing", "missingAnnotations": missing},
+            )
+
+    context.check_manifests(lint)
