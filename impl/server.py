@@ -10,8 +10,9 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 
-from ocireg.app import create_app
+from ocireg.app import create_app, plan
 from ocireg.config import Config
+from ocireg.extensions.loading import prepare_all
 
 CONFIG_ENV = "OCIREG_CONFIG_JSON"
 _LEVELS = {
@@ -60,6 +61,7 @@ def serve(config: Config) -> None:
         options["ssl_certfile"] = config.http.tls.cert
         options["ssl_keyfile"] = config.http.tls.key
     config.resolved_root().mkdir(parents=True, exist_ok=True)
+    prepare_all(config, plan(config)[0])
     if config.http.workers > 1:
         os.environ[CONFIG_ENV] = config.model_dump_json()
         uvicorn.run(

@@ -73,3 +73,33 @@ def test_conformance_needs_its_extra_and_then_runs(venv: Path, wheel: Path, tmp_
     with running(["serve", str(config)], tmp_path, url, tmp_path / "data", venv / "bin" / "python"):
         report = _run(ocireg, "conformance", "--url", url, "--schema", "strict")
     assert report.splitlines()[-1] == "result: passed"
+
+
+def test_minimal_install_serves_the_core_alone(venv: Path, tmp_path: Path) -> None:
+    python = venv / "bin" / "python"
+    absent = subprocess.run([python, "-c", "import prometheus_client"], capture_output=True)
+    assert absent.returncode != 0  # no extra installed: a minimal install
+    port = free_port()
+    config = write_config(tmp_path, tmp_path / "data", port, None)
+    url = f"http://127.0.0.1:{port}"
+    with running(["serve", str(config)], tmp_path, url, tmp_path / "data", python=python):
+        listing = httpx.get(f"{url}/v2/_oci/ext/discover").json()
+        assert [entry["name"] for entry in listing["extensions"]] == ["_ocireg"]
+        for path in ("/v2/_zot/ext/mgmt", "/v2/_zot/ext/search"):
+            assert httpx.get(url + path).json()["errors"][0]["code"] == "EXTENSION_UNKNOWN"
+        assert httpx.get(f"{url}/metrics").status_code == 404
+
+
+def test_an_extension_without_its_extra_stops_start_up_in_one_line(
+    venv: Path, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, tmp_path / "data", free_port(), {"extensions": {"metrics": {}}})
+    for command in ("serve", "verify"):
+        done = subprocess.run(
+            [venv / "bin" / "ocireg", command, config], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 1
+        assert done.stderr.splitlines() == [
+            f"{config}: extensions.metrics: needs prometheus_client, not installed: "
+            "pip install 'ocireg[metrics]'"
+        ]

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from ocireg import __version__, extensions
 from ocireg.config import Config
-from ocireg.extensions.loading import available, missing_modules
+from ocireg.extensions.loading import available, installed
 from ocireg.extensions.runtime import SetupContext
 
 
@@ -44,7 +44,7 @@ def binary_type(names: list[str]) -> str:
     return "".join(f"-{name}" for name in sorted(names))
 
 
-def stripped_config(config: Config, installed: list[str]) -> dict[str, Any]:
+def stripped_config(config: Config, extensions: list[str]) -> dict[str, Any]:
     http: dict[str, Any] = {}
     auth = stripped_auth(config.http.auth)
     if auth:
@@ -53,15 +53,19 @@ def stripped_config(config: Config, installed: list[str]) -> dict[str, Any]:
         "distSpecVersion": config.distSpecVersion,
         "commit": "",
         "releaseTag": f"v{__version__}",
-        "binaryType": binary_type(installed),
+        "binaryType": binary_type(extensions),
         "http": http,
     }
 
 
+def installed_names(context: SetupContext) -> list[str]:
+    """zot's binaryType lists what the build contains: here, what is installed."""
+    names = installed(available())
+    return names + [each.name for each in context.everything if each.name not in names]
+
+
 def setup(context: SetupContext) -> bytes:
-    installed = [name for name, extension in available().items() if not missing_modules(extension)]
-    installed += [each.name for each in context.everything if each.name not in installed]
-    body = stripped_config(context.config, installed)
+    body = stripped_config(context.config, installed_names(context))
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -48,6 +48,9 @@ class Extension:
     ``requires``     importable top-level modules the extension needs beyond the core.
     ``default_on``   enabled without a configuration section (for built-in parts of the core
                      API such as the spec documents); ``enable: false`` still turns it off.
+    ``prepare``      optional ``"module:function"`` called as ``function(config, settings)`` by
+                     ``ocireg serve`` once, in the parent process, before any worker starts
+                     (e.g. to set up state that several worker processes share).
     """
 
     name: str
@@ -61,6 +64,7 @@ class Extension:
     requires: tuple[str, ...] = ()
     default_on: bool = False
     spec_package: str = "ocireg.spec"
+    prepare: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):
@@ -74,5 +78,6 @@ class Extension:
                 raise ValueError(f"HTTP extension {self.name} needs a definition document")
         elif self.specs:
             raise ValueError(f"extension {self.name} has OpenAPI fragments but no namespace")
-        if ":" not in self.setup:
-            raise ValueError(f"extension {self.name}: setup must be 'module:function'")
+        for hook in (self.setup, self.prepare):
+            if hook is not None and ":" not in hook:
+                raise ValueError(f"extension {self.name}: {hook!r} must be 'module:function'")

@@ -28,13 +28,12 @@ BUILTIN = (
     "ocireg.ext.specs:EXTENSION",
     "ocireg.ext.mgmt:EXTENSION",
     "ocireg.ext.lint:EXTENSION",
+    "ocireg.ext.metrics:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
 # still loads, and start-up says that they are ignored.
-PLANNED = frozenset(
-    {"search", "sync", "ui", "trust", "events", "userprefs", "apikey", "scrub", "metrics"}
-)
+PLANNED = frozenset({"search", "sync", "ui", "trust", "events", "userprefs", "apikey", "scrub"})
 
 
 @dataclass(frozen=True)
@@ -87,6 +86,11 @@ def available(extra: Iterable[Extension] = ()) -> dict[str, Extension]:
 
 def missing_modules(extension: Extension) -> list[str]:
     return [module for module in extension.requires if importlib.util.find_spec(module) is None]
+
+
+def installed(known: dict[str, Extension]) -> list[str]:
+    """The extensions that could be enabled here: their dependencies are importable."""
+    return [name for name, extension in known.items() if not missing_modules(extension)]
 
 
 def _settings(
@@ -155,3 +159,10 @@ def resolve(
 def load_setup(enabled: Enabled) -> Any:
     """The extension's setup function (imports its implementation, and so its dependencies)."""
     return _import(enabled.extension.setup)
+
+
+def prepare_all(config: Any, enabled: list[Enabled]) -> None:
+    """Run the ``prepare`` hooks of the enabled extensions, in the serving parent process."""
+    for each in enabled:
+        if each.extension.prepare:
+            _import(each.extension.prepare)(config, each.settings)

@@ -32,7 +32,7 @@ def test_reserved_namespaces_are_refused(namespace: str) -> None:
 def test_fragments_need_a_namespace_and_setup_a_function() -> None:
     with pytest.raises(ValueError, match="no namespace"):
         declare(specs=("f.yaml",))
-    with pytest.raises(ValueError, match="module:function"):
+    with pytest.raises(ValueError, match=r"must be .module:function."):
         declare(setup="module.function")
     with pytest.raises(ValueError, match="extension name"):
         declare(name="Bad-Name")

@@ -1,0 +1,161 @@
+"""Measure every request, count pushes and pulls per repository, and serve the metrics.
+
+With ``ocireg serve``, ``prepare`` points prometheus_client's multiprocess mode at
+``<rootDirectory>/.ocireg/metrics`` before any worker starts, so counters and histograms from
+every worker are summed at scrape time whichever worker answers. An app built in-process
+without ``ocireg serve`` keeps its metrics in memory.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ocireg.config import Config
+from ocireg.extensions.runtime import SetupContext
+from ocireg.names import repository_of
+
+from . import MetricsSettings
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
+
+
+def metrics_directory(config: Config) -> Path:
+    return config.resolved_root() / ".ocireg" / "metrics"
+
+
+def prepare(config: Config, _settings: MetricsSettings) -> None:
+    """Start from an empty multiprocess directory: files of a previous run would be summed."""
+    directory = metrics_directory(config)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(directory)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        # A registry of our own: in-process apps (tests, embedders) may build several.
+        self.own = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "zot_http_requests",
+            "HTTP requests by method and status.",
+            ["method", "code"],
+            registry=self.own,
+        )
+        self.method_latency = Histogram(
+            "zot_http_method_latency_seconds",
+            "Request duration by method.",
+            ["method"],
+            registry=self.own,
+        )
+        self.repo_latency = Histogram(
+            "zot_http_repo_latency_seconds",
+            "Request duration by repository.",
+            ["repo"],
+            registry=self.own,
+        )
+        self.uploads = Counter(
+            "zot_repo_uploads", "Manifests pushed per repository.", ["repo"], registry=self.own
+        )
+        self.downloads = Counter(
+            "zot_repo_downloads", "Manifests pulled per repository.", ["repo"], registry=self.own
+        )
+
+    def observe(self, method: str, path: str, status: int, seconds: float) -> None:
+        method = method if method in METHODS else "OTHER"
+        self.requests.labels(method, str(status)).inc()
+        self.method_latency.labels(method).observe(seconds)
+        repo = repository_of(path)
+        if repo is None:
+            return
+        self.repo_latency.labels(repo).observe(seconds)
+        if "/manifests/" in path:
+            if method == "PUT" and status == 201:
+                self.uploads.labels(repo).inc()
+            elif method == "GET" and status == 200:
+                self.downloads.labels(repo).inc()
+
+
+class MeasureRequests:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.observe(scope["method"], scope["path"], status, elapsed)
+
+
+class Exposition:
+    """The scrape endpoint: GET or HEAD, Prometheus' text format."""
+
+    def __init__(self, registry: Any) -> None:
+        self.registry = registry
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        if scope["method"] not in ("GET", "HEAD"):
+            headers = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
+            await send({"type": "http.response.start", "status": 405, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        body = generate_latest(self.registry)
+        headers = [
+            (b"content-type", CONTENT_TYPE_LATEST.encode()),
+            (b"content-length", str(len(body)).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send(
+            {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
+        )
+
+
+def _scrape_registry(metrics: Metrics, context: SetupContext) -> Any:
+    from prometheus_client import CollectorRegistry, ProcessCollector, multiprocess
+
+    from ..mgmt.handlers import binary_type, installed_names
+    from .collectors import InfoCollector, StorageCollector, WorkerProcessCollector
+
+    directory = os.environ.get(MULTIPROC_ENV)
+    if directory:
+        scrape = CollectorRegistry()
+        multiprocess.MultiProcessCollector(scrape, path=directory)  # type: ignore[no-untyped-call]
+        scrape.register(WorkerProcessCollector(Path(directory)))
+    else:
+        scrape = metrics.own
+        ProcessCollector(registry=scrape)
+    scrape.register(StorageCollector(context.registry))
+    scrape.register(InfoCollector(binary_type(installed_names(context))))
+    return scrape
+
+
+def setup(context: SetupContext) -> Metrics:
+    settings: MetricsSettings = context.settings
+    metrics = Metrics()
+    context.add_route(settings.prometheus.path, Exposition(_scrape_registry(metrics, context)))
+    context.add_middleware(lambda app: MeasureRequests(app, metrics))
+    return metrics
