@@ -122,6 +122,11 @@ class StorageDriver(ABC):
     def link(self, source: str, dest: str) -> None:
         """Make ``dest`` hold the same content as ``source`` (a hard link where possible)."""
 
+    @abstractmethod
+    def touch(self, path: str) -> None:
+        """Set a file's modification time to now: GC ages content by it, so a blob that is
+        mounted or pushed again must look new."""
+
     def exists(self, path: str) -> bool:
         try:
             self.stat(path)

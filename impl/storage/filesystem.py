@@ -175,5 +175,11 @@ class FilesystemDriver(StorageDriver):
         if self.fsync:
             _fsync_dir(dst.parent)
 
+    def touch(self, path: str) -> None:
+        full = self._full(path)
+        if not full.is_file():
+            raise PathNotFoundError(path)
+        os.utime(full)
+
     def local_path(self, path: str) -> Path | None:
         return self._full(path)

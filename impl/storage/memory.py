@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Callable
 from typing import BinaryIO
 
 from ocireg.storage.driver import (
@@ -54,13 +55,14 @@ class _MemoryWriter(FileWriter):
 class MemoryDriver(StorageDriver):
     name = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock  # tests age content by moving a clock of their own
         self._files: dict[str, tuple[bytes, float]] = {}
         self._lock = threading.RLock()
 
     def _store(self, path: str, data: bytes) -> None:
         with self._lock:
-            self._files[path] = (data, time.time())
+            self._files[path] = (data, self._clock())
 
     def _is_dir(self, path: str) -> bool:
         prefix = f"{path}/" if path else ""
@@ -98,7 +100,7 @@ class MemoryDriver(StorageDriver):
             if entry is not None:
                 return FileInfo(path, len(entry[0]), entry[1], False)
             if path == "" or self._is_dir(path):
-                return FileInfo(path, 0, time.time(), True)
+                return FileInfo(path, 0, self._clock(), True)
         raise PathNotFoundError(path)
 
     def list(self, path: str) -> list[str]:
@@ -120,7 +122,7 @@ class MemoryDriver(StorageDriver):
             entry = self._files.pop(check_path(source), None)
             if entry is None:
                 raise PathNotFoundError(source)
-            self._files[dest] = (entry[0], time.time())
+            self._files[dest] = (entry[0], self._clock())
 
     def delete(self, path: str) -> None:
         check_path(path)
@@ -134,3 +136,11 @@ class MemoryDriver(StorageDriver):
 
     def link(self, source: str, dest: str) -> None:
         self.put_content(dest, self.get_content(source))
+
+    def touch(self, path: str) -> None:
+        check_path(path)
+        with self._lock:
+            entry = self._files.get(path)
+            if entry is None:
+                raise PathNotFoundError(path)
+            self._files[path] = (entry[0], self._clock())

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from ocireg.storage.driver import (
@@ -140,6 +142,16 @@ class DriverSuite:
         assert driver.get_content("other/dst") == b"shared"
         with pytest.raises(PathNotFoundError):
             driver.link("l/src", "x")
+
+    def test_touch(self, driver: StorageDriver) -> None:
+        driver.put_content("t/file", b"x")
+        before = driver.stat("t/file").mod_time
+        time.sleep(0.02)
+        driver.touch("t/file")
+        assert driver.stat("t/file").mod_time > before
+        assert driver.get_content("t/file") == b"x"
+        with pytest.raises(PathNotFoundError):
+            driver.touch("t/missing")
 
     def test_large_stream(self, driver: StorageDriver) -> None:
         chunk = bytes(range(256)) * 4096  # 1 MiB
