@@ -13,6 +13,7 @@ from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ocireg import errorhandlers
+from ocireg.background import Lifespan, build_scheduler, schedule_gc
 from ocireg.config import Config, ConfigError
 from ocireg.extensions.declaration import Extension
 from ocireg.extensions.loading import Enabled, available, load_setup, resolve
@@ -45,13 +46,16 @@ class StateMiddleware:
         await self.app(scope, receive, send)
 
 
+def meta_dir(config: Config, driver: StorageDriver | None) -> Path | None:
+    """Where processes sharing the root keep locks and scheduler state (none in memory)."""
+    return config.resolved_root() / ".ocireg" if driver is None else None
+
+
 def build_registry(config: Config, driver: StorageDriver | None = None) -> Registry:
+    shared = meta_dir(config, driver)
     if driver is None:
-        root = config.resolved_root()
-        driver = FilesystemDriver(root, fsync=config.storage.commit)
-        locks = KeyedLocks(root / ".ocireg" / "locks")
-    else:
-        locks = KeyedLocks(None)
+        driver = FilesystemDriver(config.resolved_root(), fsync=config.storage.commit)
+    locks = KeyedLocks(shared / "locks" if shared else None)
     docker = "docker2s2" in config.http.compat
     return Registry(driver, locks, docker_compat=docker, fsync=config.storage.commit)
 
@@ -68,7 +72,7 @@ log = logging.getLogger("ocireg.extensions")
 def _start_extensions(state: AppState, enabled: list[Enabled]) -> Hooks:
     hooks = Hooks()
     for each in enabled:
-        context = SetupContext(state.config, state.registry, each, tuple(enabled), hooks)
+        context = SetupContext(state, each, tuple(enabled), hooks)
         paths = tuple(endpoints(each.extension))
         state.extensions[each.name] = Active(each, load_setup(each)(context), paths)
     state.registry.manifest_checks = hooks.manifest_checks
@@ -99,7 +103,11 @@ def create_app(
     enabled, spec, warnings = plan(config, extensions)
     for warning in warnings:
         log.warning(warning)
-    state = AppState(config, build_registry(config, driver), config.http.maxManifestSize)
+    shared = meta_dir(config, driver)
+    registry = build_registry(config, driver)
+    scheduler = build_scheduler(config, shared / "scheduler" if shared else None)
+    gc = schedule_gc(config, registry, scheduler)
+    state = AppState(config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc)
     hooks = _start_extensions(state, enabled)
     app = AsyncApp(__name__, specification_dir=spec_dir())
     app.add_api(
@@ -115,4 +123,4 @@ def create_app(
     for middleware in hooks.middleware:
         asgi = middleware(asgi)
     state.ready = True
-    return RequestLogMiddleware(asgi)
+    return RequestLogMiddleware(Lifespan(asgi, scheduler))

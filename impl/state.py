@@ -10,6 +10,8 @@ from ocireg.registry.store import Registry
 
 if TYPE_CHECKING:
     from ocireg.extensions.runtime import Active
+    from ocireg.registry.gc import GarbageCollector
+    from ocireg.scheduler import Scheduler
 
 SCOPE_KEY = "ocireg.state"
 
@@ -19,6 +21,8 @@ class AppState:
     config: Config
     registry: Registry
     max_manifest_size: int
+    scheduler: Scheduler
+    gc: GarbageCollector
     ready: bool = False
     extensions: dict[str, Active] = field(default_factory=dict)
 

@@ -17,6 +17,8 @@ from starlette.types import ASGIApp
 from ocireg.config import Config
 from ocireg.extensions.loading import Enabled
 from ocireg.registry.store import ManifestCheck, Registry
+from ocireg.scheduler import Scheduler
+from ocireg.state import AppState
 
 Middleware = Callable[[ASGIApp], ASGIApp]
 
@@ -32,8 +34,7 @@ class Hooks:
 
 @dataclass
 class SetupContext:
-    config: Config
-    registry: Registry
+    app: AppState
     enabled: Enabled
     everything: tuple[Enabled, ...]
     hooks: Hooks
@@ -41,6 +42,19 @@ class SetupContext:
     @property
     def settings(self) -> Any:
         return self.enabled.settings
+
+    @property
+    def config(self) -> Config:
+        return self.app.config
+
+    @property
+    def registry(self) -> Registry:
+        return self.app.registry
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """Where an extension queues background work or registers periodic jobs."""
+        return self.app.scheduler
 
     def check_manifests(self, check: ManifestCheck) -> None:
         self.hooks.manifest_checks.append(check)

@@ -43,6 +43,10 @@ def index_file(repo: str) -> str:
     return join(repo, INDEX_JSON)
 
 
+def blobs_dir(repo: str) -> str:
+    return join(repo, BLOBS)
+
+
 def blob_file(repo: str, digest: Digest) -> str:
     return join(repo, BLOBS, digest.algorithm, digest.encoded)
 

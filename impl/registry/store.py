@@ -133,7 +133,9 @@ class Registry:
                 await self.ensure_repository(repo)
                 target = layout.blob_file(repo, digest)
                 try:
-                    self.driver.link(layout.blob_file(candidate, digest), target)
+                    async with self.locks.hold(repo):
+                        self.driver.link(layout.blob_file(candidate, digest), target)
+                        self.driver.touch(target)  # a fresh mount must look new to GC
                 except PathNotFoundError:
                     continue  # deleted meanwhile: try the next one
                 return True
@@ -176,8 +178,6 @@ class Registry:
             await check(self, repo, manifest)
         await self.ensure_repository(repo)
         blob = layout.blob_file(repo, digest)
-        if not self.driver.exists(blob):
-            self.driver.put_content(blob, data)
         self._remember(str(digest), manifest)
         descriptor: dict[str, Any] = {
             "mediaType": manifest.media_type,
@@ -188,6 +188,10 @@ class Registry:
             descriptor["artifactType"] = manifest.artifact_type
         unique_tags = list(dict.fromkeys(tags))
         async with self.locks.hold(repo):
+            # Again under the lock GC takes, so nothing referenced is collected meanwhile.
+            self._check_references(repo, manifest)
+            if not self.driver.exists(blob):
+                self.driver.put_content(blob, data)
             edit = self.indexes.edit(repo)
             edit.add_manifest(descriptor)
             for tag in unique_tags:

@@ -168,11 +168,17 @@ class UploadStore:
     async def _commit(self, repo: str, session: str, digest: Digest) -> None:
         source, target = layout.upload_file(repo, session), layout.blob_file(repo, digest)
         if self._driver.exists(target):
-            return  # content-addressed: the blob is already there; _discard drops the upload
+            # Content-addressed: the blob is already there and _discard drops the upload. It
+            # was just pushed again, so it must look new to GC (which holds the repo lock).
+            async with self._locks.hold(repo):
+                with contextlib.suppress(PathNotFoundError):
+                    self._driver.touch(target)
+                    return
         if self._fsync:
             await anyio.to_thread.run_sync(self._driver.move, source, target)
         else:
             self._driver.move(source, target)
+        self._driver.touch(target)  # a move keeps the upload's age, which may be old
 
     @staticmethod
     def _key(repo: str, session: str) -> str:

@@ -1,0 +1,64 @@
+"""Background work of a running app: the scheduler, GC on it, and their start and stop.
+
+The scheduler starts with the ASGI lifespan (each worker process has its own) and stops with
+it. Periodic jobs coordinate across worker processes through ``<root>/.ocireg/scheduler``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ocireg.config import Config
+from ocireg.registry.gc import GarbageCollector
+from ocireg.registry.store import Registry
+from ocireg.scheduler import Priority, Scheduler, Task
+
+DEFAULT_WORKERS = 4
+
+
+def build_scheduler(config: Config, state_dir: Path | None) -> Scheduler:
+    workers = config.scheduler.numWorkers if config.scheduler else None
+    return Scheduler(workers or DEFAULT_WORKERS, state_dir)
+
+
+def schedule_gc(config: Config, registry: Registry, scheduler: Scheduler) -> GarbageCollector:
+    """GC every ``storage.gcInterval``, one task per repository, when ``storage.gc`` is on."""
+    collector = GarbageCollector(registry, config.storage.gcDelay)
+    if config.storage.gc and config.storage.gcInterval > 0:
+
+        def round_of_gc() -> Iterator[Task]:
+            for repo in registry.repositories():
+
+                async def collect(repo: str = repo) -> None:
+                    await collector.collect(repo)
+
+                yield Task(f"gc:{repo}", collect, Priority.MEDIUM)
+
+        scheduler.every("gc", config.storage.gcInterval, round_of_gc)
+    return collector
+
+
+class Lifespan:
+    """Starts the scheduler when the server starts the app and stops it when it stops."""
+
+    def __init__(self, app: ASGIApp, scheduler: Scheduler) -> None:
+        self.app = app
+        self.scheduler = scheduler
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def receive_and_act() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self.scheduler.start()
+            elif message["type"] == "lifespan.shutdown":
+                await self.scheduler.stop()
+            return message
+
+        await self.app(scope, receive_and_act, send)

@@ -1,0 +1,172 @@
+"""Garbage collection of one repository: what nothing needs any more, once it is old enough.
+
+Under the repository lock (the one manifest pushes and mounts take), in this order:
+
+1. manifests, until nothing more changes: an untagged manifest that no index in the
+   repository lists and that has no subject, and a referrer whose subject is not in the
+   repository (a referrer may be pushed before its subject, so it too must be old enough);
+2. blobs that no remaining manifest references (manifests themselves, configs, layers);
+3. upload sessions nobody has written to for ``delay`` seconds.
+
+"Old enough" means the file was last modified more than ``delay`` (``storage.gcDelay``) ago. A
+pushed blob is new until a manifest references it; a mounted blob or one pushed again is
+touched, so it is new as well. Pushes check what their manifest references under the same lock,
+so GC never removes something a manifest it has not seen yet needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ocireg.digests import parse_digest
+from ocireg.errors import RegistryError
+from ocireg.logs import event
+from ocireg.registry import layout
+from ocireg.registry.index import RepoIndex
+from ocireg.registry.store import Registry
+from ocireg.storage.driver import PathNotFoundError, StorageDriver
+
+log = logging.getLogger("ocireg.gc")
+_YIELD_EVERY = 200  # files examined between chances for requests to run
+
+
+@dataclass
+class Collected:
+    repo: str
+    manifests: list[str] = field(default_factory=list)
+    blobs: list[str] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.manifests) + len(self.blobs) + len(self.uploads)
+
+
+class GarbageCollector:
+    def __init__(
+        self, registry: Registry, delay: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.registry = registry
+        self.delay = delay
+        self.clock = clock
+        # Told about every run: what went, how long it took, what failed (metrics listen).
+        self.listeners: list[Callable[[Collected, float, BaseException | None], None]] = []
+
+    async def collect(self, repo: str) -> Collected:
+        result, started, error = Collected(repo), time.perf_counter(), None
+        try:
+            return await self._collect(repo, result)
+        except Exception as exc:
+            error = exc
+            raise
+        finally:
+            for listener in self.listeners:
+                listener(result, time.perf_counter() - started, error)
+
+    async def _collect(self, repo: str, result: Collected) -> Collected:
+        async with self.registry.locks.hold(repo):
+            index = self.registry.indexes.load(repo)
+            if index is not None:
+                index = self._manifests(repo, index, result)
+                await self._blobs(repo, index, result)
+            await self._uploads(repo, result)
+        event(
+            log,
+            logging.INFO,
+            "gc done",
+            repo=repo,
+            manifests=result.manifests,
+            blobs=len(result.blobs),
+            uploads=len(result.uploads),
+        )
+        return result
+
+    def _old(self, path: str) -> bool:
+        try:
+            return self.clock() - self.registry.driver.stat(path).mod_time > self.delay
+        except PathNotFoundError:
+            return False
+
+    def _manifest_old(self, repo: str, digest: str) -> bool:
+        try:
+            return self._old(layout.blob_file(repo, parse_digest(digest)))
+        except RegistryError:
+            return True  # an entry whose digest we cannot read is garbage once seen
+
+    def _manifests(self, repo: str, index: RepoIndex, result: Collected) -> RepoIndex:
+        while True:
+            doomed = self._doomed_manifests(repo, index)
+            if not doomed:
+                return index
+            edit = self.registry.indexes.edit(repo)
+            for digest in doomed:
+                edit.remove_digest(digest)
+            index = self.registry.indexes.save(repo, edit)
+            result.manifests += doomed
+
+    def _doomed_manifests(self, repo: str, index: RepoIndex) -> list[str]:
+        parsed = {d: self.registry.parsed_manifest(repo, d) for d in index.by_digest}
+        listed = {
+            str(child.digest)
+            for manifest in parsed.values()
+            if manifest is not None
+            for child in manifest.manifests
+        }
+        tagged = {entry["digest"] for entry in index.tags.values()}
+        doomed = []
+        for digest, manifest in parsed.items():
+            if digest in tagged or digest in listed:
+                continue
+            subject = manifest.subject if manifest is not None else None
+            if subject is not None and str(subject.digest) in index.by_digest:
+                continue  # a referrer of something present
+            if self._manifest_old(repo, digest):
+                doomed.append(digest)
+        return doomed
+
+    def _referenced(self, repo: str, index: RepoIndex) -> set[str]:
+        keep = set(index.by_digest)
+        for digest in index.by_digest:
+            manifest = self.registry.parsed_manifest(repo, digest)
+            if manifest is None:
+                continue
+            blobs = [manifest.config, *manifest.layers] if manifest.config else manifest.layers
+            keep.update(str(descriptor.digest) for descriptor in blobs)
+        return keep
+
+    async def _blobs(self, repo: str, index: RepoIndex, result: Collected) -> None:
+        keep = self._referenced(repo, index)
+        driver = self.registry.driver
+        seen = 0
+        for folder in _children(driver, layout.blobs_dir(repo)):
+            algorithm = folder.rsplit("/", 1)[-1]
+            for path in _children(driver, folder):
+                seen += 1
+                if seen % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+                digest = f"{algorithm}:{path.rsplit('/', 1)[-1]}"
+                if digest not in keep and self._old(path):
+                    driver.delete(path)
+                    result.blobs.append(digest)
+
+    async def _uploads(self, repo: str, result: Collected) -> None:
+        driver = self.registry.driver
+        for path in _children(driver, layout.uploads_dir(repo)):
+            if self._old(path):
+                try:
+                    driver.delete(path)
+                except PathNotFoundError:
+                    continue
+                result.uploads.append(path.rsplit("/", 1)[-1])
+            await asyncio.sleep(0)
+
+
+def _children(driver: StorageDriver, path: str) -> list[str]:
+    try:
+        return driver.list(path)
+    except PathNotFoundError:
+        return []
