@@ -154,8 +154,12 @@ def _scrape_registry(metrics: Metrics, context: SetupContext) -> Any:
 
 
 def setup(context: SetupContext) -> Metrics:
+    from .background import GCMetrics, SchedulerMetrics
+
     settings: MetricsSettings = context.settings
     metrics = Metrics()
+    context.scheduler.listeners.append(SchedulerMetrics(metrics.own))
+    context.app.gc.listeners.append(GCMetrics(metrics.own))
     context.add_route(settings.prometheus.path, Exposition(_scrape_registry(metrics, context)))
     context.add_middleware(lambda app: MeasureRequests(app, metrics))
     return metrics

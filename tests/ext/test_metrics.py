@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -12,10 +13,10 @@ from ocireg.cli import main
 from tests.liveserver import live_server
 from tests.oci import canonical, image_manifest, put_manifest
 
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
-def scrape(
-    client: httpx.Client, path: str = "/metrics"
-) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+
+def scrape(client: httpx.Client, path: str = "/metrics") -> Samples:
     response = client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=")
@@ -26,14 +27,16 @@ def scrape(
     return samples
 
 
-def value(
-    samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], name: str, **labels: str
-) -> float:
-    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+def value(samples: Samples, metric: str, **labels: str) -> float:
+    return samples.get((metric, tuple(sorted(labels.items()))), 0.0)
 
 
 def test_metrics_are_summed_over_two_workers(tmp_path: Path) -> None:
-    sections = {"http": {"workers": 2}, "extensions": {"metrics": {}}}
+    sections = {
+        "http": {"workers": 2},
+        "storage": {"gcInterval": "200ms"},
+        "extensions": {"metrics": {}},
+    }
     with live_server(tmp_path, sections) as live, httpx.Client(base_url=live.url) as client:
         before = scrape(client)
         for _ in range(40):  # fresh connections, so both workers answer some
@@ -44,10 +47,11 @@ def test_metrics_are_summed_over_two_workers(tmp_path: Path) -> None:
         for _ in range(3):
             assert client.get(f"/v2/{repo}/manifests/v1").status_code == 200
         client.get(f"/v2/{repo}/manifests/nope")
+        time.sleep(0.6)  # a few GC rounds
         after = scrape(client)
 
-    def grew(name: str, **labels: str) -> float:
-        return value(after, name, **labels) - value(before, name, **labels)
+    def grew(metric: str, **labels: str) -> float:
+        return value(after, metric, **labels) - value(before, metric, **labels)
 
     # 40 version checks, 3 pulls, and the first scrape (counted once its answer is sent)
     assert grew("zot_http_requests_total", method="GET", code="200") == 44
@@ -64,6 +68,11 @@ def test_metrics_are_summed_over_two_workers(tmp_path: Path) -> None:
         dict(labels)["pid"] for name, labels in after if name == "process_resident_memory_bytes"
     }
     assert len(pids) == 2
+    assert value(after, "zot_gc_runs_total", error="false") >= 2
+    assert value(after, "zot_gc_duration_seconds_count") >= 2
+    assert value(after, "zot_scheduler_workers_tasks_duration_seconds_count", name="gc") >= 2
+    assert value(after, "zot_scheduler_workers_total") == 8  # 4 per worker process
+    assert value(after, "zot_scheduler_generators_total") == 2
     (info,) = [dict(labels) for name, labels in after if name == "zot_info"]
     assert "-metrics" in info["binaryType"]
 
