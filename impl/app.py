@@ -19,12 +19,10 @@ from ocireg.extensions.declaration import Extension
 from ocireg.extensions.loading import Enabled, available, load_setup, resolve
 from ocireg.extensions.runtime import Active, Hooks, RouteDispatcher, SetupContext
 from ocireg.extensions.specs import SpecError, core_spec, endpoints, merge
-from ocireg.registry.locks import KeyedLocks
-from ocireg.registry.store import Registry
+from ocireg.registry.build import build_registry, meta_dir
 from ocireg.reqlog import RequestLogMiddleware
 from ocireg.state import SCOPE_KEY, AppState
 from ocireg.storage.driver import StorageDriver
-from ocireg.storage.filesystem import FilesystemDriver
 from ocireg.validation import validator_map
 
 
@@ -44,20 +42,6 @@ class StateMiddleware:
         scope[SCOPE_KEY] = self.state
         scope.setdefault("extensions", {})
         await self.app(scope, receive, send)
-
-
-def meta_dir(config: Config, driver: StorageDriver | None) -> Path | None:
-    """Where processes sharing the root keep locks and scheduler state (none in memory)."""
-    return config.resolved_root() / ".ocireg" if driver is None else None
-
-
-def build_registry(config: Config, driver: StorageDriver | None = None) -> Registry:
-    shared = meta_dir(config, driver)
-    if driver is None:
-        driver = FilesystemDriver(config.resolved_root(), fsync=config.storage.commit)
-    locks = KeyedLocks(shared / "locks" if shared else None)
-    docker = "docker2s2" in config.http.compat
-    return Registry(driver, locks, docker_compat=docker, fsync=config.storage.commit)
 
 
 # connexion warns "this operation accepts multiple content types" on every request to an

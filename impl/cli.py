@@ -62,6 +62,35 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def cmd_scrub(args: argparse.Namespace) -> int:
+    """Check every image offline; exit 1 when any is affected."""
+    from ocireg.registry.build import build_registry
+    from ocireg.registry.scrub import scrub_repository
+
+    registry = build_registry(load_config(args.config))
+    repositories = registry.repositories()
+    rows: list[tuple[str, ...]] = [("REPOSITORY", "REFERENCE", "STATUS", "AFFECTED BLOB", "ERROR")]
+    progress = sys.stderr.isatty()
+    for number, repo in enumerate(repositories, 1):
+        if progress:
+            line = f"scrubbing {number}/{len(repositories)}: {repo}"
+            print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
+        for r in scrub_repository(registry, repo):
+            rows.append((r.repo, r.reference, r.status, r.affected_blob, r.error))
+    if progress:
+        print("\r\x1b[K", end="", file=sys.stderr)
+    print(_table(rows))
+    affected = sum(row[2] == "affected" for row in rows)
+    print(f"{len(rows) - 1} image(s) checked, {affected} affected", file=sys.stderr)
+    return 1 if affected else 0
+
+
 def cmd_schema(_args: argparse.Namespace) -> int:
     print(json.dumps(config_json_schema(), indent=2))
     return 0
@@ -164,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check a configuration file and exit")
     verify.add_argument("config", metavar="CONFIG")
     verify.set_defaults(run=cmd_verify)
+    scrub = commands.add_parser(
+        "scrub",
+        help="verify every stored image against its digests, offline (exit 1 if any is affected)",
+    )
+    scrub.add_argument("config", metavar="CONFIG")
+    scrub.set_defaults(run=cmd_scrub)
     schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
     schema.set_defaults(run=cmd_schema)
     _conformance_parser(commands)

@@ -8,7 +8,12 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-_NAMES = {logging.DEBUG: "debug", logging.INFO: "info", logging.WARNING: "warn"}
+_NAMES = {
+    logging.DEBUG: "debug",
+    logging.INFO: "info",
+    logging.WARNING: "warn",
+    logging.ERROR: "error",
+}
 
 
 def event(logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:
@@ -17,7 +22,7 @@ def event(logger: logging.Logger, level: int, msg: str, **fields: Any) -> None:
         return
     line = {
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "level": _NAMES.get(level, "error"),
+        "level": _NAMES.get(level, "fatal"),
         "msg": msg,
         **fields,
         "pid": os.getpid(),

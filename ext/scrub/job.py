@@ -1,0 +1,53 @@
+"""The periodic scrub: one low-priority task per repository, one log line per image."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import anyio.to_thread
+
+from ocireg.extensions.runtime import SetupContext
+from ocireg.logs import event
+from ocireg.registry.scrub import ScrubResult, scrub_repository
+from ocireg.registry.store import Registry
+from ocireg.scheduler import Priority, Task
+
+from . import ScrubSettings
+
+log = logging.getLogger("ocireg.scrub")
+
+
+def report(result: ScrubResult) -> None:
+    level = logging.INFO if result.ok else logging.ERROR
+    event(
+        log,
+        level,
+        "scrub",
+        repo=result.repo,
+        reference=result.reference,
+        status=result.status,
+        affectedBlob=result.affected_blob,
+        error=result.error,
+    )
+
+
+async def scrub(registry: Registry, repo: str) -> None:
+    results = await anyio.to_thread.run_sync(lambda: list(scrub_repository(registry, repo)))
+    for result in results:
+        report(result)
+
+
+def setup(context: SetupContext) -> None:
+    settings: ScrubSettings = context.settings
+    registry = context.registry
+
+    def round_of_scrub() -> Iterator[Task]:
+        for repo in registry.repositories():
+
+            async def run(repo: str = repo) -> None:
+                await scrub(registry, repo)
+
+            yield Task(f"scrub:{repo}", run, Priority.LOW)
+
+    context.scheduler.every("scrub", settings.interval, round_of_scrub, Priority.LOW)
