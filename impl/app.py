@@ -13,7 +13,12 @@ from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ocireg import errorhandlers
-from ocireg.background import Lifespan, build_scheduler, schedule_gc
+from ocireg.background import (
+    Lifespan,
+    build_scheduler,
+    schedule_dedupe_conversion,
+    schedule_gc,
+)
 from ocireg.config import Config, ConfigError
 from ocireg.extensions.declaration import Extension
 from ocireg.extensions.loading import Enabled, available, load_setup, resolve
@@ -91,6 +96,7 @@ def create_app(
     registry = build_registry(config, driver)
     scheduler = build_scheduler(config, shared / "scheduler" if shared else None)
     gc = schedule_gc(config, registry, scheduler)
+    schedule_dedupe_conversion(registry, scheduler, shared)
     state = AppState(config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc)
     hooks = _start_extensions(state, enabled)
     app = AsyncApp(__name__, specification_dir=spec_dir())

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.config import Config
@@ -37,8 +38,28 @@ def schedule_gc(config: Config, registry: Registry, scheduler: Scheduler) -> Gar
 
                 yield Task(f"gc:{repo}", collect, Priority.MEDIUM)
 
+            async def sweep() -> None:
+                await anyio.to_thread.run_sync(registry.dedupe.sweep, config.storage.gcDelay)
+
+            yield Task("gc:dedupe-store", sweep, Priority.MEDIUM)
+
         scheduler.every("gc", config.storage.gcInterval, round_of_gc)
     return collector
+
+
+def schedule_dedupe_conversion(
+    registry: Registry, scheduler: Scheduler, shared: Path | None
+) -> None:
+    """At start, bring existing storage to ``storage.dedupe`` (a no-op once it is there)."""
+    if shared is None:
+        return  # in memory: nothing persists between starts
+
+    async def convert() -> None:
+        repositories = registry.repositories()
+        marker = shared / "dedupe.json"
+        await anyio.to_thread.run_sync(registry.dedupe.convert, repositories, marker)
+
+    scheduler.once(Task("dedupe", convert, Priority.LOW))
 
 
 class Lifespan:

@@ -93,6 +93,7 @@ class Scheduler:
         self._queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue()
         self._sequence = itertools.count()
         self._periodic: list[_Periodic] = []
+        self._at_start: list[Task] = []
         self._running: list[asyncio.Task[None]] = []
         self._busy = 0
         self._queued = dict.fromkeys(Priority, 0)
@@ -111,6 +112,10 @@ class Scheduler:
         delay = random.uniform(0, min(30.0, interval)) if first_delay is None else first_delay
         self._periodic.append(_Periodic(name, interval, job, priority, delay))
 
+    def once(self, task: Task) -> None:
+        """Queue ``task`` when the scheduler starts (work each process start needs)."""
+        self._at_start.append(task)
+
     # -- running --------------------------------------------------------------------------
     def submit(self, task: Task) -> asyncio.Future[None]:
         """Queue ``task``; the future completes when it has run (failures are logged, not
@@ -126,6 +131,8 @@ class Scheduler:
             self.state_dir.mkdir(parents=True, exist_ok=True)
         self._running = [asyncio.create_task(self._worker()) for _ in range(self.workers)]
         self._running += [asyncio.create_task(self._loop(job)) for job in self._periodic]
+        for task in self._at_start:
+            self.submit(task)
         event(
             log,
             logging.INFO,

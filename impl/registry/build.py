@@ -22,4 +22,10 @@ def build_registry(config: Config, driver: StorageDriver | None = None) -> Regis
         driver = FilesystemDriver(config.resolved_root(), fsync=config.storage.commit)
     locks = KeyedLocks(shared / "locks" if shared else None)
     docker = "docker2s2" in config.http.compat
-    return Registry(driver, locks, docker_compat=docker, fsync=config.storage.commit)
+    return Registry(
+        driver,
+        locks,
+        docker_compat=docker,
+        fsync=config.storage.commit,
+        dedupe=config.storage.dedupe,
+    )

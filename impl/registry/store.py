@@ -16,6 +16,7 @@ from ocireg.digests import Digest, digest_bytes, parse_digest, require_supported
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.names import is_tag
 from ocireg.registry import layout
+from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifests import Manifest, parse_manifest
@@ -51,12 +52,14 @@ class Registry:
         *,
         docker_compat: bool = True,
         fsync: bool = False,
+        dedupe: bool = False,
     ) -> None:
         self.driver = driver
         self.locks = locks
         self.docker_compat = docker_compat
         self.indexes = IndexStore(driver)
-        self.uploads = UploadStore(driver, locks, fsync)
+        self.dedupe = Dedupe(driver, dedupe)
+        self.uploads = UploadStore(driver, locks, fsync, self.dedupe)
         self._parsed: OrderedDict[str, Manifest] = OrderedDict()
         self.manifest_checks: list[ManifestCheck] = []
 

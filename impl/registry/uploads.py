@@ -21,6 +21,7 @@ import anyio.to_thread
 from ocireg.digests import CANONICAL, Digest, Hasher, new_hasher, require_supported
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import layout
+from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
 from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
 
@@ -51,10 +52,13 @@ def _range_error(size: int, reason: str) -> RegistryError:
 
 
 class UploadStore:
-    def __init__(self, driver: StorageDriver, locks: KeyedLocks, fsync: bool) -> None:
+    def __init__(
+        self, driver: StorageDriver, locks: KeyedLocks, fsync: bool, dedupe: Dedupe
+    ) -> None:
         self._driver = driver
         self._locks = locks
         self._fsync = fsync
+        self._dedupe = dedupe
         self._hashes: dict[str, tuple[int, Hasher]] = {}
 
     def start(self, repo: str) -> str:
@@ -167,11 +171,12 @@ class UploadStore:
 
     async def _commit(self, repo: str, session: str, digest: Digest) -> None:
         source, target = layout.upload_file(repo, session), layout.blob_file(repo, digest)
-        if self._driver.exists(target):
-            # Content-addressed: the blob is already there and _discard drops the upload. It
-            # was just pushed again, so it must look new to GC (which holds the repo lock).
+        if self._driver.exists(target) or self._dedupe.has(digest):
+            # The content is there already, in this repository or in the dedupe store; the
+            # upload is dropped by _discard. Under the repository lock that GC holds, so what
+            # we keep is not collected meanwhile, and touched, so it looks new to GC.
             async with self._locks.hold(repo):
-                with contextlib.suppress(PathNotFoundError):
+                if self._driver.exists(target) or self._dedupe.adopt(target, digest):
                     self._driver.touch(target)
                     return
         if self._fsync:
@@ -179,6 +184,7 @@ class UploadStore:
         else:
             self._driver.move(source, target)
         self._driver.touch(target)  # a move keeps the upload's age, which may be old
+        self._dedupe.record(target, digest)
 
     @staticmethod
     def _key(repo: str, session: str) -> str:

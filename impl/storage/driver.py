@@ -43,6 +43,7 @@ class FileInfo:
     size: int
     mod_time: float
     is_dir: bool
+    links: int = 1  # names sharing this content (hard links); 1 where there are none
 
 
 class FileWriter(ABC):

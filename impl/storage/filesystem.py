@@ -131,7 +131,7 @@ class FilesystemDriver(StorageDriver):
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFoundError(path) from None
         is_dir = os.path.isdir(self._full(path))
-        return FileInfo(path, 0 if is_dir else st.st_size, st.st_mtime, is_dir)
+        return FileInfo(path, 0 if is_dir else st.st_size, st.st_mtime, is_dir, st.st_nlink)
 
     def list(self, path: str) -> list[str]:
         full = self._full(path)
