@@ -44,7 +44,8 @@ class Extension:
     ``specs``        its OpenAPI fragment files, relative to ``spec_package``'s directory.
     ``definition``   its definition document (``ext-<ns>-<name>.md``) in the OCI extension
                      format, relative to ``spec_package``'s directory.
-    ``extra``        the ``ocireg[<extra>]`` that installs ``requires``.
+    ``extra``        the extra of ``distribution`` that installs ``requires``.
+    ``distribution`` the package that declares ``extra`` (``ocireg`` for built-in ones).
     ``requires``     importable top-level modules the extension needs beyond the core.
     ``default_on``   enabled without a configuration section (for built-in parts of the core
                      API such as the spec documents); ``enable: false`` still turns it off.
@@ -61,6 +62,7 @@ class Extension:
     specs: tuple[str, ...] = ()
     definition: str | None = None
     extra: str | None = None
+    distribution: str = "ocireg"
     requires: tuple[str, ...] = ()
     default_on: bool = False
     spec_package: str = "ocireg.spec"

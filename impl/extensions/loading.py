@@ -115,7 +115,8 @@ def _unavailable(source: str, key: str, extension: Extension) -> str | None:
     missing = missing_modules(extension)
     if not missing:
         return None
-    install = f"pip install 'ocireg[{extension.extra}]'" if extension.extra else "install them"
+    package = extension.distribution
+    install = f"pip install '{package}[{extension.extra}]'" if extension.extra else "install them"
     return f"{source}: extensions.{key}: needs {', '.join(missing)}, not installed: {install}"
 
 
