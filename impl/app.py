@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from importlib import resources
 from pathlib import Path
@@ -23,6 +24,7 @@ from ocireg.storage.filesystem import FilesystemDriver
 from ocireg.validation import validator_map
 
 SPEC_FILE = "openapi.yaml"
+_METHODS = frozenset({"get", "head", "put", "post", "patch", "delete", "options", "trace"})
 
 
 def spec_dir() -> Path:
@@ -32,6 +34,25 @@ def spec_dir() -> Path:
 def load_spec() -> dict[str, Any]:
     spec: dict[str, Any] = yaml.safe_load((spec_dir() / SPEC_FILE).read_text())
     return spec
+
+
+def routed_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with each path's shared parameters copied into its operations.
+
+    connexion appends a path's parameters to the operation's own list *in place*, once for
+    every middleware that builds the operation (six of them), so an operation that declares
+    parameters of its own (manifest PUT, upload POST/PUT/PATCH, blob GET, tags, referrers)
+    ends up validating ``name`` six times per request. With no path-level parameters left
+    there is nothing to append; the operations and their order are otherwise the same (the
+    spec served at /openapi.json shows this form).
+    """
+    routed = copy.deepcopy(spec)
+    for item in routed["paths"].values():
+        shared = item.pop("parameters", [])
+        for method, operation in item.items():
+            if method in _METHODS:
+                operation["parameters"] = [*operation.get("parameters", []), *shared]
+    return routed
 
 
 class StateMiddleware:
@@ -70,12 +91,13 @@ def create_app(
 ) -> ASGIApp:
     state = AppState(config, build_registry(config, driver), config.http.maxManifestSize)
     app = AsyncApp(__name__, specification_dir=spec_dir())
+    spec = load_spec()
     app.add_api(
-        SPEC_FILE,
+        routed_spec(spec),
         validator_map=validator_map(),
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=False, spec_path="/openapi.json"),
     )
-    errorhandlers.install(app, errorhandlers.AllowedMethods(load_spec()["paths"]))
+    errorhandlers.install(app, errorhandlers.AllowedMethods(spec["paths"]))
     state.ready = True
     return RequestLogMiddleware(StateMiddleware(app, state))
