@@ -4,15 +4,24 @@ connexion validates every parameter against ``spec/openapi.yaml``; this validato
 raises the code a registry client expects for the parameter that failed. Manifest bodies are
 validated by the registry itself (with field-level details), so their JSON body validator is a
 pass-through that never buffers.
+
+connexion builds a fresh jsonschema validator from a deep copy of the parameter's schema for
+every parameter of every request; here each parameter's validator is built once, and a string
+that plainly satisfies a string schema (pattern, maxLength and no checked format: the repository
+name, a reference, a digest) is accepted without jsonschema. Anything else, and every failure,
+goes through jsonschema, so error messages are connexion's own.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
+from connexion.utils import is_null, is_nullable
 from connexion.validators import VALIDATOR_MAP, ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
 
 from ocireg.errors import ErrorCode, RegistryError
 
@@ -38,7 +47,67 @@ def _error_for(param: dict[str, Any], value: Any, reason: str) -> RegistryError:
     return RegistryError(code, detail, status=status)
 
 
+Check = Callable[[Any], str | None]
+_QUICK_KEYS = frozenset({"type", "pattern", "maxLength", "format", "description"})
+_FORMATS = Draft4Validator.FORMAT_CHECKER
+# id(param) -> (param, check); the param is kept so that a reused id cannot match another one
+_CHECKS: dict[int, tuple[dict[str, Any], Check]] = {}
+
+
+def _quick_accept(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
+    """A test that accepts only values jsonschema accepts too, for simple string schemas."""
+    if schema.get("type") != "string" or not _QUICK_KEYS.issuperset(schema):
+        return None
+    if schema.get("format") in _FORMATS.checkers:
+        return None
+    pattern = re.compile(schema.get("pattern", ""))
+    longest = schema.get("maxLength")
+
+    def accept(value: Any) -> bool:
+        return (
+            isinstance(value, str)
+            and (longest is None or len(value) <= longest)
+            and pattern.search(value) is not None
+        )
+
+    return accept
+
+
+def _check_for(param: dict[str, Any]) -> Check:
+    cached = _CHECKS.get(id(param))
+    if cached is not None and cached[0] is param:
+        return cached[1]
+    schema = param.get("schema", param)
+    validator = Draft4Validator(schema, format_checker=_FORMATS)
+    quick = _quick_accept(schema)
+
+    def check(value: Any) -> str | None:
+        if quick is not None and quick(value):
+            return None
+        try:
+            validator.validate(value)
+        except ValidationError as exception:
+            return str(exception)
+        return None
+
+    _CHECKS[id(param)] = (param, check)
+    return check
+
+
 class OCIParameterValidator(ParameterValidator):  # type: ignore[misc]
+    @staticmethod
+    def validate_parameter(
+        parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
+    ) -> str | None:
+        """connexion's check of one parameter, with the schema's validator built once."""
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is not None:
+            return _check_for(param)(value)
+        if param.get("required"):
+            return f"Missing {parameter_type} parameter '{param['name']}'"
+        return None
+
     def validate_request(self, request: Any) -> None:
         getters: dict[str, Callable[[dict[str, Any]], Any]] = {
             "query": lambda p: request.query_params.get(p["name"]),
