@@ -13,7 +13,7 @@ from connexion import AsyncApp
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ocireg import errorhandlers
+from ocireg import errorhandlers, operations
 from ocireg.config import Config
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.store import Registry
@@ -91,6 +91,7 @@ def create_app(
 ) -> ASGIApp:
     state = AppState(config, build_registry(config, driver), config.http.maxManifestSize)
     app = AsyncApp(__name__, specification_dir=spec_dir())
+    operations.install(app)
     spec = load_spec()
     app.add_api(
         routed_spec(spec),

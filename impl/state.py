@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,6 @@ class AppState:
     ready: bool = False
 
 
-def state_of(scope: dict[str, Any]) -> AppState:
+def state_of(scope: Mapping[str, Any]) -> AppState:
     state: AppState = scope[SCOPE_KEY]
     return state
