@@ -172,7 +172,8 @@ class Registry:
         unique_tags = list(dict.fromkeys(tags))
         async with self.locks.hold(repo):
             edit = self.indexes.edit(repo)
-            edit.add_manifest(descriptor)
+            if not unique_tags:  # a tag absorbs the untagged entry add_manifest would append
+                edit.add_manifest(descriptor)
             for tag in unique_tags:
                 edit.set_tag(tag, descriptor)
             self.indexes.save(repo, edit)
