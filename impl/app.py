@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 from connexion import AsyncApp
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -21,7 +23,7 @@ from ocireg.reqlog import RequestLogMiddleware
 from ocireg.state import SCOPE_KEY, AppState
 from ocireg.storage.driver import StorageDriver
 from ocireg.storage.filesystem import FilesystemDriver
-from ocireg.validation import validator_map
+from ocireg.validation import OCIRequestValidationMiddleware, validator_map
 
 SPEC_FILE = "openapi.yaml"
 _METHODS = frozenset({"get", "head", "put", "post", "patch", "delete", "options", "trace"})
@@ -53,6 +55,12 @@ def routed_spec(spec: dict[str, Any]) -> dict[str, Any]:
             if method in _METHODS:
                 operation["parameters"] = [*operation.get("parameters", []), *shared]
     return routed
+
+
+def middlewares() -> list[Any]:
+    """connexion's middleware stack, with our request validation (see ``ocireg.validation``)."""
+    replaced = {RequestValidationMiddleware: OCIRequestValidationMiddleware}
+    return [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares]
 
 
 class StateMiddleware:
@@ -90,7 +98,7 @@ def create_app(
     config: Config, driver: StorageDriver | None = None, *, validate_responses: bool = False
 ) -> ASGIApp:
     state = AppState(config, build_registry(config, driver), config.http.maxManifestSize)
-    app = AsyncApp(__name__, specification_dir=spec_dir())
+    app = AsyncApp(__name__, specification_dir=spec_dir(), middlewares=middlewares())
     operations.install(app)
     spec = load_spec()
     app.add_api(

@@ -19,9 +19,15 @@ from collections.abc import Callable
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
+from connexion.middleware.request_validation import (
+    RequestValidationAPI,
+    RequestValidationMiddleware,
+    RequestValidationOperation,
+)
 from connexion.utils import is_null, is_nullable
 from connexion.validators import VALIDATOR_MAP, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
+from starlette.types import Receive, Scope, Send
 
 from ocireg.errors import ErrorCode, RegistryError
 
@@ -120,6 +126,86 @@ class OCIParameterValidator(ParameterValidator):  # type: ignore[misc]
                 error = validate(param, request)
                 if error:
                     raise _error_for(param, getter(param), error)
+
+
+_BODY_CACHE = 32  # (media type, charset) pairs remembered per operation; clients choose them
+
+
+class OCIRequestValidationOperation(RequestValidationOperation):  # type: ignore[misc]
+    """connexion's request validation with what depends only on the operation built once.
+
+    connexion builds a URI parser and a parameter validator for every request, and for every
+    request with a body looks the media type up in the operation's ``consumes`` and in the
+    validator map (both sorted and fnmatch'ed each time) and builds a body validator. The
+    same checks run here in the same order; their operation-dependent parts are kept.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._parameters: Any = None
+        self._bodies: dict[tuple[str, str], Any] = {}
+
+    def _parameter_validator(self) -> Any:
+        if self._parameters is None:
+            operation = self._operation
+            uri_parser = operation._uri_parser_class(
+                operation.parameters, operation.body_definition()
+            )
+            self._parameters = self._validator_map["parameter"](
+                operation.parameters,
+                uri_parser=uri_parser,
+                strict_validation=self.strict_validation,
+                security_query_params=self.security_query_params,
+            )
+        return self._parameters
+
+    def _body_validator(self, mime_type: str, encoding: str) -> Any:
+        """The body validator for this media type (None: nothing to validate); raises 415."""
+        key = (mime_type, encoding)
+        if key in self._bodies:
+            return self._bodies[key]
+        self.validate_mime_type(mime_type)
+        operation = self._operation
+        validator = None
+        schema = operation.body_schema(mime_type)
+        if schema:
+            body_validator = self._validator_map["body"].get(mime_type)
+            if body_validator is not None:
+                validator = body_validator(
+                    schema=schema,
+                    required=operation.request_body.get("required", False),
+                    nullable=is_nullable(operation.body_definition(mime_type)),
+                    encoding=encoding,
+                    strict_validation=self.strict_validation,
+                    uri_parser=operation.uri_parser_class(
+                        operation.parameters, operation.body_definition()
+                    ),
+                )
+        if len(self._bodies) < _BODY_CACHE:
+            self._bodies[key] = validator
+        return validator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._parameter_validator().validate(scope)
+        mime_type, encoding = self.extract_content_type(scope["headers"])
+        validator = self._body_validator(mime_type, encoding)
+        if validator is not None:
+            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        await self.next_app(scope, receive, send)
+
+
+class OCIRequestValidationAPI(RequestValidationAPI):  # type: ignore[misc]
+    def make_operation(self, operation: Any) -> OCIRequestValidationOperation:
+        return OCIRequestValidationOperation(
+            self.next_app,
+            operation=operation,
+            strict_validation=self.strict_validation,
+            validator_map=self.validator_map,
+        )
+
+
+class OCIRequestValidationMiddleware(RequestValidationMiddleware):  # type: ignore[misc]
+    api_cls = OCIRequestValidationAPI
 
 
 class PassThroughBodyValidator:
