@@ -12,6 +12,7 @@ import yaml
 from connexion import AsyncApp
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -57,9 +58,25 @@ def routed_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return routed
 
 
+class SpecMiddleware(SwaggerUIMiddleware):  # type: ignore[misc]
+    """connexion's spec server (GET /openapi.json; the UI is off), minus its router for API
+    calls: it routes every request through a starlette Router and Mount to find that none of
+    them is /openapi.json. API paths go straight on, as connexion passes them (a copy of the
+    scope)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v2/"):
+            await self.app(dict(scope), receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 def middlewares() -> list[Any]:
-    """connexion's middleware stack, with our request validation (see ``ocireg.validation``)."""
-    replaced = {RequestValidationMiddleware: OCIRequestValidationMiddleware}
+    """connexion's middleware stack, with our spec server and request validation."""
+    replaced = {
+        SwaggerUIMiddleware: SpecMiddleware,
+        RequestValidationMiddleware: OCIRequestValidationMiddleware,
+    }
     return [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares]
 
 
