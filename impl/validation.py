@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
+from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
     RequestValidationMiddleware,
@@ -100,7 +101,47 @@ def _check_for(param: dict[str, Any]) -> Check:
     return check
 
 
+def _plain_string(param: dict[str, Any]) -> bool:
+    """connexion's URI parser hands such a path parameter on exactly as routed."""
+    schema = param.get("schema", param)
+    return schema.get("type") == "string" and not is_nullable(param)
+
+
+class _Parameters:
+    """What ``validate_request`` reads from a request whose path parameters are plain strings:
+    those straight from the scope, the rest from connexion's request, built only if needed."""
+
+    def __init__(self, scope: Scope, uri_parser: Any) -> None:
+        self.scope = scope
+        self.path_params: dict[str, Any] = scope.get("path_params", {})
+        self._uri_parser = uri_parser
+        self._request: Any = None
+
+    def _connexion(self) -> Any:
+        if self._request is None:
+            self._request = ConnexionRequest(self.scope, uri_parser=self._uri_parser)
+        return self._request
+
+    @property
+    def query_params(self) -> Any:
+        return self._connexion().query_params
+
+    @property
+    def headers(self) -> Any:
+        return self._connexion().headers
+
+
 class OCIParameterValidator(ParameterValidator):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_path = all(_plain_string(p) for p in self.parameters.get("path", []))
+
+    def validate(self, scope: Scope) -> None:
+        if not self._plain_path:
+            super().validate(scope)
+            return
+        self.validate_request(_Parameters(scope, self.uri_parser))
+
     @staticmethod
     def validate_parameter(
         parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
@@ -137,13 +178,16 @@ class OCIRequestValidationOperation(RequestValidationOperation):  # type: ignore
     connexion builds a URI parser and a parameter validator for every request, and for every
     request with a body looks the media type up in the operation's ``consumes`` and in the
     validator map (both sorted and fnmatch'ed each time) and builds a body validator. The
-    same checks run here in the same order; their operation-dependent parts are kept.
+    same checks run here in the same order; their operation-dependent parts are kept, and
+    operations without a request body skip the media type steps, which do nothing for them.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._parameters: Any = None
         self._bodies: dict[tuple[str, str], Any] = {}
+        # without a requestBody connexion's media type steps accept anything and validate nothing
+        self._has_body = bool(self._operation.request_body)
 
     def _parameter_validator(self) -> Any:
         if self._parameters is None:
@@ -187,10 +231,11 @@ class OCIRequestValidationOperation(RequestValidationOperation):  # type: ignore
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._parameter_validator().validate(scope)
-        mime_type, encoding = self.extract_content_type(scope["headers"])
-        validator = self._body_validator(mime_type, encoding)
-        if validator is not None:
-            receive, scope = await validator.wrap_receive(receive, scope=scope)
+        if self._has_body:
+            mime_type, encoding = self.extract_content_type(scope["headers"])
+            validator = self._body_validator(mime_type, encoding)
+            if validator is not None:
+                receive, scope = await validator.wrap_receive(receive, scope=scope)
         await self.next_app(scope, receive, send)
 
 
