@@ -7,6 +7,12 @@ by the request validation middleware against the spec), read anything else from 
 themselves and return starlette responses, so none of that is needed per request. The handler's
 signature is read once, when the API is built.
 
+connexion's decorator also read every request's body as a form when its Content-Type said
+multipart or urlencoded, whatever the operation (a malformed one answered 400 even on
+``GET /v2/``; a large one was spooled to disk). Operations with a request body only accept
+their own media types (request validation answers 415 otherwise), so only body-less
+operations notice: they now ignore the body, as they ignore any other.
+
 The current request is kept in a context variable (:func:`current_request`) instead of
 connexion's ``request`` proxy, which builds a new request object on every attribute access.
 """
