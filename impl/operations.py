@@ -43,6 +43,8 @@ class HandlerOperation:
     """Calls one handler with the path parameters its signature names."""
 
     def __init__(self, fn: Handler, path_names: list[str]) -> None:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"{fn.__qualname__}: handlers are coroutine functions")
         parameters = inspect.signature(fn).parameters
         unknown = [n for n, p in parameters.items() if n not in path_names and p.default is p.empty]
         if unknown:
