@@ -12,7 +12,7 @@ from connexion import AsyncApp
 from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ocireg import errorhandlers
+from ocireg import errorhandlers, operations
 from ocireg.background import (
     Lifespan,
     build_scheduler,
@@ -26,6 +26,7 @@ from ocireg.extensions.runtime import Active, Hooks, RouteDispatcher, SetupConte
 from ocireg.extensions.specs import SpecError, core_spec, endpoints, merge
 from ocireg.registry.build import build_registry, meta_dir
 from ocireg.reqlog import RequestLogMiddleware
+from ocireg.routing import middlewares, routed_spec
 from ocireg.state import SCOPE_KEY, AppState
 from ocireg.storage.driver import StorageDriver
 from ocireg.validation import validator_map
@@ -99,9 +100,10 @@ def create_app(
     schedule_dedupe_conversion(registry, scheduler, shared)
     state = AppState(config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc)
     hooks = _start_extensions(state, enabled)
-    app = AsyncApp(__name__, specification_dir=spec_dir())
+    app = AsyncApp(__name__, specification_dir=spec_dir(), middlewares=middlewares())
+    operations.install(app)
     app.add_api(
-        spec,
+        routed_spec(spec),
         validator_map=validator_map(),
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=False, spec_path="/openapi.json"),

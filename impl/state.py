@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,6 @@ class AppState:
     extensions: dict[str, Active] = field(default_factory=dict)
 
 
-def state_of(scope: dict[str, Any]) -> AppState:
+def state_of(scope: Mapping[str, Any]) -> AppState:
     state: AppState = scope[SCOPE_KEY]
     return state

@@ -4,15 +4,31 @@ connexion validates every parameter against ``spec/openapi.yaml``; this validato
 raises the code a registry client expects for the parameter that failed. Manifest bodies are
 validated by the registry itself (with field-level details), so their JSON body validator is a
 pass-through that never buffers.
+
+connexion builds a fresh jsonschema validator from a deep copy of the parameter's schema for
+every parameter of every request; here each parameter's validator is built once, and a string
+that plainly satisfies a string schema (pattern, maxLength and no checked format: the repository
+name, a reference, a digest) is accepted without jsonschema. Anything else, and every failure,
+goes through jsonschema, so error messages are connexion's own.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
+from connexion.lifecycle import ConnexionRequest
+from connexion.middleware.request_validation import (
+    RequestValidationAPI,
+    RequestValidationMiddleware,
+    RequestValidationOperation,
+)
+from connexion.utils import is_null, is_nullable
 from connexion.validators import VALIDATOR_MAP, ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
+from starlette.types import Receive, Scope, Send
 
 from ocireg.errors import ErrorCode, RegistryError
 
@@ -38,7 +54,107 @@ def _error_for(param: dict[str, Any], value: Any, reason: str) -> RegistryError:
     return RegistryError(code, detail, status=status)
 
 
+Check = Callable[[Any], str | None]
+_QUICK_KEYS = frozenset({"type", "pattern", "maxLength", "format", "description"})
+_FORMATS = Draft4Validator.FORMAT_CHECKER
+# id(param) -> (param, check); the param is kept so that a reused id cannot match another one
+_CHECKS: dict[int, tuple[dict[str, Any], Check]] = {}
+
+
+def _quick_accept(schema: dict[str, Any]) -> Callable[[Any], bool] | None:
+    """A test that accepts only values jsonschema accepts too, for simple string schemas."""
+    if schema.get("type") != "string" or not _QUICK_KEYS.issuperset(schema):
+        return None
+    if schema.get("format") in _FORMATS.checkers:
+        return None
+    pattern = re.compile(schema.get("pattern", ""))
+    longest = schema.get("maxLength")
+
+    def accept(value: Any) -> bool:
+        return (
+            isinstance(value, str)
+            and (longest is None or len(value) <= longest)
+            and pattern.search(value) is not None
+        )
+
+    return accept
+
+
+def _check_for(param: dict[str, Any]) -> Check:
+    cached = _CHECKS.get(id(param))
+    if cached is not None and cached[0] is param:
+        return cached[1]
+    schema = param.get("schema", param)
+    validator = Draft4Validator(schema, format_checker=_FORMATS)
+    quick = _quick_accept(schema)
+
+    def check(value: Any) -> str | None:
+        if quick is not None and quick(value):
+            return None
+        try:
+            validator.validate(value)
+        except ValidationError as exception:
+            return str(exception)
+        return None
+
+    _CHECKS[id(param)] = (param, check)
+    return check
+
+
+def _plain_string(param: dict[str, Any]) -> bool:
+    """connexion's URI parser hands such a path parameter on exactly as routed."""
+    schema = param.get("schema", param)
+    return schema.get("type") == "string" and not is_nullable(param)
+
+
+class _Parameters:
+    """What ``validate_request`` reads from a request whose path parameters are plain strings:
+    those straight from the scope, the rest from connexion's request, built only if needed."""
+
+    def __init__(self, scope: Scope, uri_parser: Any) -> None:
+        self.scope = scope
+        self.path_params: dict[str, Any] = scope.get("path_params", {})
+        self._uri_parser = uri_parser
+        self._request: Any = None
+
+    def _connexion(self) -> Any:
+        if self._request is None:
+            self._request = ConnexionRequest(self.scope, uri_parser=self._uri_parser)
+        return self._request
+
+    @property
+    def query_params(self) -> Any:
+        return self._connexion().query_params
+
+    @property
+    def headers(self) -> Any:
+        return self._connexion().headers
+
+
 class OCIParameterValidator(ParameterValidator):  # type: ignore[misc]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plain_path = all(_plain_string(p) for p in self.parameters.get("path", []))
+
+    def validate(self, scope: Scope) -> None:
+        if not self._plain_path:
+            super().validate(scope)
+            return
+        self.validate_request(_Parameters(scope, self.uri_parser))
+
+    @staticmethod
+    def validate_parameter(
+        parameter_type: str, value: Any, param: dict[str, Any], param_name: str | None = None
+    ) -> str | None:
+        """connexion's check of one parameter, with the schema's validator built once."""
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is not None:
+            return _check_for(param)(value)
+        if param.get("required"):
+            return f"Missing {parameter_type} parameter '{param['name']}'"
+        return None
+
     def validate_request(self, request: Any) -> None:
         getters: dict[str, Callable[[dict[str, Any]], Any]] = {
             "query": lambda p: request.query_params.get(p["name"]),
@@ -51,6 +167,90 @@ class OCIParameterValidator(ParameterValidator):  # type: ignore[misc]
                 error = validate(param, request)
                 if error:
                     raise _error_for(param, getter(param), error)
+
+
+_BODY_CACHE = 32  # (media type, charset) pairs remembered per operation; clients choose them
+
+
+class OCIRequestValidationOperation(RequestValidationOperation):  # type: ignore[misc]
+    """connexion's request validation with what depends only on the operation built once.
+
+    connexion builds a URI parser and a parameter validator for every request, and for every
+    request with a body looks the media type up in the operation's ``consumes`` and in the
+    validator map (both sorted and fnmatch'ed each time) and builds a body validator. The
+    same checks run here in the same order; their operation-dependent parts are kept, and
+    operations without a request body skip the media type steps, which do nothing for them.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._parameters: Any = None
+        self._bodies: dict[tuple[str, str], Any] = {}
+        # without a requestBody connexion's media type steps accept anything and validate nothing
+        self._has_body = bool(self._operation.request_body)
+
+    def _parameter_validator(self) -> Any:
+        if self._parameters is None:
+            operation = self._operation
+            uri_parser = operation._uri_parser_class(
+                operation.parameters, operation.body_definition()
+            )
+            self._parameters = self._validator_map["parameter"](
+                operation.parameters,
+                uri_parser=uri_parser,
+                strict_validation=self.strict_validation,
+                security_query_params=self.security_query_params,
+            )
+        return self._parameters
+
+    def _body_validator(self, mime_type: str, encoding: str) -> Any:
+        """The body validator for this media type (None: nothing to validate); raises 415."""
+        key = (mime_type, encoding)
+        if key in self._bodies:
+            return self._bodies[key]
+        self.validate_mime_type(mime_type)
+        operation = self._operation
+        validator = None
+        schema = operation.body_schema(mime_type)
+        if schema:
+            body_validator = self._validator_map["body"].get(mime_type)
+            if body_validator is not None:
+                validator = body_validator(
+                    schema=schema,
+                    required=operation.request_body.get("required", False),
+                    nullable=is_nullable(operation.body_definition(mime_type)),
+                    encoding=encoding,
+                    strict_validation=self.strict_validation,
+                    uri_parser=operation.uri_parser_class(
+                        operation.parameters, operation.body_definition()
+                    ),
+                )
+        if len(self._bodies) < _BODY_CACHE:
+            self._bodies[key] = validator
+        return validator
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._parameter_validator().validate(scope)
+        if self._has_body:
+            mime_type, encoding = self.extract_content_type(scope["headers"])
+            validator = self._body_validator(mime_type, encoding)
+            if validator is not None:
+                receive, scope = await validator.wrap_receive(receive, scope=scope)
+        await self.next_app(scope, receive, send)
+
+
+class OCIRequestValidationAPI(RequestValidationAPI):  # type: ignore[misc]
+    def make_operation(self, operation: Any) -> OCIRequestValidationOperation:
+        return OCIRequestValidationOperation(
+            self.next_app,
+            operation=operation,
+            strict_validation=self.strict_validation,
+            validator_map=self.validator_map,
+        )
+
+
+class OCIRequestValidationMiddleware(RequestValidationMiddleware):  # type: ignore[misc]
+    api_cls = OCIRequestValidationAPI
 
 
 class PassThroughBodyValidator:

@@ -8,6 +8,7 @@ See docs/extension-authors.md.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ocireg.extensions.declaration import Extension, ExtensionSettings
@@ -20,11 +21,10 @@ if TYPE_CHECKING:
 __all__ = ["Extension", "ExtensionSettings", "SetupContext", "registry", "state"]
 
 
-def _scope() -> dict[str, Any]:
-    from connexion import request  # late: loading a configuration needs no server stack
+def _scope() -> MutableMapping[str, Any]:
+    from ocireg.operations import current_request  # late: configurations need no server stack
 
-    scope: dict[str, Any] = request.scope
-    return scope
+    return current_request().scope
 
 
 def state(name: str) -> Any:

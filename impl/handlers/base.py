@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from urllib.parse import quote
 
-from connexion import request
 from starlette.datastructures import QueryParams
 from starlette.responses import PlainTextResponse, Response
 
 from ocireg.digests import Digest
 from ocireg.names import check_name
+from ocireg.operations import current_request
 from ocireg.registry.store import Registry
 from ocireg.state import AppState, state_of
 
@@ -18,7 +18,7 @@ API_VERSION_HEADER = {"Docker-Distribution-API-Version": "registry/2.0"}
 
 
 def app_state() -> AppState:
-    return state_of(request.scope)
+    return state_of(current_request().scope)
 
 
 def registry() -> Registry:
@@ -31,20 +31,20 @@ def repo(name: str) -> str:
 
 
 def body_stream() -> AsyncIterator[bytes]:
-    return request.stream()  # type: ignore[no-any-return]
+    return current_request().stream()
 
 
 def header_int(name: str) -> int | None:
-    value = request.headers.get(name)
+    value = current_request().headers.get(name)
     if value is None or not value.strip().isdigit():
         return None
     return int(value)
 
 
 def _query_params() -> QueryParams:
-    # connexion's `request` proxy has no URI parser, so read the raw query string (already
-    # validated against the spec) and keep repeated keys, which `?tag=` and `?artifactType=` use.
-    return QueryParams(request.scope.get("query_string", b""))
+    # the raw query string (already validated against the spec), with repeated keys, which
+    # `?tag=` and `?artifactType=` use
+    return current_request().query_params
 
 
 def query(name: str) -> str | None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from connexion import request
 from starlette.responses import (
     FileResponse,
     MalformedRangeHeader,
@@ -17,6 +16,7 @@ from starlette.responses import (
 from ocireg.digests import parse_digest
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.handlers.base import registry, repo
+from ocireg.operations import current_request
 from ocireg.registry import layout
 
 OCTET = "application/octet-stream"
@@ -36,8 +36,8 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 def _check_range(size: int) -> None:
     """Refuse a ``Range`` the way the spec says (an OCI error body), before starlette's
     FileResponse answers it in text/plain. Under ``If-Range`` starlette may ignore it: let it."""
-    header = request.headers.get("range")
-    if header is None or "if-range" in request.headers:
+    header = current_request().headers.get("range")
+    if header is None or "if-range" in current_request().headers:
         return
     try:
         BlobFileResponse._parse_range_header(header, size)

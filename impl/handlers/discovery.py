@@ -11,13 +11,13 @@ import json
 from pathlib import PurePosixPath
 from typing import Any
 
-from connexion import request
 from starlette.responses import Response
 
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.extensions.runtime import Active
 from ocireg.extensions.specs import concrete_path, is_repository_level
 from ocireg.handlers.base import app_state, registry, repo
+from ocireg.operations import current_request
 
 DOCUMENTS_PATH = "/v2/_ocireg/ext/specs/"
 
@@ -26,7 +26,7 @@ def _base_url() -> str:
     external = app_state().config.http.externalUrl
     if external:
         return external.rstrip("/")
-    return str(request.base_url).rstrip("/")
+    return str(current_request().base_url).rstrip("/")
 
 
 def _entry(active: Active, base: str, paths: list[str]) -> dict[str, Any]:

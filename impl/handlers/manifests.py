@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from connexion import request
 from starlette.responses import Response
 
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.handlers.base import app_state, body_stream, header_int, query_list, registry, repo
 from ocireg.names import check_tag
+from ocireg.operations import current_request
 
 
 def _manifest_headers(digest: str, size: int) -> dict[str, str]:
@@ -50,7 +50,7 @@ async def put_manifest(name: str, reference: str) -> Response:
     name = repo(name)
     tags = [check_tag(t) for t in query_list("tag")]
     data = await _read_manifest_body(app_state().max_manifest_size)
-    content_type = request.headers.get("content-type")
+    content_type = current_request().headers.get("content-type")
     pushed = await registry().put_manifest(name, reference, data, content_type, tags)
     headers = {
         "Location": f"/v2/{name}/manifests/{pushed.digest}",

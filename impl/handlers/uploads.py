@@ -5,7 +5,6 @@ Spec endpoints end-4a/4b, end-5, end-6, end-11, end-13 and the main branch's can
 
 from __future__ import annotations
 
-from connexion import request
 from starlette.responses import Response
 
 from ocireg.digests import parse_digest, require_supported
@@ -19,6 +18,7 @@ from ocireg.handlers.base import (
     repo,
 )
 from ocireg.names import check_name
+from ocireg.operations import current_request
 from ocireg.registry.uploads import ChunkInfo, range_header
 
 
@@ -43,7 +43,7 @@ def _created(name: str, digest: str) -> Response:
 
 
 def _chunk_info() -> ChunkInfo:
-    return ChunkInfo(request.headers.get("content-range"), header_int("content-length"))
+    return ChunkInfo(current_request().headers.get("content-range"), header_int("content-length"))
 
 
 async def start_upload(name: str) -> Response:
@@ -83,9 +83,9 @@ async def patch_upload(name: str, session_id: str) -> Response:
     return _accepted(name, session_id, size)
 
 
-async def complete_upload(name: str, session_id: str, digest: str) -> Response:
+async def complete_upload(name: str, session_id: str) -> Response:
     name = repo(name)
-    dgst = parse_digest(digest)
+    dgst = parse_digest(query("digest") or "")  # required by the spec: validated as present
     uploads = registry().uploads
     uploads.size(name, session_id)  # 404 for an unknown session before anything else
     try:

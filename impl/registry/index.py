@@ -53,6 +53,8 @@ class RepoIndex:
     counts: dict[str, int] = field(default_factory=dict)  # entries per digest
     untagged: dict[str, Entry] = field(default_factory=dict)
     encoded: dict[int, bytes] = field(default_factory=dict)  # id(entry) -> its JSON
+    # the entries' JSON joined with commas, when already known (an edit that only appended)
+    body: bytes | None = None
     _sorted: list[str] | None = field(default=None, init=False)
 
     @classmethod
@@ -68,14 +70,16 @@ class RepoIndex:
         return self._sorted
 
     def encode(self) -> bytes:
-        pieces = []
-        for entry in self.entries:
-            piece = self.encoded.get(id(entry))
-            if piece is None:
-                piece = self.encoded[id(entry)] = _encode_entry(entry)
-            pieces.append(piece)
+        if self.body is None:
+            pieces = []
+            for entry in self.entries:
+                piece = self.encoded.get(id(entry))
+                if piece is None:
+                    piece = self.encoded[id(entry)] = _encode_entry(entry)
+                pieces.append(piece)
+            self.body = b",".join(pieces)
         head = f'{_PREFIX}":"{self.generation}"}},"manifests":['.encode()
-        return head + b",".join(pieces) + b"]}"
+        return head + self.body + b"]}"
 
 
 class IndexEdit:
@@ -88,6 +92,9 @@ class IndexEdit:
         self.counts = dict(base.counts) if base else {}
         self.untagged = dict(base.untagged) if base else {}
         self.encoded = dict(base.encoded) if base else {}
+        # kept up to date while the edit only appends (a push of a new manifest or tag), so
+        # saving costs one concatenation instead of a pass over every entry
+        self.body: bytes | None = base.body if base else b""
 
     def add_manifest(self, descriptor: Entry) -> None:
         """Record an untagged manifest unless the repository already lists it."""
@@ -132,15 +139,20 @@ class IndexEdit:
             counts=self.counts,
             untagged=self.untagged,
             encoded=self.encoded,
+            body=self.body,
         )
 
     def _append(self, entry: Entry) -> None:
         self.entries.append(entry)
         _add_to_maps(self, entry)
+        if self.body is not None:
+            piece = self.encoded[id(entry)] = _encode_entry(entry)
+            self.body = self.body + b"," + piece if len(self.entries) > 1 else piece
 
     def _remove(self, entry: Entry) -> None:
         position = next(i for i, e in enumerate(self.entries) if e is entry)
         del self.entries[position]
+        self.body = None
         self.encoded.pop(id(entry), None)
         digest = entry["digest"]
         tag = entry_tag(entry)

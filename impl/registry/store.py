@@ -196,7 +196,8 @@ class Registry:
             if not self.driver.exists(blob):
                 self.driver.put_content(blob, data)
             edit = self.indexes.edit(repo)
-            edit.add_manifest(descriptor)
+            if not unique_tags:  # a tag absorbs the untagged entry add_manifest would append
+                edit.add_manifest(descriptor)
             for tag in unique_tags:
                 edit.set_tag(tag, descriptor)
             self.indexes.save(repo, edit)

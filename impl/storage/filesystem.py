@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import uuid
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from ocireg.storage.driver import (
     FileInfo,
@@ -21,7 +22,7 @@ from ocireg.storage.driver import (
 TEMP_MARK = ".tmp-"
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync_dir(path: str | Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -29,18 +30,26 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _open_creating_parents(path: str, mode: Literal["ab", "xb"]) -> BinaryIO:
+    """``open`` that creates missing parent directories (only tried when the open fails)."""
+    try:
+        return open(path, mode)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return open(path, mode)
+
+
 class _FileWriter(FileWriter):
-    def __init__(self, target: Path, append: bool, fsync: bool) -> None:
+    def __init__(self, target: str, append: bool, fsync: bool) -> None:
         self._target = target
         self._fsync = fsync
         self._append = append
-        target.parent.mkdir(parents=True, exist_ok=True)
         if append:
             self._path = target
-            self._file = open(target, "ab")  # noqa: SIM115 - closed by commit/cancel
+            self._file = _open_creating_parents(target, "ab")
         else:
-            self._path = target.with_name(f"{target.name}{TEMP_MARK}{uuid.uuid4().hex}")
-            self._file = open(self._path, "xb")  # noqa: SIM115
+            self._path = f"{target}{TEMP_MARK}{uuid.uuid4().hex}"
+            self._file = _open_creating_parents(self._path, "xb")
         self._start = self._file.tell()
         self._size = self._start
         self._closed = False
@@ -65,7 +74,7 @@ class _FileWriter(FileWriter):
         if not self._append:
             os.replace(self._path, self._target)
         if self._fsync:
-            _fsync_dir(self._target.parent)
+            _fsync_dir(os.path.dirname(self._target))
 
     def cancel(self) -> None:
         if self._closed:
@@ -77,7 +86,7 @@ class _FileWriter(FileWriter):
         else:
             self._file.close()
             with contextlib.suppress(FileNotFoundError):
-                self._path.unlink()
+                os.unlink(self._path)
 
 
 class FilesystemDriver(StorageDriver):
@@ -87,14 +96,21 @@ class FilesystemDriver(StorageDriver):
         self.root = Path(root).resolve()
         self.fsync = fsync
         self.root.mkdir(parents=True, exist_ok=True)
+        self._root = str(self.root)
 
     def _full(self, path: str) -> Path:
         check_path(path)
         return self.root / path if path else self.root
 
+    def _os_path(self, path: str) -> str:
+        """``_full`` as a string: the hot paths (reads, stats, writes) skip pathlib."""
+        check_path(path)
+        return os.path.join(self._root, path) if path else self._root
+
     def get_content(self, path: str) -> bytes:
         try:
-            return self._full(path).read_bytes()
+            with open(self._os_path(path), "rb") as handle:
+                return handle.read()
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
             raise PathNotFoundError(path) from None
 
@@ -108,7 +124,7 @@ class FilesystemDriver(StorageDriver):
         writer.commit()
 
     def reader(self, path: str, offset: int = 0) -> BinaryIO:
-        full = self._full(path)
+        full = self._os_path(path)
         try:
             handle = open(full, "rb")  # noqa: SIM115 - returned to the caller
         except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
@@ -123,14 +139,14 @@ class FilesystemDriver(StorageDriver):
     def writer(self, path: str, append: bool = False) -> FileWriter:
         if not path:
             raise PathNotFoundError(path)
-        return _FileWriter(self._full(path), append, self.fsync)
+        return _FileWriter(self._os_path(path), append, self.fsync)
 
     def stat(self, path: str) -> FileInfo:
         try:
-            st = self._full(path).stat()
+            st = os.stat(self._os_path(path))
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFoundError(path) from None
-        is_dir = os.path.isdir(self._full(path))
+        is_dir = stat.S_ISDIR(st.st_mode)
         return FileInfo(path, 0 if is_dir else st.st_size, st.st_mtime, is_dir, st.st_nlink)
 
     def list(self, path: str) -> list[str]:

@@ -103,3 +103,17 @@ def test_a_file_written_by_another_tool_is_compared_in_full() -> None:
     driver.put_content(path, json.dumps(plain).encode())
     second = store.load("r")
     assert second is not None and list(second.tags) == ["b"]
+
+
+def test_encoding_kept_while_appending_equals_a_full_encoding() -> None:
+    store = IndexStore(MemoryDriver())
+    for n in range(12):
+        edit = store.edit("r")
+        if n % 4 == 3:
+            edit.remove_tag(f"t{n - 1}")  # a removal drops the kept encoding
+        else:
+            edit.set_tag(f"t{n}", _d(n))
+        saved = store.save("r", edit)
+        full = RepoIndex(list(saved.entries), saved.generation)
+        assert saved.encode() == full.encode()
+        assert json.loads(saved.encode())["manifests"] == saved.entries

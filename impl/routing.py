@@ -1,0 +1,67 @@
+"""How connexion is set up to route the spec cheaply (measured in bench/: most of a request's
+cost was connexion's per-request machinery, not the registry).
+
+* :func:`routed_spec` hands connexion each path's shared parameters inside its operations;
+* :class:`SpecMiddleware` keeps connexion's ``/openapi.json`` server off the API's path;
+* :func:`middlewares` is connexion's stack with that and our request validation
+  (:class:`ocireg.validation.OCIRequestValidationMiddleware`);
+* handlers are called through :mod:`ocireg.operations`.
+
+These lean on connexion 3.3's internals (its middleware classes, ``api_cls``); pyproject pins
+connexion below 3.4 for that reason, and the integration tests pin the answers.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from connexion.middleware import ConnexionMiddleware
+from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.swagger_ui import SwaggerUIMiddleware
+from starlette.types import Receive, Scope, Send
+
+from ocireg.validation import OCIRequestValidationMiddleware
+
+_METHODS = frozenset({"get", "head", "put", "post", "patch", "delete", "options", "trace"})
+
+
+def routed_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with each path's shared parameters copied into its operations.
+
+    connexion appends a path's parameters to the operation's own list *in place*, once for
+    every middleware that builds the operation (six of them), so an operation that declares
+    parameters of its own (manifest PUT, upload POST/PUT/PATCH, blob GET, tags, referrers)
+    ends up validating ``name`` six times per request. With no path-level parameters left
+    there is nothing to append; the operations and their order are otherwise the same (the
+    spec served at /openapi.json shows this form).
+    """
+    routed = copy.deepcopy(spec)
+    for item in routed["paths"].values():
+        shared = item.pop("parameters", [])
+        for method, operation in item.items():
+            if method in _METHODS:
+                operation["parameters"] = [*operation.get("parameters", []), *shared]
+    return routed
+
+
+class SpecMiddleware(SwaggerUIMiddleware):  # type: ignore[misc]
+    """connexion's spec server (GET /openapi.json; the UI is off), minus its router for API
+    calls: it routes every request through a starlette Router and Mount to find that none of
+    them is /openapi.json. API paths go straight on, as connexion passes them (a copy of the
+    scope)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v2/"):
+            await self.app(dict(scope), receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
+def middlewares() -> list[Any]:
+    """connexion's middleware stack, with our spec server and request validation."""
+    replaced = {
+        SwaggerUIMiddleware: SpecMiddleware,
+        RequestValidationMiddleware: OCIRequestValidationMiddleware,
+    }
+    return [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares]
