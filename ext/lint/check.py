@@ -15,26 +15,16 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.extensions.runtime import SetupContext
 from ocireg.registry import mediatypes as mt
 from ocireg.registry.manifests import Manifest
+from ocireg.registry.signatures import signature_kind
 from ocireg.registry.store import Registry
 
 from . import LintSettings
 
-SIGNATURE_TYPES = frozenset(
-    {
-        "application/vnd.cncf.notary.signature",
-        "application/vnd.dev.cosign.artifact.sig.v1+json",
-        "application/vnd.dev.sigstore.bundle.v0.3+json",
-    }
-)
-COSIGN_SIGNATURE_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
 CONFIG_LIMIT = 4 * 1024 * 1024
 
 
 def is_signature(manifest: Manifest) -> bool:
-    kinds = {manifest.artifact_type, manifest.config.media_type if manifest.config else None}
-    if kinds & SIGNATURE_TYPES:
-        return True
-    return any(layer.media_type == COSIGN_SIGNATURE_LAYER for layer in manifest.layers)
+    return signature_kind(manifest) != ""
 
 
 def config_labels(registry: Registry, repo: str, manifest: Manifest) -> dict[str, Any]:
