@@ -18,6 +18,7 @@ from ocireg.background import (
     build_scheduler,
     schedule_dedupe_conversion,
     schedule_gc,
+    start_meta,
 )
 from ocireg.config import Config, ConfigError
 from ocireg.extensions.declaration import Extension
@@ -98,7 +99,10 @@ def create_app(
     scheduler = build_scheduler(config, shared / "scheduler" if shared else None)
     gc = schedule_gc(config, registry, scheduler)
     schedule_dedupe_conversion(registry, scheduler, shared)
-    state = AppState(config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc)
+    meta = start_meta(registry, scheduler, shared)
+    state = AppState(
+        config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
+    )
     hooks = _start_extensions(state, enabled)
     app = AsyncApp(__name__, specification_dir=spec_dir(), middlewares=middlewares())
     operations.install(app)

@@ -13,7 +13,10 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.config import Config
+from ocireg.meta.db import MetaDB, SQLiteMetaDB
+from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.gc import GarbageCollector
+from ocireg.registry.locks import try_exclusive
 from ocireg.registry.store import Registry
 from ocireg.scheduler import Priority, Scheduler, Task
 
@@ -83,3 +86,42 @@ class Lifespan:
             return message
 
         await self.app(scope, receive_and_act, send)
+
+
+META_FLUSH_SECONDS = 1.0
+
+
+def start_meta(registry: Registry, scheduler: Scheduler, shared: Path | None) -> MetaDB:
+    """The meta DB (``<root>/.ocireg/meta.db``; in memory without a root), brought up to date
+    with storage at start by one process, and fed by a recorder that each process flushes."""
+    db = SQLiteMetaDB(shared / "meta.db" if shared else ":memory:")
+    recorder = Recorder(registry, db)
+    registry.observers.append(recorder)
+    registry.indexes.listeners.append(recorder.index_saved)
+
+    def sync_if_first() -> None:
+        lock = shared / "meta.lock" if shared else None
+        if lock is None:
+            sync_all(registry, db)
+            return
+        with try_exclusive(lock) as ours:
+            if ours:
+                sync_all(registry, db)
+
+    async def sync() -> None:
+        await anyio.to_thread.run_sync(sync_if_first)
+
+    async def flush() -> None:
+        await anyio.to_thread.run_sync(recorder.flush)
+
+    scheduler.once(Task("meta-sync", sync, Priority.HIGH))
+    scheduler.every(
+        "meta-flush",
+        META_FLUSH_SECONDS,
+        lambda: [Task("meta-flush", flush, Priority.HIGH)],
+        Priority.HIGH,
+        first_delay=META_FLUSH_SECONDS,
+        exclusive=False,
+    )
+    scheduler.at_stop(flush)
+    return db

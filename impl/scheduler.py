@@ -82,6 +82,7 @@ class _Periodic:
     job: Job
     priority: Priority
     first_delay: float
+    exclusive: bool = True
     state: str = "waiting"
 
 
@@ -94,6 +95,7 @@ class Scheduler:
         self._sequence = itertools.count()
         self._periodic: list[_Periodic] = []
         self._at_start: list[Task] = []
+        self._at_stop: list[Callable[[], Awaitable[None]]] = []
         self._running: list[asyncio.Task[None]] = []
         self._busy = 0
         self._queued = dict.fromkeys(Priority, 0)
@@ -106,15 +108,22 @@ class Scheduler:
         job: Job,
         priority: Priority = Priority.LOW,
         first_delay: float | None = None,
+        exclusive: bool = True,
     ) -> None:
         """Run ``job`` every ``interval`` seconds; the first round comes after ``first_delay``
-        (default: a random delay of up to 30 s, so restarts do not all fire at once)."""
+        (default: a random delay of up to 30 s, so restarts do not all fire at once). An
+        ``exclusive`` job's round runs in one worker process of those sharing the root;
+        otherwise every process runs its own (for work on that process's own state)."""
         delay = random.uniform(0, min(30.0, interval)) if first_delay is None else first_delay
-        self._periodic.append(_Periodic(name, interval, job, priority, delay))
+        self._periodic.append(_Periodic(name, interval, job, priority, delay, exclusive))
 
     def once(self, task: Task) -> None:
         """Queue ``task`` when the scheduler starts (work each process start needs)."""
         self._at_start.append(task)
+
+    def at_stop(self, step: Callable[[], Awaitable[None]]) -> None:
+        """Run ``step`` when the scheduler stops, after its tasks are cancelled."""
+        self._at_stop.append(step)
 
     # -- running --------------------------------------------------------------------------
     def submit(self, task: Task) -> asyncio.Future[None]:
@@ -149,6 +158,11 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await running
         self._running = []
+        for step in self._at_stop:
+            try:
+                await step()
+            except Exception:
+                log.exception("a shutdown step failed")
 
     def snapshot(self) -> Snapshot:
         jobs = {job.name: (job.priority, job.state) for job in self._periodic}
@@ -186,7 +200,8 @@ class Scheduler:
     async def _loop(self, job: _Periodic) -> None:
         await asyncio.sleep(job.first_delay)
         while True:
-            with _Claim(self.state_dir, job.name, job.interval) as claim:
+            shared = self.state_dir if job.exclusive else None
+            with _Claim(shared, job.name, job.interval) as claim:
                 if claim.ours:
                     await self._round(job)
                 wait = claim.next_due - time.time()

@@ -11,6 +11,7 @@ from ocireg.registry.store import Registry
 
 if TYPE_CHECKING:
     from ocireg.extensions.runtime import Active
+    from ocireg.meta.db import MetaDB
     from ocireg.registry.gc import GarbageCollector
     from ocireg.scheduler import Scheduler
 
@@ -24,6 +25,7 @@ class AppState:
     max_manifest_size: int
     scheduler: Scheduler
     gc: GarbageCollector
+    meta: MetaDB
     ready: bool = False
     extensions: dict[str, Active] = field(default_factory=dict)
 

@@ -24,6 +24,7 @@ async def get_manifest(name: str, reference: str) -> Response:
     reg, name = registry(), repo(name)
     stored = reg.resolve(name, reference)
     data = reg.manifest_bytes(name, stored)
+    reg.note_pull(name, stored.digest)
     headers = _manifest_headers(stored.digest, len(data))
     return Response(data, media_type=stored.media_type, headers=headers)
 

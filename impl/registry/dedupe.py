@@ -15,10 +15,8 @@ blob gets its own copy again and the store is removed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +25,7 @@ from pathlib import Path
 from ocireg.digests import Digest
 from ocireg.logs import event
 from ocireg.registry import layout
+from ocireg.registry.locks import try_exclusive
 from ocireg.storage.driver import PathNotFoundError, StorageDriver, join
 
 log = logging.getLogger("ocireg.dedupe")
@@ -79,7 +78,7 @@ class Dedupe:
     # -- conversion -------------------------------------------------------------------------
     def convert(self, repositories: list[str], marker: Path) -> int:
         """Bring existing storage to the configured mode; returns blobs changed. Blocking."""
-        with _exclusive(marker.with_suffix(".lock")) as ours:
+        with try_exclusive(marker.with_suffix(".lock")) as ours:
             if not ours or _recorded(marker) == self.enabled:
                 return 0
             changed = 0
@@ -124,22 +123,6 @@ def _recorded(marker: Path) -> bool | None:
     except (OSError, ValueError, AttributeError):
         return None
     return value if isinstance(value, bool) else None
-
-
-@contextlib.contextmanager
-def _exclusive(lock: Path) -> Iterator[bool]:
-    """Whether this process may convert: one process at a time, the others skip."""
-    lock.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
 
 
 def _children(driver: StorageDriver, path: str) -> list[str]:

@@ -107,6 +107,9 @@ class GarbageCollector:
                 edit.remove_digest(digest)
             index = self.registry.indexes.save(repo, edit)
             result.manifests += doomed
+            for observer in self.registry.observers:
+                for digest in doomed:
+                    observer.deleted(repo, digest)
 
     def _doomed_manifests(self, repo: str, index: RepoIndex) -> list[str]:
         parsed = {d: self.registry.parsed_manifest(repo, d) for d in index.by_digest}

@@ -12,10 +12,12 @@ push costs O(1) in Python plus one join of already-encoded entries, not a rebuil
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,6 +66,14 @@ class RepoIndex:
             _add_to_maps(index, entry)
         return index
 
+    @property
+    def stamp(self) -> str:
+        """What identifies this version of the file: our generation token, or for a file
+        another tool wrote, a hash of its bytes."""
+        if self.generation is not None:
+            return self.generation
+        return "sha256:" + hashlib.sha256(self.raw or b"").hexdigest()
+
     def sorted_tags(self) -> list[str]:
         if self._sorted is None:
             self._sorted = sorted(self.tags)
@@ -86,6 +96,7 @@ class IndexEdit:
     """Changes to one index, applied to copies of its entries and maps."""
 
     def __init__(self, base: RepoIndex | None) -> None:
+        self.base_stamp = base.stamp if base else None
         self.entries = list(base.entries) if base else []
         self.tags = dict(base.tags) if base else {}
         self.by_digest = dict(base.by_digest) if base else {}
@@ -180,10 +191,15 @@ def _add_to_maps(maps: RepoIndex | IndexEdit, entry: Entry) -> None:
     maps.counts[digest] = maps.counts.get(digest, 0) + 1
 
 
+# Told after each save: (repo, stamp before, stamp after); the meta DB follows the chain.
+SaveListener = Callable[[str, str | None, str], None]
+
+
 class IndexStore:
     def __init__(self, driver: StorageDriver) -> None:
         self._driver = driver
         self._cache: OrderedDict[str, RepoIndex] = OrderedDict()
+        self.listeners: list[SaveListener] = []
 
     def load(self, repo: str) -> RepoIndex | None:
         """The repository's index, or None when the repository does not exist."""
@@ -215,6 +231,8 @@ class IndexStore:
         index = edit.result(secrets.token_hex(16))
         self._driver.put_content(layout.index_file(repo), index.encode())
         self._remember(repo, index)
+        for listener in self.listeners:
+            listener(repo, edit.base_stamp, index.stamp)
         return index
 
     def forget(self, repo: str) -> None:

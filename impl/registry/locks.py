@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 _MAX_BACKOFF = 0.02
@@ -64,3 +64,20 @@ class KeyedLocks:
         except BaseException:
             os.close(fd)
             raise
+
+
+@contextlib.contextmanager
+def try_exclusive(lock: Path) -> Iterator[bool]:
+    """Whether this process holds ``lock`` (a file lock) for the block; never waits: one
+    process of several does the work, the others skip it."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

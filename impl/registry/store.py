@@ -10,7 +10,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ocireg.digests import Digest, digest_bytes, parse_digest, require_supported
 from ocireg.errors import ErrorCode, RegistryError
@@ -28,6 +28,19 @@ _PARSED_CACHE = 100_000
 # An extension's say on a manifest push (lint, for one): called after the manifest parsed and
 # everything it references exists, before anything is written; it raises RegistryError to refuse.
 ManifestCheck = Callable[["Registry", str, Manifest], Awaitable[None]]
+
+
+class Observer(Protocol):
+    """Told about what changed, after it is in storage (the meta DB is one). Called on the
+    request path, so an observer only records and does its work later."""
+
+    def pushed(self, repo: str, digest: str, size: int, tags: list[str]) -> None: ...
+
+    def untagged(self, repo: str, tag: str) -> None: ...
+
+    def deleted(self, repo: str, digest: str) -> None: ...
+
+    def pulled(self, repo: str, digest: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -62,6 +75,7 @@ class Registry:
         self.uploads = UploadStore(driver, locks, fsync, self.dedupe)
         self._parsed: OrderedDict[str, Manifest] = OrderedDict()
         self.manifest_checks: list[ManifestCheck] = []
+        self.observers: list[Observer] = []
 
     # -- repositories ---------------------------------------------------------------------
     def index(self, repo: str) -> RepoIndex | None:
@@ -201,6 +215,8 @@ class Registry:
             for tag in unique_tags:
                 edit.set_tag(tag, descriptor)
             self.indexes.save(repo, edit)
+        for observer in self.observers:
+            observer.pushed(repo, str(digest), len(data), unique_tags)
         subject = str(manifest.subject.digest) if manifest.subject else None
         return PushedManifest(digest, subject, unique_tags)
 
@@ -233,6 +249,16 @@ class Registry:
                     )
                 edit.remove_digest(stored.digest)
             self.indexes.save(repo, edit)
+        for observer in self.observers:
+            if is_tag(reference):
+                observer.untagged(repo, reference)
+            else:
+                observer.deleted(repo, stored.digest)
+
+    def note_pull(self, repo: str, digest: str) -> None:
+        """A client fetched a manifest (download statistics)."""
+        for observer in self.observers:
+            observer.pulled(repo, digest)
 
     def _parents_of(self, repo: str, digest: str) -> list[str]:
         index = self.index(repo)

@@ -72,7 +72,7 @@ def test_metrics_are_summed_over_two_workers(tmp_path: Path) -> None:
     assert value(after, "zot_gc_duration_seconds_count") >= 2
     assert value(after, "zot_scheduler_workers_tasks_duration_seconds_count", name="gc") >= 2
     assert value(after, "zot_scheduler_workers_total") == 8  # 4 per worker process
-    assert value(after, "zot_scheduler_generators_total") == 2
+    assert value(after, "zot_scheduler_generators_total") == 4  # gc and meta-flush, per worker
     (info,) = [dict(labels) for name, labels in after if name == "zot_info"]
     assert "-metrics" in info["binaryType"]
 

@@ -1,0 +1,335 @@
+"""The meta DB interface, and its SQLite implementation (the embedded default).
+
+A PostgreSQL backend will implement :class:`MetaDB` for several instances sharing storage.
+Everything here is derived from storage and can be rebuilt from it (see ``ocireg.meta.sync``);
+only statistics (downloads, last pull, push time and pusher) and user preferences (stars,
+bookmarks) exist nowhere else.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import sqlite3
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ocireg.meta.records import ImageRecord, Platform
+
+log = logging.getLogger("ocireg.meta")
+SCHEMA_VERSION = "1"
+_JSON_FIELDS = ("annotations", "labels", "platforms", "layers", "children")
+
+
+class MetaDB(ABC):
+    @abstractmethod
+    def put_image(
+        self, repo: str, record: ImageRecord, tags: list[str], when: float, who: str
+    ) -> None:
+        """A manifest was pushed (and tagged with ``tags``)."""
+
+    @abstractmethod
+    def remove_tag(self, repo: str, tag: str) -> None: ...
+
+    @abstractmethod
+    def remove_image(self, repo: str, digest: str) -> None: ...
+
+    @abstractmethod
+    def add_pulls(self, pulls: dict[tuple[str, str], tuple[int, float]]) -> None:
+        """Add download counts and last-pull times, batched: (repo, digest) -> (n, when)."""
+
+    @abstractmethod
+    def stamp(self, repo: str) -> str | None:
+        """What the repository's index.json was when last synchronised."""
+
+    @abstractmethod
+    def advance_stamp(self, repo: str, before: str | None, after: str) -> None:
+        """Record that the DB follows index.json from ``before`` to ``after``; nothing
+        happens unless the DB's stamp is ``before``."""
+
+    @abstractmethod
+    def replace_repository(
+        self, repo: str, records: list[ImageRecord], tags: dict[str, str], stamp: str, when: float
+    ) -> None:
+        """Make a repository's rows equal to storage, keeping known statistics."""
+
+    @abstractmethod
+    @abstractmethod
+    def drop_repository(self, repo: str) -> None: ...
+
+    @abstractmethod
+    def repositories(self) -> list[str]: ...
+
+    @abstractmethod
+    def tags(self, repo: str) -> dict[str, str]: ...
+
+    @abstractmethod
+    def image(self, repo: str, digest: str) -> dict[str, Any] | None: ...
+
+    @abstractmethod
+    def images(self, repo: str) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def toggle(self, user: str, repo: str, preference: str) -> bool:
+        """Flip ``starred`` or ``bookmarked`` for a user's repository; returns the new value."""
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS repos (name TEXT PRIMARY KEY, stamp TEXT, updated REAL);
+CREATE TABLE IF NOT EXISTS images (
+    repo TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT, size INTEGER,
+    artifact_type TEXT, config_digest TEXT, subject TEXT, annotations TEXT, labels TEXT,
+    platforms TEXT, layers TEXT, children TEXT, created TEXT, content_size INTEGER,
+    signature TEXT, pushed_at REAL, pushed_by TEXT, downloads INTEGER NOT NULL DEFAULT 0,
+    last_pull REAL, PRIMARY KEY (repo, digest));
+CREATE INDEX IF NOT EXISTS images_by_subject ON images (repo, subject);
+CREATE TABLE IF NOT EXISTS tags (
+    repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, tagged_at REAL,
+    PRIMARY KEY (repo, tag));
+CREATE TABLE IF NOT EXISTS user_prefs (
+    user TEXT NOT NULL, repo TEXT NOT NULL, starred INTEGER NOT NULL DEFAULT 0,
+    bookmarked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (user, repo));
+"""
+
+_IMAGE_COLUMNS = (
+    "repo, digest, media_type, size, artifact_type, config_digest, subject, annotations, "
+    "labels, platforms, layers, children, created, content_size, signature"
+)
+
+
+def _image_row(repo: str, record: ImageRecord) -> tuple[Any, ...]:
+    values = asdict(record)
+    encoded = {name: json.dumps(values[name], separators=(",", ":")) for name in _JSON_FIELDS}
+    return (
+        repo, record.digest, record.media_type, record.size, record.artifact_type,
+        record.config_digest, record.subject, encoded["annotations"], encoded["labels"],
+        encoded["platforms"], encoded["layers"], encoded["children"], record.created,
+        record.content_size, record.signature,
+    )  # fmt: skip
+
+
+def _decode(row: sqlite3.Row) -> dict[str, Any]:
+    result = dict(row)
+    for name in _JSON_FIELDS:
+        if result.get(name) is not None:
+            result[name] = json.loads(result[name])
+    result["platforms"] = [Platform(**p) for p in result.get("platforms") or []]
+    return result
+
+
+def _remove_journal(path: Path) -> None:
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+
+
+class SQLiteMetaDB(MetaDB):
+    """One file (``<root>/.ocireg/meta.db``), WAL mode, shared by worker processes."""
+
+    def __init__(self, path: Path | str) -> None:
+        self._lock = threading.Lock()
+        if isinstance(path, str):  # ":memory:" (tests, a registry without a root)
+            self._db = self._open(path)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # one process at a time decides what to do with what is on disk
+        with open(path.with_name(path.name + ".open-lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.exists():  # deleted by hand: its journal files would not match
+                _remove_journal(path)
+            try:
+                self._db = self._open(str(path))
+            except sqlite3.DatabaseError as exc:
+                # derived data only: set the broken file aside and start again (a sync follows)
+                aside = path.with_name(f"{path.name}.broken-{int(time.time())}")
+                log.warning("meta DB %s unusable (%s); moved to %s, rebuilding", path, exc, aside)
+                path.rename(aside)
+                _remove_journal(path)
+                self._db = self._open(str(path))
+
+    def _open(self, where: str) -> sqlite3.Connection:
+        db = sqlite3.connect(where, check_same_thread=False, timeout=30)
+        db.row_factory = sqlite3.Row
+        try:
+            with db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")
+                db.executescript(_SCHEMA)
+                db.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                    (SCHEMA_VERSION,),
+                )
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._db:
+            yield self._db
+
+    def _read(self, query: str, *args: Any) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(query, args).fetchall()
+
+    # -- updates --------------------------------------------------------------------------
+    def put_image(
+        self, repo: str, record: ImageRecord, tags: list[str], when: float, who: str
+    ) -> None:
+        with self._write() as db:
+            self._upsert_image(db, repo, record)
+            db.execute(
+                "UPDATE images SET pushed_at = COALESCE(pushed_at, ?), pushed_by = ? "
+                "WHERE repo = ? AND digest = ?",
+                (when, who, repo, record.digest),
+            )
+            for tag in tags:
+                db.execute(
+                    "INSERT INTO tags (repo, tag, digest, tagged_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, "
+                    "tagged_at = excluded.tagged_at WHERE tags.digest != excluded.digest",
+                    (repo, tag, record.digest, when),
+                )
+            db.execute(
+                "INSERT INTO repos (name, updated) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET updated = excluded.updated",
+                (repo, when),
+            )
+
+    @staticmethod
+    def _upsert_image(db: sqlite3.Connection, repo: str, record: ImageRecord) -> None:
+        placeholders = ", ".join("?" * 15)
+        updates = ", ".join(
+            f"{c.strip()} = excluded.{c.strip()}" for c in _IMAGE_COLUMNS.split(",")[2:]
+        )
+        db.execute(
+            f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({placeholders}) "
+            f"ON CONFLICT (repo, digest) DO UPDATE SET {updates}",
+            _image_row(repo, record),
+        )
+
+    def remove_tag(self, repo: str, tag: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM tags WHERE repo = ? AND tag = ?", (repo, tag))
+
+    def remove_image(self, repo: str, digest: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM images WHERE repo = ? AND digest = ?", (repo, digest))
+            db.execute("DELETE FROM tags WHERE repo = ? AND digest = ?", (repo, digest))
+
+    def add_pulls(self, pulls: dict[tuple[str, str], tuple[int, float]]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "UPDATE images SET downloads = downloads + ?, "
+                "last_pull = MAX(COALESCE(last_pull, 0), ?) WHERE repo = ? AND digest = ?",
+                [(n, when, repo, digest) for (repo, digest), (n, when) in pulls.items()],
+            )
+
+    def replace_repository(
+        self, repo: str, records: list[ImageRecord], tags: dict[str, str], stamp: str, when: float
+    ) -> None:
+        with self._write() as db:
+            present = {record.digest for record in records}
+            known = {r[0] for r in db.execute("SELECT digest FROM images WHERE repo = ?", (repo,))}
+            db.executemany(
+                "DELETE FROM images WHERE repo = ? AND digest = ?",
+                [(repo, digest) for digest in known - present],
+            )
+            for record in records:
+                self._upsert_image(db, repo, record)
+            db.executemany(
+                "UPDATE images SET pushed_at = ? "
+                "WHERE repo = ? AND digest = ? AND pushed_at IS NULL",
+                [(record.stored_at or when, repo, record.digest) for record in records],
+            )
+            self._replace_tags(db, repo, tags, when)
+            db.execute(
+                "INSERT INTO repos (name, stamp, updated) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET stamp = excluded.stamp",
+                (repo, stamp, when),
+            )
+
+    @staticmethod
+    def _replace_tags(db: sqlite3.Connection, repo: str, tags: dict[str, str], when: float) -> None:
+        """Set a repository's tags; a tag that still points where it did keeps its time."""
+        old = {
+            tag: (digest, tagged_at)
+            for tag, digest, tagged_at in db.execute(
+                "SELECT tag, digest, tagged_at FROM tags WHERE repo = ?", (repo,)
+            )
+        }
+        db.execute("DELETE FROM tags WHERE repo = ?", (repo,))
+        rows = []
+        for tag, digest in tags.items():
+            before = old.get(tag)
+            tagged_at = before[1] if before is not None and before[0] == digest else when
+            rows.append((repo, tag, digest, tagged_at))
+        db.executemany("INSERT INTO tags (repo, tag, digest, tagged_at) VALUES (?, ?, ?, ?)", rows)
+
+    def advance_stamp(self, repo: str, before: str | None, after: str) -> None:
+        with self._write() as db:
+            if before is None:
+                db.execute(
+                    "INSERT INTO repos (name, stamp) VALUES (?, ?) ON CONFLICT (name) "
+                    "DO UPDATE SET stamp = excluded.stamp WHERE repos.stamp IS NULL",
+                    (repo, after),
+                )
+            else:
+                db.execute(
+                    "UPDATE repos SET stamp = ? WHERE name = ? AND stamp = ?", (after, repo, before)
+                )
+
+    def drop_repository(self, repo: str) -> None:
+        with self._write() as db:
+            for table, column in (("images", "repo"), ("tags", "repo"), ("repos", "name")):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (repo,))
+
+    # -- queries --------------------------------------------------------------------------
+    def stamp(self, repo: str) -> str | None:
+        rows = self._read("SELECT stamp FROM repos WHERE name = ?", repo)
+        return rows[0][0] if rows else None
+
+    def repositories(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT name FROM repos ORDER BY name")]
+
+    def tags(self, repo: str) -> dict[str, str]:
+        rows = self._read("SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag", repo)
+        return {row[0]: row[1] for row in rows}
+
+    def image(self, repo: str, digest: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM images WHERE repo = ? AND digest = ?", repo, digest)
+        return _decode(rows[0]) if rows else None
+
+    def images(self, repo: str) -> list[dict[str, Any]]:
+        rows = self._read("SELECT * FROM images WHERE repo = ? ORDER BY digest", repo)
+        return [_decode(row) for row in rows]
+
+    def toggle(self, user: str, repo: str, preference: str) -> bool:
+        if preference not in ("starred", "bookmarked"):
+            raise ValueError(f"unknown preference {preference!r}")
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO user_prefs (user, repo) VALUES (?, ?)", (user, repo))
+            db.execute(
+                f"UPDATE user_prefs SET {preference} = 1 - {preference} "
+                "WHERE user = ? AND repo = ?",
+                (user, repo),
+            )
+            row = db.execute(
+                f"SELECT {preference} FROM user_prefs WHERE user = ? AND repo = ?", (user, repo)
+            ).fetchone()
+        return bool(row[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

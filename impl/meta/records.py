@@ -1,0 +1,102 @@
+"""What the meta DB knows about one manifest, read from storage.
+
+Descriptive fields come from the manifest's annotations and, for an image, from its config
+(platform, creation time, labels); an index's platforms are its children's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ocireg.digests import parse_digest
+from ocireg.errors import RegistryError
+from ocireg.registry.manifests import Manifest
+from ocireg.registry.signatures import signature_kind
+from ocireg.registry.store import Registry
+
+CONFIG_LIMIT = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Platform:
+    os: str
+    arch: str
+    variant: str = ""
+
+
+@dataclass
+class ImageRecord:
+    digest: str
+    media_type: str
+    size: int
+    artifact_type: str = ""
+    config_digest: str = ""
+    subject: str = ""
+    annotations: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    platforms: list[Platform] = field(default_factory=list)
+    layers: list[str] = field(default_factory=list)
+    children: list[str] = field(default_factory=list)
+    created: str = ""
+    content_size: int = 0  # manifest, config and layers
+    signature: str = ""  # "notation" or "cosign" when this manifest is a signature
+    stored_at: float = 0.0  # when storage last wrote it: the push time a rebuild can know
+
+
+def _config(registry: Registry, repo: str, manifest: Manifest) -> dict[str, Any]:
+    if manifest.config is None:
+        return {}
+    data = registry.blob_bytes(repo, manifest.config.digest, CONFIG_LIMIT)
+    try:
+        document = json.loads(data) if data else {}
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return document if isinstance(document, dict) else {}
+
+
+def image_record(
+    registry: Registry, repo: str, digest: str, size: int, manifest: Manifest
+) -> ImageRecord:
+    record = ImageRecord(
+        digest=digest,
+        media_type=manifest.media_type,
+        size=size,
+        artifact_type=manifest.referrer_artifact_type() or "",
+        config_digest=str(manifest.config.digest) if manifest.config else "",
+        subject=str(manifest.subject.digest) if manifest.subject else "",
+        annotations=dict(manifest.annotations or {}),
+        layers=[str(layer.digest) for layer in manifest.layers],
+        children=[str(child.digest) for child in manifest.manifests],
+        signature=signature_kind(manifest),
+    )
+    record.content_size = size + sum(layer.size for layer in manifest.layers)
+    if manifest.config is not None:
+        record.content_size += manifest.config.size
+        config = _config(registry, repo, manifest)
+        inner = config.get("config")
+        labels = inner.get("Labels") if isinstance(inner, dict) else None
+        record.labels = {k: str(v) for k, v in (labels or {}).items()}
+        if isinstance(config.get("os"), str) and isinstance(config.get("architecture"), str):
+            variant = config.get("variant")
+            variant = variant if isinstance(variant, str) else ""
+            record.platforms = [Platform(config["os"], config["architecture"], variant)]
+        created = config.get("created")
+        record.created = created if isinstance(created, str) else ""
+    return record
+
+
+def children_platforms(registry: Registry, repo: str, record: ImageRecord) -> None:
+    """An index's platforms are those of the children stored in the repository."""
+    seen: list[Platform] = []
+    for child in record.children:
+        try:
+            parsed = registry.parsed_manifest(repo, str(parse_digest(child)))
+        except RegistryError:
+            continue
+        if parsed is None:
+            continue
+        child_record = image_record(registry, repo, child, 0, parsed)
+        seen += [p for p in child_record.platforms if p not in seen]
+    record.platforms = seen

@@ -1,0 +1,147 @@
+"""Keep the meta DB equal to storage: a full pass at start, and recorded changes as they happen.
+
+At start, each repository's ``index.json`` generation (or, for a file another tool wrote, a
+hash of it) is compared with the stamp the DB keeps; only repositories that differ are read
+again, so a restart with a current DB reads one small file head per repository. While serving,
+:class:`Recorder` notes pushes, deletions and pulls on the request path and applies them in
+batches (every second, in a thread), so a pull costs a dictionary update.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from ocireg.digests import parse_digest
+from ocireg.errors import RegistryError
+from ocireg.logs import event
+from ocireg.meta.db import MetaDB
+from ocireg.meta.records import ImageRecord, children_platforms, image_record
+from ocireg.registry import layout
+from ocireg.registry.store import Registry
+from ocireg.storage.driver import PathNotFoundError
+
+log = logging.getLogger("ocireg.meta")
+
+
+def read_record(registry: Registry, repo: str, digest: str, size: int) -> ImageRecord | None:
+    manifest = registry.parsed_manifest(repo, digest)
+    if manifest is None:
+        return None
+    record = image_record(registry, repo, digest, size, manifest)
+    if record.children:
+        children_platforms(registry, repo, record)
+    with contextlib.suppress(PathNotFoundError, RegistryError):
+        path = layout.blob_file(repo, parse_digest(digest))
+        record.stored_at = registry.driver.stat(path).mod_time
+    return record
+
+
+def sync_repository(registry: Registry, db: MetaDB, repo: str, now: float) -> bool:
+    """Bring one repository's rows up to date; False when they already were."""
+    index = registry.indexes.load(repo)
+    if index is None:
+        db.drop_repository(repo)
+        return True
+    stamp = index.stamp
+    if db.stamp(repo) == stamp:
+        return False
+    records = [
+        record
+        for digest, entry in index.by_digest.items()
+        if (record := read_record(registry, repo, digest, entry["size"])) is not None
+    ]
+    tags = {tag: entry["digest"] for tag, entry in index.tags.items()}
+    db.replace_repository(repo, records, tags, stamp, now)
+    return True
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    repositories: int
+    rebuilt: int
+    dropped: int
+    seconds: float
+
+
+def sync_all(registry: Registry, db: MetaDB) -> SyncResult:
+    """Make the whole DB equal to storage (blocking: run it in a thread)."""
+    started, now = time.perf_counter(), time.time()
+    present = registry.repositories()
+    gone = set(db.repositories()) - set(present)
+    for repo in gone:
+        db.drop_repository(repo)
+    rebuilt = sum(sync_repository(registry, db, repo, now) for repo in present)
+    result = SyncResult(len(present), rebuilt, len(gone), time.perf_counter() - started)
+    event(
+        log,
+        logging.INFO,
+        "meta sync done",
+        repositories=result.repositories,
+        rebuilt=result.rebuilt,
+        dropped=result.dropped,
+        seconds=round(result.seconds, 3),
+    )
+    return result
+
+
+class Recorder:
+    """A registry observer that batches changes for the meta DB, and follows index.json's
+    generations so that a restart knows which repositories the DB is current for."""
+
+    def __init__(self, registry: Registry, db: MetaDB, user: str = "") -> None:
+        self.registry = registry
+        self.db = db
+        self.user = user  # until authentication: who pushed is not known
+        self._lock = threading.Lock()
+        self._changes: list[tuple[str, str, str, int, list[str], float]] = []
+        self._pulls: dict[tuple[str, str], tuple[int, float]] = {}
+        self._stamps: list[tuple[str, str | None, str]] = []
+
+    def pushed(self, repo: str, digest: str, size: int, tags: list[str]) -> None:
+        with self._lock:
+            self._changes.append(("push", repo, digest, size, tags, time.time()))
+
+    def untagged(self, repo: str, tag: str) -> None:
+        with self._lock:
+            self._changes.append(("untag", repo, tag, 0, [], time.time()))
+
+    def deleted(self, repo: str, digest: str) -> None:
+        with self._lock:
+            self._changes.append(("delete", repo, digest, 0, [], time.time()))
+
+    def index_saved(self, repo: str, before: str | None, after: str) -> None:
+        with self._lock:
+            self._stamps.append((repo, before, after))
+
+    def pulled(self, repo: str, digest: str) -> None:
+        with self._lock:
+            count, _ = self._pulls.get((repo, digest), (0, 0.0))
+            self._pulls[(repo, digest)] = (count + 1, time.time())
+
+    def flush(self) -> int:
+        """Apply what was recorded (blocking: run it in a thread); returns changes applied."""
+        with self._lock:
+            changes, self._changes = self._changes, []
+            pulls, self._pulls = self._pulls, {}
+            stamps, self._stamps = self._stamps, []
+        for kind, repo, subject, size, tags, when in changes:
+            if kind == "push":
+                record = read_record(self.registry, repo, subject, size)
+                if record is not None:
+                    self.db.put_image(repo, record, tags, when, self.user)
+            elif kind == "untag":
+                self.db.remove_tag(repo, subject)
+            else:
+                self.db.remove_image(repo, subject)
+        if pulls:
+            self.db.add_pulls(pulls)
+        # Last, so a crash in between leaves the stamps behind and the next start re-reads;
+        # each advances only from the stamp before it, so a gap (another process's changes
+        # not applied yet) stops the chain and the next start re-reads that repository.
+        for repo, before, after in stamps:
+            self.db.advance_stamp(repo, before, after)
+        return len(changes) + len(pulls)

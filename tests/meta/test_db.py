@@ -1,0 +1,84 @@
+"""The SQLite meta DB: pushes, tags, deletions, batched pulls, rebuilds and preferences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ocireg.meta.db import SQLiteMetaDB
+from ocireg.meta.records import ImageRecord, Platform
+
+
+def record(digest: str = "sha256:" + "a" * 64, **fields: object) -> ImageRecord:
+    values: dict[str, object] = {"digest": digest, "media_type": "m", "size": 10}
+    values.update(fields)
+    return ImageRecord(**values)  # type: ignore[arg-type]
+
+
+def test_push_tag_pull_and_delete() -> None:
+    db = SQLiteMetaDB(":memory:")
+    image = record(platforms=[Platform("linux", "amd64")], annotations={"a": "b"})
+    db.put_image("r", image, ["v1", "latest"], when=100.0, who="alice")
+    assert db.repositories() == ["r"]
+    assert db.tags("r") == {"latest": image.digest, "v1": image.digest}
+    stored = db.image("r", image.digest)
+    assert stored is not None
+    assert (stored["pushed_at"], stored["pushed_by"], stored["downloads"]) == (100.0, "alice", 0)
+    assert stored["platforms"] == [Platform("linux", "amd64")]
+    assert stored["annotations"] == {"a": "b"}
+    db.put_image("r", image, [], when=200.0, who="bob")  # pushed again: first push time kept
+    assert db.image("r", image.digest)["pushed_at"] == 100.0  # type: ignore[index]
+    db.add_pulls({("r", image.digest): (3, 300.0)})
+    db.add_pulls({("r", image.digest): (2, 250.0)})
+    stored = db.image("r", image.digest)
+    assert stored is not None and (stored["downloads"], stored["last_pull"]) == (5, 300.0)
+    db.remove_tag("r", "latest")
+    assert db.tags("r") == {"v1": image.digest}
+    db.remove_image("r", image.digest)
+    assert db.image("r", image.digest) is None and db.tags("r") == {}
+
+
+def test_rebuild_keeps_statistics_of_what_remains(tmp_path: Path) -> None:
+    db = SQLiteMetaDB(tmp_path / "meta.db")
+    kept, gone = record("sha256:" + "1" * 64), record("sha256:" + "2" * 64)
+    db.put_image("r", kept, ["v1"], when=1.0, who="alice")
+    db.put_image("r", gone, ["v2"], when=2.0, who="alice")
+    db.add_pulls({("r", kept.digest): (7, 5.0)})
+    new = record("sha256:" + "3" * 64, stored_at=42.0)
+    db.replace_repository("r", [kept, new], {"v1": kept.digest, "v3": new.digest}, "g1", 9.0)
+    assert db.stamp("r") == "g1"
+    assert db.tags("r") == {"v1": kept.digest, "v3": new.digest}
+    assert [image["digest"] for image in db.images("r")] == [kept.digest, new.digest]
+    assert db.image("r", kept.digest)["downloads"] == 7  # type: ignore[index]
+    assert db.image("r", new.digest)["pushed_at"] == 42.0  # type: ignore[index]
+    db.close()
+    reopened = SQLiteMetaDB(tmp_path / "meta.db")
+    assert reopened.stamp("r") == "g1"
+    reopened.drop_repository("r")
+    assert reopened.repositories() == [] and reopened.images("r") == []
+
+
+def test_stars_and_bookmarks_toggle_per_user() -> None:
+    db = SQLiteMetaDB(":memory:")
+    assert db.toggle("alice", "r", "starred") is True
+    assert db.toggle("bob", "r", "starred") is True
+    assert db.toggle("alice", "r", "starred") is False
+    assert db.toggle("alice", "r", "bookmarked") is True
+
+
+def test_a_broken_file_is_set_aside_and_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    path.write_bytes(b"this is not a database" * 100)
+    db = SQLiteMetaDB(path)
+    assert db.repositories() == []
+    assert len(list(tmp_path.glob("meta.db.broken-*"))) == 1
+
+
+def test_stamps_advance_only_along_the_chain() -> None:
+    db = SQLiteMetaDB(":memory:")
+    db.advance_stamp("r", None, "g1")
+    db.advance_stamp("r", "g1", "g2")
+    assert db.stamp("r") == "g2"
+    db.advance_stamp("r", "g3", "g4")  # a gap: g2 -> g3 was never applied
+    assert db.stamp("r") == "g2"
+    db.advance_stamp("r", None, "g9")  # only a repository without a stamp starts a chain
+    assert db.stamp("r") == "g2"
