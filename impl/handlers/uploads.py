@@ -56,12 +56,13 @@ async def start_upload(name: str) -> Response:
         dgst = parse_digest(mount)
         if await reg.mount_blob(name, dgst, source):
             return _created(name, str(dgst))
+    monolithic = query("digest")
+    # checked before a session exists, so a bad digest leaves nothing behind
+    dgst = require_supported(parse_digest(monolithic)) if monolithic is not None else None
     await reg.ensure_repository(name)
     session = reg.uploads.start(name)
-    monolithic = query("digest")
-    if monolithic is None:
+    if dgst is None:
         return _accepted(name, session, 0)
-    dgst = require_supported(parse_digest(monolithic))
     await reg.uploads.complete(name, session, dgst, body_stream(), _chunk_info())
     return _created(name, str(dgst))
 

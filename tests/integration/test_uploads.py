@@ -102,6 +102,18 @@ def test_monolithic_post_digest_mismatch(client: httpx.Client, repo: str) -> Non
     assert error_codes(response) == ["DIGEST_INVALID"]
 
 
+def test_monolithic_post_with_a_bad_digest_leaves_no_session(
+    client: httpx.Client, repo: str, server: LiveServer
+) -> None:
+    for bad in ("sha256:abc", "md5:" + "0" * 32):  # malformed; well formed but unsupported
+        response = client.post(
+            f"/v2/{repo}/blobs/uploads/", params={"digest": bad}, content=b"y", headers=OCTET
+        )
+        assert (response.status_code, error_codes(response)) == (400, ["DIGEST_INVALID"])
+    uploads = server.root / repo / ".uploads"
+    assert not uploads.exists() or not list(uploads.iterdir())
+
+
 def test_content_length_mismatch_writes_nothing(client: httpx.Client, repo: str) -> None:
     location = _start(client, repo)
     request = client.build_request(
