@@ -58,13 +58,13 @@ async def start_upload(name: str) -> Response:
             return _created(name, str(dgst))
     monolithic = query("digest")
     # checked before a session exists, so a bad digest leaves nothing behind
-    dgst = require_supported(parse_digest(monolithic)) if monolithic is not None else None
+    expected = require_supported(parse_digest(monolithic)) if monolithic is not None else None
     await reg.ensure_repository(name)
     session = reg.uploads.start(name)
-    if dgst is None:
+    if expected is None:
         return _accepted(name, session, 0)
-    await reg.uploads.complete(name, session, dgst, body_stream(), _chunk_info())
-    return _created(name, str(dgst))
+    await reg.uploads.complete(name, session, expected, body_stream(), _chunk_info())
+    return _created(name, str(expected))
 
 
 async def upload_status(name: str, session_id: str) -> Response:
