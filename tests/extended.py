@@ -9,6 +9,7 @@ EXAMPLE = "tests.extensions.example:EXTENSION"
 ALL_ON = {
     "extensions": {
         "mgmt": {},
+        "search": {},
         "lint": {"mandatoryAnnotations": ["org.opencontainers.image.source"]},
         "quota": {"limitBytes": 4096},
     },

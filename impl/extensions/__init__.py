@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.extensions.runtime import SetupContext
-from ocireg.state import state_of
+from ocireg.state import AppState, state_of
 
 if TYPE_CHECKING:
     from ocireg.registry.store import Registry
 
-__all__ = ["Extension", "ExtensionSettings", "SetupContext", "registry", "state"]
+__all__ = ["Extension", "ExtensionSettings", "SetupContext", "app_state", "registry", "state"]
 
 
 def _scope() -> MutableMapping[str, Any]:
@@ -30,6 +30,11 @@ def _scope() -> MutableMapping[str, Any]:
 def state(name: str) -> Any:
     """What extension ``name``'s setup returned, from inside one of its request handlers."""
     return state_of(_scope()).extensions[name].state
+
+
+def app_state() -> AppState:
+    """Everything the running app shares (config, registry, scheduler, meta DB)."""
+    return state_of(_scope())
 
 
 def registry() -> Registry:

@@ -30,11 +30,12 @@ BUILTIN = (
     "ocireg.ext.lint:EXTENSION",
     "ocireg.ext.metrics:EXTENSION",
     "ocireg.ext.scrub:EXTENSION",
+    "ocireg.ext.search:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
 # still loads, and start-up says that they are ignored.
-PLANNED = frozenset({"search", "sync", "ui", "trust", "events", "userprefs", "apikey"})
+PLANNED = frozenset({"sync", "ui", "trust", "events", "userprefs", "apikey"})
 
 
 @dataclass(frozen=True)

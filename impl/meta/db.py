@@ -71,10 +71,25 @@ class MetaDB(ABC):
     def tags(self, repo: str) -> dict[str, str]: ...
 
     @abstractmethod
+    def tagged(self, repo: str) -> list[tuple[str, str, float | None]]:
+        """(tag, digest, when tagged) of a repository, by tag."""
+
+    @abstractmethod
     def image(self, repo: str, digest: str) -> dict[str, Any] | None: ...
 
     @abstractmethod
     def images(self, repo: str) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def referrers(self, repo: str, subject: str) -> list[dict[str, Any]]:
+        """Manifests of ``repo`` whose subject is ``subject``."""
+
+    @abstractmethod
+    def preferences(self, user: str) -> dict[str, tuple[bool, bool]]:
+        """A user's repositories: (starred, bookmarked)."""
+
+    @abstractmethod
+    def star_counts(self) -> dict[str, int]: ...
 
     @abstractmethod
     def toggle(self, user: str, repo: str, preference: str) -> bool:
@@ -307,6 +322,12 @@ class SQLiteMetaDB(MetaDB):
         rows = self._read("SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag", repo)
         return {row[0]: row[1] for row in rows}
 
+    def tagged(self, repo: str) -> list[tuple[str, str, float | None]]:
+        rows = self._read(
+            "SELECT tag, digest, tagged_at FROM tags WHERE repo = ? ORDER BY tag", repo
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
     def image(self, repo: str, digest: str) -> dict[str, Any] | None:
         rows = self._read("SELECT * FROM images WHERE repo = ? AND digest = ?", repo, digest)
         return _decode(rows[0]) if rows else None
@@ -314,6 +335,22 @@ class SQLiteMetaDB(MetaDB):
     def images(self, repo: str) -> list[dict[str, Any]]:
         rows = self._read("SELECT * FROM images WHERE repo = ? ORDER BY digest", repo)
         return [_decode(row) for row in rows]
+
+    def referrers(self, repo: str, subject: str) -> list[dict[str, Any]]:
+        rows = self._read(
+            "SELECT * FROM images WHERE repo = ? AND subject = ? ORDER BY digest", repo, subject
+        )
+        return [_decode(row) for row in rows]
+
+    def preferences(self, user: str) -> dict[str, tuple[bool, bool]]:
+        rows = self._read("SELECT repo, starred, bookmarked FROM user_prefs WHERE user = ?", user)
+        return {row[0]: (bool(row[1]), bool(row[2])) for row in rows}
+
+    def star_counts(self) -> dict[str, int]:
+        rows = self._read(
+            "SELECT repo, SUM(starred) FROM user_prefs GROUP BY repo HAVING SUM(starred) > 0"
+        )
+        return {row[0]: int(row[1]) for row in rows}
 
     def toggle(self, user: str, repo: str, preference: str) -> bool:
         if preference not in ("starred", "bookmarked"):

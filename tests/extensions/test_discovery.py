@@ -23,7 +23,12 @@ def test_discovery_lists_each_enabled_extension_from_its_spec(ext_client: httpx.
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
     entries = by_definition(response.json())
-    assert set(entries) == {"ext-ocireg-specs.md", "ext-zot-mgmt.md", "ext-example-quota.md"}
+    assert set(entries) == {
+        "ext-ocireg-specs.md",
+        "ext-zot-mgmt.md",
+        "ext-zot-search.md",
+        "ext-example-quota.md",
+    }
     assert entries["ext-zot-mgmt.md"]["name"] == "_zot"
     assert entries["ext-zot-mgmt.md"]["endpoints"] == ["/v2/_zot/ext/mgmt"]
     assert entries["ext-example-quota.md"]["endpoints"] == ["/v2/{name}/_example/ext/quota"]
@@ -44,7 +49,7 @@ def test_every_url_serves_its_definition_and_fragment(ext_client: httpx.Client) 
 
 
 def test_unknown_or_malformed_document_names(ext_client: httpx.Client) -> None:
-    missing = ext_client.get("/v2/_ocireg/ext/specs/ext-zot-search.md")
+    missing = ext_client.get("/v2/_ocireg/ext/specs/ext-zot-sync.md")
     assert (missing.status_code, error_codes(missing)) == (404, ["EXTENSION_UNKNOWN"])
     malformed = ext_client.get("/v2/_ocireg/ext/specs/..%2Fopenapi.yaml")
     assert malformed.status_code in (400, 404)

@@ -1,0 +1,28 @@
+"""``search``: zot's GraphQL search over the meta DB, at ``/v2/_zot/ext/search``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from ocireg.extensions.declaration import Extension, ExtensionSettings
+
+
+class SearchSettings(ExtensionSettings):
+    cve: dict[str, Any] | None = Field(
+        None, description="zot's CVE scanning settings: accepted, not acted on yet (logged)."
+    )
+
+
+EXTENSION = Extension(
+    name="search",
+    description="GraphQL search of repositories and images (zot's search extension).",
+    setup="ocireg.ext.search.handlers:setup",
+    settings=SearchSettings,
+    namespace="_zot",
+    specs=("ext/ext-zot-search.yaml",),
+    definition="ext/ext-zot-search.md",
+    extra="search",
+    requires=("strawberry",),
+)

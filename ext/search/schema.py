@@ -1,0 +1,441 @@
+"""The Query type: zot's search queries over the meta DB.
+
+Answers only what the caller may read (until authentication lands every repository is readable;
+the resolvers go through ``Search.readable`` so access control has one place to hook in).
+Paging, filters and sort orders follow zot; ``STARS`` sorts by star count, which zot declares
+but cannot do; GlobalSearch also matches annotation and label values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import strawberry
+from strawberry.types import Info
+
+from ocireg.meta.db import MetaDB
+
+from . import types as t
+from .summaries import image_summary
+
+MAX_INPUT = 256
+CVE_DISABLED = "CVE scanning is not enabled on this registry"
+_EPOCH = datetime.min.replace(tzinfo=UTC)
+
+
+@dataclass
+class Search:
+    """What every resolver needs: the meta DB and who is asking ("" for anonymous)."""
+
+    db: MetaDB
+    user: str = ""
+
+    def readable(self) -> list[str]:
+        return self.db.repositories()
+
+    def images(self, repo: str) -> list[t.ImageSummary]:
+        found = []
+        for tag, digest, tagged_at in self.db.tagged(repo):
+            row = self.db.image(repo, digest)
+            if row is not None:
+                found.append(image_summary(self.db, repo, tag, row, tagged_at))
+        return found
+
+    def repo_summary(self, repo: str, images: list[t.ImageSummary] | None = None) -> t.RepoSummary:
+        images = self.images(repo) if images is None else images
+        stars = self.db.star_counts().get(repo, 0)
+        starred, bookmarked = self.db.preferences(self.user).get(repo, (False, False))
+        platforms: list[t.Platform | None] = []
+        seen: set[tuple[str | None, str | None]] = set()
+        for image in images:
+            for manifest in image.Manifests or []:
+                p = manifest.Platform if manifest else None
+                if p is not None and (p.Os, p.Arch) not in seen:
+                    seen.add((p.Os, p.Arch))
+                    platforms.append(p)
+        newest = max(images, key=lambda i: i.LastUpdated or _EPOCH, default=None)
+        vendors = sorted({i.Vendor for i in images if i.Vendor})
+        return t.RepoSummary(
+            Name=repo,
+            LastUpdated=newest.LastUpdated if newest else None,
+            Size=str(sum(int(i.Size or 0) for i in images)),
+            Platforms=platforms,
+            Vendors=list(vendors),
+            NewestImage=newest,
+            DownloadCount=sum(i.DownloadCount or 0 for i in images),
+            StarCount=stars,
+            IsBookmarked=bookmarked,
+            IsStarred=starred,
+            Rank=-1,
+        )
+
+
+def _search(info: Info[Search, None]) -> Search:
+    return info.context
+
+
+T = TypeVar("T")
+Orders = dict[t.SortCriteria, tuple[Callable[[T], Any], bool]]  # a sort key, and descending?
+
+
+def _page(
+    items: list[T],
+    page: t.PageInput | None,
+    keys: Orders[T],
+    default: t.SortCriteria,
+) -> tuple[list[T], t.PageInfo]:
+    page = page or t.PageInput()
+    if (page.limit or 0) < 0 or (page.offset or 0) < 0:
+        raise ValueError("limit and offset must not be negative")
+    criteria = page.sortBy or default
+    if criteria not in keys:
+        raise ValueError(f"sorting by {criteria.value} is not supported here")
+    key, descending = keys[criteria]
+    ordered = sorted(items, key=key, reverse=descending)
+    start = page.offset or 0
+    chosen = ordered[start : start + page.limit] if page.limit else ordered[start:]
+    return chosen, t.PageInfo(TotalCount=len(items), ItemCount=len(chosen))
+
+
+def _updated(item: t.ImageSummary | t.RepoSummary) -> datetime:
+    return item.LastUpdated or _EPOCH
+
+
+def _image_keys() -> Orders[t.ImageSummary]:
+    def name(i: t.ImageSummary) -> tuple[str, str]:
+        return (i.RepoName or "", i.Tag or "")
+
+    return {
+        t.SortCriteria.RELEVANCE: (name, False),
+        t.SortCriteria.UPDATE_TIME: (_updated, True),
+        t.SortCriteria.ALPHABETIC_ASC: (name, False),
+        t.SortCriteria.ALPHABETIC_DSC: (name, True),
+        t.SortCriteria.DOWNLOADS: (lambda i: i.DownloadCount or 0, True),
+    }
+
+
+def _repo_keys() -> Orders[t.RepoSummary]:
+    def name(r: t.RepoSummary) -> str:
+        return r.Name or ""
+
+    return {
+        t.SortCriteria.RELEVANCE: (lambda r: (r.Rank if (r.Rank or 0) >= 0 else 0, name(r)), False),
+        t.SortCriteria.UPDATE_TIME: (_updated, True),
+        t.SortCriteria.ALPHABETIC_ASC: (name, False),
+        t.SortCriteria.ALPHABETIC_DSC: (name, True),
+        t.SortCriteria.DOWNLOADS: (lambda r: r.DownloadCount or 0, True),
+        t.SortCriteria.STARS: (lambda r: r.StarCount or 0, True),
+    }
+
+
+def rank(query: str, repo: str) -> int:
+    """zot's repository rank: lower is better, -1 means no match."""
+    wanted, parts = query.split("/"), repo.split("/")
+    if len(wanted) > len(parts):
+        return -1
+    if query == repo:
+        return 0
+    if len(wanted) == 1:
+        if (at := parts[-1].find(query)) != -1:
+            return at + 1
+        if (at := parts[0].find(query)) != -1:
+            return (at + 1) * 10
+    if repo.startswith(query):
+        return 10
+    if (at := repo.find(query)) != -1:
+        return (at + 1) * 100
+    return -1
+
+
+def _matches_filter(search: Search, repo: t.RepoSummary, wanted: t.Filter | None) -> bool:
+    if wanted is None:
+        return True
+    platforms = [p for p in repo.Platforms or [] if p is not None]
+    if wanted.Os and not any(p.Os in wanted.Os for p in platforms):
+        return False
+    if wanted.Arch and not any(p.Arch in wanted.Arch for p in platforms):
+        return False
+    if wanted.HasToBeSigned and not (repo.NewestImage and repo.NewestImage.IsSigned):
+        return False
+    if wanted.IsStarred is not None and bool(repo.IsStarred) != wanted.IsStarred:
+        return False
+    return wanted.IsBookmarked is None or bool(repo.IsBookmarked) == wanted.IsBookmarked
+
+
+def _annotated(image: t.ImageSummary, query: str) -> bool:
+    fields = [
+        image.Description,
+        image.Title,
+        image.Source,
+        image.Vendor,
+        image.Licenses,
+        image.Authors,
+        image.Documentation,
+    ]
+    return any(query in (value or "").lower() for value in fields)
+
+
+def _split_reference(image: str) -> tuple[str, str | None, str | None]:
+    if "@" in image:
+        repo, digest = image.split("@", 1)
+        return repo, None, digest
+    repo, _, tag = image.rpartition(":") if ":" in image else (image, "", "")
+    return repo, tag or None, None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="CVEs of an image (needs CVE scanning).")
+    def CVEListForImage(
+        self,
+        image: str,
+        requestedPage: t.PageInput | None = None,
+        searchedCVE: str | None = None,
+        excludedCVE: str | None = None,
+        severity: str | None = None,
+    ) -> t.CVEResultForImage:
+        raise ValueError(CVE_DISABLED)
+
+    @strawberry.field(description="CVEs of one image that another does not have.")
+    def CVEDiffListForImages(
+        self,
+        minuend: t.ImageInput,
+        subtrahend: t.ImageInput,
+        requestedPage: t.PageInput | None = None,
+        searchedCVE: str | None = None,
+        excludedCVE: str | None = None,
+    ) -> t.CVEDiffResult:
+        raise ValueError(CVE_DISABLED)
+
+    @strawberry.field(description="Images affected by a CVE (needs CVE scanning).")
+    def ImageListForCVE(
+        self, id: str, filter: t.Filter | None = None, requestedPage: t.PageInput | None = None
+    ) -> t.PaginatedImagesResult:
+        raise ValueError(CVE_DISABLED)
+
+    @strawberry.field(description="Tags of a repository where a CVE is fixed.")
+    def ImageListWithCVEFixed(
+        self,
+        id: str,
+        image: str,
+        filter: t.Filter | None = None,
+        requestedPage: t.PageInput | None = None,
+    ) -> t.PaginatedImagesResult:
+        raise ValueError(CVE_DISABLED)
+
+    @strawberry.field(description="Images whose manifest, config or layer digest contains id.")
+    def ImageListForDigest(
+        self, info: Info[Search, None], id: str, requestedPage: t.PageInput | None = None
+    ) -> t.PaginatedImagesResult:
+        search, wanted = _search(info), id.strip().lower()
+        found = []
+        for repo in search.readable():
+            for image in search.images(repo):
+                digests = [image.Digest or ""]
+                for manifest in image.Manifests or []:
+                    if manifest is not None:
+                        digests += [manifest.Digest or "", manifest.ConfigDigest or ""]
+                        digests += [layer.Digest or "" for layer in manifest.Layers or [] if layer]
+                if any(wanted in digest for digest in digests):
+                    found.append(image)
+        results, page = _page(found, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
+        return t.PaginatedImagesResult(Page=page, Results=results)
+
+    @strawberry.field(description="Every repository with its newest image.")
+    def RepoListWithNewestImage(
+        self, info: Info[Search, None], requestedPage: t.PageInput | None = None
+    ) -> t.PaginatedReposResult:
+        search = _search(info)
+        repos = [search.repo_summary(repo) for repo in search.readable()]
+        repos = [r for r in repos if r.NewestImage is not None]
+        results, page = _page(repos, requestedPage, _repo_keys(), t.SortCriteria.UPDATE_TIME)
+        return t.PaginatedReposResult(Page=page, Results=results)
+
+    @strawberry.field(description="Every tag of a repository (of every one for an empty name).")
+    def ImageList(
+        self, info: Info[Search, None], repo: str, requestedPage: t.PageInput | None = None
+    ) -> t.PaginatedImagesResult:
+        search = _search(info)
+        repos = search.readable() if repo == "" else [r for r in search.readable() if r == repo]
+        images = [image for name in repos for image in search.images(name)]
+        results, page = _page(images, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
+        return t.PaginatedImagesResult(Page=page, Results=results)
+
+    @strawberry.field(description="A repository's images, newest first, and its summary.")
+    def ExpandedRepoInfo(self, info: Info[Search, None], repo: str) -> t.RepoInfo:
+        search = _search(info)
+        if repo not in search.readable():
+            return t.RepoInfo(Images=[], Summary=None)  # quietly: nothing to tell an intruder
+        images = search.images(repo)
+        images.sort(key=lambda i: -(i.LastUpdated or _EPOCH).timestamp())
+        return t.RepoInfo(Images=list(images), Summary=search.repo_summary(repo, images))
+
+    @strawberry.field(description="Repositories by name, images by tag or digest, annotations.")
+    def GlobalSearch(
+        self,
+        info: Info[Search, None],
+        query: str,
+        filter: t.Filter | None = None,
+        requestedPage: t.PageInput | None = None,
+    ) -> t.GlobalSearchResult:
+        search = _search(info)
+        for value in [
+            query,
+            *((filter.Os or []) if filter else []),
+            *((filter.Arch or []) if filter else []),
+        ]:
+            if value is not None and len(value) > MAX_INPUT:
+                raise ValueError(f"search input longer than {MAX_INPUT} characters")
+        text = query.strip().strip("/").lower()
+        if text.startswith("sha256:") or (":" in text or "@" in text):
+            images = _images_for(search, text)
+            results, page = _page(images, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
+            return t.GlobalSearchResult(Page=page, Images=list(results), Repos=[], Layers=[])
+        repos: list[t.RepoSummary] = []
+        for name in search.readable():
+            images = search.images(name)
+            if not images:
+                continue  # zot skips repositories without tags
+            score = rank(text, name) if text else 0
+            if score < 0 and any(_annotated(image, text) for image in images):
+                score = 10_000  # found through an annotation or label: after every name match
+            if score < 0:
+                continue
+            summary = search.repo_summary(name, images)
+            summary.Rank = score
+            if _matches_filter(search, summary, filter):
+                repos.append(summary)
+        found, info_ = _page(repos, requestedPage, _repo_keys(), t.SortCriteria.RELEVANCE)
+        return t.GlobalSearchResult(Page=info_, Images=[], Repos=list(found), Layers=[])
+
+    @strawberry.field(description="Images built on the given one (its layers are a prefix).")
+    def DerivedImageList(
+        self,
+        info: Info[Search, None],
+        image: str,
+        digest: str | None = None,
+        requestedPage: t.PageInput | None = None,
+    ) -> t.PaginatedImagesResult:
+        return _related(_search(info), image, digest, requestedPage, derived=True)
+
+    @strawberry.field(description="Images the given one is built on.")
+    def BaseImageList(
+        self,
+        info: Info[Search, None],
+        image: str,
+        digest: str | None = None,
+        requestedPage: t.PageInput | None = None,
+    ) -> t.PaginatedImagesResult:
+        return _related(_search(info), image, digest, requestedPage, derived=False)
+
+    @strawberry.field(description="One image, by repo:tag or repo@digest.")
+    def Image(self, info: Info[Search, None], image: str) -> t.ImageSummary:
+        search = _search(info)
+        repo, tag, digest = _split_reference(image)
+        if tag is None and digest is None:
+            raise ValueError("no reference provided")
+        for found in search.images(repo) if repo in search.readable() else []:
+            if (tag is not None and found.Tag == tag) or (digest and found.Digest == digest):
+                return found
+        raise ValueError(f"image {image} not found")
+
+    @strawberry.field(description="Manifests whose subject is a digest, of some artifact types.")
+    def Referrers(
+        self, info: Info[Search, None], repo: str, digest: str, type: list[str] | None = None
+    ) -> list[t.Referrer | None]:
+        from .summaries import referrer
+
+        search = _search(info)
+        if repo not in search.readable():
+            return []
+        wanted = set(type or [])
+        return [
+            referrer(row)
+            for row in search.db.referrers(repo, digest)
+            if not wanted or "" in wanted or row["artifact_type"] in wanted
+        ]
+
+    @strawberry.field(description="Repositories the caller starred.")
+    def StarredRepos(
+        self, info: Info[Search, None], requestedPage: t.PageInput | None = None
+    ) -> t.PaginatedReposResult:
+        return _preferred(_search(info), requestedPage, starred=True)
+
+    @strawberry.field(description="Repositories the caller bookmarked.")
+    def BookmarkedRepos(
+        self, info: Info[Search, None], requestedPage: t.PageInput | None = None
+    ) -> t.PaginatedReposResult:
+        return _preferred(_search(info), requestedPage, starred=False)
+
+
+def _images_for(search: Search, text: str) -> list[t.ImageSummary]:
+    if text.startswith("sha256:"):
+        return [
+            i for repo in search.readable() for i in search.images(repo) if text in (i.Digest or "")
+        ]
+    repo, _, tag = text.partition(":")
+    if repo:
+        return (
+            [i for i in search.images(repo) if (i.Tag or "").lower().startswith(tag)]
+            if repo in search.readable()
+            else []
+        )
+    return [
+        i for name in search.readable() for i in search.images(name) if tag in (i.Tag or "").lower()
+    ]
+
+
+def _preferred(
+    search: Search, page: t.PageInput | None, *, starred: bool
+) -> t.PaginatedReposResult:
+    prefs = search.db.preferences(search.user) if search.user else {}
+    readable = set(search.readable())
+    names = [r for r, (s, b) in prefs.items() if (s if starred else b) and r in readable]
+    repos = [search.repo_summary(name) for name in sorted(names)]
+    results, info = _page(repos, page, _repo_keys(), t.SortCriteria.RELEVANCE)
+    return t.PaginatedReposResult(Page=info, Results=results)
+
+
+def _layers(image: t.ImageSummary) -> list[str]:
+    manifests = [m for m in image.Manifests or [] if m is not None]
+    if len(manifests) != 1:
+        return []
+    return [layer.Digest or "" for layer in manifests[0].Layers or [] if layer]
+
+
+def _related(
+    search: Search, image: str, digest: str | None, page: t.PageInput | None, *, derived: bool
+) -> t.PaginatedImagesResult:
+    repo, tag, _ = _split_reference(image)
+    if tag is None:
+        raise ValueError("no reference provided")
+    mine = [i for i in search.images(repo) if i.Tag == tag] if repo in search.readable() else []
+    if not mine:
+        raise ValueError(f"image {image} not found")
+    own = _layers(mine[0])
+    found = []
+    for name in search.readable():
+        for other in search.images(name):
+            theirs = _layers(other)
+            if not own or not theirs or other.Digest == mine[0].Digest:
+                continue
+            shorter, longer = (own, theirs) if derived else (theirs, own)
+            if len(shorter) < len(longer) and longer[: len(shorter)] == shorter:
+                found.append(other)
+    results, info = _page(found, page, _image_keys(), t.SortCriteria.RELEVANCE)
+    return t.PaginatedImagesResult(Page=info, Results=results)
+
+
+def build_schema() -> strawberry.Schema:
+    return strawberry.Schema(
+        query=Query,
+        config=strawberry.schema.config.StrawberryConfig(auto_camel_case=False),
+        scalar_overrides={datetime: t.TIME},
+    )
+
+
+if __name__ == "__main__":  # python -m ocireg.ext.search.schema > spec/graphql/schema.graphql
+    print(build_schema())
