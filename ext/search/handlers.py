@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import strawberry
@@ -15,16 +16,23 @@ from ocireg.extensions.runtime import SetupContext
 from ocireg.logs import event
 from ocireg.operations import current_request
 
+from .facts import FactsCache
 from .schema import Search, build_schema
 
 log = logging.getLogger("ocireg.search")
 
 
-def setup(context: SetupContext) -> strawberry.Schema:
+@dataclass(frozen=True)
+class SearchState:
+    schema: strawberry.Schema
+    facts: FactsCache
+
+
+def setup(context: SetupContext) -> SearchState:
     if context.settings.cve is not None:
         event(log, logging.WARNING, "extensions.search.cve: CVE scanning is not implemented "
               "yet; the CVE queries answer an error")  # fmt: skip
-    return build_schema()
+    return SearchState(build_schema(), FactsCache(context.app.meta))
 
 
 def _bad(reason: str) -> RegistryError:
@@ -36,13 +44,13 @@ async def _answer(query: str | None, variables: Any, operation: str | None) -> R
         raise _bad("a GraphQL query is required")
     if variables is not None and not isinstance(variables, dict):
         raise _bad("variables must be a JSON object")
-    schema: strawberry.Schema = extensions.state("search")
-    state = extensions.app_state()
-    result = await schema.execute(
+    search: SearchState = extensions.state("search")
+    meta = extensions.app_state().meta
+    result = await search.schema.execute(
         query,
         variable_values=variables,
         operation_name=operation,
-        context_value=Search(state.meta),
+        context_value=Search(meta, search.facts),
     )
     body: dict[str, Any] = {"data": result.data}
     if result.errors:

@@ -19,18 +19,23 @@ from strawberry.types import Info
 from ocireg.meta.db import MetaDB
 
 from . import types as t
+from .facts import FactsCache, RepoFacts
 from .summaries import image_summary
 
 MAX_INPUT = 256
+ANNOTATION_RANK = 10_000  # after every match by name
 CVE_DISABLED = "CVE scanning is not enabled on this registry"
 _EPOCH = datetime.min.replace(tzinfo=UTC)
+_NONE = RepoFacts(version=-1)
 
 
 @dataclass
 class Search:
-    """What every resolver needs: the meta DB and who is asking ("" for anonymous)."""
+    """What every resolver needs: the meta DB, its per-repository facts, and who is asking
+    ("" for anonymous)."""
 
     db: MetaDB
+    facts: FactsCache
     user: str = ""
 
     def readable(self) -> list[str]:
@@ -117,20 +122,6 @@ def _image_keys() -> Orders[t.ImageSummary]:
     }
 
 
-def _repo_keys() -> Orders[t.RepoSummary]:
-    def name(r: t.RepoSummary) -> str:
-        return r.Name or ""
-
-    return {
-        t.SortCriteria.RELEVANCE: (lambda r: (r.Rank if (r.Rank or 0) >= 0 else 0, name(r)), False),
-        t.SortCriteria.UPDATE_TIME: (_updated, True),
-        t.SortCriteria.ALPHABETIC_ASC: (name, False),
-        t.SortCriteria.ALPHABETIC_DSC: (name, True),
-        t.SortCriteria.DOWNLOADS: (lambda r: r.DownloadCount or 0, True),
-        t.SortCriteria.STARS: (lambda r: r.StarCount or 0, True),
-    }
-
-
 def rank(query: str, repo: str) -> int:
     """zot's repository rank: lower is better, -1 means no match."""
     wanted, parts = query.split("/"), repo.split("/")
@@ -150,32 +141,46 @@ def rank(query: str, repo: str) -> int:
     return -1
 
 
-def _matches_filter(search: Search, repo: t.RepoSummary, wanted: t.Filter | None) -> bool:
+def _matches_filter(search: Search, name: str, facts: RepoFacts, wanted: t.Filter | None) -> bool:
     if wanted is None:
         return True
-    platforms = [p for p in repo.Platforms or [] if p is not None]
-    if wanted.Os and not any(p.Os in wanted.Os for p in platforms):
+    if wanted.Os and not any(os in wanted.Os for os, _ in facts.platforms):
         return False
-    if wanted.Arch and not any(p.Arch in wanted.Arch for p in platforms):
+    if wanted.Arch and not any(arch in wanted.Arch for _, arch in facts.platforms):
         return False
-    if wanted.HasToBeSigned and not (repo.NewestImage and repo.NewestImage.IsSigned):
+    if wanted.HasToBeSigned and not facts.signed:
         return False
-    if wanted.IsStarred is not None and bool(repo.IsStarred) != wanted.IsStarred:
+    if wanted.IsStarred is None and wanted.IsBookmarked is None:
+        return True
+    starred, bookmarked = search.db.preferences(search.user).get(name, (False, False))
+    if wanted.IsStarred is not None and starred != wanted.IsStarred:
         return False
-    return wanted.IsBookmarked is None or bool(repo.IsBookmarked) == wanted.IsBookmarked
+    return wanted.IsBookmarked is None or bookmarked == wanted.IsBookmarked
 
 
-def _annotated(image: t.ImageSummary, query: str) -> bool:
-    fields = [
-        image.Description,
-        image.Title,
-        image.Source,
-        image.Vendor,
-        image.Licenses,
-        image.Authors,
-        image.Documentation,
-    ]
-    return any(query in (value or "").lower() for value in fields)
+def _repo_page(
+    search: Search,
+    facts: dict[str, RepoFacts],
+    ranked: list[tuple[str, int]],
+    page: t.PageInput | None,
+    default: t.SortCriteria,
+) -> t.PaginatedReposResult:
+    """Sort and cut repositories on their facts, then build summaries for the page only."""
+    keys: Orders[tuple[str, int]] = {
+        t.SortCriteria.RELEVANCE: (lambda r: (r[1], r[0]), False),
+        t.SortCriteria.UPDATE_TIME: (lambda r: (facts[r[0]].updated, r[0]), True),
+        t.SortCriteria.ALPHABETIC_ASC: (lambda r: r[0], False),
+        t.SortCriteria.ALPHABETIC_DSC: (lambda r: r[0], True),
+        t.SortCriteria.DOWNLOADS: (lambda r: (facts[r[0]].downloads, r[0]), True),
+        t.SortCriteria.STARS: (lambda r: (facts[r[0]].stars, r[0]), True),
+    }
+    chosen, info = _page(ranked, page, keys, default)
+    results = []
+    for name, score in chosen:
+        summary = search.repo_summary(name)
+        summary.Rank = score
+        results.append(summary)
+    return t.PaginatedReposResult(Page=info, Results=results)
 
 
 def _split_reference(image: str) -> tuple[str, str | None, str | None]:
@@ -249,10 +254,9 @@ class Query:
         self, info: Info[Search, None], requestedPage: t.PageInput | None = None
     ) -> t.PaginatedReposResult:
         search = _search(info)
-        repos = [search.repo_summary(repo) for repo in search.readable()]
-        repos = [r for r in repos if r.NewestImage is not None]
-        results, page = _page(repos, requestedPage, _repo_keys(), t.SortCriteria.UPDATE_TIME)
-        return t.PaginatedReposResult(Page=page, Results=results)
+        facts = search.facts.current()
+        ranked = [(name, 0) for name in search.readable() if facts.get(name, _NONE).tagged]
+        return _repo_page(search, facts, ranked, requestedPage, t.SortCriteria.UPDATE_TIME)
 
     @strawberry.field(description="Every tag of a repository (of every one for an empty name).")
     def ImageList(
@@ -294,22 +298,21 @@ class Query:
             images = _images_for(search, text)
             results, page = _page(images, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
             return t.GlobalSearchResult(Page=page, Images=list(results), Repos=[], Layers=[])
-        repos: list[t.RepoSummary] = []
+        facts = search.facts.current()
+        ranked: list[tuple[str, int]] = []
         for name in search.readable():
-            images = search.images(name)
-            if not images:
+            known = facts.get(name)
+            if known is None or not known.tagged:
                 continue  # zot skips repositories without tags
             score = rank(text, name) if text else 0
-            if score < 0 and any(_annotated(image, text) for image in images):
-                score = 10_000  # found through an annotation or label: after every name match
-            if score < 0:
-                continue
-            summary = search.repo_summary(name, images)
-            summary.Rank = score
-            if _matches_filter(search, summary, filter):
-                repos.append(summary)
-        found, info_ = _page(repos, requestedPage, _repo_keys(), t.SortCriteria.RELEVANCE)
-        return t.GlobalSearchResult(Page=info_, Images=[], Repos=list(found), Layers=[])
+            if score < 0 and text and text in known.text:
+                score = ANNOTATION_RANK  # found through an annotation or label
+            if score >= 0 and _matches_filter(search, name, known, filter):
+                ranked.append((name, score))
+        found = _repo_page(search, facts, ranked, requestedPage, t.SortCriteria.RELEVANCE)
+        return t.GlobalSearchResult(
+            Page=found.Page, Images=[], Repos=list(found.Results), Layers=[]
+        )
 
     @strawberry.field(description="Images built on the given one (its layers are a prefix).")
     def DerivedImageList(
@@ -393,10 +396,13 @@ def _preferred(
 ) -> t.PaginatedReposResult:
     prefs = search.db.preferences(search.user) if search.user else {}
     readable = set(search.readable())
-    names = [r for r, (s, b) in prefs.items() if (s if starred else b) and r in readable]
-    repos = [search.repo_summary(name) for name in sorted(names)]
-    results, info = _page(repos, page, _repo_keys(), t.SortCriteria.RELEVANCE)
-    return t.PaginatedReposResult(Page=info, Results=results)
+    facts = search.facts.current()
+    ranked = [
+        (name, 0)
+        for name, (star, bookmark) in prefs.items()
+        if (star if starred else bookmark) and name in readable and name in facts
+    ]
+    return _repo_page(search, facts, ranked, page, t.SortCriteria.RELEVANCE)
 
 
 def _layers(image: t.ImageSummary) -> list[str]:

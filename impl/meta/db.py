@@ -71,6 +71,10 @@ class MetaDB(ABC):
     def tags(self, repo: str) -> dict[str, str]: ...
 
     @abstractmethod
+    def versions(self) -> dict[str, int]:
+        """Each repository's version: it changes whenever anything about the repository does."""
+
+    @abstractmethod
     def tagged(self, repo: str) -> list[tuple[str, str, float | None]]:
         """(tag, digest, when tagged) of a repository, by tag."""
 
@@ -101,7 +105,8 @@ class MetaDB(ABC):
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS repos (name TEXT PRIMARY KEY, stamp TEXT, updated REAL);
+CREATE TABLE IF NOT EXISTS repos (
+    name TEXT PRIMARY KEY, stamp TEXT, updated REAL, version INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS images (
     repo TEXT NOT NULL, digest TEXT NOT NULL, media_type TEXT, size INTEGER,
     artifact_type TEXT, config_digest TEXT, subject TEXT, annotations TEXT, labels TEXT,
@@ -116,6 +121,18 @@ CREATE TABLE IF NOT EXISTS user_prefs (
     user TEXT NOT NULL, repo TEXT NOT NULL, starred INTEGER NOT NULL DEFAULT 0,
     bookmarked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (user, repo));
 """
+
+# Every change to a repository's rows bumps its version, so readers (search) can keep derived
+# figures per repository and recompute only what changed, whichever process wrote.
+_VERSION_TRIGGERS = "".join(
+    f"""
+CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_bumps AFTER {event} ON {table} BEGIN
+    INSERT INTO repos (name, version) VALUES ({row}.repo, 1)
+    ON CONFLICT (name) DO UPDATE SET version = version + 1;
+END;"""
+    for table in ("images", "tags", "user_prefs")
+    for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
+)
 
 _IMAGE_COLUMNS = (
     "repo, digest, media_type, size, artifact_type, config_digest, subject, annotations, "
@@ -180,6 +197,10 @@ class SQLiteMetaDB(MetaDB):
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
                 db.executescript(_SCHEMA)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(repos)")}
+                if "version" not in columns:  # a meta.db from before versions
+                    db.execute("ALTER TABLE repos ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+                db.executescript(_VERSION_TRIGGERS)
                 db.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
                     (SCHEMA_VERSION,),
@@ -321,6 +342,9 @@ class SQLiteMetaDB(MetaDB):
     def tags(self, repo: str) -> dict[str, str]:
         rows = self._read("SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag", repo)
         return {row[0]: row[1] for row in rows}
+
+    def versions(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in self._read("SELECT name, version FROM repos")}
 
     def tagged(self, repo: str) -> list[tuple[str, str, float | None]]:
         rows = self._read(

@@ -27,8 +27,13 @@ from ocireg.storage.driver import PathNotFoundError
 log = logging.getLogger("ocireg.meta")
 
 
-def read_record(registry: Registry, repo: str, digest: str, size: int) -> ImageRecord | None:
-    manifest = registry.parsed_manifest(repo, digest)
+def read_record(
+    registry: Registry, repo: str, digest: str, size: int, media_type: str | None = None
+) -> ImageRecord | None:
+    if media_type is None:  # a recorded push: recent, likely in the registry's cache
+        manifest = registry.parsed_manifest(repo, digest)
+    else:  # a pass over storage: parsed without filling the cache
+        manifest = registry.read_manifest(repo, digest, media_type)
     if manifest is None:
         return None
     record = image_record(registry, repo, digest, size, manifest)
@@ -52,7 +57,8 @@ def sync_repository(registry: Registry, db: MetaDB, repo: str, now: float) -> bo
     records = [
         record
         for digest, entry in index.by_digest.items()
-        if (record := read_record(registry, repo, digest, entry["size"])) is not None
+        if (record := read_record(registry, repo, digest, entry["size"], entry["mediaType"]))
+        is not None
     ]
     tags = {tag: entry["digest"] for tag, entry in index.tags.items()}
     db.replace_repository(repo, records, tags, stamp, now)

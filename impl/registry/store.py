@@ -282,15 +282,19 @@ class Registry:
             return cached
         index = self.index(repo)
         entry = index.by_digest.get(digest) if index else None
-        if entry is None:
-            return None
+        manifest = self.read_manifest(repo, digest, entry["mediaType"]) if entry else None
+        if manifest is not None:
+            self._remember(digest, manifest)
+        return manifest
+
+    def read_manifest(self, repo: str, digest: str, media_type: str | None) -> Manifest | None:
+        """A stored manifest, parsed, without keeping it: for passes over all of storage
+        (the meta DB's), which would otherwise fill the request path's cache."""
         try:
             data = self.driver.get_content(layout.blob_file(repo, parse_digest(digest)))
-            manifest = parse_manifest(data, entry["mediaType"], docker_compat=True)
+            return parse_manifest(data, media_type, docker_compat=True)
         except (PathNotFoundError, RegistryError):
             return None
-        self._remember(digest, manifest)
-        return manifest
 
     def _remember(self, digest: str, manifest: Manifest) -> None:
         self._parsed[digest] = manifest

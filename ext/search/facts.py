@@ -1,0 +1,81 @@
+"""What search sorts and filters repositories by, kept per process and per repository.
+
+Building a full RepoSummary means reading every tagged image of a repository; a GlobalSearch over
+ten thousand repositories cannot do that per query. These facts are the few figures ranking,
+filtering and sorting need, recomputed only for repositories whose meta DB version moved (any
+process's write bumps it); summaries are then built for the requested page alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from ocireg.meta.db import MetaDB
+
+_DESCRIPTIVE = (
+    "org.opencontainers.image.description",
+    "org.opencontainers.image.title",
+    "org.opencontainers.image.vendor",
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.licenses",
+    "org.opencontainers.image.authors",
+    "org.opencontainers.image.documentation",
+)
+
+
+@dataclass
+class RepoFacts:
+    version: int
+    tagged: int = 0
+    updated: float = 0.0
+    downloads: int = 0
+    stars: int = 0
+    signed: bool = False  # the newest image has a signature
+    platforms: set[tuple[str, str]] = field(default_factory=set)
+    text: str = ""  # descriptive annotation and label values, lower case
+
+
+class FactsCache:
+    def __init__(self, db: MetaDB) -> None:
+        self.db = db
+        self._facts: dict[str, RepoFacts] = {}
+        self._lock = threading.Lock()
+
+    def current(self) -> dict[str, RepoFacts]:
+        versions = self.db.versions()
+        with self._lock:
+            for repo in set(self._facts) - set(versions):
+                del self._facts[repo]
+            stale = [r for r, v in versions.items() if (f := self._facts.get(r)) is None or
+                     f.version != v]  # fmt: skip
+            if stale:
+                stars = self.db.star_counts()
+                for repo in stale:
+                    self._facts[repo] = self._compute(repo, versions[repo], stars.get(repo, 0))
+            return dict(self._facts)
+
+    def _compute(self, repo: str, version: int, stars: int) -> RepoFacts:
+        facts = RepoFacts(version, stars=stars)
+        images = {row["digest"]: row for row in self.db.images(repo)}
+        newest: tuple[float, str] | None = None
+        texts: list[str] = []
+        for _tag, digest, _tagged_at in self.db.tagged(repo):
+            row = images.get(digest)
+            if row is None:
+                continue
+            facts.tagged += 1
+            facts.downloads += row["downloads"]
+            when = row.get("pushed_at") or 0.0
+            if newest is None or when > newest[0]:
+                newest = (when, digest)
+            family = [row] + [images[c] for c in row["children"] if c in images]
+            for member in family:
+                facts.platforms |= {(p.os, p.arch) for p in member["platforms"]}
+                values = {**member["labels"], **member["annotations"]}
+                texts += [values[key] for key in _DESCRIPTIVE if values.get(key)]
+        if newest is not None:
+            facts.updated = newest[0]
+            facts.signed = any(r.get("signature") for r in self.db.referrers(repo, newest[1]))
+        facts.text = "\n".join(texts).lower()
+        return facts
