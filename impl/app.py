@@ -97,9 +97,9 @@ def create_app(
     shared = meta_dir(config, driver)
     registry = build_registry(config, driver)
     scheduler = build_scheduler(config, shared / "scheduler" if shared else None)
-    gc = schedule_gc(config, registry, scheduler)
-    schedule_dedupe_conversion(registry, scheduler, shared)
     meta = start_meta(registry, scheduler, shared)
+    gc = schedule_gc(config, registry, scheduler, meta)
+    schedule_dedupe_conversion(registry, scheduler, shared)
     state = AppState(
         config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
     )

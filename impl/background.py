@@ -28,9 +28,14 @@ def build_scheduler(config: Config, state_dir: Path | None) -> Scheduler:
     return Scheduler(workers or DEFAULT_WORKERS, state_dir)
 
 
-def schedule_gc(config: Config, registry: Registry, scheduler: Scheduler) -> GarbageCollector:
-    """GC every ``storage.gcInterval``, one task per repository, when ``storage.gc`` is on."""
-    collector = GarbageCollector(registry, config.storage.gcDelay)
+def schedule_gc(
+    config: Config, registry: Registry, scheduler: Scheduler, meta: MetaDB
+) -> GarbageCollector:
+    """GC every ``storage.gcInterval``, one task per repository, when ``storage.gc`` is on,
+    applying ``storage.retention`` (which reads push and pull times from the meta DB)."""
+    collector = GarbageCollector(
+        registry, config.storage.gcDelay, retention=config.storage.retention, meta=meta
+    )
     if config.storage.gc and config.storage.gcInterval > 0:
 
         def round_of_gc() -> Iterator[Task]:

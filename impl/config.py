@@ -3,7 +3,7 @@
 Keys are zot's spelling and are matched case-insensitively on load, as zot (viper) does. Unknown
 keys are rejected with their path. ``extensions`` is validated section by section by the
 extension each section names (see :mod:`ocireg.extensions`). Sections that later features act on
-(auth, accessControl, retention, ...) are accepted and kept as they are until their feature
+(auth, accessControl, ...) are accepted and kept as they are until their feature
 validates them.
 """
 
@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+)
 
 from ocireg.durations import Duration
 
@@ -26,6 +35,53 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class KeepRules(_Section):
+    """What keeps an image, any rule sufficing (zot OR-s them); no rule keeps everything."""
+
+    mostRecentlyPushedCount: int = Field(0, ge=0)
+    mostRecentlyPulledCount: int = Field(0, ge=0)
+    pushedWithin: Duration | None = None
+    pulledWithin: Duration | None = None
+
+    def has_rules(self) -> bool:
+        return bool(
+            self.mostRecentlyPushedCount
+            or self.mostRecentlyPulledCount
+            or self.pushedWithin is not None
+            or self.pulledWithin is not None
+        )
+
+
+class KeepTags(KeepRules):
+    patterns: list[str] = Field(
+        default_factory=list, description="Regular expressions; empty matches every tag."
+    )
+
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return patterns
+
+
+class RetentionPolicy(_Section):
+    repositories: list[str] = Field(min_length=1, description="Globs (** crosses slashes).")
+    deleteReferrers: bool = Field(False, description="Remove referrers of absent subjects.")
+    deleteUntagged: bool = Field(True, description="Remove untagged manifests.")
+    keepTags: list[KeepTags] = Field(default_factory=list)
+    keepUntagged: KeepRules | None = None
+
+
+class RetentionConfig(_Section):
+    dryRun: bool = Field(False, description="Log each decision, change nothing.")
+    delay: Duration | None = Field(None, description="Age before untagged content goes (gcDelay).")
+    policies: list[RetentionPolicy] = Field(default_factory=list)
+
+
 class StorageConfig(_Section):
     rootDirectory: str = Field(min_length=1, description="Where repositories are stored.")
     dedupe: bool = Field(True, description="Share identical blobs across repositories.")
@@ -34,7 +90,7 @@ class StorageConfig(_Section):
     gcInterval: Duration = Field(3600.0, description="How often GC runs.")
     gcTimeWindow: str | None = None
     commit: bool = Field(False, description="fsync blobs and metadata before answering.")
-    retention: dict[str, Any] | None = None
+    retention: RetentionConfig | None = None
     subPaths: dict[str, Any] | None = None
     storageDriver: dict[str, Any] | None = None
     cacheDriver: dict[str, Any] | None = None
@@ -136,6 +192,8 @@ def extension_warnings(config: Config, source: str) -> list[str]:
 
 def normalise_keys(value: Any, model: type[BaseModel] | None) -> Any:
     """Rename keys to the model's spelling, case-insensitively, section by section."""
+    if isinstance(value, list) and model is not None:
+        return [normalise_keys(item, model) for item in value]
     if not isinstance(value, dict) or model is None:
         return value
     spelling = {name.lower(): name for name in model.model_fields}

@@ -138,3 +138,24 @@ def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
 def test_durations_serialise_back_to_go_spelling() -> None:
     dumped = json.loads(default_config().model_dump_json())
     assert dumped["storage"]["gcDelay"] == "1h"
+
+
+def test_retention_policies_are_checked(tmp_path: Path) -> None:
+    data = {
+        "storage": {
+            "rootDirectory": "/d",
+            "retention": {
+                "policies": [{"repositories": ["**"], "keepTags": [{"patterns": ["("]}]}]
+            },
+        }
+    }
+    (line,) = problems(write(tmp_path, data))
+    assert line.startswith(
+        f"{tmp_path / 'config.json'}: storage.retention.policies.0.keepTags.0.patterns: "
+        "Value error, '(' is not a regular expression"
+    )
+    keys = {"storage": {"rootDirectory": "/d", "retention": {"Policies": [
+        {"Repositories": ["a/**"], "KeepTags": [{"MostRecentlyPushedCount": 3}]}]}}}  # fmt: skip
+    config = load_config(write(tmp_path, keys))
+    assert config.storage.retention is not None
+    assert config.storage.retention.policies[0].keepTags[0].mostRecentlyPushedCount == 3

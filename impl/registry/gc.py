@@ -22,11 +22,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ocireg.config import RetentionConfig, RetentionPolicy
 from ocireg.digests import parse_digest
 from ocireg.errors import RegistryError
 from ocireg.logs import event
+from ocireg.meta.db import MetaDB
 from ocireg.registry import layout
 from ocireg.registry.index import RepoIndex
+from ocireg.registry.retention import policy_for, tag_decisions, untagged_kept
 from ocireg.registry.store import Registry
 from ocireg.storage.driver import PathNotFoundError, StorageDriver
 
@@ -37,22 +40,30 @@ _YIELD_EVERY = 200  # files examined between chances for requests to run
 @dataclass
 class Collected:
     repo: str
+    tags: list[str] = field(default_factory=list)  # removed by retention
     manifests: list[str] = field(default_factory=list)
     blobs: list[str] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
-        return len(self.manifests) + len(self.blobs) + len(self.uploads)
+        return len(self.tags) + len(self.manifests) + len(self.blobs) + len(self.uploads)
 
 
 class GarbageCollector:
     def __init__(
-        self, registry: Registry, delay: float, clock: Callable[[], float] = time.time
+        self,
+        registry: Registry,
+        delay: float,
+        clock: Callable[[], float] = time.time,
+        retention: RetentionConfig | None = None,
+        meta: MetaDB | None = None,
     ) -> None:
         self.registry = registry
         self.delay = delay
         self.clock = clock
+        self.retention = retention if retention and retention.policies else None
+        self.meta = meta
         # Told about every run: what went, how long it took, what failed (metrics listen).
         self.listeners: list[Callable[[Collected, float, BaseException | None], None]] = []
 
@@ -68,10 +79,13 @@ class GarbageCollector:
                 listener(result, time.perf_counter() - started, error)
 
     async def _collect(self, repo: str, result: Collected) -> Collected:
+        policy = policy_for(self.retention, repo) if self.meta is not None else None
         async with self.registry.locks.hold(repo):
             index = self.registry.indexes.load(repo)
             if index is not None:
-                index = self._manifests(repo, index, result)
+                if policy is not None:
+                    index = self._retain_tags(repo, index, policy, result)
+                index = self._manifests(repo, index, result, policy)
                 await self._blobs(repo, index, result)
             await self._uploads(repo, result)
         event(
@@ -79,27 +93,79 @@ class GarbageCollector:
             logging.INFO,
             "gc done",
             repo=repo,
+            tags=result.tags,
             manifests=result.manifests,
             blobs=len(result.blobs),
             uploads=len(result.uploads),
         )
         return result
 
-    def _old(self, path: str) -> bool:
+    @property
+    def dry_run(self) -> bool:
+        return self.retention is not None and self.retention.dryRun
+
+    def _old(self, path: str, delay: float | None = None) -> bool:
         try:
-            return self.clock() - self.registry.driver.stat(path).mod_time > self.delay
+            age = self.clock() - self.registry.driver.stat(path).mod_time
         except PathNotFoundError:
             return False
+        return age > (self.delay if delay is None else delay)
 
     def _manifest_old(self, repo: str, digest: str) -> bool:
+        delay = self.retention.delay if self.retention else None
         try:
-            return self._old(layout.blob_file(repo, parse_digest(digest)))
+            return self._old(layout.blob_file(repo, parse_digest(digest)), delay)
         except RegistryError:
             return True  # an entry whose digest we cannot read is garbage once seen
 
-    def _manifests(self, repo: str, index: RepoIndex, result: Collected) -> RepoIndex:
+    def _retain_tags(
+        self, repo: str, index: RepoIndex, policy: RetentionPolicy, result: Collected
+    ) -> RepoIndex:
+        assert self.meta is not None
+        tags = {tag: entry["digest"] for tag, entry in index.tags.items()}
+        decisions = tag_decisions(policy, self.meta, repo, tags, self.clock)
+        for decision in decisions:
+            event(
+                log,
+                logging.INFO,
+                "retention",
+                repo=repo,
+                tag=decision.tag,
+                digest=decision.digest,
+                decision="keep" if decision.keep else "delete",
+                reason=decision.reason,
+                dryRun=self.dry_run,
+            )
+        doomed = [d.tag for d in decisions if not d.keep]
+        if not doomed or self.dry_run:
+            return index
+        edit = self.registry.indexes.edit(repo)
+        for tag in doomed:
+            edit.remove_tag(tag)
+        index = self.registry.indexes.save(repo, edit)
+        result.tags += doomed
+        for observer in self.registry.observers:
+            for tag in doomed:
+                observer.untagged(repo, tag)
+        return index
+
+    def _manifests(
+        self, repo: str, index: RepoIndex, result: Collected, policy: RetentionPolicy | None
+    ) -> RepoIndex:
         while True:
-            doomed = self._doomed_manifests(repo, index)
+            doomed = self._doomed_manifests(repo, index, policy)
+            if doomed and self.dry_run:
+                event(
+                    log,
+                    logging.INFO,
+                    "retention",
+                    repo=repo,
+                    untagged=doomed,
+                    decision="delete",
+                    reason="untagged or orphan referrer",
+                    dryRun=True,
+                )
+                return index
             if not doomed:
                 return index
             edit = self.registry.indexes.edit(repo)
@@ -111,7 +177,9 @@ class GarbageCollector:
                 for digest in doomed:
                     observer.deleted(repo, digest)
 
-    def _doomed_manifests(self, repo: str, index: RepoIndex) -> list[str]:
+    def _doomed_manifests(
+        self, repo: str, index: RepoIndex, policy: RetentionPolicy | None
+    ) -> list[str]:
         parsed = {d: self.registry.parsed_manifest(repo, d) for d in index.by_digest}
         listed = {
             str(child.digest)
@@ -120,16 +188,20 @@ class GarbageCollector:
             for child in manifest.manifests
         }
         tagged = {entry["digest"] for entry in index.tags.values()}
-        doomed = []
+        untagged, orphans = [], []
         for digest, manifest in parsed.items():
-            if digest in tagged or digest in listed:
+            if digest in tagged or digest in listed or not self._manifest_old(repo, digest):
                 continue
             subject = manifest.subject if manifest is not None else None
-            if subject is not None and str(subject.digest) in index.by_digest:
-                continue  # a referrer of something present
-            if self._manifest_old(repo, digest):
-                doomed.append(digest)
-        return doomed
+            if subject is None:
+                untagged.append(digest)
+            elif str(subject.digest) not in index.by_digest:
+                orphans.append(digest)  # a referrer of something absent
+        if policy is None:  # without a policy, as zot's default: both go
+            return untagged + orphans
+        assert self.meta is not None
+        kept = untagged_kept(policy, self.meta, repo, untagged, self.clock())
+        return [d for d in untagged if d not in kept] + (orphans if policy.deleteReferrers else [])
 
     def _referenced(self, repo: str, index: RepoIndex) -> set[str]:
         keep = set(index.by_digest)
