@@ -19,6 +19,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "manifest_put": ("ratio", 2.0),
     "manifest_get": ("ratio", 3.0),
     "manifest_get_wrk": ("ratio", 3.0),
+    "manifest_put_wrk": ("ratio", 2.0),
+    "small_blobs_wrk": ("ratio", 2.0),
     "rss": ("max", 150.0),
 }
 
