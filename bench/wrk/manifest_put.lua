@@ -1,6 +1,7 @@
 -- wrk script: PUT one OCI image manifest under a new tag per request.
--- wrk -t1 -cN -dS -s manifest_put.lua URL -- REPO MANIFEST_FILE
--- Tags are t<thread>-<n>; every response must be 201, counted in ok/bad and printed by done().
+-- wrk -t1 -cN -dS -s manifest_put.lua URL -- REPO MANIFEST_FILE [PREFIX]
+-- Tags are <PREFIX><thread>-<n>, PREFIX "t" by default (another prefix per run adds new tags to
+-- a repository); every response must be 201, counted in ok/bad and printed by done().
 local threads = {}
 local path, body, headers
 local counter = 0
@@ -15,7 +16,7 @@ function init(args)
    local file = assert(io.open(args[2], "rb"))
    body = file:read("*a")
    file:close()
-   path = "/v2/" .. args[1] .. "/manifests/t" .. id .. "-"
+   path = "/v2/" .. args[1] .. "/manifests/" .. (args[3] or "t") .. id .. "-"
    headers = {["Content-Type"] = "application/vnd.oci.image.manifest.v1+json"}
 end
 
