@@ -151,8 +151,9 @@ def render(results: Results, header: str, analysis: str = "") -> str:
         "## Figures\n",
         metrics_table(results),
         "\nCPU % is CPU seconds over wall seconds during the timed part (2 cores = 200 %). "
-        "The server figure sums the server's process tree; the client figure is the harness; "
-        "other is everything else on the machine (other people's tests: noise).\n",
+        "The server figure sums the server's process tree; the client figure is the harness, "
+        "plus wrk in the wrk scenarios; other is everything else on the machine (other people's "
+        "tests: noise).\n",
         notes_table(results),
     ]
     lost = missed(results)
