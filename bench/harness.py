@@ -112,7 +112,7 @@ def compare(args: argparse.Namespace, sizes: Sizes, names: list[str]) -> None:
             fresh = asyncio.run(run(targets, names, sizes))
         results = report.merge(results, fresh, args.keep_quieter)
         head = (
-            rerun_note(head, names, sizes, args.keep_quieter)
+            rerun_note(head, names, sizes, args.keep_quieter, args.ocireg_workers)
             if head
             else header(sizes, names, args.ocireg_workers)
         )
@@ -123,9 +123,10 @@ def compare(args: argparse.Namespace, sizes: Sizes, names: list[str]) -> None:
     print(text)
 
 
-def rerun_note(head: str, names: list[str], sizes: Sizes, quieter: bool) -> str:
+def rerun_note(head: str, names: list[str], sizes: Sizes, quieter: bool, workers: int) -> str:
     now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    how = f" with {sizes.client_procs} client processes" if sizes.client_procs > 1 else ""
+    how = f", ocireg http.workers {workers}"
+    how += f", {sizes.client_procs} client processes" if sizes.client_procs > 1 else ""
     kept = " (kept where quieter than the saved figures)" if quieter else ""
     note = f"- rerun on {now} at git {git_commit()}{how}, fresh servers{kept}: {', '.join(names)}"
     return head.rstrip("\n") + "\n" + note + "\n"

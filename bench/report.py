@@ -19,6 +19,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "manifest_put": ("ratio", 2.0),
     "manifest_get": ("ratio", 3.0),
     "manifest_get_wrk": ("ratio", 3.0),
+    "manifest_put_wrk": ("ratio", 2.0),
+    "small_blobs_wrk": ("ratio", 2.0),
     "rss": ("max", 150.0),
 }
 
@@ -149,8 +151,9 @@ def render(results: Results, header: str, analysis: str = "") -> str:
         "## Figures\n",
         metrics_table(results),
         "\nCPU % is CPU seconds over wall seconds during the timed part (2 cores = 200 %). "
-        "The server figure sums the server's process tree; the client figure is the harness; "
-        "other is everything else on the machine (other people's tests: noise).\n",
+        "The server figure sums the server's process tree; the client figure is the harness, "
+        "plus wrk in the wrk scenarios; other is everything else on the machine (other people's "
+        "tests: noise).\n",
         notes_table(results),
     ]
     lost = missed(results)

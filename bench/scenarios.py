@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
 import re
 import shutil
 import statistics
-import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import httpx
 import loadgen
 import procstat
+import wrkload
 from servers import Server
 from workload import (
     OCI_MANIFEST,
@@ -56,6 +60,8 @@ class Sizes:
     setup_workers: int = 16
     list_repeats: int = 5  # timed listings per variant; the median is reported
     rss_mib: int = 2048
+    wrk_seconds: int = 8  # duration of each wrk scenario
+    wrk_blobs: int = 100_000  # distinct small blobs prepared for small-blobs-wrk (never reused)
 
 
 FULL = Sizes()
@@ -71,6 +77,8 @@ QUICK = replace(
     referrers=100,
     list_repeats=3,
     rss_mib=256,
+    wrk_seconds=3,
+    wrk_blobs=40_000,
 )
 
 
@@ -268,38 +276,137 @@ async def manifest_get(ctx: Ctx) -> list[Metric]:
     return metrics
 
 
-_WRK_RATE = re.compile(r"Requests/sec:\s+([0-9.]+)")
-_WRK_PERCENTILE = re.compile(r"^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$", re.M)
-_WRK_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+_SCRATCH: list[Path] = []  # files the wrk scripts read, shared by both servers' runs
+
+
+def scratch() -> Path:
+    if not _SCRATCH:
+        path = Path(tempfile.mkdtemp(prefix="bench-wrk-"))
+        atexit.register(shutil.rmtree, path, True)
+        _SCRATCH.append(path)
+    return _SCRATCH[0]
+
+
+def _wrk_missing() -> bool:
+    if wrkload.available() is None:
+        print("  skipped: wrk is not on PATH (apt-get install wrk)", file=sys.stderr)
+        return True
+    return False
+
+
+async def _wrk(ctx: Ctx, span: Span, path: str, *args: Any, **kwargs: Any) -> wrkload.WrkRun:
+    """wrk on ``path`` of this server inside ``span``; its CPU counts as client, not other."""
+    with ctx.timed(span):
+        load = await asyncio.to_thread(wrkload.run, ctx.server.url + path, *args, **kwargs)
+    span.client_cpu += load.client_cpu
+    span.other_cpu -= load.client_cpu
+    return load
+
+
+def _wrk_note(ctx: Ctx, load: wrkload.WrkRun, extra: str = "") -> str:
+    note = f"p50 {load.p50_ms or 0:.1f} ms, p99 {load.p99_ms or 0:.1f} ms{extra}"
+    if load.socket_errors and any(n != "0" for n in re.findall(r"\d+", load.socket_errors)):
+        note += f"; FLAG socket errors: {load.socket_errors}"
+    return note + (f"; {ctx.server.detail}" if ctx.server.detail else "")
+
+
+def _wrk_statuses(load: wrkload.WrkRun, wanted: int) -> int:
+    """The script's count of ``wanted`` responses; fail the run on any other status."""
+    ok, bad = load.counters.get("ok"), load.counters.get("bad", 0)
+    if ok is None or bad or load.non_2xx:
+        last = load.counters.get("last_bad", 0)
+        raise RuntimeError(
+            f"wrk: {bad} responses were not {wanted} (last {last}), "
+            f"{load.non_2xx} non-2xx/3xx:\n{load.output}"
+        )
+    return ok
 
 
 async def manifest_get_wrk(ctx: Ctx) -> list[Metric]:
     """Manifest GET by tag driven by wrk (C, one thread), so the client is not the limit."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        print("  skipped: wrk is not on PATH (apt-get install wrk)")
+    if _wrk_missing():
         return []
     if "manifest_tags" not in ctx.cache:
         await manifest_put(ctx)
-    url = f"{ctx.server.url}/v2/bench/manifests/manifests/{ctx.cache['manifest_tags'][0]}"
-    seconds = 3 if ctx.sizes.gets < FULL.gets else 8
-    argv = [wrk, "-t1", f"-c{ctx.sizes.get_workers}", f"-d{seconds}s", "--latency",
-            "-H", f"Accept: {OCI_MANIFEST}", url]  # fmt: skip
-    span = Span()
-    with ctx.timed(span):
-        done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True)
-    out = done.stdout
-    rate = _WRK_RATE.search(out)
-    if done.returncode != 0 or rate is None or "Non-2xx" in out:
-        raise RuntimeError(f"wrk failed:\n{out}{done.stderr}")
-    span.ops = round(float(rate[1]) * span.wall)
-    cuts = {p: float(v) * _WRK_UNITS[u] for p, v, u in _WRK_PERCENTILE.findall(out)}
-    label = f"manifest GET by tag, wrk, {seconds} s at concurrency {ctx.sizes.get_workers}"
-    note = f"p50 {cuts.get('50', 0):.1f} ms, p99 {cuts.get('99', 0):.1f} ms"
+    sizes, span = ctx.sizes, Span()
+    path = f"/v2/bench/manifests/manifests/{ctx.cache['manifest_tags'][0]}"
+    headers = [f"Accept: {OCI_MANIFEST}"]
+    load = await _wrk(ctx, span, path, sizes.get_workers, sizes.wrk_seconds, headers=headers)
+    if load.non_2xx:
+        raise RuntimeError(f"wrk: {load.non_2xx} non-2xx/3xx responses:\n{load.output}")
+    span.ops = load.requests
+    label = f"manifest GET by tag, wrk, {sizes.wrk_seconds} s at concurrency {sizes.get_workers}"
     return [
-        Metric("manifest_get_wrk", label, "req/s", float(rate[1]), note, span),
-        Metric("manifest_get_wrk_p50", "manifest GET p50 (wrk)", "ms", cuts.get("50")),
-        Metric("manifest_get_wrk_p99", "manifest GET p99 (wrk)", "ms", cuts.get("99")),
+        Metric("manifest_get_wrk", label, "req/s", load.rate, _wrk_note(ctx, load), span),
+        Metric("manifest_get_wrk_p50", "manifest GET p50 (wrk)", "ms", load.p50_ms),
+        Metric("manifest_get_wrk_p99", "manifest GET p99 (wrk)", "ms", load.p99_ms),
+    ]
+
+
+async def manifest_put_wrk(ctx: Ctx) -> list[Metric]:
+    """The same manifest PUT under a new tag per request (t1-1, t1-2, ...), driven by wrk."""
+    if _wrk_missing():
+        return []
+    sizes, repo = ctx.sizes, "bench/manifests-wrk"
+    base = await push_image_base(ctx.client, repo)  # config and layer exist before the PUTs
+    body = scratch() / "manifest.json"
+    body.write_bytes(base.manifest())
+    span = Span()
+    args = [repo, str(body)]
+    load = await _wrk(
+        ctx, span, "/v2/", sizes.manifest_workers, sizes.wrk_seconds, "manifest_put.lua", args
+    )
+    span.ops = _wrk_statuses(load, 201)
+    label = (
+        f"manifest PUT by new tag (one body), wrk, {sizes.wrk_seconds} s at concurrency "
+        f"{sizes.manifest_workers}"
+    )
+    rate, extra = span.ops / load.seconds, f"; {span.ops} PUTs, as many tags at the end"
+    return [
+        Metric("manifest_put_wrk", label, "req/s", rate, _wrk_note(ctx, load, extra), span),
+        Metric("manifest_put_wrk_p50", "manifest PUT p50 (wrk)", "ms", load.p50_ms),
+        Metric("manifest_put_wrk_p99", "manifest PUT p99 (wrk)", "ms", load.p99_ms),
+    ]
+
+
+def small_blob_files(sizes: Sizes) -> tuple[Path, Path]:
+    """Digests (one a line) and the shared tail of ``wrk_blobs`` distinct blobs: blob i is
+    ``b"%08d" % i + tail``, as small_blobs.lua builds it. Made once, so both servers get the
+    same bytes."""
+    digests, filler = scratch() / "small-digests.txt", scratch() / "small-filler.bin"
+    if not digests.exists():
+        tail = os.urandom(sizes.small_kib * 1024 - 8)
+        lines = (sha256(b"%08d" % i + tail) for i in range(1, sizes.wrk_blobs + 1))
+        filler.write_bytes(tail)
+        digests.write_text("\n".join(lines) + "\n")
+    return digests, filler
+
+
+async def small_blobs_wrk(ctx: Ctx) -> list[Metric]:
+    """Distinct 4 KiB blobs, POST then PUT ?digest= each, driven by wrk (small_blobs.lua)."""
+    if _wrk_missing():
+        return []
+    sizes, repo = ctx.sizes, "bench/small-wrk"
+    digests, filler = small_blob_files(sizes)
+    span = Span(op="blob")
+    args = [repo, str(digests), str(filler)]
+    load = await _wrk(
+        ctx, span, "/v2/", sizes.small_workers, sizes.wrk_seconds, "small_blobs.lua", args
+    )
+    span.ops = _wrk_statuses(load, 201)
+    if load.counters.get("exhausted"):
+        raise RuntimeError(f"wrk used all {sizes.wrk_blobs} prepared blobs: raise wrk_blobs")
+    label = (
+        f"{sizes.small_kib} KiB distinct blobs, POST+PUT, wrk, {sizes.wrk_seconds} s at "
+        f"concurrency {sizes.small_workers}"
+    )
+    started = load.counters.get("posted", 0)
+    extra = f" per request; {span.ops} pushed, {started - span.ops} left open at the end"
+    rate = span.ops / load.seconds
+    return [
+        Metric("small_blobs_wrk", label, "blobs/s", rate, _wrk_note(ctx, load, extra), span),
+        Metric("small_blobs_wrk_p50", "small blob request p50 (wrk)", "ms", load.p50_ms),
+        Metric("small_blobs_wrk_p99", "small blob request p99 (wrk)", "ms", load.p99_ms),
     ]
 
 
@@ -410,6 +517,8 @@ SCENARIOS: dict[str, Callable[[Ctx], Awaitable[list[Metric]]]] = {
     "manifest-put": manifest_put,
     "manifest-get": manifest_get,
     "manifest-get-wrk": manifest_get_wrk,
+    "manifest-put-wrk": manifest_put_wrk,
+    "small-blobs-wrk": small_blobs_wrk,
     "tags": tags_list,
     "catalog": catalog,
     "referrers": referrers,

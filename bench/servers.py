@@ -26,6 +26,7 @@ class Server:
     name: str
     url: str
     pid: int | None  # for RSS and CPU sampling; None for a registry given only by URL
+    detail: str = ""  # how it was configured, where it varies between runs (ocireg's workers)
 
 
 def free_port() -> int:
@@ -76,14 +77,16 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
 
 
 @contextmanager
-def _process(name: str, argv: list[str], workdir: Path, port: int) -> Iterator[Server]:
+def _process(
+    name: str, argv: list[str], workdir: Path, port: int, detail: str = ""
+) -> Iterator[Server]:
     url = f"http://127.0.0.1:{port}"
     log = workdir / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(argv, cwd=workdir, stdout=out, stderr=subprocess.STDOUT)
     try:
         _wait_ready(url, process, log)
-        yield Server(name, url, process.pid)
+        yield Server(name, url, process.pid, detail)
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -110,7 +113,8 @@ def ocireg(workers: int = 1) -> Iterator[Server]:
         config = workdir / "config.json"
         config.write_text(json.dumps(ocireg_config(workdir / "root", port, workers)))
         argv = [sys.executable, "-m", "ocireg", "serve", str(config)]
-        with _process("ocireg", argv, workdir, port) as server:
+        detail = f"ocireg http.workers {workers}"
+        with _process("ocireg", argv, workdir, port, detail) as server:
             yield server
 
 
