@@ -93,9 +93,9 @@ class Dedupe:
 
     def _repository_blobs(self, repositories: list[str]) -> Iterator[tuple[str, Digest, str]]:
         for repo in repositories:
-            for folder in _children(self.driver, layout.blobs_dir(repo)):
+            for folder in self.driver.children(layout.blobs_dir(repo)):
                 algorithm = folder.rsplit("/", 1)[-1]
-                for path in _children(self.driver, folder):
+                for path in self.driver.children(folder):
                     yield repo, Digest(algorithm, path.rsplit("/", 1)[-1]), path
 
     def _share(self, path: str, digest: Digest) -> int:
@@ -125,13 +125,6 @@ def _recorded(marker: Path) -> bool | None:
     return value if isinstance(value, bool) else None
 
 
-def _children(driver: StorageDriver, path: str) -> list[str]:
-    try:
-        return driver.list(path)
-    except PathNotFoundError:
-        return []
-
-
 def _files(driver: StorageDriver, root: str) -> Iterator[str]:
-    for folder in _children(driver, root):
-        yield from _children(driver, folder)
+    for folder in driver.children(root):
+        yield from driver.children(folder)

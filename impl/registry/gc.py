@@ -31,7 +31,7 @@ from ocireg.registry import layout
 from ocireg.registry.index import RepoIndex
 from ocireg.registry.retention import policy_for, tag_decisions, untagged_kept
 from ocireg.registry.store import Registry
-from ocireg.storage.driver import PathNotFoundError, StorageDriver
+from ocireg.storage.driver import PathNotFoundError
 
 log = logging.getLogger("ocireg.gc")
 _YIELD_EVERY = 200  # files examined between chances for requests to run
@@ -217,9 +217,9 @@ class GarbageCollector:
         keep = self._referenced(repo, index)
         driver = self.registry.driver
         seen = 0
-        for folder in _children(driver, layout.blobs_dir(repo)):
+        for folder in driver.children(layout.blobs_dir(repo)):
             algorithm = folder.rsplit("/", 1)[-1]
-            for path in _children(driver, folder):
+            for path in driver.children(folder):
                 seen += 1
                 if seen % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
@@ -230,7 +230,7 @@ class GarbageCollector:
 
     async def _uploads(self, repo: str, result: Collected) -> None:
         driver = self.registry.driver
-        for path in _children(driver, layout.uploads_dir(repo)):
+        for path in driver.children(layout.uploads_dir(repo)):
             if self._old(path):
                 try:
                     driver.delete(path)
@@ -238,10 +238,3 @@ class GarbageCollector:
                     continue
                 result.uploads.append(path.rsplit("/", 1)[-1])
             await asyncio.sleep(0)
-
-
-def _children(driver: StorageDriver, path: str) -> list[str]:
-    try:
-        return driver.list(path)
-    except PathNotFoundError:
-        return []

@@ -7,6 +7,7 @@ Every driver must pass the shared suite in ``tests/storage/driver_suite.py``.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,6 +135,14 @@ class StorageDriver(ABC):
         except PathNotFoundError:
             return False
         return True
+
+    def children(self, path: str) -> builtins.list[str]:
+        """Like :meth:`list`, but empty when ``path`` does not exist (for sweeps over storage
+        that must not care whether a folder was ever made or was just removed)."""
+        try:
+            return self.list(path)
+        except PathNotFoundError:
+            return []
 
     def walk(self, path: str) -> Iterator[FileInfo]:
         """Every entry below ``path``, depth first, parents before children."""

@@ -109,6 +109,8 @@ class DriverSuite:
         assert (info.size, info.is_dir, info.path) == (2, False, "d/y/z")
         with pytest.raises(PathNotFoundError):
             driver.list("missing")
+        assert driver.children("d") == ["d/x", "d/y"]
+        assert driver.children("missing") == []
 
     def test_walk(self, driver: StorageDriver) -> None:
         driver.put_content("t/a", b"1")
