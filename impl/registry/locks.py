@@ -3,7 +3,9 @@
 Several uvicorn workers may serve one storage root, so a read-modify-write of a repository's
 ``index.json`` must be serialised between processes: we take an in-process ``asyncio.Lock`` first
 (so a process contends with itself cheaply) and then an ``flock`` on a file named after the key.
-``flock`` is polled without blocking so the event loop never stalls behind another process.
+When another process holds it, a thread waits in a blocking ``flock`` so the event loop never
+stalls, and the kernel hands the lock over as soon as it is released (polling with a back-off
+left a waiting process asleep while the holder took the lock again and again).
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import fcntl
 import hashlib
 import os
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-_MAX_BACKOFF = 0.02
+# Threads that wait for another process's lock: one per key being waited on at once.
+_WAITERS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="ocireg-flock")
 
 
 class KeyedLocks:
@@ -51,19 +55,24 @@ class KeyedLocks:
         assert self._dir is not None
         name = hashlib.sha256(key.encode()).hexdigest()[:40] + ".lock"
         fd = os.open(self._dir / name, os.O_RDWR | os.O_CREAT, 0o644)
-        delay = 0.0005
         try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return fd
-                except BlockingIOError:
-                    pass
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, _MAX_BACKOFF)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            pass
         except BaseException:
             os.close(fd)
             raise
+        waiting = asyncio.get_running_loop().run_in_executor(
+            _WAITERS, fcntl.flock, fd, fcntl.LOCK_EX
+        )
+        try:
+            await asyncio.shield(waiting)
+        except BaseException:
+            # Cancelled (or the wait failed): the thread may still get the lock; let it go then.
+            waiting.add_done_callback(lambda _: os.close(fd))
+            raise
+        return fd
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 from pathlib import Path
 
@@ -55,3 +56,45 @@ def test_lock_excludes_coroutines_and_cleans_up() -> None:
     asyncio.run(main())
     assert peak == 1
     assert locks._local == {}
+
+
+def test_a_cancelled_wait_for_another_holder_leaves_the_lock_free(tmp_path: Path) -> None:
+    # flock locks belong to open files, so two KeyedLocks in one process contend like processes
+    holder, waiter, later = (KeyedLocks(tmp_path) for _ in range(3))
+
+    async def main() -> None:
+        async with holder.hold("k"):
+
+            async def wait() -> None:
+                async with waiter.hold("k"):
+                    raise AssertionError("got a lock that is held")
+
+            task = asyncio.ensure_future(wait())
+            await asyncio.sleep(0.05)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        async with asyncio.timeout(5):
+            async with later.hold("k"):
+                pass
+
+    asyncio.run(main())
+
+
+def test_a_waiting_process_gets_the_lock_when_it_is_released(tmp_path: Path) -> None:
+    holder, waiter = KeyedLocks(tmp_path), KeyedLocks(tmp_path)
+    order: list[str] = []
+
+    async def main() -> None:
+        async def wait() -> None:
+            async with waiter.hold("k"):
+                order.append("waiter")
+
+        async with holder.hold("k"):
+            task = asyncio.ensure_future(wait())
+            await asyncio.sleep(0.05)
+            order.append("holder")
+        await asyncio.wait_for(task, 5)
+
+    asyncio.run(main())
+    assert order == ["holder", "waiter"]
