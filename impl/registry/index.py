@@ -8,6 +8,10 @@ process) changed it. A file without our token (written by another tool) is compa
 Writes happen only under the repository lock (see ``Registry``) and replace the file
 atomically. An :class:`IndexEdit` applies tag and manifest changes with the lookup maps, so a
 push costs O(1) in Python plus one join of already-encoded entries, not a rebuild of the index.
+
+A write that only appended entries (a push of new tags or manifests, the common case) also
+names the version it extends and that version's length, so a process holding that version
+parses only the appended tail instead of the whole file.
 """
 
 from __future__ import annotations
@@ -27,10 +31,14 @@ from ocireg.storage.driver import PathNotFoundError, StorageDriver
 
 Entry = dict[str, Any]
 GENERATION = "io.ocireg.index.generation"
+EXTENDS = "io.ocireg.index.extends"  # "<generation>:<length of its manifests array body>"
 _CACHE_SIZE = 4096
 _HEAD = 256
-_HEAD_RE = re.compile(rb'"io\.ocireg\.index\.generation":"([0-9a-f]{32})"')
-_PREFIX = '{"schemaVersion":2,"mediaType":"' + OCI_INDEX + '","annotations":{"' + GENERATION
+_HEAD_RE = re.compile(
+    rb'"io\.ocireg\.index\.generation":"([0-9a-f]{32})"'
+    rb'(?:,"io\.ocireg\.index\.extends":"([0-9a-f]{32}):([0-9]+)")?'
+)
+_MANIFESTS = b'"manifests":['
 
 
 def entry_tag(entry: Entry) -> str | None:
@@ -55,8 +63,11 @@ class RepoIndex:
     counts: dict[str, int] = field(default_factory=dict)  # entries per digest
     untagged: dict[str, Entry] = field(default_factory=dict)
     encoded: dict[int, bytes] = field(default_factory=dict)  # id(entry) -> its JSON
-    # the entries' JSON joined with commas, when already known (an edit that only appended)
+    # The body of the manifests array (the entries' JSON joined with commas) when known: read
+    # from our own file, or kept by an edit that only appended, plus what it appended.
     body: bytes | None = None
+    appended: list[bytes] = field(default_factory=list)
+    extends: str | None = None  # EXTENDS of the file this version is written as
     _sorted: list[str] | None = field(default=None, init=False)
 
     @classmethod
@@ -79,7 +90,7 @@ class RepoIndex:
             self._sorted = sorted(self.tags)
         return self._sorted
 
-    def encode(self) -> bytes:
+    def manifests_body(self) -> bytes:
         if self.body is None:
             pieces = []
             for entry in self.entries:
@@ -87,9 +98,18 @@ class RepoIndex:
                 if piece is None:
                     piece = self.encoded[id(entry)] = _encode_entry(entry)
                 pieces.append(piece)
-            self.body = b",".join(pieces)
-        head = f'{_PREFIX}":"{self.generation}"}},"manifests":['.encode()
-        return head + self.body + b"]}"
+            self.body, self.appended = b",".join(pieces), []
+        elif self.appended:
+            self.body = b",".join([self.body, *self.appended] if self.body else self.appended)
+            self.appended = []
+        return self.body
+
+    def encode(self) -> bytes:
+        annotations = f'"{GENERATION}":"{self.generation}"'
+        if self.extends is not None:
+            annotations += f',"{EXTENDS}":"{self.extends}"'
+        head = f'{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","annotations":{{{annotations}}},'
+        return head.encode() + _MANIFESTS + self.manifests_body() + b"]}"
 
 
 class IndexEdit:
@@ -103,9 +123,19 @@ class IndexEdit:
         self.counts = dict(base.counts) if base else {}
         self.untagged = dict(base.untagged) if base else {}
         self.encoded = dict(base.encoded) if base else {}
-        # kept up to date while the edit only appends (a push of a new manifest or tag), so
-        # saving costs one concatenation instead of a pass over every entry
-        self.body: bytes | None = base.body if base else b""
+        # While the edit only appends (a push of a new manifest or tag), the base's body plus
+        # the new entries' JSON: saving costs one join instead of a pass over every entry.
+        self.body: bytes | None = None
+        if base is None:
+            self.body = b""
+        elif base.body is not None:
+            self.body = base.manifests_body()
+        self.appended: list[bytes] = []
+        self._extends = (
+            f"{base.generation}:{len(self.body)}"
+            if base is not None and base.generation is not None and self.body is not None
+            else None
+        )
 
     def add_manifest(self, descriptor: Entry) -> None:
         """Record an untagged manifest unless the repository already lists it."""
@@ -151,19 +181,21 @@ class IndexEdit:
             untagged=self.untagged,
             encoded=self.encoded,
             body=self.body,
+            appended=self.appended,
+            extends=self._extends if self.body is not None and self.appended else None,
         )
 
     def _append(self, entry: Entry) -> None:
         self.entries.append(entry)
         _add_to_maps(self, entry)
         if self.body is not None:
-            piece = self.encoded[id(entry)] = _encode_entry(entry)
-            self.body = self.body + b"," + piece if len(self.entries) > 1 else piece
+            self.appended.append(_encode_entry(entry))
+            self.encoded[id(entry)] = self.appended[-1]
 
     def _remove(self, entry: Entry) -> None:
         position = next(i for i, e in enumerate(self.entries) if e is entry)
         del self.entries[position]
-        self.body = None
+        self.body, self.appended = None, []
         self.encoded.pop(id(entry), None)
         digest = entry["digest"]
         tag = entry_tag(entry)
@@ -219,7 +251,7 @@ class IndexStore:
         if cached is not None and cached.raw is not None and cached.raw == raw:
             self._cache.move_to_end(repo)
             return cached
-        index = self._parse(raw)
+        index = self._parse(raw, cached)
         self._remember(repo, index)
         return index
 
@@ -239,17 +271,43 @@ class IndexStore:
         self._cache.pop(repo, None)
 
     @staticmethod
-    def _parse(raw: bytes) -> RepoIndex:
-        document = json.loads(raw)
-        manifests = document.get("manifests") or []
-        entries = [m for m in manifests if isinstance(m, dict) and "digest" in m]
+    def _parse(raw: bytes, cached: RepoIndex | None) -> RepoIndex:
         match = _HEAD_RE.search(raw[:_HEAD])
-        if match is not None:
-            return RepoIndex.from_entries(entries, generation=match[1].decode())
-        return RepoIndex.from_entries(entries, raw=raw)
+        if match is None:  # another tool's file
+            return RepoIndex.from_entries(_entries(json.loads(raw)), raw=raw)
+        generation = match[1].decode()
+        start = raw.index(_MANIFESTS, match.end()) + len(_MANIFESTS)
+        if cached is not None and match[2] is not None and match[2].decode() == cached.generation:
+            try:
+                return _extended(cached, generation, raw, start, int(match[3]))
+            except (ValueError, TypeError, KeyError):
+                pass  # not what it claims to be: read it in full
+        entries = _entries(json.loads(raw))
+        return RepoIndex.from_entries(entries, generation=generation, body=raw[start:-2])
 
     def _remember(self, repo: str, index: RepoIndex) -> None:
         self._cache[repo] = index
         self._cache.move_to_end(repo)
         while len(self._cache) > _CACHE_SIZE:
             self._cache.popitem(last=False)
+
+
+def _extended(base: RepoIndex, generation: str, raw: bytes, start: int, length: int) -> RepoIndex:
+    """The version in ``raw``, which appended entries to ``base`` (whose manifests array body
+    is the ``length`` bytes at ``start``): only the appended tail is parsed."""
+    tail = raw[start + length + (1 if length else 0) : -2]
+    appended = _entries({"manifests": json.loads(b"[" + tail + b"]")})
+    edit = IndexEdit(base)
+    for entry in appended:
+        edit.entries.append(entry)
+        _add_to_maps(edit, entry)
+    index = edit.result(generation)
+    index.body, index.appended, index.extends = raw[start:-2], [], None
+    return index
+
+
+def _entries(document: Any) -> list[Entry]:
+    manifests = document.get("manifests") if isinstance(document, dict) else None
+    if not isinstance(manifests, list):
+        return []
+    return [m for m in manifests if isinstance(m, dict) and "digest" in m]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from ocireg.registry import layout
-from ocireg.registry.index import GENERATION, IndexEdit, IndexStore, RepoIndex, entry_tag
+from ocireg.registry.index import EXTENDS, GENERATION, IndexEdit, IndexStore, RepoIndex, entry_tag
 from ocireg.storage.memory import MemoryDriver
 
 
@@ -115,5 +115,65 @@ def test_encoding_kept_while_appending_equals_a_full_encoding() -> None:
             edit.set_tag(f"t{n}", _d(n))
         saved = store.save("r", edit)
         full = RepoIndex(list(saved.entries), saved.generation)
-        assert saved.encode() == full.encode()
+        assert saved.manifests_body() == full.manifests_body()
         assert json.loads(saved.encode())["manifests"] == saved.entries
+
+
+def test_another_process_reads_only_what_an_append_added() -> None:
+    driver = MemoryDriver()
+    writer, reader = IndexStore(driver), IndexStore(driver)
+    edit = writer.edit("r")
+    edit.set_tag("a", _d(1))
+    writer.save("r", edit)
+    assert reader.load("r") is not None
+    edit = writer.edit("r")
+    edit.set_tag("b", _d(2))
+    edit.add_manifest(_d(3))
+    saved = writer.save("r", edit)
+    raw = driver.get_content(layout.index_file("r"))
+    assert json.loads(raw)["annotations"][EXTENDS].startswith(f"{edit.base_stamp}:")
+    # the reader's copy is extended, not parsed again: corrupt the old part to prove it
+    start = raw.index(b'"manifests":[') + len(b'"manifests":[')
+    driver.put_content(layout.index_file("r"), raw[:start] + b" " * 10 + raw[start + 10 :])
+    extended = reader.load("r")
+    assert extended is not None and extended.generation == saved.generation
+    assert extended.entries == saved.entries
+    assert extended.tags.keys() == {"a", "b"} and set(extended.untagged) == {_d(3)["digest"]}
+
+
+def test_a_removal_is_read_in_full_by_other_processes() -> None:
+    driver = MemoryDriver()
+    writer, reader = IndexStore(driver), IndexStore(driver)
+    for tag in ("a", "b"):
+        edit = writer.edit("r")
+        edit.set_tag(tag, _d(len(tag) + ord(tag)))
+        writer.save("r", edit)
+    assert reader.load("r") is not None
+    edit = writer.edit("r")
+    edit.remove_tag("a")
+    writer.save("r", edit)
+    raw = driver.get_content(layout.index_file("r"))
+    assert EXTENDS not in json.loads(raw)["annotations"]
+    loaded = reader.load("r")
+    assert loaded is not None and sorted(loaded.tags) == ["b"]
+
+
+def test_a_tail_that_does_not_parse_falls_back_to_the_whole_file() -> None:
+    driver = MemoryDriver()
+    writer, reader = IndexStore(driver), IndexStore(driver)
+    edit = writer.edit("r")
+    edit.set_tag("a", _d(1))
+    writer.save("r", edit)
+    assert reader.load("r") is not None
+    edit = writer.edit("r")
+    edit.set_tag("b", _d(2))
+    writer.save("r", edit)
+    raw = driver.get_content(layout.index_file("r"))
+    document = json.loads(raw)
+    length = int(document["annotations"][EXTENDS].split(":")[1])
+    document["annotations"][EXTENDS] = document["annotations"][EXTENDS].replace(
+        f":{length}", f":{length - 3}"
+    )
+    driver.put_content(layout.index_file("r"), json.dumps(document, separators=(",", ":")).encode())
+    loaded = reader.load("r")
+    assert loaded is not None and sorted(loaded.tags) == ["a", "b"]
