@@ -16,6 +16,7 @@ from ocireg.digests import Digest, digest_bytes, parse_digest, require_supported
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.names import is_tag
 from ocireg.registry import layout
+from ocireg.registry.commits import IndexCommits
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
 from ocireg.registry.locks import KeyedLocks
@@ -71,6 +72,7 @@ class Registry:
         self.locks = locks
         self.docker_compat = docker_compat
         self.indexes = IndexStore(driver)
+        self.commits = IndexCommits(locks, self.indexes)
         self.dedupe = Dedupe(driver, dedupe)
         self.uploads = UploadStore(driver, locks, fsync, self.dedupe)
         self._parsed: OrderedDict[str, Manifest] = OrderedDict()
@@ -204,31 +206,36 @@ class Registry:
         if manifest.artifact_type:
             descriptor["artifactType"] = manifest.artifact_type
         unique_tags = list(dict.fromkeys(tags))
-        async with self.locks.hold(repo):
-            # Again under the lock GC takes, so nothing referenced is collected meanwhile.
-            self._check_references(repo, manifest)
+
+        def record(edit: IndexEdit) -> None:
+            # Again under the lock GC takes, so nothing referenced is collected meanwhile;
+            # against the edit, which holds what earlier pushes of this batch added.
+            self._check_references(repo, manifest, edit.by_digest)
             if not self.driver.exists(blob):
                 self.driver.put_content(blob, data)
-            edit = self.indexes.edit(repo)
             if not unique_tags:  # a tag absorbs the untagged entry add_manifest would append
                 edit.add_manifest(descriptor)
             for tag in unique_tags:
                 edit.set_tag(tag, descriptor)
-            self.indexes.save(repo, edit)
+
+        await self.commits.apply(repo, record)
         for observer in self.observers:
             observer.pushed(repo, str(digest), len(data), unique_tags)
         subject = str(manifest.subject.digest) if manifest.subject else None
         return PushedManifest(digest, subject, unique_tags)
 
-    def _check_references(self, repo: str, manifest: Manifest) -> None:
+    def _check_references(
+        self, repo: str, manifest: Manifest, known: dict[str, Any] | None = None
+    ) -> None:
         missing: list[str] = []
         blobs = [manifest.config] if manifest.config else []
         for descriptor in [*blobs, *manifest.layers]:
             if not descriptor.external and not self.has_blob(repo, descriptor.digest):
                 missing.append(str(descriptor.digest))
         if manifest.manifests:
-            index = self.index(repo)
-            known = index.by_digest if index is not None else {}
+            if known is None:
+                index = self.index(repo)
+                known = index.by_digest if index is not None else {}
             missing += [str(d.digest) for d in manifest.manifests if str(d.digest) not in known]
         if missing:
             raise RegistryError(ErrorCode.MANIFEST_BLOB_UNKNOWN, {"missing": missing})

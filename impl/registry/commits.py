@@ -1,0 +1,96 @@
+"""Group commit of index changes: concurrent pushes to one repository share one index write.
+
+Every change to a repository's ``index.json`` is a read-modify-write under the repository lock,
+and the write costs in proportion to the whole index (copying the lookup maps, writing the file,
+and in every other worker process, parsing it again). Pushes to one repository that arrive while
+its lock is busy therefore queue here, and whoever takes the lock next applies the whole queue
+to one :class:`IndexEdit` and saves once. Each push still gets its own answer: a step that
+raises fails only its own push.
+
+A batch runs in a task of its own, not in any request's task, so a client that disconnects
+while its push is queued cannot strand the pushes queued behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ocireg.registry.index import IndexEdit, IndexStore
+from ocireg.registry.locks import KeyedLocks
+
+# One push's part of a batch. It runs under the repository lock and must raise, if it raises,
+# before it changes the edit: the steps after it keep using that edit.
+Step = Callable[[IndexEdit], None]
+
+
+@dataclass
+class _Queued:
+    step: Step
+    done: asyncio.Future[None]
+
+
+class IndexCommits:
+    def __init__(self, locks: KeyedLocks, indexes: IndexStore) -> None:
+        self._locks = locks
+        self._indexes = indexes
+        self._queues: dict[str, list[_Queued]] = {}
+        self._batches: set[asyncio.Task[Any]] = set()  # held so they are not collected
+
+    async def apply(self, repo: str, step: Step) -> None:
+        """Run ``step`` on the repository's index under its lock, and save the result."""
+        queued = _Queued(step, asyncio.get_running_loop().create_future())
+        queue = self._queues.get(repo)
+        if queue is not None:
+            queue.append(queued)
+        else:
+            self._queues[repo] = [queued]
+            batch = asyncio.create_task(self._run(repo))
+            self._batches.add(batch)
+            batch.add_done_callback(self._batches.discard)
+        await queued.done
+
+    async def _run(self, repo: str) -> None:
+        queue: list[_Queued] = []
+        try:
+            async with self._locks.hold(repo):
+                # Everything queued until now joins this batch; later pushes start the next.
+                queue = self._queues.pop(repo)
+                self._commit(repo, queue)
+        except BaseException as exc:  # the lock or the index read failed, or shutdown
+            if not queue:  # failed before taking the queue, which is still this batch's
+                queue = self._queues.pop(repo, [])
+            for queued in queue:
+                _settle(queued.done, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def _commit(self, repo: str, queue: list[_Queued]) -> None:
+        edit = self._indexes.edit(repo)
+        applied: list[_Queued] = []
+        for queued in queue:
+            try:
+                queued.step(edit)
+            except Exception as exc:
+                _settle(queued.done, exc)
+            else:
+                applied.append(queued)
+        failure: Exception | None = None
+        if applied:
+            try:
+                self._indexes.save(repo, edit)
+            except Exception as exc:
+                failure = exc
+        for queued in applied:
+            _settle(queued.done, failure)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
