@@ -13,6 +13,10 @@ from connexion.options import SwaggerUIOptions
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ocireg import errorhandlers, operations
+from ocireg.audit import AuditLog, AuditMiddleware
+from ocireg.auth.build import build_guard
+from ocireg.auth.guard import Guard
+from ocireg.auth.middleware import AuthMiddleware
 from ocireg.background import (
     Lifespan,
     build_scheduler,
@@ -25,6 +29,7 @@ from ocireg.extensions.declaration import Extension
 from ocireg.extensions.loading import Enabled, available, load_setup, resolve
 from ocireg.extensions.runtime import Active, Hooks, RouteDispatcher, SetupContext
 from ocireg.extensions.specs import SpecError, core_spec, endpoints, merge
+from ocireg.ratelimit import RateLimitMiddleware
 from ocireg.registry.build import build_registry, meta_dir
 from ocireg.reqlog import RequestLogMiddleware
 from ocireg.routing import middlewares, routed_spec
@@ -82,6 +87,18 @@ def plan(
         raise ConfigError([str(exc)]) from None
 
 
+def _guarded(app: ASGIApp, config: Config, guard: Guard | None) -> ASGIApp:
+    """Audit inside authentication (it logs who wrote), rate limits outside it (so guessing
+    passwords is limited too)."""
+    if config.log.audit:
+        app = AuditMiddleware(app, AuditLog(config.log.audit))
+    if guard is not None:
+        app = AuthMiddleware(app, guard)
+    if config.http.ratelimit is not None:
+        app = RateLimitMiddleware(app, config.http.ratelimit, config.http.workers)
+    return app
+
+
 def create_app(
     config: Config,
     driver: StorageDriver | None = None,
@@ -103,6 +120,7 @@ def create_app(
     state = AppState(
         config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
     )
+    state.guard = build_guard(config)
     hooks = _start_extensions(state, enabled)
     app = AsyncApp(__name__, specification_dir=spec_dir(), middlewares=middlewares())
     operations.install(app)
@@ -115,8 +133,9 @@ def create_app(
     errorhandlers.install(app, errorhandlers.AllowedMethods(spec["paths"]))
     asgi: ASGIApp = StateMiddleware(app, state)
     if hooks.routes:
-        asgi = RouteDispatcher(asgi, hooks.routes)
+        asgi = RouteDispatcher(asgi, hooks.routes, state)
     for middleware in hooks.middleware:
         asgi = middleware(asgi)
+    asgi = _guarded(asgi, config, state.guard)
     state.ready = True
     return RequestLogMiddleware(Lifespan(asgi, scheduler))

@@ -2,9 +2,8 @@
 
 Keys are zot's spelling and are matched case-insensitively on load, as zot (viper) does. Unknown
 keys are rejected with their path. ``extensions`` is validated section by section by the
-extension each section names (see :mod:`ocireg.extensions`). Sections that later features act on
-(auth, accessControl, ...) are accepted and kept as they are until their feature
-validates them.
+extension each section names (see :mod:`ocireg.extensions`); ``http.auth``,
+``http.accessControl`` and ``http.ratelimit`` by :mod:`ocireg.auth` and :mod:`ocireg.ratelimit`.
 """
 
 from __future__ import annotations
@@ -24,9 +23,13 @@ from pydantic import (
     ValidationError,
     create_model,
     field_validator,
+    model_validator,
 )
 
+from ocireg.auth.policy import AccessControlConfig
+from ocireg.auth.settings import AuthConfig, authenticating
 from ocireg.durations import Duration
+from ocireg.ratelimit import RateLimitConfig
 
 LogLevel = Literal["debug", "info", "warn", "warning", "error", "fatal", "panic"]
 
@@ -113,13 +116,28 @@ class HTTPConfig(_Section):
     allowOrigin: str | None = None
     tls: TLSConfig | None = None
     compat: list[Literal["docker2s2"]] = Field(default_factory=list)
-    auth: dict[str, Any] | None = None
-    accessControl: dict[str, Any] | None = None
-    ratelimit: dict[str, Any] | None = None
+    auth: AuthConfig | None = None
+    accessControl: AccessControlConfig | None = None
+    ratelimit: RateLimitConfig | None = None
     readTimeout: Duration | None = None
     writeTimeout: Duration | None = None
     workers: int = Field(1, ge=1, le=64, description="Worker processes serving one root.")
     maxManifestSize: int = Field(4 * 1024 * 1024, ge=1024, description="Bytes; larger gets 413.")
+
+    @model_validator(mode="after")
+    def _named_callers_need_authentication(self) -> HTTPConfig:
+        # zot refuses these too: without authentication every caller is anonymous, so a
+        # policy for users, groups or authenticated callers could never apply.
+        if (
+            self.accessControl
+            and self.accessControl.names_anyone()
+            and not authenticating(self.auth)
+        ):
+            raise ValueError(
+                "accessControl: policies for users, groups, defaultPolicy and metrics.users "
+                "need an authentication method in http.auth"
+            )
+        return self
 
 
 def _lower(value: Any) -> Any:

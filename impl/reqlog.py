@@ -1,4 +1,5 @@
-"""One JSON line per request: method, path, status, bytes in and out, duration, repository."""
+"""One JSON line per request: method, path, status, bytes in and out, duration, repository,
+and the authenticated user (null when anonymous)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ocireg.auth.identity import identity_of
 from ocireg.names import repository_of
 
 log = logging.getLogger("ocireg.access")
@@ -56,6 +58,7 @@ class RequestLogMiddleware:
                 "bytes_out": facts["bytes_out"],
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                 "repo": repository_of(path),
+                "user": identity_of(scope).user,
                 "client": client[0] if client else None,
                 "pid": os.getpid(),
             }

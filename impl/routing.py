@@ -18,6 +18,7 @@ from typing import Any
 
 from connexion.middleware import ConnexionMiddleware
 from connexion.middleware.request_validation import RequestValidationMiddleware
+from connexion.middleware.security import SecurityMiddleware
 from connexion.middleware.swagger_ui import SwaggerUIMiddleware
 from starlette.types import Receive, Scope, Send
 
@@ -59,9 +60,12 @@ class SpecMiddleware(SwaggerUIMiddleware):  # type: ignore[misc]
 
 
 def middlewares() -> list[Any]:
-    """connexion's middleware stack, with our spec server and request validation."""
+    """connexion's middleware stack, with our spec server and request validation, and
+    without its security middleware: the spec's security schemes are enforced by
+    :mod:`ocireg.auth` (zot's rules, OCI error bodies), not by connexion."""
     replaced = {
         SwaggerUIMiddleware: SpecMiddleware,
         RequestValidationMiddleware: OCIRequestValidationMiddleware,
     }
-    return [replaced.get(m, m) for m in ConnexionMiddleware.default_middlewares]
+    stack = ConnexionMiddleware.default_middlewares
+    return [replaced.get(m, m) for m in stack if m is not SecurityMiddleware]

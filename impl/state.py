@@ -10,6 +10,7 @@ from ocireg.config import Config
 from ocireg.registry.store import Registry
 
 if TYPE_CHECKING:
+    from ocireg.auth.guard import Guard
     from ocireg.extensions.runtime import Active
     from ocireg.meta.db import MetaDB
     from ocireg.registry.gc import GarbageCollector
@@ -27,6 +28,7 @@ class AppState:
     gc: GarbageCollector
     meta: MetaDB
     ready: bool = False
+    guard: Guard | None = None  # None: no authentication or access control configured
     extensions: dict[str, Active] = field(default_factory=dict)
 
 

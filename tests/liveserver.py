@@ -79,7 +79,8 @@ def running(
     python: str | Path = sys.executable,
     env: dict[str, str] | None = None,
 ) -> Iterator[LiveServer]:
-    """Run ``python -m ocireg ARGS`` in ``cwd`` until it answers ``GET /v2/`` at ``url``."""
+    """Run ``python -m ocireg ARGS`` in ``cwd`` until it answers ``GET /v2/`` at ``url`` (200,
+    or a 401 challenge when authentication is configured)."""
     log = cwd / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
@@ -109,7 +110,8 @@ def _wait_ready(server: LiveServer, timeout: float = 30.0) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"ocireg exited early:\n{server.log.read_text()}")
         try:
-            if httpx.get(server.url + "/v2/", timeout=1, verify=False).status_code == 200:
+            answer = httpx.get(server.url + "/v2/", timeout=1, verify=False)
+            if answer.status_code == 200 or "WWW-Authenticate" in answer.headers:
                 return
         except httpx.TransportError:
             pass

@@ -160,6 +160,7 @@ def setup(context: SetupContext) -> Metrics:
     metrics = Metrics()
     context.scheduler.listeners.append(SchedulerMetrics(metrics.own))
     context.app.gc.listeners.append(GCMetrics(metrics.own))
-    context.add_route(settings.prometheus.path, Exposition(_scrape_registry(metrics, context)))
+    exposition = Exposition(_scrape_registry(metrics, context))
+    context.add_route(settings.prometheus.path, exposition, access="metrics")
     context.add_middleware(lambda app: MeasureRequests(app, metrics))
     return metrics

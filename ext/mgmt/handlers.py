@@ -26,14 +26,6 @@ def stripped_auth(auth: dict[str, Any] | None) -> dict[str, Any]:
     bearer = _lower_keys(given.get("bearer"))
     if bearer:
         result["bearer"] = {"realm": bearer.get("realm", ""), "service": bearer.get("service", "")}
-    providers = _lower_keys(_lower_keys(given.get("openid")).get("providers"))
-    if providers:
-        result["openid"] = {
-            "providers": {
-                name: {"name": str(_lower_keys(value).get("name") or name)}
-                for name, value in providers.items()
-            }
-        }
     if given.get("apikey") is True:
         result["apikey"] = True
     return result
@@ -46,7 +38,8 @@ def binary_type(names: list[str]) -> str:
 
 def stripped_config(config: Config, extensions: list[str]) -> dict[str, Any]:
     http: dict[str, Any] = {}
-    auth = stripped_auth(config.http.auth)
+    given = config.http.auth
+    auth = stripped_auth(given.model_dump(exclude_none=True) if given else None)
     if auth:
         http["auth"] = auth
     return {

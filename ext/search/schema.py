@@ -1,7 +1,7 @@
 """The Query type: zot's search queries over the meta DB.
 
-Answers only what the caller may read (until authentication lands every repository is readable;
-the resolvers go through ``Search.readable`` so access control has one place to hook in).
+Answers only what the caller may read: every resolver goes through ``Search.readable``, the
+repositories accessControl lets the caller read.
 Paging, filters and sort orders follow zot; ``STARS`` sorts by star count, which zot declares
 but cannot do; GlobalSearch also matches annotation and label values.
 """
@@ -9,7 +9,7 @@ but cannot do; GlobalSearch also matches annotation and label values.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -37,9 +37,14 @@ class Search:
     db: MetaDB
     facts: FactsCache
     user: str = ""
+    may_read: Callable[[str], bool] = lambda _: True
+    _readable: list[str] | None = field(default=None, init=False)
 
     def readable(self) -> list[str]:
-        return self.db.repositories()
+        """The repositories the caller may read (once per query)."""
+        if self._readable is None:
+            self._readable = [name for name in self.db.repositories() if self.may_read(name)]
+        return self._readable
 
     def images(self, repo: str) -> list[t.ImageSummary]:
         found = []

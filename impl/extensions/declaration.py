@@ -49,6 +49,8 @@ class Extension:
     ``requires``     importable top-level modules the extension needs beyond the core.
     ``default_on``   enabled without a configuration section (for built-in parts of the core
                      API such as the spec documents); ``enable: false`` still turns it off.
+    ``follows``      names of extensions that turn this one on when it has no section of its
+                     own (zot turns userprefs on with search); ``enable: false`` still wins.
     ``prepare``      optional ``"module:function"`` called as ``function(config, settings)`` by
                      ``ocireg serve`` once, in the parent process, before any worker starts
                      (e.g. to set up state that several worker processes share).
@@ -65,6 +67,7 @@ class Extension:
     distribution: str = "ocireg"
     requires: tuple[str, ...] = ()
     default_on: bool = False
+    follows: tuple[str, ...] = ()
     spec_package: str = "ocireg.spec"
     prepare: str | None = None
 

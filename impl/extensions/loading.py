@@ -31,11 +31,12 @@ BUILTIN = (
     "ocireg.ext.metrics:EXTENSION",
     "ocireg.ext.scrub:EXTENSION",
     "ocireg.ext.search:EXTENSION",
+    "ocireg.ext.userprefs:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
 # still loads, and start-up says that they are ignored.
-PLANNED = frozenset({"sync", "ui", "trust", "events", "userprefs", "apikey"})
+PLANNED = frozenset({"sync", "ui", "trust", "events", "apikey"})
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,8 @@ def resolve(
         if settings is not None and settings.enable:
             chosen[name] = Enabled(extension, settings)
     for name, extension in known.items():
-        if extension.default_on and name not in given:
+        followed = any(leader in chosen for leader in extension.follows)
+        if (extension.default_on or followed) and name not in given:
             chosen[name] = Enabled(extension, extension.settings())
     for enabled in chosen.values():
         unavailable = _unavailable(source, enabled.name, enabled.extension)

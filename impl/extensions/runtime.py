@@ -14,7 +14,10 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
+from ocireg.auth.access import Rule, parse_rule
+from ocireg.auth.middleware import error_response
 from ocireg.config import Config
+from ocireg.errors import RegistryError
 from ocireg.extensions.loading import Enabled
 from ocireg.registry.store import ManifestCheck, Registry
 from ocireg.scheduler import Scheduler
@@ -23,12 +26,18 @@ from ocireg.state import AppState
 Middleware = Callable[[ASGIApp], ASGIApp]
 
 
+@dataclass(frozen=True)
+class Route:
+    app: ASGIApp
+    rule: Rule  # who may call it, as x-ocireg-access says for spec operations
+
+
 @dataclass
 class Hooks:
     """Everything the enabled extensions registered, in the order they registered it."""
 
     manifest_checks: list[ManifestCheck] = field(default_factory=list)
-    routes: dict[str, ASGIApp] = field(default_factory=dict)
+    routes: dict[str, Route] = field(default_factory=dict)
     middleware: list[Middleware] = field(default_factory=list)
 
 
@@ -59,9 +68,11 @@ class SetupContext:
     def check_manifests(self, check: ManifestCheck) -> None:
         self.hooks.manifest_checks.append(check)
 
-    def add_route(self, path: str, app: ASGIApp) -> None:
+    def add_route(self, path: str, app: ASGIApp, access: str = "authenticated") -> None:
         """Serve ``path`` (exactly, any method) with a plain ASGI app, outside the OpenAPI
-        spec: for what cannot be described there, such as Prometheus' ``/metrics``."""
+        spec: for what cannot be described there, such as Prometheus' ``/metrics``.
+        ``access`` is who may call it, one of the x-ocireg-access words (anyone, login,
+        authenticated, listing, metrics)."""
         if not path.startswith("/") or path.startswith("/v2/") or path == "/v2":
             raise ValueError(
                 f"extension {self.enabled.name}: route {path!r} must be absolute "
@@ -69,7 +80,8 @@ class SetupContext:
             )
         if path in self.hooks.routes:
             raise ValueError(f"extension {self.enabled.name}: route {path} is already taken")
-        self.hooks.routes[path] = app
+        rule = parse_rule(access, f"extension {self.enabled.name}: route {path}")
+        self.hooks.routes[path] = Route(app, rule)
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap the whole app (outside connexion, inside the request log)."""
@@ -89,10 +101,20 @@ class Active:
 class RouteDispatcher:
     """Sends the extensions' exact-path routes to their apps and everything else on."""
 
-    def __init__(self, app: ASGIApp, routes: dict[str, ASGIApp]) -> None:
+    def __init__(self, app: ASGIApp, routes: dict[str, Route], state: AppState) -> None:
         self.app = app
         self.routes = routes
+        self.state = state
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        target = self.routes.get(scope["path"]) if scope["type"] == "http" else None
-        await (target or self.app)(scope, receive, send)
+        route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        if self.state.guard is not None:
+            try:
+                await self.state.guard.authorize(scope, route.rule, {})
+            except RegistryError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
+        await route.app(scope, receive, send)

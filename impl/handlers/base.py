@@ -8,6 +8,7 @@ from urllib.parse import quote
 from starlette.datastructures import QueryParams
 from starlette.responses import PlainTextResponse, Response
 
+from ocireg.auth.identity import Identity, identity_of
 from ocireg.digests import Digest
 from ocireg.names import check_name
 from ocireg.operations import current_request
@@ -23,6 +24,23 @@ def app_state() -> AppState:
 
 def registry() -> Registry:
     return app_state().registry
+
+
+def identity() -> Identity:
+    return identity_of(current_request().scope)
+
+
+async def require(action: str, name: str) -> None:
+    """Raise the 401 or 403 the caller gets unless it may do ``action`` on ``name`` (for
+    what the operation's x-ocireg-access rule cannot know, such as overwriting a tag)."""
+    guard = app_state().guard
+    if guard is not None:
+        await guard.require(identity(), action, name)
+
+
+def may(action: str, name: str) -> bool:
+    guard = app_state().guard
+    return guard is None or guard.access.allows(identity(), action, name)
 
 
 def repo(name: str) -> str:

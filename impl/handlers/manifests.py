@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from ocireg.digests import digest_bytes
 from ocireg.errors import ErrorCode, RegistryError
-from ocireg.handlers.base import app_state, body_stream, header_int, query_list, registry, repo
-from ocireg.names import check_tag
+from ocireg.handlers.base import (
+    app_state,
+    body_stream,
+    header_int,
+    query_list,
+    registry,
+    repo,
+    require,
+)
+from ocireg.names import check_tag, is_tag
 from ocireg.operations import current_request
 
 
@@ -51,6 +60,7 @@ async def put_manifest(name: str, reference: str) -> Response:
     name = repo(name)
     tags = [check_tag(t) for t in query_list("tag")]
     data = await _read_manifest_body(app_state().max_manifest_size)
+    await _may_move(name, [reference, *tags] if is_tag(reference) else tags, data)
     content_type = current_request().headers.get("content-type")
     pushed = await registry().put_manifest(name, reference, data, content_type, tags)
     headers = {
@@ -64,6 +74,17 @@ async def put_manifest(name: str, reference: str) -> Response:
     for tag in pushed.tags if tags else []:
         response.headers.append("OCI-Tag", tag)
     return response
+
+
+async def _may_move(name: str, tags: list[str], data: bytes) -> None:
+    """Pointing an existing tag at another manifest needs ``update``, not only ``create``
+    (pushing the same manifest again moves nothing)."""
+    index = registry().index(name) if app_state().guard is not None else None
+    if index is None:
+        return
+    digest = str(digest_bytes(data))
+    if any(tag in index.tags and index.tags[tag]["digest"] != digest for tag in tags):
+        await require("update", name)
 
 
 async def delete_manifest(name: str, reference: str) -> Response:

@@ -13,6 +13,7 @@ from ocireg.handlers.base import (
     blob_location,
     body_stream,
     header_int,
+    may,
     query,
     registry,
     repo,
@@ -54,7 +55,10 @@ async def start_upload(name: str) -> Response:
         if source is not None:
             check_name(source)
         dgst = parse_digest(mount)
-        if await reg.mount_blob(name, dgst, source):
+        # Only from what the caller may read; otherwise this is a plain upload (202).
+        if (source is None or may("read", source)) and await reg.mount_blob(
+            name, dgst, source, lambda candidate: may("read", candidate)
+        ):
             return _created(name, str(dgst))
     monolithic = query("digest")
     # checked before a session exists, so a bad digest leaves nothing behind

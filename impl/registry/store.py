@@ -142,11 +142,18 @@ class Registry:
             except PathNotFoundError:
                 raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)}) from None
 
-    async def mount_blob(self, repo: str, digest: Digest, source: str | None) -> bool:
-        """Link a blob from ``source`` (or, if None, any repository holding it) into ``repo``."""
+    async def mount_blob(
+        self,
+        repo: str,
+        digest: Digest,
+        source: str | None,
+        readable: Callable[[str], bool] = lambda _: True,
+    ) -> bool:
+        """Link a blob from ``source`` (or, if None, any ``readable`` repository holding it)
+        into ``repo``."""
         if not digest.supported:
             return False
-        candidates = [source] if source is not None else self.repositories()
+        candidates = [source] if source is not None else list(filter(readable, self.repositories()))
         for candidate in candidates:
             if candidate != repo and self.has_blob(candidate, digest):
                 await self.ensure_repository(repo)

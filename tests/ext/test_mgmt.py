@@ -9,18 +9,20 @@ import httpx
 
 from ocireg import __version__
 from ocireg.ext.mgmt.handlers import binary_type, stripped_auth
+from tests.auth.tokenserver import TokenServer
 from tests.liveserver import live_server
 
 SECRETS = {
     "htpasswd": {"path": "/etc/ocireg/htpasswd"},
-    "ldap": {"address": "ldap.example.com", "bindPassword": "ldap-secret", "baseDN": "dc=x"},
-    "bearer": {"realm": "https://auth/token", "service": "reg", "cert": "/etc/secret.pem"},
-    "openid": {
-        "providers": {
-            "github": {"name": "GitHub", "clientid": "id-1", "clientsecret": "oidc-secret"},
-            "dex": {"clientsecret": "dex-secret"},
-        }
+    "ldap": {
+        "address": "ldap.example.com",
+        "bindDN": "cn=reader,dc=x",
+        "bindPassword": "ldap-secret",
+        "baseDN": "dc=x",
+        "userAttribute": "uid",
+        "insecure": True,
     },
+    "bearer": {"realm": "https://auth/token", "service": "reg", "cert": "/etc/secret.pem"},
     "apikey": True,
 }
 
@@ -29,7 +31,6 @@ def test_stripped_auth_keeps_only_what_a_client_needs() -> None:
     assert stripped_auth(SECRETS) == {
         "htpasswd": {},
         "bearer": {"realm": "https://auth/token", "service": "reg"},
-        "openid": {"providers": {"github": {"name": "GitHub"}, "dex": {"name": "dex"}}},
         "apikey": True,
     }
     assert stripped_auth(None) == {}
@@ -42,7 +43,15 @@ def test_binary_type_is_zot_spelling() -> None:
 
 
 def test_mgmt_over_http_shows_auth_methods_and_no_secret(tmp_path: Path) -> None:
-    sections = {"http": {"auth": SECRETS}, "extensions": {"mgmt": {}}}
+    signer = TokenServer(tmp_path / "tokens")
+    htpasswd = tmp_path / "htpasswd"
+    htpasswd.write_text("someone:$2y$04$" + "a" * 53 + "\n")
+    auth = {
+        **SECRETS,
+        "htpasswd": {"path": str(htpasswd)},
+        "bearer": {**SECRETS["bearer"], "cert": str(signer.cert_path)},
+    }
+    sections = {"http": {"auth": auth}, "extensions": {"mgmt": {}}}
     with live_server(tmp_path, sections) as live:
         response = httpx.get(f"{live.url}/v2/_zot/ext/mgmt")
     assert response.status_code == 200
@@ -53,7 +62,7 @@ def test_mgmt_over_http_shows_auth_methods_and_no_secret(tmp_path: Path) -> None
     assert {"lint", "mgmt", "specs"} <= set(body["binaryType"].strip("-").split("-"))
     assert body["http"]["auth"]["bearer"] == {"realm": "https://auth/token", "service": "reg"}
     text = json.dumps(body)
-    for secret in ("secret", "id-1", "/etc/", "ldap.example.com", "dc=x"):
+    for secret in ("secret", str(tmp_path), "ldap.example.com", "dc=x"):
         assert secret not in text
 
 

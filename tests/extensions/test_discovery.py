@@ -27,6 +27,7 @@ def test_discovery_lists_each_enabled_extension_from_its_spec(ext_client: httpx.
         "ext-ocireg-specs.md",
         "ext-zot-mgmt.md",
         "ext-zot-search.md",
+        "ext-zot-userprefs.md",  # on with search, as in zot
         "ext-example-quota.md",
     }
     assert entries["ext-zot-mgmt.md"]["name"] == "_zot"

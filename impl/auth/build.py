@@ -1,0 +1,85 @@
+"""The :class:`Guard` a configuration asks for, or None when it asks for nothing."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from ocireg.auth.guard import Guard, PasswordMethod, TokenVerifier
+from ocireg.auth.policy import AccessControl
+from ocireg.auth.settings import AuthConfig, authenticating
+from ocireg.config import Config, ConfigError
+from ocireg.logs import event
+
+log = logging.getLogger("ocireg.auth")
+
+
+def build_guard(config: Config, source: str = "configuration") -> Guard | None:
+    """The running authentication and access control; ConfigError naming the key when a file
+    it needs cannot be used."""
+    http = config.http
+    auth = http.auth
+    if not authenticating(auth) and http.accessControl is None:
+        return None
+    access = AccessControl(http.accessControl, authenticating(auth))
+    if auth is None:
+        return Guard(access, http.realm)
+    try:
+        passwords = _password_methods(auth)
+        tokens = _tokens(auth)
+    except ConfigError as exc:
+        raise ConfigError([f"{source}: {problem}" for problem in exc.problems]) from None
+    return Guard(access, http.realm, passwords, tokens, auth.failDelay)
+
+
+def _password_methods(auth: AuthConfig) -> list[PasswordMethod]:
+    methods = []
+    if auth.htpasswd is not None:
+        from ocireg.auth.htpasswd import HtpasswdError, HtpasswdFile
+
+        try:
+            users = HtpasswdFile(auth.htpasswd.path)
+        except HtpasswdError as exc:
+            raise ConfigError([f"http.auth.htpasswd.path: {exc}"]) from None
+        methods.append(PasswordMethod("htpasswd", _no_groups(users.verify)))
+    if auth.ldap is not None:
+        from ocireg.auth.ldap import LdapAuth
+
+        try:
+            directory = LdapAuth(auth.ldap)
+        except ValueError as exc:
+            raise ConfigError([f"http.auth.ldap: {exc}"]) from None
+        methods.append(PasswordMethod("ldap", _tolerant(directory.authenticate)))
+    return methods
+
+
+def _tokens(auth: AuthConfig) -> TokenVerifier | None:
+    if auth.bearer is None:
+        return None
+    from ocireg.auth.bearer import BearerAuth
+
+    try:
+        return BearerAuth(auth.bearer)
+    except ValueError as exc:
+        raise ConfigError([f"http.auth.bearer.cert: {exc}"]) from None
+
+
+def _no_groups(verify: Callable[[str, str], bool]) -> Callable[[str, str], list[str] | None]:
+    return lambda user, password: [] if verify(user, password) else None
+
+
+def _tolerant(
+    authenticate: Callable[[str, str], list[str] | None],
+) -> Callable[[str, str], list[str] | None]:
+    """A directory that cannot be reached authenticates nobody (the next method may), and
+    says so in the log rather than failing the request with a 500."""
+    from ocireg.auth.ldap import LdapUnavailable
+
+    def check(user: str, password: str) -> list[str] | None:
+        try:
+            return authenticate(user, password)
+        except LdapUnavailable as exc:
+            event(log, logging.ERROR, "ldap unavailable", error=str(exc))
+            return None
+
+    return check

@@ -1,0 +1,152 @@
+"""The running authentication and access control: who a request is from, and whether the
+operation it calls lets them in.
+
+Answers follow zot and the distribution spec: 401 ``UNAUTHORIZED`` with a challenge
+(``Basic realm=...``, or ``Bearer realm=...,service=...,scope=...`` when tokens are configured)
+for a caller who did not (or could not) authenticate, 403 ``DENIED`` for one who did but may
+not. ``failDelay`` seconds pass before any such answer to slow guessing down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ocireg.auth.access import Rule
+from ocireg.auth.identity import ANONYMOUS, Identity, identity_of
+from ocireg.auth.policy import AccessControl
+from ocireg.errors import ErrorCode, RegistryError
+
+# A password method: the user's groups from its directory when the password is right, else
+# None. Synchronous (bcrypt, LDAP round trips): called in a thread.
+PasswordCheck = Callable[[str, str], "list[str] | None"]
+
+
+class TokenVerifier(Protocol):
+    def verify(self, token: str) -> Any: ...  # a Grant; raises on a bad token
+
+    def challenge(self, scopes: list[str], error: str | None = None) -> str: ...
+
+
+@dataclass(frozen=True)
+class PasswordMethod:
+    name: str  # what Identity.method says: htpasswd, ldap, apikey
+    check: PasswordCheck
+
+
+class Guard:
+    def __init__(
+        self,
+        access: AccessControl,
+        realm: str,
+        passwords: Iterable[PasswordMethod] = (),
+        tokens: TokenVerifier | None = None,
+        fail_delay: float = 0.0,
+    ) -> None:
+        self.access = access
+        self.realm = realm
+        self.passwords = list(passwords)
+        self.tokens = tokens
+        self.fail_delay = fail_delay
+
+    # -- authentication -------------------------------------------------------------------
+    async def identify(self, headers: list[tuple[bytes, bytes]]) -> Identity:
+        """The caller's identity from its Authorization header; RegistryError (401) when the
+        credentials it sent are wrong."""
+        values = [value for name, value in headers if name.lower() == b"authorization"]
+        if not values:
+            return ANONYMOUS
+        if len(values) > 1:
+            raise await self._unauthorized("send one Authorization header")
+        scheme, _, credentials = values[0].decode("latin-1").strip().partition(" ")
+        scheme = scheme.lower()
+        if scheme == "basic":
+            return await self._basic(credentials.strip())
+        if scheme == "bearer" and self.tokens is not None:
+            return await self._bearer(credentials.strip())
+        raise await self._unauthorized(f"unsupported authorization scheme {scheme!r}")
+
+    async def _basic(self, credentials: str) -> Identity:
+        try:
+            decoded = base64.b64decode(credentials, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise await self._unauthorized("malformed basic credentials") from None
+        user, colon, password = decoded.partition(":")
+        if not colon:
+            raise await self._unauthorized("malformed basic credentials")
+        if not user and not password:  # "Og==": what some clients send for "no credentials"
+            return ANONYMOUS
+        if user and password:
+            for method in self.passwords:
+                groups = await asyncio.to_thread(method.check, user, password)
+                if groups is not None:
+                    return Identity(user, method.name, self.access.groups_of(user, groups))
+        raise await self._unauthorized("invalid username or password")
+
+    async def _bearer(self, token: str) -> Identity:
+        assert self.tokens is not None
+        try:
+            grant = self.tokens.verify(token)
+        except Exception as exc:  # the verifier's TokenError: its text is safe to show
+            raise await self._unauthorized(str(exc), error="invalid_token") from None
+        return Identity(grant.subject or None, "bearer", grant=grant)
+
+    # -- authorization --------------------------------------------------------------------
+    async def authorize(
+        self, scope: Mapping[str, Any], rule: Rule, path: Mapping[str, str]
+    ) -> None:
+        """Let the request through to its operation, or raise the 401 or 403 it gets."""
+        identity = identity_of(scope)
+        if rule.kind == "repository":
+            assert rule.action is not None and rule.parameter is not None
+            await self.require(identity, rule.action, path[rule.parameter])
+        elif not self._lets_in(identity, rule):
+            raise await self.refusal(identity, [])
+
+    def _lets_in(self, identity: Identity, rule: Rule) -> bool:
+        if rule.kind == "authenticated":
+            return not identity.anonymous
+        if rule.kind == "metrics":
+            return self.access.may_read_metrics(identity)
+        if rule.kind == "login" and identity.anonymous and self.access.authenticating:
+            return self.access.anonymous_may_read_somewhere()
+        return True  # anyone, listing (the handler filters), login otherwise
+
+    async def require(self, identity: Identity, action: str, repo: str) -> None:
+        """Raise the refusal unless ``identity`` may do ``action`` on ``repo``."""
+        if not self.access.allows(identity, action, repo):
+            raise await self.refusal(identity, [_token_scope(repo, action)])
+
+    async def refusal(self, identity: Identity, scopes: list[str]) -> RegistryError:
+        if identity.grant is not None:  # the token lacks the scope: the client asks for more
+            return await self._unauthorized("insufficient scope", scopes, "insufficient_scope")
+        if identity.anonymous:
+            return await self._unauthorized("authentication required", scopes)
+        await self._delay()
+        return RegistryError(ErrorCode.DENIED)
+
+    async def _unauthorized(
+        self, why: str, scopes: list[str] | None = None, error: str | None = None
+    ) -> RegistryError:
+        await self._delay()
+        if self.tokens is not None:
+            challenge = self.tokens.challenge(scopes or [], error)
+        else:
+            challenge = f'Basic realm="{self.realm}"'
+        return RegistryError(
+            ErrorCode.UNAUTHORIZED, {"reason": why}, headers={"WWW-Authenticate": challenge}
+        )
+
+    async def _delay(self) -> None:
+        if self.fail_delay > 0:
+            await asyncio.sleep(self.fail_delay)
+
+
+def _token_scope(repo: str, action: str) -> str:
+    """The token scope a client should ask for: distribution's pull, push and delete."""
+    wanted = {"read": "pull", "delete": "delete"}.get(action, "pull,push")
+    return f"repository:{repo}:{wanted}"
