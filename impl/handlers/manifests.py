@@ -10,6 +10,7 @@ from ocireg.handlers.base import (
     app_state,
     body_stream,
     header_int,
+    identity,
     query_list,
     registry,
     repo,
@@ -62,7 +63,8 @@ async def put_manifest(name: str, reference: str) -> Response:
     data = await _read_manifest_body(app_state().max_manifest_size)
     await _may_move(name, [reference, *tags] if is_tag(reference) else tags, data)
     content_type = current_request().headers.get("content-type")
-    pushed = await registry().put_manifest(name, reference, data, content_type, tags)
+    pusher = identity().user or ""
+    pushed = await registry().put_manifest(name, reference, data, content_type, tags, pusher)
     headers = {
         "Location": f"/v2/{name}/manifests/{pushed.digest}",
         "Docker-Content-Digest": str(pushed.digest),

@@ -98,26 +98,28 @@ class Recorder:
     """A registry observer that batches changes for the meta DB, and follows index.json's
     generations so that a restart knows which repositories the DB is current for."""
 
-    def __init__(self, registry: Registry, db: MetaDB, user: str = "") -> None:
+    def __init__(self, registry: Registry, db: MetaDB) -> None:
         self.registry = registry
         self.db = db
-        self.user = user  # until authentication: who pushed is not known
         self._lock = threading.Lock()
-        self._changes: list[tuple[str, str, str, int, list[str], float]] = []
+        # (kind, repo, digest or tag, size, tags, when, pusher)
+        self._changes: list[tuple[str, str, str, int, list[str], float, str]] = []
         self._pulls: dict[tuple[str, str], tuple[int, float]] = {}
         self._stamps: list[tuple[str, str | None, str]] = []
 
-    def pushed(self, repo: str, digest: str, size: int, tags: list[str]) -> None:
+    def pushed(
+        self, repo: str, digest: str, size: int, tags: list[str], pusher: str = ""
+    ) -> None:
         with self._lock:
-            self._changes.append(("push", repo, digest, size, tags, time.time()))
+            self._changes.append(("push", repo, digest, size, tags, time.time(), pusher))
 
     def untagged(self, repo: str, tag: str) -> None:
         with self._lock:
-            self._changes.append(("untag", repo, tag, 0, [], time.time()))
+            self._changes.append(("untag", repo, tag, 0, [], time.time(), ""))
 
     def deleted(self, repo: str, digest: str) -> None:
         with self._lock:
-            self._changes.append(("delete", repo, digest, 0, [], time.time()))
+            self._changes.append(("delete", repo, digest, 0, [], time.time(), ""))
 
     def index_saved(self, repo: str, before: str | None, after: str) -> None:
         with self._lock:
@@ -134,11 +136,11 @@ class Recorder:
             changes, self._changes = self._changes, []
             pulls, self._pulls = self._pulls, {}
             stamps, self._stamps = self._stamps, []
-        for kind, repo, subject, size, tags, when in changes:
+        for kind, repo, subject, size, tags, when, pusher in changes:
             if kind == "push":
                 record = read_record(self.registry, repo, subject, size)
                 if record is not None:
-                    self.db.put_image(repo, record, tags, when, self.user)
+                    self.db.put_image(repo, record, tags, when, pusher)
             elif kind == "untag":
                 self.db.remove_tag(repo, subject)
             else:

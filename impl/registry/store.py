@@ -35,7 +35,9 @@ class Observer(Protocol):
     """Told about what changed, after it is in storage (the meta DB is one). Called on the
     request path, so an observer only records and does its work later."""
 
-    def pushed(self, repo: str, digest: str, size: int, tags: list[str]) -> None: ...
+    def pushed(
+        self, repo: str, digest: str, size: int, tags: list[str], pusher: str = ""
+    ) -> None: ...
 
     def untagged(self, repo: str, tag: str) -> None: ...
 
@@ -186,7 +188,13 @@ class Registry:
             raise RegistryError(ErrorCode.MANIFEST_UNKNOWN, {"digest": stored.digest}) from None
 
     async def put_manifest(
-        self, repo: str, reference: str, data: bytes, content_type: str | None, tags: list[str]
+        self,
+        repo: str,
+        reference: str,
+        data: bytes,
+        content_type: str | None,
+        tags: list[str],
+        pusher: str = "",
     ) -> PushedManifest:
         manifest = parse_manifest(data, content_type, self.docker_compat)
         if is_tag(reference):
@@ -227,7 +235,7 @@ class Registry:
 
         await self.commits.apply(repo, record)
         for observer in self.observers:
-            observer.pushed(repo, str(digest), len(data), unique_tags)
+            observer.pushed(repo, str(digest), len(data), unique_tags, pusher)
         subject = str(manifest.subject.digest) if manifest.subject else None
         return PushedManifest(digest, subject, unique_tags)
 

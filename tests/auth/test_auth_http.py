@@ -211,6 +211,15 @@ def test_stars_and_bookmarks_belong_to_each_user(registry: LiveServer) -> None:
     assert anonymous.status_code == 401
 
 
+def test_search_says_who_pushed_an_image(registry: LiveServer) -> None:
+    with as_user(registry, "alice") as alice:
+        _push_image(alice, "alice/pushed")
+        time.sleep(1.5)
+        query = '{ ImageList(repo: "alice/pushed") { Results { Tag PushedBy } } }'
+        found = _search(alice, query)["ImageList"]["Results"]
+    assert found == [{"Tag": "v1", "PushedBy": "alice"}]
+
+
 def test_search_answers_only_what_the_caller_may_read(registry: LiveServer) -> None:
     with as_user(registry, "root") as root:
         _push_image(root, "private/hidden")
