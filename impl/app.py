@@ -120,7 +120,7 @@ def create_app(
     state = AppState(
         config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
     )
-    state.guard = build_guard(config)
+    state.guard = build_guard(config, meta)
     hooks = _start_extensions(state, enabled)
     app = AsyncApp(__name__, specification_dir=spec_dir(), middlewares=middlewares())
     operations.install(app)

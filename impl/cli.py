@@ -35,6 +35,9 @@ def _check_files(config: Config, source: str) -> None:
                 problems.append(f"{source}: http.tls.{key}: cannot read {value}")
     if problems:
         raise ConfigError(problems)
+    from ocireg.auth.build import build_guard
+
+    build_guard(config, None, source)  # reads htpasswd, the token certificate, LDAP credentials
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -46,6 +46,22 @@ def test_verify_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert "cannot read" in capsys.readouterr().err
 
 
+def test_serve_refuses_auth_files_it_cannot_use_by_key_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no-htpasswd"
+    config = {
+        "storage": {"rootDirectory": str(tmp_path / "data")},
+        "http": {"port": 5999, "auth": {"htpasswd": {"path": str(missing)}}},
+    }
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(config))
+    assert main(["serve", str(path)]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(f"{path}: http.auth.htpasswd.path: ")
+    assert str(missing) in error
+
+
 def test_schema_is_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from ocireg.auth.apikeys import ApiKeys
 from ocireg.auth.guard import Guard, PasswordMethod, TokenVerifier
 from ocireg.auth.policy import AccessControl
 from ocireg.auth.settings import AuthConfig, authenticating
 from ocireg.config import Config, ConfigError
 from ocireg.logs import event
+from ocireg.meta.db import MetaDB
 
 log = logging.getLogger("ocireg.auth")
 
 
-def build_guard(config: Config, source: str = "configuration") -> Guard | None:
+def build_guard(
+    config: Config, meta: MetaDB | None = None, source: str = "configuration"
+) -> Guard | None:
     """The running authentication and access control; ConfigError naming the key when a file
     it needs cannot be used."""
     http = config.http
@@ -29,7 +33,10 @@ def build_guard(config: Config, source: str = "configuration") -> Guard | None:
         tokens = _tokens(auth)
     except ConfigError as exc:
         raise ConfigError([f"{source}: {problem}" for problem in exc.problems]) from None
-    return Guard(access, http.realm, passwords, tokens, auth.failDelay)
+    keys = ApiKeys(meta) if auth.apikey and meta is not None else None
+    if keys is not None:  # first: a key is told apart by its prefix, without a bcrypt round
+        passwords.insert(0, PasswordMethod("apikey", keys.check))
+    return Guard(access, http.realm, passwords, tokens, auth.failDelay, keys)
 
 
 def _password_methods(auth: AuthConfig) -> list[PasswordMethod]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ocireg.auth.access import Rule
+from ocireg.auth.apikeys import ApiKeys
 from ocireg.auth.identity import ANONYMOUS, Identity, identity_of
 from ocireg.auth.policy import AccessControl
 from ocireg.errors import ErrorCode, RegistryError
@@ -46,12 +47,14 @@ class Guard:
         passwords: Iterable[PasswordMethod] = (),
         tokens: TokenVerifier | None = None,
         fail_delay: float = 0.0,
+        api_keys: ApiKeys | None = None,
     ) -> None:
         self.access = access
         self.realm = realm
         self.passwords = list(passwords)
         self.tokens = tokens
         self.fail_delay = fail_delay
+        self.api_keys = api_keys  # None unless http.auth.apikey
 
     # -- authentication -------------------------------------------------------------------
     async def identify(self, headers: list[tuple[bytes, bytes]]) -> Identity:

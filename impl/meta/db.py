@@ -2,8 +2,8 @@
 
 A PostgreSQL backend will implement :class:`MetaDB` for several instances sharing storage.
 Everything here is derived from storage and can be rebuilt from it (see ``ocireg.meta.sync``);
-only statistics (downloads, last pull, push time and pusher) and user preferences (stars,
-bookmarks) exist nowhere else.
+only statistics (downloads, last pull, push time and pusher), user preferences (stars,
+bookmarks) and API keys (their hashes) exist nowhere else.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ocireg.meta.records import ImageRecord, Platform
+from ocireg.meta.records import ApiKey, ImageRecord, Platform
 
 log = logging.getLogger("ocireg.meta")
 SCHEMA_VERSION = "1"
@@ -100,6 +100,22 @@ class MetaDB(ABC):
         """Flip ``starred`` or ``bookmarked`` for a user's repository; returns the new value."""
 
     @abstractmethod
+    def add_api_key(self, key_hash: str, key: ApiKey) -> None: ...
+
+    @abstractmethod
+    def api_keys(self, user: str) -> list[ApiKey]: ...
+
+    @abstractmethod
+    def api_key(self, key_hash: str) -> ApiKey | None: ...
+
+    @abstractmethod
+    def revoke_api_key(self, user: str, uuid: str) -> bool:
+        """Delete one of ``user``'s keys; whether there was one."""
+
+    @abstractmethod
+    def used_api_key(self, key_hash: str, when: float) -> None: ...
+
+    @abstractmethod
     def close(self) -> None: ...
 
 
@@ -120,6 +136,10 @@ CREATE TABLE IF NOT EXISTS tags (
 CREATE TABLE IF NOT EXISTS user_prefs (
     user TEXT NOT NULL, repo TEXT NOT NULL, starred INTEGER NOT NULL DEFAULT 0,
     bookmarked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (user, repo));
+CREATE TABLE IF NOT EXISTS api_keys (
+    hash TEXT PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, user TEXT NOT NULL, details TEXT NOT NULL,
+    last_used REAL);
+CREATE INDEX IF NOT EXISTS api_keys_by_user ON api_keys (user);
 """
 
 # Every change to a repository's rows bumps its version, so readers (search) can keep derived
@@ -391,6 +411,41 @@ class SQLiteMetaDB(MetaDB):
             ).fetchone()
         return bool(row[0])
 
+    # -- API keys (only their hashes are stored) -------------------------------------------
+    def add_api_key(self, key_hash: str, key: ApiKey) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO api_keys (hash, uuid, user, details) VALUES (?, ?, ?, ?)",
+                (key_hash, key.uuid, key.user, json.dumps(asdict(key))),
+            )
+
+    def api_keys(self, user: str) -> list[ApiKey]:
+        rows = self._read(
+            "SELECT details, last_used FROM api_keys WHERE user = ? ORDER BY rowid", user
+        )
+        return [_api_key(row) for row in rows]
+
+    def api_key(self, key_hash: str) -> ApiKey | None:
+        rows = self._read("SELECT details, last_used FROM api_keys WHERE hash = ?", key_hash)
+        return _api_key(rows[0]) if rows else None
+
+    def revoke_api_key(self, user: str, uuid: str) -> bool:
+        with self._write() as db:
+            gone = db.execute("DELETE FROM api_keys WHERE user = ? AND uuid = ?", (user, uuid))
+        return gone.rowcount > 0
+
+    def used_api_key(self, key_hash: str, when: float) -> None:
+        with self._write() as db:
+            db.execute("UPDATE api_keys SET last_used = ? WHERE hash = ?", (when, key_hash))
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _api_key(row: sqlite3.Row) -> ApiKey:
+    details = json.loads(row[0])
+    details["last_used"] = row[1]
+    details["scopes"] = tuple(details["scopes"])
+    details["groups"] = tuple(details["groups"])
+    return ApiKey(**details)

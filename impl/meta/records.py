@@ -100,3 +100,21 @@ def children_platforms(registry: Registry, repo: str, record: ImageRecord) -> No
         child_record = image_record(registry, repo, child, 0, parsed)
         seen += [p for p in child_record.platforms if p not in seen]
     record.platforms = seen
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One API key's details (zot's APIKeyDetails); the key itself is never stored."""
+
+    uuid: str
+    user: str
+    label: str
+    scopes: tuple[str, ...]
+    created_at: float
+    expires_at: float | None  # None: never
+    creator_ua: str
+    groups: tuple[str, ...]  # the user's groups when the key was made (LDAP's, for one)
+    last_used: float | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at is not None and now >= self.expires_at

@@ -8,6 +8,7 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             "auth": {
                 "htpasswd": {"path": str(write_htpasswd(directory / "htpasswd", USERS))},
                 "failDelay": FAIL_DELAY,
+                "apikey": True,
             },
             "accessControl": {
                 "repositories": {
@@ -230,6 +232,47 @@ def test_search_answers_only_what_the_caller_may_read(registry: LiveServer) -> N
         assert _search(alice, query)["GlobalSearch"]["Repos"] == []
         image = '{ Image(image: "private/hidden:v1") { Tag } }'
         assert alice.post("/v2/_zot/ext/search", json={"query": image}).json()["data"] is None
+
+
+def test_api_keys_work_as_passwords_until_revoked_or_expired(registry: LiveServer) -> None:
+    keys = "/zot/auth/apikey"
+    with as_user(registry, "alice") as alice:
+        made = alice.post(keys, json={"label": "ci", "scopes": ["alice/app"]})
+        assert made.status_code == 201, made.text
+        key, details = made.json()["apiKey"], made.json()
+        assert key.startswith("zak_") and details["label"] == "ci"
+        assert details["expirationDate"] == "0001-01-01T00:00:00Z" and not details["isExpired"]
+        soon = datetime.now(UTC) + timedelta(seconds=2)
+        short = alice.post(keys, json={"label": "short", "expirationDate": soon.isoformat()})
+        assert short.status_code == 201
+        listed = alice.get(keys).json()["apiKeys"]
+        assert [k["label"] for k in listed] == ["ci", "short"]
+        assert key not in json.dumps(listed)
+    with httpx.Client(base_url=registry.url, auth=("alice", key)) as by_key:
+        _push_image(by_key, "alice/by-key")
+        # a key cannot make more keys
+        assert by_key.post(keys, json={"label": "more"}).status_code == 403
+    assert httpx.get(f"{registry.url}/v2/", auth=("bob", key)).status_code == 401  # not bob's
+    time.sleep(2.5)
+    expired = httpx.get(f"{registry.url}/v2/", auth=("alice", short.json()["apiKey"]))
+    assert expired.status_code == 401
+    with as_user(registry, "alice") as alice:
+        assert alice.delete(keys, params={"id": details["uuid"]}).status_code == 200
+        assert [k["label"] for k in alice.get(keys).json()["apiKeys"]] == ["short"]
+        assert alice.get(keys).json()["apiKeys"][0]["isExpired"] is True
+        for bad in ({"expirationDate": "tomorrow"}, {"expirationDate": "2001-01-01T00:00:00Z"},
+                    {"label": 7}):  # fmt: skip
+            assert alice.post(keys, json=bad).status_code == 400, bad
+    assert httpx.get(f"{registry.url}/v2/", auth=("alice", key)).status_code == 401
+    assert key not in registry.log.read_text()
+
+
+def test_api_keys_are_404_when_off(tmp_path: Path) -> None:
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "alice-pw"})
+    extra = {"http": {"auth": {"htpasswd": {"path": str(htpasswd)}}}}
+    with live_server(tmp_path, extra) as live:
+        answer = httpx.post(f"{live.url}/zot/auth/apikey", json={}, auth=("alice", "alice-pw"))
+    assert answer.status_code == 404
 
 
 # -- registry tokens ---------------------------------------------------------------------

@@ -20,6 +20,8 @@ import bcrypt
 import httpx
 import pytest
 
+from ocireg.auth.bearer import Access
+from tests.auth.tokenserver import TokenServer
 from tests.liveserver import LiveServer, live_server
 from tests.oci import canonical, image_manifest, push_blob, put_manifest, sha256
 
@@ -43,7 +45,8 @@ ACCESS_CONTROL = {
     "adminPolicy": {"users": ["admin"], "actions": ["read", "create", "update", "delete"]},
     "metrics": {"users": ["admin"]},
 }
-# what each caller may do; "wrong" sends the writer's name with a wrong password
+# what each caller may do; "wrong" sends the writer's name with a wrong password, "revoked"
+# with an API key of the writer's that was revoked
 CALLERS: dict[str, set[str]] = {
     "anonymous": set(),
     "reader": {"read", "login", "authenticated"},
@@ -51,6 +54,7 @@ CALLERS: dict[str, set[str]] = {
     "writer": {"read", "create", "update", "login", "authenticated"},
     "admin": {"read", "create", "update", "delete", "login", "authenticated", "metrics"},
     "wrong": set(),
+    "revoked": set(),
 }
 FREE = {"anyone", "listing"}  # needs every caller meets (with credentials that are right)
 _names = itertools.count()
@@ -68,19 +72,30 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     extra = {
         "http": {
             "realm": "matrix",
-            "auth": {"htpasswd": {"path": str(htpasswd)}},
+            "auth": {"htpasswd": {"path": str(htpasswd)}, "apikey": True},
             "accessControl": ACCESS_CONTROL,
         },
         "extensions": {"mgmt": {}, "search": {}, "metrics": {}},
     }
     with live_server(directory, extra) as live:
+        writer = ("writer", PASSWORDS["writer"])
+        made = httpx.post(f"{live.url}/zot/auth/apikey", json={"label": "gone"}, auth=writer)
+        assert made.status_code == 201, made.text
+        revoke = {"id": made.json()["uuid"]}
+        assert httpx.delete(f"{live.url}/zot/auth/apikey", params=revoke, auth=writer).is_success
+        REVOKED.append(made.json()["apiKey"])
         yield live
+
+
+REVOKED: list[str] = []  # the writer's API key, revoked before any test runs
 
 
 def _client(server: LiveServer, caller: str) -> httpx.Client:
     auth: tuple[str, str] | None = None
     if caller == "wrong":
         auth = ("writer", "not-the-password")
+    elif caller == "revoked":
+        auth = ("writer", REVOKED[0])
     elif caller != "anonymous":
         auth = (caller, PASSWORDS[caller])
     return httpx.Client(base_url=server.url, auth=auth, timeout=30)
@@ -257,11 +272,24 @@ CASES = [
         200,
     ),
     Case("GET /metrics", "metrics", lambda c, s: c.get("/metrics"), 200),
+    Case("GET /zot/auth/apikey", "authenticated", lambda c, s: c.get("/zot/auth/apikey"), 200),
+    Case(
+        "POST /zot/auth/apikey",
+        "authenticated",
+        lambda c, s: c.post("/zot/auth/apikey", json={"label": "matrix"}),
+        201,
+    ),
+    Case(
+        "DELETE /zot/auth/apikey",
+        "authenticated",
+        lambda c, s: c.delete("/zot/auth/apikey", params={"id": "no-such-key"}),
+        200,
+    ),
 ]
 
 
 def _expected(case: Case, caller: str) -> int:
-    if caller == "wrong":
+    if caller in ("wrong", "revoked"):
         return case.ok if case.operation.split()[1] in ("/livez", "/readyz", "/startupz") else 401
     needs = set(case.need.split("+"))
     if needs <= FREE or needs <= CALLERS[caller]:
@@ -294,6 +322,43 @@ def test_each_endpoint_for_each_caller(guarded: LiveServer, case: Case, caller: 
             assert [e["code"] for e in response.json()["errors"]] == [code]
         if expected in (401, 403):
             assert _snapshot(guarded.root) == before
+
+
+@pytest.fixture(scope="module")
+def token_guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServer, str]]:
+    """A registry trusting a token signer, and a token of that signer that expired."""
+    directory = tmp_path_factory.mktemp("token-guarded")
+    signer = TokenServer(directory / "signer")
+    everything = Access("repository", "*", frozenset({"*"}))
+    expired = signer.issue("admin", [everything], expires_in=-120)
+    extra = {
+        "http": {"auth": {"bearer": signer.config().model_dump()}},
+        "extensions": {"mgmt": {}, "search": {}, "metrics": {}},
+    }
+    with live_server(directory, extra) as live:
+        yield live, expired
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c.operation}-{c.need}")
+def test_each_endpoint_refuses_an_expired_token(
+    token_guarded: tuple[LiveServer, str], case: Case
+) -> None:
+    server, expired = token_guarded
+    nothing = Seeded(
+        "matrix/none", {"mediaType": "x/y"}, EMPTY_DIGEST, EMPTY_DIGEST, UPLOAD, "matrix/other"
+    )
+    headers = {"Authorization": f"Bearer {expired}"}
+    with httpx.Client(base_url=server.url, headers=headers, timeout=30) as client:
+        response = case.call(client, nothing)
+    if case.operation.split()[1] in ("/livez", "/readyz", "/startupz"):
+        assert response.status_code == case.ok
+        return
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["WWW-Authenticate"]
+
+
+EMPTY_DIGEST = sha256(b"")
+UPLOAD = "/v2/matrix/none/blobs/uploads/" + "0" * 32
 
 
 def test_the_matrix_covers_every_operation(guarded: LiveServer) -> None:

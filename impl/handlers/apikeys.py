@@ -1,0 +1,64 @@
+"""``/zot/auth/apikey``: a user's API keys, as zot serves them (``http.auth.apikey``)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from starlette.responses import Response
+
+from ocireg.auth.apikeys import ApiKeys, parse_expiration, zot_details
+from ocireg.errors import ErrorCode, RegistryError
+from ocireg.handlers.base import app_state, identity, query
+from ocireg.operations import current_request
+
+
+def _keys() -> ApiKeys:
+    guard = app_state().guard
+    if guard is None or guard.api_keys is None:
+        raise RegistryError(
+            ErrorCode.UNSUPPORTED, {"reason": "API keys are off (http.auth.apikey)"}, status=404
+        )
+    return guard.api_keys
+
+
+def _user() -> str:
+    user = identity().user
+    assert user is not None  # the operation's rule lets only authenticated callers in
+    return user
+
+
+def _json(document: object, status: int = 200) -> Response:
+    return Response(json.dumps(document), status, media_type="application/json")
+
+
+async def create_key() -> Response:
+    keys, who = _keys(), identity()
+    if who.method == "apikey":  # a leaked key must not be able to mint more
+        raise RegistryError(ErrorCode.DENIED, {"reason": "log in with a password to make keys"})
+    payload = json.loads(await current_request().body())  # its shape is checked by the spec
+    now = time.time()
+    try:
+        expires = parse_expiration(payload.get("expirationDate") or "", now)
+    except ValueError as exc:
+        raise RegistryError(ErrorCode.UNSUPPORTED, {"reason": str(exc)}, status=400) from None
+    key, details = keys.create(
+        _user(),
+        tuple(sorted(who.groups)),
+        payload.get("label") or "",
+        tuple(payload.get("scopes") or ()),
+        expires,
+        current_request().headers.get("user-agent", ""),
+    )
+    return _json({**zot_details(details, now), "apiKey": key}, 201)
+
+
+async def list_keys() -> Response:
+    keys, now = _keys(), time.time()
+    return _json({"apiKeys": [zot_details(k, now) for k in keys.db.api_keys(_user())]})
+
+
+async def revoke_key() -> Response:
+    keys = _keys()
+    keys.db.revoke_api_key(_user(), query("id") or "")  # as in zot: revoking twice is fine
+    return Response(status_code=200)
