@@ -124,19 +124,32 @@ class HTTPConfig(_Section):
     workers: int = Field(1, ge=1, le=64, description="Worker processes serving one root.")
     maxManifestSize: int = Field(4 * 1024 * 1024, ge=1024, description="Bytes; larger gets 413.")
 
+    def verifies_client_certificates(self) -> bool:
+        """Whether the server asks TLS clients for a certificate and checks it against
+        ``tls.cacert`` (mTLS): a verified certificate then names the user."""
+        return self.tls is not None and self.tls.cacert is not None
+
+    def authenticating(self) -> bool:
+        return authenticating(self.auth, client_certificates=self.verifies_client_certificates())
+
     @model_validator(mode="after")
     def _named_callers_need_authentication(self) -> HTTPConfig:
         # zot refuses these too: without authentication every caller is anonymous, so a
         # policy for users, groups or authenticated callers could never apply.
-        if (
-            self.accessControl
-            and self.accessControl.names_anyone()
-            and not authenticating(self.auth)
-        ):
+        if self.accessControl and self.accessControl.names_anyone() and not self.authenticating():
             raise ValueError(
                 "accessControl: policies for users, groups, defaultPolicy and metrics.users "
-                "need an authentication method in http.auth"
+                "need an authentication method in http.auth or client certificates "
+                "(http.tls.cacert)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _mtls_needs_a_ca(self) -> HTTPConfig:
+        # Without tls.cacert no client is asked for a certificate, so these options would
+        # be ignored: refused, like any part of an authentication setup ocireg cannot honour.
+        if self.auth and self.auth.mtls is not None and not self.verifies_client_certificates():
+            raise ValueError("auth.mtls: client certificates need tls.cert, tls.key and tls.cacert")
         return self
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import sys
 from typing import Any
 
@@ -11,8 +12,9 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from ocireg.app import create_app, plan
-from ocireg.config import Config
+from ocireg.config import Config, TLSConfig
 from ocireg.extensions.loading import prepare_all
+from ocireg.tls import ClientCertHttpToolsProtocol
 
 CONFIG_ENV = "OCIREG_CONFIG_JSON"
 _LEVELS = {
@@ -46,6 +48,23 @@ def app_from_env() -> ASGIApp:
     return create_app(config)
 
 
+def _tls_options(tls: TLSConfig) -> dict[str, Any]:
+    """HTTPS, with the protocol that passes client certificates on to the app. With a CA,
+    a client certificate is asked for and, when one is sent, verified against the CA (an
+    unverifiable one fails the handshake); a client without one still connects and may
+    authenticate otherwise: Go's VerifyClientCertIfGiven, as zot does."""
+    options: dict[str, Any] = {
+        "ssl_certfile": tls.cert,
+        "ssl_keyfile": tls.key,
+        # the class itself: uvicorn pickles it by reference into each worker process
+        "http": ClientCertHttpToolsProtocol,
+    }
+    if tls.cacert is not None:
+        options["ssl_ca_certs"] = tls.cacert
+        options["ssl_cert_reqs"] = ssl.CERT_OPTIONAL
+    return options
+
+
 def serve(config: Config) -> None:
     setup_logging(config)
     options: dict[str, Any] = {
@@ -58,8 +77,7 @@ def serve(config: Config) -> None:
         "timeout_graceful_shutdown": 10,
     }
     if config.http.tls is not None:
-        options["ssl_certfile"] = config.http.tls.cert
-        options["ssl_keyfile"] = config.http.tls.key
+        options.update(_tls_options(config.http.tls))
     config.resolved_root().mkdir(parents=True, exist_ok=True)
     prepare_all(config, plan(config)[0])
     if config.http.workers > 1:

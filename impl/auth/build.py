@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 
 from ocireg.auth.apikeys import ApiKeys
-from ocireg.auth.guard import Guard, PasswordMethod, TokenVerifier
+from ocireg.auth.guard import CertificateIdentity, Guard, PasswordMethod, TokenVerifier
 from ocireg.auth.policy import AccessControl
-from ocireg.auth.settings import AuthConfig, authenticating
-from ocireg.config import Config, ConfigError
+from ocireg.auth.settings import AuthConfig
+from ocireg.config import Config, ConfigError, HTTPConfig
 from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 
@@ -23,11 +24,12 @@ def build_guard(
     it needs cannot be used."""
     http = config.http
     auth = http.auth
-    if not authenticating(auth) and http.accessControl is None:
+    if not http.authenticating() and http.accessControl is None:
         return None
-    access = AccessControl(http.accessControl, authenticating(auth))
+    access = AccessControl(http.accessControl, http.authenticating())
+    certificates = _certificates(http)
     if auth is None:
-        return Guard(access, http.realm)
+        return Guard(access, http.realm, certificates=certificates)
     try:
         passwords = _password_methods(auth)
         tokens = _tokens(auth)
@@ -36,7 +38,27 @@ def build_guard(
     keys = ApiKeys(meta) if auth.apikey and meta is not None else None
     if keys is not None:  # first: a key is told apart by its prefix, without a bcrypt round
         passwords.insert(0, PasswordMethod("apikey", keys.check))
-    return Guard(access, http.realm, passwords, tokens, auth.failDelay, keys)
+    return Guard(access, http.realm, passwords, tokens, auth.failDelay, keys, certificates)
+
+
+def _certificates(http: HTTPConfig) -> CertificateIdentity | None:
+    """Who a verified client certificate names, when the server asks for them. Not with
+    registry tokens: zot's bearer mode looks at nothing but the token."""
+    if not http.verifies_client_certificates():
+        return None
+    if http.auth is not None and http.auth.bearer is not None:
+        return None
+    from ocireg.auth.mtls import identity_from_certificate
+
+    mtls = http.auth.mtls if http.auth is not None else None
+
+    # Every request on a connection carries the same certificate (the same str object), so
+    # a small cache parses each once rather than once per request.
+    @functools.lru_cache(maxsize=1024)
+    def identity(certificate: str) -> str | None:
+        return identity_from_certificate(certificate, mtls)
+
+    return identity
 
 
 def _password_methods(auth: AuthConfig) -> list[PasswordMethod]:

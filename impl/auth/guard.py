@@ -25,6 +25,9 @@ from ocireg.errors import ErrorCode, RegistryError
 # A password method: the user's groups from its directory when the password is right, else
 # None. Synchronous (bcrypt, LDAP round trips): called in a thread.
 PasswordCheck = Callable[[str, str], "list[str] | None"]
+# Who a verified client certificate (PEM) names, None when it names nobody. Fast (a parse,
+# cached): called on the event loop.
+CertificateIdentity = Callable[[str], "str | None"]
 
 
 class TokenVerifier(Protocol):
@@ -48,6 +51,7 @@ class Guard:
         tokens: TokenVerifier | None = None,
         fail_delay: float = 0.0,
         api_keys: ApiKeys | None = None,
+        certificates: CertificateIdentity | None = None,
     ) -> None:
         self.access = access
         self.realm = realm
@@ -55,23 +59,52 @@ class Guard:
         self.tokens = tokens
         self.fail_delay = fail_delay
         self.api_keys = api_keys  # None unless http.auth.apikey
+        self.certificates = certificates  # None: client certificates name nobody
 
     # -- authentication -------------------------------------------------------------------
-    async def identify(self, headers: list[tuple[bytes, bytes]]) -> Identity:
-        """The caller's identity from its Authorization header; RegistryError (401) when the
-        credentials it sent are wrong."""
+    async def identify(
+        self, headers: list[tuple[bytes, bytes]], certificate: str | None = None
+    ) -> Identity:
+        """The caller's identity from its Authorization header or else its verified client
+        certificate (PEM); RegistryError (401) when the credentials it sent are wrong.
+
+        zot's order: an Authorization header a configured method can check is an explicit
+        attempt to log in and decides alone (a wrong password is not rescued by a
+        certificate); only without one does the certificate name the user."""
+        if self.certificates is None:
+            certificate = None
         values = [value for name, value in headers if name.lower() == b"authorization"]
-        if not values:
-            return ANONYMOUS
         if len(values) > 1:
             raise await self._unauthorized("send one Authorization header")
-        scheme, _, credentials = values[0].decode("latin-1").strip().partition(" ")
+        if values:
+            scheme, _, credentials = values[0].decode("latin-1").strip().partition(" ")
+            if certificate is None or self._checks(scheme):
+                return await self._authorization(scheme.lower(), credentials.strip())
+        if certificate is not None:
+            return await self._certificate(certificate)
+        return ANONYMOUS
+
+    def _checks(self, scheme: str) -> bool:
+        """Whether a configured method checks credentials of this scheme (else zot ignores
+        the header when a client certificate can speak for the caller)."""
         scheme = scheme.lower()
+        return (scheme == "basic" and bool(self.passwords)) or (
+            scheme == "bearer" and self.tokens is not None
+        )
+
+    async def _authorization(self, scheme: str, credentials: str) -> Identity:
         if scheme == "basic":
-            return await self._basic(credentials.strip())
+            return await self._basic(credentials)
         if scheme == "bearer" and self.tokens is not None:
-            return await self._bearer(credentials.strip())
+            return await self._bearer(credentials)
         raise await self._unauthorized(f"unsupported authorization scheme {scheme!r}")
+
+    async def _certificate(self, certificate: str) -> Identity:
+        assert self.certificates is not None
+        user = self.certificates(certificate)
+        if user is None:  # verified, but the configured attributes name nobody: as zot, 401
+            raise await self._unauthorized("the client certificate names no user")
+        return Identity(user, "mtls", self.access.groups_of(user))
 
     async def _basic(self, credentials: str) -> Identity:
         try:

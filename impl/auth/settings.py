@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,13 +22,55 @@ _UNSUPPORTED = {
 }
 
 
+# zot's identity attributes and the other names it accepts for them, any case.
+IDENTITY_ATTRIBUTES = {
+    "commonname": "CommonName",
+    "cn": "CommonName",
+    "subject": "Subject",
+    "dn": "Subject",
+    "email": "Email",
+    "rfc822name": "Email",
+    "uri": "URI",
+    "url": "URI",
+    "dnsname": "DNSName",
+    "dns": "DNSName",
+}
+
+
 class MTLSConfig(BaseModel):
+    """Where a client certificate's identity comes from: ``identityAttributes`` in order, the
+    first that yields one wins. Names are stored in zot's canonical spelling."""
+
     model_config = ConfigDict(extra="forbid")
     identityAttributes: list[str] = Field(default_factory=lambda: ["CommonName"])
     uriSanPattern: str | None = None
-    uriSanIndex: int | None = None
-    dnsSanIndex: int | None = None
-    emailSanIndex: int | None = None
+    uriSanIndex: int | None = Field(None, ge=0)
+    dnsSanIndex: int | None = Field(None, ge=0)
+    emailSanIndex: int | None = Field(None, ge=0)
+
+    @field_validator("identityAttributes")
+    @classmethod
+    def _known_attributes(cls, names: list[str]) -> list[str]:
+        unknown = [name for name in names if name.strip().lower() not in IDENTITY_ATTRIBUTES]
+        if unknown:
+            known = ", ".join(sorted(set(IDENTITY_ATTRIBUTES.values())))
+            raise ValueError(f"unsupported identity attribute {unknown[0]!r}: use {known}")
+        # An empty list is zot's default too.
+        return [IDENTITY_ATTRIBUTES[name.strip().lower()] for name in names] or ["CommonName"]
+
+    @field_validator("uriSanPattern")
+    @classmethod
+    def _one_group(cls, pattern: str | None) -> str | None:
+        # Refused at load rather than on every request: zot would fail each URI lookup.
+        if pattern is None:
+            return None
+        try:
+            groups = re.compile(pattern).groups
+        except re.error as exc:
+            raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        if groups < 1:
+            raise ValueError(f"{pattern!r} needs a capture group: its first is the identity")
+        return pattern
 
 
 class AuthConfig(BaseModel):
@@ -54,8 +97,12 @@ class AuthConfig(BaseModel):
         return self.htpasswd is not None or self.ldap is not None or self.apikey
 
 
-def authenticating(auth: AuthConfig | None) -> bool:
-    """Whether any authentication method is configured (else every caller is anonymous)."""
+def authenticating(auth: AuthConfig | None, *, client_certificates: bool) -> bool:
+    """Whether any authentication method is configured (else every caller is anonymous).
+    ``client_certificates``: the server verifies client certificates (``http.tls.cacert``),
+    which authenticates on its own, as in zot, with or without ``http.auth``."""
+    if client_certificates:
+        return True
     if auth is None:
         return False
-    return auth.passwords_configured() or auth.bearer is not None or auth.mtls is not None
+    return auth.passwords_configured() or auth.bearer is not None

@@ -164,11 +164,17 @@ def test_the_audit_log_has_each_successful_write_and_who_made_it(registry: LiveS
 def test_the_request_log_names_the_user(registry: LiveServer) -> None:
     with as_user(registry, "bob") as bob:
         assert bob.get("/v2/_catalog").status_code == 200
-    catalog = [
-        json.loads(line)
-        for line in registry.log_lines()
-        if '"path":"/v2/_catalog"' in line and '"user":"bob"' in line
-    ]
+    # The line is written just after the response went out: wait for it.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        catalog = [
+            json.loads(line)
+            for line in registry.log_lines()
+            if '"path":"/v2/_catalog"' in line and '"user":"bob"' in line
+        ]
+        if catalog:
+            break
+        time.sleep(0.05)
     assert catalog, "no request line with the user"
 
 
