@@ -49,7 +49,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     plan(config)  # refuse to start, in one line per problem, before anything listens
     root = config.resolved_root()
     print(
-        f"ocireg {__version__} serving http://{config.http.address}:{config.http.port} "
+        f"ocireg {__version__} serving {'https' if config.http.tls else 'http'}://"
+        f"{config.http.address}:{config.http.port} "
         f"from {root} with {config.http.workers} worker(s)",
         file=sys.stderr,
     )

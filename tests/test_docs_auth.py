@@ -24,7 +24,7 @@ def test_each_method_has_an_example() -> None:
 def test_the_guide_names_the_example_and_it_loads(path: Path) -> None:
     assert f"docs/examples/{path.name}" in (DOCS / "auth.md").read_text()
     config = load_config(path)
-    assert config.http.auth is not None
+    assert config.http.authenticating()
 
 
 def test_the_abridged_htpasswd_example_agrees_with_the_file() -> None:
