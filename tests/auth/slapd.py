@@ -28,9 +28,7 @@ certificate does not name.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
-import ipaddress
 import os
 import signal
 import socket
@@ -43,12 +41,9 @@ from pathlib import Path
 from typing import Any
 
 import ldap3
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from ldap3.utils.dn import escape_rdn
 
+from tests import certs
 from tests.tools import require_binary
 
 BASE_DN = "dc=example,dc=org"
@@ -221,8 +216,8 @@ modulepath /usr/lib/ldap
 moduleload back_mdb
 moduleload memberof
 pidfile {directory}/slapd.pid
-TLSCACertificateFile {directory}/ca.pem
-TLSCertificateFile {directory}/server.pem
+TLSCACertificateFile {directory}/ca.crt
+TLSCertificateFile {directory}/server.crt
 TLSCertificateKeyFile {directory}/server.key
 
 database mdb
@@ -310,64 +305,7 @@ def _seed(server: Slapd) -> None:
 
 
 def _write_certificates(directory: Path) -> Path:
-    """A CA (ca.pem, what a client trusts) and a server certificate for 127.0.0.1."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocireg test LDAP CA")])
-    ca = (
-        _certificate_builder(ca_name, ca_name, ca_key.public_key())
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=True), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ocireg test LDAP server")])
-    ca_ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    leaf = (
-        _certificate_builder(subject, ca_name, key.public_key())
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.SubjectAlternativeName(names), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    pem = serialization.Encoding.PEM
-    (directory / "ca.pem").write_bytes(ca.public_bytes(pem))
-    (directory / "server.pem").write_bytes(leaf.public_bytes(pem))
-    (directory / "server.key").write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    return directory / "ca.pem"
-
-
-def _certificate_builder(
-    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey
-) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-    )
-
-
-def _key_usage(*, cert_sign: bool) -> x509.KeyUsage:
-    return x509.KeyUsage(
-        digital_signature=True,
-        content_commitment=False,
-        key_encipherment=False,
-        data_encipherment=False,
-        key_agreement=False,
-        key_cert_sign=cert_sign,
-        crl_sign=cert_sign,
-        encipher_only=False,
-        decipher_only=False,
-    )
+    """A CA (ca.crt, what a client trusts) and a server certificate for 127.0.0.1."""
+    ca = certs.make_ca(directory, "ca")
+    certs.issue_server(ca, directory)
+    return ca.cert_path

@@ -30,8 +30,8 @@ from ocireg.auth.settings import MTLSConfig
 from ocireg.config import Config
 from ocireg.errors import RegistryError
 from ocireg.tls import tls_extension
-from tests.auth.certs import Issued, issue, issue_server, make_ca
 from tests.auth.test_auth_http import write_htpasswd
+from tests.certs import Issued, issue, issue_server, make_ca
 from tests.liveserver import LiveServer, live_server
 from tests.oci import image_manifest, put_manifest
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
@@ -11,11 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.certs import issue_server, make_ca
 from tests.liveserver import live_server, running
 from tests.oci import image_manifest, put_manifest
 
@@ -45,42 +40,15 @@ def test_embedded_default_serves_5000_from_ocireg_data(tmp_path: Path) -> None:
     assert started.endswith(f"serving http://127.0.0.1:5000 from {server.root} with 1 worker(s)")
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "server.crt", directory / "server.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 def test_tls_serves_https_only(tmp_path: Path) -> None:
-    cert, key = _self_signed(tmp_path)
-    tls = {"http": {"tls": {"cert": str(cert), "key": str(key)}}}
+    ca = make_ca(tmp_path, "ca")
+    server_cert = issue_server(ca, tmp_path)
+    tls = {"http": {"tls": {"cert": str(server_cert.cert_path), "key": str(server_cert.key_path)}}}
     with live_server(tmp_path / "tls", tls) as server:
         assert server.url.startswith("https://")
-        response = httpx.get(server.url + "/v2/", verify=ssl.create_default_context(cafile=cert))
+        assert "serving https://127.0.0.1:" in server.log.read_text()
+        trust = ssl.create_default_context(cafile=ca.cert_path)
+        response = httpx.get(server.url + "/v2/", verify=trust)
         assert response.status_code == 200
         assert response.headers["Docker-Distribution-API-Version"] == "registry/2.0"
         with pytest.raises(httpx.TransportError):
