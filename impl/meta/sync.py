@@ -107,9 +107,7 @@ class Recorder:
         self._pulls: dict[tuple[str, str], tuple[int, float]] = {}
         self._stamps: list[tuple[str, str | None, str]] = []
 
-    def pushed(
-        self, repo: str, digest: str, size: int, tags: list[str], pusher: str = ""
-    ) -> None:
+    def pushed(self, repo: str, digest: str, size: int, tags: list[str], pusher: str = "") -> None:
         with self._lock:
             self._changes.append(("push", repo, digest, size, tags, time.time(), pusher))
 
