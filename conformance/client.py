@@ -19,45 +19,91 @@ _PARAM = re.compile(r'(\w+)="([^"]*)"')
 
 
 class RegistryAuth(httpx.Auth):
-    """Answer a 401 challenge: Basic with the credentials, or the distribution token flow.
+    """Answer a 401 challenge as registry clients do: Basic with the credentials, or the
+    distribution token flow (a token for the credentials, or an anonymous one without any).
 
-    Tokens are cached per scope, so each repository asks its token server once.
+    Once the registry asked for Basic, the credentials go with every request, as docker's and
+    containers/image's clients send them, so a run does not make each request twice. Tokens are
+    cached per repository. A mount with ``from=`` also asks for pull on the source, as containerd
+    and containers/image do: a registry may answer a token without it with a plain upload (202)
+    rather than a challenge, and the mount checks would fail for want of a scope.
     """
 
-    def __init__(self, username: str | None, password: str | None) -> None:
+    def __init__(self, username: str | None, password: str | None, verify: bool = True) -> None:
         self.credentials = (username, password or "") if username else None
+        self.verify = verify
+        self.basic = False  # the registry challenged for Basic: send the credentials up front
+        self.token_server: dict[str, str] | None = None  # realm and service of the challenge
         self.tokens: dict[str, str] = {}
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        cached = self.tokens.get(self._scope_key(request))
-        if cached:
-            request.headers["Authorization"] = f"Bearer {cached}"
+        key, extra = self._scope_key(request), self._mount_scope(request)
+        if self.basic:
+            self._set_basic(request)
+        elif key in self.tokens:
+            request.headers["Authorization"] = f"Bearer {self.tokens[key]}"
+        elif extra and self.token_server is not None:
+            scopes = [f"repository:{repository_of(request.url.path)}:pull,push", extra]
+            token = self._fetch_token(self.token_server, scopes)
+            if token is not None:
+                self.tokens[key] = token
+                request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
-        if response.status_code != 401 or self.credentials is None:
+        if response.status_code != 401:
             return
-        challenge = response.headers.get("WWW-Authenticate", "")
-        scheme, _, params = challenge.partition(" ")
+        scheme, _, rest = response.headers.get("WWW-Authenticate", "").partition(" ")
         if scheme.lower() == "basic":
-            user, password = self.credentials
-            token = base64.b64encode(f"{user}:{password}".encode()).decode()
-            request.headers["Authorization"] = f"Basic {token}"
+            if self.credentials is None or "Authorization" in request.headers:
+                return  # nothing to send, or the credentials were refused
+            self.basic = True
+            self._set_basic(request)
             yield request
         elif scheme.lower() == "bearer":
-            token = self._fetch_token(dict(_PARAM.findall(params)))
-            self.tokens[self._scope_key(request)] = token
+            params = dict(_PARAM.findall(rest))
+            realm = params.get("realm", "")
+            if not realm:
+                raise ConformanceFailure("a Bearer challenge without realm= (token auth spec)")
+            self.token_server = {"realm": realm, "service": params.get("service", "")}
+            scopes = params.get("scope", "").split() + ([extra] if extra else [])
+            token = self._fetch_token(self.token_server, scopes)
+            if token is None:
+                return
+            self.tokens[key] = token
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
 
-    def _scope_key(self, request: httpx.Request) -> str:
-        return repository_of(request.url.path) or request.url.path
-
-    def _fetch_token(self, challenge: dict[str, str]) -> str:
-        realm = challenge.pop("realm", "")
-        if not realm:
-            raise ConformanceFailure("a Bearer challenge without realm= (token auth spec)")
+    def _set_basic(self, request: httpx.Request) -> None:
         assert self.credentials is not None
-        answer = httpx.get(realm, params=challenge, auth=self.credentials, timeout=30)
+        user, password = self.credentials
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        request.headers["Authorization"] = f"Basic {token}"
+
+    def _scope_key(self, request: httpx.Request) -> str:
+        key = repository_of(request.url.path) or request.url.path
+        source = self._mount_source(request)
+        return f"{key} from {source}" if source else key
+
+    def _mount_source(self, request: httpx.Request) -> str | None:
+        if request.method != "POST" or "mount" not in request.url.params:
+            return None
+        return request.url.params.get("from") or None
+
+    def _mount_scope(self, request: httpx.Request) -> str | None:
+        source = self._mount_source(request)
+        return f"repository:{source}:pull" if source else None
+
+    def _fetch_token(self, server: dict[str, str], scopes: list[str]) -> str | None:
+        """A token for ``scopes`` from the realm; None when an anonymous caller gets none."""
+        realm = server["realm"]
+        params = [("service", server["service"])] if server["service"] else []
+        # One scope parameter per scope, as the token auth spec and docker's clients send them.
+        params += [("scope", scope) for scope in dict.fromkeys(scopes)]
+        answer = httpx.get(
+            realm, params=params, auth=self.credentials, timeout=30, verify=self.verify
+        )
         if answer.status_code != 200:
+            if self.credentials is None:
+                return None  # the registry's 401 stands: this run has no credentials
             raise ConformanceFailure(f"the token server at {realm} answered {answer.status_code}")
         document = answer.json()
         token = document.get("token") or document.get("access_token")
@@ -105,7 +151,7 @@ def make_client(settings: Settings, watch: SchemaWatch) -> httpx.Client:
     hooks = [watch, *([_trace] if settings.debug else [])]
     return httpx.Client(
         base_url=settings.root_url,
-        auth=RegistryAuth(settings.username, settings.password),
+        auth=RegistryAuth(settings.username, settings.password, settings.tls_verify),
         timeout=60,
         follow_redirects=True,
         verify=settings.tls_verify,

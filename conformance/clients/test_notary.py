@@ -78,6 +78,9 @@ def test_notation_cli_signs_and_the_signature_is_listed(
     subject = image(layers=1)
     registry.push_manifest(repo, subject.digest, subject)
     env_home = {**os.environ, "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    if settings.username:  # notation's own variables, so no `notation login` writes them down
+        env_home["NOTATION_USERNAME"] = settings.username
+        env_home["NOTATION_PASSWORD"] = settings.password or ""
     flags = ["--insecure-registry"] if plain_http(settings) else []
     key = f"conformance-{settings.run_id}"
     reference = f"{host(settings)}/{repo}@{subject.digest}"

@@ -16,22 +16,48 @@ pytestmark = pytest.mark.workflow("clients")
 SECTION = "oras (Push, Pull, Listing Referrers)"
 
 
+def challenge_scheme(settings: Settings) -> str | None:
+    """How the registry asks anonymous callers to authenticate (``basic``, ``bearer``), if it does.
+
+    ``/v2/`` and the repository may be open to anonymous reads, so with credentials to use, an
+    upload is started too (and cancelled, should anonymous pushes be allowed after all).
+    """
+    repo = f"/v2/{settings.namespace}-oras"
+    with httpx.Client(base_url=settings.root_url, verify=settings.tls_verify, timeout=30) as http:
+        probes = [("GET", "/v2/"), ("GET", f"{repo}/tags/list")]
+        if settings.username:
+            probes.append(("POST", f"{repo}/blobs/uploads/"))
+        for method, path in probes:
+            answer = http.request(method, path)
+            if answer.status_code == 401:
+                return answer.headers.get("WWW-Authenticate", "").partition(" ")[0].lower()
+            if method == "POST" and "Location" in answer.headers:
+                http.delete(answer.headers["Location"])
+    return None
+
+
 @pytest.fixture(scope="module")
 def oras_client(settings: Settings) -> Any:
     try:
         import oras.client
     except ImportError:
         pytest.skip("the oras SDK is not installed (pip install oras)")
+    scheme = challenge_scheme(settings)
+    if scheme == "bearer":
+        # oras-py keeps the first token it gets (pull, from the HEAD that checks for a blob) and
+        # answers a 401 insufficient_scope by sending that token again, so it cannot push through
+        # registry token auth that honours scopes: its failure would say nothing of the registry.
+        pytest.skip("oras-py cannot push through token auth (it never asks for a push scope)")
+    # oras-py's default backend takes every challenge for a token server's, a Basic realm too.
     client = oras.client.OrasClient(
-        hostname=host(settings), insecure=plain_http(settings), tls_verify=settings.tls_verify
+        hostname=host(settings),
+        insecure=plain_http(settings),
+        tls_verify=settings.tls_verify,
+        auth_backend="basic" if scheme == "basic" else "token",
     )
     if settings.username:
-        client.login(
-            hostname=host(settings),
-            username=settings.username,
-            password=settings.password or "",
-            insecure=plain_http(settings),
-        )
+        # Not login(): it would write the credentials into ~/.docker/config.json.
+        client.auth.set_basic_auth(settings.username, settings.password or "")
     return client
 
 

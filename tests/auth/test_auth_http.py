@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import httpx
 import pytest
 
 from ocireg.auth.bearer import Access
+from tests.auth.registries import write_htpasswd
 from tests.auth.slapd import ALICE, BOB, Slapd
 from tests.auth.tokenserver import TokenServer
 from tests.liveserver import LiveServer, live_server
@@ -24,14 +24,6 @@ from tests.oci import image_manifest, push_blob, put_manifest
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "root": "root-pw"}
 FAIL_DELAY = 0.3
-
-
-def write_htpasswd(path: Path, users: dict[str, str]) -> Path:
-    lines = [
-        f"{u}:{bcrypt.hashpw(p.encode(), bcrypt.gensalt(4)).decode()}" for u, p in users.items()
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ CNCF distribution 2.8.2 it fails exactly where that registry departs from the sp
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -13,8 +14,12 @@ import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import httpx
 import pytest
 
+from ocireg.auth.bearer import Access
+from tests.auth.registries import full_access, htpasswd_registry, token_registry
+from tests.auth.tokenserver import TokenServer
 from tests.conformance.authproxy import auth_proxy
 from tests.conformance.distribution import docker_registry
 from tests.liveserver import LiveServer
@@ -113,6 +118,24 @@ def test_suite_fails_distribution_exactly_where_it_departs(tmp_path: Path) -> No
     assert "response(s) depart from spec/openapi.yaml" in done.stdout  # the 404s and the 500
 
 
+def test_suite_gets_its_own_tokens_from_distributions_token_auth(tmp_path: Path) -> None:
+    """distribution's token auth: the same departures and nothing more, so every request the
+    suite made got the token it needed, the mounts' included."""
+    binary = require_binary("docker-registry", "apt-get install docker-registry")
+    junit = tmp_path / "junit.xml"
+    tokens = TokenServer(tmp_path / "token-server", users={"ci": "ci-pw"},
+                         policy=_everything_for_ci, anonymous=False)  # fmt: skip
+    with tokens, docker_registry(binary, tmp_path / "distribution", tokens) as url:
+        assert httpx.get(f"{url}/v2/").status_code == 401
+        done = conformance("--url", url, "--junit", str(junit),
+                           env={"OCI_USERNAME": "ci", "OCI_PASSWORD": "ci-pw"})  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    outcomes = junit_outcomes(junit)
+    assert {name for name, outcome in outcomes.items() if outcome == "failed"} == DISTRIBUTION_FAILS
+    assert outcomes["test_push::test_mount_from_another_repository"] == "passed"
+    assert tokens.requests and {request.subject for request in tokens.requests} == {"ci"}
+
+
 def test_unknown_workflow_is_a_usage_error() -> None:
     done = conformance("--url", "http://127.0.0.1:9", "--workflows", "pull,fly")
     assert done.returncode == 2
@@ -188,6 +211,88 @@ def test_suite_authenticates_with_basic_and_bearer_tokens(server: LiveServer, mo
     assert good.stdout.splitlines()[-1] == "result: passed"
     assert bad.returncode == 1
     assert "401" in bad.stdout
+
+
+# -- against ocireg with its own authentication on ------------------------------------------
+
+CLIENT_CHECKS = {
+    "test_skopeo::test_copy_inspect_list_delete_copy_back",
+    "test_oras::test_push_and_pull[monolithic]",
+    "test_oras::test_push_and_pull[chunked]",
+    "test_oras::test_attach_and_discover",
+    "test_notary::test_notary_signature_is_found_and_verifies",
+}
+NOTATION = "test_notary::test_notation_cli_signs_and_the_signature_is_listed"
+
+
+def _outcomes_with_auth(junit: Path) -> dict[str, str]:
+    outcomes = junit_outcomes(junit)
+    expected_notation = "passed" if shutil.which("notation") else "skipped"
+    assert outcomes.pop(NOTATION) == expected_notation
+    return outcomes
+
+
+def test_every_workflow_passes_with_htpasswd_and_access_control(tmp_path: Path) -> None:
+    require_binary("skopeo", "apt-get install skopeo")
+    junit = tmp_path / "junit.xml"
+    users = {"ci": "ci-pw", "nobody": "nobody-pw"}
+    with htpasswd_registry(tmp_path / "registry", users, full_access("ci")) as live:
+        good = conformance(
+            "--url", live.url, "--workflows", f"{ALL},clients", "--schema", "strict",
+            "--automatic-crossmount", "true", "--junit", str(junit),
+            env={"OCI_USERNAME": "ci", "OCI_PASSWORD": "ci-pw", "HOME": str(tmp_path)},
+        )  # fmt: skip
+        wrong = conformance("--url", live.url, "--workflows", "pull",
+                            env={"OCI_USERNAME": "ci", "OCI_PASSWORD": "guessed"})  # fmt: skip
+        nobody = {"OCI_USERNAME": "nobody", "OCI_PASSWORD": "nobody-pw"}
+        denied = conformance("--url", live.url, "--workflows", "pull", env=nobody)
+        log = [json.loads(line) for line in live.log_lines() if line.startswith("{")]
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert good.stdout.splitlines()[-1] == "result: passed"
+    outcomes = _outcomes_with_auth(junit)
+    assert len(outcomes) >= 55 and set(outcomes.values()) == {"passed"}, outcomes
+    assert set(outcomes) >= CLIENT_CHECKS
+    assert not (tmp_path / ".docker").exists()  # oras got the credentials, not a config file
+    writes = [line for line in log if line.get("method") in ("PUT", "PATCH", "POST", "DELETE")]
+    assert writes and {line["user"] for line in writes if line["status"] < 400} == {"ci"}
+    assert wrong.returncode == 1 and "401" in wrong.stdout, wrong.stdout
+    assert denied.returncode == 1 and "403" in denied.stdout, denied.stdout
+
+
+def _everything_for_ci(subject: str, requested: Access) -> list[str]:
+    return ["*"] if subject == "ci" else []
+
+
+def test_every_workflow_passes_with_registry_tokens(tmp_path: Path) -> None:
+    require_binary("skopeo", "apt-get install skopeo")
+    junit = tmp_path / "junit.xml"
+    namespace = "tokens/conformance"
+    server = TokenServer(tmp_path / "token-server", users={"ci": "ci-pw"},
+                         policy=_everything_for_ci, anonymous=False)  # fmt: skip
+    with server, token_registry(tmp_path / "registry", server) as live:
+        done = conformance(
+            # Not --automatic-crossmount true: a mount without from= can only find blobs in
+            # repositories the token grants pull on, and the suite cannot know which to ask for.
+            "--url", live.url, "--workflows", f"{ALL},clients", "--schema", "strict",
+            "--namespace", namespace, "--junit", str(junit),
+            env={"OCI_USERNAME": "ci", "OCI_PASSWORD": "ci-pw", "HOME": str(tmp_path)},
+        )  # fmt: skip
+        wrong = conformance("--url", live.url, "--workflows", "pull",
+                            env={"OCI_USERNAME": "ci", "OCI_PASSWORD": "guessed"})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    outcomes = _outcomes_with_auth(junit)
+    oras = {name for name in outcomes if name.startswith("test_oras::")}
+    assert {outcomes.pop(name) for name in oras} == {"skipped"}  # oras-py cannot push with tokens
+    assert len(outcomes) >= 55 and set(outcomes.values()) == {"passed"}, outcomes
+    requests = server.requests
+    assert requests and {request.subject for request in requests} == {"ci"}
+    # The mount from another repository asked for pull on its source along with push.
+    assert (
+        f"repository:{namespace}-crossmount:pull,push",
+        f"repository:{namespace}:pull",
+    ) in [request.scopes for request in requests]
+    assert wrong.returncode == 1
+    assert "the token server at" in wrong.stdout and "answered 401" in wrong.stdout
 
 
 def test_fuzzing_finds_nothing_wrong_with_ocireg(server: LiveServer, tmp_path: Path) -> None:

@@ -11,14 +11,8 @@ import pytest
 
 from ocireg.conformance.layout import build_multiarch_layout
 from tests.liveserver import LiveServer
-from tests.tools import require_binary
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def skopeo() -> str:
-    return require_binary("skopeo", "apt-get install skopeo")
 
 
 def run(*args: str) -> str:
