@@ -148,14 +148,19 @@ class Guard:
             return not identity.anonymous
         if rule.kind == "metrics":
             return self.access.may_read_metrics(identity)
-        if rule.kind == "login" and identity.anonymous and self.access.authenticating:
-            return self.access.anonymous_may_read_somewhere()
-        return True  # anyone, listing (the handler filters), login otherwise
+        if rule.kind == "login" and self.access.authenticating:
+            # GET /v2/ challenges every caller without credentials, even where anonymous
+            # reads are allowed (as distribution does, unlike zot): clients such as skopeo,
+            # podman and docker send credentials only if this answer asks for them, so a 200
+            # here would leave them unable to push. A client without credentials goes on
+            # anonymously after the challenge.
+            return not identity.anonymous or identity.grant is not None
+        return True  # anyone, listing (the handler filters), login without authentication
 
     async def require(self, identity: Identity, action: str, repo: str) -> None:
         """Raise the refusal unless ``identity`` may do ``action`` on ``repo``."""
         if not self.access.allows(identity, action, repo):
-            raise await self.refusal(identity, [_token_scope(repo, action)])
+            raise await self.refusal(identity, [token_scope(repo, action)])
 
     async def refusal(self, identity: Identity, scopes: list[str]) -> RegistryError:
         if identity.grant is not None:  # the token lacks the scope: the client asks for more
@@ -182,7 +187,7 @@ class Guard:
             await asyncio.sleep(self.fail_delay)
 
 
-def _token_scope(repo: str, action: str) -> str:
+def token_scope(repo: str, action: str) -> str:
     """The token scope a client should ask for: distribution's pull, push and delete."""
     wanted = {"read": "pull", "delete": "delete"}.get(action, "pull,push")
     return f"repository:{repo}:{wanted}"

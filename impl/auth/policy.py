@@ -159,12 +159,6 @@ class AccessControl:
     def readable(self, identity: Identity, repos: Iterable[str]) -> list[str]:
         return [repo for repo in repos if self.allows(identity, "read", repo)]
 
-    def anonymous_may_read_somewhere(self) -> bool:
-        """Whether an anonymous client can read anything (then ``/v2/`` does not challenge)."""
-        if self.config is None:
-            return not self.authenticating
-        return any("read" in r.anonymousPolicy for r in self.config.repositories.values())
-
     def may_read_metrics(self, identity: Identity) -> bool:
         metrics = self.config.metrics if self.config else None
         if metrics is None:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from ocireg.auth.guard import token_scope
 from ocireg.digests import parse_digest, require_supported
 from ocireg.errors import RegistryError
 from ocireg.handlers.base import (
+    app_state,
     blob_location,
     body_stream,
     header_int,
+    identity,
     may,
     query,
     registry,
@@ -47,6 +50,16 @@ def _chunk_info() -> ChunkInfo:
     return ChunkInfo(current_request().headers.get("content-range"), header_int("content-length"))
 
 
+async def _ask_for_the_source(name: str, source: str) -> None:
+    """A registry token that does not cover the mount's source gets a challenge naming both
+    repositories, so the client fetches one that does (as distribution asks); anyone else
+    falls back to a plain upload, as if the blob were not there."""
+    who, guard = identity(), app_state().guard
+    if guard is not None and who.grant is not None:
+        scopes = [token_scope(name, "create"), token_scope(source, "read")]
+        raise await guard.refusal(who, scopes)
+
+
 async def start_upload(name: str) -> Response:
     reg, name = registry(), repo(name)
     mount = query("mount")
@@ -55,6 +68,8 @@ async def start_upload(name: str) -> Response:
         if source is not None:
             check_name(source)
         dgst = parse_digest(mount)
+        if source is not None and not may("read", source):
+            await _ask_for_the_source(name, source)
         # Only from what the caller may read; otherwise this is a plain upload (202).
         if (source is None or may("read", source)) and await reg.mount_blob(
             name, dgst, source, lambda candidate: may("read", candidate)

@@ -93,11 +93,12 @@ def test_wrong_password_waits_fail_delay_and_is_not_logged(registry: LiveServer)
     assert "guessed-Secret-42" not in registry.log.read_text()
 
 
-def test_anonymous_reads_where_allowed_and_v2_does_not_challenge(registry: LiveServer) -> None:
+def test_anonymous_reads_where_allowed_after_the_v2_challenge(registry: LiveServer) -> None:
     with as_user(registry, "root") as root:
         _push_image(root, "public/app")
     with as_user(registry, None) as anonymous:
-        assert anonymous.get("/v2/").status_code == 200  # some reads are open to anonymous
+        # /v2/ challenges even so, or clients would never send their credentials
+        assert anonymous.get("/v2/").status_code == 401
         assert anonymous.get("/v2/public/app/manifests/v1").status_code == 200
         assert anonymous.get("/v2/_catalog").json()["repositories"] == ["public/app"]
 
@@ -327,6 +328,33 @@ def test_the_token_flow(token_registry: LiveServer, tokens: TokenServer) -> None
         assert refused.status_code == 401
         assert 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
         assert 'scope="repository:tess/app:pull,push"' in refused.headers["WWW-Authenticate"]
+
+
+def test_a_mount_asks_for_a_token_that_covers_the_source(
+    token_registry: LiveServer, tokens: TokenServer
+) -> None:
+    def client(*access: Access) -> httpx.Client:
+        token = tokens.issue("tess", list(access))
+        return httpx.Client(
+            base_url=token_registry.url, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    push = frozenset({"pull", "push"})
+    with client(Access("repository", "other/src", push)) as other:
+        blob = push_blob(other, "other/src", b"a layer to mount")
+    mount = {"mount": blob, "from": "other/src"}
+    with client(Access("repository", "tess/app", push)) as narrow:
+        asked = narrow.post("/v2/tess/app/blobs/uploads/", params=mount)
+    assert asked.status_code == 401
+    challenge = asked.headers["WWW-Authenticate"]
+    assert 'scope="repository:tess/app:pull,push repository:other/src:pull"' in challenge
+    assert 'error="insufficient_scope"' in challenge
+    wide = (
+        Access("repository", "tess/app", push),
+        Access("repository", "other/src", frozenset({"pull"})),
+    )
+    with client(*wide) as both:
+        assert both.post("/v2/tess/app/blobs/uploads/", params=mount).status_code == 201
 
 
 def test_expired_and_foreign_tokens_are_refused(

@@ -149,6 +149,31 @@ def test_skopeo_with_basic_credentials(
     assert writes and {line["user"] for line in writes} == {"ci"}
 
 
+def test_skopeo_pushes_with_credentials_where_anonymous_callers_may_read(
+    skopeo: str, tmp_path: Path
+) -> None:
+    """/v2/ challenges even when anonymous reads are allowed: otherwise skopeo would never
+    send its credentials, and its push would fail (as it does against zot)."""
+    access = {
+        "repositories": {
+            "public/**": {
+                "policies": [{"users": ["ci"], "actions": EVERY_ACTION}],
+                "anonymousPolicy": ["read"],
+            }
+        }
+    }
+    with htpasswd_registry(tmp_path / "registry", USERS, access) as live:
+        source = tmp_path / "source"
+        index_digest = build_multiarch_layout(source, "v1")
+        remote = f"docker://{live.host}/public/app"
+        run(skopeo, "copy", "--all", "--dest-tls-verify=false", "--dest-creds=ci:ci-pw",
+            f"oci:{source}:v1", f"{remote}:v1")  # fmt: skip
+        anonymous = run(skopeo, "inspect", NO_TLS, "--format", "{{.Digest}}", f"{remote}:v1")
+        assert anonymous.strip() == index_digest
+        refused(skopeo, "copy", "--all", "--dest-tls-verify=false", f"oci:{source}:v1",
+                f"{remote}:v2")  # fmt: skip
+
+
 @pytest.mark.parametrize("creds", [None, "ci:not-the-password", "mallory:ci-pw"])
 def test_skopeo_without_valid_credentials_is_unauthorized(
     skopeo: str, basic_registry: LiveServer, tmp_path: Path, creds: str | None
