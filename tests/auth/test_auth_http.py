@@ -328,6 +328,8 @@ def test_the_token_flow(token_registry: LiveServer, tokens: TokenServer) -> None
         assert refused.status_code == 401
         assert 'error="insufficient_scope"' in refused.headers["WWW-Authenticate"]
         assert 'scope="repository:tess/app:pull,push"' in refused.headers["WWW-Authenticate"]
+    log = token_registry.log.read_text()
+    assert push not in log and pull not in log  # tokens never reach a log line
 
 
 def test_a_mount_asks_for_a_token_that_covers_the_source(

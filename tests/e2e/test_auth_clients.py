@@ -10,9 +10,10 @@ What each client manages, as these tests pin it down:
 * skopeo: Basic and Bearer, every operation; it asks the token server for exactly the scope
   each challenge names (pull, pull and push, delete).
 * oras-py: Basic only with its ``basic`` backend (the default ``token`` backend takes a Basic
-  realm for a token server's URL). With tokens it pulls, but cannot push: it keeps the first
-  token it gets (pull, from the HEAD that checks whether a blob exists) and answers the
-  registry's ``insufficient_scope`` challenge for push by sending that same token again.
+  realm for a token server's URL). With tokens it pulls, and pushes with a token it is given;
+  it cannot push through the token flow on its own: it keeps the first token it gets (pull,
+  from the HEAD that checks whether a blob exists) and answers the registry's
+  ``insufficient_scope`` challenge for push by sending that same token again.
 """
 
 from __future__ import annotations
@@ -330,6 +331,32 @@ def test_oras_pulls_through_the_token_flow(
     assert [Path(p).read_bytes() for p in pulled] == [payload]
     # oras-py went to the realm itself, with ci's password, for the scope the challenge named
     assert asked(tokens) == {("ci", "repository:ci/oras-pull:pull")}
+
+
+def test_oras_pushes_and_pulls_with_a_bearer_token_it_is_given(
+    oras: ModuleType, bearer_registry: LiveServer, tokens: TokenServer, tmp_path: Path
+) -> None:
+    """What oras-py can do with tokens despite the limit below: a token with push, fetched from
+    the realm beforehand (as a CI job would), carries a whole push and pull."""
+    scope = "repository:ci/oras-token:pull,push"
+    fetched = httpx.get(
+        tokens.realm, params={"service": tokens.service, "scope": scope}, auth=("ci", "ci-pw")
+    )
+    assert fetched.status_code == 200, fetched.text
+    payload = os.urandom(64 * 1024)
+    Path("artifact.bin").write_bytes(payload)
+    client = oras.client.OrasClient(hostname=bearer_registry.host, insecure=True)
+    client.auth.set_token_auth(fetched.json()["token"])
+    target = f"{bearer_registry.host}/ci/oras-token:v1"
+    assert client.push(files=["artifact.bin"], target=target).status_code == 201
+    pulled = client.pull(target=target, outdir=str(tmp_path / "out"))
+    assert [Path(p).read_bytes() for p in pulled] == [payload]
+    writes = [
+        line["status"]
+        for line in requests_logged(bearer_registry)
+        if line["method"] == "PUT" and line["path"] == "/v2/ci/oras-token/manifests/v1"
+    ]
+    assert writes[-1] == 201
 
 
 def test_oras_cannot_push_through_the_token_flow(
