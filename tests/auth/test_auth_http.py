@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from tests.auth.slapd import ALICE, BOB, Slapd
 from tests.auth.tokenserver import TokenServer
 from tests.liveserver import LiveServer, live_server
 from tests.oci import image_manifest, push_blob, put_manifest
+from tests.tools import require_binary
 
 USERS = {"alice": "alice-pw", "bob": "bob-pw", "root": "root-pw"}
 FAIL_DELAY = 0.3
@@ -264,6 +266,25 @@ def test_api_keys_work_as_passwords_until_revoked_or_expired(registry: LiveServe
             assert alice.post(keys, json=bad).status_code == 400, bad
     assert httpx.get(f"{registry.url}/v2/", auth=("alice", key)).status_code == 401
     assert key not in registry.log.read_text()
+
+
+def test_a_user_added_to_the_htpasswd_file_logs_in_without_a_restart(tmp_path: Path) -> None:
+    openssl = require_binary("openssl", "apt-get install openssl")
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "alice-pw"})
+    extra = {"http": {"auth": {"htpasswd": {"path": str(htpasswd)}}}}
+    with live_server(tmp_path, extra) as live:
+        assert httpx.get(f"{live.url}/v2/", auth=("carol", "carol-pw")).status_code == 401
+        sha512 = subprocess.run(
+            [openssl, "passwd", "-6", "carol-pw"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        replacement = tmp_path / "htpasswd.new"
+        replacement.write_text(htpasswd.read_text() + f"carol:{sha512}\n")
+        replacement.replace(htpasswd)
+        deadline = time.monotonic() + 10
+        while httpx.get(f"{live.url}/v2/", auth=("carol", "carol-pw")).status_code != 200:
+            assert time.monotonic() < deadline, "the new user never got in"
+            time.sleep(0.2)
+        assert httpx.get(f"{live.url}/v2/", auth=("alice", "alice-pw")).status_code == 200
 
 
 def test_api_keys_are_404_when_off(tmp_path: Path) -> None:
