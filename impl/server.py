@@ -75,6 +75,9 @@ def serve(config: Config) -> None:
         "log_level": "warning",
         "access_log": False,
         "timeout_graceful_shutdown": 10,
+        # The client address (rate limits, the audit log) is the TCP peer: X-Forwarded-For
+        # from anywhere, loopback included, would let a client pick its own.
+        "proxy_headers": False,
     }
     if config.http.tls is not None:
         options.update(_tls_options(config.http.tls))

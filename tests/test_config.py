@@ -159,3 +159,14 @@ def test_retention_policies_are_checked(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, keys))
     assert config.storage.retention is not None
     assert config.storage.retention.policies[0].keepTags[0].mostRecentlyPushedCount == 3
+
+
+def test_registry_tokens_exclude_the_other_methods(tmp_path: Path) -> None:
+    path = tmp_path / "c.json"
+    auth = {
+        "htpasswd": {"path": "/etc/htpasswd"},
+        "bearer": {"realm": "https://auth/token", "service": "reg", "cert": "/c.pem"},
+    }
+    path.write_text(json.dumps({"storage": {"rootDirectory": "/d"}, "http": {"auth": auth}}))
+    with pytest.raises(ConfigError, match=r"http\.auth: .*tokens are the only method"):
+        load_config(path)

@@ -24,9 +24,12 @@ async def toggle() -> Response:
     user = identity().user
     if user is None:  # no authentication configured: everybody is anonymous
         raise RegistryError(ErrorCode.DENIED, {"reason": "stars and bookmarks need a user"})
+    # readable before existing: a 404 must not tell whether an unreadable repository exists
+    if not may("read", name):
+        guard = extensions.app_state().guard
+        assert guard is not None  # there is a user, so authentication is configured
+        raise await guard.deny({"name": name})
     if registry().index(name) is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
-    if not may("read", name):
-        raise RegistryError(ErrorCode.DENIED, {"name": name})
     extensions.app_state().meta.toggle(user, name, preference)
     return Response(status_code=200)

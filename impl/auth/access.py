@@ -5,8 +5,8 @@ Every operation of the core spec and of extension fragments says who may call it
     x-ocireg-access: {action: read, repository: name}   # an action on the repository that
                                                        # the path parameter ``name`` holds
     x-ocireg-access: anyone          # health probes, discovery, the specs themselves
-    x-ocireg-access: login           # GET /v2/: challenges anonymous callers unless anonymous
-                                     # reads are allowed somewhere
+    x-ocireg-access: login           # GET /v2/: challenges every caller without credentials
+                                     # once authentication is configured
     x-ocireg-access: authenticated   # any authenticated user (preferences, API keys)
     x-ocireg-access: listing         # anyone; the handler lists only what the caller may read
     x-ocireg-access: metrics         # accessControl.metrics
@@ -34,6 +34,7 @@ class Rule:
 
 
 AUTHENTICATED = Rule("authenticated")
+WORDS = _KINDS  # the rules that need no path parameter (for routes outside the spec)
 
 
 def parse_rule(value: Any, where: str) -> Rule:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -75,17 +76,26 @@ class ApiKeys:
         return list(key.groups)
 
 
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)", re.ASCII)
+_LATEST = datetime(9999, 1, 1, tzinfo=UTC).timestamp()  # what every later step can still show
+
+
 def parse_expiration(text: str, now: float) -> float | None:
-    """zot's ``expirationDate`` (RFC 3339), None when empty; ValueError when malformed or
-    not in the future."""
+    """zot's ``expirationDate`` (RFC 3339), None when empty; ValueError when malformed, not
+    in the future, or beyond the year 9998."""
     if not text:
         return None
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("expirationDate needs a time zone (RFC 3339)")
-    if moment.timestamp() <= now:
+    if not _RFC3339.fullmatch(text):
+        raise ValueError("expirationDate must be an RFC 3339 date-time, e.g. 2027-01-31T00:00:00Z")
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError):
+        raise ValueError("expirationDate is not a date-time that exists") from None
+    if when <= now:
         raise ValueError("expirationDate is in the past")
-    return moment.timestamp()
+    if when >= _LATEST:
+        raise ValueError("expirationDate is too far in the future")
+    return when
 
 
 def zot_details(key: ApiKey, now: float) -> dict[str, object]:

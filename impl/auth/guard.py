@@ -4,20 +4,22 @@ operation it calls lets them in.
 Answers follow zot and the distribution spec: 401 ``UNAUTHORIZED`` with a challenge
 (``Basic realm=...``, or ``Bearer realm=...,service=...,scope=...`` when tokens are configured)
 for a caller who did not (or could not) authenticate, 403 ``DENIED`` for one who did but may
-not. ``failDelay`` seconds pass before any such answer to slow guessing down.
+not. ``failDelay`` seconds pass before an answer to wrong credentials and before a 403, to slow
+guessing down; a plain challenge (no credentials yet, or a token that lacks a scope) is how
+every client starts, and goes out at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ocireg.auth.access import Rule
 from ocireg.auth.apikeys import ApiKeys
+from ocireg.auth.bearer import TokenError
 from ocireg.auth.identity import ANONYMOUS, Identity, identity_of
 from ocireg.auth.policy import AccessControl
 from ocireg.errors import ErrorCode, RegistryError
@@ -73,6 +75,10 @@ class Guard:
         certificate); only without one does the certificate name the user."""
         if self.certificates is None:
             certificate = None
+        if not self.passwords and self.tokens is None and self.certificates is None:
+            # No authentication at all (accessControl alone): a header is ignored, as zot
+            # does, rather than refusing a client that always sends its stored credentials.
+            return ANONYMOUS
         values = [value for name, value in headers if name.lower() == b"authorization"]
         if len(values) > 1:
             raise await self._unauthorized("send one Authorization header")
@@ -97,7 +103,8 @@ class Guard:
             return await self._basic(credentials)
         if scheme == "bearer" and self.tokens is not None:
             return await self._bearer(credentials)
-        raise await self._unauthorized(f"unsupported authorization scheme {scheme!r}")
+        # not the scheme itself in the answer: a client that forgot the scheme sent its secret
+        raise await self._unauthorized("unsupported authorization scheme")
 
     async def _certificate(self, certificate: str) -> Identity:
         assert self.certificates is not None
@@ -109,7 +116,7 @@ class Guard:
     async def _basic(self, credentials: str) -> Identity:
         try:
             decoded = base64.b64decode(credentials, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # binascii.Error, UnicodeDecodeError, non-ASCII base64 text
             raise await self._unauthorized("malformed basic credentials") from None
         user, colon, password = decoded.partition(":")
         if not colon:
@@ -127,7 +134,7 @@ class Guard:
         assert self.tokens is not None
         try:
             grant = self.tokens.verify(token)
-        except Exception as exc:  # the verifier's TokenError: its text is safe to show
+        except TokenError as exc:  # its text is a short reason, safe to show
             raise await self._unauthorized(str(exc), error="invalid_token") from None
         return Identity(grant.subject or None, "bearer", grant=grant)
 
@@ -163,17 +170,29 @@ class Guard:
             raise await self.refusal(identity, [token_scope(repo, action)])
 
     async def refusal(self, identity: Identity, scopes: list[str]) -> RegistryError:
+        """The 401 (a challenge, at once: it is how every client starts) or the 403 (after
+        failDelay) that ``identity`` gets for lacking ``scopes``."""
         if identity.grant is not None:  # the token lacks the scope: the client asks for more
-            return await self._unauthorized("insufficient scope", scopes, "insufficient_scope")
+            return self._challenge("insufficient scope", scopes, "insufficient_scope")
         if identity.anonymous:
-            return await self._unauthorized("authentication required", scopes)
+            return self._challenge("authentication required", scopes)
+        return await self.deny()
+
+    async def deny(self, detail: dict[str, str] | None = None) -> RegistryError:
+        """403 DENIED, after failDelay, for an authenticated caller."""
         await self._delay()
-        return RegistryError(ErrorCode.DENIED)
+        return RegistryError(ErrorCode.DENIED, detail)
 
     async def _unauthorized(
         self, why: str, scopes: list[str] | None = None, error: str | None = None
     ) -> RegistryError:
+        """401 for credentials that are wrong, after failDelay."""
         await self._delay()
+        return self._challenge(why, scopes, error)
+
+    def _challenge(
+        self, why: str, scopes: list[str] | None = None, error: str | None = None
+    ) -> RegistryError:
         if self.tokens is not None:
             challenge = self.tokens.challenge(scopes or [], error)
         else:

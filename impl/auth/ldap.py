@@ -8,7 +8,8 @@ contributes the value of its first RDN (``cn=devs,ou=groups,...`` is ``devs``).
 
 The outcome has three kinds, because the caller answers them differently: groups (the
 credentials are right), ``None`` (wrong password, unknown or ambiguous user: 401) and
-:class:`LdapUnavailable` (the directory cannot be asked: 503, not the user's fault).
+:class:`LdapUnavailable` (the directory cannot be asked: not the user's fault, so the
+registry logs it as an error; the request is then refused unless another method vouches).
 
 Every call is synchronous and opens its own connection, so concurrent calls from threads share
 nothing but the success cache (locked) and the TLS context (which is safe to share).
@@ -56,7 +57,8 @@ _UNAVAILABLE = 52
 
 class LdapUnavailable(Exception):
     """The directory cannot answer: unreachable, TLS failure, the service bind or the search
-    failed. Not the user's fault, so the caller answers 503 rather than 401."""
+    failed. Not the user's fault: the caller logs it (ocireg.auth.build), apart from a wrong
+    password."""
 
 
 class LdapConfig(BaseModel):

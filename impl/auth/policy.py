@@ -17,24 +17,34 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ocireg.auth.identity import Identity
 
-Action = Literal["read", "create", "update", "delete", "detectManifestCollision"]
-ACTIONS: tuple[Action, ...] = ("read", "create", "update", "delete")
+Action = Literal["read", "create", "update", "delete"]
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _supported(actions: Any) -> Any:
+    # zot's fifth action turns deletes of a digest several tags share into 409s; ignoring it
+    # would allow deletes the operator meant to stop, so it is refused by name.
+    if isinstance(actions, list) and "detectManifestCollision" in actions:
+        raise ValueError("the detectManifestCollision action is not supported by ocireg")
+    return actions
+
+
+Actions = Annotated[list[Action], BeforeValidator(_supported)]
+
+
 class Policy(_Section):
     users: list[str] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list)
-    actions: list[Action] = Field(default_factory=list)
+    actions: Actions = Field(default_factory=list)
     conditions: list[dict[str, str]] | None = None
 
     @field_validator("conditions")
@@ -48,8 +58,8 @@ class Policy(_Section):
 
 class RepositoryPolicy(_Section):
     policies: list[Policy] = Field(default_factory=list)
-    defaultPolicy: list[Action] = Field(default_factory=list)
-    anonymousPolicy: list[Action] = Field(default_factory=list)
+    defaultPolicy: Actions = Field(default_factory=list)
+    anonymousPolicy: Actions = Field(default_factory=list)
 
 
 class GroupMembers(_Section):
@@ -85,37 +95,71 @@ class AccessControlConfig(_Section):
 
 @lru_cache(maxsize=1024)
 def glob_regex(pattern: str) -> re.Pattern[str]:
-    """The regular expression a repository glob stands for; ValueError when it is malformed."""
-    out, i = [], 0
+    """The regular expression a repository glob stands for (doublestar's rules, as zot
+    matches); ValueError when it is malformed."""
+    return re.compile(_glob_body(pattern) + r"\Z")
+
+
+def _glob_body(pattern: str) -> str:
+    out: list[str] = []
+    i = 0
     while i < len(pattern):
         char = pattern[i]
         if pattern.startswith("**", i):
-            out.append(".*")
+            i = _double_star(pattern, i, out)
+            continue
+        if char == "\\":
+            if i + 1 == len(pattern):
+                raise ValueError(f"pattern {pattern!r}: ends with an escape")
+            out.append(re.escape(pattern[i + 1]))
             i += 2
             continue
-        if char == "*":
-            out.append("[^/]*")
-        elif char == "?":
-            out.append("[^/]")
-        elif char == "[":
-            end = pattern.find("]", i + 2)
-            if end < 0:
-                raise ValueError(f"pattern {pattern!r}: unclosed '['")
-            body = pattern[i + 1 : end]
-            negated = body.startswith("!")
-            out.append("[" + "^" * negated + re.escape(body[negated:]) + "]")
-            i = end
-        elif char == "{":
+        if char == "[":
+            i = _char_class(pattern, i, out)
+            continue
+        if char == "{":
             end = pattern.find("}", i)
             if end < 0:
                 raise ValueError(f"pattern {pattern!r}: unclosed '{{'")
             choices = pattern[i + 1 : end].split(",")
-            out.append("(?:" + "|".join(glob_regex(c).pattern[:-2] for c in choices) + ")")
-            i = end
-        else:
-            out.append(re.escape(char))
+            out.append("(?:" + "|".join(_glob_body(c) for c in choices) + ")")
+            i = end + 1
+            continue
+        out.append({"*": "[^/]*", "?": "[^/]"}.get(char) or re.escape(char))
         i += 1
-    return re.compile("".join(out) + r"\Z")
+    return "".join(out)
+
+
+def _double_star(pattern: str, i: int, out: list[str]) -> int:
+    """``**`` as a whole segment matches any number of segments, none included (``a/**``
+    matches ``a``, ``a/**/b`` matches ``a/b``); inside a segment it is any text."""
+    after = i + 2
+    whole_start = i == 0 or pattern[i - 1] == "/"
+    whole_end = after == len(pattern) or pattern[after] == "/"
+    if not (whole_start and whole_end):
+        out.append(".*")
+        return after
+    if i == 0:  # "**/rest" or "**"
+        out.append("(?:.*/)?" if after < len(pattern) else ".*")
+        return after + 1 if after < len(pattern) else after
+    out[-1] = "(?:/.*)?"  # the "/" before the "**" goes with it
+    return after
+
+
+def _char_class(pattern: str, i: int, out: list[str]) -> int:
+    """``[abc]``, ``[a-z]``, ``[!a-z]`` or ``[^a-z]`` (never matching ``/``)."""
+    end = pattern.find("]", i + 2)
+    if end < 0:
+        raise ValueError(f"pattern {pattern!r}: unclosed '['")
+    body = pattern[i + 1 : end]
+    negated = body[0] in "!^"
+    body = body[1:] if negated else body
+    if not body:
+        raise ValueError(f"pattern {pattern!r}: empty '[]'")
+    # keep ranges ("-" between two characters), escape what else means something to re
+    escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
+    out.append(f"(?!/)[{'^' if negated else ''}{escaped}]")
+    return end + 1
 
 
 class AccessControl:
@@ -155,9 +199,6 @@ class AccessControl:
         if admin is None or identity.user is None:
             return False
         return identity.user in admin.users or bool(identity.groups & set(admin.groups))
-
-    def readable(self, identity: Identity, repos: Iterable[str]) -> list[str]:
-        return [repo for repo in repos if self.allows(identity, "read", repo)]
 
     def may_read_metrics(self, identity: Identity) -> bool:
         metrics = self.config.metrics if self.config else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ocireg.auth.bearer import BearerConfig
 from ocireg.auth.htpasswd import HtpasswdConfig
@@ -92,6 +92,17 @@ class AuthConfig(BaseModel):
         if value is not None:
             raise ValueError(_UNSUPPORTED[info.field_name])
         return None
+
+    @model_validator(mode="after")
+    def _tokens_alone(self) -> AuthConfig:
+        # zot's bearer mode looks at nothing but the token; accepting passwords or API keys
+        # next to it would let them in under names the token service never vouched for.
+        if self.bearer is not None and self.passwords_configured():
+            raise ValueError(
+                "bearer: registry tokens are the only method when bearer is set (as in zot); "
+                "remove htpasswd, ldap and apikey"
+            )
+        return self
 
     def passwords_configured(self) -> bool:
         return self.htpasswd is not None or self.ldap is not None or self.apikey

@@ -14,7 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
-from ocireg.auth.access import Rule, parse_rule
+from ocireg.auth.access import WORDS, Rule, parse_rule
 from ocireg.auth.middleware import error_response
 from ocireg.config import Config
 from ocireg.errors import RegistryError
@@ -80,7 +80,10 @@ class SetupContext:
             )
         if path in self.hooks.routes:
             raise ValueError(f"extension {self.enabled.name}: route {path} is already taken")
-        rule = parse_rule(access, f"extension {self.enabled.name}: route {path}")
+        where = f"extension {self.enabled.name}: route {path}"
+        if access not in WORDS:  # a route has no path parameters to name a repository
+            raise ValueError(f"{where}: access must be one of {', '.join(WORDS)}")
+        rule = parse_rule(access, where)
         self.hooks.routes[path] = Route(app, rule)
 
     def add_middleware(self, middleware: Middleware) -> None:

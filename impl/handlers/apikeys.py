@@ -34,8 +34,10 @@ def _json(document: object, status: int = 200) -> Response:
 
 async def create_key() -> Response:
     keys, who = _keys(), identity()
-    if who.method == "apikey":  # a leaked key must not be able to mint more
-        raise RegistryError(ErrorCode.DENIED, {"reason": "log in with a password to make keys"})
+    if who.method not in ("htpasswd", "ldap"):  # a leaked key must not be able to mint more
+        guard = app_state().guard
+        assert guard is not None  # _keys() found it
+        raise await guard.deny({"reason": "log in with a password to make keys"})
     payload = json.loads(await current_request().body())  # its shape is checked by the spec
     now = time.time()
     try:

@@ -276,7 +276,10 @@ class IndexStore:
         if match is None:  # another tool's file
             return RepoIndex.from_entries(_entries(json.loads(raw)), raw=raw)
         generation = match[1].decode()
-        start = raw.index(_MANIFESTS, match.end()) + len(_MANIFESTS)
+        found = raw.find(_MANIFESTS, match.end())
+        if found < 0:  # our token but not our layout (edited by hand): read it as any file
+            return RepoIndex.from_entries(_entries(json.loads(raw)), raw=raw)
+        start = found + len(_MANIFESTS)
         if cached is not None and match[2] is not None and match[2].decode() == cached.generation:
             try:
                 return _extended(cached, generation, raw, start, int(match[3]))

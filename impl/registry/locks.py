@@ -63,9 +63,13 @@ class KeyedLocks:
         except BaseException:
             os.close(fd)
             raise
-        waiting = asyncio.get_running_loop().run_in_executor(
-            _WAITERS, fcntl.flock, fd, fcntl.LOCK_EX
-        )
+        try:
+            waiting = asyncio.get_running_loop().run_in_executor(
+                _WAITERS, fcntl.flock, fd, fcntl.LOCK_EX
+            )
+        except BaseException:  # no thread to wait in (shutting down): nothing holds fd
+            os.close(fd)
+            raise
         try:
             await asyncio.shield(waiting)
         except BaseException:

@@ -87,6 +87,14 @@ def test_challenges_and_malformed_credentials(registry: LiveServer) -> None:
         assert empty.status_code == 200
 
 
+def test_malformed_headers_get_401_and_never_echo_a_secret(registry: LiveServer) -> None:
+    secret = "zak_" + "0123456789abcdef" * 2
+    for header in (secret.encode(), b"Basic \xe9\xe9", b"Basic " + "é".encode()):
+        answer = httpx.get(f"{registry.url}/v2/", headers={"Authorization": header})
+        assert answer.status_code == 401, header
+        assert secret not in answer.text
+
+
 def test_wrong_password_waits_fail_delay_and_is_not_logged(registry: LiveServer) -> None:
     started = time.monotonic()
     answer = httpx.get(f"{registry.url}/v2/", auth=("alice", "guessed-Secret-42"))
@@ -287,6 +295,27 @@ def test_a_user_added_to_the_htpasswd_file_logs_in_without_a_restart(tmp_path: P
         assert httpx.get(f"{live.url}/v2/", auth=("alice", "alice-pw")).status_code == 200
 
 
+def test_far_future_or_odd_expiration_dates_are_400(registry: LiveServer) -> None:
+    with as_user(registry, "bob") as bob:
+        for date in ("9999-12-31T23:59:59-01:00", "2027-W01-1T00:00:00Z", "2027-02-30T00:00:00Z"):
+            answer = bob.post("/zot/auth/apikey", json={"expirationDate": date})
+            assert answer.status_code == 400, date
+        assert bob.get("/zot/auth/apikey").status_code == 200
+
+
+def test_access_control_alone_ignores_credentials(tmp_path: Path) -> None:
+    """Without an authentication method a client's stored credentials mean nothing: the
+    request is anonymous, as in zot, instead of refused."""
+    extra = {"http": {"accessControl": {"repositories": {"**": {"anonymousPolicy": ["read"]}}}}}
+    with (
+        live_server(tmp_path, extra) as live,
+        httpx.Client(base_url=live.url, auth=("alice", "whatever")) as client,
+    ):
+        assert client.get("/v2/").status_code == 200
+        assert client.get("/v2/_catalog").status_code == 200
+        assert client.post("/v2/x/y/blobs/uploads/").status_code == 401
+
+
 def test_api_keys_are_404_when_off(tmp_path: Path) -> None:
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "alice-pw"})
     extra = {"http": {"auth": {"htpasswd": {"path": str(htpasswd)}}}}
@@ -441,3 +470,6 @@ def test_rate_limits_answer_429(tmp_path: Path) -> None:
         assert int(limited.headers["Retry-After"]) >= 1
         assert client.post("/v2/rl/app/blobs/uploads/").status_code == 202  # POST: overall only
         assert client.get("/livez").status_code == 200  # probes are never limited
+        # the client address is the TCP peer: X-Forwarded-For does not buy a new bucket
+        spoofed = client.get("/v2/", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert spoofed.status_code == 429

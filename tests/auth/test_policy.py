@@ -103,6 +103,19 @@ def test_without_access_control_authentication_decides_everything() -> None:
         ("{prod,stage}/**", "stage/app", True),
         ("{prod,stage}/**", "dev/app", False),
         ("a.b", "aXb", False),
+        # doublestar's rules, as zot matches
+        ("a/**", "a", True),
+        ("a/**/b", "a/b", True),
+        ("a/**/b", "a/x/y/b", True),
+        ("a/**/b", "ab", False),
+        ("**/b", "b", True),
+        ("**/b", "x/b", True),
+        ("team/[a-c]*", "team/b1", True),
+        ("team/[!a-c]*", "team/b1", False),
+        ("team/[^a-c]*", "team/d1", True),
+        ("a/[!x]", "a//", False),
+        ("a\\*b", "a*b", True),
+        ("a\\*b", "axb", False),
     ],
 )
 def test_globs(pattern: str, name: str, matches: bool) -> None:
@@ -113,6 +126,8 @@ def test_globs(pattern: str, name: str, matches: bool) -> None:
     ("config", "why"),
     [
         ({"repositories": {"a/[b": {}}}, "unclosed"),
+        ({"repositories": {"a\\": {}}}, "ends with an escape"),
+        ({"repositories": {"**": {"defaultPolicy": ["detectManifestCollision"]}}}, "not supported"),
         ({"repositories": {"**": {"defaultPolicy": ["write"]}}}, "Input should be"),
         (
             {
