@@ -37,7 +37,7 @@ def build_guard(
         raise ConfigError([f"{source}: {problem}" for problem in exc.problems]) from None
     keys = ApiKeys(meta) if auth.apikey and meta is not None else None
     if keys is not None:  # first: a key is told apart by its prefix, without a bcrypt round
-        passwords.insert(0, PasswordMethod("apikey", keys.check))
+        passwords.insert(0, PasswordMethod("apikey", keys.check, inline=True))
     return Guard(access, http.realm, passwords, tokens, auth.failDelay, keys, certificates)
 
 
@@ -70,7 +70,9 @@ def _password_methods(auth: AuthConfig) -> list[PasswordMethod]:
             users = HtpasswdFile(auth.htpasswd.path)
         except HtpasswdError as exc:
             raise ConfigError([f"http.auth.htpasswd.path: {exc}"]) from None
-        methods.append(PasswordMethod("htpasswd", _no_groups(users.verify)))
+        methods.append(
+            PasswordMethod("htpasswd", _no_groups(users.verify), _no_groups(users.remembered))
+        )
     if auth.ldap is not None:
         from ocireg.auth.ldap import LdapAuth
 
@@ -78,7 +80,9 @@ def _password_methods(auth: AuthConfig) -> list[PasswordMethod]:
             directory = LdapAuth(auth.ldap)
         except ValueError as exc:
             raise ConfigError([f"http.auth.ldap: {exc}"]) from None
-        methods.append(PasswordMethod("ldap", _tolerant(directory.authenticate)))
+        methods.append(
+            PasswordMethod("ldap", _tolerant(directory.authenticate), directory.remembered)
+        )
     return methods
 
 

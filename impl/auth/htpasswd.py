@@ -365,6 +365,18 @@ class HtpasswdFile:
                 contents.verified.popitem(last=False)
         return True
 
+    def remembered(self, user: str, password: str) -> bool:
+        """Whether this password was verified for this user since the file last changed: no
+        hashing, so callers on an event loop can ask before they go to a thread."""
+        contents = self._current()
+        entry = contents.entries.get(user)
+        key = _utf8(password)
+        if entry is None or entry.check is None or key is None:
+            return False
+        remembered = self._remembered(user, entry.hashed, key)
+        with self._lock:
+            return remembered in contents.verified
+
     def users(self) -> list[str]:
         """The users who can log in (a hash in a supported format), sorted."""
         entries = self._current().entries

@@ -252,6 +252,11 @@ class LdapAuth:
             self._cache.put(user, password, groups)
         return groups
 
+    def remembered(self, user: str, password: str) -> list[str] | None:
+        """The groups of a success still remembered, without asking the directory (None:
+        not remembered, not a refusal)."""
+        return self._cache.get(user, password) if user and password else None
+
     def _ask_directory(self, user: str, password: str) -> list[str] | None:
         conn = self._connection()
         try:

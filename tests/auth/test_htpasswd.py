@@ -506,3 +506,18 @@ def test_config() -> None:
         HtpasswdConfig.model_validate({"path": "/x", "paht": "/y"})
     with pytest.raises(ValidationError):
         HtpasswdConfig.model_validate({})
+
+
+def test_remembered_needs_a_verified_password_and_forgets_a_change(
+    tmp_path: Path, checks: list[bytes]
+) -> None:
+    path = write(tmp_path / "htpasswd", f"alice:{bcrypt_hash('right')}")
+    users = live(path)
+    assert not users.remembered("alice", "right")  # never verified yet
+    assert users.verify("alice", "right")
+    assert users.remembered("alice", "right")
+    assert not users.remembered("alice", "wrong") and not users.remembered("bob", "right")
+    made = len(checks)
+    assert users.remembered("alice", "right") and len(checks) == made  # no hashing
+    rewrite(path, f"alice:{bcrypt_hash('changed')}")
+    assert not users.remembered("alice", "right")

@@ -395,3 +395,13 @@ def test_blank_user_filter_is_no_filter() -> None:
 )
 def test_group_name(value: str, name: str) -> None:
     assert group_name(value) == name
+
+
+def test_remembered_answers_only_from_the_cache(slapd: Slapd) -> None:
+    auth = ldap_auth(slapd)
+    assert auth.remembered("alice", ALICE.password) is None  # never asked yet
+    assert auth.authenticate("alice", ALICE.password) is not None
+    remembered = auth.remembered("alice", ALICE.password)
+    assert remembered is not None and sorted(remembered) == ["admins", "devs"]
+    assert auth.remembered("alice", ALICE.password + "x") is None
+    assert auth.remembered("alice", "") is None
