@@ -11,6 +11,7 @@ from ocireg.handlers.base import (
     body_stream,
     header_int,
     identity,
+    may,
     query_list,
     registry,
     repo,
@@ -64,7 +65,11 @@ async def put_manifest(name: str, reference: str) -> Response:
     await _may_move(name, [reference, *tags] if is_tag(reference) else tags, data)
     content_type = current_request().headers.get("content-type")
     pusher = identity().user or ""
-    pushed = await registry().put_manifest(name, reference, data, content_type, tags, pusher)
+    # checked again under the lock: a tag someone creates meanwhile is not this caller's to move
+    again = (lambda: may("update", name)) if app_state().guard is not None else None
+    pushed = await registry().put_manifest(
+        name, reference, data, content_type, tags, pusher, may_move_tags=again
+    )
     headers = {
         "Location": f"/v2/{name}/manifests/{pushed.digest}",
         "Docker-Content-Digest": str(pushed.digest),

@@ -195,7 +195,11 @@ class Registry:
         content_type: str | None,
         tags: list[str],
         pusher: str = "",
+        may_move_tags: Callable[[], bool] | None = None,
     ) -> PushedManifest:
+        """Store a manifest and point ``tags`` at it. ``may_move_tags`` says whether the
+        caller may point an existing tag elsewhere; asked under the repository lock, so a
+        tag created meanwhile by someone else is not overwritten by a caller who may not."""
         manifest = parse_manifest(data, content_type, self.docker_compat)
         if is_tag(reference):
             digest = digest_bytes(data)
@@ -226,6 +230,11 @@ class Registry:
             # Again under the lock GC takes, so nothing referenced is collected meanwhile;
             # against the edit, which holds what earlier pushes of this batch added.
             self._check_references(repo, manifest, edit.by_digest)
+            if may_move_tags is not None:
+                pointed = {t: edit.tags[t]["digest"] for t in unique_tags if t in edit.tags}
+                moved = any(d != descriptor["digest"] for d in pointed.values())
+                if moved and not may_move_tags():
+                    raise RegistryError(ErrorCode.DENIED, {"reason": "moving a tag needs update"})
             if not self.driver.exists(blob):
                 self.driver.put_content(blob, data)
             if not unique_tags:  # a tag absorbs the untagged entry add_manifest would append

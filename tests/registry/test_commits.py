@@ -8,7 +8,9 @@ import json
 from collections.abc import Awaitable
 from typing import Any
 
-from ocireg.digests import parse_digest
+import pytest
+
+from ocireg.digests import digest_bytes, parse_digest
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import layout
 from ocireg.registry import mediatypes as mt
@@ -137,3 +139,20 @@ def test_a_cancelled_push_does_not_strand_the_pushes_behind_it() -> None:
     assert index is not None
     # the cancelled client's push was already queued: it lands, as if it had finished
     assert index.sorted_tags() == ["v0", "v1", "v2"]
+
+
+def test_moving_a_tag_is_asked_under_the_lock() -> None:
+    world = World()
+    first, second = _document(world, b"first"), _document(world, b"second")
+    put = world.registry.put_manifest
+    never = lambda: False  # noqa: E731 - the caller may create tags, not move them
+    asyncio.run(put(REPO, "v1", first, None, [], may_move_tags=never))  # a new tag: fine
+    asyncio.run(put(REPO, "v1", first, None, [], may_move_tags=never))  # same manifest: fine
+    blobs = world.blobs(REPO)
+    with pytest.raises(RegistryError) as refused:
+        asyncio.run(put(REPO, "v1", second, None, [], may_move_tags=never))
+    assert refused.value.code is ErrorCode.DENIED
+    index = world.registry.index(REPO)
+    assert index is not None and index.tags["v1"]["digest"] == str(digest_bytes(first))
+    assert world.blobs(REPO) == blobs  # the refused manifest was not stored either
+    asyncio.run(put(REPO, "v1", second, None, [], may_move_tags=lambda: True))
