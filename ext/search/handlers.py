@@ -13,7 +13,7 @@ from starlette.responses import Response
 from ocireg import extensions
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.extensions.runtime import SetupContext
-from ocireg.handlers.base import identity, may
+from ocireg.handlers.base import identity, readable
 from ocireg.logs import event
 from ocireg.operations import current_request
 
@@ -36,10 +36,6 @@ def setup(context: SetupContext) -> SearchState:
     return SearchState(build_schema(), FactsCache(context.app.meta))
 
 
-def _may_read(repo: str) -> bool:
-    return may("read", repo)
-
-
 def _bad(reason: str) -> RegistryError:
     return RegistryError(ErrorCode.UNSUPPORTED, {"reason": reason}, status=400)
 
@@ -55,7 +51,7 @@ async def _answer(query: str | None, variables: Any, operation: str | None) -> R
         query,
         variable_values=variables,
         operation_name=operation,
-        context_value=Search(meta, search.facts, identity().user or "", _may_read),
+        context_value=Search(meta, search.facts, identity().user or "", readable),
     )
     body: dict[str, Any] = {"data": result.data}
     if result.errors:

@@ -37,13 +37,13 @@ class Search:
     db: MetaDB
     facts: FactsCache
     user: str = ""
-    may_read: Callable[[str], bool] = lambda _: True
+    keep_readable: Callable[[list[str]], list[str]] = list  # the caller's, of all of them
     _readable: list[str] | None = field(default=None, init=False)
 
     def readable(self) -> list[str]:
         """The repositories the caller may read (once per query)."""
         if self._readable is None:
-            self._readable = [name for name in self.db.repositories() if self.may_read(name)]
+            self._readable = self.keep_readable(self.db.repositories())
         return self._readable
 
     def images(self, repo: str) -> list[t.ImageSummary]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from urllib.parse import quote
 
 from starlette.datastructures import QueryParams
@@ -41,6 +41,16 @@ async def require(action: str, name: str) -> None:
 def may(action: str, name: str) -> bool:
     guard = app_state().guard
     return guard is None or guard.access.allows(identity(), action, name)
+
+
+def readable(names: Iterable[str]) -> list[str]:
+    """Those of ``names`` the caller may read: all of them when nothing is configured, which
+    then costs no policy lookup per repository (a catalog or a search goes through them all)."""
+    guard = app_state().guard
+    if guard is None:
+        return list(names)
+    who = identity()
+    return [name for name in names if guard.access.allows(who, "read", name)]
 
 
 def repo(name: str) -> str:

@@ -8,7 +8,7 @@ import json
 from starlette.responses import Response
 
 from ocireg.errors import ErrorCode, RegistryError
-from ocireg.handlers.base import may, next_link, query, query_int, registry, repo
+from ocireg.handlers.base import next_link, query, query_int, readable, registry, repo
 
 
 def _page(items: list[str], n: int | None, last: str | None) -> tuple[list[str], bool]:
@@ -39,7 +39,6 @@ async def list_tags(name: str) -> Response:
 
 async def catalog() -> Response:
     n = query_int("n")
-    readable = [name for name in registry().repositories() if may("read", name)]
-    repositories, more = _page(readable, n, query("last"))
+    repositories, more = _page(readable(registry().repositories()), n, query("last"))
     link = next_link("/v2/_catalog", n, repositories[-1]) if more and n else None
     return _json({"repositories": repositories}, link)

@@ -18,6 +18,7 @@ from ocireg.handlers.base import (
     identity,
     may,
     query,
+    readable,
     registry,
     repo,
 )
@@ -68,13 +69,12 @@ async def start_upload(name: str) -> Response:
         if source is not None:
             check_name(source)
         dgst = parse_digest(mount)
-        if source is not None and not may("read", source):
-            await _ask_for_the_source(name, source)
         # Only from what the caller may read; otherwise this is a plain upload (202).
-        if (source is None or may("read", source)) and await reg.mount_blob(
-            name, dgst, source, lambda candidate: may("read", candidate)
-        ):
-            return _created(name, str(dgst))
+        if source is None or may("read", source):
+            if await reg.mount_blob(name, dgst, source, readable):
+                return _created(name, str(dgst))
+        else:
+            await _ask_for_the_source(name, source)
     monolithic = query("digest")
     # checked before a session exists, so a bad digest leaves nothing behind
     expected = require_supported(parse_digest(monolithic)) if monolithic is not None else None

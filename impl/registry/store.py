@@ -149,13 +149,13 @@ class Registry:
         repo: str,
         digest: Digest,
         source: str | None,
-        readable: Callable[[str], bool] = lambda _: True,
+        readable: Callable[[list[str]], list[str]] = list,
     ) -> bool:
-        """Link a blob from ``source`` (or, if None, any ``readable`` repository holding it)
-        into ``repo``."""
+        """Link a blob from ``source`` (or, if None, any repository holding it that
+        ``readable`` keeps) into ``repo``."""
         if not digest.supported:
             return False
-        candidates = [source] if source is not None else list(filter(readable, self.repositories()))
+        candidates = [source] if source is not None else readable(self.repositories())
         for candidate in candidates:
             if candidate != repo and self.has_blob(candidate, digest):
                 await self.ensure_repository(repo)

@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from ocireg.auth.bearer import Access
+from tests.auth import registries
 from tests.auth.registries import write_htpasswd
 from tests.auth.slapd import ALICE, BOB, Slapd
 from tests.auth.tokenserver import TokenServer
@@ -345,9 +346,7 @@ def tokens(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TokenServer]:
 def token_registry(
     tmp_path_factory: pytest.TempPathFactory, tokens: TokenServer
 ) -> Iterator[LiveServer]:
-    config = tokens.config()
-    extra = {"http": {"auth": {"bearer": config.model_dump()}}}
-    with live_server(tmp_path_factory.mktemp("token-registry"), extra) as live:
+    with registries.token_registry(tmp_path_factory.mktemp("token-registry"), tokens) as live:
         yield live
 
 

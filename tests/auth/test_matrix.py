@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import bcrypt
 import httpx
 import pytest
 
 from ocireg.auth.bearer import Access
+from tests.auth.registries import write_htpasswd
 from tests.auth.tokenserver import TokenServer
 from tests.liveserver import LiveServer, live_server
 from tests.oci import canonical, image_manifest, push_blob, put_manifest, sha256
@@ -63,12 +63,7 @@ _names = itertools.count()
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     directory = tmp_path_factory.mktemp("guarded")
-    htpasswd = directory / "htpasswd"
-    lines = [
-        f"{user}:{bcrypt.hashpw(pw.encode(), bcrypt.gensalt(4)).decode()}"
-        for user, pw in PASSWORDS.items()
-    ]
-    htpasswd.write_text("\n".join(lines) + "\n")
+    htpasswd = write_htpasswd(directory / "htpasswd", PASSWORDS)
     extra = {
         "http": {
             "realm": "matrix",
