@@ -13,8 +13,8 @@ multipart or urlencoded, whatever the operation (a malformed one answered 400 ev
 their own media types (request validation answers 415 otherwise), so only body-less
 operations notice: they now ignore the body, as they ignore any other.
 
-Before the handler runs, the operation's ``x-ocireg-access`` rule is checked when
-authentication or access control is configured (see :mod:`ocireg.auth.access`).
+The operation's ``x-ocireg-access`` rule is checked before the request is validated, by
+:mod:`ocireg.validation` (see :mod:`ocireg.auth.access`).
 
 The current request is kept in a context variable (:func:`current_request`) instead of
 connexion's ``request`` proxy, which builds a new request object on every attribute access.
@@ -32,9 +32,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from ocireg.auth.access import RULE_KEY, Rule, parse_rule
-from ocireg.state import state_of
-
 Handler = Callable[..., Awaitable[Response]]
 
 _request: ContextVar[Request] = ContextVar("ocireg.request")
@@ -48,7 +45,7 @@ def current_request() -> Request:
 class HandlerOperation:
     """Calls one handler with the path parameters its signature names."""
 
-    def __init__(self, fn: Handler, path_names: list[str], rule: Rule) -> None:
+    def __init__(self, fn: Handler, path_names: list[str]) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"{fn.__qualname__}: handlers are coroutine functions")
         parameters = inspect.signature(fn).parameters
@@ -57,15 +54,11 @@ class HandlerOperation:
             raise TypeError(f"{fn.__qualname__}: only path parameters are passed, not {unknown}")
         self.fn = fn
         self.path_names = [n for n in path_names if n in parameters]
-        self.rule = rule
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = _request.set(Request(scope, receive))
         try:
             path = scope["path_params"]
-            guard = state_of(scope).guard
-            if guard is not None:
-                await guard.authorize(scope, self.rule, path)
             response = await self.fn(**{n: path[n] for n in self.path_names})
             await response(scope, receive, send)
         finally:
@@ -77,9 +70,7 @@ class HandlerApi(AsyncApi):  # type: ignore[misc]
 
     def make_operation(self, operation: Any) -> HandlerOperation:
         path_names = [p["name"] for p in operation.parameters if p["in"] == "path"]
-        where = f"{operation.method.upper()} {operation.path}"
-        rule = parse_rule(operation._operation.get(RULE_KEY), where)
-        return HandlerOperation(operation.function, path_names, rule)
+        return HandlerOperation(operation.function, path_names)
 
 
 def install(app: Any) -> None:

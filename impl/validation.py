@@ -30,7 +30,9 @@ from connexion.validators import VALIDATOR_MAP, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 from starlette.types import Receive, Scope, Send
 
+from ocireg.auth.access import RULE_KEY, parse_rule
 from ocireg.errors import ErrorCode, RegistryError
+from ocireg.state import state_of
 
 _CODES: dict[str, tuple[ErrorCode, int | None]] = {
     "name": (ErrorCode.NAME_INVALID, None),
@@ -52,6 +54,18 @@ def _error_for(param: dict[str, Any], value: Any, reason: str) -> RegistryError:
         code, status = _CODES.get(name, (ErrorCode.UNSUPPORTED, 400))
     detail = {"parameter": name, "in": param["in"], "reason": reason.split("\n", 1)[0]}
     return RegistryError(code, detail, status=status)
+
+
+def _not_found_when_reading(error: RegistryError, method: str) -> RegistryError:
+    """A manifest GET or HEAD whose reference is neither a tag nor a digest asks for something
+    that cannot exist: the spec's answer to a manifest that is not found is 404, and the
+    official conformance suite asks exactly that (``.INVALID_MANIFEST_NAME``). A PUT or DELETE
+    keeps its 400: there the client sends something invalid."""
+    detail = error.detail if isinstance(error.detail, dict) else {}
+    if method not in ("GET", "HEAD") or detail.get("parameter") != "reference":
+        return error
+    reason = f"malformed reference: {detail.get('reason', 'neither a tag nor a digest')}"
+    return RegistryError(ErrorCode.MANIFEST_UNKNOWN, {**detail, "reason": reason})
 
 
 Check = Callable[[Any], str | None]
@@ -137,10 +151,13 @@ class OCIParameterValidator(ParameterValidator):  # type: ignore[misc]
         self._plain_path = all(_plain_string(p) for p in self.parameters.get("path", []))
 
     def validate(self, scope: Scope) -> None:
-        if not self._plain_path:
-            super().validate(scope)
-            return
-        self.validate_request(_Parameters(scope, self.uri_parser))
+        try:
+            if not self._plain_path:
+                super().validate(scope)
+                return
+            self.validate_request(_Parameters(scope, self.uri_parser))
+        except RegistryError as error:
+            raise _not_found_when_reading(error, scope["method"]) from None
 
     @staticmethod
     def validate_parameter(
@@ -188,6 +205,8 @@ class OCIRequestValidationOperation(RequestValidationOperation):  # type: ignore
         self._bodies: dict[tuple[str, str], Any] = {}
         # without a requestBody connexion's media type steps accept anything and validate nothing
         self._has_body = bool(self._operation.request_body)
+        where = f"{self._operation.method.upper()} {self._operation.path}"
+        self._rule = parse_rule(self._operation._operation.get(RULE_KEY), where)
 
     def _parameter_validator(self) -> Any:
         if self._parameters is None:
@@ -230,13 +249,33 @@ class OCIRequestValidationOperation(RequestValidationOperation):  # type: ignore
         return validator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Authorization before validation: a caller who may not touch the repository learns
+        # nothing from a 400 or 415 about its request, only the 401 or 403.
+        guard = state_of(scope).guard
+        if guard is not None:
+            await guard.authorize(scope, self._rule, scope.get("path_params", {}))
         self._parameter_validator().validate(scope)
-        if self._has_body:
+        if self._has_body and _sends_a_body(scope["headers"]):
             mime_type, encoding = self.extract_content_type(scope["headers"])
             validator = self._body_validator(mime_type, encoding)
             if validator is not None:
                 receive, scope = await validator.wrap_receive(receive, scope=scope)
         await self.next_app(scope, receive, send)
+
+
+def _sends_a_body(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether the request has a body (RFC 9112 §6.3: without Transfer-Encoding, a missing
+    Content-Length means none). A request without one has no media type to check, whatever
+    its Content-Type says: ``curl -d ''`` and Python's urllib send a form type on an empty POST,
+    and docker-registry and zot start the upload all the same."""
+    length = None
+    for name, value in headers:
+        name = name.lower()
+        if name == b"transfer-encoding":
+            return True
+        if name == b"content-length":
+            length = value.strip()
+    return length is not None and length != b"0"
 
 
 class OCIRequestValidationAPI(RequestValidationAPI):  # type: ignore[misc]

@@ -19,21 +19,37 @@ from ocireg.handlers.base import (
 )
 from ocireg.names import check_tag, is_tag
 from ocireg.operations import current_request
+from ocireg.registry.store import StoredManifest
 
 
 def _manifest_headers(digest: str, size: int) -> dict[str, str]:
     return {"Docker-Content-Digest": digest, "Content-Length": str(size), "ETag": f'"{digest}"'}
 
 
+def _resolve_for_reading(name: str, reference: str) -> StoredManifest:
+    """The manifest a GET or HEAD asks for. A digest-shaped reference that is no valid digest
+    (``sha256:totallywrong``) names nothing that can exist: 404, as for a malformed tag (see
+    :mod:`ocireg.validation`), not the 400 that a write of it gets."""
+    try:
+        return registry().resolve(name, reference)
+    except RegistryError as error:
+        if error.code is not ErrorCode.DIGEST_INVALID:
+            raise
+        reason = f"malformed reference: {error.detail.get('reason', 'not a digest')}"
+        raise RegistryError(
+            ErrorCode.MANIFEST_UNKNOWN, {"parameter": "reference", "reason": reason}
+        ) from None
+
+
 async def head_manifest(name: str, reference: str) -> Response:
-    stored = registry().resolve(repo(name), reference)
+    stored = _resolve_for_reading(repo(name), reference)
     headers = _manifest_headers(stored.digest, stored.size)
     return Response(status_code=200, media_type=stored.media_type, headers=headers)
 
 
 async def get_manifest(name: str, reference: str) -> Response:
     reg, name = registry(), repo(name)
-    stored = reg.resolve(name, reference)
+    stored = _resolve_for_reading(name, reference)
     data = reg.manifest_bytes(name, stored)
     reg.note_pull(name, stored.digest)
     headers = _manifest_headers(stored.digest, len(data))

@@ -114,6 +114,33 @@ def test_anonymous_reads_where_allowed_after_the_v2_challenge(registry: LiveServ
         assert anonymous.get("/v2/_catalog").json()["repositories"] == ["public/app"]
 
 
+# Writes that are malformed or oddly typed, each of which validation alone would refuse
+MALFORMED_WRITES: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "blobs/uploads/", {"content": b"x", "headers": {"Content-Type": "text/plain"}}),
+    ("POST", "blobs/uploads/", {"params": {"digest": "sha256:short"}}),
+    ("POST", "blobs/uploads/", {"params": {"digest-algorithm": "md5"}}),
+    ("PUT", "manifests/-bad", {"content": b"{}", "headers": {"Content-Type": "text/plain"}}),
+    ("PUT", "manifests/v1", {"params": {"tag": "-bad"}, "content": b"{}"}),
+    ("PATCH", f"blobs/uploads/{'0' * 32}", {"content": b"x", "headers": {"Content-Range": "x"}}),
+    ("DELETE", "manifests/sha256:short", {}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "request_args"), MALFORMED_WRITES)
+def test_authorization_comes_before_validation(
+    registry: LiveServer, method: str, path: str, request_args: dict[str, Any]
+) -> None:
+    """A caller who may not write learns nothing from a 400 or 415: a reader gets 403 and an
+    anonymous caller 401, whatever is wrong with the request."""
+    for user, status in ((None, 401), ("bob", 403)):
+        with as_user(registry, user) as client:
+            answer = client.request(method, f"/v2/public/app/{path}", **request_args)
+            assert answer.status_code == status, (user, answer.text)
+    with as_user(registry, "root") as root:  # one who may: validation answers
+        answer = root.request(method, f"/v2/alice/app/{path}", **request_args)
+        assert answer.status_code in (400, 404, 415, 416), answer.text
+
+
 def test_a_mount_needs_read_on_the_source(registry: LiveServer) -> None:
     with as_user(registry, "root") as root:
         secret = push_blob(root, "private/vault", b"the secret layer")

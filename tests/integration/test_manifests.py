@@ -111,11 +111,28 @@ def test_oversize_manifest_is_413(client: httpx.Client, repo: str) -> None:
     assert error_codes(response) == ["MANIFEST_INVALID"]
 
 
-def test_invalid_tag_reference(client: httpx.Client, repo: str) -> None:
-    response = client.get(f"/v2/{repo}/manifests/-bad-tag")
-    assert response.status_code == 400
+@pytest.mark.parametrize("reference", ["-bad-tag", ".INVALID_MANIFEST_NAME", "sha256:totallywrong"])
+def test_reading_a_malformed_reference_is_404(
+    client: httpx.Client, repo: str, reference: str
+) -> None:
+    """The official conformance suite asks 404 for GET and HEAD of `.INVALID_MANIFEST_NAME`:
+    a manifest that is not found MUST be 404, whatever the reference looks like."""
+    put_manifest(client, repo, "v1", image_manifest(client, repo))
+    response = client.get(f"/v2/{repo}/manifests/{reference}")
+    assert response.status_code == 404
+    [error] = response.json()["errors"]
+    assert error["code"] == "MANIFEST_UNKNOWN"
+    assert error["detail"]["reason"].startswith("malformed reference: ")
+    head = client.head(f"/v2/{repo}/manifests/{reference}")
+    assert (head.status_code, head.content) == (404, b"")
+
+
+def test_writing_a_malformed_reference_is_400(client: httpx.Client, repo: str) -> None:
+    """A PUT or DELETE sends something invalid: 400 with the legacy code that names it."""
+    manifest = image_manifest(client, repo)
+    response = put_manifest(client, repo, "-bad-tag", manifest, expect=400)
     assert error_codes(response) == ["TAG_INVALID"]
-    wrong = client.get(f"/v2/{repo}/manifests/sha256:totallywrong")
+    wrong = client.delete(f"/v2/{repo}/manifests/sha256:totallywrong")
     assert wrong.status_code == 400
     assert error_codes(wrong) == ["DIGEST_INVALID"]
 

@@ -24,6 +24,7 @@ def _spec_error(code: str, message: str, name: str, where: str, reason: str) -> 
 
 TAG = ("TAG_INVALID", "manifest tag did not match URI")
 NAME_INVALID = ("NAME_INVALID", "invalid repository name")
+MANIFEST_UNKNOWN = ("MANIFEST_UNKNOWN", "manifest unknown to registry")
 UNSUPPORTED = ("UNSUPPORTED", "the operation is unsupported")
 DIGEST = ("DIGEST_INVALID", "provided digest did not match uploaded content")
 UPLOAD_UNKNOWN = ("BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry")
@@ -33,6 +34,18 @@ NAME_PATTERN = r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0
 CASES: list[tuple[str, str, dict[str, Any], int, dict[str, Any]]] = [
     (
         "GET",
+        "/v2/v/a/manifests/-x",
+        {},
+        404,
+        _spec_error(
+            *MANIFEST_UNKNOWN,
+            "reference",
+            "path",
+            f"malformed reference: '-x' does not match '{REFERENCE}'",
+        ),
+    ),
+    (
+        "DELETE",
         "/v2/v/a/manifests/-x",
         {},
         400,
@@ -120,7 +133,11 @@ CASES: list[tuple[str, str, dict[str, Any], int, dict[str, Any]]] = [
     (
         "POST",
         "/v2/v/a/blobs/uploads/",
-        {"params": {"digest": "sha256:" + "a" * 64}, "headers": {"Content-Type": "text/plain"}},
+        {
+            "params": {"digest": "sha256:" + "a" * 64},
+            "headers": {"Content-Type": "text/plain"},
+            "content": b"x",  # an empty body has no media type to check
+        },
         415,
         {
             "errors": [
