@@ -100,6 +100,11 @@ class StorageConfig(_Section):
     remoteCache: bool | None = None
     redirectBlobURL: bool = False
     maxRepos: int | None = Field(None, ge=0)
+    automaticMount: bool = Field(
+        True,
+        description="Serve a blob mount without `from` from any repository the caller may "
+        "read that holds it (ocireg's key; zot has none). False: such a mount starts an upload.",
+    )
 
 
 class TLSConfig(_Section):

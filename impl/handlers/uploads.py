@@ -8,7 +8,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from ocireg.auth.guard import token_scope
-from ocireg.digests import parse_digest, require_supported
+from ocireg.digests import Digest, parse_digest, require_supported
 from ocireg.errors import RegistryError
 from ocireg.handlers.base import (
     app_state,
@@ -65,25 +65,39 @@ async def start_upload(name: str) -> Response:
     reg, name = registry(), repo(name)
     mount = query("mount")
     if mount is not None:
-        source = query("from")
-        if source is not None:
-            check_name(source)
         dgst = parse_digest(mount)
-        # Only from what the caller may read; otherwise this is a plain upload (202).
-        if source is None or may("read", source):
-            if await reg.mount_blob(name, dgst, source, readable):
-                return _created(name, str(dgst))
-        else:
-            await _ask_for_the_source(name, source)
+        if await _mounted(name, dgst, query("from")):
+            return _created(name, str(dgst))
     monolithic = query("digest")
     # checked before a session exists, so a bad digest leaves nothing behind
     expected = require_supported(parse_digest(monolithic)) if monolithic is not None else None
-    await reg.ensure_repository(name)
-    session = reg.uploads.start(name)
     if expected is None:
-        return _accepted(name, session, 0)
-    await reg.uploads.complete(name, session, expected, body_stream(), _chunk_info())
+        await reg.ensure_repository(name)
+        return _accepted(name, reg.uploads.start(name), 0)
+    session = reg.uploads.start(name)
+    try:
+        await reg.uploads.complete(name, session, expected, body_stream(), _chunk_info())
+    except BaseException:
+        # a refused monolithic push leaves neither a session nor an empty repository behind
+        await reg.uploads.discard(name, session)
+        raise
+    await reg.ensure_repository(name)
     return _created(name, str(expected))
+
+
+async def _mounted(name: str, dgst: Digest, source: str | None) -> bool:
+    """Whether the blob was mounted into ``name``: from ``source``, or without one from any
+    repository holding it (unless ``storage.automaticMount`` is off), and only from what the
+    caller may read; otherwise the request goes on as a plain upload (202)."""
+    if source is None:
+        if not app_state().config.storage.automaticMount:
+            return False
+        return await registry().mount_blob(name, dgst, None, readable)
+    check_name(source)
+    if may("read", source):
+        return await registry().mount_blob(name, dgst, source, readable)
+    await _ask_for_the_source(name, source)
+    return False
 
 
 async def upload_status(name: str, session_id: str) -> Response:

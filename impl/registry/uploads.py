@@ -109,6 +109,11 @@ class UploadStore:
         async with self._locks.hold(self._key(repo, session)):
             self._discard(repo, session)
 
+    async def discard(self, repo: str, session: str) -> None:
+        """Drop a session whether or not it is still there (a failed monolithic push)."""
+        async with self._locks.hold(self._key(repo, session)):
+            self._discard(repo, session)
+
     def _discard(self, repo: str, session: str) -> None:
         self._hashes.pop(self._key(repo, session), None)
         with contextlib.suppress(PathNotFoundError):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.liveserver import LiveServer
+from tests.liveserver import LiveServer, live_server
 from tests.oci import error_codes, push_blob, sha256
 
 OCTET = {"Content-Type": "application/octet-stream"}
@@ -208,3 +208,66 @@ def test_large_body_with_wrong_digest_writes_nothing(client: httpx.Client, repo:
     assert error_codes(response) == ["DIGEST_INVALID"]
     assert client.head(f"/v2/{repo}/blobs/{sha256(data)}").status_code == 404
     assert client.head(f"/v2/{repo}/blobs/{wrong}").status_code == 404
+
+
+def test_refused_monolithic_push_leaves_no_session_and_no_repository(
+    client: httpx.Client, repo: str, server: LiveServer
+) -> None:
+    refusals = (
+        ({"Content-Range": "5-9"}, 416),  # does not start at offset 0
+        ({}, 400),  # the digest is not the body's
+    )
+    for headers, status in refusals:
+        response = client.post(
+            f"/v2/{repo}/blobs/uploads/",
+            params={"digest": sha256(b"x")},
+            content=b"y",
+            headers={**OCTET, **headers},
+        )
+        assert response.status_code == status
+    uploads = server.root / repo / ".uploads"
+    assert not uploads.exists() or not list(uploads.iterdir())
+    assert repo not in client.get("/v2/_catalog", params={"n": 10000}).json()["repositories"]
+    assert error_codes(client.get(f"/v2/{repo}/tags/list")) == ["NAME_UNKNOWN"]
+
+
+def test_empty_post_with_any_content_type_starts_an_upload(client: httpx.Client, repo: str) -> None:
+    # what `curl -X POST -d ''` and urllib send; docker-registry and zot answer 202 too
+    for content_type in ("application/x-www-form-urlencoded", "text/plain", "nonsense"):
+        response = client.post(
+            f"/v2/{repo}/blobs/uploads/", content=b"", headers={"Content-Type": content_type}
+        )
+        assert response.status_code == 202, content_type
+    # every other body-less request follows the same rule: closing an upload, an empty chunk
+    location = _start(client, repo)
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert client.patch(location, content=b"", headers=form).status_code == 202
+    response = client.put(location, params={"digest": sha256(b"")}, content=b"", headers=form)
+    assert response.status_code == 201
+
+
+def test_a_body_of_another_media_type_is_still_415(client: httpx.Client, repo: str) -> None:
+    response = client.post(
+        f"/v2/{repo}/blobs/uploads/",
+        params={"digest": sha256(b"y")},
+        content=b"y",
+        headers={"Content-Type": "text/plain"},
+    )
+    assert response.status_code == 415
+
+
+def test_automatic_mount_can_be_turned_off(tmp_path: Path) -> None:
+    with (
+        live_server(tmp_path, {"storage": {"automaticMount": False}}) as live,
+        httpx.Client(base_url=live.url) as client,
+    ):
+        digest = push_blob(client, "holder", b"mount me")
+        push_blob(client, "target", b"mount me")  # even a blob the target has: 202
+        for target in ("target", "other"):
+            response = client.post(f"/v2/{target}/blobs/uploads/", params={"mount": digest})
+            assert response.status_code == 202
+            assert response.headers["Location"].startswith(f"/v2/{target}/blobs/uploads/")
+        response = client.post(
+            "/v2/other/blobs/uploads/", params={"mount": digest, "from": "holder"}
+        )
+        assert response.status_code == 201  # naming the source still mounts
