@@ -99,6 +99,18 @@ def test_manifest_in_missing_repository_is_404(client: httpx.Client, settings: S
     expect_error_code(response, ("NAME_UNKNOWN", "MANIFEST_UNKNOWN"), ERRORS)
 
 
+def test_malformed_reference_is_404(client: httpx.Client, repo: str) -> None:
+    """A reference that is neither a tag nor a digest names no manifest: the spec's answer to
+    a manifest that is not found is 404, and the official OCI conformance suite asks 404 for
+    GET and HEAD of exactly this name (a 400 such as ``TAG_INVALID`` fails it)."""
+    reference = ".INVALID_MANIFEST_NAME"
+    response = client.get(f"/v2/{repo}/manifests/{reference}")
+    expect_status(response, 404, MANIFESTS + " a malformed reference")
+    expect_error_code(response, ("MANIFEST_UNKNOWN", "NAME_UNKNOWN"), ERRORS)
+    response = client.head(f"/v2/{repo}/manifests/{reference}")
+    expect_status(response, 404, EXISTS + " a malformed reference")
+
+
 def test_malformed_manifest_digest_is_400_or_404(client: httpx.Client, repo: str) -> None:
     response = client.get(f"/v2/{repo}/manifests/sha256:totallywrong")
     expect_status(response, (400, 404), MANIFESTS)

@@ -2,7 +2,9 @@
 
 ``basic`` answers 401 with a Basic challenge unless the request carries the credentials;
 ``bearer`` answers 401 with a distribution token-auth challenge whose realm (``/token`` on the
-proxy itself) hands out a token for the credentials, and accepts only tokens it issued.
+proxy itself) hands out a token for the credentials, and accepts only tokens it issued; ``open``
+lets everything through. ``override`` may answer a request in the registry's place (a registry
+that departs from the spec in one way, to show that the suite notices).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import base64
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import httpx
@@ -24,9 +26,12 @@ from starlette.routing import Route
 from tests.liveserver import free_port
 
 HOP_HEADERS = {"host", "authorization", "content-length", "transfer-encoding", "connection"}
+Override = Callable[[Request], "Response | None"]
 
 
-def build_app(upstream: str, mode: str, username: str, password: str, url: str) -> Starlette:
+def build_app(
+    upstream: str, mode: str, username: str, password: str, url: str, override: Override | None
+) -> Starlette:
     expected = "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
     tokens: set[str] = set()
 
@@ -50,9 +55,15 @@ def build_app(upstream: str, mode: str, username: str, password: str, url: str) 
 
     async def forward(request: Request) -> Response:
         given = request.headers.get("Authorization", "")
-        allowed = given == expected if mode == "basic" else given.removeprefix("Bearer ") in tokens
+        allowed = {
+            "basic": given == expected,
+            "bearer": given.removeprefix("Bearer ") in tokens,
+        }.get(mode, mode == "open")
         if not allowed:
             return challenge(request)
+        instead = override(request) if override is not None else None
+        if instead is not None:
+            return instead
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         async with httpx.AsyncClient(base_url=upstream, timeout=60) as client:
             answer = await client.request(
@@ -80,10 +91,16 @@ def build_app(upstream: str, mode: str, username: str, password: str, url: str) 
 
 
 @contextmanager
-def auth_proxy(upstream: str, mode: str, username: str, password: str) -> Iterator[str]:
+def auth_proxy(
+    upstream: str,
+    mode: str,
+    username: str = "",
+    password: str = "",
+    override: Override | None = None,
+) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    app = build_app(upstream, mode, username, password, url)
+    app = build_app(upstream, mode, username, password, url, override)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -16,13 +16,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from ocireg.auth.bearer import Access
 from tests.auth.registries import full_access, htpasswd_registry, token_registry
 from tests.auth.tokenserver import TokenServer
 from tests.conformance.authproxy import auth_proxy
 from tests.conformance.distribution import docker_registry
-from tests.liveserver import LiveServer
+from tests.liveserver import LiveServer, live_server
 from tests.tools import require_binary
 
 SUITE = Path(__file__).resolve().parents[2] / "conformance"
@@ -116,6 +118,41 @@ def test_suite_fails_distribution_exactly_where_it_departs(tmp_path: Path) -> No
         done.stdout
     )
     assert "response(s) depart from spec/openapi.yaml" in done.stdout  # the 404s and the 500
+
+
+def _legacy_tag_invalid(request: Request) -> Response | None:
+    """What ocireg answered before: 400 TAG_INVALID for a reference that is no tag."""
+    if request.method in ("GET", "HEAD") and request.url.path.endswith("/.INVALID_MANIFEST_NAME"):
+        body = {"errors": [{"code": "TAG_INVALID", "message": "manifest tag did not match URI"}]}
+        return JSONResponse(body, 400)
+    return None
+
+
+def test_suite_fails_a_400_for_a_malformed_reference(server: LiveServer, tmp_path: Path) -> None:
+    """The official suite fails a registry that answers GET or HEAD of
+    ``.INVALID_MANIFEST_NAME`` with 400; ours must fail it too, and only for that."""
+    junit = tmp_path / "junit.xml"
+    with auth_proxy(server.url, "open", override=_legacy_tag_invalid) as url:
+        done = conformance("--url", url, "--workflows", "pull", "--junit", str(junit))
+    assert done.returncode == 1, done.stdout + done.stderr
+    outcomes = junit_outcomes(junit)
+    failed = {name for name, outcome in outcomes.items() if outcome == "failed"}
+    assert failed == {"test_pull::test_malformed_reference_is_404"}
+
+
+def test_push_passes_with_automatic_mounting_off(tmp_path: Path) -> None:
+    """``storage.automaticMount: false`` is the registry for the "automatic content discovery
+    disabled" variant (OCI_AUTOMATIC_CROSSMOUNT=0), which the default registry fails."""
+    with live_server(tmp_path, {"storage": {"automaticMount": False}}) as live:
+        done = conformance(
+            "--url", live.url, "--workflows", "push", "--automatic-crossmount", "false"
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        done = conformance(
+            "--url", live.url, "--workflows", "push", "--automatic-crossmount", "true"
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert "FAILED push::test_mount_without_from" in done.stdout
 
 
 def test_suite_gets_its_own_tokens_from_distributions_token_auth(tmp_path: Path) -> None:
