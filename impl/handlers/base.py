@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from itertools import islice
 from urllib.parse import quote
 
 from starlette.datastructures import QueryParams
@@ -43,14 +44,16 @@ def may(action: str, name: str) -> bool:
     return guard is None or guard.access.allows(identity(), action, name)
 
 
-def readable(names: Iterable[str]) -> list[str]:
-    """Those of ``names`` the caller may read: all of them when nothing is configured, which
-    then costs no policy lookup per repository (a catalog or a search goes through them all)."""
+def readable(names: Iterable[str], limit: int | None = None) -> list[str]:
+    """Those of ``names`` the caller may read (the first ``limit`` of them): all of them when
+    nothing is configured, which then costs no policy lookup per repository (a catalog or a
+    search goes through them all)."""
     guard = app_state().guard
     if guard is None:
-        return list(names)
+        return list(islice(names, limit))
     who = identity()
-    return [name for name in names if guard.access.allows(who, "read", name)]
+    kept = (name for name in names if guard.access.allows(who, "read", name))
+    return list(islice(kept, limit))
 
 
 def repo(name: str) -> str:

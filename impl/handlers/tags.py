@@ -5,10 +5,19 @@ from __future__ import annotations
 import bisect
 import json
 
+import anyio.to_thread
 from starlette.responses import Response
 
 from ocireg.errors import ErrorCode, RegistryError
-from ocireg.handlers.base import next_link, query, query_int, readable, registry, repo
+from ocireg.handlers.base import (
+    app_state,
+    next_link,
+    query,
+    query_int,
+    readable,
+    registry,
+    repo,
+)
 
 
 def _page(items: list[str], n: int | None, last: str | None) -> tuple[list[str], bool]:
@@ -39,6 +48,32 @@ async def list_tags(name: str) -> Response:
 
 async def catalog() -> Response:
     n = query_int("n")
-    repositories, more = _page(readable(registry().repositories()), n, query("last"))
+    repositories, more = await _catalog_page(n, query("last"))
     link = next_link("/v2/_catalog", n, repositories[-1]) if more and n else None
     return _json({"repositories": repositories}, link)
+
+
+_BATCH = 1000  # names read from the meta DB at a time while filtering by access
+
+
+async def _catalog_page(n: int | None, last: str | None) -> tuple[list[str], bool]:
+    """A page of the catalog, from the meta DB's index of repositories (never a walk of
+    storage on the request path), keeping only what the caller may read; and whether more
+    remain. Until the first sync has built that index (a new meta DB), storage is walked in a
+    thread."""
+    db = app_state().meta
+    if not await anyio.to_thread.run_sync(db.catalog_built):
+        every = await anyio.to_thread.run_sync(registry().repositories)
+        return _page(readable(every), n, last)
+    wanted = None if n is None else n + 1  # one more tells whether there is a next page
+    found: list[str] = []
+    after = last
+    while wanted is None or len(found) < wanted:
+        batch = await anyio.to_thread.run_sync(db.catalog, after, _BATCH)
+        found += readable(batch)
+        if len(batch) < _BATCH:
+            break
+        after = batch[-1]
+    if n is None:
+        return found, False
+    return found[:n], n > 0 and len(found) > n

@@ -5,6 +5,7 @@ Spec endpoints end-4a/4b, end-5, end-6, end-11, end-13 and the main branch's can
 
 from __future__ import annotations
 
+import anyio.to_thread
 from starlette.responses import Response
 
 from ocireg.auth.guard import token_scope
@@ -92,12 +93,26 @@ async def _mounted(name: str, dgst: Digest, source: str | None) -> bool:
     if source is None:
         if not app_state().config.storage.automaticMount:
             return False
-        return await registry().mount_blob(name, dgst, None, readable)
+        return await registry().mount_blob(name, dgst, await _mount_candidates(name, dgst))
     check_name(source)
     if may("read", source):
-        return await registry().mount_blob(name, dgst, source, readable)
+        return await registry().mount_blob(name, dgst, [source])
     await _ask_for_the_source(name, source)
     return False
+
+
+# Repositories a mount without from= looks in, each costing one stat; past them it uploads.
+MOUNT_CANDIDATES = 1000
+
+
+async def _mount_candidates(name: str, dgst: Digest) -> list[str]:
+    """The readable repositories a mount without ``from`` may take the blob from: names from
+    the meta DB's catalog, never a walk of storage, and none at all when the dedupe store
+    says that no repository holds the blob."""
+    if not registry().may_hold_anywhere(dgst):
+        return []
+    names = await anyio.to_thread.run_sync(app_state().meta.catalog)
+    return readable((other for other in names if other != name), MOUNT_CANDIDATES)
 
 
 async def upload_status(name: str, session_id: str) -> Response:

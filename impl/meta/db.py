@@ -67,6 +67,23 @@ class MetaDB(ABC):
     @abstractmethod
     def repositories(self) -> list[str]: ...
 
+    # The catalog: every repository in storage, listed as soon as its creation is answered
+    # (``add_repository`` is called synchronously), and made equal to storage by each sync.
+    @abstractmethod
+    def add_repository(self, repo: str) -> None: ...
+
+    @abstractmethod
+    def set_catalog(self, repos: list[str]) -> None:
+        """Make the catalog exactly ``repos`` (a walk of storage) and mark it built."""
+
+    @abstractmethod
+    def catalog_built(self) -> bool:
+        """Whether a sync has built the catalog once (a new DB has not)."""
+
+    @abstractmethod
+    def catalog(self, after: str | None = None, limit: int | None = None) -> list[str]:
+        """Repository names after ``after`` (exclusive), in lexical order, at most ``limit``."""
+
     @abstractmethod
     def tags(self, repo: str) -> dict[str, str]: ...
 
@@ -140,6 +157,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
     hash TEXT PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, user TEXT NOT NULL, details TEXT NOT NULL,
     last_used REAL);
 CREATE INDEX IF NOT EXISTS api_keys_by_user ON api_keys (user);
+CREATE TABLE IF NOT EXISTS catalog (name TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
 # Every change to a repository's rows bumps its version, so readers (search) can keep derived
@@ -190,6 +208,7 @@ class SQLiteMetaDB(MetaDB):
 
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
+        self._catalog_built = False
         if isinstance(path, str):  # ":memory:" (tests, a registry without a root)
             self._db = self._open(path)
             return
@@ -358,6 +377,32 @@ class SQLiteMetaDB(MetaDB):
 
     def repositories(self) -> list[str]:
         return [row[0] for row in self._read("SELECT name FROM repos ORDER BY name")]
+
+    def add_repository(self, repo: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO catalog (name) VALUES (?)", (repo,))
+
+    def set_catalog(self, repos: list[str]) -> None:
+        with self._write() as db:
+            known = {row[0] for row in db.execute("SELECT name FROM catalog")}
+            present = set(repos)
+            db.executemany("DELETE FROM catalog WHERE name = ?", [(r,) for r in known - present])
+            db.executemany("INSERT INTO catalog (name) VALUES (?)", [(r,) for r in present - known])
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('catalog', 'built')")
+
+    def catalog_built(self) -> bool:
+        # once built it stays built (a sync only ever rebuilds it), so ask until it is
+        if not self._catalog_built:
+            self._catalog_built = bool(self._read("SELECT 1 FROM meta WHERE key = 'catalog'"))
+        return self._catalog_built
+
+    def catalog(self, after: str | None = None, limit: int | None = None) -> list[str]:
+        rows = self._read(
+            "SELECT name FROM catalog WHERE name > ? ORDER BY name LIMIT ?",
+            after if after is not None else "",
+            -1 if limit is None else limit,
+        )
+        return [row[0] for row in rows]
 
     def tags(self, repo: str) -> dict[str, str]:
         rows = self._read("SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag", repo)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ def sync_all(registry: Registry, db: MetaDB) -> SyncResult:
     """Make the whole DB equal to storage (blocking: run it in a thread)."""
     started, now = time.perf_counter(), time.time()
     present = registry.repositories()
+    db.set_catalog(present)  # first: the catalog is served from it
     gone = set(db.repositories()) - set(present)
     for repo in gone:
         db.drop_repository(repo)
@@ -122,6 +124,12 @@ class Recorder:
     def index_saved(self, repo: str, before: str | None, after: str) -> None:
         with self._lock:
             self._stamps.append((repo, before, after))
+
+    def created(self, repo: str) -> None:
+        try:
+            self.db.add_repository(repo)
+        except sqlite3.Error as exc:  # the push stands; the next sync lists the repository
+            event(log, logging.WARNING, "catalog entry not written", repo=repo, error=str(exc))
 
     def pulled(self, repo: str, digest: str) -> None:
         with self._lock:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+import anyio.to_thread
 
 from ocireg.digests import Digest, digest_bytes, parse_digest, require_supported
 from ocireg.errors import ErrorCode, RegistryError
@@ -44,6 +46,10 @@ class Observer(Protocol):
     def deleted(self, repo: str, digest: str) -> None: ...
 
     def pulled(self, repo: str, digest: str) -> None: ...
+
+    def created(self, repo: str) -> None:
+        """A new repository. Unlike the others, called in a thread and may block: the catalog
+        lists a repository as soon as the request that created it is answered."""
 
 
 @dataclass(frozen=True)
@@ -89,9 +95,12 @@ class Registry:
         if self.driver.exists(layout.index_file(repo)):
             return
         async with self.locks.hold(repo):
-            if not self.driver.exists(layout.index_file(repo)):
-                self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
-                self.indexes.save(repo, IndexEdit(None))
+            if self.driver.exists(layout.index_file(repo)):
+                return
+            self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
+            self.indexes.save(repo, IndexEdit(None))
+        for observer in self.observers:
+            await anyio.to_thread.run_sync(observer.created, repo)
 
     def repositories(self) -> list[str]:
         found: list[str] = []
@@ -144,19 +153,12 @@ class Registry:
             except PathNotFoundError:
                 raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)}) from None
 
-    async def mount_blob(
-        self,
-        repo: str,
-        digest: Digest,
-        source: str | None,
-        readable: Callable[[list[str]], list[str]] = list,
-    ) -> bool:
-        """Link a blob from ``source`` (or, if None, any repository holding it that
-        ``readable`` keeps) into ``repo``."""
+    async def mount_blob(self, repo: str, digest: Digest, sources: Iterable[str]) -> bool:
+        """Link a blob into ``repo`` from the first of ``sources`` that holds it; whether
+        ``repo`` has it now."""
         if not digest.supported:
             return False
-        candidates = [source] if source is not None else readable(self.repositories())
-        for candidate in candidates:
+        for candidate in sources:
             if candidate != repo and self.has_blob(candidate, digest):
                 await self.ensure_repository(repo)
                 target = layout.blob_file(repo, digest)
@@ -168,6 +170,12 @@ class Registry:
                     continue  # deleted meanwhile: try the next one
                 return True
         return self.has_blob(repo, digest)
+
+    def may_hold_anywhere(self, digest: Digest) -> bool:
+        """False when no repository can hold the blob: with dedupe on, every committed blob
+        is in the dedupe store (a blob that the one-time conversion has not reached yet
+        looks absent)."""
+        return not self.dedupe.enabled or self.dedupe.has(digest)
 
     # -- manifests ------------------------------------------------------------------------
     def resolve(self, repo: str, reference: str) -> StoredManifest:

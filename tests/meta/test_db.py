@@ -82,3 +82,19 @@ def test_stamps_advance_only_along_the_chain() -> None:
     assert db.stamp("r") == "g2"
     db.advance_stamp("r", None, "g9")  # only a repository without a stamp starts a chain
     assert db.stamp("r") == "g2"
+
+
+def test_the_catalog_index(tmp_path: Path) -> None:
+    db = SQLiteMetaDB(tmp_path / "meta.db")
+    assert not db.catalog_built()
+    db.add_repository("b")  # created before the first sync: listed already
+    db.set_catalog(["a", "c/d", "c"])
+    assert db.catalog_built()
+    assert db.catalog() == ["a", "c", "c/d"]  # b was not in storage any more
+    db.add_repository("b")
+    db.add_repository("b")
+    assert db.catalog(after="a", limit=2) == ["b", "c"]
+    assert db.catalog(after="c/d") == []
+    assert db.catalog(limit=0) == []
+    again = SQLiteMetaDB(tmp_path / "meta.db")
+    assert again.catalog_built() and again.catalog() == ["a", "b", "c", "c/d"]

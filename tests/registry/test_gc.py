@@ -89,7 +89,7 @@ def test_a_blob_mounted_or_pushed_again_looks_new() -> None:
     world.blob("src", b"shared")
     world.later()  # the source's copy is now old
     digest = digest_bytes(b"shared")
-    assert asyncio.run(world.registry.mount_blob("dst", digest, "src"))
+    assert asyncio.run(world.registry.mount_blob("dst", digest, ["src"]))
     assert world.collect("dst").blobs == []  # mounted just now: not collected
     world.blob("src", b"shared")  # pushed again: new again
     assert world.collect("src").blobs == []
