@@ -29,6 +29,7 @@ from ocireg.extensions.declaration import Extension
 from ocireg.extensions.loading import Enabled, available, load_setup, resolve
 from ocireg.extensions.runtime import Active, Hooks, RouteDispatcher, SetupContext
 from ocireg.extensions.specs import SpecError, core_spec, endpoints, merge
+from ocireg.notices import config_warnings
 from ocireg.ratelimit import RateLimitMiddleware
 from ocireg.registry.build import build_registry, meta_dir
 from ocireg.reqlog import RequestLogMiddleware
@@ -82,6 +83,7 @@ def plan(
     the registry cannot start; nothing is set up."""
     try:
         enabled, warnings = resolve(config.extensions, "configuration", available(extensions))
+        warnings = config_warnings(config, "configuration") + warnings
         return enabled, merge(core_spec(), [each.extension for each in enabled]), warnings
     except (SpecError, ValueError, TypeError) as exc:
         raise ConfigError([str(exc)]) from None

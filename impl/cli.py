@@ -16,9 +16,9 @@ from ocireg.config import (
     ConfigError,
     config_json_schema,
     default_config,
-    extension_warnings,
     load_config,
 )
+from ocireg.notices import startup_warnings
 
 
 def _load(path: str | None) -> Config:
@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    for warning in extension_warnings(config, args.config):
+    for warning in startup_warnings(config, args.config):
         print(warning, file=sys.stderr)
     print(f"{args.config}: configuration is valid")
     return 0

@@ -161,12 +161,45 @@ def test_retention_policies_are_checked(tmp_path: Path) -> None:
     assert config.storage.retention.policies[0].keepTags[0].mostRecentlyPushedCount == 3
 
 
-def test_registry_tokens_exclude_the_other_methods(tmp_path: Path) -> None:
+def test_registry_tokens_exclude_api_keys(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
     auth = {
-        "htpasswd": {"path": "/etc/htpasswd"},
+        "apikey": True,
         "bearer": {"realm": "https://auth/token", "service": "reg", "cert": "/c.pem"},
     }
     path.write_text(json.dumps({"storage": {"rootDirectory": "/d"}, "http": {"auth": auth}}))
     with pytest.raises(ConfigError, match=r"http\.auth: .*tokens are the only method"):
         load_config(path)
+
+
+def test_passwords_next_to_registry_tokens_load_unused(tmp_path: Path) -> None:
+    # zot accepts htpasswd with bearer and never consults it; so does ocireg, and says so.
+    auth = {
+        "htpasswd": {"path": "/etc/htpasswd"},
+        "bearer": {"realm": "https://auth/token", "service": "reg", "cert": "/c.pem"},
+    }
+    data = {"storage": {"rootDirectory": "/d"}, "http": {"auth": auth}}
+    config = load_config(write(tmp_path, data))
+    assert config.http.auth is not None
+    assert not config.http.auth.passwords_configured()
+    assert config.http.auth.unused_in_bearer_mode() == ["htpasswd"]
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("oidc", "OIDC workload identity tokens are not implemented"),
+        ("awsSecretsManager", "AWS Secrets Manager is not implemented"),
+        ("upstreamTokenEndpoint", "upstream token service is not implemented"),
+    ],
+)
+def test_zot_token_sources_are_refused_with_the_reason(
+    tmp_path: Path, key: str, reason: str
+) -> None:
+    bearer = {"realm": "https://auth/token", "service": "reg", "cert": "/c.pem", key: {"x": 1}}
+    found = problems(
+        write(tmp_path, {"storage": {"rootDirectory": "/d"}, "http": {"auth": {"bearer": bearer}}})
+    )
+    assert len(found) == 1
+    assert f"http.auth.bearer.{key}: Value error, " in found[0]
+    assert reason in found[0] and "unknown key" not in found[0]
