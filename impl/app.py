@@ -72,7 +72,8 @@ def _start_extensions(state: AppState, enabled: list[Enabled]) -> Hooks:
         context = SetupContext(state, each, tuple(enabled), hooks)
         paths = tuple(endpoints(each.extension))
         state.extensions[each.name] = Active(each, load_setup(each)(context), paths)
-    state.registry.manifest_checks = hooks.manifest_checks
+    for root in state.registries.roots():
+        root.manifest_checks = hooks.manifest_checks
     return hooks
 
 
@@ -114,13 +115,13 @@ def create_app(
     for warning in warnings:
         log.warning(warning)
     shared = meta_dir(config, driver)
-    registry = build_registry(config, driver)
+    registries = build_registry(config, driver)
     scheduler = build_scheduler(config, shared / "scheduler" if shared else None)
-    meta = start_meta(registry, scheduler, shared)
-    gc = schedule_gc(config, registry, scheduler, meta)
-    schedule_dedupe_conversion(registry, scheduler, shared)
+    meta = start_meta(registries, scheduler, shared)
+    gc = schedule_gc(config, registries, scheduler, meta)
+    schedule_dedupe_conversion(config, registries, scheduler, shared)
     state = AppState(
-        config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
+        config, registries, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
     )
     state.guard = build_guard(config, meta)
     hooks = _start_extensions(state, enabled)

@@ -36,6 +36,15 @@ class TimeWindow:
             raise ValueError(f"invalid gcTimeWindow {window!r}: start and end are equal")
         return parsed
 
+    def seconds_until_open(self, when: float | None = None) -> float:
+        """0 inside the window, else the seconds until it next opens."""
+        now = time.time() if when is None else when
+        if self.contains(now):
+            return 0.0
+        moment = time.gmtime(now)
+        into_day = moment.tm_hour * 3600 + moment.tm_min * 60 + moment.tm_sec + now % 1
+        return (self.start * 60 - into_day) % (_MINUTES_PER_DAY * 60)
+
     def contains(self, when: float | None = None) -> bool:
         """Whether ``when`` (a Unix time; now by default) falls inside the window."""
         moment = time.gmtime(time.time() if when is None else when)

@@ -203,3 +203,44 @@ def test_zot_token_sources_are_refused_with_the_reason(
     assert len(found) == 1
     assert f"http.auth.bearer.{key}: Value error, " in found[0]
     assert reason in found[0] and "unknown key" not in found[0]
+
+
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        ({"gcTimeWindow": "1am-5am"}, "storage.gcTimeWindow: Value error, invalid gcTimeWindow"),
+        ({"gcTimeWindow": "01:00-01:00"}, "start and end are equal"),
+        ({"gcTimeWindow": "01:00-24:30"}, "24:30 is not a time of day"),
+        (
+            {"subPaths": {"/a/b": {"rootDirectory": "/x"}}},
+            "storage.subPaths: Value error, '/a/b': a sub-path is '/' and one repository "
+            "path component",
+        ),
+        (
+            {"subPaths": {"/a": {"rootDirectory": "/d/a"}}},
+            "storage: Value error, storage.subPaths./a.rootDirectory /d/a overlaps "
+            "storage.rootDirectory /d",
+        ),
+        ({"subPaths": {"/a": {"rootDirectory": "/x", "nope": 1}}}, "subPaths./a.nope: unknown"),
+    ],
+)
+def test_storage_roots_and_windows_are_checked(
+    tmp_path: Path, storage: dict[str, Any], expected: str
+) -> None:
+    found = problems(write(tmp_path, {"storage": {"rootDirectory": "/d", **storage}}))
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_zot_keys_load_where_zot_puts_them(tmp_path: Path) -> None:
+    storage = {
+        "rootDirectory": "/d",
+        "fastRestart": True,
+        "gcTimeWindow": "22:00-06:00",
+        "maxRepos": 5,
+        "subPaths": {"/a": {"rootDirectory": "/x", "dedupe": False, "gcTimeWindow": ""}},
+    }
+    config = load_config(write(tmp_path, {"storage": storage}))
+    window = config.storage.time_window()
+    assert window is not None and window.contains(23 * 3600) and not window.contains(12 * 3600)
+    assert config.storage.subPaths is not None
+    assert config.storage.subPaths["/a"].time_window() is None

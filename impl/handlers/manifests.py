@@ -26,13 +26,13 @@ def _manifest_headers(digest: str, size: int) -> dict[str, str]:
 
 
 async def head_manifest(name: str, reference: str) -> Response:
-    stored = registry().resolve(repo(name), reference)
+    stored = registry(name).resolve(repo(name), reference)
     headers = _manifest_headers(stored.digest, stored.size)
     return Response(status_code=200, media_type=stored.media_type, headers=headers)
 
 
 async def get_manifest(name: str, reference: str) -> Response:
-    reg, name = registry(), repo(name)
+    reg, name = registry(name), repo(name)
     stored = reg.resolve(name, reference)
     data = reg.manifest_bytes(name, stored)
     reg.note_pull(name, stored.digest)
@@ -67,7 +67,7 @@ async def put_manifest(name: str, reference: str) -> Response:
     pusher = identity().user or ""
     # checked again under the lock: a tag someone creates meanwhile is not this caller's to move
     again = (lambda: may("update", name)) if app_state().guard is not None else None
-    pushed = await registry().put_manifest(
+    pushed = await registry(name).put_manifest(
         name, reference, data, content_type, tags, pusher, may_move_tags=again
     )
     headers = {
@@ -86,7 +86,7 @@ async def put_manifest(name: str, reference: str) -> Response:
 async def _may_move(name: str, tags: list[str], data: bytes) -> None:
     """Pointing an existing tag at another manifest needs ``update``, not only ``create``
     (pushing the same manifest again moves nothing)."""
-    index = registry().index(name) if app_state().guard is not None else None
+    index = registry(name).index(name) if app_state().guard is not None else None
     if index is None:
         return
     digest = str(digest_bytes(data))
@@ -95,5 +95,5 @@ async def _may_move(name: str, tags: list[str], data: bytes) -> None:
 
 
 async def delete_manifest(name: str, reference: str) -> Response:
-    await registry().delete_manifest(repo(name), reference)
+    await registry(name).delete_manifest(repo(name), reference)
     return Response(status_code=202)

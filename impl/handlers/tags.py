@@ -8,7 +8,15 @@ import json
 from starlette.responses import Response
 
 from ocireg.errors import ErrorCode, RegistryError
-from ocireg.handlers.base import next_link, query, query_int, readable, registry, repo
+from ocireg.handlers.base import (
+    next_link,
+    query,
+    query_int,
+    readable,
+    registries,
+    registry,
+    repo,
+)
 
 
 def _page(items: list[str], n: int | None, last: str | None) -> tuple[list[str], bool]:
@@ -28,7 +36,7 @@ def _json(document: dict[str, object], link: str | None) -> Response:
 
 async def list_tags(name: str) -> Response:
     name = repo(name)
-    index = registry().index(name)
+    index = registry(name).index(name)
     if index is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
     n = query_int("n")
@@ -39,6 +47,6 @@ async def list_tags(name: str) -> Response:
 
 async def catalog() -> Response:
     n = query_int("n")
-    repositories, more = _page(readable(registry().repositories()), n, query("last"))
+    repositories, more = _page(readable(registries().repositories()), n, query("last"))
     link = next_link("/v2/_catalog", n, repositories[-1]) if more and n else None
     return _json({"repositories": repositories}, link)

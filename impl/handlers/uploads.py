@@ -62,7 +62,7 @@ async def _ask_for_the_source(name: str, source: str) -> None:
 
 
 async def start_upload(name: str) -> Response:
-    reg, name = registry(), repo(name)
+    reg, name = registry(name), repo(name)
     mount = query("mount")
     if mount is not None:
         source = query("from")
@@ -88,14 +88,14 @@ async def start_upload(name: str) -> Response:
 
 async def upload_status(name: str, session_id: str) -> Response:
     name = repo(name)
-    size = registry().uploads.size(name, session_id)
+    size = registry(name).uploads.size(name, session_id)
     return _accepted(name, session_id, size, status=204)
 
 
 async def patch_upload(name: str, session_id: str) -> Response:
     name = repo(name)
     try:
-        size = await registry().uploads.append(name, session_id, body_stream(), _chunk_info())
+        size = await registry(name).uploads.append(name, session_id, body_stream(), _chunk_info())
     except RegistryError as error:
         if error.http_status == 416:
             error.headers["Location"] = _session_location(name, session_id)
@@ -106,7 +106,7 @@ async def patch_upload(name: str, session_id: str) -> Response:
 async def complete_upload(name: str, session_id: str) -> Response:
     name = repo(name)
     dgst = parse_digest(query("digest") or "")  # required by the spec: validated as present
-    uploads = registry().uploads
+    uploads = registry(name).uploads
     uploads.size(name, session_id)  # 404 for an unknown session before anything else
     try:
         await uploads.complete(name, session_id, dgst, body_stream(), _chunk_info())
@@ -118,5 +118,5 @@ async def complete_upload(name: str, session_id: str) -> Response:
 
 
 async def cancel_upload(name: str, session_id: str) -> Response:
-    await registry().uploads.cancel(repo(name), session_id)
+    await registry(name).uploads.cancel(repo(name), session_id)
     return Response(status_code=204)
