@@ -25,6 +25,7 @@ from ocireg.background import (
     start_meta,
 )
 from ocireg.config import Config, ConfigError
+from ocireg.cors import CorsMiddleware
 from ocireg.extensions.declaration import Extension
 from ocireg.extensions.loading import Enabled, available, load_setup, resolve
 from ocireg.extensions.runtime import Active, Hooks, RouteDispatcher, SetupContext
@@ -36,6 +37,7 @@ from ocireg.reqlog import RequestLogMiddleware
 from ocireg.routing import middlewares, routed_spec
 from ocireg.state import SCOPE_KEY, AppState
 from ocireg.storage.driver import StorageDriver
+from ocireg.timeouts import TimeoutMiddleware
 from ocireg.validation import validator_map
 
 
@@ -90,15 +92,24 @@ def plan(
         raise ConfigError([str(exc)]) from None
 
 
-def _guarded(app: ASGIApp, config: Config, guard: Guard | None) -> ASGIApp:
-    """Audit inside authentication (it logs who wrote), rate limits outside it (so guessing
-    passwords is limited too)."""
+def _guarded(
+    app: ASGIApp, config: Config, guard: Guard | None, allowed: errorhandlers.AllowedMethods
+) -> ASGIApp:
+    """Audit inside authentication (it logs who wrote), CORS outside it (a preflight carries
+    no credentials), rate limits outside both (so guessing passwords is limited too), and the
+    HTTP timeouts around everything."""
+    http = config.http
     if config.log.audit:
         app = AuditMiddleware(app, AuditLog(config.log.audit))
     if guard is not None:
         app = AuthMiddleware(app, guard)
-    if config.http.ratelimit is not None:
-        app = RateLimitMiddleware(app, config.http.ratelimit, config.http.workers)
+    if http.allowOrigin:
+        basic = http.auth is not None and http.auth.passwords_configured()
+        app = CorsMiddleware(app, http.allowOrigin, allowed, credentials=basic)
+    if http.ratelimit is not None:
+        app = RateLimitMiddleware(app, http.ratelimit, http.workers)
+    if http.readTimeout or http.writeTimeout:
+        app = TimeoutMiddleware(app, http.readTimeout, http.writeTimeout)
     return app
 
 
@@ -133,12 +144,13 @@ def create_app(
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=False, spec_path="/openapi.json"),
     )
-    errorhandlers.install(app, errorhandlers.AllowedMethods(spec["paths"]))
+    allowed = errorhandlers.AllowedMethods(spec["paths"])
+    errorhandlers.install(app, allowed)
     asgi: ASGIApp = StateMiddleware(app, state)
     if hooks.routes:
         asgi = RouteDispatcher(asgi, hooks.routes, state)
     for middleware in hooks.middleware:
         asgi = middleware(asgi)
-    asgi = _guarded(asgi, config, state.guard)
+    asgi = _guarded(asgi, config, state.guard, allowed)
     state.ready = True
     return RequestLogMiddleware(Lifespan(asgi, scheduler))
