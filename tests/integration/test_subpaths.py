@@ -5,12 +5,17 @@ config-gc.json and the quota example."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from ocireg.cli import main
 from tests.integration.test_gc import gc_lines, wait_for
 from tests.liveserver import live_server
 from tests.oci import image_manifest, push_blob, put_manifest, sha256
@@ -118,3 +123,27 @@ def test_gc_runs_only_inside_its_time_window(tmp_path: Path) -> None:
         digest = put_manifest(client, "w/app", "t", document).headers["Docker-Content-Digest"]
         client.delete("/v2/w/app/manifests/t")
         wait_for(lambda: client.head(f"/v2/w/app/manifests/{digest}").status_code == 404)
+
+
+def test_a_sub_root_is_an_oci_layout_and_the_scrub_command_walks_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    team = tmp_path / "team-root"
+    storage = {"storage": {"subPaths": {"/team": {"rootDirectory": str(team)}}}}
+    with live_server(tmp_path / "s", storage) as live, httpx.Client(base_url=live.url) as client:
+        for repo in ("team/app", "app"):
+            put_manifest(client, repo, "v1", image_manifest(client, repo, layers=[repo.encode()]))
+        config = tmp_path / "s" / "config.json"
+    if shutil.which("skopeo"):
+        inspected = subprocess.run(
+            ["skopeo", "inspect", f"oci:{team}/team/app:v1"], capture_output=True, check=True
+        )
+        assert json.loads(inspected.stdout)["Layers"] == [sha256(b"team/app")]
+    blob = team / "team" / "app" / "blobs" / "sha256" / sha256(b"team/app")[7:]
+    blob.write_bytes(b"rotten")
+    assert main(["scrub", str(config)]) == 1
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert sorted((row.split()[0], row.split()[2]) for row in rows) == [
+        ("app", "ok"),
+        ("team/app", "affected"),
+    ]
