@@ -25,16 +25,19 @@ from ocireg.background import (
     start_meta,
 )
 from ocireg.config import Config, ConfigError
+from ocireg.cors import CorsMiddleware
 from ocireg.extensions.declaration import Extension
 from ocireg.extensions.loading import Enabled, available, load_setup, resolve
 from ocireg.extensions.runtime import Active, Hooks, RouteDispatcher, SetupContext
 from ocireg.extensions.specs import SpecError, core_spec, endpoints, merge
+from ocireg.notices import config_warnings
 from ocireg.ratelimit import RateLimitMiddleware
 from ocireg.registry.build import build_registry, meta_dir
 from ocireg.reqlog import RequestLogMiddleware
 from ocireg.routing import middlewares, routed_spec
 from ocireg.state import SCOPE_KEY, AppState
 from ocireg.storage.driver import StorageDriver
+from ocireg.timeouts import TimeoutMiddleware
 from ocireg.validation import validator_map
 
 
@@ -71,7 +74,8 @@ def _start_extensions(state: AppState, enabled: list[Enabled]) -> Hooks:
         context = SetupContext(state, each, tuple(enabled), hooks)
         paths = tuple(endpoints(each.extension))
         state.extensions[each.name] = Active(each, load_setup(each)(context), paths)
-    state.registry.manifest_checks = hooks.manifest_checks
+    for root in state.registries.roots():
+        root.manifest_checks = hooks.manifest_checks
     return hooks
 
 
@@ -82,20 +86,30 @@ def plan(
     the registry cannot start; nothing is set up."""
     try:
         enabled, warnings = resolve(config.extensions, "configuration", available(extensions))
+        warnings = config_warnings(config, "configuration") + warnings
         return enabled, merge(core_spec(), [each.extension for each in enabled]), warnings
     except (SpecError, ValueError, TypeError) as exc:
         raise ConfigError([str(exc)]) from None
 
 
-def _guarded(app: ASGIApp, config: Config, guard: Guard | None) -> ASGIApp:
-    """Audit inside authentication (it logs who wrote), rate limits outside it (so guessing
-    passwords is limited too)."""
+def _guarded(
+    app: ASGIApp, config: Config, guard: Guard | None, allowed: errorhandlers.AllowedMethods
+) -> ASGIApp:
+    """Audit inside authentication (it logs who wrote), CORS outside it (a preflight carries
+    no credentials), rate limits outside both (so guessing passwords is limited too), and the
+    HTTP timeouts around everything."""
+    http = config.http
     if config.log.audit:
         app = AuditMiddleware(app, AuditLog(config.log.audit))
     if guard is not None:
         app = AuthMiddleware(app, guard)
-    if config.http.ratelimit is not None:
-        app = RateLimitMiddleware(app, config.http.ratelimit, config.http.workers)
+    if http.allowOrigin:
+        basic = http.auth is not None and http.auth.passwords_configured()
+        app = CorsMiddleware(app, http.allowOrigin, allowed, credentials=basic)
+    if http.ratelimit is not None:
+        app = RateLimitMiddleware(app, http.ratelimit, http.workers)
+    if http.readTimeout or http.writeTimeout:
+        app = TimeoutMiddleware(app, http.readTimeout, http.writeTimeout)
     return app
 
 
@@ -112,13 +126,13 @@ def create_app(
     for warning in warnings:
         log.warning(warning)
     shared = meta_dir(config, driver)
-    registry = build_registry(config, driver)
+    registries = build_registry(config, driver)
     scheduler = build_scheduler(config, shared / "scheduler" if shared else None)
-    meta = start_meta(registry, scheduler, shared)
-    gc = schedule_gc(config, registry, scheduler, meta)
-    schedule_dedupe_conversion(registry, scheduler, shared)
+    meta = start_meta(registries, scheduler, shared)
+    gc = schedule_gc(config, registries, scheduler, meta)
+    schedule_dedupe_conversion(config, registries, scheduler, shared)
     state = AppState(
-        config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
+        config, registries, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
     )
     state.guard = build_guard(config, meta)
     hooks = _start_extensions(state, enabled)
@@ -130,12 +144,13 @@ def create_app(
         validate_responses=validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui=False, spec_path="/openapi.json"),
     )
-    errorhandlers.install(app, errorhandlers.AllowedMethods(spec["paths"]))
+    allowed = errorhandlers.AllowedMethods(spec["paths"])
+    errorhandlers.install(app, allowed)
     asgi: ASGIApp = StateMiddleware(app, state)
     if hooks.routes:
         asgi = RouteDispatcher(asgi, hooks.routes, state)
     for middleware in hooks.middleware:
         asgi = middleware(asgi)
-    asgi = _guarded(asgi, config, state.guard)
+    asgi = _guarded(asgi, config, state.guard, allowed)
     state.ready = True
     return RequestLogMiddleware(Lifespan(asgi, scheduler))

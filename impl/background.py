@@ -7,16 +7,18 @@ it. Periodic jobs coordinate across worker processes through ``<root>/.ocireg/sc
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ocireg.config import Config
+from ocireg.config import Config, RootConfig
 from ocireg.meta.db import MetaDB, SQLiteMetaDB
 from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.gc import GarbageCollector
 from ocireg.registry.locks import try_exclusive
+from ocireg.registry.routes import Registries
 from ocireg.registry.store import Registry
 from ocireg.scheduler import Priority, Scheduler, Task
 
@@ -28,15 +30,42 @@ def build_scheduler(config: Config, state_dir: Path | None) -> Scheduler:
     return Scheduler(workers or DEFAULT_WORKERS, state_dir)
 
 
+@dataclass(frozen=True)
+class Root:
+    """A storage root with the section of the configuration that describes it."""
+
+    key: str  # "storage" or "storage.subPaths./team"
+    settings: RootConfig
+    registry: Registry
+
+
+def roots(config: Config, registries: Registries) -> list[Root]:
+    found = [Root("storage", config.storage, registries.default)]
+    for key, sub in (config.storage.subPaths or {}).items():
+        found.append(Root(f"storage.subPaths.{key}", sub, registries.routes[key.removeprefix("/")]))
+    return found
+
+
 def schedule_gc(
-    config: Config, registry: Registry, scheduler: Scheduler, meta: MetaDB
+    config: Config, registries: Registries, scheduler: Scheduler, meta: MetaDB
 ) -> GarbageCollector:
-    """GC every ``storage.gcInterval``, one task per repository, when ``storage.gc`` is on,
-    applying ``storage.retention`` (which reads push and pull times from the meta DB)."""
+    """GC of each storage root with its own settings; returns the main root's collector,
+    whose ``listeners`` every root's collector shares."""
+    collectors = [_schedule_root_gc(root, scheduler, meta) for root in roots(config, registries)]
+    for collector in collectors[1:]:
+        collector.listeners = collectors[0].listeners
+    return collectors[0]
+
+
+def _schedule_root_gc(root: Root, scheduler: Scheduler, meta: MetaDB) -> GarbageCollector:
+    """GC every ``gcInterval``, one task per repository, when ``gc`` is on, applying
+    ``retention`` (which reads push and pull times from the meta DB); with ``gcTimeWindow``,
+    a round starts only inside the window."""
+    settings, registry = root.settings, root.registry
     collector = GarbageCollector(
-        registry, config.storage.gcDelay, retention=config.storage.retention, meta=meta
+        registry, settings.gcDelay, retention=settings.retention, meta=meta
     )
-    if config.storage.gc and config.storage.gcInterval > 0:
+    if settings.gc and settings.gcInterval > 0:
 
         def round_of_gc() -> Iterator[Task]:
             for repo in registry.repositories():
@@ -47,27 +76,33 @@ def schedule_gc(
                 yield Task(f"gc:{repo}", collect, Priority.MEDIUM)
 
             async def sweep() -> None:
-                await anyio.to_thread.run_sync(registry.dedupe.sweep, config.storage.gcDelay)
+                await anyio.to_thread.run_sync(registry.dedupe.sweep, settings.gcDelay)
 
-            yield Task("gc:dedupe-store", sweep, Priority.MEDIUM)
+            yield Task(f"gc:dedupe-store:{root.key}", sweep, Priority.MEDIUM)
 
-        scheduler.every("gc", config.storage.gcInterval, round_of_gc)
+        window = settings.time_window()
+        gate = window.seconds_until_open if window is not None else None
+        name = "gc" if root.key == "storage" else f"gc:{root.key}"
+        scheduler.every(name, settings.gcInterval, round_of_gc, gate=gate)
     return collector
 
 
 def schedule_dedupe_conversion(
-    registry: Registry, scheduler: Scheduler, shared: Path | None
+    config: Config, registries: Registries, scheduler: Scheduler, shared: Path | None
 ) -> None:
-    """At start, bring existing storage to ``storage.dedupe`` (a no-op once it is there)."""
+    """At start, bring each root's existing storage to its ``dedupe`` (a no-op once there)."""
     if shared is None:
         return  # in memory: nothing persists between starts
+    for root in roots(config, registries):
+        marker = root.settings.resolved_root() / ".ocireg" / "dedupe.json"
+        if root.key == "storage":
+            marker = shared / "dedupe.json"
 
-    async def convert() -> None:
-        repositories = registry.repositories()
-        marker = shared / "dedupe.json"
-        await anyio.to_thread.run_sync(registry.dedupe.convert, repositories, marker)
+        async def convert(registry: Registry = root.registry, marker: Path = marker) -> None:
+            repositories = registry.repositories()
+            await anyio.to_thread.run_sync(registry.dedupe.convert, repositories, marker)
 
-    scheduler.once(Task("dedupe", convert, Priority.LOW))
+        scheduler.once(Task(f"dedupe:{root.key}", convert, Priority.LOW))
 
 
 class Lifespan:
@@ -96,22 +131,24 @@ class Lifespan:
 META_FLUSH_SECONDS = 1.0
 
 
-def start_meta(registry: Registry, scheduler: Scheduler, shared: Path | None) -> MetaDB:
-    """The meta DB (``<root>/.ocireg/meta.db``; in memory without a root), brought up to date
-    with storage at start by one process, and fed by a recorder that each process flushes."""
+def start_meta(registries: Registries, scheduler: Scheduler, shared: Path | None) -> MetaDB:
+    """The meta DB (``<root>/.ocireg/meta.db``, one for every storage root; in memory without
+    a root), brought up to date with storage at start by one process, and fed by a recorder
+    that each process flushes."""
     db = SQLiteMetaDB(shared / "meta.db" if shared else ":memory:")
-    recorder = Recorder(registry, db)
-    registry.observers.append(recorder)
-    registry.indexes.listeners.append(recorder.index_saved)
+    recorder = Recorder(registries, db)
+    for root in registries.roots():
+        root.observers.append(recorder)
+        root.indexes.listeners.append(recorder.index_saved)
 
     def sync_if_first() -> None:
         lock = shared / "meta.lock" if shared else None
         if lock is None:
-            sync_all(registry, db)
+            sync_all(registries, db)
             return
         with try_exclusive(lock) as ours:
             if ours:
-                sync_all(registry, db)
+                sync_all(registries, db)
 
     async def sync() -> None:
         await anyio.to_thread.run_sync(sync_if_first)

@@ -16,9 +16,9 @@ from ocireg.config import (
     ConfigError,
     config_json_schema,
     default_config,
-    extension_warnings,
     load_config,
 )
+from ocireg.notices import startup_warnings
 
 
 def _load(path: str | None) -> Config:
@@ -60,7 +60,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
-    for warning in extension_warnings(config, args.config):
+    for warning in startup_warnings(config, args.config):
         print(warning, file=sys.stderr)
     print(f"{args.config}: configuration is valid")
     return 0
@@ -77,15 +77,15 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     from ocireg.registry.build import build_registry
     from ocireg.registry.scrub import scrub_repository
 
-    registry = build_registry(load_config(args.config))
-    repositories = registry.repositories()
+    registries = build_registry(load_config(args.config))
+    repositories = registries.repositories()
     rows: list[tuple[str, ...]] = [("REPOSITORY", "REFERENCE", "STATUS", "AFFECTED BLOB", "ERROR")]
     progress = sys.stderr.isatty()
     for number, repo in enumerate(repositories, 1):
         if progress:
             line = f"scrubbing {number}/{len(repositories)}: {repo}"
             print(f"\r{line}\x1b[K", end="", file=sys.stderr, flush=True)
-        for r in scrub_repository(registry, repo):
+        for r in scrub_repository(registries.of(repo), repo):
             rows.append((r.repo, r.reference, r.status, r.affected_blob, r.error))
     if progress:
         print("\r\x1b[K", end="", file=sys.stderr)

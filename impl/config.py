@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -29,6 +30,7 @@ from pydantic import (
 from ocireg.auth.policy import AccessControlConfig
 from ocireg.auth.settings import AuthConfig, authenticating
 from ocireg.durations import Duration
+from ocireg.gcwindow import TimeWindow
 from ocireg.ratelimit import RateLimitConfig
 
 LogLevel = Literal["debug", "info", "warn", "warning", "error", "fatal", "panic"]
@@ -85,26 +87,101 @@ class RetentionConfig(_Section):
     policies: list[RetentionPolicy] = Field(default_factory=list)
 
 
-class StorageConfig(_Section):
+# zot's storage drivers; ocireg stores on local disk only, so a file naming one is refused:
+# serving it would put the data somewhere other than the file says.
+REMOTE_STORAGE_DRIVERS = frozenset({"s3", "gcs", "azure"})
+
+
+def _check_storage_driver(driver: dict[str, Any] | None) -> dict[str, Any] | None:
+    if driver is None:
+        return None
+    name = str(driver.get("name", "")).lower()
+    if name in REMOTE_STORAGE_DRIVERS:
+        raise ValueError(
+            f"the {name} storage driver is not implemented: ocireg would store everything on "
+            "local disk under rootDirectory instead, so it refuses this file; remove "
+            "storageDriver to serve from local disk"
+        )
+    if not name:
+        raise ValueError("needs a name (zot knows s3, gcs and azure)")
+    raise ValueError(f"unknown storage driver {name!r}: zot knows s3, gcs and azure")
+
+
+def _check_time_window(window: str | None) -> str | None:
+    if window is not None and window.strip():
+        TimeWindow.parse(window)
+        return window
+    return None
+
+
+class RootConfig(_Section):
+    """One storage root: the main one (``storage``) or one of ``storage.subPaths``; zot
+    applies the same keys to both."""
+
     rootDirectory: str = Field(min_length=1, description="Where repositories are stored.")
     dedupe: bool = Field(True, description="Share identical blobs across repositories.")
     gc: bool = Field(True, description="Collect unreferenced blobs and manifests.")
     gcDelay: Duration = Field(3600.0, description="Minimum age before content is collected.")
     gcInterval: Duration = Field(3600.0, description="How often GC runs.")
-    gcTimeWindow: str | None = None
+    gcTimeWindow: Annotated[str | None, AfterValidator(_check_time_window)] = Field(
+        None, description="HH:MM-HH:MM (UTC): GC rounds start only inside it."
+    )
     commit: bool = Field(False, description="fsync blobs and metadata before answering.")
     retention: RetentionConfig | None = None
-    subPaths: dict[str, Any] | None = None
-    storageDriver: dict[str, Any] | None = None
+    storageDriver: Annotated[dict[str, Any] | None, AfterValidator(_check_storage_driver)] = None
     cacheDriver: dict[str, Any] | None = None
     remoteCache: bool | None = None
     redirectBlobURL: bool = False
-    maxRepos: int | None = Field(None, ge=0)
+    maxRepos: int | None = Field(None, ge=0, description="Most repositories; 0: no limit.")
+
+    def resolved_root(self) -> Path:
+        return Path(self.rootDirectory).expanduser().resolve()
+
+    def time_window(self) -> TimeWindow | None:
+        return TimeWindow.parse(self.gcTimeWindow) if self.gcTimeWindow else None
+
+
+_SUB_PATH = re.compile(r"^/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$")
+
+
+class StorageConfig(RootConfig):
+    subPaths: dict[str, RootConfig] | None = Field(
+        None, description="Repositories whose first path component is the key get that root."
+    )
+    fastRestart: bool | None = None
     automaticMount: bool = Field(
         True,
         description="Serve a blob mount without `from` from any repository the caller may "
         "read that holds it (ocireg's key; zot has none). False: such a mount starts an upload.",
     )
+
+    @field_validator("subPaths")
+    @classmethod
+    def _one_component_each(
+        cls, routes: dict[str, RootConfig] | None
+    ) -> dict[str, RootConfig] | None:
+        # zot picks a sub-path by a repository's first path component only, so any other
+        # key could never serve a repository: refused rather than silently unused.
+        for key in routes or {}:
+            if not _SUB_PATH.match(key):
+                raise ValueError(
+                    f"{key!r}: a sub-path is '/' and one repository path component, such as "
+                    "'/team' (zot routes by the first component of a repository's name)"
+                )
+        return routes
+
+    @model_validator(mode="after")
+    def _roots_apart(self) -> StorageConfig:
+        # Nested roots would make one root's walk (catalog, GC, scrub) see the other's files.
+        roots = {"storage.rootDirectory": self.resolved_root()}
+        for key, route in (self.subPaths or {}).items():
+            roots[f"storage.subPaths.{key}.rootDirectory"] = route.resolved_root()
+        named = list(roots.items())
+        for index, (name, root) in enumerate(named):
+            for other_name, other in named[index + 1 :]:
+                if root == other or root in other.parents or other in root.parents:
+                    raise ValueError(f"{other_name} {other} overlaps {name} {root}")
+        return self
 
 
 class TLSConfig(_Section):
@@ -183,7 +260,7 @@ class Config(_Section):
     fastRestart: bool | None = None
 
     def resolved_root(self) -> Path:
-        return Path(self.storage.rootDirectory).expanduser().resolve()
+        return self.storage.resolved_root()
 
 
 class ConfigError(Exception):

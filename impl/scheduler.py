@@ -84,6 +84,8 @@ class _Periodic:
     first_delay: float
     exclusive: bool = True
     state: str = "waiting"
+    # Seconds to wait before a due round may start (a time window); None: start when due.
+    gate: Callable[[], float] | None = None
 
 
 class Scheduler:
@@ -109,13 +111,16 @@ class Scheduler:
         priority: Priority = Priority.LOW,
         first_delay: float | None = None,
         exclusive: bool = True,
+        gate: Callable[[], float] | None = None,
     ) -> None:
         """Run ``job`` every ``interval`` seconds; the first round comes after ``first_delay``
         (default: a random delay of up to 30 s, so restarts do not all fire at once). An
         ``exclusive`` job's round runs in one worker process of those sharing the root;
-        otherwise every process runs its own (for work on that process's own state)."""
+        otherwise every process runs its own (for work on that process's own state).
+        ``gate()`` says how long a round that is due must still wait (0: start now); the
+        next round is then due ``interval`` after the one that started."""
         delay = random.uniform(0, min(30.0, interval)) if first_delay is None else first_delay
-        self._periodic.append(_Periodic(name, interval, job, priority, delay, exclusive))
+        self._periodic.append(_Periodic(name, interval, job, priority, delay, exclusive, gate=gate))
 
     def once(self, task: Task) -> None:
         """Queue ``task`` when the scheduler starts (work each process start needs)."""
@@ -200,6 +205,10 @@ class Scheduler:
     async def _loop(self, job: _Periodic) -> None:
         await asyncio.sleep(job.first_delay)
         while True:
+            closed = job.gate() if job.gate is not None else 0.0
+            if closed > 0:  # due, but outside its time window: asked again once it opens
+                await asyncio.sleep(closed)
+                continue
             shared = self.state_dir if job.exclusive else None
             with _Claim(shared, job.name, job.interval) as claim:
                 if claim.ours:

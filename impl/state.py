@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocireg.config import Config
-from ocireg.registry.store import Registry
+from ocireg.registry.routes import Registries
 
 if TYPE_CHECKING:
     from ocireg.auth.guard import Guard
@@ -22,7 +22,7 @@ SCOPE_KEY = "ocireg.state"
 @dataclass
 class AppState:
     config: Config
-    registry: Registry
+    registries: Registries  # one registry per storage root
     max_manifest_size: int
     scheduler: Scheduler
     gc: GarbageCollector

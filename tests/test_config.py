@@ -161,12 +161,86 @@ def test_retention_policies_are_checked(tmp_path: Path) -> None:
     assert config.storage.retention.policies[0].keepTags[0].mostRecentlyPushedCount == 3
 
 
-def test_registry_tokens_exclude_the_other_methods(tmp_path: Path) -> None:
+def test_registry_tokens_exclude_api_keys(tmp_path: Path) -> None:
     path = tmp_path / "c.json"
     auth = {
-        "htpasswd": {"path": "/etc/htpasswd"},
+        "apikey": True,
         "bearer": {"realm": "https://auth/token", "service": "reg", "cert": "/c.pem"},
     }
     path.write_text(json.dumps({"storage": {"rootDirectory": "/d"}, "http": {"auth": auth}}))
     with pytest.raises(ConfigError, match=r"http\.auth: .*tokens are the only method"):
         load_config(path)
+
+
+def test_passwords_next_to_registry_tokens_load_unused(tmp_path: Path) -> None:
+    # zot accepts htpasswd with bearer and never consults it; so does ocireg, and says so.
+    auth = {
+        "htpasswd": {"path": "/etc/htpasswd"},
+        "bearer": {"realm": "https://auth/token", "service": "reg", "cert": "/c.pem"},
+    }
+    data = {"storage": {"rootDirectory": "/d"}, "http": {"auth": auth}}
+    config = load_config(write(tmp_path, data))
+    assert config.http.auth is not None
+    assert not config.http.auth.passwords_configured()
+    assert config.http.auth.unused_in_bearer_mode() == ["htpasswd"]
+
+
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("oidc", "OIDC workload identity tokens are not implemented"),
+        ("awsSecretsManager", "AWS Secrets Manager is not implemented"),
+        ("upstreamTokenEndpoint", "upstream token service is not implemented"),
+    ],
+)
+def test_zot_token_sources_are_refused_with_the_reason(
+    tmp_path: Path, key: str, reason: str
+) -> None:
+    bearer = {"realm": "https://auth/token", "service": "reg", "cert": "/c.pem", key: {"x": 1}}
+    found = problems(
+        write(tmp_path, {"storage": {"rootDirectory": "/d"}, "http": {"auth": {"bearer": bearer}}})
+    )
+    assert len(found) == 1
+    assert f"http.auth.bearer.{key}: Value error, " in found[0]
+    assert reason in found[0] and "unknown key" not in found[0]
+
+
+@pytest.mark.parametrize(
+    ("storage", "expected"),
+    [
+        ({"gcTimeWindow": "1am-5am"}, "storage.gcTimeWindow: Value error, invalid gcTimeWindow"),
+        ({"gcTimeWindow": "01:00-01:00"}, "start and end are equal"),
+        ({"gcTimeWindow": "01:00-24:30"}, "24:30 is not a time of day"),
+        (
+            {"subPaths": {"/a/b": {"rootDirectory": "/x"}}},
+            "storage.subPaths: Value error, '/a/b': a sub-path is '/' and one repository "
+            "path component",
+        ),
+        (
+            {"subPaths": {"/a": {"rootDirectory": "/d/a"}}},
+            "storage: Value error, storage.subPaths./a.rootDirectory /d/a overlaps "
+            "storage.rootDirectory /d",
+        ),
+        ({"subPaths": {"/a": {"rootDirectory": "/x", "nope": 1}}}, "subPaths./a.nope: unknown"),
+    ],
+)
+def test_storage_roots_and_windows_are_checked(
+    tmp_path: Path, storage: dict[str, Any], expected: str
+) -> None:
+    found = problems(write(tmp_path, {"storage": {"rootDirectory": "/d", **storage}}))
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_zot_keys_load_where_zot_puts_them(tmp_path: Path) -> None:
+    storage = {
+        "rootDirectory": "/d",
+        "fastRestart": True,
+        "gcTimeWindow": "22:00-06:00",
+        "maxRepos": 5,
+        "subPaths": {"/a": {"rootDirectory": "/x", "dedupe": False, "gcTimeWindow": ""}},
+    }
+    config = load_config(write(tmp_path, {"storage": storage}))
+    window = config.storage.time_window()
+    assert window is not None and window.contains(23 * 3600) and not window.contains(12 * 3600)
+    assert config.storage.subPaths is not None
+    assert config.storage.subPaths["/a"].time_window() is None

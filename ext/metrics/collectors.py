@@ -12,7 +12,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from ocireg import __version__
-from ocireg.registry.store import Registry
+from ocireg.registry.routes import Routed
 from ocireg.storage.driver import PathNotFoundError
 
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
@@ -27,7 +27,7 @@ class StorageCollector(Collector):
     a few directory reads per repository, not a stat of every blob.
     """
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Routed) -> None:
         self.registry = registry
         self._cache: dict[str, tuple[tuple[tuple[str, float, int], ...], int]] = {}
 
@@ -38,7 +38,7 @@ class StorageCollector(Collector):
         return sizes
 
     def _size(self, repo: str) -> int:
-        driver = self.registry.driver
+        driver = self.registry.of(repo).driver
         try:
             folders = {path: driver.list(path) for path in driver.list(f"{repo}/blobs")}
             key = tuple(

@@ -148,7 +148,7 @@ def _scrape_registry(metrics: Metrics, context: SetupContext) -> Any:
     else:
         scrape = metrics.own
         ProcessCollector(registry=scrape)
-    scrape.register(StorageCollector(context.registry))
+    scrape.register(StorageCollector(context.registries))
     scrape.register(InfoCollector(binary_type(installed_names(context))))
     return scrape
 

@@ -40,13 +40,13 @@ async def scrub(registry: Registry, repo: str) -> None:
 
 def setup(context: SetupContext) -> None:
     settings: ScrubSettings = context.settings
-    registry = context.registry
+    registries = context.registries
 
     def round_of_scrub() -> Iterator[Task]:
-        for repo in registry.repositories():
+        for repo in registries.repositories():
 
             async def run(repo: str = repo) -> None:
-                await scrub(registry, repo)
+                await scrub(registries.of(repo), repo)
 
             yield Task(f"scrub:{repo}", run, Priority.LOW)
 

@@ -47,6 +47,15 @@ PublicKey: TypeAlias = (
 DEFAULT_LEEWAY = 30.0
 DEFAULT_CACHE_SIZE = 1024
 
+_UNSUPPORTED_SOURCES = {
+    "oidc": "OIDC workload identity tokens are not implemented by ocireg; only tokens "
+    "signed by the key in bearer.cert are verified",
+    "awsSecretsManager": "reading the token key from AWS Secrets Manager is not implemented "
+    "by ocireg; give the key as a file in bearer.cert",
+    "upstreamTokenEndpoint": "proxying token requests to an upstream token service is not "
+    "implemented by ocireg; point bearer.realm at the token service itself",
+}
+
 _RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 # An EC key signs with the one algorithm of its curve (RFC 7518 §3.4).
 _EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
@@ -70,6 +79,20 @@ class BearerConfig(BaseModel):
         if any(_is_control(char) for char in value):
             raise ValueError("must not contain control characters")
         return value
+
+    # zot's other token sources. Refused with the reason rather than "unknown key": serving
+    # without them would turn away every client they were meant to let in, or let in ones
+    # they were meant to keep out.
+    oidc: Any = None
+    awsSecretsManager: Any = None
+    upstreamTokenEndpoint: Any = None
+
+    @field_validator("oidc", "awsSecretsManager", "upstreamTokenEndpoint")
+    @classmethod
+    def _not_implemented(cls, value: Any, info: Any) -> None:
+        if value is not None:
+            raise ValueError(_UNSUPPORTED_SOURCES[info.field_name])
+        return None
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,9 @@ def _certificates(http: HTTPConfig) -> CertificateIdentity | None:
 
 
 def _password_methods(auth: AuthConfig) -> list[PasswordMethod]:
-    methods = []
+    methods: list[PasswordMethod] = []
+    if not auth.passwords_configured():
+        return methods  # bearer mode: only the token counts (the start-up warning says so)
     if auth.htpasswd is not None:
         from ocireg.auth.htpasswd import HtpasswdError, HtpasswdFile
 

@@ -95,17 +95,27 @@ class AuthConfig(BaseModel):
 
     @model_validator(mode="after")
     def _tokens_alone(self) -> AuthConfig:
-        # zot's bearer mode looks at nothing but the token; accepting passwords or API keys
-        # next to it would let them in under names the token service never vouched for.
-        if self.bearer is not None and self.passwords_configured():
+        # zot's bearer mode looks at nothing but the token; API keys next to it would let
+        # token holders mint credentials the token service never vouched for. htpasswd and
+        # LDAP are accepted as zot accepts them, unused, with a warning (see unused_in_bearer_mode).
+        if self.bearer is not None and self.apikey:
             raise ValueError(
                 "bearer: registry tokens are the only method when bearer is set (as in zot); "
-                "remove htpasswd, ldap and apikey"
+                "remove apikey"
             )
         return self
 
     def passwords_configured(self) -> bool:
+        """Whether Basic credentials are checked: never in bearer mode."""
+        if self.bearer is not None:
+            return False
         return self.htpasswd is not None or self.ldap is not None or self.apikey
+
+    def unused_in_bearer_mode(self) -> list[str]:
+        """The password methods configured next to ``bearer``, which nothing consults."""
+        if self.bearer is None:
+            return []
+        return [name for name in ("htpasswd", "ldap") if getattr(self, name) is not None]
 
 
 def authenticating(auth: AuthConfig | None, *, client_certificates: bool) -> bool:

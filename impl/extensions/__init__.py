@@ -16,9 +16,18 @@ from ocireg.extensions.runtime import SetupContext
 from ocireg.state import AppState, state_of
 
 if TYPE_CHECKING:
+    from ocireg.registry.routes import Registries
     from ocireg.registry.store import Registry
 
-__all__ = ["Extension", "ExtensionSettings", "SetupContext", "app_state", "registry", "state"]
+__all__ = [
+    "Extension",
+    "ExtensionSettings",
+    "SetupContext",
+    "app_state",
+    "registries",
+    "registry",
+    "state",
+]
 
 
 def _scope() -> MutableMapping[str, Any]:
@@ -37,6 +46,12 @@ def app_state() -> AppState:
     return state_of(_scope())
 
 
-def registry() -> Registry:
-    """The registry (repositories, blobs, manifests), from inside a request handler."""
-    return state_of(_scope()).registry
+def registry(repo: str) -> Registry:
+    """The registry holding repository ``repo`` (its blobs, manifests, tags), from inside a
+    request handler; with ``storage.subPaths`` each storage root has its own."""
+    return state_of(_scope()).registries.of(repo)
+
+
+def registries() -> Registries:
+    """Every storage root: ``repositories()`` lists all repositories, ``of(repo)`` picks one."""
+    return state_of(_scope()).registries

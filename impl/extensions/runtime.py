@@ -19,7 +19,8 @@ from ocireg.auth.middleware import error_response
 from ocireg.config import Config
 from ocireg.errors import RegistryError
 from ocireg.extensions.loading import Enabled
-from ocireg.registry.store import ManifestCheck, Registry
+from ocireg.registry.routes import Registries
+from ocireg.registry.store import ManifestCheck
 from ocireg.scheduler import Scheduler
 from ocireg.state import AppState
 
@@ -57,8 +58,9 @@ class SetupContext:
         return self.app.config
 
     @property
-    def registry(self) -> Registry:
-        return self.app.registry
+    def registries(self) -> Registries:
+        """Every storage root; ``of(repo)`` is the registry holding a repository."""
+        return self.app.registries
 
     @property
     def scheduler(self) -> Scheduler:

@@ -13,6 +13,7 @@ from ocireg.auth.identity import Identity, identity_of
 from ocireg.digests import Digest
 from ocireg.names import check_name
 from ocireg.operations import current_request
+from ocireg.registry.routes import Registries
 from ocireg.registry.store import Registry
 from ocireg.state import AppState, state_of
 
@@ -23,8 +24,13 @@ def app_state() -> AppState:
     return state_of(current_request().scope)
 
 
-def registry() -> Registry:
-    return app_state().registry
+def registry(name: str) -> Registry:
+    """The registry of the storage root holding repository ``name`` (``storage.subPaths``)."""
+    return app_state().registries.of(name)
+
+
+def registries() -> Registries:
+    return app_state().registries
 
 
 def identity() -> Identity:
@@ -112,7 +118,8 @@ async def readyz() -> Response:
     if not state.ready:
         return PlainTextResponse("not ready", status_code=503)
     try:
-        state.registry.driver.stat("")
+        for root in state.registries.roots():
+            root.driver.stat("")
     except OSError:
         return PlainTextResponse("storage unreachable", status_code=503)
     return PlainTextResponse("ok")

@@ -56,13 +56,13 @@ def _check_range(size: int) -> None:
 
 async def head_blob(name: str, digest: str) -> Response:
     dgst = parse_digest(digest)
-    info = registry().blob_info(repo(name), dgst)
+    info = registry(name).blob_info(repo(name), dgst)
     headers = {"Docker-Content-Digest": str(dgst), "Content-Length": str(info.size)}
     return Response(status_code=200, media_type=OCTET, headers=headers)
 
 
 async def get_blob(name: str, digest: str) -> Response:
-    reg, dgst, name = registry(), parse_digest(digest), repo(name)
+    reg, dgst, name = registry(name), parse_digest(digest), repo(name)
     info = reg.blob_info(name, dgst)
     path = layout.blob_file(name, dgst)
     headers = {"Docker-Content-Digest": str(dgst)}
@@ -75,5 +75,5 @@ async def get_blob(name: str, digest: str) -> Response:
 
 
 async def delete_blob(name: str, digest: str) -> Response:
-    await registry().delete_blob(repo(name), parse_digest(digest))
+    await registry(name).delete_blob(repo(name), parse_digest(digest))
     return Response(status_code=202)

@@ -57,7 +57,7 @@ async def discover() -> Response:
 
 async def discover_repository(name: str) -> Response:
     name = repo(name)
-    if registry().index(name) is None:
+    if registry(name).index(name) is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
     base = _base_url()
     entries = []

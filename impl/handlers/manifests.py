@@ -19,19 +19,19 @@ from ocireg.handlers.base import (
 )
 from ocireg.names import check_tag, is_tag
 from ocireg.operations import current_request
-from ocireg.registry.store import StoredManifest
+from ocireg.registry.store import Registry, StoredManifest
 
 
 def _manifest_headers(digest: str, size: int) -> dict[str, str]:
     return {"Docker-Content-Digest": digest, "Content-Length": str(size), "ETag": f'"{digest}"'}
 
 
-def _resolve_for_reading(name: str, reference: str) -> StoredManifest:
+def _resolve_for_reading(reg: Registry, name: str, reference: str) -> StoredManifest:
     """The manifest a GET or HEAD asks for. A digest-shaped reference that is no valid digest
     (``sha256:totallywrong``) names nothing that can exist: 404, as for a malformed tag (see
     :mod:`ocireg.validation`), not the 400 that a write of it gets."""
     try:
-        return registry().resolve(name, reference)
+        return reg.resolve(name, reference)
     except RegistryError as error:
         if error.code is not ErrorCode.DIGEST_INVALID:
             raise
@@ -42,14 +42,14 @@ def _resolve_for_reading(name: str, reference: str) -> StoredManifest:
 
 
 async def head_manifest(name: str, reference: str) -> Response:
-    stored = _resolve_for_reading(repo(name), reference)
+    stored = _resolve_for_reading(registry(name), repo(name), reference)
     headers = _manifest_headers(stored.digest, stored.size)
     return Response(status_code=200, media_type=stored.media_type, headers=headers)
 
 
 async def get_manifest(name: str, reference: str) -> Response:
-    reg, name = registry(), repo(name)
-    stored = _resolve_for_reading(name, reference)
+    reg, name = registry(name), repo(name)
+    stored = _resolve_for_reading(reg, name, reference)
     data = reg.manifest_bytes(name, stored)
     reg.note_pull(name, stored.digest)
     headers = _manifest_headers(stored.digest, len(data))
@@ -83,7 +83,7 @@ async def put_manifest(name: str, reference: str) -> Response:
     pusher = identity().user or ""
     # checked again under the lock: a tag someone creates meanwhile is not this caller's to move
     again = (lambda: may("update", name)) if app_state().guard is not None else None
-    pushed = await registry().put_manifest(
+    pushed = await registry(name).put_manifest(
         name, reference, data, content_type, tags, pusher, may_move_tags=again
     )
     headers = {
@@ -102,7 +102,7 @@ async def put_manifest(name: str, reference: str) -> Response:
 async def _may_move(name: str, tags: list[str], data: bytes) -> None:
     """Pointing an existing tag at another manifest needs ``update``, not only ``create``
     (pushing the same manifest again moves nothing)."""
-    index = registry().index(name) if app_state().guard is not None else None
+    index = registry(name).index(name) if app_state().guard is not None else None
     if index is None:
         return
     digest = str(digest_bytes(data))
@@ -111,5 +111,5 @@ async def _may_move(name: str, tags: list[str], data: bytes) -> None:
 
 
 async def delete_manifest(name: str, reference: str) -> Response:
-    await registry().delete_manifest(repo(name), reference)
+    await registry(name).delete_manifest(repo(name), reference)
     return Response(status_code=202)

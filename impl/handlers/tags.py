@@ -15,6 +15,7 @@ from ocireg.handlers.base import (
     query,
     query_int,
     readable,
+    registries,
     registry,
     repo,
 )
@@ -37,7 +38,7 @@ def _json(document: dict[str, object], link: str | None) -> Response:
 
 async def list_tags(name: str) -> Response:
     name = repo(name)
-    index = registry().index(name)
+    index = registry(name).index(name)
     if index is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
     n = query_int("n")
@@ -63,7 +64,7 @@ async def _catalog_page(n: int | None, last: str | None) -> tuple[list[str], boo
     thread."""
     db = app_state().meta
     if not await anyio.to_thread.run_sync(db.catalog_built):
-        every = await anyio.to_thread.run_sync(registry().repositories)
+        every = await anyio.to_thread.run_sync(registries().repositories)
         return _page(readable(every), n, last)
     wanted = None if n is None else n + 1  # one more tells whether there is a next page
     found: list[str] = []

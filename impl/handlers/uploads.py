@@ -25,6 +25,7 @@ from ocireg.handlers.base import (
 )
 from ocireg.names import check_name
 from ocireg.operations import current_request
+from ocireg.registry.store import Registry
 from ocireg.registry.uploads import ChunkInfo, range_header
 
 
@@ -63,11 +64,11 @@ async def _ask_for_the_source(name: str, source: str) -> None:
 
 
 async def start_upload(name: str) -> Response:
-    reg, name = registry(), repo(name)
+    reg, name = registry(name), repo(name)
     mount = query("mount")
     if mount is not None:
         dgst = parse_digest(mount)
-        if await _mounted(name, dgst, query("from")):
+        if await _mounted(reg, name, dgst, query("from")):
             return _created(name, str(dgst))
     monolithic = query("digest")
     # checked before a session exists, so a bad digest leaves nothing behind
@@ -86,17 +87,18 @@ async def start_upload(name: str) -> Response:
     return _created(name, str(expected))
 
 
-async def _mounted(name: str, dgst: Digest, source: str | None) -> bool:
+async def _mounted(reg: Registry, name: str, dgst: Digest, source: str | None) -> bool:
     """Whether the blob was mounted into ``name``: from ``source``, or without one from any
     repository holding it (unless ``storage.automaticMount`` is off), and only from what the
-    caller may read; otherwise the request goes on as a plain upload (202)."""
+    caller may read; otherwise the request goes on as a plain upload (202). Only a repository
+    in the same storage root can lend a blob (``storage.subPaths``)."""
     if source is None:
         if not app_state().config.storage.automaticMount:
             return False
-        return await registry().mount_blob(name, dgst, await _mount_candidates(name, dgst))
+        return await reg.mount_blob(name, dgst, await _mount_candidates(reg, name, dgst))
     check_name(source)
     if may("read", source):
-        return await registry().mount_blob(name, dgst, [source])
+        return await reg.mount_blob(name, dgst, [source] if registry(source) is reg else [])
     await _ask_for_the_source(name, source)
     return False
 
@@ -105,26 +107,27 @@ async def _mounted(name: str, dgst: Digest, source: str | None) -> bool:
 MOUNT_CANDIDATES = 1000
 
 
-async def _mount_candidates(name: str, dgst: Digest) -> list[str]:
-    """The readable repositories a mount without ``from`` may take the blob from: names from
-    the meta DB's catalog, never a walk of storage, and none at all when the dedupe store
-    says that no repository holds the blob."""
-    if not registry().may_hold_anywhere(dgst):
+async def _mount_candidates(reg: Registry, name: str, dgst: Digest) -> list[str]:
+    """The readable repositories of ``reg``'s root that a mount without ``from`` may take the
+    blob from: names from the meta DB's catalog, never a walk of storage, and none at all when
+    the dedupe store says that no repository holds the blob."""
+    if not reg.may_hold_anywhere(dgst):
         return []
     names = await anyio.to_thread.run_sync(app_state().meta.catalog)
-    return readable((other for other in names if other != name), MOUNT_CANDIDATES)
+    others = (other for other in names if other != name and registry(other) is reg)
+    return readable(others, MOUNT_CANDIDATES)
 
 
 async def upload_status(name: str, session_id: str) -> Response:
     name = repo(name)
-    size = registry().uploads.size(name, session_id)
+    size = registry(name).uploads.size(name, session_id)
     return _accepted(name, session_id, size, status=204)
 
 
 async def patch_upload(name: str, session_id: str) -> Response:
     name = repo(name)
     try:
-        size = await registry().uploads.append(name, session_id, body_stream(), _chunk_info())
+        size = await registry(name).uploads.append(name, session_id, body_stream(), _chunk_info())
     except RegistryError as error:
         if error.http_status == 416:
             error.headers["Location"] = _session_location(name, session_id)
@@ -135,7 +138,7 @@ async def patch_upload(name: str, session_id: str) -> Response:
 async def complete_upload(name: str, session_id: str) -> Response:
     name = repo(name)
     dgst = parse_digest(query("digest") or "")  # required by the spec: validated as present
-    uploads = registry().uploads
+    uploads = registry(name).uploads
     uploads.size(name, session_id)  # 404 for an unknown session before anything else
     try:
         await uploads.complete(name, session_id, dgst, body_stream(), _chunk_info())
@@ -147,5 +150,5 @@ async def complete_upload(name: str, session_id: str) -> Response:
 
 
 async def cancel_upload(name: str, session_id: str) -> Response:
-    await registry().uploads.cancel(repo(name), session_id)
+    await registry(name).uploads.cancel(repo(name), session_id)
     return Response(status_code=204)

@@ -22,6 +22,7 @@ from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 from ocireg.meta.records import ImageRecord, children_platforms, image_record
 from ocireg.registry import layout
+from ocireg.registry.routes import Routed
 from ocireg.registry.store import Registry
 from ocireg.storage.driver import PathNotFoundError
 
@@ -74,15 +75,15 @@ class SyncResult:
     seconds: float
 
 
-def sync_all(registry: Registry, db: MetaDB) -> SyncResult:
-    """Make the whole DB equal to storage (blocking: run it in a thread)."""
+def sync_all(registry: Routed, db: MetaDB) -> SyncResult:
+    """Make the whole DB equal to storage, every root of it (blocking: run it in a thread)."""
     started, now = time.perf_counter(), time.time()
     present = registry.repositories()
     db.set_catalog(present)  # first: the catalog is served from it
     gone = set(db.repositories()) - set(present)
     for repo in gone:
         db.drop_repository(repo)
-    rebuilt = sum(sync_repository(registry, db, repo, now) for repo in present)
+    rebuilt = sum(sync_repository(registry.of(repo), db, repo, now) for repo in present)
     result = SyncResult(len(present), rebuilt, len(gone), time.perf_counter() - started)
     event(
         log,
@@ -100,7 +101,7 @@ class Recorder:
     """A registry observer that batches changes for the meta DB, and follows index.json's
     generations so that a restart knows which repositories the DB is current for."""
 
-    def __init__(self, registry: Registry, db: MetaDB) -> None:
+    def __init__(self, registry: Routed, db: MetaDB) -> None:
         self.registry = registry
         self.db = db
         self._lock = threading.Lock()
@@ -144,7 +145,7 @@ class Recorder:
             stamps, self._stamps = self._stamps, []
         for kind, repo, subject, size, tags, when, pusher in changes:
             if kind == "push":
-                record = read_record(self.registry, repo, subject, size)
+                record = read_record(self.registry.of(repo), repo, subject, size)
                 if record is not None:
                     self.db.put_image(repo, record, tags, when, pusher)
             elif kind == "untag":

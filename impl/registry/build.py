@@ -1,14 +1,18 @@
-"""The registry a configuration describes: storage driver, locks, Docker compatibility."""
+"""The registries a configuration describes: one per storage root (``storage`` and each of
+``storage.subPaths``), sharing locks, with Docker compatibility and ``maxRepos`` limits."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-from ocireg.config import Config
+from ocireg.config import Config, RootConfig
 from ocireg.registry.locks import KeyedLocks
-from ocireg.registry.store import Registry
+from ocireg.registry.routes import Registries
+from ocireg.registry.store import Registry, RepositoryLimit
 from ocireg.storage.driver import StorageDriver
 from ocireg.storage.filesystem import FilesystemDriver
+from ocireg.storage.memory import MemoryDriver
 
 
 def meta_dir(config: Config, driver: StorageDriver | None) -> Path | None:
@@ -16,16 +20,43 @@ def meta_dir(config: Config, driver: StorageDriver | None) -> Path | None:
     return config.resolved_root() / ".ocireg" if driver is None else None
 
 
-def build_registry(config: Config, driver: StorageDriver | None = None) -> Registry:
+def _root(root: RootConfig, driver: StorageDriver, locks: KeyedLocks, docker: bool) -> Registry:
+    return Registry(driver, locks, docker_compat=docker, fsync=root.commit, dedupe=root.dedupe)
+
+
+def build_registry(config: Config, driver: StorageDriver | None = None) -> Registries:
+    """``driver`` replaces the main root's filesystem (tests, embedders); sub-paths then get
+    a memory driver each, so nothing lands on disk."""
     shared = meta_dir(config, driver)
-    if driver is None:
-        driver = FilesystemDriver(config.resolved_root(), fsync=config.storage.commit)
     locks = KeyedLocks(shared / "locks" if shared else None)
     docker = "docker2s2" in config.http.compat
-    return Registry(
-        driver,
-        locks,
-        docker_compat=docker,
-        fsync=config.storage.commit,
-        dedupe=config.storage.dedupe,
-    )
+    storage = config.storage
+    main = driver or FilesystemDriver(storage.resolved_root(), fsync=storage.commit)
+    routes = {}
+    for key, sub in (storage.subPaths or {}).items():
+        sub_driver = MemoryDriver() if driver else FilesystemDriver(sub.resolved_root(), sub.commit)
+        routes[key.removeprefix("/")] = _root(sub, sub_driver, locks, docker)
+    registries = Registries(_root(storage, main, locks, docker), routes)
+    for registry in registries.roots():
+        registry.serves = partial(registries.serves, registry)
+    _limit_repositories(config, registries)
+    return registries
+
+
+def _limit_repositories(config: Config, registries: Registries) -> None:
+    # zot counts every repository against storage.maxRepos; a sub-path's own maxRepos
+    # (accepted by zot's schema) bounds that root alone.
+    if config.storage.maxRepos:
+        every = RepositoryLimit(
+            "storage.maxRepos", config.storage.maxRepos, registries.repositories
+        )
+        for registry in registries.roots():
+            registry.repository_limits.append(every)
+    for key, sub in (config.storage.subPaths or {}).items():
+        if sub.maxRepos:
+            registry = registries.routes[key.removeprefix("/")]
+            registry.repository_limits.append(
+                RepositoryLimit(
+                    f"storage.subPaths.{key}.maxRepos", sub.maxRepos, registry.repositories
+                )
+            )

@@ -66,7 +66,37 @@ class PushedManifest:
     tags: list[str]
 
 
+# The lock taken around creating a repository when a limit applies: repository names cannot
+# start with ".", so it never collides with one.
+QUOTA_LOCK = ".repository-quota"
+
+
+@dataclass(frozen=True)
+class RepositoryLimit:
+    """``maxRepos`` of a storage section: at most ``limit`` repositories among those
+    ``repositories`` lists (every root's, or one sub-path's)."""
+
+    key: str
+    limit: int
+    repositories: Callable[[], list[str]]
+
+    def check(self) -> None:
+        current = len(self.repositories())
+        if current >= self.limit:
+            raise RegistryError(
+                ErrorCode.TOOMANYREQUESTS,
+                {
+                    "reason": f"repository limit reached ({self.key} is {self.limit})",
+                    "limit": self.limit,
+                    "current": current,
+                },
+            )
+
+
 class Registry:
+    """One storage root. ``serves`` says which repository names this root holds (all, unless
+    ``storage.subPaths`` routes some elsewhere; see :mod:`ocireg.registry.routes`)."""
+
     def __init__(
         self,
         driver: StorageDriver,
@@ -75,9 +105,12 @@ class Registry:
         docker_compat: bool = True,
         fsync: bool = False,
         dedupe: bool = False,
+        serves: Callable[[str], bool] | None = None,
     ) -> None:
         self.driver = driver
         self.locks = locks
+        self.serves = serves
+        self.repository_limits: list[RepositoryLimit] = []
         self.docker_compat = docker_compat
         self.indexes = IndexStore(driver)
         self.commits = IndexCommits(locks, self.indexes)
@@ -92,11 +125,23 @@ class Registry:
         return self.indexes.load(repo)
 
     async def ensure_repository(self, repo: str) -> None:
+        """Create ``repo`` unless it exists; over a ``maxRepos`` limit, TOOMANYREQUESTS."""
         if self.driver.exists(layout.index_file(repo)):
             return
+        if not self.repository_limits:
+            await self._create_repository(repo)
+            return
+        # Counted and created under one lock across processes, so two new repositories
+        # pushed at once cannot both take the last place.
+        async with self.locks.hold(QUOTA_LOCK):
+            await self._create_repository(repo)
+
+    async def _create_repository(self, repo: str) -> None:
         async with self.locks.hold(repo):
             if self.driver.exists(layout.index_file(repo)):
                 return
+            for limit in self.repository_limits:
+                limit.check()
             self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
             self.indexes.save(repo, IndexEdit(None))
         for observer in self.observers:
@@ -105,7 +150,16 @@ class Registry:
     def repositories(self) -> list[str]:
         found: list[str] = []
         self._collect_repositories("", found)
+        if self.serves is not None:
+            found = [name for name in found if self.serves(name)]
         return sorted(found)
+
+    def of(self, repo: str) -> Registry:
+        """The registry holding ``repo``: this one (see ``Registries.of`` for several roots)."""
+        return self
+
+    def roots(self) -> list[Registry]:
+        return [self]
 
     def _collect_repositories(self, path: str, found: list[str]) -> None:
         try:

@@ -453,6 +453,25 @@ def test_expired_and_foreign_tokens_are_refused(
         assert answer.json()["errors"][0]["code"] == "UNAUTHORIZED"
 
 
+def test_htpasswd_next_to_bearer_is_never_consulted(tokens: TokenServer, tmp_path: Path) -> None:
+    # zot accepts both and looks only at tokens; ocireg does the same and warns at start.
+    htpasswd = registries.write_htpasswd(tmp_path / "htpasswd", {"tess": "tess-pw"})
+    auth = {"bearer": tokens.config().model_dump(), "htpasswd": {"path": str(htpasswd)}}
+    with live_server(tmp_path / "both", {"http": {"auth": auth}}) as live:
+        answer = httpx.get(f"{live.url}/v2/tess/app/tags/list", auth=("tess", "tess-pw"))
+        assert answer.status_code == 401
+        assert answer.headers["WWW-Authenticate"].startswith("Bearer realm=")
+        token = _token(tokens, "repository:tess/app:pull", ("tess", "tess-pw"))
+        with_token = httpx.get(
+            f"{live.url}/v2/tess/app/tags/list", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert with_token.status_code == 404  # authenticated: the repository does not exist
+        assert any(
+            line.startswith("configuration: http.auth.htpasswd: not used")
+            for line in live.log_lines()
+        )
+
+
 # -- LDAP ----------------------------------------------------------------------------------
 
 

@@ -47,7 +47,7 @@ def setup(context: SetupContext) -> Quota:
 
 async def get_quota(name: str) -> Response:
     name = check_name(name)
-    reg = extensions.registry()
+    reg = extensions.registry(name)
     if reg.index(name) is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
     quota: Quota = extensions.state("quota")

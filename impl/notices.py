@@ -1,0 +1,63 @@
+"""Start-up warnings: configured zot keys that ocireg accepts but does not implement yet.
+
+Each is one line, ``source: key.path: not implemented yet, ignored: what that means``, printed by
+``ocireg verify`` and logged by ``ocireg serve`` at start, so a zot file that asks for something
+ocireg does not do never looks as if it were in effect. Keys whose absence would put data
+somewhere other than the file says (``storage.storageDriver``) are refused by the config model
+instead; see :mod:`ocireg.config`.
+"""
+
+from __future__ import annotations
+
+from ocireg.config import Config, RootConfig, extension_warnings
+
+_IGNORED = "not implemented yet, ignored"
+
+
+def _root_warnings(root: RootConfig, path: str, source: str) -> list[str]:
+    lines = []
+    if root.cacheDriver is not None:
+        lines.append(
+            f"{source}: {path}.cacheDriver: {_IGNORED}: the dedupe index and the meta DB "
+            "stay on local disk under storage.rootDirectory"
+        )
+    if root.remoteCache:
+        lines.append(
+            f"{source}: {path}.remoteCache: {_IGNORED}: the dedupe index stays on local disk"
+        )
+    if root.redirectBlobURL:
+        lines.append(
+            f"{source}: {path}.redirectBlobURL: {_IGNORED}: blobs are always served by "
+            "ocireg itself, never by a redirect"
+        )
+    return lines
+
+
+def _auth_warnings(config: Config, source: str) -> list[str]:
+    auth = config.http.auth
+    if auth is None:
+        return []
+    return [
+        f"{source}: http.auth.{name}: not used: with http.auth.bearer only registry tokens "
+        "authenticate (as in zot), so no password is checked"
+        for name in auth.unused_in_bearer_mode()
+    ]
+
+
+def startup_warnings(config: Config, source: str) -> list[str]:
+    """Every warning for ``config``, in file order: storage, http, cluster, extensions."""
+    return config_warnings(config, source) + extension_warnings(config, source)
+
+
+def config_warnings(config: Config, source: str) -> list[str]:
+    """The warnings outside ``extensions`` (those depend on which extensions are known)."""
+    lines = _root_warnings(config.storage, "storage", source)
+    for key, route in (config.storage.subPaths or {}).items():
+        lines += _root_warnings(route, f"storage.subPaths.{key}", source)
+    lines += _auth_warnings(config, source)
+    if config.cluster is not None:
+        lines.append(
+            f"{source}: cluster: {_IGNORED}: requests are not proxied between members; "
+            "each instance serves every repository from its own storage"
+        )
+    return lines

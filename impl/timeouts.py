@@ -1,0 +1,72 @@
+"""``http.readTimeout`` and ``http.writeTimeout``: how long one request may take, as close to
+Go's ``http.Server`` (zot's) as an ASGI app can get under uvicorn, which has no such settings.
+
+- ``readTimeout``: from the request's arrival until its whole body has been received. A client
+  that sends its body slower gets 408 (or, once the answer has started, a closed connection).
+- ``writeTimeout``: from the request's arrival until the whole response has been sent (Go
+  counts from the end of the headers; so does this, uvicorn having read them). Past it, a
+  request still being handled gets 503; a response already under way is cut off.
+
+Both apply per request, not per connection, and only when configured (zot defaults both to
+60 s, which would cut off large blob uploads and downloads; ocireg has no default).
+Connection-level limits (slow headers, idle connections) are uvicorn's and not set here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() != b"0"):
+            return True
+    return False
+
+
+class TimeoutMiddleware:
+    def __init__(self, app: ASGIApp, read: float | None, write: float | None) -> None:
+        self.app = app
+        self.read = read or math.inf
+        self.write = write or math.inf
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+        now = anyio.current_time()
+        reading = anyio.CancelScope(deadline=now + self.read if _has_body(scope) else math.inf)
+        writing = anyio.CancelScope(deadline=now + self.write)
+
+        async def timed_receive() -> Message:
+            message = await receive()
+            if not message.get("more_body", False):
+                reading.deadline = math.inf  # the whole body is in
+            return message
+
+        async def timed_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                reading.deadline = math.inf
+            await send(message)
+
+        with writing, reading:
+            await self.app(scope, timed_receive, timed_send)
+        if not (reading.cancelled_caught or writing.cancelled_caught):
+            return
+        if started:
+            raise TimeoutError("response cut off by http.writeTimeout")  # uvicorn closes it
+        status = 408 if reading.cancelled_caught else 503
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"connection", b"close"), (b"content-length", b"0")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b""})

@@ -1,0 +1,139 @@
+"""zot keys ocireg does not implement: one warning line each from `ocireg verify` and at start,
+or a refusal with the reason where ignoring them would misplace data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocireg.cli import main
+
+BEARER = {"realm": "https://auth.example/token", "service": "reg", "cert": "/etc/c.pem"}
+
+
+def verify(tmp_path: Path, capsys: pytest.CaptureFixture[str], data: Any) -> tuple[int, list[str]]:
+    path = tmp_path / "zot.json"
+    path.write_text(json.dumps(data))
+    status = main(["verify", str(path)])
+    err = capsys.readouterr().err
+    prefix = f"{path}: "
+    lines = [line.removeprefix(prefix) for line in err.splitlines()]
+    assert all(line != text for line, text in zip(lines, err.splitlines(), strict=True))
+    return status, lines
+
+
+def storage(**keys: Any) -> dict[str, Any]:
+    return {"storage": {"rootDirectory": "/var/lib/zot", **keys}}
+
+
+# Small configs with the keys of zot's examples/config-{redis,dynamodb,boltdb,...}.json.
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (
+            storage(cacheDriver={"name": "redis", "url": "redis://localhost:6379"}),
+            "storage.cacheDriver: not implemented yet, ignored: the dedupe index and the meta "
+            "DB stay on local disk under storage.rootDirectory",
+        ),
+        (
+            storage(remoteCache=True),
+            "storage.remoteCache: not implemented yet, ignored: the dedupe index stays on "
+            "local disk",
+        ),
+        (
+            storage(redirectBlobURL=True),
+            "storage.redirectBlobURL: not implemented yet, ignored: blobs are always served "
+            "by ocireg itself, never by a redirect",
+        ),
+        (
+            storage(subPaths={"/a": {"rootDirectory": "/var/lib/a", "remoteCache": True}}),
+            "storage.subPaths./a.remoteCache: not implemented yet, ignored: the dedupe index "
+            "stays on local disk",
+        ),
+        (
+            {
+                **storage(),
+                "cluster": {"members": ["127.0.0.1:9000"], "hashKey": "loremipsumdolors"},
+            },
+            "cluster: not implemented yet, ignored: requests are not proxied between members; "
+            "each instance serves every repository from its own storage",
+        ),
+        (
+            {**storage(), "http": {"auth": {"htpasswd": {"path": "/h"}, "bearer": BEARER}}},
+            "http.auth.htpasswd: not used: with http.auth.bearer only registry tokens "
+            "authenticate (as in zot), so no password is checked",
+        ),
+        (
+            {**storage(), "extensions": {"sync": {"enable": True}}},
+            "extensions.sync: not implemented yet, ignored",
+        ),
+    ],
+)
+def test_verify_warns_once_per_unimplemented_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: Any, expected: str
+) -> None:
+    status, lines = verify(tmp_path, capsys, data)
+    assert status == 0
+    assert lines == [expected]
+
+
+def test_keys_left_at_what_ocireg_does_get_no_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = {**storage(remoteCache=False, redirectBlobURL=False, fastRestart=True)}
+    assert verify(tmp_path, capsys, data) == (0, [])
+
+
+@pytest.mark.parametrize(
+    ("driver", "why"),
+    [
+        (
+            {"name": "s3", "region": "us-east-2", "bucket": "zot"},
+            "the s3 storage driver is not implemented: ocireg would store everything on local "
+            "disk under rootDirectory instead, so it refuses this file",
+        ),
+        ({"name": "gcs", "bucket": "zot"}, "the gcs storage driver is not implemented"),
+        ({"name": "azure"}, "the azure storage driver is not implemented"),
+        ({"name": "floppy"}, "unknown storage driver 'floppy': zot knows s3, gcs and azure"),
+        ({"region": "x"}, "needs a name (zot knows s3, gcs and azure)"),
+    ],
+)
+def test_a_storage_driver_is_refused_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], driver: Any, why: str
+) -> None:
+    status, lines = verify(tmp_path, capsys, storage(storageDriver=driver))
+    assert status == 1
+    assert len(lines) == 1
+    assert lines[0].startswith("storage.storageDriver: Value error, ")
+    assert why in lines[0]
+
+
+def test_serve_refuses_a_remote_storage_driver_before_listening(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "s3.json"
+    data = storage(storageDriver={"name": "s3", "bucket": "zot"})
+    data["storage"]["rootDirectory"] = str(tmp_path / "root")
+    path.write_text(json.dumps(data))
+    assert main(["serve", str(path)]) == 1
+    assert "storage.storageDriver: Value error, the s3 storage driver" in capsys.readouterr().err
+    assert not (tmp_path / "root").exists()
+
+
+def test_serve_logs_the_same_warnings_at_start(tmp_path: Path) -> None:
+    from tests.liveserver import live_server
+
+    extra = {
+        "storage": {"cacheDriver": {"name": "redis", "url": "redis://localhost:6379"}},
+        "cluster": {"members": ["127.0.0.1:9000"], "hashKey": "loremipsumdolors"},
+    }
+    with live_server(tmp_path, extra) as live:
+        lines = live.log_lines()
+    assert (
+        "configuration: storage.cacheDriver: not implemented yet, ignored: the dedupe index "
+        "and the meta DB stay on local disk under storage.rootDirectory"
+    ) in lines
+    assert any(line.startswith("configuration: cluster: not implemented yet") for line in lines)
