@@ -98,7 +98,12 @@ def test_search_turns_mgmt_on_as_zot_does_and_verify_says_so(
         response = httpx.get(f"{live.url}/v2/_zot/ext/mgmt")
         listing = httpx.get(f"{live.url}/v2/_oci/ext/discover").json()["extensions"]
     assert response.status_code == 200 and response.json()["distSpecVersion"] == "1.1.1"
-    assert any("/v2/_zot/ext/mgmt" in entry["endpoints"] for entry in listing)
+    (zot,) = [entry for entry in listing if entry["name"] == "_zot"]
+    assert zot["endpoints"] == [
+        "/v2/_zot/ext/mgmt",
+        "/v2/_zot/ext/search",
+        "/v2/_zot/ext/userprefs",
+    ]
 
 
 def test_mgmt_off_stays_off_with_search(tmp_path: Path) -> None:
