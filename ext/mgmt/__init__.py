@@ -1,5 +1,7 @@
 """``mgmt``: zot's read-only view of the configuration, stripped of everything secret, so that
-clients such as ``zli`` and zot's web UI learn which authentication methods to offer."""
+clients such as ``zli`` and zot's web UI learn which authentication methods to offer.
+
+As in zot, it is on whenever ``search`` is: zot's web UI reads it before its login page."""
 
 from __future__ import annotations
 
@@ -12,4 +14,5 @@ EXTENSION = Extension(
     namespace="_zot",
     specs=("ext/ext-zot-mgmt.yaml",),
     definition="ext/ext-zot-mgmt.md",
+    follows=("search",),
 )

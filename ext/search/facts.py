@@ -12,6 +12,7 @@ import threading
 from dataclasses import dataclass, field
 
 from ocireg.meta.db import MetaDB
+from ocireg.registry.signatures import cosign_tag, cosign_tag_subject
 
 _DESCRIPTIVE = (
     "org.opencontainers.image.description",
@@ -60,10 +61,10 @@ class FactsCache:
         images = {row["digest"]: row for row in self.db.images(repo)}
         newest: tuple[float, str] | None = None
         texts: list[str] = []
-        for _tag, digest, _tagged_at in self.db.tagged(repo):
+        for tag, digest, _tagged_at in self.db.tagged(repo):
             row = images.get(digest)
-            if row is None:
-                continue
+            if row is None or cosign_tag_subject(tag) is not None:
+                continue  # a legacy cosign signature is not an image
             facts.tagged += 1
             facts.downloads += row["downloads"]
             when = row.get("pushed_at") or 0.0
@@ -77,5 +78,8 @@ class FactsCache:
         if newest is not None:
             facts.updated = newest[0]
             facts.signed = any(r.get("signature") for r in self.db.referrers(repo, newest[1]))
+            signature_tag = cosign_tag(newest[1])
+            if signature_tag is not None and self.db.tag_digest(repo, signature_tag) is not None:
+                facts.signed = True
         facts.text = "\n".join(texts).lower()
         return facts

@@ -17,6 +17,7 @@ import strawberry
 from strawberry.types import Info
 
 from ocireg.meta.db import MetaDB
+from ocireg.registry.signatures import cosign_tag_subject
 
 from . import types as t
 from .facts import FactsCache, RepoFacts
@@ -49,6 +50,8 @@ class Search:
     def images(self, repo: str) -> list[t.ImageSummary]:
         found = []
         for tag, digest, tagged_at in self.db.tagged(repo):
+            if cosign_tag_subject(tag) is not None:
+                continue  # a signature: its image says IsSigned, as in zot
             row = self.db.image(repo, digest)
             if row is not None:
                 found.append(image_summary(self.db, repo, tag, row, tagged_at))

@@ -1,7 +1,11 @@
 """ImageSummary and RepoSummary from meta DB rows, as zot fills them.
 
 Descriptive fields come from the manifest's OCI annotations, falling back to the image config's
-labels and then to the older ``org.label-schema.*`` labels, as zot does.
+labels and then to the older ``org.label-schema.*`` labels, as zot does. Layers carry their
+sizes, ``History`` matches the config's history to the layers as zot does (:func:`history`),
+and ``Vulnerabilities`` has zero counts and an empty ``MaxSeverity`` (zot's "not scanned")
+until CVE scanning lands. An image is signed by a signature naming it as ``subject`` or by a
+legacy cosign ``sha256-<hex>.sig`` tag.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ocireg.meta.db import MetaDB
+from ocireg.registry.signatures import cosign_tag
 
 from . import types as t
 
@@ -30,7 +35,10 @@ def when(seconds: float | None) -> datetime | None:
 
 
 def created(row: dict[str, Any]) -> datetime | None:
-    text = row.get("created") or ""
+    return timestamp(row.get("created") or "")
+
+
+def timestamp(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
     except ValueError:
@@ -56,28 +64,92 @@ def referrer(row: dict[str, Any]) -> t.Referrer:
     )
 
 
-def signatures(referrers: list[dict[str, Any]]) -> list[t.SignatureSummary | None]:
-    return [
+def signatures(
+    db: MetaDB, repo: str, digest: str, referrers: list[dict[str, Any]]
+) -> list[t.SignatureSummary | None]:
+    """Signatures naming the manifest as subject, and a legacy cosign tag beside it."""
+    found: list[t.SignatureSummary | None] = [
         t.SignatureSummary(Tool=row["signature"], IsTrusted=False, Author="")
         for row in referrers
         if row.get("signature")
     ]
+    tag = cosign_tag(digest)
+    if tag is not None and db.tag_digest(repo, tag) is not None:
+        found.append(t.SignatureSummary(Tool="cosign", IsTrusted=False, Author=""))
+    return found
+
+
+def not_scanned() -> t.ImageVulnerabilitySummary:
+    """zot's summary of an image nothing is known about: every count zero."""
+    return t.ImageVulnerabilitySummary(
+        MaxSeverity="",
+        Count=0,
+        UnknownCount=0,
+        LowCount=0,
+        MediumCount=0,
+        HighCount=0,
+        CriticalCount=0,
+    )
+
+
+def layers(row: dict[str, Any]) -> list[t.LayerSummary]:
+    sizes = row.get("layer_sizes") or []
+    return [
+        t.LayerSummary(Digest=digest, Size=str(sizes[i]) if i < len(sizes) else None)
+        for i, digest in enumerate(row["layers"])
+    ]
+
+
+def history(row: dict[str, Any]) -> list[t.LayerHistory | None]:
+    """zot's rule (``getAllHistory``): without config history, one entry per layer with an
+    empty description; else one entry per history entry, where each one that is not an
+    ``empty_layer`` takes the next layer in order. History naming more layers than the
+    manifest has ends at the first entry left without one (zot stops there too)."""
+    summaries = layers(row)
+    entries = row.get("history") or []
+    if not entries:
+        return [t.LayerHistory(Layer=layer, HistoryDescription=t.HistoryDescription())
+                for layer in summaries]  # fmt: skip
+    found: list[t.LayerHistory | None] = []
+    next_layer = 0
+    for entry in entries:
+        described = t.LayerHistory(HistoryDescription=_description(entry))
+        found.append(described)
+        if entry["empty_layer"]:
+            continue
+        if next_layer >= len(summaries):
+            break
+        described.Layer = summaries[next_layer]
+        next_layer += 1
+    return found
+
+
+def _description(entry: dict[str, Any]) -> t.HistoryDescription:
+    return t.HistoryDescription(
+        Created=timestamp(entry["created"]),
+        CreatedBy=entry["created_by"],
+        Author=entry["author"],
+        Comment=entry["comment"],
+        EmptyLayer=entry["empty_layer"],
+    )
 
 
 def manifest_summary(db: MetaDB, repo: str, row: dict[str, Any]) -> t.ManifestSummary:
     referrers = db.referrers(repo, row["digest"])
     platform = row["platforms"][0] if row["platforms"] else None
+    signed = signatures(db, repo, row["digest"], referrers)
     return t.ManifestSummary(
         Digest=row["digest"],
         ConfigDigest=row["config_digest"] or None,
         LastUpdated=created(row) or when(row.get("pushed_at")),
         Size=str(row["content_size"]),
-        IsSigned=bool(signatures(referrers)),
-        SignatureInfo=signatures(referrers),
+        IsSigned=bool(signed),
+        SignatureInfo=signed,
         Platform=t.Platform(Os=platform.os, Arch=platform.arch) if platform else None,
         DownloadCount=row["downloads"],
-        Layers=[t.LayerSummary(Digest=layer) for layer in row["layers"]],
-        History=[],
+        Layers=list(layers(row)),
+        History=history(row),
+        Vulnerabilities=not_scanned(),
         Referrers=[referrer(r) for r in referrers],
         ArtifactType=row["artifact_type"] or None,
     )
@@ -91,7 +163,7 @@ def image_summary(
     manifests = [manifest_summary(db, repo, c) for c in children if c] or (
         [] if row["children"] else [manifest_summary(db, repo, row)]
     )
-    signed = signatures(referrers)
+    signed = signatures(db, repo, row["digest"], referrers)
     about = described(row)
     updated = [m.LastUpdated for m in manifests if m.LastUpdated is not None]
     pushed = when(row.get("pushed_at"))
@@ -110,6 +182,7 @@ def image_summary(
         LastUpdated=max(updated, default=pushed),
         IsSigned=bool(signed),
         SignatureInfo=signed,
+        Vulnerabilities=not_scanned(),
         Labels=None,
         Referrers=[referrer(r) for r in referrers],
         IsDeletable=True,

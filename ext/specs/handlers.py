@@ -1,4 +1,5 @@
-"""Serve the documents of enabled extensions by file name."""
+"""Serve the documents of enabled extensions by file name, and the generated overview of each
+namespace (``ext-<ns>.md``) that discovery links to when several extensions share it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import PurePosixPath
 from starlette.responses import Response
 
 from ocireg.errors import ErrorCode, RegistryError
+from ocireg.extensions.namespaces import by_namespace, overview, overview_name
 from ocireg.extensions.runtime import SetupContext
 from ocireg.extensions.specs import documents, spec_file
 from ocireg.handlers.base import app_state
@@ -26,6 +28,10 @@ async def get_document(document: str) -> Response:
                 content = spec_file(extension, filename).read_bytes()
                 media_type = MEDIA_TYPES[PurePosixPath(filename).suffix]
                 return Response(content, headers={"Content-Type": media_type})
+    for namespace, members in by_namespace(app_state().extensions.values()).items():
+        if overview_name(namespace) == document:
+            text = overview(namespace, members)
+            return Response(text.encode(), headers={"Content-Type": MEDIA_TYPES[".md"]})
     raise RegistryError(
         ErrorCode.EXTENSION_UNKNOWN,
         {"document": document},

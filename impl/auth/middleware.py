@@ -1,5 +1,13 @@
 """Authentication for every request, before routing: the identity goes into the scope, and
-wrong credentials are answered 401 here, whatever the path (as zot does)."""
+wrong credentials are answered 401 here, whatever the path (as zot does).
+
+zot's web UI marks its requests with ``X-ZOT-API-CLIENT: zot-ui``; a 401 to such a request
+carries no ``WWW-Authenticate`` challenge (zot's rule), or the browser would open its own
+password dialog over the UI's login page. The 401 is otherwise unchanged (``UNAUTHORIZED``
+with the OCI error body). It is done here, around everything that can answer 401 (this
+middleware, the access rules of spec operations and extension routes, handlers, token mode),
+so no place that makes a challenge can forget it.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.auth.guard import Guard
 from ocireg.auth.identity import SCOPE_KEY
@@ -15,6 +23,8 @@ from ocireg.errors import RegistryError
 
 # Probes answer without credentials: orchestrators do not have any.
 _OPEN = frozenset({"/livez", "/readyz", "/startupz"})
+UI_CLIENT_HEADER = b"x-zot-api-client"
+UI_CLIENT = b"zot-ui"
 
 
 class AuthMiddleware:
@@ -23,6 +33,8 @@ class AuthMiddleware:
         self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and from_ui(scope):
+            send = _without_challenge(send)
         if scope["type"] == "http" and scope["path"] not in _OPEN:
             try:
                 scope[SCOPE_KEY] = await self.guard.identify(
@@ -32,6 +44,23 @@ class AuthMiddleware:
                 await error_response(exc)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+def from_ui(scope: Scope) -> bool:
+    """Whether zot's web UI sent the request (zot compares the value exactly)."""
+    return any(name == UI_CLIENT_HEADER and value == UI_CLIENT for name, value in scope["headers"])
+
+
+def _without_challenge(send: Send) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start" and message["status"] == 401:
+            headers = [
+                (k, v) for k, v in message.get("headers", []) if k.lower() != b"www-authenticate"
+            ]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return sending
 
 
 def client_certificate(scope: Mapping[str, Any]) -> str | None:

@@ -194,6 +194,14 @@ class AccessControl:
             return True
         return self.is_admin(identity) and action in self._admin_actions()
 
+    def admits_anonymous(self) -> bool:
+        """Whether some repository lets anonymous callers in (zot's AnonymousPolicyExists);
+        without authentication everybody is anonymous, and admitted."""
+        if not self.authenticating:
+            return True
+        patterns = self.config.repositories.values() if self.config else []
+        return any(rules.anonymousPolicy for rules in patterns)
+
     def is_admin(self, identity: Identity) -> bool:
         admin = self.config.adminPolicy if self.config else None
         if admin is None or identity.user is None:

@@ -122,6 +122,15 @@ def _unavailable(source: str, key: str, extension: Extension) -> str | None:
     return f"{source}: extensions.{key}: needs {', '.join(missing)}, not installed: {install}"
 
 
+def _followed(source: str, name: str, leaders: list[str]) -> str:
+    """Say that an extension runs although its section is absent (no surprises)."""
+    why = " and ".join(f"extensions.{leader}" for leader in leaders)
+    return (
+        f"{source}: extensions.{name}: on because {why} is on, as in zot; "
+        f"`{name}: {{enable: false}}` turns it off"
+    )
+
+
 def resolve(
     sections: dict[str, Any] | None,
     source: str,
@@ -148,9 +157,13 @@ def resolve(
         if settings is not None and settings.enable:
             chosen[name] = Enabled(extension, settings)
     for name, extension in known.items():
-        followed = any(leader in chosen for leader in extension.follows)
-        if (extension.default_on or followed) and name not in given:
+        if name in given:
+            continue
+        leaders = [leader for leader in extension.follows if leader in chosen]
+        if extension.default_on or leaders:
             chosen[name] = Enabled(extension, extension.settings())
+        if leaders and not extension.default_on:
+            warnings.append(_followed(source, name, leaders))
     for enabled in chosen.values():
         unavailable = _unavailable(source, enabled.name, enabled.extension)
         if unavailable:

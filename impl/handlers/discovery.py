@@ -1,19 +1,21 @@
 """`_oci` extension discovery, generated from the extensions that are enabled.
 
-Each HTTP extension is one entry: its namespace as ``name`` (what zot's clients look for), its
-definition document as ``url`` (served by the ``specs`` extension under ``/v2/_ocireg/``), and the
-endpoints its OpenAPI fragments declare.
+Each URL namespace is one entry, as zot lists its own (one ``_zot`` entry): the namespace as
+``name`` (what zot's clients look for), a document as ``url`` (served by the ``specs``
+extension under ``/v2/_ocireg/``: the extension's definition document, or for a namespace that
+several extensions share an overview linking theirs; see :mod:`ocireg.extensions.namespaces`),
+and the endpoints their OpenAPI fragments declare.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import PurePosixPath
 from typing import Any
 
 from starlette.responses import Response
 
 from ocireg.errors import ErrorCode, RegistryError
+from ocireg.extensions.namespaces import by_namespace, description, document_name
 from ocireg.extensions.runtime import Active
 from ocireg.extensions.specs import concrete_path, is_repository_level
 from ocireg.handlers.base import app_state, registry, repo
@@ -29,13 +31,11 @@ def _base_url() -> str:
     return str(current_request().base_url).rstrip("/")
 
 
-def _entry(active: Active, base: str, paths: list[str]) -> dict[str, Any]:
-    extension = active.enabled.extension
-    document = PurePosixPath(extension.definition or "").name
+def _entry(namespace: str, members: list[Active], base: str, paths: list[str]) -> dict[str, Any]:
     return {
-        "name": extension.namespace,
-        "url": f"{base}{DOCUMENTS_PATH}{document}",
-        "description": extension.description,
+        "name": namespace,
+        "url": f"{base}{DOCUMENTS_PATH}{document_name(members)}",
+        "description": description(namespace, members),
         "endpoints": paths,
     }
 
@@ -47,10 +47,10 @@ def _listing(entries: list[dict[str, Any]]) -> Response:
 
 async def discover() -> Response:
     base = _base_url()
+    groups = by_namespace(app_state().extensions.values())
     entries = [
-        _entry(active, base, list(active.endpoints))
-        for active in app_state().extensions.values()
-        if active.endpoints
+        _entry(namespace, members, base, [path for m in members for path in m.endpoints])
+        for namespace, members in groups.items()
     ]
     return _listing(entries)
 
@@ -61,8 +61,10 @@ async def discover_repository(name: str) -> Response:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
     base = _base_url()
     entries = []
-    for active in app_state().extensions.values():
-        paths = [concrete_path(p, name) for p in active.endpoints if is_repository_level(p)]
+    for namespace, members in by_namespace(app_state().extensions.values()).items():
+        level = [m for m in members if any(map(is_repository_level, m.endpoints))]
+        templates = [p for m in level for p in m.endpoints if is_repository_level(p)]
+        paths = [concrete_path(template, name) for template in templates]
         if paths:
-            entries.append(_entry(active, base, paths))
+            entries.append(_entry(namespace, level, base, paths))
     return _listing(entries)

@@ -25,7 +25,18 @@ from ocireg.meta.records import ApiKey, ImageRecord, Platform
 
 log = logging.getLogger("ocireg.meta")
 SCHEMA_VERSION = "1"
-_JSON_FIELDS = ("annotations", "labels", "platforms", "layers", "children")
+_JSON_FIELDS = (
+    "annotations",
+    "labels",
+    "platforms",
+    "layers",
+    "children",
+    "layer_sizes",
+    "history",
+)
+# Columns added after the first release: a DB without them gets them, and every repository is
+# read again from storage at the next sync (its stamp is cleared), since rows lack their values.
+_ADDED_IMAGE_COLUMNS = ("layer_sizes", "history")
 
 
 class MetaDB(ABC):
@@ -88,6 +99,10 @@ class MetaDB(ABC):
     def tags(self, repo: str) -> dict[str, str]: ...
 
     @abstractmethod
+    def tag_digest(self, repo: str, tag: str) -> str | None:
+        """The digest ``tag`` points at, None when the repository has no such tag."""
+
+    @abstractmethod
     def versions(self) -> dict[str, int]:
         """Each repository's version: it changes whenever anything about the repository does."""
 
@@ -145,7 +160,7 @@ CREATE TABLE IF NOT EXISTS images (
     artifact_type TEXT, config_digest TEXT, subject TEXT, annotations TEXT, labels TEXT,
     platforms TEXT, layers TEXT, children TEXT, created TEXT, content_size INTEGER,
     signature TEXT, pushed_at REAL, pushed_by TEXT, downloads INTEGER NOT NULL DEFAULT 0,
-    last_pull REAL, PRIMARY KEY (repo, digest));
+    last_pull REAL, layer_sizes TEXT, history TEXT, PRIMARY KEY (repo, digest));
 CREATE INDEX IF NOT EXISTS images_by_subject ON images (repo, subject);
 CREATE TABLE IF NOT EXISTS tags (
     repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, tagged_at REAL,
@@ -174,7 +189,7 @@ END;"""
 
 _IMAGE_COLUMNS = (
     "repo, digest, media_type, size, artifact_type, config_digest, subject, annotations, "
-    "labels, platforms, layers, children, created, content_size, signature"
+    "labels, platforms, layers, children, created, content_size, signature, layer_sizes, history"
 )
 
 
@@ -185,7 +200,7 @@ def _image_row(repo: str, record: ImageRecord) -> tuple[Any, ...]:
         repo, record.digest, record.media_type, record.size, record.artifact_type,
         record.config_digest, record.subject, encoded["annotations"], encoded["labels"],
         encoded["platforms"], encoded["layers"], encoded["children"], record.created,
-        record.content_size, record.signature,
+        record.content_size, record.signature, encoded["layer_sizes"], encoded["history"],
     )  # fmt: skip
 
 
@@ -196,6 +211,15 @@ def _decode(row: sqlite3.Row) -> dict[str, Any]:
             result[name] = json.loads(result[name])
     result["platforms"] = [Platform(**p) for p in result.get("platforms") or []]
     return result
+
+
+def _add_image_columns(db: sqlite3.Connection) -> None:
+    present = {row[1] for row in db.execute("PRAGMA table_info(images)")}
+    missing = [column for column in _ADDED_IMAGE_COLUMNS if column not in present]
+    for column in missing:
+        db.execute(f"ALTER TABLE images ADD COLUMN {column} TEXT")
+    if missing:
+        db.execute("UPDATE repos SET stamp = NULL")
 
 
 def _remove_journal(path: Path) -> None:
@@ -239,6 +263,7 @@ class SQLiteMetaDB(MetaDB):
                 columns = {row[1] for row in db.execute("PRAGMA table_info(repos)")}
                 if "version" not in columns:  # a meta.db from before versions
                     db.execute("ALTER TABLE repos ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
+                _add_image_columns(db)
                 db.executescript(_VERSION_TRIGGERS)
                 db.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
@@ -284,7 +309,7 @@ class SQLiteMetaDB(MetaDB):
 
     @staticmethod
     def _upsert_image(db: sqlite3.Connection, repo: str, record: ImageRecord) -> None:
-        placeholders = ", ".join("?" * 15)
+        placeholders = ", ".join("?" * len(_IMAGE_COLUMNS.split(",")))
         updates = ", ".join(
             f"{c.strip()} = excluded.{c.strip()}" for c in _IMAGE_COLUMNS.split(",")[2:]
         )
@@ -407,6 +432,10 @@ class SQLiteMetaDB(MetaDB):
     def tags(self, repo: str) -> dict[str, str]:
         rows = self._read("SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag", repo)
         return {row[0]: row[1] for row in rows}
+
+    def tag_digest(self, repo: str, tag: str) -> str | None:
+        rows = self._read("SELECT digest FROM tags WHERE repo = ? AND tag = ?", repo, tag)
+        return str(rows[0][0]) if rows else None
 
     def versions(self) -> dict[str, int]:
         return {row[0]: row[1] for row in self._read("SELECT name, version FROM repos")}

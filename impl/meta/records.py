@@ -38,6 +38,8 @@ class ImageRecord:
     labels: dict[str, str] = field(default_factory=dict)
     platforms: list[Platform] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)
+    layer_sizes: list[int] = field(default_factory=list)  # the manifest's, layer by layer
+    history: list[dict[str, Any]] = field(default_factory=list)  # the config's, see _history
     children: list[str] = field(default_factory=list)
     created: str = ""
     content_size: int = 0  # manifest, config and layers
@@ -68,6 +70,7 @@ def image_record(
         subject=str(manifest.subject.digest) if manifest.subject else "",
         annotations=dict(manifest.annotations or {}),
         layers=[str(layer.digest) for layer in manifest.layers],
+        layer_sizes=[layer.size for layer in manifest.layers],
         children=[str(child.digest) for child in manifest.manifests],
         signature=signature_kind(manifest),
     )
@@ -84,7 +87,31 @@ def image_record(
             record.platforms = [Platform(config["os"], config["architecture"], variant)]
         created = config.get("created")
         record.created = created if isinstance(created, str) else ""
+        record.history = _history(config.get("history"))
     return record
+
+
+def _text(entry: dict[str, Any], key: str) -> str:
+    value = entry.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _history(entries: Any) -> list[dict[str, Any]]:
+    """The image config's ``history``, each entry reduced to the image-spec's fields (search
+    shows them, matched to layers as zot does); entries that are not objects are skipped."""
+    if not isinstance(entries, list):
+        return []
+    return [
+        {
+            "created": _text(entry, "created"),
+            "created_by": _text(entry, "created_by"),
+            "author": _text(entry, "author"),
+            "comment": _text(entry, "comment"),
+            "empty_layer": entry.get("empty_layer") is True,
+        }
+        for entry in entries
+        if isinstance(entry, dict)
+    ]
 
 
 def children_platforms(registry: Registry, repo: str, record: ImageRecord) -> None:

@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import httpx
+import pytest
 
 from ocireg import __version__
+from ocireg.cli import main
 from ocireg.ext.mgmt.handlers import binary_type, stripped_auth
 from tests.auth.tokenserver import TokenServer
 from tests.liveserver import live_server
+from tests.oci import error_codes
 
 SECRETS = {
     "htpasswd": {"path": "/etc/ocireg/htpasswd"},
@@ -78,3 +81,33 @@ def test_mgmt_over_http_shows_auth_methods_and_no_secret(tmp_path: Path) -> None
 
 def test_mgmt_without_auth_has_an_empty_http_section(ext_client: httpx.Client) -> None:
     assert ext_client.get("/v2/_zot/ext/mgmt").json()["http"] == {}
+
+
+def test_search_turns_mgmt_on_as_zot_does_and_verify_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # zot's web UI reads mgmt before its login page; zot's configs only enable search
+    sections = {"extensions": {"search": {}}}
+    config = tmp_path / "zot.json"
+    config.write_text(json.dumps({"storage": {"rootDirectory": str(tmp_path / "r")}, **sections}))
+    assert main(["verify", str(config)]) == 0
+    err = capsys.readouterr().err
+    assert f"{config}: extensions.mgmt: on because extensions.search is on, as in zot" in err
+    assert f"{config}: extensions.userprefs: on because extensions.search is on" in err
+    with live_server(tmp_path, sections) as live:
+        response = httpx.get(f"{live.url}/v2/_zot/ext/mgmt")
+        listing = httpx.get(f"{live.url}/v2/_oci/ext/discover").json()["extensions"]
+    assert response.status_code == 200 and response.json()["distSpecVersion"] == "1.1.1"
+    (zot,) = [entry for entry in listing if entry["name"] == "_zot"]
+    assert zot["endpoints"] == [
+        "/v2/_zot/ext/mgmt",
+        "/v2/_zot/ext/search",
+        "/v2/_zot/ext/userprefs",
+    ]
+
+
+def test_mgmt_off_stays_off_with_search(tmp_path: Path) -> None:
+    sections = {"extensions": {"search": {}, "mgmt": {"enable": False}}}
+    with live_server(tmp_path, sections) as live:
+        gone = httpx.get(f"{live.url}/v2/_zot/ext/mgmt")
+    assert (gone.status_code, error_codes(gone)) == (404, ["EXTENSION_UNKNOWN"])

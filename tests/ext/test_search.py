@@ -243,3 +243,135 @@ def test_errors(ext_client: httpx.Client, seeded: Any) -> None:
         assert response.json()["errors"][0]["code"] in ("UNSUPPORTED",)
     missing = ext_client.get("/v2/_zot/ext/search")
     assert missing.status_code == 400 and error_codes(missing)
+
+
+def _eventually(client: httpx.Client, query: str, check: Any) -> Any:
+    """The query's data once ``check`` accepts it (the meta DB takes pushes in once a second)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        body = graphql(client, query)
+        if "errors" not in body and check(body["data"]):
+            return body["data"]
+        time.sleep(0.2)
+    return data(client, query)
+
+
+HISTORY = [
+    {"created": "2024-01-02T03:04:05Z", "created_by": "ADD rootfs.tar /", "author": "ann"},
+    {"created_by": "ENV A=1", "empty_layer": True},
+    {"created_by": "RUN make", "comment": "build"},
+]
+LAYERS_AND_HISTORY = (
+    "{ Image(image: $image) { Vulnerabilities { MaxSeverity Count UnknownCount LowCount "
+    "MediumCount HighCount CriticalCount } Manifests { Vulnerabilities { Count MaxSeverity } "
+    "Layers { Digest Size } History { Layer { Digest Size } HistoryDescription { Created "
+    "CreatedBy Author Comment EmptyLayer } } } } }"
+)
+
+
+def _layers_and_history(client: httpx.Client, image: str) -> Any:
+    query = LAYERS_AND_HISTORY.replace("$image", json.dumps(image))
+    return _eventually(client, query, lambda found: found["Image"] is not None)
+
+
+def test_layer_sizes_history_and_unknown_vulnerabilities(ext_client: httpx.Client) -> None:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "history": HISTORY}).encode()
+    blobs = [b"history-one", b"history-layer-two"]
+    manifest = image_manifest(ext_client, "search/history", blobs, config=config,
+                              annotations=SOURCE)  # fmt: skip
+    _push(ext_client, "search/history", "v1", manifest)
+    image = _layers_and_history(ext_client, "search/history:v1")["Image"]
+    zero = {"MaxSeverity": "", "Count": 0, "UnknownCount": 0, "LowCount": 0, "MediumCount": 0,
+            "HighCount": 0, "CriticalCount": 0}  # fmt: skip
+    assert image["Vulnerabilities"] == zero  # zot's answer when nothing is known
+    (only,) = image["Manifests"]
+    assert only["Vulnerabilities"] == {"Count": 0, "MaxSeverity": ""}
+    layers = [{"Digest": sha256(blob), "Size": str(len(blob))} for blob in blobs]
+    assert only["Layers"] == layers
+    assert only["History"] == [
+        {"Layer": layers[0], "HistoryDescription": {"Created": "2024-01-02T03:04:05Z",
+         "CreatedBy": "ADD rootfs.tar /", "Author": "ann", "Comment": "", "EmptyLayer": False}},
+        {"Layer": None, "HistoryDescription": {"Created": None, "CreatedBy": "ENV A=1",
+         "Author": "", "Comment": "", "EmptyLayer": True}},
+        {"Layer": layers[1], "HistoryDescription": {"Created": None, "CreatedBy": "RUN make",
+         "Author": "", "Comment": "build", "EmptyLayer": False}},
+    ]  # fmt: skip
+
+
+def test_history_without_config_history_and_with_too_much(ext_client: httpx.Client) -> None:
+    plain = image_manifest(ext_client, "search/nohistory", [b"plain-layer"], annotations=SOURCE)
+    _push(ext_client, "search/nohistory", "v1", plain)
+    (only,) = _layers_and_history(ext_client, "search/nohistory:v1")["Image"]["Manifests"]
+    layer = {"Digest": sha256(b"plain-layer"), "Size": str(len(b"plain-layer"))}
+    empty = dict.fromkeys(("Created", "CreatedBy", "Author", "Comment", "EmptyLayer"))
+    assert only["History"] == [{"Layer": layer, "HistoryDescription": empty}]
+    # three entries that each claim a layer, one layer: zot stops at the first left without
+    claims = [{"created_by": f"RUN step {n}"} for n in range(3)]
+    config = json.dumps({"architecture": "amd64", "os": "linux", "history": claims}).encode()
+    short = image_manifest(ext_client, "search/shorthistory", [b"short-layer"], config=config,
+                           annotations=SOURCE)  # fmt: skip
+    _push(ext_client, "search/shorthistory", "v1", short)
+    (only,) = _layers_and_history(ext_client, "search/shorthistory:v1")["Image"]["Manifests"]
+    assert [(h["Layer"] or {}).get("Digest") for h in only["History"]] == [
+        sha256(b"short-layer"), None
+    ]  # fmt: skip
+    assert [h["HistoryDescription"]["CreatedBy"] for h in only["History"]] == [
+        "RUN step 0", "RUN step 1"
+    ]  # fmt: skip
+
+
+COSIGN_LAYER = "application/vnd.dev.cosign.simplesigning.v1+json"
+SIGNED = "{ Image(image: %s) { Tag IsSigned SignatureInfo { Tool } Manifests { IsSigned } } }"
+
+
+def _cosign_signature(client: httpx.Client, repo: str, signed: str) -> dict[str, Any]:
+    """What ``cosign sign`` (before referrers) pushes: a simple-signing payload naming the
+    image, with its signature in an annotation; tagged ``sha256-<hex>.sig``."""
+    payload = json.dumps({"critical": {"image": {"docker-manifest-digest": signed},
+                          "type": "cosign container image signature"}}).encode()  # fmt: skip
+    config = b'{"architecture":"","os":"","config":{},"rootfs":{"type":"layers"}}'
+    push_blob(client, repo, config)
+    push_blob(client, repo, payload)
+    layer = descriptor(COSIGN_LAYER, payload,
+                       annotations={"dev.cosignproject.cosign/signature": "MEUCIQ=="})  # fmt: skip
+    return {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+            "layers": [layer]}  # fmt: skip
+
+
+def test_a_legacy_cosign_tag_signs_its_image_and_is_no_image(ext_client: httpx.Client) -> None:
+    repo = "search/cosigned"
+    image = image_manifest(ext_client, repo, [b"cosigned-layer"], annotations=SOURCE)
+    digest = _push(ext_client, repo, "v1", image)["digest"]
+    unsigned = _eventually(ext_client, SIGNED % json.dumps(f"{repo}:v1"), lambda d: d["Image"])
+    assert unsigned["Image"]["IsSigned"] is False
+    time.sleep(0.05)  # the signature is the repository's newest push
+    tag = "sha256-" + digest.removeprefix("sha256:") + ".sig"
+    put_manifest(ext_client, repo, tag, _cosign_signature(ext_client, repo, digest))
+    signed = _eventually(
+        ext_client, SIGNED % json.dumps(f"{repo}:v1"), lambda d: d["Image"]["IsSigned"]
+    )["Image"]
+    assert signed == {"Tag": "v1", "IsSigned": True, "SignatureInfo": [{"Tool": "cosign"}],
+                      "Manifests": [{"IsSigned": True}]}  # fmt: skip
+    listed = data(ext_client, f'{{ ImageList(repo: "{repo}") {{ Results {{ Tag }} }} }}')
+    assert listed["ImageList"]["Results"] == [{"Tag": "v1"}]
+    expanded = data(ext_client, f'{{ ExpandedRepoInfo(repo: "{repo}") {{ Images {{ Tag }} '
+                    "Summary { NewestImage { Tag IsSigned } } } }")  # fmt: skip
+    assert expanded["ExpandedRepoInfo"] == {
+        "Images": [{"Tag": "v1"}], "Summary": {"NewestImage": {"Tag": "v1", "IsSigned": True}}
+    }  # fmt: skip
+    newest = data(
+        ext_client, "{ RepoListWithNewestImage { Results { Name NewestImage { Tag } } } }"
+    )
+    (mine,) = [r for r in newest["RepoListWithNewestImage"]["Results"] if r["Name"] == repo]
+    assert mine["NewestImage"] == {"Tag": "v1"}
+    only_signed = data(
+        ext_client,
+        f'{{ GlobalSearch(query: "{repo}", filter: {{HasToBeSigned: true}}) '
+        "{ Repos { Name NewestImage { Tag } } } }",
+    )
+    assert only_signed["GlobalSearch"]["Repos"] == [{"Name": repo, "NewestImage": {"Tag": "v1"}}]
+    by_tag = data(ext_client, '{ GlobalSearch(query: ":.sig") { Images { RepoName Tag } } }')
+    assert [i for i in by_tag["GlobalSearch"]["Images"] if i["RepoName"] == repo] == []
+    hidden = graphql(ext_client, SIGNED % json.dumps(f"{repo}:{tag}"))
+    assert hidden["errors"] and hidden["data"] is None

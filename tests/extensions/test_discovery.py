@@ -18,20 +18,23 @@ def by_definition(listing: dict[str, object]) -> dict[str, dict[str, object]]:
     return {str(entry["url"]).rsplit("/", 1)[-1]: entry for entry in entries}
 
 
-def test_discovery_lists_each_enabled_extension_from_its_spec(ext_client: httpx.Client) -> None:
+def test_discovery_lists_each_enabled_namespace_from_its_specs(ext_client: httpx.Client) -> None:
     response = ext_client.get("/v2/_oci/ext/discover")
     assert response.status_code == 200
     assert response.headers["content-type"] == "application/json"
+    listing = response.json()["extensions"]
+    assert [entry["name"] for entry in listing] == ["_ocireg", "_zot", "_example"]
     entries = by_definition(response.json())
-    assert set(entries) == {
-        "ext-ocireg-specs.md",
-        "ext-zot-mgmt.md",
-        "ext-zot-search.md",
-        "ext-zot-userprefs.md",  # on with search, as in zot
-        "ext-example-quota.md",
-    }
-    assert entries["ext-zot-mgmt.md"]["name"] == "_zot"
-    assert entries["ext-zot-mgmt.md"]["endpoints"] == ["/v2/_zot/ext/mgmt"]
+    assert set(entries) == {"ext-ocireg-specs.md", "ext-zot.md", "ext-example-quota.md"}
+    # zot lists its extensions as one `_zot` entry; userprefs is on with search, as in zot
+    assert entries["ext-zot.md"]["endpoints"] == [
+        "/v2/_zot/ext/mgmt",
+        "/v2/_zot/ext/search",
+        "/v2/_zot/ext/userprefs",
+    ]
+    assert entries["ext-zot.md"]["description"] == (
+        "This registry's _zot extensions: mgmt, search, userprefs."
+    )
     assert entries["ext-example-quota.md"]["endpoints"] == ["/v2/{name}/_example/ext/quota"]
     assert entries["ext-ocireg-specs.md"]["endpoints"] == ["/v2/_ocireg/ext/specs/{document}"]
     for entry in entries.values():
@@ -44,9 +47,27 @@ def test_every_url_serves_its_definition_and_fragment(ext_client: httpx.Client) 
         assert document.status_code == 200, url
         assert document.headers["content-type"] == "text/markdown; charset=utf-8"
         assert document.text.startswith(f"# `{entry['name']}` extension")
+        if url == "ext-zot.md":
+            continue  # the generated overview: below
         fragment = ext_client.get(f"/v2/_ocireg/ext/specs/{url.removesuffix('.md')}.yaml")
         assert fragment.headers["content-type"] == "application/yaml"
         assert list(yaml.safe_load(fragment.text)["paths"]) == entry["endpoints"]
+
+
+def test_a_shared_namespace_links_an_overview_of_its_extensions(ext_client: httpx.Client) -> None:
+    overview = ext_client.get("/v2/_ocireg/ext/specs/ext-zot.md").text
+    served: list[str] = []
+    for name in ("mgmt", "search", "userprefs"):
+        row = next(line for line in overview.splitlines() if line.startswith(f"| `{name}`"))
+        document = f"ext-zot-{name}.md"
+        assert f"[{document}]({document})" in row
+        fragment = ext_client.get(f"/v2/_ocireg/ext/specs/ext-zot-{name}.yaml")
+        paths = list(yaml.safe_load(fragment.text)["paths"])
+        assert all(f"`{path}`" in row for path in paths)
+        assert ext_client.get(f"/v2/_ocireg/ext/specs/{document}").status_code == 200
+        served += paths
+    entry = by_definition(ext_client.get("/v2/_oci/ext/discover").json())["ext-zot.md"]
+    assert served == entry["endpoints"]
 
 
 def test_unknown_or_malformed_document_names(ext_client: httpx.Client) -> None:

@@ -95,3 +95,20 @@ def test_two_different_extensions_cannot_share_a_name() -> None:
     other = Extension(name="demo", description="other", setup="y:setup")
     with pytest.raises(ValueError, match="two extensions are named 'demo'"):
         available([DEMO, other])
+
+
+def test_an_extension_turned_on_by_another_is_enabled_and_said() -> None:
+    leader = Extension(name="leader", description="l", setup="x:setup")
+    follower = Extension(name="follower", description="f", setup="x:setup", follows=("leader",))
+    known = available([leader, follower])
+    chosen, warnings = resolve({"leader": {}}, "cfg.yaml", known)
+    assert "follower" in [each.name for each in chosen]
+    assert warnings == [
+        "cfg.yaml: extensions.follower: on because extensions.leader is on, as in zot; "
+        "`follower: {enable: false}` turns it off"
+    ]
+    chosen, warnings = resolve({"leader": {}, "follower": {"enable": False}}, "cfg.yaml", known)
+    assert "follower" not in [each.name for each in chosen] and warnings == []
+    chosen, warnings = resolve({"leader": {}, "follower": {}}, "cfg.yaml", known)
+    assert "follower" in [each.name for each in chosen] and warnings == []
+    assert resolve({}, "cfg.yaml", known)[1] == []

@@ -98,3 +98,32 @@ def test_the_catalog_index(tmp_path: Path) -> None:
     assert db.catalog(limit=0) == []
     again = SQLiteMetaDB(tmp_path / "meta.db")
     assert again.catalog_built() and again.catalog() == ["a", "b", "c", "c/d"]
+
+
+def test_layer_sizes_and_history_are_kept() -> None:
+    db = SQLiteMetaDB(":memory:")
+    entry = {"created": "", "created_by": "RUN x", "author": "", "comment": "",
+             "empty_layer": False}  # fmt: skip
+    image = record(layers=["sha256:" + "b" * 64], layer_sizes=[42], history=[entry])
+    db.put_image("r", image, ["v1"], when=1.0, who="")
+    stored = db.image("r", image.digest)
+    assert stored is not None
+    assert (stored["layer_sizes"], stored["history"]) == ([42], [entry])
+    assert db.tag_digest("r", "v1") == image.digest and db.tag_digest("r", "v2") is None
+
+
+def test_a_db_from_before_layer_sizes_gets_them_and_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / "meta.db"
+    db = SQLiteMetaDB(path)
+    db.put_image("r", record(), ["v1"], when=1.0, who="")
+    db.advance_stamp("r", None, "g1")
+    with db._write() as connection:  # the columns a meta.db of the first release lacks
+        for column in ("layer_sizes", "history"):
+            connection.execute(f"ALTER TABLE images DROP COLUMN {column}")
+    db.close()
+    reopened = SQLiteMetaDB(path)
+    assert reopened.stamp("r") is None  # the next sync reads the repository again
+    stored = reopened.image("r", record().digest)
+    assert stored is not None and stored["layer_sizes"] is None
+    reopened.put_image("r", record(layer_sizes=[7]), [], when=2.0, who="")
+    assert reopened.image("r", record().digest)["layer_sizes"] == [7]  # type: ignore[index]
