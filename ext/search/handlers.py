@@ -9,7 +9,6 @@ off the event loop (:mod:`.execution`).
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -57,7 +56,7 @@ async def _answer(query: str | None, variables: Any, operation: str | None) -> R
     meta = extensions.app_state().meta
     context = Search(meta, search.facts, identity().user or "", readable)
     body = await search.runner.answer(query, variables, operation, context)
-    return Response(json.dumps(body), media_type="application/json")
+    return Response(body, media_type="application/json")
 
 
 async def search_get() -> Response:

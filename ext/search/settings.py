@@ -38,11 +38,12 @@ class SearchLimits(BaseModel):
         10.0, gt=0, description="A query still running after this long stops with an error."
     )
     workers: int = Field(
-        2,
+        1,
         ge=1,
         le=64,
         description="Queries running at once in each worker process, in threads off the "
-        "event loop; others wait their turn.",
+        "event loop; others wait their turn. More threads answer searches sooner under load "
+        "but take interpreter time and memory from the rest of the registry.",
     )
 
 
