@@ -44,6 +44,16 @@ def registry_error(_request: ConnexionRequest, exc: Exception) -> ConnexionRespo
     return _response(exc.http_status, exc.code, exc.detail, exc.message, exc.headers)
 
 
+def _unsupported_media_type(path: str, reason: Any) -> ConnexionResponse:
+    """A manifest in a type we do not take is an invalid manifest (400, as the spec's
+    conformance suite expects); an upload's is an invalid upload; anything else (search,
+    API keys) has no code of its own."""
+    if "/manifests/" in path:
+        return _response(400, ErrorCode.MANIFEST_INVALID, {"reason": reason})
+    code = ErrorCode.BLOB_UPLOAD_INVALID if "/blobs/uploads/" in path else ErrorCode.UNSUPPORTED
+    return _response(415, code, {"reason": reason})
+
+
 class AllowedMethods:
     """The methods the spec declares for a path, for 405 answers (starlette's are partial)."""
 
@@ -87,9 +97,7 @@ def install(app: AsyncApp, allowed: AllowedMethods) -> None:
     def problem(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
         assert isinstance(exc, ProblemException)
         if exc.status == 415:
-            manifest = "/manifests/" in request.url.path
-            code = ErrorCode.MANIFEST_INVALID if manifest else ErrorCode.BLOB_UPLOAD_INVALID
-            return _response(415 if not manifest else 400, code, {"reason": exc.detail})
+            return _unsupported_media_type(request.url.path, exc.detail)
         if exc.status in (404, 405):
             return http_error(request, HTTPException(exc.status, str(exc.detail)))
         status = exc.status if 400 <= exc.status < 500 else 500

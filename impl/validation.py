@@ -3,7 +3,9 @@
 connexion validates every parameter against ``spec/openapi.yaml``; this validator keeps that but
 raises the code a registry client expects for the parameter that failed. Manifest bodies are
 validated by the registry itself (with field-level details), so their JSON body validator is a
-pass-through that never buffers.
+pass-through that never buffers. Other JSON bodies (search, API keys) are read into memory to be
+validated, so they are read only up to their operation's ``x-ocireg-max-body`` (413 beyond it,
+before anything more is read) and parsed with :mod:`ocireg.jsonparse` (deep nesting is a 400).
 
 connexion builds a fresh jsonschema validator from a deep copy of the parameter's schema for
 every parameter of every request; here each parameter's validator is built once, and a string
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem
 from connexion.lifecycle import ConnexionRequest
 from connexion.middleware.request_validation import (
     RequestValidationAPI,
@@ -26,13 +29,18 @@ from connexion.middleware.request_validation import (
     RequestValidationOperation,
 )
 from connexion.utils import is_null, is_nullable
-from connexion.validators import VALIDATOR_MAP, ParameterValidator
+from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
+from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
+from ocireg import jsonparse
 from ocireg.auth.access import RULE_KEY, parse_rule
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.state import state_of
+
+MAX_BODY_KEY = "x-ocireg-max-body"
+DEFAULT_MAX_BODY = 64 * 1024  # bytes of a JSON request body whose operation declares no limit
 
 _CODES: dict[str, tuple[ErrorCode, int | None]] = {
     "name": (ErrorCode.NAME_INVALID, None),
@@ -240,6 +248,7 @@ class OCIRequestValidationOperation(RequestValidationOperation):  # type: ignore
                     nullable=is_nullable(operation.body_definition(mime_type)),
                     encoding=encoding,
                     strict_validation=self.strict_validation,
+                    max_body=operation.request_body.get(MAX_BODY_KEY, DEFAULT_MAX_BODY),
                     uri_parser=operation.uri_parser_class(
                         operation.parameters, operation.body_definition()
                     ),
@@ -302,8 +311,45 @@ class PassThroughBodyValidator:
         return receive, scope
 
 
+def body_too_large(limit: int) -> RegistryError:
+    return RegistryError(
+        ErrorCode.UNSUPPORTED,
+        {"limit": limit},
+        status=413,
+        message=f"request body larger than {limit} bytes",
+    )
+
+
+class LimitedJSONBodyValidator(JSONRequestBodyValidator):  # type: ignore[misc]
+    """connexion's JSON body validation, reading at most ``max_body`` bytes (413 beyond), and
+    parsing with a bound on nesting (400 beyond)."""
+
+    def __init__(self, *, max_body: int = DEFAULT_MAX_BODY, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._max_body = max_body
+
+    async def _parse(self, stream: Any, scope: Scope) -> Any:
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body:
+            raise body_too_large(self._max_body)
+        body, size = [], 0
+        async for chunk in stream:
+            size += len(chunk)
+            if size > self._max_body:
+                raise body_too_large(self._max_body)
+            body.append(chunk)
+        text = b"".join(body).decode(self._encoding)
+        if not text:
+            return None
+        try:
+            return jsonparse.loads(text)
+        except jsonparse.JSONError as exc:
+            raise BadRequestProblem(detail=f"the body is not acceptable JSON: {exc}") from None
+
+
 def validator_map() -> dict[str, Any]:
     body = MediaTypeDict(dict(VALIDATOR_MAP["body"]))
+    body["*/*json"] = LimitedJSONBodyValidator
     body["application/vnd.oci.*"] = PassThroughBodyValidator
     body["application/vnd.docker.*"] = PassThroughBodyValidator
     return {"parameter": OCIParameterValidator, "body": body}

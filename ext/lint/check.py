@@ -8,9 +8,9 @@ labels have it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from ocireg import jsonparse
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.extensions.runtime import SetupContext
 from ocireg.registry import mediatypes as mt
@@ -32,8 +32,8 @@ def config_labels(registry: Registry, repo: str, manifest: Manifest) -> dict[str
         return {}
     data = registry.blob_bytes(repo, manifest.config.digest, CONFIG_LIMIT)
     try:
-        document = json.loads(data) if data else None
-    except (ValueError, UnicodeDecodeError):
+        document = jsonparse.loads(data) if data else None
+    except jsonparse.JSONError:
         return {}
     config = document.get("config") if isinstance(document, dict) else None
     labels = config.get("Labels") if isinstance(config, dict) else None

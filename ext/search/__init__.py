@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from ocireg.extensions.declaration import Extension
 
-from pydantic import Field
-
-from ocireg.extensions.declaration import Extension, ExtensionSettings
-
-
-class SearchSettings(ExtensionSettings):
-    cve: dict[str, Any] | None = Field(
-        None, description="zot's CVE scanning settings: accepted, not acted on yet (logged)."
-    )
-
+from .settings import SearchSettings
 
 EXTENSION = Extension(
     name="search",

@@ -8,6 +8,8 @@ but cannot do; GlobalSearch also matches annotation and label values.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,6 +32,13 @@ _EPOCH = datetime.min.replace(tzinfo=UTC)
 _NONE = RepoFacts(version=-1)
 
 
+class QueryTimeout(ValueError):
+    """The query ran past ``extensions.search.limits.queryTimeout``."""
+
+    def __init__(self) -> None:
+        super().__init__("the query ran longer than extensions.search.limits.queryTimeout")
+
+
 @dataclass
 class Search:
     """What every resolver needs: the meta DB, its per-repository facts, and who is asking
@@ -39,7 +48,13 @@ class Search:
     facts: FactsCache
     user: str = ""
     keep_readable: Callable[[list[str]], list[str]] = list  # the caller's, of all of them
+    deadline: float = math.inf  # time.monotonic() past which the query stops (QueryTimeout)
     _readable: list[str] | None = field(default=None, init=False)
+
+    def step(self) -> None:
+        """Called before each image a query reads: stop there once the query is out of time."""
+        if time.monotonic() > self.deadline:
+            raise QueryTimeout
 
     def readable(self) -> list[str]:
         """The repositories the caller may read (once per query)."""
@@ -50,6 +65,7 @@ class Search:
     def images(self, repo: str) -> list[t.ImageSummary]:
         found = []
         for tag, digest, tagged_at in self.db.tagged(repo):
+            self.step()
             if cosign_tag_subject(tag) is not None:
                 continue  # a signature: its image says IsSigned, as in zot
             row = self.db.image(repo, digest)
@@ -443,8 +459,8 @@ def _related(
     return t.PaginatedImagesResult(Page=info, Results=results)
 
 
-def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+def build_schema(kind: type[strawberry.Schema] = strawberry.Schema) -> strawberry.Schema:
+    return kind(
         query=Query,
         config=strawberry.schema.config.StrawberryConfig(auto_camel_case=False),
         scalar_overrides={datetime: t.TIME},

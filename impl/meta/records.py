@@ -6,10 +6,10 @@ Descriptive fields come from the manifest's annotations and, for an image, from 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ocireg import jsonparse
 from ocireg.digests import parse_digest
 from ocireg.errors import RegistryError
 from ocireg.registry.manifests import Manifest
@@ -52,8 +52,8 @@ def _config(registry: Registry, repo: str, manifest: Manifest) -> dict[str, Any]
         return {}
     data = registry.blob_bytes(repo, manifest.config.digest, CONFIG_LIMIT)
     try:
-        document = json.loads(data) if data else {}
-    except (ValueError, UnicodeDecodeError):
+        document = jsonparse.loads(data) if data else {}
+    except jsonparse.JSONError:
         return {}
     return document if isinstance(document, dict) else {}
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ocireg import jsonparse
 from ocireg.digests import Digest, parse_digest
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import mediatypes as mt
@@ -153,8 +153,8 @@ def resolve_media_type(content_type: str | None, document: dict[str, Any]) -> st
 
 def parse_manifest(data: bytes, content_type: str | None, docker_compat: bool) -> Manifest:
     try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, ValueError) as exc:
+        document = jsonparse.loads(data)
+    except jsonparse.JSONError as exc:
         raise invalid("", f"not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise invalid("", "must be a JSON object")

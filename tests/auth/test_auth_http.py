@@ -304,6 +304,19 @@ def test_api_keys_work_as_passwords_until_revoked_or_expired(registry: LiveServe
     assert key not in registry.log.read_text()
 
 
+def test_api_key_requests_too_large_or_too_deep_are_refused(registry: LiveServer) -> None:
+    keys = "/zot/auth/apikey"
+    with as_user(registry, "alice") as alice:
+        deep = '{"label": "x", "other": ' + "[" * 1_000 + "]" * 1_000 + "}"
+        answer = alice.post(keys, content=deep, headers={"Content-Type": "application/json"})
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["errors"][0]["code"] == "UNSUPPORTED"
+        large = alice.post(keys, json={"label": "x", "padding": "x" * 40_000})
+        assert large.status_code == 413, large.text
+        assert large.json()["errors"][0]["message"] == "request body larger than 32768 bytes"
+        assert alice.post(keys, json={"label": "still works"}).status_code == 201
+
+
 def test_a_user_added_to_the_htpasswd_file_logs_in_without_a_restart(tmp_path: Path) -> None:
     openssl = require_binary("openssl", "apt-get install openssl")
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "alice-pw"})

@@ -105,6 +105,16 @@ def test_not_json(client: httpx.Client, repo: str) -> None:
     assert error_codes(response) == ["MANIFEST_INVALID"]
 
 
+def test_deeply_nested_manifest_is_400(client: httpx.Client, repo: str) -> None:
+    document = image_manifest(client, repo)
+    nested = json.dumps(document)[:-1] + ', "annotations": {"x": ' + "[" * 1_000 + "]" * 1_000
+    response = client.put(f"/v2/{repo}/manifests/deep", content=(nested + "}}").encode(),
+                          headers={"Content-Type": OCI_MANIFEST})  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+    assert client.head(f"/v2/{repo}/manifests/deep").status_code == 404
+
+
 def test_oversize_manifest_is_413(client: httpx.Client, repo: str) -> None:
     document = image_manifest(client, repo, annotations={"big": "x" * (4 * 1024 * 1024)})
     response = put_manifest(client, repo, "huge", document, expect=413)
