@@ -203,18 +203,24 @@ class GarbageCollector:
         kept = untagged_kept(policy, self.meta, repo, untagged, self.clock())
         return [d for d in untagged if d not in kept] + (orphans if policy.deleteReferrers else [])
 
-    def _referenced(self, repo: str, index: RepoIndex) -> set[str]:
+    def _referenced(self, repo: str, index: RepoIndex) -> set[str] | None:
+        """Every blob the repository's manifests reference; None when one of them cannot be
+        read, since then nobody knows which blobs it needs."""
         keep = set(index.by_digest)
         for digest in index.by_digest:
             manifest = self.registry.parsed_manifest(repo, digest)
             if manifest is None:
-                continue
+                event(log, logging.WARNING, "gc kept every blob", repo=repo,
+                      reason=f"manifest {digest} cannot be read")  # fmt: skip
+                return None
             blobs = [manifest.config, *manifest.layers] if manifest.config else manifest.layers
             keep.update(str(descriptor.digest) for descriptor in blobs)
         return keep
 
     async def _blobs(self, repo: str, index: RepoIndex, result: Collected) -> None:
         keep = self._referenced(repo, index)
+        if keep is None:
+            return
         driver = self.registry.driver
         seen = 0
         for folder in driver.children(layout.blobs_dir(repo)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from ocireg.digests import digest_bytes, parse_digest
+from ocireg.registry import layout
 from ocireg.registry import mediatypes as mt
 from tests.registry.world import CONFIG, World
 
@@ -94,3 +95,16 @@ def test_a_blob_mounted_or_pushed_again_looks_new() -> None:
     world.blob("src", b"shared")  # pushed again: new again
     assert world.collect("src").blobs == []
     assert world.registry.has_blob("dst", parse_digest(str(digest)))
+
+
+def test_a_manifest_that_cannot_be_read_keeps_every_blob() -> None:
+    """Which blobs an unreadable manifest needs is unknown: GC removes none of them."""
+    world = World()
+    image = world.image("r", b"needed-layer", "v1")
+    world.blob("r", b"dangling")
+    path = layout.blob_file("r", parse_digest(image["digest"]))
+    world.registry.driver.put_content(path, b"{not json")  # damaged in storage
+    world.registry._parsed.clear()  # as after a restart: nothing parsed before is remembered
+    world.later()
+    assert world.collect("r").blobs == []
+    assert str(digest_bytes(b"needed-layer")) in world.blobs("r")
