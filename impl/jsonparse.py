@@ -6,14 +6,18 @@ as a 500. Every parse of client JSON (manifests, image configs, search requests,
 requests) goes through :func:`loads`, which raises :class:`JSONError` (a ``ValueError``) for
 anything that is not acceptable JSON, so that each caller answers its own 400.
 
-Stricter rules for manifests (byte-order marks, ``Infinity``, duplicate keys) belong here too,
-as options of :func:`loads`.
+``strict=True`` is for documents that must be plain JSON (RFC 8259), as the image spec asks of
+manifests, because clients parse them with strict parsers (Go's ``encoding/json`` and others)
+and a manifest that some of them read differently, or not at all, must never be stored: no
+byte-order mark, no ``NaN`` or ``Infinity``, no duplicate keys (which parser keeps which
+value?), no unpaired UTF-16 surrogate escapes (no UTF-8 encodes them).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
+from typing import Any, NoReturn
 
 MAX_DEPTH = 64  # an OCI manifest nests about five levels; a GraphQL request a few more
 
@@ -22,12 +26,20 @@ class JSONError(ValueError):
     """Not acceptable JSON; the message says why, for an error detail."""
 
 
-def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
+def loads(
+    data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH, strict: bool = False
+) -> Any:
     """The document in ``data`` (UTF-8 when bytes); :class:`JSONError` when it is not JSON,
-    or nests objects and arrays more than ``max_depth`` levels deep."""
+    or nests objects and arrays more than ``max_depth`` levels deep, or (``strict``) is not
+    plain JSON."""
     try:
         text = data.decode() if isinstance(data, bytes | bytearray) else data
-        document = json.loads(text)
+        if strict:
+            document = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+            if _SURROGATE_ESCAPE.search(text):
+                _check_surrogates(document)
+        else:
+            document = json.loads(text)
     except UnicodeDecodeError as exc:
         raise JSONError(f"not UTF-8: {exc.reason} at byte {exc.start}") from None
     except RecursionError:
@@ -37,6 +49,42 @@ def loads(data: bytes | bytearray | str, *, max_depth: int = MAX_DEPTH) -> Any:
     if _opening_brackets(text) > max_depth and depth(document) > max_depth:
         raise JSONError(f"nested more than {max_depth} levels deep")
     return document
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _no_constant(name: str) -> NoReturn:
+    raise JSONError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JSONError(f"duplicate key {key!r}")
+            seen.add(key)
+    return document
+
+
+def _check_surrogates(document: Any) -> None:
+    """A ``\\uD800``-style escape that pairs with no other names no character: json decodes
+    it into a lone surrogate, which no UTF-8 can hold."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value.keys())
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str):
+            try:
+                value.encode()
+            except UnicodeEncodeError:
+                raise JSONError("an unpaired UTF-16 surrogate escape") from None
 
 
 def _opening_brackets(text: str) -> int:

@@ -151,19 +151,24 @@ def resolve_media_type(content_type: str | None, document: dict[str, Any]) -> st
     return declared
 
 
-def parse_manifest(data: bytes, content_type: str | None, docker_compat: bool) -> Manifest:
+def parse_manifest(
+    data: bytes, content_type: str | None, docker_compat: bool, *, pushed: bool = False
+) -> Manifest:
+    """The manifest in ``data``, or MANIFEST_INVALID. A manifest being ``pushed`` must be plain
+    JSON (see :mod:`ocireg.jsonparse`); one already stored is read as it was accepted, so that
+    what an older version stored stays readable (its blobs stay known to GC)."""
     try:
-        document = jsonparse.loads(data)
+        document = jsonparse.loads(data, strict=pushed)
     except jsonparse.JSONError as exc:
-        raise invalid("", f"not JSON: {exc}") from None
+        raise invalid("", f"not plain JSON: {exc}") from None
     if not isinstance(document, dict):
         raise invalid("", "must be a JSON object")
     media_type = resolve_media_type(content_type, document)
     if media_type in mt.DOCKER_TYPES and not docker_compat:
         raise invalid("mediaType", "Docker manifests need http.compat to contain docker2s2")
     version = document.get("schemaVersion")
-    if version != 2 or isinstance(version, bool):
-        raise invalid("schemaVersion", "must be 2")
+    if version != 2 or isinstance(version, bool) or (pushed and type(version) is not int):
+        raise invalid("schemaVersion", "must be the integer 2")  # not true, not 2.0
     subject = document.get("subject")
     artifact_type = document.get("artifactType")
     common: dict[str, Any] = {

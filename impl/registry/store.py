@@ -262,7 +262,7 @@ class Registry:
         """Store a manifest and point ``tags`` at it. ``may_move_tags`` says whether the
         caller may point an existing tag elsewhere; asked under the repository lock, so a
         tag created meanwhile by someone else is not overwritten by a caller who may not."""
-        manifest = parse_manifest(data, content_type, self.docker_compat)
+        manifest = parse_manifest(data, content_type, self.docker_compat, pushed=True)
         if is_tag(reference):
             digest = digest_bytes(data)
             tags = [reference, *tags]

@@ -105,6 +105,33 @@ def test_not_json(client: httpx.Client, repo: str) -> None:
     assert error_codes(response) == ["MANIFEST_INVALID"]
 
 
+@pytest.mark.parametrize(
+    ("edit", "why"),
+    [
+        (lambda text: "\ufeff" + text, "BOM"),
+        (lambda text: text.replace('"schemaVersion":2', '"schemaVersion":2.0'), "schemaVersion"),
+        (lambda text: text[:-1] + ',"annotations":{"a":"1","a":"2"}}', "duplicate key"),
+        (lambda text: text[:-1] + ',"x":Infinity}', "Infinity"),
+        (lambda text: text[:-1] + ',"x":NaN}', "NaN"),
+        (lambda text: text[:-1] + ',"annotations":{"a":"\\ud800"}}', "surrogate"),
+    ],
+)
+def test_manifests_must_be_plain_json(client: httpx.Client, repo: str, edit, why: str) -> None:  # type: ignore[no-untyped-def]
+    """What lenient parsers accept and strict clients refuse is never stored."""
+    text = canonical(image_manifest(client, repo)).decode()
+    body = edit(text).encode()
+    response = client.put(
+        f"/v2/{repo}/manifests/lenient", content=body, headers={"Content-Type": OCI_MANIFEST}
+    )
+    assert (response.status_code, error_codes(response)) == (400, ["MANIFEST_INVALID"]), why
+    assert client.get(f"/v2/{repo}/manifests/lenient").status_code == 404
+    paired = edit(text).replace("\\ud800", "\\ud83d\\ude00") if why == "surrogate" else None
+    if paired is not None:  # a pair of escapes is one character: fine
+        ok = client.put(f"/v2/{repo}/manifests/paired", content=paired.encode(),
+                        headers={"Content-Type": OCI_MANIFEST})  # fmt: skip
+        assert ok.status_code == 201, ok.text
+
+
 def test_deeply_nested_manifest_is_400(client: httpx.Client, repo: str) -> None:
     document = image_manifest(client, repo)
     nested = json.dumps(document)[:-1] + ', "annotations": {"x": ' + "[" * 1_000 + "]" * 1_000
