@@ -267,7 +267,7 @@ class Query:
                 for manifest in image.Manifests or []:
                     if manifest is not None:
                         digests += [manifest.Digest or "", manifest.ConfigDigest or ""]
-                        digests += [layer.Digest or "" for layer in manifest.Layers or [] if layer]
+                        digests += manifest.layer_digests()
                 if any(wanted in digest for digest in digests):
                     found.append(image)
         results, page = _page(found, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
@@ -433,7 +433,7 @@ def _layers(image: t.ImageSummary) -> list[str]:
     manifests = [m for m in image.Manifests or [] if m is not None]
     if len(manifests) != 1:
         return []
-    return [layer.Digest or "" for layer in manifests[0].Layers or [] if layer]
+    return manifests[0].layer_digests()
 
 
 def _related(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 
@@ -106,8 +107,23 @@ class ImageSummary:
     ArtifactType: str | None = None
 
 
+def _layers(root: ManifestSummary) -> list[LayerSummary | None] | None:
+    from .summaries import layers  # summaries builds these types
+
+    return list(layers(root.row)) if root.row is not None else None
+
+
+def _history(root: ManifestSummary) -> list[LayerHistory | None] | None:
+    from .summaries import history
+
+    return history(root.row) if root.row is not None else None
+
+
 @strawberry.type(description="One manifest of an image (one platform of an index).")
 class ManifestSummary:
+    """``Layers`` and ``History`` are built only when a query selects them: an image may have
+    tens of thousands of layers, and most queries (zui's lists, counts) never ask."""
+
     Digest: str | None = None
     ConfigDigest: str | None = None
     LastUpdated: datetime | None = None
@@ -116,11 +132,15 @@ class ManifestSummary:
     SignatureInfo: list[SignatureSummary | None] | None = None
     Platform: Platform | None = None
     DownloadCount: int | None = None
-    Layers: list[LayerSummary | None] | None = None
-    History: list[LayerHistory | None] | None = None
+    Layers: list[LayerSummary | None] | None = strawberry.field(resolver=_layers)
+    History: list[LayerHistory | None] | None = strawberry.field(resolver=_history)
     Vulnerabilities: ImageVulnerabilitySummary | None = None
     Referrers: list[Referrer | None] | None = None
     ArtifactType: str | None = None
+    row: strawberry.Private[dict[str, Any] | None] = None  # the meta DB's, for the above
+
+    def layer_digests(self) -> list[str]:
+        return list(self.row["layers"]) if self.row is not None else []
 
 
 @strawberry.type(description="Vulnerability counts of an image.")

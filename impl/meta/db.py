@@ -204,13 +204,44 @@ def _image_row(repo: str, record: ImageRecord) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-def _decode(row: sqlite3.Row) -> dict[str, Any]:
-    result = dict(row)
+# Columns as long as an image's layer list (28,000 digests is 2 MB of JSON): decoded only when
+# read, since most readers (search's lists and counts) never ask for them.
+_BULKY_FIELDS = frozenset({"layers", "layer_sizes", "history"})
+
+
+class ImageRow(dict[str, Any]):
+    """An image row: a dict whose bulky JSON columns are decoded on first access."""
+
+    def __init__(self, values: dict[str, Any], encoded: dict[str, str | None]) -> None:
+        super().__init__(values)
+        self._encoded = encoded
+
+    def __missing__(self, key: str) -> Any:
+        if key not in self._encoded:
+            raise KeyError(key)
+        text = self._encoded.pop(key)
+        value = json.loads(text) if text is not None else None
+        self[key] = value
+        return value
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key) or key in self._encoded
+
+
+def _decode(row: sqlite3.Row) -> ImageRow:
+    values = dict(row)
+    encoded = {name: values.pop(name) for name in _BULKY_FIELDS if name in values}
     for name in _JSON_FIELDS:
-        if result.get(name) is not None:
-            result[name] = json.loads(result[name])
-    result["platforms"] = [Platform(**p) for p in result.get("platforms") or []]
-    return result
+        if name not in _BULKY_FIELDS and values.get(name) is not None:
+            values[name] = json.loads(values[name])
+    values["platforms"] = [Platform(**p) for p in values.get("platforms") or []]
+    return ImageRow(values, encoded)
 
 
 def _add_image_columns(db: sqlite3.Connection) -> None:

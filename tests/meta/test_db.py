@@ -127,3 +127,15 @@ def test_a_db_from_before_layer_sizes_gets_them_and_is_read_again(tmp_path: Path
     assert stored is not None and stored["layer_sizes"] is None
     reopened.put_image("r", record(layer_sizes=[7]), [], when=2.0, who="")
     assert reopened.image("r", record().digest)["layer_sizes"] == [7]  # type: ignore[index]
+
+
+def test_bulky_columns_are_decoded_when_read() -> None:
+    db = SQLiteMetaDB(":memory:")
+    image = record(layers=["sha256:" + "c" * 64], layer_sizes=[9], history=[])
+    db.put_image("r", image, ["v1"], when=1.0, who="")
+    row = db.image("r", image.digest)
+    assert row is not None
+    assert "layers" not in dict(row)  # not decoded yet
+    assert "layers" in row and row["layers"] == ["sha256:" + "c" * 64]
+    assert row.get("layer_sizes") == [9] and row.get("history") == []
+    assert row.get("no such column") is None
