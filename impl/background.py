@@ -153,8 +153,8 @@ def start_meta(registries: Registries, scheduler: Scheduler, shared: Path | None
     async def sync() -> None:
         await anyio.to_thread.run_sync(sync_if_first)
 
-    async def flush() -> None:
-        await anyio.to_thread.run_sync(recorder.flush)
+    async def flush() -> int:
+        return await anyio.to_thread.run_sync(recorder.flush)
 
     scheduler.once(Task("meta-sync", sync, Priority.HIGH))
     scheduler.every(

@@ -44,7 +44,9 @@ class Priority(IntEnum):
 @dataclass(frozen=True)
 class Task:
     name: str
-    run: Callable[[], Awaitable[None]]
+    # What it returns says whether it did anything (a count, a bool; None: nothing to say):
+    # a periodic round is logged at info only when one of its tasks did something.
+    run: Callable[[], Awaitable[object]]
     priority: Priority = Priority.MEDIUM
 
 
@@ -72,7 +74,7 @@ class _Queued:
     priority: int
     sequence: int
     task: Task = field(compare=False)
-    done: asyncio.Future[None] | None = field(compare=False, default=None)
+    done: asyncio.Future[object] | None = field(compare=False, default=None)
 
 
 @dataclass
@@ -97,7 +99,7 @@ class Scheduler:
         self._sequence = itertools.count()
         self._periodic: list[_Periodic] = []
         self._at_start: list[Task] = []
-        self._at_stop: list[Callable[[], Awaitable[None]]] = []
+        self._at_stop: list[Callable[[], Awaitable[object]]] = []
         self._running: list[asyncio.Task[None]] = []
         self._busy = 0
         self._queued = dict.fromkeys(Priority, 0)
@@ -126,15 +128,15 @@ class Scheduler:
         """Queue ``task`` when the scheduler starts (work each process start needs)."""
         self._at_start.append(task)
 
-    def at_stop(self, step: Callable[[], Awaitable[None]]) -> None:
+    def at_stop(self, step: Callable[[], Awaitable[object]]) -> None:
         """Run ``step`` when the scheduler stops, after its tasks are cancelled."""
         self._at_stop.append(step)
 
     # -- running --------------------------------------------------------------------------
-    def submit(self, task: Task) -> asyncio.Future[None]:
+    def submit(self, task: Task) -> asyncio.Future[object]:
         """Queue ``task``; the future completes when it has run (failures are logged, not
         raised)."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Queued(task.priority, next(self._sequence), task, done))
         self._queued[task.priority] += 1
         self._changed()
@@ -185,9 +187,9 @@ class Scheduler:
             self._queued[item.task.priority] -= 1
             self._busy += 1
             self._changed()
-            started, error = time.perf_counter(), None
+            started, error, result = time.perf_counter(), None, None
             try:
-                await item.task.run()
+                result = await item.task.run()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # one failing task must not stop the scheduler
@@ -197,7 +199,7 @@ class Scheduler:
                 seconds = time.perf_counter() - started
                 self._busy -= 1
                 if item.done is not None and not item.done.done():
-                    item.done.set_result(None)
+                    item.done.set_result(result)
                 for listener in self.listeners:
                     listener.task_done(item.task, seconds, error)
                 self._changed()
@@ -220,7 +222,8 @@ class Scheduler:
         job.state = "running"
         self._changed()
         started = time.perf_counter()
-        waiting: list[asyncio.Future[None]] = []
+        waiting: list[asyncio.Future[object]] = []
+        results: list[object] = []
         try:
             produced = job.job()
             if isinstance(produced, AsyncIterator):
@@ -228,7 +231,7 @@ class Scheduler:
                     waiting.append(self.submit(task))
             else:
                 waiting += [self.submit(task) for task in produced]
-            await asyncio.gather(*waiting)
+            results = await asyncio.gather(*waiting)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -236,9 +239,10 @@ class Scheduler:
         finally:
             job.state = "waiting"
             self._changed()
+        # Idle is silent: a routine round (meta-flush every second, finding nothing) is debug.
         event(
             log,
-            logging.INFO,
+            logging.INFO if any(results) else logging.DEBUG,
             "scheduler round done",
             job=job.name,
             tasks=len(waiting),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import ssl
+import time
 from pathlib import Path
 
 import httpx
@@ -63,3 +64,22 @@ def test_commit_true_pushes_and_reads_back(tmp_path: Path) -> None:
         manifest = image_manifest(client, "durable")
         digest = put_manifest(client, "durable", "v1", manifest).headers["Docker-Content-Digest"]
         assert client.get(f"/v2/durable/manifests/{digest}").status_code == 200
+
+
+def _rounds(lines: list[str]) -> list[dict[str, object]]:
+    found = [json.loads(line) for line in lines if line.startswith("{")]
+    return [line for line in found if line.get("msg") == "scheduler round done"]
+
+
+def test_idle_is_silent_at_info(tmp_path: Path) -> None:
+    """meta-flush runs every second; only a round that did something is an info line."""
+    with live_server(tmp_path) as live, httpx.Client(base_url=live.url) as client:
+        time.sleep(3.5)
+        assert _rounds(live.log_lines()) == []
+        put_manifest(client, "quiet/app", "v1", image_manifest(client, "quiet/app"))
+        deadline = time.monotonic() + 10
+        while not _rounds(live.log_lines()):
+            assert time.monotonic() < deadline, "the flush of a push was not logged"
+            time.sleep(0.2)
+        time.sleep(2.5)
+        assert [round["job"] for round in _rounds(live.log_lines())] == ["meta-flush"]
