@@ -191,8 +191,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocireg", description="A strict OCI registry.")
     parser.add_argument("--version", action="version", version=f"ocireg {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    serve = commands.add_parser("serve", help="serve the registry (no CONFIG: embedded default)")
-    serve.add_argument("config", nargs="?", metavar="CONFIG")
+    serve = commands.add_parser(
+        "serve",
+        help="serve the registry (no CONFIG: embedded default)",
+        description="Serve the registry. Without CONFIG: the embedded default, "
+        "http://127.0.0.1:5000 with storage in ./ocireg-data.",
+    )
+    serve.add_argument(
+        "config",
+        nargs="?",
+        metavar="CONFIG",
+        help="a configuration file in zot's format, JSON (.json) or YAML (.yaml, .yml); "
+        "see docs/configuration.md, and check one with 'ocireg verify CONFIG'",
+    )
     serve.set_defaults(run=cmd_serve)
     verify = commands.add_parser("verify", help="check a configuration file and exit")
     verify.add_argument("config", metavar="CONFIG")

@@ -8,11 +8,13 @@ extension each section names (see :mod:`ocireg.extensions`); ``http.auth``,
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -341,15 +343,60 @@ def _parse(path: Path, text: str) -> Any:
     raise ConfigError([f"{path}: unknown format {suffix!r}: use .json, .yaml or .yml"])
 
 
-def validation_problems(source: str, error: ValidationError, prefix: str = "") -> list[str]:
-    """One ``source: key.path: why`` line per problem, paths under ``prefix``."""
+def validation_problems(
+    source: str, error: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
+) -> list[str]:
+    """One ``source: key.path: why`` line per problem, paths under ``prefix``; an unknown key
+    of ``model`` names the nearest valid one."""
     lines = []
     for item in error.errors():
         parts = [prefix] if prefix else []
         where = ".".join([*parts, *(str(part) for part in item["loc"])]) or "(top level)"
-        why = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        why = item["msg"]
+        if item["type"] == "extra_forbidden":
+            why = "unknown key" + _did_you_mean(model, item["loc"])
         lines.append(f"{source}: {where}: {why}")
     return lines
+
+
+def _did_you_mean(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str:
+    """`` (did you mean rootDirectory?)`` when the unknown key at ``loc`` is close to a key
+    of the section it is in."""
+    keys = _keys_at(model, loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6) if keys else []
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _keys_at(annotation: Any, loc: tuple[int | str, ...]) -> list[str]:
+    """The keys of the section at ``loc`` inside ``annotation`` (a model, or lists, dicts and
+    optionals of models); [] where that is not a model."""
+    for part in (*loc, None):
+        while get_origin(annotation) in (Union, UnionType):
+            annotation = next(a for a in get_args(annotation) if a is not type(None))
+        if get_origin(annotation) in (list, dict):
+            annotation = get_args(annotation)[-1]  # an item, or a value: the part is its index
+            if part is not None:
+                continue
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        if part is None:
+            return list(annotation.model_fields)
+        field = annotation.model_fields.get(str(part))
+        if field is None:
+            return []
+        annotation = field.annotation
+    return []
+
+
+_DISTRIBUTION_DRIVERS = frozenset({"filesystem", "inmemory", "s3", "azure", "gcs", "swift"})
+
+
+def _distribution_format(data: dict[str, Any]) -> bool:
+    """distribution's config.yml: ``version: 0.1`` and a storage driver section, which zot's
+    format never has."""
+    storage = data.get("storage")
+    drivers = _DISTRIBUTION_DRIVERS.intersection(storage) if isinstance(storage, dict) else set()
+    return "version" in data and bool(drivers)
 
 
 def load_config(path: str | os.PathLike[str]) -> Config:
@@ -361,9 +408,15 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     data = _parse(file, text)
     if not isinstance(data, dict):
         raise ConfigError([f"{file}: (top level): must be a mapping of sections"])
+    if _distribution_format(data):
+        raise ConfigError([
+            f"{file}: this is a CNCF distribution (docker-registry) configuration; ocireg reads "
+            "zot's format (storage.rootDirectory, http.address, http.port): see "
+            "docs/configuration.md and docs/examples/"
+        ])  # fmt: skip
     try:
         config = Config.model_validate(normalise_keys(data, Config))
     except ValidationError as exc:
-        raise ConfigError(validation_problems(str(file), exc)) from None
+        raise ConfigError(validation_problems(str(file), exc, model=Config)) from None
     extension_warnings(config, str(file))
     return config

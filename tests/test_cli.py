@@ -41,6 +41,41 @@ def test_verify_names_the_key_path_and_exits_1(
     assert capsys.readouterr().err.strip() == f"{path}: http.tls.pin: unknown key"
 
 
+def test_verify_suggests_the_nearest_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "typos.yaml"
+    path.write_text(
+        "storage:\n  rootDirectory: /d\n  subPaths:\n    /a:\n      rootDirectory: /e\n"
+        "      dedup: true\nhttp:\n  adress: 0.0.0.0\n  zzz: 1\n"
+    )
+    assert main(["verify", str(path)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"{path}: storage.subPaths./a.dedup: unknown key (did you mean dedupe?)",
+        f"{path}: http.adress: unknown key (did you mean address?)",
+        f"{path}: http.zzz: unknown key",
+    ]
+
+
+def test_a_distribution_config_gets_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yml"
+    path.write_text("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /r\n")
+    assert main(["verify", str(path)]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"{path}: this is a CNCF distribution (docker-registry) configuration")
+    assert "ocireg reads zot's format" in line
+
+
+def test_serve_help_says_what_config_is(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "a configuration file in zot's format, JSON (.json) or YAML (.yaml, .yml)" in text
+    assert "Without CONFIG: the embedded default" in text
+
+
 def test_verify_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify", str(tmp_path / "none.json")]) == 1
     assert "cannot read" in capsys.readouterr().err

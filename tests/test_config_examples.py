@@ -30,6 +30,12 @@ def test_example_loads(path: Path) -> None:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_example_accepts_docker_manifests(path: Path) -> None:
+    """A user copies an example and pushes with docker: as the embedded default, it works."""
+    assert "docker2s2" in load_config(path).http.compat
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_example_matches_the_schema(path: Path) -> None:
     jsonschema.validate(read(path), config_json_schema())
 
