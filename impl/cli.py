@@ -19,6 +19,7 @@ from ocireg.config import (
     load_config,
 )
 from ocireg.notices import startup_warnings
+from ocireg.preflight import check_environment
 
 
 def _load(path: str | None) -> Config:
@@ -26,15 +27,9 @@ def _load(path: str | None) -> Config:
 
 
 def _check_files(config: Config, source: str) -> None:
-    """Files the server must read at start, named by key path before anything listens."""
-    problems = []
-    if config.http.tls is not None:
-        for key in ("cert", "key", "cacert"):
-            value = getattr(config.http.tls, key)
-            if value is not None and not os.access(value, os.R_OK):
-                problems.append(f"{source}: http.tls.{key}: cannot read {value}")
-    if problems:
-        raise ConfigError(problems)
+    """What the server needs of this machine and must read at start, named by key path
+    before anything listens."""
+    check_environment(config, source)
     from ocireg.auth.build import build_guard
 
     build_guard(config, None, source)  # reads htpasswd, the token certificate, LDAP credentials
@@ -62,6 +57,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     for warning in startup_warnings(config, args.config):
         print(warning, file=sys.stderr)
+    check_environment(config, args.config)
     print(f"{args.config}: configuration is valid")
     return 0
 

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -24,8 +25,12 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.strip() == f"ocireg {__version__}"
 
 
-def test_verify_accepts_a_good_file(capsys: pytest.CaptureFixture[str]) -> None:
-    path = EXAMPLES / "production.yaml"
+def test_verify_accepts_a_good_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the production example, with its places on this machine (verify checks that they work)
+    text = (EXAMPLES / "production.yaml").read_text()
+    path = tmp_path / "production.yaml"
+    path.write_text(text.replace("/srv/ocireg", str(tmp_path / "srv")).replace(
+        "/var/log/ocireg", str(tmp_path)))  # fmt: skip
     assert main(["verify", str(path)]) == 0
     assert capsys.readouterr().out.strip() == f"{path}: configuration is valid"
 
@@ -133,3 +138,26 @@ def test_console_script_is_installed() -> None:
     script = shutil.which("ocireg") or str(Path(sys.executable).parent / "ocireg")
     done = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == f"ocireg {__version__}"
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "why"),
+    [
+        ("storage", "rootDirectory", "/proc/ocireg", "cannot write in /proc"),
+        ("storage", "rootDirectory", "/etc/hostname", "exists and is not a directory"),
+        ("log", "output", "/nonexistent/dir/log.txt", "its directory /nonexistent/dir does not"),
+        ("http", "address", "192.0.2.1", "not an address of this host"),
+    ],
+)
+def test_an_unusable_machine_is_one_line_in_verify_and_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], section: str, key: str, value: str, why: str
+) -> None:
+    config: dict[str, Any] = {"storage": {"rootDirectory": str(tmp_path / "data")}}
+    config.setdefault(section, {})[key] = value
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    for command in ("verify", "serve"):
+        assert main([command, str(path)]) == 1
+        [line] = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"{path}: {section}.{key}: {value}: {why}"), line
+    assert not (tmp_path / "data").exists()  # nothing was made
