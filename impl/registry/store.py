@@ -319,13 +319,22 @@ class Registry:
         return manifest
 
     def read_manifest(self, repo: str, digest: str, media_type: str | None) -> Manifest | None:
+        """A stored manifest, parsed, without keeping it; None when it is missing or invalid."""
+        try:
+            return self.load_manifest(repo, digest, media_type)
+        except RegistryError:
+            return None
+
+    def load_manifest(self, repo: str, digest: str, media_type: str | None) -> Manifest | None:
         """A stored manifest, parsed, without keeping it: for passes over all of storage
-        (the meta DB's), which would otherwise fill the request path's cache."""
+        (the meta DB's), which would otherwise fill the request path's cache. None when it is
+        missing; RegistryError when storage holds what no push would accept now (written by
+        an older version or another tool)."""
         try:
             data = self.driver.get_content(layout.blob_file(repo, parse_digest(digest)))
-            return parse_manifest(data, media_type, docker_compat=True)
-        except (PathNotFoundError, RegistryError):
+        except PathNotFoundError:
             return None
+        return parse_manifest(data, media_type, docker_compat=True)
 
     def _remember(self, digest: str, manifest: Manifest) -> None:
         self._parsed[digest] = manifest
