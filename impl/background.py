@@ -102,6 +102,7 @@ def start_meta(registry: Registry, scheduler: Scheduler, shared: Path | None) ->
     db = SQLiteMetaDB(shared / "meta.db" if shared else ":memory:")
     recorder = Recorder(registry, db)
     registry.observers.append(recorder)
+    registry.reference_index = db
     registry.indexes.listeners.append(recorder.index_saved)
 
     def sync_if_first() -> None:

@@ -96,6 +96,11 @@ class MetaDB(ABC):
         """Manifests of ``repo`` whose subject is ``subject``."""
 
     @abstractmethod
+    def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
+        """(every manifest of ``repo`` the DB holds, those whose config or a layer is
+        ``blob``): the registry's reference index for blob deletes."""
+
+    @abstractmethod
     def preferences(self, user: str) -> dict[str, tuple[bool, bool]]:
         """A user's repositories: (starred, bookmarked)."""
 
@@ -432,6 +437,16 @@ class SQLiteMetaDB(MetaDB):
             "SELECT * FROM images WHERE repo = ? AND subject = ? ORDER BY digest", repo, subject
         )
         return [_decode(row) for row in rows]
+
+    def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
+        # layers is a JSON array of digest strings: the quoted digest occurs only as one
+        rows = self._read(
+            "SELECT digest, config_digest = ? OR instr(layers, ?) > 0 FROM images WHERE repo = ?",
+            blob,
+            json.dumps(blob),
+            repo,
+        )
+        return {row[0] for row in rows}, [row[0] for row in rows if row[1]]
 
     def preferences(self, user: str) -> dict[str, tuple[bool, bool]]:
         rows = self._read("SELECT repo, starred, bookmarked FROM user_prefs WHERE user = ?", user)
