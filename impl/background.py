@@ -139,6 +139,7 @@ def start_meta(registries: Registries, scheduler: Scheduler, shared: Path | None
     recorder = Recorder(registries, db)
     for root in registries.roots():
         root.observers.append(recorder)
+        root.reference_index = db
         root.indexes.listeners.append(recorder.index_saved)
 
     def sync_if_first() -> None:

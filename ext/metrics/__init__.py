@@ -11,6 +11,12 @@ class PrometheusSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     path: str = Field("/metrics", description="Where the metrics are served (outside /v2).")
+    maxRepoLabels: int = Field(
+        1000,
+        ge=1,
+        description="Repositories that get their own repo label, per process; requests to "
+        'further ones are counted under repo="_other".',
+    )
 
     @field_validator("path")
     @classmethod

@@ -27,8 +27,9 @@ class StorageCollector(Collector):
     a few directory reads per repository, not a stat of every blob.
     """
 
-    def __init__(self, registry: Routed) -> None:
+    def __init__(self, registry: Routed, limit: int) -> None:
         self.registry = registry
+        self.limit = limit  # repositories with a series of their own; the rest sum as _other
         self._cache: dict[str, tuple[tuple[tuple[str, float, int], ...], int]] = {}
 
     def sizes(self) -> dict[str, int]:
@@ -58,8 +59,11 @@ class StorageCollector(Collector):
         family = GaugeMetricFamily(
             "zot_repo_storage_bytes", "Bytes of blobs stored per repository.", labels=["repo"]
         )
-        for repo, size in sorted(self.sizes().items()):
+        ordered = sorted(self.sizes().items())
+        for repo, size in ordered[: self.limit]:
             family.add_metric([repo], size)
+        if len(ordered) > self.limit:
+            family.add_metric(["_other"], sum(size for _, size in ordered[self.limit :]))
         yield family
 
 

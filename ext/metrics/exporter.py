@@ -1,5 +1,10 @@
 """Measure every request, count pushes and pulls per repository, and serve the metrics.
 
+Only repositories that exist get a ``repo`` label, and at most ``prometheus.maxRepoLabels`` of
+them per process (the first seen); requests to others are counted under ``repo="_other"``, so no
+stream of requests for made-up names can grow the label set. A scrape is rendered in a thread.
+Without ``accessControl.metrics``, a caller sees the series of the repositories it may read only.
+
 With ``ocireg serve``, ``prepare`` points prometheus_client's multiprocess mode at
 ``<rootDirectory>/.ocireg/metrics`` before any worker starts, so counters and histograms from
 every worker are summed at scrape time whichever worker answers. An app built in-process
@@ -9,6 +14,7 @@ without ``ocireg serve`` keeps its metrics in memory.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -16,14 +22,20 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ocireg.auth.identity import identity_of
 from ocireg.config import Config
 from ocireg.extensions.runtime import SetupContext
 from ocireg.names import repository_of
+from ocireg.registry import layout
+from ocireg.registry.routes import Routed
+from ocireg.state import AppState
 
 from . import MetricsSettings
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METHODS = frozenset({"GET", "HEAD", "PUT", "POST", "PATCH", "DELETE", "OPTIONS"})
+OTHER = "_other"  # never a repository name: names start with a lower-case letter or digit
+_REPO_LABEL = re.compile(rb'repo="([^"]*)"')
 
 
 def metrics_directory(config: Config) -> Path:
@@ -38,9 +50,34 @@ def prepare(config: Config, _settings: MetricsSettings) -> None:
     os.environ[MULTIPROC_ENV] = str(directory)
 
 
+class RepoLabels:
+    """The ``repo`` label value for a request path: the repository when it exists and is
+    among the first ``limit`` seen, OTHER for a further one, None when there is none."""
+
+    def __init__(self, registry: Routed, limit: int) -> None:
+        self.registry = registry
+        self.limit = limit
+        self._given: set[str] = set()
+
+    def __call__(self, path: str) -> str | None:
+        repo = repository_of(path)
+        if repo is None:
+            return None
+        if repo in self._given:
+            return repo
+        if not self.registry.of(repo).driver.exists(layout.index_file(repo)):
+            return None  # 401, 400 and 404 answers for made-up names: no label
+        if len(self._given) >= self.limit:
+            return OTHER
+        self._given.add(repo)
+        return repo
+
+
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, labels: RepoLabels) -> None:
         from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.labels = labels
 
         # A registry of our own: in-process apps (tests, embedders) may build several.
         self.own = CollectorRegistry(auto_describe=True)
@@ -73,7 +110,7 @@ class Metrics:
         method = method if method in METHODS else "OTHER"
         self.requests.labels(method, str(status)).inc()
         self.method_latency.labels(method).observe(seconds)
-        repo = repository_of(path)
+        repo = self.labels(path)
         if repo is None:
             return
         self.repo_latency.labels(repo).observe(seconds)
@@ -110,20 +147,23 @@ class MeasureRequests:
 
 
 class Exposition:
-    """The scrape endpoint: GET or HEAD, Prometheus' text format."""
+    """The scrape endpoint: GET or HEAD, Prometheus' text format, rendered in a thread (it
+    reads every worker's files and sizes every repository)."""
 
-    def __init__(self, registry: Any) -> None:
+    def __init__(self, registry: Any, state: AppState) -> None:
         self.registry = registry
+        self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+        import anyio.to_thread
+        from prometheus_client import CONTENT_TYPE_LATEST
 
         if scope["method"] not in ("GET", "HEAD"):
             headers = [(b"allow", b"GET, HEAD"), (b"content-length", b"0")]
             await send({"type": "http.response.start", "status": 405, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
             return
-        body = generate_latest(self.registry)
+        body = await anyio.to_thread.run_sync(self._render, self._reader(scope))
         headers = [
             (b"content-type", CONTENT_TYPE_LATEST.encode()),
             (b"content-length", str(len(body)).encode()),
@@ -132,6 +172,32 @@ class Exposition:
         await send(
             {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
         )
+
+    def _reader(self, scope: Scope) -> Any:
+        """Who decides which repositories' series the caller sees: None for all of them (no
+        access control, or a caller accessControl.metrics lets in, which is trusted with
+        every name), else the caller's read permission."""
+        guard = self.state.guard
+        policy = guard.access.config if guard is not None else None
+        if guard is None or (policy is not None and policy.metrics is not None):
+            return None
+        who = identity_of(scope)
+        return lambda repo: guard.access.allows(who, "read", repo)
+
+    def _render(self, may_read: Any) -> bytes:
+        from prometheus_client import generate_latest
+
+        body: bytes = generate_latest(self.registry)
+        if may_read is None:
+            return body
+        kept = []
+        for line in body.split(b"\n"):
+            found = _REPO_LABEL.search(line)
+            hidden = found is not None and found[1] != OTHER.encode()
+            if hidden and not may_read(found[1].decode()):  # type: ignore[index]
+                continue
+            kept.append(line)
+        return b"\n".join(kept)
 
 
 def _scrape_registry(metrics: Metrics, context: SetupContext) -> Any:
@@ -148,7 +214,7 @@ def _scrape_registry(metrics: Metrics, context: SetupContext) -> Any:
     else:
         scrape = metrics.own
         ProcessCollector(registry=scrape)
-    scrape.register(StorageCollector(context.registries))
+    scrape.register(StorageCollector(context.registries, metrics.labels.limit))
     scrape.register(InfoCollector(binary_type(installed_names(context))))
     return scrape
 
@@ -157,10 +223,10 @@ def setup(context: SetupContext) -> Metrics:
     from .background import GCMetrics, SchedulerMetrics
 
     settings: MetricsSettings = context.settings
-    metrics = Metrics()
+    metrics = Metrics(RepoLabels(context.registries, settings.prometheus.maxRepoLabels))
     context.scheduler.listeners.append(SchedulerMetrics(metrics.own))
     context.app.gc.listeners.append(GCMetrics(metrics.own))
-    exposition = Exposition(_scrape_registry(metrics, context))
+    exposition = Exposition(_scrape_registry(metrics, context), context.app)
     context.add_route(settings.prometheus.path, exposition, access="metrics")
     context.add_middleware(lambda app: MeasureRequests(app, metrics))
     return metrics

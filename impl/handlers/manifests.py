@@ -11,7 +11,6 @@ from ocireg.handlers.base import (
     body_stream,
     header_int,
     identity,
-    may,
     query_list,
     registry,
     repo,
@@ -80,9 +79,13 @@ async def put_manifest(name: str, reference: str) -> Response:
     data = await _read_manifest_body(app_state().max_manifest_size)
     await _may_move(name, [reference, *tags] if is_tag(reference) else tags, data)
     content_type = current_request().headers.get("content-type")
-    pusher = identity().user or ""
-    # checked again under the lock: a tag someone creates meanwhile is not this caller's to move
-    again = (lambda: may("update", name)) if app_state().guard is not None else None
+    caller = identity()
+    pusher = caller.user or ""
+    # checked again under the lock: a tag someone creates meanwhile is not this caller's to move.
+    # With this caller's identity, captured here: the check runs in a commit batch's task (or
+    # thread), whose context is whichever push started the batch.
+    guard = app_state().guard
+    again = (lambda: guard.access.allows(caller, "update", name)) if guard is not None else None
     pushed = await registry(name).put_manifest(
         name, reference, data, content_type, tags, pusher, may_move_tags=again
     )

@@ -67,9 +67,16 @@ class MetaDB(ABC):
 
     @abstractmethod
     def replace_repository(
-        self, repo: str, records: list[ImageRecord], tags: dict[str, str], stamp: str, when: float
-    ) -> None:
-        """Make a repository's rows equal to storage, keeping known statistics."""
+        self,
+        repo: str,
+        records: list[ImageRecord],
+        tags: dict[str, str],
+        stamp: str | None,
+        when: float,
+    ) -> dict[str, str]:
+        """Make a repository's rows equal to storage, keeping known statistics. A record the
+        DB cannot hold is left out (with its tags, and the stamp is not set, so the next
+        start tries again) rather than failing the others: returns digest -> why."""
 
     @abstractmethod
     @abstractmethod
@@ -119,6 +126,11 @@ class MetaDB(ABC):
     @abstractmethod
     def referrers(self, repo: str, subject: str) -> list[dict[str, Any]]:
         """Manifests of ``repo`` whose subject is ``subject``."""
+
+    @abstractmethod
+    def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
+        """(every manifest of ``repo`` the DB holds, those whose config or a layer is
+        ``blob``): the registry's reference index for blob deletes."""
 
     @abstractmethod
     def preferences(self, user: str) -> dict[str, tuple[bool, bool]]:
@@ -190,6 +202,17 @@ END;"""
 _IMAGE_COLUMNS = (
     "repo, digest, media_type, size, artifact_type, config_digest, subject, annotations, "
     "labels, platforms, layers, children, created, content_size, signature, layer_sizes, history"
+)
+
+
+# What binding a record's values can raise when they are the record's fault.
+_RECORD_ERRORS = (
+    OverflowError,
+    ValueError,  # UnicodeEncodeError among them
+    TypeError,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,
 )
 
 
@@ -368,28 +391,57 @@ class SQLiteMetaDB(MetaDB):
             )
 
     def replace_repository(
-        self, repo: str, records: list[ImageRecord], tags: dict[str, str], stamp: str, when: float
-    ) -> None:
+        self,
+        repo: str,
+        records: list[ImageRecord],
+        tags: dict[str, str],
+        stamp: str | None,
+        when: float,
+    ) -> dict[str, str]:
         with self._write() as db:
+            if not db.in_transaction:  # the savepoints below nest in it
+                db.execute("BEGIN")
             present = {record.digest for record in records}
             known = {r[0] for r in db.execute("SELECT digest FROM images WHERE repo = ?", (repo,))}
             db.executemany(
                 "DELETE FROM images WHERE repo = ? AND digest = ?",
                 [(repo, digest) for digest in known - present],
             )
+            failed = {}
             for record in records:
-                self._upsert_image(db, repo, record)
+                error = self._upsert_isolated(db, repo, record)
+                if error is not None:
+                    failed[record.digest] = error
+            stored = [record for record in records if record.digest not in failed]
             db.executemany(
                 "UPDATE images SET pushed_at = ? "
                 "WHERE repo = ? AND digest = ? AND pushed_at IS NULL",
-                [(record.stored_at or when, repo, record.digest) for record in records],
+                [(record.stored_at or when, repo, record.digest) for record in stored],
             )
+            tags = {tag: digest for tag, digest in tags.items() if digest not in failed}
             self._replace_tags(db, repo, tags, when)
+            stamp = None if failed else stamp
             db.execute(
                 "INSERT INTO repos (name, stamp, updated) VALUES (?, ?, ?) ON CONFLICT (name) "
                 "DO UPDATE SET stamp = excluded.stamp",
                 (repo, stamp, when),
             )
+        return failed
+
+    @classmethod
+    def _upsert_isolated(cls, db: sqlite3.Connection, repo: str, record: ImageRecord) -> str | None:
+        """Upsert one record in a savepoint; the reason when SQLite cannot hold its values
+        (an integer beyond int64, a string that is no UTF-8). Other errors (a locked or full
+        database) are not the record's fault and fail the whole repository."""
+        db.execute("SAVEPOINT record")
+        try:
+            cls._upsert_image(db, repo, record)
+        except _RECORD_ERRORS as exc:
+            db.execute("ROLLBACK TO record")
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            db.execute("RELEASE record")
+        return None
 
     @staticmethod
     def _replace_tags(db: sqlite3.Connection, repo: str, tags: dict[str, str], when: float) -> None:
@@ -490,6 +542,16 @@ class SQLiteMetaDB(MetaDB):
             "SELECT * FROM images WHERE repo = ? AND subject = ? ORDER BY digest", repo, subject
         )
         return [_decode(row) for row in rows]
+
+    def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
+        # layers is a JSON array of digest strings: the quoted digest occurs only as one
+        rows = self._read(
+            "SELECT digest, config_digest = ? OR instr(layers, ?) > 0 FROM images WHERE repo = ?",
+            blob,
+            json.dumps(blob),
+            repo,
+        )
+        return {row[0] for row in rows}, [row[0] for row in rows if row[1]]
 
     def preferences(self, user: str) -> dict[str, tuple[bool, bool]]:
         rows = self._read("SELECT repo, starred, bookmarked FROM user_prefs WHERE user = ?", user)

@@ -17,6 +17,9 @@ from ocireg.registry.signatures import signature_kind
 from ocireg.registry.store import Registry
 
 CONFIG_LIMIT = 4 * 1024 * 1024
+# Each descriptor size is an int64 (the manifest parser refuses more); their sum may not be,
+# and the meta DB's integers are int64: the total is capped rather than refused.
+MAX_CONTENT_SIZE = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,18 @@ def _config(registry: Registry, repo: str, manifest: Manifest) -> dict[str, Any]
     return document if isinstance(document, dict) else {}
 
 
+def _text(value: Any) -> str:
+    """A string from a config as the DB can store it: JSON allows lone surrogates
+    (``"\\ud800"``), which are no UTF-8 and which SQLite refuses."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return ""
+    return value
+
+
 def image_record(
     registry: Registry, repo: str, digest: str, size: int, manifest: Manifest
 ) -> ImageRecord:
@@ -74,9 +89,11 @@ def image_record(
         children=[str(child.digest) for child in manifest.manifests],
         signature=signature_kind(manifest),
     )
-    record.content_size = size + sum(layer.size for layer in manifest.layers)
+    total = size + sum(layer.size for layer in manifest.layers)
     if manifest.config is not None:
-        record.content_size += manifest.config.size
+        total += manifest.config.size
+    record.content_size = min(total, MAX_CONTENT_SIZE)
+    if manifest.config is not None:
         config = _config(registry, repo, manifest)
         inner = config.get("config")
         labels = inner.get("Labels") if isinstance(inner, dict) else None
@@ -85,15 +102,9 @@ def image_record(
             variant = config.get("variant")
             variant = variant if isinstance(variant, str) else ""
             record.platforms = [Platform(config["os"], config["architecture"], variant)]
-        created = config.get("created")
-        record.created = created if isinstance(created, str) else ""
+        record.created = _text(config.get("created"))
         record.history = _history(config.get("history"))
     return record
-
-
-def _text(entry: dict[str, Any], key: str) -> str:
-    value = entry.get(key)
-    return value if isinstance(value, str) else ""
 
 
 def _history(entries: Any) -> list[dict[str, Any]]:
@@ -103,10 +114,10 @@ def _history(entries: Any) -> list[dict[str, Any]]:
         return []
     return [
         {
-            "created": _text(entry, "created"),
-            "created_by": _text(entry, "created_by"),
-            "author": _text(entry, "author"),
-            "comment": _text(entry, "comment"),
+            "created": _text(entry.get("created")),
+            "created_by": _text(entry.get("created_by")),
+            "author": _text(entry.get("author")),
+            "comment": _text(entry.get("comment")),
             "empty_layer": entry.get("empty_layer") is True,
         }
         for entry in entries

@@ -5,6 +5,10 @@ hash of it) is compared with the stamp the DB keeps; only repositories that diff
 again, so a restart with a current DB reads one small file head per repository. While serving,
 :class:`Recorder` notes pushes, deletions and pulls on the request path and applies them in
 batches (every second, in a thread), so a pull costs a dictionary update.
+
+One bad record never costs more than itself: a manifest that cannot be read or stored (one an
+older version accepted, say) is logged and skipped, and the repository is left unstamped so
+that each start tries it again; every other manifest, repository and recorded change goes on.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ log = logging.getLogger("ocireg.meta")
 def read_record(
     registry: Registry, repo: str, digest: str, size: int, media_type: str | None = None
 ) -> ImageRecord | None:
+    """The record of a stored manifest; None when it is gone. Raises RegistryError when
+    storage holds a manifest no push would accept now."""
     if media_type is None:  # a recorded push: recent, likely in the registry's cache
         manifest = registry.parsed_manifest(repo, digest)
     else:  # a pass over storage: parsed without filling the cache
-        manifest = registry.read_manifest(repo, digest, media_type)
+        manifest = registry.load_manifest(repo, digest, media_type)
     if manifest is None:
         return None
     record = image_record(registry, repo, digest, size, manifest)
@@ -56,15 +62,40 @@ def sync_repository(registry: Registry, db: MetaDB, repo: str, now: float) -> bo
     stamp = index.stamp
     if db.stamp(repo) == stamp:
         return False
-    records = [
-        record
-        for digest, entry in index.by_digest.items()
-        if (record := read_record(registry, repo, digest, entry["size"], entry["mediaType"]))
-        is not None
-    ]
+    records: list[ImageRecord] = []
+    unreadable: set[str] = set()
+    for digest, entry in index.by_digest.items():
+        try:
+            record = read_record(registry, repo, digest, entry["size"], entry["mediaType"])
+        except Exception as exc:  # a bad manifest must not keep the others out
+            skipped(repo, digest, exc)
+            unreadable.add(digest)
+            continue
+        if record is not None:
+            records.append(record)
     tags = {tag: entry["digest"] for tag, entry in index.tags.items()}
-    db.replace_repository(repo, records, tags, stamp, now)
+    tags = {tag: digest for tag, digest in tags.items() if digest not in unreadable}
+    failed = db.replace_repository(repo, records, tags, None if unreadable else stamp, now)
+    for digest, error in failed.items():
+        skipped(repo, digest, error)
     return True
+
+
+def skipped(repo: str, digest: str, error: BaseException | str) -> None:
+    event(
+        log,
+        logging.WARNING,
+        "meta DB skipped a manifest it cannot read or store; delete it to stop this warning",
+        repo=repo,
+        digest=digest,
+        error=error if isinstance(error, str) else why(error),
+    )
+
+
+def why(error: BaseException) -> str:
+    if isinstance(error, RegistryError):
+        return f"{error.code.name}: {error.detail}"
+    return f"{type(error).__name__}: {error}"
 
 
 @dataclass(frozen=True)
@@ -83,7 +114,7 @@ def sync_all(registry: Routed, db: MetaDB) -> SyncResult:
     gone = set(db.repositories()) - set(present)
     for repo in gone:
         db.drop_repository(repo)
-    rebuilt = sum(sync_repository(registry.of(repo), db, repo, now) for repo in present)
+    rebuilt = sum(_sync_isolated(registry.of(repo), db, repo, now) for repo in present)
     result = SyncResult(len(present), rebuilt, len(gone), time.perf_counter() - started)
     event(
         log,
@@ -95,6 +126,15 @@ def sync_all(registry: Routed, db: MetaDB) -> SyncResult:
         seconds=round(result.seconds, 3),
     )
     return result
+
+
+def _sync_isolated(registry: Registry, db: MetaDB, repo: str, now: float) -> bool:
+    """sync_repository, with a failure logged and the pass going on to the next one."""
+    try:
+        return sync_repository(registry, db, repo, now)
+    except Exception as exc:
+        event(log, logging.WARNING, "meta sync skipped a repository", repo=repo, error=why(exc))
+        return False
 
 
 class Recorder:
@@ -143,20 +183,42 @@ class Recorder:
             changes, self._changes = self._changes, []
             pulls, self._pulls = self._pulls, {}
             stamps, self._stamps = self._stamps, []
+        behind: set[str] = set()  # repositories a change of which could not be applied
         for kind, repo, subject, size, tags, when, pusher in changes:
-            if kind == "push":
-                record = read_record(self.registry.of(repo), repo, subject, size)
-                if record is not None:
-                    self.db.put_image(repo, record, tags, when, pusher)
-            elif kind == "untag":
-                self.db.remove_tag(repo, subject)
-            else:
-                self.db.remove_image(repo, subject)
+            try:
+                self._apply(kind, repo, subject, size, tags, when, pusher)
+            except Exception as exc:  # one bad change must not lose the rest of the batch
+                skipped(repo, subject, exc)
+                behind.add(repo)
         if pulls:
-            self.db.add_pulls(pulls)
+            try:
+                self.db.add_pulls(pulls)
+            except Exception as exc:
+                event(log, logging.WARNING, "meta DB lost download counts", error=str(exc))
         # Last, so a crash in between leaves the stamps behind and the next start re-reads;
         # each advances only from the stamp before it, so a gap (another process's changes
-        # not applied yet) stops the chain and the next start re-reads that repository.
+        # not applied yet, or one that failed) stops the chain and the next start re-reads
+        # that repository.
         for repo, before, after in stamps:
-            self.db.advance_stamp(repo, before, after)
+            if repo not in behind:
+                self.db.advance_stamp(repo, before, after)
         return len(changes) + len(pulls)
+
+    def _apply(
+        self,
+        kind: str,
+        repo: str,
+        subject: str,
+        size: int,
+        tags: list[str],
+        when: float,
+        pusher: str,
+    ) -> None:
+        if kind == "push":
+            record = read_record(self.registry.of(repo), repo, subject, size)
+            if record is not None:
+                self.db.put_image(repo, record, tags, when, pusher)
+        elif kind == "untag":
+            self.db.remove_tag(repo, subject)
+        else:
+            self.db.remove_image(repo, subject)

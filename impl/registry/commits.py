@@ -8,7 +8,9 @@ to one :class:`IndexEdit` and saves once. Each push still gets its own answer: a
 raises fails only its own push.
 
 A batch runs in a task of its own, not in any request's task, so a client that disconnects
-while its push is queued cannot strand the pushes queued behind it.
+while its push is queued cannot strand the pushes queued behind it. A batch with a heavy step
+(a large manifest, whose references take thousands of file checks) runs in a thread, still
+under the lock, so the event loop goes on serving meanwhile.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ Step = Callable[[IndexEdit], None]
 class _Queued:
     step: Step
     done: asyncio.Future[None]
+    heavy: bool = False
 
 
 class IndexCommits:
@@ -39,9 +42,10 @@ class IndexCommits:
         self._queues: dict[str, list[_Queued]] = {}
         self._batches: set[asyncio.Task[Any]] = set()  # held so they are not collected
 
-    async def apply(self, repo: str, step: Step) -> None:
-        """Run ``step`` on the repository's index under its lock, and save the result."""
-        queued = _Queued(step, asyncio.get_running_loop().create_future())
+    async def apply(self, repo: str, step: Step, heavy: bool = False) -> None:
+        """Run ``step`` on the repository's index under its lock, and save the result;
+        ``heavy`` runs its batch in a thread."""
+        queued = _Queued(step, asyncio.get_running_loop().create_future(), heavy)
         queue = self._queues.get(repo)
         if queue is not None:
             queue.append(queued)
@@ -58,7 +62,12 @@ class IndexCommits:
             async with self._locks.hold(repo):
                 # Everything queued until now joins this batch; later pushes start the next.
                 queue = self._queues.pop(repo)
-                self._commit(repo, queue)
+                if any(queued.heavy for queued in queue):
+                    outcomes = await asyncio.to_thread(self._commit, repo, queue)
+                else:
+                    outcomes = self._commit(repo, queue)
+                for queued, error in outcomes:  # futures are settled on the loop only
+                    _settle(queued.done, error)
         except BaseException as exc:  # the lock or the index read failed, or shutdown
             if not queue:  # failed before taking the queue, which is still this batch's
                 queue = self._queues.pop(repo, [])
@@ -67,14 +76,16 @@ class IndexCommits:
             if not isinstance(exc, Exception):
                 raise
 
-    def _commit(self, repo: str, queue: list[_Queued]) -> None:
+    def _commit(self, repo: str, queue: list[_Queued]) -> list[tuple[_Queued, Exception | None]]:
+        """Apply the queue's steps to one edit and save it; each step's outcome."""
         edit = self._indexes.edit(repo)
+        outcomes: list[tuple[_Queued, Exception | None]] = []
         applied: list[_Queued] = []
         for queued in queue:
             try:
                 queued.step(edit)
             except Exception as exc:
-                _settle(queued.done, exc)
+                outcomes.append((queued, exc))
             else:
                 applied.append(queued)
         failure: Exception | None = None
@@ -83,8 +94,7 @@ class IndexCommits:
                 self._indexes.save(repo, edit)
             except Exception as exc:
                 failure = exc
-        for queued in applied:
-            _settle(queued.done, failure)
+        return outcomes + [(queued, failure) for queued in applied]
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

@@ -85,7 +85,7 @@ class GarbageCollector:
             if index is not None:
                 if policy is not None:
                     index = self._retain_tags(repo, index, policy, result)
-                index = self._manifests(repo, index, result, policy)
+                index = await self._manifests(repo, index, result, policy)
                 await self._blobs(repo, index, result)
             await self._uploads(repo, result)
         event(
@@ -149,11 +149,12 @@ class GarbageCollector:
                 observer.untagged(repo, tag)
         return index
 
-    def _manifests(
+    async def _manifests(
         self, repo: str, index: RepoIndex, result: Collected, policy: RetentionPolicy | None
     ) -> RepoIndex:
         while True:
-            doomed = self._doomed_manifests(repo, index, policy)
+            # in a thread: it reads every manifest, and large ones take seconds to parse
+            doomed = await asyncio.to_thread(self._doomed_manifests, repo, index, policy)
             if doomed and self.dry_run:
                 event(
                     log,
@@ -218,7 +219,7 @@ class GarbageCollector:
         return keep
 
     async def _blobs(self, repo: str, index: RepoIndex, result: Collected) -> None:
-        keep = self._referenced(repo, index)
+        keep = await asyncio.to_thread(self._referenced, repo, index)
         if keep is None:
             return
         driver = self.registry.driver

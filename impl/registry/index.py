@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import secrets
+import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -231,25 +232,28 @@ class IndexStore:
     def __init__(self, driver: StorageDriver) -> None:
         self._driver = driver
         self._cache: OrderedDict[str, RepoIndex] = OrderedDict()
+        # the event loop and threads (meta DB sync, a commit batch of a large manifest) share it
+        self._cache_lock = threading.Lock()
         self.listeners: list[SaveListener] = []
 
     def load(self, repo: str) -> RepoIndex | None:
         """The repository's index, or None when the repository does not exist."""
         path = layout.index_file(repo)
-        cached = self._cache.get(repo)
+        with self._cache_lock:
+            cached = self._cache.get(repo)
         try:
             if cached is not None and cached.generation is not None:
                 with self._driver.reader(path) as head:
                     match = _HEAD_RE.search(head.read(_HEAD))
                 if match is not None and match[1].decode() == cached.generation:
-                    self._cache.move_to_end(repo)
+                    self._touch(repo)
                     return cached
             raw = self._driver.get_content(path)
         except PathNotFoundError:
-            self._cache.pop(repo, None)
+            self.forget(repo)
             return None
         if cached is not None and cached.raw is not None and cached.raw == raw:
-            self._cache.move_to_end(repo)
+            self._touch(repo)
             return cached
         index = self._parse(raw, cached)
         self._remember(repo, index)
@@ -268,7 +272,13 @@ class IndexStore:
         return index
 
     def forget(self, repo: str) -> None:
-        self._cache.pop(repo, None)
+        with self._cache_lock:
+            self._cache.pop(repo, None)
+
+    def _touch(self, repo: str) -> None:
+        with self._cache_lock:
+            if repo in self._cache:
+                self._cache.move_to_end(repo)
 
     @staticmethod
     def _parse(raw: bytes, cached: RepoIndex | None) -> RepoIndex:
@@ -289,10 +299,11 @@ class IndexStore:
         return RepoIndex.from_entries(entries, generation=generation, body=raw[start:-2])
 
     def _remember(self, repo: str, index: RepoIndex) -> None:
-        self._cache[repo] = index
-        self._cache.move_to_end(repo)
-        while len(self._cache) > _CACHE_SIZE:
-            self._cache.popitem(last=False)
+        with self._cache_lock:
+            self._cache[repo] = index
+            self._cache.move_to_end(repo)
+            while len(self._cache) > _CACHE_SIZE:
+                self._cache.popitem(last=False)
 
 
 def _extended(base: RepoIndex, generation: str, raw: bytes, start: int, length: int) -> RepoIndex:

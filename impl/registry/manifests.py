@@ -23,6 +23,8 @@ MEDIA_TYPE_RE = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
 )
 GENERIC_CONTENT_TYPES = frozenset({"", "application/json", "application/octet-stream"})
+# The image-spec's descriptor size is an int64: what clients (Go's) and the meta DB can hold.
+MAX_SIZE = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -78,8 +80,8 @@ def _annotations(value: Any, where: str) -> dict[str, str] | None:
 
 
 def _size(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise invalid(where, "must be a non-negative integer")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SIZE:
+        raise invalid(where, f"must be an integer from 0 to {MAX_SIZE} (int64)")
     return value
 
 

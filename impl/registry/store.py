@@ -6,8 +6,8 @@ call it and shape HTTP answers; it knows nothing of HTTP beyond raising ``Regist
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -22,11 +22,14 @@ from ocireg.registry.commits import IndexCommits
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
 from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.manifestcache import ManifestCache
 from ocireg.registry.manifests import Manifest, parse_manifest
 from ocireg.registry.uploads import UploadStore
 from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
-_PARSED_CACHE = 100_000
+# A manifest larger than this is parsed, hashed and checked in a thread: a 4 MiB one of 28,000
+# layers takes a second or two, during which the event loop would serve nobody.
+OFF_LOOP_BYTES = 64 * 1024
 
 # An extension's say on a manifest push (lint, for one): called after the manifest parsed and
 # everything it references exists, before anything is written; it raises RegistryError to refuse.
@@ -50,6 +53,20 @@ class Observer(Protocol):
     def created(self, repo: str) -> None:
         """A new repository. Unlike the others, called in a thread and may block: the catalog
         lists a repository as soon as the request that created it is answered."""
+
+
+class ReferenceIndex(Protocol):
+    """What already knows each manifest's config and layers (the meta DB), so that a blob
+    delete need not parse every manifest of a large repository."""
+
+    def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
+        """(the manifests of ``repo`` it knows, those of them whose config or a layer is
+        ``blob``). It may lag behind storage: manifests it does not know are read."""
+        ...
+
+
+# A refusal names at most this many of the manifests that reference a blob.
+_USERS_SHOWN = 10
 
 
 @dataclass(frozen=True)
@@ -116,9 +133,10 @@ class Registry:
         self.commits = IndexCommits(locks, self.indexes)
         self.dedupe = Dedupe(driver, dedupe)
         self.uploads = UploadStore(driver, locks, fsync, self.dedupe)
-        self._parsed: OrderedDict[str, Manifest] = OrderedDict()
+        self.parsed = ManifestCache()
         self.manifest_checks: list[ManifestCheck] = []
         self.observers: list[Observer] = []
+        self.reference_index: ReferenceIndex | None = None
 
     # -- repositories ---------------------------------------------------------------------
     def index(self, repo: str) -> RepoIndex | None:
@@ -200,12 +218,45 @@ class Registry:
         return self.driver.exists(layout.blob_file(repo, digest))
 
     async def delete_blob(self, repo: str, digest: Digest) -> None:
+        """Delete a blob no manifest of ``repo`` references (405 DENIED otherwise, as zot
+        answers: the image would no longer pull). Another repository's reference does not
+        count, deduped or not: each repository names its own blobs."""
         self.blob_info(repo, digest)
-        async with self.locks.hold(repo):
+        async with self.locks.hold(repo):  # pushes check their references under it too
+            users = await asyncio.to_thread(self.blob_users, repo, str(digest))
+            if users:
+                reason = f"referenced by {len(users)} manifest(s) of this repository"
+                detail = {"reason": reason, "manifests": users[:_USERS_SHOWN]}
+                raise RegistryError(ErrorCode.DENIED, detail, status=405)
             try:
                 self.driver.delete(layout.blob_file(repo, digest))
             except PathNotFoundError:
                 raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)}) from None
+
+    def blob_users(self, repo: str, blob: str) -> list[str]:
+        """The manifests of ``repo`` that are ``blob`` or have it as config or layer, sorted.
+        The reference index answers for the manifests it knows; only the others (pushed in
+        the last second, before it caught up) are parsed. Blocking: run it in a thread."""
+        index = self.index(repo)
+        if index is None:
+            return []
+        if blob in index.by_digest:
+            return [blob]
+        known: set[str] = set()
+        users: set[str] = set()
+        if self.reference_index is not None:
+            known, listed = self.reference_index.blob_users(repo, blob)
+            users.update(digest for digest in listed if digest in index.by_digest)
+        for digest in index.by_digest:
+            if digest in known:
+                continue
+            manifest = self.parsed_manifest(repo, digest)
+            if manifest is None:
+                continue
+            blobs = [manifest.config, *manifest.layers] if manifest.config else manifest.layers
+            if any(str(descriptor.digest) == blob for descriptor in blobs):
+                users.add(digest)
+        return sorted(users)
 
     async def mount_blob(self, repo: str, digest: Digest, sources: Iterable[str]) -> bool:
         """Link a blob into ``repo`` from the first of ``sources`` that holds it; whether
@@ -262,23 +313,19 @@ class Registry:
         """Store a manifest and point ``tags`` at it. ``may_move_tags`` says whether the
         caller may point an existing tag elsewhere; asked under the repository lock, so a
         tag created meanwhile by someone else is not overwritten by a caller who may not."""
-        manifest = parse_manifest(data, content_type, self.docker_compat, pushed=True)
-        if is_tag(reference):
-            digest = digest_bytes(data)
-            tags = [reference, *tags]
+        heavy = len(data) > OFF_LOOP_BYTES
+        if heavy:
+            prepared = await asyncio.to_thread(self._prepare, repo, reference, data, content_type)
         else:
-            wanted = require_supported(parse_digest(reference))
-            digest = digest_bytes(data, wanted.algorithm)
-            if digest != wanted:
-                raise RegistryError(
-                    ErrorCode.DIGEST_INVALID, {"expected": reference, "actual": str(digest)}
-                )
-        self._check_references(repo, manifest)
+            prepared = self._prepare(repo, reference, data, content_type)
+        manifest, digest = prepared
+        if is_tag(reference):
+            tags = [reference, *tags]
         for check in self.manifest_checks:
             await check(self, repo, manifest)
         await self.ensure_repository(repo)
         blob = layout.blob_file(repo, digest)
-        self._remember(str(digest), manifest)
+        self.parsed.put(str(digest), manifest, len(data))
         descriptor: dict[str, Any] = {
             "mediaType": manifest.media_type,
             "digest": str(digest),
@@ -304,11 +351,29 @@ class Registry:
             for tag in unique_tags:
                 edit.set_tag(tag, descriptor)
 
-        await self.commits.apply(repo, record)
+        await self.commits.apply(repo, record, heavy=heavy)
         for observer in self.observers:
             observer.pushed(repo, str(digest), len(data), unique_tags, pusher)
         subject = str(manifest.subject.digest) if manifest.subject else None
         return PushedManifest(digest, subject, unique_tags)
+
+    def _prepare(
+        self, repo: str, reference: str, data: bytes, content_type: str | None
+    ) -> tuple[Manifest, Digest]:
+        """Parse a pushed manifest, check its digest against a digest reference, and check
+        that what it references is in the repository."""
+        manifest = parse_manifest(data, content_type, self.docker_compat, pushed=True)
+        if is_tag(reference):
+            digest = digest_bytes(data)
+        else:
+            wanted = require_supported(parse_digest(reference))
+            digest = digest_bytes(data, wanted.algorithm)
+            if digest != wanted:
+                raise RegistryError(
+                    ErrorCode.DIGEST_INVALID, {"expected": reference, "actual": str(digest)}
+                )
+        self._check_references(repo, manifest)
+        return manifest, digest
 
     def _check_references(
         self, repo: str, manifest: Manifest, known: dict[str, Any] | None = None
@@ -369,30 +434,35 @@ class Registry:
         return parents
 
     def parsed_manifest(self, repo: str, digest: str) -> Manifest | None:
-        """A stored manifest, parsed once per process (manifests are immutable by digest)."""
-        cached = self._parsed.get(digest)
+        """A stored manifest, parsed once per process while the cache (bounded in bytes, see
+        :mod:`ocireg.registry.manifestcache`) keeps it; manifests are immutable by digest."""
+        cached = self.parsed.get(digest)
         if cached is not None:
             return cached
         index = self.index(repo)
         entry = index.by_digest.get(digest) if index else None
         manifest = self.read_manifest(repo, digest, entry["mediaType"]) if entry else None
-        if manifest is not None:
-            self._remember(digest, manifest)
+        if manifest is not None and entry is not None:
+            self.parsed.put(digest, manifest, int(entry.get("size") or 0))
         return manifest
 
     def read_manifest(self, repo: str, digest: str, media_type: str | None) -> Manifest | None:
-        """A stored manifest, parsed, without keeping it: for passes over all of storage
-        (the meta DB's), which would otherwise fill the request path's cache."""
+        """A stored manifest, parsed, without keeping it; None when it is missing or invalid."""
         try:
-            data = self.driver.get_content(layout.blob_file(repo, parse_digest(digest)))
-            return parse_manifest(data, media_type, docker_compat=True)
-        except (PathNotFoundError, RegistryError):
+            return self.load_manifest(repo, digest, media_type)
+        except RegistryError:
             return None
 
-    def _remember(self, digest: str, manifest: Manifest) -> None:
-        self._parsed[digest] = manifest
-        if len(self._parsed) > _PARSED_CACHE:
-            self._parsed.popitem(last=False)
+    def load_manifest(self, repo: str, digest: str, media_type: str | None) -> Manifest | None:
+        """A stored manifest, parsed, without keeping it: for passes over all of storage
+        (the meta DB's), which would otherwise fill the request path's cache. None when it is
+        missing; RegistryError when storage holds what no push would accept now (written by
+        an older version or another tool)."""
+        try:
+            data = self.driver.get_content(layout.blob_file(repo, parse_digest(digest)))
+        except PathNotFoundError:
+            return None
+        return parse_manifest(data, media_type, docker_compat=True)
 
     # -- referrers ------------------------------------------------------------------------
     def referrers(

@@ -10,6 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ocireg.cli import main
+from tests.auth.registries import write_htpasswd
 from tests.liveserver import live_server
 from tests.oci import canonical, image_manifest, put_manifest
 
@@ -99,3 +100,59 @@ def test_a_path_under_v2_is_refused_by_verify(
         f"{path}: extensions.metrics.prometheus.path: Value error, must be an absolute path "
         "outside /v2, such as /metrics"
     )
+
+
+def repo_labels(samples: Samples) -> set[str]:
+    return {dict(labels)["repo"] for _, labels in samples if "repo" in dict(labels)}
+
+
+def test_only_existing_repositories_get_a_label_and_the_set_is_bounded(tmp_path: Path) -> None:
+    sections = {"extensions": {"metrics": {"prometheus": {"maxRepoLabels": 2}}}}
+    with live_server(tmp_path, sections) as live, httpx.Client(base_url=live.url) as client:
+        for n in range(30):  # anonymous requests for repositories that do not exist
+            assert client.get(f"/v2/spray/r{n}/manifests/latest").status_code == 404
+            client.get(f"/v2/spray/r{n}/tags/list")
+        assert client.get("/v2/UPPER/manifests/x").status_code in (400, 404)
+        assert repo_labels(scrape(client)) == set()
+        for name in ("m/one", "m/two", "m/three"):
+            put_manifest(client, name, "v1", image_manifest(client, name))
+            assert client.get(f"/v2/{name}/manifests/v1").status_code == 200
+        samples = scrape(client)
+    latency = {
+        dict(labels)["repo"]
+        for name, labels in samples
+        if name == "zot_http_repo_latency_seconds_count"
+    }
+    # the first two repositories keep their own series; the rest are counted together
+    assert latency == {"m/one", "m/two", "_other"}
+    assert value(samples, "zot_repo_downloads_total", repo="_other") == 1
+    # storage sizes are per repository that exists: bounded by the same setting
+    storage = {dict(labels)["repo"] for name, labels in samples if name == "zot_repo_storage_bytes"}
+    assert len(storage - {"_other"}) <= 2
+
+
+def test_a_user_sees_only_the_repositories_it_may_read(tmp_path: Path) -> None:
+    users = {"alice": "pw-a", "admin": "pw-x"}
+    access = {
+        "repositories": {
+            "a/**": {"policies": [{"users": ["alice"], "actions": ["read", "create"]}]},
+        },
+        "adminPolicy": {"users": ["admin"], "actions": ["read", "create", "update", "delete"]},
+    }
+    directory = tmp_path / "server"
+    directory.mkdir()
+    extra = {
+        "http": {
+            "auth": {"htpasswd": {"path": str(write_htpasswd(directory / "htpasswd", users))}},
+            "accessControl": access,
+        },
+        "extensions": {"metrics": {}},
+    }
+    with live_server(directory, extra) as live:
+        admin = httpx.Client(base_url=live.url, auth=("admin", "pw-x"))
+        alice = httpx.Client(base_url=live.url, auth=("alice", "pw-a"))
+        with admin, alice:
+            for name in ("a/mine", "b/secret"):
+                put_manifest(admin, name, "v1", image_manifest(admin, name))
+            assert repo_labels(scrape(admin)) >= {"a/mine", "b/secret"}
+            assert repo_labels(scrape(alice)) == {"a/mine"}

@@ -1,11 +1,24 @@
 from __future__ import annotations
 
 import hashlib
+import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.oci import error_codes, push_blob, sha256
+from tests.liveserver import live_server
+from tests.oci import (
+    EMPTY,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    canonical,
+    error_codes,
+    image_manifest,
+    push_blob,
+    put_manifest,
+    sha256,
+)
 
 
 def test_monolithic_post_then_get_and_head(client: httpx.Client, repo: str) -> None:
@@ -76,3 +89,63 @@ def test_invalid_repository_names(client: httpx.Client, name: str) -> None:
     response = client.get(f"/v2/{name}/tags/list")
     assert response.status_code == 400
     assert error_codes(response) == ["NAME_INVALID"]
+
+
+def refused_as_referenced(response: httpx.Response, manifests: list[str]) -> None:
+    assert response.status_code == 405, response.text
+    (error,) = response.json()["errors"]
+    assert error["code"] == "DENIED"
+    assert error["detail"]["manifests"] == manifests
+
+
+def test_a_blob_a_manifest_references_cannot_be_deleted(client: httpx.Client, repo: str) -> None:
+    document = image_manifest(client, repo, layers=[b"kept layer"])
+    manifest = put_manifest(client, repo, "v1", document).headers["Docker-Content-Digest"]
+    layer, config = document["layers"][0]["digest"], document["config"]["digest"]
+    for digest in (layer, config):  # at once: the meta DB has not seen the push yet
+        refused_as_referenced(client.delete(f"/v2/{repo}/blobs/{digest}"), [manifest])
+    time.sleep(1.5)  # now it has: the answer must not change
+    refused_as_referenced(client.delete(f"/v2/{repo}/blobs/{layer}"), [manifest])
+    # the manifest itself is a blob of the repository too, deleted only as a manifest
+    refused_as_referenced(client.delete(f"/v2/{repo}/blobs/{manifest}"), [manifest])
+    assert client.get(f"/v2/{repo}/blobs/{layer}").content == b"kept layer"
+    assert client.get(f"/v2/{repo}/manifests/v1").status_code == 200
+    # once the manifest is gone, so is the reference
+    assert client.delete(f"/v2/{repo}/manifests/{manifest}").status_code == 202
+    assert client.delete(f"/v2/{repo}/blobs/{layer}").status_code == 202
+
+
+def test_children_of_an_index_and_referrers_count(client: httpx.Client, repo: str) -> None:
+    child = image_manifest(client, repo, layers=[b"child layer"])
+    child_digest = put_manifest(client, repo, sha256(canonical(child)), child).headers[
+        "Docker-Content-Digest"
+    ]
+    size = len(canonical(child))
+    entry = {"mediaType": OCI_MANIFEST, "digest": child_digest, "size": size}
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}
+    index_digest = put_manifest(client, repo, "multi", index).headers["Docker-Content-Digest"]
+    refused_as_referenced(client.delete(f"/v2/{repo}/blobs/{child_digest}"), [child_digest])
+    sbom = push_blob(client, repo, b"an sbom")
+    referrer = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": "text/spdx",
+                "config": EMPTY, "subject": {"mediaType": OCI_INDEX, "digest": index_digest,
+                "size": len(canonical(index))},
+                "layers": [{"mediaType": "text/spdx", "digest": sbom, "size": 7}]}  # fmt: skip
+    push_blob(client, repo, b"{}")
+    referrer_digest = put_manifest(client, repo, sha256(canonical(referrer)), referrer).headers[
+        "Docker-Content-Digest"
+    ]
+    refused_as_referenced(client.delete(f"/v2/{repo}/blobs/{sbom}"), [referrer_digest])
+
+
+def test_another_repositorys_reference_does_not_count(tmp_path: Path) -> None:
+    """References are per repository, with dedupe sharing one file or not."""
+    for dedupe in (False, True):
+        with (
+            live_server(tmp_path / str(dedupe), {"storage": {"dedupe": dedupe}}) as live,
+            httpx.Client(base_url=live.url) as client,
+        ):
+            document = image_manifest(client, "used/here", layers=[b"shared"])
+            put_manifest(client, "used/here", "v1", document)
+            layer = push_blob(client, "unused/there", b"shared")
+            assert client.delete(f"/v2/unused/there/blobs/{layer}").status_code == 202
+            assert client.get("/v2/used/here/blobs/" + layer).content == b"shared"

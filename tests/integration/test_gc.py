@@ -17,7 +17,6 @@ from tests.oci import (
     canonical,
     descriptor,
     image_manifest,
-    push_blob,
     put_manifest,
     sha256,
 )
@@ -71,7 +70,8 @@ def test_concurrent_pushes_and_mounts_lose_nothing_to_gc(tmp_path: Path) -> None
     with live_server(tmp_path, storage) as live, httpx.Client(base_url=live.url) as client:
         # a blob made old on disk, then mounted into another repository before its manifest
         old = b"an old shared layer"
-        push_blob(client, "gc/source", old)
+        # referenced in the source (so GC keeps it there before the mount comes)
+        put_manifest(client, "gc/source", "v1", image_manifest(client, "gc/source", [old]))
         path = live.root / "gc/source/blobs/sha256" / sha256(old).split(":")[1]
         os.utime(path, (time.time() - 3600, time.time() - 3600))
         mounted = client.post(

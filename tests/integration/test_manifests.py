@@ -83,6 +83,10 @@ def test_missing_blob_is_manifest_blob_unknown(client: httpx.Client, repo: str) 
         (lambda d: d.update(layers="nope"), OCI_MANIFEST),
         (lambda d: d["config"].update(digest="sha256:bad"), OCI_MANIFEST),
         (lambda d: d["config"].update(size=-1), OCI_MANIFEST),
+        # sizes beyond int64 are no size any client can hold, and poisoned the meta DB
+        (lambda d: d["config"].update(size=2**63), OCI_MANIFEST),
+        (lambda d: d["layers"][0].update(size=2**64 + 5), OCI_MANIFEST),
+        (lambda d: d.update(subject={**d["config"], "size": 2**63}), OCI_MANIFEST),
         (lambda d: d["config"].update(mediaType="not a type"), OCI_MANIFEST),
         (lambda d: d.update(annotations={"a": 1}), OCI_MANIFEST),
         (lambda d: None, OCI_INDEX),  # body says manifest, header says index
@@ -224,6 +228,20 @@ def test_index_with_missing_child(client: httpx.Client, repo: str) -> None:
     }
     response = put_manifest(client, repo, "idx", index, expect=404)
     assert error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"]
+
+
+def test_an_index_child_beyond_int64_is_invalid(client: httpx.Client, repo: str) -> None:
+    child = {"mediaType": OCI_MANIFEST, "digest": sha256(b"no"), "size": 2**63}
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [child]}
+    response = put_manifest(client, repo, "idx", index, expect=400)
+    assert error_codes(response) == ["MANIFEST_INVALID"]
+    assert response.json()["errors"][0]["detail"]["field"] == "manifests[0].size"
+
+
+def test_the_largest_int64_size_is_accepted(client: httpx.Client, repo: str) -> None:
+    document = image_manifest(client, repo)
+    document["layers"][0]["size"] = 2**63 - 1
+    put_manifest(client, repo, "v1", document)
 
 
 def test_delete_tag_keeps_manifest(client: httpx.Client, repo: str) -> None:

@@ -11,7 +11,15 @@ from typing import Any
 import httpx
 
 from tests.liveserver import LiveServer, live_server
-from tests.oci import image_manifest, put_manifest
+from tests.oci import (
+    EMPTY,
+    OCI_INDEX,
+    OCI_LAYER,
+    OCI_MANIFEST,
+    image_manifest,
+    put_manifest,
+    sha256,
+)
 
 
 def rows(root: Path, query: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -56,3 +64,61 @@ def test_pushes_pulls_and_restarts(tmp_path: Path) -> None:
         assert sync_lines(live)[0]["rebuilt"] == 1
         annotations = rows(root, "SELECT annotations FROM images WHERE digest = ?", digest)
         assert json.loads(annotations[0][0]) == {"org.example": "x"}
+
+
+def plant_poisoned(root: Path, repo: str) -> None:
+    """What an older version accepted and stored: a layer size beyond int64."""
+    directory = root / repo
+    (directory / "blobs" / "sha256").mkdir(parents=True)
+    (directory / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    layer = {"mediaType": OCI_LAYER, "digest": sha256(b"x"), "size": 2**64}
+    document = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": EMPTY,
+                "layers": [layer]}  # fmt: skip
+    data = json.dumps(document).encode()
+    (directory / "blobs" / "sha256" / sha256(data).split(":")[1]).write_bytes(data)
+    entry = {"mediaType": OCI_MANIFEST, "digest": sha256(data), "size": len(data),
+             "annotations": {"org.opencontainers.image.ref.name": "bad"}}  # fmt: skip
+    index = {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]}
+    (directory / "index.json").write_text(json.dumps(index))
+
+
+def test_a_poisoned_record_in_storage_is_skipped_and_the_rest_is_searchable(
+    tmp_path: Path,
+) -> None:
+    search = {"extensions": {"search": {}}}
+    names = ["a/first", "m/middle", "z/last"]
+    with live_server(tmp_path, search) as live, httpx.Client(base_url=live.url) as client:
+        for name in names:
+            put_manifest(client, name, "v1", image_manifest(client, name))
+    plant_poisoned(tmp_path / "data", "b/poisoned")
+    (tmp_path / "data" / ".ocireg" / "meta.db").unlink()  # every repository is read again
+    with live_server(tmp_path, search) as live, httpx.Client(base_url=live.url) as client:
+        eventually(lambda: len(sync_lines(live)) == 1)
+        query = "{ RepoListWithNewestImage { Results { Name } } }"
+        answer = client.post("/v2/_zot/ext/search", json={"query": query}).json()
+        found = [r["Name"] for r in answer["data"]["RepoListWithNewestImage"]["Results"]]
+        assert sorted(found) == names
+        lines = [json.loads(line) for line in live.log_lines() if line.startswith("{")]
+        (skipped,) = [line for line in lines if line.get("repo") == "b/poisoned"]
+        assert skipped["level"] == "warn" and "skipped" in skipped["msg"]
+
+
+def test_a_config_the_db_could_not_store_does_not_lose_its_batch(tmp_path: Path) -> None:
+    """A lone surrogate is valid JSON but no UTF-8: SQLite refused it, and the rest of that
+    second's pushes, other users' too, never reached search."""
+    search = {"extensions": {"search": {}}}
+    with live_server(tmp_path, search) as live, httpx.Client(base_url=live.url) as client:
+        config = b'{"architecture":"amd64","os":"linux","created":"\\ud800"}'
+        odd = image_manifest(client, "odd/config", config=config)
+        others = [image_manifest(client, f"other/{n}", layers=[b"%d" % n]) for n in range(3)]
+        put_manifest(client, "odd/config", "v1", odd)  # the same batch: within a second
+        for n, document in enumerate(others):
+            put_manifest(client, f"other/{n}", "v1", document)
+        query = "{ RepoListWithNewestImage { Results { Name } } }"
+
+        def listed() -> list[str]:
+            answer = client.post("/v2/_zot/ext/search", json={"query": query}).json()
+            results = answer["data"]["RepoListWithNewestImage"]["Results"]
+            return sorted(result["Name"] for result in results)
+
+        eventually(lambda: listed() == ["odd/config", "other/0", "other/1", "other/2"])

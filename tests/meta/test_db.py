@@ -57,6 +57,20 @@ def test_rebuild_keeps_statistics_of_what_remains(tmp_path: Path) -> None:
     assert reopened.repositories() == [] and reopened.images("r") == []
 
 
+def test_a_record_sqlite_cannot_hold_is_left_out_alone(tmp_path: Path) -> None:
+    db = SQLiteMetaDB(tmp_path / "meta.db")
+    good, huge = record("sha256:" + "1" * 64), record("sha256:" + "2" * 64, content_size=2**64)
+    broken = record("sha256:" + "3" * 64, created="\ud800")  # a lone surrogate: no UTF-8
+    tags = {"good": good.digest, "huge": huge.digest, "broken": broken.digest}
+    failed = db.replace_repository("r", [huge, good, broken], tags, "g1", 9.0)
+    assert sorted(failed) == [huge.digest, broken.digest]
+    assert "OverflowError" in failed[huge.digest]
+    assert [image["digest"] for image in db.images("r")] == [good.digest]
+    assert db.tags("r") == {"good": good.digest}
+    assert db.stamp("r") is None  # so that the next start reads the repository again
+    db.close()
+
+
 def test_stars_and_bookmarks_toggle_per_user() -> None:
     db = SQLiteMetaDB(":memory:")
     assert db.toggle("alice", "r", "starred") is True

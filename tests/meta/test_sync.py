@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+from typing import Any
 
+import pytest
+
+from ocireg.digests import digest_bytes
 from ocireg.meta.db import SQLiteMetaDB
-from ocireg.meta.records import Platform
+from ocireg.meta.records import ImageRecord, Platform
 from ocireg.meta.sync import Recorder, sync_all
+from ocireg.registry import layout
 from ocireg.registry import mediatypes as mt
 from tests.registry.world import World
 
@@ -90,3 +96,97 @@ def test_recorded_changes_keep_the_stamp_current_so_a_restart_reads_nothing() ->
     index = world.registry.index("r")
     assert index is not None and db.stamp("r") == index.stamp
     assert sync_all(world.registry, db).rebuilt == 0
+
+
+def plant_poisoned(world: World, repo: str) -> str:
+    """A manifest an older version accepted: a layer size beyond int64, which SQLite cannot
+    hold. Written straight into storage, as that version left it."""
+    config = world.blob(repo, CONFIG)
+    config["mediaType"] = "application/vnd.oci.image.config.v1+json"
+    layer = {**world.blob(repo, b"layer"), "size": 2**64}
+    document = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config,
+                "layers": [layer]}  # fmt: skip
+    data = json.dumps(document).encode()
+    digest = digest_bytes(data)
+    world.registry.driver.put_content(layout.blob_file(repo, digest), data)
+    descriptor = {"mediaType": mt.OCI_MANIFEST, "digest": str(digest), "size": len(data)}
+    edit = world.registry.indexes.edit(repo)
+    edit.set_tag("bad", descriptor)
+    world.registry.indexes.save(repo, edit)
+    return str(digest)
+
+
+def test_a_poisoned_manifest_is_skipped_with_a_log_line_and_the_sync_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world, db = World(), SQLiteMetaDB(":memory:")
+    world.image("a-good", b"first", "v1")
+    kept = world.image("b-poisoned", b"kept", "v1")
+    bad = plant_poisoned(world, "b-poisoned")
+    world.image("c-good", b"last", "v1")
+    with caplog.at_level(logging.WARNING, logger="ocireg.meta"):
+        result = sync_all(world.registry, db)
+    assert (result.repositories, set(db.repositories())) == (3, {"a-good", "b-poisoned", "c-good"})
+    assert [image["digest"] for image in db.images("b-poisoned")] == [kept["digest"]]
+    assert db.tags("b-poisoned") == {"v1": kept["digest"]}
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records]
+    assert (line["repo"], line["digest"], line["level"]) == ("b-poisoned", bad, "warn")
+    # not stamped: the next start tries it again, rather than believing the DB current
+    assert db.stamp("b-poisoned") is None and db.stamp("c-good") is not None
+
+
+class RefusingDB(SQLiteMetaDB):
+    """A meta DB that cannot store one digest (as SQLite cannot store an int beyond int64)."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__(":memory:")
+        self.refused = refused
+
+    def put_image(self, repo: str, record: ImageRecord, *args: Any) -> None:
+        if record.digest == self.refused:
+            raise OverflowError("Python int too large to convert to SQLite INTEGER")
+        super().put_image(repo, record, *args)
+
+
+def test_a_push_the_db_cannot_store_fails_alone_in_its_batch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    world = World()
+    first = world.image("r", b"first", "v1")  # pushed before the recorder: stamps start here
+    artifact = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST,
+                "config": world.blob("r", b"{}"), "layers": []}  # fmt: skip
+    bad = world.manifest("r", artifact, "bad")
+    db = RefusingDB(bad["digest"])
+    sync_all(world.registry, db)
+    recorder = Recorder(world.registry, db)
+    world.registry.observers.append(recorder)
+    world.registry.indexes.listeners.append(recorder.index_saved)
+    before = world.image("r", b"before", "v2")
+    recorder.pushed("r", bad["digest"], bad["size"], ["bad"])
+    after = world.image("other", b"after", "v1")
+    with caplog.at_level(logging.WARNING, logger="ocireg.meta"):
+        assert recorder.flush() == 3
+    assert db.image("r", before["digest"]) is not None
+    assert db.image("other", after["digest"]) is not None
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records]
+    assert (line["repo"], line["digest"]) == ("r", bad["digest"])
+    assert "OverflowError" in line["error"]
+    # "r" is behind storage now: its stamp stays where it was, so the next start re-reads it
+    index = world.registry.index("r")
+    assert index is not None and db.stamp("r") != index.stamp
+    assert db.stamp("other") == world.registry.index("other").stamp  # type: ignore[union-attr]
+    assert db.image("r", first["digest"]) is not None
+
+
+def test_content_size_saturates_at_int64() -> None:
+    """Each layer size fits int64 but their sum does not: the figure is capped, not refused."""
+    world, db = World(), SQLiteMetaDB(":memory:")
+    config = world.blob("r", CONFIG)
+    config["mediaType"] = "application/vnd.oci.image.config.v1+json"
+    layers = [{**world.blob("r", data), "size": 2**63 - 1} for data in (b"x", b"y")]
+    document = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config,
+                "layers": layers}  # fmt: skip
+    pushed = world.manifest("r", document, "v1")
+    sync_all(world.registry, db)
+    stored = db.image("r", pushed["digest"])
+    assert stored is not None and stored["content_size"] == 2**63 - 1

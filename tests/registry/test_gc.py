@@ -7,6 +7,7 @@ import asyncio
 from ocireg.digests import digest_bytes, parse_digest
 from ocireg.registry import layout
 from ocireg.registry import mediatypes as mt
+from ocireg.registry.manifestcache import ManifestCache
 from tests.registry.world import CONFIG, World
 
 
@@ -104,7 +105,7 @@ def test_a_manifest_that_cannot_be_read_keeps_every_blob() -> None:
     world.blob("r", b"dangling")
     path = layout.blob_file("r", parse_digest(image["digest"]))
     world.registry.driver.put_content(path, b"{not json")  # damaged in storage
-    world.registry._parsed.clear()  # as after a restart: nothing parsed before is remembered
+    world.registry.parsed = ManifestCache()  # as after a restart: nothing parsed is remembered
     world.later()
     assert world.collect("r").blobs == []
     assert str(digest_bytes(b"needed-layer")) in world.blobs("r")

@@ -11,7 +11,7 @@ limits, waits until the meta DB has every image, then:
 Reported: GET p50/p99/max in both phases, the hostile queries answered and how, and the server's
 peak RSS. Targets (issue 21): loaded GET p99 < 50 ms, RSS < 300 MiB throughout. Loopback only.
 
-    BENCH_TMPDIR=/dev/shm python bench/hostile.py --repos 25 --layers 28000 --hostile 10
+    BENCH_TMPDIR=/dev/shm python bench/hostile_search.py --repos 25 --layers 28000 --hostile 10
 """
 
 from __future__ import annotations
