@@ -20,6 +20,7 @@ from ocireg.auth.middleware import AuthMiddleware
 from ocireg.background import (
     Lifespan,
     build_scheduler,
+    schedule_cleanup,
     schedule_dedupe_conversion,
     schedule_gc,
     start_meta,
@@ -117,6 +118,7 @@ def create_app(
     meta = start_meta(registry, scheduler, shared)
     gc = schedule_gc(config, registry, scheduler, meta)
     schedule_dedupe_conversion(registry, scheduler, shared)
+    schedule_cleanup(registry, scheduler, shared)
     state = AppState(
         config, registry, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
     )

@@ -6,6 +6,7 @@ it. Periodic jobs coordinate across worker processes through ``<root>/.ocireg/sc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.config import Config
+from ocireg.logs import event
 from ocireg.meta.db import MetaDB, SQLiteMetaDB
 from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.gc import GarbageCollector
@@ -21,6 +23,7 @@ from ocireg.registry.store import Registry
 from ocireg.scheduler import Priority, Scheduler, Task
 
 DEFAULT_WORKERS = 4
+log = logging.getLogger("ocireg.background")
 
 
 def build_scheduler(config: Config, state_dir: Path | None) -> Scheduler:
@@ -68,6 +71,23 @@ def schedule_dedupe_conversion(
         await anyio.to_thread.run_sync(registry.dedupe.convert, repositories, marker)
 
     scheduler.once(Task("dedupe", convert, Priority.LOW))
+
+
+def schedule_cleanup(registry: Registry, scheduler: Scheduler, shared: Path | None) -> None:
+    """At start, in one process, remove what crashed processes left: lock files nobody holds."""
+    if shared is None:
+        return  # in memory: nothing persists between starts
+
+    def clean() -> None:
+        with try_exclusive(shared / "cleanup.lock") as ours:
+            if ours:
+                removed = registry.locks.sweep()
+                event(log, logging.INFO, "start-up cleanup done", lockFiles=removed)
+
+    async def cleanup() -> None:
+        await anyio.to_thread.run_sync(clean)
+
+    scheduler.once(Task("cleanup", cleanup, Priority.LOW))
 
 
 class Lifespan:

@@ -53,6 +53,15 @@ def readable(names: Iterable[str]) -> list[str]:
     return [name for name in names if guard.access.allows(who, "read", name)]
 
 
+def client_key() -> str:
+    """Who a per-client limit counts against: the user, or the address when anonymous."""
+    who = identity()
+    if who.user is not None:
+        return f"user:{who.user}"
+    client = current_request().scope.get("client")
+    return f"address:{client[0] if client else ''}"
+
+
 def repo(name: str) -> str:
     """The repository name, validated beyond what the spec's pattern can say."""
     return check_name(name)

@@ -14,6 +14,7 @@ from ocireg.handlers.base import (
     app_state,
     blob_location,
     body_stream,
+    client_key,
     header_int,
     identity,
     may,
@@ -71,10 +72,11 @@ async def start_upload(name: str) -> Response:
     monolithic = query("digest")
     # checked before a session exists, so a bad digest leaves nothing behind
     expected = require_supported(parse_digest(monolithic)) if monolithic is not None else None
+    # a session past a cap is refused (429) before the repository is created
+    session = await reg.uploads.start(name, client_key())
     if expected is None:
         await reg.ensure_repository(name)
-        return _accepted(name, reg.uploads.start(name), 0)
-    session = reg.uploads.start(name)
+        return _accepted(name, session, 0)
     try:
         await reg.uploads.complete(name, session, expected, body_stream(), _chunk_info())
     except BaseException:

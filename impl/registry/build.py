@@ -7,6 +7,7 @@ from pathlib import Path
 from ocireg.config import Config
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.store import Registry
+from ocireg.registry.uploads import SessionCaps
 from ocireg.storage.driver import StorageDriver
 from ocireg.storage.filesystem import FilesystemDriver
 
@@ -28,4 +29,9 @@ def build_registry(config: Config, driver: StorageDriver | None = None) -> Regis
         docker_compat=docker,
         fsync=config.storage.commit,
         dedupe=config.storage.dedupe,
+        upload_caps=SessionCaps(
+            config.http.maxUploadSessionsPerRepository,
+            config.http.maxUploadSessionsPerClient,
+            config.http.workers,
+        ),
     )

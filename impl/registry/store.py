@@ -21,7 +21,7 @@ from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifests import Manifest, parse_manifest
-from ocireg.registry.uploads import UploadStore
+from ocireg.registry.uploads import SessionCaps, UploadStore
 from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
 _PARSED_CACHE = 100_000
@@ -69,6 +69,7 @@ class Registry:
         docker_compat: bool = True,
         fsync: bool = False,
         dedupe: bool = False,
+        upload_caps: SessionCaps | None = None,
     ) -> None:
         self.driver = driver
         self.locks = locks
@@ -76,7 +77,7 @@ class Registry:
         self.indexes = IndexStore(driver)
         self.commits = IndexCommits(locks, self.indexes)
         self.dedupe = Dedupe(driver, dedupe)
-        self.uploads = UploadStore(driver, locks, fsync, self.dedupe)
+        self.uploads = UploadStore(driver, locks, fsync, self.dedupe, upload_caps)
         self._parsed: OrderedDict[str, Manifest] = OrderedDict()
         self.manifest_checks: list[ManifestCheck] = []
         self.observers: list[Observer] = []
