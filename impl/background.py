@@ -73,16 +73,29 @@ def schedule_dedupe_conversion(
     scheduler.once(Task("dedupe", convert, Priority.LOW))
 
 
+# A temporary file whose writer cannot be told alive or gone (another host's, an older name's)
+# is orphaned once nothing has written to it for this long; each is filled in one go.
+ORPHAN_AGE = 3600.0
+
+
 def schedule_cleanup(registry: Registry, scheduler: Scheduler, shared: Path | None) -> None:
-    """At start, in one process, remove what crashed processes left: lock files nobody holds."""
+    """At start, in one process, remove what crashed processes left: lock files nobody holds
+    and orphaned temporary files. Upload sessions are GC's (idle for ``storage.gcDelay``)."""
     if shared is None:
         return  # in memory: nothing persists between starts
 
     def clean() -> None:
         with try_exclusive(shared / "cleanup.lock") as ours:
             if ours:
-                removed = registry.locks.sweep()
-                event(log, logging.INFO, "start-up cleanup done", lockFiles=removed)
+                locks = registry.locks.sweep()
+                temporary = registry.driver.sweep_temporary(ORPHAN_AGE)
+                event(
+                    log,
+                    logging.INFO,
+                    "start-up cleanup done",
+                    lockFiles=locks,
+                    temporaryFiles=temporary,
+                )
 
     async def cleanup() -> None:
         await anyio.to_thread.run_sync(clean)
