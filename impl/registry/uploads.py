@@ -15,7 +15,7 @@ Open sessions are capped (``SessionCaps``; 429 ``TOOMANYREQUESTS`` past a cap):
 - per client (user name, or address when anonymous), in each process for the sessions it
   started, the cap shared out among worker processes as ``http.ratelimit`` is. A process does
   not learn of a session that another one completed, so when a client reaches the cap its
-  sessions are checked against storage and those that are gone are forgotten.
+  sessions are checked against storage (at most once a second) and those gone are forgotten.
 
 A session's lock file is removed when each operation on it ends (see ``locks``).
 """
@@ -26,6 +26,7 @@ import asyncio
 import contextlib
 import math
 import re
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -46,6 +47,7 @@ CONTENT_RANGE_RE = re.compile(r"(?:bytes[= ])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
 _READ_CHUNK = 1 << 20
 _HASH_STATES = 10_000  # running hashes kept (LRU); others are computed again at commit
 _PRUNE_EVERY = 1024  # session starts between checks of which tracked sessions still exist
+_RECHECK = 1.0  # seconds between storage checks of one client's sessions at its cap
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ class UploadStore:
         self.caps = caps or SessionCaps()
         self._hashes: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
         self._by_client: dict[str, set[tuple[str, str]]] = {}  # sessions started here
+        self._owners: dict[tuple[str, str], str] = {}  # and whose they are
+        self._checked: dict[str, float] = {}  # when a client's sessions were last checked
         self._starts = 0
 
     async def start(self, repo: str, client: str = "") -> str:
@@ -121,6 +125,7 @@ class UploadStore:
         self._keep_hash(self._key(repo, session), 0, new_hasher())
         if self.caps.per_client is not None:
             self._by_client.setdefault(client, set()).add((repo, session))
+            self._owners[(repo, session)] = client
         return session
 
     def _admit(self, repo: str, client: str) -> None:
@@ -139,19 +144,31 @@ class UploadStore:
         return sum(1 for path in paths if SESSION_RE.fullmatch(path.rsplit("/", 1)[-1]))
 
     def _prune_client(self, client: str, cap: int) -> set[tuple[str, str]]:
-        """The client's sessions started here, without those that ended (checked only at the
-        cap: below it, an over-count costs nothing)."""
+        """The client's sessions started here, without those that ended. Those that end in
+        this process leave at once; those that ended elsewhere are looked for in storage only
+        at the cap (below it, an over-count costs nothing) and at most every ``_RECHECK``
+        seconds, so a client that keeps asking past its cap costs no file checks."""
         mine = self._by_client.get(client, set())
-        if len(mine) >= cap:
-            mine = {(r, s) for r, s in mine if self._driver.exists(layout.upload_file(r, s))}
-            self._by_client[client] = mine
+        now = time.monotonic()
+        if len(mine) >= cap and now - self._checked.get(client, -_RECHECK) >= _RECHECK:
+            self._checked[client] = now
+            gone = {(r, s) for r, s in mine if not self._driver.exists(layout.upload_file(r, s))}
+            for key in gone:
+                self._owners.pop(key, None)
+            mine -= gone
         return mine
 
     def _prune_clients(self) -> None:
         for client in list(self._by_client):
-            self._prune_client(client, 0)
-            if not self._by_client[client]:
+            self._checked.pop(client, None)
+            if not self._prune_client(client, 0):
                 del self._by_client[client]
+                self._checked.pop(client, None)
+
+    def _forget_owner(self, repo: str, session: str) -> None:
+        client = self._owners.pop((repo, session), None)
+        if client is not None:
+            self._by_client.get(client, set()).discard((repo, session))
 
     def _keep_hash(self, key: str, size: int, hasher: Hasher) -> None:
         self._hashes[key] = (size, hasher)
@@ -162,6 +179,7 @@ class UploadStore:
     def forget(self, repo: str, session: str) -> None:
         """Drop what this process keeps about a session that is gone (GC collected it)."""
         self._hashes.pop(self._key(repo, session), None)
+        self._forget_owner(repo, session)
 
     def size(self, repo: str, session: str) -> int:
         if not SESSION_RE.fullmatch(session):
@@ -212,6 +230,7 @@ class UploadStore:
 
     def _discard(self, repo: str, session: str) -> None:
         self._hashes.pop(self._key(repo, session), None)
+        self._forget_owner(repo, session)
         with contextlib.suppress(PathNotFoundError):
             self._driver.delete(layout.upload_file(repo, session))
 
