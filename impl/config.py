@@ -135,10 +135,10 @@ class HTTPConfig(_Section):
         "(ocireg's key); past it, 429. null: no cap.",
     )
     maxUploadSessionsPerClient: int | None = Field(
-        200,
+        1000,
         ge=1,
-        description="Blob upload sessions open at once per user (per address when anonymous), "
-        "shared out among http.workers (ocireg's key); past it, 429. null: no cap.",
+        description="Blob upload sessions open at once per client (address, and user when "
+        "logged in), shared out among http.workers (ocireg's key); past it, 429. null: no cap.",
     )
 
     def verifies_client_certificates(self) -> bool:

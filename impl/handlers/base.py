@@ -54,12 +54,12 @@ def readable(names: Iterable[str]) -> list[str]:
 
 
 def client_key() -> str:
-    """Who a per-client limit counts against: the user, or the address when anonymous."""
-    who = identity()
-    if who.user is not None:
-        return f"user:{who.user}"
+    """Who a per-client limit counts against: an address, and the user when there is one (a
+    robot account that many machines share gets a share on each, an anonymous one none)."""
     client = current_request().scope.get("client")
-    return f"address:{client[0] if client else ''}"
+    address = client[0] if client else ""
+    user = identity().user
+    return address if user is None else f"{user}@{address}"
 
 
 def repo(name: str) -> str:

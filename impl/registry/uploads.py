@@ -12,7 +12,7 @@ Open sessions are capped (``SessionCaps``; 429 ``TOOMANYREQUESTS`` past a cap):
 - per repository, by counting its session files under a lock of its own, so the cap holds
   across every worker process sharing the root, with nothing to keep in step: a session that
   ends, in any process, or that GC collects, is simply no longer counted;
-- per client (user name, or address when anonymous), in each process for the sessions it
+- per client (address, with the user name when logged in), in each process for the sessions it
   started, the cap shared out among worker processes as ``http.ratelimit`` is. A process does
   not learn of a session that another one completed, so when a client reaches the cap its
   sessions are checked against storage (at most once a second) and those gone are forgotten.
