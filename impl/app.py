@@ -20,6 +20,7 @@ from ocireg.auth.middleware import AuthMiddleware
 from ocireg.background import (
     Lifespan,
     build_scheduler,
+    schedule_cleanup,
     schedule_dedupe_conversion,
     schedule_gc,
     start_meta,
@@ -131,6 +132,7 @@ def create_app(
     meta = start_meta(registries, scheduler, shared)
     gc = schedule_gc(config, registries, scheduler, meta)
     schedule_dedupe_conversion(config, registries, scheduler, shared)
+    schedule_cleanup(registries, scheduler, shared)
     state = AppState(
         config, registries, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
     )

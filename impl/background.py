@@ -6,6 +6,7 @@ it. Periodic jobs coordinate across worker processes through ``<root>/.ocireg/sc
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.config import Config, RootConfig
+from ocireg.logs import event
 from ocireg.meta.db import MetaDB, SQLiteMetaDB
 from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.gc import GarbageCollector
@@ -23,6 +25,7 @@ from ocireg.registry.store import Registry
 from ocireg.scheduler import Priority, Scheduler, Task
 
 DEFAULT_WORKERS = 4
+log = logging.getLogger("ocireg.background")
 
 
 def build_scheduler(config: Config, state_dir: Path | None) -> Scheduler:
@@ -103,6 +106,38 @@ def schedule_dedupe_conversion(
             await anyio.to_thread.run_sync(registry.dedupe.convert, repositories, marker)
 
         scheduler.once(Task(f"dedupe:{root.key}", convert, Priority.LOW))
+
+
+# A temporary file whose writer cannot be told alive or gone (another host's, an older name's)
+# is orphaned once nothing has written to it for this long; each is filled in one go.
+ORPHAN_AGE = 3600.0
+
+
+def schedule_cleanup(registries: Registries, scheduler: Scheduler, shared: Path | None) -> None:
+    """At start, in one process, remove what crashed processes left: lock files nobody holds
+    and orphaned temporary files, in every storage root. Upload sessions are GC's (idle for
+    ``storage.gcDelay``)."""
+    if shared is None:
+        return  # in memory: nothing persists between starts
+
+    def clean() -> None:
+        with try_exclusive(shared / "cleanup.lock") as ours:
+            if ours:
+                roots = registries.roots()
+                locks = roots[0].locks.sweep()  # one lock directory for every root
+                temporary = sum(root.driver.sweep_temporary(ORPHAN_AGE) for root in roots)
+                event(
+                    log,
+                    logging.INFO,
+                    "start-up cleanup done",
+                    lockFiles=locks,
+                    temporaryFiles=temporary,
+                )
+
+    async def cleanup() -> None:
+        await anyio.to_thread.run_sync(clean)
+
+    scheduler.once(Task("cleanup", cleanup, Priority.LOW))
 
 
 class Lifespan:

@@ -207,6 +207,18 @@ class HTTPConfig(_Section):
     writeTimeout: Duration | None = None
     workers: int = Field(1, ge=1, le=64, description="Worker processes serving one root.")
     maxManifestSize: int = Field(4 * 1024 * 1024, ge=1024, description="Bytes; larger gets 413.")
+    maxUploadSessionsPerRepository: int | None = Field(
+        1000,
+        ge=1,
+        description="Blob upload sessions open at once in one repository, over all workers "
+        "(ocireg's key); past it, 429. null: no cap.",
+    )
+    maxUploadSessionsPerClient: int | None = Field(
+        1000,
+        ge=1,
+        description="Blob upload sessions open at once per client (address, and user when "
+        "logged in), shared out among http.workers (ocireg's key); past it, 429. null: no cap.",
+    )
 
     def verifies_client_certificates(self) -> bool:
         """Whether the server asks TLS clients for a certificate and checks it against

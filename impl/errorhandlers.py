@@ -7,6 +7,7 @@ client always receives ``{"errors":[...]}`` and never a bare 500 for its own bad
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 from typing import Any
@@ -20,6 +21,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect
 
 from ocireg.errors import ErrorCode, RegistryError, error_body
+from ocireg.logs import event
 
 log = logging.getLogger("ocireg.errors")
 
@@ -52,6 +54,39 @@ def _unsupported_media_type(path: str, reason: Any) -> ConnexionResponse:
         return _response(400, ErrorCode.MANIFEST_INVALID, {"reason": reason})
     code = ErrorCode.BLOB_UPLOAD_INVALID if "/blobs/uploads/" in path else ErrorCode.UNSUPPORTED
     return _response(415, code, {"reason": reason})
+
+
+# What a storage failure tells the client: a full disk (or quota) is 507 Insufficient Storage;
+# storage the registry may not write (permissions, a read-only mount) is 503, an operator's
+# matter. Any other OSError stays a 500. The file and errno go to the log, not to the client.
+_STORAGE_FAILURES: dict[int, tuple[int, str]] = {
+    errno.ENOSPC: (507, "storage is full"),
+    errno.EDQUOT: (507, "storage is full"),
+    errno.EACCES: (503, "storage is not writable"),
+    errno.EPERM: (503, "storage is not writable"),
+    errno.EROFS: (503, "storage is not writable"),
+}
+
+
+def storage_failure(request: ConnexionRequest, exc: OSError) -> ConnexionResponse | None:
+    """The answer to a storage failure the client should hear about, logged; None for others."""
+    known = _STORAGE_FAILURES.get(exc.errno) if exc.errno is not None else None
+    if known is None:
+        return None
+    status, reason = known
+    name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    event(
+        log,
+        logging.ERROR,
+        "storage failure",
+        method=request.method,
+        path=request.url.path,
+        file=exc.filename,
+        errno=name,
+        error=exc.strerror,
+    )
+    detail = {"reason": reason, "errno": name}
+    return _response(status, ErrorCode.UNAVAILABLE, detail, f"service unavailable: {reason}")
 
 
 class AllowedMethods:
@@ -110,6 +145,10 @@ def install(app: AsyncApp, allowed: AllowedMethods) -> None:
         return _response(400, ErrorCode.BLOB_UPLOAD_INVALID, {"reason": "client disconnected"})
 
     def unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+        if isinstance(exc, OSError):
+            answer = storage_failure(request, exc)
+            if answer is not None:
+                return answer
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return ConnexionResponse(
             status_code=500,

@@ -38,6 +38,10 @@ class ErrorCode(Enum):
     # Legacy and extension codes the spec allows.
     TAG_INVALID = _Code("manifest tag did not match URI", 400)
     EXTENSION_UNKNOWN = _Code("extension unknown to registry", 404)
+    # Storage the registry cannot write (full, read-only, not permitted): the server's failure,
+    # which no code of the spec's table (all about the request) describes; distribution's
+    # code for it, which Docker and containerd know. The status says which (507 or 503).
+    UNAVAILABLE = _Code("service unavailable", 503)
 
     @property
     def message(self) -> str:

@@ -31,7 +31,7 @@ from connexion.middleware.request_validation import (
 from connexion.utils import is_null, is_nullable
 from connexion.validators import VALIDATOR_MAP, JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.types import Receive, Scope, Send
 
 from ocireg import jsonparse
@@ -157,6 +157,7 @@ class OCIParameterValidator(ParameterValidator):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plain_path = all(_plain_string(p) for p in self.parameters.get("path", []))
+        self._integer_query = [p for p in self.parameters.get("query", []) if _is_integer(p)]
 
     def validate(self, scope: Scope) -> None:
         try:
@@ -192,6 +193,28 @@ class OCIParameterValidator(ParameterValidator):  # type: ignore[misc]
                 error = validate(param, request)
                 if error:
                     raise _error_for(param, getter(param), error)
+        # after the schema's checks, so what int() refuses keeps jsonschema's message
+        self._check_integers_as_written(request.scope)
+
+    def _check_integers_as_written(self, scope: Scope) -> None:
+        """An integer query parameter must be written in ASCII digits. connexion converts with
+        ``int()``, which also takes a sign, spaces, ``_`` and other scripts' digits (``+5``,
+        `` 5``, ``5_0``, ``-0``); the spec's integer, like HTTP's ``1*DIGIT``, has none of them."""
+        if not self._integer_query:
+            return
+        written = QueryParams(scope.get("query_string", b""))
+        for param in self._integer_query:
+            for value in written.getlist(param["name"]):
+                if not _DIGITS.fullmatch(value):
+                    raise _error_for(param, value, f"{value!r} is not an integer in digits")
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _is_integer(param: dict[str, Any]) -> bool:
+    schema: dict[str, Any] = param.get("schema", param)
+    return schema.get("type") == "integer"
 
 
 _BODY_CACHE = 32  # (media type, charset) pairs remembered per operation; clients choose them

@@ -62,6 +62,15 @@ def readable(names: Iterable[str], limit: int | None = None) -> list[str]:
     return list(islice(kept, limit))
 
 
+def client_key() -> str:
+    """Who a per-client limit counts against: an address, and the user when there is one (a
+    robot account that many machines share gets a share on each, an anonymous one none)."""
+    client = current_request().scope.get("client")
+    address = client[0] if client else ""
+    user = identity().user
+    return address if user is None else f"{user}@{address}"
+
+
 def repo(name: str) -> str:
     """The repository name, validated beyond what the spec's pattern can say."""
     return check_name(name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -33,11 +34,16 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
             yield chunk
 
 
-def _check_range(size: int) -> None:
+def _check_range(response: BlobFileResponse, size: int) -> None:
     """Refuse a ``Range`` the way the spec says (an OCI error body), before starlette's
-    FileResponse answers it in text/plain. Under ``If-Range`` starlette may ignore it: let it."""
-    header = current_request().headers.get("range")
-    if header is None or "if-range" in current_request().headers:
+    FileResponse answers it in text/plain. Under an ``If-Range`` that does not match, starlette
+    ignores the range (a full answer): so do we; under one that matches, the range applies."""
+    headers = current_request().headers
+    header = headers.get("range")
+    if header is None:
+        return
+    if_range = headers.get("if-range")
+    if if_range is not None and not response._should_use_range(if_range):
         return
     try:
         BlobFileResponse._parse_range_header(header, size)
@@ -54,24 +60,37 @@ def _check_range(size: int) -> None:
         ) from None
 
 
-async def head_blob(name: str, digest: str) -> Response:
-    dgst = parse_digest(digest)
-    info = registry(name).blob_info(repo(name), dgst)
-    headers = {"Docker-Content-Digest": str(dgst), "Content-Length": str(info.size)}
-    return Response(status_code=200, media_type=OCTET, headers=headers)
-
-
-async def get_blob(name: str, digest: str) -> Response:
+def _blob_response(name: str, digest: str) -> Response:
+    """The answer to GET and HEAD alike: starlette's responses send only the headers to a HEAD,
+    so both carry the same ones (Accept-Ranges, ETag and Last-Modified included), and a HEAD
+    with a Range gets the 206 headers its GET would."""
     reg, dgst, name = registry(name), parse_digest(digest), repo(name)
     info = reg.blob_info(name, dgst)
     path = layout.blob_file(name, dgst)
     headers = {"Docker-Content-Digest": str(dgst)}
     local = reg.driver.local_path(path)
     if local is not None:  # sendfile-style streaming with Range support from starlette
-        _check_range(info.size)
-        return BlobFileResponse(local, media_type=OCTET, headers=headers)
+        try:
+            stat_result = os.stat(local)
+        except (FileNotFoundError, NotADirectoryError):  # deleted since blob_info
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(dgst)}) from None
+        response = BlobFileResponse(
+            local, media_type=OCTET, headers=headers, stat_result=stat_result
+        )
+        _check_range(response, stat_result.st_size)
+        return response
     headers["Content-Length"] = str(info.size)
+    if current_request().method == "HEAD":
+        return Response(status_code=200, media_type=OCTET, headers=headers)
     return StreamingResponse(_chunks(reg.driver.reader(path)), media_type=OCTET, headers=headers)
+
+
+async def head_blob(name: str, digest: str) -> Response:
+    return _blob_response(name, digest)
+
+
+async def get_blob(name: str, digest: str) -> Response:
+    return _blob_response(name, digest)
 
 
 async def delete_blob(name: str, digest: str) -> Response:

@@ -15,6 +15,7 @@ from ocireg.handlers.base import (
     app_state,
     blob_location,
     body_stream,
+    client_key,
     header_int,
     identity,
     may,
@@ -73,17 +74,19 @@ async def start_upload(name: str) -> Response:
     monolithic = query("digest")
     # checked before a session exists, so a bad digest leaves nothing behind
     expected = require_supported(parse_digest(monolithic)) if monolithic is not None else None
-    if expected is None:
-        await reg.ensure_repository(name)
-        return _accepted(name, reg.uploads.start(name), 0)
-    session = reg.uploads.start(name)
+    # refused (429) before anything is written: past maxRepos, past a session cap
+    reg.check_room(name)
+    session = await reg.uploads.start(name, client_key())
     try:
-        await reg.uploads.complete(name, session, expected, body_stream(), _chunk_info())
+        if expected is not None:
+            await reg.uploads.complete(name, session, expected, body_stream(), _chunk_info())
+        await reg.ensure_repository(name)
     except BaseException:
-        # a refused monolithic push leaves neither a session nor an empty repository behind
+        # a refused push leaves neither a session nor an empty repository behind
         await reg.uploads.discard(name, session)
         raise
-    await reg.ensure_repository(name)
+    if expected is None:
+        return _accepted(name, session, 0)
     return _created(name, str(expected))
 
 

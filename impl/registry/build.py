@@ -10,6 +10,7 @@ from ocireg.config import Config, RootConfig
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.routes import Registries
 from ocireg.registry.store import Registry, RepositoryLimit
+from ocireg.registry.uploads import SessionCaps
 from ocireg.storage.driver import StorageDriver
 from ocireg.storage.filesystem import FilesystemDriver
 from ocireg.storage.memory import MemoryDriver
@@ -20,8 +21,17 @@ def meta_dir(config: Config, driver: StorageDriver | None) -> Path | None:
     return config.resolved_root() / ".ocireg" if driver is None else None
 
 
-def _root(root: RootConfig, driver: StorageDriver, locks: KeyedLocks, docker: bool) -> Registry:
-    return Registry(driver, locks, docker_compat=docker, fsync=root.commit, dedupe=root.dedupe)
+def _root(
+    root: RootConfig, driver: StorageDriver, locks: KeyedLocks, docker: bool, caps: SessionCaps
+) -> Registry:
+    return Registry(
+        driver,
+        locks,
+        docker_compat=docker,
+        fsync=root.commit,
+        dedupe=root.dedupe,
+        upload_caps=caps,
+    )
 
 
 def build_registry(config: Config, driver: StorageDriver | None = None) -> Registries:
@@ -31,12 +41,18 @@ def build_registry(config: Config, driver: StorageDriver | None = None) -> Regis
     locks = KeyedLocks(shared / "locks" if shared else None)
     docker = "docker2s2" in config.http.compat
     storage = config.storage
+    # one set of caps for every root: a client's sessions count wherever they are
+    caps = SessionCaps(
+        config.http.maxUploadSessionsPerRepository,
+        config.http.maxUploadSessionsPerClient,
+        config.http.workers,
+    )
     main = driver or FilesystemDriver(storage.resolved_root(), fsync=storage.commit)
     routes = {}
     for key, sub in (storage.subPaths or {}).items():
         sub_driver = MemoryDriver() if driver else FilesystemDriver(sub.resolved_root(), sub.commit)
-        routes[key.removeprefix("/")] = _root(sub, sub_driver, locks, docker)
-    registries = Registries(_root(storage, main, locks, docker), routes)
+        routes[key.removeprefix("/")] = _root(sub, sub_driver, locks, docker, caps)
+    registries = Registries(_root(storage, main, locks, docker, caps), routes)
     for registry in registries.roots():
         registry.serves = partial(registries.serves, registry)
     _limit_repositories(config, registries)

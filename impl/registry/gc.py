@@ -239,9 +239,11 @@ class GarbageCollector:
         driver = self.registry.driver
         for path in driver.children(layout.uploads_dir(repo)):
             if self._old(path):
+                session = path.rsplit("/", 1)[-1]
                 try:
                     driver.delete(path)
                 except PathNotFoundError:
                     continue
-                result.uploads.append(path.rsplit("/", 1)[-1])
+                self.registry.uploads.forget(repo, session)
+                result.uploads.append(session)
             await asyncio.sleep(0)

@@ -6,6 +6,12 @@ Several uvicorn workers may serve one storage root, so a read-modify-write of a 
 When another process holds it, a thread waits in a blocking ``flock`` so the event loop never
 stalls, and the kernel hands the lock over as soon as it is released (polling with a back-off
 left a waiting process asleep while the holder took the lock again and again).
+
+A lock file may be removed, but only by a process that holds its lock (an upload session's
+lock when the operation ends, :meth:`KeyedLocks.sweep` at start); whoever then gets the lock
+on the removed file finds that the name no longer leads to it and starts again with a fresh
+file, so two processes never hold "the same" lock on two different files. A repository's
+lock file stays: a waiter on it is handed the lock by the kernel, which a removal would undo.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ class KeyedLocks:
             lock_dir.mkdir(parents=True, exist_ok=True)
 
     @contextlib.asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    async def hold(self, key: str, *, ephemeral: bool = False) -> AsyncIterator[None]:
+        """Hold ``key``'s lock. ``ephemeral``: remove its lock file on release (for keys that
+        are seldom contended and many, such as one per upload session)."""
         lock, users = self._local.get(key, (asyncio.Lock(), 0))
         self._local[key] = (lock, users + 1)
         try:
@@ -39,10 +47,14 @@ class KeyedLocks:
                 if self._dir is None:
                     yield
                 else:
-                    fd = await self._flock(key)
+                    path = self._dir / _file_name(key)
+                    fd = await self._flock(path)
                     try:
                         yield
                     finally:
+                        if ephemeral:
+                            with contextlib.suppress(FileNotFoundError):
+                                os.unlink(path)  # while held: see the module docstring
                         os.close(fd)  # closing the descriptor releases the flock
         finally:
             lock, users = self._local[key]
@@ -51,10 +63,39 @@ class KeyedLocks:
             else:
                 self._local[key] = (lock, users - 1)
 
-    async def _flock(self, key: str) -> int:
-        assert self._dir is not None
-        name = hashlib.sha256(key.encode()).hexdigest()[:40] + ".lock"
-        fd = os.open(self._dir / name, os.O_RDWR | os.O_CREAT, 0o644)
+    def sweep(self) -> int:
+        """Remove every lock file nobody holds (left by ended sessions or crashed processes);
+        returns how many. Blocking: for a thread, at start."""
+        if self._dir is None:
+            return 0
+        removed = 0
+        for entry in os.scandir(self._dir):
+            try:
+                fd = os.open(entry.path, os.O_RDWR)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                if _still_named(fd, entry.path):
+                    os.unlink(entry.path)
+                    removed += 1
+            except BlockingIOError:
+                pass  # held: in use
+            finally:
+                os.close(fd)
+        return removed
+
+    async def _flock(self, path: Path) -> int:
+        """A descriptor holding the flock of the file at ``path`` (retried when the file was
+        removed while we waited for it)."""
+        while True:
+            fd = await self._flock_file(path)
+            if _still_named(fd, path):
+                return fd
+            os.close(fd)
+
+    async def _flock_file(self, path: Path) -> int:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return fd
@@ -77,6 +118,20 @@ class KeyedLocks:
             waiting.add_done_callback(lambda _: os.close(fd))
             raise
         return fd
+
+
+def _file_name(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()[:40] + ".lock"
+
+
+def _still_named(fd: int, path: str | Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd`` (not removed or replaced)."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 @contextlib.contextmanager

@@ -24,7 +24,7 @@ from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestcache import ManifestCache
 from ocireg.registry.manifests import Manifest, parse_manifest
-from ocireg.registry.uploads import UploadStore
+from ocireg.registry.uploads import SessionCaps, UploadStore
 from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
 # A manifest larger than this is parsed, hashed and checked in a thread: a 4 MiB one of 28,000
@@ -123,6 +123,7 @@ class Registry:
         fsync: bool = False,
         dedupe: bool = False,
         serves: Callable[[str], bool] | None = None,
+        upload_caps: SessionCaps | None = None,
     ) -> None:
         self.driver = driver
         self.locks = locks
@@ -132,7 +133,7 @@ class Registry:
         self.indexes = IndexStore(driver)
         self.commits = IndexCommits(locks, self.indexes)
         self.dedupe = Dedupe(driver, dedupe)
-        self.uploads = UploadStore(driver, locks, fsync, self.dedupe)
+        self.uploads = UploadStore(driver, locks, fsync, self.dedupe, upload_caps)
         self.parsed = ManifestCache()
         self.manifest_checks: list[ManifestCheck] = []
         self.observers: list[Observer] = []
@@ -153,6 +154,14 @@ class Registry:
         # pushed at once cannot both take the last place.
         async with self.locks.hold(QUOTA_LOCK):
             await self._create_repository(repo)
+
+    def check_room(self, repo: str) -> None:
+        """TOOMANYREQUESTS when creating ``repo`` would pass a ``maxRepos`` limit: asked before
+        a request writes anything for a new repository (``ensure_repository`` asks again,
+        under the lock, before creating it)."""
+        if self.repository_limits and not self.driver.exists(layout.index_file(repo)):
+            for limit in self.repository_limits:
+                limit.check()
 
     async def _create_repository(self, repo: str) -> None:
         async with self.locks.hold(repo):

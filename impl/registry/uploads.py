@@ -4,14 +4,31 @@ An upload is a file under ``<repo>/.uploads/<id>``; its size is the upload offse
 computed while bytes arrive and the running hash is kept in this process, keyed by session and
 offset. When the next chunk lands in another worker process (or after a restart) the hash state
 is missing and the file is hashed again at commit, so correctness never depends on stickiness.
+Running hashes are kept for at most ``_HASH_STATES`` sessions (the least recently used go
+first), so abandoned sessions cost no memory for long.
+
+Open sessions are capped (``SessionCaps``; 429 ``TOOMANYREQUESTS`` past a cap):
+
+- per repository, by counting its session files under a lock of its own, so the cap holds
+  across every worker process sharing the root, with nothing to keep in step: a session that
+  ends, in any process, or that GC collects, is simply no longer counted;
+- per client (address, with the user name when logged in), in each process for the sessions it
+  started, the cap shared out among worker processes as ``http.ratelimit`` is. A process does
+  not learn of a session that another one completed, so when a client reaches the cap its
+  sessions are checked against storage (at most once a second) and those gone are forgotten.
+
+A session's lock file is removed when each operation on it ends (see ``locks``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import re
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,6 +45,24 @@ from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
 SESSION_RE = re.compile(r"[0-9a-f]{32}")
 CONTENT_RANGE_RE = re.compile(r"(?:bytes[= ])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
 _READ_CHUNK = 1 << 20
+_HASH_STATES = 10_000  # running hashes kept (LRU); others are computed again at commit
+_PRUNE_EVERY = 1024  # session starts between checks of which tracked sessions still exist
+_RECHECK = 1.0  # seconds between storage checks of one client's sessions at its cap
+
+
+@dataclass(frozen=True)
+class SessionCaps:
+    """Most upload sessions open at once; None: no cap."""
+
+    per_repository: int | None = None
+    per_client: int | None = None  # over all worker processes
+    workers: int = 1  # processes sharing the root, which share the per-client cap
+
+    @property
+    def per_client_here(self) -> int | None:
+        if self.per_client is None:
+            return None
+        return max(1, math.ceil(self.per_client / self.workers))
 
 
 @dataclass(frozen=True)
@@ -36,6 +71,11 @@ class ChunkInfo:
 
     content_range: str | None = None
     content_length: int | None = None
+
+
+def _too_many(cap: str, limit: int | None, **whose: str) -> RegistryError:
+    detail = {"reason": f"too many open upload sessions: {cap} is {limit}", "cap": cap, **whose}
+    return RegistryError(ErrorCode.TOOMANYREQUESTS, detail, message="too many upload sessions")
 
 
 def range_header(size: int) -> str:
@@ -53,19 +93,93 @@ def _range_error(size: int, reason: str) -> RegistryError:
 
 class UploadStore:
     def __init__(
-        self, driver: StorageDriver, locks: KeyedLocks, fsync: bool, dedupe: Dedupe
+        self,
+        driver: StorageDriver,
+        locks: KeyedLocks,
+        fsync: bool,
+        dedupe: Dedupe,
+        caps: SessionCaps | None = None,
     ) -> None:
         self._driver = driver
         self._locks = locks
         self._fsync = fsync
         self._dedupe = dedupe
-        self._hashes: dict[str, tuple[int, Hasher]] = {}
+        self.caps = caps or SessionCaps()
+        self._hashes: OrderedDict[str, tuple[int, Hasher]] = OrderedDict()
+        self._by_client: dict[str, set[tuple[str, str]]] = {}  # sessions started here
+        self._owners: dict[tuple[str, str], str] = {}  # and whose they are
+        self._checked: dict[str, float] = {}  # when a client's sessions were last checked
+        self._starts = 0
 
-    def start(self, repo: str) -> str:
+    async def start(self, repo: str, client: str = "") -> str:
+        """A new, empty session; 429 when ``repo`` or ``client`` has too many open."""
+        if self.caps.per_repository is None:
+            return self._start(repo, client)
+        async with self._locks.hold(f"upload-sessions:{repo}", ephemeral=True):
+            return self._start(repo, client)
+
+    def _start(self, repo: str, client: str) -> str:
+        self._admit(repo, client)
         session = uuid.uuid4().hex
         self._driver.put_content(layout.upload_file(repo, session), b"")
-        self._hashes[self._key(repo, session)] = (0, new_hasher())
+        self._keep_hash(self._key(repo, session), 0, new_hasher())
+        if self.caps.per_client is not None:
+            self._by_client.setdefault(client, set()).add((repo, session))
+            self._owners[(repo, session)] = client
         return session
+
+    def _admit(self, repo: str, client: str) -> None:
+        self._starts += 1
+        if self._starts % _PRUNE_EVERY == 0:
+            self._prune_clients()
+        cap = self.caps.per_client_here
+        if cap is not None and len(self._prune_client(client, cap)) >= cap:
+            raise _too_many("http.maxUploadSessionsPerClient", self.caps.per_client, client=client)
+        cap = self.caps.per_repository
+        if cap is not None and self._open_in(repo) >= cap:
+            raise _too_many("http.maxUploadSessionsPerRepository", cap, repository=repo)
+
+    def _open_in(self, repo: str) -> int:
+        paths = self._driver.children(layout.uploads_dir(repo))
+        return sum(1 for path in paths if SESSION_RE.fullmatch(path.rsplit("/", 1)[-1]))
+
+    def _prune_client(self, client: str, cap: int) -> set[tuple[str, str]]:
+        """The client's sessions started here, without those that ended. Those that end in
+        this process leave at once; those that ended elsewhere are looked for in storage only
+        at the cap (below it, an over-count costs nothing) and at most every ``_RECHECK``
+        seconds, so a client that keeps asking past its cap costs no file checks."""
+        mine = self._by_client.get(client, set())
+        now = time.monotonic()
+        if len(mine) >= cap and now - self._checked.get(client, -_RECHECK) >= _RECHECK:
+            self._checked[client] = now
+            gone = {(r, s) for r, s in mine if not self._driver.exists(layout.upload_file(r, s))}
+            for key in gone:
+                self._owners.pop(key, None)
+            mine -= gone
+        return mine
+
+    def _prune_clients(self) -> None:
+        for client in list(self._by_client):
+            self._checked.pop(client, None)
+            if not self._prune_client(client, 0):
+                del self._by_client[client]
+                self._checked.pop(client, None)
+
+    def _forget_owner(self, repo: str, session: str) -> None:
+        client = self._owners.pop((repo, session), None)
+        if client is not None:
+            self._by_client.get(client, set()).discard((repo, session))
+
+    def _keep_hash(self, key: str, size: int, hasher: Hasher) -> None:
+        self._hashes[key] = (size, hasher)
+        self._hashes.move_to_end(key)
+        while len(self._hashes) > _HASH_STATES:
+            self._hashes.popitem(last=False)
+
+    def forget(self, repo: str, session: str) -> None:
+        """Drop what this process keeps about a session that is gone (GC collected it)."""
+        self._hashes.pop(self._key(repo, session), None)
+        self._forget_owner(repo, session)
 
     def size(self, repo: str, session: str) -> int:
         if not SESSION_RE.fullmatch(session):
@@ -78,7 +192,7 @@ class UploadStore:
     async def append(
         self, repo: str, session: str, chunks: AsyncIterator[bytes], info: ChunkInfo
     ) -> int:
-        async with self._locks.hold(self._key(repo, session)):
+        async with self._locks.hold(self._key(repo, session), ephemeral=True):
             return await self._append_locked(repo, session, chunks, info)
 
     async def complete(
@@ -91,7 +205,7 @@ class UploadStore:
     ) -> None:
         require_supported(digest)
         key = self._key(repo, session)
-        async with self._locks.hold(key):
+        async with self._locks.hold(key, ephemeral=True):
             size = await self._append_locked(repo, session, chunks, info)
             try:
                 actual = await self._digest_of(repo, session, size, digest.algorithm)
@@ -106,16 +220,17 @@ class UploadStore:
 
     async def cancel(self, repo: str, session: str) -> None:
         self.size(repo, session)
-        async with self._locks.hold(self._key(repo, session)):
+        async with self._locks.hold(self._key(repo, session), ephemeral=True):
             self._discard(repo, session)
 
     async def discard(self, repo: str, session: str) -> None:
         """Drop a session whether or not it is still there (a failed monolithic push)."""
-        async with self._locks.hold(self._key(repo, session)):
+        async with self._locks.hold(self._key(repo, session), ephemeral=True):
             self._discard(repo, session)
 
     def _discard(self, repo: str, session: str) -> None:
         self._hashes.pop(self._key(repo, session), None)
+        self._forget_owner(repo, session)
         with contextlib.suppress(PathNotFoundError):
             self._driver.delete(layout.upload_file(repo, session))
 
@@ -139,7 +254,7 @@ class UploadStore:
             raise
         writer.commit()
         if hasher is not None:
-            self._hashes[key] = (size + written, hasher)
+            self._keep_hash(key, size + written, hasher)
         return size + written
 
     @staticmethod

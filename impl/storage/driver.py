@@ -159,3 +159,8 @@ class StorageDriver(ABC):
     def local_path(self, path: str) -> Path | None:
         """The file on local disk holding ``path``, when there is one (enables sendfile)."""
         return None
+
+    def sweep_temporary(self, max_age: float) -> int:
+        """Remove temporary files that crashed writers left (none that a live writer, in any
+        process sharing the storage, may still be filling); returns how many. Blocking."""
+        return 0

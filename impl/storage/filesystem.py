@@ -1,12 +1,25 @@
-"""Local-disk driver. New files are written to a temporary name and renamed into place."""
+"""Local-disk driver. New files are written to a temporary name and renamed into place.
+
+A temporary name is ``<name>.tmp-<host>-<pid>-<random>``: a process that crashes leaves such
+files behind, and :meth:`FilesystemDriver.sweep_temporary` removes them at the next start once
+they are provably orphaned (their process, on this host, is gone) or old (nothing writes a
+temporary file for long: each is filled in one go and renamed). Write errors name the file they
+happened to, so a full disk is logged with its path.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
+import logging
 import os
 import shutil
+import socket
 import stat
+import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -20,6 +33,40 @@ from ocireg.storage.driver import (
 )
 
 TEMP_MARK = ".tmp-"
+# This host, in temporary names: a pid means something only on the host that wrote it.
+HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
+log = logging.getLogger("ocireg.storage")
+
+
+def temp_suffix(pid: int | None = None) -> str:
+    """What a temporary name adds to its target's name (for ``pid``, this process by default)."""
+    return f"{TEMP_MARK}{HOST}-{os.getpid() if pid is None else pid}-{uuid.uuid4().hex}"
+
+
+def _orphaned(name: str, mod_time: float, max_age: float, now: float) -> bool:
+    """Whether a temporary file is no process's any more: its writer, a process of this host,
+    is gone; or, when that cannot be told (another host, an older name), it is ``max_age`` old."""
+    if now - mod_time > max_age:
+        return True
+    parts = name.rsplit(TEMP_MARK, 1)[-1].split("-")
+    if len(parts) != 3 or parts[0] != HOST or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
+
+
+def _named(error: OSError, path: str) -> OSError:
+    """``error`` with the file it happened to (a write's error carries none)."""
+    if error.filename is not None:
+        return error
+    named = OSError(error.errno, error.strerror, path)
+    named.__cause__ = error
+    return named
 
 
 def _fsync_dir(path: str | Path) -> None:
@@ -31,12 +78,13 @@ def _fsync_dir(path: str | Path) -> None:
 
 
 def _open_creating_parents(path: str, mode: Literal["ab", "xb"]) -> BinaryIO:
-    """``open`` that creates missing parent directories (only tried when the open fails)."""
+    """Unbuffered ``open`` that creates missing parent directories (tried when the open fails).
+    Unbuffered, so a write that fails has no bytes left in a buffer to land later."""
     try:
-        return open(path, mode)
+        return open(path, mode, buffering=0)
     except FileNotFoundError:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        return open(path, mode)
+        return open(path, mode, buffering=0)
 
 
 class _FileWriter(FileWriter):
@@ -44,12 +92,8 @@ class _FileWriter(FileWriter):
         self._target = target
         self._fsync = fsync
         self._append = append
-        if append:
-            self._path = target
-            self._file = _open_creating_parents(target, "ab")
-        else:
-            self._path = f"{target}{TEMP_MARK}{uuid.uuid4().hex}"
-            self._file = _open_creating_parents(self._path, "xb")
+        self._path = target if append else f"{target}{temp_suffix()}"
+        self._file = _open_creating_parents(self._path, "ab" if append else "xb")
         self._start = self._file.tell()
         self._size = self._start
         self._closed = False
@@ -59,32 +103,45 @@ class _FileWriter(FileWriter):
         return self._size
 
     def write(self, data: bytes) -> int:
-        written = self._file.write(data)
-        self._size += written
-        return written
+        view = memoryview(data)
+        try:
+            while view:  # an unbuffered write may take only part
+                done = self._file.write(view)
+                if not done:  # a regular file takes at least one byte or fails
+                    raise OSError(errno.EIO, "write made no progress")
+                self._size += done
+                view = view[done:]
+        except OSError as error:
+            raise _named(error, self._path) from error
+        return len(data)
 
     def commit(self) -> None:
         if self._closed:
             return
-        self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
-        self._file.close()
-        self._closed = True
-        if not self._append:
-            os.replace(self._path, self._target)
-        if self._fsync:
-            _fsync_dir(os.path.dirname(self._target))
+        try:
+            if self._fsync:
+                os.fsync(self._file.fileno())
+            self._file.close()
+            self._closed = True
+            if not self._append:
+                os.replace(self._path, self._target)
+            if self._fsync:
+                _fsync_dir(os.path.dirname(self._target))
+        except OSError as error:
+            raise _named(error, self._path) from error
 
     def cancel(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if self._append:
-            self._file.truncate(self._start)
+        try:
+            if self._append:
+                os.ftruncate(self._file.fileno(), self._start)
+        except OSError as error:  # not a regular file: nothing to cut back
+            log.warning("cannot cut %s back to %d bytes: %s", self._path, self._start, error)
+        finally:
             self._file.close()
-        else:
-            self._file.close()
+        if not self._append:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self._path)
 
@@ -182,7 +239,7 @@ class FilesystemDriver(StorageDriver):
         if not src.is_file():
             raise PathNotFoundError(source)
         dst.parent.mkdir(parents=True, exist_ok=True)
-        temp = dst.with_name(f"{dst.name}{TEMP_MARK}{uuid.uuid4().hex}")
+        temp = dst.with_name(f"{dst.name}{temp_suffix()}")
         try:
             os.link(src, temp)
         except OSError:
@@ -199,3 +256,29 @@ class FilesystemDriver(StorageDriver):
 
     def local_path(self, path: str) -> Path | None:
         return self._full(path)
+
+    def sweep_temporary(self, max_age: float) -> int:
+        removed, now = 0, time.time()
+        for entry in _temporary_files(self._root):
+            try:
+                if not _orphaned(entry.name, entry.stat().st_mtime, max_age, now):
+                    continue
+                os.unlink(entry.path)
+            except FileNotFoundError:
+                continue  # renamed into place or removed meanwhile
+            removed += 1
+        if removed:
+            log.info("removed %d orphaned temporary files under %s", removed, self._root)
+        return removed
+
+
+def _temporary_files(folder: str) -> Iterator[os.DirEntry[str]]:
+    try:
+        entries = list(os.scandir(folder))
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for entry in entries:
+        if entry.is_dir(follow_symlinks=False):
+            yield from _temporary_files(entry.path)
+        elif TEMP_MARK in entry.name:
+            yield entry

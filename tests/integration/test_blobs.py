@@ -149,3 +149,54 @@ def test_another_repositorys_reference_does_not_count(tmp_path: Path) -> None:
             layer = push_blob(client, "unused/there", b"shared")
             assert client.delete(f"/v2/unused/there/blobs/{layer}").status_code == 202
             assert client.get("/v2/used/here/blobs/" + layer).content == b"shared"
+
+
+def test_head_sends_the_headers_get_sends(client: httpx.Client, repo: str) -> None:
+    data = bytes(range(256)) * 4
+    digest = push_blob(client, repo, data)
+    url = f"/v2/{repo}/blobs/{digest}"
+    got, head = client.get(url), client.head(url)
+    skip = {"date"}
+    assert {k: v for k, v in head.headers.items() if k not in skip} == {
+        k: v for k, v in got.headers.items() if k not in skip
+    }
+    assert head.content == b""
+    ranged = {"Range": "bytes=10-19"}
+    partial_get, partial_head = client.get(url, headers=ranged), client.head(url, headers=ranged)
+    assert (partial_head.status_code, partial_head.headers["Content-Range"]) == (
+        partial_get.status_code,
+        partial_get.headers["Content-Range"],
+    )
+    assert partial_head.content == b""
+
+
+@pytest.mark.parametrize(
+    ("range_", "status"),
+    [("bytes=9999-", 416), ("bytes=-0", 416), ("bytes=x", 400), ("items=0-1", 400)],
+)
+@pytest.mark.parametrize("validator", [None, "etag", "last-modified"])
+def test_range_errors_are_oci_errors(
+    client: httpx.Client, repo: str, range_: str, status: int, validator: str | None
+) -> None:
+    """Also under an ``If-Range`` that matches, where the range applies (starlette would answer
+    those in plain text)."""
+    digest = push_blob(client, repo, bytes(100))
+    url = f"/v2/{repo}/blobs/{digest}"
+    headers = {"Range": range_}
+    if validator is not None:
+        headers["If-Range"] = client.get(url).headers[validator]
+    response = client.get(url, headers=headers)
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/json"
+    assert error_codes(response) == ["UNSUPPORTED"]
+    if status == 416:
+        assert response.headers["Content-Range"] == "bytes */100"
+
+
+def test_a_range_under_an_if_range_that_does_not_match_is_ignored(
+    client: httpx.Client, repo: str
+) -> None:
+    digest = push_blob(client, repo, bytes(100))
+    url = f"/v2/{repo}/blobs/{digest}"
+    response = client.get(url, headers={"Range": "bytes=9999-", "If-Range": '"stale"'})
+    assert (response.status_code, len(response.content)) == (200, 100)

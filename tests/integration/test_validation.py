@@ -179,3 +179,20 @@ def test_manifest_push_with_a_generic_content_type_is_manifest_invalid(
     error = response.json()["errors"][0]
     assert error["code"] == "MANIFEST_INVALID"
     assert error["detail"]["reason"].startswith("Invalid Content-type (text/plain), expected [")
+
+
+@pytest.mark.parametrize("path", ["/v2/_catalog", "/v2/v/a/tags/list"])
+@pytest.mark.parametrize("n", ["+5", " 5", "5 ", "5_0", "\u0665", "-0", "0x5", "5.0", ""])
+def test_n_must_be_plain_decimal_digits(client: httpx.Client, path: str, n: str) -> None:
+    """``n`` is an integer written in ASCII digits, nothing else: int() would take a sign,
+    spaces, underscores and other scripts' digits."""
+    response = client.get(path, params={"n": n})
+    assert response.status_code == 400, response.text
+    [error] = response.json()["errors"]
+    assert error["code"] == "UNSUPPORTED"
+    assert error["detail"]["parameter"] == "n"
+
+
+@pytest.mark.parametrize("n", ["5", "05", "0"])
+def test_n_in_digits_is_accepted(client: httpx.Client, n: str) -> None:
+    assert client.get("/v2/_catalog", params={"n": n}).status_code == 200

@@ -80,7 +80,7 @@ def test_an_orphan_referrer_waits_for_its_subject_until_old() -> None:
 def test_stale_uploads_go() -> None:
     world = World()
     asyncio.run(world.registry.ensure_repository("r"))
-    session = world.registry.uploads.start("r")
+    session = asyncio.run(world.registry.uploads.start("r"))
     assert world.collect("r").uploads == []
     world.later()
     assert world.collect("r").uploads == [session]

@@ -8,11 +8,11 @@ from pathlib import Path
 from ocireg.registry.locks import KeyedLocks
 
 
-def _increment_many(lock_dir: str, counter: str, times: int) -> None:
+def _increment_many(lock_dir: str, counter: str, times: int, ephemeral: bool = False) -> None:
     async def run() -> None:
         locks = KeyedLocks(Path(lock_dir))
         for _ in range(times):
-            async with locks.hold("repo"):
+            async with locks.hold("repo", ephemeral=ephemeral):
                 path = Path(counter)
                 value = int(path.read_text())
                 await asyncio.sleep(0)
@@ -98,3 +98,46 @@ def test_a_waiting_process_gets_the_lock_when_it_is_released(tmp_path: Path) -> 
 
     asyncio.run(main())
     assert order == ["holder", "waiter"]
+
+
+def _sweep_until(lock_dir: str, stop: str) -> None:
+    locks = KeyedLocks(Path(lock_dir))
+    while not Path(stop).exists():
+        locks.sweep()
+
+
+def test_removed_lock_files_still_exclude_other_processes(tmp_path: Path) -> None:
+    """Ephemeral locks remove their file on release, and a sweep removes unheld ones, while
+    three processes count under the lock: no increment is lost."""
+    counter, stop, lock_dir = tmp_path / "counter", tmp_path / "stop", str(tmp_path / "locks")
+    counter.write_text("0")
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_increment_many, args=(lock_dir, str(counter), 200, True))
+        for _ in range(3)
+    ]
+    sweeper = context.Process(target=_sweep_until, args=(lock_dir, str(stop)))
+    for process in [*workers, sweeper]:
+        process.start()
+    for worker in workers:
+        worker.join(60)
+        assert worker.exitcode == 0
+    stop.touch()
+    sweeper.join(60)
+    assert counter.read_text() == "600"
+    assert list(Path(lock_dir).iterdir()) == []
+
+
+def test_sweep_removes_only_unheld_lock_files(tmp_path: Path) -> None:
+    locks = KeyedLocks(tmp_path)
+
+    async def main() -> int:
+        async with locks.hold("busy"):
+            async with locks.hold("done"):
+                pass
+            return locks.sweep()
+
+    assert asyncio.run(main()) == 1  # "done"'s file; "busy"'s was held
+    assert len(list(tmp_path.iterdir())) == 1
+    assert locks.sweep() == 1  # released since
+    assert list(tmp_path.iterdir()) == []

@@ -40,7 +40,7 @@ class World:
     def blob(self, repo: str, data: bytes) -> dict[str, Any]:
         async def push() -> None:
             await self.registry.ensure_repository(repo)
-            session = self.registry.uploads.start(repo)
+            session = await self.registry.uploads.start(repo)
 
             async def body() -> AsyncIterator[bytes]:
                 yield data
