@@ -49,7 +49,7 @@ def _too_many(limit: int) -> bytes:
         }
     ).encode()
     head = (
-        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n"
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
         f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from ocireg.connections import client_key
 from tests.liveserver import LiveServer, live_server
 
 _GET_BASE = b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -95,6 +96,7 @@ def test_a_client_over_its_cap_locks_no_one_else_out(tmp_path: Path) -> None:
                 answer = _read_until_closed(sock)
                 assert answer.startswith(b"HTTP/1.1 429 "), answer[:60]
                 assert b'"code": "TOOMANYREQUESTS"' in answer
+                assert b"\r\nretry-after: 1\r\n" in answer
             with httpx.Client(base_url=live.url, timeout=5) as other:
                 assert [other.get("/v2/").status_code for _ in range(5)] == [200] * 5
             with _held(live, "127.0.0.3", 8) as third:  # every client has its own cap
@@ -108,3 +110,11 @@ def test_a_client_over_its_cap_locks_no_one_else_out(tmp_path: Path) -> None:
             assert _read_response(again).startswith(b"HTTP/1.1 200 ")
     refusals = [line for line in live.log_lines() if "refusing connections from" in line]
     assert refusals == ["refusing connections from 127.0.0.2: 8 open, http.maxConnectionsPerClient"]
+
+
+def test_ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() -> None:
+    # Loopback has one IPv6 address, so the grouping is checked on the key itself.
+    same_host = {client_key((f"2001:db8:1:2::{n:x}", 443, 0, 0)) for n in (1, 0xFFFF)}
+    assert same_host == {"2001:db8:1:2::/64"}
+    assert client_key(("2001:db8:1:3::1", 443, 0, 0)) != same_host.pop()
+    assert client_key(("::ffff:10.0.0.5", 443, 0, 0)) == client_key(("10.0.0.5", 443))
