@@ -109,8 +109,8 @@ def _guarded(
         app = CorsMiddleware(app, http.allowOrigin, allowed, credentials=basic)
     if http.ratelimit is not None:
         app = RateLimitMiddleware(app, http.ratelimit, http.workers)
-    if http.readTimeout or http.writeTimeout:
-        app = TimeoutMiddleware(app, http.readTimeout, http.writeTimeout)
+    if http.readTimeout or http.writeTimeout or http.bodyStallTimeout:
+        app = TimeoutMiddleware(app, http.readTimeout, http.writeTimeout, http.bodyStallTimeout)
     return app
 
 

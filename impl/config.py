@@ -205,6 +205,21 @@ class HTTPConfig(_Section):
     ratelimit: RateLimitConfig | None = None
     readTimeout: Duration | None = None
     writeTimeout: Duration | None = None
+    # Connection limits (ocireg's keys; zot has none): `0` turns a timeout or the cap off.
+    readHeaderTimeout: Duration = Field(
+        20.0,
+        description="Time from connecting (or from the first byte after an idle pause) "
+        "until a request's headers are in; then the connection closes.",
+    )
+    idleTimeout: Duration = Field(
+        60.0, description="How long a keep-alive connection may wait for its next request."
+    )
+    bodyStallTimeout: Duration = Field(
+        60.0, description="Longest wait for the next part of a request body; then 408."
+    )
+    maxConnectionsPerClient: int = Field(
+        128, ge=0, description="Open connections per client address in each worker process."
+    )
     workers: int = Field(1, ge=1, le=64, description="Worker processes serving one root.")
     maxManifestSize: int = Field(4 * 1024 * 1024, ge=1024, description="Bytes; larger gets 413.")
     maxUploadSessionsPerRepository: int | None = Field(

@@ -12,11 +12,14 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from ocireg.app import create_app, plan
-from ocireg.config import Config, TLSConfig
+from ocireg.config import Config, HTTPConfig, TLSConfig
+from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protocol_factory
 from ocireg.extensions.loading import prepare_all
+from ocireg.openfiles import raise_open_file_limit
 from ocireg.tls import ClientCertHttpToolsProtocol
 
 CONFIG_ENV = "OCIREG_CONFIG_JSON"
+_NEVER = 10 * 365 * 24 * 3600.0  # idleTimeout 0: keep idle connections (uvicorn needs a number)
 _LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -49,20 +52,30 @@ def app_from_env() -> ASGIApp:
 
 
 def _tls_options(tls: TLSConfig) -> dict[str, Any]:
-    """HTTPS, with the protocol that passes client certificates on to the app. With a CA,
-    a client certificate is asked for and, when one is sent, verified against the CA (an
-    unverifiable one fails the handshake); a client without one still connects and may
-    authenticate otherwise: Go's VerifyClientCertIfGiven, as zot does."""
+    """HTTPS (the protocol that passes client certificates on is in
+    :func:`_connection_options`). With a CA, a client certificate is asked for and, when one
+    is sent, verified against the CA (an unverifiable one fails the handshake); a client
+    without one still connects and may authenticate otherwise: Go's VerifyClientCertIfGiven,
+    as zot does."""
     options: dict[str, Any] = {
         "ssl_certfile": tls.cert,
         "ssl_keyfile": tls.key,
-        # the class itself: uvicorn pickles it by reference into each worker process
-        "http": ClientCertHttpToolsProtocol,
     }
     if tls.cacert is not None:
         options["ssl_ca_certs"] = tls.cacert
         options["ssl_cert_reqs"] = ssl.CERT_OPTIONAL
     return options
+
+
+def _connection_options(http: HTTPConfig) -> dict[str, Any]:
+    """The connection limits: uvicorn's idle keep-alive timeout, and the protocol that adds
+    the header timeout and the per-client cap (``connections.py``)."""
+    guard = ConnectionGuard(http.readHeaderTimeout or None, http.maxConnectionsPerClient or None)
+    protocol = ClientCertHttpToolsProtocol if http.tls is not None else GuardedHttpToolsProtocol
+    return {
+        "http": protocol_factory(guard, protocol),
+        "timeout_keep_alive": http.idleTimeout or _NEVER,
+    }
 
 
 def serve(config: Config) -> None:
@@ -81,6 +94,8 @@ def serve(config: Config) -> None:
     }
     if config.http.tls is not None:
         options.update(_tls_options(config.http.tls))
+    options.update(_connection_options(config.http))
+    raise_open_file_limit()  # before the workers start: they inherit it
     config.resolved_root().mkdir(parents=True, exist_ok=True)
     prepare_all(config, plan(config)[0])
     if config.http.workers > 1:

@@ -9,7 +9,14 @@ Go's ``http.Server`` (zot's) as an ASGI app can get under uvicorn, which has no 
 
 Both apply per request, not per connection, and only when configured (zot defaults both to
 60 s, which would cut off large blob uploads and downloads; ocireg has no default).
-Connection-level limits (slow headers, idle connections) are uvicorn's and not set here.
+
+- ``bodyStallTimeout`` (ocireg's key): the longest the app waits for the next part of a request
+  body. The clock runs only while the app waits in ``receive()`` for a body not yet all in
+  (uvicorn reads from the socket only then), so a body that keeps moving is never cut however
+  long it takes, and a slow disk is not the client's fault. A stalled body gets 408 as above.
+
+Connection-level limits (slow headers, idle connections, connections per client) are in
+``connections.py`` and ``server.py``.
 """
 
 from __future__ import annotations
@@ -28,23 +35,35 @@ def _has_body(scope: Scope) -> bool:
 
 
 class TimeoutMiddleware:
-    def __init__(self, app: ASGIApp, read: float | None, write: float | None) -> None:
+    def __init__(
+        self, app: ASGIApp, read: float | None, write: float | None, stall: float | None = None
+    ) -> None:
         self.app = app
         self.read = read or math.inf
         self.write = write or math.inf
+        self.stall = stall or math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = False
+        body_pending = _has_body(scope)
         now = anyio.current_time()
-        reading = anyio.CancelScope(deadline=now + self.read if _has_body(scope) else math.inf)
+        reading = anyio.CancelScope(deadline=now + self.read if body_pending else math.inf)
         writing = anyio.CancelScope(deadline=now + self.write)
+        stalling = anyio.CancelScope()  # armed only while waiting for more of the body
 
         async def timed_receive() -> Message:
-            message = await receive()
+            nonlocal body_pending
+            if body_pending and not started:
+                stalling.deadline = anyio.current_time() + self.stall
+            try:
+                message = await receive()
+            finally:
+                stalling.deadline = math.inf
             if not message.get("more_body", False):
+                body_pending = False
                 reading.deadline = math.inf  # the whole body is in
             return message
 
@@ -55,13 +74,14 @@ class TimeoutMiddleware:
                 reading.deadline = math.inf
             await send(message)
 
-        with writing, reading:
+        with writing, reading, stalling:
             await self.app(scope, timed_receive, timed_send)
-        if not (reading.cancelled_caught or writing.cancelled_caught):
+        timed_out = reading.cancelled_caught or stalling.cancelled_caught
+        if not (timed_out or writing.cancelled_caught):
             return
         if started:
             raise TimeoutError("response cut off by http.writeTimeout")  # uvicorn closes it
-        status = 408 if reading.cancelled_caught else 503
+        status = 408 if timed_out else 503
         await send(
             {
                 "type": "http.response.start",

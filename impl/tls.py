@@ -11,15 +11,16 @@ from __future__ import annotations
 import asyncio
 import ssl
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from ocireg.connections import GuardedHttpToolsProtocol
 
 # The extension gives the version as its number on the wire.
 _TLS_VERSIONS = {"TLSv1": 0x0301, "TLSv1.1": 0x0302, "TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
 
 
-class ClientCertHttpToolsProtocol(HttpToolsProtocol):
-    """``http=`` for uvicorn; by reference it survives the pickling of the worker processes'
-    configuration (``ocireg.tls:ClientCertHttpToolsProtocol`` names it as a string)."""
+class ClientCertHttpToolsProtocol(GuardedHttpToolsProtocol):
+    """The guarded protocol (``connections.py``) plus the TLS extension; given to uvicorn
+    through :func:`ocireg.connections.protocol_factory`, which pickles it by reference into
+    the worker processes."""
 
     _tls: dict[object, object] | None = None
 

@@ -1,0 +1,173 @@
+"""Connection-level limits that uvicorn lacks, in the HTTP protocol every connection runs:
+
+- ``http.readHeaderTimeout``: from a connection's opening, or from the first byte after a
+  keep-alive pause, until a request's headers are complete (Go's ``ReadHeaderTimeout``).
+  uvicorn times nothing before a connection's first response, so a client that connects and
+  sends nothing, or sends its headers a byte at a time (slowloris), was kept forever. Past
+  the timeout the connection closes: silently when no request had started, else after a 408.
+- ``http.maxConnectionsPerClient``: open connections per client address. One more is
+  answered 429 ``TOOMANYREQUESTS`` at once and closed, before any request is read, so a
+  client holding many connections costs the others nothing. IPv6 clients count by /64 (one
+  host's usual share); an IPv4-mapped address counts as its IPv4 address.
+
+Both apply in each worker process on its own: the open-file limit the cap protects is per
+process, and the kernel hands connections to whichever worker accepts first, so a cap shared
+out among workers would refuse a client that one worker happens to hold more of.
+
+The idle keep-alive timeout is uvicorn's (``timeout_keep_alive``, set in ``server.py``), and a
+stalled request body is timed in ``timeouts.py``, where the app waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("ocireg.connections")
+
+_REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
+
+
+def _too_many(limit: int) -> bytes:
+    body = json.dumps(
+        {
+            "errors": [
+                {
+                    "code": "TOOMANYREQUESTS",
+                    "message": "too many open connections from this client",
+                    "detail": {"limit": limit, "reason": "http.maxConnectionsPerClient"},
+                }
+            ]
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1\r\n"
+        f"connection: close\r\ncontent-length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def client_key(peer: Any) -> str:
+    """Who a connection counts against: its IP address, or an IPv6 address's /64."""
+    if not isinstance(peer, tuple) or not peer:
+        return ""  # not an IP socket: one shared key
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return str(peer[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+@dataclass
+class ConnectionGuard:
+    """The limits, and the open connections per client of one worker process. Pickled into
+    each worker with the protocol (empty, at start), so each worker counts its own."""
+
+    header_timeout: float | None
+    per_client: int | None
+    open: Counter[str] = field(default_factory=Counter)
+    warned: set[str] = field(default_factory=set)
+
+    def admit(self, key: str) -> bool:
+        if self.per_client is not None and self.open[key] >= self.per_client:
+            if key not in self.warned:  # once while the client stays at its cap, not per refusal
+                self.warned.add(key)
+                log.warning(
+                    "refusing connections from %s: %d open, http.maxConnectionsPerClient",
+                    key,
+                    self.open[key],
+                )
+            return False
+        self.open[key] += 1
+        return True
+
+    def release(self, key: str) -> None:
+        self.open[key] -= 1
+        if self.open[key] <= 0:
+            del self.open[key]
+            self.warned.discard(key)
+        elif self.per_client is not None and self.open[key] < self.per_client:
+            self.warned.discard(key)
+
+
+class GuardedHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a header timeout and a per-client connection cap.
+    uvicorn makes one per connection; :func:`protocol_factory` gives it the guard."""
+
+    def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._guard = guard
+        self._client_key: str | None = None  # set once admitted: released when it closes
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._request_started = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        key = client_key(transport.get_extra_info("peername"))
+        if not self._guard.admit(key):
+            assert self._guard.per_client is not None
+            transport.write(_too_many(self._guard.per_client))
+            transport.close()
+            return
+        self._client_key = key
+        self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_header_timer()
+        if self._client_key is not None:
+            self._guard.release(self._client_key)
+            self._client_key = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        # Bytes between requests start the next request's header clock. This also times a
+        # body sent after its answer (the app did not read it): the next headers never come.
+        if self.cycle is None or self.cycle.response_complete:
+            self._request_started = True
+            if self._header_timer is None:
+                self._arm_header_timer()
+        super().data_received(data)
+
+    def on_headers_complete(self) -> None:
+        self._cancel_header_timer()
+        self._request_started = False
+        super().on_headers_complete()
+
+    def _arm_header_timer(self) -> None:
+        if self._guard.header_timeout:
+            self._header_timer = self.loop.call_later(
+                self._guard.header_timeout, self._header_timed_out
+            )
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _header_timed_out(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if self._request_started:
+            self.transport.write(_REQUEST_TIMEOUT)
+        self.transport.close()
+
+
+def protocol_factory(
+    guard: ConnectionGuard, protocol: type[GuardedHttpToolsProtocol] = GuardedHttpToolsProtocol
+) -> partial[GuardedHttpToolsProtocol]:
+    """uvicorn's ``http=``: a class with the guard bound. A partial of a module-level class
+    pickles by reference, so it reaches each worker process (uvicorn spawns them)."""
+    return partial(protocol, guard=guard)
