@@ -214,7 +214,7 @@ def test_drop_in_mode_reads_the_upstream_variables(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     if enabled == "1":
-        assert "11 passed" in done.stdout and "skipped" in done.stdout
+        assert "12 passed" in done.stdout and "skipped" in done.stdout
     else:
         assert "passed" not in done.stdout
 
