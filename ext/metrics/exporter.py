@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ocireg.auth.identity import identity_of
 from ocireg.config import Config
 from ocireg.extensions.runtime import SetupContext
-from ocireg.names import repository_of
+from ocireg.names import name_problem, repository_of
 from ocireg.registry import layout
 from ocireg.registry.routes import Routed
 from ocireg.state import AppState
@@ -65,6 +65,8 @@ class RepoLabels:
             return None
         if repo in self._given:
             return repo
+        if name_problem(repo) is not None:  # a/../b, a//b: no repository, nor a path to ask
+            return None
         if not self.registry.of(repo).driver.exists(layout.index_file(repo)):
             return None  # 401, 400 and 404 answers for made-up names: no label
         if len(self._given) >= self.limit:

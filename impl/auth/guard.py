@@ -23,6 +23,7 @@ from ocireg.auth.bearer import TokenError
 from ocireg.auth.identity import ANONYMOUS, Identity, identity_of
 from ocireg.auth.policy import AccessControl
 from ocireg.errors import ErrorCode, RegistryError
+from ocireg.names import name_problem
 
 # A password method: the user's groups from its directory when the password is right, else
 # None. Synchronous (bcrypt, LDAP round trips): called in a thread.
@@ -178,7 +179,9 @@ class Guard:
     async def require(self, identity: Identity, action: str, repo: str) -> None:
         """Raise the refusal unless ``identity`` may do ``action`` on ``repo``."""
         if not self.access.allows(identity, action, repo):
-            raise await self.refusal(identity, [token_scope(repo, action)])
+            # authorization comes before validation: a name that is not one gets no scope
+            scopes = [token_scope(repo, action)] if name_problem(repo) is None else []
+            raise await self.refusal(identity, scopes)
 
     async def refusal(self, identity: Identity, scopes: list[str]) -> RegistryError:
         """The 401 (a challenge, at once: it is how every client starts) or the 403 (after

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 from starlette.responses import Response
 
@@ -33,6 +34,22 @@ def _json(document: object, status: int = 200) -> Response:
     return Response(json.dumps(document), status, media_type="application/json")
 
 
+def _json_object(body: bytes) -> dict[str, Any]:
+    """The request's JSON object; 400 for anything else (an empty body skips the schema's
+    check: it has no media type to validate)."""
+    try:
+        payload = jsonparse.loads(body)
+    except jsonparse.JSONError as exc:
+        raise RegistryError(
+            ErrorCode.UNSUPPORTED, {"reason": f"the body must be a JSON object: {exc}"}, status=400
+        ) from None
+    if not isinstance(payload, dict):
+        raise RegistryError(
+            ErrorCode.UNSUPPORTED, {"reason": "the body must be a JSON object"}, status=400
+        )
+    return payload
+
+
 async def create_key() -> Response:
     keys, who = _keys(), identity()
     if who.method not in ("htpasswd", "ldap"):  # a leaked key must not be able to mint more
@@ -40,7 +57,7 @@ async def create_key() -> Response:
         assert guard is not None  # _keys() found it
         raise await guard.deny({"reason": "log in with a password to make keys"})
     # its size, nesting and shape were checked by request validation (ocireg.validation)
-    payload = jsonparse.loads(await current_request().body())
+    payload = _json_object(await current_request().body())
     now = time.time()
     try:
         expires = parse_expiration(payload.get("expirationDate") or "", now)

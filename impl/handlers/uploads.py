@@ -75,7 +75,7 @@ async def start_upload(name: str) -> Response:
     # checked before a session exists, so a bad digest leaves nothing behind
     expected = require_supported(parse_digest(monolithic)) if monolithic is not None else None
     # refused (429) before anything is written: past maxRepos, past a session cap
-    reg.check_room(name)
+    await reg.check_room(name)
     session = await reg.uploads.start(name, client_key())
     try:
         if expected is not None:

@@ -91,8 +91,9 @@ class MetaDB(ABC):
     def add_repository(self, repo: str) -> None: ...
 
     @abstractmethod
-    def set_catalog(self, repos: list[str]) -> None:
-        """Make the catalog exactly ``repos`` (a walk of storage) and mark it built."""
+    def set_catalog(self, present: list[str], gone: list[str]) -> None:
+        """Bring the catalog to storage after a walk: add ``present``, remove ``gone`` (listed
+        but not in storage any more), and mark it built."""
 
     @abstractmethod
     def catalog_built(self) -> bool:
@@ -490,12 +491,12 @@ class SQLiteMetaDB(MetaDB):
         with self._write() as db:
             db.execute("INSERT OR IGNORE INTO catalog (name) VALUES (?)", (repo,))
 
-    def set_catalog(self, repos: list[str]) -> None:
+    def set_catalog(self, present: list[str], gone: list[str]) -> None:
         with self._write() as db:
-            known = {row[0] for row in db.execute("SELECT name FROM catalog")}
-            present = set(repos)
-            db.executemany("DELETE FROM catalog WHERE name = ?", [(r,) for r in known - present])
-            db.executemany("INSERT INTO catalog (name) VALUES (?)", [(r,) for r in present - known])
+            db.executemany("DELETE FROM catalog WHERE name = ?", [(r,) for r in gone])
+            db.executemany(
+                "INSERT OR IGNORE INTO catalog (name) VALUES (?)", [(r,) for r in present]
+            )
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('catalog', 'built')")
 
     def catalog_built(self) -> bool:

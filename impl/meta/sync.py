@@ -110,7 +110,10 @@ def sync_all(registry: Routed, db: MetaDB) -> SyncResult:
     """Make the whole DB equal to storage, every root of it (blocking: run it in a thread)."""
     started, now = time.perf_counter(), time.time()
     present = registry.repositories()
-    db.set_catalog(present)  # first: the catalog is served from it
+    # First: the catalog is served from it. A repository created while the walk ran is
+    # listed already and must stay, so only names whose layout is gone now are removed.
+    missing = set(db.catalog()) - set(present)
+    db.set_catalog(present, [repo for repo in missing if registry.of(repo).index(repo) is None])
     gone = set(db.repositories()) - set(present)
     for repo in gone:
         db.drop_repository(repo)

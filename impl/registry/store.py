@@ -155,20 +155,20 @@ class Registry:
         async with self.locks.hold(QUOTA_LOCK):
             await self._create_repository(repo)
 
-    def check_room(self, repo: str) -> None:
+    async def check_room(self, repo: str) -> None:
         """TOOMANYREQUESTS when creating ``repo`` would pass a ``maxRepos`` limit: asked before
         a request writes anything for a new repository (``ensure_repository`` asks again,
-        under the lock, before creating it)."""
+        under the lock, before creating it). Counting walks storage: in a thread."""
         if self.repository_limits and not self.driver.exists(layout.index_file(repo)):
             for limit in self.repository_limits:
-                limit.check()
+                await anyio.to_thread.run_sync(limit.check)
 
     async def _create_repository(self, repo: str) -> None:
         async with self.locks.hold(repo):
             if self.driver.exists(layout.index_file(repo)):
                 return
             for limit in self.repository_limits:
-                limit.check()
+                await anyio.to_thread.run_sync(limit.check)  # it walks storage
             self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
             self.indexes.save(repo, IndexEdit(None))
         for observer in self.observers:

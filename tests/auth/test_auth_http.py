@@ -161,6 +161,15 @@ def test_a_mount_needs_read_on_the_source(registry: LiveServer) -> None:
         assert alice.head(f"/v2/alice/app/blobs/{shared}").status_code == 200
 
 
+def test_an_api_key_request_without_a_body_is_400(registry: LiveServer) -> None:
+    with as_user(registry, "bob") as bob:
+        for body in (b"", b"[]"):
+            answer = bob.post("/zot/auth/apikey", content=body,
+                              headers={"Content-Type": "application/json"})  # fmt: skip
+            assert answer.status_code == 400, answer.text
+            assert answer.json()["errors"][0]["code"] == "UNSUPPORTED"
+
+
 def test_the_audit_log_has_each_successful_write_and_who_made_it(registry: LiveServer) -> None:
     with as_user(registry, "alice") as alice:
         digest = _push_image(alice, "alice/audited")
@@ -419,6 +428,16 @@ def test_the_token_flow(token_registry: LiveServer, tokens: TokenServer) -> None
         assert 'scope="repository:tess/app:pull,push"' in refused.headers["WWW-Authenticate"]
     log = token_registry.log.read_text()
     assert push not in log and pull not in log  # tokens never reach a log line
+
+
+def test_a_name_that_is_no_name_gets_a_challenge_without_a_scope(
+    token_registry: LiveServer,
+) -> None:
+    """Authorization comes before validation, so the challenge must not quote what cannot be
+    a repository name (a control character is no scope)."""
+    answer = httpx.get(f"{token_registry.url}/v2/a%01b/tags/list")
+    assert answer.status_code == 401
+    assert "scope=" not in answer.headers["WWW-Authenticate"]
 
 
 def test_a_mount_asks_for_a_token_that_covers_the_source(

@@ -113,7 +113,10 @@ def test_only_existing_repositories_get_a_label_and_the_set_is_bounded(tmp_path:
             assert client.get(f"/v2/spray/r{n}/manifests/latest").status_code == 404
             client.get(f"/v2/spray/r{n}/tags/list")
         assert client.get("/v2/UPPER/manifests/x").status_code in (400, 404)
+        for odd in ("a//b", "a/../b"):  # no repository, nor a storage path to ask about
+            assert client.get(f"/v2/{odd}/tags/list").status_code in (400, 404)
         assert repo_labels(scrape(client)) == set()
+        assert "Traceback" not in live.log.read_text()
         for name in ("m/one", "m/two", "m/three"):
             put_manifest(client, name, "v1", image_manifest(client, name))
             assert client.get(f"/v2/{name}/manifests/v1").status_code == 200

@@ -102,7 +102,10 @@ def test_the_catalog_index(tmp_path: Path) -> None:
     db = SQLiteMetaDB(tmp_path / "meta.db")
     assert not db.catalog_built()
     db.add_repository("b")  # created before the first sync: listed already
-    db.set_catalog(["a", "c/d", "c"])
+    db.add_repository("gone")
+    db.set_catalog(["a", "c/d", "c"], ["b"])  # a walk that found no b (nor 'gone', made later)
+    assert "gone" in db.catalog()
+    db.set_catalog(["a", "c/d", "c"], ["gone"])
     assert db.catalog_built()
     assert db.catalog() == ["a", "c", "c/d"]  # b was not in storage any more
     db.add_repository("b")
