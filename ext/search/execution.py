@@ -93,6 +93,7 @@ class Runner:
             event(log, logging.INFO, "search query refused", reason=str(exc))
             return _refusal(GraphQLError(str(exc), extensions={"limit": exc.limit}))
         search.deadline = time.monotonic() + self.limits.queryTimeout
+        search.max_items = self.limits.maxResultItems
         result = self.schema.execute_sync(
             query, variable_values=variables, operation_name=operation, context_value=search
         )

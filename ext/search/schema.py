@@ -39,6 +39,16 @@ class QueryTimeout(ValueError):
         super().__init__("the query ran longer than extensions.search.limits.queryTimeout")
 
 
+class ResultTooLarge(ValueError):
+    """The answer grew past ``extensions.search.limits.maxResultItems``."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"the answer would hold more than {limit} list items "
+            "(extensions.search.limits.maxResultItems); ask for fewer images or fields"
+        )
+
+
 @dataclass
 class Search:
     """What every resolver needs: the meta DB, its per-repository facts, and who is asking
@@ -49,7 +59,16 @@ class Search:
     user: str = ""
     keep_readable: Callable[[list[str]], list[str]] = list  # the caller's, of all of them
     deadline: float = math.inf  # time.monotonic() past which the query stops (QueryTimeout)
+    max_items: int | None = None  # list items the answer may hold (ResultTooLarge)
+    _items: int = field(default=0, init=False)
     _readable: list[str] | None = field(default=None, init=False)
+
+    def charge(self, items: int) -> None:
+        """Count ``items`` more list items into the answer (an image's layers, its history):
+        what the cost estimate cannot know before the query runs."""
+        self._items += items
+        if self.max_items is not None and self._items > self.max_items:
+            raise ResultTooLarge(self.max_items)
 
     def step(self) -> None:
         """Called before each image a query reads: stop there once the query is out of time."""

@@ -34,6 +34,12 @@ class SearchLimits(BaseModel):
         "counts as its page size, maxPageSize for a page without a limit, 10 without a page.",
     )
     maxTokens: int = Field(2_000, ge=100, description="Most tokens in a query document.")
+    maxResultItems: int = Field(
+        100_000,
+        ge=1,
+        description="Most layer and history entries one answer may hold, counted as the query "
+        "runs: how many layers an image has is unknown to the estimate (maxCost) until then.",
+    )
     queryTimeout: Duration = Field(
         10.0, gt=0, description="A query still running after this long stops with an error."
     )

@@ -107,16 +107,23 @@ class ImageSummary:
     ArtifactType: str | None = None
 
 
-def _layers(root: ManifestSummary) -> list[LayerSummary | None] | None:
+def _layers(root: ManifestSummary, info: strawberry.Info) -> list[LayerSummary | None] | None:
     from .summaries import layers  # summaries builds these types
 
-    return list(layers(root.row)) if root.row is not None else None
+    if root.row is None:
+        return None
+    info.context.charge(len(root.row["layers"]))  # Search.charge: the answer's size bound
+    return list(layers(root.row))
 
 
-def _history(root: ManifestSummary) -> list[LayerHistory | None] | None:
+def _history(root: ManifestSummary, info: strawberry.Info) -> list[LayerHistory | None] | None:
     from .summaries import history
 
-    return history(root.row) if root.row is not None else None
+    if root.row is None:
+        return None
+    found = history(root.row)
+    info.context.charge(len(found))
+    return found
 
 
 @strawberry.type(description="One manifest of an image (one platform of an index).")

@@ -220,6 +220,29 @@ def test_limits_are_configurable_and_a_slow_query_stops(tmp_path: Path) -> None:
         assert "extensions.search.limits.queryTimeout" in body["errors"][0]["message"]
 
 
+def test_an_answer_past_max_result_items_stops(tmp_path: Path) -> None:
+    """How many layers an image has is unknown until the query runs: the answer is bounded
+    as it grows, and a query that does not ask for layers is not charged for them."""
+    limits = {"maxResultItems": 5}
+    with (
+        live_server(tmp_path, {"extensions": {"search": {"limits": limits}}}) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        layers = [f"layer {n}".encode() for n in range(6)]
+        put_manifest(client, REPO, "v1", image_manifest(client, REPO, layers=layers))
+        tags = '{ ImageList(repo: "zui/app") { Results { Tag } } }'
+        deadline = time.monotonic() + 15
+        while not post(client, tags)["data"]["ImageList"]["Results"]:
+            assert time.monotonic() < deadline, "the push never reached search"
+            time.sleep(0.2)
+        body = post(client, '{ ImageList(repo: "zui/app") { Results { Manifests '
+                    "{ Layers { Digest } } } } }")  # fmt: skip
+        assert "extensions.search.limits.maxResultItems" in body["errors"][0]["message"]
+        sizes = post(client, '{ ImageList(repo: "zui/app") { Results { Size Manifests '
+                     "{ Digest } } } }")  # fmt: skip
+        assert "errors" not in sizes
+
+
 # importing connexion warns (its jsonschema RefResolver, starlette's test client); the live
 # servers import it in their own process, this test in-process
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
