@@ -282,12 +282,13 @@ class Query:
         found = []
         for repo in search.readable():
             for image in search.images(repo):
+                manifests = [m for m in image.Manifests or [] if m is not None]
                 digests = [image.Digest or ""]
-                for manifest in image.Manifests or []:
-                    if manifest is not None:
-                        digests += [manifest.Digest or "", manifest.ConfigDigest or ""]
-                        digests += manifest.layer_digests()
-                if any(wanted in digest for digest in digests):
+                for manifest in manifests:
+                    digests += [manifest.Digest or "", manifest.ConfigDigest or ""]
+                if any(wanted in digest for digest in digests) or any(
+                    manifest.names_layer(wanted) for manifest in manifests
+                ):
                     found.append(image)
         results, page = _page(found, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
         return t.PaginatedImagesResult(Page=page, Results=results)

@@ -257,6 +257,10 @@ class ImageRow(dict[str, Any]):
     def __contains__(self, key: object) -> bool:
         return super().__contains__(key) or key in self._encoded
 
+    def encoded(self, key: str) -> str | None:
+        """A bulky column's JSON text while it is not decoded yet, else None."""
+        return self._encoded.get(key)
+
 
 def _decode(row: sqlite3.Row) -> ImageRow:
     values = dict(row)
