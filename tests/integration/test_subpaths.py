@@ -117,7 +117,8 @@ def test_gc_runs_only_inside_its_time_window(tmp_path: Path) -> None:
         time.sleep(2.0)  # ten intervals
         assert client.head(f"/v2/w/app/manifests/{digest}").status_code == 200
         assert gc_lines(live) == []
-    inside = {"storage": {"gcDelay": "0s", "gcInterval": "200ms", "gcTimeWindow": _window(-1, 60)}}
+    # gcDelay 1s: with 0s a round between a blob's push and its manifest's could take it
+    inside = {"storage": {"gcDelay": "1s", "gcInterval": "200ms", "gcTimeWindow": _window(-1, 60)}}
     with live_server(tmp_path / "in", inside) as live, httpx.Client(base_url=live.url) as client:
         document = image_manifest(client, "w/app", layers=[b"inside"])
         digest = put_manifest(client, "w/app", "t", document).headers["Docker-Content-Digest"]
