@@ -78,3 +78,13 @@ def error_body(code: ErrorCode, detail: Any = None, message: str | None = None) 
     if detail is not None:
         entry["detail"] = detail
     return json.dumps({"errors": [entry]}, separators=(",", ":")).encode()
+
+
+def malformed_reference(reason: str, detail: dict[str, Any] | None = None) -> RegistryError:
+    """A manifest GET or HEAD whose reference is neither a tag nor a digest: it names nothing
+    that can exist, and a manifest that is not found MUST be 404 (the official conformance
+    suite asks exactly that of ``.INVALID_MANIFEST_NAME``)."""
+    return RegistryError(
+        ErrorCode.MANIFEST_UNKNOWN,
+        {**(detail or {}), "parameter": "reference", "reason": f"malformed reference: {reason}"},
+    )

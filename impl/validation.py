@@ -36,7 +36,7 @@ from starlette.types import Receive, Scope, Send
 
 from ocireg import jsonparse
 from ocireg.auth.access import RULE_KEY, parse_rule
-from ocireg.errors import ErrorCode, RegistryError
+from ocireg.errors import ErrorCode, RegistryError, malformed_reference
 from ocireg.state import state_of
 
 MAX_BODY_KEY = "x-ocireg-max-body"
@@ -65,15 +65,12 @@ def _error_for(param: dict[str, Any], value: Any, reason: str) -> RegistryError:
 
 
 def _not_found_when_reading(error: RegistryError, method: str) -> RegistryError:
-    """A manifest GET or HEAD whose reference is neither a tag nor a digest asks for something
-    that cannot exist: the spec's answer to a manifest that is not found is 404, and the
-    official conformance suite asks exactly that (``.INVALID_MANIFEST_NAME``). A PUT or DELETE
-    keeps its 400: there the client sends something invalid."""
+    """A manifest GET or HEAD of a malformed reference is 404 (see :func:`malformed_reference`);
+    a PUT or DELETE keeps its 400: there the client sends something invalid."""
     detail = error.detail if isinstance(error.detail, dict) else {}
     if method not in ("GET", "HEAD") or detail.get("parameter") != "reference":
         return error
-    reason = f"malformed reference: {detail.get('reason', 'neither a tag nor a digest')}"
-    return RegistryError(ErrorCode.MANIFEST_UNKNOWN, {**detail, "reason": reason})
+    return malformed_reference(detail.get("reason", "neither a tag nor a digest"), detail)
 
 
 Check = Callable[[Any], str | None]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from itertools import islice
 from urllib.parse import quote
 
+import anyio.to_thread
 from starlette.datastructures import QueryParams
 from starlette.responses import PlainTextResponse, Response
 
@@ -69,6 +70,27 @@ def client_key() -> str:
     address = client[0] if client else ""
     user = identity().user
     return address if user is None else f"{user}@{address}"
+
+
+CATALOG_BATCH = 1000  # names read from the meta DB at a time while filtering them
+
+
+async def readable_catalog(
+    after: str | None, wanted: int | None, keep: Callable[[str], bool] | None = None
+) -> list[str]:
+    """Repository names after ``after``, in order, that the caller may read (and ``keep``
+    keeps), at most ``wanted``: from the meta DB's catalog in batches read in a thread, never
+    a walk of storage."""
+    db = app_state().meta
+    found: list[str] = []
+    while wanted is None or len(found) < wanted:
+        batch = await anyio.to_thread.run_sync(db.catalog, after, CATALOG_BATCH)
+        names = batch if keep is None else [name for name in batch if keep(name)]
+        found += readable(names, None if wanted is None else wanted - len(found))
+        if len(batch) < CATALOG_BATCH:
+            break
+        after = batch[-1]
+    return found
 
 
 def repo(name: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from ocireg.digests import digest_bytes
-from ocireg.errors import ErrorCode, RegistryError
+from ocireg.errors import ErrorCode, RegistryError, malformed_reference
 from ocireg.handlers.base import (
     app_state,
     body_stream,
@@ -34,10 +34,7 @@ def _resolve_for_reading(reg: Registry, name: str, reference: str) -> StoredMani
     except RegistryError as error:
         if error.code is not ErrorCode.DIGEST_INVALID:
             raise
-        reason = f"malformed reference: {error.detail.get('reason', 'not a digest')}"
-        raise RegistryError(
-            ErrorCode.MANIFEST_UNKNOWN, {"parameter": "reference", "reason": reason}
-        ) from None
+        raise malformed_reference(error.detail.get("reason", "not a digest")) from None
 
 
 async def head_manifest(name: str, reference: str) -> Response:

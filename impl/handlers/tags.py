@@ -15,6 +15,7 @@ from ocireg.handlers.base import (
     query,
     query_int,
     readable,
+    readable_catalog,
     registries,
     registry,
     repo,
@@ -54,27 +55,15 @@ async def catalog() -> Response:
     return _json({"repositories": repositories}, link)
 
 
-_BATCH = 1000  # names read from the meta DB at a time while filtering by access
-
-
 async def _catalog_page(n: int | None, last: str | None) -> tuple[list[str], bool]:
     """A page of the catalog, from the meta DB's index of repositories (never a walk of
     storage on the request path), keeping only what the caller may read; and whether more
     remain. Until the first sync has built that index (a new meta DB), storage is walked in a
     thread."""
-    db = app_state().meta
-    if not await anyio.to_thread.run_sync(db.catalog_built):
+    if not await anyio.to_thread.run_sync(app_state().meta.catalog_built):
         every = await anyio.to_thread.run_sync(registries().repositories)
         return _page(readable(every), n, last)
-    wanted = None if n is None else n + 1  # one more tells whether there is a next page
-    found: list[str] = []
-    after = last
-    while wanted is None or len(found) < wanted:
-        batch = await anyio.to_thread.run_sync(db.catalog, after, _BATCH)
-        found += readable(batch)
-        if len(batch) < _BATCH:
-            break
-        after = batch[-1]
+    found = await readable_catalog(last, None if n is None else n + 1)  # +1: a next page?
     if n is None:
         return found, False
     return found[:n], n > 0 and len(found) > n

@@ -5,7 +5,6 @@ Spec endpoints end-4a/4b, end-5, end-6, end-11, end-13 and the main branch's can
 
 from __future__ import annotations
 
-import anyio.to_thread
 from starlette.responses import Response
 
 from ocireg.auth.guard import token_scope
@@ -20,7 +19,7 @@ from ocireg.handlers.base import (
     identity,
     may,
     query,
-    readable,
+    readable_catalog,
     registry,
     repo,
 )
@@ -116,9 +115,9 @@ async def _mount_candidates(reg: Registry, name: str, dgst: Digest) -> list[str]
     the dedupe store says that no repository holds the blob."""
     if not reg.may_hold_anywhere(dgst):
         return []
-    names = await anyio.to_thread.run_sync(app_state().meta.catalog)
-    others = (other for other in names if other != name and registry(other) is reg)
-    return readable(others, MOUNT_CANDIDATES)
+    return await readable_catalog(
+        None, MOUNT_CANDIDATES, keep=lambda other: other != name and registry(other) is reg
+    )
 
 
 async def upload_status(name: str, session_id: str) -> Response:
