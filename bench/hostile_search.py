@@ -19,22 +19,19 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from procstat import RssSampler
-from search import free_port, wait_for_sync
+from search import search_server
 
 from ocireg.registry.index import IndexEdit, IndexStore
 from ocireg.storage.filesystem import FilesystemDriver
@@ -130,44 +127,23 @@ def main() -> None:
     parser.add_argument("--limits", type=json.loads, default={},
                         help="extensions.search.limits as a JSON object")  # fmt: skip
     args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="ocireg-hostile-", dir=os.environ.get("BENCH_TMPDIR")))
-    root, port = base / "root", free_port()
-    try:
-        populate(root, args.repos, args.layers)
-        config = base / "config.json"
-        config.write_text(json.dumps({
-            "storage": {"rootDirectory": str(root), "gc": False, "dedupe": False},
-            "http": {"address": "127.0.0.1", "port": port},
-            "log": {"level": "info"},
-            "extensions": {"search": {"limits": args.limits}},
-        }))  # fmt: skip
-        log = base / "server.log"
-        with open(log, "wb") as out:
-            server = subprocess.Popen([sys.executable, "-m", "ocireg", "serve", str(config)],
-                                      stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}"
-            sync = wait_for_sync(log, url, time.monotonic() + 600)
-            print(f"{args.repos} images of {args.layers} layers; meta DB built in {sync:.1f} s")
-            with RssSampler(server.pid) as rss:
-                report("quiet", measure_gets(url, args.seconds / 3))
-                stop, outcomes = threading.Event(), Counter[str]()
-                clients = [threading.Thread(target=hostile, args=(url, stop, outcomes))
-                           for _ in range(args.hostile)]  # fmt: skip
-                for client in clients:
-                    client.start()
-                time.sleep(1)  # every hostile query under way
-                report(f"with {args.hostile} hostile clients", measure_gets(url, args.seconds))
-                stop.set()
-                for client in clients:
-                    client.join()
-            print(f"hostile queries answered: {dict(outcomes)}")
-            print(f"server peak RSS: {rss.peak_kib / 1024:.0f} MiB ({rss.samples} samples)")
-        finally:
-            server.terminate()
-            server.wait(timeout=60)
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    fill = partial(populate, repos=args.repos, layers=args.layers)
+    with search_server("ocireg-hostile-", fill, {"limits": args.limits}) as (url, server, sync):
+        print(f"{args.repos} images of {args.layers} layers; meta DB built in {sync:.1f} s")
+        with RssSampler(server.pid) as rss:
+            report("quiet", measure_gets(url, args.seconds / 3))
+            stop, outcomes = threading.Event(), Counter[str]()
+            clients = [threading.Thread(target=hostile, args=(url, stop, outcomes))
+                       for _ in range(args.hostile)]  # fmt: skip
+            for client in clients:
+                client.start()
+            time.sleep(1)  # every hostile query under way
+            report(f"with {args.hostile} hostile clients", measure_gets(url, args.seconds))
+            stop.set()
+            for client in clients:
+                client.join()
+        print(f"hostile queries answered: {dict(outcomes)}")
+        print(f"server peak RSS: {rss.peak_kib / 1024:.0f} MiB ({rss.samples} samples)")
 
 
 if __name__ == "__main__":

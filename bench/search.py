@@ -20,7 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -66,24 +69,23 @@ def wait_for_sync(log: Path, url: str, deadline: float) -> float:
     raise SystemExit(f"no meta sync in time:\n{log.read_text()[-2000:]}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repos", type=int, default=10_000)
-    parser.add_argument("--tags", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=50)
-    parser.add_argument("--settle", type=float, default=0.0, help="seconds to wait after start")
-    args = parser.parse_args()
-    base = Path(tempfile.mkdtemp(prefix="ocireg-search-", dir=os.environ.get("BENCH_TMPDIR")))
+@contextmanager
+def search_server(
+    prefix: str, fill: Callable[[Path], None], search: dict[str, Any]
+) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
+    """``ocireg serve`` on a fresh root that ``fill`` writes, with ``extensions.search`` set to
+    ``search``, once its meta DB is synced: (its URL, its process, the sync's seconds)."""
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("BENCH_TMPDIR")))
     root, port = base / "root", free_port()
     try:
-        populate(root, args.repos, args.tags)
+        fill(root)
         config = base / "config.json"
         config.write_text(json.dumps({
             # no GC, and no dedupe conversion of the freshly written root running meanwhile
             "storage": {"rootDirectory": str(root), "gc": False, "dedupe": False},
             "http": {"address": "127.0.0.1", "port": port},
             "log": {"level": "info"},
-            "extensions": {"search": {}},
+            "extensions": {"search": search},
         }))  # fmt: skip
         log = base / "server.log"
         with open(log, "wb") as out:
@@ -91,29 +93,41 @@ def main() -> None:
                                       stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
         try:
             url = f"http://127.0.0.1:{port}"
-            sync = wait_for_sync(log, url, time.monotonic() + 600)
-            print(f"{args.repos} repositories x {args.tags} tags; meta DB built in {sync:.1f} s")
-            time.sleep(args.settle)  # let start-up work (dedupe's check of every blob) finish
-            with httpx.Client(base_url=url, timeout=120) as client:
-                started = time.perf_counter()
-                client.post("/v2/_zot/ext/search", json={"query": QUERIES[next(iter(QUERIES))]})
-                print(f"first search (facts of every repository): "
-                      f"{(time.perf_counter() - started) * 1000:.0f} ms")  # fmt: skip
-                for name, query in QUERIES.items():
-                    times = []
-                    for _ in range(args.runs):
-                        started = time.perf_counter()
-                        response = client.post("/v2/_zot/ext/search", json={"query": query})
-                        times.append((time.perf_counter() - started) * 1000)
-                        assert response.status_code == 200 and "errors" not in response.json()
-                    times.sort()
-                    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-                    print(f"{name}: p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms")
+            yield url, server, wait_for_sync(log, url, time.monotonic() + 600)
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            server.wait(timeout=60)
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repos", type=int, default=10_000)
+    parser.add_argument("--tags", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--settle", type=float, default=0.0, help="seconds to wait after start")
+    args = parser.parse_args()
+    with search_server(
+        "ocireg-search-", lambda root: populate(root, args.repos, args.tags), {}
+    ) as (url, _, sync):
+        print(f"{args.repos} repositories x {args.tags} tags; meta DB built in {sync:.1f} s")
+        time.sleep(args.settle)  # let start-up work (dedupe's check of every blob) finish
+        with httpx.Client(base_url=url, timeout=120) as client:
+            started = time.perf_counter()
+            client.post("/v2/_zot/ext/search", json={"query": QUERIES[next(iter(QUERIES))]})
+            print(f"first search (facts of every repository): "
+                  f"{(time.perf_counter() - started) * 1000:.0f} ms")  # fmt: skip
+            for name, query in QUERIES.items():
+                times = []
+                for _ in range(args.runs):
+                    started = time.perf_counter()
+                    response = client.post("/v2/_zot/ext/search", json={"query": query})
+                    times.append((time.perf_counter() - started) * 1000)
+                    assert response.status_code == 200 and "errors" not in response.json()
+                times.sort()
+                p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+                print(f"{name}: p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms")
 
 
 if __name__ == "__main__":
