@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -228,22 +228,31 @@ def _image_row(repo: str, record: ImageRecord) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
-# Columns as long as an image's layer list (28,000 digests is 2 MB of JSON): decoded only when
-# read, since most readers (search's lists and counts) never ask for them.
+# Columns as long as an image's layer list (28,000 digests is 2 MB of JSON): not even read
+# with the rest of a row, but fetched (and decoded) when a reader asks for one, since most
+# readers (search's lists and counts) never do, and a search over many such images would
+# otherwise hold every list at once.
 _BULKY_FIELDS = frozenset({"layers", "layer_sizes", "history"})
+_LIGHT_COLUMNS = (
+    "repo, digest, media_type, size, artifact_type, config_digest, subject, annotations, "
+    "labels, platforms, children, created, content_size, signature, pushed_at, pushed_by, "
+    "downloads, last_pull"
+)
 
 
 class ImageRow(dict[str, Any]):
-    """An image row: a dict whose bulky JSON columns are decoded on first access."""
+    """An image row: a dict whose bulky JSON columns are fetched and decoded on first access.
+    An image's bulky columns never change (its digest names its content); one deleted in the
+    meantime reads as empty lists."""
 
-    def __init__(self, values: dict[str, Any], encoded: dict[str, str | None]) -> None:
+    def __init__(self, values: dict[str, Any], fetch: Callable[[str], str | None]) -> None:
         super().__init__(values)
-        self._encoded = encoded
+        self._fetch = fetch
 
     def __missing__(self, key: str) -> Any:
-        if key not in self._encoded:
+        if key not in _BULKY_FIELDS:
             raise KeyError(key)
-        text = self._encoded.pop(key)
+        text = self.encoded(key)
         value = json.loads(text) if text is not None else None
         self[key] = value
         return value
@@ -255,21 +264,20 @@ class ImageRow(dict[str, Any]):
             return default
 
     def __contains__(self, key: object) -> bool:
-        return super().__contains__(key) or key in self._encoded
+        return super().__contains__(key) or key in _BULKY_FIELDS
 
     def encoded(self, key: str) -> str | None:
-        """A bulky column's JSON text while it is not decoded yet, else None."""
-        return self._encoded.get(key)
+        """A bulky column's JSON text, read now and not kept (None: the column is empty)."""
+        return self._fetch(key)
 
 
-def _decode(row: sqlite3.Row) -> ImageRow:
+def _decode(row: sqlite3.Row, fetch: Callable[[str], str | None]) -> ImageRow:
     values = dict(row)
-    encoded = {name: values.pop(name) for name in _BULKY_FIELDS if name in values}
     for name in _JSON_FIELDS:
         if name not in _BULKY_FIELDS and values.get(name) is not None:
             values[name] = json.loads(values[name])
     values["platforms"] = [Platform(**p) for p in values.get("platforms") or []]
-    return ImageRow(values, encoded)
+    return ImageRow(values, fetch)
 
 
 def _add_image_columns(db: sqlite3.Connection) -> None:
@@ -292,6 +300,7 @@ class SQLiteMetaDB(MetaDB):
     def __init__(self, path: Path | str) -> None:
         self._lock = threading.Lock()
         self._catalog_built = False
+        self.path = None if isinstance(path, str) else path  # None: in this process's memory
         if isinstance(path, str):  # ":memory:" (tests, a registry without a root)
             self._db = self._open(path)
             return
@@ -310,6 +319,19 @@ class SQLiteMetaDB(MetaDB):
                 path.rename(aside)
                 _remove_journal(path)
                 self._db = self._open(str(path))
+
+    @classmethod
+    def reader(cls, path: Path) -> SQLiteMetaDB:
+        """A connection that only reads a meta DB another process keeps (search's own process):
+        it neither creates nor migrates anything, and SQLite refuses any write through it."""
+        db = cls.__new__(cls)
+        db._lock = threading.Lock()
+        db._catalog_built = True
+        db.path = path
+        db._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        db._db.row_factory = sqlite3.Row
+        db._db.execute("PRAGMA query_only=1")
+        return db
 
     def _open(self, where: str) -> sqlite3.Connection:
         db = sqlite3.connect(where, check_same_thread=False, timeout=30)
@@ -535,18 +557,35 @@ class SQLiteMetaDB(MetaDB):
         return [(row[0], row[1], row[2]) for row in rows]
 
     def image(self, repo: str, digest: str) -> dict[str, Any] | None:
-        rows = self._read("SELECT * FROM images WHERE repo = ? AND digest = ?", repo, digest)
-        return _decode(rows[0]) if rows else None
+        rows = self._read(
+            f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND digest = ?", repo, digest
+        )
+        return self._row(rows[0]) if rows else None
 
     def images(self, repo: str) -> list[dict[str, Any]]:
-        rows = self._read("SELECT * FROM images WHERE repo = ? ORDER BY digest", repo)
-        return [_decode(row) for row in rows]
+        rows = self._read(f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? ORDER BY digest",
+                          repo)  # fmt: skip
+        return [self._row(row) for row in rows]
 
     def referrers(self, repo: str, subject: str) -> list[dict[str, Any]]:
         rows = self._read(
-            "SELECT * FROM images WHERE repo = ? AND subject = ? ORDER BY digest", repo, subject
+            f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND subject = ? ORDER BY digest",
+            repo,
+            subject,
         )
-        return [_decode(row) for row in rows]
+        return [self._row(row) for row in rows]
+
+    def _row(self, row: sqlite3.Row) -> ImageRow:
+        repo, digest = row["repo"], row["digest"]
+
+        def fetch(column: str) -> str | None:
+            assert column in _BULKY_FIELDS  # a name from our own list, never a caller's text
+            found = self._read(
+                f"SELECT {column} FROM images WHERE repo = ? AND digest = ?", repo, digest
+            )
+            return found[0][0] if found else "[]"
+
+        return _decode(row, fetch)
 
     def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
         # layers is a JSON array of digest strings: the quoted digest occurs only as one
