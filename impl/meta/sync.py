@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ocireg.digests import parse_digest
 from ocireg.errors import RegistryError
+from ocireg.heap import give_back
 from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 from ocireg.meta.records import ImageRecord, children_platforms, image_record
@@ -118,6 +119,8 @@ def sync_all(registry: Routed, db: MetaDB) -> SyncResult:
     for repo in gone:
         db.drop_repository(repo)
     rebuilt = sum(_sync_isolated(registry.of(repo), db, repo, now) for repo in present)
+    if rebuilt:
+        give_back()  # the manifests it parsed: a process would stay at the pass's peak size
     result = SyncResult(len(present), rebuilt, len(gone), time.perf_counter() - started)
     event(
         log,
