@@ -1,31 +1,17 @@
-"""Running GraphQL queries without holding up the rest of the registry.
+"""Running one GraphQL query: the limits first, then the query, then its JSON.
 
-Every query is checked against ``extensions.search.limits`` (:mod:`.limits`) and then runs, whole,
-in one of ``workers`` threads of this worker process; the event loop only waits for the answer.
-
-Why a thread, and not resolvers that yield every few steps: the resolvers are plain functions
-over the meta DB, and a step (one image summary of an image with 28,000 layers) can itself take
-long; splitting them would touch every resolver and still leave those steps on the loop. The
-meta DB serialises its calls on one lock (its SQLite connection is opened for use from any
-thread), the facts cache has a lock of its own, and everything else a query touches is built
-for that query alone, so a query needs nothing more to run in a thread. A thread running Python
-holds the GIL for at most the switch interval (5 ms) before the loop gets it back, so manifest
-GETs from other clients go on. One thread by default: measured with ten clients sending the
-worst allowed query (``bench/hostile.py``), two threads doubled both the GET p99 (92 -> 244 ms)
-and the peak memory (405 -> 701 MiB) of one, for searches that merely queue less.
+Every query is checked against ``extensions.search.limits`` (:mod:`.limits`) and then runs whole,
+off the event loop (:mod:`.runners`), in a search process of its own or in a thread.
 
 A query still running after ``queryTimeout`` stops at its next image (:meth:`Search.step`) and
-answers an error for the fields it had not finished; the thread is then free again.
+answers an error for the fields it had not finished.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import json
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import strawberry
@@ -59,26 +45,18 @@ def _refusal(error: GraphQLError) -> dict[str, Any]:
     return {"data": None, "errors": [error.formatted]}
 
 
-class Runner:
+class Executor:
+    """Answers queries, synchronously, wherever it is called from (a thread, a search process)."""
+
     def __init__(self, schema: strawberry.Schema, limits: SearchLimits) -> None:
         self.schema = schema
         self.limits = limits
-        self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="ocireg-search")
 
-    async def answer(
+    def answer(
         self, query: str, variables: dict[str, Any] | None, operation: str | None, search: Search
     ) -> bytes:
         """The GraphQL response document for one query (``data`` and maybe ``errors``), as
-        JSON: encoding a large answer takes long too, so it is done in the thread as well."""
-        run = contextvars.copy_context().run  # the request (who asks) goes to the thread too
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.pool, run, self._answer, query, variables, operation, search
-        )
-
-    def _answer(
-        self, query: str, variables: dict[str, Any] | None, operation: str | None, search: Search
-    ) -> bytes:
+        JSON: encoding a large answer takes long too, so it is done here as well."""
         return json.dumps(self._result(query, variables, operation, search)).encode()
 
     def _result(

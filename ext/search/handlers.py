@@ -4,7 +4,7 @@ A request that is not GraphQL (no query, a body that is not a JSON object) answe
 registry's error shape, whose entries carry ``message`` as GraphQL clients expect; a POST body
 over 64 KiB answers 413 the same way (request validation, :mod:`ocireg.validation`). A query
 over a limit answers 200 with a GraphQL error naming the limit (:mod:`.limits`). Queries run
-off the event loop (:mod:`.execution`).
+off the event loop (:mod:`.runners`).
 """
 
 from __future__ import annotations
@@ -18,29 +18,43 @@ from starlette.responses import Response
 from ocireg import extensions, jsonparse
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.extensions.runtime import SetupContext
-from ocireg.handlers.base import identity, readable
+from ocireg.handlers.base import identity
 from ocireg.logs import event
 from ocireg.operations import current_request
+from ocireg.scheduler import Priority, Task
 
-from .execution import Runner, SearchSchema
-from .facts import FactsCache
-from .schema import Search, build_schema
+from .runners import ProcessRunner, ThreadRunner
+from .worker import Start
 
 log = logging.getLogger("ocireg.search")
+
+
+Runner = ThreadRunner | ProcessRunner
 
 
 @dataclass(frozen=True)
 class SearchState:
     runner: Runner
-    facts: FactsCache
 
 
 def setup(context: SetupContext) -> SearchState:
     if context.settings.cve is not None:
         event(log, logging.WARNING, "extensions.search.cve: CVE scanning is not implemented "
               "yet; the CVE queries answer an error")  # fmt: skip
-    runner = Runner(build_schema(SearchSchema), context.settings.limits)
-    return SearchState(runner, FactsCache(context.app.meta))
+    limits = context.settings.limits
+    meta = context.app.meta
+    path = getattr(meta, "path", None)
+    runner: Runner
+    if path is None:  # the meta DB lives in this process's memory
+        runner = ThreadRunner(limits, meta)
+    else:
+        guard = context.app.guard
+        access = None if guard is None else guard.access
+        level = logging.getLogger("ocireg.search").getEffectiveLevel()
+        runner = ProcessRunner(Start(path, access, limits, level))
+        context.scheduler.once(Task("search-process", runner.warm, Priority.LOW))
+    context.scheduler.at_stop(runner.close)
+    return SearchState(runner)
 
 
 def _bad(reason: str) -> RegistryError:
@@ -53,9 +67,7 @@ async def _answer(query: str | None, variables: Any, operation: str | None) -> R
     if variables is not None and not isinstance(variables, dict):
         raise _bad("variables must be a JSON object")
     search: SearchState = extensions.state("search")
-    meta = extensions.app_state().meta
-    context = Search(meta, search.facts, identity().user or "", readable)
-    body = await search.runner.answer(query, variables, operation, context)
+    body = await search.runner.answer(query, variables, operation, identity())
     return Response(body, media_type="application/json")
 
 

@@ -23,6 +23,7 @@ from ocireg.registry.signatures import cosign_tag_subject
 
 from . import types as t
 from .facts import FactsCache, RepoFacts
+from .settings import QUERY_TIMEOUT
 from .summaries import image_summary
 
 MAX_INPUT = 256
@@ -36,7 +37,7 @@ class QueryTimeout(ValueError):
     """The query ran past ``extensions.search.limits.queryTimeout``."""
 
     def __init__(self) -> None:
-        super().__init__("the query ran longer than extensions.search.limits.queryTimeout")
+        super().__init__(QUERY_TIMEOUT)
 
 
 class ResultTooLarge(ValueError):

@@ -10,6 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from ocireg.durations import Duration
 from ocireg.extensions.declaration import ExtensionSettings
 
+QUERY_TIMEOUT = "the query ran longer than extensions.search.limits.queryTimeout"
+
 
 class SearchLimits(BaseModel):
     """What one GraphQL query may ask for. The defaults let every query zot's web UI and zli
@@ -35,10 +37,11 @@ class SearchLimits(BaseModel):
     )
     maxTokens: int = Field(2_000, ge=100, description="Most tokens in a query document.")
     maxResultItems: int = Field(
-        100_000,
+        50_000,
         ge=1,
         description="Most layer and history entries one answer may hold, counted as the query "
-        "runs: how many layers an image has is unknown to the estimate (maxCost) until then.",
+        "runs: how many layers an image has is unknown to the estimate (maxCost) until then. "
+        "The default lets the web UI show an image of 25,000 layers (its layers and history).",
     )
     queryTimeout: Duration = Field(
         10.0, gt=0, description="A query still running after this long stops with an error."
@@ -47,9 +50,10 @@ class SearchLimits(BaseModel):
         1,
         ge=1,
         le=64,
-        description="Queries running at once in each worker process, in threads off the "
-        "event loop; others wait their turn. More threads answer searches sooner under load "
-        "but take interpreter time and memory from the rest of the registry.",
+        description="Queries running at once for each worker process, each in a search "
+        "process of its own below the registry's CPU priority (in threads when there is no "
+        "storage root); others wait their turn. More answer searches sooner under load, "
+        "at the cost of memory and of CPU time the rest of the registry could use.",
     )
 
 

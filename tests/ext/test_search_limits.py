@@ -15,6 +15,7 @@ from graphql import get_introspection_query
 
 from ocireg.config import Config
 from ocireg.meta.db import SQLiteMetaDB
+from ocireg.storage.memory import MemoryDriver
 from tests.liveserver import LiveServer, live_server
 from tests.oci import image_manifest, put_manifest
 
@@ -251,13 +252,15 @@ def test_a_running_query_leaves_the_event_loop_to_other_requests(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A query that cannot finish until another request has been answered: it deadlocks (and
-    times out after 10 s) if queries run on the event loop."""
+    times out after 10 s) if queries run on the event loop. The meta DB is in memory here, so
+    queries run in threads (with a storage root they run in a search process: its tests are in
+    test_search_process.py)."""
     from ocireg.app import create_app
 
     config = Config.model_validate(
         {"storage": {"rootDirectory": str(tmp_path)}, "extensions": {"search": {}}}
     )
-    app = create_app(config)
+    app = create_app(config, MemoryDriver())
     entered, released = threading.Event(), threading.Event()
     waited_in_vain: list[bool] = []
     original = SQLiteMetaDB.repositories

@@ -1,0 +1,165 @@
+"""Search queries run in a process of their own, below the registry's CPU priority, and that
+process is replaced when it dies, stopped when a query overruns, and gone with the server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.liveserver import LiveServer, live_server
+
+SEARCH = "/v2/_zot/ext/search"
+QUERY = "{ RepoListWithNewestImage { Page { TotalCount } } }"
+WORKER = b"ocireg.ext.search.worker"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    found, queue = [], [pid]
+    while queue:
+        children = _children(queue.pop())
+        found += children
+        queue += children
+    return found
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat from field 3 (state) on; [] once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def _gone(pid: int) -> bool:
+    fields = _stat(pid)
+    return not fields or fields[0] == "Z"  # a zombie has ended; its parent reaps it
+
+
+def _search_processes(server: LiveServer, wanted: int = 1, timeout: float = 30) -> list[int]:
+    """The server's search processes, once there are ``wanted`` live ones (started, perhaps
+    not ready yet)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [pid for pid in _descendants(server.process.pid)
+                 if WORKER in _cmdline(pid) and not _gone(pid)]  # fmt: skip
+        if len(found) >= wanted or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
+def _search(client: httpx.Client, query: str = QUERY) -> dict[str, Any]:
+    response = client.post(SEARCH, json={"query": query})
+    assert response.status_code == 200
+    body: dict[str, Any] = response.json()
+    return body
+
+
+LIMITS = {"extensions": {"search": {"limits": {"queryTimeout": "1s", "maxAliases": 1}}}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server for the tests that leave it running (each finds its search process anew)."""
+    with live_server(tmp_path_factory.mktemp("search-process"), LIMITS) as live:
+        yield live
+
+
+@pytest.fixture
+def client(server: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
+
+
+def _ready(server: LiveServer, client: httpx.Client) -> int:
+    """The search process, once it has answered a query."""
+    assert "errors" not in _search(client)
+    [searcher] = _search_processes(server)
+    return searcher
+
+
+def test_queries_run_in_one_search_process_below_the_registry_priority(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    [searcher] = _search_processes(server)  # started with the server (the first test to run)
+    for _ in range(3):
+        assert _search(client) == {"data": {"RepoListWithNewestImage": {"Page": {"TotalCount": 0}}}}
+    assert _search_processes(server) == [searcher]
+    worker_nice = int(_stat(server.process.pid)[16])
+    assert int(_stat(searcher)[16]) == worker_nice + 10
+
+
+def test_a_search_process_that_died_is_replaced_without_failing_a_query(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    searcher = _ready(server, client)
+    os.kill(searcher, signal.SIGKILL)
+    assert "errors" not in _search(client)
+    [replacement] = _search_processes(server)
+    assert replacement != searcher
+
+
+def test_a_query_past_its_time_is_answered_with_an_error_and_its_process_stopped(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    searcher = _ready(server, client)
+    os.kill(searcher, signal.SIGSTOP)  # a query stuck where it cannot notice its deadline
+    try:
+        body = _search(client)
+    finally:
+        if not _gone(searcher):
+            os.kill(searcher, signal.SIGCONT)
+    assert body["data"] is None
+    assert "extensions.search.limits.queryTimeout" in body["errors"][0]["message"]
+    deadline = time.monotonic() + 10
+    while not _gone(searcher):
+        assert time.monotonic() < deadline, "the overrunning search process was not stopped"
+        time.sleep(0.1)
+    assert "errors" not in _search(client)
+    assert "search query stopped: it ran past queryTimeout" in server.log.read_text()
+
+
+def test_what_the_search_process_logs_reaches_the_registry_log(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    body = _search(client, "{ a: RepoListWithNewestImage { Page { TotalCount } } "
+                           "b: RepoListWithNewestImage { Page { TotalCount } } }")  # fmt: skip
+    assert body["errors"][0]["extensions"]["limit"] == "maxAliases"
+    [searcher] = _search_processes(server)
+    refused = [line for line in server.log_lines() if "search query refused" in line]
+    assert len(refused) == 1 and f'"pid":{searcher}' in refused[0]
+
+
+def test_the_search_process_ends_with_its_server(tmp_path: Path) -> None:
+    with live_server(tmp_path, {"extensions": {"search": {}}}) as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            searcher = _ready(server, client)
+        os.kill(server.process.pid, signal.SIGKILL)  # no shutdown: the pipes close with it
+        server.process.wait()
+        deadline = time.monotonic() + 15
+        while not _gone(searcher):
+            assert time.monotonic() < deadline, "the search process outlived its server"
+            time.sleep(0.1)
