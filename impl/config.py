@@ -34,6 +34,7 @@ from ocireg.auth.settings import AuthConfig, authenticating
 from ocireg.durations import Duration
 from ocireg.gcwindow import TimeWindow
 from ocireg.ratelimit import RateLimitConfig
+from ocireg.repopattern import RepositoryPattern
 
 LogLevel = Literal["debug", "info", "warn", "warning", "error", "fatal", "panic"]
 
@@ -76,7 +77,9 @@ class KeepTags(KeepRules):
 
 
 class RetentionPolicy(_Section):
-    repositories: list[str] = Field(min_length=1, description="Globs (** crosses slashes).")
+    repositories: list[RepositoryPattern] = Field(
+        min_length=1, description="Repository globs, doublestar's rules (as accessControl's)."
+    )
     deleteReferrers: bool = Field(False, description="Remove referrers of absent subjects.")
     deleteUntagged: bool = Field(True, description="Remove untagged manifests.")
     keepTags: list[KeepTags] = Field(default_factory=list)
@@ -378,7 +381,9 @@ def validation_problems(
     lines = []
     for item in error.errors():
         parts = [prefix] if prefix else []
-        where = ".".join([*parts, *(str(part) for part in item["loc"])]) or "(top level)"
+        # a mapping key that fails (a repository pattern) is named by the key itself
+        loc = [str(part) for part in item["loc"] if part != "[key]"]
+        where = ".".join([*parts, *loc]) or "(top level)"
         why = item["msg"]
         if item["type"] == "extra_forbidden":
             why = "unknown key" + _did_you_mean(model, item["loc"])
