@@ -93,16 +93,6 @@ class SetupContext:
         self.hooks.middleware.append(middleware)
 
 
-@dataclass(frozen=True)
-class Active:
-    """A running extension: what enabled it, what its setup returned, and the endpoint
-    templates its fragments declare (for discovery)."""
-
-    enabled: Enabled
-    state: Any
-    endpoints: tuple[str, ...] = ()
-
-
 class RouteDispatcher:
     """Sends the extensions' exact-path routes to their apps and everything else on."""
 
