@@ -15,9 +15,8 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from ocireg.auth.access import WORDS, Rule, parse_rule
-from ocireg.auth.middleware import error_response
 from ocireg.config import Config
-from ocireg.errors import RegistryError
+from ocireg.errors import RegistryError, error_response
 from ocireg.extensions.loading import Enabled
 from ocireg.registry.routes import Registries
 from ocireg.registry.store import ManifestCheck
