@@ -25,18 +25,19 @@ from ocireg.background import (
     schedule_gc,
     start_meta,
 )
-from ocireg.config import Config, ConfigError
+from ocireg.config import Config
+from ocireg.configcheck import ConfigError
 from ocireg.cors import CorsMiddleware
 from ocireg.extensions.declaration import Extension
 from ocireg.extensions.loading import Enabled, available, load_setup, resolve
-from ocireg.extensions.runtime import Active, Hooks, RouteDispatcher, SetupContext
+from ocireg.extensions.runtime import Hooks, RouteDispatcher, SetupContext
 from ocireg.extensions.specs import SpecError, core_spec, endpoints, merge
 from ocireg.notices import config_warnings
 from ocireg.ratelimit import RateLimitMiddleware
 from ocireg.registry.build import build_registry, meta_dir
 from ocireg.reqlog import RequestLogMiddleware
 from ocireg.routing import middlewares, routed_spec
-from ocireg.state import SCOPE_KEY, AppState
+from ocireg.state import SCOPE_KEY, Active, AppState
 from ocireg.storage.driver import StorageDriver
 from ocireg.timeouts import TimeoutMiddleware
 from ocireg.validation import validator_map

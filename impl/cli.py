@@ -11,13 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from ocireg import __version__
-from ocireg.config import (
-    Config,
-    ConfigError,
-    config_json_schema,
-    default_config,
-    load_config,
-)
+from ocireg.config import Config, config_json_schema, default_config, load_config
+from ocireg.configcheck import ConfigError
 from ocireg.notices import startup_warnings
 from ocireg.preflight import check_environment
 

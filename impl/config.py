@@ -8,13 +8,11 @@ extension each section names (see :mod:`ocireg.extensions`); ``http.auth``,
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
 from pathlib import Path
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -31,9 +29,11 @@ from pydantic import (
 
 from ocireg.auth.policy import AccessControlConfig
 from ocireg.auth.settings import AuthConfig, authenticating
+from ocireg.configcheck import ConfigError, normalise_keys, validation_problems
 from ocireg.durations import Duration
 from ocireg.gcwindow import TimeWindow
 from ocireg.ratelimit import RateLimitConfig
+from ocireg.repopattern import RepositoryPattern
 
 LogLevel = Literal["debug", "info", "warn", "warning", "error", "fatal", "panic"]
 
@@ -76,7 +76,9 @@ class KeepTags(KeepRules):
 
 
 class RetentionPolicy(_Section):
-    repositories: list[str] = Field(min_length=1, description="Globs (** crosses slashes).")
+    repositories: list[RepositoryPattern] = Field(
+        min_length=1, description="Repository globs, doublestar's rules (as accessControl's)."
+    )
     deleteReferrers: bool = Field(False, description="Remove referrers of absent subjects.")
     deleteUntagged: bool = Field(True, description="Remove untagged manifests.")
     keepTags: list[KeepTags] = Field(default_factory=list)
@@ -292,14 +294,6 @@ class Config(_Section):
         return self.storage.resolved_root()
 
 
-class ConfigError(Exception):
-    """A configuration that cannot be used; ``str()`` has one ``file: key.path: why`` per line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
 def default_config() -> Config:
     """The embedded default: 127.0.0.1:5000, ./ocireg-data, Docker manifests accepted."""
     return Config(
@@ -332,30 +326,6 @@ def extension_warnings(config: Config, source: str) -> list[str]:
     return resolve(config.extensions, source, known)[1]
 
 
-def normalise_keys(value: Any, model: type[BaseModel] | None) -> Any:
-    """Rename keys to the model's spelling, case-insensitively, section by section."""
-    if isinstance(value, list) and model is not None:
-        return [normalise_keys(item, model) for item in value]
-    if not isinstance(value, dict) or model is None:
-        return value
-    spelling = {name.lower(): name for name in model.model_fields}
-    result: dict[str, Any] = {}
-    for key, item in value.items():
-        name = spelling.get(str(key).lower(), str(key))
-        result[name] = normalise_keys(item, _submodel(model, name))
-    return result
-
-
-def _submodel(model: type[BaseModel], name: str) -> type[BaseModel] | None:
-    field = model.model_fields.get(name)
-    if field is None:
-        return None
-    for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
-        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-            return candidate
-    return None
-
-
 def _parse(path: Path, text: str) -> Any:
     suffix = path.suffix.lower()
     try:
@@ -368,51 +338,6 @@ def _parse(path: Path, text: str) -> Any:
     except yaml.YAMLError as exc:
         raise ConfigError([f"{path}: invalid YAML: {exc}"]) from None
     raise ConfigError([f"{path}: unknown format {suffix!r}: use .json, .yaml or .yml"])
-
-
-def validation_problems(
-    source: str, error: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
-) -> list[str]:
-    """One ``source: key.path: why`` line per problem, paths under ``prefix``; an unknown key
-    of ``model`` names the nearest valid one."""
-    lines = []
-    for item in error.errors():
-        parts = [prefix] if prefix else []
-        where = ".".join([*parts, *(str(part) for part in item["loc"])]) or "(top level)"
-        why = item["msg"]
-        if item["type"] == "extra_forbidden":
-            why = "unknown key" + _did_you_mean(model, item["loc"])
-        lines.append(f"{source}: {where}: {why}")
-    return lines
-
-
-def _did_you_mean(model: type[BaseModel] | None, loc: tuple[int | str, ...]) -> str:
-    """`` (did you mean rootDirectory?)`` when the unknown key at ``loc`` is close to a key
-    of the section it is in."""
-    keys = _keys_at(model, loc[:-1])
-    close = difflib.get_close_matches(str(loc[-1]), keys, n=1, cutoff=0.6) if keys else []
-    return f" (did you mean {close[0]}?)" if close else ""
-
-
-def _keys_at(annotation: Any, loc: tuple[int | str, ...]) -> list[str]:
-    """The keys of the section at ``loc`` inside ``annotation`` (a model, or lists, dicts and
-    optionals of models); [] where that is not a model."""
-    for part in (*loc, None):
-        while get_origin(annotation) in (Union, UnionType):
-            annotation = next(a for a in get_args(annotation) if a is not type(None))
-        if get_origin(annotation) in (list, dict):
-            annotation = get_args(annotation)[-1]  # an item, or a value: the part is its index
-            if part is not None:
-                continue
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        if part is None:
-            return list(annotation.model_fields)
-        field = annotation.model_fields.get(str(part))
-        if field is None:
-            return []
-        annotation = field.annotation
-    return []
 
 
 _DISTRIBUTION_DRIVERS = frozenset({"filesystem", "inmemory", "s3", "azure", "gcs", "swift"})

@@ -2,6 +2,8 @@
 
 Every error the registry answers goes through :class:`RegistryError` and is rendered once, by
 :func:`error_body`, as the distribution spec's ``{"errors":[{"code","message","detail"}]}``.
+Inside connexion :mod:`ocireg.errorhandlers` answers it; middleware outside connexion (the
+authentication and rate limits, the extensions' own routes) answers with :func:`error_response`.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from starlette.responses import Response
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,11 @@ class RegistryError(Exception):
 
     def body(self) -> bytes:
         return error_body(self.code, self.detail, self.message)
+
+
+def error_response(exc: RegistryError) -> Response:
+    """The ASGI response for ``exc``, for code that answers outside connexion."""
+    return Response(exc.body(), exc.http_status, headers=exc.headers, media_type="application/json")
 
 
 def error_body(code: ErrorCode, detail: Any = None, message: str | None = None) -> bytes:

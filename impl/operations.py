@@ -18,6 +18,10 @@ The operation's ``x-ocireg-access`` rule is checked before the request is valida
 
 The current request is kept in a context variable (:func:`current_request`) instead of
 connexion's ``request`` proxy, which builds a new request object on every attribute access.
+
+connexion 3.3's internals used here (pyproject pins connexion below 3.4 for them): the private
+``AsyncApp._middleware_app.api_cls``, set to :class:`HandlerApi`; ``AsyncApi.make_operation``,
+overridden; and the ``parameters`` and ``function`` of the operation object it is given.
 """
 
 from __future__ import annotations

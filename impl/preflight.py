@@ -15,7 +15,8 @@ import socket
 import tempfile
 from pathlib import Path
 
-from ocireg.config import Config, ConfigError
+from ocireg.config import Config
+from ocireg.configcheck import ConfigError
 
 
 def check_environment(config: Config, source: str) -> None:

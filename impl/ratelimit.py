@@ -15,8 +15,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ocireg.auth.middleware import error_response
-from ocireg.errors import ErrorCode, RegistryError
+from ocireg.errors import ErrorCode, RegistryError, error_response
 
 _PRUNE_EVERY = 1024
 _OPEN = frozenset({"/livez", "/readyz", "/startupz"})

@@ -7,8 +7,17 @@ cost was connexion's per-request machinery, not the registry).
   (:class:`ocireg.validation.OCIRequestValidationMiddleware`);
 * handlers are called through :mod:`ocireg.operations`.
 
-These lean on connexion 3.3's internals (its middleware classes, ``api_cls``); pyproject pins
-connexion below 3.4 for that reason, and the integration tests pin the answers.
+These lean on connexion 3.3's internals, which is why pyproject pins connexion below 3.4 (and
+``.ci/run`` also tries connexion's newest release, see docs/dependencies.md):
+
+* ``ConnexionMiddleware.default_middlewares``: the order and classes of its stack, which
+  :func:`middlewares` copies with two classes replaced and ``SecurityMiddleware`` left out;
+* ``SwaggerUIMiddleware``, subclassed: that it serves the spec from ``__call__`` and holds the
+  next app as ``self.app``;
+* that connexion appends a path's parameters to each operation's list in place, once per
+  middleware (what :func:`routed_spec` avoids).
+
+The integration tests pin the answers.
 """
 
 from __future__ import annotations

@@ -11,12 +11,22 @@ from ocireg.registry.routes import Registries
 
 if TYPE_CHECKING:
     from ocireg.auth.guard import Guard
-    from ocireg.extensions.runtime import Active
+    from ocireg.extensions.loading import Enabled
     from ocireg.meta.db import MetaDB
     from ocireg.registry.gc import GarbageCollector
     from ocireg.scheduler import Scheduler
 
 SCOPE_KEY = "ocireg.state"
+
+
+@dataclass(frozen=True)
+class Active:
+    """A running extension: what enabled it, what its setup returned, and the endpoint
+    templates its fragments declare (for discovery)."""
+
+    enabled: Enabled
+    state: Any
+    endpoints: tuple[str, ...] = ()
 
 
 @dataclass

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from ocireg.config import ConfigError, default_config, load_config
+from ocireg.config import default_config, load_config
+from ocireg.configcheck import ConfigError
 
 
 def write(tmp_path: Path, data: Any, name: str = "config.json") -> Path:

@@ -10,7 +10,8 @@ from ocireg.auth.apikeys import ApiKeys
 from ocireg.auth.guard import CertificateIdentity, Guard, PasswordMethod, TokenVerifier
 from ocireg.auth.policy import AccessControl
 from ocireg.auth.settings import AuthConfig
-from ocireg.config import Config, ConfigError, HTTPConfig
+from ocireg.config import Config, HTTPConfig
+from ocireg.configcheck import ConfigError
 from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 

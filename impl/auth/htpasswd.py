@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import bcrypt
+from passlib.hash import sha256_crypt, sha512_crypt
 from pydantic import BaseModel, ConfigDict
 
 from ocireg.logs import event
@@ -44,8 +45,9 @@ class HtpasswdError(Exception):
     """The htpasswd file cannot be used."""
 
 
-# --- SHA-crypt ($5$, $6$), after Ulrich Drepper's "Unix crypt using SHA-256 and SHA-512" --------
-# The stdlib crypt module is deprecated (and gone in 3.13), so the algorithm is written out here.
+# --- SHA-crypt ($5$, $6$), Ulrich Drepper's "Unix crypt using SHA-256 and SHA-512" -------------
+# The stdlib crypt module is deprecated (and gone in 3.13); libpass (the maintained successor of
+# passlib) computes it. This function only adds crypt(3)'s handling of a setting around it.
 
 ROUNDS_DEFAULT = 5000
 ROUNDS_MIN = 1000
@@ -53,34 +55,8 @@ ROUNDS_MAX = 999_999_999
 SALT_MAX = 16
 
 _CRYPT64 = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_SETTING = re.compile(rb"\$([56])\$(?:rounds=([0-9]+)\$)?([^$]*)")
-
-
-@dataclass(frozen=True)
-class _ShaVariant:
-    new: Callable[[bytes], hashlib._Hash]
-    order: tuple[int, ...]
-
-
-# The order in which the spec writes the final digest's bytes out, in groups of three (its
-# b64_from_24bit calls), the high byte of each group first.
-# fmt: off
-_SHA256_ORDER = (
-    0, 10, 20,   21, 1, 11,   12, 22, 2,   3, 13, 23,   24, 4, 14,
-    15, 25, 5,   6, 16, 26,   27, 7, 17,   18, 28, 8,   9, 19, 29,
-    31, 30,
-)
-_SHA512_ORDER = (
-    0, 21, 42,   22, 43, 1,   44, 2, 23,   3, 24, 45,   25, 46, 4,   47, 5, 26,   6, 27, 48,
-    28, 49, 7,   50, 8, 29,   9, 30, 51,   31, 52, 10,  53, 11, 32,  12, 33, 54,  34, 55, 13,
-    56, 14, 35,  15, 36, 57,  37, 58, 16,  59, 17, 38,  18, 39, 60,  40, 61, 19,  62, 20, 41,
-    63,
-)
-# fmt: on
-_SHA = {
-    b"5": _ShaVariant(hashlib.sha256, _SHA256_ORDER),
-    b"6": _ShaVariant(hashlib.sha512, _SHA512_ORDER),
-}
+_SETTING = re.compile(rb"\$([56])\$(?:rounds=([0-9]+)\$)?([./0-9A-Za-z]*)(?:\$|\Z)")
+_SHA_CRYPT = {b"5": sha256_crypt, b"6": sha512_crypt}
 
 
 def sha_crypt(password: bytes, setting: bytes) -> bytes:
@@ -91,71 +67,28 @@ def sha_crypt(password: bytes, setting: bytes) -> bytes:
     """
     match = _SETTING.match(setting)
     if match is None:
-        raise ValueError("not a SHA-crypt setting: it must start with $5$ or $6$")
+        raise ValueError("not a SHA-crypt setting: $5$ or $6$, then a salt of ./0-9A-Za-z")
     ident, rounds_text, salt = match[1], match[2], match[3][:SALT_MAX]
     rounds = ROUNDS_DEFAULT
     if rounds_text is not None:
         rounds = max(ROUNDS_MIN, min(int(rounds_text), ROUNDS_MAX))
-    variant = _SHA[ident]
-    digest = _sha_crypt_digest(variant, password, salt, rounds)
-    prefix = b"$" + ident + b"$" + (b"rounds=%d$" % rounds if rounds_text is not None else b"")
-    return prefix + salt + b"$" + _crypt64(bytes(digest[i] for i in variant.order))
-
-
-def _sha_crypt_digest(variant: _ShaVariant, key: bytes, salt: bytes, rounds: int) -> bytes:
-    """Steps 1-21 of the spec: the digest before its encoding."""
-    new = variant.new
-    alternate = new(key + salt + key).digest()  # digest B
-    parts = [key, salt, _stretch(alternate, len(key))]
-    # One part per bit of the key's length, lowest first: B for a 1, the key for a 0.
-    length = len(key)
-    while length:
-        parts.append(alternate if length & 1 else key)
-        length >>= 1
-    digest = new(b"".join(parts)).digest()  # digest A
-    p_bytes = _stretch(_repeated(new, key, len(key)), len(key))
-    s_bytes = _stretch(new(salt * (16 + digest[0])).digest(), len(salt))
-    # What goes between the two ends of round i depends only on i % 3 and i % 7.
-    middles = [(s_bytes if i % 3 else b"") + (p_bytes if i % 7 else b"") for i in range(21)]
-    for i in range(rounds):
-        middle = middles[i % 21]
-        if i & 1:
-            digest = new(p_bytes + middle + digest).digest()
-        else:
-            digest = new(digest + middle + p_bytes).digest()
-    return digest
-
-
-def _repeated(new: Callable[[bytes], hashlib._Hash], data: bytes, times: int) -> bytes:
-    """The digest of ``data`` repeated, fed piece by piece: the whole would be len(key) squared."""
-    digest = new(b"")
-    for _ in range(times):
-        digest.update(data)
-    return digest.digest()
-
-
-def _stretch(block: bytes, length: int) -> bytes:
-    """``block`` repeated to ``length`` bytes: whole copies, then the first bytes of one."""
-    return (block * (length // len(block) + 1))[:length]
-
-
-def _crypt64(data: bytes) -> bytes:
-    """crypt's base64: each group of up to three bytes, read big-endian, low six bits first."""
-    out = bytearray()
-    for start in range(0, len(data), 3):
-        group = data[start : start + 3]
-        value = int.from_bytes(group, "big")
-        for _ in range(len(group) + 1):
-            out.append(_CRYPT64[value & 0x3F])
-            value >>= 6
-    return bytes(out)
+    handler = _SHA_CRYPT[ident].using(salt=salt.decode("ascii"), rounds=rounds)
+    hashed: str = handler.hash(password)
+    prefix = f"${ident.decode()}$"
+    if rounds_text is not None and not hashed.startswith(prefix + "rounds="):
+        # libpass leaves the default rounds out; crypt(3) keeps what the setting said
+        hashed = f"{prefix}rounds={rounds}${hashed.removeprefix(prefix)}"
+    return hashed.encode("ascii")
 
 
 # --- Stored hashes -------------------------------------------------------------------------------
 
 _BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
-# Only what crypt(3) itself writes: rounds in range, a salt of at most 16, the whole digest.
-_SHA_HASH = re.compile(r"(\$([56])\$(?:rounds=[1-9][0-9]{3,8}\$)?)[^$]{0,16}\$([./A-Za-z0-9]+)")
+# Only what crypt(3) itself writes: rounds in range, a salt of at most 16 of crypt's base64
+# alphabet (what libpass takes; glibc and openssl write no other), the whole digest.
+_SHA_HASH = re.compile(
+    r"(\$([56])\$(?:rounds=[1-9][0-9]{3,8}\$)?)[./A-Za-z0-9]{0,16}\$([./A-Za-z0-9]+)"
+)
 _SHA_DIGEST_CHARS = {"5": 43, "6": 86}
 # SHA-crypt's work grows with the square of the password's length; libxcrypt refuses passwords
 # longer than this, and so does this module, so one request cannot hold a thread for seconds.

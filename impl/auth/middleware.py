@@ -14,12 +14,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.auth.guard import Guard
 from ocireg.auth.identity import SCOPE_KEY
-from ocireg.errors import RegistryError
+from ocireg.errors import RegistryError, error_response
 
 # Probes answer without credentials: orchestrators do not have any.
 _OPEN = frozenset({"/livez", "/readyz", "/startupz"})
@@ -70,7 +69,3 @@ def client_certificate(scope: Mapping[str, Any]) -> str | None:
     tls = scope.get("extensions", {}).get("tls")
     chain = tls.get("client_cert_chain") if tls else None
     return str(chain[0]) if chain else None
-
-
-def error_response(exc: RegistryError) -> Response:
-    return Response(exc.body(), exc.http_status, headers=exc.headers, media_type="application/json")

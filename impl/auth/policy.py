@@ -8,20 +8,19 @@ zot's rules (``pkg/api/authz.go``), kept exactly:
   ``defaultPolicy`` allows an authenticated user, ``anonymousPolicy`` an anonymous one;
 * failing that, ``adminPolicy`` allows its users and groups its actions on every repository.
 
-Patterns are globs over ``/``-separated names: ``*`` and ``?`` stay within one segment, ``**``
-crosses segments, ``[...]`` is a character class and ``{a,b}`` an alternative.
+Repository patterns are doublestar globs, compiled by :mod:`ocireg.repopattern` as every
+other repository pattern is.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ocireg.auth.identity import Identity
+from ocireg.repopattern import RepositoryPattern, matches
 
 Action = Literal["read", "create", "update", "delete"]
 
@@ -72,17 +71,10 @@ class MetricsPolicy(_Section):
 
 
 class AccessControlConfig(_Section):
-    repositories: dict[str, RepositoryPolicy] = Field(default_factory=dict)
+    repositories: dict[RepositoryPattern, RepositoryPolicy] = Field(default_factory=dict)
     adminPolicy: Policy | None = None
     groups: dict[str, GroupMembers] = Field(default_factory=dict)
     metrics: MetricsPolicy | None = None
-
-    @field_validator("repositories")
-    @classmethod
-    def _patterns_compile(cls, value: dict[str, RepositoryPolicy]) -> dict[str, RepositoryPolicy]:
-        for pattern in value:
-            glob_regex(pattern)
-        return value
 
     def names_anyone(self) -> bool:
         """Whether any rule names users or groups (zot refuses those without authentication)."""
@@ -91,75 +83,6 @@ class AccessControlConfig(_Section):
         named = any(rule.users or rule.groups for rule in rules)
         defaults = any(r.defaultPolicy for r in self.repositories.values())
         return named or defaults or bool(self.metrics and self.metrics.users)
-
-
-@lru_cache(maxsize=1024)
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """The regular expression a repository glob stands for (doublestar's rules, as zot
-    matches); ValueError when it is malformed."""
-    return re.compile(_glob_body(pattern) + r"\Z")
-
-
-def _glob_body(pattern: str) -> str:
-    out: list[str] = []
-    i = 0
-    while i < len(pattern):
-        char = pattern[i]
-        if pattern.startswith("**", i):
-            i = _double_star(pattern, i, out)
-            continue
-        if char == "\\":
-            if i + 1 == len(pattern):
-                raise ValueError(f"pattern {pattern!r}: ends with an escape")
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        if char == "[":
-            i = _char_class(pattern, i, out)
-            continue
-        if char == "{":
-            end = pattern.find("}", i)
-            if end < 0:
-                raise ValueError(f"pattern {pattern!r}: unclosed '{{'")
-            choices = pattern[i + 1 : end].split(",")
-            out.append("(?:" + "|".join(_glob_body(c) for c in choices) + ")")
-            i = end + 1
-            continue
-        out.append({"*": "[^/]*", "?": "[^/]"}.get(char) or re.escape(char))
-        i += 1
-    return "".join(out)
-
-
-def _double_star(pattern: str, i: int, out: list[str]) -> int:
-    """``**`` as a whole segment matches any number of segments, none included (``a/**``
-    matches ``a``, ``a/**/b`` matches ``a/b``); inside a segment it is any text."""
-    after = i + 2
-    whole_start = i == 0 or pattern[i - 1] == "/"
-    whole_end = after == len(pattern) or pattern[after] == "/"
-    if not (whole_start and whole_end):
-        out.append(".*")
-        return after
-    if i == 0:  # "**/rest" or "**"
-        out.append("(?:.*/)?" if after < len(pattern) else ".*")
-        return after + 1 if after < len(pattern) else after
-    out[-1] = "(?:/.*)?"  # the "/" before the "**" goes with it
-    return after
-
-
-def _char_class(pattern: str, i: int, out: list[str]) -> int:
-    """``[abc]``, ``[a-z]``, ``[!a-z]`` or ``[^a-z]`` (never matching ``/``)."""
-    end = pattern.find("]", i + 2)
-    if end < 0:
-        raise ValueError(f"pattern {pattern!r}: unclosed '['")
-    body = pattern[i + 1 : end]
-    negated = body[0] in "!^"
-    body = body[1:] if negated else body
-    if not body:
-        raise ValueError(f"pattern {pattern!r}: empty '[]'")
-    # keep ranges ("-" between two characters), escape what else means something to re
-    escaped = "".join("\\" + c if c in "\\^[]" else c for c in body)
-    out.append(f"(?!/)[{'^' if negated else ''}{escaped}]")
-    return end + 1
 
 
 class AccessControl:
@@ -218,7 +141,7 @@ class AccessControl:
 
     def _repository_allows(self, identity: Identity, action: str, repo: str) -> bool:
         assert self.config is not None
-        pattern = next((p for p in self._patterns if glob_regex(p).match(repo)), None)
+        pattern = next((p for p in self._patterns if matches(p, repo)), None)
         if pattern is None:
             return False
         rules = self.config.repositories[pattern]

@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ocireg.configcheck import ConfigError, normalise_keys, validation_problems
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 
 ENTRY_POINT_GROUP = "ocireg.extensions"
@@ -99,8 +100,6 @@ def installed(known: dict[str, Extension]) -> list[str]:
 def _settings(
     source: str, key: str, extension: Extension, value: Any, problems: list[str]
 ) -> ExtensionSettings | None:
-    from ocireg.config import normalise_keys, validation_problems
-
     if value is None:
         value = {}  # `lint:` with nothing under it is present, hence enabled
     if not isinstance(value, dict):
@@ -138,8 +137,6 @@ def resolve(
 ) -> tuple[list[Enabled], list[str]]:
     """The enabled extensions in ``known``'s order and warnings to log; problems raise
     ``ConfigError`` with one line per problem."""
-    from ocireg.config import ConfigError
-
     problems: list[str] = []
     warnings: list[str] = []
     chosen: dict[str, Enabled] = {}

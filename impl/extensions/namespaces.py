@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import PurePosixPath
 
-from ocireg.extensions.runtime import Active
+from ocireg.state import Active
 
 
 def by_namespace(actives: Iterable[Active]) -> dict[str, list[Active]]:

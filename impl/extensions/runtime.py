@@ -15,9 +15,8 @@ from typing import Any
 from starlette.types import ASGIApp
 
 from ocireg.auth.access import WORDS, Rule, parse_rule
-from ocireg.auth.middleware import error_response
 from ocireg.config import Config
-from ocireg.errors import RegistryError
+from ocireg.errors import RegistryError, error_response
 from ocireg.extensions.loading import Enabled
 from ocireg.registry.routes import Registries
 from ocireg.registry.store import ManifestCheck
@@ -91,16 +90,6 @@ class SetupContext:
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap the whole app (outside connexion, inside the request log)."""
         self.hooks.middleware.append(middleware)
-
-
-@dataclass(frozen=True)
-class Active:
-    """A running extension: what enabled it, what its setup returned, and the endpoint
-    templates its fragments declare (for discovery)."""
-
-    enabled: Enabled
-    state: Any
-    endpoints: tuple[str, ...] = ()
 
 
 class RouteDispatcher:

@@ -16,10 +16,10 @@ from starlette.responses import Response
 
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.extensions.namespaces import by_namespace, description, document_name
-from ocireg.extensions.runtime import Active
 from ocireg.extensions.specs import concrete_path, is_repository_level
 from ocireg.handlers.base import app_state, registry, repo
 from ocireg.operations import current_request
+from ocireg.state import Active
 
 DOCUMENTS_PATH = "/v2/_ocireg/ext/specs/"
 

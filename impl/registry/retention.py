@@ -1,7 +1,8 @@
 """Retention policies (``storage.retention``), applied by GC, as zot reads them.
 
-The first policy whose ``repositories`` glob matches a repository applies to it (``**`` crosses
-``/``, ``*`` does not). Each tag goes to the first ``keepTags`` entry whose ``patterns`` (regular
+The first policy whose ``repositories`` glob matches a repository applies to it (the rules of
+:mod:`ocireg.repopattern`, as for ``http.accessControl``). Each tag goes to the first
+``keepTags`` entry whose ``patterns`` (regular
 expressions, searched) match it, and that entry keeps it if any of its rules does: among the
 ``mostRecentlyPushedCount`` most recently pushed or ``mostRecentlyPulledCount`` most recently
 pulled of the entry's tags, or pushed or pulled within a duration; an entry without rules keeps
@@ -17,11 +18,11 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from ocireg.config import KeepRules, KeepTags, RetentionConfig, RetentionPolicy
 from ocireg.meta.db import MetaDB
+from ocireg.repopattern import matches
 
 
 @dataclass(frozen=True)
@@ -32,24 +33,9 @@ class Decision:
     reason: str
 
 
-@cache
-def _glob(pattern: str) -> re.Pattern[str]:
-    parts = []
-    for piece in re.split(r"(\*\*/?|\*|\?)", pattern):
-        if piece in ("**", "**/"):
-            parts.append(".*" if piece == "**" else "(?:.*/)?")
-        elif piece == "*":
-            parts.append("[^/]*")
-        elif piece == "?":
-            parts.append("[^/]")
-        else:
-            parts.append(re.escape(piece))
-    return re.compile("".join(parts))
-
-
 def policy_for(config: RetentionConfig | None, repo: str) -> RetentionPolicy | None:
     for policy in config.policies if config else []:
-        if any(_glob(pattern).fullmatch(repo) for pattern in policy.repositories):
+        if any(matches(pattern, repo) for pattern in policy.repositories):
             return policy
     return None
 

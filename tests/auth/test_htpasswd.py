@@ -262,6 +262,8 @@ UNSUPPORTED = {
     "badbcrypt": "$2b$10$tooShort",
     "lowrounds": "$5$rounds=10$roundstoolow$yfvwcWrQ8l/K0DAWyuPMDNHpIVlTQebY9l/gL972bIC",
     "shortsha": "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl",
+    # a salt outside crypt's base64 alphabet, which no crypt(3) writes
+    "oddsalt": "$5$salt-string$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5",
 }
 
 

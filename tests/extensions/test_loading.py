@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from ocireg.config import ConfigError
+from ocireg.configcheck import ConfigError
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.extensions.loading import Enabled, available, resolve
 
