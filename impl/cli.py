@@ -86,6 +86,12 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     return 1 if affected else 0
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from ocireg.gccommand import run_gc
+
+    return run_gc(load_config(args.config), args.config, args.dry_run, args.ignore_window)
+
+
 def cmd_schema(_args: argparse.Namespace) -> int:
     print(json.dumps(config_json_schema(), indent=2))
     return 0
@@ -178,6 +184,38 @@ def _conformance_parser(commands: Any) -> None:
     run.set_defaults(run=cmd_conformance)
 
 
+_GC_HELP = """\
+Collect garbage now, with the background GC's rules, and print each manifest, blob and upload
+session removed (repository, digest, size), then the total. Rules, per storage root: an
+untagged manifest that no index lists and that has no subject, and a referrer whose subject is
+gone, once older than gcDelay; then every blob no remaining manifest references, once older
+than gcDelay; upload sessions idle for gcDelay; tags and untagged manifests as retention
+decides (its dryRun included); a repository left with nothing in it is removed and leaves the
+catalog; the dedupe store is swept. A root with gc: false is skipped; gcInterval does not
+apply; outside gcTimeWindow a run is refused (see --ignore-window). Safe while a server runs
+on the same root (the same per-repository file locks). Exit 0 on success, 1 with one line for
+a bad configuration, 2 when refused by gcTimeWindow."""
+
+
+def _gc_parser(commands: Any) -> None:
+    gc = commands.add_parser(
+        "gc",
+        help="collect garbage now and print what is removed (--dry-run: what would be)",
+        description=_GC_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    gc.add_argument("config", metavar="CONFIG", help="the server's configuration file")
+    gc.add_argument(
+        "--dry-run", action="store_true", help="remove nothing; print what a run would remove"
+    )
+    gc.add_argument(
+        "--ignore-window",
+        action="store_true",
+        help="collect now even outside storage.gcTimeWindow",
+    )
+    gc.set_defaults(run=cmd_gc)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ocireg", description="A strict OCI registry.")
     parser.add_argument("--version", action="version", version=f"ocireg {__version__}")
@@ -205,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scrub.add_argument("config", metavar="CONFIG")
     scrub.set_defaults(run=cmd_scrub)
+    _gc_parser(commands)
     schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
     schema.set_defaults(run=cmd_schema)
     _conformance_parser(commands)

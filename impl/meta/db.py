@@ -91,6 +91,11 @@ class MetaDB(ABC):
     def add_repository(self, repo: str) -> None: ...
 
     @abstractmethod
+    def remove_repository(self, repo: str) -> None:
+        """A repository gone from storage (GC removed it, empty): out of the catalog, and its
+        rows dropped."""
+
+    @abstractmethod
     def set_catalog(self, present: list[str], gone: list[str]) -> None:
         """Bring the catalog to storage after a walk: add ``present``, remove ``gone`` (listed
         but not in storage any more), and mark it built."""
@@ -516,6 +521,11 @@ class SQLiteMetaDB(MetaDB):
     def add_repository(self, repo: str) -> None:
         with self._write() as db:
             db.execute("INSERT OR IGNORE INTO catalog (name) VALUES (?)", (repo,))
+
+    def remove_repository(self, repo: str) -> None:
+        self.drop_repository(repo)
+        with self._write() as db:
+            db.execute("DELETE FROM catalog WHERE name = ?", (repo,))
 
     def set_catalog(self, present: list[str], gone: list[str]) -> None:
         with self._write() as db:

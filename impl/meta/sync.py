@@ -178,6 +178,12 @@ class Recorder:
         except sqlite3.Error as exc:  # the push stands; the next sync lists the repository
             event(log, logging.WARNING, "catalog entry not written", repo=repo, error=str(exc))
 
+    def removed(self, repo: str) -> None:
+        try:
+            self.db.remove_repository(repo)
+        except sqlite3.Error as exc:  # the next sync drops it
+            event(log, logging.WARNING, "catalog entry not removed", repo=repo, error=str(exc))
+
     def pulled(self, repo: str, digest: str) -> None:
         with self._lock:
             count, _ = self._pulls.get((repo, digest), (0, 0.0))

@@ -26,7 +26,7 @@ from ocireg.digests import Digest
 from ocireg.logs import event
 from ocireg.registry import layout
 from ocireg.registry.locks import try_exclusive
-from ocireg.storage.driver import PathNotFoundError, StorageDriver, join
+from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver, join
 
 log = logging.getLogger("ocireg.dedupe")
 STORE = join(layout.META_DIR, "blobs")
@@ -61,18 +61,30 @@ class Dedupe:
             with contextlib.suppress(PathNotFoundError):
                 self.driver.link(path, store_file(digest))
 
-    def sweep(self, delay: float, now: Callable[[], float] = time.time) -> list[str]:
-        """Remove store entries that no repository names any more, once older than ``delay``."""
+    def sweep(
+        self,
+        delay: float,
+        now: Callable[[], float] = time.time,
+        unnamed: Callable[[FileInfo], bool] | None = None,
+    ) -> list[FileInfo]:
+        """Remove store entries that no repository names any more, once older than
+        ``delay``; what they were. With ``unnamed`` (a preview), nothing is removed: it says
+        which entries a run would leave unnamed, and those are listed."""
         removed = []
         for path in _files(self.driver, STORE):
             try:
                 info = self.driver.stat(path)
             except PathNotFoundError:
                 continue
-            if info.links == 1 and now() - info.mod_time > delay:
-                with contextlib.suppress(PathNotFoundError):
-                    self.driver.delete(path)
-                    removed.append(path)
+            alone = info.links == 1 if unnamed is None else unnamed(info)
+            if not alone or now() - info.mod_time <= delay:
+                continue
+            if unnamed is not None:
+                removed.append(info)
+                continue
+            with contextlib.suppress(PathNotFoundError):
+                self.driver.delete(path)
+                removed.append(info)
         return removed
 
     # -- conversion -------------------------------------------------------------------------

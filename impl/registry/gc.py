@@ -6,17 +6,25 @@ Under the repository lock (the one manifest pushes and mounts take), in this ord
    repository lists and that has no subject, and a referrer whose subject is not in the
    repository (a referrer may be pushed before its subject, so it too must be old enough);
 2. blobs that no remaining manifest references (manifests themselves, configs, layers);
-3. upload sessions nobody has written to for ``delay`` seconds.
+3. upload sessions nobody has written to for ``delay`` seconds;
+4. the repository itself, when nothing is left in it (no manifest, blob or upload session):
+   its layout files and empty folders go (and empty parent folders that are no repository),
+   and observers are told, so the catalog stops listing it. A push or mount that still
+   counted on it lays it out again under the same lock (see ``Registry``).
 
 "Old enough" means the file was last modified more than ``delay`` (``storage.gcDelay``) ago. A
 pushed blob is new until a manifest references it; a mounted blob or one pushed again is
 touched, so it is new as well. Pushes check what their manifest references under the same lock,
 so GC never removes something a manifest it has not seen yet needs.
+
+With ``preview`` (``ocireg gc --dry-run``) nothing changes: each step works on a copy of the
+index, and the result lists what a real run would remove, with sizes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -28,13 +36,25 @@ from ocireg.errors import RegistryError
 from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 from ocireg.registry import layout
-from ocireg.registry.index import RepoIndex
+from ocireg.registry.index import IndexEdit, RepoIndex
 from ocireg.registry.retention import policy_for, tag_decisions, untagged_kept
 from ocireg.registry.store import Registry
-from ocireg.storage.driver import PathNotFoundError
+from ocireg.storage.driver import FileInfo, PathNotFoundError
 
 log = logging.getLogger("ocireg.gc")
 _YIELD_EVERY = 200  # files examined between chances for requests to run
+_PREVIEW = "0" * 32  # the generation of an index a preview edits, never saved
+
+
+@dataclass(frozen=True)
+class Removed:
+    """One file GC removed (or, in a preview, would remove), as it was just before."""
+
+    kind: str  # "blob" or "upload"
+    name: str  # the blob's digest, the upload session's id
+    size: int
+    links: int  # names the content had (hard links: mounts, the dedupe store)
+    mod_time: float
 
 
 @dataclass
@@ -42,8 +62,11 @@ class Collected:
     repo: str
     tags: list[str] = field(default_factory=list)  # removed by retention
     manifests: list[str] = field(default_factory=list)
+    manifest_sizes: dict[str, int] = field(default_factory=dict)
     blobs: list[str] = field(default_factory=list)
     uploads: list[str] = field(default_factory=list)
+    files: list[Removed] = field(default_factory=list)  # the blobs' and uploads' files
+    repository_removed: bool = False
 
     @property
     def total(self) -> int:
@@ -58,8 +81,10 @@ class GarbageCollector:
         clock: Callable[[], float] = time.time,
         retention: RetentionConfig | None = None,
         meta: MetaDB | None = None,
+        preview: bool = False,
     ) -> None:
         self.registry = registry
+        self.preview = preview
         self.delay = delay
         self.clock = clock
         self.retention = retention if retention and retention.policies else None
@@ -88,6 +113,13 @@ class GarbageCollector:
                 index = await self._manifests(repo, index, result, policy)
                 await self._blobs(repo, index, result)
             await self._uploads(repo, result)
+            if index is not None and not index.entries and self._empty(repo, result):
+                result.repository_removed = True
+                if not self.preview:
+                    self._remove_repository(repo)
+        if result.repository_removed and not self.preview:
+            for observer in self.registry.observers:
+                await asyncio.to_thread(observer.removed, repo)
         event(
             log,
             logging.INFO,
@@ -97,19 +129,54 @@ class GarbageCollector:
             manifests=result.manifests,
             blobs=len(result.blobs),
             uploads=len(result.uploads),
+            removedRepository=result.repository_removed,
+            preview=self.preview,
         )
         return result
+
+    def _empty(self, repo: str, result: Collected) -> bool:
+        """Whether nothing is left in the repository's blobs and uploads (in a preview: but
+        what the run would remove)."""
+        driver, gone = self.registry.driver, {file.name for file in result.files}
+        for folder in driver.children(layout.blobs_dir(repo)):
+            algorithm = folder.rsplit("/", 1)[-1]
+            for path in driver.children(folder):
+                if f"{algorithm}:{path.rsplit('/', 1)[-1]}" not in gone:
+                    return False
+        uploads = driver.children(layout.uploads_dir(repo))
+        return all(path.rsplit("/", 1)[-1] in gone for path in uploads)
+
+    def _remove_repository(self, repo: str) -> None:
+        """Remove an empty repository's layout, then each folder that is left empty, up to
+        the root. A folder that is not empty (something arrived meanwhile) stays."""
+        driver = self.registry.driver
+        for path in (layout.index_file(repo), layout.layout_file(repo)):
+            with contextlib.suppress(PathNotFoundError):
+                driver.delete(path)
+        self.registry.indexes.forget(repo)
+        for folder in driver.children(layout.blobs_dir(repo)):
+            driver.remove_empty_dir(folder)
+        driver.remove_empty_dir(layout.blobs_dir(repo))
+        driver.remove_empty_dir(layout.uploads_dir(repo))
+        folder = repo
+        while folder and driver.remove_empty_dir(folder):
+            folder = folder.rpartition("/")[0]
 
     @property
     def dry_run(self) -> bool:
         return self.retention is not None and self.retention.dryRun
 
     def _old(self, path: str, delay: float | None = None) -> bool:
+        return self._old_file(path, delay) is not None
+
+    def _old_file(self, path: str, delay: float | None = None) -> FileInfo | None:
+        """The file's details when it is older than ``delay`` (``gcDelay``), else None."""
         try:
-            age = self.clock() - self.registry.driver.stat(path).mod_time
+            info = self.registry.driver.stat(path)
         except PathNotFoundError:
-            return False
-        return age > (self.delay if delay is None else delay)
+            return None
+        age = self.clock() - info.mod_time
+        return info if age > (self.delay if delay is None else delay) else None
 
     def _manifest_old(self, repo: str, digest: str) -> bool:
         delay = self.retention.delay if self.retention else None
@@ -139,11 +206,13 @@ class GarbageCollector:
         doomed = [d.tag for d in decisions if not d.keep]
         if not doomed or self.dry_run:
             return index
-        edit = self.registry.indexes.edit(repo)
+        edit = IndexEdit(index)
         for tag in doomed:
             edit.remove_tag(tag)
-        index = self.registry.indexes.save(repo, edit)
         result.tags += doomed
+        if self.preview:
+            return edit.result(_PREVIEW)
+        index = self.registry.indexes.save(repo, edit)
         for observer in self.registry.observers:
             for tag in doomed:
                 observer.untagged(repo, tag)
@@ -169,11 +238,15 @@ class GarbageCollector:
                 return index
             if not doomed:
                 return index
-            edit = self.registry.indexes.edit(repo)
+            edit = IndexEdit(index)
             for digest in doomed:
+                result.manifest_sizes[digest] = int(index.by_digest[digest].get("size") or 0)
                 edit.remove_digest(digest)
-            index = self.registry.indexes.save(repo, edit)
             result.manifests += doomed
+            if self.preview:
+                index = edit.result(_PREVIEW)
+                continue
+            index = self.registry.indexes.save(repo, edit)
             for observer in self.registry.observers:
                 for digest in doomed:
                     observer.deleted(repo, digest)
@@ -231,19 +304,33 @@ class GarbageCollector:
                 if seen % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
                 digest = f"{algorithm}:{path.rsplit('/', 1)[-1]}"
-                if digest not in keep and self._old(path):
-                    driver.delete(path)
-                    result.blobs.append(digest)
+                info = None if digest in keep else self._old_file(path)
+                if info is None:
+                    continue
+                if not self.preview:
+                    try:
+                        driver.delete(path)
+                    except PathNotFoundError:
+                        continue
+                result.blobs.append(digest)
+                result.files.append(_removed("blob", digest, info))
 
     async def _uploads(self, repo: str, result: Collected) -> None:
         driver = self.registry.driver
         for path in driver.children(layout.uploads_dir(repo)):
-            if self._old(path):
+            info = self._old_file(path)
+            if info is not None:
                 session = path.rsplit("/", 1)[-1]
-                try:
-                    driver.delete(path)
-                except PathNotFoundError:
-                    continue
-                self.registry.uploads.forget(repo, session)
+                if not self.preview:
+                    try:
+                        driver.delete(path)
+                    except PathNotFoundError:
+                        continue
+                    self.registry.uploads.forget(repo, session)
                 result.uploads.append(session)
+                result.files.append(_removed("upload", session, info))
             await asyncio.sleep(0)
+
+
+def _removed(kind: str, name: str, info: FileInfo) -> Removed:
+    return Removed(kind, name, info.size, info.links, info.mod_time)

@@ -54,6 +54,10 @@ class Observer(Protocol):
         """A new repository. Unlike the others, called in a thread and may block: the catalog
         lists a repository as soon as the request that created it is answered."""
 
+    def removed(self, repo: str) -> None:
+        """GC removed a repository that nothing was left in. Like ``created``, called in a
+        thread: the catalog stops listing it at once."""
+
 
 class ReferenceIndex(Protocol):
     """What already knows each manifest's config and layers (the meta DB), so that a blob
@@ -169,8 +173,20 @@ class Registry:
                 return
             for limit in self.repository_limits:
                 await anyio.to_thread.run_sync(limit.check)  # it walks storage
-            self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
-            self.indexes.save(repo, IndexEdit(None))
+            self._lay_out(repo)
+        await self._created(repo)
+
+    def _lay_out(self, repo: str) -> None:
+        """Write a new repository's layout (under its lock)."""
+        self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
+        self.indexes.save(repo, IndexEdit(None))
+
+    def _removed_meanwhile(self, repo: str) -> bool:
+        """Whether GC removed the repository (empty) since this request made sure it exists;
+        asked under its lock, by what is about to put something in it."""
+        return not self.driver.exists(layout.layout_file(repo))
+
+    async def _created(self, repo: str) -> None:
         for observer in self.observers:
             await anyio.to_thread.run_sync(observer.created, repo)
 
@@ -276,12 +292,18 @@ class Registry:
             if candidate != repo and self.has_blob(candidate, digest):
                 await self.ensure_repository(repo)
                 target = layout.blob_file(repo, digest)
+                revived = False
                 try:
                     async with self.locks.hold(repo):
                         self.driver.link(layout.blob_file(candidate, digest), target)
                         self.driver.touch(target)  # a fresh mount must look new to GC
+                        if self._removed_meanwhile(repo):
+                            self._lay_out(repo)
+                            revived = True
                 except PathNotFoundError:
                     continue  # deleted meanwhile: try the next one
+                if revived:
+                    await self._created(repo)
                 return True
         return self.has_blob(repo, digest)
 
@@ -343,6 +365,7 @@ class Registry:
         if manifest.artifact_type:
             descriptor["artifactType"] = manifest.artifact_type
         unique_tags = list(dict.fromkeys(tags))
+        revived: list[bool] = []
 
         def record(edit: IndexEdit) -> None:
             # Again under the lock GC takes, so nothing referenced is collected meanwhile;
@@ -355,12 +378,17 @@ class Registry:
                     raise RegistryError(ErrorCode.DENIED, {"reason": "moving a tag needs update"})
             if not self.driver.exists(blob):
                 self.driver.put_content(blob, data)
+            if edit.base_stamp is None and self._removed_meanwhile(repo):
+                self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
+                revived.append(True)
             if not unique_tags:  # a tag absorbs the untagged entry add_manifest would append
                 edit.add_manifest(descriptor)
             for tag in unique_tags:
                 edit.set_tag(tag, descriptor)
 
         await self.commits.apply(repo, record, heavy=heavy)
+        if revived:
+            await self._created(repo)
         for observer in self.observers:
             observer.pushed(repo, str(digest), len(data), unique_tags, pusher)
         subject = str(manifest.subject.digest) if manifest.subject else None

@@ -144,6 +144,12 @@ class StorageDriver(ABC):
         except PathNotFoundError:
             return []
 
+    def remove_empty_dir(self, path: str) -> bool:
+        """Remove the directory at ``path`` if nothing is in it; whether it is gone now (False
+        when something is in it). A driver without directories of its own (memory, object
+        stores) has nothing to remove: a folder is gone with its last file."""
+        return not self.children(path)
+
     def walk(self, path: str) -> Iterator[FileInfo]:
         """Every entry below ``path``, depth first, parents before children."""
         for child in self.list(path):

@@ -77,14 +77,19 @@ def _fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
+_OPEN_ATTEMPTS = 5
+
+
 def _open_creating_parents(path: str, mode: Literal["ab", "xb"]) -> BinaryIO:
     """Unbuffered ``open`` that creates missing parent directories (tried when the open fails).
-    Unbuffered, so a write that fails has no bytes left in a buffer to land later."""
-    try:
-        return open(path, mode, buffering=0)
-    except FileNotFoundError:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return open(path, mode, buffering=0)
+    Unbuffered, so a write that fails has no bytes left in a buffer to land later. Tried again
+    when a parent vanishes between the two: GC removes a repository's folders once empty."""
+    for _ in range(_OPEN_ATTEMPTS - 1):
+        try:
+            return open(path, mode, buffering=0)
+        except FileNotFoundError:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+    return open(path, mode, buffering=0)
 
 
 class _FileWriter(FileWriter):
@@ -233,6 +238,17 @@ class FilesystemDriver(StorageDriver):
             full.unlink()
         except (FileNotFoundError, NotADirectoryError):
             raise PathNotFoundError(path) from None
+
+    def remove_empty_dir(self, path: str) -> bool:
+        if not path:
+            return False  # never the root
+        try:
+            os.rmdir(self._os_path(path))
+        except FileNotFoundError:
+            return True
+        except OSError:  # not empty, or not a directory
+            return False
+        return True
 
     def link(self, source: str, dest: str) -> None:
         src, dst = self._full(source), self._full(dest)

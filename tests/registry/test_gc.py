@@ -7,8 +7,9 @@ import asyncio
 from ocireg.digests import digest_bytes, parse_digest
 from ocireg.registry import layout
 from ocireg.registry import mediatypes as mt
+from ocireg.registry.gc import GarbageCollector
 from ocireg.registry.manifestcache import ManifestCache
-from tests.registry.world import CONFIG, World
+from tests.registry.world import CONFIG, DELAY, World
 
 
 def test_untagged_manifests_and_their_blobs_go_once_old() -> None:
@@ -109,3 +110,94 @@ def test_a_manifest_that_cannot_be_read_keeps_every_blob() -> None:
     world.later()
     assert world.collect("r").blobs == []
     assert str(digest_bytes(b"needed-layer")) in world.blobs("r")
+
+
+def test_a_repository_left_empty_is_removed_and_observers_are_told() -> None:
+    world = World()
+    told: list[str] = []
+    world.registry.observers.append(_Told(told))  # type: ignore[arg-type]
+    world.image("team/app", b"layer", "v1")
+    world.image("team/other", b"other", "v1")
+    asyncio.run(world.registry.delete_manifest("team/app", "v1"))
+    world.later()
+    result = world.collect("team/app")
+    assert result.repository_removed and told[-1] == "removed team/app"
+    assert world.registry.repositories() == ["team/other"]
+    assert not world.registry.driver.exists("team/app")
+    assert world.collect("team/other").total == 0  # holds a tagged image: stays
+    assert not world.collect("team/other").repository_removed
+
+
+def test_a_repository_with_young_content_stays() -> None:
+    world = World()
+    world.image("r", b"layer", "v1")
+    asyncio.run(world.registry.delete_manifest("r", "v1"))
+    world.later()
+    world.blob("r", b"pushed just now")
+    result = world.collect("r")
+    assert len(result.manifests) == 1 and not result.repository_removed
+    assert world.registry.repositories() == ["r"]
+
+
+def test_a_preview_changes_nothing_and_lists_what_a_run_removes() -> None:
+    world = World()
+    world.image("r", b"kept", "v1")
+    world.image("r", b"gone", "v2")
+    world.image("empty", b"alone", "v1")
+    for repo, tag in (("r", "v2"), ("empty", "v1")):
+        asyncio.run(world.registry.delete_manifest(repo, tag))
+    world.blob("r", b"dangling")
+    world.later()
+    before = {repo: (world.manifests(repo), world.blobs(repo)) for repo in ("r", "empty")}
+    preview = GarbageCollector(world.registry, DELAY, clock=world.now, preview=True)
+    previews = {repo: asyncio.run(preview.collect(repo)) for repo in ("r", "empty")}
+    after = {repo: (world.manifests(repo), world.blobs(repo)) for repo in ("r", "empty")}
+    assert after == before and world.registry.repositories() == ["empty", "r"]
+    for repo in ("r", "empty"):
+        real = world.collect(repo)
+        assert (previews[repo].manifests, previews[repo].blobs) == (real.manifests, real.blobs)
+        assert previews[repo].files == real.files
+        assert previews[repo].repository_removed == real.repository_removed
+    assert previews["empty"].repository_removed and not previews["r"].repository_removed
+    assert str(digest_bytes(b"dangling")) in previews["r"].blobs
+    assert world.registry.repositories() == ["r"]
+
+
+def test_a_push_that_counted_on_a_removed_repository_lays_it_out_again() -> None:
+    """A push made sure the repository exists, then GC removed it (empty) before the push
+    took its lock: the push lays the repository out again and observers hear of it."""
+    world = World()
+    told: list[str] = []
+    world.image("r", b"layer", "v1")
+    world.registry.observers.append(_Told(told))  # type: ignore[arg-type]
+    asyncio.run(world.registry.delete_manifest("r", "v1"))
+    world.later()
+    empty_index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []}
+
+    async def ensured_before_gc(repo: str) -> None:  # it ran, and found the repository
+        assert (await world.gc.collect(repo)).repository_removed
+
+    world.registry.ensure_repository = ensured_before_gc  # type: ignore[method-assign]
+    pushed = world.manifest("r", empty_index, "v2")
+    assert world.registry.repositories() == ["r"]
+    assert world.registry.resolve("r", "v2").digest == pushed["digest"]
+    assert told == ["removed r", "created r"]
+
+
+class _Told:
+    """An observer that notes which repositories were created and removed."""
+
+    def __init__(self, told: list[str]) -> None:
+        self.told = told
+
+    def removed(self, repo: str) -> None:
+        self.told.append(f"removed {repo}")
+
+    def created(self, repo: str) -> None:
+        self.told.append(f"created {repo}")
+
+    def pushed(self, *_: object, **__: object) -> None: ...
+
+    def untagged(self, *_: object) -> None: ...
+
+    def deleted(self, *_: object) -> None: ...

@@ -136,6 +136,17 @@ class DriverSuite:
         assert not driver.exists("tree")
         assert driver.get_content("treeish") == b"keep"
 
+    def test_remove_empty_dir_keeps_what_holds_something(self, driver: StorageDriver) -> None:
+        driver.put_content("full/a/file", b"1")
+        driver.put_content("emptied/file", b"2")
+        driver.delete("emptied/file")
+        assert driver.remove_empty_dir("emptied")
+        assert not driver.exists("emptied")
+        assert driver.remove_empty_dir("never/was")
+        assert not driver.remove_empty_dir("full")
+        assert not driver.remove_empty_dir("full/a")
+        assert driver.get_content("full/a/file") == b"1"
+
     def test_link(self, driver: StorageDriver) -> None:
         driver.put_content("l/src", b"shared")
         driver.link("l/src", "other/dst")
