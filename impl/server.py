@@ -16,7 +16,9 @@ from ocireg.config import Config, HTTPConfig, TLSConfig
 from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protocol_factory
 from ocireg.extensions.loading import prepare_all
 from ocireg.openfiles import raise_open_file_limit
+from ocireg.routing import check_spec
 from ocireg.tls import ClientCertHttpToolsProtocol
+from ocireg.workers import fork_workers
 
 CONFIG_ENV = "OCIREG_CONFIG_JSON"
 _NEVER = 10 * 365 * 24 * 3600.0  # idleTimeout 0: keep idle connections (uvicorn needs a number)
@@ -97,9 +99,12 @@ def serve(config: Config) -> None:
     options.update(_connection_options(config.http))
     raise_open_file_limit()  # before the workers start: they inherit it
     config.resolved_root().mkdir(parents=True, exist_ok=True)
-    prepare_all(config, plan(config)[0])
+    enabled, spec, _warnings = plan(config)
+    prepare_all(config, enabled)
     if config.http.workers > 1:
         os.environ[CONFIG_ENV] = config.model_dump_json()
+        if fork_workers():
+            check_spec(spec)  # once here, not in each worker: they inherit the result
         uvicorn.run(
             "ocireg.server:app_from_env", factory=True, workers=config.http.workers, **options
         )

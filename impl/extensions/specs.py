@@ -8,6 +8,8 @@ disabled one is absent from routing altogether.
 
 from __future__ import annotations
 
+import copy
+import functools
 from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
@@ -24,9 +26,26 @@ class SpecError(ValueError):
     """An extension's spec files break a rule every extension must follow."""
 
 
+# libyaml's parser where PyYAML was built with it: the same documents, ten times faster
+# (the core spec took 0.2 s in pure Python, at every start of every worker).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Any:
+    return yaml.load(text, Loader=_LOADER)
+
+
+def parse_yaml(text: str) -> Any:
+    """A YAML document, parsed once per process per text: start-up reads the same specs
+    several times (the CLI's checks, the server, each app), and callers may change what
+    they get, so each gets its own copy."""
+    return copy.deepcopy(_parsed(text))
+
+
 def core_spec() -> dict[str, Any]:
     """The core API, ``spec/openapi.yaml``."""
-    spec: dict[str, Any] = yaml.safe_load(
+    spec: dict[str, Any] = parse_yaml(
         resources.files("ocireg.spec").joinpath(CORE_SPEC).read_text()
     )
     return spec
@@ -44,7 +63,7 @@ def documents(extension: Extension) -> list[str]:
 
 def load_fragment(extension: Extension, filename: str) -> dict[str, Any]:
     try:
-        document = yaml.safe_load(spec_file(extension, filename).read_text())
+        document = parse_yaml(spec_file(extension, filename).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(f"extension {extension.name}: cannot load {filename}: {exc}") from None
     if not isinstance(document, dict) or not str(document.get("openapi", "")).startswith("3."):

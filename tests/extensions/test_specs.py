@@ -50,3 +50,25 @@ def test_a_fragment_cannot_redeclare_a_path_or_change_a_component() -> None:
         merge(core_spec(), [acme("good.yaml"), acme("good.yaml", name="again")])
     with pytest.raises(SpecError, match=r"components.schemas.ErrorResponse differs"):
         merge(core_spec(), [acme("clash.yaml")])
+
+
+def test_each_caller_gets_its_own_copy_of_a_parsed_spec() -> None:
+    first = core_spec()
+    first["paths"].clear()
+    assert "/v2/{name}/manifests/{reference}" in core_spec()["paths"]
+
+
+def test_the_fast_parser_reads_every_shipped_spec_as_the_reference_parser_does() -> None:
+    from importlib import resources
+
+    import yaml
+
+    from ocireg.extensions.specs import parse_yaml
+
+    spec = resources.files("ocireg.spec")
+    documents = [spec.joinpath("openapi.yaml"), *spec.joinpath("ext").iterdir()]
+    documents = [each for each in documents if each.name.endswith(".yaml")]
+    assert len(documents) > 1
+    for document in documents:
+        text = document.read_text()
+        assert parse_yaml(text) == yaml.safe_load(text), document.name

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 import pytest
@@ -63,3 +65,36 @@ def test_chunks_landing_on_different_workers(two_workers: LiveServer) -> None:
         done = client.put(location, params={"digest": sha256(data)})
         assert done.status_code == 201, done.text
         assert client.get(f"/v2/{repo}/blobs/{sha256(data)}").content == data
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    found: list[int] = []
+    for task in tasks.iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _caught_signals(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(
+        next(line for line in status.splitlines() if line.startswith("SigCgt:")).split()[1], 16
+    )
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_workers_are_forked_from_the_parent_with_default_signal_handling(
+    two_workers: LiveServer,
+) -> None:
+    """Forked, not spawned: they start with the parent's imports and checked spec instead of
+    a new interpreter each (``bench/startup.py``); a worker still ends on SIGHUP as a
+    spawned one did, where the parent only queues it."""
+    parent = two_workers.process.pid
+    workers = _children(parent)
+    assert len(workers) == 2
+    command = Path(f"/proc/{parent}/cmdline").read_bytes()
+    hup = 1 << (signal.SIGHUP - 1)
+    assert _caught_signals(parent) & hup
+    for worker in workers:
+        assert Path(f"/proc/{worker}/cmdline").read_bytes() == command
+        assert not _caught_signals(worker) & hup
