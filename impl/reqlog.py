@@ -3,16 +3,14 @@ and the authenticated user (null when anonymous)."""
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.auth.identity import identity_of
+from ocireg.logs import event
 from ocireg.names import repository_of
 
 log = logging.getLogger("ocireg.access")
@@ -47,19 +45,17 @@ class RequestLogMiddleware:
         finally:
             path = scope.get("path", "")
             client = scope.get("client")
-            line = {
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "level": "info",
-                "msg": "request",
-                "method": scope.get("method"),
-                "path": path,
-                "status": facts["status"],
-                "bytes_in": facts["bytes_in"],
-                "bytes_out": facts["bytes_out"],
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                "repo": repository_of(path),
-                "user": identity_of(scope).user,
-                "client": client[0] if client else None,
-                "pid": os.getpid(),
-            }
-            log.info(json.dumps(line, separators=(",", ":")))
+            event(
+                log,
+                logging.INFO,
+                "request",
+                method=scope.get("method"),
+                path=path,
+                status=facts["status"],
+                bytes_in=facts["bytes_in"],
+                bytes_out=facts["bytes_out"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                repo=repository_of(path),
+                user=identity_of(scope).user,
+                client=client[0] if client else None,
+            )
