@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -18,6 +19,7 @@ from uvicorn.supervisors import Multiprocess
 
 from ocireg import lifecycle
 from ocireg.app import create_app, plan
+from ocireg.auth import htpasswd
 from ocireg.config import Config, HTTPConfig, TLSConfig
 from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protocol_factory
 from ocireg.extensions.loading import prepare_all
@@ -26,6 +28,7 @@ from ocireg.openfiles import raise_open_file_limit
 from ocireg.tls import ClientCertHttpToolsProtocol
 
 CONFIG_ENV = "OCIREG_CONFIG_JSON"
+TOLD_ENV = "OCIREG_TOLD_JSON"  # what the parent has warned about, not to be repeated by workers
 _NEVER = 10 * 365 * 24 * 3600.0  # idleTimeout 0: keep idle connections (uvicorn needs a number)
 
 log = logging.getLogger("ocireg.server")
@@ -37,6 +40,7 @@ def app_from_env() -> ASGIApp:
     the start-up warnings once for all workers."""
     config = Config.model_validate_json(os.environ[CONFIG_ENV])
     logging.captureWarnings(True)
+    htpasswd.recall(json.loads(os.environ.get(TOLD_ENV, "[]")))
     return _build(config)
 
 
@@ -130,6 +134,7 @@ def _supervise(options: dict[str, Any], config: Config, extensions: list[str]) -
     a connection made while they start waits in the queue rather than being refused. The
     start line is this parent's, once for all workers."""
     os.environ[CONFIG_ENV] = config.model_dump_json()
+    os.environ[TOLD_ENV] = json.dumps(htpasswd.told())
     settings = uvicorn.Config(
         "ocireg.server:app_from_env", factory=True, workers=config.http.workers, **options
     )

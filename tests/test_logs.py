@@ -8,8 +8,11 @@ import logging
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ocireg.logs import JsonLines
 from tests.liveserver import LiveServer, live_server, write_config
@@ -34,6 +37,10 @@ def _json_lines(text: str) -> list[dict[str, Any]]:
     parsed = [json.loads(line) for line in lines]  # a line that is not JSON fails here
     assert all(isinstance(line, dict) for line in parsed)
     return parsed
+
+
+def _count(server: LiveServer, msg: str) -> int:
+    return sum(line["msg"] == msg for line in server.log_events())
 
 
 def _send_garbage(server: LiveServer) -> bytes:
@@ -77,6 +84,27 @@ def test_every_line_is_json_whoever_writes_it(tmp_path: Path) -> None:
         for line in lines
         if line.get("logger", "").startswith("uvicorn.") and line["level"] == "info"
     ]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_each_start_up_warning_is_said_once(tmp_path: Path, workers: int) -> None:
+    """The htpasswd file is read to check it before listening and again by each worker that
+    serves it; its problems are said once, as are the configuration's."""
+    extra = _md5_htpasswd(tmp_path)
+    extra["http"]["workers"] = workers
+    with live_server(tmp_path, extra) as server:
+        deadline = time.monotonic() + 60
+        while _count(server, "scheduler started") < workers:  # each worker has built its app
+            assert time.monotonic() < deadline, server.log.read_text()
+            time.sleep(0.2)
+    lines = _json_lines(server.log.read_text())
+    md5 = [line for line in lines if line.get("format") == "Apache MD5 ($apr1$)"]
+    assert [(line["msg"], line["user"]) for line in md5] == [
+        ("htpasswd user can never log in: unsupported hash format", "old")
+    ]
+    ignored = [line for line in lines if "storage.cacheDriver: not implemented yet" in line["msg"]]
+    assert len(ignored) == 1
+    assert ignored[0]["level"] == "warn"
 
 
 def test_a_foreign_record_with_a_traceback_is_one_line() -> None:
