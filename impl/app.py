@@ -121,11 +121,13 @@ def create_app(
     *,
     validate_responses: bool = False,
     extensions: Iterable[Extension] = (),
+    notices: bool = True,
 ) -> ASGIApp:
     """The whole registry as one ASGI app. ``extensions`` adds extensions given in code to
-    the built-in and installed ones; the configuration decides which of them run."""
+    the built-in and installed ones; the configuration decides which of them run. ``notices``:
+    log the configuration's warnings (``ocireg serve`` says them itself, once for all workers)."""
     enabled, spec, warnings = plan(config, extensions)
-    for warning in warnings:
+    for warning in warnings if notices else ():
         log.warning(warning)
     shared = meta_dir(config, driver)
     registries = build_registry(config, driver)

@@ -13,6 +13,7 @@ from typing import Any
 from ocireg import __version__
 from ocireg.config import Config, config_json_schema, default_config, load_config
 from ocireg.configcheck import ConfigError
+from ocireg.logs import configure_logging
 from ocireg.notices import startup_warnings
 from ocireg.preflight import check_environment
 
@@ -22,29 +23,24 @@ def _load(path: str | None) -> Config:
 
 
 def _check_files(config: Config, source: str) -> None:
-    """What the server needs of this machine and must read at start, named by key path
-    before anything listens."""
-    check_environment(config, source)
+    """What the server must read at start (htpasswd, the token certificate, LDAP
+    credentials), named by key path before anything listens."""
     from ocireg.auth.build import build_guard
 
-    build_guard(config, None, source)  # reads htpasswd, the token certificate, LDAP credentials
+    build_guard(config, None, source)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config)
-    _check_files(config, args.config or "(embedded default)")
+    source = args.config or "(embedded default)"
+    check_environment(config, source)  # the log file among them: the log can open it now
+    configure_logging(config.log.level, config.log.output)
+    _check_files(config, source)
     from ocireg.app import plan  # imported late: `verify` and `schema` need no server stack
     from ocireg.server import serve
 
     plan(config)  # refuse to start, in one line per problem, before anything listens
-    root = config.resolved_root()
-    print(
-        f"ocireg {__version__} serving {'https' if config.http.tls else 'http'}://"
-        f"{config.http.address}:{config.http.port} "
-        f"from {root} with {config.http.workers} worker(s)",
-        file=sys.stderr,
-    )
-    serve(config)
+    serve(config)  # logs "ocireg started" once it listens
     return 0
 
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from ocireg.background import Root, roots
-from ocireg.config import Config, ConfigError, RootConfig
+from ocireg.config import Config, RootConfig
+from ocireg.configcheck import ConfigError
 from ocireg.meta.db import SQLiteMetaDB
 from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.build import build_registry, meta_dir

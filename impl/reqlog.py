@@ -1,21 +1,62 @@
 """One JSON line per request: method, path, status, bytes in and out, duration, repository,
-and the authenticated user (null when anonymous)."""
+the authenticated user (null when anonymous), and for a refused request its OCI error code and
+reason (``"error":"MANIFEST_INVALID","reason":"..."``).
+
+The code and reason are read from the error body the client receives, so every refusal has them
+whichever layer answered it (the handlers, authentication, rate limits, timeouts): a client such
+as podman that prints only the status leaves the operator this line to learn why.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.auth.identity import identity_of
+from ocireg.logs import event
 from ocireg.names import repository_of
 
 log = logging.getLogger("ocireg.access")
+
+_ERROR_BODY_LIMIT = 64 * 1024  # an error body is a few hundred bytes; past this, not read
+
+
+class _ErrorBody:
+    """The body of an error response (status >= 400, JSON), kept to read its first error."""
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+        self.size = 0
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size <= _ERROR_BODY_LIMIT:
+            self.chunks.append(chunk)
+
+    def refusal(self) -> dict[str, Any]:
+        """``{"error": code, "reason": why}`` from ``{"errors":[{"code","message","detail"}]}``;
+        {} for a body that is not one (too large, not JSON, another shape)."""
+        if self.size > _ERROR_BODY_LIMIT:
+            return {}
+        try:
+            first = json.loads(b"".join(self.chunks))["errors"][0]
+            code = first["code"]
+        except (ValueError, TypeError, KeyError, IndexError):
+            return {}
+        detail = first.get("detail")
+        reason = detail.get("reason") if isinstance(detail, dict) else None
+        return {"error": code, "reason": reason if reason is not None else first.get("message")}
+
+
+def _is_json(message: Message) -> bool:
+    for name, value in message.get("headers", ()):
+        if name.lower() == b"content-type":
+            return bool(value.split(b";")[0].strip().lower().endswith(b"json"))
+    return False
 
 
 class RequestLogMiddleware:
@@ -28,6 +69,7 @@ class RequestLogMiddleware:
             return
         started = time.perf_counter()
         facts: dict[str, Any] = {"status": 500, "bytes_in": 0, "bytes_out": 0}
+        error: _ErrorBody | None = None
 
         async def counting_receive() -> Message:
             message = await receive()
@@ -36,10 +78,16 @@ class RequestLogMiddleware:
             return message
 
         async def counting_send(message: Message) -> None:
+            nonlocal error
             if message["type"] == "http.response.start":
                 facts["status"] = message["status"]
+                if message["status"] >= 400 and _is_json(message):
+                    error = _ErrorBody()
             elif message["type"] == "http.response.body":
-                facts["bytes_out"] += len(message.get("body", b""))
+                body = message.get("body", b"")
+                facts["bytes_out"] += len(body)
+                if error is not None:
+                    error.add(body)
             await send(message)
 
         try:
@@ -47,19 +95,18 @@ class RequestLogMiddleware:
         finally:
             path = scope.get("path", "")
             client = scope.get("client")
-            line = {
-                "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                "level": "info",
-                "msg": "request",
-                "method": scope.get("method"),
-                "path": path,
-                "status": facts["status"],
-                "bytes_in": facts["bytes_in"],
-                "bytes_out": facts["bytes_out"],
-                "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-                "repo": repository_of(path),
-                "user": identity_of(scope).user,
-                "client": client[0] if client else None,
-                "pid": os.getpid(),
-            }
-            log.info(json.dumps(line, separators=(",", ":")))
+            event(
+                log,
+                logging.INFO,
+                "request",
+                method=scope.get("method"),
+                path=path,
+                status=facts["status"],
+                bytes_in=facts["bytes_in"],
+                bytes_out=facts["bytes_out"],
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                repo=repository_of(path),
+                user=identity_of(scope).user,
+                client=client[0] if client else None,
+                **(error.refusal() if error is not None else {}),
+            )

@@ -2,55 +2,58 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
+import socket
 import ssl
 import sys
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
+from ocireg import lifecycle
 from ocireg.app import create_app, plan
+from ocireg.auth import htpasswd
 from ocireg.config import Config, HTTPConfig, TLSConfig
 from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protocol_factory
 from ocireg.extensions.loading import prepare_all
+from ocireg.logs import event, logging_config
 from ocireg.openfiles import raise_open_file_limit
 from ocireg.routing import check_spec
 from ocireg.tls import ClientCertHttpToolsProtocol
 from ocireg.workers import fork_workers
 
 CONFIG_ENV = "OCIREG_CONFIG_JSON"
+TOLD_ENV = "OCIREG_TOLD_JSON"  # what the parent has warned about, not to be repeated by workers
 _NEVER = 10 * 365 * 24 * 3600.0  # idleTimeout 0: keep idle connections (uvicorn needs a number)
-_LEVELS = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "warning": logging.WARNING,
-    "error": logging.ERROR,
-    "fatal": logging.CRITICAL,
-    "panic": logging.CRITICAL,
-}
 
-
-def setup_logging(config: Config) -> None:
-    handler: logging.Handler
-    if config.log.output:
-        handler = logging.FileHandler(config.log.output)
-    else:
-        handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    root = logging.getLogger("ocireg")
-    root.handlers[:] = [handler]
-    root.setLevel(_LEVELS[config.log.level.lower()])
-    root.propagate = False
+log = logging.getLogger("ocireg.server")
 
 
 def app_from_env() -> ASGIApp:
-    """Factory each worker process calls: the parent passes the resolved config in the env."""
+    """Factory each worker process calls: the parent passes the resolved config in the env.
+    uvicorn has already set this process's log up (``log_config``), and the parent has said
+    the start-up warnings once for all workers."""
     config = Config.model_validate_json(os.environ[CONFIG_ENV])
-    setup_logging(config)
-    return create_app(config)
+    logging.captureWarnings(True)
+    htpasswd.recall(json.loads(os.environ.get(TOLD_ENV, "[]")))
+    return _build(config)
+
+
+def _build(config: Config) -> ASGIApp:
+    """The app, or one JSON error line (with the traceback as a field) and exit status 3: an
+    app that cannot be built fails the same way every time, so uvicorn must not restart it."""
+    try:
+        return create_app(config, notices=False)
+    except Exception:
+        log.exception("the app could not be built")
+        sys.exit(STARTUP_FAILURE)
 
 
 def _tls_options(tls: TLSConfig) -> dict[str, Any]:
@@ -80,14 +83,83 @@ def _connection_options(http: HTTPConfig) -> dict[str, Any]:
     }
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server for one worker, which says when it listens and why it stops."""
+
+    def __init__(self, config: uvicorn.Config, ours: Config, extensions: list[str]) -> None:
+        super().__init__(config)
+        self.ours = ours
+        self.extensions = extensions
+        self.reason: str | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)  # a bind error is logged there, and exits
+        if self.started:
+            lifecycle.started(self.ours, self.extensions, self.servers[0].sockets[0])
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self.reason = self.reason or signal.Signals(sig).name
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        # Here, not after run(): uvicorn raises the signal it caught again once it is done.
+        lifecycle.stopped(self.reason)
+
+
+class _Supervisor(Multiprocess):
+    """uvicorn's supervisor of several workers, which remembers why it stops."""
+
+    reason: str | None = None
+
+    def handle_int(self) -> None:
+        self.reason = self.reason or "SIGINT"
+        super().handle_int()
+
+    def handle_term(self) -> None:
+        self.reason = self.reason or "SIGTERM"
+        super().handle_term()
+
+    def a_worker_failed_to_start(self) -> bool:
+        return any(process.exitcode == STARTUP_FAILURE for process in self.processes)
+
+
+def _serve_one(options: dict[str, Any], config: Config, extensions: list[str]) -> None:
+    server = _Server(uvicorn.Config(_build(config), **options), config, extensions)
+    server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)
+
+
+def _supervise(options: dict[str, Any], config: Config, extensions: list[str]) -> None:
+    """Several workers on one socket, bound and listening in this parent before they start:
+    a connection made while they start waits in the queue rather than being refused. The
+    start line is this parent's, once for all workers."""
+    os.environ[CONFIG_ENV] = config.model_dump_json()
+    os.environ[TOLD_ENV] = json.dumps(htpasswd.told())
+    settings = uvicorn.Config(
+        "ocireg.server:app_from_env", factory=True, workers=config.http.workers, **options
+    )
+    listener = settings.bind_socket()  # a bind error is logged there, and exits
+    listener.listen(settings.backlog)
+    lifecycle.started(config, extensions, listener)
+    supervisor = _Supervisor(settings, [listener])
+    supervisor.run()
+    failed = supervisor.a_worker_failed_to_start()
+    lifecycle.stopped("a worker failed to start" if failed else supervisor.reason)
+    if failed:
+        sys.exit(STARTUP_FAILURE)
+
+
 def serve(config: Config) -> None:
-    setup_logging(config)
     options: dict[str, Any] = {
         "host": config.http.address,
         "port": config.http.port,
         "loop": "uvloop",  # stdlib asyncio with several workers stalls on Nagle (44 ms)
         "http": "httptools",
-        "log_level": "warning",
+        # Every worker logs as this process does: JSON lines, uvicorn's own included.
+        "log_config": logging_config(config.log.level, config.log.output),
+        "log_level": None,
         "access_log": False,
         "timeout_graceful_shutdown": 10,
         # The client address (rate limits, the audit log) is the TCP peer: X-Forwarded-For
@@ -99,14 +171,14 @@ def serve(config: Config) -> None:
     options.update(_connection_options(config.http))
     raise_open_file_limit()  # before the workers start: they inherit it
     config.resolved_root().mkdir(parents=True, exist_ok=True)
-    enabled, spec, _warnings = plan(config)
+    enabled, spec, warnings = plan(config)
+    for warning in warnings:  # here, once, rather than in every worker
+        event(log, logging.WARNING, warning)
     prepare_all(config, enabled)
+    extensions = [each.name for each in enabled]
     if config.http.workers > 1:
-        os.environ[CONFIG_ENV] = config.model_dump_json()
         if fork_workers():
             check_spec(spec)  # once here, not in each worker: they inherit the result
-        uvicorn.run(
-            "ocireg.server:app_from_env", factory=True, workers=config.http.workers, **options
-        )
+        _supervise(options, config, extensions)
     else:
-        uvicorn.run(create_app(config), **options)
+        _serve_one(options, config, extensions)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,10 @@ class LiveServer:
 
     def log_lines(self) -> list[str]:
         return self.log.read_text().splitlines()
+
+    def log_events(self) -> list[dict[str, Any]]:
+        """Every line of the log, each a JSON object (a line that is not one fails the test)."""
+        return [json.loads(line) for line in self.log_lines()]
 
 
 def write_config(directory: Path, root: Path, port: int, extra: dict[str, Any] | None) -> Path:
@@ -96,13 +100,21 @@ def running(
         _wait_ready(server)
         yield server
     finally:
-        with suppress(ProcessLookupError):  # a test may have stopped them all
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        _stop(process)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the server and its workers (a test may have stopped them all already)."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        process.wait()
+        return
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def _wait_ready(server: LiveServer, timeout: float = 30.0) -> None:

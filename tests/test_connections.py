@@ -108,7 +108,7 @@ def test_a_client_over_its_cap_locks_no_one_else_out(tmp_path: Path) -> None:
         with _connect(live, "127.0.0.2") as again:
             again.sendall(_GET_BASE)
             assert _read_response(again).startswith(b"HTTP/1.1 200 ")
-    refusals = [line for line in live.log_lines() if "refusing connections from" in line]
+    refusals = [e["msg"] for e in live.log_events() if "refusing connections from" in e["msg"]]
     assert refusals == ["refusing connections from 127.0.0.2: 8 open, http.maxConnectionsPerClient"]
 
 

@@ -131,7 +131,7 @@ def test_serve_logs_the_same_warnings_at_start(tmp_path: Path) -> None:
         "cluster": {"members": ["127.0.0.1:9000"], "hashKey": "loremipsumdolors"},
     }
     with live_server(tmp_path, extra) as live:
-        lines = live.log_lines()
+        lines = [line["msg"] for line in live.log_events()]
     assert (
         "configuration: storage.cacheDriver: not implemented yet, ignored: the dedupe index "
         "and the meta DB stay on local disk under storage.rootDirectory"

@@ -36,5 +36,5 @@ def test_serve_raises_the_soft_open_file_limit(tmp_path: Path) -> None:
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     shown = "unlimited" if hard == resource.RLIM_INFINITY else str(hard)
-    raised = [line for line in live.log_lines() if line.startswith("open files:")]
+    raised = [line["msg"] for line in live.log_events() if line["msg"].startswith("open files:")]
     assert raised == [f"open files: soft limit raised from 512 to {expected} (hard limit {shown})"]

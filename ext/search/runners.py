@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocireg.auth.identity import Identity
 from ocireg.handlers.base import readable
-from ocireg.logs import event
+from ocireg.logs import event, relay
 from ocireg.meta.db import MetaDB
 
 if TYPE_CHECKING:
@@ -203,7 +203,7 @@ class ProcessRunner:
             self._busy.discard(process)
         self._idle.append(process)
         for name, level, line in reply.logs:
-            logging.getLogger(name).log(level, line)
+            relay(logging.getLogger(name), level, line)
         return reply.body
 
     async def warm(self) -> bool:

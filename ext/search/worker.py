@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ocireg.heap import give_back
+from ocireg.logs import JsonLines
 
 from .frames import read_frame, write_frame
 
@@ -54,7 +55,7 @@ class Query:
 @dataclass(frozen=True)
 class Reply:
     body: bytes  # the GraphQL response document
-    logs: list[tuple[str, int, str]] = field(default_factory=list)  # (logger, level, line)
+    logs: list[tuple[str, int, str]] = field(default_factory=list)  # (logger, level, JSON)
 
 
 class _Kept(logging.Handler):
@@ -65,10 +66,7 @@ class _Kept(logging.Handler):
         self.lines: list[tuple[str, int, str]] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        line = record.getMessage()
-        if record.exc_info:
-            line += "\n" + logging.Formatter().formatException(record.exc_info)
-        self.lines.append((record.name, record.levelno, line))
+        self.lines.append((record.name, record.levelno, self.format(record)))
 
     def take(self) -> list[tuple[str, int, str]]:
         lines, self.lines = self.lines, []
@@ -86,6 +84,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     from .schema import Search, build_schema
 
     kept = _Kept()
+    kept.setFormatter(JsonLines())  # one JSON line each, as the worker process writes its own
     logger = logging.getLogger("ocireg")
     logger.addHandler(kept)
     logger.setLevel(start.log_level)

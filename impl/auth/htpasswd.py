@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import bcrypt
@@ -194,6 +194,23 @@ class _Contents:
     verified: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
 
 
+# The files (as read: path and signature) whose problems this process has logged. ``ocireg
+# serve`` reads the file to check it before listening, then again to serve it: the same
+# contents are told about once; a changed file is told about again.
+_told: set[tuple[str, _Signature]] = set()
+
+
+def told() -> list[tuple[str, _Signature]]:
+    """The file versions whose problems this process has logged, for :func:`recall`."""
+    return sorted(_told)
+
+
+def recall(versions: Iterable[tuple[str, Sequence[int]]]) -> None:
+    """Take another process's :func:`told`: a worker does not repeat what its parent said."""
+    for path, (dev, ino, size, mtime, ctime, mode) in versions:
+        _told.add((path, (dev, ino, size, mtime, ctime, mode)))
+
+
 def _read(path: str) -> _Contents:
     """Read and parse the file; OSError when it cannot be read."""
     with open(path, "rb") as file:
@@ -201,11 +218,13 @@ def _read(path: str) -> _Contents:
         # up as a new signature at the next check.
         signature = _signature(os.fstat(file.fileno()))
         data = file.read()
-    entries = _parse(data.decode("utf-8", "surrogateescape"), path)
+    told = (path, signature) in _told
+    _told.add((path, signature))
+    entries = _parse(data.decode("utf-8", "surrogateescape"), path, warn=not told)
     return _Contents(signature, entries, _dummy(_common_kind(entries)))
 
 
-def _parse(text: str, path: str) -> dict[str, _Entry]:
+def _parse(text: str, path: str, warn: bool = True) -> dict[str, _Entry]:
     entries: dict[str, _Entry] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
@@ -214,15 +233,16 @@ def _parse(text: str, path: str) -> dict[str, _Entry]:
         user, colon, hashed = line.partition(":")
         if not colon or not user:
             # The line itself is not logged: it may be a password pasted by mistake.
-            event(
-                log,
-                logging.WARNING,
-                "htpasswd line is not user:hash, skipped",
-                path=path,
-                line=number,
-            )
+            if warn:
+                event(
+                    log,
+                    logging.WARNING,
+                    "htpasswd line is not user:hash, skipped",
+                    path=path,
+                    line=number,
+                )
             continue
-        if user in entries:
+        if user in entries and warn:
             event(
                 log,
                 logging.WARNING,
@@ -233,7 +253,7 @@ def _parse(text: str, path: str) -> dict[str, _Entry]:
             )
         entries[user] = _entry(hashed.strip())
     for user, entry in entries.items():
-        if entry.check is None:
+        if entry.check is None and warn:
             event(
                 log,
                 logging.WARNING,

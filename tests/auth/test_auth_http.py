@@ -499,8 +499,8 @@ def test_htpasswd_next_to_bearer_is_never_consulted(tokens: TokenServer, tmp_pat
         )
         assert with_token.status_code == 404  # authenticated: the repository does not exist
         assert any(
-            line.startswith("configuration: http.auth.htpasswd: not used")
-            for line in live.log_lines()
+            line["msg"].startswith("configuration: http.auth.htpasswd: not used")
+            for line in live.log_events()
         )
 
 

@@ -37,8 +37,9 @@ def test_embedded_default_serves_5000_from_ocireg_data(tmp_path: Path) -> None:
         index = json.loads((layout / "index.json").read_text())
         assert index["manifests"][0]["annotations"] == {"org.opencontainers.image.ref.name": "v1"}
         assert json.loads((layout / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
-    started = server.log.read_text().splitlines()[0]
-    assert started.endswith(f"serving http://127.0.0.1:5000 from {server.root} with 1 worker(s)")
+    (started,) = [line for line in server.log_events() if line["msg"] == "ocireg started"]
+    assert started["address"] == "http://127.0.0.1:5000"
+    assert (started["root"], started["workers"]) == (str(server.root), 1)
 
 
 def test_tls_serves_https_only(tmp_path: Path) -> None:
@@ -47,7 +48,8 @@ def test_tls_serves_https_only(tmp_path: Path) -> None:
     tls = {"http": {"tls": {"cert": str(server_cert.cert_path), "key": str(server_cert.key_path)}}}
     with live_server(tmp_path / "tls", tls) as server:
         assert server.url.startswith("https://")
-        assert "serving https://127.0.0.1:" in server.log.read_text()
+        started = [line for line in server.log_events() if line["msg"] == "ocireg started"]
+        assert started[0]["address"] == server.url  # https, and the port it listens on
         trust = ssl.create_default_context(cafile=ca.cert_path)
         response = httpx.get(server.url + "/v2/", verify=trust)
         assert response.status_code == 200

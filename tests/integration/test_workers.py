@@ -36,11 +36,7 @@ def test_concurrent_tag_pushes_lose_nothing(two_workers: LiveServer) -> None:
         assert set(pool.map(push, tags)) == {201}
     listed = httpx.get(f"{two_workers.url}/v2/{repo}/tags/list").json()["tags"]
     assert listed == tags
-    pids = {
-        line.split('"pid":')[1].split(",")[0]
-        for line in two_workers.log_lines()
-        if '"pid":' in line
-    }
+    pids = {line["pid"] for line in two_workers.log_events() if line["msg"] == "request"}
     assert len(pids) == 2, "both workers should have served requests"
 
 

@@ -1,0 +1,91 @@
+"""The request log of a live server: one JSON line per request, and a refused request's line
+carries the OCI error code and reason the client was sent, whichever layer refused it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.auth.registries import write_htpasswd
+from tests.liveserver import LiveServer, live_server
+from tests.oci import canonical, error_codes, push_blob, sha256
+
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """Basic auth, and no http.compat: Docker manifests are refused."""
+    directory = tmp_path_factory.mktemp("reqlog")
+    htpasswd = write_htpasswd(directory / "htpasswd", {"alice": "alice-pw"})
+    extra = {"http": {"compat": [], "auth": {"htpasswd": {"path": str(htpasswd)}}}}
+    with live_server(directory, extra) as live:
+        yield live
+
+
+def _request_line(server: LiveServer, method: str, path: str, status: int) -> dict[str, Any]:
+    """The request log's line for ``method path`` answered ``status`` (written just after the
+    answer)."""
+    deadline = time.monotonic() + 10
+    while True:
+        lines = [
+            line
+            for line in server.log_events()
+            if line["msg"] == "request"
+            and (line["method"], line["path"], line["status"]) == (method, path, status)
+        ]
+        if lines:
+            assert len(lines) == 1, lines
+            return lines[0]
+        assert time.monotonic() < deadline, f"no request line for {method} {path}"
+        time.sleep(0.1)
+
+
+def test_a_refused_docker_manifest_logs_its_code_and_reason(registry: LiveServer) -> None:
+    with httpx.Client(base_url=registry.url, auth=("alice", "alice-pw"), timeout=30) as client:
+        config = b'{"architecture":"amd64","os":"linux"}'
+        push_blob(client, "podman/app", config)
+        document = {
+            "schemaVersion": 2,
+            "mediaType": DOCKER_MANIFEST,
+            "config": {"mediaType": DOCKER_CONFIG, "digest": sha256(config), "size": len(config)},
+            "layers": [],
+        }
+        refused = client.put(
+            "/v2/podman/app/manifests/v1",
+            content=canonical(document),
+            headers={"Content-Type": DOCKER_MANIFEST},
+        )
+    assert refused.status_code == 400
+    reason = refused.json()["errors"][0]["detail"]["reason"]
+    assert "docker2s2" in reason
+    line = _request_line(registry, "PUT", "/v2/podman/app/manifests/v1", 400)
+    assert (line["user"], line["repo"]) == ("alice", "podman/app")
+    assert (line["error"], line["reason"]) == ("MANIFEST_INVALID", reason)
+
+
+def test_a_refusal_by_authentication_logs_its_code(registry: LiveServer) -> None:
+    answer = httpx.get(registry.url + "/v2/podman/app/tags/list")
+    assert (answer.status_code, error_codes(answer)) == (401, ["UNAUTHORIZED"])
+    line = _request_line(registry, "GET", "/v2/podman/app/tags/list", 401)
+    assert (line["user"], line["error"]) == (None, "UNAUTHORIZED")
+    assert line["reason"] == answer.json()["errors"][0]["message"]  # no detail.reason: the message
+
+
+def test_a_head_logs_the_code_its_client_never_sees(registry: LiveServer) -> None:
+    path = "/v2/podman/app/manifests/missing"
+    answer = httpx.head(registry.url + path, auth=("alice", "alice-pw"))
+    assert (answer.status_code, answer.content) == (404, b"")
+    assert _request_line(registry, "HEAD", path, 404)["error"] == "MANIFEST_UNKNOWN"
+
+
+def test_an_answer_that_is_no_refusal_has_no_error(registry: LiveServer) -> None:
+    assert httpx.get(registry.url + "/v2/", auth=("alice", "alice-pw")).status_code == 200
+    line = _request_line(registry, "GET", "/v2/", 200)
+    assert line["user"] == "alice"
+    assert "error" not in line and "reason" not in line
