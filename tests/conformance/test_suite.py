@@ -380,12 +380,30 @@ def test_every_workflow_passes_with_registry_tokens(tmp_path: Path) -> None:
     assert "the token server at" in wrong.stdout and "answered 401" in wrong.stdout
 
 
-def test_fuzzing_finds_nothing_wrong_with_ocireg(server: LiveServer, tmp_path: Path) -> None:
-    junit = tmp_path / "junit.xml"
-    done = conformance(
-        "--url", server.url, "--workflows", "fuzz", "--schema", "strict", "--junit", str(junit),
-        env={"OCI_NAMESPACE": "fuzz/ns"},
-    )  # fmt: skip
+def _catalog(url: str) -> list[str]:
+    repositories: list[str] = httpx.get(f"{url}/v2/_catalog?n=10000").json()["repositories"]
+    return repositories
+
+
+def _tags(url: str, repository: str) -> list[str]:
+    response = httpx.get(f"{url}/v2/{repository}/tags/list")
+    return (response.json().get("tags") or []) if response.status_code == 200 else []
+
+
+def test_fuzzing_finds_nothing_wrong_with_ocireg_and_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    """Fuzzing an open registry writes only inside the run's namespace, takes away what it
+    wrote, and leaves nothing in the current directory (Hypothesis keeps its files elsewhere)."""
+    junit, cwd = tmp_path / "junit.xml", tmp_path / "cwd"
+    cwd.mkdir()
+    with live_server(tmp_path / "registry") as live:
+        done = conformance(
+            "--url", live.url, "--workflows", "fuzz", "--schema", "strict", "--junit", str(junit),
+            env={"OCI_NAMESPACE": "fuzz/ns"}, cwd=cwd,
+        )  # fmt: skip
+        catalog = _catalog(live.url)
+        tagged = {repository: _tags(live.url, repository) for repository in catalog}
     assert done.returncode == 0, done.stdout + done.stderr
     outcomes = junit_outcomes(junit)
     names = {name.split("[")[0] for name in outcomes}
@@ -393,3 +411,12 @@ def test_fuzzing_finds_nothing_wrong_with_ocireg(server: LiveServer, tmp_path: P
     assert set(outcomes.values()) == {"passed"}, outcomes
     cases = len(list(ET.parse(junit).getroot().iter("testcase")))
     assert cases >= 15, f"one stateless case per operation expected, got {cases}"
+    assert_nothing_of_pytest(done, cwd)
+    # Generated names did reach the registry, every one of them under the namespace ...
+    assert "fuzz/ns-fuzz" in catalog and len(catalog) > 1, catalog
+    assert [name for name in catalog if not name.startswith("fuzz/ns-fuzz/")] == ["fuzz/ns-fuzz"]
+    # ... and nothing the run wrote is left in them: no tag, no manifest, no open upload.
+    assert tagged == {repository: [] for repository in catalog}, tagged
+    for index in (live.root / "fuzz").rglob("index.json"):
+        assert json.loads(index.read_text())["manifests"] == [], index
+    assert not [path for path in (live.root / "fuzz").rglob(".uploads/*")]
