@@ -45,7 +45,7 @@ table{border-collapse:collapse;width:100%;table-layout:fixed}
 th,td{text-align:left;vertical-align:top;padding:6px 10px;border-bottom:1px solid #eaeef2;
  overflow-wrap:anywhere}
 th{background:#f6f8fa;font-weight:600}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 tr.failed td:first-child{box-shadow:inset 4px 0 #cf222e}
 tr.skipped td:first-child{box-shadow:inset 4px 0 #bf8700}
 tr.passed td:first-child{box-shadow:inset 4px 0 #1a7f37}
@@ -123,8 +123,10 @@ def _summary(report: Report) -> str:
     return (
         "<table class=summary><colgroup><col style='width:30%'><col style='width:25%'>"
         "<col><col><col><col></colgroup>"
-        "<thead><tr><th>Workflow</th><th>Specification</th><th>Passed</th><th>Failed</th>"
-        "<th>Skipped</th><th>Result</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+        "<thead><tr><th>Workflow</th><th>Specification</th><th class=n>Passed</th>"
+        "<th class=n>Failed</th><th class=n>Skipped</th><th>Result</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
     )
 
 

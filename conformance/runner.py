@@ -59,7 +59,10 @@ class Options:
 
 def _workflow_of(path: str) -> str | None:
     """The workflow whose checks live at ``path`` (a file or directory of the suite)."""
-    relative = Path(path).resolve().relative_to(SUITE).parts
+    try:
+        relative = Path(path).resolve().relative_to(SUITE).parts
+    except ValueError:
+        return None
     for name, where in WORKFLOW_PATHS.items():
         if relative and relative[0] == where:
             return name
@@ -104,10 +107,12 @@ class Collector:
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         """A module that cannot run at all (a missing extra, an import error) is reported as
         one check of its workflow rather than lost with pytest's own output."""
-        if report.passed or not report.nodeid:
+        if report.passed:
             return
-        workflow = _workflow_of(report.fspath)
+        workflow = _workflow_of(report.fspath) if report.nodeid else None
         if workflow is None:
+            if report.failed:  # the suite itself (its conftest) did not load: say why
+                self.report.aborted = f"could not load the suite: {report.longreprtext}"
             return
         name = Path(report.fspath).stem
         if report.skipped:
@@ -230,7 +235,7 @@ def run(options: Options) -> tuple[int, Report]:
                 return 2, report
             report.options = _shown_options(settings, options.workflows)
             status = pytest.main(_pytest_args(options, ini), plugins=[Collector(report, progress)])
-    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+    if status not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not report.aborted:
         report.aborted = f"pytest ended with {pytest.ExitCode(status).name}"
     report.finish()
     if options.html:
