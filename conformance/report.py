@@ -73,7 +73,9 @@ class Report:
         counts = self.counts(workflow)
         if counts["failed"]:
             return "FAIL"
-        return "ok" if counts["passed"] else "skip"  # nothing ran: every check was skipped
+        if counts["passed"]:
+            return "ok"
+        return "skip" if counts["skipped"] else "none"  # every check skipped, or none ran
 
     def opaque_line(self) -> str:
         return f"{self.opaque_left_out} departures in opaque values left out ({OPAQUE_NOTE})"

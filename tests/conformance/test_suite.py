@@ -233,6 +233,15 @@ def test_url_is_required() -> None:
     assert "give --url or set OCI_ROOT_URL" in done.stderr
 
 
+def test_a_bad_variable_is_named_and_nothing_runs() -> None:
+    done = conformance("--url", "http://127.0.0.1:9", "--workflows", "pull",
+                       env={"OCI_SCHEMA": "loose"})  # fmt: skip
+    assert done.returncode == 2
+    assert "OCI_SCHEMA must be one of strict, warn, off, not 'loose'" in done.stdout
+    assert "Pull                         none 0 passed" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+
+
 def test_unreachable_registry_fails(tmp_path: Path) -> None:
     done = conformance("--url", "http://127.0.0.1:9", "--workflows", "pull")
     assert done.returncode == 1
