@@ -16,6 +16,12 @@ A fixed repository (``<namespace>-fuzz``: a blob, a tagged manifest and a referr
 first and schemathesis dictionaries make half of the generated names, digests and references
 point at it, so 200/206/416 answers (and ``Range`` handling) get fuzzed too.
 
+The run stays inside its namespace: every generated repository name is put under
+``<namespace>-fuzz/`` (an invalid name stays invalid there), and everything the registry
+accepted (manifests, blobs, open uploads, API keys) is deleted at the end, the seeded content
+too. Repositories themselves cannot be deleted through the API; where they stay, they are
+under ``<namespace>-fuzz``.
+
 The budget is fixed so CI stays deterministic and quick: a fixed seed, derandomized Hypothesis,
 no example database, ``OCI_FUZZ_EXAMPLES`` (default 50) per operation in the fuzzing phase and
 as many stateful chains of at most ``STATEFUL_STEPS`` calls. Auth: anonymous or Basic.
@@ -25,8 +31,10 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from importlib import resources
 from typing import Any
+from urllib.parse import quote, unquote
 
 import pytest
 import yaml
@@ -47,6 +55,8 @@ except ImportError:  # pragma: no cover - the conformance extra installs it
         "schemathesis is not installed: pip install 'ocireg[conformance]'", allow_module_level=True
     )
 
+from ocireg.conformance.cleanup import Pushed
+from ocireg.conformance.client import SchemaWatch, make_client
 from ocireg.conformance.content import EMPTY_JSON, OCI_LAYER, OCI_MANIFEST, Blob, Manifest
 from ocireg.conformance.ops import Registry
 from ocireg.conformance.settings import Settings
@@ -214,6 +224,41 @@ def _load_spec() -> dict[str, Any]:
 
 
 schema = schemathesis.openapi.from_dict(_load_spec(), config=CONFIG)
+PUSHED = Pushed()
+
+
+def confined(name: str) -> str:
+    """A generated repository name (percent-encoded, as schemathesis sends it) moved under
+    ``SEED_REPO``, so that no write lands outside the run's namespace."""
+    plain = unquote(name)
+    if plain == SEED_REPO or plain.startswith(f"{SEED_REPO}/"):
+        return name
+    return quote(f"{SEED_REPO}/", safe="") + name
+
+
+def confine(case: Case) -> None:
+    """Put ``case``'s repository under ``SEED_REPO`` before it is sent. Done on the case at
+    call time rather than by a generation hook, which not every phase (coverage) applies; the
+    stateful links then carry the confined name on."""
+    if case.path_parameters and "name" in case.path_parameters:
+        case.path_parameters["name"] = confined(str(case.path_parameters["name"]))
+
+
+def _request_params(case: Case) -> dict[str, str]:
+    params = {key: unquote(str(value)) for key, value in (case.path_parameters or {}).items()}
+    for key, value in (case.query or {}).items():
+        first = value[0] if isinstance(value, list) and value else value
+        params.setdefault(key, str(first))
+    return params
+
+
+@schema.hook
+def after_call(context: Any, case: Case, response: Response) -> None:
+    headers = {key.lower(): values[0] for key, values in response.headers.items() if values}
+    PUSHED.note(
+        case.method.upper(), case.path, response.status_code, headers, _request_params(case),
+        response.content or b"",
+    )  # fmt: skip
 
 
 def _call_kwargs() -> dict[str, Any]:
@@ -226,14 +271,27 @@ def _call_kwargs() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def seeded(registry: Registry) -> None:
+def pushed(settings: Settings) -> Iterator[Pushed]:
+    """What the run wrote; deleted when the workflow is done."""
+    yield PUSHED
+    with make_client(settings, SchemaWatch("off")) as client:
+        PUSHED.take_away(client)
+
+
+@pytest.fixture(scope="module")
+def seeded(registry: Registry, pushed: Pushed) -> None:
     """Push ``SEED_REPO``'s content (idempotent: the same bytes every run)."""
+    for blob in (SEED_CONFIG, SEED_LAYER):
+        pushed.note_blob(SEED_REPO, blob.digest)
+    for manifest in (SEED_MANIFEST, SEED_REFERRER):
+        pushed.note_manifest(SEED_REPO, manifest.digest)
     registry.push_manifest(SEED_REPO, SEED_TAG, SEED_MANIFEST)
     registry.push_manifest(SEED_REPO, SEED_REFERRER.digest, SEED_REFERRER)
 
 
 @schema.parametrize()
 def test_stateless(case: Case, seeded: None) -> None:
+    confine(case)
     case.call_and_validate(checks=CHECKS, **_call_kwargs())
 
 
@@ -252,6 +310,10 @@ def test_stateful(seeded: None) -> None:
     found: list[BaseException] = []
 
     class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+        def before_call(self, case: Case) -> None:
+            super().before_call(case)
+            confine(case)
+
         def get_call_kwargs(self, case: Case) -> dict[str, Any]:
             return _call_kwargs()
 
