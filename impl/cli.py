@@ -85,6 +85,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from ocireg.gccommand import run_gc
 
+    configure_logging("warn", None)  # its own lines are the answer; a problem is a JSON line
     return run_gc(load_config(args.config), args.config, args.dry_run, args.ignore_window)
 
 

@@ -106,7 +106,9 @@ def _check_bcrypt(password: bytes, hashed: bytes) -> bool:
 
 
 def _check_sha_crypt(password: bytes, hashed: bytes) -> bool:
-    if len(password) > _SHA_CRYPT_KEY_MAX:
+    # crypt(3) reads a C string: a password with a NUL byte is not one it could have hashed
+    # (libpass refuses it rather than hash a prefix, as glibc would)
+    if len(password) > _SHA_CRYPT_KEY_MAX or b"\0" in password:
         return False
     return hmac.compare_digest(sha_crypt(password, hashed), hashed)
 
@@ -161,7 +163,7 @@ _DEFAULT_KIND = "$2b$10$"  # Go's bcrypt.DefaultCost, for a file without a check
 def _dummy(kind: str) -> _Entry:
     entry = _dummies.get(kind)
     if entry is None:
-        junk = secrets.token_bytes(16)
+        junk = secrets.token_hex(16).encode()  # a password crypt(3) could take: no NUL byte
         if kind.startswith("$2"):
             hashed = bcrypt.hashpw(junk, bcrypt.gensalt(rounds=int(kind[4:6])))
             entry = _Entry(hashed, _check_bcrypt, kind)

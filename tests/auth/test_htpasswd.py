@@ -227,6 +227,16 @@ def test_sha_crypt_refuses_passwords_over_512_bytes(tmp_path: Path, checks: list
     assert checks == []
 
 
+@pytest.mark.parametrize("scheme", [b"$5$", b"$6$"])
+def test_sha_crypt_takes_no_password_with_a_nul_byte(tmp_path: Path, scheme: bytes) -> None:
+    hashed = sha_crypt(b"secret", scheme + b"saltstring").decode()
+    users = HtpasswdFile(write(tmp_path / "htpasswd", f"bob:{hashed}"))
+    assert users.verify("bob", "secret")
+    assert not users.verify("bob", "secret\0")
+    assert not users.verify("bob", "\0")
+    assert not users.verify("nobody", "secret\0")  # an unknown user's dummy check too
+
+
 def test_openssl_hashes_in_a_file(tmp_path: Path) -> None:
     openssl = require_binary("openssl", "apt-get install openssl")
     lines = []
