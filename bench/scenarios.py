@@ -64,6 +64,8 @@ class Sizes:
     put_runs: int = 5  # manifest-put-wrk: runs of `manifests` PUTs, each into a fresh repository
     put_seconds: int = 4  # wrk's -d for each: it waits that long even when the PUTs are done
     wrk_blobs: int = 100_000  # distinct small blobs prepared for small-blobs-wrk (never reused)
+    burst_tags: int = 15_000  # tag-burst: PUTs (new tags) into one repository
+    burst_segment: int = 1_000  # tag-burst: the rate is also reported per segment of this many
 
 
 FULL = Sizes()
@@ -82,6 +84,7 @@ QUICK = replace(
     wrk_seconds=3,
     put_runs=3,
     wrk_blobs=40_000,
+    burst_tags=3_000,
 )
 
 
@@ -403,6 +406,56 @@ async def manifest_put_wrk_sustained(ctx: Ctx) -> list[Metric]:
     ]
 
 
+async def tag_burst(ctx: Ctx) -> list[Metric]:
+    """One burst of ``burst_tags`` PUTs of one manifest under new tags into one repository,
+    driven by wrk (tag_burst.lua), timed at every ``burst_segment`` responses: the rate over
+    the whole burst and over its last segment, where the repository is largest."""
+    if _wrk_missing():
+        return []
+    sizes, repo, span = ctx.sizes, "bench/burst", Span()
+    body = await _manifest_body(ctx, repo)
+    stop = scratch() / f"burst-stop-{re.sub(r'[^A-Za-z0-9]+', '-', ctx.server.name)}"
+    stop.unlink(missing_ok=True)
+    args = [repo, str(body), str(sizes.burst_tags), str(sizes.burst_segment), str(stop)]
+    seconds = 600  # an upper bound: the script stops wrk at the last response
+    load = await _wrk(
+        ctx, span, "/v2/", sizes.manifest_workers, seconds, "tag_burst.lua", args, stop_file=stop
+    )
+    span.ops = _wrk_statuses(load, 201)
+    if span.ops < sizes.burst_tags:
+        raise RuntimeError(f"wrk: {span.ops} of {sizes.burst_tags} PUTs in {seconds} s")
+    marks = [load.counters[f"mark_{n}"] / 1e6 for n in _segment_ends(sizes)]
+    rates = [sizes.burst_segment / (b - a) for a, b in zip([0.0, *marks], marks, strict=False)]
+    tags = await _tag_count(ctx, repo)
+    first, last = sizes.burst_tags - sizes.burst_segment, sizes.burst_tags
+    curve = ", ".join(f"{rate:,.0f}" for rate in rates)
+    extra = f"; {tags:,} tags at the end; req/s per {sizes.burst_segment:,}: {curve}"
+    label = (
+        f"burst of {sizes.burst_tags:,} manifest PUTs by new tag into one repository, wrk, "
+        f"concurrency {sizes.manifest_workers}"
+    )
+    return [
+        Metric("tag_burst", label, "req/s", last / marks[-1], _wrk_note(ctx, load, extra), span),
+        Metric(
+            "tag_burst_last",
+            f"tag burst, tags {first:,}-{last:,} (the last segment)",
+            "req/s",
+            rates[-1],
+        ),
+        Metric("tag_burst_p99", "tag burst PUT p99", "ms", load.p99_ms),
+    ]
+
+
+def _segment_ends(sizes: Sizes) -> list[int]:
+    return list(range(sizes.burst_segment, sizes.burst_tags + 1, sizes.burst_segment))
+
+
+async def _tag_count(ctx: Ctx, repo: str) -> int:
+    """Tags in ``repo``, following any Link (docker-registry answers in one response)."""
+    count, _ = await walk_pages(ctx.client, f"/v2/{repo}/tags/list", "tags")
+    return count
+
+
 async def _manifest_body(ctx: Ctx, repo: str) -> Path:
     """The manifest wrk PUTs into ``repo``, whose config and layer are pushed first."""
     base = await push_image_base(ctx.client, repo)
@@ -562,6 +615,7 @@ SCENARIOS: dict[str, Callable[[Ctx], Awaitable[list[Metric]]]] = {
     "manifest-put-wrk": manifest_put_wrk,
     "manifest-put-wrk-sustained": manifest_put_wrk_sustained,
     "small-blobs-wrk": small_blobs_wrk,
+    "tag-burst": tag_burst,
     "tags": tags_list,
     "catalog": catalog,
     "referrers": referrers,

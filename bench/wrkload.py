@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -43,6 +44,22 @@ class WrkRun:
     output: str = ""
 
 
+def _run_until(argv: list[str], stop_file: Path | None) -> subprocess.CompletedProcess[str]:
+    """wrk to its end, or until ``stop_file`` appears: then SIGINT, on which wrk stops waiting
+    out its duration and prints its summary."""
+    if stop_file is None:
+        return subprocess.run(argv, capture_output=True, text=True)
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        while process.poll() is None and not stop_file.exists():
+            time.sleep(0.02)
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+        out, err = process.communicate()
+    return subprocess.CompletedProcess(argv, process.returncode, out, err)
+
+
 def available() -> str | None:
     return shutil.which("wrk")
 
@@ -54,8 +71,10 @@ def run(
     script: str | None = None,
     script_args: list[str] | None = None,
     headers: list[str] | None = None,
+    stop_file: Path | None = None,
 ) -> WrkRun:
-    """Run wrk against ``url`` for ``seconds`` with ``connections`` on one thread."""
+    """Run wrk against ``url`` for ``seconds`` with ``connections`` on one thread; with
+    ``stop_file``, interrupt it (it prints its summary) as soon as the script creates that file."""
     wrk = available()
     if wrk is None:
         raise RuntimeError("wrk is not on PATH (apt-get install wrk)")
@@ -69,7 +88,7 @@ def run(
         argv += ["--", *script_args]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    done = subprocess.run(argv, capture_output=True, text=True)
+    done = _run_until(argv, stop_file)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = done.stdout

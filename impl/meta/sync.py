@@ -196,9 +196,11 @@ class Recorder:
             pulls, self._pulls = self._pulls, {}
             stamps, self._stamps = self._stamps, []
         behind: set[str] = set()  # repositories a change of which could not be applied
+        # A manifest is read once a batch however many pushes tag it (a burst of tags)
+        records: dict[tuple[str, str], ImageRecord | None] = {}
         for kind, repo, subject, size, tags, when, pusher in changes:
             try:
-                self._apply(kind, repo, subject, size, tags, when, pusher)
+                self._apply(kind, repo, subject, size, tags, when, pusher, records)
             except Exception as exc:  # one bad change must not lose the rest of the batch
                 skipped(repo, subject, exc)
                 behind.add(repo)
@@ -225,12 +227,16 @@ class Recorder:
         tags: list[str],
         when: float,
         pusher: str,
+        records: dict[tuple[str, str], ImageRecord | None],
     ) -> None:
         if kind == "push":
-            record = read_record(self.registry.of(repo), repo, subject, size)
+            if (repo, subject) not in records:
+                records[repo, subject] = read_record(self.registry.of(repo), repo, subject, size)
+            record = records[repo, subject]
             if record is not None:
                 self.db.put_image(repo, record, tags, when, pusher)
         elif kind == "untag":
             self.db.remove_tag(repo, subject)
         else:
+            records.pop((repo, subject), None)
             self.db.remove_image(repo, subject)

@@ -6,12 +6,24 @@ small read) rather than the whole file, and re-reads only when another writer (a
 process) changed it. A file without our token (written by another tool) is compared in full.
 
 Writes happen only under the repository lock (see ``Registry``) and replace the file
-atomically. An :class:`IndexEdit` applies tag and manifest changes with the lookup maps, so a
-push costs O(1) in Python plus one join of already-encoded entries, not a rebuild of the index.
+atomically, so the file on disk is always a complete OCI image index. A push must not cost in
+proportion to the repository's size, except for writing the file itself:
 
-A write that only appended entries (a push of new tags or manifests, the common case) also
-names the version it extends and that version's length, so a process holding that version
-parses only the appended tail instead of the whole file.
+- An :class:`IndexEdit` applies tag and manifest changes to the lookup maps, which are
+  :class:`~ocireg.registry.overlay.Overlay`\\ s sharing one base between versions, so a new
+  version copies only the recent changes, not a map entry per tag.
+- The manifests array is kept as the bytes it has in the file, in a few chunks (each chunk's
+  entries and their JSON; sizes halve from one chunk to the next, so there are O(log n)). An
+  append adds a chunk of the new entries' JSON and merges the small ones; writing the file
+  hands the chunks to the storage driver as they are, without joining them first.
+- Versions that only appended to the one before them form a run, named in the file by its
+  first version's generation (RUN). The manifests array of any version of a run begins with
+  the array of every earlier version of the run, byte for byte, so a process holding any
+  version of the file's run reads and parses only what follows it (a seek past what it
+  already has), not the whole file, however many versions other processes wrote meanwhile.
+
+A removal (a tag moved or deleted, a manifest deleted, GC) rebuilds the array from the entries'
+kept encodings and is read in full by other processes.
 """
 
 from __future__ import annotations
@@ -23,23 +35,26 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 from ocireg.registry import layout
 from ocireg.registry.mediatypes import OCI_INDEX
+from ocireg.registry.overlay import Overlay
 from ocireg.storage.driver import PathNotFoundError, StorageDriver
 
 Entry = dict[str, Any]
 GENERATION = "io.ocireg.index.generation"
-EXTENDS = "io.ocireg.index.extends"  # "<generation>:<length of its manifests array body>"
+RUN = "io.ocireg.index.run"  # generation of the first version of an append-only run
 _CACHE_SIZE = 4096
-_HEAD = 256
+_HEAD = 512  # holds the annotations and the start of the manifests array of our own files
 _HEAD_RE = re.compile(
     rb'"io\.ocireg\.index\.generation":"([0-9a-f]{32})"'
-    rb'(?:,"io\.ocireg\.index\.extends":"([0-9a-f]{32}):([0-9]+)")?'
+    rb'(?:,"io\.ocireg\.index\.run":"([0-9a-f]{32})")?'
 )
 _MANIFESTS = b'"manifests":['
+_END = b"]}"
+_OVERLAP = 64  # bytes of a held version's array end checked against the file before a tail
 
 
 def entry_tag(entry: Entry) -> str | None:
@@ -52,31 +67,119 @@ def _encode_entry(entry: Entry) -> bytes:
     return json.dumps(entry, separators=(",", ":")).encode()
 
 
-@dataclass
-class RepoIndex:
-    """One version of a repository's index, with its lookup maps. Never mutated once built."""
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive entries of the manifests array and their JSON, comma-joined, byte for byte
+    as in the file. Never changed: versions of an index share them."""
 
     entries: list[Entry]
-    generation: str | None = None
-    raw: bytes | None = None  # kept only for files without our generation token
-    tags: dict[str, Entry] = field(default_factory=dict)
-    by_digest: dict[str, Entry] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)  # entries per digest
-    untagged: dict[str, Entry] = field(default_factory=dict)
-    encoded: dict[int, bytes] = field(default_factory=dict)  # id(entry) -> its JSON
-    # The body of the manifests array (the entries' JSON joined with commas) when known: read
-    # from our own file, or kept by an edit that only appended, plus what it appended.
-    body: bytes | None = None
-    appended: list[bytes] = field(default_factory=list)
-    extends: str | None = None  # EXTENDS of the file this version is written as
-    _sorted: list[str] | None = field(default=None, init=False)
+    body: bytes
+
+
+def _merged(chunks: tuple[Chunk, ...]) -> tuple[Chunk, ...]:
+    """``chunks`` with the last ones merged until each is over twice the size of the next:
+    O(log n) chunks, and each byte is copied O(log n) times over the life of the index."""
+    merged = list(chunks)
+    while len(merged) > 1 and len(merged[-2].body) <= 2 * len(merged[-1].body):
+        last = merged.pop()
+        before = merged.pop()
+        merged.append(Chunk(before.entries + last.entries, before.body + b"," + last.body))
+    return tuple(merged)
+
+
+def _body_length(chunks: tuple[Chunk, ...]) -> int:
+    return sum(len(chunk.body) for chunk in chunks) + max(len(chunks) - 1, 0)
+
+
+class Maps:
+    """The lookup maps of one version of an index."""
+
+    __slots__ = ("by_digest", "counts", "encoded", "tags", "untagged")
+
+    def __init__(self, base: Maps | None = None) -> None:
+        self.tags: Overlay[str, Entry] = base.tags.fork() if base else Overlay()
+        self.by_digest: Overlay[str, Entry] = base.by_digest.fork() if base else Overlay()
+        self.counts: Overlay[str, int] = base.counts.fork() if base else Overlay()  # per digest
+        self.untagged: Overlay[str, Entry] = base.untagged.fork() if base else Overlay()
+        # id(entry) -> its JSON, for rebuilding the array after a removal without encoding
+        # every entry again (an entry read from a file is encoded when first needed)
+        self.encoded: Overlay[int, bytes] = base.encoded.fork() if base else Overlay()
+
+    def add(self, entry: Entry) -> None:
+        """Index one entry by tag (or as untagged), by digest, and in the per-digest count."""
+        digest = entry["digest"]
+        tag = entry_tag(entry)
+        if tag is None:
+            if digest not in self.untagged:
+                self.untagged[digest] = entry
+        else:
+            self.tags[tag] = entry
+        if digest not in self.by_digest:
+            self.by_digest[digest] = entry
+        self.counts[digest] = self.counts.get(digest, 0) + 1
+
+    def encoding(self, entry: Entry) -> bytes:
+        piece = self.encoded.get(id(entry))
+        if piece is None:
+            piece = self.encoded[id(entry)] = _encode_entry(entry)
+        return piece
+
+
+class RepoIndex:
+    """One version of a repository's index, with its lookup maps. Never changed once built
+    (its entries' encodings may be filled in)."""
+
+    def __init__(
+        self,
+        entries: list[Entry] | None = None,
+        generation: str | None = None,
+        *,
+        raw: bytes | None = None,
+        chunks: tuple[Chunk, ...] | None = None,
+        maps: Maps | None = None,
+        run: str | None = None,
+    ) -> None:
+        if entries is None and chunks is None:
+            entries = []
+        self.generation = generation
+        self.raw = raw  # kept only for files without our generation token
+        # The manifests array as chunks, when known (read from our own file, or kept while
+        # appending); else it is encoded from the entries when needed.
+        self.chunks = chunks
+        self._entries = entries
+        self.maps = maps if maps is not None else Maps()
+        self.run = run  # RUN of the file this version is written as (None: no run known)
+        self._sorted: list[str] | None = None
 
     @classmethod
     def from_entries(cls, entries: list[Entry], **extra: Any) -> RepoIndex:
         index = cls(entries, **extra)
         for entry in entries:
-            _add_to_maps(index, entry)
+            index.maps.add(entry)
         return index
+
+    @property
+    def entries(self) -> list[Entry]:
+        if self._entries is None:
+            assert self.chunks is not None
+            self._entries = [entry for chunk in self.chunks for entry in chunk.entries]
+        return self._entries
+
+    @property
+    def tags(self) -> Overlay[str, Entry]:
+        return self.maps.tags
+
+    @property
+    def by_digest(self) -> Overlay[str, Entry]:
+        return self.maps.by_digest
+
+    @property
+    def counts(self) -> Overlay[str, int]:
+        return self.maps.counts
+
+    @property
+    def untagged(self) -> Overlay[str, Entry]:
+        return self.maps.untagged
 
     @property
     def stamp(self) -> str:
@@ -91,68 +194,87 @@ class RepoIndex:
             self._sorted = sorted(self.tags)
         return self._sorted
 
+    def body_chunks(self) -> tuple[Chunk, ...]:
+        if self.chunks is None:
+            entries = self.entries
+            body = b",".join([self.maps.encoding(entry) for entry in entries])
+            self.chunks = (Chunk(entries, body),) if entries else ()
+        return self.chunks
+
     def manifests_body(self) -> bytes:
-        if self.body is None:
-            pieces = []
-            for entry in self.entries:
-                piece = self.encoded.get(id(entry))
-                if piece is None:
-                    piece = self.encoded[id(entry)] = _encode_entry(entry)
-                pieces.append(piece)
-            self.body, self.appended = b",".join(pieces), []
-        elif self.appended:
-            self.body = b",".join([self.body, *self.appended] if self.body else self.appended)
-            self.appended = []
-        return self.body
+        return b",".join(chunk.body for chunk in self.body_chunks())
+
+    def pieces(self) -> list[bytes]:
+        """The file's bytes in pieces, the chunks as they are (joining them would copy)."""
+        annotations = f'"{GENERATION}":"{self.generation}"'
+        if self.run is not None:
+            annotations += f',"{RUN}":"{self.run}"'
+        head = f'{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","annotations":{{{annotations}}},'
+        pieces = [head.encode() + _MANIFESTS]
+        for position, chunk in enumerate(self.body_chunks()):
+            pieces += [b",", chunk.body] if position else [chunk.body]
+        pieces.append(_END)
+        return pieces
 
     def encode(self) -> bytes:
-        annotations = f'"{GENERATION}":"{self.generation}"'
-        if self.extends is not None:
-            annotations += f',"{EXTENDS}":"{self.extends}"'
-        head = f'{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","annotations":{{{annotations}}},'
-        return head.encode() + _MANIFESTS + self.manifests_body() + b"]}"
+        return b"".join(self.pieces())
 
 
 class IndexEdit:
-    """Changes to one index, applied to copies of its entries and maps."""
+    """Changes to one index, applied to forks of its maps; its entries are copied only if
+    something is removed."""
 
     def __init__(self, base: RepoIndex | None) -> None:
         self.base_stamp = base.stamp if base else None
-        self.entries = list(base.entries) if base else []
-        self.tags = dict(base.tags) if base else {}
-        self.by_digest = dict(base.by_digest) if base else {}
-        self.counts = dict(base.counts) if base else {}
-        self.untagged = dict(base.untagged) if base else {}
-        self.encoded = dict(base.encoded) if base else {}
-        # While the edit only appends (a push of a new manifest or tag), the base's body plus
-        # the new entries' JSON: saving costs one join instead of a pass over every entry.
-        self.body: bytes | None = None
-        if base is None:
-            self.body = b""
-        elif base.body is not None:
-            self.body = base.manifests_body()
-        self.appended: list[bytes] = []
-        self._extends = (
-            f"{base.generation}:{len(self.body)}"
-            if base is not None and base.generation is not None and self.body is not None
-            else None
-        )
+        self.maps = Maps(base.maps if base else None)
+        self._base_chunks: tuple[Chunk, ...] | None = base.chunks if base else ()
+        self._base_entries: list[Entry] | None = None if base is None else base._entries
+        self._base = base
+        self._entries: list[Entry] | None = None  # all entries, once something was removed
+        self._tail: list[Entry] = []  # appended, while nothing was removed
+        self._tail_body: list[bytes] = []
+        # While the edit only appends to a base whose array is known as bytes, the saved
+        # version continues the base's run (see the module docstring).
+        self._run = base.run if base is not None and base.chunks is not None else None
+
+    @property
+    def entries(self) -> list[Entry]:
+        if self._entries is not None:
+            return self._entries
+        base = self._base.entries if self._base is not None else []
+        return base + self._tail
+
+    @property
+    def tags(self) -> Overlay[str, Entry]:
+        return self.maps.tags
+
+    @property
+    def by_digest(self) -> Overlay[str, Entry]:
+        return self.maps.by_digest
+
+    @property
+    def counts(self) -> Overlay[str, int]:
+        return self.maps.counts
+
+    @property
+    def untagged(self) -> Overlay[str, Entry]:
+        return self.maps.untagged
 
     def add_manifest(self, descriptor: Entry) -> None:
         """Record an untagged manifest unless the repository already lists it."""
-        if descriptor["digest"] not in self.counts:
+        if descriptor["digest"] not in self.maps.counts:
             self._append(dict(descriptor))
 
     def set_tag(self, tag: str, descriptor: Entry) -> None:
         """Point ``tag`` at ``descriptor``. The manifest the tag left stays in the repository
         (untagged if nothing else tags it); an untagged entry of the new digest is absorbed."""
-        current = self.tags.get(tag)
+        current = self.maps.tags.get(tag)
         digest = descriptor["digest"]
         if current is not None and current["digest"] == digest:
             return
         if current is not None:
             self.remove_tag(tag)
-        untagged = self.untagged.get(digest)
+        untagged = self.maps.untagged.get(digest)
         if untagged is not None:
             self._remove(untagged)
         tagged = dict(descriptor)
@@ -161,11 +283,11 @@ class IndexEdit:
 
     def remove_tag(self, tag: str) -> None:
         """Remove a tag; the manifest stays in the repository, untagged if nothing else tags it."""
-        entry = self.tags.get(tag)
+        entry = self.maps.tags.get(tag)
         if entry is None:
             return
         self._remove(entry)
-        if entry["digest"] not in self.counts:
+        if entry["digest"] not in self.maps.counts:
             self._append({k: v for k, v in entry.items() if k != "annotations"})
 
     def remove_digest(self, digest: str) -> None:
@@ -173,55 +295,53 @@ class IndexEdit:
             self._remove(entry)
 
     def result(self, generation: str) -> RepoIndex:
-        return RepoIndex(
-            self.entries,
-            generation,
-            tags=self.tags,
-            by_digest=self.by_digest,
-            counts=self.counts,
-            untagged=self.untagged,
-            encoded=self.encoded,
-            body=self.body,
-            appended=self.appended,
-            extends=self._extends if self.body is not None and self.appended else None,
-        )
+        """The edited version, to be written as ``generation``."""
+        if self._entries is not None:  # something was removed: encoded anew, a new run
+            return RepoIndex(self._entries, generation, maps=self.maps, run=generation)
+        if self._base_chunks is None:  # the base's array is not known as bytes
+            return RepoIndex(self.entries, generation, maps=self.maps, run=generation)
+        chunks, entries = self._base_chunks, self._base_entries
+        if self._tail:
+            chunks = _merged((*chunks, Chunk(self._tail, b",".join(self._tail_body))))
+            entries = None
+        run = self._run if self._run is not None else generation
+        return RepoIndex(entries, generation, chunks=chunks, maps=self.maps, run=run)
+
+    def adopt(self, entries: list[Entry], body: bytes) -> None:
+        """Append entries read from a file, ``body`` being their JSON as it is there."""
+        for entry in entries:
+            self._tail.append(entry)
+            self.maps.add(entry)
+        self._tail_body.append(body)
 
     def _append(self, entry: Entry) -> None:
-        self.entries.append(entry)
-        _add_to_maps(self, entry)
-        if self.body is not None:
-            self.appended.append(_encode_entry(entry))
-            self.encoded[id(entry)] = self.appended[-1]
+        self.maps.add(entry)
+        piece = self.maps.encoded[id(entry)] = _encode_entry(entry)
+        if self._entries is not None:
+            self._entries.append(entry)
+        else:
+            self._tail.append(entry)
+            self._tail_body.append(piece)
 
     def _remove(self, entry: Entry) -> None:
-        position = next(i for i, e in enumerate(self.entries) if e is entry)
-        del self.entries[position]
-        self.body, self.appended = None, []
-        self.encoded.pop(id(entry), None)
+        if self._entries is None:
+            self._entries = self.entries
+        position = next(i for i, e in enumerate(self._entries) if e is entry)
+        del self._entries[position]
+        maps = self.maps
+        maps.encoded.pop(id(entry), None)
         digest = entry["digest"]
         tag = entry_tag(entry)
-        if tag is not None and self.tags.get(tag) is entry:
-            del self.tags[tag]
-        if self.untagged.get(digest) is entry:
-            del self.untagged[digest]
-        self.counts[digest] -= 1
-        if self.counts[digest] == 0:
-            del self.counts[digest]
-            del self.by_digest[digest]
-        elif self.by_digest[digest] is entry:
-            self.by_digest[digest] = next(e for e in self.entries if e["digest"] == digest)
-
-
-def _add_to_maps(maps: RepoIndex | IndexEdit, entry: Entry) -> None:
-    """Index one entry by tag (or as untagged), by digest, and in the per-digest count."""
-    digest = entry["digest"]
-    tag = entry_tag(entry)
-    if tag is None:
-        maps.untagged.setdefault(digest, entry)
-    else:
-        maps.tags[tag] = entry
-    maps.by_digest.setdefault(digest, entry)
-    maps.counts[digest] = maps.counts.get(digest, 0) + 1
+        if tag is not None and maps.tags.get(tag) is entry:
+            del maps.tags[tag]
+        if maps.untagged.get(digest) is entry:
+            del maps.untagged[digest]
+        maps.counts[digest] -= 1
+        if maps.counts[digest] == 0:
+            del maps.counts[digest]
+            del maps.by_digest[digest]
+        elif maps.by_digest[digest] is entry:
+            maps.by_digest[digest] = next(e for e in self._entries if e["digest"] == digest)
 
 
 # Told after each save: (repo, stamp before, stamp after); the meta DB follows the chain.
@@ -238,25 +358,19 @@ class IndexStore:
 
     def load(self, repo: str) -> RepoIndex | None:
         """The repository's index, or None when the repository does not exist."""
-        path = layout.index_file(repo)
         with self._cache_lock:
             cached = self._cache.get(repo)
         try:
-            if cached is not None and cached.generation is not None:
-                with self._driver.reader(path) as head:
-                    match = _HEAD_RE.search(head.read(_HEAD))
-                if match is not None and match[1].decode() == cached.generation:
-                    self._touch(repo)
-                    return cached
-            raw = self._driver.get_content(path)
+            # one open file: its head and the rest are of one version, whoever replaces it
+            with self._driver.reader(layout.index_file(repo)) as handle:
+                index = _read(handle, cached)
         except PathNotFoundError:
             self.forget(repo)
             return None
-        if cached is not None and cached.raw is not None and cached.raw == raw:
+        if index is cached:
             self._touch(repo)
-            return cached
-        index = self._parse(raw, cached)
-        self._remember(repo, index)
+        else:
+            self._remember(repo, index)
         return index
 
     def edit(self, repo: str) -> IndexEdit:
@@ -265,7 +379,7 @@ class IndexStore:
 
     def save(self, repo: str, edit: IndexEdit) -> RepoIndex:
         index = edit.result(secrets.token_hex(16))
-        self._driver.put_content(layout.index_file(repo), index.encode())
+        self._driver.put_pieces(layout.index_file(repo), index.pieces())
         self._remember(repo, index)
         for listener in self.listeners:
             listener(repo, edit.base_stamp, index.stamp)
@@ -280,24 +394,6 @@ class IndexStore:
             if repo in self._cache:
                 self._cache.move_to_end(repo)
 
-    @staticmethod
-    def _parse(raw: bytes, cached: RepoIndex | None) -> RepoIndex:
-        match = _HEAD_RE.search(raw[:_HEAD])
-        if match is None:  # another tool's file
-            return RepoIndex.from_entries(_entries(json.loads(raw)), raw=raw)
-        generation = match[1].decode()
-        found = raw.find(_MANIFESTS, match.end())
-        if found < 0:  # our token but not our layout (edited by hand): read it as any file
-            return RepoIndex.from_entries(_entries(json.loads(raw)), raw=raw)
-        start = found + len(_MANIFESTS)
-        if cached is not None and match[2] is not None and match[2].decode() == cached.generation:
-            try:
-                return _extended(cached, generation, raw, start, int(match[3]))
-            except (ValueError, TypeError, KeyError):
-                pass  # not what it claims to be: read it in full
-        entries = _entries(json.loads(raw))
-        return RepoIndex.from_entries(entries, generation=generation, body=raw[start:-2])
-
     def _remember(self, repo: str, index: RepoIndex) -> None:
         with self._cache_lock:
             self._cache[repo] = index
@@ -306,18 +402,84 @@ class IndexStore:
                 self._cache.popitem(last=False)
 
 
-def _extended(base: RepoIndex, generation: str, raw: bytes, start: int, length: int) -> RepoIndex:
-    """The version in ``raw``, which appended entries to ``base`` (whose manifests array body
-    is the ``length`` bytes at ``start``): only the appended tail is parsed."""
-    tail = raw[start + length + (1 if length else 0) : -2]
-    appended = _entries({"manifests": json.loads(b"[" + tail + b"]")})
+def _read(handle: BinaryIO, cached: RepoIndex | None) -> RepoIndex:
+    """The version in the open file: ``cached`` when it is that version, ``cached`` extended by
+    the tail when the file continues its run, else the whole file parsed."""
+    head = handle.read(_HEAD)
+    match = _HEAD_RE.search(head)
+    if match is None:  # another tool's file
+        raw = head + handle.read()
+        if cached is not None and cached.raw is not None and cached.raw == raw:
+            return cached
+        return RepoIndex.from_entries(_entries(json.loads(raw)), raw=raw)
+    generation = match[1].decode()
+    if cached is not None and cached.generation == generation:
+        return cached
+    run = match[2].decode() if match[2] is not None else None
+    found = head.find(_MANIFESTS, match.end())
+    start = found + len(_MANIFESTS)
+    if found >= 0 and run is not None and cached is not None and cached.run == run:
+        extended = _extended(cached, generation, handle, start)
+        if extended is not None:
+            return extended
+    handle.seek(0)
+    raw = handle.read()
+    if found < 0 or not raw.endswith(_END):  # our token, not our layout (edited by hand)
+        return RepoIndex.from_entries(_entries(json.loads(raw)), raw=raw)
+    document = json.loads(raw)
+    entries = _entries(document)
+    listed = document.get("manifests") if isinstance(document, dict) else None
+    if not isinstance(listed, list) or len(listed) != len(entries):  # the bytes are not these
+        return RepoIndex.from_entries(entries, generation=generation)
+    body = raw[start : -len(_END)]
+    chunks = (Chunk(entries, body),) if entries else ()
+    return RepoIndex.from_entries(entries, generation=generation, chunks=chunks, run=run)
+
+
+def _extended(base: RepoIndex, generation: str, handle: BinaryIO, start: int) -> RepoIndex | None:
+    """The version in the file (whose manifests array begins at ``start``), which continues
+    ``base``'s run: only what follows ``base``'s array is read and parsed. None when the file
+    is not that (its bytes where ``base``'s array ends differ, or the tail does not parse)."""
+    if base.chunks is None:
+        return None
+    length = _body_length(base.chunks)
+    overlap = _last_bytes(base.chunks, _OVERLAP)
+    handle.seek(start + length - len(overlap))
+    rest = handle.read()
+    if not rest.startswith(overlap) or not rest.endswith(_END):
+        return None
+    rest = rest[len(overlap) :]
+    if rest == _END:  # nothing appended (a save that changed nothing)
+        return RepoIndex(
+            base._entries, generation, chunks=base.chunks, maps=base.maps, run=base.run
+        )
+    if length and not rest.startswith(b","):
+        return None
+    tail = rest[1 if length else 0 : -len(_END)]
+    try:
+        listed = json.loads(b"[" + tail + b"]")
+    except ValueError:
+        return None
+    appended = _entries({"manifests": listed})
+    if not appended or len(appended) != len(listed):
+        return None
     edit = IndexEdit(base)
-    for entry in appended:
-        edit.entries.append(entry)
-        _add_to_maps(edit, entry)
-    index = edit.result(generation)
-    index.body, index.appended, index.extends = raw[start:-2], [], None
-    return index
+    edit.adopt(appended, tail)
+    return edit.result(generation)
+
+
+def _last_bytes(chunks: tuple[Chunk, ...], count: int) -> bytes:
+    """The last ``count`` bytes (or fewer, if there are not that many) of the array."""
+    pieces: list[bytes] = []
+    size = 0
+    for position, chunk in enumerate(reversed(chunks)):
+        if position:
+            pieces.append(b",")
+        pieces.append(chunk.body)
+        size += len(chunk.body)
+        if size >= count:
+            break
+    return b"".join(reversed(pieces))[-count:] if count else b""
 
 
 def _entries(document: Any) -> list[Entry]:

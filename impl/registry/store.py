@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -413,7 +413,7 @@ class Registry:
         return manifest, digest
 
     def _check_references(
-        self, repo: str, manifest: Manifest, known: dict[str, Any] | None = None
+        self, repo: str, manifest: Manifest, known: Mapping[str, Any] | None = None
     ) -> None:
         missing: list[str] = []
         blobs = [manifest.config] if manifest.config else []

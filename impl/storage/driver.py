@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import builtins
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -98,6 +98,18 @@ class StorageDriver(ABC):
     @abstractmethod
     def put_content(self, path: str, data: bytes) -> None:
         """Write a whole file atomically: readers see the old content or the new, never half."""
+
+    def put_pieces(self, path: str, pieces: Iterable[bytes]) -> None:
+        """``put_content`` of the pieces joined, written one after another without joining
+        them first (a large file kept in parts is not copied once more to be written)."""
+        writer = self.writer(path)
+        try:
+            for piece in pieces:
+                writer.write(piece)
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
 
     @abstractmethod
     def reader(self, path: str, offset: int = 0) -> BinaryIO: ...

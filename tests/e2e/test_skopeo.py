@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ocireg.conformance.layout import build_multiarch_layout
 from tests.liveserver import LiveServer
+from tests.oci import canonical, image_manifest, put_manifest, sha256
 
 pytestmark = pytest.mark.e2e
 
@@ -64,3 +68,34 @@ def test_copy_in_inspect_list_delete_copy_back(
         timeout=60,
     )
     assert failed.returncode != 0
+
+
+def test_skopeo_reads_the_storage_layout_in_the_middle_of_a_tag_burst(
+    skopeo: str, server: LiveServer
+) -> None:
+    repo = "skopeo/burst"
+    with httpx.Client(base_url=server.url, timeout=60) as setup:
+        document = image_manifest(setup, repo)
+        put_manifest(setup, repo, "b-0", document)
+    digest = sha256(canonical(document))
+    stop = threading.Event()
+
+    def burst() -> int:
+        pushed = 0
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            while not stop.is_set():
+                pushed += 1
+                put_manifest(client, repo, f"b-{pushed}", document)
+        return pushed
+
+    with ThreadPoolExecutor(4) as pool:
+        pushers = [pool.submit(burst) for _ in range(3)]
+        try:
+            for _ in range(5):  # each inspection reads index.json while pushes replace it
+                inspected = run(
+                    skopeo, "inspect", "--format", "{{.Digest}}", f"oci:{server.root}/{repo}:b-0"
+                )
+                assert inspected.strip() == digest
+        finally:
+            stop.set()
+        assert all(pusher.result() > 0 for pusher in pushers)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ocireg.registry.layout import REF_NAME
 from tests.liveserver import LiveServer, live_server
 from tests.oci import image_manifest, put_manifest, sha256
 
@@ -94,3 +97,48 @@ def test_workers_are_forked_from_the_parent_with_default_signal_handling(
     for worker in workers:
         assert Path(f"/proc/{worker}/cmdline").read_bytes() == command
         assert not _caught_signals(worker) & hup
+
+
+def test_index_json_is_whole_and_holds_every_answered_push_throughout_a_burst(
+    two_workers: LiveServer,
+) -> None:
+    """While 16 clients push new tags through both workers, index.json on disk always
+    parses as an OCI index that lists every tag already answered 201 (skopeo and zot read
+    it directly), and at the end both workers list every tag."""
+    repo = "race/burst"
+    with httpx.Client(base_url=two_workers.url, timeout=60) as setup:
+        document = image_manifest(setup, repo)
+        put_manifest(setup, repo, "first", document)
+    index_file = two_workers.root / repo / "index.json"
+    tags = [f"b-{i:04d}" for i in range(400)]
+    answered: set[str] = {"first"}
+    stop = threading.Event()
+
+    def push(tag: str) -> int:
+        with httpx.Client(base_url=two_workers.url, timeout=60) as client:
+            status = put_manifest(client, repo, tag, document).status_code
+        answered.add(tag)
+        return status
+
+    def watch() -> int:
+        reads = 0
+        while not stop.is_set() or reads == 0:
+            confirmed = set(answered)  # before the read: each of them must be in the file
+            index = json.loads(index_file.read_bytes())
+            assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+            listed = {m["annotations"][REF_NAME] for m in index["manifests"]}
+            assert confirmed <= listed, sorted(confirmed - listed)[:5]
+            reads += 1
+        return reads
+
+    with ThreadPoolExecutor(17) as pool:
+        watcher = pool.submit(watch)
+        assert set(pool.map(push, tags[:200])) == {201}
+        assert set(pool.map(push, tags[200:])) == {201}
+        stop.set()
+        assert watcher.result() > 1
+    on_disk = json.loads(index_file.read_bytes())["manifests"]
+    assert sorted(m["annotations"][REF_NAME] for m in on_disk) == sorted(["first", *tags])
+    for _ in range(6):  # fresh connections: both workers answer
+        listed = httpx.get(f"{two_workers.url}/v2/{repo}/tags/list").json()["tags"]
+        assert listed == sorted(["first", *tags])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from typing import Any
 
 import pytest
@@ -94,14 +94,14 @@ def test_a_failed_index_write_fails_every_push_of_the_batch() -> None:
     documents = [_document(world, f"layer {n}".encode()) for n in range(3)]
     driver = world.registry.driver
     assert isinstance(driver, MemoryDriver)
-    original = driver.put_content
+    original = driver.put_pieces
 
-    def failing(path: str, data: bytes) -> None:
+    def failing(path: str, pieces: Iterable[bytes]) -> None:
         if path == layout.index_file(REPO):
             raise OSError("disk full")
-        original(path, data)
+        original(path, pieces)
 
-    driver.put_content = failing  # type: ignore[method-assign]
+    driver.put_pieces = failing  # type: ignore[method-assign]
     put = world.registry.put_manifest
     results = asyncio.run(
         _queued_behind_lock(
@@ -109,7 +109,7 @@ def test_a_failed_index_write_fails_every_push_of_the_batch() -> None:
         )
     )
     assert [type(result) for result in results] == [OSError] * 3
-    driver.put_content = original  # type: ignore[method-assign]
+    driver.put_pieces = original  # type: ignore[method-assign]
     world.registry.indexes.forget(REPO)
     index = world.registry.index(REPO)
     assert index is not None

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from ocireg.registry import layout
-from ocireg.registry.index import EXTENDS, GENERATION, IndexEdit, IndexStore, RepoIndex, entry_tag
+from ocireg.registry.index import GENERATION, RUN, IndexEdit, IndexStore, RepoIndex, entry_tag
 from ocireg.storage.memory import MemoryDriver
 
 
@@ -131,7 +131,8 @@ def test_another_process_reads_only_what_an_append_added() -> None:
     edit.add_manifest(_d(3))
     saved = writer.save("r", edit)
     raw = driver.get_content(layout.index_file("r"))
-    assert json.loads(raw)["annotations"][EXTENDS].startswith(f"{edit.base_stamp}:")
+    first = json.loads(raw)["annotations"]
+    assert first[RUN] != first[GENERATION]  # it continues the run of the version before
     # the reader's copy is extended, not parsed again: corrupt the old part to prove it
     start = raw.index(b'"manifests":[') + len(b'"manifests":[')
     driver.put_content(layout.index_file("r"), raw[:start] + b" " * 10 + raw[start + 10 :])
@@ -153,12 +154,13 @@ def test_a_removal_is_read_in_full_by_other_processes() -> None:
     edit.remove_tag("a")
     writer.save("r", edit)
     raw = driver.get_content(layout.index_file("r"))
-    assert EXTENDS not in json.loads(raw)["annotations"]
+    annotations = json.loads(raw)["annotations"]
+    assert annotations[RUN] == annotations[GENERATION]  # a new run starts
     loaded = reader.load("r")
     assert loaded is not None and sorted(loaded.tags) == ["b"]
 
 
-def test_a_tail_that_does_not_parse_falls_back_to_the_whole_file() -> None:
+def test_a_file_that_does_not_continue_the_held_version_is_read_in_full() -> None:
     driver = MemoryDriver()
     writer, reader = IndexStore(driver), IndexStore(driver)
     edit = writer.edit("r")
@@ -169,11 +171,67 @@ def test_a_tail_that_does_not_parse_falls_back_to_the_whole_file() -> None:
     edit.set_tag("b", _d(2))
     writer.save("r", edit)
     raw = driver.get_content(layout.index_file("r"))
-    document = json.loads(raw)
-    length = int(document["annotations"][EXTENDS].split(":")[1])
-    document["annotations"][EXTENDS] = document["annotations"][EXTENDS].replace(
-        f":{length}", f":{length - 3}"
-    )
-    driver.put_content(layout.index_file("r"), json.dumps(document, separators=(",", ":")).encode())
+    # the same run, but the bytes where the reader's version ends are not what it holds
+    damaged = raw.replace(b'.ref.name":"a"', b'.ref.name":"z"', 1)
+    driver.put_content(layout.index_file("r"), damaged)
     loaded = reader.load("r")
-    assert loaded is not None and sorted(loaded.tags) == ["a", "b"]
+    assert loaded is not None and sorted(loaded.tags) == ["b", "z"]
+
+
+def test_a_long_run_of_appends_keeps_few_chunks_and_every_version_intact() -> None:
+    driver = MemoryDriver()
+    store = IndexStore(driver)
+    versions = []
+    for n in range(400):
+        edit = store.edit("r")
+        edit.set_tag(f"t{n}", _d(n % 9))
+        versions.append(store.save("r", edit))
+    last = versions[-1]
+    assert last.chunks is not None and len(last.chunks) <= 10  # O(log n), not one per push
+    assert json.loads(driver.get_content(layout.index_file("r")))["manifests"] == last.entries
+    assert len(last.tags) == 400 and last.counts[str(_d(0)["digest"])] == 45
+    # earlier versions, which readers may still hold, never see later changes
+    assert sorted(versions[9].tags) == sorted(f"t{n}" for n in range(10))
+    assert len(versions[9].entries) == 10 and "t10" not in versions[9].tags
+
+
+def test_another_process_follows_a_long_run_of_appends_by_tails() -> None:
+    driver = MemoryDriver()
+    writer, reader = IndexStore(driver), IndexStore(driver)
+    for n in range(200):
+        edit = writer.edit("r")
+        edit.set_tag(f"t{n}", _d(n))
+        saved = writer.save("r", edit)
+        loaded = reader.load("r")
+        assert loaded is not None and loaded.generation == saved.generation
+        if n % 50 == 49:  # the reader writes too: the writer then follows it
+            edit = reader.edit("r")
+            edit.add_manifest(_d(1000 + n))
+            reader.save("r", edit)
+    final = writer.load("r")
+    assert final is not None and reader.load("r") is not None
+    assert (
+        json.loads(final.encode())["manifests"]
+        == json.loads(driver.get_content(layout.index_file("r")))["manifests"]
+    )
+    assert len(final.tags) == 200 and len(final.untagged) == 4
+
+
+def test_a_process_several_versions_behind_reads_only_the_tail() -> None:
+    driver = MemoryDriver()
+    writer, reader = IndexStore(driver), IndexStore(driver)
+    edit = writer.edit("r")
+    edit.set_tag("a", _d(1))
+    writer.save("r", edit)
+    assert reader.load("r") is not None
+    for n in range(2, 6):  # four versions the reader does not see
+        edit = writer.edit("r")
+        edit.set_tag(f"t{n}", _d(n))
+        saved = writer.save("r", edit)
+    raw = driver.get_content(layout.index_file("r"))
+    # corrupt what the reader already holds: it must not read it again
+    start = raw.index(b'"manifests":[') + len(b'"manifests":[')
+    driver.put_content(layout.index_file("r"), raw[:start] + b" " * 10 + raw[start + 10 :])
+    extended = reader.load("r")
+    assert extended is not None and extended.generation == saved.generation
+    assert extended.entries == saved.entries and len(extended.tags) == 5

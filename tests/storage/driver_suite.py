@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -29,6 +30,19 @@ class DriverSuite:
         driver.put_content("f", b"two!")
         assert driver.get_content("f") == b"two!"
         assert driver.stat("f").size == 4
+
+    def test_put_pieces_writes_them_as_one_file_replaced_whole(self, driver: StorageDriver) -> None:
+        driver.put_content("f", b"old content")
+        driver.put_pieces("f", [b"new ", b"", b"content", b" in pieces"])
+        assert driver.get_content("f") == b"new content in pieces"
+
+        def failing() -> Iterator[bytes]:
+            yield b"half"
+            raise OSError("the source failed")
+
+        with pytest.raises(OSError, match="source failed"):
+            driver.put_pieces("f", failing())
+        assert driver.get_content("f") == b"new content in pieces"  # never half-written
 
     def test_missing_file(self, driver: StorageDriver) -> None:
         with pytest.raises(PathNotFoundError):
