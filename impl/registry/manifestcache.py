@@ -4,7 +4,9 @@ A parsed manifest costs about three times its JSON (a 4 MiB manifest of 28,000 l
 some 13 MB of descriptor objects), so a bound by count let a few hundred large pushes hold
 gigabytes. Here each entry is charged ``COST_FACTOR`` times its JSON size, the least recently
 used entries go once the total passes the budget, and a manifest that alone costs more than a
-quarter of the budget is never kept (it is parsed again when needed). Threads share it (the
+sixteenth of the budget (about 700 KB of JSON, some 4,500 layers) is never kept: it is parsed
+again when needed (GC, the meta DB), rare next to the memory a few of them would hold for good
+in every worker process. Threads share it (the
 meta DB's flush and a blob delete read manifests off the event loop).
 """
 
@@ -15,7 +17,8 @@ from collections import OrderedDict
 
 from ocireg.registry.manifests import Manifest
 
-BUDGET_BYTES = 64 * 1024 * 1024
+BUDGET_BYTES = 32 * 1024 * 1024
+LARGEST_SHARE = 16  # no entry costs more than budget / LARGEST_SHARE
 COST_FACTOR = 3  # measured: 13.2 MB of objects for 4.5 MB of JSON
 _ENTRY_OVERHEAD = 1024  # the Manifest object, its dict slot and a few small strings
 
@@ -41,7 +44,7 @@ class ManifestCache:
 
     def put(self, digest: str, manifest: Manifest, json_size: int) -> None:
         cost = estimated_cost(json_size)
-        if cost > self.budget // 4:
+        if cost > self.budget // LARGEST_SHARE:
             return
         with self._lock:
             previous = self._entries.pop(digest, None)
