@@ -46,14 +46,23 @@ def app_from_env() -> ASGIApp:
     return _build(config)
 
 
+# A thread running Python (parsing a large manifest, a blob-delete's reference check) keeps
+# the interpreter until the switch interval passes, and the event loop waits that long each
+# time it needs the interpreter back, several times per request: at the default 5 ms a
+# neighbour's small GET took 100 ms and more beside large pushes (bench/hostile_neighbour.py).
+SWITCH_INTERVAL = 0.001
+
+
 def _build(config: Config) -> ASGIApp:
     """The app, or one JSON error line (with the traceback as a field) and exit status 3: an
     app that cannot be built fails the same way every time, so uvicorn must not restart it."""
+    sys.setswitchinterval(SWITCH_INTERVAL)
     try:
-        return create_app(config, notices=False)
+        app = create_app(config, notices=False)
     except Exception:
         log.exception("the app could not be built")
         sys.exit(STARTUP_FAILURE)
+    return app
 
 
 def _tls_options(tls: TLSConfig) -> dict[str, Any]:
