@@ -38,7 +38,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from hostile import OCI_MANIFEST, _percentile, populate
+from hostile_search import OCI_MANIFEST, _percentile, populate
 from procstat import RssSampler
 from search import free_port
 

@@ -71,10 +71,14 @@ def wait_for_sync(log: Path, url: str, deadline: float) -> float:
 
 @contextmanager
 def search_server(
-    prefix: str, fill: Callable[[Path], None], search: dict[str, Any]
+    prefix: str,
+    fill: Callable[[Path], None],
+    search: dict[str, Any],
+    extensions: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
     """``ocireg serve`` on a fresh root that ``fill`` writes, with ``extensions.search`` set to
-    ``search``, once its meta DB is synced: (its URL, its process, the sync's seconds)."""
+    ``search`` (and other ``extensions``), once its meta DB is synced: (its URL, its process,
+    the sync's seconds)."""
     base = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("BENCH_TMPDIR")))
     root, port = base / "root", free_port()
     try:
@@ -85,7 +89,7 @@ def search_server(
             "storage": {"rootDirectory": str(root), "gc": False, "dedupe": False},
             "http": {"address": "127.0.0.1", "port": port},
             "log": {"level": "info"},
-            "extensions": {"search": search},
+            "extensions": {"search": search, **(extensions or {})},
         }))  # fmt: skip
         log = base / "server.log"
         with open(log, "wb") as out:
