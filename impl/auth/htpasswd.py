@@ -161,7 +161,7 @@ _DEFAULT_KIND = "$2b$10$"  # Go's bcrypt.DefaultCost, for a file without a check
 def _dummy(kind: str) -> _Entry:
     entry = _dummies.get(kind)
     if entry is None:
-        junk = secrets.token_bytes(16)
+        junk = secrets.token_hex(16).encode()  # no NUL byte: SHA-crypt refuses one
         if kind.startswith("$2"):
             hashed = bcrypt.hashpw(junk, bcrypt.gensalt(rounds=int(kind[4:6])))
             entry = _Entry(hashed, _check_bcrypt, kind)
