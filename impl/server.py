@@ -25,7 +25,8 @@ from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protoc
 from ocireg.extensions.loading import prepare_all
 from ocireg.logs import event, logging_config
 from ocireg.openfiles import raise_open_file_limit
-from ocireg.routing import check_spec
+from ocireg.registry.layout import META_DIR
+from ocireg.routing import check_spec, remember_checks_in
 from ocireg.tls import ClientCertHttpToolsProtocol
 from ocireg.workers import fork_workers
 
@@ -171,6 +172,9 @@ def serve(config: Config) -> None:
     options.update(_connection_options(config.http))
     raise_open_file_limit()  # before the workers start: they inherit it
     config.resolved_root().mkdir(parents=True, exist_ok=True)
+    # The spec's check against the OpenAPI schema costs 0.3-0.5 s: paid on the first start
+    # on this root only (and again after an upgrade or a change of extensions).
+    remember_checks_in(config.resolved_root() / META_DIR / "spec-checked")
     enabled, spec, warnings = plan(config)
     for warning in warnings:  # here, once, rather than in every worker
         event(log, logging.WARNING, warning)
