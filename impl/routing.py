@@ -102,20 +102,21 @@ def check_spec(spec: dict[str, Any]) -> None:
 # connexion checks every spec it is given against the OpenAPI 3 schema (0.3-0.5 s for ours, in
 # pure-Python jsonschema) each time an app is built: in every worker, and again for each of
 # the tests' apps. The check depends on the spec's content alone (and on the checker: the
-# versions of connexion and jsonschema), so a content found valid once in this process (or in
-# the parent it was forked from) is not checked again, nor one that a server found valid on an
-# earlier start and marked in the directory given to remember_checks_in.
+# files of connexion and jsonschema), so a content found valid once in this process (or in
+# the parent it was forked from) is not checked again, nor one that a server found valid
+# before and marked in a directory given to remember_checks_in.
 _VALIDATED: set[str] = set()
 _check_against_schema = OpenAPISpecification._validate_spec
-_remembered_in: Path | None = None
+_remembered_in: tuple[Path, ...] = ()
 
 
-def remember_checks_in(directory: Path | None) -> None:
-    """From now on, mark each spec found valid with a file named by its fingerprint in
-    ``directory``, and take such a mark as the check's result (``None``: this process only).
-    ``ocireg serve`` gives ``<root>/.ocireg/spec-checked``, so only its first start pays."""
+def remember_checks_in(*directories: Path) -> None:
+    """From now on, take a file named by a spec's fingerprint in any of ``directories`` as the
+    check's result, and leave one in each that lacks it once the spec is found valid (no
+    directories: this process only). ``ocireg serve`` gives one in the storage root (a
+    restart, in a new container too) and one in the user's cache (a new root)."""
     global _remembered_in
-    _remembered_in = directory
+    _remembered_in = directories
 
 
 @functools.cache
@@ -139,19 +140,13 @@ def _fingerprint(spec: dict[str, Any]) -> str:
     return hashlib.sha256(f"{_checker()}\n{text}".encode()).hexdigest()
 
 
-def _marked(fingerprint: str) -> bool:
-    return _remembered_in is not None and (_remembered_in / fingerprint).is_file()
-
-
-def _mark(fingerprint: str) -> None:
-    """Best effort: a root that cannot take the mark only means checking again next time."""
-    if _remembered_in is None:
-        return
+def _mark(directory: Path, fingerprint: str) -> None:
+    """Best effort: a directory that cannot take the mark only means checking again."""
     try:
-        _remembered_in.mkdir(parents=True, exist_ok=True)
-        partial = _remembered_in / f".{fingerprint}.{os.getpid()}"
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = directory / f".{fingerprint}.{os.getpid()}"
         partial.write_text("valid OpenAPI 3 document\n")
-        partial.replace(_remembered_in / fingerprint)  # never a half-written mark
+        partial.replace(directory / fingerprint)  # never a half-written mark
     except OSError:
         pass
 
@@ -160,9 +155,12 @@ def _validate_once(cls: type[OpenAPISpecification], spec: dict[str, Any]) -> Non
     fingerprint = _fingerprint(spec)
     if fingerprint in _VALIDATED:
         return
-    if not _marked(fingerprint):
+    marked = [each for each in _remembered_in if (each / fingerprint).is_file()]
+    if not marked:
         _check_against_schema(spec)
-        _mark(fingerprint)
+    for each in _remembered_in:
+        if each not in marked:
+            _mark(each, fingerprint)
     _VALIDATED.add(fingerprint)
 
 

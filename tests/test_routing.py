@@ -69,7 +69,7 @@ def test_a_spec_marked_valid_on_an_earlier_start_is_not_checked_again(
 
     monkeypatch.setattr(routing, "_check_against_schema", counting)
     monkeypatch.setattr(routing, "_VALIDATED", set())
-    monkeypatch.setattr(routing, "_remembered_in", None)
+    monkeypatch.setattr(routing, "_remembered_in", ())
     marks = tmp_path / "spec-checked"
     routing.remember_checks_in(marks)
     spec = core_spec()
@@ -92,7 +92,7 @@ def test_an_invalid_spec_leaves_no_mark(
     from connexion.exceptions import InvalidSpecification
 
     monkeypatch.setattr(routing, "_VALIDATED", set())
-    monkeypatch.setattr(routing, "_remembered_in", None)
+    monkeypatch.setattr(routing, "_remembered_in", ())
     marks = tmp_path / "spec-checked"
     routing.remember_checks_in(marks)
     spec = core_spec()
@@ -107,9 +107,29 @@ def test_a_root_that_cannot_take_the_mark_still_checks(
     routing: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(routing, "_VALIDATED", set())
-    monkeypatch.setattr(routing, "_remembered_in", None)
+    monkeypatch.setattr(routing, "_remembered_in", ())
     blocked = tmp_path / "a-file"
     blocked.write_text("")
     routing.remember_checks_in(blocked / "spec-checked")  # under a file: mkdir fails
     routing.check_spec(core_spec())  # checked and valid, only not remembered
     assert blocked.read_text() == ""
+
+
+def test_a_mark_in_one_directory_is_enough_and_is_copied_to_the_others(
+    routing: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A new root on a machine that has checked the spec before: the user's cache has the
+    mark, the root gets it without a check."""
+    checked: list[dict[str, Any]] = []
+    monkeypatch.setattr(routing, "_check_against_schema", checked.append)
+    monkeypatch.setattr(routing, "_VALIDATED", set())
+    monkeypatch.setattr(routing, "_remembered_in", ())
+    cache, root = tmp_path / "cache", tmp_path / "root"
+    routing.remember_checks_in(cache)
+    routing.check_spec(core_spec())
+    assert len(checked) == 1
+    monkeypatch.setattr(routing, "_VALIDATED", set())  # a new process, on a new root
+    routing.remember_checks_in(root, cache)
+    routing.check_spec(core_spec())
+    assert len(checked) == 1
+    assert [each.name for each in root.iterdir()] == [each.name for each in cache.iterdir()]
