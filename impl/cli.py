@@ -36,7 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_environment(config, source)  # the log file among them: the log can open it now
     configure_logging(config.log.level, config.log.output)
     _check_files(config, source)
-    unused.leave_out()  # before connexion is imported: the server needs none of it
+    unused.for_serving()  # before connexion is imported: see impl/unused.py
     from ocireg.app import plan  # imported late: `verify` and `schema` need no server stack
     from ocireg.server import serve
 

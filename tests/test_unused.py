@@ -1,5 +1,6 @@
 """``ocireg serve`` leaves out the parts of connexion and httpx it never uses, and still
-answers: connexion's and httpx's own fallbacks for a missing part take over."""
+answers: connexion's and httpx's own fallbacks for a missing part take over. requests is
+imported only when used."""
 
 from __future__ import annotations
 
@@ -19,11 +20,19 @@ def serve_once(config):
 
     with TestClient(create_app(config)) as client:
         response = client.get("/v2/")
-    libraries = ("flask", "rich", "pygments", "httpx._main", "connexion", "httpx")
+    libraries = ("flask", "rich", "pygments", "httpx._main", "urllib3", "connexion", "httpx")
+    loaded = [name for name in libraries if sys.modules.get(name) is not None]
+    from connexion import json_schema  # holds the stand-in for requests
+
     print(json.dumps({
         "status": response.status_code,
         "api": response.headers.get("Docker-Distribution-API-Version"),
-        "loaded": [name for name in libraries if sys.modules.get(name) is not None],
+        "loaded": loaded,
+        "requests": [
+            json_schema.requests.codes.ok,  # imports it, whole, through the stand-in
+            "urllib3" in sys.modules,
+            type(sys.modules["requests"]).__name__,
+        ],
     }))
 
 server = types.ModuleType("ocireg.server")
@@ -36,7 +45,7 @@ sys.exit(main(["serve", sys.argv[1]]))
 """
 
 
-def test_serve_runs_without_flask_or_httpx_command_line(tmp_path: Path) -> None:
+def test_serve_runs_without_flask_httpx_command_line_or_requests(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"storage": {"rootDirectory": str(tmp_path / "data")}}))
     done = subprocess.run(
@@ -50,3 +59,4 @@ def test_serve_runs_without_flask_or_httpx_command_line(tmp_path: Path) -> None:
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert (answer["status"], answer["api"]) == (200, "registry/2.0")
     assert answer["loaded"] == ["connexion", "httpx"]
+    assert answer["requests"] == [200, True, "module"]
