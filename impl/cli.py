@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ocireg import __version__
+from ocireg import __version__, unused
 from ocireg.config import Config, config_json_schema, default_config, load_config
 from ocireg.configcheck import ConfigError
 from ocireg.logs import configure_logging
@@ -36,6 +36,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     check_environment(config, source)  # the log file among them: the log can open it now
     configure_logging(config.log.level, config.log.output)
     _check_files(config, source)
+    unused.for_serving()  # before connexion is imported: see impl/unused.py
     from ocireg.app import plan  # imported late: `verify` and `schema` need no server stack
     from ocireg.server import serve
 

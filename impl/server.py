@@ -9,6 +9,7 @@ import signal
 import socket
 import ssl
 import sys
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -25,7 +26,8 @@ from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protoc
 from ocireg.extensions.loading import prepare_all
 from ocireg.logs import event, logging_config
 from ocireg.openfiles import raise_open_file_limit
-from ocireg.routing import check_spec
+from ocireg.registry.layout import META_DIR
+from ocireg.routing import check_spec, remember_checks_in
 from ocireg.tls import ClientCertHttpToolsProtocol
 from ocireg.workers import fork_workers
 
@@ -160,6 +162,15 @@ def _supervise(options: dict[str, Any], config: Config, extensions: list[str]) -
         sys.exit(STARTUP_FAILURE)
 
 
+def _user_cache() -> list[Path]:
+    """``$XDG_CACHE_HOME/ocireg/spec-checked`` (``~/.cache`` by default), when there is a home."""
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no HOME and no passwd entry
+        return []
+    return [base / "ocireg" / "spec-checked"]
+
+
 def serve(config: Config) -> None:
     options: dict[str, Any] = {
         "host": config.http.address,
@@ -180,6 +191,9 @@ def serve(config: Config) -> None:
     options.update(_connection_options(config.http))
     raise_open_file_limit()  # before the workers start: they inherit it
     config.resolved_root().mkdir(parents=True, exist_ok=True)
+    # The spec's check against the OpenAPI schema costs 0.3-0.5 s: paid once per machine and
+    # root (and again after an upgrade of connexion or jsonschema, or other extensions).
+    remember_checks_in(config.resolved_root() / META_DIR / "spec-checked", *_user_cache())
     enabled, spec, warnings = plan(config)
     for warning in warnings:  # here, once, rather than in every worker
         event(log, logging.WARNING, warning)

@@ -26,7 +26,8 @@ import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ocireg.auth.bearerconfig import BearerConfig, TokenError, is_control
 
 __all__ = [
     "Access",
@@ -47,52 +48,11 @@ PublicKey: TypeAlias = (
 DEFAULT_LEEWAY = 30.0
 DEFAULT_CACHE_SIZE = 1024
 
-_UNSUPPORTED_SOURCES = {
-    "oidc": "OIDC workload identity tokens are not implemented by ocireg; only tokens "
-    "signed by the key in bearer.cert are verified",
-    "awsSecretsManager": "reading the token key from AWS Secrets Manager is not implemented "
-    "by ocireg; give the key as a file in bearer.cert",
-    "upstreamTokenEndpoint": "proxying token requests to an upstream token service is not "
-    "implemented by ocireg; point bearer.realm at the token service itself",
-}
-
 _RSA_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 # An EC key signs with the one algorithm of its curve (RFC 7518 §3.4).
 _EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 # RFC 6750 §3.1: the only error codes a Bearer challenge may carry.
 _CHALLENGE_ERRORS = frozenset({"invalid_request", "invalid_token", "insufficient_scope"})
-
-
-class BearerConfig(BaseModel):
-    """``http.auth.bearer`` in zot's configuration."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    realm: str = Field(min_length=1, description="URL of the token server clients are sent to.")
-    service: str = Field(min_length=1, description="This registry's name: the tokens' audience.")
-    cert: str = Field(min_length=1, description="PEM certificate or public key of the signer.")
-
-    @field_validator("realm", "service")
-    @classmethod
-    def _printable(cls, value: str) -> str:
-        # Both are echoed into the WWW-Authenticate header: a CR or LF would split it.
-        if any(_is_control(char) for char in value):
-            raise ValueError("must not contain control characters")
-        return value
-
-    # zot's other token sources. Refused with the reason rather than "unknown key": serving
-    # without them would turn away every client they were meant to let in, or let in ones
-    # they were meant to keep out.
-    oidc: Any = None
-    awsSecretsManager: Any = None
-    upstreamTokenEndpoint: Any = None
-
-    @field_validator("oidc", "awsSecretsManager", "upstreamTokenEndpoint")
-    @classmethod
-    def _not_implemented(cls, value: Any, info: Any) -> None:
-        if value is not None:
-            raise ValueError(_UNSUPPORTED_SOURCES[info.field_name])
-        return None
 
 
 @dataclass(frozen=True)
@@ -119,10 +79,6 @@ class Grant:
             and (action in entry.actions or "*" in entry.actions)
             for entry in self.access
         )
-
-
-class TokenError(Exception):
-    """A token that grants nothing; ``str()`` is a short reason fit for the client."""
 
 
 def format_scope(type: str, name: str, actions: Iterable[str]) -> str:
@@ -304,13 +260,9 @@ def _without_class(type: str) -> str:
     return type.split("(", 1)[0]
 
 
-def _is_control(char: str) -> bool:
-    return ord(char) < 0x20 or ord(char) == 0x7F
-
-
 def _quoted(value: str) -> str:
     """An RFC 7230 quoted-string."""
-    if any(_is_control(char) for char in value):
+    if any(is_control(char) for char in value):
         raise ValueError(f"{value!r} cannot go in a header: it has control characters")
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 

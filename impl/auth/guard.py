@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ocireg.auth.access import Rule
 from ocireg.auth.apikeys import ApiKeys
-from ocireg.auth.bearer import TokenError
+from ocireg.auth.bearerconfig import TokenError
 from ocireg.auth.identity import ANONYMOUS, Identity, identity_of
 from ocireg.auth.policy import AccessControl
 from ocireg.errors import ErrorCode, RegistryError

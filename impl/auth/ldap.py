@@ -21,7 +21,6 @@ import contextlib
 import hashlib
 import hmac
 import json
-import re
 import secrets
 import ssl
 import threading
@@ -32,10 +31,10 @@ from typing import Any
 
 import ldap3
 from ldap3.core.exceptions import LDAPException, LDAPInvalidDnError
-from ldap3.operation.search import parse_filter
 from ldap3.utils.conv import escape_filter_chars
 from ldap3.utils.dn import parse_dn
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ocireg.auth.ldapconfig import LdapConfig
 
 __all__ = ["LdapAuth", "LdapConfig", "LdapUnavailable"]
 
@@ -43,10 +42,6 @@ CONNECT_TIMEOUT = 5.0  # seconds to open the TCP connection
 RECEIVE_TIMEOUT = 10  # seconds to wait for any one answer (ldap3 packs it as an integer)
 CACHE_TTL = 60.0  # seconds a successful authentication is reused
 CACHE_MAX_ENTRIES = 4096
-
-# RFC 4512 attribute descriptions: a name (letters, digits, hyphens) or a numeric OID. Anything
-# else in userAttribute would be pasted into the filter unescaped.
-_ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*")
 
 # LDAP result codes (RFC 4511 section 4.1.9) that this module tells apart.
 _SUCCESS = 0
@@ -59,57 +54,6 @@ class LdapUnavailable(Exception):
     """The directory cannot answer: unreachable, TLS failure, the service bind or the search
     failed. Not the user's fault: the caller logs it (ocireg.auth.build), apart from a wrong
     password."""
-
-
-class LdapConfig(BaseModel):
-    """``http.auth.ldap`` with zot's keys."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    address: str = Field(min_length=1, description="Host name or IP of the LDAP server.")
-    port: int = Field(389, ge=1, le=65535)
-    insecure: bool = Field(False, description="Allow plain LDAP without TLS.")
-    startTLS: bool = Field(False, description="Upgrade a plain connection with StartTLS.")
-    skipVerify: bool = Field(False, description="Do not verify the server's certificate.")
-    subtreeSearch: bool = Field(False, description="Search the whole subtree, not one level.")
-    baseDN: str = Field(min_length=1, description="Where users are searched.")
-    userAttribute: str = Field(description="Attribute holding the user name, e.g. uid.")
-    userFilter: str | None = Field(None, description="Extra filter ANDed to the user lookup.")
-    userGroupAttribute: str | None = Field(None, description="User attribute naming groups.")
-    caCert: str | None = Field(None, description="PEM file of CAs to trust instead of system's.")
-    credentialsFile: str | None = Field(None, description='JSON {"bindDN", "bindPassword"}.')
-    bindDN: str | None = Field(None, description="Service account (prefer credentialsFile).")
-    bindPassword: str | None = Field(None, description="Service password (prefer the file).")
-
-    @field_validator("userAttribute", "userGroupAttribute")
-    @classmethod
-    def _attribute_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ATTRIBUTE.fullmatch(value):
-            raise ValueError(f"{value!r} is not an LDAP attribute name")
-        return value
-
-    @field_validator("userFilter")
-    @classmethod
-    def _filter(cls, value: str | None) -> str | None:
-        if value is None or not value.strip():
-            return None
-        value = value.strip()
-        # A bare "objectClass=person" would be pasted in as garbage: it must be a whole filter.
-        if not (value.startswith("(") and value.endswith(")")):
-            raise ValueError(f"userFilter {value!r} must be a filter in parentheses")
-        return value
-
-    @model_validator(mode="after")
-    def _service_account(self) -> LdapConfig:
-        if not self.credentialsFile and not self.bindDN:
-            raise ValueError("credentialsFile or bindDN is required for the service account")
-        try:
-            parse_filter(user_filter(self, "probe"), None, False, False, None, False)
-        except LDAPException as err:
-            raise ValueError(
-                f"userFilter {self.userFilter!r} is not a valid filter: {err}"
-            ) from err
-        return self
 
 
 def user_filter(config: LdapConfig, user: str) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ocireg.auth.bearer import BearerConfig
+from ocireg.auth.bearerconfig import BearerConfig
 from ocireg.auth.htpasswd import HtpasswdConfig
-from ocireg.auth.ldap import LdapConfig
+from ocireg.auth.ldapconfig import LdapConfig
 
 # zot keys ocireg does not implement: refused with a reason rather than silently ignored,
 # since a registry that ignores part of its authentication setup lets the wrong people in

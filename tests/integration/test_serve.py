@@ -85,3 +85,20 @@ def test_idle_is_silent_at_info(tmp_path: Path) -> None:
             time.sleep(0.2)
         time.sleep(2.5)
         assert [round["job"] for round in _rounds(live.log_lines())] == ["meta-flush"]
+
+
+def test_only_the_first_start_checks_the_spec(tmp_path: Path) -> None:
+    """The check against the OpenAPI schema leaves a mark in the root and in the user's
+    cache; a restart finds it and skips the check (which would write the mark again)."""
+    cache = tmp_path / "cache"
+    marks = tmp_path / "data" / ".ocireg" / "spec-checked"
+    env = {"XDG_CACHE_HOME": str(cache)}
+    with live_server(tmp_path, env=env) as server:
+        assert httpx.get(server.url + "/v2/").status_code == 200
+    (mark,) = marks.iterdir()
+    assert [each.name for each in (cache / "ocireg" / "spec-checked").iterdir()] == [mark.name]
+    first = mark.stat().st_mtime_ns
+    with live_server(tmp_path, {"http": {"workers": 2}}, env=env) as server:
+        assert httpx.get(server.url + "/v2/").status_code == 200
+    assert [each.name for each in marks.iterdir()] == [mark.name]
+    assert mark.stat().st_mtime_ns == first
