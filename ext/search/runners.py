@@ -105,8 +105,11 @@ class SearchProcess:
         try:
             ready = await asyncio.wait_for(launched._exchange(start), LAUNCH_TIMEOUT)
         except ProcessGone:
-            await asyncio.wait_for(launched._listener, 5)  # what it said on its way out
+            await asyncio.wait({launched._listener}, timeout=5)  # what it said on its way out
             raise ProcessGone("\n".join(launched.said) or "it ended without a word") from None
+        except TimeoutError:
+            launched.kill()
+            raise ProcessGone(f"not ready after {LAUNCH_TIMEOUT:.0f} s") from None
         except BaseException:
             launched.kill()
             raise
