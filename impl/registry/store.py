@@ -41,7 +41,13 @@ class Observer(Protocol):
     request path, so an observer only records and does its work later."""
 
     def pushed(
-        self, repo: str, digest: str, size: int, tags: list[str], pusher: str = ""
+        self,
+        repo: str,
+        digest: str,
+        size: int,
+        tags: list[str],
+        pusher: str = "",
+        manifest: Manifest | None = None,  # as the push parsed it: spares a parse again
     ) -> None: ...
 
     def untagged(self, repo: str, tag: str) -> None: ...
@@ -390,7 +396,7 @@ class Registry:
         if revived:
             await self._created(repo)
         for observer in self.observers:
-            observer.pushed(repo, str(digest), len(data), unique_tags, pusher)
+            observer.pushed(repo, str(digest), len(data), unique_tags, pusher, manifest)
         subject = str(manifest.subject.digest) if manifest.subject else None
         return PushedManifest(digest, subject, unique_tags)
 
@@ -417,9 +423,14 @@ class Registry:
     ) -> None:
         missing: list[str] = []
         blobs = [manifest.config] if manifest.config else []
+        checked: set[str] = set()  # each blob once, however many descriptors name it
         for descriptor in [*blobs, *manifest.layers]:
-            if not descriptor.external and not self.has_blob(repo, descriptor.digest):
-                missing.append(str(descriptor.digest))
+            digest = str(descriptor.digest)
+            if descriptor.external or digest in checked:
+                continue
+            checked.add(digest)
+            if not self.has_blob(repo, descriptor.digest):
+                missing.append(digest)
         if manifest.manifests:
             if known is None:
                 index = self.index(repo)
