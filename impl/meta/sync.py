@@ -27,6 +27,7 @@ from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 from ocireg.meta.records import ImageRecord, children_platforms, image_record
 from ocireg.registry import layout
+from ocireg.registry.manifests import Manifest
 from ocireg.registry.routes import Routed
 from ocireg.registry.store import Registry
 from ocireg.storage.driver import PathNotFoundError
@@ -35,11 +36,20 @@ log = logging.getLogger("ocireg.meta")
 
 
 def read_record(
-    registry: Registry, repo: str, digest: str, size: int, media_type: str | None = None
+    registry: Registry,
+    repo: str,
+    digest: str,
+    size: int,
+    media_type: str | None = None,
+    parsed: Manifest | None = None,
 ) -> ImageRecord | None:
-    """The record of a stored manifest; None when it is gone. Raises RegistryError when
-    storage holds a manifest no push would accept now."""
-    if media_type is None:  # a recorded push: recent, likely in the registry's cache
+    """The record of a stored manifest (``parsed`` already, when a push passed it on); None
+    when it is gone. Raises RegistryError when storage holds a manifest no push would accept
+    now."""
+    manifest: Manifest | None
+    if parsed is not None:
+        manifest = parsed
+    elif media_type is None:  # a recorded push: recent, likely in the registry's cache
         manifest = registry.parsed_manifest(repo, digest)
     else:  # a pass over storage: parsed without filling the cache
         manifest = registry.load_manifest(repo, digest, media_type)
@@ -151,22 +161,31 @@ class Recorder:
         self.registry = registry
         self.db = db
         self._lock = threading.Lock()
-        # (kind, repo, digest or tag, size, tags, when, pusher)
-        self._changes: list[tuple[str, str, str, int, list[str], float, str]] = []
+        # (kind, repo, digest or tag, size, tags, when, pusher, the push's parsed manifest):
+        # held until the next flush, a second at most, rather than parsed again then
+        self._changes: list[tuple[str, str, str, int, list[str], float, str, Manifest | None]] = []
         self._pulls: dict[tuple[str, str], tuple[int, float]] = {}
         self._stamps: list[tuple[str, str | None, str]] = []
 
-    def pushed(self, repo: str, digest: str, size: int, tags: list[str], pusher: str = "") -> None:
+    def pushed(
+        self,
+        repo: str,
+        digest: str,
+        size: int,
+        tags: list[str],
+        pusher: str = "",
+        manifest: Manifest | None = None,
+    ) -> None:
         with self._lock:
-            self._changes.append(("push", repo, digest, size, tags, time.time(), pusher))
+            self._changes.append(("push", repo, digest, size, tags, time.time(), pusher, manifest))
 
     def untagged(self, repo: str, tag: str) -> None:
         with self._lock:
-            self._changes.append(("untag", repo, tag, 0, [], time.time(), ""))
+            self._changes.append(("untag", repo, tag, 0, [], time.time(), "", None))
 
     def deleted(self, repo: str, digest: str) -> None:
         with self._lock:
-            self._changes.append(("delete", repo, digest, 0, [], time.time(), ""))
+            self._changes.append(("delete", repo, digest, 0, [], time.time(), "", None))
 
     def index_saved(self, repo: str, before: str | None, after: str) -> None:
         with self._lock:
@@ -198,9 +217,9 @@ class Recorder:
         behind: set[str] = set()  # repositories a change of which could not be applied
         # A manifest is read once a batch however many pushes tag it (a burst of tags)
         records: dict[tuple[str, str], ImageRecord | None] = {}
-        for kind, repo, subject, size, tags, when, pusher in changes:
+        for kind, repo, subject, size, tags, when, pusher, parsed in changes:
             try:
-                self._apply(kind, repo, subject, size, tags, when, pusher, records)
+                self._apply(kind, repo, subject, size, tags, when, pusher, parsed, records)
             except Exception as exc:  # one bad change must not lose the rest of the batch
                 skipped(repo, subject, exc)
                 behind.add(repo)
@@ -227,11 +246,13 @@ class Recorder:
         tags: list[str],
         when: float,
         pusher: str,
+        parsed: Manifest | None,
         records: dict[tuple[str, str], ImageRecord | None],
     ) -> None:
         if kind == "push":
             if (repo, subject) not in records:
-                records[repo, subject] = read_record(self.registry.of(repo), repo, subject, size)
+                registry = self.registry.of(repo)
+                records[repo, subject] = read_record(registry, repo, subject, size, None, parsed)
             record = records[repo, subject]
             if record is not None:
                 self.db.put_image(repo, record, tags, when, pusher)
