@@ -16,6 +16,7 @@ from typing import Any
 from ocireg import jsonparse
 from ocireg.digests import Digest, parse_digest
 from ocireg.errors import ErrorCode, RegistryError
+from ocireg.heap import collector_paused
 from ocireg.registry import mediatypes as mt
 
 # RFC 6838 media type, as the image-spec's defs-descriptor.json spells it.
@@ -159,6 +160,14 @@ def parse_manifest(
     """The manifest in ``data``, or MANIFEST_INVALID. A manifest being ``pushed`` must be plain
     JSON (see :mod:`ocireg.jsonparse`); one already stored is read as it was accepted, so that
     what an older version stored stays readable (its blobs stay known to GC)."""
+    if len(data) < jsonparse.LARGE:
+        return _parse_manifest(data, content_type, docker_compat, pushed)
+    with collector_paused():  # see ocireg.heap: a large one is tens of thousands of objects
+        return _parse_manifest(data, content_type, docker_compat, pushed)
+
+
+def _parse_manifest(data: bytes, content_type: str | None, docker_compat: bool, pushed: bool
+                    ) -> Manifest:  # fmt: skip
     try:
         document = jsonparse.loads(data, strict=pushed)
     except jsonparse.JSONError as exc:
