@@ -70,8 +70,10 @@ def test_missing_blob_is_manifest_blob_unknown(client: httpx.Client, repo: str) 
     document["layers"].append(
         {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(b"?"), "size": 1}
     )
+    document["layers"].append(dict(document["layers"][-1]))  # named twice, missing once
     response = put_manifest(client, repo, "broken", document, expect=404)
     assert error_codes(response) == ["MANIFEST_BLOB_UNKNOWN"]
+    assert response.json()["errors"][0]["detail"]["missing"] == [sha256(b"?")]
     assert client.get(f"/v2/{repo}/manifests/broken").status_code == 404
 
 
