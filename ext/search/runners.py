@@ -11,9 +11,10 @@ meta DB through its own SQLite connection, as every worker process already does.
 Each worker process starts one search process soon after it starts, more (``limits.workers``
 at most) as queries arrive at once, and keeps them. A process whose query runs past
 ``queryTimeout`` (plus a grace for the query to stop by itself at its next image) is killed,
-as is one whose client goes away mid-query; one that dies is replaced on the next query. A
-registry without a storage root has its meta DB in memory, which no other process can read:
-its queries run in threads (:class:`ThreadRunner`).
+as is one whose request is cancelled mid-query (the server stopping: a client that merely
+goes away is noticed only when the answer is sent); one that dies is replaced on the next
+query. A registry without a storage root has its meta DB in memory, which no other process
+can read: its queries run in threads (:class:`ThreadRunner`).
 """
 
 from __future__ import annotations
@@ -199,7 +200,7 @@ class ProcessRunner:
             event(log, logging.WARNING, "search query stopped: it ran past queryTimeout",
                   process=process.process.pid)  # fmt: skip
             return _error(QUERY_TIMEOUT)
-        except BaseException:  # gone, or the client went away: the query's process goes too
+        except BaseException:  # gone, or the request cancelled: the query's process goes too
             process.kill()
             raise
         finally:
