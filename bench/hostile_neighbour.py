@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import multiprocessing
-import statistics
 import sys
 import threading
 import time
@@ -41,14 +40,9 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hostile_connections import Hoarder
 from hostile_input import large_manifest
-from hostile_search import OCI_MANIFEST, _percentile, hostile, measure_gets, populate
+from hostile_search import OCI_MANIFEST, hostile, measure_gets, populate, report
 from procstat import RssSampler
 from search import search_server
-
-
-def _report(name: str, times: list[float]) -> None:
-    print(f"{name}: {len(times)} GETs, p50 {statistics.median(times):.1f} ms, "
-          f"p99 {_percentile(times, 0.99):.1f} ms, max {max(times):.1f} ms")  # fmt: skip
 
 
 def _measured(url: str, seconds: float) -> list[float]:
@@ -140,10 +134,10 @@ def main() -> None:
         print(f"{args.repos} images of {args.layers} layers; meta DB built in {sync:.1f} s")
         port = int(url.rsplit(":", 1)[1])
         with RssSampler(server.pid) as rss:
-            _report("quiet", _measured(url, args.seconds / 3))
+            report("quiet", _measured(url, args.seconds / 3))
             with Abuses(url, port, args) as abuses:
                 time.sleep(2)  # every abuse under way
-                _report("with every abuse at once", _measured(url, args.seconds))
+                report("with every abuse at once", _measured(url, args.seconds))
         print(f"search: {dict(abuses.searches)}")
         print(f"others: {dict(abuses.seen)}")
         print(f"connections: held at most {abuses.hoarder.held_peak}; {dict(abuses.hoarder.seen)}")

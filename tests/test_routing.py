@@ -26,18 +26,25 @@ def routing() -> ModuleType:
     return routing
 
 
-def test_a_spec_is_checked_against_the_schema_once_per_content(
-    routing: ModuleType, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    checked: list[dict[str, Any]] = []
+@pytest.fixture
+def checked(routing: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Every spec the schema check runs on (it still runs), in a process that has checked
+    nothing yet."""
+    seen: list[dict[str, Any]] = []
     original = routing._check_against_schema
 
     def counting(spec: dict[str, Any]) -> None:
-        checked.append(spec)
+        seen.append(spec)
         original(spec)
 
     monkeypatch.setattr(routing, "_check_against_schema", counting)
     monkeypatch.setattr(routing, "_VALIDATED", set())
+    return seen
+
+
+def test_a_spec_is_checked_against_the_schema_once_per_content(
+    routing: ModuleType, checked: list[dict[str, Any]]
+) -> None:
     spec = core_spec()
     routing.check_spec(spec)
     routing.check_spec(copy.deepcopy(spec))
@@ -58,17 +65,11 @@ def test_an_invalid_spec_is_refused_every_time(routing: ModuleType) -> None:
 
 
 def test_a_spec_marked_valid_on_an_earlier_start_is_not_checked_again(
-    routing: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    routing: ModuleType,
+    checked: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
-    checked: list[dict[str, Any]] = []
-    original = routing._check_against_schema
-
-    def counting(spec: dict[str, Any]) -> None:
-        checked.append(spec)
-        original(spec)
-
-    monkeypatch.setattr(routing, "_check_against_schema", counting)
-    monkeypatch.setattr(routing, "_VALIDATED", set())
     monkeypatch.setattr(routing, "_remembered_in", ())
     marks = tmp_path / "spec-checked"
     routing.remember_checks_in(marks)

@@ -102,7 +102,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
         def keep(names: list[str], who: Identity = who) -> list[str]:
             if access is None:
                 return list(names)
-            return [name for name in names if access.allows(who, "read", name)]
+            return list(access.readable(who, names))
 
         search = Search(db, facts, who.user or "", keep)
         started = time.monotonic()

@@ -14,7 +14,7 @@ other repository pattern is.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -116,6 +116,11 @@ class AccessControl:
         if self._repository_allows(identity, action, repo):
             return True
         return self.is_admin(identity) and action in self._admin_actions()
+
+    def readable(self, identity: Identity, names: Iterable[str]) -> Iterator[str]:
+        """Those of ``names`` that ``identity`` may read, in order, lazily (a catalog or a
+        search filters every repository through it)."""
+        return (name for name in names if self.allows(identity, "read", name))
 
     def admits_anonymous(self) -> bool:
         """Whether some repository lets anonymous callers in (zot's AnonymousPolicyExists);

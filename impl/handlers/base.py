@@ -58,9 +58,7 @@ def readable(names: Iterable[str], limit: int | None = None) -> list[str]:
     guard = app_state().guard
     if guard is None:
         return list(islice(names, limit))
-    who = identity()
-    kept = (name for name in names if guard.access.allows(who, "read", name))
-    return list(islice(kept, limit))
+    return list(islice(guard.access.readable(identity(), names), limit))
 
 
 def client_key() -> str:

@@ -294,6 +294,12 @@ def _add_image_columns(db: sqlite3.Connection) -> None:
         db.execute("UPDATE repos SET stamp = NULL")
 
 
+def _connect(where: str) -> sqlite3.Connection:
+    db = sqlite3.connect(where, check_same_thread=False, timeout=30)
+    db.row_factory = sqlite3.Row
+    return db
+
+
 def _remove_journal(path: Path) -> None:
     for suffix in ("-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
@@ -302,10 +308,14 @@ def _remove_journal(path: Path) -> None:
 class SQLiteMetaDB(MetaDB):
     """One file (``<root>/.ocireg/meta.db``), WAL mode, shared by worker processes."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self._lock = threading.Lock()
-        self._catalog_built = False
+        self._catalog_built = read_only  # a reader takes the catalog as its keeper built it
         self.path = None if isinstance(path, str) else path  # None: in this process's memory
+        if read_only:
+            self._db = _connect(str(path))
+            self._db.execute("PRAGMA query_only=1")
+            return
         if isinstance(path, str):  # ":memory:" (tests, a registry without a root)
             self._db = self._open(path)
             return
@@ -329,18 +339,10 @@ class SQLiteMetaDB(MetaDB):
     def reader(cls, path: Path) -> SQLiteMetaDB:
         """A connection that only reads a meta DB another process keeps (search's own process):
         it neither creates nor migrates anything, and SQLite refuses any write through it."""
-        db = cls.__new__(cls)
-        db._lock = threading.Lock()
-        db._catalog_built = True
-        db.path = path
-        db._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        db._db.row_factory = sqlite3.Row
-        db._db.execute("PRAGMA query_only=1")
-        return db
+        return cls(path, read_only=True)
 
     def _open(self, where: str) -> sqlite3.Connection:
-        db = sqlite3.connect(where, check_same_thread=False, timeout=30)
-        db.row_factory = sqlite3.Row
+        db = _connect(where)
         try:
             with db:
                 db.execute("PRAGMA journal_mode=WAL")

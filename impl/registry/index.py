@@ -125,7 +125,29 @@ class Maps:
         return piece
 
 
-class RepoIndex:
+class _Lookups:
+    """The lookup maps of an index version or of an edit, by name."""
+
+    maps: Maps
+
+    @property
+    def tags(self) -> Overlay[str, Entry]:
+        return self.maps.tags
+
+    @property
+    def by_digest(self) -> Overlay[str, Entry]:
+        return self.maps.by_digest
+
+    @property
+    def counts(self) -> Overlay[str, int]:
+        return self.maps.counts
+
+    @property
+    def untagged(self) -> Overlay[str, Entry]:
+        return self.maps.untagged
+
+
+class RepoIndex(_Lookups):
     """One version of a repository's index, with its lookup maps. Never changed once built
     (its entries' encodings may be filled in)."""
 
@@ -166,22 +188,6 @@ class RepoIndex:
         return self._entries
 
     @property
-    def tags(self) -> Overlay[str, Entry]:
-        return self.maps.tags
-
-    @property
-    def by_digest(self) -> Overlay[str, Entry]:
-        return self.maps.by_digest
-
-    @property
-    def counts(self) -> Overlay[str, int]:
-        return self.maps.counts
-
-    @property
-    def untagged(self) -> Overlay[str, Entry]:
-        return self.maps.untagged
-
-    @property
     def stamp(self) -> str:
         """What identifies this version of the file: our generation token, or for a file
         another tool wrote, a hash of its bytes."""
@@ -220,7 +226,7 @@ class RepoIndex:
         return b"".join(self.pieces())
 
 
-class IndexEdit:
+class IndexEdit(_Lookups):
     """Changes to one index, applied to forks of its maps; its entries are copied only if
     something is removed."""
 
@@ -243,22 +249,6 @@ class IndexEdit:
             return self._entries
         base = self._base.entries if self._base is not None else []
         return base + self._tail
-
-    @property
-    def tags(self) -> Overlay[str, Entry]:
-        return self.maps.tags
-
-    @property
-    def by_digest(self) -> Overlay[str, Entry]:
-        return self.maps.by_digest
-
-    @property
-    def counts(self) -> Overlay[str, int]:
-        return self.maps.counts
-
-    @property
-    def untagged(self) -> Overlay[str, Entry]:
-        return self.maps.untagged
 
     def add_manifest(self, descriptor: Entry) -> None:
         """Record an untagged manifest unless the repository already lists it."""
