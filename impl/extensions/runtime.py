@@ -19,7 +19,7 @@ from ocireg.config import Config
 from ocireg.errors import RegistryError, error_response
 from ocireg.extensions.loading import Enabled
 from ocireg.registry.routes import Registries
-from ocireg.registry.store import ManifestCheck
+from ocireg.registry.store import ManifestCheck, Observer
 from ocireg.scheduler import Scheduler
 from ocireg.state import AppState
 
@@ -86,6 +86,13 @@ class SetupContext:
             raise ValueError(f"{where}: access must be one of {', '.join(WORDS)}")
         rule = parse_rule(access, where)
         self.hooks.routes[path] = Route(app, rule)
+
+    def observe(self, observer: Observer) -> None:
+        """Be told of every push, tag removal, delete, pull and repository creation, in every
+        storage root, after it is in storage (see ``Observer``: record on the request path, work
+        later, for example through the scheduler)."""
+        for root in self.registries.roots():
+            root.observers.append(observer)
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap the whole app (outside connexion, inside the request log)."""
