@@ -1,0 +1,1 @@
+"""CVE scanning for search: an inventory of each image, OSV vulnerability data, stored results."""

@@ -1,0 +1,1 @@
+"""``trust``: notation and cosign signatures verified against uploaded keys and certificates."""
