@@ -38,23 +38,45 @@ class RepoFacts:
 
 
 class FactsCache:
+    """Each repository's facts, and the sorted list of repositories, as of the meta DB's last
+    write: while nothing is written (``MetaDB.generation`` is unchanged) a query reads none of
+    it again; a write costs one read of every repository's version and the recomputation of
+    the repositories whose version moved."""
+
     def __init__(self, db: MetaDB) -> None:
         self.db = db
         self._facts: dict[str, RepoFacts] = {}
         self._lock = threading.Lock()
+        self._generation: object | None = None
+        self._view: dict[str, RepoFacts] = {}  # what callers get: replaced, never changed
+        self._names: list[str] = []
 
     def current(self) -> dict[str, RepoFacts]:
-        versions = self.db.versions()
+        """Every repository's facts (the caller must not change the mapping)."""
+        generation = self.db.generation()  # before the reads: a write meanwhile shows next time
         with self._lock:
-            for repo in set(self._facts) - set(versions):
-                del self._facts[repo]
-            stale = [r for r, v in versions.items() if (f := self._facts.get(r)) is None or
-                     f.version != v]  # fmt: skip
-            if stale:
-                stars = self.db.star_counts()
-                for repo in stale:
-                    self._facts[repo] = self._compute(repo, versions[repo], stars.get(repo, 0))
-            return dict(self._facts)
+            if generation is None or generation != self._generation:
+                self._refresh()
+                self._generation = generation
+            return self._view
+
+    def repositories(self) -> list[str]:
+        """Every repository in the meta DB, sorted (the caller must not change the list)."""
+        self.current()
+        return self._names
+
+    def _refresh(self) -> None:
+        versions = self.db.versions()
+        for repo in set(self._facts) - set(versions):
+            del self._facts[repo]
+        stale = [r for r, v in versions.items() if (f := self._facts.get(r)) is None or
+                 f.version != v]  # fmt: skip
+        if stale:
+            stars = self.db.star_counts()
+            for repo in stale:
+                self._facts[repo] = self._compute(repo, versions[repo], stars.get(repo, 0))
+        self._view = dict(self._facts)
+        self._names = sorted(versions)
 
     def _compute(self, repo: str, version: int, stars: int) -> RepoFacts:
         facts = RepoFacts(version, stars=stars)

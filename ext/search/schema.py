@@ -79,7 +79,7 @@ class Search:
     def readable(self) -> list[str]:
         """The repositories the caller may read (once per query)."""
         if self._readable is None:
-            self._readable = self.keep_readable(self.db.repositories())
+            self._readable = self.keep_readable(self.facts.repositories())
         return self._readable
 
     def images(self, repo: str) -> list[t.ImageSummary]:
@@ -349,7 +349,8 @@ class Query:
             known = facts.get(name)
             if known is None or not known.tagged:
                 continue  # zot skips repositories without tags
-            score = rank(text, name) if text else 0
+            # rank matches only names that hold the text: test that first, cheaply
+            score = (rank(text, name) if text in name else -1) if text else 0
             if score < 0 and text and text in known.text:
                 score = ANNOTATION_RANK  # found through an annotation or label
             if score >= 0 and _matches_filter(search, name, known, filter):

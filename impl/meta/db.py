@@ -119,6 +119,11 @@ class MetaDB(ABC):
     def versions(self) -> dict[str, int]:
         """Each repository's version: it changes whenever anything about the repository does."""
 
+    def generation(self) -> object | None:
+        """A token that changes whenever anything is written, by any process: what a reader
+        compares to know that nothing it derived is stale. None: not known, assume changed."""
+        return None
+
     @abstractmethod
     def tagged(self, repo: str) -> list[tuple[str, str, float | None]]:
         """(tag, digest, when tagged) of a repository, by tag."""
@@ -310,6 +315,7 @@ class SQLiteMetaDB(MetaDB):
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
         self._lock = threading.Lock()
+        self._writes = 0  # commits through this connection, which data_version does not count
         self._catalog_built = read_only  # a reader takes the catalog as its keeper built it
         self.path = None if isinstance(path, str) else path  # None: in this process's memory
         if read_only:
@@ -365,6 +371,7 @@ class SQLiteMetaDB(MetaDB):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         with self._lock, self._db:
+            self._writes += 1
             yield self._db
 
     def _read(self, query: str, *args: Any) -> list[sqlite3.Row]:
@@ -561,6 +568,13 @@ class SQLiteMetaDB(MetaDB):
 
     def versions(self) -> dict[str, int]:
         return {row[0]: row[1] for row in self._read("SELECT name, version FROM repos")}
+
+    def generation(self) -> object | None:
+        # data_version moves when another connection (any process) commits; our own
+        # commits are counted by _write. Both are read under the lock that writes hold.
+        with self._lock:
+            (version,) = self._db.execute("PRAGMA data_version").fetchone()
+            return (version, self._writes)
 
     def tagged(self, repo: str) -> list[tuple[str, str, float | None]]:
         rows = self._read(

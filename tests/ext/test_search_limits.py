@@ -262,14 +262,14 @@ def test_a_running_query_leaves_the_event_loop_to_other_requests(
     app = create_app(config, MemoryDriver())
     entered, released = threading.Event(), threading.Event()
     waited_in_vain: list[bool] = []
-    original = SQLiteMetaDB.repositories
+    original = SQLiteMetaDB.versions  # what a query reads first
 
-    def held(self: SQLiteMetaDB) -> list[str]:
+    def held(self: SQLiteMetaDB) -> dict[str, int]:
         entered.set()
         waited_in_vain.append(not released.wait(10))
         return original(self)
 
-    monkeypatch.setattr(SQLiteMetaDB, "repositories", held)
+    monkeypatch.setattr(SQLiteMetaDB, "versions", held)
 
     async def scenario() -> int:
         transport = httpx.ASGITransport(app=app)

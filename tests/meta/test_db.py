@@ -156,3 +156,17 @@ def test_bulky_columns_are_decoded_when_read() -> None:
     assert "layers" in row and row["layers"] == ["sha256:" + "c" * 64]
     assert row.get("layer_sizes") == [9] and row.get("history") == []
     assert row.get("no such column") is None
+
+
+def test_the_generation_moves_with_every_write_from_any_connection(tmp_path: Path) -> None:
+    """What search's facts cache trusts to skip re-reading every repository's version."""
+    writer = SQLiteMetaDB(tmp_path / "meta.db")
+    reader = SQLiteMetaDB.reader(tmp_path / "meta.db")
+    seen = [writer.generation(), reader.generation()]
+    assert writer.generation() == seen[0] and reader.generation() == seen[1]  # reads: no move
+    writer.put_image("a", record("sha256:" + "a" * 64), ["v1"], 1.0, "")
+    assert writer.generation() != seen[0]  # its own commit
+    assert reader.generation() != seen[1]  # another connection's commit
+    seen = [writer.generation(), reader.generation()]
+    writer.toggle("alice", "a", "starred")
+    assert writer.generation() != seen[0] and reader.generation() != seen[1]
