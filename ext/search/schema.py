@@ -66,7 +66,8 @@ class Search:
 
     def charge(self, items: int) -> None:
         """Count ``items`` more list items into the answer (an image's layers, its history):
-        what the cost estimate cannot know before the query runs."""
+        what the cost estimate cannot know before the query runs. Once over the bound, every
+        later charge is refused too, even of nothing."""
         self._items += items
         if self.max_items is not None and self._items > self.max_items:
             raise ResultTooLarge(self.max_items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from ocireg.config import Config
 from ocireg.meta.db import SQLiteMetaDB
 from ocireg.storage.memory import MemoryDriver
 from tests.liveserver import LiveServer, live_server
-from tests.oci import image_manifest, put_manifest
+from tests.oci import OCI_MANIFEST, image_manifest, put_manifest
 
 SEARCH = "/v2/_zot/ext/search"
 REPO = "zui/app"
@@ -284,3 +285,36 @@ def test_a_running_query_leaves_the_event_loop_to_other_requests(
 
     assert asyncio.run(scenario()) == 200
     assert waited_in_vain == [False]
+
+
+def test_layers_past_the_bound_are_refused_before_they_are_decoded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bound counts a row's layers from its stored JSON: a query refused on it has not
+    decoded (and kept, for the rest of the query) the long lists it was refused for."""
+    from ocireg.ext.search.execution import Executor, SearchSchema
+    from ocireg.ext.search.facts import FactsCache
+    from ocireg.ext.search.schema import Search, build_schema
+    from ocireg.ext.search.settings import SearchLimits
+    from ocireg.meta.db import ImageRow
+    from ocireg.meta.records import ImageRecord
+
+    db = SQLiteMetaDB(":memory:")
+    for n in range(3):
+        layers = [f"sha256:{n}{i:063d}" for i in range(6)]
+        image = ImageRecord(f"sha256:{n:064d}", OCI_MANIFEST, 1, layers=layers)
+        db.put_image("r", image, [f"v{n}"], 1.0, "")
+    decoded: list[str] = []
+    original = ImageRow.__missing__
+
+    def spy(self: ImageRow, key: str) -> Any:
+        decoded.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(ImageRow, "__missing__", spy)
+    executor = Executor(build_schema(SearchSchema), SearchLimits(maxResultItems=5))
+    query = '{ ImageList(repo: "r") { Results { Manifests { Layers { Digest } } } } }'
+    body = json.loads(executor.answer(query, None, None, Search(db, FactsCache(db))))
+    assert len(body["errors"]) == 3  # one per image, each refused
+    assert all("maxResultItems" in error["message"] for error in body["errors"])
+    assert "layers" not in decoded
