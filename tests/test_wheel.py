@@ -48,6 +48,22 @@ def test_wheel_installs_the_command(venv: Path) -> None:
     assert _run(venv / "bin" / "ocireg", "--version").strip() == f"ocireg {__version__}"
 
 
+def test_wheel_carries_the_extension_kit_templates(venv: Path, tmp_path: Path) -> None:
+    written = _run(venv / "bin" / "ocireg", "ext", "new", "hello", "--namespace", "acme",
+                   "--dir", tmp_path / "kit")  # fmt: skip
+    names = sorted(Path(line).relative_to(tmp_path / "kit").as_posix()
+                   for line in written.splitlines())  # fmt: skip
+    assert names == [
+        "README.md",
+        "pyproject.toml",
+        "src/ocireg_acme_hello/__init__.py",
+        "src/ocireg_acme_hello/ext-acme-hello.md",
+        "src/ocireg_acme_hello/ext-acme-hello.yaml",
+        "src/ocireg_acme_hello/handlers.py",
+        "tests/test_hello.py",
+    ]
+
+
 def test_wheel_serves_from_its_packaged_spec(venv: Path, tmp_path: Path) -> None:
     port = free_port()
     config = write_config(tmp_path, tmp_path / "data", port, None)
