@@ -15,7 +15,9 @@ MANIFEST = re.compile(r"(?:^|/)node_modules/(?:@[^/]+/)?[^/@.][^/]*/package\.jso
 
 
 def wants(path: str) -> bool:
-    return MANIFEST.search(path) is not None
+    return (
+        path.endswith("/package.json") and "node_modules/" in path and bool(MANIFEST.search(path))
+    )
 
 
 def read(data: bytes) -> tuple[Record, ...]:
