@@ -78,13 +78,22 @@ def _zstd_stream(raw: Prefixed) -> Iterator[IO[bytes]]:
     if command is None:
         raise InventoryError("a zstd layer needs the zstandard module or the zstd command")
     with subprocess.Popen(
-        [command, "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        [command, "-dcq"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     ) as process:
         assert process.stdin is not None and process.stdout is not None
         feeder = threading.Thread(target=_feed, args=(raw, process.stdin), daemon=True)
         feeder.start()
         try:
             yield process.stdout
+            # the tar ends before the stream does (padding): only zstd's exit status tells
+            # whether the stream was whole, so read it to its end
+            while process.stdout.read(CHUNK):
+                pass
+            if process.wait() != 0:
+                raise InventoryError("the zstd stream is corrupt or cut short")
         finally:
             process.stdout.close()
             process.kill()

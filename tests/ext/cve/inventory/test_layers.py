@@ -73,11 +73,16 @@ def broken(blob: bytes) -> Layer:
         b"this is no tar at all, nor gzip, nor zstd" * 20,
         gzip.compress(tar_bytes(FILES))[:5000],  # a gzip stream cut short
         tar_bytes(FILES)[:700],  # a tar cut inside a header
+        b"zstd",  # a zstd stream cut short after its tar's end: made in the test
     ],
-    ids=["garbage", "truncated-gzip", "truncated-tar"],
+    ids=["garbage", "truncated-gzip", "truncated-tar", "truncated-zstd"],
 )
 def test_an_unreadable_layer_fails_the_inventory_naming_the_layer(blob: bytes) -> None:
     good = layer(FILES)
+    if blob == b"zstd":
+        # a tar, then a megabyte of zero padding, compressed; cut where only padding is lost
+        whole = compress(tar_bytes(FILES) + bytes(1 << 20), "zstd")
+        blob = whole[: len(whole) - 8]
     with pytest.raises(InventoryError, match="sha256:broken"):
         inventory([good, broken(blob)])
 
