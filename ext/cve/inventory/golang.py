@@ -44,6 +44,8 @@ def _strings(data: bytes) -> tuple[str, str] | bool | None:
     if first is None:
         return False if len(data) < 10 else None
     length, at = first
+    if length > MAX_INFO:
+        return None
     second = _uvarint(data, at + length)
     if second is None:
         return False if len(data) < at + length + 10 else None

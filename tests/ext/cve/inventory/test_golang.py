@@ -3,6 +3,7 @@ when present), and build info written by the test to pin the module line rules."
 
 from __future__ import annotations
 
+import io
 import re
 import shutil
 import subprocess
@@ -126,3 +127,13 @@ def test_a_big_module_binary(tmp_path: Path) -> None:
     assert "github.com/hashicorp/hcl/v2" in names
     assert "github.com/hashicorp/terraform" not in names  # its main module is (devel)
     assert all(p.ecosystem == "Go" and p.version and p.version[0].isdigit() for p in found)
+
+
+def test_a_build_info_claiming_huge_strings_is_not_read_into_memory() -> None:
+    """A varint length of 2**40 is refused at once, not waited for chunk after chunk."""
+    huge = b"\x80\x80\x80\x80\x80\x20"  # 2**40 as a uvarint
+    blob = b"\x7fELF" + bytes(8188) + MAGIC + bytes([8, 2]) + bytes(16) + huge
+    assert inventory([layer([File("app", blob + bytes(64), mode=0o755)])]).packages == ()
+    stream = io.BytesIO(blob + bytes(20 * golang.CHUNK))
+    assert golang.build_info(stream) is None
+    assert stream.tell() == golang.CHUNK  # the first chunk, and nothing more

@@ -9,7 +9,7 @@ import pytest
 
 from ocireg.ext.cve.inventory import inventory
 
-from .images import layer, tree
+from .images import File, layer, tree
 
 NPM = Path("/usr/lib/node_modules/npm")
 
@@ -44,3 +44,20 @@ def test_every_bundled_package_and_no_inner_manifest() -> None:
     scoped = next(p for p in found.packages if p.name.startswith("@"))
     scope, name = scoped.name.split("/")
     assert scoped.purl == f"pkg:npm/%40{scope[1:]}/{name}@{scoped.version}"
+
+
+def test_a_hostile_manifest_is_no_package() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    found = inventory(
+        [
+            layer(
+                [
+                    File("node_modules/deep/package.json", deep),
+                    File("node_modules/list/package.json", b'["name", "version"]'),
+                    File("node_modules/num/package.json", b'{"name": "num", "version": 1}'),
+                    File("node_modules/ok/package.json", b'{"name": "ok", "version": "1.0.0"}'),
+                ]
+            )
+        ]
+    )
+    assert [p.name for p in found.packages] == ["ok"]

@@ -109,3 +109,9 @@ def test_a_hard_link_to_a_package_file_is_a_package_where_it_is_linked() -> None
         ]
     )
     assert sorted(p.path for p in found.packages) == [linked, f"{MODULES}/lodash/package.json"]
+
+
+def test_names_that_climb_out_of_the_root_stay_inside_it() -> None:
+    """A runtime resolves ``../`` at the root to the root; so does the inventory."""
+    found = inventory([layer([File("../../var/lib/dpkg/status", STATUS.read_bytes()[:2000])])])
+    assert {p.path for p in found.packages} == {"var/lib/dpkg/status"}
