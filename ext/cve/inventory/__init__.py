@@ -5,7 +5,8 @@
 purl, the file it was found in and the layer that last installed it, and the OS release.
 Readers: dpkg (``status`` and distroless ``status.d``), apk, rpm (sqlite rpmdb), Python
 (``dist-info``/``egg-info``), npm (``node_modules``), Go binaries (embedded build info) and
-Java archives (``pom.properties``). ``sbom.cyclonedx_json`` writes an inventory as CycloneDX.
+Java archives (``pom.properties``). ``source.image_layers`` gives the layers of an image stored
+in the registry; ``sbom.cyclonedx_json`` writes an inventory as CycloneDX.
 """
 
 from __future__ import annotations
