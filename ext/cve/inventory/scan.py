@@ -106,8 +106,10 @@ def layer_changes(layer: str, opener: Opener, overlay: Overlay) -> LayerChanges:
             target, opaque = whiteout
             (changes.emptied if opaque else changes.removed).add(target)
             continue
-        if not member.isdir() and overlay.covers(path):
-            changes.removed.add(path)  # a new file hides what lower layers had there
+        if overlay.covers(path) and (not member.isdir() or path in overlay.entries):
+            # a new file hides what lower layers had at its path or under it; a new directory
+            # hides a lower file at its path (but merges with a lower directory)
+            changes.removed.add(path)
         if member.islnk():
             linked = clean_path(member.linkname) or ""
             same = changes.added.get(linked) or overlay.entries.get(linked)

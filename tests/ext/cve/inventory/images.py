@@ -25,6 +25,7 @@ class File:
     data: bytes = b""
     source: Path | None = None  # a file on this machine, streamed into the tar
     mode: int = 0o644
+    directory: bool = False
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ def _add(tar: tarfile.TarFile, entry: File | Link) -> None:
     if isinstance(entry, Link):
         info.type = tarfile.LNKTYPE if entry.hard else tarfile.SYMTYPE
         info.linkname = entry.target
+        tar.addfile(info)
+    elif entry.directory:
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
         tar.addfile(info)
     elif entry.source is not None:
         info.size = entry.source.stat().st_size

@@ -115,3 +115,13 @@ def test_names_that_climb_out_of_the_root_stay_inside_it() -> None:
     """A runtime resolves ``../`` at the root to the root; so does the inventory."""
     found = inventory([layer([File("../../var/lib/dpkg/status", STATUS.read_bytes()[:2000])])])
     assert {p.path for p in found.packages} == {"var/lib/dpkg/status"}
+
+
+def test_a_directory_put_where_a_file_was_hides_the_file() -> None:
+    egg = f"{SITE}/demo-1.0.egg-info"
+    base = layer([File(egg, b"Metadata-Version: 1.1\nName: demo\nVersion: 1.0\n")])
+    assert names(inventory([base])) == {"demo"}
+    assert inventory([base, layer([File(egg, directory=True)])]).packages == ()
+    # a directory over a directory merges: what the lower one holds stays
+    lower = layer([npm_package("lodash", "4.17.21")])
+    assert names(inventory([lower, layer([File(MODULES, directory=True)])])) == {"lodash"}
