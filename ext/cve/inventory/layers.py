@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tarfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager, suppress
 from typing import IO, Any, BinaryIO, Protocol
 
@@ -125,7 +125,9 @@ def decompressed(blob: BinaryIO) -> Iterator[ByteStream]:
         yield raw
 
 
-def members(opener: Callable[[], BinaryIO]) -> Iterator[tuple[tarfile.TarInfo, tarfile.TarFile]]:
+def members(
+    opener: Callable[[], BinaryIO],
+) -> Generator[tuple[tarfile.TarInfo, tarfile.TarFile], None, None]:
     """Every member of a layer, in order; read a member's data through the TarFile before
     asking for the next one (stream mode cannot go back)."""
     try:

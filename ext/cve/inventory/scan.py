@@ -11,6 +11,7 @@ import logging
 import tarfile
 import zlib
 from collections.abc import Callable, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
@@ -97,29 +98,42 @@ def _entry(path: str, member: tarfile.TarInfo, tar: tarfile.TarFile, layer: str)
 
 def layer_changes(layer: str, opener: Opener, overlay: Overlay) -> LayerChanges:
     changes = LayerChanges()
-    for member, tar in members(opener):
-        path = clean_path(member.name)
-        if not path:
-            continue
-        whiteout = whiteout_target(path)
-        if whiteout is not None:
-            target, opaque = whiteout
-            (changes.emptied if opaque else changes.removed).add(target)
-            continue
-        if overlay.covers(path) and (not member.isdir() or path in overlay.entries):
-            # a new file hides what lower layers had at its path or under it; a new directory
-            # hides a lower file at its path (but merges with a lower directory)
-            changes.removed.add(path)
-        if member.islnk():
-            linked = clean_path(member.linkname) or ""
-            same = changes.added.get(linked) or overlay.entries.get(linked)
-            if same is not None:
-                changes.added[path] = same
-            continue
-        entry = _entry(path, member, tar, layer)
-        if entry is not None:
-            changes.added[path] = entry
+    # closed as soon as the layer is done or fails (a zstd process must not outlive it)
+    with closing(members(opener)) as stream:
+        for member, tar in stream:
+            _take(member, tar, layer, overlay, changes)
     return changes
+
+
+def _take(
+    member: tarfile.TarInfo,
+    tar: tarfile.TarFile,
+    layer: str,
+    overlay: Overlay,
+    changes: LayerChanges,
+) -> None:
+    """Note what one member of a layer adds, removes or hides."""
+    path = clean_path(member.name)
+    if not path:
+        return
+    whiteout = whiteout_target(path)
+    if whiteout is not None:
+        target, opaque = whiteout
+        (changes.emptied if opaque else changes.removed).add(target)
+        return
+    if overlay.covers(path) and (not member.isdir() or path in overlay.entries):
+        # a new file hides what lower layers had at its path or under it; a new directory
+        # hides a lower file at its path (but merges with a lower directory)
+        changes.removed.add(path)
+    if member.islnk():
+        linked = clean_path(member.linkname) or ""
+        same = changes.added.get(linked) or overlay.entries.get(linked)
+        if same is not None:
+            changes.added[path] = same
+        return
+    entry = _entry(path, member, tar, layer)
+    if entry is not None:
+        changes.added[path] = entry
 
 
 def _os_release(overlay: Overlay) -> OsRelease | None:
