@@ -18,12 +18,10 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 
 
-def clean_path(name: str) -> str | None:
-    """A member name as a path relative to the image root; None when it escapes the root."""
-    path = posixpath.normpath("/" + name.lstrip("/"))
-    if path == "/":
-        return ""
-    return path[1:]
+def clean_path(name: str) -> str:
+    """A member name as a path relative to the image root ("" for the root itself); ``..``
+    above the root stays at the root, as a runtime resolves it."""
+    return posixpath.normpath("/" + name.lstrip("/"))[1:]
 
 
 def whiteout_target(path: str) -> tuple[str, bool] | None:
@@ -95,7 +93,7 @@ class Overlay:
         entry = self.entries.get(path)
         while entry is not None and entry.link and hops > 0:
             target = posixpath.join(posixpath.dirname(path), entry.link)
-            path = clean_path(target) or ""
+            path = clean_path(target)
             entry = self.entries.get(path)
             hops -= 1
         return None if entry is None or entry.link else entry

@@ -126,7 +126,7 @@ def _take(
         # hides a lower file at its path (but merges with a lower directory)
         changes.removed.add(path)
     if member.islnk():
-        linked = clean_path(member.linkname) or ""
+        linked = clean_path(member.linkname)
         same = changes.added.get(linked) or overlay.entries.get(linked)
         if same is not None:
             changes.added[path] = same
