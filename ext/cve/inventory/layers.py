@@ -71,7 +71,8 @@ def _zstd_stream(raw: Prefixed) -> Iterator[IO[bytes]]:
     except ImportError:
         module = None
     if module is not None:
-        with module.ZstdDecompressor().stream_reader(raw) as reader:
+        # zstd:chunked layers are many frames: read across them all
+        with module.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as reader:
             yield reader
         return
     command = shutil.which("zstd")

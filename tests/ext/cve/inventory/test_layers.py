@@ -27,6 +27,15 @@ def test_every_compression_gives_the_same_inventory(compression: Compression) ->
     ]
 
 
+def test_a_zstd_layer_of_several_frames() -> None:
+    """zstd:chunked layers compress each file as its own frame; the frames are one stream."""
+    tar = tar_bytes(FILES)
+    middle = len(tar) // 2
+    blob = compress(tar[:middle], "zstd") + compress(tar[middle:], "zstd")
+    found = inventory([("sha256:frames", lambda: io.BytesIO(blob))])
+    assert len(found.packages) == len(inventory([layer(FILES, "none")]).packages)
+
+
 class OneWayStream(io.RawIOBase):
     """A blob that can only be read forward, once, as a registry's storage stream is."""
 
