@@ -38,7 +38,7 @@ class Reader:
 
 DPKG = Reader("dpkg", 64 * MiB, dpkg.read)
 APK = Reader("apk", 32 * MiB, apk.read)
-RPM = Reader("rpm", 256 * MiB, rpmdb.read)
+RPM = Reader("rpm", 128 * MiB, rpmdb.read)  # held twice: the bytes, then sqlite's copy
 PYTHON = Reader("python", 1 * MiB, python.read)
 NPM = Reader("npm", 1 * MiB, npm.read)
 JAVA = Reader("java", 128 * MiB, java.read)
