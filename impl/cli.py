@@ -105,6 +105,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     if not url:
         print("ocireg conformance: give --url or set OCI_ROOT_URL", file=sys.stderr)
         return 2
+    if args.extension:
+        return _extension_conformance(args, url)
     workflows = [name.strip() for name in args.workflows.split(",") if name.strip()]
     unknown = sorted(set(workflows) - set(runner.WORKFLOWS))
     if unknown:
@@ -145,6 +147,27 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     return status
 
 
+def _extension_conformance(args: argparse.Namespace, url: str) -> int:
+    from ocireg.conformance.extension import Target, check_extension
+
+    fragment = Path(args.extension)
+    if not fragment.is_file():
+        print(f"ocireg conformance: {fragment}: no such file", file=sys.stderr)
+        return 2
+    target = Target(
+        url=url.rstrip("/"),
+        username=args.username or os.environ.get("OCI_USERNAME"),
+        password=args.password or os.environ.get("OCI_PASSWORD"),
+        verify=not args.insecure,
+        namespace=args.namespace or "oci-conformance/extension",
+        examples=args.examples,
+    )
+    definition = Path(args.definition) if args.definition else None
+    report = check_extension(fragment, target, definition)
+    print(report.render())
+    return 1 if report.failed else 0
+
+
 def _conformance_parser(commands: Any) -> None:
     run = commands.add_parser(
         "conformance",
@@ -179,6 +202,24 @@ def _conformance_parser(commands: Any) -> None:
     run.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
     run.add_argument("--debug", action="store_true", help="print every request and response")
     run.add_argument("-v", "--verbose", action="store_true", help="one line per check")
+    run.add_argument(
+        "--extension",
+        metavar="FRAGMENT",
+        help="check one extension instead: its OpenAPI fragment's names, its definition "
+        "document, discovery, every operation (schemathesis) and undeclared paths",
+    )
+    run.add_argument(
+        "--definition",
+        metavar="DOC",
+        help="with --extension: its definition document (default: the fragment's .md)",
+    )
+    run.add_argument(
+        "--examples",
+        type=int,
+        default=25,
+        metavar="N",
+        help="with --extension: generated requests per operation (default 25)",
+    )
     run.set_defaults(run=cmd_conformance)
 
 

@@ -83,6 +83,14 @@ def test_a_scaffold_installs_passes_its_tests_and_is_served(
         assert "_acme" in [entry["name"] for entry in discovered]
         document = httpx.get(f"{url}/openapi.json").json()
         assert "/v2/_acme/ext/hello" in document["paths"]
+        fragment = package / "src" / "ocireg_acme_hello" / "ext-acme-hello.yaml"
+        conformance = subprocess.run(
+            [str(python), "-m", "ocireg", "conformance", "--extension", str(fragment),
+             "--url", url, "--examples", "10"],
+            capture_output=True, text=True,
+        )  # fmt: skip
+        assert conformance.returncode == 0, conformance.stdout + conformance.stderr
+        assert "extension _acme: conforms" in conformance.stdout
 
     bad = json.loads(config.read_text())
     bad["extensions"]["hello"]["greting"] = "typo"
