@@ -10,7 +10,6 @@ returns most of it. Elsewhere than glibc the trim is skipped.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import gc
 import threading
 from collections.abc import Callable, Iterator
@@ -18,9 +17,10 @@ from contextlib import contextmanager
 
 
 def _trim_function() -> Callable[[int], int] | None:
+    # The C library the interpreter already uses, by the symbols of the process itself:
+    # ctypes.util.find_library would run `ldconfig -p` at every start to find its file name.
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        trim: Callable[[int], int] = libc.malloc_trim
+        trim: Callable[[int], int] = ctypes.CDLL(None).malloc_trim
     except (OSError, AttributeError):
         return None
     return trim
