@@ -14,7 +14,7 @@ from enum import Enum
 from typing import TypeVar
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
@@ -49,9 +49,17 @@ def load_chain(ders: Sequence[bytes]) -> list[x509.Certificate]:
     certificates = []
     for position, der in enumerate(ders):
         try:
-            certificates.append(x509.load_der_x509_certificate(der))
-        except ValueError:
-            raise Refusal(f"certificate {position} of the chain is not a DER certificate") from None
+            certificate = x509.load_der_x509_certificate(der)
+            # cryptography decodes fields on first use: decode now what the checks read, so
+            # that a malformed certificate is refused here and not half-way through a check
+            _ = (certificate.subject, certificate.issuer, certificate.extensions)
+            _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+            certificate.public_key()
+        except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion):
+            raise Refusal(
+                f"certificate {position} of the chain is not a valid DER certificate"
+            ) from None
+        certificates.append(certificate)
     return certificates
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from asn1crypto import cms, tsp
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -30,6 +30,16 @@ _DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
 }
 _BASELINE_POLICY = "0.4.0.2023.1.1"  # ETSI TS 102 023 baseline time-stamp policy (RFC 3628)
 _MAX_CHAIN = 8
+_MALFORMED = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    OverflowError,
+    x509.InvalidVersion,
+    UnsupportedAlgorithm,
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +56,9 @@ def verify_timestamp(
         return _verify(token, signature, trusted_tsa)
     except Refusal:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
-        # asn1crypto parses lazily: a malformed token surfaces as any of these on access
+    except _MALFORMED:
+        # asn1crypto and cryptography parse lazily: a malformed token surfaces as any of
+        # these, wherever a field is first read
         raise Refusal("the timestamp token is not a well-formed RFC 3161 TimeStampToken") from None
 
 

@@ -196,7 +196,7 @@ default_policy = 1.2.3.4.1
 accuracy = secs:1
 ess_cert_id_alg = sha256
 ess_cert_id_chain = no
-certs_digest = sha256
+digests = sha256, sha384, sha512
 """
 
 
