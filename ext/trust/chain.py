@@ -126,15 +126,18 @@ def _check_extended_key_usage(leaf: x509.Certificate, purpose: Purpose) -> None:
 
 
 def _check_ca(certificate: x509.Certificate, purpose: Purpose, intermediates_below: int) -> None:
-    name = _name(certificate)
     constraints = _extension(certificate, x509.BasicConstraints)
     if constraints is None or not constraints.critical or not constraints.value.ca:
-        raise Refusal(f"CA certificate {name} lacks critical basic constraints with cA true")
+        raise Refusal(
+            f"CA certificate {_name(certificate)} lacks critical basic constraints with cA true"
+        )
     path_length = constraints.value.path_length
     if path_length is not None and intermediates_below > path_length:
-        raise Refusal(f"CA certificate {name} allows {path_length} intermediates below it")
+        raise Refusal(
+            f"CA certificate {_name(certificate)} allows {path_length} intermediates below it"
+        )
     if not _key_usage(certificate, purpose).key_cert_sign:
-        raise Refusal(f"CA certificate {name}'s key usage lacks keyCertSign")
+        raise Refusal(f"CA certificate {_name(certificate)}'s key usage lacks keyCertSign")
     check_key_length(certificate)
 
 

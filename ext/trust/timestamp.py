@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from .chain import Purpose, check_chain, check_validity, is_issued_by, trusted_certificate
+from .chain import Purpose, check_chain, check_validity, trusted_certificate
 from .envelope import Refusal
 
 _DIGESTS: dict[str, type[hashes.HashAlgorithm]] = {
@@ -77,13 +77,17 @@ def _verify(token: bytes, signature: bytes, trusted_tsa: Sequence[x509.Certifica
     if len(signers) != 1:
         raise Refusal(f"the timestamp token has {len(signers)} signers; one expected")
     signer_info = signers[0]
+    # The signed attributes as they were encoded, taken before any of their fields is read:
+    # asn1crypto re-encodes a value once its fields have been read (filling in defaults),
+    # which need not give back the bytes that were signed.
+    signed_attributes = signer_info["signed_attrs"].dump()
     certificates = [
         choice.chosen for choice in signed["certificates"] if choice.name == "certificate"
     ]
     signer_asn1 = _signer_certificate(signer_info["sid"], certificates)
     tsa_certificate = x509.load_der_x509_certificate(signer_asn1.dump())
     _check_signed_attributes(signer_info, tst_der, tsa_certificate)
-    _check_signature(signer_info, tsa_certificate)
+    _check_signature(signed_attributes, signer_info, tsa_certificate)
     others = [x509.load_der_x509_certificate(c.dump()) for c in certificates]
     gen_time: datetime = info["gen_time"].native
     path = _path(tsa_certificate, others, trusted_tsa)
@@ -105,8 +109,10 @@ def _check_imprint(info: Any, signature: bytes) -> None:
 def _signer_certificate(sid: Any, certificates: list[Any]) -> Any:
     for certificate in certificates:
         if sid.name == "issuer_and_serial_number":
+            # the encoded names are compared: the signer copies its certificate's issuer,
+            # and asn1crypto's RFC 5280 name matching costs milliseconds
             if (
-                certificate.issuer == sid.chosen["issuer"]
+                certificate.issuer.dump() == sid.chosen["issuer"].dump()
                 and certificate.serial_number == sid.chosen["serial_number"].native
             ):
                 return certificate
@@ -140,10 +146,9 @@ def _check_signed_attributes(signer_info: Any, tst_der: bytes, tsa: x509.Certifi
         )
 
 
-def _check_signature(signer_info: Any, tsa: x509.Certificate) -> None:
-    # the signature covers the signed attributes DER-encoded as a SET, not as the [0] they are
-    encoded = signer_info["signed_attrs"].dump()
-    signed_bytes = b"\x31" + encoded[1:]
+def _check_signature(signed_attributes: bytes, signer_info: Any, tsa: x509.Certificate) -> None:
+    # the signature covers the signed attributes encoded as a SET, not as the [0] they are
+    signed_bytes = b"\x31" + signed_attributes[1:]
     digest = _DIGESTS[signer_info["digest_algorithm"]["algorithm"].native]()
     kind = signer_info["signature_algorithm"].signature_algo
     signature = signer_info["signature"].native
@@ -174,9 +179,12 @@ def _path(
     certificate on the way is an uploaded ``tsa`` certificate."""
     path = [signer]
     candidates = [*trusted, *carried]
-    while not is_issued_by(path[-1], path[-1]):
-        issuer = next((c for c in candidates if c not in path and is_issued_by(path[-1], c)), None)
-        if issuer is None or len(path) >= _MAX_CHAIN:
+    # linked by names only: check_chain then verifies each signature once
+    while path[-1].issuer != path[-1].subject and len(path) < _MAX_CHAIN:
+        issuer = next(
+            (c for c in candidates if c not in path and c.subject == path[-1].issuer), None
+        )
+        if issuer is None:
             break
         path.append(issuer)
     if trusted_certificate(path, trusted) is None:
