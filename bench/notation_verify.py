@@ -61,7 +61,7 @@ def cases(workdir: Path) -> list[tuple[str, bytes, str, TrustStore]]:
             authority,
         ),
         (
-            "JWS, ES256, notary.x509 + RFC 3161 timestamp (RSA TSA)",
+            "JWS, ES256, notary.x509 + RFC 3161 timestamp (P-256 TSA)",
             with_jws_timestamp(stamped, token),
             JWS,
             TrustStore(ca=(root.cert,), tsa=(tsa_root.cert,)),
