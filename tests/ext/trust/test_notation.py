@@ -12,6 +12,8 @@ from typing import Any
 
 import cbor2
 import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 
 from ocireg.ext.trust.notation import verify_notation
 from ocireg.ext.trust.verdict import TrustStore, Verdict
@@ -498,3 +500,33 @@ def test_a_time_attribute_of_the_other_scheme_is_refused(
     )
 
     refused(verdict, reason)
+
+
+def test_the_author_is_the_subject_as_zot_prints_it(ca: Pki, envelope_type: str) -> None:
+    signer = pki.leaf(ca.intermediate)
+    subject = x509.Name(
+        [
+            *ca.leaf.cert.subject,
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, "42"),
+            x509.NameAttribute(NameOID.POSTAL_CODE, "98101"),
+        ]
+    )
+    # the same key and issuer under a subject with the attributes Go names and RFC 4514 does not
+    renamed = pki.Issued(
+        x509.CertificateBuilder(
+            issuer_name=signer.cert.issuer,
+            subject_name=subject,
+            public_key=signer.key.public_key(),
+            serial_number=x509.random_serial_number(),
+            not_valid_before=signer.cert.not_valid_before_utc,
+            not_valid_after=signer.cert.not_valid_after_utc,
+            extensions=list(signer.cert.extensions),
+        ).sign(ca.intermediate.key, pki.hashes.SHA256()),
+        signer.key,
+    )
+    envelope = SIGNERS[envelope_type]([renamed, ca.intermediate, ca.root])
+
+    verdict = verify(envelope, envelope_type, TrustStore(ca=(ca.root.cert,)))
+
+    assert verdict.trusted, verdict.reason
+    assert verdict.author == "POSTALCODE=98101,SERIALNUMBER=42," + AUTHOR

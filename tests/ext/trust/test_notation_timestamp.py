@@ -197,3 +197,19 @@ def test_under_a_signing_authority_the_timestamp_is_not_consulted(
     )
 
     assert verdict.trusted, verdict.reason
+
+
+def test_an_uploaded_tsa_does_not_demand_a_timestamp_while_the_certificate_is_valid(
+    signing: tuple[Issued, Issued], envelope_type: str
+) -> None:
+    # zot's policy lists a tsa truststore for every signature; notation's `always` would then
+    # refuse every unstamped one as soon as one TSA certificate is uploaded. ocireg asks for the
+    # timestamp only where it is needed: once the signing certificate has expired.
+    root, leaf = signing
+    envelope = FORMATS[envelope_type][0]([leaf, root])
+    store = TrustStore(ca=(root.cert,), tsa=(pki.root("Wabbit TSA Root").cert,))
+
+    assert verify(envelope, envelope_type, store, now=NOW).trusted
+    expired = verify(envelope, envelope_type, store, now=LATER)
+    assert not expired.trusted
+    assert "has expired now" in expired.reason
