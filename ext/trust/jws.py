@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from datetime import datetime
 from typing import Any
+
+from ocireg import jsonparse
 
 from .envelope import (
     AUTHENTIC_SIGNING_TIME,
@@ -113,16 +114,10 @@ def _timestamp(unprotected: dict[str, Any]) -> bytes | None:
 
 
 def _json_object(raw: bytes, what: str) -> dict[str, Any]:
-    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        keys = [key for key, _ in pairs]
-        if len(set(keys)) != len(keys):
-            raise Refusal(f"{what} names a member twice")
-        return dict(pairs)
-
     try:
-        document = json.loads(raw, object_pairs_hook=no_duplicates)
-    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError included
-        raise Refusal(f"{what} is not JSON") from None
+        document = jsonparse.loads(raw, strict=True)  # duplicate names refused, as RFC 7515 asks
+    except jsonparse.JSONError as error:
+        raise Refusal(f"{what} is not acceptable JSON: {error}") from None
     if not isinstance(document, dict):
         raise Refusal(f"{what} is not a JSON object")
     return document

@@ -9,13 +9,14 @@ Revocation (OCSP, CRL) is not checked: ocireg verifies offline.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Any
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+
+from ocireg import jsonparse
 
 from . import cose, jws
 from .algorithms import algorithm_of, verify_primitive
@@ -70,9 +71,9 @@ def _check_integrity(signed: SignedEnvelope, leaf: x509.Certificate, subject: Su
 
 def _target_artifact(payload: bytes) -> dict[str, Any]:
     try:
-        document = json.loads(payload)
-    except (ValueError, RecursionError):
-        raise Refusal("the signed payload is not JSON") from None
+        document = jsonparse.loads(payload, strict=True)
+    except jsonparse.JSONError as error:
+        raise Refusal(f"the signed payload is not acceptable JSON: {error}") from None
     target = document.get("targetArtifact") if isinstance(document, dict) else None
     if not isinstance(target, dict):
         raise Refusal("the signed payload has no targetArtifact descriptor")

@@ -49,9 +49,9 @@ def test_an_unknown_envelope_type_is_refused(chain: list[Issued]) -> None:
 @pytest.mark.parametrize(
     ("envelope", "reason"),
     [
-        (b"\xff\xfe not json", "the JWS envelope is not JSON"),
+        (b"\xff\xfe not json", "the JWS envelope is not acceptable JSON: not UTF-8"),
         (b"[1, 2]", "the JWS envelope is not a JSON object"),
-        (b'{"payload": "e30", "payload": "e30"}', "names a member twice"),
+        (b'{"payload": "e30", "payload": "e30"}', "duplicate key 'payload'"),
     ],
 )
 def test_a_jws_that_is_not_a_json_object_is_refused(
