@@ -45,7 +45,7 @@ def verify_notation(
         _check_integrity(signed, chain[0], subject)
         _check_authenticity(signed, chain, store)
         _check_expiry(signed, now)
-        _check_authentic_time(signed, chain, store, now)
+        time_is_authentic = _check_authentic_time(signed, chain, store, now)
     except Refusal as refusal:
         return Verdict.refused(str(refusal))
     except Exception:  # a bug here must not make a bad signature look like a crash to a caller
@@ -55,7 +55,7 @@ def verify_notation(
     return Verdict(
         trusted=True,
         author=leaf.subject.rfc4514_string(_GO_ATTRIBUTE_NAMES),
-        valid_until=_valid_until(signed, chain),
+        valid_until=signed.expiry if time_is_authentic else _valid_until(signed, chain),
         details={"signingScheme": signed.signing_scheme},
     )
 
@@ -120,27 +120,30 @@ def _check_expiry(signed: SignedEnvelope, now: datetime) -> None:
 
 def _check_authentic_time(
     signed: SignedEnvelope, chain: list[x509.Certificate], store: TrustStore, now: datetime
-) -> None:
+) -> bool:
+    """The chain valid when the signature was made, by a time someone other than the signer
+    vouches for (answers True), or else valid now. A timestamp is verified when one is present
+    and a tsa certificate is uploaded; it is required only once the chain has expired (zot's
+    fixed policy lists a tsa truststore, and notation's `always` would then refuse every
+    signature without one as soon as any tsa certificate is uploaded)."""
     if signed.signing_scheme == SCHEME_SIGNING_AUTHORITY:
         assert signed.authentic_signing_time is not None
-        check_validity(
-            chain,
-            signed.authentic_signing_time,
-            signed.authentic_signing_time,
-            "at the authentic signing time",
-        )
-        return
+        at = signed.authentic_signing_time
+        check_validity(chain, at, at, "at the authentic signing time")
+        return True
     assert signed.signing_scheme == SCHEME_X509
     if signed.timestamp_token is not None and store.tsa:
         stamped = verify_timestamp(signed.timestamp_token, signed.signature, store.tsa)
         check_validity(chain, stamped.lower, stamped.upper, "at the timestamp's time")
-        return
+        return True
     check_validity(chain, now, now, "now")
+    return False
 
 
 def _valid_until(signed: SignedEnvelope, chain: list[x509.Certificate]) -> datetime:
-    """The leaf's expiry; earlier when the signer set an expiry or another certificate of the
-    chain expires first, since either makes a verdict without an authentic time lapse."""
+    """When a verdict that rests on the chain being valid now lapses: the leaf's expiry, or
+    earlier when another certificate of the chain expires first or the signer set an expiry.
+    A verdict resting on an authentic signing time lapses only with the signer's expiry."""
     ends = [certificate.not_valid_after_utc for certificate in chain]
     if signed.expiry is not None:
         ends.append(signed.expiry)

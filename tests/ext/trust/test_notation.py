@@ -93,7 +93,9 @@ def test_a_signature_chaining_to_an_uploaded_root_is_trusted(
 
     assert verdict.trusted, verdict.reason
     assert verdict.author == AUTHOR
-    assert verdict.valid_until == ca.leaf.cert.not_valid_after_utc
+    # an authentic signing time keeps the verdict past the certificate's expiry
+    expected_end = ca.leaf.cert.not_valid_after_utc if scheme == X509 else None
+    assert verdict.valid_until == expected_end
     assert verdict.details == {"signingScheme": scheme}
 
 
@@ -126,11 +128,13 @@ def test_a_self_signed_signing_certificate_alone_is_a_chain(envelope_type: str) 
     assert verdict.trusted, verdict.reason
 
 
-def test_an_expiry_sets_an_earlier_valid_until(ca: Pki, envelope_type: str) -> None:
+@pytest.mark.parametrize("scheme", [X509, SIGNING_AUTHORITY])
+def test_an_expiry_sets_an_earlier_valid_until(ca: Pki, envelope_type: str, scheme: str) -> None:
     expiry = NOW + 2 * DAY
-    envelope = SIGNERS[envelope_type](ca.chain, expiry=expiry)
+    envelope = SIGNERS[envelope_type](ca.chain, expiry=expiry, scheme=scheme)
+    store = TrustStore(ca=(ca.root.cert,), signing_authority=(ca.root.cert,))
 
-    verdict = verify(envelope, envelope_type, TrustStore(ca=(ca.root.cert,)))
+    verdict = verify(envelope, envelope_type, store)
 
     assert verdict.trusted, verdict.reason
     assert verdict.valid_until == expiry
