@@ -120,6 +120,7 @@ def sign_cose(
     *,
     alg: str | None = None,
     cty: str = PAYLOAD_TYPE,
+    x5chain_protected: bool = False,
     **attribute_options: Any,
 ) -> bytes:
     values, crit = attributes(**attribute_options)
@@ -133,7 +134,9 @@ def sign_cose(
         protected[key] = (
             cbor2.CBORTag(1, int(value.timestamp())) if isinstance(value, datetime) else value
         )
-    unprotected: dict[Any, Any] = {cose_headers.X5chain: [c.der for c in chain]}
+    unprotected: dict[Any, Any] = {}
+    # the specification allows x5chain in the protected header too
+    (protected if x5chain_protected else unprotected)[cose_headers.X5chain] = [c.der for c in chain]
     message = Sign1Message(
         phdr=protected, uhdr=unprotected, payload=body if body is not None else payload()
     )

@@ -199,3 +199,26 @@ def test_no_truncation_or_flipped_byte_of_an_envelope_raises_or_is_trusted(
         # leave the envelope intact; anything refused must be refused for a stated reason
         assert verdict.trusted or verdict.reason, variant
         assert "internal error" not in verdict.reason, (variant, verdict.reason)
+
+
+def test_a_cose_x5chain_may_be_protected(chain: list[Issued]) -> None:
+    assert verify(sign_cose(chain, x5chain_protected=True), COSE, chain).trusted
+
+
+def test_a_cose_x5chain_of_one_certificate_may_be_a_bare_byte_string() -> None:
+    alone = pki.certificate("wabbit signer", ca=False, eku=pki.CODE_SIGNING)
+    protected, unprotected, body, signature = cbor2.loads(sign_cose([alone])).value
+    bare = {**unprotected, 33: alone.der}  # RFC 9360: one certificate as a bstr
+    envelope = cbor2.dumps(cbor2.CBORTag(18, [protected, bare, body, signature]))
+
+    assert verify(envelope, COSE, [alone]).trusted
+
+
+def test_a_cose_x5chain_both_protected_and_unprotected_is_refused(chain: list[Issued]) -> None:
+    protected, unprotected, body, signature = cbor2.loads(
+        sign_cose(chain, x5chain_protected=True)
+    ).value
+    twice = {**unprotected, 33: [c.der for c in chain]}
+    envelope = cbor2.dumps(cbor2.CBORTag(18, [protected, twice, body, signature]))
+
+    refused(verify(envelope, COSE, chain), "x5chain appears both protected and unprotected")
