@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from asn1crypto import cms, tsp
+from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
@@ -81,14 +82,14 @@ def _verify(token: bytes, signature: bytes, trusted_tsa: Sequence[x509.Certifica
     # asn1crypto re-encodes a value once its fields have been read (filling in defaults),
     # which need not give back the bytes that were signed.
     signed_attributes = signer_info["signed_attrs"].dump()
-    certificates = [
-        choice.chosen for choice in signed["certificates"] if choice.name == "certificate"
-    ]
-    signer_asn1 = _signer_certificate(signer_info["sid"], certificates)
-    tsa_certificate = x509.load_der_x509_certificate(signer_asn1.dump())
+    # the certificates' bytes, likewise taken before any field is read (their hash is signed)
+    carried = [c.chosen.dump() for c in signed["certificates"] if c.name == "certificate"]
+    tsa_certificate = x509.load_der_x509_certificate(
+        _signer_certificate(signer_info["sid"], carried)
+    )
     _check_signed_attributes(signer_info, tst_der, tsa_certificate)
     _check_signature(signed_attributes, signer_info, tsa_certificate)
-    others = [x509.load_der_x509_certificate(c.dump()) for c in certificates]
+    others = [x509.load_der_x509_certificate(der) for der in carried]
     gen_time: datetime = info["gen_time"].native
     path = _path(tsa_certificate, others, trusted_tsa)
     check_chain(path, Purpose.TIMESTAMPING)
@@ -106,8 +107,10 @@ def _check_imprint(info: Any, signature: bytes) -> None:
         raise Refusal("the timestamp's message imprint is not the hash of the envelope's signature")
 
 
-def _signer_certificate(sid: Any, certificates: list[Any]) -> Any:
-    for certificate in certificates:
+def _signer_certificate(sid: Any, carried: list[bytes]) -> bytes:
+    """The DER of the certificate the signer identifies itself by."""
+    for der in carried:
+        certificate = asn1_x509.Certificate.load(der)
         if sid.name == "issuer_and_serial_number":
             # the encoded names are compared: the signer copies its certificate's issuer,
             # and asn1crypto's RFC 5280 name matching costs milliseconds
@@ -115,9 +118,9 @@ def _signer_certificate(sid: Any, certificates: list[Any]) -> Any:
                 certificate.issuer.dump() == sid.chosen["issuer"].dump()
                 and certificate.serial_number == sid.chosen["serial_number"].native
             ):
-                return certificate
+                return der
         elif certificate.key_identifier == sid.chosen.native:
-            return certificate
+            return der
     raise Refusal("the timestamp token does not carry its signing certificate")
 
 
