@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the configuration's JSON Schema")
     schema.set_defaults(run=cmd_schema)
     _conformance_parser(commands)
+    from ocireg.ext.cve.cli import add_parser as cve_parser  # argparse only; the rest on use
+
+    cve_parser(commands)
     return parser
 
 
