@@ -76,7 +76,9 @@ def refresh(store: CveStore, sources: list[str]) -> int:
         touched |= done.result.touched
         event(log, logging.INFO, "cve source read", source=source, stored=done.result.stored,
               unchanged=done.result.unchanged, rejected=done.rejected.count)  # fmt: skip
-    return rematch(store, frozenset(touched))
+    matched = rematch(store, frozenset(touched))
+    event(log, logging.INFO, "cve update done", sources=len(sources), rematched=matched)
+    return matched
 
 
 def start(context: SetupContext, inventory_of: InventoryOf = inventory_seam) -> CveStore:
