@@ -3,13 +3,17 @@
 zot's rules: packages are merged per CVE ID; an empty fixed version or package path reads
 "Not Specified"; ``searchedCVE``/``excludedCVE`` are case-insensitive substrings of the ID,
 title, severity, reference, description or a package's name, version or path; ``severity`` is
-an exact match; the default order is by severity, highest first. ``MaxSeverity`` is "" for an
-image never scanned and "NONE" for one scanned clean.
+an exact match. ``MaxSeverity`` is "" for an image never scanned and "NONE" for one scanned
+clean.
+
+Lists are merged, filtered, sorted and counted as plain values; only the page asked for becomes
+GraphQL objects (an image may have thousands of CVEs, a page shows ten).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from ..search import types as t
 from .severity import LEVELS, RANK
@@ -18,70 +22,87 @@ from .store import CveRow, CveStore
 NOT_SPECIFIED = "Not Specified"
 
 
-def cves(rows: Iterable[CveRow]) -> list[t.CVE]:
+@dataclass
+class Merged:
+    """One CVE of an image, with every package it was found in."""
+
+    id: str
+    title: str
+    description: str
+    reference: str
+    severity: str
+    packages: list[tuple[str, str, str, str]] = field(default_factory=list)  # name, path,
+    # installed, fixed
+
+    def text(self) -> str:
+        """What searchedCVE and excludedCVE look in, lowercased."""
+        parts = [self.id, self.title, self.severity, self.reference, self.description]
+        for name, path, installed, _fixed in self.packages:
+            parts += [name, installed, path]
+        return "\n".join(parts).lower()
+
+    def graphql(self) -> t.CVE:
+        return t.CVE(
+            Id=self.id,
+            Title=self.title,
+            Description=self.description,
+            Reference=self.reference,
+            Severity=self.severity,
+            PackageList=[
+                t.PackageInfo(
+                    Name=name,
+                    PackagePath=path or NOT_SPECIFIED,
+                    InstalledVersion=installed,
+                    FixedVersion=fixed or NOT_SPECIFIED,
+                )
+                for name, path, installed, fixed in self.packages
+            ],
+        )
+
+
+def merge(rows: Iterable[CveRow]) -> list[Merged]:
     """One CVE per ID, its packages under it (the highest severity of its advisories)."""
-    merged: dict[str, t.CVE] = {}
+    merged: dict[str, Merged] = {}
     seen: set[tuple[str, str, str, str]] = set()
     for row in rows:
         cve = merged.get(row.cve)
         if cve is None:
-            cve = merged[row.cve] = t.CVE(
-                Id=row.cve,
-                Title=row.title,
-                Description=row.description,
-                Reference=row.reference,
-                Severity=row.severity,
-                PackageList=[],
+            cve = merged[row.cve] = Merged(
+                row.cve, row.title, row.description, row.reference, row.severity
             )
-        elif RANK.get(row.severity, 0) > RANK.get(cve.Severity or "", 0):
-            cve.Severity = row.severity
-        package = (row.cve, row.package, row.path, row.installed)
-        if package in seen:
-            continue
-        seen.add(package)
-        assert cve.PackageList is not None
-        cve.PackageList.append(
-            t.PackageInfo(
-                Name=row.package,
-                PackagePath=row.path or NOT_SPECIFIED,
-                InstalledVersion=row.installed,
-                FixedVersion=row.fixed or NOT_SPECIFIED,
-            )
-        )
+        elif RANK.get(row.severity, 0) > RANK.get(cve.severity, 0):
+            cve.severity = row.severity
+        key = (row.cve, row.package, row.path, row.installed)
+        if key not in seen:
+            seen.add(key)
+            cve.packages.append((row.package, row.path, row.installed, row.fixed))
     return list(merged.values())
 
 
-def _text(cve: t.CVE) -> str:
-    parts = [cve.Id, cve.Title, cve.Severity, cve.Reference, cve.Description]
-    for package in cve.PackageList or []:
-        if package is not None:
-            parts += [package.Name, package.InstalledVersion, package.PackagePath]
-    return "\n".join(p or "" for p in parts).lower()
-
-
 def keep(
-    found: list[t.CVE], searched: str | None, excluded: str | None, severity: str | None
-) -> list[t.CVE]:
+    found: list[Merged], searched: str | None, excluded: str | None, severity: str | None
+) -> list[Merged]:
     kept = []
     for cve in found:
-        text = _text(cve)
-        if searched and searched.lower() not in text:
+        if severity and cve.severity != severity:
             continue
-        if excluded and excluded.lower() in text:
-            continue
-        if severity and cve.Severity != severity:
-            continue
+        if searched or excluded:
+            text = cve.text()
+            if searched and searched.lower() not in text:
+                continue
+            if excluded and excluded.lower() in text:
+                continue
         kept.append(cve)
     return kept
 
 
-def summary(found: list[t.CVE] | None) -> t.ImageVulnerabilitySummary:
-    """Counts per severity; ``found`` None: never scanned."""
+def summary(severities: Iterable[str] | None) -> t.ImageVulnerabilitySummary:
+    """Counts per severity of an image's CVEs; ``severities`` None: never scanned."""
     counts = dict.fromkeys(LEVELS, 0)
-    for cve in found or []:
-        counts[cve.Severity if cve.Severity in counts else "UNKNOWN"] += 1
+    for level in severities or []:
+        counts[level if level in counts else "UNKNOWN"] += 1
     present = [level for level in LEVELS if counts[level]]
-    most = "" if found is None else (present[-1] if present else "NONE")
+    most = "" if severities is None else (present[-1] if present else "NONE")
     return t.ImageVulnerabilitySummary(
         MaxSeverity=most,
         Count=sum(counts.values()),
@@ -93,11 +114,22 @@ def summary(found: list[t.CVE] | None) -> t.ImageVulnerabilitySummary:
     )
 
 
-def of_images(store: CveStore, digests: list[str]) -> list[t.CVE] | None:
+def _scanned(store: CveStore, digests: list[str]) -> list[str] | None:
+    states = store.scan_states(digests)
+    good = [digest for digest in digests if states.get(digest) == ""]
+    return good or None
+
+
+def of_images(store: CveStore, digests: list[str]) -> list[Merged] | None:
     """The CVEs of a set of image manifests (an index's images together); None when none of
     them was scanned."""
-    states = store.scan_states(digests)
-    if not any(error == "" for error in states.values()):
+    good = _scanned(store, digests)
+    if good is None:
         return None
-    rows = [row for digest in digests if states.get(digest) == "" for row in store.findings(digest)]
-    return cves(rows)
+    return merge(row for digest in good for row in store.findings(digest))
+
+
+def vulnerabilities(store: CveStore, digests: list[str]) -> t.ImageVulnerabilitySummary:
+    """An image's ``Vulnerabilities``, counted from the stored severities alone."""
+    good = _scanned(store, digests)
+    return summary(None if good is None else store.severities(good).values())

@@ -12,11 +12,11 @@ import json
 import tempfile
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .osv import Advisory, NotOsv, parse
+from .osv import Advisory, NotOsv, identity, parse
 from .store import CveStore, ImportResult
 
 MAX_RECORD = 64 * 1024 * 1024  # one OSV record larger than this is not one
@@ -78,13 +78,28 @@ def _files(path: Path, rejected: Rejected) -> Iterator[tuple[str, bytes]]:
     raise SourceError(f"{path}: neither a directory, a zip nor a .json file of OSV records")
 
 
-def advisories(path: Path, rejected: Rejected) -> Iterator[Advisory]:
-    for where, data in _files(path, rejected):
-        for document in _documents(data, where, rejected):
+@dataclass
+class Reading:
+    """What reading a source found besides the records it passes on."""
+
+    held: dict[str, str]  # id -> modified of the records already imported
+    unchanged: int = 0
+    rejected: Rejected = field(default_factory=Rejected)
+
+
+def advisories(path: Path, reading: Reading) -> Iterator[Advisory]:
+    """The records of ``path`` newer than those held; a record held at the same or a later
+    ``modified`` is only counted (parsing one, its CVSS scores, costs more than reading it)."""
+    for where, data in _files(path, reading.rejected):
+        for document in _documents(data, where, reading.rejected):
             try:
+                own, modified = identity(document)
+                if reading.held.get(own, "") >= modified:
+                    reading.unchanged += 1
+                    continue
                 yield parse(document)
             except NotOsv as exc:
-                rejected.add(where, str(exc))
+                reading.rejected.add(where, str(exc))
 
 
 def _download(url: str, into: Path) -> Path:
@@ -114,14 +129,15 @@ class Update:
 
 def update(store: CveStore, source: str) -> Update:
     """Import one source (a path or an http(s) URL) into ``store``."""
-    rejected = Rejected()
+    reading = Reading(store.modified_times())
     if source.startswith(("http://", "https://")):
         with tempfile.TemporaryDirectory(prefix="ocireg-osv-") as temporary:
             path = _download(source, Path(temporary))
-            result = store.import_advisories(advisories(path, rejected))
+            result = store.import_advisories(advisories(path, reading))
     else:
         path = Path(source)
         if not path.exists():
             raise SourceError(f"{source}: no such file or directory")
-        result = store.import_advisories(advisories(path, rejected))
-    return Update(source, result, rejected)
+        result = store.import_advisories(advisories(path, reading))
+    result = replace(result, unchanged=result.unchanged + reading.unchanged)
+    return Update(source, result, reading.rejected)

@@ -8,12 +8,13 @@ are then evaluated with the ecosystem's own comparison (:mod:`.versions`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
 from .osv import match_name
 from .packages import Package
 from .store import CveStore, Finding, StoredPackage
-from .versions import affects, base, supported
+from .versions import affects_encoded, base, supported
 
 
 def stored(packages: Iterable[Package]) -> list[StoredPackage]:
@@ -36,12 +37,12 @@ def match(store: CveStore, packages: Iterable[StoredPackage]) -> list[Finding]:
             continue
         ecosystems = tuple(dict.fromkeys((package.ecosystem, base(package.ecosystem))))
         for candidate in store.candidates(ecosystems, package.key):
-            verdict = affects(
+            verdict = affects_encoded(
                 candidate.ecosystem, package.version, candidate.ranges, candidate.versions
             )
             if not verdict.affected:
                 continue
-            for name in candidate.names:
+            for name in json.loads(candidate.names):
                 finding = Finding(
                     name,
                     candidate.advisory,

@@ -93,18 +93,24 @@ def _affected(record: dict[str, Any]) -> tuple[Affected, ...]:
     return tuple(found)
 
 
-def parse(record: Any) -> Advisory:
-    """An OSV record as an Advisory; NotOsv when it lacks an id or ``modified``."""
+def identity(record: Any) -> tuple[str, str]:
+    """(id, modified) of a record, without reading the rest: what import compares first."""
     if not isinstance(record, dict) or not isinstance(record.get("id"), str):
         raise NotOsv("an OSV record is a JSON object with an id")
     if not record.get("modified"):
         raise NotOsv(f"{record['id']}: an OSV record has a modified time")
+    return record["id"], _timestamp(record["modified"])
+
+
+def parse(record: Any) -> Advisory:
+    """An OSV record as an Advisory; NotOsv when it lacks an id or ``modified``."""
+    own, modified = identity(record)
     cve_names = names(record)
     title = str(record.get("summary") or "")
     description = str(record.get("details") or "")
     return Advisory(
-        id=record["id"],
-        modified=_timestamp(record["modified"]),
+        id=own,
+        modified=modified,
         withdrawn=bool(record.get("withdrawn")),
         names=cve_names,
         title=title or description.split("\n", 1)[0][:200],

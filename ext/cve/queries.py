@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..search import types as t
 from ..search.schema import CVE_DISABLED, Search, split_reference
-from .answers import keep, of_images, summary
+from .answers import Merged, keep, of_images, summary
 from .severity import RANK
 from .store import CveStore
 
@@ -26,14 +26,6 @@ def manifest_digests(image: t.ImageSummary) -> list[str]:
     return found or ([image.Digest] if image.Digest else [])
 
 
-def annotate(store: CveStore, image: t.ImageSummary) -> None:
-    """Fill an image's ``Vulnerabilities`` (and its manifests') from the stored scans."""
-    image.Vulnerabilities = summary(of_images(store, manifest_digests(image)))
-    for manifest in image.Manifests or []:
-        if manifest is not None and manifest.Digest:
-            manifest.Vulnerabilities = summary(of_images(store, [manifest.Digest]))
-
-
 def find_image(search: Search, reference: str) -> t.ImageSummary:
     repo, tag, digest = split_reference(reference)
     if tag is None and digest is None:
@@ -45,29 +37,34 @@ def find_image(search: Search, reference: str) -> t.ImageSummary:
     raise ValueError(f"image {reference} not found")
 
 
-def _scanned_cves(store: CveStore, image: t.ImageSummary, reference: str) -> list[t.CVE]:
+def _scanned_cves(store: CveStore, image: t.ImageSummary, reference: str) -> list[Merged]:
     found = of_images(store, manifest_digests(image))
     if found is None:
         raise ValueError(f"image {reference} has not been scanned yet")
     return found
 
 
-def _cve_page(found: list[t.CVE], page: t.PageInput | None) -> tuple[list[t.CVE], t.PageInfo]:
+def _summary(found: list[Merged]) -> t.ImageVulnerabilitySummary:
+    return summary(cve.severity for cve in found)
+
+
+def _cve_page(found: list[Merged], page: t.PageInput | None) -> tuple[list[t.CVE], t.PageInfo]:
     """zot's CVE orders: SEVERITY (default; highest first, then by ID), ALPHABETIC_ASC/DSC."""
     page = page or t.PageInput()
     if (page.limit or 0) < 0 or (page.offset or 0) < 0:
         raise ValueError("limit and offset must not be negative")
     criteria = page.sortBy or t.SortCriteria.SEVERITY
     if criteria == t.SortCriteria.SEVERITY:
-        ordered = sorted(found, key=lambda c: (-RANK.get(c.Severity or "", 0), c.Id or ""))
+        ordered = sorted(found, key=lambda c: (-RANK.get(c.severity, 0), c.id))
     elif criteria in (t.SortCriteria.ALPHABETIC_ASC, t.SortCriteria.ALPHABETIC_DSC):
         descending = criteria == t.SortCriteria.ALPHABETIC_DSC
-        ordered = sorted(found, key=lambda c: c.Id or "", reverse=descending)
+        ordered = sorted(found, key=lambda c: c.id, reverse=descending)
     else:
         raise ValueError(f"sorting by {criteria.value} is not supported here")
     start = page.offset or 0
     chosen = ordered[start : start + page.limit] if page.limit else ordered[start:]
-    return chosen, t.PageInfo(TotalCount=len(found), ItemCount=len(chosen))
+    page_info = t.PageInfo(TotalCount=len(found), ItemCount=len(chosen))
+    return [cve.graphql() for cve in chosen], page_info
 
 
 def cve_list_for_image(
@@ -83,7 +80,7 @@ def cve_list_for_image(
     kept = keep(_scanned_cves(store, found, image), searched, excluded, severity)
     chosen, info = _cve_page(kept, page)
     return t.CVEResultForImage(
-        Tag=found.Tag, CVEList=list(chosen), Summary=summary(kept), Page=info
+        Tag=found.Tag, CVEList=list(chosen), Summary=_summary(kept), Page=info
     )
 
 
@@ -134,14 +131,14 @@ def cve_diff(
         if found is None:
             raise ValueError(f"image {wanted.Repo}:{wanted.Tag} has not been scanned yet")
     assert mine is not None and theirs is not None
-    known = {cve.Id for cve in theirs}
-    kept = keep([cve for cve in mine if cve.Id not in known], searched, excluded, None)
+    known = {cve.id for cve in theirs}
+    kept = keep([cve for cve in mine if cve.id not in known], searched, excluded, None)
     chosen, info = _cve_page(kept, page)
     return t.CVEDiffResult(
         Minuend=first_id,
         Subtrahend=second_id,
         CVEList=list(chosen),
-        Summary=summary(kept),
+        Summary=_summary(kept),
         Page=info,
     )
 

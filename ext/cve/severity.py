@@ -7,6 +7,7 @@ priority), and to ``UNKNOWN``.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from cvss import CVSS2, CVSS3, CVSS4
@@ -38,6 +39,7 @@ def _from_score(score: float) -> str:
     return "LOW" if score > 0 else "UNKNOWN"
 
 
+@lru_cache(maxsize=65_536)  # scoring is slow and exports repeat vectors
 def from_vector(kind: str, vector: str) -> str | None:
     """The severity a CVSS vector scores, or None when it does not parse."""
     try:

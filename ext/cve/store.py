@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .osv import Advisory
+from .severity import RANK
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cve_advisories (
@@ -106,9 +107,9 @@ class CveRow:
 class Candidate:
     advisory: str
     ecosystem: str
-    ranges: list[Any]
-    versions: list[str]
-    names: tuple[str, ...]
+    ranges: str  # JSON, as stored: the matcher's cache key
+    versions: str  # JSON
+    names: str  # JSON
 
 
 class CveStore:
@@ -202,6 +203,10 @@ class CveStore:
             ],
         )
 
+    def modified_times(self) -> dict[str, str]:
+        """id -> modified of every advisory held."""
+        return {row[0]: row[1] for row in self._read("SELECT id, modified FROM cve_advisories")}
+
     def advisory_count(self) -> int:
         rows = self._read("SELECT count(*) FROM cve_advisories WHERE withdrawn = 0")
         return int(rows[0][0]) if rows else 0
@@ -219,12 +224,7 @@ class CveStore:
             key,
             *ecosystems,
         )
-        return [
-            Candidate(
-                row[0], row[1], json.loads(row[2]), json.loads(row[3]), tuple(json.loads(row[4]))
-            )
-            for row in rows
-        ]
+        return [Candidate(*row) for row in rows]
 
     # -- scans ------------------------------------------------------------------------------
     def record_scan(
@@ -315,6 +315,22 @@ class CveStore:
             digest,
         )
         return [CveRow(*row) for row in rows]
+
+    def severities(self, digests: list[str]) -> dict[str, str]:
+        """CVE -> its highest severity, over the findings of ``digests``."""
+        found: dict[str, str] = {}
+        for start in range(0, len(digests), 500):
+            chunk = digests[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._read(
+                "SELECT DISTINCT f.cve, a.severity FROM cve_findings f JOIN cve_advisories a "
+                f"ON a.id = f.advisory WHERE f.digest IN ({marks}) AND a.withdrawn = 0",
+                *chunk,
+            )
+            for cve, severity in rows:
+                if RANK.get(severity, 0) >= RANK.get(found.get(cve, ""), -1):
+                    found[cve] = severity
+        return found
 
     def images_with(self, cve: str) -> set[str]:
         """The scanned images a CVE (or advisory id) is found in."""

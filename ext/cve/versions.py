@@ -7,6 +7,7 @@ everything: a wrong "affected" is as misleading as a wrong "fixed".
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -123,6 +124,13 @@ def in_range(ecosystem: str, installed: uv.Version, events: Iterable[Any]) -> Ve
         text for v, kind, text in ordered if kind == "fixed" and v is not None and installed < v
     ]
     return Verdict(True, fixes[0] if fixes else "")
+
+
+@lru_cache(maxsize=262_144)
+def affects_encoded(ecosystem: str, version: str, ranges: str, listed: str) -> Verdict:
+    """:func:`affects` with ranges and versions as stored (JSON): the same package version
+    meets the same advisory in every image that holds it, and again at each update."""
+    return affects(ecosystem, version, json.loads(ranges), json.loads(listed))
 
 
 def affects(ecosystem: str, version: str, ranges: list[Any], listed: list[Any]) -> Verdict:

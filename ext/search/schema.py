@@ -95,11 +95,6 @@ class Search:
             row = self.db.image(repo, digest)
             if row is not None:
                 found.append(image_summary(self.db, repo, tag, row, tagged_at))
-        if self.cve is not None:
-            from ..cve.queries import annotate
-
-            for image in found:
-                annotate(self.cve, image)
         return found
 
     def repo_summary(self, repo: str, images: list[t.ImageSummary] | None = None) -> t.RepoSummary:
