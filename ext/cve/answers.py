@@ -24,15 +24,17 @@ NOT_SPECIFIED = "Not Specified"
 
 @dataclass
 class Merged:
-    """One CVE of an image, with every package it was found in."""
+    """One CVE of an image, with every package it was found in. Its words (title,
+    description, reference: the advisory's) are filled in by :func:`fill` when needed."""
 
     id: str
-    title: str
-    description: str
-    reference: str
+    advisory: str  # the advisory whose words it shows
     severity: str
     packages: list[tuple[str, str, str, str]] = field(default_factory=list)  # name, path,
     # installed, fixed
+    title: str = ""
+    description: str = ""
+    reference: str = ""
 
     def text(self) -> str:
         """What searchedCVE and excludedCVE look in, lowercased."""
@@ -67,11 +69,9 @@ def merge(rows: Iterable[CveRow]) -> list[Merged]:
     for row in rows:
         cve = merged.get(row.cve)
         if cve is None:
-            cve = merged[row.cve] = Merged(
-                row.cve, row.title, row.description, row.reference, row.severity
-            )
+            cve = merged[row.cve] = Merged(row.cve, row.advisory, row.severity)
         elif RANK.get(row.severity, 0) > RANK.get(cve.severity, 0):
-            cve.severity = row.severity
+            cve.severity, cve.advisory = row.severity, row.advisory
         key = (row.cve, row.package, row.path, row.installed)
         if key not in seen:
             seen.add(key)
@@ -79,9 +79,23 @@ def merge(rows: Iterable[CveRow]) -> list[Merged]:
     return list(merged.values())
 
 
+def fill(store: CveStore, found: list[Merged]) -> list[Merged]:
+    """Read the words of ``found`` (the page shown, or every CVE a text filter looks at)."""
+    words = store.words(cve.advisory for cve in found)
+    for cve in found:
+        cve.title, cve.description, cve.reference = words.get(cve.advisory, ("", "", ""))
+    return found
+
+
 def keep(
-    found: list[Merged], searched: str | None, excluded: str | None, severity: str | None
+    store: CveStore,
+    found: list[Merged],
+    searched: str | None,
+    excluded: str | None,
+    severity: str | None,
 ) -> list[Merged]:
+    if searched or excluded:
+        fill(store, found)
     kept = []
     for cve in found:
         if severity and cve.severity != severity:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..search import types as t
 from ..search.schema import CVE_DISABLED, Search, split_reference
-from .answers import Merged, keep, of_images, summary
+from .answers import Merged, fill, keep, of_images, summary
 from .severity import RANK
 from .store import CveStore
 
@@ -48,7 +48,9 @@ def _summary(found: list[Merged]) -> t.ImageVulnerabilitySummary:
     return summary(cve.severity for cve in found)
 
 
-def _cve_page(found: list[Merged], page: t.PageInput | None) -> tuple[list[t.CVE], t.PageInfo]:
+def _cve_page(
+    store: CveStore, found: list[Merged], page: t.PageInput | None
+) -> tuple[list[t.CVE], t.PageInfo]:
     """zot's CVE orders: SEVERITY (default; highest first, then by ID), ALPHABETIC_ASC/DSC."""
     page = page or t.PageInput()
     if (page.limit or 0) < 0 or (page.offset or 0) < 0:
@@ -64,7 +66,7 @@ def _cve_page(found: list[Merged], page: t.PageInput | None) -> tuple[list[t.CVE
     start = page.offset or 0
     chosen = ordered[start : start + page.limit] if page.limit else ordered[start:]
     page_info = t.PageInfo(TotalCount=len(found), ItemCount=len(chosen))
-    return [cve.graphql() for cve in chosen], page_info
+    return [cve.graphql() for cve in fill(store, chosen)], page_info
 
 
 def cve_list_for_image(
@@ -77,8 +79,8 @@ def cve_list_for_image(
 ) -> t.CVEResultForImage:
     store = store_of(search)
     found = find_image(search, image)
-    kept = keep(_scanned_cves(store, found, image), searched, excluded, severity)
-    chosen, info = _cve_page(kept, page)
+    kept = keep(store, _scanned_cves(store, found, image), searched, excluded, severity)
+    chosen, info = _cve_page(store, kept, page)
     return t.CVEResultForImage(
         Tag=found.Tag, CVEList=list(chosen), Summary=_summary(kept), Page=info
     )
@@ -132,8 +134,8 @@ def cve_diff(
             raise ValueError(f"image {wanted.Repo}:{wanted.Tag} has not been scanned yet")
     assert mine is not None and theirs is not None
     known = {cve.id for cve in theirs}
-    kept = keep([cve for cve in mine if cve.id not in known], searched, excluded, None)
-    chosen, info = _cve_page(kept, page)
+    kept = keep(store, [c for c in mine if c.id not in known], searched, excluded, None)
+    chosen, info = _cve_page(store, kept, page)
     return t.CVEDiffResult(
         Minuend=first_id,
         Subtrahend=second_id,

@@ -90,13 +90,12 @@ class Finding:
 
 @dataclass(frozen=True)
 class CveRow:
-    """A finding with its advisory's words, as the search answers it."""
+    """A finding with its advisory's severity; its words are read for the page shown only
+    (:meth:`CveStore.words`)."""
 
     cve: str
-    title: str
-    description: str
+    advisory: str
     severity: str
-    reference: str
     package: str
     installed: str
     fixed: str
@@ -309,12 +308,27 @@ class CveStore:
     # -- answers ----------------------------------------------------------------------------
     def findings(self, digest: str) -> list[CveRow]:
         rows = self._read(
-            "SELECT f.cve, a.title, a.description, a.severity, a.reference, f.package, "
-            "f.installed, f.fixed, f.path FROM cve_findings f "
-            "JOIN cve_advisories a ON a.id = f.advisory WHERE f.digest = ? AND a.withdrawn = 0",
+            "SELECT f.cve, f.advisory, a.severity, f.package, f.installed, f.fixed, f.path "
+            "FROM cve_findings f JOIN cve_advisories a ON a.id = f.advisory "
+            "WHERE f.digest = ? AND a.withdrawn = 0",
             digest,
         )
         return [CveRow(*row) for row in rows]
+
+    def words(self, advisories: Iterable[str]) -> dict[str, tuple[str, str, str]]:
+        """advisory -> (title, description, reference)."""
+        wanted = list(set(advisories))
+        found: dict[str, tuple[str, str, str]] = {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._read(
+                "SELECT id, title, description, reference FROM cve_advisories "
+                f"WHERE id IN ({marks})",
+                *chunk,
+            )
+            found.update((row[0], (row[1], row[2], row[3])) for row in rows)
+        return found
 
     def severities(self, digests: list[str]) -> dict[str, str]:
         """CVE -> its highest severity, over the findings of ``digests``."""
