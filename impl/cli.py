@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     schema.set_defaults(run=cmd_schema)
     _conformance_parser(commands)
     _ext_parser(commands)
+    from ocireg.ext.cve.cli import add_parser as cve_parser  # argparse only; the rest on use
+
+    cve_parser(commands)
     return parser
 
 

@@ -218,7 +218,18 @@ def _scrape_registry(metrics: Metrics, context: SetupContext) -> Any:
         ProcessCollector(registry=scrape)
     scrape.register(StorageCollector(context.registries, metrics.labels.limit))
     scrape.register(InfoCollector(binary_type(installed_names(context))))
+    path = getattr(context.app.meta, "path", None)
+    if path is not None and _cve_enabled(context):
+        from ..cve.metrics import CveCollector
+
+        scrape.register(CveCollector(path))
     return scrape
+
+
+def _cve_enabled(context: SetupContext) -> bool:
+    """CVE scanning is configured (``extensions.search.cve``): its figures are served too."""
+    search = next((e for e in context.everything if e.name == "search"), None)
+    return search is not None and getattr(search.settings, "cve", None) is not None
 
 
 def setup(context: SetupContext) -> Metrics:

@@ -19,7 +19,6 @@ from ocireg import extensions, jsonparse
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.extensions.runtime import SetupContext
 from ocireg.handlers.base import identity
-from ocireg.logs import event
 from ocireg.operations import current_request
 from ocireg.scheduler import Priority, Task
 
@@ -38,20 +37,22 @@ class SearchState:
 
 
 def setup(context: SetupContext) -> SearchState:
+    cve = None
     if context.settings.cve is not None:
-        event(log, logging.WARNING, "extensions.search.cve: CVE scanning is not implemented "
-              "yet; the CVE queries answer an error")  # fmt: skip
+        from ..cve.service import start
+
+        cve = start(context)
     limits = context.settings.limits
     meta = context.app.meta
     path = getattr(meta, "path", None)
     runner: Runner
     if path is None:  # the meta DB lives in this process's memory
-        runner = ThreadRunner(limits, meta)
+        runner = ThreadRunner(limits, meta, cve)
     else:
         guard = context.app.guard
         access = None if guard is None else guard.access
         level = logging.getLogger("ocireg.search").getEffectiveLevel()
-        runner = ProcessRunner(Start(path, access, limits, level))
+        runner = ProcessRunner(Start(path, access, limits, level, cve is not None))
         context.scheduler.once(Task("search-process", runner.warm, Priority.LOW))
     context.scheduler.at_stop(runner.close)
     return SearchState(runner)

@@ -33,6 +33,7 @@ from ocireg.logs import event, relay
 from ocireg.meta.db import MetaDB
 
 if TYPE_CHECKING:
+    from ..cve.store import CveStore
     from .execution import Executor
     from .facts import FactsCache
 
@@ -56,13 +57,14 @@ class ThreadRunner:
     interval, so a heavy query slows the registry's other requests: hence
     :class:`ProcessRunner` wherever the meta DB is a file."""
 
-    def __init__(self, limits: SearchLimits, db: MetaDB) -> None:
+    def __init__(self, limits: SearchLimits, db: MetaDB, cve: CveStore | None = None) -> None:
         from .execution import Executor, SearchSchema  # GraphQL's libraries: only if used here
         from .facts import FactsCache
         from .schema import build_schema
 
         self.executor: Executor = Executor(build_schema(SearchSchema), limits)
         self.db = db
+        self.cve = cve
         self.facts: FactsCache = FactsCache(db)
         self.pool = ThreadPoolExecutor(limits.workers, thread_name_prefix="ocireg-search")
 
@@ -71,7 +73,7 @@ class ThreadRunner:
     ) -> bytes:
         from .schema import Search
 
-        search = Search(self.db, self.facts, who.user or "", readable)
+        search = Search(self.db, self.facts, who.user or "", readable, cve=self.cve)
         run = contextvars.copy_context().run  # the request (who asks) goes to the thread too
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(

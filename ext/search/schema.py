@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
@@ -26,9 +26,12 @@ from .facts import FactsCache, RepoFacts
 from .settings import QUERY_TIMEOUT
 from .summaries import image_summary
 
+if TYPE_CHECKING:
+    from ..cve.store import CveStore
+
 MAX_INPUT = 256
 ANNOTATION_RANK = 10_000  # after every match by name
-CVE_DISABLED = "CVE scanning is not enabled on this registry"
+CVE_DISABLED = "CVE scanning is not enabled on this registry"  # as ocireg.ext.cve.queries says
 _EPOCH = datetime.min.replace(tzinfo=UTC)
 _NONE = RepoFacts(version=-1)
 
@@ -61,6 +64,7 @@ class Search:
     keep_readable: Callable[[list[str]], list[str]] = list  # the caller's, of all of them
     deadline: float = math.inf  # time.monotonic() past which the query stops (QueryTimeout)
     max_items: int | None = None  # list items the answer may hold (ResultTooLarge)
+    cve: CveStore | None = None  # CVE scanning's results, when it is on
     _items: int = field(default=0, init=False)
     _readable: list[str] | None = field(default=None, init=False)
 
@@ -125,6 +129,11 @@ class Search:
 
 def _search(info: Info[Search, None]) -> Search:
     return info.context
+
+
+def _cve_enabled(info: Info[Search, None]) -> None:
+    if info.context.cve is None:
+        raise ValueError(CVE_DISABLED)
 
 
 T = TypeVar("T")
@@ -228,7 +237,7 @@ def _repo_page(
     return t.PaginatedReposResult(Page=info, Results=results)
 
 
-def _split_reference(image: str) -> tuple[str, str | None, str | None]:
+def split_reference(image: str) -> tuple[str, str | None, str | None]:
     if "@" in image:
         repo, digest = image.split("@", 1)
         return repo, None, digest
@@ -241,40 +250,67 @@ class Query:
     @strawberry.field(description="CVEs of an image (needs CVE scanning).")
     def CVEListForImage(
         self,
+        info: Info[Search, None],
         image: str,
         requestedPage: t.PageInput | None = None,
         searchedCVE: str | None = None,
         excludedCVE: str | None = None,
         severity: str | None = None,
     ) -> t.CVEResultForImage:
-        raise ValueError(CVE_DISABLED)
+        from ..cve import queries
+
+        _cve_enabled(info)
+        return queries.cve_list_for_image(
+            _search(info), image, requestedPage, searchedCVE, excludedCVE, severity
+        )
 
     @strawberry.field(description="CVEs of one image that another does not have.")
     def CVEDiffListForImages(
         self,
+        info: Info[Search, None],
         minuend: t.ImageInput,
         subtrahend: t.ImageInput,
         requestedPage: t.PageInput | None = None,
         searchedCVE: str | None = None,
         excludedCVE: str | None = None,
     ) -> t.CVEDiffResult:
-        raise ValueError(CVE_DISABLED)
+        from ..cve import queries
+
+        _cve_enabled(info)
+        return queries.cve_diff(
+            _search(info), minuend, subtrahend, requestedPage, searchedCVE, excludedCVE
+        )
 
     @strawberry.field(description="Images affected by a CVE (needs CVE scanning).")
     def ImageListForCVE(
-        self, id: str, filter: t.Filter | None = None, requestedPage: t.PageInput | None = None
+        self,
+        info: Info[Search, None],
+        id: str,
+        filter: t.Filter | None = None,
+        requestedPage: t.PageInput | None = None,
     ) -> t.PaginatedImagesResult:
-        raise ValueError(CVE_DISABLED)
+        from ..cve import queries
+
+        _cve_enabled(info)
+        found = queries.images_for_cve(_search(info), id, filter)
+        results, page = _page(found, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
+        return t.PaginatedImagesResult(Page=page, Results=results)
 
     @strawberry.field(description="Tags of a repository where a CVE is fixed.")
     def ImageListWithCVEFixed(
         self,
+        info: Info[Search, None],
         id: str,
         image: str,
         filter: t.Filter | None = None,
         requestedPage: t.PageInput | None = None,
     ) -> t.PaginatedImagesResult:
-        raise ValueError(CVE_DISABLED)
+        from ..cve import queries
+
+        _cve_enabled(info)
+        found = queries.images_with_cve_fixed(_search(info), id, image, filter)
+        results, page = _page(found, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
+        return t.PaginatedImagesResult(Page=page, Results=results)
 
     @strawberry.field(description="Images whose manifest, config or layer digest contains id.")
     def ImageListForDigest(
@@ -384,7 +420,7 @@ class Query:
     @strawberry.field(description="One image, by repo:tag or repo@digest.")
     def Image(self, info: Info[Search, None], image: str) -> t.ImageSummary:
         search = _search(info)
-        repo, tag, digest = _split_reference(image)
+        repo, tag, digest = split_reference(image)
         if tag is None and digest is None:
             raise ValueError("no reference provided")
         for found in search.images(repo) if repo in search.readable() else []:
@@ -462,7 +498,7 @@ def _layers(image: t.ImageSummary) -> list[str]:
 def _related(
     search: Search, image: str, digest: str | None, page: t.PageInput | None, *, derived: bool
 ) -> t.PaginatedImagesResult:
-    repo, tag, _ = _split_reference(image)
+    repo, tag, _ = split_reference(image)
     if tag is None:
         raise ValueError("no reference provided")
     mine = [i for i in search.images(repo) if i.Tag == tag] if repo in search.readable() else []

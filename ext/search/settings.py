@@ -3,9 +3,10 @@ checked before any extension code is loaded)."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ocireg.durations import Duration
 from ocireg.extensions.declaration import ExtensionSettings
@@ -57,10 +58,55 @@ class SearchLimits(BaseModel):
     )
 
 
+class CveSettings(BaseModel):
+    """``extensions.search.cve``: CVE scanning from OSV data (present: on)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    updateInterval: Duration = Field(
+        7200.0,
+        gt=0,
+        description="How often the sources are read again (and the images an update "
+        "can affect matched again). zot's key and default (2h).",
+    )
+    sources: list[str] = Field(
+        default_factory=list,
+        description="OSV exports to import: paths of zip files, directories of OSV JSON or "
+        "single files, or http(s) URLs of zip files (osv.dev's per-ecosystem all.zip). "
+        "Empty: only `ocireg cve update` imports data.",
+    )
+    trivy: dict[str, Any] | None = Field(
+        None,
+        description="zot's trivy settings: accepted and warned about; ocireg reads OSV "
+        "data (sources), not trivy's database.",
+    )
+
+    @model_validator(mode="after")
+    def _installed(self) -> CveSettings:
+        missing = [m for m in ("univers", "cvss") if importlib.util.find_spec(m) is None]
+        if missing:
+            raise ValueError(
+                f"CVE scanning needs {', '.join(missing)}, not installed: pip install 'ocireg[cve]'"
+            )
+        return self
+
+    def notices(self) -> list[str]:
+        """zot's trivy keys, each named: accepted so that a zot configuration loads."""
+        if self.trivy is None:
+            return []
+        why = "ocireg scans with OSV data (cve.sources), not trivy's database; ignored"
+        return [f"cve.trivy.{key}: {why}" for key in self.trivy] or [f"cve.trivy: {why}"]
+
+
 class SearchSettings(ExtensionSettings):
-    cve: dict[str, Any] | None = Field(
-        None, description="zot's CVE scanning settings: accepted, not acted on yet (logged)."
+    cve: CveSettings | None = Field(
+        None,
+        description="CVE scanning: OSV data imported by `ocireg cve update` or from sources, "
+        "images scanned at push and in the background, results kept in the meta DB.",
     )
     limits: SearchLimits = Field(
         default_factory=SearchLimits, description="Bounds on what one GraphQL query may ask for."
     )
+
+    def notices(self) -> list[str]:
+        return self.cve.notices() if self.cve is not None else []

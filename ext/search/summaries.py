@@ -79,6 +79,16 @@ def signatures(
     return found
 
 
+def vulnerabilities(search: Any, digests: list[str]) -> t.ImageVulnerabilitySummary:
+    """The ``Vulnerabilities`` of image manifests (an index's together): from CVE scanning's
+    stored results when it is on (``search.cve``), else zot's "not scanned"."""
+    if search.cve is None:
+        return not_scanned()
+    from ..cve.answers import vulnerabilities as scanned
+
+    return scanned(search.cve, digests)
+
+
 def not_scanned() -> t.ImageVulnerabilitySummary:
     """zot's summary of an image nothing is known about: every count zero."""
     return t.ImageVulnerabilitySummary(
@@ -148,7 +158,6 @@ def manifest_summary(db: MetaDB, repo: str, row: dict[str, Any]) -> t.ManifestSu
         Platform=t.Platform(Os=platform.os, Arch=platform.arch) if platform else None,
         DownloadCount=row["downloads"],
         row=row,
-        Vulnerabilities=not_scanned(),
         Referrers=[referrer(r) for r in referrers],
         ArtifactType=row["artifact_type"] or None,
     )
@@ -181,7 +190,6 @@ def image_summary(
         LastUpdated=max(updated, default=pushed),
         IsSigned=bool(signed),
         SignatureInfo=signed,
-        Vulnerabilities=not_scanned(),
         Labels=None,
         Referrers=[referrer(r) for r in referrers],
         IsDeletable=True,

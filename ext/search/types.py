@@ -63,6 +63,14 @@ class PackageInfo:
     FixedVersion: str | None = None
 
 
+def _image_vulnerabilities(root: ImageSummary, info: strawberry.Info) -> ImageVulnerabilitySummary:
+    """Counted only when a query asks (from CVE scanning's results, see summaries)."""
+    from .summaries import vulnerabilities
+
+    manifests = [m.Digest for m in root.Manifests or [] if m is not None and m.Digest]
+    return vulnerabilities(info.context, manifests or [root.Digest or ""])
+
+
 @strawberry.type(description="A repository's images and summary.")
 class RepoInfo:
     Images: list[ImageSummary | None] | None = None
@@ -101,7 +109,9 @@ class ImageSummary:
     Documentation: str | None = None
     Vendor: str | None = None
     Authors: str | None = None
-    Vulnerabilities: ImageVulnerabilitySummary | None = None
+    Vulnerabilities: ImageVulnerabilitySummary | None = strawberry.field(
+        resolver=_image_vulnerabilities
+    )
     Referrers: list[Referrer | None] | None = None
     IsDeletable: bool | None = None
     ArtifactType: str | None = None
@@ -139,6 +149,14 @@ def _history(root: ManifestSummary, info: strawberry.Info) -> list[LayerHistory 
     return found
 
 
+def _manifest_vulnerabilities(
+    root: ManifestSummary, info: strawberry.Info
+) -> ImageVulnerabilitySummary:
+    from .summaries import vulnerabilities
+
+    return vulnerabilities(info.context, [root.Digest or ""])
+
+
 @strawberry.type(description="One manifest of an image (one platform of an index).")
 class ManifestSummary:
     """``Layers`` and ``History`` are built only when a query selects them: an image may have
@@ -154,7 +172,9 @@ class ManifestSummary:
     DownloadCount: int | None = None
     Layers: list[LayerSummary | None] | None = strawberry.field(resolver=_layers)
     History: list[LayerHistory | None] | None = strawberry.field(resolver=_history)
-    Vulnerabilities: ImageVulnerabilitySummary | None = None
+    Vulnerabilities: ImageVulnerabilitySummary | None = strawberry.field(
+        resolver=_manifest_vulnerabilities
+    )
     Referrers: list[Referrer | None] | None = None
     ArtifactType: str | None = None
     row: strawberry.Private[dict[str, Any] | None] = None  # the meta DB's, for the above

@@ -44,6 +44,7 @@ class Start:
     access: AccessControl | None  # None: everyone reads everything
     limits: SearchLimits
     log_level: int  # ocireg.search's effective level in the worker process
+    cve: bool = False  # CVE scanning is on: its tables are read from the same file
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,11 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     logger.setLevel(start.log_level)
     logger.propagate = False
     db = SQLiteMetaDB.reader(start.db)
+    cve = None
+    if start.cve:
+        from ..cve.store import CveStore
+
+        cve = CveStore.reader(start.db)
     facts = FactsCache(db)
     executor = Executor(build_schema(SearchSchema), start.limits)
     access = start.access
@@ -104,7 +110,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
                 return list(names)
             return list(access.readable(who, names))
 
-        search = Search(db, facts, who.user or "", keep)
+        search = Search(db, facts, who.user or "", keep, cve=cve)
         started = time.monotonic()
         try:
             body = executor.answer(query.query, query.variables, query.operation, search)

@@ -29,6 +29,11 @@ class ExtensionSettings(BaseModel):
 
     enable: bool = Field(True, description="Turn the extension off while keeping its settings.")
 
+    def notices(self) -> list[str]:
+        """Keys this section accepts but does not act on (zot's, for compatibility), each as
+        ``key.path: why``, relative to the section: verify and start-up warn about them."""
+        return []
+
 
 @dataclass(frozen=True)
 class Extension:

@@ -153,6 +153,7 @@ def resolve(
         settings = _settings(source, key, extension, value, problems)
         if settings is not None and settings.enable:
             chosen[name] = Enabled(extension, settings)
+            warnings += [f"{source}: extensions.{key}.{notice}" for notice in settings.notices()]
     for name, extension in known.items():
         if name in given:
             continue
