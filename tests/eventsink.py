@@ -42,6 +42,7 @@ class Receiver:
     tls: ssl.SSLContext | None = None
     delay: float = 0.0
     status: int = 200
+    gate: threading.Event | None = None  # when given, each request waits until it is set
     received: list[Received] = field(default_factory=list)
     refused: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -60,6 +61,8 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 if owner.delay:
                     time.sleep(owner.delay)
+                if owner.gate is not None:
+                    owner.gate.wait()
                 wanted = owner.authorization
                 if wanted is not None and self.headers.get("authorization") != wanted:
                     with owner._lock:

@@ -19,13 +19,14 @@ import pytest
 from tests.auth.registries import full_access, htpasswd_registry
 from tests.certs import issue, issue_server, make_ca
 from tests.eventsink import Received, Receiver
-from tests.liveserver import LiveServer
+from tests.liveserver import LiveServer, live_server
 from tests.oci import OCI_MANIFEST, canonical, image_manifest, put_manifest, sha256
 
 SECRET = "a shared secret"
 UPDATED = "zotregistry.image.updated"
 DELETED = "zotregistry.image.deleted"
 CREATED = "zotregistry.repository.created"
+LINT_FAILED = "zotregistry.image.lint_failed"
 
 
 class Receivers:
@@ -225,3 +226,32 @@ def test_the_outbox_is_in_the_meta_db_file_under_tables_of_its_own(registry: Liv
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     db.close()
     assert {"events_outbox", "events_pending", "events_sinks"} <= tables
+
+
+@pytest.fixture(scope="module")
+def linting(tmp_path_factory: pytest.TempPathFactory, receivers: Receivers) -> Iterator[LiveServer]:
+    sink = {"type": "http", "address": receivers.token.url, "credentials": {"token": "t0ken"}}
+    extensions = {
+        "lint": {"mandatoryAnnotations": ["org.opencontainers.image.source"]},
+        "events": {"sinks": [sink]},
+    }
+    with live_server(tmp_path_factory.mktemp("lint-registry"), {"extensions": extensions}) as live:
+        yield live
+
+
+def test_a_lint_refusal_makes_image_lint_failed_with_the_refused_manifest(
+    linting: LiveServer, receivers: Receivers
+) -> None:
+    repo = "events/linted"
+    with httpx.Client(base_url=linting.url) as client:
+        document = image_manifest(client, repo)
+        put_manifest(client, repo, "v1", document, expect=400)
+    got = receivers.token.wait_for(lambda r: any(e.type == LINT_FAILED for e in of_repo(r, repo)))
+    (failed,) = [e for e in of_repo(got, repo) if e.type == LINT_FAILED]
+    check_envelope(failed, LINT_FAILED)
+    assert failed.data["reference"] == "v1"
+    assert failed.data["digest"] == sha256(canonical(document))
+    assert failed.data["mediaType"] == OCI_MANIFEST
+    assert failed.data["manifest"] == canonical(document).decode()
+    assert failed.data["actor"] == {"name": ""}
+    assert UPDATED not in [e.type for e in of_repo(got, repo)]

@@ -1,0 +1,125 @@
+"""events under faults: the receiver down for a while, the registry SIGKILLed with events
+queued, a receiver that does not answer. Every event arrives, in order per repository, and
+pushes do not wait for delivery."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.eventsink import Received, Receiver
+from tests.liveserver import live_server
+from tests.oci import image_manifest, put_manifest
+
+UPDATED = "zotregistry.image.updated"
+
+
+def events_config(receiver: Receiver, timeout: str = "2s") -> dict[str, Any]:
+    sink = {"type": "http", "address": receiver.url, "timeout": timeout}
+    return {"extensions": {"events": {"sinks": [sink]}}}
+
+
+def push_tags(client: httpx.Client, repos: list[str], count: int) -> None:
+    """``count`` tags in each repository, interleaved across them."""
+    documents = {repo: image_manifest(client, repo) for repo in repos}
+    for number in range(count):
+        for repo in repos:
+            put_manifest(client, repo, f"t{number}", documents[repo])
+
+
+def references(received: list[Received], repo: str) -> list[str]:
+    """The tags of ``repo``'s image.updated events, each id once, in arrival order."""
+    seen: set[str] = set()
+    found = []
+    for event in received:
+        if event.type == UPDATED and event.data["name"] == repo and event.id not in seen:
+            seen.add(event.id)
+            found.append(event.data["reference"])
+    return found
+
+
+def queued(root: Path) -> int:
+    db = sqlite3.connect(root / ".ocireg" / "meta.db")
+    try:
+        (count,) = db.execute("SELECT COUNT(*) FROM events_pending").fetchone()
+    finally:
+        db.close()
+    return int(count)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    made = Receiver()
+    yield made
+    made.stop()
+
+
+def test_a_receiver_down_then_back_gets_every_event_in_order_per_repository(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    repos = ["down/a", "down/b"]
+    expected = [f"t{n}" for n in range(8)]
+    with live_server(tmp_path, events_config(receiver)) as server:
+        with httpx.Client(base_url=server.url) as client:
+            push_tags(client, repos, len(expected))  # nobody listens yet
+        assert queued(server.root) == 2 * (len(expected) + 1)
+        receiver.start()
+        got = receiver.wait_for(
+            lambda r: all(len(references(r, repo)) == len(expected) for repo in repos),
+            timeout=60,
+        )
+    for repo in repos:
+        assert references(got, repo) == expected
+        types = [e.type for e in got if e.data["name"] == repo]
+        assert types[0] == "zotregistry.repository.created"
+
+
+def test_events_queued_when_the_registry_is_sigkilled_are_sent_after_restart(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    expected = [f"t{n}" for n in range(5)]
+    config = events_config(receiver)
+    with live_server(tmp_path, config) as server:
+        with httpx.Client(base_url=server.url) as client:
+            push_tags(client, ["killed/a"], len(expected))
+        assert queued(server.root) == len(expected) + 1
+        os.killpg(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+    receiver.start()
+    with live_server(tmp_path, config):
+        got = receiver.wait_for(lambda r: len(references(r, "killed/a")) == len(expected))
+    assert references(got, "killed/a") == expected
+    ids = [event.id for event in got]
+    assert len(set(ids)) == len(expected) + 1
+
+
+def test_a_receiver_that_does_not_answer_does_not_hold_pushes(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.gate = threading.Event()  # every delivery hangs until the test opens the gate
+    receiver.start()
+    expected = [f"t{n}" for n in range(6)]
+    repos = ["slow/a", "slow/b"]
+    with live_server(tmp_path, events_config(receiver, timeout="1s")) as server:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            push_tags(client, repos, len(expected))
+            # every push was answered while not one delivery was
+            assert receiver.events() == []
+            assert client.get("/v2/slow/b/tags/list").json()["tags"] == sorted(expected)
+        receiver.gate.set()
+        got = receiver.wait_for(
+            lambda r: all(
+                len(references(r, repo)) == len(expected) for repo in ("slow/a", "slow/b")
+            ),
+            timeout=60,
+        )
+    for repo in repos:
+        assert references(got, repo) == expected
