@@ -4,11 +4,14 @@ in the scheduler and, when the metrics extension is on, the per-sink figures."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ocireg.extensions.runtime import SetupContext
 from ocireg.meta.db import SQLiteMetaDB
+from ocireg.scheduler import Priority, Task
 
 from . import EventsSettings
+from .launcher import WATCH_SECONDS, Launcher
 from .production import Producer
 from .sender import Sender
 from .sinkset import Target, targets
@@ -23,15 +26,15 @@ class Events:
     sender: Sender
 
 
-def _outbox(context: SetupContext) -> Outbox:
+def _outbox_path(context: SetupContext) -> Path | None:
     meta = context.app.meta
-    path = meta.path if isinstance(meta, SQLiteMetaDB) else None
-    return Outbox(path)
+    return meta.path if isinstance(meta, SQLiteMetaDB) else None
 
 
 def setup(context: SetupContext) -> Events:
     settings: EventsSettings = context.settings
-    outbox = _outbox(context)
+    path = _outbox_path(context)
+    outbox = Outbox(path)
     configured = targets(settings.sinks)
     producer = Producer(outbox, configured, settings.typePrefix, context.registries)
     sender = Sender(outbox, configured, settings.source)
@@ -39,9 +42,28 @@ def setup(context: SetupContext) -> Events:
         context.observe(producer)
         context.on_removal(producer.manifest_removed)
         context.on_refusal(producer.manifest_refused)
-    sender.schedule(context.scheduler)
+    if path is None:
+        sender.schedule(context.scheduler)
+    else:
+        _launch_sender(context, settings, path)
     _report_figures(context, outbox, [target.key for target in configured])
     return Events(outbox, configured, producer, sender)
+
+
+def _launch_sender(context: SetupContext, settings: EventsSettings, path: Path) -> None:
+    """A process of its own delivers (see :mod:`.process`); started with the scheduler,
+    started again should it end, stopped with the scheduler."""
+    log = context.config.log
+    launcher = Launcher(settings, path, log.level, log.output)
+    context.scheduler.every(
+        "events-sender",
+        WATCH_SECONDS,
+        lambda: [Task("events-sender", launcher.ensure, Priority.HIGH)],
+        Priority.HIGH,
+        first_delay=0.0,
+        exclusive=False,  # each registry process keeps its own (see .process)
+    )
+    context.scheduler.at_stop(launcher.stop)
 
 
 def _report_figures(context: SetupContext, outbox: Outbox, sinks: list[str]) -> None:

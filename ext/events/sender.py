@@ -5,8 +5,10 @@ scheduler's exclusive job claim), so two processes never deliver at once and per
 order holds. A round, for each sink at the same time:
 
 1. trims the sink's backlog to its ``maxQueued`` (the oldest go; counted as dropped, logged);
-2. takes, per repository, the oldest pending event if it is due, at most ``PARALLEL`` of them,
-   and delivers them concurrently (different repositories), then marks each sent or failed;
+2. takes the repositories whose oldest pending event is due (at most ``PARALLEL``), and for
+   each, that event and up to ``RUN - 1`` after it; it delivers each repository's run in
+   order, stopping at its first failure, the repositories concurrently, then marks what was
+   sent and what failed;
 3. repeats while there is due work and the round's ``BUDGET_SECONDS`` last.
 
 A failed delivery is due again after a back-off (``backoff``: 0.5 s doubling up to 5 minutes,
@@ -37,6 +39,7 @@ log = logging.getLogger("ocireg.events")
 ROUND_SECONDS = 0.2
 BUDGET_SECONDS = 5.0
 PARALLEL = 16
+RUN = 32
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 300.0
 
@@ -55,7 +58,9 @@ class Sender:
         self._deliveries: dict[str, Delivery] = {}
 
     def schedule(self, scheduler: Scheduler) -> None:
-        scheduler.once(Task("events-forget", self._forget_unconfigured, Priority.HIGH))
+        """Deliver from this process's scheduler (a registry whose meta DB is in memory; with
+        a file, a process of its own delivers: see :mod:`.process`)."""
+        scheduler.once(Task("events-forget", self.forget_unconfigured, Priority.HIGH))
         scheduler.every(
             "events-send",
             ROUND_SECONDS,
@@ -65,7 +70,7 @@ class Sender:
         )
         scheduler.at_stop(self.close)
 
-    async def _forget_unconfigured(self) -> int:
+    async def forget_unconfigured(self) -> int:
         keys = [target.key for target in self.targets]
         gone = await anyio.to_thread.run_sync(self.outbox.forget_sinks_except, keys)
         if gone:
@@ -109,36 +114,43 @@ class Sender:
             )
         sent = 0
         while time.monotonic() < deadline:
-            due = await anyio.to_thread.run_sync(self.outbox.due, target.key, time.time(), PARALLEL)
-            if not due:
+            runs = await anyio.to_thread.run_sync(
+                self.outbox.due, target.key, time.time(), PARALLEL, RUN
+            )
+            if not runs:
                 break
-            delivered = await self._deliver(target, due)
+            delivered = await self._deliver(target, runs)
             sent += delivered
             if not delivered:
                 break  # all failed: they are due later, after their back-off
         return sent
 
-    async def _deliver(self, target: Target, due: list[Due]) -> int:
+    async def _deliver(self, target: Target, runs: list[list[Due]]) -> int:
         delivery = self._delivery(target)
-        outcomes = await asyncio.gather(*(self._one(delivery, each) for each in due))
-        ok = [each.seq for each, error in zip(due, outcomes, strict=True) if error is None]
+        outcomes = await asyncio.gather(*(self._run(delivery, run) for run in runs))
+        ok = [seq for sent, _ in outcomes for seq in sent]
         failures = [
-            (each.seq, time.time() + backoff(each.attempts), error)
-            for each, error in zip(due, outcomes, strict=True)
-            if error is not None
+            (failed.seq, time.time() + backoff(failed.attempts), error)
+            for failed, error in (failure for _, failure in outcomes if failure is not None)
         ]
         await anyio.to_thread.run_sync(self.outbox.delivered, target.key, ok)
         await anyio.to_thread.run_sync(self.outbox.failed, target.key, failures)
         if failures:
-            log_event(
-                log,
-                logging.WARNING,
-                "events delivery failed",
-                sink=target.key,
-                failed=len(failures),
-                error=failures[0][2],
-            )
+            log_event(log, logging.WARNING, "events delivery failed", sink=target.key,
+                      failed=len(failures), error=failures[0][2])  # fmt: skip
         return len(ok)
+
+    async def _run(
+        self, delivery: Delivery, run: list[Due]
+    ) -> tuple[list[int], tuple[Due, str] | None]:
+        """Deliver one repository's events in order: (the seqs sent, the first failure)."""
+        sent: list[int] = []
+        for each in run:
+            error = await self._one(delivery, each)
+            if error is not None:
+                return sent, (each, error)
+            sent.append(each.seq)
+        return sent, None
 
     @staticmethod
     async def _one(delivery: Delivery, due: Due) -> str | None:

@@ -120,22 +120,33 @@ class Outbox:
             )
 
     # -- delivering -----------------------------------------------------------------------
-    def due(self, sink: str, now: float, limit: int) -> list[Due]:
-        """Per repository, its oldest pending event for ``sink`` if it is due now: later ones
-        wait behind it, so each repository's events go in order."""
+    def due(self, sink: str, now: float, repositories: int, run: int) -> list[list[Due]]:
+        """For at most ``repositories`` repositories whose oldest pending event for ``sink`` is
+        due now: that event and up to ``run - 1`` after it, oldest first. A repository's later
+        events wait behind its oldest, so each repository's events go in order."""
         with self._lock:
-            rows = self._db.execute(
+            heads = self._db.execute(
                 """
-                SELECT p.seq, p.attempts, o.id, o.repo, o.type, o.time, o.data
-                FROM events_pending p JOIN events_outbox o ON o.seq = p.seq
-                WHERE p.sink = ?1 AND p.due <= ?2 AND p.seq IN (
+                SELECT repo FROM events_pending
+                WHERE sink = ?1 AND due <= ?2 AND seq IN (
                     SELECT MIN(seq) FROM events_pending WHERE sink = ?1 GROUP BY repo
                 )
-                ORDER BY p.seq LIMIT ?3
+                ORDER BY seq LIMIT ?3
                 """,
-                (sink, now, limit),
+                (sink, now, repositories),
             ).fetchall()
-        return [Due(row[0], row[1], Stored(*row[2:])) for row in rows]
+            runs = []
+            for (repo,) in heads:
+                rows = self._db.execute(
+                    """
+                    SELECT p.seq, p.attempts, o.id, o.repo, o.type, o.time, o.data
+                    FROM events_pending p JOIN events_outbox o ON o.seq = p.seq
+                    WHERE p.sink = ? AND p.repo = ? ORDER BY p.seq LIMIT ?
+                    """,
+                    (sink, repo, run),
+                ).fetchall()
+                runs.append([Due(row[0], row[1], Stored(*row[2:])) for row in rows])
+        return runs
 
     def delivered(self, sink: str, seqs: list[int]) -> None:
         if not seqs:
