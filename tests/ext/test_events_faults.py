@@ -123,3 +123,27 @@ def test_a_receiver_that_does_not_answer_does_not_hold_pushes(
         )
     for repo in repos:
         assert references(got, repo) == expected
+
+
+def test_two_worker_processes_deliver_once_each_in_order(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    receiver.start()
+    config = events_config(receiver)
+    config["http"] = {"workers": 2}
+    expected = [f"t{n}" for n in range(20)]  # on one worker only with odds of 2 in 2**20
+    with live_server(tmp_path, config) as server:
+        document = None
+        for tag in expected:  # a fresh connection each: both workers take pushes
+            with httpx.Client(base_url=server.url) as client:
+                document = document or image_manifest(client, "workers/a")
+                put_manifest(client, "workers/a", tag, document)
+        got = receiver.wait_for(lambda r: len(references(r, "workers/a")) == len(expected))
+        pushers = {
+            line["pid"]
+            for line in server.log_events()
+            if line.get("msg") == "request" and line.get("method") == "PUT"
+        }
+    assert references(got, "workers/a") == expected
+    assert len(pushers) == 2  # both workers wrote to the outbox
+    assert len({event.id for event in got}) == len(got)  # nothing sent twice here

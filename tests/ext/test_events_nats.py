@@ -1,5 +1,6 @@
 """events to NATS: Debian's nats-server (started once for the session, with a token), a nats-py
-subscriber, and events as structured-mode CloudEvents JSON, field by field."""
+subscriber, and events as structured-mode CloudEvents JSON, field by field (with the source
+and type prefix configured)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory, nats: NatsServer) -> Iter
             "credentials": {"token": nats.token},
         }
     ]
-    extra = {"extensions": {"events": {"sinks": sinks, "source": "https://registry.test"}}}
+    events = {"sinks": sinks, "source": "https://registry.test", "typePrefix": "com.example"}
+    extra = {"extensions": {"events": events}}
     with live_server(tmp_path_factory.mktemp("events-nats"), extra) as live:
         yield live
 
@@ -51,9 +53,9 @@ def test_a_push_and_a_delete_arrive_as_structured_cloudevents(
     digest = sha256(canonical(document))
     types = [body["type"] for body, _ in messages]
     assert types == [
-        "zotregistry.repository.created",
-        "zotregistry.image.updated",
-        "zotregistry.image.deleted",
+        "com.example.repository.created",
+        "com.example.image.updated",
+        "com.example.image.deleted",
     ]
     for body, headers in messages:
         assert body["specversion"] == "1.0"
