@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.eventsink import Received, Receiver
-from tests.liveserver import live_server
+from tests.liveserver import LiveServer, live_server
 from tests.oci import image_manifest, put_manifest
 
 UPDATED = "zotregistry.image.updated"
@@ -147,3 +147,40 @@ def test_two_worker_processes_deliver_once_each_in_order(
     assert references(got, "workers/a") == expected
     assert len(pushers) == 2  # both workers wrote to the outbox
     assert len({event.id for event in got}) == len(got)  # nothing sent twice here
+
+
+def sender_processes(server: LiveServer) -> list[int]:
+    """The pids of the server's events sender processes (in its process group)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            group = os.getpgid(int(entry.name))
+        except (OSError, ProcessLookupError):
+            continue
+        if group == server.process.pid and b"ocireg.ext.events.process" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def test_a_sender_process_that_dies_is_replaced_and_delivers(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    with live_server(tmp_path, events_config(receiver)) as server:
+        with httpx.Client(base_url=server.url) as client:
+            push_tags(client, ["replaced/a"], 3)
+        (sender,) = sender_processes(server)
+        os.kill(sender, signal.SIGKILL)
+        receiver.start()
+        got = receiver.wait_for(lambda r: len(references(r, "replaced/a")) == 3)
+        (again,) = sender_processes(server)
+        ended = [
+            line
+            for line in server.log_events()
+            if line.get("msg") == "events sender process ended; starting another"
+        ]
+    assert again != sender
+    assert ended[0]["returncode"] == -signal.SIGKILL
+    assert references(got, "replaced/a") == ["t0", "t1", "t2"]
