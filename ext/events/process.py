@@ -80,10 +80,7 @@ async def serve(start: dict[str, Any]) -> None:
     sender = Sender(outbox, targets(settings.sinks), settings.source)
     try:
         await sender.forget_unconfigured()
-        while not closed.is_set():
-            if not await sender.round():
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(closed.wait(), IDLE_SECONDS)
+        await sender.run(closed, IDLE_SECONDS)
     finally:
         await sender.close()
         outbox.close()

@@ -1,15 +1,15 @@
-"""The sender: a scheduler job that delivers the outbox, at least once, in order per repository.
+"""The sender: delivers the outbox, at least once, in order per repository.
 
-Every ``ROUND_SECONDS`` a round runs in one worker process of those sharing the root (the
-scheduler's exclusive job claim), so two processes never deliver at once and per-repository
-order holds. A round, for each sink at the same time:
+One process delivers at a time: the sender process holding the lock (see :mod:`.process`,
+which calls ``run``), or, for a registry whose meta DB is in memory, the scheduler's ``round``.
+Each sink is drained on its own, so a slow or hung sink holds up no other. Draining a sink:
 
 1. trims the sink's backlog to its ``maxQueued`` (the oldest go; counted as dropped, logged);
 2. takes the repositories whose oldest pending event is due (at most ``PARALLEL``), and for
    each, that event and up to ``RUN - 1`` after it; it delivers each repository's run in
    order, stopping at its first failure, the repositories concurrently, then marks what was
    sent and what failed;
-3. repeats while there is due work and the round's ``BUDGET_SECONDS`` last.
+3. repeats while there is due work, for at most ``BUDGET_SECONDS``.
 
 A failed delivery is due again after a back-off (``backoff``: 0.5 s doubling up to 5 minutes,
 with jitter), and until then its repository's later events wait behind it. A sink that stays
@@ -21,6 +21,7 @@ but not yet marked is sent again, under the same id.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -87,6 +88,17 @@ class Sender:
         deadline = time.monotonic() + BUDGET_SECONDS
         sent = await asyncio.gather(*(self._drain(target, deadline) for target in self.targets))
         return sum(sent)
+
+    async def run(self, stop: asyncio.Event, idle: float) -> None:
+        """Deliver until ``stop`` is set, each sink on its own, so a slow or hung sink holds
+        up no other; a sink with nothing due looks again after ``idle`` seconds."""
+        await asyncio.gather(*(self._keep_draining(target, stop, idle) for target in self.targets))
+
+    async def _keep_draining(self, target: Target, stop: asyncio.Event, idle: float) -> None:
+        while not stop.is_set():
+            if not await self._drain(target, time.monotonic() + BUDGET_SECONDS):
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), idle)
 
     async def close(self) -> None:
         deliveries, self._deliveries = self._deliveries, {}

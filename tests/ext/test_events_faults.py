@@ -184,3 +184,25 @@ def test_a_sender_process_that_dies_is_replaced_and_delivers(
     assert again != sender
     assert ended[0]["returncode"] == -signal.SIGKILL
     assert references(got, "replaced/a") == ["t0", "t1", "t2"]
+
+
+def test_a_hung_sink_does_not_hold_up_another(tmp_path: Path, receiver: Receiver) -> None:
+    hung = Receiver(gate=threading.Event()).start()
+    receiver.start()
+    sinks = [
+        {"type": "http", "address": hung.url, "timeout": "30s"},
+        {"type": "http", "address": receiver.url},
+    ]
+    try:
+        with live_server(tmp_path, {"extensions": {"events": {"sinks": sinks}}}) as server:
+            with httpx.Client(base_url=server.url) as client:
+                push_tags(client, ["hung/a", "hung/b"], 3)
+            got = receiver.wait_for(
+                lambda r: all(len(references(r, repo)) == 3 for repo in ("hung/a", "hung/b"))
+            )
+            assert hung.events() == []  # still waiting on its first deliveries
+    finally:
+        assert hung.gate is not None
+        hung.gate.set()
+        hung.stop()
+    assert references(got, "hung/a") == ["t0", "t1", "t2"]
