@@ -157,6 +157,7 @@ EXTENSION = Extension(
     name="events",
     description="CloudEvents on repository and image changes, to HTTP and NATS, at least once.",
     setup="ocireg.ext.events.extension:setup",
+    prepare="ocireg.ext.events.extension:prepare",
     settings=EventsSettings,
     extra="events",
     requires=("cloudevents", "nats", "httpx"),

@@ -3,9 +3,13 @@ in the scheduler and, when the metrics extension is on, the per-sink figures."""
 
 from __future__ import annotations
 
+import os
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ocireg.configcheck import ConfigError
 from ocireg.extensions.runtime import SetupContext
 from ocireg.meta.db import SQLiteMetaDB
 from ocireg.scheduler import Priority, Task
@@ -14,6 +18,7 @@ from . import EventsSettings
 from .launcher import WATCH_SECONDS, Launcher
 from .production import Producer
 from .sender import Sender
+from .sinks import tls_context
 from .sinkset import Target, targets
 from .store import Outbox
 
@@ -73,3 +78,31 @@ def _report_figures(context: SetupContext, outbox: Outbox, sinks: list[str]) -> 
     from .figures import EventsCollector
 
     metrics.state.scrape.register(EventsCollector(outbox, sinks))
+
+
+def prepare(config: Any, settings: EventsSettings) -> None:
+    """Before any worker starts (``ocireg serve``): every file a sink reads can be read and
+    used, or start-up stops with one line per problem naming the key."""
+    problems = []
+    for number, sink in enumerate(settings.sinks):
+        where = f"configuration: extensions.events.sinks.{number}"
+        files = {
+            "tls.caCertFile": sink.tls.caCertFile if sink.tls else None,
+            "tls.certFile": sink.tls.certFile if sink.tls else None,
+            "tls.keyFile": sink.tls.keyFile if sink.tls else None,
+            "signature.secretFile": sink.signature.secretFile if sink.signature else None,
+            "credentials.file": sink.credentials.file if sink.credentials else None,
+        }
+        unreadable = [
+            f"{where}.{key}: cannot read {path}"
+            for key, path in files.items()
+            if path is not None and not os.access(path, os.R_OK)
+        ]
+        problems += unreadable
+        if not unreadable:
+            try:
+                tls_context(sink)
+            except (OSError, ssl.SSLError) as exc:
+                problems.append(f"{where}.tls: unusable: {exc}")
+    if problems:
+        raise ConfigError(problems)

@@ -3,6 +3,9 @@ per-sink figures in Prometheus; the bounded backlog."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from ocireg.extensions.loading import available, resolve
 from tests.eventsink import Receiver
 from tests.ext.test_events_faults import events_config, push_tags, references
 from tests.ext.test_metrics import scrape, value
-from tests.liveserver import live_server
+from tests.liveserver import free_port, live_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "events.yaml"
 
@@ -141,3 +144,41 @@ def test_figures_per_sink_and_a_bounded_backlog(tmp_path: Path) -> None:
             assert sum(line["dropped"] for line in full) == 3  # in one round or several
     finally:
         receiver.stop()
+
+
+def test_serve_stops_when_a_sink_file_cannot_be_read(tmp_path: Path) -> None:
+    key = tmp_path / "garbage.key"
+    key.write_text("not a key")
+    sinks = [
+        {"type": "http", "address": "https://h/e", "signature": {"secretFile": "/nonexistent"}},
+        {
+            "type": "http",
+            "address": "https://h/e",
+            "tls": {"certFile": str(key), "keyFile": str(key)},
+        },
+    ]
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "storage": {"rootDirectory": str(tmp_path / "d")},
+                "http": {"address": "127.0.0.1", "port": free_port()},
+                "extensions": {"events": {"sinks": sinks}},
+            }
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "ocireg", "serve", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert (
+        "configuration: extensions.events.sinks.0.signature.secretFile: cannot read /nonexistent"
+        in lines
+    )
+    assert any(
+        line.startswith("configuration: extensions.events.sinks.1.tls: unusable") for line in lines
+    )
