@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
+import socket
 import sqlite3
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,50 +36,75 @@ from workload import pool, push_image_base, put_manifest
 
 
 class Receiver:
-    """Counts POSTs; answers 204 at once."""
+    """Counts POSTs and answers 204 at once, in a process of its own (so that its CPU is not
+    taken from the pushing client)."""
 
     def __init__(self) -> None:
         self.port = free_port()
-        self.count = 0
-        self.first = self.last = 0.0  # perf_counter of the first and the latest delivery
-        self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
+        self._count = multiprocessing.Value("i", 0)
+        self._first = multiprocessing.Value("d", 0.0)  # time.monotonic() of the first delivery
+        self._last = multiprocessing.Value("d", 0.0)
+        self._process: multiprocessing.Process | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/events"
 
+    @property
+    def count(self) -> int:
+        return int(self._count.value)
+
+    @property
+    def seconds(self) -> float:
+        """From the first delivery to the latest."""
+        return float(self._last.value - self._first.value)
+
     def start(self) -> None:
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as httpx reuses connections
-
-            def do_POST(self) -> None:
-                self.rfile.read(int(self.headers.get("content-length", "0")))
-                with owner._lock:
-                    owner.count += 1
-                    owner.last = time.perf_counter()
-                    owner.first = owner.first or owner.last
-                self.send_response(204)
-                self.send_header("content-length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        class Server(ThreadingHTTPServer):
-            def handle_error(self, *_: Any) -> None:
-                """A client closing its kept-alive connection is no news."""
-
-        self._server = Server(("127.0.0.1", self.port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._process = multiprocessing.Process(
+            target=_serve, args=(self.port, self._count, self._first, self._last), daemon=True
+        )
+        self._process.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("the receiver did not listen")
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join()
+
+
+def _serve(port: int, count: Any, first: Any, last: Any) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as httpx reuses connections
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            now = time.monotonic()
+            with count.get_lock():
+                count.value += 1
+                last.value = now
+                if not first.value:
+                    first.value = now
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, *_: Any) -> None:
+            """A client closing its kept-alive connection is no news."""
+
+    Server(("127.0.0.1", port), Handler).serve_forever()
 
 
 @contextmanager
@@ -157,7 +183,7 @@ def delivery_rate(events: int, repos: int) -> float:
             while receiver.count < events:
                 time.sleep(0.005)
     receiver.stop()
-    return (events - 1) / (receiver.last - receiver.first)
+    return (events - 1) / receiver.seconds
 
 
 def main() -> None:

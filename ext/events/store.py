@@ -176,6 +176,12 @@ class Outbox:
 
     def trim(self, sink: str, keep: int) -> int:
         """Drop ``sink``'s oldest pending events beyond ``keep``; how many were dropped."""
+        with self._lock:  # counted first without the write lock, which pushes need
+            (queued,) = self._db.execute(
+                "SELECT COUNT(*) FROM events_pending WHERE sink = ?", (sink,)
+            ).fetchone()
+        if queued <= keep:
+            return 0
         with self._transaction() as db:
             (queued,) = db.execute(
                 "SELECT COUNT(*) FROM events_pending WHERE sink = ?", (sink,)
