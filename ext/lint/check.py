@@ -23,6 +23,11 @@ from . import LintSettings
 CONFIG_LIMIT = 4 * 1024 * 1024
 
 
+class LintRefusal(RegistryError):
+    """Lint's refusal: a RegistryError like any other to the client; its own type tells the
+    events extension that this push failed lint (zot's ``image.lint_failed``)."""
+
+
 def is_signature(manifest: Manifest) -> bool:
     return signature_kind(manifest) != ""
 
@@ -62,7 +67,7 @@ def setup(context: SetupContext) -> None:
             return
         missing = missing_annotations(registry, repo, manifest, required)
         if missing:
-            raise RegistryError(
+            raise LintRefusal(
                 ErrorCode.MANIFEST_INVALID,
                 {"reason": "mandatory annotations are missing", "missingAnnotations": missing},
             )

@@ -80,6 +80,7 @@ class Metrics:
         from prometheus_client import CollectorRegistry, Counter, Histogram
 
         self.labels = labels
+        self.scrape: Any = None  # what a scrape collects from; set by setup
 
         # A registry of our own: in-process apps (tests, embedders) may build several.
         self.own = CollectorRegistry(auto_describe=True)
@@ -239,7 +240,9 @@ def setup(context: SetupContext) -> Metrics:
     metrics = Metrics(RepoLabels(context.registries, settings.prometheus.maxRepoLabels))
     context.scheduler.listeners.append(SchedulerMetrics(metrics.own))
     context.app.gc.listeners.append(GCMetrics(metrics.own))
-    exposition = Exposition(_scrape_registry(metrics, context), context.app)
+    # kept on the state: another extension registers its own collectors there (events)
+    metrics.scrape = _scrape_registry(metrics, context)
+    exposition = Exposition(metrics.scrape, context.app)
     context.add_route(settings.prometheus.path, exposition, access="metrics")
     context.add_middleware(lambda app: MeasureRequests(app, metrics))
     return metrics

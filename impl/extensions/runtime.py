@@ -19,7 +19,7 @@ from ocireg.config import Config
 from ocireg.errors import RegistryError, error_response
 from ocireg.extensions.loading import Enabled
 from ocireg.registry.routes import Registries
-from ocireg.registry.store import ManifestCheck, Observer
+from ocireg.registry.store import ManifestCheck, Observer, RefusalListener, RemovalListener
 from ocireg.scheduler import Scheduler
 from ocireg.state import AppState
 
@@ -93,6 +93,18 @@ class SetupContext:
         later, for example through the scheduler)."""
         for root in self.registries.roots():
             root.observers.append(observer)
+
+    def on_removal(self, listener: RemovalListener) -> None:
+        """Be told of every manifest DELETE with the reference it named and the manifest it
+        removed (called on the request path, after storage changed)."""
+        for root in self.registries.roots():
+            root.removal_listeners.append(listener)
+
+    def on_refusal(self, listener: RefusalListener) -> None:
+        """Be told when a manifest check (lint, for one) refuses a push, with the manifest's
+        digest and bytes; the refusal still goes to the client."""
+        for root in self.registries.roots():
+            root.refusal_listeners.append(listener)
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap the whole app (outside connexion, inside the request log)."""

@@ -35,6 +35,14 @@ OFF_LOOP_BYTES = 64 * 1024
 # everything it references exists, before anything is written; it raises RegistryError to refuse.
 ManifestCheck = Callable[["Registry", str, Manifest], Awaitable[None]]
 
+# Told after a manifest DELETE, with the reference the request named (tag or digest) and the
+# manifest it resolved to, which observers' ``untagged`` and ``deleted`` do not carry.
+RemovalListener = Callable[[str, str, "StoredManifest"], None]
+
+# Told when a manifest check refuses a push: repository, reference, the manifest's digest, the
+# parsed manifest, its bytes and the refusal (raised on to the client afterwards).
+RefusalListener = Callable[[str, str, str, Manifest, bytes, RegistryError], None]
+
 
 class Observer(Protocol):
     """Told about what changed, after it is in storage (the meta DB is one). Called on the
@@ -147,6 +155,8 @@ class Registry:
         self.parsed = ManifestCache()
         self.manifest_checks: list[ManifestCheck] = []
         self.observers: list[Observer] = []
+        self.removal_listeners: list[RemovalListener] = []
+        self.refusal_listeners: list[RefusalListener] = []
         self.reference_index: ReferenceIndex | None = None
 
     # -- repositories ---------------------------------------------------------------------
@@ -359,7 +369,12 @@ class Registry:
         if is_tag(reference):
             tags = [reference, *tags]
         for check in self.manifest_checks:
-            await check(self, repo, manifest)
+            try:
+                await check(self, repo, manifest)
+            except RegistryError as refusal:
+                for refused in self.refusal_listeners:
+                    refused(repo, reference, str(digest), manifest, data, refusal)
+                raise
         await self.ensure_repository(repo)
         blob = layout.blob_file(repo, digest)
         self.parsed.put(str(digest), manifest, len(data))
@@ -455,6 +470,8 @@ class Registry:
                     )
                 edit.remove_digest(stored.digest)
             self.indexes.save(repo, edit)
+        for removed in self.removal_listeners:
+            removed(repo, reference, stored)
         for observer in self.observers:
             if is_tag(reference):
                 observer.untagged(repo, reference)

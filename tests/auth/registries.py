@@ -31,9 +31,13 @@ def full_access(*users: str) -> dict[str, Any]:
 
 @contextmanager
 def htpasswd_registry(
-    directory: Path, users: dict[str, str], access_control: dict[str, Any]
+    directory: Path,
+    users: dict[str, str],
+    access_control: dict[str, Any],
+    extensions: dict[str, Any] | None = None,
 ) -> Iterator[LiveServer]:
-    """ocireg checking Basic credentials against an htpasswd file of ``users``."""
+    """ocireg checking Basic credentials against an htpasswd file of ``users`` (with
+    ``extensions`` as its extensions section, if given)."""
     directory.mkdir(parents=True, exist_ok=True)
     extra = {
         "http": {
@@ -41,6 +45,8 @@ def htpasswd_registry(
             "accessControl": access_control,
         }
     }
+    if extensions is not None:
+        extra["extensions"] = extensions
     with live_server(directory, extra) as live:
         yield live
 

@@ -74,7 +74,9 @@ def test_bad_settings_name_the_key_path() -> None:
 
 def test_unknown_extension_lists_the_known_ones() -> None:
     (line,) = problems({"nope": {}})
-    assert line.startswith("cfg.yaml: extensions.nope: unknown extension (known: demo, lint,")
+    assert line.startswith(
+        "cfg.yaml: extensions.nope: unknown extension (known: demo, events, lint,"
+    )
 
 
 def test_zot_extensions_not_implemented_yet_are_a_warning() -> None:

@@ -1,0 +1,208 @@
+"""Events figures (issue 19): push throughput with two HTTP sinks configured against none, and
+the events per second that one delivery worker sends to one HTTP sink.
+
+* push: ``--pushes`` manifest PUTs (distinct manifests, blobs pushed beforehand) from
+  ``--clients`` concurrent clients over ``--repos`` repositories, against ocireg without the
+  events extension and with two HTTP sinks (two local receivers answering 204 at once);
+  alternated ``--rounds`` times, medians reported. Target: with sinks >= 0.9x without.
+* delivery: ``--events`` events queued while the receiver is down (pushes into 1 repository,
+  then into 16), then the receiver starts and the time until it has them all is measured.
+  One repository's events go one at a time (in order); several repositories' go in parallel.
+
+    python bench/events.py --pushes 600 --clients 8 --rounds 3 --events 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import socket
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+from servers import _process, _workdir, free_port, ocireg_config
+from workload import pool, push_image_base, put_manifest
+
+
+class Receiver:
+    """Counts POSTs and answers 204 at once, in a process of its own (so that its CPU is not
+    taken from the pushing client)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self._count = multiprocessing.Value("i", 0)
+        self._first = multiprocessing.Value("d", 0.0)  # time.monotonic() of the first delivery
+        self._last = multiprocessing.Value("d", 0.0)
+        self._process: multiprocessing.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/events"
+
+    @property
+    def count(self) -> int:
+        return int(self._count.value)
+
+    @property
+    def seconds(self) -> float:
+        """From the first delivery to the latest."""
+        return float(self._last.value - self._first.value)
+
+    def start(self) -> None:
+        self._process = multiprocessing.Process(
+            target=_serve, args=(self.port, self._count, self._first, self._last), daemon=True
+        )
+        self._process.start()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        raise RuntimeError("the receiver did not listen")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.join()
+
+
+def _serve(port: int, count: Any, first: Any, last: Any) -> None:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as httpx reuses connections
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            now = time.monotonic()
+            with count.get_lock():
+                count.value += 1
+                last.value = now
+                if not first.value:
+                    first.value = now
+            self.send_response(204)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, *_: Any) -> None:
+            """A client closing its kept-alive connection is no news."""
+
+    Server(("127.0.0.1", port), Handler).serve_forever()
+
+
+@contextmanager
+def registry(sinks: list[str], workdir: Path | None = None) -> Iterator[str]:
+    """ocireg with one HTTP sink per URL in ``sinks``, on ``workdir``'s root if given."""
+    with _workdir("bench-events-") as fresh:
+        workdir = workdir or fresh
+        port = free_port()
+        config: dict[str, Any] = ocireg_config(workdir / "root", port)
+        if sinks:
+            config["extensions"] = {
+                "events": {"sinks": [{"type": "http", "address": url} for url in sinks]}
+            }
+        (workdir / "config.json").write_text(json.dumps(config))
+        argv = [sys.executable, "-m", "ocireg", "serve", str(workdir / "config.json")]
+        with _process("ocireg", argv, workdir, port) as server:
+            yield server.url
+
+
+async def push_many(url: str, repos: int, pushes: int, clients: int) -> float:
+    """Pushes per second of ``pushes`` manifest PUTs (blobs pushed first, untimed)."""
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        names = [f"bench/events-{n}" for n in range(repos)]
+        bases = {name: await push_image_base(client, name) for name in names}
+        work = [(names[n % repos], n) for n in range(pushes)]
+
+        async def push(item: tuple[str, int]) -> None:
+            name, number = item
+            await put_manifest(client, name, f"t{number}", bases[name].manifest(number))
+
+        started = time.perf_counter()
+        await pool(clients, work, push)
+        return pushes / (time.perf_counter() - started)
+
+
+def push_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    runs: dict[str, list[float]] = {"none": [], "two_sinks": [], "two_sinks_down": []}
+    down = [f"http://127.0.0.1:{free_port()}/events" for _ in range(2)]  # nobody listens
+    receivers = [Receiver(), Receiver()]
+    for receiver in receivers:
+        receiver.start()
+    try:
+        for _ in range(args.rounds):
+            variants = (
+                ("none", []),
+                ("two_sinks", [r.url for r in receivers]),
+                ("two_sinks_down", down),  # the outbox writes, hardly any delivery work
+            )
+            for key, sinks in variants:
+                with registry(sinks) as url:
+                    rate = asyncio.run(push_many(url, args.repos, args.pushes, args.clients))
+                    runs[key].append(rate)
+    finally:
+        for receiver in receivers:
+            receiver.stop()
+    medians = {key: statistics.median(rates) for key, rates in runs.items()}
+    ratios = {key: medians[key] / medians["none"] for key in runs}
+    return {"pushes_per_s": runs, "medians": medians, "ratios": ratios}
+
+
+def delivery_rate(events: int, repos: int) -> float:
+    """Events per second from the first delivery to the last, of ``events`` queued while the
+    receiver was down; the registry is restarted with every event due at once, so back-off
+    from the failed attempts is not what is measured."""
+    receiver = Receiver()
+    with _workdir("bench-events-delivery-") as workdir:
+        with registry([receiver.url], workdir) as url:
+            # the first push of each repository also makes repository.created
+            asyncio.run(push_many(url, repos, events - repos, 8))
+        db = sqlite3.connect(workdir / "root" / ".ocireg" / "meta.db")
+        with db:
+            db.execute("UPDATE events_pending SET due = 0")
+        db.close()
+        receiver.start()
+        with registry([receiver.url], workdir):
+            while receiver.count < events:
+                time.sleep(0.005)
+    receiver.stop()
+    return (events - 1) / receiver.seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pushes", type=int, default=600)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--repos", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--events", type=int, default=1000)
+    args = parser.parse_args()
+    results: dict[str, Any] = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
+    results["push"] = push_throughput(args)
+    results["delivery_events_per_s"] = {
+        "1_repo": delivery_rate(args.events, 1),
+        "16_repos": delivery_rate(args.events, 16),
+    }
+    results["load_after"] = os.getloadavg()[0]
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Setting the events extension up: the outbox, the producer on the request path, the sender
+in the scheduler and, when the metrics extension is on, the per-sink figures."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ocireg.configcheck import ConfigError
+from ocireg.extensions.runtime import SetupContext
+from ocireg.meta.db import SQLiteMetaDB
+from ocireg.scheduler import Priority, Task
+
+from . import EventsSettings
+from .launcher import WATCH_SECONDS, Launcher
+from .production import Producer
+from .sender import Sender
+from .sinks import tls_context
+from .sinkset import Target, targets
+from .store import Outbox
+
+
+@dataclass
+class Events:
+    outbox: Outbox
+    targets: list[Target]
+    producer: Producer
+    sender: Sender
+
+
+def _outbox_path(context: SetupContext) -> Path | None:
+    meta = context.app.meta
+    return meta.path if isinstance(meta, SQLiteMetaDB) else None
+
+
+def setup(context: SetupContext) -> Events:
+    settings: EventsSettings = context.settings
+    path = _outbox_path(context)
+    outbox = Outbox(path)
+    configured = targets(settings.sinks)
+    producer = Producer(outbox, configured, settings.typePrefix, context.registries)
+    sender = Sender(outbox, configured, settings.source)
+    if configured:
+        context.observe(producer)
+        context.on_removal(producer.manifest_removed)
+        context.on_refusal(producer.manifest_refused)
+    if path is None:
+        sender.schedule(context.scheduler)
+    else:
+        _launch_sender(context, settings, path)
+    _report_figures(context, outbox, [target.key for target in configured])
+    return Events(outbox, configured, producer, sender)
+
+
+def _launch_sender(context: SetupContext, settings: EventsSettings, path: Path) -> None:
+    """A process of its own delivers (see :mod:`.process`); started with the scheduler,
+    started again should it end, stopped with the scheduler."""
+    log = context.config.log
+    launcher = Launcher(settings, path, log.level, log.output)
+    context.scheduler.every(
+        "events-sender",
+        WATCH_SECONDS,
+        lambda: [Task("events-sender", launcher.ensure, Priority.HIGH)],
+        Priority.HIGH,
+        first_delay=0.0,
+        exclusive=False,  # each registry process keeps its own (see .process)
+    )
+    context.scheduler.at_stop(launcher.stop)
+
+
+def _report_figures(context: SetupContext, outbox: Outbox, sinks: list[str]) -> None:
+    metrics = context.app.extensions.get("metrics")
+    if metrics is None:
+        return
+    from .figures import EventsCollector
+
+    metrics.state.scrape.register(EventsCollector(outbox, sinks))
+
+
+def prepare(config: Any, settings: EventsSettings) -> None:
+    """Before any worker starts (``ocireg serve``): every file a sink reads can be read and
+    used, or start-up stops with one line per problem naming the key."""
+    problems = []
+    for number, sink in enumerate(settings.sinks):
+        where = f"configuration: extensions.events.sinks.{number}"
+        files = {
+            "tls.caCertFile": sink.tls.caCertFile if sink.tls else None,
+            "tls.certFile": sink.tls.certFile if sink.tls else None,
+            "tls.keyFile": sink.tls.keyFile if sink.tls else None,
+            "signature.secretFile": sink.signature.secretFile if sink.signature else None,
+            "credentials.file": sink.credentials.file if sink.credentials else None,
+        }
+        unreadable = [
+            f"{where}.{key}: cannot read {path}"
+            for key, path in files.items()
+            if path is not None and not os.access(path, os.R_OK)
+        ]
+        problems += unreadable
+        if not unreadable:
+            try:
+                tls_context(sink)
+            except (OSError, ssl.SSLError) as exc:
+                problems.append(f"{where}.tls: unusable: {exc}")
+    if problems:
+        raise ConfigError(problems)

@@ -1,0 +1,186 @@
+"""Delivering one event to one sink: HTTP (CloudEvents binary mode) or NATS (structured JSON).
+
+A delivery succeeds or raises :class:`DeliveryError`; the sender decides about retries.
+
+HTTP: the event's attributes go in ``ce-*`` headers and its data is the body (binary mode, as
+zot sends). Any 2xx is success; anything else, a timeout or a connection error is a failure.
+Credentials: ``token`` is sent as ``Authorization: Bearer``; otherwise ``username`` and
+``password`` as Basic. With ``signature``, the header (``X-Ocireg-Signature`` unless renamed)
+carries ``sha256=`` and the hex HMAC-SHA256 of the exact body under the configured key.
+
+NATS: the event as one structured-mode JSON document, published on ``channel`` with the
+``Nats-Msg-Id`` header set to the event id (a JetStream stream on the subject then drops
+duplicates itself), and flushed: the delivery counts once the server has it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import ssl
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import Sink
+from .store import Stored
+
+
+class DeliveryError(Exception):
+    """One delivery failed (the sink is down, slow, or refused it)."""
+
+
+class Delivery(Protocol):
+    async def send(self, event: Stored) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+def cloud_event(event: Stored, source: str) -> Any:
+    from cloudevents.core.v1.event import CloudEvent
+
+    attributes = {
+        "id": event.id,
+        "source": source,
+        "type": event.type,
+        "specversion": "1.0",
+        "time": datetime.fromisoformat(event.time),
+        "datacontenttype": "application/json",
+    }
+    return CloudEvent(attributes=attributes, data=json.loads(event.data))
+
+
+def tls_context(sink: Sink) -> ssl.SSLContext | None:
+    tls = sink.tls
+    if tls is None:
+        return None
+    context = ssl.create_default_context(cafile=tls.caCertFile)
+    if tls.certFile and tls.keyFile:
+        context.load_cert_chain(tls.certFile, tls.keyFile)
+    return context
+
+
+def signing_key(sink: Sink) -> bytes | None:
+    signature = sink.signature
+    if signature is None:
+        return None
+    if signature.secretFile is not None:
+        return Path(signature.secretFile).read_bytes().rstrip(b"\r\n")
+    return (signature.secret or "").encode()
+
+
+def sign(key: bytes, body: bytes) -> str:
+    return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+class HttpDelivery:
+    def __init__(self, sink: Sink, source: str) -> None:
+        import httpx
+
+        self.sink = sink
+        self.source = source
+        self.key = signing_key(sink)
+        auth: Any = None
+        headers = dict(sink.headers)
+        credentials = sink.credentials
+        if credentials is not None and credentials.token:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        elif credentials is not None and credentials.username is not None:
+            auth = httpx.BasicAuth(credentials.username, credentials.password or "")
+        verify: Any = tls_context(sink) or True
+        self.client = httpx.AsyncClient(
+            timeout=sink.timeout,
+            verify=verify,
+            proxy=sink.proxy,
+            headers=headers,
+            auth=auth,
+            trust_env=False,  # the configured proxy, or none: not the environment's
+        )
+
+    async def send(self, event: Stored) -> None:
+        import httpx
+        from cloudevents.core.bindings.http import to_binary_event
+
+        message = to_binary_event(cloud_event(event, self.source))
+        headers = dict(message.headers)
+        if self.key is not None:
+            header = self.sink.signature.header if self.sink.signature else ""
+            headers[header] = sign(self.key, message.body)
+        try:
+            answer = await self.client.post(
+                self.sink.address, content=message.body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+        if not 200 <= answer.status_code < 300:
+            raise DeliveryError(f"HTTP {answer.status_code}")
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class NatsDelivery:
+    def __init__(self, sink: Sink, source: str) -> None:
+        self.sink = sink
+        self.source = source
+        self.connection: Any = None
+
+    async def _connect(self) -> Any:
+        import nats
+
+        if self.connection is not None and self.connection.is_connected:
+            return self.connection
+        await self.close()
+        options: dict[str, Any] = {}
+        credentials = self.sink.credentials
+        if credentials is not None:
+            if credentials.username is not None:
+                options["user"], options["password"] = credentials.username, credentials.password
+            if credentials.token:
+                options["token"] = credentials.token
+            if credentials.file:
+                options["user_credentials"] = credentials.file
+        context = tls_context(self.sink)
+        if context is not None:
+            options["tls"] = context
+
+        async def quiet(_error: Exception) -> None:
+            """A lost connection is seen by the next delivery, which fails and is retried."""
+
+        self.connection = await nats.connect(
+            servers=[self.sink.address],
+            connect_timeout=self.sink.timeout,
+            allow_reconnect=False,
+            max_reconnect_attempts=0,
+            error_cb=quiet,
+            **options,
+        )
+        return self.connection
+
+    async def send(self, event: Stored) -> None:
+        from cloudevents.core.formats.json import JSONFormat
+
+        body = JSONFormat().write(cloud_event(event, self.source))
+        try:
+            connection = await self._connect()
+            await connection.publish(
+                self.sink.channel or "", body, headers={"Nats-Msg-Id": event.id}
+            )
+            await connection.flush(timeout=self.sink.timeout)
+        except Exception as exc:  # nats-py raises many kinds; all mean "not delivered"
+            await self.close()
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+
+    async def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):  # a broken connection: nothing to save
+                await connection.close()
+
+
+def delivery_for(sink: Sink, source: str) -> Delivery:
+    if sink.type == "nats":
+        return NatsDelivery(sink, source)
+    return HttpDelivery(sink, source)

@@ -1,0 +1,255 @@
+"""The outbox: events waiting for delivery, in the meta DB file, in tables of their own.
+
+``events_outbox`` holds each event once (its stable id, repository, type, time and data);
+``events_pending`` holds one row per (sink, event) still to deliver, with its attempts and when
+it is next due; ``events_sinks`` counts what each sink was sent, failed and dropped. An event
+that no sink wants is never written; one whose last pending row goes is deleted.
+
+Several worker processes share the file (WAL). Each opens its own connection; writes from the
+request path are one short transaction (``record``); the sender's are made in a thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    repo TEXT NOT NULL,
+    type TEXT NOT NULL,
+    time TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events_pending (
+    sink TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    repo TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    due REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    PRIMARY KEY (sink, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_pending_heads ON events_pending (sink, repo, seq);
+CREATE INDEX IF NOT EXISTS events_pending_seq ON events_pending (seq);
+CREATE TABLE IF NOT EXISTS events_sinks (
+    sink TEXT PRIMARY KEY,
+    sent INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    dropped INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One event as the outbox keeps it."""
+
+    id: str
+    repo: str
+    type: str
+    time: str
+    data: str  # JSON text
+
+
+@dataclass(frozen=True)
+class Due:
+    """A pending delivery that is due: the oldest undelivered event of its repository."""
+
+    seq: int
+    attempts: int
+    event: Stored
+
+
+@dataclass(frozen=True)
+class SinkFigures:
+    sent: int
+    failed: int
+    dropped: int
+    queued: int
+
+
+class Outbox:
+    def __init__(self, path: Path | None) -> None:
+        where = str(path) if path is not None else ":memory:"
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(where, check_same_thread=False, timeout=30, isolation_level=None)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- producing ------------------------------------------------------------------------
+    def record(self, event: Stored, sinks: Iterable[str]) -> None:
+        """Queue ``event`` for ``sinks`` in one transaction (nothing when no sink wants it)."""
+        wanted = list(sinks)
+        if not wanted:
+            return
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO events_outbox (id, repo, type, time, data) VALUES (?, ?, ?, ?, ?)",
+                (event.id, event.repo, event.type, event.time, event.data),
+            )
+            seq = cursor.lastrowid
+            db.executemany(
+                "INSERT INTO events_pending (sink, seq, repo) VALUES (?, ?, ?)",
+                [(sink, seq, event.repo) for sink in wanted],
+            )
+
+    # -- delivering -----------------------------------------------------------------------
+    def due(self, sink: str, now: float, repositories: int, run: int) -> list[list[Due]]:
+        """For at most ``repositories`` repositories whose oldest pending event for ``sink`` is
+        due now: that event and up to ``run - 1`` after it, oldest first. A repository's later
+        events wait behind its oldest, so each repository's events go in order."""
+        with self._lock:
+            heads = self._db.execute(
+                """
+                SELECT repo FROM events_pending
+                WHERE sink = ?1 AND due <= ?2 AND seq IN (
+                    SELECT MIN(seq) FROM events_pending WHERE sink = ?1 GROUP BY repo
+                )
+                ORDER BY seq LIMIT ?3
+                """,
+                (sink, now, repositories),
+            ).fetchall()
+            runs = []
+            for (repo,) in heads:
+                rows = self._db.execute(
+                    """
+                    SELECT p.seq, p.attempts, o.id, o.repo, o.type, o.time, o.data
+                    FROM events_pending p JOIN events_outbox o ON o.seq = p.seq
+                    WHERE p.sink = ? AND p.repo = ? ORDER BY p.seq LIMIT ?
+                    """,
+                    (sink, repo, run),
+                ).fetchall()
+                runs.append([Due(row[0], row[1], Stored(*row[2:])) for row in rows])
+        return runs
+
+    def delivered(self, sink: str, seqs: list[int]) -> None:
+        if not seqs:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM events_pending WHERE sink = ? AND seq = ?", [(sink, s) for s in seqs]
+            )
+            db.executemany(
+                "DELETE FROM events_outbox WHERE seq = ?1 AND NOT EXISTS "
+                "(SELECT 1 FROM events_pending WHERE seq = ?1)",
+                [(s,) for s in seqs],
+            )
+            self._count(db, sink, "sent", len(seqs))
+
+    def failed(self, sink: str, failures: list[tuple[int, float, str]]) -> None:
+        """Each (seq, when it is due again, why) failed once more."""
+        if not failures:
+            return
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE events_pending SET attempts = attempts + 1, due = ?, error = ? "
+                "WHERE sink = ? AND seq = ?",
+                [(due, error[:500], sink, seq) for seq, due, error in failures],
+            )
+            self._count(db, sink, "failed", len(failures))
+
+    def trim(self, sink: str, keep: int) -> int:
+        """Drop ``sink``'s oldest pending events beyond ``keep``; how many were dropped."""
+        with self._lock:  # counted first without the write lock, which pushes need
+            (queued,) = self._db.execute(
+                "SELECT COUNT(*) FROM events_pending WHERE sink = ?", (sink,)
+            ).fetchone()
+        if queued <= keep:
+            return 0
+        with self._transaction() as db:
+            (queued,) = db.execute(
+                "SELECT COUNT(*) FROM events_pending WHERE sink = ?", (sink,)
+            ).fetchone()
+            extra = queued - keep
+            if extra <= 0:
+                return 0
+            db.execute(
+                "DELETE FROM events_pending WHERE sink = ?1 AND seq IN "
+                "(SELECT seq FROM events_pending WHERE sink = ?1 ORDER BY seq LIMIT ?2)",
+                (sink, extra),
+            )
+            self._orphans(db)
+            self._count(db, sink, "dropped", extra)
+            return int(extra)
+
+    def forget_sinks_except(self, sinks: Iterable[str]) -> int:
+        """Drop what is queued for sinks no longer configured; how many deliveries went."""
+        kept = list(sinks)
+        marks = ",".join("?" * len(kept)) or "NULL"
+        with self._transaction() as db:
+            gone = db.execute(
+                f"DELETE FROM events_pending WHERE sink NOT IN ({marks})", kept
+            ).rowcount
+            if gone:
+                self._orphans(db)
+            return int(gone)
+
+    # -- reporting ------------------------------------------------------------------------
+    def figures(self) -> dict[str, SinkFigures]:
+        with self._lock:
+            counted = {
+                row[0]: row[1:]
+                for row in self._db.execute("SELECT sink, sent, failed, dropped FROM events_sinks")
+            }
+            queued = dict(
+                self._db.execute("SELECT sink, COUNT(*) FROM events_pending GROUP BY sink")
+            )
+        return {
+            sink: SinkFigures(*_counts(counted.get(sink)), queued=queued.get(sink, 0))
+            for sink in set(counted) | set(queued)
+        }
+
+    def last_error(self, sink: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT error FROM events_pending WHERE sink = ? AND error IS NOT NULL "
+                "ORDER BY seq LIMIT 1",
+                (sink,),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    @staticmethod
+    def _orphans(db: sqlite3.Connection) -> None:
+        db.execute(
+            "DELETE FROM events_outbox WHERE NOT EXISTS "
+            "(SELECT 1 FROM events_pending p WHERE p.seq = events_outbox.seq)"
+        )
+
+    @staticmethod
+    def _count(db: sqlite3.Connection, sink: str, column: str, amount: int) -> None:
+        db.execute("INSERT OR IGNORE INTO events_sinks (sink) VALUES (?)", (sink,))
+        db.execute(
+            f"UPDATE events_sinks SET {column} = {column} + ? WHERE sink = ?", (amount, sink)
+        )
+
+
+def _counts(row: tuple[int, ...] | None) -> tuple[int, int, int]:
+    if row is None:
+        return (0, 0, 0)
+    return (int(row[0]), int(row[1]), int(row[2]))
