@@ -162,6 +162,11 @@ def resolve(
         if leaders and not extension.default_on:
             warnings.append(_followed(source, name, leaders))
     for enabled in chosen.values():
+        problems += [
+            f"{source}: extensions.{enabled.name}: needs extensions.{need} enabled too"
+            for need in enabled.extension.needs
+            if need not in chosen
+        ]
         unavailable = _unavailable(source, enabled.name, enabled.extension)
         if unavailable:
             problems.append(unavailable)
