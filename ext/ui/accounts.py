@@ -87,7 +87,9 @@ class Accounts:
 
     async def login(self, request: Request) -> Response:
         visit = self.pages.visit(request)
-        form = await request.form()
+        form = await self.pages.form(visit)
+        if isinstance(form, Response):
+            return form
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         sent = str(form.get("csrf", ""))
         if not cookie or not hmac.compare_digest(cookie.encode(), sent.encode()):
@@ -132,7 +134,10 @@ class Accounts:
 
     async def logout(self, request: Request) -> Response:
         visit = self.pages.visit(request)
-        refused = check_csrf(self.pages, visit, await request.form())
+        form = await self.pages.form(visit)
+        if isinstance(form, Response):
+            return form
+        refused = check_csrf(self.pages, visit, form)
         if refused is not None:
             return refused
         self.ui.sessions.delete(request.cookies.get(COOKIE))
@@ -178,7 +183,9 @@ class Accounts:
 
     async def create_key(self, request: Request) -> Response:
         visit = self.pages.visit(request)
-        form = await request.form()
+        form = await self.pages.form(visit)
+        if isinstance(form, Response):
+            return form
         refused = self._key_owner(visit) or check_csrf(self.pages, visit, form)
         if refused is not None:
             return refused
@@ -210,7 +217,9 @@ class Accounts:
 
     async def revoke_key(self, request: Request) -> Response:
         visit = self.pages.visit(request)
-        form = await request.form()
+        form = await self.pages.form(visit)
+        if isinstance(form, Response):
+            return form
         refused = self._key_owner(visit) or check_csrf(self.pages, visit, form)
         if refused is not None:
             return refused

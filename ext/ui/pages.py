@@ -10,6 +10,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -20,7 +21,8 @@ from ocireg.operations import handling
 
 from . import accounts, present
 from .app import BASE, UI, Visit
-from .queries import GLOBAL_SEARCH, IMAGE, PREFERRED, REPO, SearchFailed, ask
+from .forms import FormRefused, read_form
+from .queries import GLOBAL_SEARCH, HOME, IMAGE, REPO, SearchFailed, ask
 
 PAGE_SIZE = 20
 HOME_ROWS = 6
@@ -80,6 +82,13 @@ class Pages:
     def problem(self, visit: Visit, status: int, title: str, detail: str) -> Response:
         return self.render(visit, "problem.html", status, title=title, detail=detail)
 
+    async def form(self, visit: Visit) -> FormData | Response:
+        """The visitor's form, or the page that refuses it."""
+        try:
+            return await read_form(visit.request)
+        except FormRefused as exc:
+            return self.problem(visit, exc.status, "Form refused", exc.reason)
+
     async def search(self, visit: Visit, query: str, **variables: Any) -> dict[str, Any]:
         with handling(visit.request):  # search's thread runner reads the caller from it
             return await ask(self.ui.runner, visit.who, query, **variables)
@@ -91,29 +100,23 @@ class Pages:
     # -- pages ----------------------------------------------------------------------------
     async def home(self, request: Request) -> Response:
         visit = self.visit(request)
-        recent = await self._repos(visit, "UPDATE_TIME")
-        popular = await self._repos(visit, "DOWNLOADS")
-        starred: list[Any] = []
-        bookmarked: list[Any] = []
-        if visit.user is not None and self.ui.preferences:
-            mine = await self.search(visit, PREFERRED, page={"limit": HOME_ROWS})
-            starred = mine["StarredRepos"]["Results"]
-            bookmarked = mine["BookmarkedRepos"]["Results"]
+        mine = visit.user is not None and self.ui.preferences
+        found = await self.search(
+            visit,
+            HOME,
+            page={"limit": HOME_ROWS},
+            recent={"limit": HOME_ROWS, "sortBy": "UPDATE_TIME"},
+            popular={"limit": HOME_ROWS, "sortBy": "DOWNLOADS"},
+            mine=mine,
+        )
         return self.render(
             visit,
             "home.html",
-            recent=recent,
-            popular=popular,
-            starred=starred,
-            bookmarked=bookmarked,
+            recent=found["recent"]["Repos"] or [],
+            popular=found["popular"]["Repos"] or [],
+            starred=found["StarredRepos"]["Results"] if mine else [],
+            bookmarked=found["BookmarkedRepos"]["Results"] if mine else [],
         )
-
-    async def _repos(self, visit: Visit, sort: str) -> list[Any]:
-        found = await self.search(
-            visit, GLOBAL_SEARCH, q="", page={"limit": HOME_ROWS, "sortBy": sort}
-        )
-        repos: list[Any] = found["GlobalSearch"]["Repos"]
-        return repos
 
     async def explore(self, request: Request) -> Response:
         visit = self.visit(request)
@@ -266,7 +269,9 @@ class Pages:
     async def preference(self, request: Request) -> Response:
         """Star or bookmark a repository (a form; the userprefs extension's toggle)."""
         visit = self.visit(request)
-        form = await request.form()
+        form = await self.form(visit)
+        if isinstance(form, Response):
+            return form
         refused = accounts.check_csrf(self, visit, form)
         if refused is not None:
             return refused

@@ -23,10 +23,13 @@ query ($q: String!, $filter: Filter, $page: PageInput) {{
   }}
 }}"""
 
-PREFERRED = f"""
-query ($page: PageInput) {{
-  StarredRepos(requestedPage: $page) {{ Results {{ {REPO_FIELDS} }} }}
-  BookmarkedRepos(requestedPage: $page) {{ Results {{ {REPO_FIELDS} }} }}
+# the home page in one query: one trip to the search process instead of four
+HOME = f"""
+query ($page: PageInput, $recent: PageInput, $popular: PageInput, $mine: Boolean!) {{
+  recent: GlobalSearch(query: "", requestedPage: $recent) {{ Repos {{ {REPO_FIELDS} }} }}
+  popular: GlobalSearch(query: "", requestedPage: $popular) {{ Repos {{ {REPO_FIELDS} }} }}
+  StarredRepos(requestedPage: $page) @include(if: $mine) {{ Results {{ {REPO_FIELDS} }} }}
+  BookmarkedRepos(requestedPage: $page) @include(if: $mine) {{ Results {{ {REPO_FIELDS} }} }}
 }}"""
 
 IMAGE_FIELDS = """

@@ -237,3 +237,29 @@ def test_session_keys_sign_the_cookie_and_secure_session_marks_it(tmp_path: Path
         assert '<span class="who" title="Logged in">ann</span>' in home.text
         forged = {"ocireg_session": f"{session_id}.{'0' * 64}"}
         assert 'class="who"' not in httpx.get(f"{live.url}/home", cookies=forged).text
+
+
+def test_forms_that_are_not_small_url_encoded_forms_are_refused(
+    page: Page, context: BrowserContext, registry: LiveServer
+) -> None:
+    log_in(page, registry.url, "bob", "bob-pw")
+    cookies = {"ocireg_session": str(_session_cookie(context)["value"])}
+    url = f"{registry.url}/home/prefs"
+    huge = httpx.post(url, data={"repo": "x" * 20_000}, cookies=cookies)
+    assert (huge.status_code, "Form refused" in huge.text) == (413, True)
+    multipart = httpx.post(url, files={"repo": b"team/web"}, cookies=cookies)
+    assert multipart.status_code == 415
+    many = httpx.post(
+        url,
+        content="&".join(f"f{i}=1" for i in range(60)),
+        cookies=cookies,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert many.status_code == 400
+    not_utf8 = httpx.post(
+        url,
+        content=b"repo=\xff\xfe",
+        cookies=cookies,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert not_utf8.status_code == 400
