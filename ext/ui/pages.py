@@ -375,23 +375,40 @@ def _page_links(request: Request, current: int, pages: int) -> dict[str, str | N
     }
 
 
+def _answering(pages: Pages, handler: Handler) -> Handler:
+    """``handler``, with search's refusals (a limit, its timeout, a failure) answered as a
+    503 page that says why, never a 500."""
+
+    async def answer(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except SearchFailed as exc:
+            visit = pages.visit(request)
+            return pages.problem(visit, 503, "Search did not answer", str(exc))
+
+    return answer
+
+
 def routes(ui: UI) -> list[tuple[str, Handler, list[str]]]:
     pages = Pages(ui)
     people = accounts.Accounts(pages)
     return [
-        (BASE, pages.home, ["GET", "HEAD"]),
-        (f"{BASE}/", pages.root, ["GET", "HEAD"]),
-        (f"{BASE}/explore", pages.explore, ["GET", "HEAD"]),
-        (f"{BASE}/suggest", pages.suggest, ["GET"]),
-        (f"{BASE}/repo/{{name:path}}", pages.repository, ["GET", "HEAD"]),
-        (f"{BASE}/image/{{rest:path}}", pages.image, ["GET", "HEAD"]),
-        (f"{BASE}/prefs", pages.preference, ["POST"]),
-        (f"{BASE}/static/{{file}}", pages.static, ["GET", "HEAD"]),
-        (f"{BASE}/login", people.login_page, ["GET", "HEAD"]),
-        (f"{BASE}/login", people.login, ["POST"]),
-        (f"{BASE}/logout", people.logout, ["POST"]),
-        (f"{BASE}/apikeys", people.keys_page, ["GET", "HEAD"]),
-        (f"{BASE}/apikeys", people.create_key, ["POST"]),
-        (f"{BASE}/apikeys/revoke", people.revoke_key, ["POST"]),
-        (f"{BASE}/{{rest:path}}", pages.not_found, ["GET", "HEAD", "POST"]),
+        (path, _answering(pages, handler), methods)
+        for path, handler, methods in [
+            (BASE, pages.home, ["GET", "HEAD"]),
+            (f"{BASE}/", pages.root, ["GET", "HEAD"]),
+            (f"{BASE}/explore", pages.explore, ["GET", "HEAD"]),
+            (f"{BASE}/suggest", pages.suggest, ["GET"]),
+            (f"{BASE}/repo/{{name:path}}", pages.repository, ["GET", "HEAD"]),
+            (f"{BASE}/image/{{rest:path}}", pages.image, ["GET", "HEAD"]),
+            (f"{BASE}/prefs", pages.preference, ["POST"]),
+            (f"{BASE}/static/{{file}}", pages.static, ["GET", "HEAD"]),
+            (f"{BASE}/login", people.login_page, ["GET", "HEAD"]),
+            (f"{BASE}/login", people.login, ["POST"]),
+            (f"{BASE}/logout", people.logout, ["POST"]),
+            (f"{BASE}/apikeys", people.keys_page, ["GET", "HEAD"]),
+            (f"{BASE}/apikeys", people.create_key, ["POST"]),
+            (f"{BASE}/apikeys/revoke", people.revoke_key, ["POST"]),
+            (f"{BASE}/{{rest:path}}", pages.not_found, ["GET", "HEAD", "POST"]),
+        ]
     ]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
-from tests.liveserver import LiveServer
+from tests.ext.ui.conftest import ui_config
+from tests.liveserver import LiveServer, live_server
 
 
 def _json_section(page: Page, heading: str) -> Locator:
@@ -187,3 +189,18 @@ def test_unknown_pages_are_404_pages_and_headers_forbid_framing(
     headers = answer.headers
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_search_that_refuses_is_a_503_page_that_says_why(
+    page: Page, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    directory = tmp_path_factory.mktemp("ui-limits")
+    config = ui_config(directory)
+    config["extensions"]["search"] = {"limits": {"maxAliases": 0}}  # the home page uses two
+    with live_server(directory, config) as live:
+        answer = page.goto(f"{live.url}/home")
+        assert answer is not None and answer.status == 503
+        expect(page.get_by_role("heading", name="Search did not answer")).to_be_visible()
+        expect(page.locator(".lead")).to_contain_text("extensions.search.limits.maxAliases")
+        answer = page.goto(f"{live.url}/home/explore")  # one query, no alias: answered
+        assert answer is not None and answer.status == 200
