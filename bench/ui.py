@@ -60,6 +60,19 @@ def first_paint(url: str) -> float | None:
             browser.close()
 
 
+def warm_up(client: httpx.Client) -> None:
+    """Ask for the home page until it answers: search's first query reads the facts of every
+    repository, which may take longer than its queryTimeout on a busy machine."""
+    started = time.perf_counter()
+    for _ in range(20):
+        response = client.get("/home")
+        if response.status_code == 200:
+            break
+        print(f"home answered {response.status_code}, again", flush=True)
+    elapsed = (time.perf_counter() - started) * 1000
+    print(f"first page (search's facts of every repository): {elapsed:.0f} ms", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repos", type=int, default=10_000)
@@ -70,15 +83,13 @@ def main() -> None:
     with search_server(
         "ocireg-ui-", lambda root: populate(root, args.repos, args.tags), {}, {"ui": {}}
     ) as (url, _, sync):
-        print(f"{args.repos} repositories x {args.tags} tags; meta DB built in {sync:.1f} s")
+        print(
+            f"{args.repos} repositories x {args.tags} tags; meta DB built in {sync:.1f} s",
+            flush=True,
+        )
         time.sleep(args.settle)
         with httpx.Client(base_url=url, timeout=120) as client:
-            started = time.perf_counter()
-            assert client.get("/home").status_code == 200
-            print(
-                f"first page (search's facts of every repository): "
-                f"{(time.perf_counter() - started) * 1000:.0f} ms"
-            )
+            warm_up(client)
             middle = args.repos // 2
             repo = f"team{middle % 100}/app{middle}"  # as meta.populate names them
             query = RECENT_QUERY
@@ -98,7 +109,9 @@ def main() -> None:
                     assert response.status_code == 200, (path, response.status_code)
                 times.sort()
                 p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
-                print(f"{name}: p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms")
+                print(
+                    f"{name}: p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms", flush=True
+                )
         paint = first_paint(url)
         print(f"home first contentful paint: {'n/a' if paint is None else f'{paint:.0f} ms'}")
 
