@@ -147,6 +147,10 @@ def test_image_page_shows_layers_history_bar_json_and_referrers(
     referrers = page.locator("section", has=page.get_by_role("heading", name="Referrers"))
     expect(referrers).to_contain_text("application/spdx+json")
     expect(referrers).to_contain_text("org.example.sbom.tool syft")
+    digest = page.locator(".digest code").inner_text()
+    page.goto(f"{registry.url}/home/image/team/web/digest/{digest}")  # the same, by digest
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"team/web@{digest}")
+    expect(page.locator("table.layers tbody tr")).to_have_count(4)
 
 
 def test_image_page_of_an_index_lets_one_pick_the_platform(
