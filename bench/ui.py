@@ -79,9 +79,19 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=10)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--settle", type=float, default=0.0, help="seconds to wait after start")
+    parser.add_argument(
+        "--query-timeout",
+        default="10s",
+        help="extensions.search.limits.queryTimeout: on a busy machine search's first query "
+        "(every repository's facts) can take longer than the default, and a search process "
+        "killed at its timeout starts the next query cold again",
+    )
     args = parser.parse_args()
     with search_server(
-        "ocireg-ui-", lambda root: populate(root, args.repos, args.tags), {}, {"ui": {}}
+        "ocireg-ui-",
+        lambda root: populate(root, args.repos, args.tags),
+        {"limits": {"queryTimeout": args.query_timeout}},
+        {"ui": {}},
     ) as (url, _, sync):
         print(
             f"{args.repos} repositories x {args.tags} tags; meta DB built in {sync:.1f} s",
