@@ -152,8 +152,8 @@ def create_app(
     allowed = errorhandlers.AllowedMethods(spec["paths"])
     errorhandlers.install(app, allowed)
     asgi: ASGIApp = StateMiddleware(app, state)
-    if hooks.routes:
-        asgi = RouteDispatcher(asgi, hooks.routes, state)
+    if hooks.routes or hooks.prefixes:
+        asgi = RouteDispatcher(asgi, hooks.routes, state, hooks.prefixes)
     for middleware in hooks.middleware:
         asgi = middleware(asgi)
     asgi = _guarded(asgi, config, state.guard, allowed)

@@ -37,11 +37,28 @@ def _auth_warnings(config: Config, source: str) -> list[str]:
     auth = config.http.auth
     if auth is None:
         return []
-    return [
+    lines = [
         f"{source}: http.auth.{name}: not used: with http.auth.bearer only registry tokens "
         "authenticate (as in zot), so no password is checked"
         for name in auth.unused_in_bearer_mode()
     ]
+    if not _ui_configured(config):
+        session_keys = ("sessionKeysFile", "sessionDriver", "secureSession")
+        lines += [
+            f"{source}: http.auth.{name}: not used: only the web UI (extensions.ui) has "
+            "browser sessions"
+            for name in session_keys
+            if getattr(auth, name) is not None
+        ]
+    return lines
+
+
+def _ui_configured(config: Config) -> bool:
+    sections = {str(k).lower(): v for k, v in (config.extensions or {}).items()}
+    if "ui" not in sections:
+        return False
+    ui = sections["ui"]
+    return not isinstance(ui, dict) or ui.get("enable", True) is not False
 
 
 def startup_warnings(config: Config, source: str) -> list[str]:

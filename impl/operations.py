@@ -27,7 +27,8 @@ overridden; and the ``parameters`` and ``function`` of the operation object it i
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
@@ -46,6 +47,17 @@ def current_request() -> Request:
     return _request.get()
 
 
+@contextmanager
+def handling(request: Request) -> Iterator[None]:
+    """Make ``request`` the current one while the block runs: for an extension's own routes
+    outside the spec that call what handlers call (search's runners, ``readable``)."""
+    token = _request.set(request)
+    try:
+        yield
+    finally:
+        _request.reset(token)
+
+
 class HandlerOperation:
     """Calls one handler with the path parameters its signature names."""
 
@@ -60,13 +72,10 @@ class HandlerOperation:
         self.path_names = [n for n in path_names if n in parameters]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        token = _request.set(Request(scope, receive))
-        try:
+        with handling(Request(scope, receive)):
             path = scope["path_params"]
             response = await self.fn(**{n: path[n] for n in self.path_names})
             await response(scope, receive, send)
-        finally:
-            _request.reset(token)
 
 
 class HandlerApi(AsyncApi):  # type: ignore[misc]

@@ -46,7 +46,20 @@ def _problems(config: Config) -> list[str]:
             value = getattr(config.http.tls, key)
             if value is not None and not os.access(value, os.R_OK):
                 found.append(f"http.tls.{key}: cannot read {value}")
-    return found
+    return found + _session_key_problems(config)
+
+
+def _session_key_problems(config: Config) -> list[str]:
+    auth = config.http.auth
+    if auth is None or auth.sessionKeysFile is None:
+        return []
+    from ocireg.auth.sessionkeys import read_session_keys
+
+    try:
+        read_session_keys(auth.sessionKeysFile)
+    except ConfigError as exc:
+        return exc.problems
+    return []
 
 
 def _unusable_directory(path: Path) -> str | None:

@@ -77,6 +77,15 @@ def test_wheel_serves_from_its_packaged_spec(venv: Path, tmp_path: Path) -> None
         assert response.json()["errors"][0]["code"] == "NAME_UNKNOWN"
 
 
+def test_wheel_carries_the_web_uis_pages_and_files(wheel: Path) -> None:
+    import zipfile
+
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for page in ("layout", "home", "explore", "repository", "image", "login", "apikeys"):
+        assert f"ocireg/ext/ui/templates/{page}.html" in names
+    assert {"ocireg/ext/ui/static/ui.css", "ocireg/ext/ui/static/ui.js"} <= names
+
+
 def test_conformance_needs_its_extra_and_then_runs(venv: Path, wheel: Path, tmp_path: Path) -> None:
     ocireg = venv / "bin" / "ocireg"
     port = free_port()

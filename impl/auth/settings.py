@@ -16,10 +16,8 @@ from ocireg.auth.ldapconfig import LdapConfig
 # or keeps the right ones out.
 _UNSUPPORTED = {
     "openid": "OpenID login is not supported by ocireg",
-    "sessionKeysFile": "browser sessions (OpenID) are not supported by ocireg",
-    "sessionDriver": "browser sessions (OpenID) are not supported by ocireg",
-    "secureSession": "browser sessions (OpenID) are not supported by ocireg",
 }
+SESSION_DRIVERS = ("local",)  # redis follows with the scale-out work
 
 
 # zot's identity attributes and the other names it accepts for them, any case.
@@ -82,16 +80,35 @@ class AuthConfig(BaseModel):
     failDelay: float = Field(0, ge=0, le=60, description="Seconds before a 401 or 403.")
     mtls: MTLSConfig | None = None
     openid: Any = None
-    sessionKeysFile: Any = None
-    sessionDriver: Any = None
-    secureSession: Any = None
+    # The web UI's sessions (extensions.ui): a JSON file whose hashKey signs the session
+    # cookie, where sessions are kept, and whether the cookie is Secure (default: under TLS).
+    sessionKeysFile: str | None = None
+    sessionDriver: str | None = None
+    secureSession: bool | None = None
 
-    @field_validator("openid", "sessionKeysFile", "sessionDriver", "secureSession")
+    @field_validator("openid")
     @classmethod
     def _unsupported(cls, value: Any, info: Any) -> None:
         if value is not None:
             raise ValueError(_UNSUPPORTED[info.field_name])
         return None
+
+    @field_validator("sessionDriver", mode="before")
+    @classmethod
+    def _session_driver(cls, value: Any) -> str | None:
+        # zot's form is a mapping with a name ({name: local}); a bare name is accepted too
+        if isinstance(value, dict):
+            if set(value) - {"name"}:
+                raise ValueError("the local session driver takes no settings but its name")
+            value = value.get("name")
+        if value is None:
+            return None
+        if value not in SESSION_DRIVERS:
+            raise ValueError(
+                f"session driver {value!r} is not supported: use local (sessions in the "
+                "meta DB, shared by every worker process)"
+            )
+        return str(value)
 
     @model_validator(mode="after")
     def _tokens_alone(self) -> AuthConfig:

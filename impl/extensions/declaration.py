@@ -56,6 +56,8 @@ class Extension:
                      API such as the spec documents); ``enable: false`` still turns it off.
     ``follows``      names of extensions that turn this one on when it has no section of its
                      own (zot turns userprefs on with search); ``enable: false`` still wins.
+    ``needs``        names of extensions that must be enabled too: the configuration is
+                     refused without them (zot refuses ``ui`` without ``search``).
     ``prepare``      optional ``"module:function"`` called as ``function(config, settings)`` by
                      ``ocireg serve`` once, in the parent process, before any worker starts
                      (e.g. to set up state that several worker processes share).
@@ -73,6 +75,7 @@ class Extension:
     requires: tuple[str, ...] = ()
     default_on: bool = False
     follows: tuple[str, ...] = ()
+    needs: tuple[str, ...] = ()
     spec_package: str = "ocireg.spec"
     prepare: str | None = None
 

@@ -34,11 +34,12 @@ BUILTIN = (
     "ocireg.ext.search:EXTENSION",
     "ocireg.ext.userprefs:EXTENSION",
     "ocireg.ext.events:EXTENSION",
+    "ocireg.ext.ui:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
 # still loads, and start-up says that they are ignored.
-PLANNED = frozenset({"sync", "ui", "trust", "apikey"})
+PLANNED = frozenset({"sync", "trust", "apikey"})
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,11 @@ def resolve(
         if leaders and not extension.default_on:
             warnings.append(_followed(source, name, leaders))
     for enabled in chosen.values():
+        problems += [
+            f"{source}: extensions.{enabled.name}: needs extensions.{need} enabled too"
+            for need in enabled.extension.needs
+            if need not in chosen
+        ]
         unavailable = _unavailable(source, enabled.name, enabled.extension)
         if unavailable:
             problems.append(unavailable)

@@ -38,6 +38,7 @@ class Hooks:
 
     manifest_checks: list[ManifestCheck] = field(default_factory=list)
     routes: dict[str, Route] = field(default_factory=dict)
+    prefixes: dict[str, Route] = field(default_factory=dict)  # "/home" serves "/home/..." too
     middleware: list[Middleware] = field(default_factory=list)
 
 
@@ -69,23 +70,28 @@ class SetupContext:
     def check_manifests(self, check: ManifestCheck) -> None:
         self.hooks.manifest_checks.append(check)
 
-    def add_route(self, path: str, app: ASGIApp, access: str = "authenticated") -> None:
+    def add_route(
+        self, path: str, app: ASGIApp, access: str = "authenticated", *, prefix: bool = False
+    ) -> None:
         """Serve ``path`` (exactly, any method) with a plain ASGI app, outside the OpenAPI
         spec: for what cannot be described there, such as Prometheus' ``/metrics``.
         ``access`` is who may call it, one of the x-ocireg-access words (anyone, login,
-        authenticated, listing, metrics)."""
+        authenticated, listing, metrics). ``prefix``: every path under ``path/`` too (a web
+        UI's pages and files); the app sees the whole path."""
+        where = f"extension {self.enabled.name}: route {path}"
         if not path.startswith("/") or path.startswith("/v2/") or path == "/v2":
             raise ValueError(
                 f"extension {self.enabled.name}: route {path!r} must be absolute "
                 "and outside /v2 (declare /v2 endpoints in an OpenAPI fragment)"
             )
-        if path in self.hooks.routes:
+        if prefix and (path == "/" or path.endswith("/")):
+            raise ValueError(f"{where}: a prefix names a directory without a trailing /")
+        if path in self.hooks.routes or path in self.hooks.prefixes:
             raise ValueError(f"extension {self.enabled.name}: route {path} is already taken")
-        where = f"extension {self.enabled.name}: route {path}"
         if access not in WORDS:  # a route has no path parameters to name a repository
             raise ValueError(f"{where}: access must be one of {', '.join(WORDS)}")
         rule = parse_rule(access, where)
-        self.hooks.routes[path] = Route(app, rule)
+        (self.hooks.prefixes if prefix else self.hooks.routes)[path] = Route(app, rule)
 
     def observe(self, observer: Observer) -> None:
         """Be told of every push, tag removal, delete, pull and repository creation, in every
@@ -112,15 +118,32 @@ class SetupContext:
 
 
 class RouteDispatcher:
-    """Sends the extensions' exact-path routes to their apps and everything else on."""
+    """Sends the extensions' routes (exact paths first, then prefixes) to their apps and
+    everything else on."""
 
-    def __init__(self, app: ASGIApp, routes: dict[str, Route], state: AppState) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: dict[str, Route],
+        state: AppState,
+        prefixes: dict[str, Route] | None = None,
+    ) -> None:
         self.app = app
         self.routes = routes
         self.state = state
+        self.prefixes = prefixes or {}
+
+    def _route(self, path: str) -> Route | None:
+        route = self.routes.get(path)
+        if route is not None or not self.prefixes:
+            return route
+        for prefix, candidate in self.prefixes.items():  # a handful at most
+            if path == prefix or path.startswith(prefix + "/"):
+                return candidate
+        return None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        route = self.routes.get(scope["path"]) if scope["type"] == "http" else None
+        route = self._route(scope["path"]) if scope["type"] == "http" else None
         if route is None:
             await self.app(scope, receive, send)
             return

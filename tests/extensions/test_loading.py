@@ -114,3 +114,17 @@ def test_an_extension_turned_on_by_another_is_enabled_and_said() -> None:
     chosen, warnings = resolve({"leader": {}, "follower": {}}, "cfg.yaml", known)
     assert "follower" in [each.name for each in chosen] and warnings == []
     assert resolve({}, "cfg.yaml", known)[1] == []
+
+
+def test_an_extension_without_one_it_needs_is_refused_naming_both() -> None:
+    base = Extension(name="base", description="b", setup="x:setup")
+    user = Extension(name="user", description="u", setup="x:setup", needs=("base",))
+    known = available([base, user])
+    with pytest.raises(ConfigError) as caught:
+        resolve({"user": {}}, "cfg.yaml", known)
+    assert caught.value.problems == ["cfg.yaml: extensions.user: needs extensions.base enabled too"]
+    with pytest.raises(ConfigError):
+        resolve({"user": {}, "base": {"enable": False}}, "cfg.yaml", known)
+    chosen, _ = resolve({"user": {}, "base": {}}, "cfg.yaml", known)
+    assert [each.name for each in chosen][-2:] == ["base", "user"]
+    assert "user" not in [e.name for e in resolve({"user": {"enable": False}}, "c", known)[0]]

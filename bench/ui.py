@@ -1,0 +1,130 @@
+"""Web UI page times on a large registry (issue 17): each page's server time, as a client on
+loopback sees it, and the home page's first paint in headless Chromium.
+
+Writes ``--repos`` x ``--tags`` images (as bench/meta.py does), starts ``ocireg serve`` on them
+with the search and ui extensions, waits until the meta DB is built, then fetches each page
+``--runs`` times, one at a time. Targets, 10,000 repositories: every page p50 under 50 ms, the
+home page's first contentful paint under 1 s.
+
+    BENCH_TMPDIR=/dev/shm python bench/ui.py --repos 10000 --tags 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from meta import populate
+from search import search_server
+
+PAGES = {
+    "home": "/home",
+    "explore (all, by relevance)": "/home/explore",
+    "explore (by update time, page 50)": "/home/explore?sort=updated&page=50",
+    "explore app12 (search)": "/home/explore?q=app12",
+    "explore arm64 filter": "/home/explore?arch=arm64",
+    "suggest app12": "/home/suggest?q=app12",
+    "repository": "/home/repo/{repo}",
+    "image": "/home/image/{repo}/tag/v1",
+    "login": "/home/login",
+}
+CHROMIUM = "/usr/lib/chromium/chromium"
+# search alone, for comparison: the home page's "recently updated" list as GraphQL over HTTP
+RECENT_QUERY = (
+    '{ GlobalSearch(query: "", requestedPage: {limit: 6, sortBy: UPDATE_TIME}) { Repos { Name } } }'
+)
+
+
+def first_paint(url: str) -> float | None:
+    """The home page's first contentful paint in a fresh headless Chromium page, in ms."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return None
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"{url}/home")
+            paint = page.evaluate(
+                "performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null"
+            )
+            return None if paint is None else float(paint)
+        finally:
+            browser.close()
+
+
+def warm_up(client: httpx.Client) -> None:
+    """Ask for the home page until it answers: search's first query reads the facts of every
+    repository, which may take longer than its queryTimeout on a busy machine."""
+    started = time.perf_counter()
+    for _ in range(20):
+        response = client.get("/home")
+        if response.status_code == 200:
+            break
+        print(f"home answered {response.status_code}, again", flush=True)
+    elapsed = (time.perf_counter() - started) * 1000
+    print(f"first page (search's facts of every repository): {elapsed:.0f} ms", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repos", type=int, default=10_000)
+    parser.add_argument("--tags", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--settle", type=float, default=0.0, help="seconds to wait after start")
+    parser.add_argument(
+        "--query-timeout",
+        default="10s",
+        help="extensions.search.limits.queryTimeout: on a busy machine search's first query "
+        "(every repository's facts) can take longer than the default, and a search process "
+        "killed at its timeout starts the next query cold again",
+    )
+    args = parser.parse_args()
+    with search_server(
+        "ocireg-ui-",
+        lambda root: populate(root, args.repos, args.tags),
+        {"limits": {"queryTimeout": args.query_timeout}},
+        {"ui": {}},
+    ) as (url, _, sync):
+        print(
+            f"{args.repos} repositories x {args.tags} tags; meta DB built in {sync:.1f} s",
+            flush=True,
+        )
+        time.sleep(args.settle)
+        with httpx.Client(base_url=url, timeout=120) as client:
+            warm_up(client)
+            middle = args.repos // 2
+            repo = f"team{middle % 100}/app{middle}"  # as meta.populate names them
+            query = RECENT_QUERY
+            times = []
+            for _ in range(args.runs):
+                started = time.perf_counter()
+                client.post("/v2/_zot/ext/search", json={"query": query})
+                times.append((time.perf_counter() - started) * 1000)
+            print(f"(GraphQL alone, home's recent list: p50 {statistics.median(times):.1f} ms)")
+            for name, template in PAGES.items():
+                path = template.format(repo=repo)
+                times = []
+                for _ in range(args.runs):
+                    started = time.perf_counter()
+                    response = client.get(path)
+                    times.append((time.perf_counter() - started) * 1000)
+                    assert response.status_code == 200, (path, response.status_code)
+                times.sort()
+                p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+                print(
+                    f"{name}: p50 {statistics.median(times):.1f} ms, p99 {p99:.1f} ms", flush=True
+                )
+        paint = first_paint(url)
+        print(f"home first contentful paint: {'n/a' if paint is None else f'{paint:.0f} ms'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""How values look on the pages: sizes, times, digests, pull commands, layer bars."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+_UNITS = ("B", "KB", "MB", "GB", "TB")
+
+
+def size(value: Any) -> str:
+    """Bytes as people read them (powers of 1000, as docker and zui show sizes)."""
+    try:
+        amount = float(value)
+    except (TypeError, ValueError):
+        return "—"
+    unit = 0
+    while amount >= 1000 and unit < len(_UNITS) - 1:
+        amount /= 1000
+        unit += 1
+    return f"{amount:.0f} {_UNITS[unit]}" if unit == 0 else f"{amount:.1f} {_UNITS[unit]}"
+
+
+def when(value: Any, now: datetime | None = None) -> str:
+    """An RFC 3339 time as "3 hours ago" (the exact time goes in a title attribute)."""
+    moment = parse_time(value)
+    if moment is None:
+        return "—"
+    seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= length:
+            count = int(seconds // length)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value or value.startswith("0001-"):
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def short_digest(digest: Any) -> str:
+    text = str(digest or "")
+    algorithm, _, hex_part = text.partition(":")
+    return f"{algorithm}:{hex_part[:12]}" if hex_part else text
+
+
+def platforms(items: Any) -> list[str]:
+    """``os/arch`` of each platform, once each, in order."""
+    seen: list[str] = []
+    for item in items or []:
+        if not item or not item.get("Os"):
+            continue
+        name = f"{item['Os']}/{item.get('Arch') or '?'}"
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+IMAGE_CONFIGS = frozenset(
+    {
+        "application/vnd.oci.image.config.v1+json",
+        "application/vnd.docker.container.image.v1+json",
+    }
+)
+
+
+def is_artifact(artifact_type: Any) -> bool:
+    """Whether search's ArtifactType names an artifact rather than a runnable image's config."""
+    return bool(artifact_type) and artifact_type not in IMAGE_CONFIGS
+
+
+def pull_commands(host: str, repo: str, tag: str, artifact: bool = False) -> list[tuple[str, str]]:
+    """(client, command) pairs, as zui offers them."""
+    ref = f"{host}/{repo}:{tag}"
+    last = repo.rsplit("/", 1)[-1]
+    if artifact:
+        return [("oras", f"oras pull {ref}"), ("podman", f"podman artifact pull {ref}")]
+    return [
+        ("docker", f"docker pull {ref}"),
+        ("podman", f"podman pull {ref}"),
+        ("skopeo", f"skopeo copy docker://{ref} oci:{last}:{tag}"),
+        ("oras", f"oras pull {ref}"),
+    ]
+
+
+def pretty_json(data: bytes | None) -> str | None:
+    """A JSON document indented for reading, or None when it is not JSON."""
+    if data is None:
+        return None
+    try:
+        return json.dumps(json.loads(data), indent=2, sort_keys=False)
+    except ValueError:
+        return None
+
+
+def layer_bar(layers: list[dict[str, Any]], width: int = 1000) -> list[dict[str, Any]]:
+    """Segments of the layer-size bar: each layer's share of the image, in order, at least one
+    unit wide so that a small layer still shows."""
+    sizes = [max(int(layer.get("Size") or 0), 0) for layer in layers]
+    total = sum(sizes) or 1
+    segments, x = [], 0.0
+    for number, amount in enumerate(sizes):
+        share = max(width * amount / total, 1.0 if amount else 0.0)
+        segments.append(
+            {
+                "x": round(x, 2),
+                "width": round(share, 2),
+                "number": number + 1,
+                "size": size(amount),
+                "percent": f"{100 * amount / total:.1f}",
+            }
+        )
+        x += share
+    return segments

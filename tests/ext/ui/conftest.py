@@ -1,0 +1,196 @@
+"""One registry with the UI, seeded with images, and one Chromium for the whole test session.
+
+The browser is Debian's chromium driven by Playwright (its own browser download cannot work
+here). Each test gets a fresh context: no cookies carried from one test to the next.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.auth.registries import EVERY_ACTION, write_htpasswd
+from tests.liveserver import LiveServer, live_server
+from tests.oci import (
+    OCI_INDEX,
+    OCI_LAYER,
+    canonical,
+    descriptor,
+    image_manifest,
+    push_blob,
+    put_manifest,
+    sha256,
+)
+from tests.tools import missing
+
+pytest.importorskip("playwright", reason="pip install playwright (the test extra)")
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+
+CHROMIUM = Path("/usr/lib/chromium/chromium")
+USERS = {"ann": "ann-pw", "bob": "bob-pw"}
+# Guests and bob read everything but secret/**, which only ann reads.
+ACCESS = {
+    "repositories": {
+        "**": {
+            "policies": [{"users": ["ann"], "actions": EVERY_ACTION}],
+            "defaultPolicy": ["read"],
+            "anonymousPolicy": ["read"],
+        },
+        "secret/**": {"policies": [{"users": ["ann"], "actions": EVERY_ACTION}]},
+    }
+}
+DESCRIPTION = "org.opencontainers.image.description"
+SOURCE = "org.opencontainers.image.source"
+VENDOR = "org.opencontainers.image.vendor"
+LICENSES = "org.opencontainers.image.licenses"
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        missing("chromium is not installed; install it with: apt-get install chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    fresh = browser.new_context(viewport={"width": 1280, "height": 860})
+    fresh.set_default_timeout(15_000)
+    yield fresh
+    fresh.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    return context.new_page()
+
+
+def ui_config(directory: Path, **auth: Any) -> dict[str, Any]:
+    htpasswd = write_htpasswd(directory / "htpasswd", USERS)
+    return {
+        "http": {
+            "realm": "ui",
+            "auth": {"htpasswd": {"path": str(htpasswd)}, "apikey": True, **auth},
+            "accessControl": ACCESS,
+        },
+        "extensions": {"search": {}, "ui": {}},
+    }
+
+
+@pytest.fixture(scope="session")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    directory = tmp_path_factory.mktemp("ui")
+    with live_server(directory, ui_config(directory)) as live:
+        with httpx.Client(base_url=live.url, auth=("ann", "ann-pw"), timeout=30) as ann:
+            seed(ann)
+            wait_for_search(ann, 4)
+        yield live
+
+
+def history_config(arch: str, commands: list[str]) -> bytes:
+    history = [{"created": "2026-01-01T00:00:00Z", "created_by": c} for c in commands]
+    history.insert(1, {"created_by": "ENV PATH=/usr/bin", "empty_layer": True})
+    document = {
+        "architecture": arch,
+        "os": "linux",
+        "history": history,
+        "rootfs": {"type": "layers", "diff_ids": []},
+    }
+    return json.dumps(document).encode()
+
+
+def _push(client: httpx.Client, repo: str, ref: str, document: dict[str, Any]) -> dict[str, Any]:
+    digest = put_manifest(client, repo, ref, document).headers["Docker-Content-Digest"]
+    return {"mediaType": document["mediaType"], "digest": digest, "size": len(canonical(document))}
+
+
+def seed(client: httpx.Client) -> None:
+    """team/web (two tags, annotations, a referrer), team/multi (linux/amd64 and arm64),
+    tools/cli, and secret/vault, which only ann may read."""
+    annotations = {
+        DESCRIPTION: "The team's web server",
+        SOURCE: "https://example.com/web",
+        VENDOR: "Acme Widgets",
+        LICENSES: "Apache-2.0",
+    }
+    layers = [b"a" * 30_000, b"b" * 9_000, b"c" * 1_000]
+    config = history_config("amd64", ["ADD rootfs.tar /", "RUN apk add nginx", "COPY site /srv"])
+    web = image_manifest(client, "team/web", layers, config=config, annotations=annotations)
+    web_v1 = _push(client, "team/web", "v1", web)
+    newer = image_manifest(
+        client,
+        "team/web",
+        [*layers, b"d" * 500],
+        config=history_config(
+            "amd64", ["ADD rootfs.tar /", "RUN apk add nginx", "COPY site /srv", "COPY extra /srv"]
+        ),
+        annotations=annotations,
+    )
+    _push(client, "team/web", "v2", newer)
+    push_blob(client, "team/web", b"{}")
+    push_blob(client, "team/web", b"sbom-document")
+    sbom = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "config": {
+            "mediaType": "application/vnd.oci.empty.v1+json",
+            "digest": sha256(b"{}"),
+            "size": 2,
+        },
+        "layers": [descriptor(OCI_LAYER, b"sbom-document")],
+        "subject": web_v1,
+        "annotations": {"org.example.sbom.tool": "syft"},
+    }
+    put_manifest(client, "team/web", sha256(canonical(sbom)), sbom)
+    children = []
+    for arch in ("amd64", "arm64"):
+        child = image_manifest(
+            client,
+            "team/multi",
+            [arch.encode() * 100],
+            config=history_config(arch, ["ADD rootfs.tar /"]),
+        )
+        pushed = _push(client, "team/multi", sha256(canonical(child)), child)
+        children.append({**pushed, "platform": {"os": "linux", "architecture": arch}})
+    _push(
+        client,
+        "team/multi",
+        "latest",
+        {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children},
+    )
+    cli = image_manifest(client, "tools/cli", [b"cli"], annotations={DESCRIPTION: "A small CLI"})
+    _push(client, "tools/cli", "1.0", cli)
+    vault = image_manifest(
+        client, "secret/vault", [b"vault"], annotations={DESCRIPTION: "Top secret vault"}
+    )
+    _push(client, "secret/vault", "v1", vault)
+
+
+def wait_for_search(client: httpx.Client, repositories: int) -> None:
+    """The meta DB takes pushes in about once a second: wait until search sees them all."""
+    query = '{ GlobalSearch(query: "") { Page { TotalCount } } }'
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        answer = client.get("/v2/_zot/ext/search", params={"query": query}).json()
+        if answer["data"]["GlobalSearch"]["Page"]["TotalCount"] >= repositories:
+            return
+        time.sleep(0.2)
+    raise AssertionError("search never saw the seeded repositories")
+
+
+def log_in(page: Page, base: str, user: str, password: str) -> None:
+    page.goto(f"{base}/home/login")
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{base}/home")
