@@ -253,6 +253,7 @@ class S3Driver(StorageDriver):
             config=BotoConfig(
                 s3={"addressing_style": style},
                 max_pool_connections=64,
+                connect_timeout=10,
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
         )
@@ -484,14 +485,20 @@ class S3Driver(StorageDriver):
             log.info("aborted %d orphaned multipart uploads in s3://%s", removed, self.bucket)
         return removed
 
-    def ensure_bucket(self) -> None:
-        """Create the bucket when it is missing (tests, first start against a fresh store)."""
+    def check_bucket(self) -> str | None:
+        """Why the bucket cannot be used, or None (asked before anything listens)."""
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except ClientError as error:
-            if not _missing(error):
-                raise
-            self.client.create_bucket(Bucket=self.bucket)
+            code = _code(error)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return "no such bucket"
+            if code in ("403", "AccessDenied"):
+                return "access denied (check the credentials)"
+            return str(error)
+        except Exception as error:  # unreachable endpoint, no credentials, bad TLS, ...
+            return str(error)
+        return None
 
 
 def _mtime(head: dict[str, Any]) -> float:
