@@ -128,6 +128,9 @@ def test_skopeo_copies_in_and_out_and_the_bucket_holds_the_layout(
     algorithm, encoded = index_digest.split(":")
     assert driver.exists(f"skopeo/multi/blobs/{algorithm}/{encoded}")
     assert not (s3_server.root / "skopeo").exists()
+    # no hard-link dedupe on s3: no store in the bucket, no conversion pass at start
+    assert driver.children(".ocireg") == []
+    assert not any("dedupe conversion" in line for line in s3_server.log_lines())
 
 
 def test_an_upload_begun_on_one_instance_is_finished_on_another(
