@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 from ocireg.cli import main
+from tests.s3server import S3Endpoint, s3_endpoint
+
+__all__ = ["s3_endpoint"]  # the session fixture, used here by name
 
 BEARER = {"realm": "https://auth.example/token", "service": "reg", "cert": "/etc/c.pem"}
 
@@ -133,9 +136,10 @@ def test_a_bad_s3_driver_is_refused(
 
 
 def test_s3_keys_not_built_and_dedupe_are_warned(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], s3_endpoint: S3Endpoint
 ) -> None:
-    driver = {"name": "s3", "bucket": "zot", "region": "us-east-2", "encrypt": True}
+    # verify asks the bucket: a real one, on the test endpoint
+    driver = {**s3_endpoint.driver_config(s3_endpoint.new_bucket()), "encrypt": True}
     data = storage(storageDriver=driver, dedupe=True, redirectBlobURL=True)
     status, lines = verify(tmp_path, capsys, data)
     assert status == 0

@@ -255,6 +255,8 @@ class S3Driver(StorageDriver):
                 s3={"addressing_style": style},
                 max_pool_connections=64,
                 connect_timeout=10,
+                # completing or copying a large object may take minutes before the answer
+                read_timeout=300,
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
         )
