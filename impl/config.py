@@ -93,7 +93,6 @@ class RetentionConfig(_Section):
 
 # zot's storage drivers: s3 is served; the others are refused, since serving such a file would
 # put the data somewhere other than the file says.
-REMOTE_STORAGE_DRIVERS = frozenset({"s3", "gcs", "azure"})
 UNBUILT_STORAGE_DRIVERS = frozenset({"gcs", "azure"})
 MIN_S3_PART = 5 << 20
 
