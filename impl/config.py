@@ -91,24 +91,63 @@ class RetentionConfig(_Section):
     policies: list[RetentionPolicy] = Field(default_factory=list)
 
 
-# zot's storage drivers; ocireg stores on local disk only, so a file naming one is refused:
-# serving it would put the data somewhere other than the file says.
-REMOTE_STORAGE_DRIVERS = frozenset({"s3", "gcs", "azure"})
+# zot's storage drivers: s3 is served; the others are refused, since serving such a file would
+# put the data somewhere other than the file says.
+UNBUILT_STORAGE_DRIVERS = frozenset({"gcs", "azure"})
+MIN_S3_PART = 5 << 20
 
 
-def _check_storage_driver(driver: dict[str, Any] | None) -> dict[str, Any] | None:
-    if driver is None:
-        return None
+def _check_storage_driver(driver: Any) -> Any:
+    if driver is None or not isinstance(driver, dict):
+        return driver
     name = str(driver.get("name", "")).lower()
-    if name in REMOTE_STORAGE_DRIVERS:
+    if name in UNBUILT_STORAGE_DRIVERS:
         raise ValueError(
             f"the {name} storage driver is not implemented: ocireg would store everything on "
-            "local disk under rootDirectory instead, so it refuses this file; remove "
-            "storageDriver to serve from local disk"
+            "local disk under rootDirectory instead, so it refuses this file; use s3, or "
+            "remove storageDriver to serve from local disk"
         )
     if not name:
         raise ValueError("needs a name (zot knows s3, gcs and azure)")
-    raise ValueError(f"unknown storage driver {name!r}: zot knows s3, gcs and azure")
+    if name != "s3":
+        raise ValueError(f"unknown storage driver {name!r}: zot knows s3, gcs and azure")
+    return {**driver, "name": "s3"}
+
+
+class S3DriverConfig(BaseModel):
+    """zot's (and distribution's) ``storageDriver`` keys for ``s3``. Keys of distribution's
+    driver that ocireg does not build are kept, to be warned about by name (notices)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: Literal["s3"]
+    bucket: str = Field(min_length=3, description="The bucket holding the registry.")
+    region: str | None = Field(None, description="AWS region; else AWS_REGION from the env.")
+    regionendpoint: str | None = Field(
+        None, description="S3-compatible endpoint URL (host:port takes its scheme from secure)."
+    )
+    rootdirectory: str = Field("", description="Key prefix of the registry in the bucket.")
+    secure: bool = Field(True, description="HTTPS to the endpoint.")
+    skipverify: bool = Field(False, description="Do not verify the endpoint's TLS certificate.")
+    accesskey: str | None = Field(None, description="Else AWS_ACCESS_KEY_ID and the SDK chain.")
+    secretkey: str | None = Field(None, description="Else AWS_SECRET_ACCESS_KEY.")
+    sessiontoken: str | None = Field(None, description="Else AWS_SESSION_TOKEN.")
+    forcepathstyle: bool | None = Field(
+        None, description="Path-style bucket addressing; unset: the SDK decides."
+    )
+    chunksize: int = Field(
+        10 << 20, ge=MIN_S3_PART, description="Bytes per multipart part (memory per upload)."
+    )
+
+    @model_validator(mode="after")
+    def _keys_in_pairs(self) -> S3DriverConfig:
+        if bool(self.accesskey) != bool(self.secretkey):
+            raise ValueError("accesskey and secretkey go together (or both come from the env)")
+        return self
+
+    def unbuilt_keys(self) -> list[str]:
+        """Keys given that ocireg accepts but does not act on."""
+        return sorted(self.model_extra or {})
 
 
 def _check_time_window(window: str | None) -> str | None:
@@ -132,14 +171,24 @@ class RootConfig(_Section):
     )
     commit: bool = Field(False, description="fsync blobs and metadata before answering.")
     retention: RetentionConfig | None = None
-    storageDriver: Annotated[dict[str, Any] | None, AfterValidator(_check_storage_driver)] = None
+    storageDriver: Annotated[S3DriverConfig | None, BeforeValidator(_check_storage_driver)] = None
     cacheDriver: dict[str, Any] | None = None
     remoteCache: bool | None = None
     redirectBlobURL: bool = False
     maxRepos: int | None = Field(None, ge=0, description="Most repositories; 0: no limit.")
 
     def resolved_root(self) -> Path:
+        """The local directory: the repositories, or with ``storageDriver`` (whose
+        ``rootdirectory`` is the prefix in the bucket) ocireg's own state (locks, meta DB)."""
         return Path(self.rootDirectory).expanduser().resolve()
+
+    def on_s3(self) -> bool:
+        return self.storageDriver is not None
+
+    def dedupes(self) -> bool:
+        """Whether blobs are shared by hard links: never on s3, which has none (dedupe there
+        is by reference in the meta DB, not built yet; see notices)."""
+        return self.dedupe and not self.on_s3()
 
     def time_window(self) -> TimeWindow | None:
         return TimeWindow.parse(self.gcTimeWindow) if self.gcTimeWindow else None

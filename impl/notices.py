@@ -3,8 +3,8 @@
 Each is one line, ``source: key.path: not implemented yet, ignored: what that means``, printed by
 ``ocireg verify`` and logged by ``ocireg serve`` at start, so a zot file that asks for something
 ocireg does not do never looks as if it were in effect. Keys whose absence would put data
-somewhere other than the file says (``storage.storageDriver``) are refused by the config model
-instead; see :mod:`ocireg.config`.
+somewhere other than the file says (``storage.storageDriver`` naming gcs or azure) are refused by
+the config model instead; see :mod:`ocireg.config`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,25 @@ def _root_warnings(root: RootConfig, path: str, source: str) -> list[str]:
         lines.append(
             f"{source}: {path}.remoteCache: {_IGNORED}: the dedupe index stays on local disk"
         )
-    if root.redirectBlobURL:
+    if root.redirectBlobURL and not root.on_s3():
         lines.append(
             f"{source}: {path}.redirectBlobURL: {_IGNORED}: blobs are always served by "
-            "ocireg itself, never by a redirect"
+            "ocireg itself, never by a redirect (it takes effect with the s3 storageDriver)"
+        )
+    return lines + _s3_warnings(root, path, source)
+
+
+def _s3_warnings(root: RootConfig, path: str, source: str) -> list[str]:
+    if root.storageDriver is None:
+        return []
+    lines = [
+        f"{source}: {path}.storageDriver.{key}: {_IGNORED}: ocireg's s3 driver does not act on it"
+        for key in root.storageDriver.unbuilt_keys()
+    ]
+    if root.dedupe and "dedupe" in root.model_fields_set:
+        lines.append(
+            f"{source}: {path}.dedupe: {_IGNORED} on s3: each repository keeps its own copy "
+            "of a blob (dedupe by reference in the meta DB is future work)"
         )
     return lines
 

@@ -15,7 +15,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from ocireg.config import Config
+from ocireg.config import Config, RootConfig
 from ocireg.configcheck import ConfigError
 
 
@@ -38,6 +38,7 @@ def _problems(config: Config) -> list[str]:
         why = _unwritable_file(Path(path).expanduser()) if path else None
         if why:
             found.append(f"{key}: {path}: {why}")
+    found += _bucket_problems(config)
     why = _unbindable(config.http.address)
     if why:
         found.append(f"http.address: {config.http.address}: {why}")
@@ -60,6 +61,28 @@ def _session_key_problems(config: Config) -> list[str]:
     except ConfigError as exc:
         return exc.problems
     return []
+
+
+def _bucket_problems(config: Config) -> list[str]:
+    """Each s3 root's bucket, asked once: a missing bucket or wrong credentials would
+    otherwise fail every request."""
+    from ocireg.registry.build import root_driver
+
+    found = []
+    roots: list[tuple[str, RootConfig]] = [("storage", config.storage)]
+    roots += [(f"storage.subPaths.{k}", r) for k, r in (config.storage.subPaths or {}).items()]
+    for key, root in roots:
+        if root.storageDriver is None:
+            continue
+        bucket = root.storageDriver.bucket
+        try:
+            driver = root_driver(root)  # an S3Driver; the s3 extra missing is said here
+            why = getattr(driver, "check_bucket", lambda: None)()
+        except (RuntimeError, ValueError) as error:
+            why = str(error)
+        if why:
+            found.append(f"{key}.storageDriver.bucket: {bucket}: {why}")
+    return found
 
 
 def _unusable_directory(path: Path) -> str | None:

@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 
 from ocireg.cli import main
+from tests.s3server import S3Endpoint, s3_endpoint
+
+__all__ = ["s3_endpoint"]  # the session fixture, used here by name
 
 BEARER = {"realm": "https://auth.example/token", "service": "reg", "cert": "/etc/c.pem"}
 
@@ -46,7 +49,7 @@ def storage(**keys: Any) -> dict[str, Any]:
         (
             storage(redirectBlobURL=True),
             "storage.redirectBlobURL: not implemented yet, ignored: blobs are always served "
-            "by ocireg itself, never by a redirect",
+            "by ocireg itself, never by a redirect (it takes effect with the s3 storageDriver)",
         ),
         (
             storage(subPaths={"/a": {"rootDirectory": "/var/lib/a", "remoteCache": True}}),
@@ -91,17 +94,16 @@ def test_keys_left_at_what_ocireg_does_get_no_warning(
     ("driver", "why"),
     [
         (
-            {"name": "s3", "region": "us-east-2", "bucket": "zot"},
-            "the s3 storage driver is not implemented: ocireg would store everything on local "
+            {"name": "gcs", "bucket": "zot"},
+            "the gcs storage driver is not implemented: ocireg would store everything on local "
             "disk under rootDirectory instead, so it refuses this file",
         ),
-        ({"name": "gcs", "bucket": "zot"}, "the gcs storage driver is not implemented"),
         ({"name": "azure"}, "the azure storage driver is not implemented"),
         ({"name": "floppy"}, "unknown storage driver 'floppy': zot knows s3, gcs and azure"),
         ({"region": "x"}, "needs a name (zot knows s3, gcs and azure)"),
     ],
 )
-def test_a_storage_driver_is_refused_with_the_reason(
+def test_an_unbuilt_storage_driver_is_refused_with_the_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], driver: Any, why: str
 ) -> None:
     status, lines = verify(tmp_path, capsys, storage(storageDriver=driver))
@@ -111,15 +113,57 @@ def test_a_storage_driver_is_refused_with_the_reason(
     assert why in lines[0]
 
 
-def test_serve_refuses_a_remote_storage_driver_before_listening(
+@pytest.mark.parametrize(
+    ("driver", "problem"),
+    [
+        ({"name": "s3", "region": "us-east-2"}, "storage.storageDriver.bucket: Field required"),
+        (
+            {"name": "s3", "bucket": "zot", "accesskey": "a"},
+            "accesskey and secretkey go together",
+        ),
+        (
+            {"name": "s3", "bucket": "zot", "chunksize": 1024},
+            "storage.storageDriver.chunksize: Input should be greater than or equal to 5242880",
+        ),
+    ],
+)
+def test_a_bad_s3_driver_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], driver: Any, problem: str
+) -> None:
+    status, lines = verify(tmp_path, capsys, storage(storageDriver=driver))
+    assert status == 1
+    assert any(problem in line for line in lines), lines
+
+
+def test_s3_keys_not_built_and_dedupe_are_warned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], s3_endpoint: S3Endpoint
+) -> None:
+    # verify asks the bucket: a real one, on the test endpoint
+    driver = {**s3_endpoint.driver_config(s3_endpoint.new_bucket()), "encrypt": True}
+    data = storage(storageDriver=driver, dedupe=True, redirectBlobURL=True)
+    status, lines = verify(tmp_path, capsys, data)
+    assert status == 0
+    assert lines[:2] == [
+        "storage.storageDriver.encrypt: not implemented yet, ignored: ocireg's s3 driver does "
+        "not act on it",
+        "storage.dedupe: not implemented yet, ignored on s3: each repository keeps its own "
+        "copy of a blob (dedupe by reference in the meta DB is future work)",
+    ]
+    assert not any("redirectBlobURL" in line for line in lines)  # in effect on s3
+
+
+def test_gcs_in_a_sub_path_is_refused_before_listening(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "s3.json"
-    data = storage(storageDriver={"name": "s3", "bucket": "zot"})
+    path = tmp_path / "gcs.json"
+    data = storage(
+        subPaths={"/a": {"rootDirectory": str(tmp_path / "a"), "storageDriver": {"name": "gcs"}}}
+    )
     data["storage"]["rootDirectory"] = str(tmp_path / "root")
     path.write_text(json.dumps(data))
     assert main(["serve", str(path)]) == 1
-    assert "storage.storageDriver: Value error, the s3 storage driver" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "storage.subPaths./a.storageDriver: Value error, the gcs storage driver" in err
     assert not (tmp_path / "root").exists()
 
 

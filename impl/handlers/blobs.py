@@ -19,6 +19,7 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.handlers.base import registry, repo
 from ocireg.operations import current_request
 from ocireg.registry import layout
+from ocireg.storage.driver import StorageDriver
 
 OCTET = "application/octet-stream"
 CHUNK = 1 << 20  # 1 MiB reads: a third of the CPU per GiB of the 64 KiB default
@@ -28,10 +29,41 @@ class BlobFileResponse(FileResponse):
     chunk_size = CHUNK
 
 
-def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+def _chunks(handle: BinaryIO, length: int | None = None) -> Iterator[bytes]:
+    """The handle's bytes, ``length`` of them at most (all when None)."""
     with handle:
-        while chunk := handle.read(CHUNK):
+        left = length
+        while left is None or left > 0:
+            chunk = handle.read(CHUNK if left is None else min(CHUNK, left))
+            if not chunk:
+                return
+            if left is not None:
+                left -= len(chunk)
             yield chunk
+
+
+def _requested_range(size: int, etag: str) -> tuple[int, int] | None:
+    """The one byte range ``[start, end)`` a GET asks for, checked as :func:`_check_range`
+    does; None for the whole blob (no Range, an ``If-Range`` that does not match, or several
+    ranges, which a server may answer whole)."""
+    headers = current_request().headers
+    header = headers.get("range")
+    if header is None or headers.get("if-range", etag) != etag:
+        return None
+    try:
+        ranges = BlobFileResponse._parse_range_header(header, size)
+    except MalformedRangeHeader as error:
+        detail = {"range": header, "reason": error.content}
+        raise RegistryError(ErrorCode.UNSUPPORTED, detail, status=400) from None
+    except RangeNotSatisfiable:
+        raise RegistryError(
+            ErrorCode.UNSUPPORTED,
+            {"range": header, "size": size},
+            status=416,
+            message="requested range not satisfiable",
+            headers={"Content-Range": f"bytes */{size}"},
+        ) from None
+    return ranges[0] if len(ranges) == 1 else None
 
 
 def _check_range(response: BlobFileResponse, size: int) -> None:
@@ -79,10 +111,32 @@ def _blob_response(name: str, digest: str) -> Response:
         )
         _check_range(response, stat_result.st_size)
         return response
-    headers["Content-Length"] = str(info.size)
-    if current_request().method == "HEAD":
-        return Response(status_code=200, media_type=OCTET, headers=headers)
-    return StreamingResponse(_chunks(reg.driver.reader(path)), media_type=OCTET, headers=headers)
+    method = current_request().method
+    redirect = reg.driver.redirect_url(path, method) if method == "GET" else None
+    if redirect is not None:  # storage.redirectBlobURL on an s3 root: a presigned URL
+        return Response(status_code=307, headers={**headers, "Location": redirect})
+    return _streamed(reg.driver, path, info.size, headers, method)
+
+
+def _streamed(
+    driver: StorageDriver, path: str, size: int, headers: dict[str, str], method: str
+) -> Response:
+    """A blob read through its driver (no local file), whole or one requested range."""
+    etag = f'"{headers["Docker-Content-Digest"]}"'  # content-addressed: a strong validator
+    headers |= {"Accept-Ranges": "bytes", "ETag": etag, "Content-Length": str(size)}
+    wanted = _requested_range(size, etag)
+    status, start, length = 200, 0, size
+    if wanted is not None:
+        start, end = wanted
+        status, length = 206, end - start
+        headers |= {
+            "Content-Range": f"bytes {start}-{end - 1}/{size}",
+            "Content-Length": str(length),
+        }
+    if method == "HEAD":
+        return Response(status_code=status, media_type=OCTET, headers=headers)
+    body = _chunks(driver.reader(path, start), length)
+    return StreamingResponse(body, status_code=status, media_type=OCTET, headers=headers)
 
 
 async def head_blob(name: str, digest: str) -> Response:

@@ -21,6 +21,33 @@ def meta_dir(config: Config, driver: StorageDriver | None) -> Path | None:
     return config.resolved_root() / ".ocireg" if driver is None else None
 
 
+def root_driver(root: RootConfig) -> StorageDriver:
+    """The driver a root's settings name: local disk, or S3 (``storageDriver``)."""
+    settings = root.storageDriver
+    if settings is None:
+        return FilesystemDriver(root.resolved_root(), fsync=root.commit)
+    try:
+        from ocireg.storage.s3 import S3Driver
+    except ImportError as error:
+        raise RuntimeError(
+            f"the s3 storage driver needs boto3: pip install 'ocireg[s3]' ({error})"
+        ) from error
+    return S3Driver(
+        bucket=settings.bucket,
+        region=settings.region,
+        regionendpoint=settings.regionendpoint,
+        rootdirectory=settings.rootdirectory,
+        secure=settings.secure,
+        skipverify=settings.skipverify,
+        accesskey=settings.accesskey,
+        secretkey=settings.secretkey,
+        sessiontoken=settings.sessiontoken,
+        forcepathstyle=settings.forcepathstyle,
+        chunksize=settings.chunksize,
+        redirect=root.redirectBlobURL,
+    )
+
+
 def _root(
     root: RootConfig, driver: StorageDriver, locks: KeyedLocks, docker: bool, caps: SessionCaps
 ) -> Registry:
@@ -29,7 +56,7 @@ def _root(
         locks,
         docker_compat=docker,
         fsync=root.commit,
-        dedupe=root.dedupe,
+        dedupe=root.dedupes(),
         upload_caps=caps,
     )
 
@@ -47,10 +74,10 @@ def build_registry(config: Config, driver: StorageDriver | None = None) -> Regis
         config.http.maxUploadSessionsPerClient,
         config.http.workers,
     )
-    main = driver or FilesystemDriver(storage.resolved_root(), fsync=storage.commit)
+    main = driver or root_driver(storage)
     routes = {}
     for key, sub in (storage.subPaths or {}).items():
-        sub_driver = MemoryDriver() if driver else FilesystemDriver(sub.resolved_root(), sub.commit)
+        sub_driver = MemoryDriver() if driver else root_driver(sub)
         routes[key.removeprefix("/")] = _root(sub, sub_driver, locks, docker, caps)
     registries = Registries(_root(storage, main, locks, docker, caps), routes)
     for registry in registries.roots():

@@ -303,7 +303,8 @@ class UploadStore:
             await anyio.to_thread.run_sync(self._driver.move, source, target)
         else:
             self._driver.move(source, target)
-        self._driver.touch(target)  # a move keeps the upload's age, which may be old
+        if not self._driver.move_renews_mtime:
+            self._driver.touch(target)  # a move keeps the upload's age, which may be old
         self._dedupe.record(target, digest)
 
     @staticmethod

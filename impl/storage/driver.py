@@ -91,6 +91,9 @@ def join(*parts: str) -> str:
 
 class StorageDriver(ABC):
     name: str = "abstract"
+    # Whether :meth:`move` gives ``dest`` a new modification time, so that a caller need not
+    # :meth:`touch` it afterwards (on S3 a move is a copy, and a touch would be a second one).
+    move_renews_mtime: bool = False
 
     @abstractmethod
     def get_content(self, path: str) -> bytes: ...

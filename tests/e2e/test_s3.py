@@ -1,0 +1,241 @@
+"""The registry end to end on the s3 storage driver, against moto's S3 server: our conformance
+suite, skopeo copy in and out, the OCI layout in the bucket, an upload begun on one instance and
+finished or cancelled on another, Range, presigned redirects and an s3 sub-path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ocireg.conformance.layout import build_multiarch_layout
+from ocireg.storage.s3 import S3Driver
+from tests.liveserver import LiveServer, live_server
+from tests.oci import push_blob
+from tests.s3server import ACCESS_KEY, ENV, REGION, SECRET_KEY, S3Endpoint, s3_endpoint
+
+__all__ = ["s3_endpoint"]  # the session fixture, used here by name
+
+pytestmark = pytest.mark.e2e
+PREFIX = "registry"
+
+
+def _driver(endpoint: S3Endpoint, bucket: str, prefix: str = PREFIX) -> S3Driver:
+    return S3Driver(
+        bucket=bucket,
+        region=REGION,
+        regionendpoint=endpoint.url,
+        rootdirectory=prefix,
+        secure=False,
+        accesskey=ACCESS_KEY,
+        secretkey=SECRET_KEY,
+    )
+
+
+def _s3_config(endpoint: S3Endpoint, bucket: str, **root: Any) -> dict[str, Any]:
+    # credentials from the environment (ENV), as zot users often give them
+    driver = endpoint.driver_config(bucket, rootdirectory=PREFIX)
+    del driver["accesskey"], driver["secretkey"]
+    return {"storage": {"storageDriver": driver, **root}}
+
+
+@pytest.fixture(scope="module")
+def bucket(s3_endpoint: S3Endpoint) -> str:
+    return s3_endpoint.new_bucket()
+
+
+@pytest.fixture(scope="module")
+def s3_server(
+    s3_endpoint: S3Endpoint, bucket: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("s3-one")
+    with live_server(folder, _s3_config(s3_endpoint, bucket), env=ENV) as live:
+        _wait_for(live, "start-up cleanup done")
+        yield live
+
+
+@pytest.fixture(scope="module")
+def s3_other(
+    s3_endpoint: S3Endpoint, bucket: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """A second instance on the same bucket, with a local directory of its own."""
+    folder = tmp_path_factory.mktemp("s3-two")
+    with live_server(folder, _s3_config(s3_endpoint, bucket), env=ENV) as live:
+        # its start-up cleanup aborts multipart uploads it takes for orphans (moto dates every
+        # upload 2010): let it finish before the other instance writes
+        _wait_for(live, "start-up cleanup done")
+        yield live
+
+
+def _wait_for(server: LiveServer, message: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(message in line for line in server.log_lines()):
+        assert time.monotonic() < deadline, f"no {message!r} in the log"
+        time.sleep(0.1)
+
+
+def run(*args: str) -> str:
+    result = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"{' '.join(args)}\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+def test_conformance_suite_passes_on_s3(s3_server: LiveServer) -> None:
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "ocireg", "conformance", "--url", s3_server.url,
+            "--workflows", "pull,push,discovery,management,main", "--schema", "strict",
+            "--automatic-crossmount", "true",
+        ],
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "result: passed" in done.stdout
+
+
+def test_skopeo_copies_in_and_out_and_the_bucket_holds_the_layout(
+    skopeo: str,
+    s3_server: LiveServer,
+    s3_endpoint: S3Endpoint,
+    bucket: str,
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "source"
+    index_digest = build_multiarch_layout(source, "v1")
+    remote = f"docker://{s3_server.host}/skopeo/multi"
+    no_tls = ("--src-tls-verify=false", "--dest-tls-verify=false")
+    run(skopeo, "copy", "--all", *no_tls, f"oci:{source}:v1", f"{remote}:v1")
+    tags = json.loads(run(skopeo, "list-tags", "--tls-verify=false", remote))
+    assert tags["Tags"] == ["v1"]
+    back = tmp_path / "back"
+    run(skopeo, "copy", "--all", *no_tls, f"{remote}:v1", f"oci:{back}:v1")
+    assert json.loads((back / "index.json").read_text())["manifests"][0]["digest"] == (index_digest)
+    # The same OCI layout per repository, under rootdirectory in the bucket; nothing on disk.
+    driver = _driver(s3_endpoint, bucket)
+    index = json.loads(driver.get_content("skopeo/multi/index.json"))
+    tagged = [entry for entry in index["manifests"] if entry.get("annotations")]
+    assert [entry["digest"] for entry in tagged] == [index_digest]
+    assert driver.get_content("skopeo/multi/oci-layout") == b'{"imageLayoutVersion":"1.0.0"}'
+    algorithm, encoded = index_digest.split(":")
+    assert driver.exists(f"skopeo/multi/blobs/{algorithm}/{encoded}")
+    assert not (s3_server.root / "skopeo").exists()
+    # no hard-link dedupe on s3: no store in the bucket, no conversion pass at start
+    assert driver.children(".ocireg") == []
+    assert not any("dedupe conversion" in line for line in s3_server.log_lines())
+
+
+def test_an_upload_begun_on_one_instance_is_finished_on_another(
+    s3_server: LiveServer, s3_other: LiveServer
+) -> None:
+    first, second = b"a" * (6 << 20), b"b" * 1000  # past one part, then a small tail
+    digest = "sha256:" + hashlib.sha256(first + second).hexdigest()
+    repo = "handover/blob"
+    with (
+        httpx.Client(base_url=s3_server.url, timeout=120) as one,
+        httpx.Client(base_url=s3_other.url, timeout=120) as two,
+    ):
+        location = one.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        patched = one.patch(
+            location, content=first, headers={"Content-Range": f"0-{len(first) - 1}"}
+        )
+        assert patched.status_code == 202
+        status = two.get(location)
+        assert (status.status_code, status.headers["Range"]) == (204, f"0-{len(first) - 1}")
+        done = two.put(location, params={"digest": digest}, content=second)
+        assert done.status_code == 201, done.text
+        fetched = one.get(f"/v2/{repo}/blobs/{digest}")
+        assert fetched.content == first + second
+
+        cancelled = one.post(f"/v2/{repo}/blobs/uploads/").headers["Location"]
+        assert one.patch(cancelled, content=b"partial").status_code == 202
+        assert two.delete(cancelled).status_code == 204
+        gone = one.get(cancelled)
+        assert gone.status_code == 404
+        assert gone.json()["errors"][0]["code"] == "BLOB_UPLOAD_UNKNOWN"
+
+
+def test_blob_ranges_stream_from_s3(s3_server: LiveServer) -> None:
+    data = bytes(range(256)) * 64
+    with httpx.Client(base_url=s3_server.url, timeout=60) as client:
+        digest = push_blob(client, "ranges/blob", data)
+        url = f"/v2/ranges/blob/blobs/{digest}"
+        whole = client.get(url)
+        assert (whole.status_code, whole.content) == (200, data)
+        assert whole.headers["Accept-Ranges"] == "bytes"
+        part = client.get(url, headers={"Range": "bytes=100-355"})
+        assert (part.status_code, part.content) == (206, data[100:356])
+        assert part.headers["Content-Range"] == f"bytes 100-355/{len(data)}"
+        tail = client.get(url, headers={"Range": "bytes=-10", "If-Range": whole.headers["ETag"]})
+        assert (tail.status_code, tail.content) == (206, data[-10:])
+        stale = client.get(url, headers={"Range": "bytes=0-0", "If-Range": '"stale"'})
+        assert (stale.status_code, stale.content) == (200, data)
+        bad = client.get(url, headers={"Range": f"bytes={len(data)}-"})
+        assert bad.status_code == 416
+        assert bad.headers["Content-Range"] == f"bytes */{len(data)}"
+        assert bad.json()["errors"][0]["code"] == "UNSUPPORTED"
+
+
+def test_redirect_blob_url_answers_with_a_presigned_url(
+    s3_endpoint: S3Endpoint, tmp_path: Path
+) -> None:
+    config = _s3_config(s3_endpoint, s3_endpoint.new_bucket(), redirectBlobURL=True)
+    with (
+        live_server(tmp_path, config, env=ENV) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        digest = push_blob(client, "redirected/blob", b"served by the bucket")
+        url = f"/v2/redirected/blob/blobs/{digest}"
+        answer = client.get(url)
+        assert answer.status_code == 307
+        assert answer.headers["Location"].startswith(s3_endpoint.url)
+        assert httpx.get(answer.headers["Location"]).content == b"served by the bucket"
+        head = client.head(url)  # HEAD is answered here, with the digest
+        assert (head.status_code, head.headers["Docker-Content-Digest"]) == (200, digest)
+        missing = client.get(url.replace(digest[-4:], "0000"))
+        assert missing.status_code == 404  # no redirect to something that is not there
+
+
+def test_a_sub_path_on_s3_beside_a_root_on_disk(s3_endpoint: S3Endpoint, tmp_path: Path) -> None:
+    bucket = s3_endpoint.new_bucket()
+    team = {
+        "rootDirectory": str(tmp_path / "team-local"),
+        "storageDriver": s3_endpoint.driver_config(bucket, rootdirectory="team"),
+    }
+    with (
+        live_server(tmp_path / "srv", {"storage": {"subPaths": {"/team": team}}}) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        push_blob(client, "team/app", b"in the bucket")
+        push_blob(client, "solo/app", b"on disk")
+        catalog = client.get("/v2/_catalog").json()["repositories"]
+        assert {"team/app", "solo/app"} <= set(catalog)
+        assert (server.root / "solo" / "app" / "oci-layout").exists()
+        assert not (server.root / "team").exists()
+    driver = _driver(s3_endpoint, bucket, "team")
+    assert driver.list("team/app/blobs") == ["team/app/blobs/sha256"]
+
+
+def test_a_missing_bucket_stops_verify_and_serve_with_the_reason(
+    s3_endpoint: S3Endpoint, tmp_path: Path
+) -> None:
+    config = _s3_config(s3_endpoint, "no-such-bucket")
+    config["storage"]["rootDirectory"] = str(tmp_path / "root")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    for command in ("verify", "serve"):
+        done = subprocess.run(
+            [sys.executable, "-m", "ocireg", command, str(path)],
+            capture_output=True, text=True, timeout=120, env={**os.environ, **ENV},
+        )  # fmt: skip
+        assert done.returncode == 1, done.stdout + done.stderr
+        expected = f"{path}: storage.storageDriver.bucket: no-such-bucket: no such bucket"
+        assert expected in done.stderr.splitlines()

@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import hashlib
+
+import httpx
+import pytest
+
+from ocireg.storage.driver import StorageDriver
+from ocireg.storage.s3 import MIN_PART, S3Driver
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Endpoint, s3_endpoint
+from tests.storage.driver_suite import DriverSuite
+
+__all__ = ["s3_endpoint"]  # the session fixture, used here by name
+
+
+def make_driver(endpoint: S3Endpoint, bucket: str | None = None, **extra: object) -> S3Driver:
+    return S3Driver(
+        bucket=bucket or endpoint.new_bucket(),
+        region=REGION,
+        regionendpoint=endpoint.url,
+        secure=False,
+        accesskey=ACCESS_KEY,
+        secretkey=SECRET_KEY,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+class TestS3Driver(DriverSuite):
+    @pytest.fixture(params=["", "some/prefix"], ids=["bucket-root", "rootdirectory"])
+    def driver(self, s3_endpoint: S3Endpoint, request: pytest.FixtureRequest) -> StorageDriver:
+        return make_driver(s3_endpoint, rootdirectory=request.param)
+
+
+@pytest.fixture
+def driver(s3_endpoint: S3Endpoint) -> S3Driver:
+    return make_driver(s3_endpoint, chunksize=MIN_PART)
+
+
+def _blob(size: int, seed: bytes) -> bytes:
+    out = bytearray()
+    while len(out) < size:
+        seed = hashlib.sha256(seed).digest()
+        out += seed * 64
+    return bytes(out[:size])
+
+
+def test_appends_past_a_part_continue_on_another_instance(
+    driver: S3Driver, s3_endpoint: S3Endpoint
+) -> None:
+    first, second, third = _blob(6 << 20, b"1"), _blob(3 << 20, b"2"), _blob(12 << 20, b"3")
+    driver.put_content("up", b"")
+    with driver.writer("up", append=True) as writer:
+        writer.write(first)
+        writer.commit()
+    # another instance: nothing of the upload is kept in the first one's memory
+    other = make_driver(s3_endpoint, bucket=driver.bucket, chunksize=MIN_PART)
+    for part in (second, third):
+        writer = other.writer("up", append=True)
+        assert writer.size == other.stat("up").size
+        writer.write(part)
+        writer.commit()
+    with driver.reader("up", 1) as handle:
+        assert handle.read() == (first + second + third)[1:]
+    cancelled = driver.writer("up", append=True)
+    cancelled.write(b"more")
+    cancelled.cancel()
+    assert driver.stat("up").size == len(first + second + third)
+    assert driver.client.list_multipart_uploads(Bucket=driver.bucket).get("Uploads", []) == []
+
+
+def test_large_copies_are_multipart(driver: S3Driver) -> None:
+    driver.copy_threshold, driver.copy_part_size = 6 << 20, MIN_PART
+    data = _blob(12 << 20, b"copy")
+    driver.put_content("a/src", data)
+    driver.move("a/src", "b/dst")
+    driver.link("b/dst", "c/dst")
+    driver.touch("c/dst")
+    assert driver.get_content("b/dst") == data
+    assert driver.get_content("c/dst") == data
+    assert not driver.exists("a/src")
+
+
+def test_files_live_under_rootdirectory(s3_endpoint: S3Endpoint) -> None:
+    driver = make_driver(s3_endpoint, rootdirectory="/zot/")
+    driver.put_content("repo/index.json", b"{}")
+    listed = driver.client.list_objects_v2(Bucket=driver.bucket)["Contents"]
+    assert [entry["Key"] for entry in listed] == ["zot/repo/index.json"]
+    assert driver.list("") == ["repo"]
+
+
+def test_sweep_aborts_only_old_multipart_uploads(driver: S3Driver) -> None:
+    writer = driver.writer("orphan")
+    writer.write(_blob(MIN_PART + 1, b"o"))  # one part sent: a multipart upload is open
+    # moto reports every upload as begun in 2010, so "not old yet" is told apart by a bound
+    # beyond that date here; S3 itself reports the real time
+    assert driver.sweep_temporary(100 * 365 * 86400) == 0
+    assert driver.sweep_temporary(-1) == 1
+    assert driver.client.list_multipart_uploads(Bucket=driver.bucket).get("Uploads", []) == []
+    assert not driver.exists("orphan")
+
+
+def test_presigned_redirect(s3_endpoint: S3Endpoint) -> None:
+    plain = make_driver(s3_endpoint)
+    plain.put_content("blob", b"content")
+    assert plain.redirect_url("blob", "GET") is None
+    redirecting = make_driver(s3_endpoint, bucket=plain.bucket, redirect=True)
+    url = redirecting.redirect_url("blob", "GET")
+    assert url is not None and "Signature" in url
+    assert httpx.get(url).content == b"content"
+    assert redirecting.redirect_url("blob", "PUT") is None
+
+
+def test_chunksize_below_s3_minimum_is_refused(s3_endpoint: S3Endpoint) -> None:
+    with pytest.raises(ValueError, match="smallest part"):
+        make_driver(s3_endpoint, bucket="unused", chunksize=MIN_PART - 1)
