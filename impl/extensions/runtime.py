@@ -19,7 +19,7 @@ from ocireg.config import Config
 from ocireg.errors import RegistryError, error_response
 from ocireg.extensions.loading import Enabled
 from ocireg.registry.routes import Registries
-from ocireg.registry.store import ManifestCheck, Observer
+from ocireg.registry.store import ManifestCheck, Observer, PullCheck
 from ocireg.scheduler import Scheduler
 from ocireg.state import AppState
 
@@ -37,6 +37,7 @@ class Hooks:
     """Everything the enabled extensions registered, in the order they registered it."""
 
     manifest_checks: list[ManifestCheck] = field(default_factory=list)
+    pull_checks: list[PullCheck] = field(default_factory=list)
     routes: dict[str, Route] = field(default_factory=dict)
     middleware: list[Middleware] = field(default_factory=list)
 
@@ -68,6 +69,11 @@ class SetupContext:
 
     def check_manifests(self, check: ManifestCheck) -> None:
         self.hooks.manifest_checks.append(check)
+
+    def check_pulls(self, check: PullCheck) -> None:
+        """Ask ``check(repo, digest)`` before a manifest is served (GET and HEAD), after the
+        caller was authorized; it raises the RegistryError the caller gets instead."""
+        self.hooks.pull_checks.append(check)
 
     def add_route(self, path: str, app: ASGIApp, access: str = "authenticated") -> None:
         """Serve ``path`` (exactly, any method) with a plain ASGI app, outside the OpenAPI
