@@ -33,11 +33,12 @@ BUILTIN = (
     "ocireg.ext.scrub:EXTENSION",
     "ocireg.ext.search:EXTENSION",
     "ocireg.ext.userprefs:EXTENSION",
+    "ocireg.ext.trust:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
 # still loads, and start-up says that they are ignored.
-PLANNED = frozenset({"sync", "ui", "trust", "events", "apikey"})
+PLANNED = frozenset({"sync", "ui", "events", "apikey"})
 
 
 @dataclass(frozen=True)
