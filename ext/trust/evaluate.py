@@ -31,6 +31,7 @@ from .verdict import Subject, TrustStore, Verdict
 
 log = logging.getLogger("ocireg.trust")
 LAYER_LIMIT = 8 * 1024 * 1024  # a signature layer larger than this is not read
+BATCH = 200  # verdicts stored per transaction in a round
 
 
 @dataclass(frozen=True)
@@ -117,13 +118,11 @@ class Evaluator:
             return Found(tool, Subject(str(s.digest), s.media_type, s.size), manifest)
         if tool != "cosign":
             return None
-        named = [cosign_tag_subject(t) for t, d in self.meta.tags(repo).items() if d == digest]
-        signed = legacy or next((s for s in named if s is not None), None)
+        signed = legacy or self._legacy_subjects(repo).get(digest)
         if signed is None:
             return None
-        row = self.meta.image(repo, signed)
-        media_type, size = (row["media_type"], row["size"]) if row else ("", 0)
-        return Found(tool, Subject(signed, media_type, size), manifest)
+        # cosign's payload names the digest only: the descriptor's other fields are not needed
+        return Found(tool, Subject(signed, "", 0), manifest)
 
     def signatures(self, repo: str) -> Iterator[str]:
         """Every signature manifest of ``repo`` the meta DB knows (referrers and legacy tags)."""
@@ -136,18 +135,23 @@ class Evaluator:
         self, repo: str, digest: str, got: Material | None = None, legacy: str | None = None
     ) -> int:
         """Judge one signature manifest and store its verdicts; how many layers are trusted."""
+        verdicts = self.judge(repo, digest, self.material() if got is None else got, legacy)
+        self.tables.put_verdicts(repo, digest, verdicts)
+        return sum(v.trusted for v in verdicts)
+
+    def judge(
+        self, repo: str, digest: str, got: Material, legacy: str | None = None
+    ) -> list[LayerVerdict]:
+        """The verdicts of one signature manifest's layers; none when it is no signature (any
+        more): storing none forgets it."""
         found = self.find(repo, digest, legacy)
         if found is None:
-            self.tables.forget(repo, digest)
-            return 0
-        got = self.material() if got is None else got
+            return []
         now = datetime.now(UTC)
-        verdicts = [
+        return [
             self._layer(repo, digest, found, i, layer, got, now)
             for i, layer in enumerate(found.manifest.layers)
         ]
-        self.tables.put_verdicts(repo, digest, verdicts)
-        return sum(v.trusted for v in verdicts)
 
     def _layer(
         self,
@@ -197,11 +201,33 @@ class Evaluator:
 
     # -- rounds -------------------------------------------------------------------------------
     def evaluate_all(self, pairs: list[tuple[str, str]]) -> int:
-        """Judge each (repo, signature) with the material loaded once; trusted layers."""
+        """Judge each (repo, signature) with the material loaded once, storing the verdicts
+        in batches of :data:`BATCH`; how many layers are trusted."""
         if not pairs:
             return 0
         got = self.material()
-        return sum(self.evaluate(repo, digest, got) for repo, digest in pairs)
+        legacy: dict[str, dict[str, str]] = {}  # repo -> signature digest -> what its tag signs
+        judged: list[tuple[str, str, list[LayerVerdict]]] = []
+        total = 0
+        for repo, digest in pairs:
+            if repo not in legacy:  # read each repository's tags once, not once a signature
+                legacy[repo] = self._legacy_subjects(repo)
+            verdicts = self.judge(repo, digest, got, legacy[repo].get(digest))
+            judged.append((repo, digest, verdicts))
+            total += sum(v.trusted for v in verdicts)
+            if len(judged) >= BATCH:
+                self.tables.put_many(judged)
+                judged = []
+        self.tables.put_many(judged)
+        return total
+
+    def _legacy_subjects(self, repo: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for tag, digest in self.meta.tags(repo).items():
+            signed = cosign_tag_subject(tag)
+            if signed is not None:
+                found.setdefault(digest, signed)
+        return found
 
     def of_tool(self, tool: str) -> list[tuple[str, str]]:
         return self.tables.signatures_of_tool(tool)

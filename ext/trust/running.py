@@ -64,8 +64,10 @@ class Trust:
         return await asyncio.to_thread(self._judge_pending, pending)
 
     def _judge_pending(self, pending: list[tuple[str, str, str | None]]) -> int:
-        got = self.evaluator.material()
-        return sum(self.evaluator.evaluate(repo, d, got, subject) for repo, d, subject in pending)
+        got, judge = self.evaluator.material(), self.evaluator.judge
+        judged = [(repo, d, judge(repo, d, got, subject)) for repo, d, subject in pending]
+        self.evaluator.tables.put_many(judged)
+        return sum(v.trusted for _, _, verdicts in judged for v in verdicts)
 
     # -- rounds -------------------------------------------------------------------------------
     def reevaluate(self, tool: str) -> None:

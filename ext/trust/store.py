@@ -101,15 +101,21 @@ class TrustTables:
     # -- verdicts -----------------------------------------------------------------------------
     def put_verdicts(self, repo: str, signature: str, verdicts: list[LayerVerdict]) -> None:
         """Replace what is known of one signature manifest."""
+        self.put_many([(repo, signature, verdicts)])
+
+    def put_many(self, judged: list[tuple[str, str, list[LayerVerdict]]]) -> None:
+        """Replace what is known of several signature manifests, in one transaction (a round
+        of thousands commits in batches, not once a signature); an empty list forgets one."""
         now = time.time()
         with self.db.extension_write() as connection:
-            connection.execute(
-                "DELETE FROM trust_verdicts WHERE repo = ? AND signature = ?", (repo, signature)
+            connection.executemany(
+                "DELETE FROM trust_verdicts WHERE repo = ? AND signature = ?",
+                [(repo, signature) for repo, signature, _ in judged],
             )
             connection.executemany(
                 "INSERT INTO trust_verdicts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(v.repo, v.signature, v.layer, v.subject, v.tool, int(v.trusted), v.author,
-                  v.reason, v.valid_until, now) for v in verdicts],
+                  v.reason, v.valid_until, now) for _, _, verdicts in judged for v in verdicts],
             )  # fmt: skip
 
     def forget(self, repo: str, signature: str | None = None) -> None:
