@@ -372,4 +372,8 @@ def validator_map() -> dict[str, Any]:
     body["*/*json"] = LimitedJSONBodyValidator
     body["application/vnd.oci.*"] = PassThroughBodyValidator
     body["application/vnd.docker.*"] = PassThroughBodyValidator
+    # No operation takes a form: a raw body sent with a form type (curl --data-binary's
+    # default, as zot's docs upload trust keys) goes to the handler as it is, unparsed.
+    body["application/x-www-form-urlencoded"] = PassThroughBodyValidator
+    body["multipart/form-data"] = PassThroughBodyValidator
     return {"parameter": OCIParameterValidator, "body": body}

@@ -85,8 +85,8 @@ class FactsCache:
         texts: list[str] = []
         for tag, digest, _tagged_at in self.db.tagged(repo):
             row = images.get(digest)
-            if row is None or cosign_tag_subject(tag) is not None:
-                continue  # a legacy cosign signature is not an image
+            if row is None or cosign_tag_subject(tag) is not None or row["signature"]:
+                continue  # a signature (a legacy cosign one, or any tagged) is not an image
             facts.tagged += 1
             facts.downloads += row["downloads"]
             when = row.get("pushed_at") or 0.0

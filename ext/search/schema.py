@@ -94,7 +94,7 @@ class Search:
             if cosign_tag_subject(tag) is not None:
                 continue  # a signature: its image says IsSigned, as in zot
             row = self.db.image(repo, digest)
-            if row is not None:
+            if row is not None and not row["signature"]:  # a tagged signature is none either
                 found.append(image_summary(self.db, repo, tag, row, tagged_at))
         return found
 

@@ -5,7 +5,8 @@ labels and then to the older ``org.label-schema.*`` labels, as zot does. Layers 
 sizes, ``History`` matches the config's history to the layers as zot does (:func:`history`),
 and ``Vulnerabilities`` has zero counts and an empty ``MaxSeverity`` (zot's "not scanned")
 until CVE scanning lands. An image is signed by a signature naming it as ``subject`` or by a
-legacy cosign ``sha256-<hex>.sig`` tag.
+legacy cosign ``sha256-<hex>.sig`` tag; whether a signature is trusted is the trust extension's
+verdict, read from its table (untrusted where trust never judged it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ocireg.ext.trust.store import layer_verdicts
 from ocireg.meta.db import MetaDB
 from ocireg.registry.signatures import cosign_tag
 
@@ -67,15 +69,20 @@ def referrer(row: dict[str, Any]) -> t.Referrer:
 def signatures(
     db: MetaDB, repo: str, digest: str, referrers: list[dict[str, Any]]
 ) -> list[t.SignatureSummary | None]:
-    """Signatures naming the manifest as subject, and a legacy cosign tag beside it."""
-    found: list[t.SignatureSummary | None] = [
-        t.SignatureSummary(Tool=row["signature"], IsTrusted=False, Author="")
-        for row in referrers
-        if row.get("signature")
-    ]
+    """Signatures naming the manifest as subject, and a legacy cosign tag beside it: one entry
+    per signature layer, as zot (each layer is one signature), with trust's verdict."""
+    found: list[t.SignatureSummary | None] = []
+    for row in referrers:
+        if row.get("signature"):
+            found += _signature_layers(db, repo, row)
     tag = cosign_tag(digest)
-    if tag is not None and db.tag_digest(repo, tag) is not None:
-        found.append(t.SignatureSummary(Tool="cosign", IsTrusted=False, Author=""))
+    tagged = db.tag_digest(repo, tag) if tag is not None else None
+    if tagged is not None:
+        legacy = db.image(repo, tagged)
+        if legacy is not None:
+            found += _signature_layers(db, repo, legacy, "cosign")
+        else:  # not in the meta DB yet
+            found.append(t.SignatureSummary(Tool="cosign", IsTrusted=False, Author=""))
     return found
 
 
@@ -87,6 +94,20 @@ def vulnerabilities(search: Any, digests: list[str]) -> t.ImageVulnerabilitySumm
     from ..cve.answers import vulnerabilities as scanned
 
     return scanned(search.cve, digests)
+
+
+def _signature_layers(
+    db: MetaDB, repo: str, row: dict[str, Any], tool: str | None = None
+) -> list[t.SignatureSummary | None]:
+    """zot shows ``Author`` only for a trusted signature; trust's verdicts say which are."""
+    verdicts = layer_verdicts(db, repo, row["digest"])
+    entries: list[t.SignatureSummary | None] = []
+    for layer in range(max(len(row.get("layers") or []), 1)):
+        trusted, author = verdicts.get(layer, (False, ""))
+        entries.append(
+            t.SignatureSummary(Tool=tool or row["signature"], IsTrusted=trusted, Author=author)
+        )
+    return entries
 
 
 def not_scanned() -> t.ImageVulnerabilitySummary:

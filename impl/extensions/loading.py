@@ -35,11 +35,12 @@ BUILTIN = (
     "ocireg.ext.userprefs:EXTENSION",
     "ocireg.ext.events:EXTENSION",
     "ocireg.ext.ui:EXTENSION",
+    "ocireg.ext.trust:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
 # still loads, and start-up says that they are ignored.
-PLANNED = frozenset({"sync", "trust", "apikey"})
+PLANNED = frozenset({"sync", "apikey"})
 
 
 @dataclass(frozen=True)

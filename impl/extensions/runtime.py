@@ -19,7 +19,13 @@ from ocireg.config import Config
 from ocireg.errors import RegistryError, error_response
 from ocireg.extensions.loading import Enabled
 from ocireg.registry.routes import Registries
-from ocireg.registry.store import ManifestCheck, Observer, RefusalListener, RemovalListener
+from ocireg.registry.store import (
+    ManifestCheck,
+    Observer,
+    PullCheck,
+    RefusalListener,
+    RemovalListener,
+)
 from ocireg.scheduler import Scheduler
 from ocireg.state import AppState
 
@@ -37,6 +43,7 @@ class Hooks:
     """Everything the enabled extensions registered, in the order they registered it."""
 
     manifest_checks: list[ManifestCheck] = field(default_factory=list)
+    pull_checks: list[PullCheck] = field(default_factory=list)
     routes: dict[str, Route] = field(default_factory=dict)
     prefixes: dict[str, Route] = field(default_factory=dict)  # "/home" serves "/home/..." too
     middleware: list[Middleware] = field(default_factory=list)
@@ -69,6 +76,11 @@ class SetupContext:
 
     def check_manifests(self, check: ManifestCheck) -> None:
         self.hooks.manifest_checks.append(check)
+
+    def check_pulls(self, check: PullCheck) -> None:
+        """Ask ``check(repo, digest)`` before a manifest is served (GET and HEAD), after the
+        caller was authorized; it raises the RegistryError the caller gets instead."""
+        self.hooks.pull_checks.append(check)
 
     def add_route(
         self, path: str, app: ASGIApp, access: str = "authenticated", *, prefix: bool = False

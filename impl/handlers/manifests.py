@@ -38,7 +38,9 @@ def _resolve_for_reading(reg: Registry, name: str, reference: str) -> StoredMani
 
 
 async def head_manifest(name: str, reference: str) -> Response:
-    stored = _resolve_for_reading(registry(name), repo(name), reference)
+    reg, name = registry(name), repo(name)
+    stored = _resolve_for_reading(reg, name, reference)
+    await reg.check_pull(name, stored.digest)
     headers = _manifest_headers(stored.digest, stored.size)
     return Response(status_code=200, media_type=stored.media_type, headers=headers)
 
@@ -46,6 +48,7 @@ async def head_manifest(name: str, reference: str) -> Response:
 async def get_manifest(name: str, reference: str) -> Response:
     reg, name = registry(name), repo(name)
     stored = _resolve_for_reading(reg, name, reference)
+    await reg.check_pull(name, stored.digest)
     data = reg.manifest_bytes(name, stored)
     reg.note_pull(name, stored.digest)
     headers = _manifest_headers(stored.digest, len(data))

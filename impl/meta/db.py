@@ -16,7 +16,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,15 @@ class MetaDB(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # -- extension tables (their own SQL, their names prefixed with the extension's) --------
+    def extension_read(self, query: str, *args: Any) -> list[Any]:
+        """Rows (indexable by column name) of a query over an extension's tables."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no extension tables")
+
+    def extension_write(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A transaction for an extension's statements (committed when the block ends)."""
+        raise NotImplementedError(f"{type(self).__name__} keeps no extension tables")
 
 
 _SCHEMA = """
@@ -678,6 +687,12 @@ class SQLiteMetaDB(MetaDB):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def extension_read(self, query: str, *args: Any) -> list[Any]:
+        return self._read(query, *args)
+
+    def extension_write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._write()
 
 
 def _api_key(row: sqlite3.Row) -> ApiKey:

@@ -34,6 +34,9 @@ OFF_LOOP_BYTES = 64 * 1024
 # An extension's say on a manifest push (lint, for one): called after the manifest parsed and
 # everything it references exists, before anything is written; it raises RegistryError to refuse.
 ManifestCheck = Callable[["Registry", str, Manifest], Awaitable[None]]
+# Asked before a manifest is served (repository, digest): raises the RegistryError the pull
+# gets instead (an extension's policy, such as trust's requireSignature).
+PullCheck = Callable[[str, str], Awaitable[None]]
 
 # Told after a manifest DELETE, with the reference the request named (tag or digest) and the
 # manifest it resolved to, which observers' ``untagged`` and ``deleted`` do not carry.
@@ -154,6 +157,7 @@ class Registry:
         self.uploads = UploadStore(driver, locks, fsync, self.dedupe, upload_caps)
         self.parsed = ManifestCache()
         self.manifest_checks: list[ManifestCheck] = []
+        self.pull_checks: list[PullCheck] = []
         self.observers: list[Observer] = []
         self.removal_listeners: list[RemovalListener] = []
         self.refusal_listeners: list[RefusalListener] = []
@@ -477,6 +481,11 @@ class Registry:
                 observer.untagged(repo, reference)
             else:
                 observer.deleted(repo, stored.digest)
+
+    async def check_pull(self, repo: str, digest: str) -> None:
+        """Let the extensions' pull checks refuse serving the manifest ``digest``."""
+        for check in self.pull_checks:
+            await check(repo, digest)
 
     def note_pull(self, repo: str, digest: str) -> None:
         """A client fetched a manifest (download statistics)."""

@@ -13,11 +13,16 @@ import hashlib
 import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from ocireg.auth.bearer import Access
 from tests.auth.registries import write_htpasswd
@@ -45,14 +50,14 @@ ACCESS_CONTROL = {
     "adminPolicy": {"users": ["admin"], "actions": ["read", "create", "update", "delete"]},
     "metrics": {"users": ["admin"]},
 }
-# what each caller may do; "wrong" sends the writer's name with a wrong password, "revoked"
-# with an API key of the writer's that was revoked
+# what each caller may do ("admin": zot's admin-only endpoints); "wrong" sends the writer's
+# name with a wrong password, "revoked" with an API key of the writer's that was revoked
 CALLERS: dict[str, set[str]] = {
     "anonymous": set(),
     "reader": {"read", "login", "authenticated"},
     "creator": {"read", "create", "login", "authenticated"},
     "writer": {"read", "create", "update", "login", "authenticated"},
-    "admin": {"read", "create", "update", "delete", "login", "authenticated", "metrics"},
+    "admin": {"read", "create", "update", "delete", "login", "authenticated", "metrics", "admin"},
     "wrong": set(),
     "revoked": set(),
 }
@@ -70,7 +75,7 @@ def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             "auth": {"htpasswd": {"path": str(htpasswd)}, "apikey": True},
             "accessControl": ACCESS_CONTROL,
         },
-        "extensions": {"mgmt": {}, "search": {}, "metrics": {}},
+        "extensions": {"mgmt": {}, "search": {}, "metrics": {}, "trust": TRUST},
     }
     with live_server(directory, extra) as live:
         writer = ("writer", PASSWORDS["writer"])
@@ -149,6 +154,33 @@ def _move_tag(client: httpx.Client, s: Seeded) -> httpx.Response:
 
 
 SEARCH = '{ ImageList(repo: "") { Results { RepoName Tag } } }'
+TRUST = {"cosign": True, "notation": True}
+PUBLIC_KEY = (
+    ec.generate_private_key(ec.SECP256R1())
+    .public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+)
+UNKNOWN_KEY = {"digest": sha256(b"no such key")}
+
+
+def _certificate() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "matrix CA")])
+    now = datetime.now(UTC)
+    built = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return built.public_bytes(serialization.Encoding.PEM)
+
+
+CERTIFICATE = _certificate()
 CASES = [
     Case("GET /v2/", "login", lambda c, s: c.get("/v2/"), 200),
     Case("GET /v2/_catalog", "listing", lambda c, s: c.get("/v2/_catalog"), 200),
@@ -267,6 +299,32 @@ CASES = [
         200,
     ),
     Case("GET /metrics", "metrics", lambda c, s: c.get("/metrics"), 200),
+    Case(
+        "POST /v2/_zot/ext/cosign",
+        "admin",
+        lambda c, s: c.post("/v2/_zot/ext/cosign", content=PUBLIC_KEY),
+        200,
+    ),
+    Case("GET /v2/_zot/ext/cosign", "admin", lambda c, s: c.get("/v2/_zot/ext/cosign"), 200),
+    Case(
+        "DELETE /v2/_zot/ext/cosign",
+        "admin",
+        lambda c, s: c.delete("/v2/_zot/ext/cosign", params=UNKNOWN_KEY),
+        404,
+    ),
+    Case(
+        "POST /v2/_zot/ext/notation",
+        "admin",
+        lambda c, s: c.post("/v2/_zot/ext/notation", content=CERTIFICATE),
+        200,
+    ),
+    Case("GET /v2/_zot/ext/notation", "admin", lambda c, s: c.get("/v2/_zot/ext/notation"), 200),
+    Case(
+        "DELETE /v2/_zot/ext/notation",
+        "admin",
+        lambda c, s: c.delete("/v2/_zot/ext/notation", params=UNKNOWN_KEY),
+        404,
+    ),
     Case("GET /zot/auth/apikey", "authenticated", lambda c, s: c.get("/zot/auth/apikey"), 200),
     Case(
         "POST /zot/auth/apikey",
@@ -328,7 +386,7 @@ def token_guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Li
     expired = signer.issue("admin", [everything], expires_in=-120)
     extra = {
         "http": {"auth": {"bearer": signer.config().model_dump()}},
-        "extensions": {"mgmt": {}, "search": {}, "metrics": {}},
+        "extensions": {"mgmt": {}, "search": {}, "metrics": {}, "trust": TRUST},
     }
     with live_server(directory, extra) as live:
         yield live, expired

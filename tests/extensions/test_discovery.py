@@ -31,9 +31,11 @@ def test_discovery_lists_each_enabled_namespace_from_its_specs(ext_client: httpx
         "/v2/_zot/ext/mgmt",
         "/v2/_zot/ext/search",
         "/v2/_zot/ext/userprefs",
+        "/v2/_zot/ext/cosign",
+        "/v2/_zot/ext/notation",
     ]
     assert entries["ext-zot.md"]["description"] == (
-        "This registry's _zot extensions: mgmt, search, userprefs."
+        "This registry's _zot extensions: mgmt, search, userprefs, trust."
     )
     assert entries["ext-example-quota.md"]["endpoints"] == ["/v2/{name}/_example/ext/quota"]
     assert entries["ext-ocireg-specs.md"]["endpoints"] == ["/v2/_ocireg/ext/specs/{document}"]
@@ -57,7 +59,7 @@ def test_every_url_serves_its_definition_and_fragment(ext_client: httpx.Client) 
 def test_a_shared_namespace_links_an_overview_of_its_extensions(ext_client: httpx.Client) -> None:
     overview = ext_client.get("/v2/_ocireg/ext/specs/ext-zot.md").text
     served: list[str] = []
-    for name in ("mgmt", "search", "userprefs"):
+    for name in ("mgmt", "search", "userprefs", "trust"):
         row = next(line for line in overview.splitlines() if line.startswith(f"| `{name}`"))
         document = f"ext-zot-{name}.md"
         assert f"[{document}]({document})" in row

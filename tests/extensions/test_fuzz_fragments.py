@@ -83,6 +83,12 @@ def test_userprefs_fragment(case: Case, extended: LiveServer) -> None:
     _call(case, extended)
 
 
+@_schema("trust").parametrize()
+@SETTINGS
+def test_trust_fragment(case: Case, extended: LiveServer) -> None:
+    _call(case, extended)
+
+
 @_schema("quota").parametrize()
 @SETTINGS
 def test_example_fragment(case: Case, extended: LiveServer) -> None:
@@ -90,7 +96,7 @@ def test_example_fragment(case: Case, extended: LiveServer) -> None:
 
 
 def test_every_builtin_http_extension_is_fuzzed() -> None:
-    fuzzed = {"mgmt", "search", "specs", "userprefs"}
+    fuzzed = {"mgmt", "search", "specs", "userprefs", "trust"}
     http = {name for name, extension in available().items() if extension.specs}
     assert http == fuzzed, "add a fuzz test for each new HTTP extension"
 
