@@ -78,6 +78,7 @@ def _start_extensions(state: AppState, enabled: list[Enabled]) -> Hooks:
         state.extensions[each.name] = Active(each, load_setup(each)(context), paths)
     for root in state.registries.roots():
         root.manifest_checks = hooks.manifest_checks
+        root.on_demand = hooks.on_demand
     return hooks
 
 

@@ -29,6 +29,11 @@ class ExtensionSettings(BaseModel):
 
     enable: bool = Field(True, description="Turn the extension off while keeping its settings.")
 
+    def notices(self) -> list[tuple[str, str]]:
+        """(key path inside the section, why) for each key given that is accepted but not acted
+        on: the warning rule of the configuration (``ocireg verify`` and start-up say them)."""
+        return []
+
 
 @dataclass(frozen=True)
 class Extension:

@@ -33,11 +33,12 @@ BUILTIN = (
     "ocireg.ext.scrub:EXTENSION",
     "ocireg.ext.search:EXTENSION",
     "ocireg.ext.userprefs:EXTENSION",
+    "ocireg.ext.sync:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
 # still loads, and start-up says that they are ignored.
-PLANNED = frozenset({"sync", "ui", "trust", "events", "apikey"})
+PLANNED = frozenset({"ui", "trust", "events", "apikey"})
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,9 @@ def resolve(
         settings = _settings(source, key, extension, value, problems)
         if settings is not None and settings.enable:
             chosen[name] = Enabled(extension, settings)
+            warnings += [
+                f"{source}: extensions.{key}.{path}: {why}" for path, why in settings.notices()
+            ]
     for name, extension in known.items():
         if name in given:
             continue

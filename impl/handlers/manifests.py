@@ -18,6 +18,7 @@ from ocireg.handlers.base import (
 )
 from ocireg.names import check_tag, is_tag
 from ocireg.operations import current_request
+from ocireg.registry.ondemand import ServedManifest
 from ocireg.registry.store import Registry, StoredManifest
 
 
@@ -37,14 +38,44 @@ def _resolve_for_reading(reg: Registry, name: str, reference: str) -> StoredMani
         raise malformed_reference(error.detail.get("reason", "not a digest")) from None
 
 
+async def _from_upstream(reg: Registry, name: str, reference: str) -> ServedManifest | None:
+    """What an upstream (sync) serves instead of storage: asked for a tag, and for a digest
+    this registry does not hold; a failing upstream is the on-demand side's to hide."""
+    if reg.on_demand is None:
+        return None
+    if not is_tag(reference):
+        try:
+            reg.resolve(name, reference)
+            return None  # a digest held here is served from here
+        except RegistryError as error:
+            if error.code is not ErrorCode.MANIFEST_UNKNOWN:
+                return None  # a malformed digest: the local path says why
+    return await reg.on_demand.manifest(reg, name, reference)
+
+
+def _served_response(served: ServedManifest, head: bool) -> Response:
+    headers = _manifest_headers(served.digest, len(served.data))
+    if head:
+        return Response(status_code=200, media_type=served.media_type, headers=headers)
+    return Response(served.data, media_type=served.media_type, headers=headers)
+
+
 async def head_manifest(name: str, reference: str) -> Response:
-    stored = _resolve_for_reading(registry(name), repo(name), reference)
+    reg, name = registry(name), repo(name)
+    served = await _from_upstream(reg, name, reference)
+    if served is not None:
+        return _served_response(served, head=True)
+    stored = _resolve_for_reading(reg, name, reference)
     headers = _manifest_headers(stored.digest, stored.size)
     return Response(status_code=200, media_type=stored.media_type, headers=headers)
 
 
 async def get_manifest(name: str, reference: str) -> Response:
     reg, name = registry(name), repo(name)
+    served = await _from_upstream(reg, name, reference)
+    if served is not None:
+        reg.note_pull(name, served.digest)
+        return _served_response(served, head=False)
     stored = _resolve_for_reading(reg, name, reference)
     data = reg.manifest_bytes(name, stored)
     reg.note_pull(name, stored.digest)

@@ -24,6 +24,7 @@ from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestcache import ManifestCache
 from ocireg.registry.manifests import Manifest, parse_manifest
+from ocireg.registry.ondemand import OnDemand
 from ocireg.registry.uploads import SessionCaps, UploadStore
 from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
@@ -148,6 +149,7 @@ class Registry:
         self.manifest_checks: list[ManifestCheck] = []
         self.observers: list[Observer] = []
         self.reference_index: ReferenceIndex | None = None
+        self.on_demand: OnDemand | None = None  # an upstream for what is missing (sync)
 
     # -- repositories ---------------------------------------------------------------------
     def index(self, repo: str) -> RepoIndex | None:

@@ -1,0 +1,79 @@
+"""Periodic sync: every ``pollInterval``, walk the upstream's catalog, keep the repositories and
+tags the content rules select, and copy each tag whose manifest is new or changed, then its
+referrers. One scheduler task per repository; a round that a restart interrupted is finished
+by the next one, which copies only what is still missing (blobs and manifests already stored
+are skipped, converted ones recognised by their recorded upstream digest)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from ocireg.errors import RegistryError
+from ocireg.logs import event
+from ocireg.registry.routes import Registries
+from ocireg.scheduler import Priority, Task
+
+from .downloads import Source
+from .images import Images
+from .ondemand import Target
+from .referrers import Referrers
+from .upstream import UpstreamError
+
+log = logging.getLogger("ocireg.sync")
+
+
+class PeriodicSync:
+    def __init__(
+        self, target: Target, registries: Registries, images: Images, referrers: Referrers
+    ) -> None:
+        self.target = target
+        self.registries = registries
+        self.images = images
+        self.referrers = referrers
+
+    async def round(self) -> AsyncIterator[Task]:
+        """The round's tasks: one per upstream repository the content rules select."""
+        upstream = self.target.upstream
+        try:
+            names = await upstream.catalog()
+        except UpstreamError as error:
+            event(
+                log, logging.ERROR, "sync catalog failed", upstream=upstream.urls, error=str(error)
+            )
+            return
+        for name in names:
+            if not self.target.content.wanted(name):
+                continue
+
+            async def run(name: str = name) -> int:
+                return await self.repository(name)
+
+            yield Task(f"sync:{name}", run, Priority.LOW)
+
+    async def repository(self, name: str) -> int:
+        """Copy what is new or changed in one upstream repository; how many tags changed."""
+        target, upstream = self.target, self.target.upstream
+        local = target.content.local_name(name)
+        registry = self.registries.of(local)
+        source = Source(upstream, name)
+        copied = 0
+        try:
+            tags = await upstream.tags(name) or []
+        except UpstreamError as error:
+            event(log, logging.ERROR, "sync tags failed", repo=name, error=str(error))
+            return 0
+        for tag in target.content.tags(name, tags):
+            try:
+                fetched = await upstream.manifest(name, tag)
+                if fetched is None:
+                    continue
+                if not self.images.up_to_date(registry, local, tag, fetched):
+                    node = await self.images.plan(source, fetched, target.settings.preserveDigest)
+                    await self.images.copy(registry, local, source, node, [tag])
+                    copied += 1
+                legacy = target.settings.syncLegacyCosignTags
+                copied += await self.referrers.copy(registry, local, source, fetched.digest, legacy)
+            except (UpstreamError, RegistryError) as error:
+                event(log, logging.ERROR, "sync tag failed", repo=name, tag=tag, error=str(error))
+        return copied

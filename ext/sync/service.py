@@ -1,0 +1,67 @@
+"""Sets sync up in each worker process: one client per upstream, on-demand answers for misses,
+and a periodic job per upstream that has content rules and a poll interval."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ocireg.extensions.runtime import SetupContext
+from ocireg.scheduler import Priority
+
+from . import SyncSettings
+from .content import Content
+from .credentials import CredentialsFile
+from .downloads import Downloads
+from .images import Images
+from .ondemand import OnDemandSync, Target
+from .periodic import PeriodicSync
+from .referrers import Referrers
+from .store import Conversions
+from .upstream import Upstream
+
+FIRST_ROUND = 1.0  # seconds after start-up: a mirror starts filling at once, as zot's does
+
+
+@dataclass
+class SyncState:
+    targets: list[Target]
+    images: Images
+    downloads: Downloads
+    on_demand: OnDemandSync | None
+    periodic: list[PeriodicSync]
+
+
+def setup(context: SetupContext) -> SyncState:
+    settings: SyncSettings = context.settings
+    credentials = CredentialsFile(settings.credentialsFile)
+    targets = [
+        Target(each, Upstream(each, credentials), Content(each.content))
+        for each in settings.registries
+    ]
+    conversions = Conversions(context.app.meta.path if hasattr(context.app.meta, "path") else None)
+    downloads = Downloads()
+    images = Images(downloads, conversions)
+    referrers = Referrers(images)
+    on_demand_targets = [target for target in targets if target.settings.onDemand]
+    on_demand = None
+    if on_demand_targets:
+        on_demand = OnDemandSync(on_demand_targets, images, downloads, referrers)
+        context.serve_misses(on_demand)
+    periodic = []
+    for number, target in enumerate(targets):
+        interval = target.settings.pollInterval
+        if interval is None or not target.settings.content:
+            continue
+        job = PeriodicSync(target, context.registries, images, referrers)
+        periodic.append(job)
+        context.scheduler.every(
+            f"sync-{number}", interval, job.round, Priority.LOW, first_delay=FIRST_ROUND
+        )
+
+    async def close() -> None:
+        for target in targets:
+            await target.upstream.close()
+        conversions.close()
+
+    context.scheduler.at_stop(close)
+    return SyncState(targets, images, downloads, on_demand, periodic)
