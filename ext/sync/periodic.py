@@ -76,4 +76,5 @@ class PeriodicSync:
                 copied += await self.referrers.copy(registry, local, source, fetched.digest, legacy)
             except (UpstreamError, RegistryError) as error:
                 event(log, logging.ERROR, "sync tag failed", repo=name, tag=tag, error=str(error))
+        event(log, logging.INFO, "sync repository checked", repo=name, local=local, copied=copied)
         return copied

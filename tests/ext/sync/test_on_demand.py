@@ -3,11 +3,14 @@ the mirror what only the upstream has, and gets the same content."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from ocireg.conformance.layout import build_multiarch_layout
+from ocireg.registry.mediatypes import DOCKER_LIST, OCI_INDEX, OCI_MANIFEST
 from tests.ext.sync.upstreams import (
     credentials_file,
     inspect_digest,
@@ -16,6 +19,7 @@ from tests.ext.sync.upstreams import (
     skopeo,
     upstream_registry,
 )
+from tests.liveserver import LiveServer
 
 pytestmark = pytest.mark.e2e
 
@@ -42,3 +46,60 @@ def test_oci_index_pulled_on_demand_keeps_its_digest(tmp_path: Path) -> None:
                 raw(upstream.skopeo, f"oci:{out}:v1")["manifests"]
                 == raw(upstream.skopeo, f"oci:{layout}:v1")["manifests"]
             )
+
+
+def stored_images(server: LiveServer) -> list[dict[str, object]]:
+    return [e for e in server.log_events() if e["msg"] == "sync image stored"]
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_docker_list_is_converted_to_oci_once_and_stays_stable(tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    build_multiarch_layout(layout, "v1")
+    with upstream_registry(tmp_path / "upstream") as upstream:
+        upstream.push(layout, "v1", "library/dock", "v1", "--format", "v2s2")
+        source = raw(upstream.skopeo, f"docker://{upstream.host}/library/dock:v1", creds=True)
+        assert source["mediaType"] == DOCKER_LIST
+        creds = credentials_file(tmp_path / "creds.json", upstream)
+        sync = on_demand(upstream.url, creds, manifestCheckInterval="0s")
+        with mirror(tmp_path / "mirror", sync) as server:
+            remote = f"docker://{server.host}/library/dock:v1"
+            converted = raw(upstream.skopeo, remote)
+            assert converted["mediaType"] == OCI_INDEX
+            assert {m["mediaType"] for m in converted["manifests"]} == {OCI_MANIFEST}
+            out = tmp_path / "out"
+            skopeo(upstream.skopeo, "copy", "--all", "--src-tls-verify=false", remote,
+                   f"oci:{out}:v1")  # fmt: skip
+            first = inspect_digest(upstream.skopeo, remote)
+            wait_for(lambda: any(e["tags"] == ["v1"] for e in stored_images(server)))
+            # every pull checks the upstream (interval 0): unchanged there, nothing copied again
+            assert inspect_digest(upstream.skopeo, remote) == first
+            assert inspect_digest(upstream.skopeo, f"oci:{out}:v1") == first
+            time.sleep(0.5)
+            assert len([e for e in stored_images(server) if e["tags"] == ["v1"]]) == 1
+        # the layers are the upstream's, byte for byte
+        upstream_layers = set()
+        for child in source["manifests"]:
+            ref = f"docker://{upstream.host}/library/dock@{child['digest']}"
+            manifest = raw(upstream.skopeo, ref, creds=True)
+            upstream_layers |= {layer["digest"] for layer in manifest["layers"]}
+        mirrored_layers = {p.name for p in (out / "blobs" / "sha256").iterdir()}
+        assert {d.split(":")[1] for d in upstream_layers} <= mirrored_layers
+
+
+def test_preserve_digest_keeps_docker_manifests_as_they_are(tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    build_multiarch_layout(layout, "v1", arches=("amd64",))
+    with upstream_registry(tmp_path / "upstream") as upstream:
+        upstream.push(layout, "v1", "keep/dock", "v1", "--format", "v2s2")
+        creds = credentials_file(tmp_path / "creds.json", upstream)
+        with mirror(tmp_path / "mirror", on_demand(upstream.url, creds, preserveDigest=True)) as m:
+            remote = f"docker://{m.host}/keep/dock:v1"
+            assert inspect_digest(upstream.skopeo, remote) == upstream.digest("keep/dock", "v1")
+            assert raw(upstream.skopeo, remote)["mediaType"] == DOCKER_LIST
