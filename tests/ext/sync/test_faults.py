@@ -27,8 +27,15 @@ MiB = 1 << 20
 
 
 def on_demand(url: str, credentials: Path, **more: object) -> dict[str, object]:
-    registry = {"urls": [url], "onDemand": True, "tlsVerify": False, "maxRetries": 3,
-                "retryDelay": "50ms", "manifestCheckInterval": "0s", **more}  # fmt: skip
+    registry = {
+        "urls": [url],
+        "onDemand": True,
+        "tlsVerify": False,
+        "maxRetries": 3,
+        "retryDelay": "50ms",
+        "manifestCheckInterval": "0s",
+        **more,
+    }
     return {"credentialsFile": str(credentials), "registries": [registry]}
 
 
@@ -41,8 +48,10 @@ def upstream_layer(upstream: Upstream, repo: str, tag: str) -> tuple[str, int]:
 def pull(tool: str, ref: str, out: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [tool, "copy", "--src-tls-verify=false", f"docker://{ref}", f"oci:{out}:x"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_500_and_429_are_retried_with_back_off(tmp_path: Path) -> None:
@@ -123,5 +132,10 @@ def test_wrong_credentials_fail_until_the_file_is_put_right(tmp_path: Path) -> N
             assert inspect_digest(upstream.skopeo, f"docker://{ref}") == digest
             loaded = [e for e in server.log_events() if e["msg"] == "sync credentials loaded"]
             assert len(loaded) == 2
-            skopeo(upstream.skopeo, "copy", "--src-tls-verify=false", f"docker://{ref}",
-                   f"oci:{tmp_path / 'ok'}:x")  # fmt: skip
+            skopeo(
+                upstream.skopeo,
+                "copy",
+                "--src-tls-verify=false",
+                f"docker://{ref}",
+                f"oci:{tmp_path / 'ok'}:x",
+            )

@@ -25,8 +25,14 @@ pytestmark = pytest.mark.e2e
 
 
 def on_demand(url: str, credentials: Path, **more: object) -> dict[str, object]:
-    registry = {"urls": [url], "onDemand": True, "tlsVerify": False, "maxRetries": 1,
-                "retryDelay": "100ms", **more}  # fmt: skip
+    registry = {
+        "urls": [url],
+        "onDemand": True,
+        "tlsVerify": False,
+        "maxRetries": 1,
+        "retryDelay": "100ms",
+        **more,
+    }
     return {"credentialsFile": str(credentials), "registries": [registry]}
 
 
@@ -40,8 +46,9 @@ def test_oci_index_pulled_on_demand_keeps_its_digest(tmp_path: Path) -> None:
             remote = f"docker://{server.host}/library/multi:v1"
             assert inspect_digest(upstream.skopeo, remote) == index_digest
             out = tmp_path / "out"
-            skopeo(upstream.skopeo, "copy", "--all", "--src-tls-verify=false", remote,
-                   f"oci:{out}:v1")  # fmt: skip
+            skopeo(
+                upstream.skopeo, "copy", "--all", "--src-tls-verify=false", remote, f"oci:{out}:v1"
+            )
             assert (
                 raw(upstream.skopeo, f"oci:{out}:v1")["manifests"]
                 == raw(upstream.skopeo, f"oci:{layout}:v1")["manifests"]
@@ -74,8 +81,9 @@ def test_docker_list_is_converted_to_oci_once_and_stays_stable(tmp_path: Path) -
             assert converted["mediaType"] == OCI_INDEX
             assert {m["mediaType"] for m in converted["manifests"]} == {OCI_MANIFEST}
             out = tmp_path / "out"
-            skopeo(upstream.skopeo, "copy", "--all", "--src-tls-verify=false", remote,
-                   f"oci:{out}:v1")  # fmt: skip
+            skopeo(
+                upstream.skopeo, "copy", "--all", "--src-tls-verify=false", remote, f"oci:{out}:v1"
+            )
             first = inspect_digest(upstream.skopeo, remote)
             wait_for(lambda: any(e["tags"] == ["v1"] for e in stored_images(server)))
             # every pull checks the upstream (interval 0): unchanged there, nothing copied again

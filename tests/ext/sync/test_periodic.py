@@ -32,8 +32,7 @@ ARTIFACT = "application/vnd.example.sbom.v1+json"
 
 
 def periodic(url: str, credentials: Path, content: list[dict[str, Any]], **more: Any) -> Any:
-    registry = {"urls": [url], "content": content, "pollInterval": "1h", "tlsVerify": False,
-                **more}  # fmt: skip
+    registry = {"urls": [url], "content": content, "pollInterval": "1h", "tlsVerify": False, **more}
     return {"credentialsFile": str(credentials), "registries": [registry]}
 
 
@@ -60,8 +59,12 @@ def push_referrer(upstream: Upstream, repo: str, subject: str, size: int, tag: s
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         headers = {"Content-Type": OCI_MANIFEST}
         client.put(f"/v2/{repo}/manifests/{digest}", content=data, headers=headers)
-        entry = {"mediaType": OCI_MANIFEST, "digest": digest, "size": len(data),
-                 "artifactType": ARTIFACT}  # fmt: skip
+        entry = {
+            "mediaType": OCI_MANIFEST,
+            "digest": digest,
+            "size": len(data),
+            "artifactType": ARTIFACT,
+        }
         index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [entry]})
         answer = client.put(
             f"/v2/{repo}/manifests/{tag}", content=index, headers={"Content-Type": OCI_INDEX}
@@ -91,13 +94,21 @@ def test_a_round_copies_what_the_rules_select_with_referrers(tmp_path: Path) -> 
         upstream.push(layout, "v1", "library/multi", "v2-rc")
         upstream.push(layout, "v1", "other/multi", "v1")
         hexdigest = index_digest.split(":")[1]
-        referrer = push_referrer(upstream, "library/multi", index_digest, size,
-                                 f"sha256-{hexdigest}")  # fmt: skip
-        signature = push_referrer(upstream, "library/multi", index_digest, size,
-                                  f"sha256-{hexdigest}.sig")  # fmt: skip
+        referrer = push_referrer(
+            upstream, "library/multi", index_digest, size, f"sha256-{hexdigest}"
+        )
+        signature = push_referrer(
+            upstream, "library/multi", index_digest, size, f"sha256-{hexdigest}.sig"
+        )
         creds = credentials_file(tmp_path / "creds.json", upstream)
-        rules = [{"prefix": "/library/**", "destination": "/mirrored", "stripPrefix": True,
-                  "tags": {"regex": "^v", "excludeRegex": "-rc$"}}]  # fmt: skip
+        rules = [
+            {
+                "prefix": "/library/**",
+                "destination": "/mirrored",
+                "stripPrefix": True,
+                "tags": {"regex": "^v", "excludeRegex": "-rc$"},
+            }
+        ]
         with mirror(tmp_path / "mirror", periodic(upstream.url, creds, rules)) as server:
             wait_for_tags(server, "mirrored/multi", {"v1", f"sha256-{hexdigest}.sig"})
             assert "v2-rc" not in tags_of(server, "mirrored/multi")
@@ -125,9 +136,10 @@ def test_later_rounds_do_not_copy_a_converted_image_again(tmp_path: Path) -> Non
             first = raw(upstream.skopeo, remote)
             assert first["mediaType"] == OCI_INDEX
             rounds = lambda: [  # noqa: E731
-                e for e in server.log_events()
+                e
+                for e in server.log_events()
                 if e["msg"] == "sync repository checked" and e["repo"] == "dock/one"
-            ]  # fmt: skip
+            ]
             deadline = time.monotonic() + 30
             while len(rounds()) < 3:
                 assert time.monotonic() < deadline

@@ -41,11 +41,22 @@ def test_the_example_loads_with_every_rule() -> None:
 
 def test_a_full_zot_entry_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     entry = upstream(
-        content=[{"prefix": "/a/**", "destination": "/m", "stripPrefix": True,
-                  "tags": {"regex": "^v", "excludeRegex": "rc", "semver": True}}],
-        pollInterval="6h", tlsVerify=False, certDir=str(tmp_path), maxRetries=3,
-        retryDelay="5m", preserveDigest=True, syncLegacyCosignTags=False,
-    )  # fmt: skip
+        content=[
+            {
+                "prefix": "/a/**",
+                "destination": "/m",
+                "stripPrefix": True,
+                "tags": {"regex": "^v", "excludeRegex": "rc", "semver": True},
+            }
+        ],
+        pollInterval="6h",
+        tlsVerify=False,
+        certDir=str(tmp_path),
+        maxRetries=3,
+        retryDelay="5m",
+        preserveDigest=True,
+        syncLegacyCosignTags=False,
+    )
     assert verify(tmp_path, capsys, {"credentialsFile": "/c.json", "registries": [entry]}) == (
         0,
         [],

@@ -35,10 +35,15 @@ class Upstream:
 
     def push(self, layout: Path, tag: str, repo: str, target_tag: str, *flags: str) -> None:
         skopeo(
-            self.skopeo, "copy", "--all", "--dest-tls-verify=false",
-            f"--dest-creds={USER}:{PASSWORD}", *flags,
-            f"oci:{layout}:{tag}", f"docker://{self.host}/{repo}:{target_tag}",
-        )  # fmt: skip
+            self.skopeo,
+            "copy",
+            "--all",
+            "--dest-tls-verify=false",
+            f"--dest-creds={USER}:{PASSWORD}",
+            *flags,
+            f"oci:{layout}:{tag}",
+            f"docker://{self.host}/{repo}:{target_tag}",
+        )
 
     def digest(self, repo: str, tag: str) -> str:
         return inspect_digest(self.skopeo, f"docker://{self.host}/{repo}:{tag}", creds=True)
@@ -96,8 +101,11 @@ def single_image_layout(layout: Path, tag: str, layer_size: int) -> tuple[str, s
         return {"digest": f"sha256:{digest}", "size": len(data)}
 
     layer = blob(os.urandom(layer_size))
-    config = blob(json.dumps({"architecture": "amd64", "os": "linux",
-                              "rootfs": {"type": "layers", "diff_ids": []}}).encode())  # fmt: skip
+    config = blob(
+        json.dumps(
+            {"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}}
+        ).encode()
+    )
     manifest = {
         "schemaVersion": 2,
         "mediaType": OCI_MANIFEST,
