@@ -91,6 +91,7 @@ class Upstream:
             transport=transport,
         )
         self._tokens: dict[tuple[str, str], str] = {}  # (url, scope) -> bearer token
+        self._basic: set[str] = set()  # URLs that challenged with Basic
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -107,6 +108,9 @@ class Upstream:
         token = self._tokens.get((url, scope))
         sent = {**headers, **({"Authorization": f"Bearer {token}"} if token else {})}
         request = self._client.build_request(method, url + path, headers=sent)
+        basic = self._auth(url) if url in self._basic else None
+        if basic is not None:  # it asked for Basic before: no anonymous round trip first
+            return await self._client.send(request, stream=True, auth=basic)
         response = await self._client.send(request, stream=True)
         if response.status_code != 401:
             return response
@@ -121,6 +125,7 @@ class Upstream:
             sent["Authorization"] = f"Bearer {self._tokens[(url, scope)]}"
             request = self._client.build_request(method, url + path, headers=sent)
             return await self._client.send(request, stream=True)
+        self._basic.add(url)
         request = self._client.build_request(method, url + path, headers=headers)
         return await self._client.send(request, stream=True, auth=basic)
 

@@ -27,6 +27,7 @@ class Faults:
     cut_after: int | None = None
     cuts: int = 0
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, Range
+    answered: list[tuple[str, str, int]] = field(default_factory=list)  # method, path, status
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -63,6 +64,8 @@ def faulty_proxy(upstream: str) -> Iterator[tuple[str, Faults]]:
             request = client.build_request(self.command, self.path, headers=headers, content=body)
             answer = client.send(request, stream=True)
             try:
+                with faults.lock:
+                    faults.answered.append((self.command, self.path, answer.status_code))
                 self.send_response(answer.status_code)
                 for key, value in answer.headers.items():
                     if key.lower() not in HOP_BY_HOP:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,29 @@ def test_wrong_credentials_fail_until_the_file_is_put_right(tmp_path: Path) -> N
                 f"docker://{ref}",
                 f"oci:{tmp_path / 'ok'}:x",
             )
+
+
+def test_concurrent_pulls_share_one_download_of_each_blob(tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    single_image_layout(layout, "v1", 16 * MiB)
+    with upstream_registry(tmp_path / "upstream") as upstream:
+        upstream.push(layout, "v1", "shared/app", "v1")
+        layer, size = upstream_layer(upstream, "shared/app", "v1")
+        with faulty_proxy(upstream.url) as (proxy, faults):
+            creds = credentials_file(tmp_path / "creds.json", proxy)
+            sync = on_demand(proxy, creds, manifestCheckInterval="1h")
+            with mirror(tmp_path / "mirror", sync) as server, ThreadPoolExecutor(4) as pool:
+                ref = f"{server.host}/shared/app:v1"
+                pulls = [
+                    pool.submit(pull, upstream.skopeo, ref, tmp_path / f"out{n}") for n in range(4)
+                ]
+                for each in pulls:
+                    result = each.result()
+                    assert result.returncode == 0, result.stderr
+            answered = [(path, status) for method, path, status in faults.answered if status == 200]
+            assert len([path for path, _ in answered if layer in path]) == 1
+            assert len([path for path, _ in answered if path.endswith("/manifests/v1")]) == 1
+            for n in range(4):
+                assert (
+                    tmp_path / f"out{n}" / "blobs/sha256" / layer.split(":")[1]
+                ).stat().st_size == size
