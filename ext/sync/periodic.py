@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from ocireg.errors import RegistryError
 from ocireg.logs import event
@@ -23,14 +24,43 @@ from .upstream import UpstreamError
 log = logging.getLogger("ocireg.sync")
 
 
+class RoundMarker:
+    """``<root>/.ocireg/sync/<job>.round``: ``running`` from a round's start until its last
+    task ends, then ``done``; a process that starts and finds ``running`` was stopped in the
+    middle of a round, and finishes it at once instead of one interval later."""
+
+    def __init__(self, directory: Path | None, job: str) -> None:
+        self.path = directory / f"{job}.round" if directory is not None else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def interrupted(self) -> bool:
+        try:
+            return self.path is not None and self.path.read_text() == "running"
+        except OSError:
+            return False
+
+    def mark(self, state: str) -> None:
+        if self.path is not None:
+            partial = self.path.with_suffix(".partial")
+            partial.write_text(state)
+            partial.replace(self.path)
+
+
 class PeriodicSync:
     def __init__(
-        self, target: Target, registries: Registries, images: Images, referrers: Referrers
+        self,
+        target: Target,
+        registries: Registries,
+        images: Images,
+        referrers: Referrers,
+        marker: RoundMarker | None = None,
     ) -> None:
         self.target = target
         self.registries = registries
         self.images = images
         self.referrers = referrers
+        self.marker = marker or RoundMarker(None, "")
 
     async def round(self) -> AsyncIterator[Task]:
         """The round's tasks: one per upstream repository the content rules select."""
@@ -42,14 +72,29 @@ class PeriodicSync:
                 log, logging.ERROR, "sync catalog failed", upstream=upstream.urls, error=str(error)
             )
             return
-        for name in names:
-            if not self.target.content.wanted(name):
-                continue
+        wanted = [name for name in names if self.target.content.wanted(name)]
+        self.marker.mark("running" if wanted else "done")
+        left = len(wanted)
+        for name in wanted:
 
             async def run(name: str = name) -> int:
-                return await self.repository(name)
+                nonlocal left
+                try:
+                    return await self.repository(name)
+                finally:
+                    left -= 1
+                    if left == 0:
+                        self.marker.mark("done")
 
             yield Task(f"sync:{name}", run, Priority.LOW)
+
+    async def resume(self) -> int:
+        """A whole round now, its tasks one after the other (after an interrupted one)."""
+        event(log, logging.INFO, "sync round resumed", upstream=self.target.upstream.urls)
+        copied = 0
+        async for task in self.round():
+            copied += int(await task.run() or 0)  # type: ignore[call-overload]
+        return copied
 
     async def repository(self, name: str) -> int:
         """Copy what is new or changed in one upstream repository; how many tags changed."""

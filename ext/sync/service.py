@@ -4,9 +4,10 @@ and a periodic job per upstream that has content rules and a poll interval."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ocireg.extensions.runtime import SetupContext
-from ocireg.scheduler import Priority
+from ocireg.scheduler import Priority, Task
 
 from . import SyncSettings
 from .content import Content
@@ -14,7 +15,7 @@ from .credentials import CredentialsFile
 from .downloads import Downloads
 from .images import Images
 from .ondemand import OnDemandSync, Target
-from .periodic import PeriodicSync
+from .periodic import PeriodicSync, RoundMarker
 from .referrers import Referrers
 from .store import Conversions
 from .upstream import Upstream
@@ -38,7 +39,9 @@ def setup(context: SetupContext) -> SyncState:
         Target(each, Upstream(each, credentials), Content(each.content))
         for each in settings.registries
     ]
-    conversions = Conversions(context.app.meta.path if hasattr(context.app.meta, "path") else None)
+    meta_path: Path | None = getattr(context.app.meta, "path", None)
+    conversions = Conversions(meta_path)
+    state_dir = meta_path.parent / "sync" if meta_path is not None else None
     downloads = Downloads()
     images = Images(downloads, conversions)
     referrers = Referrers(images)
@@ -52,11 +55,13 @@ def setup(context: SetupContext) -> SyncState:
         interval = target.settings.pollInterval
         if interval is None or not target.settings.content:
             continue
-        job = PeriodicSync(target, context.registries, images, referrers)
+        name = f"sync-{number}"
+        marker = RoundMarker(state_dir, name)
+        job = PeriodicSync(target, context.registries, images, referrers, marker)
         periodic.append(job)
-        context.scheduler.every(
-            f"sync-{number}", interval, job.round, Priority.LOW, first_delay=FIRST_ROUND
-        )
+        if marker.interrupted():
+            context.scheduler.once(Task(f"{name}-resume", job.resume, Priority.LOW))
+        context.scheduler.every(name, interval, job.round, Priority.LOW, first_delay=FIRST_ROUND)
 
     async def close() -> None:
         for target in targets:

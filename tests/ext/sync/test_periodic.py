@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,14 @@ from tests.ext.sync.upstreams import (
     inspect_digest,
     mirror,
     raw,
+    single_image_layout,
     upstream_registry,
 )
 from tests.liveserver import LiveServer
 
 pytestmark = pytest.mark.e2e
 ARTIFACT = "application/vnd.example.sbom.v1+json"
+MiB = 1 << 20
 
 
 def periodic(url: str, credentials: Path, content: list[dict[str, Any]], **more: Any) -> Any:
@@ -147,3 +151,50 @@ def test_later_rounds_do_not_copy_a_converted_image_again(tmp_path: Path) -> Non
             stored = [e for e in server.log_events() if e["msg"] == "sync image stored"]
             assert len([e for e in stored if e["tags"] == ["v1"]]) == 1
             assert raw(upstream.skopeo, remote) == first
+
+
+def complete(repo: Path) -> bool:
+    """Whether every manifest the repository lists has all its blobs (nothing half-copied)."""
+    index = json.loads((repo / "index.json").read_text())
+    blobs = repo / "blobs" / "sha256"
+    for entry in index["manifests"]:
+        manifest = json.loads((blobs / entry["digest"].split(":")[1]).read_bytes())
+        for blob in [manifest["config"], *manifest["layers"]]:
+            if not (blobs / blob["digest"].split(":")[1]).exists():
+                return False
+    return True
+
+
+def test_a_mirror_killed_during_a_round_finishes_it_after_restart(tmp_path: Path) -> None:
+    names = [f"many/app{n}" for n in range(6)]
+    with upstream_registry(tmp_path / "upstream") as upstream:
+        for n, name in enumerate(names):
+            single_image_layout(tmp_path / f"layout{n}", "v1", 4 * MiB)
+            upstream.push(tmp_path / f"layout{n}", "v1", name, "v1")
+        digests = {name: upstream.digest(name, "v1") for name in names}
+        creds = credentials_file(tmp_path / "creds.json", upstream)
+        sync = periodic(upstream.url, creds, [{"prefix": "/many/**"}])
+        with mirror(tmp_path / "mirror", sync) as server:
+            deadline = time.monotonic() + 60
+            while not any(e["msg"] == "sync image stored" for e in server.log_events()):
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+            stored = [n for n in names if (server.root / n / "index.json").exists()]
+            assert all(complete(server.root / n) for n in stored)
+            first = [n for n in names if tags_of_root(server.root / n)]
+            assert len(first) < len(names)  # killed in the middle of the round
+        with mirror(tmp_path / "mirror", sync) as again:
+            for name in names:
+                wait_for_tags(again, name, {"v1"})
+                remote = f"docker://{again.host}/{name}:v1"
+                assert inspect_digest(upstream.skopeo, remote) == digests[name]
+            assert any(e["msg"] == "sync round resumed" for e in again.log_events())
+
+
+def tags_of_root(repo: Path) -> list[str]:
+    if not (repo / "index.json").exists():
+        return []
+    index = json.loads((repo / "index.json").read_text())
+    return [m["annotations"]["org.opencontainers.image.ref.name"] for m in index["manifests"]]
