@@ -118,7 +118,9 @@ class PeriodicSync:
                     await self.images.copy(registry, local, source, node, [tag])
                     copied += 1
                 legacy = target.settings.syncLegacyCosignTags
-                copied += await self.referrers.copy(registry, local, source, fetched.digest, legacy)
+                copied += await self.referrers.copy(
+                    registry, local, source, fetched.digest, legacy, set(tags)
+                )
             except (UpstreamError, RegistryError) as error:
                 event(log, logging.ERROR, "sync tag failed", repo=name, tag=tag, error=str(error))
         event(log, logging.INFO, "sync repository checked", repo=name, local=local, copied=copied)

@@ -20,11 +20,18 @@ class Referrers:
         self.images = images
 
     async def copy(
-        self, registry: Registry, repo: str, source: Source, subject: str, legacy: bool = True
+        self,
+        registry: Registry,
+        repo: str,
+        source: Source,
+        subject: str,
+        legacy: bool = True,
+        tags: set[str] | None = None,
     ) -> int:
-        """Copy the subject's referrers (and legacy tags); how many were new here."""
+        """Copy the subject's referrers (and legacy tags); how many were new here. ``tags``:
+        the upstream repository's tags when known, so tags it does not have are not asked."""
         copied = 0
-        for digest in await self._listed(source, subject):
+        for digest in await self._listed(source, subject, tags):
             index = registry.index(repo)
             if index is not None and digest in index.by_digest:
                 continue
@@ -34,12 +41,14 @@ class Referrers:
             await self._store(registry, repo, source, fetched, [])
             copied += 1
         if legacy:
-            copied += await self._legacy(registry, repo, source, subject)
+            copied += await self._legacy(registry, repo, source, subject, tags)
         return copied
 
-    async def _listed(self, source: Source, subject: str) -> list[str]:
+    async def _listed(self, source: Source, subject: str, tags: set[str] | None) -> list[str]:
         listed = await source.upstream.referrers(source.repo, subject)
         if listed is None:  # no referrers API: the tag schema's index, if any
+            if tags is not None and _tag_of(subject) not in tags:
+                return []
             fallback = await source.upstream.manifest(source.repo, _tag_of(subject))
             if fallback is None:
                 return []
@@ -47,10 +56,14 @@ class Referrers:
             return [str(entry.digest) for entry in manifest.manifests]
         return [str(d["digest"]) for d in listed if isinstance(d.get("digest"), str)]
 
-    async def _legacy(self, registry: Registry, repo: str, source: Source, subject: str) -> int:
+    async def _legacy(
+        self, registry: Registry, repo: str, source: Source, subject: str, tags: set[str] | None
+    ) -> int:
         copied = 0
         for suffix in LEGACY_SUFFIXES:
             tag = _tag_of(subject) + suffix
+            if tags is not None and tag not in tags:
+                continue
             fetched = await source.upstream.manifest(source.repo, tag)
             if fetched is None or self.images.up_to_date(registry, repo, tag, fetched):
                 continue

@@ -92,6 +92,7 @@ class Upstream:
         )
         self._tokens: dict[tuple[str, str], str] = {}  # (url, scope) -> bearer token
         self._basic: set[str] = set()  # URLs that challenged with Basic
+        self._no_referrers_api = False  # learnt from its first answer
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -253,8 +254,12 @@ class Upstream:
 
     async def referrers(self, repo: str, digest: str) -> list[dict[str, Any]] | None:
         """The referrers' descriptors, None when the upstream has no referrers API."""
+        if self._no_referrers_api:
+            return None
         path = f"/v2/{repo}/referrers/{digest}"
         async with self.request(path, _pull(repo)) as answer:
+            if answer.status_code == 404 and "json" not in answer.headers.get("content-type", ""):
+                self._no_referrers_api = True  # the API answers an empty list, never a bare 404
             if answer.status_code != 200:
                 return None
             body = json.loads(await answer.aread())
