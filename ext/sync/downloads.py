@@ -31,6 +31,7 @@ from ocireg.registry.ondemand import BlobSource
 from ocireg.registry.store import Registry
 from ocireg.registry.uploads import ChunkInfo
 
+from .counters import Counting
 from .upstream import NotUpstream, Upstream, UpstreamError
 
 log = logging.getLogger("ocireg.sync")
@@ -65,17 +66,10 @@ class Download:
         self.moved = asyncio.Event()
 
 
-@dataclass
-class DownloadStats:
-    blobs: int = 0
-    bytes: int = 0
-    failures: int = 0
-
-
 class Downloads:
-    def __init__(self) -> None:
+    def __init__(self, counters: Counting) -> None:
         self._running: dict[tuple[int, str, str], Download] = {}
-        self.stats = DownloadStats()
+        self.counters = counters
 
     def _key(self, registry: Registry, repo: str, digest: Digest) -> tuple[int, str, str]:
         return (id(registry), repo, str(digest))
@@ -156,7 +150,8 @@ class Downloads:
             )
         except BaseException as error:
             download.error = error
-            self.stats.failures += 1
+            if not isinstance(error, NotUpstream):  # a blob it does not have is no failure
+                self.counters.add("failures", download.source.upstream.urls[0])
             if download.session is not None:
                 await registry.uploads.discard(repo, download.session)
             if isinstance(error, asyncio.CancelledError):
@@ -170,8 +165,8 @@ class Downloads:
                 error=str(error),
             )
         else:
-            self.stats.blobs += 1
-            self.stats.bytes += download.size or 0
+            self.counters.add("blobs", download.source.upstream.urls[0])
+            self.counters.add("bytes", download.source.upstream.urls[0], download.size or 0)
             event(
                 log,
                 logging.INFO,
@@ -227,8 +222,12 @@ async def _received(
 ) -> AsyncIterator[bytes]:
     """The answer's bytes after ``skip`` of them; a broken connection ends them early (noted in
     ``broken``) instead of failing the append, which keeps what was written."""
+    encoded = answer.headers.get("content-encoding", "identity").lower() != "identity"
+    # the network's pieces as they come (no re-chunking copy); decoded only if the upstream
+    # sent a Content-Encoding, which registries do not do for blobs
+    pieces = answer.aiter_bytes() if encoded else answer.aiter_raw()
     try:
-        async for chunk in answer.aiter_bytes(CHUNK):
+        async for chunk in pieces:
             if skip:
                 if len(chunk) <= skip:
                     skip -= len(chunk)

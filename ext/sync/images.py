@@ -48,17 +48,11 @@ class Node:
         return [self, *(node for child in self.children for node in child.walk())]
 
 
-@dataclass
-class ImageStats:
-    images: int = 0
-    failures: int = 0
-
-
 class Images:
     def __init__(self, downloads: Downloads, conversions: Conversions) -> None:
         self.downloads = downloads
         self.conversions = conversions
-        self.stats = ImageStats()
+        self.counters = downloads.counters
         self._copies: dict[tuple[int, str, str, tuple[str, ...]], asyncio.Task[None]] = {}
         self._inflight: dict[tuple[int, str, str], Node] = {}  # manifests being stored
         self._inflight_tags: dict[tuple[int, str, str], Node] = {}  # and the tags they get
@@ -127,7 +121,7 @@ class Images:
                 if self._inflight_tags.get((id(registry), repo, tag)) is node:
                     del self._inflight_tags[(id(registry), repo, tag)]
             if not task.cancelled() and task.exception() is not None:
-                self.stats.failures += 1
+                self.counters.add("failures", source.upstream.urls[0])
                 event(
                     log,
                     logging.ERROR,
@@ -179,7 +173,7 @@ class Images:
             raise UpstreamError(f"{repo}@{node.digest}: refused here: {error.detail}") from None
         if node.digest != node.fetched.digest:
             self.conversions.record(repo, node.fetched.digest, node.digest)
-        self.stats.images += 1
+        self.counters.add("images", source.upstream.urls[0])
         event(
             log,
             logging.INFO,

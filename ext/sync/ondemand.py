@@ -23,6 +23,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import httpx
+
 from ocireg.digests import Digest
 from ocireg.errors import RegistryError
 from ocireg.logs import event
@@ -39,6 +41,9 @@ from .upstream import Upstream, UpstreamError
 
 log = logging.getLogger("ocireg.sync")
 T = TypeVar("T")
+# What an upstream can do wrong, beyond failing to answer: answer what does not parse (bad
+# JSON, a manifest refused here). Caught here, so a pull is never a 500 because of it.
+UPSTREAM_FAILURES = (UpstreamError, RegistryError, ValueError, httpx.HTTPError)
 
 
 @dataclass(frozen=True)
@@ -98,10 +103,12 @@ class OnDemandSync:
         self, registry: Registry, repo: str, tag: str, key: tuple[str, int, str, str]
     ) -> ServedManifest | None:
         storing = self.images.inflight_tag(registry, repo, tag)
-        for target, source in self._sources(repo):
-            if not self._due(key, target.settings.manifestCheckInterval):
-                return storing.served() if storing is not None else None
-            self._checked[key] = time.monotonic()
+        sources = self._sources(repo)
+        interval = min((t.settings.manifestCheckInterval for t, _ in sources), default=0.0)
+        if not sources or not self._due(key, interval):
+            return storing.served() if storing is not None else None
+        self._checked[key] = time.monotonic()
+        for target, source in sources:
             try:
                 fetched = await source.upstream.manifest(source.repo, tag)
                 if fetched is None:
@@ -109,7 +116,7 @@ class OnDemandSync:
                 if self.images.up_to_date(registry, repo, tag, fetched):
                     return None
                 node = await self.images.plan(source, fetched, target.settings.preserveDigest)
-            except UpstreamError as error:
+            except UPSTREAM_FAILURES as error:
                 _failed(source, tag, error)
                 continue
             task = self.images.start_copy(registry, repo, source, node, [tag])
@@ -133,7 +140,7 @@ class OnDemandSync:
                 node = await self.images.plan(source, fetched, preserve)
                 if node.digest != digest:  # asked by its upstream digest: kept as it is
                     node = await self.images.plan(source, fetched, preserve=True)
-            except UpstreamError as error:
+            except UPSTREAM_FAILURES as error:
                 _failed(source, digest, error)
                 continue
             self.images.start_copy(registry, repo, source, node, [])
@@ -157,14 +164,16 @@ class OnDemandSync:
     async def _referrers(
         self, registry: Registry, repo: str, digest: str, key: tuple[str, int, str, str]
     ) -> None:
-        for target, source in self._sources(repo):
-            if not self._due(key, target.settings.manifestCheckInterval):
-                return
-            self._checked[key] = time.monotonic()
+        sources = self._sources(repo)
+        interval = min((t.settings.manifestCheckInterval for t, _ in sources), default=0.0)
+        if not sources or not self._due(key, interval):
+            return
+        self._checked[key] = time.monotonic()
+        for _, source in sources:
             try:
                 subject = self.images.conversions.source(repo, digest) or digest
                 await self.referrers_copier.copy(registry, repo, source, subject)
-            except (UpstreamError, RegistryError) as error:
+            except UPSTREAM_FAILURES as error:
                 _failed(source, f"referrers of {digest}", error)
 
 

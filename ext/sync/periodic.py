@@ -10,16 +10,14 @@ import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from ocireg.errors import RegistryError
 from ocireg.logs import event
 from ocireg.registry.routes import Registries
 from ocireg.scheduler import Priority, Task
 
 from .downloads import Source
 from .images import Images
-from .ondemand import Target
+from .ondemand import UPSTREAM_FAILURES, Target
 from .referrers import Referrers
-from .upstream import UpstreamError
 
 log = logging.getLogger("ocireg.sync")
 
@@ -67,7 +65,7 @@ class PeriodicSync:
         upstream = self.target.upstream
         try:
             names = await upstream.catalog()
-        except UpstreamError as error:
+        except UPSTREAM_FAILURES as error:
             event(
                 log, logging.ERROR, "sync catalog failed", upstream=upstream.urls, error=str(error)
             )
@@ -105,7 +103,7 @@ class PeriodicSync:
         copied = 0
         try:
             tags = await upstream.tags(name) or []
-        except UpstreamError as error:
+        except UPSTREAM_FAILURES as error:
             event(log, logging.ERROR, "sync tags failed", repo=name, error=str(error))
             return 0
         for tag in target.content.tags(name, tags):
@@ -121,7 +119,7 @@ class PeriodicSync:
                 copied += await self.referrers.copy(
                     registry, local, source, fetched.digest, legacy, set(tags)
                 )
-            except (UpstreamError, RegistryError) as error:
+            except UPSTREAM_FAILURES as error:
                 event(log, logging.ERROR, "sync tag failed", repo=name, tag=tag, error=str(error))
         event(log, logging.INFO, "sync repository checked", repo=name, local=local, copied=copied)
         return copied

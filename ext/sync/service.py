@@ -11,6 +11,7 @@ from ocireg.scheduler import Priority, Task
 
 from . import SyncSettings
 from .content import Content
+from .counters import SyncCounters
 from .credentials import CredentialsFile
 from .downloads import Downloads
 from .images import Images
@@ -25,6 +26,7 @@ FIRST_ROUND = 1.0  # seconds after start-up: a mirror starts filling at once, as
 
 @dataclass
 class SyncState:
+    counters: SyncCounters
     targets: list[Target]
     images: Images
     downloads: Downloads
@@ -42,7 +44,11 @@ def setup(context: SetupContext) -> SyncState:
     meta_path: Path | None = getattr(context.app.meta, "path", None)
     conversions = Conversions(meta_path)
     state_dir = meta_path.parent / "sync" if meta_path is not None else None
-    downloads = Downloads()
+    counters = SyncCounters()
+    metrics = context.app.extensions.get("metrics")  # set up before sync: exported there
+    if metrics is not None:
+        counters.export_to(metrics.state.own)
+    downloads = Downloads(counters)
     images = Images(downloads, conversions)
     referrers = Referrers(images)
     on_demand_targets = [target for target in targets if target.settings.onDemand]
@@ -69,4 +75,4 @@ def setup(context: SetupContext) -> SyncState:
         conversions.close()
 
     context.scheduler.at_stop(close)
-    return SyncState(targets, images, downloads, on_demand, periodic)
+    return SyncState(counters, targets, images, downloads, on_demand, periodic)

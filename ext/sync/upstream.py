@@ -212,6 +212,8 @@ class Upstream:
             raise UpstreamError("; ".join(errors))
         try:
             yield chosen
+        except httpx.HTTPError as error:  # the body broke off, or was not what it said
+            raise UpstreamError(f"{chosen.url}: {type(error).__name__}: {error}") from error
         finally:
             await chosen.aclose()
 

@@ -26,6 +26,7 @@ class Faults:
     where: str = "/v2/"
     cut_after: int | None = None
     cuts: int = 0
+    garbage: str | None = None  # requests whose path contains it get 200 and a body of junk
     seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, Range
     answered: list[tuple[str, str, int]] = field(default_factory=list)  # method, path, status
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,6 +51,15 @@ def faulty_proxy(upstream: str) -> Iterator[tuple[str, Faults]]:
                     if faults.statuses and faults.where in self.path
                     else None
                 )
+                junk = faults.garbage is not None and faults.garbage in self.path
+            if junk:
+                body = b"{not json"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
             if status is not None:
                 body = b'{"errors":[{"code":"UNAVAILABLE","message":"injected"}]}'
                 self.send_response(status)

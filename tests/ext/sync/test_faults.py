@@ -9,6 +9,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.ext.sync.faults import faulty_proxy
@@ -166,3 +167,30 @@ def test_concurrent_pulls_share_one_download_of_each_blob(tmp_path: Path) -> Non
                 assert (
                     tmp_path / f"out{n}" / "blobs/sha256" / layer.split(":")[1]
                 ).stat().st_size == size
+
+
+def test_a_failing_upstream_never_turns_a_local_hit_into_an_error(tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    single_image_layout(layout, "v1", 1024)
+    with upstream_registry(tmp_path / "upstream") as upstream:
+        upstream.push(layout, "v1", "kept/app", "v1")
+        upstream.push(layout, "v1", "junk/app", "v1")
+        digest = upstream.digest("kept/app", "v1")
+        with faulty_proxy(upstream.url) as (proxy, faults):
+            creds = credentials_file(tmp_path / "creds.json", proxy)
+            sync = on_demand(proxy, creds, maxRetries=1)
+            with mirror(tmp_path / "mirror", sync) as server:
+                remote = f"docker://{server.host}/kept/app:v1"
+                assert inspect_digest(upstream.skopeo, remote) == digest
+                ok = pull(upstream.skopeo, f"{server.host}/kept/app:v1", tmp_path / "out")
+                assert ok.returncode == 0, ok.stderr
+                faults.where, faults.statuses = "/v2/", [500] * 100  # every check fails now
+                assert inspect_digest(upstream.skopeo, remote) == digest
+                assert faults.statuses  # it was asked (interval 0), and failed
+                faults.statuses = []
+                faults.garbage = "/junk/app/manifests/"
+                answer = httpx.get(f"{server.url}/v2/junk/app/manifests/v1", timeout=30)
+                assert answer.status_code == 404, answer.text
+                assert answer.json()["errors"][0]["code"] == "MANIFEST_UNKNOWN"
+            failed = [e for e in server.log_events() if e["msg"] == "sync on demand failed"]
+            assert {e["repo"] for e in failed} == {"kept/app", "junk/app"}

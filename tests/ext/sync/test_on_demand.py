@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ocireg.conformance.layout import build_multiarch_layout
@@ -19,7 +20,7 @@ from tests.ext.sync.upstreams import (
     skopeo,
     upstream_registry,
 )
-from tests.liveserver import LiveServer
+from tests.liveserver import LiveServer, live_server
 
 pytestmark = pytest.mark.e2e
 
@@ -111,3 +112,38 @@ def test_preserve_digest_keeps_docker_manifests_as_they_are(tmp_path: Path) -> N
             remote = f"docker://{m.host}/keep/dock:v1"
             assert inspect_digest(upstream.skopeo, remote) == upstream.digest("keep/dock", "v1")
             assert raw(upstream.skopeo, remote)["mediaType"] == DOCKER_LIST
+
+
+def test_metrics_count_images_bytes_and_failures_per_upstream(tmp_path: Path) -> None:
+    layout = tmp_path / "layout"
+    build_multiarch_layout(layout, "v1", arches=("amd64",))
+    with upstream_registry(tmp_path / "upstream") as upstream:
+        upstream.push(layout, "v1", "counted/app", "v1")
+        creds = credentials_file(tmp_path / "creds.json", upstream)
+        extra = {"extensions": {"sync": on_demand(upstream.url, creds), "metrics": {}}}
+        with live_server(tmp_path / "mirror", extra) as server:
+            out = tmp_path / "out"
+            skopeo(
+                upstream.skopeo,
+                "copy",
+                "--all",
+                "--src-tls-verify=false",
+                f"docker://{server.host}/counted/app:v1",
+                f"oci:{out}:v1",
+            )
+            missing = httpx.get(f"{server.url}/v2/counted/app/blobs/sha256:{'0' * 64}", timeout=30)
+            assert missing.status_code == 404
+            wait_for(lambda: len([e for e in stored_images(server) if e["tags"] == ["v1"]]) == 1)
+            text = httpx.get(f"{server.url}/metrics", timeout=30).text
+        label = f'{{upstream="{upstream.url}"}}'
+        figures = {
+            line.split(" ")[0]: float(line.split(" ")[1])
+            for line in text.splitlines()
+            if line.startswith("ocireg_sync_") and label in line
+        }
+        assert figures[f"ocireg_sync_images_total{label}"] == 2  # the index and its image
+        assert figures[f"ocireg_sync_blobs_total{label}"] == 2  # config and layer
+        layers = sum(p.stat().st_size for p in (layout / "blobs/sha256").iterdir())
+        assert 0 < figures[f"ocireg_sync_bytes_total{label}"] < layers
+        # a blob the upstream does not have is no failure of the upstream
+        assert f"ocireg_sync_failures_total{label}" not in figures
