@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO
 
 import httpx
@@ -109,11 +110,9 @@ class Downloads:
             assert download.task is not None
             await asyncio.shield(download.task)
             return None if download.error else BlobSource(download.size, None)
-        try:
-            handle = open(path, "rb")  # noqa: ASYNC230, SIM115 - a local open; the generator closes it
-        except FileNotFoundError:  # committed already (the session file moved): stored
+        if not path.exists():  # committed already (the session file moved): stored
             return BlobSource(download.size, None)
-        return BlobSource(download.size, _follow(download, handle, download.size))
+        return BlobSource(download.size, _follow(download, path, download.size))
 
     # -- the download itself --------------------------------------------------------------
     async def _run(self, download: Download) -> None:
@@ -245,10 +244,24 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield b""
 
 
-async def _follow(download: Download, handle: BinaryIO, size: int) -> AsyncGenerator[bytes, None]:
-    """The download's bytes from its session file, as they land, until ``size`` of them."""
+def _open(download: Download, upload: Path) -> BinaryIO:
+    """The session file, or the blob it became if it was committed meanwhile."""
+    try:
+        return open(upload, "rb")
+    except FileNotFoundError:
+        committed = download.registry.driver.local_path(
+            layout.blob_file(download.repo, download.digest)
+        )
+        if committed is None or download.error is not None:
+            raise UpstreamError(f"blob {download.digest}: {download.error}") from None
+        return open(committed, "rb")
+
+
+async def _follow(download: Download, upload: Path, size: int) -> AsyncGenerator[bytes, None]:
+    """The download's bytes from its session file, as they land, until ``size`` of them.
+    The file is opened on the first read: a HEAD, which reads nothing, opens nothing."""
     sent = 0
-    with handle:
+    with _open(download, upload) as handle:
         while sent < size:
             handle.seek(sent)
             chunk = handle.read(min(CHUNK, size - sent))

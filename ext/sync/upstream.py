@@ -59,15 +59,17 @@ class Fetched:
 
 def tls_context(verify: bool, cert_dir: str | None) -> ssl.SSLContext | bool:
     """zot's (and Docker's) certDir: every ``*.crt`` is a CA, ``client.cert`` with
-    ``client.key`` is the client certificate."""
-    if not verify:
-        return False
+    ``client.key`` is the client certificate (presented even when ``tlsVerify`` is off)."""
     if cert_dir is None:
-        return True
+        return verify
     directory = Path(cert_dir)
     context = ssl.create_default_context()
-    for ca in sorted(directory.glob("*.crt")):
-        context.load_verify_locations(cafile=str(ca))
+    if verify:
+        for ca in sorted(directory.glob("*.crt")):
+            context.load_verify_locations(cafile=str(ca))
+    else:  # the client certificate is still presented
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     cert, key = directory / "client.cert", directory / "client.key"
     if cert.exists() and key.exists():
         context.load_cert_chain(str(cert), str(key))
