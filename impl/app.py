@@ -79,6 +79,7 @@ def _start_extensions(state: AppState, enabled: list[Enabled]) -> Hooks:
     for root in state.registries.roots():
         root.manifest_checks = hooks.manifest_checks
         root.pull_checks = hooks.pull_checks
+        root.on_demand = hooks.on_demand
     return hooks
 
 

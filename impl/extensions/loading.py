@@ -36,11 +36,12 @@ BUILTIN = (
     "ocireg.ext.events:EXTENSION",
     "ocireg.ext.ui:EXTENSION",
     "ocireg.ext.trust:EXTENSION",
+    "ocireg.ext.sync:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
 # still loads, and start-up says that they are ignored.
-PLANNED = frozenset({"sync", "apikey"})
+PLANNED = frozenset({"apikey"})
 
 
 @dataclass(frozen=True)

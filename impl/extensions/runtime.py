@@ -18,6 +18,7 @@ from ocireg.auth.access import WORDS, Rule, parse_rule
 from ocireg.config import Config
 from ocireg.errors import RegistryError, error_response
 from ocireg.extensions.loading import Enabled
+from ocireg.registry.ondemand import OnDemand
 from ocireg.registry.routes import Registries
 from ocireg.registry.store import (
     ManifestCheck,
@@ -47,6 +48,7 @@ class Hooks:
     routes: dict[str, Route] = field(default_factory=dict)
     prefixes: dict[str, Route] = field(default_factory=dict)  # "/home" serves "/home/..." too
     middleware: list[Middleware] = field(default_factory=list)
+    on_demand: OnDemand | None = None
 
 
 @dataclass
@@ -123,6 +125,13 @@ class SetupContext:
         digest and bytes; the refusal still goes to the client."""
         for root in self.registries.roots():
             root.refusal_listeners.append(listener)
+
+    def serve_misses(self, on_demand: OnDemand) -> None:
+        """Be asked for manifests, blobs and referrers that a pull does not find here (and
+        for every tag pulled): one extension may do it."""
+        if self.hooks.on_demand is not None:
+            raise ValueError(f"extension {self.enabled.name}: another extension serves misses")
+        self.hooks.on_demand = on_demand
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap the whole app (outside connexion, inside the request log)."""

@@ -139,12 +139,32 @@ def _streamed(
     return StreamingResponse(body, status_code=status, media_type=OCTET, headers=headers)
 
 
+async def _blob_or_upstream(name: str, digest: str) -> Response:
+    """The stored blob; on a miss, what an upstream (sync) streams while it is stored."""
+    try:
+        return _blob_response(name, digest)
+    except RegistryError as error:
+        reg = registry(name)
+        if error.code is not ErrorCode.BLOB_UNKNOWN or reg.on_demand is None:
+            raise
+        source = await reg.on_demand.blob(reg, repo(name), parse_digest(digest))
+        if source is None:
+            raise
+    if source.chunks is None:  # stored meanwhile: served as any stored blob
+        return _blob_response(name, digest)
+    headers = {"Docker-Content-Digest": digest, "Content-Length": str(source.size)}
+    if current_request().method == "HEAD":
+        await source.chunks.aclose()
+        return Response(status_code=200, media_type=OCTET, headers=headers)
+    return StreamingResponse(source.chunks, media_type=OCTET, headers=headers)
+
+
 async def head_blob(name: str, digest: str) -> Response:
-    return _blob_response(name, digest)
+    return await _blob_or_upstream(name, digest)
 
 
 async def get_blob(name: str, digest: str) -> Response:
-    return _blob_response(name, digest)
+    return await _blob_or_upstream(name, digest)
 
 
 async def delete_blob(name: str, digest: str) -> Response:

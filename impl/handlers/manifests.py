@@ -18,6 +18,7 @@ from ocireg.handlers.base import (
 )
 from ocireg.names import check_tag, is_tag
 from ocireg.operations import current_request
+from ocireg.registry.ondemand import ServedManifest
 from ocireg.registry.store import Registry, StoredManifest
 
 
@@ -37,8 +38,34 @@ def _resolve_for_reading(reg: Registry, name: str, reference: str) -> StoredMani
         raise malformed_reference(error.detail.get("reason", "not a digest")) from None
 
 
+async def _from_upstream(reg: Registry, name: str, reference: str) -> ServedManifest | None:
+    """What an upstream (sync) serves instead of storage: asked for a tag, and for a digest
+    this registry does not hold; a failing upstream is the on-demand side's to hide."""
+    if reg.on_demand is None:
+        return None
+    if not is_tag(reference):
+        try:
+            reg.resolve(name, reference)
+            return None  # a digest held here is served from here
+        except RegistryError as error:
+            if error.code is not ErrorCode.MANIFEST_UNKNOWN:
+                return None  # a malformed digest: the local path says why
+    return await reg.on_demand.manifest(reg, name, reference)
+
+
+def _served_response(served: ServedManifest, head: bool) -> Response:
+    headers = _manifest_headers(served.digest, len(served.data))
+    if head:
+        return Response(status_code=200, media_type=served.media_type, headers=headers)
+    return Response(served.data, media_type=served.media_type, headers=headers)
+
+
 async def head_manifest(name: str, reference: str) -> Response:
     reg, name = registry(name), repo(name)
+    served = await _from_upstream(reg, name, reference)
+    if served is not None:
+        await reg.check_pull(name, served.digest)
+        return _served_response(served, head=True)
     stored = _resolve_for_reading(reg, name, reference)
     await reg.check_pull(name, stored.digest)
     headers = _manifest_headers(stored.digest, stored.size)
@@ -47,6 +74,11 @@ async def head_manifest(name: str, reference: str) -> Response:
 
 async def get_manifest(name: str, reference: str) -> Response:
     reg, name = registry(name), repo(name)
+    served = await _from_upstream(reg, name, reference)
+    if served is not None:
+        await reg.check_pull(name, served.digest)
+        reg.note_pull(name, served.digest)
+        return _served_response(served, head=False)
     stored = _resolve_for_reading(reg, name, reference)
     await reg.check_pull(name, stored.digest)
     data = reg.manifest_bytes(name, stored)

@@ -13,6 +13,9 @@ from ocireg.registry.store import manifest_json
 async def list_referrers(name: str, digest: str) -> Response:
     subject = parse_digest(digest)
     artifact_types = query_list("artifactType")
-    found = registry(name).referrers(repo(name), subject, artifact_types)
+    reg = registry(name)
+    if reg.on_demand is not None:
+        await reg.on_demand.referrers(reg, repo(name), subject)
+    found = reg.referrers(repo(name), subject, artifact_types)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_types else None
     return Response(manifest_json(found), media_type=OCI_INDEX, headers=headers)

@@ -24,6 +24,7 @@ from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestcache import ManifestCache
 from ocireg.registry.manifests import Manifest, parse_manifest
+from ocireg.registry.ondemand import OnDemand
 from ocireg.registry.uploads import SessionCaps, UploadStore
 from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
@@ -162,6 +163,7 @@ class Registry:
         self.removal_listeners: list[RemovalListener] = []
         self.refusal_listeners: list[RefusalListener] = []
         self.reference_index: ReferenceIndex | None = None
+        self.on_demand: OnDemand | None = None  # an upstream for what is missing (sync)
 
     # -- repositories ---------------------------------------------------------------------
     def index(self, repo: str) -> RepoIndex | None:

@@ -48,14 +48,27 @@ def libtrust_key_id(tokens: TokenServer) -> str:
     return ":".join(encoded[i : i + 4] for i in range(0, len(encoded), 4))
 
 
+HTPASSWD_AUTH = """\
+auth:
+  htpasswd:
+    realm: basic-realm
+    path: {path}
+"""
+
+
 @contextmanager
 def docker_registry(
-    binary: str, directory: Path, tokens: TokenServer | None = None
+    binary: str,
+    directory: Path,
+    tokens: TokenServer | None = None,
+    htpasswd: Path | None = None,
+    port: int | None = None,
 ) -> Iterator[str]:
     """The registry at its URL; with ``tokens`` (running), it wants that server's tokens, whose
-    ``kid`` this sets to the key ID distribution expects."""
+    ``kid`` this sets to the key ID distribution expects; with ``htpasswd`` (bcrypt entries),
+    Basic auth. ``port``: the one to listen on (to start it again where it was)."""
     directory.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     config = directory / "config.yml"
     text = CONFIG.format(root=directory / "data", port=port)
     if tokens is not None:
@@ -64,6 +77,8 @@ def docker_registry(
         text += TOKEN_AUTH.format(
             realm=tokens.realm, service=tokens.service, issuer=issuer, cert=tokens.cert_path
         )
+    if htpasswd is not None:
+        text += HTPASSWD_AUTH.format(path=htpasswd)
     config.write_text(text)
     url = f"http://127.0.0.1:{port}"
     with open(directory / "registry.log", "wb") as log:

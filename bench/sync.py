@@ -1,0 +1,163 @@
+"""Sync figures (issue 15), side by side in one run, against Debian's docker-registry upstream:
+
+* on-demand first pull of a large image through an ocireg mirror vs the same pull straight from
+  the upstream (target: at most 1.3x);
+* the second pull through the mirror (now local) vs the direct pull;
+* the mirror's peak RSS while it streams a huge blob through (target: < 150 MiB);
+* a periodic round over many small images: images per second.
+
+A pull is what a client does: GET the manifest, then GET every blob, streamed and discarded.
+
+    python bench/sync.py                       # 256 MiB image, 2 GiB blob, 500 small images
+    python bench/sync.py --big-mib 64 --huge-mib 256 --small 50   # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from procstat import RssSampler, now
+from servers import Server, _process, _workdir, docker_registry, free_port, ocireg_config
+from workload import (
+    CONFIG_BLOB,
+    MiB,
+    PatternBlob,
+    descriptor,
+    expect,
+    image_manifest,
+    pool,
+    push_blob,
+    push_image_base,
+    put_manifest,
+    sha256,
+)
+
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+ACCEPT = "application/vnd.oci.image.manifest.v1+json"
+
+
+@contextmanager
+def mirror(upstream: str, **registry: Any) -> Iterator[tuple[Server, Path]]:
+    with _workdir("bench-sync-") as workdir:
+        port = free_port()
+        config = ocireg_config(workdir / "root", port)
+        config["log"] = {"level": "info"}
+        entry = {"urls": [upstream], "tlsVerify": False, **registry}
+        config["extensions"] = {"sync": {"registries": [entry]}}
+        (workdir / "config.json").write_text(json.dumps(config))
+        argv = [sys.executable, "-m", "ocireg", "serve", str(workdir / "config.json")]
+        with _process("ocireg-mirror", argv, workdir, port) as server:
+            yield server, workdir / "server.log"
+
+
+async def push_big(client: httpx.AsyncClient, repo: str, size: int) -> None:
+    blob = PatternBlob.make(size)
+    await push_blob(client, repo, blob.digest, blob.stream(), size)
+    await push_blob(client, repo, sha256(CONFIG_BLOB), CONFIG_BLOB, len(CONFIG_BLOB))
+    layer = {"mediaType": OCI_LAYER, "digest": blob.digest, "size": size}
+    await put_manifest(
+        client, repo, "v1", image_manifest(descriptor(OCI_CONFIG, CONFIG_BLOB), [layer])
+    )
+
+
+async def pull(url: str, repo: str) -> float:
+    """Seconds to pull ``repo:v1`` from ``url``: the manifest, then its blobs in turn."""
+    started = now()
+    async with httpx.AsyncClient(base_url=url, timeout=600) as client:
+        answer = expect(
+            await client.get(f"/v2/{repo}/manifests/v1", headers={"Accept": ACCEPT}), 200
+        )
+        manifest = answer.json()
+        for blob in [manifest["config"], *manifest["layers"]]:
+            received = 0
+            async with client.stream("GET", f"/v2/{repo}/blobs/{blob['digest']}") as response:
+                expect(response, 200)
+                async for piece in response.aiter_raw():
+                    received += len(piece)
+            assert received == blob["size"], (blob, received)
+    return now() - started
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {}
+    with docker_registry() as upstream:
+        async with httpx.AsyncClient(base_url=upstream.url, timeout=600) as client:
+            await push_big(client, "bench/big", args.big_mib * MiB)
+            await push_big(client, "bench/huge", args.huge_mib * MiB)
+            base = await push_image_base(client, "small/base")
+
+            async def small(n: int) -> None:
+                repo = f"small/img{n}"
+                for data in (CONFIG_BLOB, b"layer %d" % n):
+                    await push_blob(client, repo, sha256(data), data, len(data))
+                layer = descriptor(OCI_LAYER, b"layer %d" % n)
+                await put_manifest(client, repo, "v1", image_manifest(base.config, [layer]))
+
+            await pool(8, range(args.small), small)
+
+        direct = await pull(upstream.url, "bench/big")
+        with mirror(upstream.url, onDemand=True) as (server, _):
+            first = await pull(server.url, "bench/big")
+            await asyncio.sleep(1)  # the background copy commits the manifest
+            second = await pull(server.url, "bench/big")
+            assert server.pid is not None
+            with RssSampler(server.pid, 0.05) as sampler:
+                huge = await pull(server.url, "bench/huge")
+        results["on_demand"] = {
+            "image_mib": args.big_mib,
+            "direct_s": round(direct, 3),
+            "first_pull_s": round(first, 3),
+            "first_over_direct": round(first / direct, 2),
+            "second_pull_s": round(second, 3),
+            "second_over_direct": round(second / direct, 2),
+        }
+        results["huge_blob"] = {
+            "blob_mib": args.huge_mib,
+            "pull_s": round(huge, 2),
+            "peak_rss_mib": round(sampler.peak_kib / 1024, 1),
+        }
+        rules = [{"prefix": "/small/img*"}]
+        started = now()
+        with mirror(upstream.url, content=rules, pollInterval="1h") as (server, log):
+            while True:
+                lines = [
+                    json.loads(line)
+                    for line in log.read_text().splitlines()
+                    if line.startswith("{")
+                ]
+                stored = sum(1 for line in lines if line.get("msg") == "sync image stored")
+                if stored >= args.small:
+                    break
+                await asyncio.sleep(0.2)
+            seconds = now() - started
+        results["periodic"] = {
+            "images": args.small,
+            "seconds_incl_start": round(seconds, 2),
+            "images_per_s": round(args.small / seconds, 1),
+        }
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--big-mib", type=int, default=256)
+    parser.add_argument("--huge-mib", type=int, default=2048)
+    parser.add_argument("--small", type=int, default=500)
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

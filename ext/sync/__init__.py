@@ -1,0 +1,137 @@
+"""``sync``: mirror upstream registries, periodically and on demand, with zot's keys.
+
+The declaration and the settings only; the work is in :mod:`.service` (imported when enabled).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ocireg.durations import Duration
+from ocireg.extensions.declaration import Extension, ExtensionSettings
+from ocireg.repopattern import check as check_pattern
+
+# zot keys that ocireg accepts but does not act on yet: each is warned about, by key path.
+NOT_BUILT = {
+    "syncTimeout": "a round is not cut short",
+    "reqConcurrent": "requests to the upstream are not limited in number",
+    "reqPerSec": "requests to the upstream are not limited in rate",
+    "disableHTTP2": "the upstream client speaks HTTP/1.1 only",
+    "maxIdleConnsPerHost": "the client's connection pool keeps its defaults",
+    "credentialHelper": "only credentialsFile supplies credentials",
+    "downloadDir": "downloads go through the storage root's upload area",
+}
+
+
+class TagRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    regex: str | None = Field(None, description="Only tags this regular expression matches.")
+    excludeRegex: str | None = Field(None, description="No tag this regular expression matches.")
+    semver: bool = Field(False, description="Only tags that are semantic versions.")
+
+    @field_validator("regex", "excludeRegex")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"not a regular expression: {error}") from None
+        return value
+
+
+class ContentRule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    prefix: str = Field(description="Upstream repositories, a doublestar glob (/repo/**).")
+    tags: TagRules | None = None
+    destination: str | None = Field(None, description="Where matching repositories go here.")
+    stripPrefix: bool = Field(False, description="Drop the prefix's literal part under it.")
+
+    @field_validator("prefix")
+    @classmethod
+    def _glob(cls, value: str) -> str:
+        check_pattern(value.strip("/") or "**")
+        return value
+
+
+class UpstreamRegistry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    urls: list[str] = Field(min_length=1, description="Mirrors of one upstream, tried in order.")
+    content: list[ContentRule] = Field(default_factory=list)
+    pollInterval: Duration | None = Field(None, gt=0, description="Periodic sync every ...")
+    onDemand: bool = Field(False, description="Fetch what a pull misses locally.")
+    manifestCheckInterval: Duration = Field(
+        60.0, ge=0, description="A tag pulled on demand is checked upstream at most this often."
+    )
+    tlsVerify: bool = True
+    certDir: str | None = Field(None, description="ca.crt, client.cert and client.key.")
+    maxRetries: int = Field(0, ge=0)
+    retryDelay: Duration = Field(1.0, ge=0)
+    maxRetryDelay: Duration | None = Field(None, ge=0, description="Cap of the back-off.")
+    onlySigned: bool = False
+    syncLegacyCosignTags: bool = True
+    preserveDigest: bool = False
+    syncTimeout: Duration | None = None
+    reqConcurrent: int | None = None
+    reqPerSec: float | None = None
+    disableHTTP2: bool | None = None
+    maxIdleConnsPerHost: int | None = None
+    credentialHelper: str | None = None
+    downloadDir: str | None = None
+
+    @field_validator("urls")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not re.fullmatch(r"https?://[^/\s]+/?", url):
+                raise ValueError(f"{url!r} is not an http(s)://host[:port] URL")
+        return [url.rstrip("/") for url in urls]
+
+    @field_validator("onlySigned")
+    @classmethod
+    def _refuse_only_signed(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "not supported yet: it needs the trust extension's signature check, which is "
+                "not built; remove it or set it to false"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_do(self) -> UpstreamRegistry:
+        if not self.onDemand and not (self.content and self.pollInterval):
+            raise ValueError(
+                "does nothing: set onDemand: true, or content and pollInterval for periodic sync"
+            )
+        return self
+
+
+class SyncSettings(ExtensionSettings):
+    registries: list[UpstreamRegistry] = Field(default_factory=list)
+    credentialsFile: str | None = Field(
+        None, description="JSON: host[:port] -> {username, password}; re-read when it changes."
+    )
+
+    def notices(self) -> list[str]:
+        """``key.path: why`` for every key given that ocireg accepts and ignores."""
+        found = []
+        for number, upstream in enumerate(self.registries):
+            for key, why in NOT_BUILT.items():
+                if getattr(upstream, key) is not None:
+                    found.append(f"registries.{number}.{key}: not supported yet, ignored: {why}")
+        return found
+
+
+EXTENSION = Extension(
+    name="sync",
+    description="Mirror upstream registries, periodically and on demand (zot's sync).",
+    setup="ocireg.ext.sync.service:setup",
+    settings=SyncSettings,
+    extra="sync",
+    requires=("httpx",),
+)

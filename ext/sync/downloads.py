@@ -1,0 +1,281 @@
+"""Blob downloads from an upstream, one per blob at a time, shared by everyone who wants it.
+
+A download writes through the registry's normal upload path (a session file, hashed while it
+is written, committed by digest), so a blob becomes visible only whole and verified. It resumes
+with a ``Range`` request after a broken connection, up to ``maxRetries`` times with back-off.
+
+Readers (pulls that missed the blob) follow the session file as it grows, from an open handle,
+so the bytes go to the client while they are stored and nothing is held in memory; a slow or
+departed client does not slow or stop the download. If the download fails, every reader's
+stream is cut short (the client sees a body shorter than its Content-Length) and nothing is
+stored. Following the file needs a storage driver with local paths (filesystem); on others a
+reader waits for the blob to be stored and is then served it as a stored blob.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import httpx
+
+from ocireg.digests import Digest
+from ocireg.logs import event
+from ocireg.registry import layout
+from ocireg.registry.ondemand import BlobSource
+from ocireg.registry.store import Registry
+from ocireg.registry.uploads import ChunkInfo
+
+from .counters import Counting
+from .upstream import NotUpstream, Upstream, UpstreamError
+
+log = logging.getLogger("ocireg.sync")
+CHUNK = 1 << 20
+_POLL = 0.5  # a reader looks at the file at least this often, whatever it was told
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a local repository's content comes from."""
+
+    upstream: Upstream
+    repo: str  # the upstream repository's name
+
+
+@dataclass
+class Download:
+    registry: Registry
+    repo: str
+    digest: Digest
+    source: Source
+    session: str | None = None
+    size: int | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)  # size known, or failed
+    moved: asyncio.Event = field(default_factory=asyncio.Event)  # bytes arrived
+    task: asyncio.Task[None] | None = None
+    error: BaseException | None = None
+    written: int = 0
+
+    def nudge(self) -> None:
+        self.moved.set()
+        self.moved = asyncio.Event()
+
+
+class Downloads:
+    def __init__(self, counters: Counting) -> None:
+        self._running: dict[tuple[int, str, str], Download] = {}
+        self.counters = counters
+
+    def _key(self, registry: Registry, repo: str, digest: Digest) -> tuple[int, str, str]:
+        return (id(registry), repo, str(digest))
+
+    def start(self, registry: Registry, repo: str, digest: Digest, source: Source) -> Download:
+        """The download of this blob into ``repo``: the one running, or a new one."""
+        key = self._key(registry, repo, digest)
+        running = self._running.get(key)
+        if running is not None:
+            return running
+        download = Download(registry, repo, digest, source)
+        download.task = asyncio.create_task(self._run(download))
+        self._running[key] = download
+        download.task.add_done_callback(lambda _: self._running.pop(key, None))
+        return download
+
+    async def ensure(self, registry: Registry, repo: str, digest: Digest, source: Source) -> None:
+        """Return once the blob is stored in ``repo``; UpstreamError if it cannot be."""
+        if registry.has_blob(repo, digest):
+            return
+        download = self.start(registry, repo, digest, source)
+        assert download.task is not None
+        await asyncio.shield(download.task)
+        if download.error is not None:
+            raise UpstreamError(f"blob {digest}: {download.error}")
+
+    async def serve(self, download: Download) -> BlobSource | None:
+        """A reader of the download: its size and bytes as they arrive; None when it failed
+        before a byte came."""
+        await download.started.wait()
+        if download.error is not None or download.size is None or download.session is None:
+            return None
+        path = download.registry.driver.local_path(
+            layout.upload_file(download.repo, download.session)
+        )
+        if path is None:  # no file to follow: wait for the stored blob
+            assert download.task is not None
+            await asyncio.shield(download.task)
+            return None if download.error else BlobSource(download.size, None)
+        if not path.exists():  # committed already (the session file moved): stored
+            return BlobSource(download.size, None)
+        return BlobSource(download.size, _follow(download, path, download.size))
+
+    # -- the download itself --------------------------------------------------------------
+    async def _run(self, download: Download) -> None:
+        registry, repo = download.registry, download.repo
+        settings = download.source.upstream.settings
+        begun = time.perf_counter()
+        try:
+            await registry.ensure_repository(repo)
+            download.session = await registry.uploads.start(repo)
+            attempt = 0
+            while True:
+                failure = await self._attempt(download)
+                if failure is None:
+                    break
+                if attempt >= settings.maxRetries or isinstance(failure, NotUpstream):
+                    raise failure
+                delay = settings.retryDelay * (2**attempt)
+                if settings.maxRetryDelay is not None:
+                    delay = min(delay, settings.maxRetryDelay)
+                event(
+                    log,
+                    logging.WARNING,
+                    "sync blob retry",
+                    repo=repo,
+                    digest=str(download.digest),
+                    failure=str(failure),
+                    attempt=attempt + 1,
+                    delay=delay,
+                )
+                await asyncio.sleep(delay)
+                attempt += 1
+            await registry.uploads.complete(
+                repo, download.session, download.digest, _nothing(), ChunkInfo()
+            )
+        except BaseException as error:
+            download.error = error
+            if not isinstance(error, NotUpstream):  # a blob it does not have is no failure
+                self.counters.add("failures", download.source.upstream.urls[0])
+            if download.session is not None:
+                await registry.uploads.discard(repo, download.session)
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            event(
+                log,
+                logging.ERROR,
+                "sync blob failed",
+                repo=repo,
+                digest=str(download.digest),
+                error=str(error),
+            )
+        else:
+            self.counters.add("blobs", download.source.upstream.urls[0])
+            self.counters.add("bytes", download.source.upstream.urls[0], download.size or 0)
+            event(
+                log,
+                logging.INFO,
+                "sync blob stored",
+                repo=repo,
+                digest=str(download.digest),
+                size=download.size,
+                seconds=round(time.perf_counter() - begun, 3),
+            )
+        finally:
+            download.started.set()
+            download.nudge()
+
+    async def _attempt(self, download: Download) -> BaseException | None:
+        """One request for what is still missing; the failure, or None when the upstream sent
+        everything. A connection that breaks keeps what arrived (the next attempt resumes)."""
+        registry, repo, session = download.registry, download.repo, download.session
+        assert session is not None
+        have = registry.uploads.size(repo, session)
+        source = download.source
+        try:
+            async with source.upstream.blob(source.repo, str(download.digest), have) as answer:
+                total = _total_size(answer, have)
+                if download.size is None:
+                    download.size = total
+                download.started.set()
+                skip = have if answer.status_code == 200 else 0
+                broken: list[BaseException] = []
+                chunks = _received(answer, skip, download, broken)
+                await registry.uploads.append(repo, session, chunks, ChunkInfo())
+        except (UpstreamError, httpx.HTTPError) as error:
+            return error
+        if broken:
+            return broken[0]
+        if download.size is not None and registry.uploads.size(repo, session) < download.size:
+            return UpstreamError("the upstream sent less than the blob's size")
+        return None
+
+
+def _total_size(answer: httpx.Response, have: int) -> int | None:
+    content_range = answer.headers.get("content-range", "")
+    if answer.status_code == 206 and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        return int(total) if total.isdigit() else None
+    length = answer.headers.get("content-length")
+    if length is None or not length.isdigit():
+        return None
+    return int(length) + (have if answer.status_code == 206 else 0)
+
+
+async def _received(
+    answer: httpx.Response, skip: int, download: Download, broken: list[BaseException]
+) -> AsyncIterator[bytes]:
+    """The answer's bytes after ``skip`` of them; a broken connection ends them early (noted in
+    ``broken``) instead of failing the append, which keeps what was written."""
+    encoded = answer.headers.get("content-encoding", "identity").lower() != "identity"
+    # the network's pieces as they come (no re-chunking copy); decoded only if the upstream
+    # sent a Content-Encoding, which registries do not do for blobs
+    pieces = answer.aiter_bytes() if encoded else answer.aiter_raw()
+    try:
+        async for chunk in pieces:
+            if skip:
+                if len(chunk) <= skip:
+                    skip -= len(chunk)
+                    continue
+                chunk, skip = chunk[skip:], 0
+            download.written += len(chunk)
+            yield chunk
+            download.nudge()
+    except httpx.HTTPError as error:
+        broken.append(error)
+
+
+async def _nothing() -> AsyncIterator[bytes]:
+    return
+    yield b""
+
+
+def _open(download: Download, upload: Path) -> BinaryIO:
+    """The session file, or the blob it became if it was committed meanwhile."""
+    try:
+        return open(upload, "rb")
+    except FileNotFoundError:
+        committed = download.registry.driver.local_path(
+            layout.blob_file(download.repo, download.digest)
+        )
+        if committed is None or download.error is not None:
+            raise UpstreamError(f"blob {download.digest}: {download.error}") from None
+        return open(committed, "rb")
+
+
+async def _follow(download: Download, upload: Path, size: int) -> AsyncGenerator[bytes, None]:
+    """The download's bytes from its session file, as they land, until ``size`` of them.
+    The file is opened on the first read: a HEAD, which reads nothing, opens nothing."""
+    sent = 0
+    with _open(download, upload) as handle:
+        while sent < size:
+            handle.seek(sent)
+            chunk = handle.read(min(CHUNK, size - sent))
+            if chunk:
+                sent += len(chunk)
+                yield chunk
+                continue
+            finished = download.task is not None and download.task.done()
+            if finished:
+                if download.error is not None:
+                    raise UpstreamError(f"blob {download.digest}: {download.error}")
+                if not handle.read(1):  # done and still nothing: the file is not what we follow
+                    raise UpstreamError(f"blob {download.digest}: stored file ended early")
+                continue
+            moved = download.moved
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(moved.wait(), _POLL)

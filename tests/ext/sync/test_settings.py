@@ -1,0 +1,112 @@
+"""The sync section: zot's keys checked by `ocireg verify`, unbuilt ones warned by key path,
+onlySigned refused with its reason, the documented example loaded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocireg.cli import main
+from ocireg.config import load_config
+from ocireg.ext.sync import SyncSettings
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "sync.yaml"
+
+
+def verify(tmp_path: Path, capsys: pytest.CaptureFixture[str], sync: Any) -> tuple[int, list[str]]:
+    path = tmp_path / "zot.json"
+    data = {"storage": {"rootDirectory": str(tmp_path)}, "extensions": {"sync": sync}}
+    path.write_text(json.dumps(data))
+    status = main(["verify", str(path)])
+    lines = [line.removeprefix(f"{path}: ") for line in capsys.readouterr().err.splitlines()]
+    return status, [line for line in lines if line != "configuration is valid"]
+
+
+def upstream(**keys: Any) -> dict[str, Any]:
+    return {"urls": ["https://up.example:5000"], "onDemand": True, **keys}
+
+
+def test_the_example_loads_with_every_rule() -> None:
+    sync = load_config(EXAMPLE).extensions["sync"]  # type: ignore[index]
+    settings = SyncSettings.model_validate(sync)
+    periodic, on_demand = settings.registries
+    assert periodic.pollInterval == 6 * 3600 and periodic.maxRetryDelay == 300
+    assert periodic.content[0].tags is not None and periodic.content[0].tags.semver
+    assert on_demand.onDemand and on_demand.manifestCheckInterval == 300
+    assert settings.notices() == []
+
+
+def test_a_full_zot_entry_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    entry = upstream(
+        content=[
+            {
+                "prefix": "/a/**",
+                "destination": "/m",
+                "stripPrefix": True,
+                "tags": {"regex": "^v", "excludeRegex": "rc", "semver": True},
+            }
+        ],
+        pollInterval="6h",
+        tlsVerify=False,
+        certDir=str(tmp_path),
+        maxRetries=3,
+        retryDelay="5m",
+        preserveDigest=True,
+        syncLegacyCosignTags=False,
+    )
+    assert verify(tmp_path, capsys, {"credentialsFile": "/c.json", "registries": [entry]}) == (
+        0,
+        [],
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("syncTimeout", "3h"),
+        ("reqConcurrent", 4),
+        ("reqPerSec", 10),
+        ("disableHTTP2", True),
+        ("maxIdleConnsPerHost", 8),
+        ("credentialHelper", "ecr"),
+        ("downloadDir", "/tmp/d"),
+    ],
+)
+def test_keys_not_built_are_warned_by_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, value: Any
+) -> None:
+    status, lines = verify(tmp_path, capsys, {"registries": [upstream(**{key: value})]})
+    assert status == 0
+    (line,) = lines
+    assert line.startswith(f"extensions.sync.registries.0.{key}: not supported yet, ignored: ")
+
+
+@pytest.mark.parametrize(
+    ("entry", "where", "why"),
+    [
+        (upstream(onlySigned=True), "registries.0.onlySigned", "trust extension"),
+        ({"urls": ["https://u"]}, "registries.0", "does nothing"),
+        (upstream(urls=["ftp://u"]), "registries.0.urls", "not an http(s)://host[:port] URL"),
+        (upstream(urls=[]), "registries.0.urls", "at least 1 item"),
+        (upstream(content=[{"prefix": "/a/[z-a]"}]), "registries.0.content.0.prefix", ""),
+        (
+            upstream(content=[{"prefix": "a", "tags": {"regex": "("}}]),
+            "registries.0.content.0.tags.regex",
+            "not a regular expression",
+        ),
+        (upstream(pollInterval="soon"), "registries.0.pollInterval", "invalid duration"),
+        (upstream(maxRetries=-1), "registries.0.maxRetries", ""),
+        (upstream(colour="red"), "registries.0.colour", "unknown key"),
+    ],
+)
+def test_bad_entries_are_refused_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], entry: Any, where: str, why: str
+) -> None:
+    status, lines = verify(tmp_path, capsys, {"registries": [entry]})
+    assert status != 0
+    (line,) = lines
+    assert line.startswith(f"extensions.sync.{where}: ")
+    assert why in line
