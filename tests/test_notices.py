@@ -70,8 +70,8 @@ def storage(**keys: Any) -> dict[str, Any]:
             "authenticate (as in zot), so no password is checked",
         ),
         (
-            {**storage(), "extensions": {"ui": {"enable": True}}},
-            "extensions.ui: not implemented yet, ignored",
+            {**storage(), "extensions": {"apikey": {"enable": True}}},
+            "extensions.apikey: not implemented yet, ignored",
         ),
     ],
 )

@@ -80,9 +80,9 @@ def test_unknown_extension_lists_the_known_ones() -> None:
 
 
 def test_zot_extensions_not_implemented_yet_are_a_warning() -> None:
-    chosen, warnings = resolve({"ui": {"enable": True}}, "cfg.yaml", KNOWN)
+    chosen, warnings = resolve({"apikey": {"enable": True}}, "cfg.yaml", KNOWN)
     assert [each.name for each in chosen] == ["specs"]
-    assert warnings == ["cfg.yaml: extensions.ui: not implemented yet, ignored"]
+    assert warnings == ["cfg.yaml: extensions.apikey: not implemented yet, ignored"]
 
 
 def test_missing_extra_is_one_line_naming_the_install_command() -> None:
