@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,23 @@ from tests.extended import ALL_ON, example_env
 from tests.liveserver import LiveServer, live_server
 
 _counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _no_borrowed_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Playwright's sync API (the web UI's tests share one browser per session) leaves its event
+    loop marked as running in the main thread between its calls, and asyncio.run refuses to
+    start under it: a test that does not use the browser runs with no running loop, and the
+    browser's is put back afterwards (its dispatcher does not run meanwhile)."""
+    borrowed = asyncio._get_running_loop()
+    if borrowed is None or "browser" in request.fixturenames:
+        yield
+        return
+    asyncio._set_running_loop(None)
+    try:
+        yield
+    finally:
+        asyncio._set_running_loop(borrowed)
 
 
 @pytest.fixture(scope="session")
