@@ -32,8 +32,10 @@ pytestmark = [
 
 
 @pytest.fixture
-def stand_in() -> Iterator[None]:
-    """The inventory readers stood in for, as in the live tests (fakeinventory/)."""
+def stand_in(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The inventory readers stood in for, as in the live tests (fakeinventory/); the real
+    ones, when an earlier test imported them, are put back afterwards."""
+    monkeypatch.delitem(sys.modules, "ocireg.ext.cve.inventory", raising=False)
     spec = importlib.util.spec_from_file_location("cve_stand_in", STAND_IN)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
