@@ -1,0 +1,172 @@
+"""CVE scanning end to end, with the real inventory readers: images built from this machine's
+own package records are pushed over HTTP, real advisories are imported with ``ocireg cve
+update``, and what a user sees through GraphQL and ``ocireg cve list`` is checked, the
+matches and the non-matches (a fixed version, another release)."""
+
+from __future__ import annotations
+
+import gzip
+import importlib.metadata
+import io
+import re
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ocireg.ext.cve.store import CveStore
+from tests.ext import osvdata
+from tests.ext.test_cve_search import (
+    UI_CVE_LIST,
+    UI_REPO,
+    ZLI_CVE_LIST,
+    ZLI_FIXED,
+    ZLI_IMAGES_FOR_CVE,
+    _cli,
+    _export,
+    _wait_for,
+    ask,
+)
+from tests.liveserver import LiveServer, live_server
+from tests.oci import image_manifest, put_manifest
+from tests.tools import missing
+
+DPKG_STATUS = Path("/var/lib/dpkg/status")
+OS_RELEASE = Path("/etc/os-release")
+DIST = "usr/lib/python3/dist-packages"
+# bookworm's libssl3 before DSA-5532-1 (bookworm's own changelog names this version)
+OLD_LIBSSL3 = "3.0.11-1~deb12u1"
+VULNERABLE, FIXED = "e2e/app:vulnerable", "e2e/app:fixed"
+
+
+def _bookworm_records() -> tuple[str, str]:
+    """This machine's os-release and dpkg status, the latter with libssl3 set back to a
+    version DSA-5532-1 affects; skips where the machine is not Debian 12 with libssl3."""
+    if not DPKG_STATUS.is_file() or not OS_RELEASE.is_file():
+        missing("no dpkg database on this machine to build a Debian image from")
+    release = OS_RELEASE.read_text()
+    status = DPKG_STATUS.read_text()
+    stanza = re.search(r"^Package: libssl3\n(?:.+\n)*?Version: (.+)$", status, re.M)
+    if 'VERSION_ID="12"' not in release or "ID=debian" not in release or stanza is None:
+        missing("the dpkg records are not Debian 12's with libssl3 (DSA-5532-1's release)")
+    assert stanza is not None
+    start, end = stanza.span(1)
+    return release, status[:start] + OLD_LIBSSL3 + status[end:]
+
+
+def _requests_metadata(version: str) -> bytes:
+    """requests' real METADATA (installed here), as the release ``version`` ships it."""
+    try:
+        text = importlib.metadata.distribution("requests").read_text("METADATA") or ""
+    except importlib.metadata.PackageNotFoundError:
+        missing("requests is not installed: no real METADATA to build the Python layer from")
+    return re.sub(r"^Version: .*$", f"Version: {version}", text, count=1, flags=re.M).encode()
+
+
+def _layer(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for path, data in files.items():
+            member = tarfile.TarInfo(path)
+            member.size = len(data)
+            member.mode = 0o644
+            tar.addfile(member, io.BytesIO(data))
+    return gzip.compress(raw.getvalue(), mtime=0)
+
+
+def _push(client: httpx.Client, reference: str, layers: list[bytes]) -> str:
+    repo, tag = reference.split(":")
+    response = put_manifest(client, repo, tag, image_manifest(client, repo, layers))
+    return str(response.headers["Docker-Content-Digest"])
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    release, status = _bookworm_records()
+    base = _layer({"etc/os-release": release.encode(), "var/lib/dpkg/status": status.encode()})
+    directory = tmp_path_factory.mktemp("cve-e2e")
+    extra = {"extensions": {"search": {"cve": {}}}}
+    with live_server(directory / "server", extra) as server:
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            digests = {
+                reference: _push(client, reference, [base, _layer({path: _requests_metadata(v)})])
+                for reference, v in ((VULNERABLE, "2.30.0"), (FIXED, "2.31.0"))
+                for path in [f"{DIST}/requests-{v}.dist-info/METADATA"]
+            }
+        store = CveStore.reader(server.root / ".ocireg" / "meta.db")
+        _wait_for(lambda: set(digests.values()) <= set(store.scan_counts()))
+        store.close()
+        export = _export(directory / "osv", osvdata.ALL)
+        done = _cli(
+            "cve", "update", str(directory / "server" / "config.json"), "--from", str(export)
+        )
+        assert done.returncode == 0, done.stderr
+        assert "2 scanned image(s) matched again" in done.stdout
+        yield server
+
+
+@pytest.fixture
+def client(registry: LiveServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=registry.url, timeout=30) as http:
+        yield http
+
+
+def _cves(client: httpx.Client, image: str) -> dict[str, list[dict[str, str]]]:
+    found = ask(client, ZLI_CVE_LIST % (image, 100, 0, "", "", ""))["CVEListForImage"]
+    return {cve["Id"]: cve["PackageList"] for cve in found["CVEList"]}
+
+
+def test_the_images_cves_come_from_their_real_packages(client: httpx.Client) -> None:
+    vulnerable = _cves(client, VULNERABLE)
+    assert sorted(vulnerable) == ["CVE-2023-32681", "CVE-2023-5363"]
+    # libssl-dev, of the same source but at this machine's version, is past the fix; and
+    # DSA-5343-1 (openssl in Debian 11) is another release's
+    assert vulnerable["CVE-2023-5363"] == [{
+        "Name": "libssl3", "PackagePath": "var/lib/dpkg/status",
+        "InstalledVersion": OLD_LIBSSL3, "FixedVersion": "3.0.11-1~deb12u2",
+    }]  # fmt: skip
+    assert vulnerable["CVE-2023-32681"] == [{
+        "Name": "requests", "PackagePath": f"{DIST}/requests-2.30.0.dist-info/METADATA",
+        "InstalledVersion": "2.30.0", "FixedVersion": "2.31.0",
+    }]  # fmt: skip
+    # the shared base layer's finding, without the fixed requests
+    assert sorted(_cves(client, FIXED)) == ["CVE-2023-5363"]
+
+
+def test_the_summaries_zli_and_the_web_ui_show(client: httpx.Client) -> None:
+    found = ask(client, UI_CVE_LIST % VULNERABLE)["CVEListForImage"]
+    assert found["Summary"] == {
+        "Count": 2, "UnknownCount": 1, "LowCount": 0, "MediumCount": 1, "HighCount": 0,
+        "CriticalCount": 0, "MaxSeverity": "MEDIUM",
+    }  # fmt: skip
+    repo = ask(client, UI_REPO % "e2e/app")["ExpandedRepoInfo"]
+    assert {i["Tag"]: i["Vulnerabilities"] for i in repo["Images"]} == {
+        "vulnerable": {"MaxSeverity": "MEDIUM", "Count": 2},
+        "fixed": {"MaxSeverity": "UNKNOWN", "Count": 1},
+    }
+
+
+def test_images_for_a_cve_and_where_it_is_fixed(client: httpx.Client) -> None:
+    def images(cve: str) -> list[str]:
+        found = ask(client, ZLI_IMAGES_FOR_CVE % cve)["ImageListForCVE"]
+        return [f"{i['RepoName']}:{i['Tag']}" for i in found["Results"]]
+
+    assert images("CVE-2023-5363") == [FIXED, VULNERABLE]
+    assert images("CVE-2023-32681") == [VULNERABLE]
+    assert images("CVE-2023-0286") == []  # DSA-5343-1's: Debian 11's openssl only
+    fixed = ask(client, ZLI_FIXED % ("CVE-2023-32681", "e2e/app"))["ImageListWithCVEFixed"]
+    assert [i["Tag"] for i in fixed["Results"]] == ["fixed"]
+    none = ask(client, ZLI_FIXED % ("CVE-2023-5363", "e2e/app"))["ImageListWithCVEFixed"]
+    assert none["Results"] == []
+
+
+def test_the_cli_lists_what_the_image_holds(registry: LiveServer) -> None:
+    table = _cli("cve", "list", registry.url, VULNERABLE)
+    assert table.returncode == 0, table.stderr
+    rows = [line.split()[:5] for line in table.stdout.splitlines()[1:]]
+    assert rows == [
+        ["CVE-2023-32681", "MEDIUM", "requests", "2.30.0", "2.31.0"],
+        ["CVE-2023-5363", "UNKNOWN", "libssl3", OLD_LIBSSL3, "3.0.11-1~deb12u2"],
+    ]
