@@ -85,7 +85,7 @@ def start(context: SetupContext, inventory_of: InventoryOf = inventory_seam) -> 
     meta = context.app.meta
     path = getattr(meta, "path", None)
     store = CveStore(path if path is not None else ":memory:")
-    scanner = Scanner(store, context.registries, inventory_of)
+    scanner = Scanner(store, context.registries, inventory_of, context.hooks.scan_listeners)
     scheduler = context.scheduler
 
     async def scan_pending() -> int:

@@ -24,6 +24,9 @@ from ocireg.scheduler import Scheduler
 from ocireg.state import AppState
 
 Middleware = Callable[[ASGIApp], ASGIApp]
+# (repository, manifest digest, media type, summary): an image's vulnerability scan finished;
+# the summary is zot's ``Vulnerabilities`` (MaxSeverity, Count and the counts per severity)
+ScanListener = Callable[[str, str, str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class Hooks:
     manifest_checks: list[ManifestCheck] = field(default_factory=list)
     routes: dict[str, Route] = field(default_factory=dict)
     middleware: list[Middleware] = field(default_factory=list)
+    scan_listeners: list[ScanListener] = field(default_factory=list)
 
 
 @dataclass
@@ -105,6 +109,11 @@ class SetupContext:
         digest and bytes; the refusal still goes to the client."""
         for root in self.registries.roots():
             root.refusal_listeners.append(listener)
+
+    def on_scanned(self, listener: ScanListener) -> None:
+        """Be told when a vulnerability scan of an image finishes (CVE scanning, in a
+        background thread), whichever extension was set up first."""
+        self.hooks.scan_listeners.append(listener)
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap the whole app (outside connexion, inside the request log)."""

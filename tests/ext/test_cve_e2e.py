@@ -1,7 +1,8 @@
 """CVE scanning end to end, with the real inventory readers: images built from this machine's
 own package records are pushed over HTTP, real advisories are imported with ``ocireg cve
-update``, and what a user sees through GraphQL and ``ocireg cve list`` is checked, the
-matches and the non-matches (a fixed version, another release)."""
+update``, and what a user sees through GraphQL, ``ocireg cve list`` and the events
+extension's ``zotregistry.image.scanned`` is checked: the matches and the non-matches (a fixed
+version, another release)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from ocireg.ext.cve.store import CveStore
+from tests.eventsink import Receiver
 from tests.ext import osvdata
 from tests.ext.test_cve_search import (
     UI_CVE_LIST,
@@ -39,6 +41,8 @@ DIST = "usr/lib/python3/dist-packages"
 # bookworm's libssl3 before DSA-5532-1 (bookworm's own changelog names this version)
 OLD_LIBSSL3 = "3.0.11-1~deb12u1"
 VULNERABLE, FIXED = "e2e/app:vulnerable", "e2e/app:fixed"
+SCANNED = "zotregistry.image.scanned"
+Registry = tuple[LiveServer, dict[str, str]]  # the server, and each image's digest
 
 
 def _bookworm_records() -> tuple[str, str]:
@@ -83,12 +87,26 @@ def _push(client: httpx.Client, reference: str, layers: list[bytes]) -> str:
 
 
 @pytest.fixture(scope="module")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def receiver() -> Iterator[Receiver]:
+    sink = Receiver().start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> Iterator[Registry]:
     release, status = _bookworm_records()
     base = _layer({"etc/os-release": release.encode(), "var/lib/dpkg/status": status.encode()})
     directory = tmp_path_factory.mktemp("cve-e2e")
-    extra = {"extensions": {"search": {"cve": {}}}}
+    sink = {"type": "http", "address": receiver.url, "events": [SCANNED]}
+    extra = {"extensions": {"search": {"cve": {}}, "events": {"sinks": [sink]}}}
     with live_server(directory / "server", extra) as server:
+        export = _export(directory / "osv", osvdata.ALL)
+        done = _cli(
+            "cve", "update", str(directory / "server" / "config.json"), "--from", str(export)
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"{len(osvdata.ALL)} stored" in done.stdout
         with httpx.Client(base_url=server.url, timeout=30) as client:
             digests = {
                 reference: _push(client, reference, [base, _layer({path: _requests_metadata(v)})])
@@ -98,18 +116,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         store = CveStore.reader(server.root / ".ocireg" / "meta.db")
         _wait_for(lambda: set(digests.values()) <= set(store.scan_counts()))
         store.close()
-        export = _export(directory / "osv", osvdata.ALL)
-        done = _cli(
-            "cve", "update", str(directory / "server" / "config.json"), "--from", str(export)
-        )
-        assert done.returncode == 0, done.stderr
-        assert "2 scanned image(s) matched again" in done.stdout
-        yield server
+        yield server, digests
 
 
 @pytest.fixture
-def client(registry: LiveServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=registry.url, timeout=30) as http:
+def client(registry: Registry) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=registry[0].url, timeout=30) as http:
         yield http
 
 
@@ -162,11 +174,30 @@ def test_images_for_a_cve_and_where_it_is_fixed(client: httpx.Client) -> None:
     assert none["Results"] == []
 
 
-def test_the_cli_lists_what_the_image_holds(registry: LiveServer) -> None:
-    table = _cli("cve", "list", registry.url, VULNERABLE)
+def test_the_cli_lists_what_the_image_holds(registry: Registry) -> None:
+    table = _cli("cve", "list", registry[0].url, VULNERABLE)
     assert table.returncode == 0, table.stderr
     rows = [line.split()[:5] for line in table.stdout.splitlines()[1:]]
     assert rows == [
         ["CVE-2023-32681", "MEDIUM", "requests", "2.30.0", "2.31.0"],
         ["CVE-2023-5363", "UNKNOWN", "libssl3", OLD_LIBSSL3, "3.0.11-1~deb12u2"],
     ]
+
+
+def test_each_scan_sends_an_event_with_its_summary(registry: Registry, receiver: Receiver) -> None:
+    digests = registry[1]
+    got = receiver.wait_for(lambda events: len(events) >= 2)
+    assert {event.type for event in got} == {SCANNED}
+    data = {event.data["digest"]: event.data for event in got}
+    assert set(data) == set(digests.values())
+    vulnerable = data[digests[VULNERABLE]]
+    assert vulnerable["name"] == "e2e/app"
+    assert vulnerable["reference"] == digests[VULNERABLE]
+    assert vulnerable["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
+    assert vulnerable["vulnerabilities"] == {
+        "MaxSeverity": "MEDIUM", "Count": 2, "UnknownCount": 1, "LowCount": 0,
+        "MediumCount": 1, "HighCount": 0, "CriticalCount": 0,
+    }  # fmt: skip
+    fixed = data[digests[FIXED]]["vulnerabilities"]
+    assert (fixed["MaxSeverity"], fixed["Count"], fixed["UnknownCount"]) == ("UNKNOWN", 1, 1)
+    assert vulnerable["actor"] == {"name": ""}  # made in the background, by no request
