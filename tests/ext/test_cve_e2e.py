@@ -99,7 +99,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> It
     base = _layer({"etc/os-release": release.encode(), "var/lib/dpkg/status": status.encode()})
     directory = tmp_path_factory.mktemp("cve-e2e")
     sink = {"type": "http", "address": receiver.url, "events": [SCANNED]}
-    extra = {"extensions": {"search": {"cve": {}}, "events": {"sinks": [sink]}}}
+    extra = {"extensions": {"search": {"cve": {}}, "events": {"sinks": [sink]}, "sbom": {}}}
     with live_server(directory / "server", extra) as server:
         export = _export(directory / "osv", osvdata.ALL)
         done = _cli(
@@ -201,3 +201,48 @@ def test_each_scan_sends_an_event_with_its_summary(registry: Registry, receiver:
     fixed = data[digests[FIXED]]["vulnerabilities"]
     assert (fixed["MaxSeverity"], fixed["Count"], fixed["UnknownCount"]) == ("UNKNOWN", 1, 1)
     assert vulnerable["actor"] == {"name": ""}  # made in the background, by no request
+
+
+def test_the_sbom_lists_the_images_real_packages(client: httpx.Client, registry: Registry) -> None:
+    response = client.get("/v2/e2e/app/_ocireg/sbom", params={"reference": "vulnerable"})
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/vnd.cyclonedx+json"
+    digest = registry[1][VULNERABLE]
+    assert response.headers["docker-content-digest"] == digest
+    bom = response.json()
+    assert (bom["bomFormat"], bom["specVersion"]) == ("CycloneDX", "1.5")
+    assert bom["metadata"]["component"]["name"] == f"e2e/app@{digest}"
+    components = {c["name"]: c for c in bom["components"]}
+    assert components["debian"]["type"] == "operating-system"
+    libssl3 = components["libssl3"]
+    assert libssl3["version"] == OLD_LIBSSL3
+    assert libssl3["purl"].startswith(f"pkg:deb/debian/libssl3@{OLD_LIBSSL3}?")
+    assert "distro=debian-12" in libssl3["purl"] and "upstream=openssl" in libssl3["purl"]
+    assert components["requests"]["purl"] == "pkg:pypi/requests@2.30.0"
+    installed = DPKG_STATUS.read_text().count("Status: install ok installed")
+    debs = [c for c in bom["components"] if c.get("purl", "").startswith("pkg:deb/")]
+    assert len(debs) == installed  # every package this machine's dpkg has installed
+    by_digest = client.get("/v2/e2e/app/_ocireg/sbom", params={"reference": digest})
+    assert by_digest.json()["components"] == bom["components"]
+
+
+def test_the_sbom_refuses_what_it_cannot_list(client: httpx.Client) -> None:
+    def get(repository: str, reference: str | None) -> httpx.Response:
+        params = {} if reference is None else {"reference": reference}
+        return client.get(f"/v2/{repository}/_ocireg/sbom", params=params)
+
+    def code(response: httpx.Response) -> tuple[int, str]:
+        return response.status_code, response.json()["errors"][0]["code"]
+
+    assert code(get("e2e/app", "v9")) == (404, "MANIFEST_UNKNOWN")
+    assert code(get("e2e/none", "v1")) == (404, "MANIFEST_UNKNOWN")
+    # a reference that is no tag or digest names nothing, as a manifest GET of it answers
+    assert code(get("e2e/app", None)) == (404, "MANIFEST_UNKNOWN")
+    assert code(get("e2e/app", "not a tag!")) == (404, "MANIFEST_UNKNOWN")
+    artifact = image_manifest(client, "e2e/artifact", [b"not an image layer"])
+    artifact["layers"][0]["mediaType"] = "application/vnd.example.data"
+    put_manifest(client, "e2e/artifact", "v1", artifact)
+    assert code(get("e2e/artifact", "v1")) == (400, "UNSUPPORTED")
+    found = client.get("/v2/e2e/app/_oci/ext/discover").json()["extensions"]
+    ocireg = next(entry for entry in found if entry["name"] == "_ocireg")
+    assert ocireg["endpoints"] == ["/v2/e2e/app/_ocireg/sbom"]
