@@ -69,6 +69,10 @@ def _requests_metadata(version: str) -> bytes:
     return re.sub(r"^Version: .*$", f"Version: {version}", text, count=1, flags=re.M).encode()
 
 
+def _requests_layer(version: str) -> bytes:
+    return _layer({f"{DIST}/requests-{version}.dist-info/METADATA": _requests_metadata(version)})
+
+
 def _layer(files: dict[str, bytes]) -> bytes:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
@@ -109,9 +113,8 @@ def registry(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> It
         assert f"{len(osvdata.ALL)} stored" in done.stdout
         with httpx.Client(base_url=server.url, timeout=30) as client:
             digests = {
-                reference: _push(client, reference, [base, _layer({path: _requests_metadata(v)})])
-                for reference, v in ((VULNERABLE, "2.30.0"), (FIXED, "2.31.0"))
-                for path in [f"{DIST}/requests-{v}.dist-info/METADATA"]
+                reference: _push(client, reference, [base, _requests_layer(version)])
+                for reference, version in ((VULNERABLE, "2.30.0"), (FIXED, "2.31.0"))
             }
         store = CveStore.reader(server.root / ".ocireg" / "meta.db")
         _wait_for(lambda: set(digests.values()) <= set(store.scan_counts()))
