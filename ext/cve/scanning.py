@@ -29,6 +29,7 @@ from ocireg.registry.mediatypes import INDEX_TYPES
 from ocireg.registry.routes import Registries
 
 from .answers import vulnerabilities
+from .attach import Sbom
 from .matcher import match, stored
 from .packages import Inventory
 from .store import CveStore
@@ -88,6 +89,8 @@ class Scanner:
     # told of each image scanned (the events extension's zotregistry.image.scanned); filled
     # by extensions set up after this one too, so the list is kept, not copied
     listeners: list[ScanListener] = field(default_factory=list)
+    attach_sbom: bool = False  # cve.attachSBOM: keep each scanned image's SBOM to attach
+    _sboms: list[Sbom] = field(default_factory=list)
     _pending: dict[str, str] = field(default_factory=dict)  # digest -> a repository holding it
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -119,9 +122,24 @@ class Scanner:
             return True
         packages = stored(found.packages)
         self.store.record_scan(digest, packages, match(self.store, packages))
+        if self.attach_sbom:
+            self._keep_sbom(repo, digest, found)
         event(log, logging.DEBUG, "cve scanned", repo=repo, digest=digest, packages=len(packages))
         self._tell(repo, digest, manifest.media_type)
         return True
+
+    def _keep_sbom(self, repo: str, digest: str, found: Inventory) -> None:
+        from .inventory.sbom import cyclonedx_json
+
+        document = cyclonedx_json(found, f"{repo}@{digest}").encode()
+        with self._lock:
+            self._sboms.append(Sbom(repo, digest, document))
+
+    def take_sboms(self) -> list[Sbom]:
+        """The SBOMs kept since the last call (pushed on the event loop, by the caller)."""
+        with self._lock:
+            taken, self._sboms = self._sboms, []
+        return taken
 
     def _tell(self, repo: str, digest: str, media_type: str) -> None:
         if not self.listeners:
