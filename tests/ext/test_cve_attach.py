@@ -96,3 +96,29 @@ def test_without_the_key_nothing_is_attached(tmp_path_factory: pytest.TempPathFa
         store.close()
         time.sleep(0.5)  # were an SBOM attached, it would be pushed right after the scan
         assert _referrers(client, "team/app", digest) == []
+
+
+def test_an_sbom_that_lint_refuses_is_logged_and_the_scan_stands(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    source = "org.opencontainers.image.source"
+    extra = {
+        "extensions": {
+            "search": {"cve": {"attachSBOM": True}},
+            "lint": {"mandatoryAnnotations": [source]},
+        }
+    }
+    with (
+        live_server(tmp_path_factory.mktemp("lint-attach"), extra) as live,
+        httpx.Client(base_url=live.url, timeout=30) as client,
+    ):
+        layers = [_layer({"etc/os-release": OS_RELEASE})]
+        document = image_manifest(client, "team/app", layers, annotations={source: "x"})
+        digest = put_manifest(client, "team/app", "v1", document).headers["Docker-Content-Digest"]
+        _wait_for(lambda: any(e["msg"] == "cve sbom not attached" for e in live.log_events()))
+        (refused,) = [e for e in live.log_events() if e["msg"] == "cve sbom not attached"]
+        assert (refused["digest"], refused["error"]) == (digest, "MANIFEST_INVALID")
+        assert _referrers(client, "team/app", digest) == []
+        store = CveStore.reader(live.root / ".ocireg" / "meta.db")
+        assert store.scan_states([digest]) == {digest: ""}  # scanned, without error
+        store.close()
