@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from ocireg.digests import parse_digest
+from ocireg.extensions.runtime import ScanListener
 from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 from ocireg.registry import layout
@@ -27,6 +28,8 @@ from ocireg.registry.manifests import Manifest
 from ocireg.registry.mediatypes import INDEX_TYPES
 from ocireg.registry.routes import Registries
 
+from .answers import vulnerabilities
+from .attach import Sbom
 from .matcher import match, stored
 from .packages import Inventory
 from .store import CveStore
@@ -83,6 +86,11 @@ class Scanner:
     store: CveStore
     registries: Registries
     inventory_of: InventoryOf = inventory_seam
+    # told of each image scanned (the events extension's zotregistry.image.scanned); filled
+    # by extensions set up after this one too, so the list is kept, not copied
+    listeners: list[ScanListener] = field(default_factory=list)
+    attach_sbom: bool = False  # cve.attachSBOM: keep each scanned image's SBOM to attach
+    _sboms: list[Sbom] = field(default_factory=list)
     _pending: dict[str, str] = field(default_factory=dict)  # digest -> a repository holding it
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -114,8 +122,34 @@ class Scanner:
             return True
         packages = stored(found.packages)
         self.store.record_scan(digest, packages, match(self.store, packages))
+        if self.attach_sbom:
+            self._keep_sbom(repo, digest, found)
         event(log, logging.DEBUG, "cve scanned", repo=repo, digest=digest, packages=len(packages))
+        self._tell(repo, digest, manifest.media_type)
         return True
+
+    def _keep_sbom(self, repo: str, digest: str, found: Inventory) -> None:
+        from .inventory.sbom import cyclonedx_json
+
+        document = cyclonedx_json(found, f"{repo}@{digest}").encode()
+        with self._lock:
+            self._sboms.append(Sbom(repo, digest, document))
+
+    def take_sboms(self) -> list[Sbom]:
+        """The SBOMs kept since the last call (pushed on the event loop, by the caller)."""
+        with self._lock:
+            taken, self._sboms = self._sboms, []
+        return taken
+
+    def _tell(self, repo: str, digest: str, media_type: str) -> None:
+        if not self.listeners:
+            return
+        summary = vars(vulnerabilities(self.store, [digest]))
+        for listener in self.listeners:
+            try:
+                listener(repo, digest, media_type, dict(summary))
+            except Exception:  # the scan stands; a listener's failure is its own
+                log.exception("cve: a scan listener failed for %s@%s", repo, digest)
 
     # -- at push ----------------------------------------------------------------------------
     def want(self, repo: str, digest: str) -> bool:

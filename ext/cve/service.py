@@ -14,6 +14,7 @@ from ocireg.logs import event
 from ocireg.registry.manifests import Manifest
 from ocireg.scheduler import Priority, Task
 
+from .attach import attach
 from .importer import SourceError, update
 from .scanning import InventoryOf, Scanner, inventory_seam, rematch
 from .store import CveStore
@@ -85,11 +86,18 @@ def start(context: SetupContext, inventory_of: InventoryOf = inventory_seam) -> 
     meta = context.app.meta
     path = getattr(meta, "path", None)
     store = CveStore(path if path is not None else ":memory:")
-    scanner = Scanner(store, context.registries, inventory_of)
+    scanner = Scanner(store, context.registries, inventory_of, context.hooks.scan_listeners)
+    scanner.attach_sbom = settings.attachSBOM
     scheduler = context.scheduler
 
+    async def attach_sboms() -> None:
+        for sbom in scanner.take_sboms():
+            await attach(context.registries, sbom)
+
     async def scan_pending() -> int:
-        return await asyncio.to_thread(scanner.scan_pending)
+        done = await asyncio.to_thread(scanner.scan_pending)
+        await attach_sboms()
+        return done
 
     def submit() -> None:
         scheduler.submit(Task("cve-scan", scan_pending, Priority.LOW))
@@ -102,7 +110,9 @@ def start(context: SetupContext, inventory_of: InventoryOf = inventory_seam) -> 
         retry = next(rounds) == 0
 
         async def run() -> int:
-            return await asyncio.to_thread(scanner.scan_unscanned, meta, retry_failed=retry)
+            done = await asyncio.to_thread(scanner.scan_unscanned, meta, retry_failed=retry)
+            await attach_sboms()
+            return done
 
         return [Task("cve-background-scan", run, Priority.LOW)]
 

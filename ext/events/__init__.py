@@ -27,6 +27,7 @@ EVENT_KINDS = (
     "image.updated",
     "image.deleted",
     "image.lint_failed",
+    "image.scanned",
 )
 
 

@@ -47,6 +47,7 @@ def setup(context: SetupContext) -> Events:
         context.observe(producer)
         context.on_removal(producer.manifest_removed)
         context.on_refusal(producer.manifest_refused)
+        context.on_scanned(producer.scanned)
     if path is None:
         sender.schedule(context.scheduler)
     else:

@@ -154,6 +154,20 @@ class Producer:
             },
         )
 
+    def scanned(self, repo: str, digest: str, media_type: str, summary: dict[str, Any]) -> None:
+        """A CVE scan of an image finished (in the scanner's thread, outside any request)."""
+        self.emit(
+            "image.scanned",
+            repo,
+            {
+                "name": repo,
+                "reference": digest,
+                "digest": digest,
+                "mediaType": media_type,
+                "vulnerabilities": summary,
+            },
+        )
+
     def _manifest_text(self, repo: str, digest: str) -> str:
         """The pushed manifest as stored (it was just written: one small read)."""
         driver = self.registries.of(repo).driver

@@ -75,6 +75,11 @@ class CveSettings(BaseModel):
         "single files, or http(s) URLs of zip files (osv.dev's per-ecosystem all.zip). "
         "Empty: only `ocireg cve update` imports data.",
     )
+    attachSBOM: bool = Field(
+        False,
+        description="Push each scanned image's SBOM (CycloneDX JSON) as a referrer of the "
+        "image, so that `oras discover` lists it.",
+    )
     trivy: dict[str, Any] | None = Field(
         None,
         description="zot's trivy settings: accepted and warned about; ocireg reads OSV "

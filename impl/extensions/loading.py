@@ -37,6 +37,7 @@ BUILTIN = (
     "ocireg.ext.ui:EXTENSION",
     "ocireg.ext.trust:EXTENSION",
     "ocireg.ext.sync:EXTENSION",
+    "ocireg.ext.sbom:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them

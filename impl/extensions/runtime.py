@@ -31,6 +31,9 @@ from ocireg.scheduler import Scheduler
 from ocireg.state import AppState
 
 Middleware = Callable[[ASGIApp], ASGIApp]
+# (repository, manifest digest, media type, summary): an image's vulnerability scan finished;
+# the summary is zot's ``Vulnerabilities`` (MaxSeverity, Count and the counts per severity)
+ScanListener = Callable[[str, str, str, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class Hooks:
     prefixes: dict[str, Route] = field(default_factory=dict)  # "/home" serves "/home/..." too
     middleware: list[Middleware] = field(default_factory=list)
     on_demand: OnDemand | None = None
+    scan_listeners: list[ScanListener] = field(default_factory=list)
 
 
 @dataclass
@@ -132,6 +136,11 @@ class SetupContext:
         if self.hooks.on_demand is not None:
             raise ValueError(f"extension {self.enabled.name}: another extension serves misses")
         self.hooks.on_demand = on_demand
+
+    def on_scanned(self, listener: ScanListener) -> None:
+        """Be told when a vulnerability scan of an image finishes (CVE scanning, in a
+        background thread), whichever extension was set up first."""
+        self.hooks.scan_listeners.append(listener)
 
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap the whole app (outside connexion, inside the request log)."""

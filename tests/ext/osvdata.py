@@ -29,6 +29,29 @@ DSA_5343_1: dict[str, Any] = {
     "references": [{"type": "ADVISORY", "url": "https://www.debian.org/security/2023/dsa-5343"}],
 }
 
+# Debian's DSA for openssl in bookworm (Oct 2023); 3.0.11-1~deb12u2 is bookworm-security's fix
+DSA_5532_1: dict[str, Any] = {
+    "id": "DSA-5532-1",
+    "summary": "openssl - security update",
+    "details": "Tony Battersby reported that incorrect cipher key and IV length processing "
+    "could result in loss of confidentiality for some symmetric cipher modes.",
+    "modified": "2023-10-24T00:00:00Z",
+    "published": "2023-10-24T00:00:00Z",
+    "aliases": ["CVE-2023-5363"],
+    "affected": [
+        {
+            "package": {"ecosystem": "Debian:12", "name": "openssl"},
+            "ranges": [
+                {
+                    "type": "ECOSYSTEM",
+                    "events": [{"introduced": "0"}, {"fixed": "3.0.11-1~deb12u2"}],
+                }
+            ],
+        }
+    ],
+    "references": [{"type": "ADVISORY", "url": "https://www.debian.org/security/2023/dsa-5532"}],
+}
+
 # The OSV schema's own Debian example (wheezy)
 DSA_3029_1: dict[str, Any] = {
     "id": "DSA-3029-1",
@@ -188,6 +211,7 @@ ALPINE_CVE_2023_0286: dict[str, Any] = {
 
 ALL = [
     DSA_5343_1,
+    DSA_5532_1,
     DSA_3029_1,
     PYSEC_2023_74,
     GHSA_J8R2_6X86_Q33Q,

@@ -6,8 +6,12 @@ headers, body schema); the fragments are the contract the extensions are routed 
 
 from __future__ import annotations
 
+import io
+import tarfile
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import hypothesis
 import pytest
 import schemathesis
@@ -23,7 +27,8 @@ from schemathesis.specs.openapi.checks import (
 from ocireg.extensions.loading import available
 from ocireg.extensions.specs import load_fragment
 from tests.extensions.example import EXTENSION as QUOTA
-from tests.liveserver import LiveServer
+from tests.liveserver import LiveServer, live_server
+from tests.oci import image_manifest, put_manifest
 
 CHECKS = [
     not_a_server_error,
@@ -95,8 +100,35 @@ def test_example_fragment(case: Case, extended: LiveServer) -> None:
     _call(case, extended)
 
 
+@pytest.fixture(scope="module")
+def sbom_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """``sbom`` needs the cve extra, which the ``extended`` registry does without; one image
+    is there for the fuzzing to find."""
+    with live_server(tmp_path_factory.mktemp("sbom"), {"extensions": {"sbom": {}}}) as live:
+        with httpx.Client(base_url=live.url, timeout=30) as client:
+            layer = _tar_gz({"etc/os-release": b'ID=debian\nVERSION_ID="12"\n'})
+            put_manifest(client, "a", "a", image_manifest(client, "a", [layer]))
+        yield live
+
+
+def _tar_gz(files: dict[str, bytes]) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        for path, data in files.items():
+            member = tarfile.TarInfo(path)
+            member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+    return raw.getvalue()
+
+
+@_schema("sbom").parametrize()
+@SETTINGS
+def test_sbom_fragment(case: Case, sbom_registry: LiveServer) -> None:
+    _call(case, sbom_registry)
+
+
 def test_every_builtin_http_extension_is_fuzzed() -> None:
-    fuzzed = {"mgmt", "search", "specs", "userprefs", "trust"}
+    fuzzed = {"mgmt", "sbom", "search", "specs", "userprefs", "trust"}
     http = {name for name, extension in available().items() if extension.specs}
     assert http == fuzzed, "add a fuzz test for each new HTTP extension"
 
