@@ -225,8 +225,8 @@ class Evaluator:
                 found.setdefault(digest, signed)
         return found
 
-    def of_tool(self, tool: str) -> list[tuple[str, str]]:
-        return self.tables.signatures_of_tool(tool)
+    def of_tool(self, tool: str, *, trusted: bool) -> list[tuple[str, str]]:
+        return self.tables.signatures_of_tool(tool, trusted=trusted)
 
     def unjudged(self, repo: str) -> list[tuple[str, str]]:
         known = self.tables.evaluated(repo)

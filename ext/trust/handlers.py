@@ -81,8 +81,8 @@ def _digest() -> str:
     return digest
 
 
-def _changed(trust: Trust, tool: str) -> None:
-    trust.reevaluate(tool)
+def _changed(trust: Trust, tool: str, *, added: bool) -> None:
+    trust.reevaluate(tool, added=added)
 
 
 # -- cosign -------------------------------------------------------------------------------------
@@ -95,7 +95,7 @@ async def upload_cosign_key() -> Response:
         raise _bad(f"invalid public key: {exc}") from None
     material = Material("cosign", "", key.digest, key.pem, key.kind, time.time())
     if trust.evaluator.tables.add_material(material):
-        _changed(trust, "cosign")
+        _changed(trust, "cosign", added=True)
     return JSONResponse({"digest": key.digest})
 
 
@@ -115,7 +115,7 @@ async def delete_cosign_key() -> Response:
     digest = _digest()
     if not trust.evaluator.tables.remove_material("cosign", "", digest):
         raise _unknown(digest)
-    _changed(trust, "cosign")
+    _changed(trust, "cosign", added=False)
     return Response(status_code=200)
 
 
@@ -144,7 +144,7 @@ async def upload_notation_certificate() -> Response:
         material = Material("notation", store, digest, certificate_pem(certificate), subject, now)
         added = trust.evaluator.tables.add_material(material) or added
     if added:
-        _changed(trust, "notation")
+        _changed(trust, "notation", added=True)
     return JSONResponse({"digests": digests, "truststoreType": store})
 
 
@@ -166,7 +166,7 @@ async def delete_notation_certificate() -> Response:
     store, digest = _truststore_type() or "ca", _digest()
     if not trust.evaluator.tables.remove_material("notation", store, digest):
         raise _unknown(digest)
-    _changed(trust, "notation")
+    _changed(trust, "notation", added=False)
     return Response(status_code=200)
 
 

@@ -3,7 +3,8 @@
 Trust is evaluated, always in a thread and never on a request's path:
 
 * when a signature is pushed (the observer records it; a drain every second judges it);
-* when a key or certificate is uploaded or removed (the signatures of that tool only);
+* when a key or certificate is uploaded or removed (the signatures of that tool it could affect:
+  the untrusted ones after an upload, the trusted ones after a removal);
 * at start-up, for signatures never judged (pushed while trust was off);
 * every two hours, as zot does, every signature; and every minute, the trusted verdicts whose
   certificate has expired since.
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from ocireg.errors import ErrorCode, RegistryError
+from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 from ocireg.registry.manifests import Manifest
 from ocireg.registry.routes import Registries
@@ -70,13 +72,19 @@ class Trust:
         return sum(v.trusted for _, _, verdicts in judged for v in verdicts)
 
     # -- rounds -------------------------------------------------------------------------------
-    def reevaluate(self, tool: str) -> None:
-        """Judge again the signatures of ``tool``: its keys or certificates changed."""
+    def reevaluate(self, tool: str, *, added: bool) -> None:
+        """Judge again the signatures of ``tool`` that its keys or certificates changing could
+        affect: a key or certificate ``added`` can only make an untrusted signature trusted, and
+        one removed can only take trust away from a trusted one."""
         name = f"trust: {tool} material changed"
 
         async def run() -> int:
-            pairs = self.evaluator.of_tool(tool)
-            return await asyncio.to_thread(self.evaluator.evaluate_all, pairs)
+            pairs = self.evaluator.of_tool(tool, trusted=not added)
+            trusted = await asyncio.to_thread(self.evaluator.evaluate_all, pairs)
+            event(log, logging.INFO, "trust re-evaluated", tool=tool,
+                  material="added" if added else "removed", signatures=len(pairs),
+                  trusted_layers=trusted)  # fmt: skip
+            return trusted
 
         self.scheduler.submit(Task(name, run, Priority.MEDIUM))
 

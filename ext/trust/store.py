@@ -126,10 +126,13 @@ class TrustTables:
         with self.db.extension_write() as connection:
             connection.execute(query, args)
 
-    def signatures_of_tool(self, tool: str) -> list[tuple[str, str]]:
-        """(repo, signature digest) of every evaluated signature of ``tool``."""
+    def signatures_of_tool(self, tool: str, *, trusted: bool) -> list[tuple[str, str]]:
+        """(repo, signature digest) of every evaluated signature of ``tool`` with a layer whose
+        verdict is ``trusted`` (or not)."""
         rows = self.db.extension_read(
-            "SELECT DISTINCT repo, signature FROM trust_verdicts WHERE tool = ?", tool
+            "SELECT DISTINCT repo, signature FROM trust_verdicts WHERE tool = ? AND trusted = ?",
+            tool,
+            int(trusted),
         )
         return [(row["repo"], row["signature"]) for row in rows]
 

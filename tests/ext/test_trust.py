@@ -263,6 +263,41 @@ def test_a_key_deleted_after_signing_takes_trust_away(client: httpx.Client) -> N
     assert _trusted(_eventually(client, repo, _trusted))
 
 
+def test_a_key_change_judges_again_only_the_signatures_it_could_affect(tmp_path: Path) -> None:
+    """An uploaded key can only make untrusted signatures trusted, a removed one can only take
+    trust away: each judges again only those (issue 14: not every signature)."""
+    extra = {"extensions": {"search": {}, "trust": {"cosign": True}}}
+    with live_server(tmp_path, extra) as live, httpx.Client(base_url=live.url, timeout=30) as http:
+        kept = Signer.ecdsa()
+        key = _upload_key(http, kept)
+        # which judged again what there was then: nothing
+        assert _reevaluations(live, 1) == [{"material": "added", "signatures": 0}]
+        trusted_repo, untrusted_repo = _repo(), _repo()
+        push_referrer(http, trusted_repo, _image(http, trusted_repo), kept)
+        untrusted = push_referrer(http, untrusted_repo, _image(http, untrusted_repo), Signer.rsa())
+        assert _trusted(_eventually(http, trusted_repo, _trusted))
+        _judged_untrusted(live, untrusted)
+
+        _upload_key(http, Signer.ed25519())  # verifies neither
+        assert _reevaluations(live, 2)[1] == {"material": "added", "signatures": 1}
+        assert http.delete(COSIGN, params={"digest": key}).status_code == 200
+        assert _reevaluations(live, 3)[2] == {"material": "removed", "signatures": 1}
+        assert not _trusted(_eventually(http, trusted_repo, lambda f: not _trusted(f)))
+
+
+def _reevaluations(live: LiveServer, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 20
+    while True:
+        found = [
+            {"material": e["material"], "signatures": e["signatures"]}
+            for e in live.log_events()
+            if e.get("msg") == "trust re-evaluated"
+        ]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)
+
+
 def test_a_signature_pushed_before_its_key_is_trusted_once_the_key_comes(
     live: LiveServer, client: httpx.Client
 ) -> None:
