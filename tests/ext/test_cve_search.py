@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -86,6 +87,11 @@ def _store(server: LiveServer) -> CveStore:
     return CveStore.reader(server.root / ".ocireg" / "meta.db")
 
 
+def _tagged(server: LiveServer) -> list[tuple[str, str]]:
+    with sqlite3.connect(server.root / ".ocireg" / "meta.db") as db:
+        return db.execute("SELECT repo, tag FROM tags").fetchall()
+
+
 def _wait_for(check: Any, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while not check():
@@ -128,6 +134,9 @@ def registry(
         wanted = set(digests.values())
         _wait_for(lambda: wanted <= set(store.scan_counts()))
         store.close()
+        # a scan can finish before the meta DB (which search reads) has the image: it records
+        # pushes within about a second
+        _wait_for(lambda: len(_tagged(server)) == len(IMAGES) + 1)
         yield server, digests
 
 
