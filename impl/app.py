@@ -157,5 +157,7 @@ def create_app(
     for middleware in hooks.middleware:
         asgi = middleware(asgi)
     asgi = _guarded(asgi, config, state.guard, allowed)
+    for watcher in hooks.watchers:
+        asgi = watcher(asgi)
     state.ready = True
     return RequestLogMiddleware(Lifespan(asgi, scheduler))

@@ -12,6 +12,7 @@ ALL_ON = {
         "search": {},
         "lint": {"mandatoryAnnotations": ["org.opencontainers.image.source"]},
         "quota": {"limitBytes": 4096},
+        "clientreport": {},
     },
 }
 

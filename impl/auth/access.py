@@ -10,6 +10,9 @@ Every operation of the core spec and of extension fragments says who may call it
     x-ocireg-access: authenticated   # any authenticated user (preferences, API keys)
     x-ocireg-access: listing         # anyone; the handler lists only what the caller may read
     x-ocireg-access: metrics         # accessControl.metrics
+    x-ocireg-access: admin           # accessControl.adminPolicy's users and groups (without
+                                     # accessControl: any authenticated user, or anyone when
+                                     # no authentication is configured)
 
 An operation without the key is treated as ``authenticated``: a new extension endpoint is
 closed to anonymous callers until its author says otherwise.
@@ -21,8 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 RULE_KEY = "x-ocireg-access"
-Kind = Literal["anyone", "login", "authenticated", "listing", "metrics", "repository"]
-_KINDS = ("anyone", "login", "authenticated", "listing", "metrics")
+Kind = Literal["anyone", "login", "authenticated", "listing", "metrics", "admin", "repository"]
+_KINDS = ("anyone", "login", "authenticated", "listing", "metrics", "admin")
 _ACTIONS = ("read", "create", "update", "delete")
 
 

@@ -34,6 +34,7 @@ BUILTIN = (
     "ocireg.ext.search:EXTENSION",
     "ocireg.ext.userprefs:EXTENSION",
     "ocireg.ext.events:EXTENSION",
+    "ocireg.ext.clientreport:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them

@@ -39,6 +39,7 @@ class Hooks:
     manifest_checks: list[ManifestCheck] = field(default_factory=list)
     routes: dict[str, Route] = field(default_factory=dict)
     middleware: list[Middleware] = field(default_factory=list)
+    watchers: list[Middleware] = field(default_factory=list)
 
 
 @dataclass
@@ -109,6 +110,12 @@ class SetupContext:
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap the whole app (outside connexion, inside the request log)."""
         self.hooks.middleware.append(middleware)
+
+    def watch_requests(self, middleware: Middleware) -> None:
+        """Wrap the whole app outside authentication, rate limits and timeouts (inside the
+        request log): for middleware that must see every request and every answer, challenges
+        and 429s included. It must pass both through unchanged."""
+        self.hooks.watchers.append(middleware)
 
 
 class RouteDispatcher:

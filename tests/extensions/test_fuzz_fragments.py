@@ -83,6 +83,12 @@ def test_userprefs_fragment(case: Case, extended: LiveServer) -> None:
     _call(case, extended)
 
 
+@_schema("clientreport").parametrize()
+@SETTINGS
+def test_clientreport_fragment(case: Case, extended: LiveServer) -> None:
+    _call(case, extended)
+
+
 @_schema("quota").parametrize()
 @SETTINGS
 def test_example_fragment(case: Case, extended: LiveServer) -> None:
@@ -90,7 +96,7 @@ def test_example_fragment(case: Case, extended: LiveServer) -> None:
 
 
 def test_every_builtin_http_extension_is_fuzzed() -> None:
-    fuzzed = {"mgmt", "search", "specs", "userprefs"}
+    fuzzed = {"mgmt", "search", "specs", "userprefs", "clientreport"}
     http = {name for name, extension in available().items() if extension.specs}
     assert http == fuzzed, "add a fuzz test for each new HTTP extension"
 
