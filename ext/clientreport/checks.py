@@ -90,8 +90,16 @@ def manifest_get_accept(ex: Exchange, _memory: Memory) -> bool:
 
 
 def head_after_push(ex: Exchange, memory: Memory) -> bool:
+    """A HEAD of a blob the client pushed to the repository since its last manifest PUT
+    there: within one push, the upload's 201 already said the blob is there."""
+    manifest = ex.manifest()
+    if manifest is not None and ex.method == "PUT" and _ok(ex.status):
+        memory.manifests.set(manifest[0], (memory.manifests.get(manifest[0]) or 0) + 1)
     blob = ex.blob()
-    return ex.method == "HEAD" and blob is not None and memory.pushed.get(blob) is not None
+    if ex.method != "HEAD" or blob is None:
+        return False
+    pushed_at = memory.pushed.get(blob)
+    return pushed_at is not None and pushed_at == (memory.manifests.get(blob[0]) or 0)
 
 
 def blob_repush(ex: Exchange, memory: Memory) -> bool:
@@ -106,7 +114,7 @@ def blob_repush(ex: Exchange, memory: Memory) -> bool:
         for each in filter(None, (digest, mounted)):
             memory.known.set(each, upload[0])
         if digest:
-            memory.pushed.set((upload[0], digest), True)
+            memory.pushed.set((upload[0], digest), memory.manifests.get(upload[0]) or 0)
     blob = ex.blob()
     if blob is not None and ex.method in ("GET", "HEAD") and _ok(ex.status):
         memory.known.set(blob[1], blob[0])

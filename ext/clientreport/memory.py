@@ -42,7 +42,10 @@ class Bounded(Generic[K, V]):
 class Memory:
     challenged: bool = False  # the registry has answered this client with a challenge
     locations: Bounded[str, str] = field(default_factory=lambda: Bounded(SESSIONS))
-    pushed: Bounded[tuple[str, str], bool] = field(default_factory=lambda: Bounded(DIGESTS))
+    # (repository, digest) of a blob the client pushed -> the repository's manifest count
+    # then: a HEAD before the next manifest PUT is part of the same push ("just pushed")
+    pushed: Bounded[tuple[str, str], int] = field(default_factory=lambda: Bounded(DIGESTS))
+    manifests: Bounded[str, int] = field(default_factory=lambda: Bounded(DIGESTS))
     # digest -> a repository where the client learned the registry has it (HEAD or GET 200,
     # its own push, a mount): a later upload of it is needless (a mount would do)
     known: Bounded[str, str] = field(default_factory=lambda: Bounded(DIGESTS))

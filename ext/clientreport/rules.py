@@ -57,7 +57,8 @@ RULES = {
         Rule(
             "head-after-push",
             "info",
-            "HEAD of a blob that the same client pushed to the same repository",
+            "HEAD of a blob the same client pushed to the repository in this push (before its "
+            "next manifest PUT there)",
             f"{DIST}#checking-if-content-exists-in-the-registry",
         ),
         Rule(

@@ -120,10 +120,14 @@ def test_manifest_get_without_accept() -> None:
 def test_head_after_push_and_repush() -> None:
     with registry() as client:
         client.headers.update(UA)
-        digest = push_blob(client, "rude/layers", b"layer")
-        assert client.head(f"/v2/rude/layers/blobs/{digest}").status_code == 200
-        push_blob(client, "rude/layers", b"layer")  # told twice that it is there
-        push_blob(client, "rude/elsewhere", b"layer")  # a mount would have done
+        document = image_manifest(client, "rude/layers")
+        layer = document["layers"][0]["digest"]
+        assert client.head(f"/v2/rude/layers/blobs/{layer}").status_code == 200
+        put_manifest(client, "rude/layers", "v1", document)
+        # a later push checking what is there already is what HEAD is for
+        assert client.head(f"/v2/rude/layers/blobs/{layer}").status_code == 200
+        push_blob(client, "rude/layers", b"layer-rude/layers")  # told twice that it is there
+        push_blob(client, "rude/elsewhere", b"layer-rude/layers")  # a mount would have done
         found = _rude(client)
     assert found["head-after-push"]["count"] == 1
     assert found["blob-repush"]["count"] == 2
