@@ -1,0 +1,60 @@
+"""``ocireg serve --client-report`` and ``ocireg client-report URL`` on the console."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from ocireg.cli import main
+from tests.ext.clientreportlive import reporting_server
+from tests.liveserver import free_port, live_server, write_config
+
+
+def test_the_report_on_the_console_as_a_table_and_as_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with reporting_server(tmp_path / "server") as server:
+        agent = {"User-Agent": "md5-client/0.1"}
+        httpx.head(f"{server.url}/v2/a/blobs/md5:{'0' * 32}", headers=agent)
+        httpx.get(f"{server.url}/v2/", headers={"User-Agent": "polite/2"})
+        assert main(["client-report", server.url]) == 0
+        table = capsys.readouterr().out.splitlines()
+        assert main(["client-report", server.url, "--json"]) == 0
+        report = json.loads(capsys.readouterr().out)
+    assert table[0].startswith("since ")
+    assert table[1].split() == ["CLIENT", "RULE", "LEVEL", "COUNT", "EXAMPLE"]
+    rows = [line.split() for line in table[2:] if line.startswith(("md5-client", "polite"))]
+    example = ["HEAD", f"/v2/a/blobs/md5:{'0' * 32}", "->", "404"]
+    assert rows == [
+        ["md5-client/0.1", "digest-algorithm", "SHOULD", "1", *example],
+        ["polite/2", "(none)", "1", "requests"],
+    ]
+    assert "digest-algorithm: https://github.com/opencontainers/image-spec" in "\n".join(table)
+    agents = [client["userAgent"] for client in report["clients"]]
+    assert {"md5-client/0.1", "polite/2"} <= set(agents)
+
+
+def test_a_registry_without_the_report_says_how_to_turn_it_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with live_server(tmp_path) as server, pytest.raises(SystemExit) as stopped:
+        main(["client-report", server.url])
+    assert "answered 404: is the report on (ocireg serve --client-report)?" in str(stopped.value)
+
+
+def test_the_report_refuses_several_workers(tmp_path: Path) -> None:
+    extra = {"http": {"workers": 2}, "extensions": {"clientreport": {"maxClients": 5}}}
+    config = write_config(tmp_path, tmp_path / "data", free_port(), extra)
+    result = subprocess.run(
+        [sys.executable, "-m", "ocireg", "serve", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "extensions.clientreport: needs http.workers 1" in result.stderr
