@@ -174,6 +174,17 @@ def resolve(
     return sorted(chosen.values(), key=lambda e: order.index(e.name)), warnings
 
 
+def check_all(config: Any, source: str, enabled: list[Enabled]) -> None:
+    """Run the ``check`` hooks of the enabled extensions; ConfigError with their problems."""
+    problems = []
+    for each in enabled:
+        if each.extension.check:
+            found = _import(each.extension.check)(config, each.settings)
+            problems += [f"{source}: extensions.{each.name}.{problem}" for problem in found]
+    if problems:
+        raise ConfigError(problems)
+
+
 def load_setup(enabled: Enabled) -> Any:
     """The extension's setup function (imports its implementation, and so its dependencies)."""
     return _import(enabled.extension.setup)

@@ -47,14 +47,30 @@ def test_a_registry_without_the_report_says_how_to_turn_it_on(
     assert "answered 404: is the report on (ocireg serve --client-report)?" in str(stopped.value)
 
 
-def test_the_report_refuses_several_workers(tmp_path: Path) -> None:
-    extra = {"http": {"workers": 2}, "extensions": {"clientreport": {"maxClients": 5}}}
+@pytest.mark.parametrize(
+    ("section", "argv"),
+    [
+        ({"clientreport": {"maxClients": 5}}, ["verify"]),
+        ({"clientreport": {"maxClients": 5}}, ["serve"]),
+        ({}, ["serve", "--client-report"]),
+    ],
+    ids=["verify", "serve", "serve-flag"],
+)
+def test_the_report_refuses_several_workers(
+    tmp_path: Path, section: dict[str, object], argv: list[str]
+) -> None:
+    extra = {"http": {"workers": 2}, "extensions": section}
     config = write_config(tmp_path, tmp_path / "data", free_port(), extra)
+    command, *flags = argv
     result = subprocess.run(
-        [sys.executable, "-m", "ocireg", "serve", str(config)],
+        [sys.executable, "-m", "ocireg", command, str(config), *flags],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.returncode == 1
-    assert "extensions.clientreport: needs http.workers 1" in result.stderr
+    assert result.returncode == 1, result.stdout + result.stderr
+    where = str(config) if "--client-report" not in flags else "configuration"
+    assert (
+        f"{where}: extensions.clientreport.enable: needs http.workers 1, not 2 "
+        "(the report is in one process)"
+    ) in result.stderr
