@@ -26,24 +26,30 @@ class Exchange:
     answer: dict[str, str]  # response headers, lower-case names
     started: float  # time.monotonic() when the request arrived
 
+    def __post_init__(self) -> None:
+        # what the path names, matched once: every check asks (the watcher's cost per request)
+        self._parameters = parse_qs(self.query) if self.query else {}
+        self._manifest = self._upload = self._blob = None
+        if (found := _MANIFEST.match(self.path)) is not None:
+            self._manifest = (found["name"], found["reference"])
+        elif (found := _UPLOAD.match(self.path)) is not None:
+            self._upload = (found["name"], found["session"])
+        elif (found := _BLOB.match(self.path)) is not None:
+            self._blob = (found["name"], found["digest"])
+
     def parameter(self, name: str) -> str | None:
-        values = parse_qs(self.query).get(name)
+        values = self._parameters.get(name)
         return values[0] if values else None
 
     def manifest(self) -> tuple[str, str] | None:
-        found = _MANIFEST.match(self.path)
-        return (found["name"], found["reference"]) if found else None
+        return self._manifest
 
     def upload(self) -> tuple[str, str] | None:
         """(repository, session id) of an upload URL; the session is "" for the POST URL."""
-        found = _UPLOAD.match(self.path)
-        return (found["name"], found["session"]) if found else None
+        return self._upload
 
     def blob(self) -> tuple[str, str] | None:
-        if self.upload() is not None:
-            return None
-        found = _BLOB.match(self.path)
-        return (found["name"], found["digest"]) if found else None
+        return self._blob
 
     def example(self) -> dict[str, object]:
         """The request as the report shows it: no credentials, bounded in size."""
