@@ -50,11 +50,19 @@ class Book:
                 {
                     "userAgent": name,
                     "requests": client.requests,
-                    "departures": [_departure(rule, client) for rule in sorted(client.counts)],
+                    "departures": [_departure(rule, client) for rule in _by_level(client)],
                 }
                 for name, client in sorted(self.clients.items())
             ],
         }
+
+
+_LEVELS = {"MUST": 0, "SHOULD": 1, "info": 2}
+
+
+def _by_level(client: Client) -> list[str]:
+    """The client's rules, MUSTs first, then by name."""
+    return sorted(client.counts, key=lambda rule: (_LEVELS[RULES[rule].level], rule))
 
 
 def _departure(rule: str, client: Client) -> dict[str, Any]:

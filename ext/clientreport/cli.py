@@ -64,6 +64,12 @@ def render(report: dict[str, Any]) -> str:
 
 def cmd_client_report(args: argparse.Namespace) -> int:
     report = _fetch(args)
+    if args.html:
+        from pathlib import Path
+
+        from .page import render_html
+
+        Path(args.html).write_text(render_html(report, args.url), encoding="utf-8")
     if args.json:
         json.dump(report, sys.stdout, indent=2)
         print()
@@ -81,4 +87,5 @@ def add_parser(commands: Any) -> None:
     command.add_argument("-u", "--user", help="USER:PASSWORD of an administrator")
     command.add_argument("--insecure", action="store_true", help="do not verify TLS")
     command.add_argument("--json", action="store_true", help="print the report as JSON")
+    command.add_argument("--html", metavar="FILE", help="also write the report as an HTML page")
     command.set_defaults(run=cmd_client_report)

@@ -97,6 +97,11 @@ def test_answers_are_the_same_with_the_report_on() -> None:
         expected = _session(plain)
     with registry(report=True) as watched:
         assert _session(watched) == expected
-        found = departures(watched.get(REPORT).json(), "testclient")
+        report = watched.get(REPORT).json()
+    found = departures(report, "testclient")
     # the session broke these rules, so the report did judge it
     assert {"manifest-put-content-type", "manifest-get-accept", "digest-algorithm"} <= set(found)
+    (client,) = [c for c in report["clients"] if c["userAgent"] == "testclient"]
+    levels = [departure["level"] for departure in client["departures"]]
+    assert levels == sorted(levels, key=["MUST", "SHOULD", "info"].index)  # MUSTs first
+    assert levels[0] == "MUST"  # the PATCH without application/octet-stream

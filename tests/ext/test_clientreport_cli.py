@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 import httpx
@@ -37,6 +38,44 @@ def test_the_report_on_the_console_as_a_table_and_as_json(
     assert "digest-algorithm: https://github.com/opencontainers/image-spec" in "\n".join(table)
     agents = [client["userAgent"] for client in report["clients"]]
     assert {"md5-client/0.1", "polite/2"} <= set(agents)
+
+
+class _Page(HTMLParser):
+    """The text of the page's headings and table cells, and its links."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.headings: list[str] = []
+        self.links: list[str] = []
+        self.scripts = 0
+        self._in_heading = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in_heading = tag == "h2"
+        self.scripts += tag == "script"
+        self.links += [value or "" for name, value in attrs if tag == "a" and name == "href"]
+
+    def handle_data(self, data: str) -> None:
+        if self._in_heading:
+            self.headings.append(data)
+            self._in_heading = False
+
+
+def test_the_report_as_an_html_page_escapes_what_clients_sent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hostile = "<script>alert(1)</script>"
+    with reporting_server(tmp_path / "server") as server:
+        httpx.head(f"{server.url}/v2/a/blobs/md5:{'1' * 32}", headers={"User-Agent": hostile})
+        page_file = tmp_path / "report.html"
+        assert main(["client-report", server.url, "--html", str(page_file)]) == 0
+    capsys.readouterr()
+    page = _Page()
+    page.feed(page_file.read_text())
+    assert page.scripts == 0
+    assert hostile in page.headings  # shown as text, not run
+    assert "https://github.com/opencontainers/image-spec/blob/main/descriptor.md" \
+        "#registered-algorithms" in page.links  # fmt: skip
 
 
 def test_a_registry_without_the_report_says_how_to_turn_it_on(
