@@ -29,7 +29,7 @@ from ocireg.config import Config
 from ocireg.configcheck import ConfigError
 from ocireg.cors import CorsMiddleware
 from ocireg.extensions.declaration import Extension
-from ocireg.extensions.loading import Enabled, available, load_setup, resolve
+from ocireg.extensions.loading import Enabled, available, check_all, load_setup, resolve
 from ocireg.extensions.runtime import Hooks, RouteDispatcher, SetupContext
 from ocireg.extensions.specs import SpecError, core_spec, endpoints, merge
 from ocireg.notices import config_warnings
@@ -90,6 +90,7 @@ def plan(
     the registry cannot start; nothing is set up."""
     try:
         enabled, warnings = resolve(config.extensions, "configuration", available(extensions))
+        check_all(config, "configuration", enabled)
         warnings = config_warnings(config, "configuration") + warnings
         return enabled, merge(core_spec(), [each.extension for each in enabled]), warnings
     except (SpecError, ValueError, TypeError) as exc:
@@ -159,5 +160,7 @@ def create_app(
     for middleware in hooks.middleware:
         asgi = middleware(asgi)
     asgi = _guarded(asgi, config, state.guard, allowed)
+    for watcher in hooks.watchers:
+        asgi = watcher(asgi)
     state.ready = True
     return RequestLogMiddleware(Lifespan(asgi, scheduler))

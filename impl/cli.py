@@ -32,6 +32,8 @@ def _check_files(config: Config, source: str) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    if args.client_report:
+        config = _with_client_report(config)
     source = args.config or "(embedded default)"
     check_environment(config, source)  # the log file among them: the log can open it now
     configure_logging(config.log.level, config.log.output)
@@ -43,6 +45,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     plan(config)  # refuse to start, in one line per problem, before anything listens
     serve(config)  # logs "ocireg started" once it listens
     return 0
+
+
+def _with_client_report(config: Config) -> Config:
+    """``--client-report``: the configuration with ``extensions.clientreport`` on (its
+    settings kept, when the file has the section)."""
+    sections = dict(config.extensions or {})
+    key = next((k for k in sections if str(k).lower() == "clientreport"), "clientreport")
+    section = sections.get(key)
+    sections[key] = {**(section if isinstance(section, dict) else {}), "enable": True}
+    return config.model_copy(update={"extensions": sections})
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
@@ -322,6 +334,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a configuration file in zot's format, JSON (.json) or YAML (.yaml, .yml); "
         "see docs/configuration.md, and check one with 'ocireg verify CONFIG'",
     )
+    serve.add_argument(
+        "--client-report",
+        action="store_true",
+        help="record how clients depart from the distribution spec (extensions.clientreport); "
+        "read it with 'ocireg client-report URL'",
+    )
     serve.set_defaults(run=cmd_serve)
     verify = commands.add_parser("verify", help="check a configuration file and exit")
     verify.add_argument("config", metavar="CONFIG")
@@ -340,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ocireg.ext.cve.cli import add_parser as cve_parser  # argparse only; the rest on use
 
     cve_parser(commands)
+    from ocireg.ext.clientreport.cli import add_parser as client_report_parser
+
+    client_report_parser(commands)
     return parser
 
 

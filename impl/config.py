@@ -366,13 +366,15 @@ def config_json_schema() -> dict[str, Any]:
 def extension_warnings(config: Config, source: str) -> list[str]:
     """Check the ``extensions`` section against the known extensions (raises ConfigError), and
     say which configured ones are not implemented yet."""
-    from ocireg.extensions.loading import available, resolve
+    from ocireg.extensions.loading import available, check_all, resolve
 
     try:
         known = available()
     except (ValueError, TypeError) as exc:  # a broken extension declaration or OCIREG_EXTENSIONS
         raise ConfigError([f"{source}: extensions: {exc}"]) from None
-    return resolve(config.extensions, source, known)[1]
+    enabled, warnings = resolve(config.extensions, source, known)
+    check_all(config, source, enabled)
+    return warnings
 
 
 def _parse(path: Path, text: str) -> Any:

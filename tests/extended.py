@@ -13,6 +13,7 @@ ALL_ON = {
         "lint": {"mandatoryAnnotations": ["org.opencontainers.image.source"]},
         "quota": {"limitBytes": 4096},
         "trust": {"cosign": True, "notation": True},
+        "clientreport": {},
     },
 }
 

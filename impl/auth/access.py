@@ -10,8 +10,9 @@ Every operation of the core spec and of extension fragments says who may call it
     x-ocireg-access: authenticated   # any authenticated user (preferences, API keys)
     x-ocireg-access: listing         # anyone; the handler lists only what the caller may read
     x-ocireg-access: metrics         # accessControl.metrics
-    x-ocireg-access: admin           # adminPolicy's users and groups (zot's admin-only
-                                     # endpoints); anyone where no authentication is configured
+    x-ocireg-access: admin           # accessControl.adminPolicy's users and groups (without
+                                     # accessControl: any authenticated user, or anyone when
+                                     # no authentication is configured)
 
 An operation without the key is treated as ``authenticated``: a new extension endpoint is
 closed to anonymous callers until its author says otherwise.

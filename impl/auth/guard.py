@@ -168,7 +168,7 @@ class Guard:
         if rule.kind == "metrics":
             return self.access.may_read_metrics(identity)
         if rule.kind == "admin":
-            return self.access.is_admin(identity)
+            return self.access.may_administer(identity)
         if rule.kind == "login" and self.access.authenticating:
             # GET /v2/ challenges every caller without credentials, even where anonymous
             # reads are allowed (as distribution does, unlike zot): clients such as skopeo,

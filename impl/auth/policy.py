@@ -136,6 +136,13 @@ class AccessControl:
             return False
         return identity.user in admin.users or bool(identity.groups & set(admin.groups))
 
+    def may_administer(self, identity: Identity) -> bool:
+        """Registry-wide administration (the client report): adminPolicy's users and groups;
+        without accessControl, as every other action is decided then."""
+        if self.config is None:
+            return identity.user is not None or not self.authenticating
+        return self.is_admin(identity)
+
     def may_read_metrics(self, identity: Identity) -> bool:
         metrics = self.config.metrics if self.config else None
         if metrics is None:

@@ -61,6 +61,11 @@ class Extension:
     ``prepare``      optional ``"module:function"`` called as ``function(config, settings)`` by
                      ``ocireg serve`` once, in the parent process, before any worker starts
                      (e.g. to set up state that several worker processes share).
+    ``check``        optional ``"module:function"`` called as ``function(config, settings)``
+                     when a configuration is loaded (``ocireg verify`` and ``serve``); it
+                     returns problems with the rest of the configuration, each ``key: why``
+                     relative to the extension's section, and any refuses it. Keep ``module``
+                     light: it is imported whenever the extension is enabled.
     """
 
     name: str
@@ -78,6 +83,7 @@ class Extension:
     needs: tuple[str, ...] = ()
     spec_package: str = "ocireg.spec"
     prepare: str | None = None
+    check: str | None = None
 
     def __post_init__(self) -> None:
         if not _NAME_RE.fullmatch(self.name):

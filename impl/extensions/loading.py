@@ -38,6 +38,7 @@ BUILTIN = (
     "ocireg.ext.trust:EXTENSION",
     "ocireg.ext.sync:EXTENSION",
     "ocireg.ext.sbom:EXTENSION",
+    "ocireg.ext.clientreport:EXTENSION",
 )
 
 # zot's extensions that ocireg will implement but does not yet: a zot configuration naming them
@@ -180,6 +181,17 @@ def resolve(
         raise ConfigError(problems)
     order = list(known)
     return sorted(chosen.values(), key=lambda e: order.index(e.name)), warnings
+
+
+def check_all(config: Any, source: str, enabled: list[Enabled]) -> None:
+    """Run the ``check`` hooks of the enabled extensions; ConfigError with their problems."""
+    problems = []
+    for each in enabled:
+        if each.extension.check:
+            found = _import(each.extension.check)(config, each.settings)
+            problems += [f"{source}: extensions.{each.name}.{problem}" for problem in found]
+    if problems:
+        raise ConfigError(problems)
 
 
 def load_setup(enabled: Enabled) -> Any:

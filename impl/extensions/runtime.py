@@ -53,6 +53,7 @@ class Hooks:
     middleware: list[Middleware] = field(default_factory=list)
     on_demand: OnDemand | None = None
     scan_listeners: list[ScanListener] = field(default_factory=list)
+    watchers: list[Middleware] = field(default_factory=list)
 
 
 @dataclass
@@ -145,6 +146,12 @@ class SetupContext:
     def add_middleware(self, middleware: Middleware) -> None:
         """Wrap the whole app (outside connexion, inside the request log)."""
         self.hooks.middleware.append(middleware)
+
+    def watch_requests(self, middleware: Middleware) -> None:
+        """Wrap the whole app outside authentication, rate limits and timeouts (inside the
+        request log): for middleware that must see every request and every answer, challenges
+        and 429s included. It must pass both through unchanged."""
+        self.hooks.watchers.append(middleware)
 
 
 class RouteDispatcher:

@@ -25,7 +25,7 @@ def test_discovery_lists_each_enabled_namespace_from_its_specs(ext_client: httpx
     listing = response.json()["extensions"]
     assert [entry["name"] for entry in listing] == ["_ocireg", "_zot", "_example"]
     entries = by_definition(response.json())
-    assert set(entries) == {"ext-ocireg-specs.md", "ext-zot.md", "ext-example-quota.md"}
+    assert set(entries) == {"ext-ocireg.md", "ext-zot.md", "ext-example-quota.md"}
     # zot lists its extensions as one `_zot` entry; userprefs is on with search, as in zot
     assert entries["ext-zot.md"]["endpoints"] == [
         "/v2/_zot/ext/mgmt",
@@ -38,7 +38,11 @@ def test_discovery_lists_each_enabled_namespace_from_its_specs(ext_client: httpx
         "This registry's _zot extensions: mgmt, search, userprefs, trust."
     )
     assert entries["ext-example-quota.md"]["endpoints"] == ["/v2/{name}/_example/ext/quota"]
-    assert entries["ext-ocireg-specs.md"]["endpoints"] == ["/v2/_ocireg/ext/specs/{document}"]
+    # the client report shares _ocireg with specs: one entry, linking an overview
+    assert entries["ext-ocireg.md"]["endpoints"] == [
+        "/v2/_ocireg/ext/specs/{document}",
+        "/v2/_ocireg/clients/report",
+    ]
     for entry in entries.values():
         assert entry["description"]
 
@@ -49,8 +53,8 @@ def test_every_url_serves_its_definition_and_fragment(ext_client: httpx.Client) 
         assert document.status_code == 200, url
         assert document.headers["content-type"] == "text/markdown; charset=utf-8"
         assert document.text.startswith(f"# `{entry['name']}` extension")
-        if url == "ext-zot.md":
-            continue  # the generated overview: below
+        if url in ("ext-zot.md", "ext-ocireg.md"):
+            continue  # the generated overviews: below
         fragment = ext_client.get(f"/v2/_ocireg/ext/specs/{url.removesuffix('.md')}.yaml")
         assert fragment.headers["content-type"] == "application/yaml"
         assert list(yaml.safe_load(fragment.text)["paths"]) == entry["endpoints"]

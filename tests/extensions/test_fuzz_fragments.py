@@ -94,6 +94,12 @@ def test_trust_fragment(case: Case, extended: LiveServer) -> None:
     _call(case, extended)
 
 
+@_schema("clientreport").parametrize()
+@SETTINGS
+def test_clientreport_fragment(case: Case, extended: LiveServer) -> None:
+    _call(case, extended)
+
+
 @_schema("quota").parametrize()
 @SETTINGS
 def test_example_fragment(case: Case, extended: LiveServer) -> None:
@@ -128,7 +134,7 @@ def test_sbom_fragment(case: Case, sbom_registry: LiveServer) -> None:
 
 
 def test_every_builtin_http_extension_is_fuzzed() -> None:
-    fuzzed = {"mgmt", "sbom", "search", "specs", "userprefs", "trust"}
+    fuzzed = {"clientreport", "mgmt", "sbom", "search", "specs", "trust", "userprefs"}
     http = {name for name, extension in available().items() if extension.specs}
     assert http == fuzzed, "add a fuzz test for each new HTTP extension"
 

@@ -75,7 +75,7 @@ def test_bad_settings_name_the_key_path() -> None:
 def test_unknown_extension_lists_the_known_ones() -> None:
     (line,) = problems({"nope": {}})
     assert line.startswith(
-        "cfg.yaml: extensions.nope: unknown extension (known: demo, events, lint,"
+        "cfg.yaml: extensions.nope: unknown extension (known: clientreport, demo, events, lint,"
     )
 
 

@@ -1,0 +1,95 @@
+"""Real clients through a registry started with ``--client-report``: each test asserts the
+departures that client really makes, as read from its traffic (request log and report):
+
+* skopeo 1.9.3, copy in to a new repository and back out: none. It checks each blob with HEAD
+  (twice for a layer), pushes in chunks (POST, one PATCH with ``application/octet-stream`` to
+  the returned Location, PUT), sends one ``Accept`` line per manifest type, and sends
+  credentials only after the challenge of ``GET /v2/``.
+* skopeo, the same image into a second repository: its blob-info cache (in ``$HOME``) knows
+  the layers are in the first, so it checks them there with HEAD and mounts them; the config
+  blobs are not in that cache, so it uploads them again (``blob-repush``, 2).
+* oras-py (User-Agent ``python-requests/*``): pushes and pulls with no departure while every
+  blob is new to it; pushing the same artifact again to its repository HEADs each blob (200)
+  and uploads nothing. Each later push to another repository uploads again what it pushed
+  before instead of mounting it: the empty config ``{}`` of a chunked push of another file
+  (``blob-repush``, 1), the layer and the config of the same file (2 more).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from ocireg.conformance.layout import build_multiarch_layout
+from tests.auth.registries import full_access, write_htpasswd
+from tests.ext.clientreportlive import counts, departures_of, reporting_server
+from tests.tools import missing
+
+pytestmark = pytest.mark.e2e
+
+NO_TLS = ("--src-tls-verify=false", "--dest-tls-verify=false")
+
+
+def _skopeo(skopeo: str, home: Path, *args: str) -> None:
+    env = {**os.environ, "HOME": str(home)}  # its blob-info cache lives here
+    result = subprocess.run([skopeo, *args], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
+
+
+def test_skopeo_copy_in_and_out(skopeo: str, tmp_path: Path) -> None:
+    users = {"ci": "ci-pw"}
+    access = {**full_access("ci"), "adminPolicy": {"users": ["ci"], "actions": []}}
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", users)
+    extra = {"http": {"auth": {"htpasswd": {"path": str(htpasswd)}}, "accessControl": access}}
+    source, home = tmp_path / "source", tmp_path / "home"
+    build_multiarch_layout(source, "v1")
+    with reporting_server(tmp_path / "server", extra) as server:
+        one, two = f"docker://{server.host}/sk/one:v1", f"docker://{server.host}/sk/two:v1"
+        _skopeo(skopeo, home, "copy", "--all", *NO_TLS, "--dest-creds=ci:ci-pw",
+                f"oci:{source}:v1", one)  # fmt: skip
+        _skopeo(skopeo, home, "copy", "--all", *NO_TLS, "--src-creds=ci:ci-pw",
+                one, f"oci:{tmp_path / 'back'}:v1")  # fmt: skip
+        admin = {"auth": ("ci", "ci-pw")}
+        assert departures_of(server, "skopeo/", **admin) == {}
+        _skopeo(skopeo, home, "copy", "--all", *NO_TLS, "--dest-creds=ci:ci-pw",
+                f"oci:{source}:v1", two)  # fmt: skip
+        found = departures_of(server, "skopeo/", **admin)
+    assert counts(found) == {"blob-repush": 2}
+    assert found["blob-repush"]["example"]["path"].startswith("/v2/sk/two/blobs/uploads/")
+    assert found["blob-repush"]["example"]["headers"]["authorization"] == "Basic (redacted)"
+
+
+@pytest.fixture
+def oras(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    try:
+        import oras.client
+    except ImportError:
+        missing("the oras SDK is not installed: pip install oras")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    return oras
+
+
+def test_oras_push_and_pull(oras: ModuleType, tmp_path: Path) -> None:
+    Path("artifact.bin").write_bytes(os.urandom(300 * 1024))
+    with reporting_server(tmp_path / "server") as server:
+        client = oras.client.OrasClient(hostname=server.host, insecure=True)
+        client.push(files=["artifact.bin"], target=f"{server.host}/or/mono:v1")
+        client.push(files=["artifact.bin"], target=f"{server.host}/or/mono:v2")
+        client.pull(target=f"{server.host}/or/mono:v1", outdir=str(tmp_path / "out"))
+        assert departures_of(server, "python-requests/") == {}
+        Path("chunked.bin").write_bytes(os.urandom(250 * 1024))
+        client.push(files=["chunked.bin"], target=f"{server.host}/or/chunked:v1",
+                    do_chunked=True, chunk_size=100 * 1024)  # fmt: skip
+        found = departures_of(server, "python-requests/")
+        assert counts(found) == {"blob-repush": 1}  # the empty config
+        example = found["blob-repush"]["example"]
+        assert (example["method"], example["headers"]["content-length"]) == ("PUT", "2")
+        assert example["path"].startswith("/v2/or/chunked/blobs/uploads/")
+        client.push(files=["artifact.bin"], target=f"{server.host}/or/copy:v1")
+        found = departures_of(server, "python-requests/")
+    assert counts(found) == {"blob-repush": 3}
