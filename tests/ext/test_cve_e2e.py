@@ -28,6 +28,7 @@ from tests.ext.test_cve_search import (
     ZLI_IMAGES_FOR_CVE,
     _cli,
     _export,
+    _tagged,
     _wait_for,
     ask,
 )
@@ -119,6 +120,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, receiver: Receiver) -> It
         store = CveStore.reader(server.root / ".ocireg" / "meta.db")
         _wait_for(lambda: set(digests.values()) <= set(store.scan_counts()))
         store.close()
+        _wait_for(lambda: len(_tagged(server)) == len(digests))  # search reads the meta DB
         yield server, digests
 
 
