@@ -50,8 +50,15 @@ def _requested_range(size: int, etag: str) -> tuple[int, int] | None:
     header = headers.get("range")
     if header is None or headers.get("if-range", etag) != etag:
         return None
+    ranges = _parsed_ranges(header, size)
+    return ranges[0] if len(ranges) == 1 else None
+
+
+def _parsed_ranges(header: str, size: int) -> list[tuple[int, int]]:
+    """The byte ranges of a ``Range`` header, or the spec's error for one that is malformed
+    (400) or not satisfiable (416), as an OCI error body."""
     try:
-        ranges = BlobFileResponse._parse_range_header(header, size)
+        return BlobFileResponse._parse_range_header(header, size)
     except MalformedRangeHeader as error:
         detail = {"range": header, "reason": error.content}
         raise RegistryError(ErrorCode.UNSUPPORTED, detail, status=400) from None
@@ -63,7 +70,6 @@ def _requested_range(size: int, etag: str) -> tuple[int, int] | None:
             message="requested range not satisfiable",
             headers={"Content-Range": f"bytes */{size}"},
         ) from None
-    return ranges[0] if len(ranges) == 1 else None
 
 
 def _check_range(response: BlobFileResponse, size: int) -> None:
@@ -77,19 +83,7 @@ def _check_range(response: BlobFileResponse, size: int) -> None:
     if_range = headers.get("if-range")
     if if_range is not None and not response._should_use_range(if_range):
         return
-    try:
-        BlobFileResponse._parse_range_header(header, size)
-    except MalformedRangeHeader as error:
-        detail = {"range": header, "reason": error.content}
-        raise RegistryError(ErrorCode.UNSUPPORTED, detail, status=400) from None
-    except RangeNotSatisfiable:
-        raise RegistryError(
-            ErrorCode.UNSUPPORTED,
-            {"range": header, "size": size},
-            status=416,
-            message="requested range not satisfiable",
-            headers={"Content-Range": f"bytes */{size}"},
-        ) from None
+    _parsed_ranges(header, size)
 
 
 def _blob_response(name: str, digest: str) -> Response:
