@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from ocireg.extensions.runtime import SetupContext
 from ocireg.logs import event
 from ocireg.registry.manifests import Manifest
+from ocireg.registry.store import QuietObserver
 from ocireg.scheduler import Priority, Task
 
 from .attach import attach
@@ -25,7 +26,7 @@ BACKGROUND_INTERVAL = 900.0  # zot's scan interval (15 minutes) for images no pu
 
 
 @dataclass
-class PushObserver:
+class PushObserver(QuietObserver):
     """Records pushed images for the scanner; everything else it is told is not its business
     (a deleted image's results stay with its digest, which another repository may hold)."""
 
@@ -45,21 +46,6 @@ class PushObserver:
             return  # its images are pushed (and scanned) as themselves
         if self.scanner.want(repo, digest):
             self.submit()
-
-    def untagged(self, repo: str, tag: str) -> None:
-        pass
-
-    def deleted(self, repo: str, digest: str) -> None:
-        pass
-
-    def pulled(self, repo: str, digest: str) -> None:
-        pass
-
-    def created(self, repo: str) -> None:
-        pass
-
-    def removed(self, repo: str) -> None:
-        pass
 
 
 def refresh(store: CveStore, sources: list[str]) -> int:

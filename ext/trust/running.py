@@ -24,6 +24,7 @@ from ocireg.meta.db import MetaDB
 from ocireg.registry.manifests import Manifest
 from ocireg.registry.routes import Registries
 from ocireg.registry.signatures import cosign_tag_subject, signature_kind
+from ocireg.registry.store import QuietObserver
 from ocireg.repopattern import matches
 from ocireg.scheduler import Priority, Scheduler, Task
 from ocireg.state import AppState
@@ -153,8 +154,9 @@ class Trust:
         )
 
 
-class SignatureObserver:
-    """Records pushed signatures (and forgets deleted ones) for the drain to judge."""
+class SignatureObserver(QuietObserver):
+    """Records pushed signatures (and forgets deleted ones) for the drain to judge. An untagged
+    legacy signature stops counting by itself: ``is_trusted`` checks the tag."""
 
     def __init__(self, trust: Trust) -> None:
         self.trust = trust
@@ -172,17 +174,8 @@ class SignatureObserver:
         if legacy is not None or manifest is None or signature_kind(manifest):
             self.trust.note_signature(repo, digest, legacy)
 
-    def untagged(self, repo: str, tag: str) -> None:
-        return None  # a legacy signature untagged stops counting (is_trusted checks the tag)
-
     def deleted(self, repo: str, digest: str) -> None:
         self.trust.note_signature(repo, digest, None)  # judged again: found gone, forgotten
-
-    def pulled(self, repo: str, digest: str) -> None:
-        return None
-
-    def created(self, repo: str) -> None:
-        return None
 
     def removed(self, repo: str) -> None:
         self.trust.evaluator.tables.forget(repo)

@@ -77,6 +77,37 @@ class Observer(Protocol):
         thread: the catalog stops listing it at once."""
 
 
+class QuietObserver:
+    """An :class:`Observer` that ignores everything: an observer that cares about a few
+    changes subclasses it and writes only those methods."""
+
+    def pushed(
+        self,
+        repo: str,
+        digest: str,
+        size: int,
+        tags: list[str],
+        pusher: str = "",
+        manifest: Manifest | None = None,
+    ) -> None:
+        return None
+
+    def untagged(self, repo: str, tag: str) -> None:
+        return None
+
+    def deleted(self, repo: str, digest: str) -> None:
+        return None
+
+    def pulled(self, repo: str, digest: str) -> None:
+        return None
+
+    def created(self, repo: str) -> None:
+        return None
+
+    def removed(self, repo: str) -> None:
+        return None
+
+
 class ReferenceIndex(Protocol):
     """What already knows each manifest's config and layers (the meta DB), so that a blob
     delete need not parse every manifest of a large repository."""
