@@ -124,8 +124,13 @@ def test_lock_files_left_by_a_crash_are_removed_at_start(tmp_path: Path) -> None
     for path in left:
         path.touch()
     with live_server(tmp_path) as server:
+        # The files go first; the log line follows once temporary files are swept too.
+        def done() -> bool:
+            logged = any('"start-up cleanup done"' in line for line in server.log_lines())
+            return logged and not any(path.exists() for path in left)
+
         deadline = time.monotonic() + 20
-        while any(path.exists() for path in left) and time.monotonic() < deadline:
+        while not done() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(path.exists() for path in left)
         assert any('"start-up cleanup done"' in line for line in server.log_lines())
