@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections import OrderedDict
+from inspect import isawaitable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError, execute
 from strawberry.types import ExecutionContext
 
 from ocireg.logs import event
@@ -25,6 +28,11 @@ from .schema import Search
 from .settings import SearchLimits
 
 log = logging.getLogger("ocireg.search")
+
+# Parsed documents kept, and the longest query text kept: a bound on what a client sending
+# many different long queries can make the process hold (a document is about 100 times its text)
+_REMEMBERED = 64
+_REMEMBERED_LENGTH = 4096
 
 
 class SearchSchema(strawberry.Schema):
@@ -51,6 +59,8 @@ class Executor:
     def __init__(self, schema: strawberry.Schema, limits: SearchLimits) -> None:
         self.schema = schema
         self.limits = limits
+        self._documents: OrderedDict[str, DocumentNode | list[GraphQLError]] = OrderedDict()
+        self._lock = threading.Lock()  # thread runners answer from several threads
 
     def answer(
         self, query: str, variables: dict[str, Any] | None, operation: str | None, search: Search
@@ -62,7 +72,7 @@ class Executor:
     def _result(
         self, query: str, variables: dict[str, Any] | None, operation: str | None, search: Search
     ) -> dict[str, Any]:
-        parsed = parse_and_validate(self.schema._schema, query, self.limits)
+        parsed = self._parsed(query)
         if isinstance(parsed, list):
             return {"data": None, "errors": [error.formatted for error in parsed]}
         try:
@@ -72,10 +82,36 @@ class Executor:
             return _refusal(GraphQLError(str(exc), extensions={"limit": exc.limit}))
         search.deadline = time.monotonic() + self.limits.queryTimeout
         search.max_items = self.limits.maxResultItems
-        result = self.schema.execute_sync(
-            query, variable_values=variables, operation_name=operation, context_value=search
+        # graphql-core runs the document parsed and validated above: strawberry's own
+        # execute_sync would parse and validate the text again (a third of a short query)
+        result = execute(
+            self.schema._schema,
+            parsed,
+            variable_values=variables,
+            operation_name=operation,
+            context_value=search,
         )
+        if isawaitable(result):  # no resolver of ours is async: a bug, not a client's doing
+            raise TypeError("a search resolver returned an awaitable")
         body: dict[str, Any] = {"data": result.data}
         if result.errors:
+            self.schema.process_errors(result.errors)
             body["errors"] = [error.formatted for error in result.errors]
         return body
+
+    def _parsed(self, query: str) -> DocumentNode | list[GraphQLError]:
+        """The document of ``query`` or its errors; a short text seen lately is not parsed
+        and validated again (clients send the same few queries with other variables)."""
+        if len(query) > _REMEMBERED_LENGTH:
+            return parse_and_validate(self.schema._schema, query, self.limits)
+        with self._lock:
+            found = self._documents.get(query)
+            if found is not None:
+                self._documents.move_to_end(query)
+                return found
+        parsed = parse_and_validate(self.schema._schema, query, self.limits)
+        with self._lock:
+            self._documents[query] = parsed
+            while len(self._documents) > _REMEMBERED:
+                self._documents.popitem(last=False)
+        return parsed

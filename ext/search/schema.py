@@ -23,6 +23,7 @@ from ocireg.registry.signatures import cosign_tag_subject
 
 from . import types as t
 from .facts import FactsCache, RepoFacts
+from .rows import RepoRows
 from .settings import QUERY_TIMEOUT
 from .summaries import image_summary
 
@@ -67,6 +68,8 @@ class Search:
     cve: CveStore | None = None  # CVE scanning's results, when it is on
     _items: int = field(default=0, init=False)
     _readable: list[str] | None = field(default=None, init=False)
+    _stars: dict[str, int] | None = field(default=None, init=False)
+    _preferences: dict[str, tuple[bool, bool]] | None = field(default=None, init=False)
 
     def charge(self, items: int) -> None:
         """Count ``items`` more list items into the answer (an image's layers, its history):
@@ -88,20 +91,34 @@ class Search:
         return self._readable
 
     def images(self, repo: str) -> list[t.ImageSummary]:
+        self.step()
+        rows = RepoRows(self.db, repo)
         found = []
-        for tag, digest, tagged_at in self.db.tagged(repo):
+        for tag, digest, tagged_at in rows.tags:
             self.step()
             if cosign_tag_subject(tag) is not None:
                 continue  # a signature: its image says IsSigned, as in zot
-            row = self.db.image(repo, digest)
+            row = rows.image(repo, digest)
             if row is not None and not row["signature"]:  # a tagged signature is none either
-                found.append(image_summary(self.db, repo, tag, row, tagged_at))
+                found.append(image_summary(rows, repo, tag, row, tagged_at))
         return found
+
+    def stars(self) -> dict[str, int]:
+        """Each repository's star count (read once per query)."""
+        if self._stars is None:
+            self._stars = self.db.star_counts()
+        return self._stars
+
+    def preferences(self) -> dict[str, tuple[bool, bool]]:
+        """The caller's (starred, bookmarked) by repository (read once per query)."""
+        if self._preferences is None:
+            self._preferences = self.db.preferences(self.user) if self.user else {}
+        return self._preferences
 
     def repo_summary(self, repo: str, images: list[t.ImageSummary] | None = None) -> t.RepoSummary:
         images = self.images(repo) if images is None else images
-        stars = self.db.star_counts().get(repo, 0)
-        starred, bookmarked = self.db.preferences(self.user).get(repo, (False, False))
+        stars = self.stars().get(repo, 0)
+        starred, bookmarked = self.preferences().get(repo, (False, False))
         platforms: list[t.Platform | None] = []
         seen: set[tuple[str | None, str | None]] = set()
         for image in images:
@@ -206,7 +223,7 @@ def _matches_filter(search: Search, name: str, facts: RepoFacts, wanted: t.Filte
         return False
     if wanted.IsStarred is None and wanted.IsBookmarked is None:
         return True
-    starred, bookmarked = search.db.preferences(search.user).get(name, (False, False))
+    starred, bookmarked = search.preferences().get(name, (False, False))
     if wanted.IsStarred is not None and starred != wanted.IsStarred:
         return False
     return wanted.IsBookmarked is None or bookmarked == wanted.IsBookmarked
@@ -477,7 +494,7 @@ def _images_for(search: Search, text: str) -> list[t.ImageSummary]:
 def _preferred(
     search: Search, page: t.PageInput | None, *, starred: bool
 ) -> t.PaginatedReposResult:
-    prefs = search.db.preferences(search.user) if search.user else {}
+    prefs = search.preferences()
     readable = set(search.readable())
     facts = search.facts.current()
     ranked = [

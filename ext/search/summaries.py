@@ -12,10 +12,9 @@ verdict, read from its table (untrusted where trust never judged it).
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ocireg.ext.trust.store import layer_verdicts
-from ocireg.meta.db import MetaDB
 from ocireg.registry.signatures import cosign_tag
 
 from . import types as t
@@ -30,6 +29,19 @@ _FIELDS = {
     "Vendor": ("vendor", "org.label-schema.vendor"),
     "Authors": ("authors", "org.label-schema.maintainer"),
 }
+
+
+class Rows(Protocol):
+    """What a summary reads: the meta DB itself, or one repository's rows read together
+    (:class:`.rows.RepoRows`)."""
+
+    def image(self, repo: str, digest: str) -> dict[str, Any] | None: ...
+
+    def referrers(self, repo: str, subject: str) -> list[dict[str, Any]]: ...
+
+    def tag_digest(self, repo: str, tag: str) -> str | None: ...
+
+    def extension_read(self, query: str, *args: Any) -> list[Any]: ...
 
 
 def when(seconds: float | None) -> datetime | None:
@@ -67,7 +79,7 @@ def referrer(row: dict[str, Any]) -> t.Referrer:
 
 
 def signatures(
-    db: MetaDB, repo: str, digest: str, referrers: list[dict[str, Any]]
+    db: Rows, repo: str, digest: str, referrers: list[dict[str, Any]]
 ) -> list[t.SignatureSummary | None]:
     """Signatures naming the manifest as subject, and a legacy cosign tag beside it: one entry
     per signature layer, as zot (each layer is one signature), with trust's verdict."""
@@ -97,7 +109,7 @@ def vulnerabilities(search: Any, digests: list[str]) -> t.ImageVulnerabilitySumm
 
 
 def _signature_layers(
-    db: MetaDB, repo: str, row: dict[str, Any], tool: str | None = None
+    db: Rows, repo: str, row: dict[str, Any], tool: str | None = None
 ) -> list[t.SignatureSummary | None]:
     """zot shows ``Author`` only for a trusted signature; trust's verdicts say which are."""
     verdicts = layer_verdicts(db, repo, row["digest"])
@@ -165,7 +177,7 @@ def _description(entry: dict[str, Any]) -> t.HistoryDescription:
     )
 
 
-def manifest_summary(db: MetaDB, repo: str, row: dict[str, Any]) -> t.ManifestSummary:
+def manifest_summary(db: Rows, repo: str, row: dict[str, Any]) -> t.ManifestSummary:
     referrers = db.referrers(repo, row["digest"])
     platform = row["platforms"][0] if row["platforms"] else None
     signed = signatures(db, repo, row["digest"], referrers)
@@ -185,7 +197,7 @@ def manifest_summary(db: MetaDB, repo: str, row: dict[str, Any]) -> t.ManifestSu
 
 
 def image_summary(
-    db: MetaDB, repo: str, tag: str | None, row: dict[str, Any], tagged_at: float | None = None
+    db: Rows, repo: str, tag: str | None, row: dict[str, Any], tagged_at: float | None = None
 ) -> t.ImageSummary:
     referrers = db.referrers(repo, row["digest"])
     children = [db.image(repo, child) for child in row["children"]]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from ocireg.meta.db import MetaDB
 
@@ -174,7 +174,11 @@ def _verdict(row: Any) -> LayerVerdict:
     )
 
 
-def layer_verdicts(db: MetaDB, repo: str, signature: str) -> dict[int, tuple[bool, str]]:
+class ExtensionReader(Protocol):
+    def extension_read(self, query: str, *args: Any) -> list[Any]: ...
+
+
+def layer_verdicts(db: ExtensionReader, repo: str, signature: str) -> dict[int, tuple[bool, str]]:
     """For search: layer -> (trusted, author) of one signature manifest; empty where trust
     never ran (no table) or has not judged it yet. A lapsed verdict counts as untrusted."""
     try:

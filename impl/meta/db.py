@@ -15,7 +15,7 @@ import sqlite3
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -138,6 +138,16 @@ class MetaDB(ABC):
     def referrers(self, repo: str, subject: str) -> list[dict[str, Any]]:
         """Manifests of ``repo`` whose subject is ``subject``."""
 
+    def images_of(self, repo: str, digests: Collection[str]) -> dict[str, dict[str, Any]]:
+        """The rows of those of ``digests`` the DB holds, by digest (one lookup each here; a
+        backend may answer in one query)."""
+        rows = {digest: self.image(repo, digest) for digest in set(digests)}
+        return {digest: row for digest, row in rows.items() if row is not None}
+
+    def referrers_of(self, repo: str, subjects: Collection[str]) -> dict[str, list[dict[str, Any]]]:
+        """``referrers`` of each of ``subjects`` (by digest, as ``referrers`` orders them)."""
+        return {subject: self.referrers(repo, subject) for subject in set(subjects)}
+
     @abstractmethod
     def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
         """(every manifest of ``repo`` the DB holds, those whose config or a layer is
@@ -234,6 +244,14 @@ _RECORD_ERRORS = (
     sqlite3.IntegrityError,
     sqlite3.InterfaceError,
 )
+
+
+_CHUNK = 500  # digests per IN list: far below SQLite's limit on a statement's parameters
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
 
 
 def _image_row(repo: str, record: ImageRecord) -> tuple[Any, ...]:
@@ -609,6 +627,24 @@ class SQLiteMetaDB(MetaDB):
             subject,
         )
         return [self._row(row) for row in rows]
+
+    def images_of(self, repo: str, digests: Collection[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(digests))):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND digest IN ({marks})"
+            found.update((row["digest"], self._row(row)) for row in self._read(query, repo, *chunk))
+        return found
+
+    def referrers_of(self, repo: str, subjects: Collection[str]) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {subject: [] for subject in subjects}
+        for chunk in _chunks(sorted(found)):
+            marks = ",".join("?" * len(chunk))
+            query = (f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND subject IN ({marks})"
+                     " ORDER BY digest")  # fmt: skip
+            for row in self._read(query, repo, *chunk):
+                found[row["subject"]].append(self._row(row))
+        return found
 
     def _row(self, row: sqlite3.Row) -> ImageRow:
         repo, digest = row["repo"], row["digest"]

@@ -31,7 +31,10 @@ def documented() -> tuple[str, dict[str, object]]:
 def test_the_worked_example_answers_as_documented(tmp_path: Path) -> None:
     query, answer = documented()
     sections = {"extensions": {"search": {"enable": True}}}
-    with live_server(tmp_path, sections) as live, httpx.Client(base_url=live.url) as client:
+    with (
+        live_server(tmp_path, sections) as live,
+        httpx.Client(base_url=live.url, timeout=60) as client,
+    ):
         document = image_manifest(
             client,
             "demo/app",

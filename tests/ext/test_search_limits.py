@@ -318,3 +318,32 @@ def test_layers_past_the_bound_are_refused_before_they_are_decoded(
     assert len(body["errors"]) == 3  # one per image, each refused
     assert all("maxResultItems" in error["message"] for error in body["errors"])
     assert "layers" not in decoded
+
+
+def test_a_remembered_query_is_checked_again_with_each_call_s_variables() -> None:
+    """Documents are kept by query text: the limits still see each call's variables, and a
+    text that failed fails again."""
+    from ocireg.ext.search.execution import Executor, SearchSchema
+    from ocireg.ext.search.facts import FactsCache
+    from ocireg.ext.search.schema import Search, build_schema
+    from ocireg.ext.search.settings import SearchLimits
+    from ocireg.meta.records import ImageRecord
+
+    db = SQLiteMetaDB(":memory:")
+    for n in range(3):
+        db.put_image(f"r{n}", ImageRecord(f"sha256:{n:064d}", OCI_MANIFEST, 1), ["v"], 1.0, "")
+    executor = Executor(build_schema(SearchSchema), SearchLimits(maxPageSize=2))
+
+    def answer(query: str, **variables: Any) -> dict[str, Any]:
+        search = Search(db, FactsCache(db))
+        return dict(json.loads(executor.answer(query, variables, None, search)))
+
+    query = (
+        'query($n: Int) { GlobalSearch(query: "r", requestedPage: {limit: $n, offset: 0}) '
+        "{ Repos { Name } } }"
+    )
+    for n in (1, 2, 1):
+        assert len(answer(query, n=n)["data"]["GlobalSearch"]["Repos"]) == n
+    assert "maxPageSize" in answer(query, n=3)["errors"][0]["message"]
+    for _ in range(2):
+        assert answer("{ GlobalSearch(query: ) }")["errors"][0]["message"].startswith("Syntax")

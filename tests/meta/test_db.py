@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocireg.meta.db import SQLiteMetaDB
+from ocireg.meta.db import MetaDB, SQLiteMetaDB
 from ocireg.meta.records import ImageRecord, Platform
 
 
@@ -170,3 +170,26 @@ def test_the_generation_moves_with_every_write_from_any_connection(tmp_path: Pat
     seen = [writer.generation(), reader.generation()]
     writer.toggle("alice", "a", "starred")
     assert writer.generation() != seen[0] and reader.generation() != seen[1]
+
+
+def test_rows_and_referrers_read_together_match_those_read_one_by_one() -> None:
+    db = SQLiteMetaDB(":memory:")
+    subjects = [f"sha256:{i:064x}" for i in range(1200)]  # more than one IN list's worth
+    for digest in subjects[:1100]:
+        db.put_image("r", record(digest), [], when=1.0, who="")
+    for i, subject in enumerate(subjects[:300:3]):
+        for n in range(2):
+            db.put_image("r", record(f"sha256:{10**6 + 2 * i + n:064x}", subject=subject), [],
+                         when=1.0, who="")  # fmt: skip
+    db.put_image("other", record(subjects[0]), [], when=1.0, who="")
+    asked = [*subjects, "sha256:" + "f" * 64]
+    together = db.images_of("r", asked)
+    assert set(together) == set(subjects[:1100])
+    assert all(together[d] == db.image("r", d) for d in subjects[:1100:97])
+    referred = db.referrers_of("r", asked)
+    assert set(referred) == set(asked)
+    assert referred == {subject: db.referrers("r", subject) for subject in asked}
+    assert sum(len(rows) for rows in referred.values()) == 200
+    # what a backend without its own batch answers: the same
+    assert MetaDB.images_of(db, "r", asked) == together
+    assert MetaDB.referrers_of(db, "r", asked) == referred
