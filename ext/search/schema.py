@@ -22,7 +22,7 @@ from ocireg.meta.db import MetaDB
 from ocireg.registry.signatures import cosign_tag_subject
 
 from . import types as t
-from .facts import FactsCache, RepoFacts
+from .facts import FactsCache, RepoFacts, TextIndex
 from .rows import RepoRows
 from .settings import QUERY_TIMEOUT
 from .summaries import image_summary
@@ -68,6 +68,7 @@ class Search:
     cve: CveStore | None = None  # CVE scanning's results, when it is on
     _items: int = field(default=0, init=False)
     _readable: list[str] | None = field(default=None, init=False)
+    _readable_set: frozenset[str] | None = field(default=None, init=False)
     _stars: dict[str, int] | None = field(default=None, init=False)
     _preferences: dict[str, tuple[bool, bool]] | None = field(default=None, init=False)
 
@@ -102,6 +103,12 @@ class Search:
             if row is not None and not row["signature"]:  # a tagged signature is none either
                 found.append(image_summary(rows, repo, tag, row, tagged_at))
         return found
+
+    def readable_set(self) -> set[str] | frozenset[str]:
+        """``readable`` as a set (once per query)."""
+        if self._readable_set is None:
+            self._readable_set = frozenset(self.readable())
+        return self._readable_set
 
     def stars(self) -> dict[str, int]:
         """Each repository's star count (read once per query)."""
@@ -210,6 +217,21 @@ def rank(query: str, repo: str) -> int:
     if (at := repo.find(query)) != -1:
         return (at + 1) * 100
     return -1
+
+
+def _matching(search: Search, facts: dict[str, RepoFacts], text: str) -> list[tuple[str, int]]:
+    """(name, rank) of the readable tagged repositories that ``text`` finds, by name first,
+    then by a descriptive annotation or label (zot skips repositories without tags)."""
+    if not text or TextIndex.SEPARATOR in text:
+        found = [(name, rank(text, name) if text else 0) for name in search.readable()
+                 if (known := facts.get(name)) is not None and known.tagged]  # fmt: skip
+        return [(name, score) for name, score in found if score >= 0]
+    by_name, by_text = search.facts.index().holding(text)
+    readable = search.readable_set()
+    found = [(name, rank(text, name)) for name in by_name if name in readable]
+    found += [(name, ANNOTATION_RANK) for name in by_text if name in readable]
+    # the index may be of a newer state than ``facts``: what it alone knows waits a query
+    return [(name, score) for name, score in found if score >= 0 and name in facts]
 
 
 def _matches_filter(search: Search, name: str, facts: RepoFacts, wanted: t.Filter | None) -> bool:
@@ -398,17 +420,11 @@ class Query:
             results, page = _page(images, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
             return t.GlobalSearchResult(Page=page, Images=list(results), Repos=[], Layers=[])
         facts = search.facts.current()
-        ranked: list[tuple[str, int]] = []
-        for name in search.readable():
-            known = facts.get(name)
-            if known is None or not known.tagged:
-                continue  # zot skips repositories without tags
-            # rank matches only names that hold the text: test that first, cheaply
-            score = (rank(text, name) if text in name else -1) if text else 0
-            if score < 0 and text and text in known.text:
-                score = ANNOTATION_RANK  # found through an annotation or label
-            if score >= 0 and _matches_filter(search, name, known, filter):
-                ranked.append((name, score))
+        ranked = [
+            (name, score)
+            for name, score in _matching(search, facts, text)
+            if _matches_filter(search, name, facts[name], filter)
+        ]
         found = _repo_page(search, facts, ranked, requestedPage, t.SortCriteria.RELEVANCE)
         return t.GlobalSearchResult(
             Page=found.Page, Images=[], Repos=list(found.Results), Layers=[]

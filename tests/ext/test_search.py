@@ -375,3 +375,20 @@ def test_a_legacy_cosign_tag_signs_its_image_and_is_no_image(ext_client: httpx.C
     assert [i for i in by_tag["GlobalSearch"]["Images"] if i["RepoName"] == repo] == []
     hidden = graphql(ext_client, SIGNED % json.dumps(f"{repo}:{tag}"))
     assert hidden["errors"] and hidden["data"] is None
+
+
+def test_text_index_finds_each_entry_once_and_only_whole_entries() -> None:
+    from ocireg.ext.search.facts import RepoFacts, TextIndex
+
+    facts = {
+        "a/ab": RepoFacts(1, tagged=1, text="abab\nxyz"),
+        "b/ba": RepoFacts(1, tagged=1, text=""),
+        "c/ca": RepoFacts(1, tagged=0, text="ab"),  # untagged: never found
+        "d/d": RepoFacts(1, tagged=1, text="zab"),
+    }
+    index = TextIndex(facts)
+    assert index.holding("ab") == (["a/ab"], ["d/d"])
+    assert index.holding("a") == (["a/ab", "b/ba"], ["d/d"])
+    assert index.holding("b/b") == (["b/ba"], [])
+    assert index.holding("zz") == ([], [])  # "xyz" then "zab": not across two entries
+    assert index.holding("z\nab") == ([], [])
