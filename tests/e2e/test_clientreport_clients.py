@@ -22,12 +22,17 @@ import subprocess
 from pathlib import Path
 from types import ModuleType
 
+import httpx
 import pytest
 
 from ocireg.conformance.layout import build_multiarch_layout
 from tests.auth.registries import full_access, write_htpasswd
 from tests.ext.clientreportlive import counts, departures_of, reporting_server
+from tests.oci import push_blob
+from tests.s3server import ENV, S3Endpoint, s3_endpoint
 from tests.tools import missing
+
+__all__ = ["s3_endpoint"]  # the session fixture, used here by name
 
 pytestmark = pytest.mark.e2e
 
@@ -93,3 +98,29 @@ def test_oras_push_and_pull(oras: ModuleType, tmp_path: Path) -> None:
         client.push(files=["artifact.bin"], target=f"{server.host}/or/copy:v1")
         found = departures_of(server, "python-requests/")
     assert counts(found) == {"blob-repush": 3}
+
+
+def test_httpx_that_follows_redirects_and_one_that_does_not(
+    s3_endpoint: S3Endpoint, tmp_path: Path
+) -> None:
+    """``storage.redirectBlobURL`` on s3: a blob GET answers 307 to a presigned URL. httpx with
+    ``follow_redirects`` fetches it from the bucket and asks nothing again; without, a client
+    that asks the registry again at once gets another 307 and is reported."""
+    driver = s3_endpoint.driver_config(s3_endpoint.new_bucket(), rootdirectory="registry")
+    config = {"storage": {"storageDriver": driver, "redirectBlobURL": True}}
+    with reporting_server(tmp_path / "server", config, env=ENV) as server:
+        follower = {"User-Agent": "follower/1.0"}
+        with httpx.Client(base_url=server.url, headers=follower, timeout=60) as client:
+            digest = push_blob(client, "redir/blob", b"served by the bucket")
+            url = f"/v2/redir/blob/blobs/{digest}"
+            pulled = client.get(url, follow_redirects=True)
+            assert pulled.content == b"served by the bucket"
+            assert [step.status_code for step in pulled.history] == [307]
+        stubborn = {"User-Agent": "stubborn/1.0"}
+        with httpx.Client(base_url=server.url, headers=stubborn, timeout=60) as client:
+            statuses = [client.get(url).status_code for _ in range(2)]  # never to the bucket
+        assert statuses == [307, 307]
+        assert departures_of(server, "follower/") == {}
+        found = departures_of(server, "stubborn/")
+    assert counts(found) == {"redirect-not-followed": 1}
+    assert found["redirect-not-followed"]["example"]["path"] == url
