@@ -20,6 +20,7 @@ that made the change.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -128,10 +129,27 @@ class Producer:
     def _settle(self, seqs: list[int], committed: bool) -> None:
         if committed:
             _crash_point("committed")
-            self.outbox.confirm(seqs)
+            self._confirm_soon(seqs)
         else:  # the commit raised: look whether the change is in storage all the same
             mine = [intent for intent in self.outbox.intents() if intent.seq in seqs]
             self.reconciler.settle(mine)
+
+    def _confirm_soon(self, seqs: list[int]) -> None:
+        """Confirm in a thread: the commit (and the push's answer) waits for the intent, not
+        for its confirmation; a crash before it leaves an intent that start-up confirms, the
+        change being in storage."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the event loop: confirm here
+            self._confirm(seqs)
+            return
+        loop.run_in_executor(None, self._confirm, seqs)
+
+    def _confirm(self, seqs: list[int]) -> None:
+        try:
+            self.outbox.confirm(seqs)
+        except Exception:  # left to the settling of the next start
+            log.exception("events: could not confirm %d event(s)", len(seqs))
 
     # -- the listeners --------------------------------------------------------------------
     def manifest_refused(
