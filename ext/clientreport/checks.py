@@ -19,6 +19,10 @@ MANIFEST_TYPES = frozenset(
 )
 ALGORITHMS = frozenset({"sha256", "sha512"})
 WAITING_STATUSES = (429, 503)
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# A Location elsewhere (a presigned storage URL) is fetched where the report cannot see: the
+# redirected URL asked again this soon is taken for a client that did not follow.
+FOLLOW_SECONDS = 10.0
 
 
 def _ok(status: int) -> bool:
@@ -150,6 +154,30 @@ def retry_after_ignored(ex: Exchange, memory: Memory) -> bool:
     return departed
 
 
+def redirect_not_followed(ex: Exchange, memory: Memory) -> bool:
+    """The URL of an earlier redirect asked again: before its Location (on this registry) was
+    fetched, or within FOLLOW_SECONDS (a Location elsewhere); then remember this redirect."""
+    target = ex.path + (f"?{ex.query}" if ex.query else "")
+    followed = memory.redirect_targets.pop(target)
+    if followed is not None:
+        memory.redirects.pop(followed)
+    key = (ex.method, ex.path, ex.query)
+    earlier = memory.redirects.pop(key)
+    departed = earlier is not None and (earlier[1] or ex.started - earlier[0] < FOLLOW_SECONDS)
+    location = ex.answer.get("location")
+    if ex.status in REDIRECT_STATUSES and location:
+        here = _on_this_registry(location, ex.headers.get("host", ""))
+        memory.redirects.set(key, (ex.started, here))
+        if here:
+            memory.redirect_targets.set(_location_path(location), key)
+    return departed
+
+
+def _on_this_registry(location: str, host: str) -> bool:
+    netloc = urlsplit(location).netloc
+    return not netloc or netloc.lower() == host.lower()
+
+
 def _seconds(retry_after: str | None) -> float | None:
     """Retry-After as delay-seconds; an HTTP date is not checked (ocireg sends seconds)."""
     if retry_after is None or not retry_after.strip().isdigit():
@@ -171,4 +199,5 @@ CHECKS: dict[str, Check] = {
     "digest-algorithm": digest_algorithm,
     "authorization-before-challenge": authorization_before_challenge,
     "retry-after-ignored": retry_after_ignored,
+    "redirect-not-followed": redirect_not_followed,
 }

@@ -13,6 +13,7 @@ V = TypeVar("V")
 SESSIONS = 64  # upload sessions whose last Location is kept
 DIGESTS = 1024  # blobs the client pushed or was told of
 WAITS = 64  # requests told to wait (429/503 with Retry-After)
+REDIRECTS = 64  # requests answered with a redirect, not followed yet
 
 
 class Bounded(Generic[K, V]):
@@ -50,3 +51,11 @@ class Memory:
     # its own push, a mount): a later upload of it is needless (a mount would do)
     known: Bounded[str, str] = field(default_factory=lambda: Bounded(DIGESTS))
     waits: Bounded[tuple[str, str], float] = field(default_factory=lambda: Bounded(WAITS))
+    # (method, path, query) answered with a redirect -> (when, whether its Location is here)
+    redirects: Bounded[tuple[str, str, str], tuple[float, bool]] = field(
+        default_factory=lambda: Bounded(REDIRECTS)
+    )
+    # a Location on this registry -> the request redirected to it: fetching it follows
+    redirect_targets: Bounded[str, tuple[str, str, str]] = field(
+        default_factory=lambda: Bounded(REDIRECTS)
+    )

@@ -85,5 +85,13 @@ RULES = {
             "request repeated before the Retry-After of a 429 or 503 answer had passed",
             f"{HTTP}#section-10.2.3",
         ),
+        Rule(
+            "redirect-not-followed",
+            "SHOULD",
+            "request repeated to a URL the registry had answered with a redirect (3xx and "
+            "Location) instead of following it: before fetching the Location when that is on "
+            "this registry, within 10 s of the redirect when it is elsewhere",
+            f"{DIST}#pulling-blobs",
+        ),
     )
 }

@@ -1,5 +1,6 @@
-"""Setting the events extension up: the outbox, the producer on the request path, the sender
-in the scheduler and, when the metrics extension is on, the per-sink figures."""
+"""Setting the events extension up: the outbox, the producer as the registry's journal, the
+settling of a dead process's intents, the sender and, when the metrics extension is on, the
+per-sink figures."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
+
 from ocireg.configcheck import ConfigError
 from ocireg.extensions.runtime import SetupContext
 from ocireg.meta.db import SQLiteMetaDB
@@ -17,6 +20,7 @@ from ocireg.scheduler import Priority, Task
 from . import EventsSettings
 from .launcher import WATCH_SECONDS, Launcher
 from .production import Producer
+from .reconcile import SETTLE_SECONDS
 from .sender import Sender
 from .sinks import tls_context
 from .sinkset import Target, targets
@@ -39,21 +43,43 @@ def _outbox_path(context: SetupContext) -> Path | None:
 def setup(context: SetupContext) -> Events:
     settings: EventsSettings = context.settings
     path = _outbox_path(context)
-    outbox = Outbox(path)
+    outbox = Outbox(path, durable=_storage_fsyncs(context))
     configured = targets(settings.sinks)
     producer = Producer(outbox, configured, settings.typePrefix, context.registries)
     sender = Sender(outbox, configured, settings.source)
     if configured:
-        context.observe(producer)
-        context.on_removal(producer.manifest_removed)
+        context.journal(producer.journal)
         context.on_refusal(producer.manifest_refused)
         context.on_scanned(producer.scanned)
+    _settle_orphans(context, producer)
     if path is None:
         sender.schedule(context.scheduler)
     else:
         _launch_sender(context, settings, path)
     _report_figures(context, outbox, [target.key for target in configured])
     return Events(outbox, configured, producer, sender)
+
+
+def _storage_fsyncs(context: SetupContext) -> bool:
+    """Whether a storage root fsyncs its commits: then an intent is written as durably."""
+    storage = context.config.storage
+    return storage.commit or any(root.commit for root in (storage.subPaths or {}).values())
+
+
+def _settle_orphans(context: SetupContext, producer: Producer) -> None:
+    """At start-up, and then now and again, settle what a dead process left unsettled (an
+    outbox in memory died with its process: nothing to settle)."""
+
+    async def settle() -> int:
+        return await anyio.to_thread.run_sync(producer.reconciler.settle_orphans)
+
+    context.scheduler.once(Task("events-settle", settle, Priority.HIGH))
+    context.scheduler.every(
+        "events-settle",
+        SETTLE_SECONDS,
+        lambda: [Task("events-settle", settle, Priority.HIGH)],
+        Priority.HIGH,
+    )
 
 
 def _launch_sender(context: SetupContext, settings: EventsSettings, path: Path) -> None:

@@ -1,9 +1,16 @@
 """Turning registry changes into events and writing them to the outbox.
 
-Called on the request path right after the change is in storage (the observer protocol, the
-removal and refusal listeners), so the outbox row is written before the client gets its
-answer. Each event gets its id (a UUID) here, once: a retry sends the same id, so a receiver
-drops duplicates by it.
+A repository creation, push or manifest DELETE reaches the producer as a journal (see
+:mod:`ocireg.registry.journal`): its events are written with an intent before the change is
+committed, and confirmed in the commit's step after, or dropped when the change did not happen.
+A crash in between leaves the intent, which start-up settles against storage (see
+:mod:`.reconcile`): the event goes exactly when the change happened. Lint refusals and scans
+change nothing in storage; their events are written when they happen. Each event gets its id
+(a UUID) here, once: a retry sends the same id, so a receiver drops duplicates by it.
+
+GC and retention make no events, as in zot (whose collector tells its meta DB and audit log,
+not its event recorder): a receiver that mirrors the registry from ``image.deleted`` learns of
+them from the catalog, and the audit log records them.
 
 The data is zot's (``name``, ``reference``, ``digest``, ``mediaType``, ``manifest``), with
 two objects zot's clients may read and others ignore: ``actor`` (``name``: the user, empty
@@ -13,25 +20,35 @@ that made the change.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import os
+import signal
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from ocireg.auth.identity import identity_of
-from ocireg.digests import parse_digest
 from ocireg.errors import RegistryError
-from ocireg.registry import layout
+from ocireg.registry.journal import Change, Settle
 from ocireg.registry.manifests import Manifest
 from ocireg.registry.routes import Registries
-from ocireg.registry.store import StoredManifest
-from ocireg.storage.driver import PathNotFoundError
 
+from .reconcile import Reconciler, check, process_identity
 from .sinkset import Target, wanting
 from .store import Outbox, Stored
 
 log = logging.getLogger("ocireg.events")
+
+# Test-only: "intended" or "committed" makes the process SIGKILL itself at that point of a
+# change, so the crash tests can stop it exactly between the intent and its settling.
+CRASH_ENV = "OCIREG_TEST_EVENTS_CRASH_AT"
+
+
+def _crash_point(name: str) -> None:
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _request_facts() -> tuple[dict[str, str], dict[str, str]]:
@@ -60,75 +77,81 @@ class Producer:
         self.outbox = outbox
         self.targets = targets
         self.prefix = prefix
-        self.registries = registries
+        self.reconciler = Reconciler(outbox, registries)
+        self._owner = (-1, "")  # (pid, identity): computed again in a forked worker
 
     def emit(self, kind: str, repo: str, data: dict[str, Any]) -> None:
+        """Queue an event of something that changed nothing in storage (lint, scans)."""
+        event, sinks = self._event(kind, repo, data)
+        if not sinks:
+            return
+        try:
+            self.outbox.record(event, sinks)
+        except Exception:  # the refusal or scan stands; say loudly that its event is lost
+            log.exception("events: could not queue %s for %s", event.type, repo)
+
+    def _event(self, kind: str, repo: str, data: dict[str, Any]) -> tuple[Stored, list[str]]:
         type = f"{self.prefix}.{kind}"
         sinks = wanting(self.targets, type, repo)
         if not sinks:
-            return
+            return Stored("", repo, type, "", ""), []
         actor, request = _request_facts()
         document = {**data, "actor": actor, "request": request}
         stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        event = Stored(str(uuid.uuid4()), repo, type, stamp, json.dumps(document))
+        return Stored(str(uuid.uuid4()), repo, type, stamp, json.dumps(document)), sinks
+
+    def owner(self) -> str:
+        pid = os.getpid()
+        if self._owner[0] != pid:
+            self._owner = (pid, process_identity(pid))
+        return self._owner[1]
+
+    # -- the journal ----------------------------------------------------------------------
+    def journal(self, change: Change) -> Settle | None:
+        """Write the events of ``change`` with their intents; the function that settles them
+        once the commit is over (None when no sink wants them, or they could not be written:
+        the change goes on, its events lost, loudly)."""
+        events = [
+            (event, sinks, check(change.kind, reference, change.digest))
+            for kind, reference, data in _events_of(change)
+            for event, sinks in [self._event(kind, change.repo, data)]
+        ]
         try:
-            self.outbox.record(event, sinks)
-        except Exception:  # the change stands; say loudly that its event is lost
-            log.exception("events: could not queue %s for %s", type, repo)
+            seqs = self.outbox.intend(events, self.owner())
+        except Exception:
+            log.exception("events: could not queue the %s of %s", change.kind, change.repo)
+            return None
+        if not seqs:
+            return None
+        _crash_point("intended")
+        return lambda committed: self._settle(seqs, committed)
 
-    # -- the Observer protocol ------------------------------------------------------------
-    def pushed(
-        self,
-        repo: str,
-        digest: str,
-        size: int,
-        tags: list[str],
-        pusher: str = "",
-        manifest: Manifest | None = None,
-    ) -> None:
-        media_type = manifest.media_type if manifest is not None else ""
-        text = self._manifest_text(repo, digest)
-        for reference in tags or [digest]:
-            self.emit(
-                "image.updated",
-                repo,
-                {
-                    "name": repo,
-                    "reference": reference,
-                    "digest": digest,
-                    "mediaType": media_type,
-                    "manifest": text,
-                },
-            )
+    def _settle(self, seqs: list[int], committed: bool) -> None:
+        if committed:
+            _crash_point("committed")
+            self._confirm_soon(seqs)
+        else:  # the commit raised: look whether the change is in storage all the same
+            mine = [intent for intent in self.outbox.intents() if intent.seq in seqs]
+            self.reconciler.settle(mine)
 
-    def untagged(self, repo: str, tag: str) -> None:
-        """Told by ``removed`` instead, which knows the digest."""
+    def _confirm_soon(self, seqs: list[int]) -> None:
+        """Confirm in a thread: the commit (and the push's answer) waits for the intent, not
+        for its confirmation; a crash before it leaves an intent that start-up confirms, the
+        change being in storage."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # called outside the event loop: confirm here
+            self._confirm(seqs)
+            return
+        loop.run_in_executor(None, self._confirm, seqs)
 
-    def deleted(self, repo: str, digest: str) -> None:
-        """Told by ``removed`` instead, which knows the media type."""
-
-    def pulled(self, repo: str, digest: str) -> None:
-        """Pulls make no event."""
-
-    def created(self, repo: str) -> None:
-        self.emit("repository.created", repo, {"name": repo})
-
-    def removed(self, repo: str) -> None:
-        """A repository GC emptied away: zot has no event for it."""
+    def _confirm(self, seqs: list[int]) -> None:
+        try:
+            self.outbox.confirm(seqs)
+        except Exception:  # left to the settling of the next start
+            log.exception("events: could not confirm %d event(s)", len(seqs))
 
     # -- the listeners --------------------------------------------------------------------
-    def manifest_removed(self, repo: str, reference: str, stored: StoredManifest) -> None:
-        self.emit(
-            "image.deleted",
-            repo,
-            {
-                "name": repo,
-                "reference": reference,
-                "digest": stored.digest,
-                "mediaType": stored.media_type,
-            },
-        )
-
     def manifest_refused(
         self,
         repo: str,
@@ -168,12 +191,22 @@ class Producer:
             },
         )
 
-    def _manifest_text(self, repo: str, digest: str) -> str:
-        """The pushed manifest as stored (it was just written: one small read)."""
-        driver = self.registries.of(repo).driver
-        try:
-            return driver.get_content(layout.blob_file(repo, parse_digest(digest))).decode(
-                "utf-8", "replace"
-            )
-        except (PathNotFoundError, RegistryError):
-            return ""
+
+def _events_of(change: Change) -> list[tuple[str, str, dict[str, Any]]]:
+    """(kind, reference, data) of each event a change makes, as zot makes them."""
+    if change.kind == "created":
+        return [("repository.created", "", {"name": change.repo})]
+    described = {"digest": change.digest, "mediaType": change.media_type}
+    if change.kind == "removed":
+        (reference,) = change.references
+        data = {"name": change.repo, "reference": reference, **described}
+        return [("image.deleted", reference, data)]
+    text = change.manifest.decode("utf-8", "replace")
+    return [
+        (
+            "image.updated",
+            reference,
+            {"name": change.repo, "reference": reference, **described, "manifest": text},
+        )
+        for reference in change.references or (change.digest,)
+    ]

@@ -5,6 +5,12 @@
 it is next due; ``events_sinks`` counts what each sink was sent, failed and dropped. An event
 that no sink wants is never written; one whose last pending row goes is deleted.
 
+``events_intents`` holds the events of changes not yet known to be committed: the producer
+writes an event with its intent before the change's commit (``intend``), and settles it after
+(``confirm``, or ``drop`` when the change did not happen). An event with an intent is not
+delivered, nor any later event of its repository; the intents of a process that died are
+settled at start-up against storage (see :mod:`.reconcile`).
+
 Several worker processes share the file (WAL). Each opens its own connection; writes from the
 request path are one short transaction (``record``); the sender's are made in a thread.
 """
@@ -38,6 +44,13 @@ CREATE TABLE IF NOT EXISTS events_pending (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_pending_heads ON events_pending (sink, repo, seq);
 CREATE INDEX IF NOT EXISTS events_pending_seq ON events_pending (seq);
+CREATE TABLE IF NOT EXISTS events_intents (
+    seq INTEGER PRIMARY KEY,
+    repo TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    change TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_intents_repo ON events_intents (repo, seq);
 CREATE TABLE IF NOT EXISTS events_sinks (
     sink TEXT PRIMARY KEY,
     sent INTEGER NOT NULL DEFAULT 0,
@@ -45,6 +58,9 @@ CREATE TABLE IF NOT EXISTS events_sinks (
     dropped INTEGER NOT NULL DEFAULT 0
 );
 """
+
+
+_NO_SEQ = 2**63 - 1  # above every seq: no intent holds a repository back
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,16 @@ class Stored:
     type: str
     time: str
     data: str  # JSON text
+
+
+@dataclass(frozen=True)
+class Intent:
+    """An event written before its change's commit and not settled yet."""
+
+    seq: int
+    repo: str
+    owner: str  # the process that wrote it (see .reconcile.process_identity)
+    change: str  # JSON: what storage shows when the change happened
 
 
 @dataclass(frozen=True)
@@ -76,27 +102,36 @@ class SinkFigures:
 
 
 class Outbox:
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, durable: bool = False) -> None:
+        """``durable``: an intent survives a power loss too, not only a crash of the process
+        (``synchronous=FULL`` for its transaction; given when storage fsyncs its commits)."""
         where = str(path) if path is not None else ":memory:"
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(where, check_same_thread=False, timeout=30, isolation_level=None)
         self._lock = threading.Lock()
+        self._durable = durable and path is not None
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def _transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if durable:
+                self._db.execute("PRAGMA synchronous=FULL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if durable:
+                    self._db.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         with self._lock:
@@ -119,18 +154,67 @@ class Outbox:
                 [(sink, seq, event.repo) for sink in wanted],
             )
 
+    def intend(self, events: list[tuple[Stored, list[str], str]], owner: str) -> list[int]:
+        """Queue each (event, sinks, change) with an intent, in one transaction, before the
+        change is committed; the seqs to settle (those no sink wants are skipped)."""
+        wanted = [(event, sinks, change) for event, sinks, change in events if sinks]
+        if not wanted:
+            return []
+        seqs = []
+        with self._transaction(self._durable) as db:
+            for event, sinks, change in wanted:
+                cursor = db.execute(
+                    "INSERT INTO events_outbox (id, repo, type, time, data) VALUES (?, ?, ?, ?, ?)",
+                    (event.id, event.repo, event.type, event.time, event.data),
+                )
+                seq = cursor.lastrowid
+                assert seq is not None
+                db.executemany(
+                    "INSERT INTO events_pending (sink, seq, repo) VALUES (?, ?, ?)",
+                    [(sink, seq, event.repo) for sink in sinks],
+                )
+                db.execute(
+                    "INSERT INTO events_intents (seq, repo, owner, change) VALUES (?, ?, ?, ?)",
+                    (seq, event.repo, owner, change),
+                )
+                seqs.append(seq)
+        return seqs
+
+    def confirm(self, seqs: list[int]) -> None:
+        """The changes of ``seqs`` are committed: their events may go."""
+        if seqs:
+            with self._transaction() as db:
+                db.executemany("DELETE FROM events_intents WHERE seq = ?", [(s,) for s in seqs])
+
+    def drop(self, seqs: list[int]) -> None:
+        """The changes of ``seqs`` did not happen: their events go without being sent."""
+        if not seqs:
+            return
+        with self._transaction() as db:
+            for table in ("events_intents", "events_pending", "events_outbox"):
+                db.executemany(f"DELETE FROM {table} WHERE seq = ?", [(s,) for s in seqs])
+
+    def intents(self) -> list[Intent]:
+        """Every unsettled intent, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, repo, owner, change FROM events_intents ORDER BY seq"
+            ).fetchall()
+        return [Intent(*row) for row in rows]
+
     # -- delivering -----------------------------------------------------------------------
     def due(self, sink: str, now: float, repositories: int, run: int) -> list[list[Due]]:
         """For at most ``repositories`` repositories whose oldest pending event for ``sink`` is
-        due now: that event and up to ``run - 1`` after it, oldest first. A repository's later
-        events wait behind its oldest, so each repository's events go in order."""
+        due now: that event and up to ``run - 1`` after it, oldest first, none with an intent
+        or after one. A repository's later events wait behind its oldest, so each repository's
+        events go in order."""
         with self._lock:
             heads = self._db.execute(
                 """
                 SELECT repo FROM events_pending
                 WHERE sink = ?1 AND due <= ?2 AND seq IN (
                     SELECT MIN(seq) FROM events_pending WHERE sink = ?1 GROUP BY repo
-                )
+                ) AND seq NOT IN (SELECT seq FROM events_intents)
                 ORDER BY seq LIMIT ?3
                 """,
                 (sink, now, repositories),
@@ -141,9 +225,12 @@ class Outbox:
                     """
                     SELECT p.seq, p.attempts, o.id, o.repo, o.type, o.time, o.data
                     FROM events_pending p JOIN events_outbox o ON o.seq = p.seq
-                    WHERE p.sink = ? AND p.repo = ? ORDER BY p.seq LIMIT ?
+                    WHERE p.sink = ?1 AND p.repo = ?2 AND p.seq < COALESCE(
+                        (SELECT MIN(seq) FROM events_intents WHERE repo = ?2), ?4
+                    )
+                    ORDER BY p.seq LIMIT ?3
                     """,
-                    (sink, repo, run),
+                    (sink, repo, run, _NO_SEQ),
                 ).fetchall()
                 runs.append([Due(row[0], row[1], Stored(*row[2:])) for row in rows])
         return runs
@@ -239,6 +326,10 @@ class Outbox:
         db.execute(
             "DELETE FROM events_outbox WHERE NOT EXISTS "
             "(SELECT 1 FROM events_pending p WHERE p.seq = events_outbox.seq)"
+        )
+        db.execute(
+            "DELETE FROM events_intents WHERE NOT EXISTS "
+            "(SELECT 1 FROM events_outbox o WHERE o.seq = events_intents.seq)"
         )
 
     @staticmethod

@@ -18,6 +18,7 @@ from ocireg.auth.access import WORDS, Rule, parse_rule
 from ocireg.config import Config
 from ocireg.errors import RegistryError, error_response
 from ocireg.extensions.loading import Enabled
+from ocireg.registry.journal import Journal
 from ocireg.registry.ondemand import OnDemand
 from ocireg.registry.routes import Registries
 from ocireg.registry.store import (
@@ -118,6 +119,13 @@ class SetupContext:
         later, for example through the scheduler)."""
         for root in self.registries.roots():
             root.observers.append(observer)
+
+    def journal(self, journal: Journal) -> None:
+        """Be told of every repository creation, push and manifest DELETE before it is
+        committed, and of its outcome after (see :mod:`ocireg.registry.journal`): to write a
+        record of a change in the same step as the change, so that no crash loses it."""
+        for root in self.registries.roots():
+            root.journals.append(journal)
 
     def on_removal(self, listener: RemovalListener) -> None:
         """Be told of every manifest DELETE with the reference it named and the manifest it

@@ -11,6 +11,10 @@ A batch runs in a task of its own, not in any request's task, so a client that d
 while its push is queued cannot strand the pushes queued behind it. A batch with a heavy step
 (a large manifest, whose references take thousands of file checks) runs in a thread, still
 under the lock, so the event loop goes on serving meanwhile.
+
+A push may bring a journal's settle function (see :mod:`ocireg.registry.journal`): the batch
+calls it with the push's outcome right after the save, whatever became of the request that
+queued it, so an intent written before the push was queued is settled in the commit's step.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocireg.registry.index import IndexEdit, IndexStore
+from ocireg.registry.journal import Settle
 from ocireg.registry.locks import KeyedLocks
 
 # One push's part of a batch. It runs under the repository lock and must raise, if it raises,
@@ -33,6 +38,7 @@ class _Queued:
     step: Step
     done: asyncio.Future[None]
     heavy: bool = False
+    settle: Settle | None = None
 
 
 class IndexCommits:
@@ -42,10 +48,13 @@ class IndexCommits:
         self._queues: dict[str, list[_Queued]] = {}
         self._batches: set[asyncio.Task[Any]] = set()  # held so they are not collected
 
-    async def apply(self, repo: str, step: Step, heavy: bool = False) -> None:
+    async def apply(
+        self, repo: str, step: Step, heavy: bool = False, settle: Settle | None = None
+    ) -> None:
         """Run ``step`` on the repository's index under its lock, and save the result;
-        ``heavy`` runs its batch in a thread."""
-        queued = _Queued(step, asyncio.get_running_loop().create_future(), heavy)
+        ``heavy`` runs its batch in a thread; ``settle`` is told whether the step and save
+        succeeded, by the batch."""
+        queued = _Queued(step, asyncio.get_running_loop().create_future(), heavy, settle)
         queue = self._queues.get(repo)
         if queue is not None:
             queue.append(queued)
@@ -67,11 +76,15 @@ class IndexCommits:
                 else:
                     outcomes = self._commit(repo, queue)
                 for queued, error in outcomes:  # futures are settled on the loop only
+                    if queued.settle is not None:
+                        queued.settle(error is None)
                     _settle(queued.done, error)
         except BaseException as exc:  # the lock or the index read failed, or shutdown
             if not queue:  # failed before taking the queue, which is still this batch's
                 queue = self._queues.pop(repo, [])
             for queued in queue:
+                if queued.settle is not None:
+                    queued.settle(False)
                 _settle(queued.done, exc)
             if not isinstance(exc, Exception):
                 raise

@@ -21,6 +21,7 @@ from ocireg.registry import layout
 from ocireg.registry.commits import IndexCommits
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
+from ocireg.registry.journal import Change, Journal, intend, journaled
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestcache import ManifestCache
 from ocireg.registry.manifests import Manifest, parse_manifest
@@ -193,6 +194,7 @@ class Registry:
         self.observers: list[Observer] = []
         self.removal_listeners: list[RemovalListener] = []
         self.refusal_listeners: list[RefusalListener] = []
+        self.journals: list[Journal] = []  # told before a change is committed, and after
         self.reference_index: ReferenceIndex | None = None
         self.on_demand: OnDemand | None = None  # an upstream for what is missing (sync)
 
@@ -226,7 +228,8 @@ class Registry:
                 return
             for limit in self.repository_limits:
                 await anyio.to_thread.run_sync(limit.check)  # it walks storage
-            self._lay_out(repo)
+            with journaled(self.journals, Change("created", repo)):
+                self._lay_out(repo)
         await self._created(repo)
 
     def _lay_out(self, repo: str) -> None:
@@ -238,6 +241,13 @@ class Registry:
         """Whether GC removed the repository (empty) since this request made sure it exists;
         asked under its lock, by what is about to put something in it."""
         return not self.driver.exists(layout.layout_file(repo))
+
+    async def _revived(self, repo: str) -> None:
+        """A repository GC had removed came back: the journals are told after the fact (a
+        crash in between loses that repository.created; the rare path, kept simple)."""
+        with journaled(self.journals, Change("created", repo)):
+            pass
+        await self._created(repo)
 
     async def _created(self, repo: str) -> None:
         for observer in self.observers:
@@ -356,7 +366,7 @@ class Registry:
                 except PathNotFoundError:
                     continue  # deleted meanwhile: try the next one
                 if revived:
-                    await self._created(repo)
+                    await self._revived(repo)
                 return True
         return self.has_blob(repo, digest)
 
@@ -444,9 +454,11 @@ class Registry:
             for tag in unique_tags:
                 edit.set_tag(tag, descriptor)
 
-        await self.commits.apply(repo, record, heavy=heavy)
+        change = Change("pushed", repo, str(digest), manifest.media_type, tuple(unique_tags), data)
+        settle = intend(self.journals, change)
+        await self.commits.apply(repo, record, heavy=heavy, settle=settle)
         if revived:
-            await self._created(repo)
+            await self._revived(repo)
         for observer in self.observers:
             observer.pushed(repo, str(digest), len(data), unique_tags, pusher, manifest)
         subject = str(manifest.subject.digest) if manifest.subject else None
@@ -506,7 +518,9 @@ class Registry:
                         status=405,
                     )
                 edit.remove_digest(stored.digest)
-            self.indexes.save(repo, edit)
+            change = Change("removed", repo, stored.digest, stored.media_type, (reference,))
+            with journaled(self.journals, change):
+                self.indexes.save(repo, edit)
         for removed in self.removal_listeners:
             removed(repo, reference, stored)
         for observer in self.observers:

@@ -21,12 +21,15 @@ REPORT = "/v2/_ocireg/clients/report"
 
 
 @contextmanager
-def registry(report: bool = True, **sections: Any) -> Iterator[TestClient]:
+def registry(
+    report: bool = True, driver: MemoryDriver | None = None, **sections: Any
+) -> Iterator[TestClient]:
     """``sections`` are top-level configuration sections (``http``, ``extensions``)."""
     document: dict[str, Any] = {"storage": {"rootDirectory": "/unused"}, **sections}
     if report:
         document.setdefault("extensions", {}).setdefault("clientreport", {})
-    with TestClient(create_app(Config.model_validate(document), MemoryDriver())) as client:
+    app = create_app(Config.model_validate(document), driver or MemoryDriver())
+    with TestClient(app) as client:
         yield client
 
 

@@ -15,13 +15,16 @@ REPORT = "/v2/_ocireg/clients/report"
 
 
 @contextmanager
-def reporting_server(directory: Path, extra: dict[str, Any] | None = None) -> Iterator[LiveServer]:
+def reporting_server(
+    directory: Path, extra: dict[str, Any] | None = None, env: dict[str, str] | None = None
+) -> Iterator[LiveServer]:
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     root = directory / "data"
     config = write_config(directory, root, port, extra)
     url = f"http://127.0.0.1:{port}"
-    with running(["serve", str(config), "--client-report"], directory, url, root) as server:
+    arguments = ["serve", str(config), "--client-report"]
+    with running(arguments, directory, url, root, env=env) as server:
         yield server
 
 

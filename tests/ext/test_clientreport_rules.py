@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ocireg.storage.memory import MemoryDriver
 from tests.auth.registries import full_access, write_htpasswd
 from tests.ext.clientreportapp import REPORT, departures, registry
 from tests.oci import OCI_MANIFEST, canonical, image_manifest, push_blob, put_manifest, sha256
@@ -171,3 +172,53 @@ def test_a_retry_before_retry_after() -> None:
         assert statuses == [404, 429, 429]
         found = _rude(client)
     assert found["retry-after-ignored"]["count"] == 1  # the third, sent at once after a 429
+
+
+class Redirecting(MemoryDriver):
+    """Memory storage that, like an s3 root with ``redirectBlobURL``, answers blob GETs with a
+    307 to ``where`` + the blob's path (``where`` empty: a path on the registry itself)."""
+
+    def __init__(self, where: str) -> None:
+        super().__init__()
+        self.where = where
+
+    def redirect_url(self, path: str, method: str) -> str | None:
+        return f"{self.where}/direct/{path}"
+
+
+def _blob(client: TestClient, repo: str) -> str:
+    digest = push_blob(client, repo, b"redirected content")
+    return f"/v2/{repo}/blobs/{digest}"
+
+
+def test_a_redirect_elsewhere_asked_again_instead_of_followed() -> None:
+    with registry(driver=Redirecting("https://bucket.example")) as client:
+        url = _blob(client, "rude/redirect")
+        first = client.get(url, headers=UA, follow_redirects=False)
+        assert first.status_code == 307
+        assert first.headers["Location"].startswith("https://bucket.example/direct/")
+        again = client.get(url, headers=UA, follow_redirects=False)  # asked again at once
+        assert again.status_code == 307  # answered as without the report
+        client.get(url, headers={"User-Agent": "follows/1.0"}, follow_redirects=False)
+        report = _report(client)
+    rule = departures(report, "rude-client/1.0")["redirect-not-followed"]
+    assert (rule["level"], rule["count"]) == ("SHOULD", 1)
+    assert rule["example"]["path"] == url
+    assert rule["section"].endswith("spec.md#pulling-blobs")
+    assert departures(report, "follows/1.0") == {}  # one GET: where it went is not seen
+
+
+def test_a_redirect_on_the_registry_followed_or_not() -> None:
+    """A Location on the registry itself: the report sees whether it was fetched."""
+    with registry(driver=Redirecting("")) as client:
+        url = _blob(client, "rude/here")
+        polite = {"User-Agent": "follows/1.0"}
+        for _ in range(2):  # follows each time, so asking again is a new pull
+            followed = client.get(url, headers=polite, follow_redirects=True)
+            assert followed.status_code == 404  # nothing serves it here; the report saw it asked
+            assert followed.history[0].status_code == 307
+        for _ in range(3):
+            assert client.get(url, headers=UA, follow_redirects=False).status_code == 307
+        report = _report(client)
+    assert departures(report, "follows/1.0") == {}
+    assert departures(report, "rude-client/1.0")["redirect-not-followed"]["count"] == 2

@@ -1,0 +1,72 @@
+"""Journals: told of a change to a repository before it is committed, and of the outcome after,
+so that a record of the change (the events outbox, for one) is written in the same step as the
+commit: a crash between the two leaves an intent that start-up can settle against storage.
+
+A journal is called with the :class:`Change` under the repository's lock (or, for a push, just
+before its commit batch is queued), writes what it needs durably, and returns the function that
+the commit calls with its outcome: ``True`` when the change is in storage, ``False`` when the
+commit raised, so that the change may or may not be there (the journal looks). Observers, by
+contrast, are told only after the change, which a crash can skip.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+
+log = logging.getLogger("ocireg.registry")
+
+ChangeKind = Literal["created", "pushed", "removed"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """A change about to be committed to one repository."""
+
+    kind: ChangeKind
+    repo: str
+    digest: str = ""  # pushed or removed: the manifest's digest
+    media_type: str = ""
+    # pushed: the tags it gets (none: an untagged push); removed: the reference DELETE named
+    references: tuple[str, ...] = ()
+    manifest: bytes = b""  # pushed: the manifest as stored
+
+
+Settle = Callable[[bool], None]
+Journal = Callable[[Change], Settle | None]
+
+
+def intend(journals: Sequence[Journal], change: Change) -> Settle | None:
+    """Tell every journal of ``change``; the one function that settles them all (None when
+    no journal cares). A journal that cannot write its record says so in the log and returns
+    None: the change goes on (a push does not fail for want of its event)."""
+    settles = [settle for journal in journals if (settle := journal(change)) is not None]
+    if not settles:
+        return None
+
+    def settle_all(committed: bool) -> None:
+        for settle in settles:
+            try:
+                settle(committed)
+            except Exception:  # the change stands; its intent is settled at the next start
+                log.exception("a journal could not settle a %s of %s", change.kind, change.repo)
+
+    return settle_all
+
+
+@contextmanager
+def journaled(journals: Sequence[Journal], change: Change) -> Iterator[None]:
+    """Tell the journals of ``change`` before the block that commits it, and its outcome after
+    (for a commit made in the block itself; a push's batch settles on its own)."""
+    settle = intend(journals, change)
+    try:
+        yield
+    except BaseException:
+        if settle is not None:
+            settle(False)
+        raise
+    if settle is not None:
+        settle(True)

@@ -1,0 +1,121 @@
+"""Journals: told of each change before it is committed (storage does not show it yet) and of
+its outcome after, by the commit itself, whatever became of the request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+import pytest
+
+from ocireg.errors import RegistryError
+from ocireg.registry import layout
+from ocireg.registry import mediatypes as mt
+from ocireg.registry.journal import Change, Settle
+from ocireg.storage.memory import MemoryDriver
+from tests.registry.test_commits import REPO, _document
+from tests.registry.world import World
+
+
+class Recorder:
+    """A journal that notes, for each change, what storage showed when told, and the outcome."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.told: list[tuple[Change, bool]] = []  # (change, whether storage showed it then)
+        self.outcomes: list[tuple[str, tuple[str, ...], bool]] = []
+
+    def __call__(self, change: Change) -> Settle:
+        self.told.append((change, self._shows(change)))
+
+        def settle(committed: bool) -> None:
+            self.outcomes.append((change.kind, change.references, committed))
+
+        return settle
+
+    def _shows(self, change: Change) -> bool:
+        index = self.world.registry.index(change.repo)
+        if change.kind == "created":
+            return index is not None
+        tags = index.tags if index is not None else {}
+        if change.kind == "pushed":
+            return all(tag in tags for tag in change.references)
+        return change.references[0] not in tags
+
+
+def _journaled_world() -> tuple[World, Recorder]:
+    world = World()
+    recorder = Recorder(world)
+    world.registry.journals.append(recorder)
+    return world, recorder
+
+
+def test_a_push_and_a_delete_are_told_before_and_settled_after() -> None:
+    world, recorder = _journaled_world()
+    document = _document(world, b"layer")  # creates the repository
+    asyncio.run(world.registry.put_manifest(REPO, "v1", document, mt.OCI_MANIFEST, ["v2"]))
+    asyncio.run(world.registry.delete_manifest(REPO, "v2"))
+    assert [(change.kind, shown) for change, shown in recorder.told] == [
+        ("created", False),
+        ("pushed", False),
+        ("removed", False),
+    ]
+    pushed = recorder.told[1][0]
+    assert (pushed.references, pushed.manifest) == (("v1", "v2"), document)
+    assert pushed.media_type == mt.OCI_MANIFEST and pushed.digest.startswith("sha256:")
+    assert recorder.outcomes == [
+        ("created", (), True),
+        ("pushed", ("v1", "v2"), True),
+        ("removed", ("v2",), True),
+    ]
+
+
+def test_a_cancelled_push_is_settled_by_its_batch() -> None:
+    world, recorder = _journaled_world()
+    documents = [_document(world, f"layer {n}".encode()) for n in range(2)]
+    put = world.registry.put_manifest
+
+    async def cancel_the_first() -> list[Any]:
+        async with world.registry.locks.hold(REPO):
+            tasks = [
+                asyncio.ensure_future(put(REPO, f"v{n}", doc, None, []))
+                for n, doc in enumerate(documents)
+            ]
+            for _ in range(5):
+                await asyncio.sleep(0)
+            tasks[0].cancel()
+        return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+
+    results = asyncio.run(cancel_the_first())
+    assert isinstance(results[0], asyncio.CancelledError)
+    # its client went, but its push landed: the journal hears it committed
+    assert recorder.outcomes[-2:] == [("pushed", ("v0",), True), ("pushed", ("v1",), True)]
+
+
+def test_a_failed_index_write_is_settled_as_not_committed() -> None:
+    world, recorder = _journaled_world()
+    document = _document(world, b"layer")
+    driver = world.registry.driver
+    assert isinstance(driver, MemoryDriver)
+    original = driver.put_pieces
+
+    def failing(path: str, pieces: Iterable[bytes]) -> None:
+        if path == layout.index_file(REPO):
+            raise OSError("disk full")
+        original(path, pieces)
+
+    driver.put_pieces = failing  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="disk full"):
+        asyncio.run(world.registry.put_manifest(REPO, "v1", document, None, []))
+    assert recorder.outcomes[-1] == ("pushed", ("v1",), False)
+
+
+def test_a_delete_refused_before_its_commit_tells_no_journal() -> None:
+    world, recorder = _journaled_world()
+    document = _document(world, b"layer")
+    asyncio.run(world.registry.put_manifest(REPO, "v1", document, None, []))
+    told = len(recorder.told)
+    with pytest.raises(RegistryError):
+        asyncio.run(world.registry.delete_manifest(REPO, "v9"))  # no such tag
+    assert len(recorder.told) == told
