@@ -25,6 +25,8 @@ from ocireg.background import (
     schedule_gc,
     start_meta,
 )
+from ocireg.cluster.members import Cluster, NotAMember, identify
+from ocireg.cluster.middleware import ClusterMiddleware
 from ocireg.config import Config
 from ocireg.configcheck import ConfigError
 from ocireg.cors import CorsMiddleware
@@ -130,6 +132,7 @@ def create_app(
     the built-in and installed ones; the configuration decides which of them run. ``notices``:
     log the configuration's warnings (``ocireg serve`` says them itself, once for all workers)."""
     enabled, spec, warnings = plan(config, extensions)
+    membership = cluster_membership(config)
     for warning in warnings if notices else ():
         log.warning(warning)
     shared = meta_dir(config, driver)
@@ -162,5 +165,20 @@ def create_app(
     asgi = _guarded(asgi, config, state.guard, allowed)
     for watcher in hooks.watchers:
         asgi = watcher(asgi)
+    if config.cluster is not None and membership is not None:
+        https = config.http.tls is not None
+        search = "search" in state.extensions
+        asgi = ClusterMiddleware(asgi, membership, https, config.cluster.tls, search)
     state.ready = True
     return RequestLogMiddleware(Lifespan(asgi, scheduler))
+
+
+def cluster_membership(config: Config) -> Cluster | None:
+    """This instance's place in ``cluster``; refused when no member is this instance. The
+    cluster layer goes outside authentication: the member that answers checks the caller."""
+    if config.cluster is None:
+        return None
+    try:
+        return identify(config.cluster, config.http.address, config.http.port)
+    except NotAMember as exc:
+        raise ConfigError([str(exc)]) from None

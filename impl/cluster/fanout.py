@@ -1,0 +1,55 @@
+"""Asking every member the same question at once (the catalog, search), with the caller's
+headers, each marked as proxied so that the member answers from its own storage."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+from starlette.types import Scope
+
+from ocireg.cluster.forward import forwarded_headers, unreachable
+from ocireg.errors import RegistryError
+
+# A fan-out sends its own body: the caller's framing headers do not describe it.
+_BODY_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding"})
+
+
+@dataclass(frozen=True)
+class Answer:
+    member: str
+    response: httpx.Response
+
+
+async def ask_all(
+    client: httpx.AsyncClient,
+    bases: dict[str, str],
+    scope: Scope,
+    path: str,
+    *,
+    params: dict[str, str] | None = None,
+    json: object = None,
+) -> list[Answer]:
+    """Each member's answer to GET ``path?params`` (POST ``json`` when given), in member
+    order; RegistryError (503/502) naming the first member that could not be reached."""
+    headers = [(k, v) for k, v in forwarded_headers(scope) if k not in _BODY_HEADERS]
+
+    async def one(member: str, base: str) -> Answer:
+        url = base + path
+        try:
+            if json is None:
+                response = await client.get(url, params=params, headers=headers)
+            else:
+                response = await client.post(url, json=json, headers=headers)
+        except httpx.TransportError as exc:
+            raise unreachable(member, exc) from None
+        return Answer(member, response)
+
+    tasks = [asyncio.ensure_future(one(m, b)) for m, b in bases.items()]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except RegistryError:
+        for task in tasks:
+            task.cancel()
+        raise
