@@ -25,7 +25,8 @@ from ocireg.background import (
     schedule_gc,
     start_meta,
 )
-from ocireg.cluster.members import Cluster, NotAMember, identify
+from ocireg.cluster.forward import tls_context
+from ocireg.cluster.members import Cluster, identify
 from ocireg.cluster.middleware import ClusterMiddleware
 from ocireg.config import Config
 from ocireg.configcheck import ConfigError
@@ -168,17 +169,23 @@ def create_app(
     if config.cluster is not None and membership is not None:
         https = config.http.tls is not None
         search = "search" in state.extensions
-        asgi = ClusterMiddleware(asgi, membership, https, config.cluster.tls, search)
+        roots = [config.storage, *(config.storage.subPaths or {}).values()]
+        on_s3 = all(root.on_s3() for root in roots)
+        asgi = ClusterMiddleware(
+            asgi, membership, https, config.cluster.tls, search=search, shared=on_s3
+        )
     state.ready = True
     return RequestLogMiddleware(Lifespan(asgi, scheduler))
 
 
 def cluster_membership(config: Config) -> Cluster | None:
-    """This instance's place in ``cluster``; refused when no member is this instance. The
-    cluster layer goes outside authentication: the member that answers checks the caller."""
+    """This instance's place in ``cluster``; refused when no member is this instance or the
+    TLS files between members cannot be used. The cluster layer goes outside authentication:
+    the member that answers checks the caller."""
     if config.cluster is None:
         return None
     try:
+        tls_context(config.http.tls is not None, config.cluster.tls)
         return identify(config.cluster, config.http.address, config.http.port)
-    except NotAMember as exc:
+    except ValueError as exc:
         raise ConfigError([str(exc)]) from None

@@ -35,22 +35,35 @@ _PER_CONNECTION = frozenset(
         "transfer-encoding",
         "upgrade",
         "host",
+        "expect",  # 100-continue is between the client and the member it reached
         HOP_HEADER,
     }
 )
 _TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=300.0, pool=30.0)
 
 
-def build_client(https: bool, tls: ClusterTLS | None) -> httpx.AsyncClient:
-    """The client members use to reach each other: HTTPS when they serve it, verified against
-    ``cluster.tls.cacert`` (else the system's CAs), with ``cluster.tls.cert`` shown when given."""
-    verify: ssl.SSLContext | bool = False
-    if https:
+def tls_context(https: bool, tls: ClusterTLS | None) -> ssl.SSLContext | None:
+    """How members verify each other when they serve HTTPS: against ``cluster.tls.cacert``
+    (else the system's CAs), showing ``cluster.tls.cert`` when given. ValueError naming the
+    key when a file cannot be used."""
+    if not https:
+        return None
+    try:
         context = ssl.create_default_context(cafile=tls.cacert if tls else None)
-        if tls and tls.cert and tls.key:
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"cluster.tls.cacert: cannot be used: {exc}") from None
+    if tls and tls.cert and tls.key:
+        try:
             context.load_cert_chain(tls.cert, tls.key)
-        verify = context
+        except (OSError, ssl.SSLError) as exc:
+            raise ValueError(f"cluster.tls.cert, cluster.tls.key: cannot be used: {exc}") from None
+    return context
+
+
+def build_client(context: ssl.SSLContext | None) -> httpx.AsyncClient:
+    """The client members use to reach each other (``context``: from :func:`tls_context`)."""
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=32)
+    verify: ssl.SSLContext | bool = context if context is not None else False
     return httpx.AsyncClient(verify=verify, timeout=_TIMEOUT, limits=limits)
 
 
@@ -89,10 +102,12 @@ async def _body(receive: Receive) -> AsyncIterator[bytes]:
 
 
 def unreachable(member: str, exc: Exception) -> RegistryError:
-    """The answer when a member cannot be reached: the OCI error shape, naming the member."""
+    """The answer when a member cannot be reached: the OCI error shape, naming the member and
+    what failed (refused, timed out, a certificate not verified...)."""
     refused = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-    reason = "cannot connect" if refused else f"no answer ({type(exc).__name__})"
-    detail = {"member": member, "reason": f"cluster member {reason}"}
+    what = str(exc)[:200] or type(exc).__name__
+    reason = f"cluster member {'cannot be reached' if refused else 'did not answer'}: {what}"
+    detail = {"member": member, "reason": reason}
     if refused:
         return RegistryError(ErrorCode.UNAVAILABLE, detail, message="cluster member unavailable")
     return RegistryError(ErrorCode.UNAVAILABLE, detail, status=502, message="bad gateway")

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from ocireg.cluster.hashing import owner_index
 from ocireg.cluster.settings import ClusterConfig, split_member
 
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
@@ -26,6 +28,12 @@ class Cluster:
     @property
     def others(self) -> tuple[str, ...]:
         return tuple(m for i, m in enumerate(self.members) if i != self.me)
+
+    def owner(self, repository: str) -> int:
+        return owner_index(self.hash_key, len(self.members), repository)
+
+    def owns(self, repository: str) -> bool:
+        return self.owner(repository) == self.me
 
 
 def _addresses(host: str) -> set[str]:
@@ -67,3 +75,11 @@ def identify(config: ClusterConfig, address: str, port: int) -> Cluster:
             f"(http.address {address or '*'}, http.port {port}); found {which}"
         )
     return Cluster(tuple(config.members), config.hashKey, mine[0])
+
+
+def ownership(config: ClusterConfig | None, address: str, port: int) -> Callable[[str], bool]:
+    """Whether this instance owns a repository: every one outside a cluster. For background
+    work that writes repositories itself (periodic sync), which only the owner may do."""
+    if config is None:
+        return lambda _: True
+    return identify(config, address, port).owns

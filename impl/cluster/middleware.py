@@ -3,7 +3,8 @@ authenticates and authorizes the caller itself, from the headers passed on to it
 
 Per request: a request already proxied (zot's hop header) is answered here, or refused when
 this member does not own its repository (the members' files disagree; zot exits there);
-``/v2/_catalog`` and GraphQL search fan out; a request on a repository another member owns is
+``/v2/_catalog`` and GraphQL search fan out (unless the storage is shared: then every member
+sees every repository); a request on a repository another member owns is
 proxied to that member; everything else is answered here.
 """
 
@@ -22,8 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.cluster import catalog
 from ocireg.cluster.fanout import ask_all
-from ocireg.cluster.forward import HOP_HEADER, build_client, member_url, proxy
-from ocireg.cluster.hashing import owner_index
+from ocireg.cluster.forward import HOP_HEADER, build_client, member_url, proxy, tls_context
 from ocireg.cluster.members import Cluster
 from ocireg.cluster.search import Merger, Plan
 from ocireg.cluster.settings import ClusterTLS
@@ -85,10 +85,20 @@ async def _read(receive: Receive, limit: int) -> tuple[bytes, bool]:
 
 class ClusterMiddleware:
     def __init__(
-        self, app: ASGIApp, cluster: Cluster, https: bool, tls: ClusterTLS | None, search: bool
+        self,
+        app: ASGIApp,
+        cluster: Cluster,
+        https: bool,
+        tls: ClusterTLS | None,
+        *,
+        search: bool,
+        shared: bool,
     ) -> None:
-        self.app, self.cluster, self.https, self.tls = app, cluster, https, tls
-        self.search = search
+        """``search``: the search extension runs; ``shared``: every member's storage holds
+        every repository (s3), so any member's catalog and search see them all, as in zot."""
+        self.app, self.cluster = app, cluster
+        self.fan_out_catalog, self.fan_out_search = not shared, search and not shared
+        self.tls = tls_context(https, tls)  # here: a file that cannot be used fails start-up
         self.bases = {m: member_url(https, m) for m in cluster.members}
         self._client: httpx.AsyncClient | None = None
 
@@ -96,11 +106,11 @@ class ClusterMiddleware:
     def client(self) -> httpx.AsyncClient:
         # Made on first use, in the worker's event loop.
         if self._client is None:
-            self._client = build_client(self.https, self.tls)
+            self._client = build_client(self.tls)
         return self._client
 
     def owner(self, name: str) -> int:
-        return owner_index(self.cluster.hash_key, len(self.cluster.members), name)
+        return self.cluster.owner(name)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -109,9 +119,11 @@ class ClusterMiddleware:
         name = repository(scope)
         if any(k == HOP_HEADER.encode() for k, _ in scope["headers"]):
             await self._proxied(name, scope, receive, send)
-        elif scope["path"] == "/v2/_catalog" and scope["method"] == "GET":
+        elif scope["path"] == "/v2/_catalog" and self.fan_out_catalog and scope["method"] == "GET":
             await catalog.fan_out(self.client, self.bases, scope, receive, send)
-        elif scope["path"] == _SEARCH and self.search and scope["method"] in ("GET", "POST"):
+        elif (
+            scope["path"] == _SEARCH and self.fan_out_search and scope["method"] in ("GET", "POST")
+        ):
             await self._search(scope, receive, send)
         elif name is not None and (owner := self.owner(name)) != self.cluster.me:
             member = self.cluster.members[owner]

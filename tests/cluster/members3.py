@@ -42,14 +42,18 @@ def three_members(
     directory: Path,
     extra: dict[str, Any] | None = None,
     tls: dict[str, Any] | None = None,
+    started: tuple[int, ...] = (0, 1, 2),
 ) -> Iterator[list[LiveServer]]:
-    """Members 0, 1 and 2, in ``cluster.members`` order. ``extra`` sections go into every
-    member's file (``http.tls`` makes them serve HTTPS); ``tls`` is ``cluster.tls``."""
+    """Members 0, 1 and 2, in ``cluster.members`` order (only those in ``started`` run).
+    ``extra`` sections go into every member's file (``http.tls`` makes them serve HTTPS);
+    ``tls`` is ``cluster.tls``."""
     ports = [free_port() for _ in range(SIZE)]
     https = bool((extra or {}).get("http", {}).get("tls"))
     with ExitStack() as stack:
         members = []
         for index, port in enumerate(ports):
+            if index not in started:
+                continue
             home = directory / f"member{index}"
             home.mkdir(parents=True)
             sections = {**(extra or {}), "cluster": cluster_section(ports, tls)}

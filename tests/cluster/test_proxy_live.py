@@ -173,3 +173,38 @@ def test_a_member_down_gives_503_for_its_repositories_only(tmp_path: Path) -> No
             catalog = client.get("/v2/_catalog")
             assert catalog.status_code == 503
             assert catalog.json()["errors"][0]["detail"]["member"] == live[2].host
+
+
+def test_the_owner_authenticates_the_callers_credentials(tmp_path: Path) -> None:
+    from tests.auth.registries import write_htpasswd
+
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "wonderland"})
+    policy = {
+        "repositories": {
+            "**": {
+                "policies": [
+                    {"users": ["alice"], "actions": ["read", "create", "update", "delete"]}
+                ]
+            }
+        }
+    }
+    http = {"auth": {"htpasswd": {"path": str(htpasswd)}}, "accessControl": policy}
+    with three_members(tmp_path / "cluster", {"http": http}) as members:
+        repo = owned_by(1, "auth/r-")
+        with httpx.Client(base_url=members[0].url, timeout=30) as anonymous:
+            challenged = anonymous.get(f"/v2/{repo}/tags/list")
+            assert challenged.status_code == 401
+            assert challenged.headers["WWW-Authenticate"].startswith("Basic")
+            assert challenged.json()["errors"][0]["code"] == "UNAUTHORIZED"
+        with httpx.Client(
+            base_url=members[0].url, timeout=30, auth=("alice", "wonderland")
+        ) as alice:
+            put_manifest(alice, repo, "v1", image_manifest(alice, repo))
+            assert alice.get(f"/v2/{repo}/tags/list").json()["tags"] == ["v1"]
+            assert alice.get("/v2/_catalog").json()["repositories"] == [repo]
+        with httpx.Client(base_url=members[2].url, timeout=30) as anonymous:
+            # each member keeps what the caller may read: an anonymous caller, nothing
+            assert anonymous.get("/v2/_catalog").json()["repositories"] == []
+        with httpx.Client(base_url=members[2].url, timeout=30, auth=("alice", "wrong")) as wrong:
+            assert wrong.get(f"/v2/{repo}/tags/list").status_code == 401
+        assert (members[1].root / repo / "index.json").exists()
