@@ -351,6 +351,12 @@ class Config(_Section):
             raise ValueError(
                 "cluster.tls: members talk over TLS only when they serve it: set http.tls too"
             )
+        if self.cluster and self.http.verifies_client_certificates():
+            raise ValueError(
+                "cluster: http.tls.cacert (client certificates) cannot be used in a cluster: "
+                "a caller's certificate cannot be passed on to the member that owns the "
+                "repository, which would take the request as anonymous"
+            )
         return self
 
 

@@ -44,19 +44,13 @@ _TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=300.0, pool=30.0)
 
 def tls_context(https: bool, tls: ClusterTLS | None) -> ssl.SSLContext | None:
     """How members verify each other when they serve HTTPS: against ``cluster.tls.cacert``
-    (else the system's CAs), showing ``cluster.tls.cert`` when given. ValueError naming the
-    key when a file cannot be used."""
+    (else the system's CAs). ValueError naming the key when the file cannot be used."""
     if not https:
         return None
     try:
         context = ssl.create_default_context(cafile=tls.cacert if tls else None)
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"cluster.tls.cacert: cannot be used: {exc}") from None
-    if tls and tls.cert and tls.key:
-        try:
-            context.load_cert_chain(tls.cert, tls.key)
-        except (OSError, ssl.SSLError) as exc:
-            raise ValueError(f"cluster.tls.cert, cluster.tls.key: cannot be used: {exc}") from None
     return context
 
 

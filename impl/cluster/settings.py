@@ -8,8 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 
 class ClusterTLS(BaseModel):
-    """``cacert`` verifies the members' certificates (else the system's CAs do); ``cert`` and
-    ``key`` are the client certificate a member shows when members ask for one."""
+    """``cacert`` verifies the members' certificates (else the system's CAs do). zot's
+    ``cert`` and ``key`` (a client certificate a member shows another) are refused: an ocireg
+    member authenticates callers, not members. With ``http.tls.cacert`` a member's certificate
+    would name the user of every request it proxies; without it none is asked for."""
 
     model_config = ConfigDict(extra="forbid")
     cert: str | None = None
@@ -17,9 +19,13 @@ class ClusterTLS(BaseModel):
     cacert: str | None = None
 
     @model_validator(mode="after")
-    def _cert_and_key_together(self) -> ClusterTLS:
-        if (self.cert is None) != (self.key is None):
-            raise ValueError("cert and key go together (a client certificate and its key)")
+    def _no_member_certificate(self) -> ClusterTLS:
+        if self.cert is not None or self.key is not None:
+            raise ValueError(
+                "cert, key: members do not show client certificates to each other: the owner "
+                "authenticates the caller from the headers passed on, and a member's "
+                "certificate would stand for every caller it proxies"
+            )
         return self
 
 

@@ -40,12 +40,18 @@ def _write(tmp_path: Path, cluster: dict[str, Any], **http: Any) -> Path:
             {"members": ["a:1"], "hashKey": KEY, "tls": {"cacert": "/ca.crt"}},
             "cluster.tls: members talk over TLS only when they serve it: set http.tls too",
         ),
+        (
+            {"members": ["a:1"], "hashKey": KEY, "tls": {"cert": "/m.crt", "key": "/m.key"}},
+            "cluster.tls: Value error, cert, key: members do not show client certificates",
+        ),
     ],
 )
 def test_verify_refuses_what_cannot_work(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], cluster: dict[str, Any], message: str
 ) -> None:
-    path = _write(tmp_path, cluster)
+    path = _write(tmp_path, cluster, tls={"cert": "/s.crt", "key": "/s.key"})
+    if "members talk over TLS" in message:
+        path = _write(tmp_path, cluster)
     assert main(["verify", str(path)]) == 1
     assert message in capsys.readouterr().err
 
@@ -58,6 +64,17 @@ def test_verify_accepts_a_cluster_and_no_longer_warns(
     out = capsys.readouterr()
     assert "cluster" not in out.err
     assert out.out.strip() == f"{path}: configuration is valid"
+
+
+def test_verify_refuses_client_certificates_in_a_cluster(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tls = {"cert": "/s.crt", "key": "/s.key", "cacert": "/ca.crt"}
+    path = _write(tmp_path, {"members": ["a:1"], "hashKey": KEY}, tls=tls)
+    assert main(["verify", str(path)]) == 1
+    assert "http.tls.cacert (client certificates) cannot be used in a cluster" in (
+        capsys.readouterr().err
+    )
 
 
 def _serve(path: Path) -> subprocess.CompletedProcess[str]:
