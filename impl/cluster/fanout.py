@@ -16,6 +16,10 @@ from ocireg.errors import RegistryError
 _BODY_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding"})
 
 
+def without_body_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    return [(k, v) for k, v in headers if k not in _BODY_HEADERS]
+
+
 @dataclass(frozen=True)
 class Answer:
     member: str
@@ -33,7 +37,7 @@ async def ask_all(
 ) -> list[Answer]:
     """Each member's answer to GET ``path?params`` (POST ``json`` when given), in member
     order; RegistryError (503/502) naming the first member that could not be reached."""
-    headers = [(k, v) for k, v in forwarded_headers(scope) if k not in _BODY_HEADERS]
+    headers = without_body_headers(forwarded_headers(scope))
 
     async def one(member: str, base: str) -> Answer:
         url = base + path

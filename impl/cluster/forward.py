@@ -145,12 +145,12 @@ async def proxy(
         await error_response(unreachable(member, exc))(scope, receive, send)
         return
     try:
-        await _stream_back(response, base, send)
+        await stream_back(response, base, send)
     finally:
         await response.aclose()
 
 
-async def _stream_back(response: httpx.Response, base: str, send: Send) -> None:
+async def stream_back(response: httpx.Response, base: str, send: Send) -> None:
     start: Message = {
         "type": "http.response.start",
         "status": response.status_code,

@@ -25,6 +25,7 @@ from ocireg.cluster import catalog
 from ocireg.cluster.fanout import ask_all
 from ocireg.cluster.forward import HOP_HEADER, build_client, member_url, proxy, tls_context
 from ocireg.cluster.members import Cluster
+from ocireg.cluster.mount import mount_across, mount_source
 from ocireg.cluster.search import Merger, Plan
 from ocireg.cluster.settings import ClusterTLS
 from ocireg.errors import ErrorCode, RegistryError, error_response
@@ -125,11 +126,26 @@ class ClusterMiddleware:
             scope["path"] == _SEARCH and self.fan_out_search and scope["method"] in ("GET", "POST")
         ):
             await self._search(scope, receive, send)
+        elif (
+            name is not None
+            and (mount := mount_source(scope)) is not None
+            and (self.owner(mount[1]) != self.owner(name))
+        ):
+            await self._mount(name, mount, scope, receive, send)
         elif name is not None and (owner := self.owner(name)) != self.cluster.me:
             member = self.cluster.members[owner]
             await proxy(self.client, self.bases[member], member, scope, receive, send)
         else:
             await self.app(scope, receive, send)
+
+    async def _mount(
+        self, name: str, mount: tuple[str, str], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        digest, origin = mount
+        source = self.cluster.members[self.owner(origin)]
+        target = self.cluster.members[self.owner(name)]
+        ends = (source, self.bases[source]), (target, self.bases[target])
+        await mount_across(self.client, *ends, name, digest, scope, receive, send)
 
     async def _proxied(self, name: str | None, scope: Scope, receive: Receive, send: Send) -> None:
         if name is None or self.owner(name) == self.cluster.me:

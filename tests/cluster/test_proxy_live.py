@@ -135,6 +135,36 @@ def test_credentials_and_errors_pass_through_unchanged(members: list[LiveServer]
         assert head.status_code == 404 and head.content == b""
 
 
+def test_a_mount_from_another_members_repository_copies_the_blob(
+    members: list[LiveServer],
+) -> None:
+    """The official suite's mount expects 201: the blob is streamed from the source's owner
+    to the target's; a source that lacks it gives the spec's fallback, 202 and a session."""
+    source, target = owned_by(1, "mount/from-"), owned_by(2, "mount/to-")
+    data = os.urandom(3 * 1024 * 1024)
+    digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+    with httpx.Client(base_url=members[0].url, timeout=60) as client:
+        pushed = client.post(
+            f"/v2/{source}/blobs/uploads/", params={"digest": digest}, content=data
+        )
+        assert pushed.status_code == 201
+        mounted = client.post(
+            f"/v2/{target}/blobs/uploads/", params={"mount": digest, "from": source}
+        )
+        assert mounted.status_code == 201, mounted.text
+        assert mounted.headers["Location"] == f"/v2/{target}/blobs/{digest}"
+        assert mounted.headers["Docker-Content-Digest"] == digest
+        assert client.get(f"/v2/{target}/blobs/{digest}").content == data
+        missing = f"sha256:{'1' * 64}"
+        fallback = client.post(
+            f"/v2/{target}/blobs/uploads/", params={"mount": missing, "from": source}
+        )
+        assert fallback.status_code == 202
+        assert fallback.headers["Location"].startswith(f"/v2/{target}/blobs/uploads/")
+    assert (members[2].root / target / "blobs" / "sha256" / digest.split(":")[1]).exists()
+    assert not (members[0].root / target).exists()
+
+
 def test_a_proxied_request_is_never_proxied_again(members: list[LiveServer]) -> None:
     """zot's hop header: the owner answers it; any other member refuses it (508), writing
     nothing, rather than pass it on."""
