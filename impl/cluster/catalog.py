@@ -38,7 +38,8 @@ def merge(answers: list[Answer], n: int | None) -> tuple[list[str], bool]:
     names: set[str] = set()  # a union: members on shared storage list the same names
     more = False
     for answer in answers:
-        names.update(answer.response.json().get("repositories", []))
+        document = answer.document()
+        names.update(document.get("repositories", []) if isinstance(document, dict) else [])
         more = more or "link" in answer.response.headers
     merged = sorted(names)
     if n is None:
@@ -60,7 +61,11 @@ async def fan_out(
         await passed_on(refused.response)(scope, receive, send)
         return
     n = int(query["n"]) if query.get("n") else None  # each member has checked it already
-    names, more = merge(answers, n)
+    try:
+        names, more = merge(answers, n)
+    except RegistryError as exc:
+        await error_response(exc)(scope, receive, send)
+        return
     headers = {"Link": next_link("/v2/_catalog", n, names[-1])} if more and n and names else {}
     body = json.dumps({"repositories": names}, separators=(",", ":")).encode()
     await Response(body, media_type="application/json", headers=headers)(scope, receive, send)

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from starlette.types import Scope
 
 from ocireg.cluster.forward import forwarded_headers, unreachable
-from ocireg.errors import RegistryError
+from ocireg.errors import ErrorCode, RegistryError
 
 # A fan-out sends its own body: the caller's framing headers do not describe it.
 _BODY_HEADERS = frozenset({b"content-length", b"content-type", b"content-encoding"})
@@ -24,6 +25,16 @@ def without_body_headers(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes
 class Answer:
     member: str
     response: httpx.Response
+
+    def document(self) -> Any:
+        """The answer's JSON; RegistryError (502) naming the member when it is not JSON."""
+        try:
+            return self.response.json()
+        except ValueError:
+            detail = {"member": self.member, "reason": "cluster member answered no JSON"}
+            raise RegistryError(
+                ErrorCode.UNAVAILABLE, detail, status=502, message="bad gateway"
+            ) from None
 
 
 async def ask_all(

@@ -97,7 +97,7 @@ class ClusterMiddleware:
     ) -> None:
         """``search``: the search extension runs; ``shared``: every member's storage holds
         every repository (s3), so any member's catalog and search see them all, as in zot."""
-        self.app, self.cluster = app, cluster
+        self.app, self.cluster, self.shared = app, cluster, shared
         self.fan_out_catalog, self.fan_out_search = not shared, search and not shared
         self.tls = tls_context(https, tls)  # here: a file that cannot be used fails start-up
         self.bases = {m: member_url(https, m) for m in cluster.members}
@@ -128,6 +128,7 @@ class ClusterMiddleware:
             await self._search(scope, receive, send)
         elif (
             name is not None
+            and not self.shared  # on shared storage the owner has every blob already
             and (mount := mount_source(scope)) is not None
             and (self.owner(mount[1]) != self.owner(name))
         ):
@@ -197,8 +198,21 @@ class ClusterMiddleware:
         if refused is not None:
             await catalog.passed_on(refused.response)(scope, receive, send)
             return
-        documents = [a.response.json() for a in answers]
-        merged = Merger(plan, documents, self.owner, self.cluster.me).merged()
+        try:
+            documents = [a.document() for a in answers]
+        except RegistryError as exc:
+            await error_response(exc)(scope, receive, send)
+            return
+        try:
+            merged = Merger(plan, documents, self.owner, self.cluster.me).merged()
+        except (AttributeError, KeyError, TypeError, IndexError):
+            # a member answered in a shape no member of this version gives
+            detail = {"reason": "cluster members' search answers could not be merged"}
+            refusal = RegistryError(
+                ErrorCode.UNAVAILABLE, detail, status=502, message="bad gateway"
+            )
+            await error_response(refusal)(scope, receive, send)
+            return
         body = json.dumps(merged, separators=(",", ":")).encode()
         await Response(body, media_type="application/json")(scope, receive, send)
 
