@@ -25,6 +25,9 @@ from ocireg.background import (
     schedule_gc,
     start_meta,
 )
+from ocireg.cluster.forward import tls_context
+from ocireg.cluster.members import Cluster, identify
+from ocireg.cluster.middleware import ClusterMiddleware
 from ocireg.config import Config
 from ocireg.configcheck import ConfigError
 from ocireg.cors import CorsMiddleware
@@ -130,6 +133,7 @@ def create_app(
     the built-in and installed ones; the configuration decides which of them run. ``notices``:
     log the configuration's warnings (``ocireg serve`` says them itself, once for all workers)."""
     enabled, spec, warnings = plan(config, extensions)
+    membership = cluster_membership(config)
     for warning in warnings if notices else ():
         log.warning(warning)
     shared = meta_dir(config, driver)
@@ -162,5 +166,26 @@ def create_app(
     asgi = _guarded(asgi, config, state.guard, allowed)
     for watcher in hooks.watchers:
         asgi = watcher(asgi)
+    if config.cluster is not None and membership is not None:
+        https = config.http.tls is not None
+        search = "search" in state.extensions
+        roots = [config.storage, *(config.storage.subPaths or {}).values()]
+        on_s3 = all(root.on_s3() for root in roots)
+        asgi = ClusterMiddleware(
+            asgi, membership, https, config.cluster.tls, search=search, shared=on_s3
+        )
     state.ready = True
     return RequestLogMiddleware(Lifespan(asgi, scheduler))
+
+
+def cluster_membership(config: Config) -> Cluster | None:
+    """This instance's place in ``cluster``; refused when no member is this instance or the
+    TLS files between members cannot be used. The cluster layer goes outside authentication:
+    the member that answers checks the caller."""
+    if config.cluster is None:
+        return None
+    try:
+        tls_context(config.http.tls is not None, config.cluster.tls)
+        return identify(config.cluster, config.http.address, config.http.port)
+    except ValueError as exc:
+        raise ConfigError([str(exc)]) from None

@@ -29,6 +29,7 @@ from pydantic import (
 
 from ocireg.auth.policy import AccessControlConfig
 from ocireg.auth.settings import AuthConfig, authenticating
+from ocireg.cluster.settings import ClusterConfig
 from ocireg.configcheck import ConfigError, normalise_keys, validation_problems
 from ocireg.durations import Duration
 from ocireg.gcwindow import TimeWindow
@@ -336,11 +337,27 @@ class Config(_Section):
     log: LogConfig = Field(default_factory=LogConfig)
     extensions: dict[str, Any] | None = None
     scheduler: SchedulerConfig | None = None
-    cluster: dict[str, Any] | None = None
+    cluster: ClusterConfig | None = None
     fastRestart: bool | None = None
 
     def resolved_root(self) -> Path:
         return self.storage.resolved_root()
+
+    @model_validator(mode="after")
+    def _cluster_tls_needs_https(self) -> Config:
+        # Members share this file, so each serves HTTPS exactly when http.tls is set; TLS
+        # settings for reaching members that serve plain HTTP could never apply.
+        if self.cluster and self.cluster.tls and self.http.tls is None:
+            raise ValueError(
+                "cluster.tls: members talk over TLS only when they serve it: set http.tls too"
+            )
+        if self.cluster and self.http.verifies_client_certificates():
+            raise ValueError(
+                "cluster: http.tls.cacert (client certificates) cannot be used in a cluster: "
+                "a caller's certificate cannot be passed on to the member that owns the "
+                "repository, which would take the request as anonymous"
+            )
+        return self
 
 
 def default_config() -> Config:

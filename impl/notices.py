@@ -77,7 +77,7 @@ def _ui_configured(config: Config) -> bool:
 
 
 def startup_warnings(config: Config, source: str) -> list[str]:
-    """Every warning for ``config``, in file order: storage, http, cluster, extensions."""
+    """Every warning for ``config``, in file order: storage, http, extensions."""
     return config_warnings(config, source) + extension_warnings(config, source)
 
 
@@ -87,9 +87,4 @@ def config_warnings(config: Config, source: str) -> list[str]:
     for key, route in (config.storage.subPaths or {}).items():
         lines += _root_warnings(route, f"storage.subPaths.{key}", source)
     lines += _auth_warnings(config, source)
-    if config.cluster is not None:
-        lines.append(
-            f"{source}: cluster: {_IGNORED}: requests are not proxied between members; "
-            "each instance serves every repository from its own storage"
-        )
     return lines

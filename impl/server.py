@@ -19,7 +19,7 @@ from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
 from ocireg import lifecycle
-from ocireg.app import create_app, plan
+from ocireg.app import cluster_membership, create_app, plan
 from ocireg.auth import htpasswd
 from ocireg.config import Config, HTTPConfig, TLSConfig
 from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protocol_factory
@@ -195,6 +195,7 @@ def serve(config: Config) -> None:
     # root (and again after an upgrade of connexion or jsonschema, or other extensions).
     remember_checks_in(config.resolved_root() / META_DIR / "spec-checked", *_user_cache())
     enabled, spec, warnings = plan(config)
+    cluster_membership(config)  # refused here, once, before any worker starts
     for warning in warnings:  # here, once, rather than in every worker
         event(log, logging.WARNING, warning)
     prepare_all(config, enabled)

@@ -57,14 +57,6 @@ def storage(**keys: Any) -> dict[str, Any]:
             "stays on local disk",
         ),
         (
-            {
-                **storage(),
-                "cluster": {"members": ["127.0.0.1:9000"], "hashKey": "loremipsumdolors"},
-            },
-            "cluster: not implemented yet, ignored: requests are not proxied between members; "
-            "each instance serves every repository from its own storage",
-        ),
-        (
             {**storage(), "http": {"auth": {"htpasswd": {"path": "/h"}, "bearer": BEARER}}},
             "http.auth.htpasswd: not used: with http.auth.bearer only registry tokens "
             "authenticate (as in zot), so no password is checked",
@@ -172,7 +164,6 @@ def test_serve_logs_the_same_warnings_at_start(tmp_path: Path) -> None:
 
     extra = {
         "storage": {"cacheDriver": {"name": "redis", "url": "redis://localhost:6379"}},
-        "cluster": {"members": ["127.0.0.1:9000"], "hashKey": "loremipsumdolors"},
     }
     with live_server(tmp_path, extra) as live:
         lines = [line["msg"] for line in live.log_events()]
@@ -180,4 +171,3 @@ def test_serve_logs_the_same_warnings_at_start(tmp_path: Path) -> None:
         "configuration: storage.cacheDriver: not implemented yet, ignored: the dedupe index "
         "and the meta DB stay on local disk under storage.rootDirectory"
     ) in lines
-    assert any(line.startswith("configuration: cluster: not implemented yet") for line in lines)

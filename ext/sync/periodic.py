@@ -7,7 +7,7 @@ are skipped, converted ones recognised by their recorded upstream digest)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from ocireg.logs import event
@@ -53,7 +53,11 @@ class PeriodicSync:
         images: Images,
         referrers: Referrers,
         marker: RoundMarker | None = None,
+        owns: Callable[[str], bool] = lambda _: True,
     ) -> None:
+        """``owns``: whether this instance writes a local repository (in a cluster, only the
+        owner does, as in zot: every member runs the round, each for its own repositories)."""
+        self.owns = owns
         self.target = target
         self.registries = registries
         self.images = images
@@ -70,7 +74,8 @@ class PeriodicSync:
                 log, logging.ERROR, "sync catalog failed", upstream=upstream.urls, error=str(error)
             )
             return
-        wanted = [name for name in names if self.target.content.wanted(name)]
+        content = self.target.content
+        wanted = [n for n in names if content.wanted(n) and self.owns(content.local_name(n))]
         self.marker.mark("running" if wanted else "done")
         left = len(wanted)
         for name in wanted:

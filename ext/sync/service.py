@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ocireg.cluster.members import ownership
 from ocireg.extensions.runtime import SetupContext
 from ocireg.scheduler import Priority, Task
 
@@ -56,6 +57,8 @@ def setup(context: SetupContext) -> SyncState:
     if on_demand_targets:
         on_demand = OnDemandSync(on_demand_targets, images, downloads, referrers)
         context.serve_misses(on_demand)
+    config = context.app.config
+    owns = ownership(config.cluster, config.http.address, config.http.port)
     periodic = []
     for number, target in enumerate(targets):
         interval = target.settings.pollInterval
@@ -63,7 +66,7 @@ def setup(context: SetupContext) -> SyncState:
             continue
         name = f"sync-{number}"
         marker = RoundMarker(state_dir, name)
-        job = PeriodicSync(target, context.registries, images, referrers, marker)
+        job = PeriodicSync(target, context.registries, images, referrers, marker, owns)
         periodic.append(job)
         if marker.interrupted():
             context.scheduler.once(Task(f"{name}-resume", job.resume, Priority.LOW))
