@@ -46,14 +46,15 @@ def cmd_update(args: argparse.Namespace) -> int:
     from ocireg.meta.db import SQLiteMetaDB
     from ocireg.registry.build import meta_dir
 
-    from .importer import SourceError, update
+    from .errors import SourceError
+    from .importer import update
     from .scanning import rematch
     from .store import CveStore
 
     config = load_config(args.config)  # the extensions' sections are valid once it loads
     sources = args.sources or _configured_sources(config.extensions or {})
     if not sources:
-        print("ocireg cve update: give --from PATH|URL or configure "
+        print("ocireg cve update: give --from PATH|URL|oci://REF or configure "
               "extensions.search.cve.sources", file=sys.stderr)  # fmt: skip
         return 2
     shared = meta_dir(config, None)
@@ -69,6 +70,9 @@ def cmd_update(args: argparse.Namespace) -> int:
                 print(f"ocireg cve update: {exc}", file=sys.stderr)
                 return 1
             touched |= done.result.touched
+            if done.artifact_unchanged:
+                print(f"{source}: artifact {done.artifact} already imported, not pulled")
+                continue
             r = done.result
             print(f"{source}: {r.stored} stored ({r.withdrawn} withdrawn), "
                   f"{r.unchanged} unchanged, {done.rejected.count} rejected")  # fmt: skip
@@ -154,8 +158,9 @@ def add_parser(commands: Any) -> None:
         "--from",
         dest="sources",
         action="append",
-        metavar="PATH|URL",
-        help="a zip, a directory or a file of OSV JSON, or an http(s) URL of one "
+        metavar="PATH|URL|oci://REF",
+        help="a zip, a tar, a directory or a file of OSV JSON, an http(s) URL of one, or an "
+        "OSV artifact in a registry (oci://HOST[:PORT]/REPO:TAG; oci+http:// without TLS) "
         "(repeatable; default: extensions.search.cve.sources)",
     )
     update.set_defaults(run=cmd_update)

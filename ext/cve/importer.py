@@ -1,5 +1,6 @@
 """``ocireg cve update``: OSV records from a directory, a zip (osv.dev's per-ecosystem
-``all.zip``) or a URL of either kind of file, into the CVE tables, incrementally.
+``all.zip``), a tar (plain or gzip) of OSV JSON files, a URL of such a file, or an OCI artifact
+in a registry (``oci://``: :mod:`.artifact`), into the CVE tables, incrementally.
 
 A record already held at the same or a later ``modified`` time is skipped; a document that is
 not an OSV record is counted and named in the result, not fatal, since one bad file in an export
@@ -8,7 +9,9 @@ of thousands should not stop the rest.
 
 from __future__ import annotations
 
+import itertools
 import json
+import tarfile
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -16,15 +19,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from . import artifact
+from .errors import SourceError
 from .osv import Advisory, NotOsv, identity, parse
 from .store import CveStore, ImportResult
 
 MAX_RECORD = 64 * 1024 * 1024  # one OSV record larger than this is not one
 DOWNLOAD_TIMEOUT = 300.0
-
-
-class SourceError(ValueError):
-    """A source that cannot be read at all (missing, not a zip or directory, a failed download)."""
 
 
 @dataclass
@@ -62,6 +63,22 @@ def _from_zip(path: Path, rejected: Rejected) -> Iterator[tuple[str, bytes]]:
             yield info.filename, archive.read(info)
 
 
+def _from_tar(path: Path, rejected: Rejected) -> Iterator[tuple[str, bytes]]:
+    try:
+        with tarfile.open(path, mode="r:*") as archive:
+            for member in archive:
+                if not member.isfile() or not member.name.endswith(".json"):
+                    continue
+                if member.size > MAX_RECORD:
+                    rejected.add(member.name, "too large")
+                    continue
+                stream = archive.extractfile(member)
+                if stream is not None:
+                    yield member.name, stream.read()
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise SourceError(f"{path}: not a readable tar ({exc})") from None
+
+
 def _from_directory(path: Path) -> Iterator[tuple[str, bytes]]:
     for file in sorted(path.rglob("*.json")):
         if file.is_file():
@@ -75,7 +92,9 @@ def _files(path: Path, rejected: Rejected) -> Iterator[tuple[str, bytes]]:
         return _from_zip(path, rejected)
     if path.is_file() and path.suffix == ".json":
         return iter([(str(path), path.read_bytes())])
-    raise SourceError(f"{path}: neither a directory, a zip nor a .json file of OSV records")
+    if path.is_file() and tarfile.is_tarfile(path):
+        return _from_tar(path, rejected)
+    raise SourceError(f"{path}: neither a directory, a zip, a tar nor a .json file of OSV records")
 
 
 @dataclass
@@ -115,7 +134,7 @@ def _download(url: str, into: Path) -> Path:
                     out.write(chunk)
     except httpx.HTTPError as exc:
         raise SourceError(f"{url}: {exc}") from None
-    if not zipfile.is_zipfile(target):
+    if not zipfile.is_zipfile(target) and not tarfile.is_tarfile(target):
         target = target.rename(target.with_suffix(".json"))
     return target
 
@@ -125,11 +144,33 @@ class Update:
     source: str
     result: ImportResult
     rejected: Rejected
+    artifact: str = ""  # an OCI source: the digest of the artifact's manifest
+    artifact_unchanged: bool = False  # ... the one imported last time: nothing was pulled
+
+
+NOTHING = ImportResult(0, 0, 0, frozenset())
+
+
+def _from_artifact(store: CveStore, source: str, reading: Reading) -> Update:
+    """An OCI artifact's layers, pulled unless the artifact is the one imported last time from
+    this source (its manifest digest is kept in ``cve_state``)."""
+    key = f"artifact:{source}"
+    with tempfile.TemporaryDirectory(prefix="ocireg-osv-") as temporary:
+        digest, files = artifact.pull(source, Path(temporary), store.state(key))
+        if not files:
+            return Update(source, NOTHING, reading.rejected, digest, artifact_unchanged=True)
+        records = itertools.chain.from_iterable(advisories(file, reading) for file in files)
+        result = store.import_advisories(records)
+    store.set_state(key, digest)
+    result = replace(result, unchanged=result.unchanged + reading.unchanged)
+    return Update(source, result, reading.rejected, digest)
 
 
 def update(store: CveStore, source: str) -> Update:
-    """Import one source (a path or an http(s) URL) into ``store``."""
+    """Import one source (a path, an http(s) URL or an ``oci://`` reference) into ``store``."""
     reading = Reading(store.modified_times())
+    if artifact.is_oci(source):
+        return _from_artifact(store, source, reading)
     if source.startswith(("http://", "https://")):
         with tempfile.TemporaryDirectory(prefix="ocireg-osv-") as temporary:
             path = _download(source, Path(temporary))

@@ -14,7 +14,9 @@ from .store import CveStore
 
 class CveCollector(Collector):
     """``ocireg_cve_scans_total`` (every match of an image: at push, in the background, after
-    an update), ``ocireg_cve_images_scanned`` and ``ocireg_cve_advisories``."""
+    an update), ``ocireg_cve_layers_read_total``/``ocireg_cve_layers_reused_total`` (layers a
+    scan read, and those whose kept reading served instead), ``ocireg_cve_images_scanned`` and
+    ``ocireg_cve_advisories``."""
 
     def __init__(self, meta_db: Path) -> None:
         self.meta_db = meta_db
@@ -32,6 +34,18 @@ class CveCollector(Collector):
         images = GaugeMetricFamily("ocireg_cve_images_scanned", "Image manifests scanned.")
         images.add_metric([], len(counts))
         yield images
+        read, reused = self._store.layer_counts()
+        layers = CounterMetricFamily(
+            "ocireg_cve_layers_read", "Layers read by scans (each once while its reading is kept)."
+        )
+        layers.add_metric([], read)
+        yield layers
+        reuses = CounterMetricFamily(
+            "ocireg_cve_layers_reused",
+            "Layers a scan did not read: their reading, kept from another image's scan, served.",
+        )
+        reuses.add_metric([], reused)
+        yield reuses
         advisories = GaugeMetricFamily("ocireg_cve_advisories", "OSV advisories held.")
         advisories.add_metric([], self._store.advisory_count())
         yield advisories

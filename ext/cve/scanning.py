@@ -6,8 +6,10 @@ before a crash). A restart rescans nothing: what is scanned is in the meta DB. A
 advisories matches again, from their stored inventories, only the images holding a package
 the update names (:func:`rematch`).
 
-The inventory comes from ``ocireg.ext.cve.inventory.inventory(layers)``, imported when first
-needed: ``layers`` is a list of (layer digest, opener of the layer blob).
+The inventory comes from ``ocireg.ext.cve.inventory.inventory(layers, cache)``, imported when
+first needed: ``layers`` is a list of (layer digest, opener of the layer blob); ``cache`` keeps
+each layer's reading in ``cve_layers`` (:class:`KeptLayers`), so an image sharing layers with
+one already scanned (zot's derived images) reads only the layers it does not share.
 """
 
 from __future__ import annotations
@@ -52,14 +54,38 @@ NOT_SCANNABLE = "no layer of a scannable type"
 
 Opener = Callable[[], BinaryIO]
 Layers = Sequence[tuple[str, Opener]]
-InventoryOf = Callable[[Layers], Inventory]
 
 
-def inventory_seam(layers: Layers) -> Inventory:
+@dataclass
+class KeptLayers:
+    """The layer readings kept in the CVE tables, as the inventory's cache; notes which of one
+    scan's layers were read and which were not."""
+
+    store: CveStore
+    read: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+
+    def get(self, digest: str) -> bytes | None:
+        reading = self.store.layer_reading(digest)
+        if reading is not None:
+            self.reused.append(digest)
+        return reading
+
+    def put(self, digest: str, reading: bytes) -> None:
+        if digest in self.reused:  # kept, but by other readers: read again after all
+            self.reused.remove(digest)
+        self.read.append(digest)
+        self.store.keep_layer_reading(digest, reading)
+
+
+InventoryOf = Callable[[Layers, KeptLayers], Inventory]
+
+
+def inventory_seam(layers: Layers, cache: KeptLayers) -> Inventory:
     """The inventory readers' entry point (``ocireg.ext.cve.inventory``)."""
     from ocireg.ext.cve.inventory import inventory
 
-    result: Inventory = inventory(layers)
+    result: Inventory = inventory(layers, cache)
     return result
 
 
@@ -114,17 +140,20 @@ class Scanner:
                 return registry.driver.reader(path)
 
             layers.append((str(layer.digest), opener))
+        kept = KeptLayers(self.store)
         try:
-            found = self.inventory_of(layers)
+            found = self.inventory_of(layers, kept)
         except Exception as exc:
             event(log, logging.WARNING, "cve scan failed", repo=repo, digest=digest, error=str(exc))
             self.store.record_scan(digest, [], [], error=str(exc) or type(exc).__name__)
             return True
         packages = stored(found.packages)
+        self.store.count_layer_reuses(kept.reused)
         self.store.record_scan(digest, packages, match(self.store, packages))
         if self.attach_sbom:
             self._keep_sbom(repo, digest, found)
-        event(log, logging.DEBUG, "cve scanned", repo=repo, digest=digest, packages=len(packages))
+        event(log, logging.DEBUG, "cve scanned", repo=repo, digest=digest, packages=len(packages),
+              layers_read=len(kept.read), layers_reused=len(kept.reused))  # fmt: skip
         self._tell(repo, digest, manifest.media_type)
         return True
 

@@ -16,7 +16,8 @@ from ocireg.registry.store import QuietObserver
 from ocireg.scheduler import Priority, Task
 
 from .attach import attach
-from .importer import SourceError, update
+from .errors import SourceError
+from .importer import update
 from .scanning import InventoryOf, Scanner, inventory_seam, rematch
 from .store import CveStore
 
@@ -60,7 +61,8 @@ def refresh(store: CveStore, sources: list[str]) -> int:
             continue
         touched |= done.result.touched
         event(log, logging.INFO, "cve source read", source=source, stored=done.result.stored,
-              unchanged=done.result.unchanged, rejected=done.rejected.count)  # fmt: skip
+              unchanged=done.result.unchanged, rejected=done.rejected.count,
+              artifact=done.artifact, pulled=not done.artifact_unchanged)  # fmt: skip
     matched = rematch(store, frozenset(touched))
     event(log, logging.INFO, "cve update done", sources=len(sources), rematched=matched)
     return matched

@@ -7,6 +7,10 @@
 - ``cve_packages``: the inventory each scan found, so that an update re-matches the images it can
   affect from here, without reading their layers again.
 - ``cve_findings``: what matched, one row per CVE name and package.
+- ``cve_layers``: each layer's reading (what its package files hold, its whiteouts, its paths),
+  kept by layer digest so that an image sharing layers with one already scanned reads only its
+  own; ``reads`` and ``reuses`` count how often the layer was read and how often its reading
+  served instead.
 
 Everything here is derived: from storage and the imported data.
 """
@@ -58,6 +62,10 @@ CREATE TABLE IF NOT EXISTS cve_findings (
 CREATE INDEX IF NOT EXISTS cve_findings_digest ON cve_findings (digest);
 CREATE INDEX IF NOT EXISTS cve_findings_cve ON cve_findings (cve);
 CREATE TABLE IF NOT EXISTS cve_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cve_layers (
+    digest TEXT PRIMARY KEY, reading BLOB NOT NULL, kept_at REAL NOT NULL,
+    reads INTEGER NOT NULL DEFAULT 1, reuses INTEGER NOT NULL DEFAULT 0
+);
 """
 
 
@@ -304,6 +312,32 @@ class CveStore:
             )
             found.update(d for d, e in rows if e == ecosystem or e.split(":", 1)[0] == ecosystem)
         return found
+
+    # -- layers -----------------------------------------------------------------------------
+    def layer_reading(self, digest: str) -> bytes | None:
+        rows = self._read("SELECT reading FROM cve_layers WHERE digest = ?", digest)
+        return bytes(rows[0][0]) if rows else None
+
+    def keep_layer_reading(self, digest: str, reading: bytes) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO cve_layers (digest, reading, kept_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (digest) DO UPDATE SET reading = excluded.reading, "
+                "kept_at = excluded.kept_at, reads = reads + 1",
+                (digest, reading, time.time()),
+            )
+
+    def count_layer_reuses(self, digests: Iterable[str]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "UPDATE cve_layers SET reuses = reuses + 1 WHERE digest = ?",
+                [(digest,) for digest in digests],
+            )
+
+    def layer_counts(self) -> tuple[int, int]:
+        """How often layers were read, and how often a kept reading served instead."""
+        rows = self._read("SELECT total(reads), total(reuses) FROM cve_layers")
+        return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
     # -- answers ----------------------------------------------------------------------------
     def findings(self, digest: str) -> list[CveRow]:

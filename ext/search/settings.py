@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ocireg.durations import Duration
 from ocireg.extensions.declaration import ExtensionSettings
@@ -71,9 +71,11 @@ class CveSettings(BaseModel):
     )
     sources: list[str] = Field(
         default_factory=list,
-        description="OSV exports to import: paths of zip files, directories of OSV JSON or "
-        "single files, or http(s) URLs of zip files (osv.dev's per-ecosystem all.zip). "
-        "Empty: only `ocireg cve update` imports data.",
+        description="OSV exports to import: paths of zip files, tar files, directories of OSV "
+        "JSON or single files, http(s) URLs of such files (osv.dev's per-ecosystem all.zip), "
+        "or OCI artifacts of OSV data (oci://HOST[:PORT]/REPOSITORY:TAG, oci+http:// "
+        "without TLS; zot's trivy.dbRepository in OSV form). Empty: only `ocireg cve "
+        "update` imports data.",
     )
     attachSBOM: bool = Field(
         False,
@@ -85,6 +87,16 @@ class CveSettings(BaseModel):
         description="zot's trivy settings: accepted and warned about; ocireg reads OSV "
         "data (sources), not trivy's database.",
     )
+
+    @field_validator("sources")
+    @classmethod
+    def _oci_references(cls, sources: list[str]) -> list[str]:
+        from ocireg.ext.cve.artifact import is_oci, parse_reference
+
+        for source in sources:
+            if is_oci(source):
+                parse_reference(source)  # a ValueError naming the source when malformed
+        return sources
 
     @model_validator(mode="after")
     def _installed(self) -> CveSettings:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from ocireg.ext.cve.importer import SourceError, update
+from ocireg.ext.cve.errors import SourceError
+from ocireg.ext.cve.importer import update
 from ocireg.ext.cve.matcher import match, stored
 from ocireg.ext.cve.osv import parse
 from ocireg.ext.cve.packages import Inventory

@@ -36,7 +36,12 @@ def test_zots_trivy_keys_are_warned_about_by_path(
 
 
 def test_our_keys_get_no_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status, err = verify(tmp_path, capsys, {"updateInterval": "30m", "sources": ["/osv/all.zip"]})
+    sources = [
+        "/osv/all.zip",
+        "oci://registry.example:5000/osv/all:2024",
+        "oci+http://r/o@sha256:" + 64 * "a",
+    ]
+    status, err = verify(tmp_path, capsys, {"updateInterval": "30m", "sources": sources})
     assert status == 0
     assert "cve" not in err
 
@@ -48,6 +53,8 @@ def test_our_keys_get_no_warning(tmp_path: Path, capsys: pytest.CaptureFixture[s
         ({"updateInterval": "soon"}, "extensions.search.cve.updateInterval"),
         ({"updateInterval": "0s"}, "extensions.search.cve.updateInterval"),
         ({"sources": "/osv"}, "extensions.search.cve.sources"),
+        ({"sources": ["oci://registry.example/osv"]}, "extensions.search.cve.sources"),
+        ({"sources": ["oci://osv:latest"]}, "extensions.search.cve.sources"),
     ],
 )
 def test_what_cannot_work_is_refused_by_path(

@@ -1,5 +1,10 @@
 """The inventory of an image: every layer streamed once, the wanted files read as they pass.
 
+A layer is read on its own (:func:`read_layer`: what it adds, its whiteouts, the paths it
+puts files and directories at) and then stacked on the layers below it (:func:`stacked`), so
+that a layer's reading can be kept by its digest (``cache``) and an image built on an image
+already scanned reads only its own layers.
+
 Which files are wanted is decided from the tar header alone (path, type, mode, size), so
 everything else is skipped without being read; each reader has a size cap, and a file over it
 is skipped with a warning rather than read into memory.
@@ -17,6 +22,7 @@ from typing import IO, BinaryIO
 
 from ..packages import Inventory, OsRelease, Package
 from . import apk, dpkg, ecosystems, golang, java, npm, osrelease, python, rpmdb
+from .cache import LayerCache, LayerRead, decode, encode
 from .errors import InventoryError
 from .layers import members
 from .overlay import Entry, LayerChanges, Overlay, clean_path, whiteout_target
@@ -96,44 +102,63 @@ def _entry(path: str, member: tarfile.TarInfo, tar: tarfile.TarFile, layer: str)
     return None
 
 
-def layer_changes(layer: str, opener: Opener, overlay: Overlay) -> LayerChanges:
-    changes = LayerChanges()
+def read_layer(layer: str, opener: Opener) -> LayerRead:
+    """What one layer holds, read without its lower layers (so that it can be kept per layer
+    digest and stacked under every image sharing the layer: :func:`stacked`)."""
+    read = LayerRead()
     # closed as soon as the layer is done or fails (a zstd process must not outlive it)
     with closing(members(opener)) as stream:
         for member, tar in stream:
-            _take(member, tar, layer, overlay, changes)
-    return changes
+            _take(member, tar, layer, read)
+    return read
 
 
-def _take(
-    member: tarfile.TarInfo,
-    tar: tarfile.TarFile,
-    layer: str,
-    overlay: Overlay,
-    changes: LayerChanges,
-) -> None:
-    """Note what one member of a layer adds, removes or hides."""
+def _take(member: tarfile.TarInfo, tar: tarfile.TarFile, layer: str, read: LayerRead) -> None:
+    """Note what one member of a layer adds, removes or may hide."""
     path = clean_path(member.name)
     if not path:
         return
     whiteout = whiteout_target(path)
     if whiteout is not None:
         target, opaque = whiteout
-        (changes.emptied if opaque else changes.removed).add(target)
+        (read.emptied if opaque else read.removed).add(target)
         return
-    if overlay.covers(path) and (not member.isdir() or path in overlay.entries):
-        # a new file hides what lower layers had at its path or under it; a new directory
-        # hides a lower file at its path (but merges with a lower directory)
-        changes.removed.add(path)
+    # whether this hides a lower entry is only known when stacked (:func:`stacked`)
+    (read.directories if member.isdir() else read.files).add(path)
     if member.islnk():
         linked = clean_path(member.linkname)
-        same = changes.added.get(linked) or overlay.entries.get(linked)
-        if same is not None:
-            changes.added[path] = same
+        if linked in read.added:
+            read.added[path] = read.added[linked]
+        elif linked not in read.files:  # a file of a lower layer: resolved when stacked
+            read.links[path] = linked
         return
     entry = _entry(path, member, tar, layer)
     if entry is not None:
-        changes.added[path] = entry
+        read.added[path] = entry
+
+
+def stacked(read: LayerRead, overlay: Overlay) -> LayerChanges:
+    """A layer's changes to the image below it: a new file hides what lower layers had at its
+    path or under it; a new directory hides a lower file at its path (but merges with a lower
+    directory); a hard link to a lower file is what that file is."""
+    changes = LayerChanges(set(read.removed), set(read.emptied), dict(read.added))
+    changes.removed.update(path for path in read.files if overlay.covers(path))
+    changes.removed.update(path for path in read.directories if path in overlay.entries)
+    for path, target in read.links.items():
+        entry = overlay.entries.get(target)
+        if entry is not None:
+            changes.added[path] = entry
+    return changes
+
+
+def _cached_read(digest: str, opener: Opener, cache: LayerCache | None) -> LayerRead:
+    kept = cache.get(digest) if cache is not None else None
+    read = decode(kept, digest) if kept is not None else None
+    if read is None:
+        read = read_layer(digest, opener)
+        if cache is not None:
+            cache.put(digest, encode(read, digest))
+    return read
 
 
 def _os_release(overlay: Overlay) -> OsRelease | None:
@@ -144,13 +169,14 @@ def _os_release(overlay: Overlay) -> OsRelease | None:
     return None
 
 
-def inventory(layers: Sequence[tuple[str, Opener]]) -> Inventory:
+def inventory(layers: Sequence[tuple[str, Opener]], cache: LayerCache | None = None) -> Inventory:
     """The packages of an image whose layers are given bottom first, as (digest, opener of
-    the layer blob) pairs. Raises ``InventoryError`` when a layer cannot be read."""
+    the layer blob) pairs. Raises ``InventoryError`` when a layer cannot be read. With a
+    ``cache``, a layer whose reading it keeps is not read again."""
     overlay = Overlay()
     for digest, opener in layers:
         try:
-            overlay.apply(layer_changes(digest, opener, overlay))
+            overlay.apply(stacked(_cached_read(digest, opener, cache), overlay))
         except (OSError, EOFError, zlib.error, tarfile.TarError) as error:
             raise InventoryError(f"layer {digest}: {error}") from error
         except InventoryError as error:

@@ -15,7 +15,7 @@ from typing import Any
 NAME = "ocireg.ext.cve.inventory"
 
 
-def inventory(layers: Any) -> Any:
+def inventory(layers: Any, cache: Any = None) -> Any:
     from tests.ext import cveimages
 
     found = None

@@ -1,18 +1,32 @@
 """Layers stacked as a container runtime stacks them: whiteouts, opaque directories, files
-hiding directories, and the layer each package is credited to."""
+hiding directories, and the layer each package is credited to. Each case runs twice: with
+every layer read, and with the layers' readings kept by digest (one cache for the whole case,
+so an image sharing layers with an earlier one stacks their kept readings)."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from ocireg.ext.cve.inventory import inventory
 from ocireg.ext.cve.packages import Inventory
 
 from .images import File, Link, layer, opaque, os_release_files, whiteout
+from .test_cache import Kept, through_cache
 from .test_python import SITE, dist_info
 
 STATUS = Path("/var/lib/dpkg/status")
 MODULES = "app/node_modules"
+
+
+@pytest.fixture(autouse=True, params=["read", "kept"])
+def _readings(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    if request.param == "kept":
+        monkeypatch.setattr(sys.modules[__name__], "inventory", through_cache(Kept()))
+    yield
 
 
 def dist(name: str) -> list[File]:
