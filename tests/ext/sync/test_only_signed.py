@@ -1,7 +1,8 @@
 """``onlySigned``: a mirror (sync + trust) copies from an upstream ocireg only the images with a
 signature that trust verifies with the keys uploaded to the mirror, periodically and on demand;
 unsigned and untrusted images are neither stored nor served, and the log says why. Signatures
-are made with ``cryptography`` as cosign makes them (tests/ext/cosigning.py)."""
+are made with ``cryptography`` as cosign makes them (tests/ext/cosigning.py), and as notation
+makes them with ``jwcrypto`` (tests/ext/trust/signers.py)."""
 
 from __future__ import annotations
 
@@ -15,10 +16,24 @@ import httpx
 import pytest
 
 from ocireg.conformance.layout import build_multiarch_layout
+from ocireg.ext.trust.verdict import Subject
 from tests.ext.cosigning import Signer, push_legacy, push_referrer
 from tests.ext.sync.upstreams import inspect_digest, skopeo
+from tests.ext.trust import pki
+from tests.ext.trust.signers import payload as notary_payload
+from tests.ext.trust.signers import sign_jws
 from tests.liveserver import LiveServer, live_server
-from tests.oci import OCI_INDEX, OCI_MANIFEST, canonical, descriptor, image_manifest, put_manifest
+from tests.oci import (
+    EMPTY,
+    OCI_INDEX,
+    OCI_MANIFEST,
+    canonical,
+    descriptor,
+    image_manifest,
+    push_blob,
+    put_manifest,
+    sha256,
+)
 from tests.tools import require_binary
 
 pytestmark = pytest.mark.e2e
@@ -37,13 +52,13 @@ def _mirror_config(url: str, **registry: Any) -> dict[str, Any]:
     return {
         "extensions": {
             "search": {},
-            "trust": {"cosign": True},
+            "trust": {"cosign": True, "notation": True},
             "sync": {"registries": [upstream]},
         }
     }
 
 
-def _wait(check: Callable[[], Any], seconds: float = 30) -> Any:
+def _wait(check: Callable[[], Any], seconds: float = 60) -> Any:
     deadline = time.monotonic() + seconds
     while True:
         found = check()
@@ -61,6 +76,25 @@ def _tags(client: httpx.Client, repo: str) -> list[str]:
     return list(answer.json()["tags"] or []) if answer.status_code == 200 else []
 
 
+def _push_notation(
+    client: httpx.Client, repo: str, subject: dict[str, Any], chain: list[pki.Issued]
+) -> None:
+    """A Notary Project JWS signature of ``subject`` as a referrer, as notation pushes it."""
+    signed = notary_payload(Subject(subject["digest"], subject["mediaType"], subject["size"]))
+    envelope = sign_jws(chain, signed)
+    push_blob(client, repo, envelope)
+    push_blob(client, repo, b"{}")
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": "application/vnd.cncf.notary.signature",
+        "config": EMPTY,
+        "layers": [descriptor("application/jose+json", envelope)],
+        "subject": subject,
+    }
+    put_manifest(client, repo, sha256(canonical(manifest)), manifest)
+
+
 class Upstream:
     """An upstream ocireg holding a signed, a legacy-signed, an unsigned and an untrusted
     image, signed with ``signer`` (and ``stranger``, whose key the mirror never gets)."""
@@ -76,6 +110,9 @@ class Upstream:
             self.unsigned = _image(client, "unsigned/app")
             self.untrusted = _image(client, "untrusted/app")
             push_referrer(client, "untrusted/app", self.untrusted, self.stranger)
+            self.root = pki.root("sync notation root")
+            self.notary = _image(client, "notary/app")
+            _push_notation(client, "notary/app", self.notary, [pki.leaf(self.root), self.root])
 
 
 @pytest.fixture(scope="module")
