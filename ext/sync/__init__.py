@@ -6,9 +6,18 @@ The declaration and the settings only; the work is in :mod:`.service` (imported 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from ocireg.configcheck import normalise_keys
 from ocireg.durations import Duration
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.repopattern import check as check_pattern
@@ -73,7 +82,9 @@ class UpstreamRegistry(BaseModel):
     maxRetries: int = Field(0, ge=0)
     retryDelay: Duration = Field(1.0, ge=0)
     maxRetryDelay: Duration | None = Field(None, ge=0, description="Cap of the back-off.")
-    onlySigned: bool = False
+    onlySigned: bool = Field(
+        False, description="Sync only images with a signature upstream that trust verifies."
+    )
     syncLegacyCosignTags: bool = True
     preserveDigest: bool = False
     syncTimeout: Duration | None = None
@@ -91,16 +102,6 @@ class UpstreamRegistry(BaseModel):
             if not re.fullmatch(r"https?://[^/\s]+/?", url):
                 raise ValueError(f"{url!r} is not an http(s)://host[:port] URL")
         return [url.rstrip("/") for url in urls]
-
-    @field_validator("onlySigned")
-    @classmethod
-    def _refuse_only_signed(cls, value: bool) -> bool:
-        if value:
-            raise ValueError(
-                "not supported yet: it needs the trust extension's signature check, which is "
-                "not built; remove it or set it to false"
-            )
-        return value
 
     @model_validator(mode="after")
     def _something_to_do(self) -> UpstreamRegistry:
@@ -127,10 +128,40 @@ class SyncSettings(ExtensionSettings):
         return found
 
 
+def check(config: Any, settings: SyncSettings) -> list[str]:
+    """Refuse ``onlySigned`` without a trust extension that could trust a signature: every
+    image would be refused, silently."""
+    signed = [n for n, upstream in enumerate(settings.registries) if upstream.onlySigned]
+    if not signed:
+        return []
+    why = _trust_unable(config.extensions or {})
+    return [f"registries.{n}.onlySigned: needs {why}" for n in signed] if why else []
+
+
+def _trust_unable(sections: dict[str, Any]) -> str | None:
+    """Why the configured trust extension cannot trust a signature; None when it can (or
+    when its section is wrong, which trust's own check reports)."""
+    from ocireg.ext.trust import TrustSettings  # light: the declaration and settings only
+
+    given = {str(key).lower(): value for key, value in sections.items()}
+    if "trust" not in given:
+        return "the trust extension (extensions.trust), which verifies the signatures"
+    try:  # `trust:` with nothing under it is present, hence enabled
+        trust = TrustSettings.model_validate(normalise_keys(given["trust"] or {}, TrustSettings))
+    except ValidationError:
+        return None
+    if not trust.enable:
+        return "the trust extension enabled (extensions.trust.enable)"
+    if not (trust.cosign or trust.notation):
+        return "extensions.trust.cosign or extensions.trust.notation on: no signature is verified"
+    return None
+
+
 EXTENSION = Extension(
     name="sync",
     description="Mirror upstream registries, periodically and on demand (zot's sync).",
     setup="ocireg.ext.sync.service:setup",
+    check="ocireg.ext.sync:check",
     settings=SyncSettings,
     extra="sync",
     requires=("httpx",),

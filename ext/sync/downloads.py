@@ -87,6 +87,10 @@ class Downloads:
         download.task.add_done_callback(lambda _: self._running.pop(key, None))
         return download
 
+    def running(self, registry: Registry, repo: str, digest: Digest) -> Download | None:
+        """The download of this blob into ``repo`` if one runs (an image being stored)."""
+        return self._running.get(self._key(registry, repo, digest))
+
     async def ensure(self, registry: Registry, repo: str, digest: Digest, source: Source) -> None:
         """Return once the blob is stored in ``repo``; UpstreamError if it cannot be."""
         if registry.has_blob(repo, digest):

@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from ocireg.digests import digest_bytes, parse_digest
+from ocireg.digests import Digest, digest_bytes, parse_digest
 from ocireg.errors import RegistryError
 from ocireg.logs import event
 from ocireg.registry.manifests import Manifest, parse_manifest
@@ -97,6 +97,18 @@ class Images:
 
     def inflight_tag(self, registry: Registry, repo: str, tag: str) -> Node | None:
         return self._inflight_tags.get((id(registry), repo, tag))
+
+    def wants_blob(self, registry: Registry, repo: str, digest: Digest) -> bool:
+        """Whether an image being stored into ``repo`` lists the blob ``digest``."""
+        wanted = str(digest)
+        for (registry_id, name, _), node in list(self._inflight.items()):
+            if registry_id != id(registry) or name != repo or node.manifest.is_index:
+                continue
+            manifest = node.manifest
+            blobs = [manifest.config, *manifest.layers] if manifest.config else manifest.layers
+            if any(str(each.digest) == wanted for each in blobs):
+                return True
+        return False
 
     # -- storing --------------------------------------------------------------------------
     def start_copy(

@@ -37,6 +37,7 @@ from .content import Content
 from .downloads import Downloads, Source
 from .images import Images
 from .referrers import Referrers
+from .signed import SignedOnly
 from .upstream import Upstream, UpstreamError
 
 log = logging.getLogger("ocireg.sync")
@@ -55,9 +56,15 @@ class Target:
 
 class OnDemandSync:
     def __init__(
-        self, targets: list[Target], images: Images, downloads: Downloads, referrers: Referrers
+        self,
+        targets: list[Target],
+        images: Images,
+        downloads: Downloads,
+        referrers: Referrers,
+        signed: SignedOnly,
     ) -> None:
         self.targets = targets
+        self.signed = signed
         self.images = images
         self.downloads = downloads
         self.referrers_copier = referrers
@@ -115,7 +122,9 @@ class OnDemandSync:
                     continue
                 if self.images.up_to_date(registry, repo, tag, fetched):
                     return None
-                node = await self.images.plan(source, fetched, target.settings.preserveDigest)
+                if not await self._admitted(target, registry, repo, source, fetched.digest, tag):
+                    continue
+                node = await self.images.plan(source, fetched, _preserve(target))
             except UPSTREAM_FAILURES as error:
                 _failed(source, tag, error)
                 continue
@@ -124,6 +133,19 @@ class OnDemandSync:
             task.add_done_callback(lambda t: self._forget_failed(t, key))
             return node.served()
         return None
+
+    async def _admitted(
+        self,
+        target: Target,
+        registry: Registry,
+        repo: str,
+        source: Source,
+        digest: str,
+        reference: str,
+    ) -> bool:
+        if not target.settings.onlySigned:
+            return True
+        return await self.signed.admits(registry, repo, source, digest, reference)
 
     def _forget_failed(self, task: asyncio.Task[None], key: tuple[str, int, str, str]) -> None:
         if task.cancelled() or task.exception() is not None:
@@ -136,7 +158,9 @@ class OnDemandSync:
                 fetched = await source.upstream.manifest(source.repo, source_digest)
                 if fetched is None:
                     continue
-                preserve = target.settings.preserveDigest
+                if not await self._admitted(target, registry, repo, source, fetched.digest, digest):
+                    continue
+                preserve = _preserve(target)
                 node = await self.images.plan(source, fetched, preserve)
                 if node.digest != digest:  # asked by its upstream digest: kept as it is
                     node = await self.images.plan(source, fetched, preserve=True)
@@ -149,7 +173,9 @@ class OnDemandSync:
 
     # -- blobs ----------------------------------------------------------------------------
     async def blob(self, registry: Registry, repo: str, digest: Digest) -> BlobSource | None:
-        for _, source in self._sources(repo):
+        for target, source in self._sources(repo):
+            if target.settings.onlySigned and not self.images.wants_blob(registry, repo, digest):
+                continue  # only the blobs of an admitted image being stored, not any blob
             download = self.downloads.start(registry, repo, digest, source)
             served = await self.downloads.serve(download)
             if served is not None:
@@ -169,12 +195,24 @@ class OnDemandSync:
         if not sources or not self._due(key, interval):
             return
         self._checked[key] = time.monotonic()
-        for _, source in sources:
+        for target, source in sources:
+            if target.settings.onlySigned and not _holds(registry, repo, digest):
+                continue  # the referrers of an image not admitted here are not copied either
             try:
                 subject = self.images.conversions.source(repo, digest) or digest
                 await self.referrers_copier.copy(registry, repo, source, subject)
             except UPSTREAM_FAILURES as error:
                 _failed(source, f"referrers of {digest}", error)
+
+
+def _holds(registry: Registry, repo: str, digest: str) -> bool:
+    index = registry.index(repo)
+    return index is not None and digest in index.by_digest
+
+
+def _preserve(target: Target) -> bool:
+    """Keep the upstream's digest: asked, or under onlySigned (the signatures name it)."""
+    return target.settings.preserveDigest or target.settings.onlySigned
 
 
 def _failed(source: Source, what: str, error: Exception) -> None:

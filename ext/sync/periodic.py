@@ -12,12 +12,15 @@ from pathlib import Path
 
 from ocireg.logs import event
 from ocireg.registry.routes import Registries
+from ocireg.registry.store import Registry
 from ocireg.scheduler import Priority, Task
 
 from .downloads import Source
 from .images import Images
 from .ondemand import UPSTREAM_FAILURES, Target
 from .referrers import Referrers
+from .signed import SignedOnly
+from .upstream import Fetched
 
 log = logging.getLogger("ocireg.sync")
 
@@ -52,6 +55,7 @@ class PeriodicSync:
         registries: Registries,
         images: Images,
         referrers: Referrers,
+        signed: SignedOnly,
         marker: RoundMarker | None = None,
         owns: Callable[[str], bool] = lambda _: True,
     ) -> None:
@@ -63,6 +67,7 @@ class PeriodicSync:
         self.images = images
         self.referrers = referrers
         self.marker = marker or RoundMarker(None, "")
+        self.signed = signed
 
     async def round(self) -> AsyncIterator[Task]:
         """The round's tasks: one per upstream repository the content rules select."""
@@ -117,7 +122,10 @@ class PeriodicSync:
                 if fetched is None:
                     continue
                 if not self.images.up_to_date(registry, local, tag, fetched):
-                    node = await self.images.plan(source, fetched, target.settings.preserveDigest)
+                    if not await self._admitted(registry, local, source, fetched, tag, tags):
+                        continue
+                    preserve = target.settings.preserveDigest or target.settings.onlySigned
+                    node = await self.images.plan(source, fetched, preserve)
                     await self.images.copy(registry, local, source, node, [tag])
                     copied += 1
                 legacy = target.settings.syncLegacyCosignTags
@@ -128,3 +136,17 @@ class PeriodicSync:
                 event(log, logging.ERROR, "sync tag failed", repo=name, tag=tag, error=str(error))
         event(log, logging.INFO, "sync repository checked", repo=name, local=local, copied=copied)
         return copied
+
+    async def _admitted(
+        self,
+        registry: Registry,
+        local: str,
+        source: Source,
+        fetched: Fetched,
+        tag: str,
+        tags: list[str],
+    ) -> bool:
+        """Whether the tag's image may be copied (``onlySigned``: a signature is trusted)."""
+        if not self.target.settings.onlySigned:
+            return True
+        return await self.signed.admits(registry, local, source, fetched.digest, tag, set(tags))

@@ -31,20 +31,20 @@ class Referrers:
         """Copy the subject's referrers (and legacy tags); how many were new here. ``tags``:
         the upstream repository's tags when known, so tags it does not have are not asked."""
         copied = 0
-        for digest in await self._listed(source, subject, tags):
+        for digest in await self.listed(source, subject, tags):
             index = registry.index(repo)
             if index is not None and digest in index.by_digest:
                 continue
             fetched = await source.upstream.manifest(source.repo, digest)
             if fetched is None:
                 continue
-            await self._store(registry, repo, source, fetched, [])
+            await self.store(registry, repo, source, fetched, [])
             copied += 1
         if legacy:
             copied += await self._legacy(registry, repo, source, subject, tags)
         return copied
 
-    async def _listed(self, source: Source, subject: str, tags: set[str] | None) -> list[str]:
+    async def listed(self, source: Source, subject: str, tags: set[str] | None) -> list[str]:
         listed = await source.upstream.referrers(source.repo, subject)
         if listed is None:  # no referrers API: the tag schema's index, if any
             if tags is not None and _tag_of(subject) not in tags:
@@ -67,11 +67,11 @@ class Referrers:
             fetched = await source.upstream.manifest(source.repo, tag)
             if fetched is None or self.images.up_to_date(registry, repo, tag, fetched):
                 continue
-            await self._store(registry, repo, source, fetched, [tag])
+            await self.store(registry, repo, source, fetched, [tag])
             copied += 1
         return copied
 
-    async def _store(
+    async def store(
         self, registry: Registry, repo: str, source: Source, fetched: Fetched, tags: list[str]
     ) -> None:
         node = await self.images.plan(source, fetched, preserve=True)

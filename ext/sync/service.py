@@ -19,6 +19,7 @@ from .images import Images
 from .ondemand import OnDemandSync, Target
 from .periodic import PeriodicSync, RoundMarker
 from .referrers import Referrers
+from .signed import SignedOnly
 from .store import Conversions
 from .upstream import Upstream
 
@@ -52,10 +53,11 @@ def setup(context: SetupContext) -> SyncState:
     downloads = Downloads(counters)
     images = Images(downloads, conversions)
     referrers = Referrers(images)
+    signed = SignedOnly(context.app, images, referrers)
     on_demand_targets = [target for target in targets if target.settings.onDemand]
     on_demand = None
     if on_demand_targets:
-        on_demand = OnDemandSync(on_demand_targets, images, downloads, referrers)
+        on_demand = OnDemandSync(on_demand_targets, images, downloads, referrers, signed)
         context.serve_misses(on_demand)
     config = context.app.config
     owns = ownership(config.cluster, config.http.address, config.http.port)
@@ -66,7 +68,7 @@ def setup(context: SetupContext) -> SyncState:
             continue
         name = f"sync-{number}"
         marker = RoundMarker(state_dir, name)
-        job = PeriodicSync(target, context.registries, images, referrers, marker, owns)
+        job = PeriodicSync(target, context.registries, images, referrers, signed, marker, owns)
         periodic.append(job)
         if marker.interrupted():
             context.scheduler.once(Task(f"{name}-resume", job.resume, Priority.LOW))

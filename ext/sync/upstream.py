@@ -70,10 +70,18 @@ def tls_context(verify: bool, cert_dir: str | None) -> ssl.SSLContext | bool:
     else:  # the client certificate is still presented
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
-    cert, key = directory / "client.cert", directory / "client.key"
-    if cert.exists() and key.exists():
-        context.load_cert_chain(str(cert), str(key))
+    client = client_certificate(cert_dir)
+    if client is not None:
+        context.load_cert_chain(*client)
     return context
+
+
+def client_certificate(cert_dir: str | None) -> tuple[str, str] | None:
+    """certDir's ``client.cert`` and ``client.key``, when both are there."""
+    if cert_dir is None:
+        return None
+    cert, key = Path(cert_dir) / "client.cert", Path(cert_dir) / "client.key"
+    return (str(cert), str(key)) if cert.exists() and key.exists() else None
 
 
 class Upstream:
@@ -100,6 +108,20 @@ class Upstream:
         await self._client.aclose()
 
     # -- requests -------------------------------------------------------------------------
+    def _expect(self, answer: httpx.Response, status: int, path: str) -> None:
+        if answer.status_code == status:
+            return
+        why = self._unauthorized(str(answer.url)) if answer.status_code == 401 else ""
+        raise UpstreamError(f"{path}: answered {answer.status_code}{why}")
+
+    def _unauthorized(self, url: str) -> str:
+        """What the mirror sent that the upstream refused (a 401 says only that it did)."""
+        host = urlsplit(url).netloc
+        sent = "credentials" if self.credentials.for_host(host) else "no credentials"
+        has_client = client_certificate(self.settings.certDir) is not None
+        certificate = "a client certificate" if has_client else "no client certificate"
+        return f" (unauthorized: this mirror sent {sent} for {host} and {certificate})"
+
     def _auth(self, url: str) -> httpx.BasicAuth | None:
         found = self.credentials.for_host(urlsplit(url).netloc)
         return httpx.BasicAuth(found.username, found.password) if found else None
@@ -226,7 +248,7 @@ class Upstream:
         async with self.request(path, _pull(repo), {"Accept": MANIFEST_ACCEPT}) as answer:
             if answer.status_code == 404:
                 return None
-            _expect(answer, 200, path)
+            self._expect(answer, 200, path)
             data = await answer.aread()
         media_type = answer.headers.get("content-type", "").split(";")[0].strip()
         digest = str(digest_bytes(data))
@@ -278,7 +300,7 @@ class Upstream:
             async with self.request(next_path, scope) as answer:
                 if answer.status_code == 404:
                     raise NotUpstream(next_path)
-                _expect(answer, 200, next_path)
+                self._expect(answer, 200, next_path)
                 body = json.loads(await answer.aread())
                 link = answer.headers.get("link")
             found += [str(item) for item in (body.get(key) or [])]
@@ -288,11 +310,6 @@ class Upstream:
 
 def _pull(repo: str) -> str:
     return f"repository:{repo}:pull"
-
-
-def _expect(answer: httpx.Response, status: int, path: str) -> None:
-    if answer.status_code != status:
-        raise UpstreamError(f"{path}: answered {answer.status_code}")
 
 
 def _next_page(link: str | None) -> str | None:

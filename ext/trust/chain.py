@@ -8,6 +8,7 @@ every other extension fails open.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import datetime
 from enum import Enum
@@ -49,23 +50,47 @@ def load_chain(ders: Sequence[bytes]) -> list[x509.Certificate]:
     certificates = []
     for position, der in enumerate(ders):
         try:
-            certificate = x509.load_der_x509_certificate(der)
-            # cryptography decodes fields on first use: decode now what the checks read, so
-            # that a malformed certificate is refused here and not half-way through a check
-            _ = (certificate.subject, certificate.issuer, certificate.extensions)
-            _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
-            certificate.public_key()
+            certificates.append(_load(der))
         except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion):
             raise Refusal(
                 f"certificate {position} of the chain is not a valid DER certificate"
             ) from None
-        certificates.append(certificate)
     return certificates
+
+
+@functools.lru_cache(maxsize=1024)  # the same certificates come with many signatures
+def _load(der: bytes) -> x509.Certificate:
+    certificate = x509.load_der_x509_certificate(der)
+    # cryptography decodes fields on first use: decode now what the checks read, so that a
+    # malformed certificate is refused here and not half-way through a check
+    _ = (certificate.subject, certificate.issuer, certificate.extensions)
+    _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
+    certificate.public_key()
+    return certificate
 
 
 def check_chain(chain: Sequence[x509.Certificate], purpose: Purpose) -> None:
     """An ordered chain, leaf first, each certificate issued and signed by the next, ending in
     a self-signed root, every certificate meeting the requirements of its place in it."""
+    refusal = _chain_refusal(tuple(chain), purpose)
+    if refusal is not None:
+        raise Refusal(refusal)
+
+
+# The checks above depend on the certificates' bytes alone (not on the time, nor on what is
+# uploaded), and one signing certificate usually signs many images: a re-evaluation after an
+# upload checks each distinct chain once, not once per signature (certificates hash and
+# compare by their DER encoding).
+@functools.lru_cache(maxsize=1024)
+def _chain_refusal(chain: tuple[x509.Certificate, ...], purpose: Purpose) -> str | None:
+    try:
+        _check_chain(chain, purpose)
+    except Refusal as refusal:
+        return str(refusal)
+    return None
+
+
+def _check_chain(chain: Sequence[x509.Certificate], purpose: Purpose) -> None:
     for position, certificate in enumerate(chain):
         _no_sha1(certificate, position)
         issuer = chain[position + 1] if position + 1 < len(chain) else certificate

@@ -31,7 +31,7 @@ from ocireg.state import AppState
 
 from . import TrustSettings
 from .evaluate import Evaluator
-from .store import TrustTables
+from .store import LayerVerdict, TrustTables
 
 log = logging.getLogger("ocireg.trust")
 DRAIN_INTERVAL = 1.0
@@ -129,9 +129,18 @@ class Trust:
 
     # -- the gate -----------------------------------------------------------------------------
     def is_trusted(self, repo: str, digest: str) -> bool:
-        """Whether ``repo``'s manifest ``digest`` has a trusted signature (blocking; the check
-        that sync's ``onlySigned`` can share)."""
+        """Whether ``repo``'s manifest ``digest`` has a trusted signature (blocking)."""
         return self.evaluator.is_trusted(repo, digest)
+
+    def judge_now(self, repo: str, signatures: list[tuple[str, str | None]]) -> list[LayerVerdict]:
+        """Judge these signature manifests of ``repo`` (digest, and the subject a legacy
+        ``.sig`` tag names) at once, store their verdicts and return them (blocking). For
+        sync's ``onlySigned``, which decides before it stores an image, so it cannot wait for
+        the drain or for the meta DB to learn the signatures."""
+        got, judge = self.evaluator.material(), self.evaluator.judge
+        judged = [(repo, digest, judge(repo, digest, got, legacy)) for digest, legacy in signatures]
+        self.evaluator.tables.put_many(judged)
+        return [verdict for _, _, verdicts in judged for verdict in verdicts]
 
     def gated(self, repo: str) -> bool:
         return any(matches(pattern, repo) for pattern in self.settings.requireSignature)
@@ -182,7 +191,7 @@ class SignatureObserver(QuietObserver):
 
 
 def trust_of(app: AppState) -> Trust | None:
-    """The running trust extension of ``app``, if it is enabled (for sync's ``onlySigned``:
-    ``trust_of(app).is_trusted(repo, digest)``)."""
+    """The running trust extension of ``app``, if it is enabled (sync's ``onlySigned`` calls
+    ``trust_of(app).judge_now(repo, signatures)``)."""
     active = app.extensions.get("trust")
     return active.state if active is not None else None

@@ -1,5 +1,5 @@
 """The sync section: zot's keys checked by `ocireg verify`, unbuilt ones warned by key path,
-onlySigned refused with its reason, the documented example loaded."""
+onlySigned refused without a trust extension that verifies, the documented example loaded."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from ocireg.ext.sync import SyncSettings
 EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "sync.yaml"
 
 
-def verify(tmp_path: Path, capsys: pytest.CaptureFixture[str], sync: Any) -> tuple[int, list[str]]:
+def verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], sync: Any, **more: Any
+) -> tuple[int, list[str]]:
     path = tmp_path / "zot.json"
-    data = {"storage": {"rootDirectory": str(tmp_path)}, "extensions": {"sync": sync}}
+    data = {"storage": {"rootDirectory": str(tmp_path)}, "extensions": {"sync": sync, **more}}
     path.write_text(json.dumps(data))
     status = main(["verify", str(path)])
     lines = [line.removeprefix(f"{path}: ") for line in capsys.readouterr().err.splitlines()]
@@ -87,7 +89,6 @@ def test_keys_not_built_are_warned_by_path(
 @pytest.mark.parametrize(
     ("entry", "where", "why"),
     [
-        (upstream(onlySigned=True), "registries.0.onlySigned", "trust extension"),
         ({"urls": ["https://u"]}, "registries.0", "does nothing"),
         (upstream(urls=["ftp://u"]), "registries.0.urls", "not an http(s)://host[:port] URL"),
         (upstream(urls=[]), "registries.0.urls", "at least 1 item"),
@@ -110,3 +111,30 @@ def test_bad_entries_are_refused_naming_the_key(
     (line,) = lines
     assert line.startswith(f"extensions.sync.{where}: ")
     assert why in line
+
+
+@pytest.mark.parametrize(
+    ("trust", "why"),
+    [
+        (None, "needs the trust extension (extensions.trust)"),
+        ({"enable": False, "cosign": True}, "needs the trust extension enabled"),
+        ({}, "needs extensions.trust.cosign or extensions.trust.notation on"),
+    ],
+)
+def test_only_signed_needs_a_trust_extension_that_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trust: Any, why: str
+) -> None:
+    more = {} if trust is None else {"trust": trust}
+    entries = [upstream(), upstream(onlySigned=True)]
+    status, lines = verify(tmp_path, capsys, {"registries": entries}, **more)
+    assert status != 0
+    (line,) = lines
+    assert line.startswith(f"extensions.sync.registries.1.onlySigned: {why}")
+
+
+@pytest.mark.parametrize("trust", [{"cosign": True}, {"Notation": True}])
+def test_only_signed_with_trust_verifying_is_valid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], trust: Any
+) -> None:
+    entry = upstream(onlySigned=True)
+    assert verify(tmp_path, capsys, {"registries": [entry]}, trust=trust) == (0, [])
