@@ -15,14 +15,16 @@ from ocireg.repopattern import check as check_pattern
 
 # zot keys that ocireg accepts but does not act on yet: each is warned about, by key path.
 NOT_BUILT = {
-    "syncTimeout": "a round is not cut short",
-    "reqConcurrent": "requests to the upstream are not limited in number",
-    "reqPerSec": "requests to the upstream are not limited in rate",
     "disableHTTP2": "the upstream client speaks HTTP/1.1 only",
     "maxIdleConnsPerHost": "the client's connection pool keeps its defaults",
-    "credentialHelper": "only credentialsFile supplies credentials",
+    "credentialHelper": (
+        "cloud credential helpers (ecr, gcp, oauth2) need the cloud's own service, which "
+        "ocireg does not call; only credentialsFile supplies credentials"
+    ),
     "downloadDir": "downloads go through the storage root's upload area",
 }
+DEFAULT_SYNC_TIMEOUT = 3 * 3600.0  # zot's (constants.go)
+DEFAULT_REQ_CONCURRENT = 3  # zot's when unset: regclient's
 
 
 class TagRules(BaseModel):
@@ -76,9 +78,17 @@ class UpstreamRegistry(BaseModel):
     onlySigned: bool = False
     syncLegacyCosignTags: bool = True
     preserveDigest: bool = False
-    syncTimeout: Duration | None = None
-    reqConcurrent: int | None = None
-    reqPerSec: float | None = None
+    syncTimeout: Duration = Field(
+        DEFAULT_SYNC_TIMEOUT,
+        gt=0,
+        description="Most time one upstream request may take, its whole body read included.",
+    )
+    reqConcurrent: int = Field(
+        DEFAULT_REQ_CONCURRENT, gt=0, description="Most requests in flight to each upstream host."
+    )
+    reqPerSec: float | None = Field(
+        None, gt=0, description="Most requests started per second to each upstream host."
+    )
     disableHTTP2: bool | None = None
     maxIdleConnsPerHost: int | None = None
     credentialHelper: str | None = None

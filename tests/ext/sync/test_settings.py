@@ -54,6 +54,9 @@ def test_a_full_zot_entry_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture
         certDir=str(tmp_path),
         maxRetries=3,
         retryDelay="5m",
+        syncTimeout="30m",
+        reqConcurrent=8,
+        reqPerSec=2.5,
         preserveDigest=True,
         syncLegacyCosignTags=False,
     )
@@ -66,9 +69,6 @@ def test_a_full_zot_entry_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("syncTimeout", "3h"),
-        ("reqConcurrent", 4),
-        ("reqPerSec", 10),
         ("disableHTTP2", True),
         ("maxIdleConnsPerHost", 8),
         ("credentialHelper", "ecr"),
@@ -99,6 +99,9 @@ def test_keys_not_built_are_warned_by_path(
         ),
         (upstream(pollInterval="soon"), "registries.0.pollInterval", "invalid duration"),
         (upstream(maxRetries=-1), "registries.0.maxRetries", ""),
+        (upstream(syncTimeout="0s"), "registries.0.syncTimeout", "greater than 0"),
+        (upstream(reqConcurrent=0), "registries.0.reqConcurrent", "greater than 0"),
+        (upstream(reqPerSec=-1), "registries.0.reqPerSec", "greater than 0"),
         (upstream(colour="red"), "registries.0.colour", "unknown key"),
     ],
 )
