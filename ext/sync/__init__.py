@@ -13,6 +13,8 @@ from ocireg.durations import Duration
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.repopattern import check as check_pattern
 
+from .staging import check_usable
+
 # zot keys that ocireg accepts but does not act on yet: each is warned about, by key path.
 NOT_BUILT = {
     "disableHTTP2": "the upstream client speaks HTTP/1.1 only",
@@ -21,7 +23,6 @@ NOT_BUILT = {
         "cloud credential helpers (ecr, gcp, oauth2) need the cloud's own service, which "
         "ocireg does not call; only credentialsFile supplies credentials"
     ),
-    "downloadDir": "downloads go through the storage root's upload area",
 }
 DEFAULT_SYNC_TIMEOUT = 3 * 3600.0  # zot's (constants.go)
 DEFAULT_REQ_CONCURRENT = 3  # zot's when unset: regclient's
@@ -92,7 +93,6 @@ class UpstreamRegistry(BaseModel):
     disableHTTP2: bool | None = None
     maxIdleConnsPerHost: int | None = None
     credentialHelper: str | None = None
-    downloadDir: str | None = None
 
     @field_validator("urls")
     @classmethod
@@ -126,6 +126,14 @@ class SyncSettings(ExtensionSettings):
     credentialsFile: str | None = Field(
         None, description="JSON: host[:port] -> {username, password}; re-read when it changes."
     )
+    downloadDir: str | None = Field(
+        None, description="A local directory where blobs are downloaded before they are stored."
+    )
+
+    @field_validator("downloadDir")
+    @classmethod
+    def _usable(cls, value: str | None) -> str | None:
+        return None if value is None else check_usable(value)
 
     def notices(self) -> list[str]:
         """``key.path: why`` for every key given that ocireg accepts and ignores."""

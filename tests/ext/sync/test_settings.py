@@ -36,6 +36,7 @@ def test_the_example_loads_with_every_rule() -> None:
     assert periodic.pollInterval == 6 * 3600 and periodic.maxRetryDelay == 300
     assert periodic.content[0].tags is not None and periodic.content[0].tags.semver
     assert on_demand.onDemand and on_demand.manifestCheckInterval == 300
+    assert (on_demand.syncTimeout, on_demand.reqConcurrent, on_demand.reqPerSec) == (3600, 5, 10)
     assert settings.notices() == []
 
 
@@ -60,10 +61,12 @@ def test_a_full_zot_entry_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture
         preserveDigest=True,
         syncLegacyCosignTags=False,
     )
-    assert verify(tmp_path, capsys, {"credentialsFile": "/c.json", "registries": [entry]}) == (
-        0,
-        [],
-    )
+    sync = {
+        "credentialsFile": "/c.json",
+        "downloadDir": str(tmp_path / "downloads"),  # made at start-up
+        "registries": [entry],
+    }
+    assert verify(tmp_path, capsys, sync) == (0, [])
 
 
 @pytest.mark.parametrize(
@@ -72,7 +75,6 @@ def test_a_full_zot_entry_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture
         ("disableHTTP2", True),
         ("maxIdleConnsPerHost", 8),
         ("credentialHelper", "ecr"),
-        ("downloadDir", "/tmp/d"),
     ],
 )
 def test_keys_not_built_are_warned_by_path(
