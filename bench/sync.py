@@ -7,9 +7,13 @@
 * a periodic round over many small images: images per second.
 
 A pull is what a client does: GET the manifest, then GET every blob, streamed and discarded.
+Each of the first three pulls also reports the CPU seconds the upstream, the mirror and this
+client spent on it: on a shared machine the steadier figure.
 
     python bench/sync.py                       # 256 MiB image, 2 GiB blob, 500 small images
     python bench/sync.py --big-mib 64 --huge-mib 256 --small 50   # a quick run
+    SYNC_MIRROR_SCRIPT=bench/profile_mirror.py SYNC_PROFILE=/tmp/mirror.prof \
+        python bench/sync.py --on-demand-only    # the mirror's first pull under cProfile
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,7 +65,8 @@ def mirror(upstream: str, **registry: Any) -> Iterator[tuple[Server, Path]]:
         (workdir / "config.json").write_text(json.dumps(config))
         argv = [sys.executable, "-m", "ocireg", "serve", str(workdir / "config.json")]
         if os.environ.get("SYNC_MIRROR_SCRIPT"):  # e.g. one serving under a profiler
-            argv = [sys.executable, os.environ["SYNC_MIRROR_SCRIPT"], str(workdir / "config.json")]
+            script = str(Path(os.environ["SYNC_MIRROR_SCRIPT"]).resolve())
+            argv = [sys.executable, script, str(workdir / "config.json")]
         with _process("ocireg-mirror", argv, workdir, port) as server:
             yield server, workdir / "server.log"
 
@@ -118,7 +124,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with docker_registry() as upstream:
         async with httpx.AsyncClient(base_url=upstream.url, timeout=600) as client:
             await push_big(client, "bench/big", args.big_mib * MiB)
-            await push_big(client, "bench/huge", args.huge_mib * MiB)
+            if args.on_demand_only:
+                args.small = 0
+            else:
+                await push_big(client, "bench/huge", args.huge_mib * MiB)
             base = await push_image_base(client, "small/base")
 
             async def small(n: int) -> None:
@@ -134,11 +143,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         with mirror(upstream.url, onDemand=True) as (server, _):
             pids = {"upstream": upstream.pid, "mirror": server.pid}
             first = await measured(server.url, "bench/big", pids)
+            if os.environ.get("SYNC_PROFILE") and server.pid is not None:
+                os.kill(server.pid, signal.SIGUSR1)  # bench/profile_mirror.py: dump the stats
             await asyncio.sleep(1)  # the background copy commits the manifest
             second = await measured(server.url, "bench/big", pids)
             assert server.pid is not None
-            with RssSampler(server.pid, 0.05) as sampler:
-                huge = await pull(server.url, "bench/huge")
+            if not args.on_demand_only:
+                with RssSampler(server.pid, 0.05) as sampler:
+                    huge = await pull(server.url, "bench/huge")
         results["on_demand"] = {
             "image_mib": args.big_mib,
             "direct": direct,
@@ -147,6 +159,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "second_pull": second,
             "second_over_direct": round(second["s"] / direct["s"], 2),
         }
+        if args.on_demand_only:
+            return results
         results["huge_blob"] = {
             "blob_mib": args.huge_mib,
             "pull_s": round(huge, 2),
@@ -179,6 +193,7 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=256)
     parser.add_argument("--huge-mib", type=int, default=2048)
     parser.add_argument("--small", type=int, default=500)
+    parser.add_argument("--on-demand-only", action="store_true", help="the first three pulls")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
 
