@@ -71,7 +71,8 @@ def test_req_per_sec_spaces_the_requests(tmp_path: Path) -> None:
         with mirror(tmp_path, on_demand(stub, reqPerSec=5, reqConcurrent=10)) as server:
             pull_image(server, stub)
         starts = sorted(started for started, _ in stub.starts)
-        assert len(starts) >= 6  # the manifest, the config and the layers
+        # the manifest and the layers the client pulled (the config may still be on its way)
+        assert len(starts) >= 1 + len(stub.layers)
         # 1/5 s apart: the whole run takes that long for each gap (a gap alone may look
         # shorter by the network's and threads' jitter; a burst would take no time at all)
         assert starts[-1] - starts[0] >= 0.8 * (len(starts) - 1) / 5, starts
