@@ -7,9 +7,13 @@
 * a periodic round over many small images: images per second.
 
 A pull is what a client does: GET the manifest, then GET every blob, streamed and discarded.
+Each of the first three pulls also reports the CPU seconds the upstream, the mirror and this
+client spent on it: on a shared machine the steadier figure.
 
     python bench/sync.py                       # 256 MiB image, 2 GiB blob, 500 small images
     python bench/sync.py --big-mib 64 --huge-mib 256 --small 50   # a quick run
+    SYNC_MIRROR_SCRIPT=bench/profile_mirror.py SYNC_PROFILE=/tmp/mirror.prof \
+        python bench/sync.py --on-demand-only    # the mirror's first pull under cProfile
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +33,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from procstat import RssSampler, now
+from procstat import RssSampler, cpu_seconds, now
 from servers import Server, _process, _workdir, docker_registry, free_port, ocireg_config
 from workload import (
     CONFIG_BLOB,
@@ -58,6 +64,9 @@ def mirror(upstream: str, **registry: Any) -> Iterator[tuple[Server, Path]]:
         config["extensions"] = {"sync": {"registries": [entry]}}
         (workdir / "config.json").write_text(json.dumps(config))
         argv = [sys.executable, "-m", "ocireg", "serve", str(workdir / "config.json")]
+        if os.environ.get("SYNC_MIRROR_SCRIPT"):  # e.g. one serving under a profiler
+            script = str(Path(os.environ["SYNC_MIRROR_SCRIPT"]).resolve())
+            argv = [sys.executable, script, str(workdir / "config.json")]
         with _process("ocireg-mirror", argv, workdir, port) as server:
             yield server, workdir / "server.log"
 
@@ -75,6 +84,27 @@ async def push_big(client: httpx.AsyncClient, repo: str, size: int) -> None:
 async def pull(url: str, repo: str) -> float:
     """Seconds to pull ``repo:v1`` from ``url``: the manifest, then its blobs in turn."""
     started = now()
+    await _pull(url, repo)
+    return now() - started
+
+
+async def measured(url: str, repo: str, servers: dict[str, int | None]) -> dict[str, float]:
+    """A pull's seconds, and the CPU seconds each server (and this client) spent on it: on a
+    shared machine CPU is the steadier figure."""
+    pids = {name: pid for name, pid in servers.items() if pid is not None}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    client = os.times()
+    seconds = await pull(url, repo)
+    after = os.times()
+    found = {"s": round(seconds, 3)}
+    found |= {
+        f"{name}_cpu_s": round(cpu_seconds(pid) - before[name], 2) for name, pid in pids.items()
+    }
+    found["client_cpu_s"] = round(after.user + after.system - client.user - client.system, 2)
+    return found
+
+
+async def _pull(url: str, repo: str) -> None:
     async with httpx.AsyncClient(base_url=url, timeout=600) as client:
         answer = expect(
             await client.get(f"/v2/{repo}/manifests/v1", headers={"Accept": ACCEPT}), 200
@@ -87,7 +117,6 @@ async def pull(url: str, repo: str) -> float:
                 async for piece in response.aiter_raw():
                     received += len(piece)
             assert received == blob["size"], (blob, received)
-    return now() - started
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -95,7 +124,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with docker_registry() as upstream:
         async with httpx.AsyncClient(base_url=upstream.url, timeout=600) as client:
             await push_big(client, "bench/big", args.big_mib * MiB)
-            await push_big(client, "bench/huge", args.huge_mib * MiB)
+            if args.on_demand_only:
+                args.small = 0
+            else:
+                await push_big(client, "bench/huge", args.huge_mib * MiB)
             base = await push_image_base(client, "small/base")
 
             async def small(n: int) -> None:
@@ -107,22 +139,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
             await pool(8, range(args.small), small)
 
-        direct = await pull(upstream.url, "bench/big")
+        direct = await measured(upstream.url, "bench/big", {"upstream": upstream.pid})
         with mirror(upstream.url, onDemand=True) as (server, _):
-            first = await pull(server.url, "bench/big")
+            pids = {"upstream": upstream.pid, "mirror": server.pid}
+            first = await measured(server.url, "bench/big", pids)
+            if os.environ.get("SYNC_PROFILE") and server.pid is not None:
+                os.kill(server.pid, signal.SIGUSR1)  # bench/profile_mirror.py: dump the stats
             await asyncio.sleep(1)  # the background copy commits the manifest
-            second = await pull(server.url, "bench/big")
+            second = await measured(server.url, "bench/big", pids)
             assert server.pid is not None
-            with RssSampler(server.pid, 0.05) as sampler:
-                huge = await pull(server.url, "bench/huge")
+            if not args.on_demand_only:
+                with RssSampler(server.pid, 0.05) as sampler:
+                    huge = await pull(server.url, "bench/huge")
         results["on_demand"] = {
             "image_mib": args.big_mib,
-            "direct_s": round(direct, 3),
-            "first_pull_s": round(first, 3),
-            "first_over_direct": round(first / direct, 2),
-            "second_pull_s": round(second, 3),
-            "second_over_direct": round(second / direct, 2),
+            "direct": direct,
+            "first_pull": first,
+            "first_over_direct": round(first["s"] / direct["s"], 2),
+            "second_pull": second,
+            "second_over_direct": round(second["s"] / direct["s"], 2),
         }
+        if args.on_demand_only:
+            return results
         results["huge_blob"] = {
             "blob_mib": args.huge_mib,
             "pull_s": round(huge, 2),
@@ -155,6 +193,7 @@ def main() -> None:
     parser.add_argument("--big-mib", type=int, default=256)
     parser.add_argument("--huge-mib", type=int, default=2048)
     parser.add_argument("--small", type=int, default=500)
+    parser.add_argument("--on-demand-only", action="store_true", help="the first three pulls")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
 

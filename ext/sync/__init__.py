@@ -22,16 +22,19 @@ from ocireg.durations import Duration
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.repopattern import check as check_pattern
 
+from .staging import check_usable
+
 # zot keys that ocireg accepts but does not act on yet: each is warned about, by key path.
 NOT_BUILT = {
-    "syncTimeout": "a round is not cut short",
-    "reqConcurrent": "requests to the upstream are not limited in number",
-    "reqPerSec": "requests to the upstream are not limited in rate",
     "disableHTTP2": "the upstream client speaks HTTP/1.1 only",
     "maxIdleConnsPerHost": "the client's connection pool keeps its defaults",
-    "credentialHelper": "only credentialsFile supplies credentials",
-    "downloadDir": "downloads go through the storage root's upload area",
+    "credentialHelper": (
+        "cloud credential helpers (ecr, gcp, oauth2) need the cloud's own service, which "
+        "ocireg does not call; only credentialsFile supplies credentials"
+    ),
 }
+DEFAULT_SYNC_TIMEOUT = 3 * 3600.0  # zot's (constants.go)
+DEFAULT_REQ_CONCURRENT = 3  # zot's when unset: regclient's
 
 
 class TagRules(BaseModel):
@@ -87,13 +90,20 @@ class UpstreamRegistry(BaseModel):
     )
     syncLegacyCosignTags: bool = True
     preserveDigest: bool = False
-    syncTimeout: Duration | None = None
-    reqConcurrent: int | None = None
-    reqPerSec: float | None = None
+    syncTimeout: Duration = Field(
+        DEFAULT_SYNC_TIMEOUT,
+        gt=0,
+        description="Most time one upstream request may take, its whole body read included.",
+    )
+    reqConcurrent: int = Field(
+        DEFAULT_REQ_CONCURRENT, gt=0, description="Most requests in flight to each upstream host."
+    )
+    reqPerSec: float | None = Field(
+        None, gt=0, description="Most requests started per second to each upstream host."
+    )
     disableHTTP2: bool | None = None
     maxIdleConnsPerHost: int | None = None
     credentialHelper: str | None = None
-    downloadDir: str | None = None
 
     @field_validator("urls")
     @classmethod
@@ -117,6 +127,14 @@ class SyncSettings(ExtensionSettings):
     credentialsFile: str | None = Field(
         None, description="JSON: host[:port] -> {username, password}; re-read when it changes."
     )
+    downloadDir: str | None = Field(
+        None, description="A local directory where blobs are downloaded before they are stored."
+    )
+
+    @field_validator("downloadDir")
+    @classmethod
+    def _usable(cls, value: str | None) -> str | None:
+        return None if value is None else check_usable(value)
 
     def notices(self) -> list[str]:
         """``key.path: why`` for every key given that ocireg accepts and ignores."""

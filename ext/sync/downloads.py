@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -33,6 +34,7 @@ from ocireg.registry.store import Registry
 from ocireg.registry.uploads import ChunkInfo
 
 from .counters import Counting
+from .staging import Staging
 from .upstream import NotUpstream, Upstream, UpstreamError
 
 log = logging.getLogger("ocireg.sync")
@@ -55,6 +57,7 @@ class Download:
     digest: Digest
     source: Source
     session: str | None = None
+    staged: Path | None = None  # the file in downloadDir, when there is one
     size: int | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)  # size known, or failed
     moved: asyncio.Event = field(default_factory=asyncio.Event)  # bytes arrived
@@ -68,9 +71,10 @@ class Download:
 
 
 class Downloads:
-    def __init__(self, counters: Counting) -> None:
+    def __init__(self, counters: Counting, staging: Staging | None = None) -> None:
         self._running: dict[tuple[int, str, str], Download] = {}
         self.counters = counters
+        self.staging = staging
 
     def _key(self, registry: Registry, repo: str, digest: Digest) -> tuple[int, str, str]:
         return (id(registry), repo, str(digest))
@@ -105,11 +109,9 @@ class Downloads:
         """A reader of the download: its size and bytes as they arrive; None when it failed
         before a byte came."""
         await download.started.wait()
-        if download.error is not None or download.size is None or download.session is None:
+        if download.error is not None or download.size is None:
             return None
-        path = download.registry.driver.local_path(
-            layout.upload_file(download.repo, download.session)
-        )
+        path = _growing_file(download)
         if path is None:  # no file to follow: wait for the stored blob
             assert download.task is not None
             await asyncio.shield(download.task)
@@ -124,8 +126,12 @@ class Downloads:
         settings = download.source.upstream.settings
         begun = time.perf_counter()
         try:
-            await registry.ensure_repository(repo)
-            download.session = await registry.uploads.start(repo)
+            if self.staging is not None:
+                download.staged = self.staging.path(download.digest)
+                download.staged.touch()
+            else:
+                await registry.ensure_repository(repo)
+                download.session = await registry.uploads.start(repo)
             attempt = 0
             while True:
                 failure = await self._attempt(download)
@@ -148,15 +154,21 @@ class Downloads:
                 )
                 await asyncio.sleep(delay)
                 attempt += 1
-            await registry.uploads.complete(
-                repo, download.session, download.digest, _nothing(), ChunkInfo()
-            )
+            if download.staged is not None:
+                await _commit_staged(download, download.staged)
+            else:
+                assert download.session is not None
+                await registry.uploads.complete(
+                    repo, download.session, download.digest, _nothing(), ChunkInfo()
+                )
         except BaseException as error:
             download.error = error
             if not isinstance(error, NotUpstream):  # a blob it does not have is no failure
                 self.counters.add("failures", download.source.upstream.urls[0])
             if download.session is not None:
                 await registry.uploads.discard(repo, download.session)
+            if download.staged is not None:
+                _remove(download.staged)
             if isinstance(error, asyncio.CancelledError):
                 raise
             event(
@@ -187,8 +199,12 @@ class Downloads:
         """One request for what is still missing; the failure, or None when the upstream sent
         everything. A connection that breaks keeps what arrived (the next attempt resumes)."""
         registry, repo, session = download.registry, download.repo, download.session
-        assert session is not None
-        have = registry.uploads.size(repo, session)
+        staged = download.staged
+        if staged is not None:
+            have = staged.stat().st_size
+        else:
+            assert session is not None
+            have = registry.uploads.size(repo, session)
         source = download.source
         try:
             async with source.upstream.blob(source.repo, str(download.digest), have) as answer:
@@ -199,14 +215,86 @@ class Downloads:
                 skip = have if answer.status_code == 200 else 0
                 broken: list[BaseException] = []
                 chunks = _received(answer, skip, download, broken)
-                await registry.uploads.append(repo, session, chunks, ChunkInfo())
+                if staged is not None:
+                    await _write(staged, chunks)
+                else:
+                    assert session is not None
+                    await registry.uploads.append(repo, session, chunks, ChunkInfo())
         except (UpstreamError, httpx.HTTPError) as error:
             return error
         if broken:
             return broken[0]
-        if download.size is not None and registry.uploads.size(repo, session) < download.size:
+        if staged is not None:
+            got = staged.stat().st_size
+        else:
+            assert session is not None
+            got = registry.uploads.size(repo, session)
+        if download.size is not None and got < download.size:
             return UpstreamError("the upstream sent less than the blob's size")
         return None
+
+
+def _growing_file(download: Download) -> Path | None:
+    """The local file the download is written to (None: no local file to follow)."""
+    if download.staged is not None:
+        return download.staged
+    if download.session is None:
+        return None
+    return download.registry.driver.local_path(layout.upload_file(download.repo, download.session))
+
+
+async def _write(staged: Path, chunks: AsyncIterator[bytes]) -> None:
+    """Append to the staged file as the bytes come; each piece lands whole (no batching), so
+    a break or a syncTimeout keeps exactly what arrived for the next attempt."""
+    with _appending(staged) as handle:
+        async for chunk in chunks:
+            handle.write(chunk)
+            handle.flush()
+
+
+def _appending(path: Path) -> BinaryIO:
+    return open(path, "ab")
+
+
+async def _commit_staged(download: Download, staged: Path) -> None:
+    """Store the staged blob through the upload path, which checks its digest. On the same
+    filesystem as a local storage root the file is linked in, not copied; readers following
+    the staged file keep reading it until they are done."""
+    registry, repo = download.registry, download.repo
+    await registry.ensure_repository(repo)
+    download.session = session = await registry.uploads.start(repo)
+    target = registry.driver.local_path(layout.upload_file(repo, session))
+    linked = target is not None and _link(staged, target)
+    chunks = _nothing() if linked else _read(staged)
+    try:
+        await registry.uploads.complete(repo, session, download.digest, chunks, ChunkInfo())
+    finally:
+        _remove(staged)
+
+
+def _link(staged: Path, target: Path) -> bool:
+    """Put the staged file in place of the (empty) upload file if both are on one
+    filesystem; False when they are not."""
+    if target.stat().st_dev != staged.stat().st_dev:
+        return False
+    target.unlink()
+    os.link(staged, target)
+    return True
+
+
+def _remove(path: Path) -> None:
+    path.unlink(missing_ok=True)
+
+
+def _pieces(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            yield chunk
+
+
+async def _read(path: Path) -> AsyncIterator[bytes]:
+    for chunk in _pieces(path):
+        yield chunk
 
 
 def _total_size(answer: httpx.Response, have: int) -> int | None:

@@ -20,6 +20,7 @@ from .ondemand import OnDemandSync, Target
 from .periodic import PeriodicSync, RoundMarker
 from .referrers import Referrers
 from .signed import SignedOnly
+from .staging import Staging
 from .store import Conversions
 from .upstream import Upstream
 
@@ -50,7 +51,8 @@ def setup(context: SetupContext) -> SyncState:
     metrics = context.app.extensions.get("metrics")  # set up before sync: exported there
     if metrics is not None:
         counters.export_to(metrics.state.own)
-    downloads = Downloads(counters)
+    staging = Staging(settings.downloadDir) if settings.downloadDir is not None else None
+    downloads = Downloads(counters, staging)
     images = Images(downloads, conversions)
     referrers = Referrers(images)
     signed = SignedOnly(context.app, images, referrers)
@@ -78,6 +80,8 @@ def setup(context: SetupContext) -> SyncState:
         for target in targets:
             await target.upstream.close()
         conversions.close()
+        if staging is not None:
+            staging.close()
 
     context.scheduler.at_stop(close)
     return SyncState(counters, targets, images, downloads, on_demand, periodic)

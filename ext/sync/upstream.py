@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 
 from ocireg.digests import digest_bytes
@@ -31,6 +32,7 @@ from ocireg.registry import mediatypes as mt
 
 from . import UpstreamRegistry
 from .credentials import CredentialsFile
+from .limits import HostLimits, LimitedTransport
 
 log = logging.getLogger("ocireg.sync")
 
@@ -38,6 +40,13 @@ MANIFEST_ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_LIST, mt.D
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 PAGE = 1000
+# httpcore reads an HTTP/1.1 body 64 KiB at a time, and each read costs a few dozen Python
+# calls; a 256 MiB blob took 4,096 of them. Reads up to 1 MiB take what the socket has (a read
+# never waits to fill it), which cut the mirror's CPU for a first pull by a quarter
+# (bench/RESULTS.md, issue 15). It applies to every httpx client in the process; only raised.
+httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(
+    httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, 1 << 20
+)
 
 
 class UpstreamError(Exception):
@@ -94,11 +103,14 @@ class Upstream:
         self.settings = settings
         self.credentials = credentials
         self.urls = settings.urls
+        inner = transport or httpx.AsyncHTTPTransport(
+            verify=tls_context(settings.tlsVerify, settings.certDir)
+        )
+        limits = HostLimits(settings.reqConcurrent, settings.reqPerSec)
         self._client = httpx.AsyncClient(
-            verify=tls_context(settings.tlsVerify, settings.certDir),
-            timeout=httpx.Timeout(30.0, read=60.0),
+            timeout=httpx.Timeout(30.0, read=60.0),  # a stall; syncTimeout bounds the whole
             follow_redirects=True,
-            transport=transport,
+            transport=LimitedTransport(inner, limits),
         )
         self._tokens: dict[tuple[str, str], str] = {}  # (url, scope) -> bearer token
         self._basic: set[str] = set()  # URLs that challenged with Basic
@@ -182,12 +194,21 @@ class Upstream:
         return delay
 
     async def _send_retrying(
-        self, url: str, path: str, scope: str, headers: dict[str, str], method: str
+        self,
+        url: str,
+        path: str,
+        scope: str,
+        headers: dict[str, str],
+        method: str,
+        deadline: asyncio.Timeout,
     ) -> httpx.Response:
         attempt = 0
         while True:
             response: httpx.Response | None = None
             try:
+                # syncTimeout, as Go's http.Client.Timeout in zot: each attempt, from its first
+                # byte sent to the last one of its body read, the retry's back-off excluded
+                deadline.reschedule(asyncio.get_running_loop().time() + self.settings.syncTimeout)
                 response = await self._send_once(url, path, scope, headers, method)
                 if response.status_code not in _RETRIED_STATUS:
                     return response
@@ -199,6 +220,7 @@ class Upstream:
                 failure = f"{type(error).__name__}: {error}"
                 if attempt >= self.settings.maxRetries:
                     raise UpstreamError(f"{url}: {failure}") from error
+            deadline.reschedule(None)
             delay = self._delay(attempt, response)
             event(
                 log,
@@ -221,25 +243,37 @@ class Upstream:
         one's), streamed; UpstreamError when none could answer at all."""
         errors: list[str] = []
         chosen: httpx.Response | None = None
-        for url in self.urls:
-            try:
-                response = await self._send_retrying(url, path, scope, headers or {}, method)
-            except UpstreamError as error:
-                errors.append(str(error))
-                continue
-            if chosen is not None:
-                await chosen.aclose()
-            chosen = response
-            if response.status_code != 404 and response.status_code < 500:
-                break
-        if chosen is None:
-            raise UpstreamError("; ".join(errors))
         try:
-            yield chosen
-        except httpx.HTTPError as error:  # the body broke off, or was not what it said
-            raise UpstreamError(f"{chosen.url}: {type(error).__name__}: {error}") from error
-        finally:
-            await chosen.aclose()
+            async with asyncio.timeout(None) as deadline:
+                for url in self.urls:
+                    if chosen is not None:  # kept, read, as the answer if no other URL has one
+                        await chosen.aread()
+                        await chosen.aclose()  # its request slot is free for the next
+                    try:
+                        response = await self._send_retrying(
+                            url, path, scope, headers or {}, method, deadline
+                        )
+                    except UpstreamError as error:
+                        errors.append(str(error))
+                        continue
+                    chosen = response
+                    if response.status_code != 404 and response.status_code < 500:
+                        break
+                if chosen is None:
+                    raise UpstreamError("; ".join(errors))
+                try:
+                    yield chosen
+                except httpx.HTTPError as error:  # the body broke off, or was not what it said
+                    raise UpstreamError(f"{chosen.url}: {type(error).__name__}: {error}") from error
+                finally:
+                    await chosen.aclose()
+        except TimeoutError:
+            if not deadline.expired():  # the caller's own, not syncTimeout
+                raise
+            where = chosen.url if chosen is not None else self.urls[-1] + path
+            raise UpstreamError(
+                f"{where}: no whole answer within syncTimeout ({self.settings.syncTimeout:g} s)"
+            ) from None
 
     # -- the distribution API -------------------------------------------------------------
     async def manifest(self, repo: str, reference: str) -> Fetched | None:

@@ -38,6 +38,7 @@ def test_the_example_loads_with_every_rule() -> None:
     assert periodic.pollInterval == 6 * 3600 and periodic.maxRetryDelay == 300
     assert periodic.content[0].tags is not None and periodic.content[0].tags.semver
     assert on_demand.onDemand and on_demand.manifestCheckInterval == 300
+    assert (on_demand.syncTimeout, on_demand.reqConcurrent, on_demand.reqPerSec) == (3600, 5, 10)
     assert settings.notices() == []
 
 
@@ -56,25 +57,26 @@ def test_a_full_zot_entry_is_valid(tmp_path: Path, capsys: pytest.CaptureFixture
         certDir=str(tmp_path),
         maxRetries=3,
         retryDelay="5m",
+        syncTimeout="30m",
+        reqConcurrent=8,
+        reqPerSec=2.5,
         preserveDigest=True,
         syncLegacyCosignTags=False,
     )
-    assert verify(tmp_path, capsys, {"credentialsFile": "/c.json", "registries": [entry]}) == (
-        0,
-        [],
-    )
+    sync = {
+        "credentialsFile": "/c.json",
+        "downloadDir": str(tmp_path / "downloads"),  # made at start-up
+        "registries": [entry],
+    }
+    assert verify(tmp_path, capsys, sync) == (0, [])
 
 
 @pytest.mark.parametrize(
     ("key", "value"),
     [
-        ("syncTimeout", "3h"),
-        ("reqConcurrent", 4),
-        ("reqPerSec", 10),
         ("disableHTTP2", True),
         ("maxIdleConnsPerHost", 8),
         ("credentialHelper", "ecr"),
-        ("downloadDir", "/tmp/d"),
     ],
 )
 def test_keys_not_built_are_warned_by_path(
@@ -100,6 +102,9 @@ def test_keys_not_built_are_warned_by_path(
         ),
         (upstream(pollInterval="soon"), "registries.0.pollInterval", "invalid duration"),
         (upstream(maxRetries=-1), "registries.0.maxRetries", ""),
+        (upstream(syncTimeout="0s"), "registries.0.syncTimeout", "greater than 0"),
+        (upstream(reqConcurrent=0), "registries.0.reqConcurrent", "greater than 0"),
+        (upstream(reqPerSec=-1), "registries.0.reqPerSec", "greater than 0"),
         (upstream(colour="red"), "registries.0.colour", "unknown key"),
     ],
 )

@@ -1,0 +1,122 @@
+"""A tiny upstream registry in this process that is watched and steered: it serves one image
+(``repo:v1``, a config and some layers), counts the requests it has in flight and notes when each
+one started, and can stall a blob's body half-way for a while (a slow upstream)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from ocireg.registry.mediatypes import OCI_MANIFEST
+from tests.liveserver import free_port
+
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+@dataclass
+class Stub:
+    url: str
+    manifest: bytes
+    blobs: dict[str, bytes]
+    hold: float = 0.0  # seconds each blob answer takes before its body
+    stall: float = 0.0  # seconds a blob's body stops half-way
+    in_flight: int = 0
+    most_in_flight: int = 0
+    starts: list[tuple[float, str]] = field(default_factory=list)  # monotonic time, path
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def layers(self) -> list[str]:
+        return [layer["digest"] for layer in json.loads(self.manifest)["layers"]]
+
+
+def _image(layers: int, layer_size: int) -> tuple[bytes, dict[str, bytes]]:
+    config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
+    contents = [bytes([n]) * layer_size for n in range(layers)]
+    blobs = {_digest(data): data for data in [config, *contents]}
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": _digest(config), "size": len(config)},
+        "layers": [
+            {"mediaType": OCI_LAYER, "digest": _digest(data), "size": len(data)}
+            for data in contents
+        ],
+    }
+    return json.dumps(manifest).encode(), blobs
+
+
+@contextmanager
+def stub_upstream(layers: int = 1, layer_size: int = 4096) -> Iterator[Stub]:
+    manifest, blobs = _image(layers, layer_size)
+    port = free_port()
+    stub = Stub(f"http://127.0.0.1:{port}", manifest, blobs)
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _answer(self, status: int, body: bytes, media_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", media_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command == "GET":
+                self._body(body)
+
+        def _body(self, body: bytes) -> None:
+            if stub.stall and "/blobs/" in self.path:
+                half = len(body) // 2
+                self.wfile.write(body[:half])
+                self.wfile.flush()
+                time.sleep(stub.stall)
+                body = body[half:]
+            self.wfile.write(body)
+
+        def _serve(self) -> None:
+            with stub.lock:
+                stub.starts.append((time.monotonic(), self.path))
+                stub.in_flight += 1
+                stub.most_in_flight = max(stub.most_in_flight, stub.in_flight)
+            try:
+                self._route()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                with stub.lock:
+                    stub.in_flight -= 1
+
+        def _route(self) -> None:
+            parts = self.path.split("?")[0].split("/")
+            if self.path.startswith("/v2/repo/manifests/"):
+                self._answer(200, stub.manifest, OCI_MANIFEST)
+            elif self.path.startswith("/v2/repo/blobs/") and parts[-1] in stub.blobs:
+                time.sleep(stub.hold)
+                self._answer(200, stub.blobs[parts[-1]], "application/octet-stream")
+            else:
+                self._answer(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}', "application/json")
+
+        do_GET = do_HEAD = _serve
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield stub
+    finally:
+        server.shutdown()
+        server.server_close()
