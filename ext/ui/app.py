@@ -69,6 +69,13 @@ class UI:
         guard = self.state.guard
         return guard is not None and guard.api_keys is not None
 
+    def openid_providers(self) -> list[tuple[str, str]]:
+        """Each OpenID provider's zot name and the name its button shows."""
+        guard = self.state.guard
+        if guard is None:
+            return []
+        return [(name, p.display_name) for name, p in sorted(guard.openid.items())]
+
     def login_methods(self) -> list[str]:
         guard = self.state.guard
         if guard is None:
@@ -101,8 +108,14 @@ def setup(context: SetupContext) -> UI:
     secure = config.http.tls is not None
     if auth is not None and auth.secureSession is not None:
         secure = auth.secureSession
-    sessions = SessionStore(getattr(context.app.meta, "path", None), keys)
-    context.scheduler.at_stop(_closer(sessions))
+    guard = context.app.guard
+    if guard is not None and guard.sessions is not None:  # OpenID login's: one store for both
+        sessions = guard.sessions
+    else:
+        sessions = SessionStore(getattr(context.app.meta, "path", None), keys)
+        context.scheduler.at_stop(_closer(sessions))
+        if guard is not None:  # API calls marked as the UI's are then this session's user
+            guard.sessions = sessions
     ui = UI(
         state=context.app,
         runner=context.app.extensions["search"].state.runner,
