@@ -8,7 +8,8 @@ logged in. The ID token is verified here, nowhere else: its signature against th
 ``iss``, ``aud`` (and ``azp`` when there are several audiences), ``exp`` and ``nonce``.
 
 ``github`` is OAuth2, not OpenID Connect, as in zot: no ID token; the user is the account's
-primary e-mail address and the groups are its organisations, both from GitHub's API.
+primary e-mail address and the groups are its organisations, both from GitHub's API
+(GitHub Enterprise's at ``/api/v3`` when ``authurl`` names its host).
 
 Network calls use httpx with a short timeout; a provider that cannot be reached or answers
 nonsense is :class:`ProviderUnavailable`, a login it or its tokens refuse is
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
@@ -92,7 +94,6 @@ class Provider:
     client_id: str
     client_secret: str | None
     transport: httpx.AsyncBaseTransport | None = None  # tests: a provider served in-process
-    github_api: str = GITHUB_API
     clock: Callable[[], float] = time.time
     _discovered: _Discovered | None = field(default=None, repr=False)
 
@@ -100,6 +101,15 @@ class Provider:
     def display_name(self) -> str:
         default = {"oidc": "OpenID", "google": "Google", "gitlab": "GitLab", "github": "GitHub"}
         return self.config.name or default[self.name]
+
+    @property
+    def github_api(self) -> str:
+        """GitHub's API: api.github.com, or GitHub Enterprise's (``/api/v3`` on the host of
+        ``authurl``) when the OAuth endpoints are configured."""
+        if self.config.authurl:
+            parts = urlsplit(self.config.authurl)
+            return f"{parts.scheme}://{parts.netloc}/api/v3"
+        return GITHUB_API
 
     @property
     def issuer(self) -> str | None:

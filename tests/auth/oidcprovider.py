@@ -169,6 +169,15 @@ class OpenIDProvider:
             serialized = f"{header}.{payload.decode()}.{signature}"
         return serialized
 
+    def github(self, path: str, authorization: str) -> tuple[int, Any]:
+        """GitHub's /user/emails and /user/orgs for the user the access token is for."""
+        claims = self._access_tokens.get(authorization.removeprefix("Bearer "))
+        if claims is None:
+            return 401, {"message": "Bad credentials"}
+        if path.endswith("/emails"):
+            return 200, [{"email": claims.get("email"), "primary": True, "verified": True}]
+        return 200, [{"login": group} for group in claims.get("groups", [])]
+
     def userinfo(self, authorization: str) -> tuple[int, dict[str, Any]]:
         claims = self._access_tokens.get(authorization.removeprefix("Bearer "))
         if claims is None:
@@ -189,11 +198,13 @@ def _handler(provider: OpenIDProvider) -> type[BaseHTTPRequestHandler]:
                 self._json(200, provider.discovery())
             elif parts.path == "/jwks":
                 self._json(200, provider.jwks())
-            elif parts.path == "/authorize":
+            elif parts.path in ("/authorize", "/login/oauth/authorize"):  # OIDC, GitHub
                 status, headers, body = provider.authorize(query)
                 self._answer(status, headers, body)
             elif parts.path == "/userinfo":
                 self._json(*provider.userinfo(self.headers.get("Authorization", "")))
+            elif parts.path.startswith("/api/v3/user/"):  # GitHub Enterprise's API
+                self._json(*provider.github(parts.path, self.headers.get("Authorization", "")))
             else:
                 self._answer(404, {}, b"not found")
 
@@ -202,12 +213,12 @@ def _handler(provider: OpenIDProvider) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length).decode()
             form = {k: v[0] for k, v in parse_qs(body).items()}
-            if self.path == "/token":
+            if self.path in ("/token", "/login/oauth/access_token"):
                 self._json(*provider.token(form, self.headers.get("Authorization", "")))
             else:
                 self._answer(404, {}, b"not found")
 
-        def _json(self, status: int, document: dict[str, Any]) -> None:
+        def _json(self, status: int, document: Any) -> None:
             self._answer(
                 status, {"Content-Type": "application/json"}, json.dumps(document).encode()
             )

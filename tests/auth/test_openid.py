@@ -43,9 +43,17 @@ def registry(
     )
     # gitlab at an issuer where nothing listens: a provider that cannot be reached
     gitlab = {"clientid": "x", "issuer": f"http://127.0.0.1:{free_port()}"}
+    # github as GitHub Enterprise at the same provider: OAuth2 and GitHub's API, no ID token
+    github = {
+        "clientid": provider.client_id,
+        "clientsecret": provider.client_secret,
+        "authurl": f"{provider.url}/login/oauth/authorize",
+        "tokenurl": f"{provider.url}/login/oauth/access_token",
+    }
+    providers = {"oidc": oidc, "gitlab": gitlab, "github": github}
     extra = {
         "http": {
-            "auth": {"openid": {"providers": {"oidc": oidc, "gitlab": gitlab}}},
+            "auth": {"openid": {"providers": providers}},
             "accessControl": ACCESS,
         }
     }
@@ -69,9 +77,9 @@ def browser(registry: LiveServer) -> Iterator[httpx.Client]:
         yield client
 
 
-def to_provider_and_back(browser: httpx.Client, **query: str) -> str:
+def to_provider_and_back(browser: httpx.Client, provider: str = "oidc", **query: str) -> str:
     """Start a login, let the provider log the user in; the URL it sends the browser back to."""
-    start = browser.get("/zot/auth/login", params={"provider": "oidc", **query})
+    start = browser.get("/zot/auth/login", params={"provider": provider, **query})
     assert start.status_code == 302, start.text
     at_provider = browser.get(start.headers["location"])  # another host: its own request
     assert at_provider.status_code == 302, at_provider.text
@@ -174,8 +182,8 @@ def test_callback_ui_elsewhere_is_refused(browser: httpx.Client, target: str) ->
 
 
 def test_an_unknown_provider_is_refused(browser: httpx.Client) -> None:
-    answer = browser.get("/zot/auth/login", params={"provider": "github"})
-    assert answer.status_code == 400 and "gitlab, oidc" in answer.text
+    answer = browser.get("/zot/auth/login", params={"provider": "google"})
+    assert answer.status_code == 400 and "github, gitlab, oidc" in answer.text
 
 
 def test_a_provider_that_cannot_be_reached_is_a_502(browser: httpx.Client) -> None:
@@ -292,4 +300,20 @@ def test_a_key_id_it_does_not_know_makes_it_fetch_the_keys_again(
     provider.requests.clear()
     refused(browser.get(back), "signed with a key its issuer does not publish")
     assert "/jwks" in provider.requests  # looked again before refusing
+    assert_no_session(browser)
+
+
+def test_github_login_names_the_primary_email_and_the_organisations(
+    browser: httpx.Client,
+) -> None:
+    back = to_provider_and_back(browser, provider="github")
+    assert "/zot/auth/callback/github?" in back
+    answer = browser.get(back)
+    assert answer.json() == {"user": "ann@example.com", "groups": ["devs"]}
+    assert browser.get("/zot/auth/apikey", headers=UI_HEADER).status_code == 200
+
+
+def test_github_wrong_state(browser: httpx.Client) -> None:
+    back = httpx.URL(to_provider_and_back(browser, provider="github"))
+    refused(browser.get(back.copy_set_param("state", "forged")), "the state is not this login's")
     assert_no_session(browser)
