@@ -70,6 +70,8 @@ class Accounts:
     async def login_page(self, request: Request, error: str = "", status: int = 200) -> Response:
         visit = self.pages.visit(request)
         target = _safe_next(request.query_params.get("next"))
+        if not error and request.query_params.get("failed") == "openid":  # from the callback
+            error = "The OpenID login did not succeed. Try again."
         token = secrets.token_urlsafe(32)
         response = self.pages.render(
             visit, "login.html", status, login_csrf=token, next=target, error=error

@@ -8,7 +8,8 @@ which is how an OpenID user makes API keys at ``/zot/auth/apikey``, as in zot.
 
 A failed return (a state that is not this browser's login, a code the provider refuses, an ID
 token that is forged, expired, for another client or issuer, or with another nonce) is a 401
-with its reason, and opens no session.
+with its reason, and opens no session; for a login the web UI started, a 303 back to its login
+page, which says the login failed (the reason goes to the log).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -124,6 +125,9 @@ async def callback(provider: str) -> Response:
         logged_in = await relying_party.finish(pending, query("code") or "")
     except LoginRefused as exc:
         event(log, logging.WARNING, "openid login refused", provider=provider, reason=str(exc))
+        to_ui = _back_to_the_ui_login(kept, provider)
+        if to_ui is not None:
+            return to_ui
         raise _refused(str(exc)) from None
     except ProviderUnavailable as exc:
         raise _unavailable(relying_party, exc) from None
@@ -137,6 +141,19 @@ async def callback(provider: str) -> Response:
         document = {"user": logged_in.user, "groups": list(groups)}
         response = Response(json.dumps(document), 200, media_type="application/json")
     _set_session_cookie(response, cookie)
+    response.delete_cookie(PENDING_COOKIE, path=f"{CALLBACK_PATH}/{provider}")
+    return response
+
+
+def _back_to_the_ui_login(kept: dict[str, str] | None, provider: str) -> Response | None:
+    """For a login the web UI started: its login page, saying the login failed (the reason
+    is in the log; a person gets a page, not an API error), and no session. None otherwise."""
+    callback = (kept or {}).get("callback", "")
+    from_ui = callback == UI_HOME or callback.startswith(f"{UI_HOME}/")
+    if not from_ui or "ui" not in app_state().extensions:
+        return None
+    target = f"{UI_HOME}/login?{urlencode({'next': callback, 'failed': 'openid'})}"
+    response = RedirectResponse(target, status_code=303)
     response.delete_cookie(PENDING_COOKIE, path=f"{CALLBACK_PATH}/{provider}")
     return response
 

@@ -62,3 +62,18 @@ def test_openid_login_key_and_logout_in_the_browser(page: Page, sso_registry: Li
     page.wait_for_url(f"{base}/home")
     expect(page.get_by_role("link", name="Log in")).to_be_visible()
     assert not [c for c in page.context.cookies() if c["name"] == "ocireg_session"]
+
+
+def test_a_failed_openid_login_comes_back_to_the_login_page(
+    page: Page, sso_registry: LiveServer, provider: OpenIDProvider
+) -> None:
+    provider.nonce = "another-logins-nonce"  # the ID token is not for this login
+    try:
+        page.goto(f"{sso_registry.url}/home/login")
+        page.get_by_role("link", name="Acme SSO").click()
+        page.wait_for_url("**/home/login?next=%2Fhome&failed=openid")
+    finally:
+        provider.nonce = None
+    expect(page.get_by_role("alert")).to_have_text("The OpenID login did not succeed. Try again.")
+    expect(page.locator(".who")).to_have_count(0)
+    assert not [c for c in page.context.cookies() if c["name"] == "ocireg_session"]
