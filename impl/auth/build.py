@@ -158,10 +158,12 @@ def _client_credentials(name: str, path: str) -> tuple[str, str | None]:
 
 def _sessions(auth: AuthConfig, meta: MetaDB | None) -> SessionStore:
     """The browser sessions OpenID login makes, in the meta DB file (the UI reads the same)."""
-    from ocireg.auth.sessionkeys import read_session_keys
+    from ocireg.auth.sessionkeys import read_session_keys, warn_unused_session_keys
     from ocireg.auth.sessions import SessionStore
 
     keys = read_session_keys(auth.sessionKeysFile) if auth.sessionKeysFile else None
+    if keys is not None and meta is not None:  # the running app's, not start-up's file check
+        warn_unused_session_keys(keys)
     return SessionStore(getattr(meta, "path", None), keys)
 
 

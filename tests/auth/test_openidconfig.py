@@ -4,6 +4,7 @@ path (ocireg.auth.openidconfig, ocireg.auth.settings, ocireg.auth.build)."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from ocireg.auth.build import build_guard
 from ocireg.cli import main
 from ocireg.config import Config
 from ocireg.configcheck import ConfigError
+from ocireg.meta.db import SQLiteMetaDB
 
 OIDC = {"clientid": "c", "clientsecret": "s", "issuer": "https://sso.example.com"}
 
@@ -81,6 +83,26 @@ def test_openid_next_to_registry_tokens_is_refused(
     bearer = {"realm": "https://auth/token", "service": "reg", "cert": str(tmp_path / "c.pem")}
     code, said = _verify(tmp_path, capsys, openid={"providers": {"oidc": OIDC}}, bearer=bearer)
     assert code == 1 and "remove openid" in said
+
+
+def test_session_keys_serve_openid_sessions_without_the_ui(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keys = tmp_path / "keys.json"
+    keys.write_text(json.dumps({"hashKey": "h" * 32, "encryptKey": "e" * 32}))
+    auth = {"openid": {"providers": {"oidc": OIDC}}, "sessionKeysFile": str(keys)}
+    config = Config.model_validate(
+        {"storage": {"rootDirectory": str(tmp_path / "data")}, "http": {"auth": auth}}
+    )
+    meta = SQLiteMetaDB(tmp_path / "meta.db")
+    with caplog.at_level(logging.WARNING, logger="ocireg.auth"):
+        guard = build_guard(config, meta)
+    assert guard is not None and guard.sessions is not None
+    cookie, _ = guard.sessions.create("ann", "openid", ())
+    assert len(cookie.rpartition(".")[2]) == 64  # signed with hashKey
+    assert "http.auth.sessionKeysFile: encryptKey not used" in caplog.text
+    guard.sessions.close()
+    meta.close()
 
 
 def _guard_problems(tmp_path: Path, provider: dict[str, Any]) -> list[str]:
