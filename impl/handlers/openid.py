@@ -58,8 +58,12 @@ def _callback_target(request: Request, wanted: str | None) -> str:
     that is this registry's or in callbackAllowOrigins; nothing else (no open redirect)."""
     if not wanted:
         return UI_HOME if "ui" in app_state().extensions else ""
+    if any(ord(c) < 0x21 or c in "\\\x7f" for c in wanted):
+        # browsers drop tabs and newlines and read a backslash as a slash: "/\t/evil" would
+        # become "//evil", another site
+        raise _bad_callback()
     parts = urlsplit(wanted)
-    if not parts.scheme and not parts.netloc and wanted.startswith("/") and "\\" not in wanted:
+    if not parts.scheme and not parts.netloc and wanted.startswith("/"):
         return wanted
     auth = app_state().config.http.auth
     allowed = {_origin(request)}
@@ -67,7 +71,11 @@ def _callback_target(request: Request, wanted: str | None) -> str:
         allowed.update(auth.openid.callbackAllowOrigins)
     if parts.scheme in ("http", "https") and f"{parts.scheme}://{parts.netloc}" in allowed:
         return wanted
-    raise RegistryError(
+    raise _bad_callback()
+
+
+def _bad_callback() -> RegistryError:
+    return RegistryError(
         ErrorCode.UNSUPPORTED,
         {"reason": "callback_ui must be a page of this registry or of callbackAllowOrigins"},
         status=400,

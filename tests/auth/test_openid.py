@@ -53,7 +53,12 @@ def registry(
     providers = {"oidc": oidc, "gitlab": gitlab, "github": github}
     extra = {
         "http": {
-            "auth": {"openid": {"providers": providers}},
+            "auth": {
+                "openid": {
+                    "providers": providers,
+                    "callbackAllowOrigins": ["https://ui.example.com"],
+                }
+            },
             "accessControl": ACCESS,
         }
     }
@@ -173,8 +178,22 @@ def test_callback_ui_sends_the_browser_back(browser: httpx.Client) -> None:
     assert answer.status_code == 302 and answer.headers["location"].endswith("/v2/_catalog")
 
 
+def test_callback_ui_may_be_an_allowed_origin(browser: httpx.Client) -> None:
+    back = to_provider_and_back(browser, callback_ui="https://ui.example.com/home")
+    answer = browser.get(back)
+    assert answer.status_code == 302
+    assert answer.headers["location"] == "https://ui.example.com/home"
+
+
 @pytest.mark.parametrize(
-    "target", ["https://evil.example/home", "//evil.example/x", "javascript:x"]
+    "target",
+    [
+        "https://evil.example/home",
+        "//evil.example/x",
+        "javascript:x",
+        "/\t/evil.example",
+        "/\\evil.example",
+    ],
 )
 def test_callback_ui_elsewhere_is_refused(browser: httpx.Client, target: str) -> None:
     answer = browser.get("/zot/auth/login", params={"provider": "oidc", "callback_ui": target})
