@@ -40,6 +40,7 @@ from ocireg.ratelimit import RateLimitMiddleware
 from ocireg.registry.build import build_registry, meta_dir
 from ocireg.reqlog import RequestLogMiddleware
 from ocireg.routing import middlewares, routed_spec
+from ocireg.scheduler import Scheduler
 from ocireg.state import SCOPE_KEY, Active, AppState
 from ocireg.storage.driver import StorageDriver
 from ocireg.timeouts import TimeoutMiddleware
@@ -121,6 +122,16 @@ def _guarded(
     return app
 
 
+def _close_sessions_at_stop(guard: Guard | None, scheduler: Scheduler) -> None:
+    sessions = guard.sessions if guard is not None else None
+    if sessions is not None:
+
+        async def close() -> None:
+            sessions.close()
+
+        scheduler.at_stop(close)
+
+
 def create_app(
     config: Config,
     driver: StorageDriver | None = None,
@@ -147,6 +158,7 @@ def create_app(
         config, registries, config.http.maxManifestSize, scheduler=scheduler, gc=gc, meta=meta
     )
     state.guard = build_guard(config, meta)
+    _close_sessions_at_stop(state.guard, scheduler)
     hooks = _start_extensions(state, enabled)
     app = AsyncApp(__name__, specification_dir=spec_dir(), middlewares=middlewares())
     operations.install(app)

@@ -25,6 +25,8 @@ def auth_methods(config: Config) -> list[str]:
     if auth is not None:
         methods += [name for name in ("htpasswd", "ldap") if getattr(auth, name) is not None]
         methods += ["apikey"] if auth.apikey else []
+        if auth.openid is not None:
+            methods += [f"openid:{name}" for name in auth.openid.providers]
     return methods
 
 

@@ -57,11 +57,11 @@ def _auth_warnings(config: Config, source: str) -> list[str]:
         "authenticate (as in zot), so no password is checked"
         for name in auth.unused_in_bearer_mode()
     ]
-    if not _ui_configured(config):
+    if not _ui_configured(config) and auth.openid is None:
         session_keys = ("sessionKeysFile", "sessionDriver", "secureSession")
         lines += [
-            f"{source}: http.auth.{name}: not used: only the web UI (extensions.ui) has "
-            "browser sessions"
+            f"{source}: http.auth.{name}: not used: only the web UI (extensions.ui) and "
+            "OpenID login (http.auth.openid) have browser sessions"
             for name in session_keys
             if getattr(auth, name) is not None
         ]

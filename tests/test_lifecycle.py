@@ -91,6 +91,10 @@ def _config(**http: Any) -> Config:
             },
             ["mtls", "htpasswd"],
         ),
+        (
+            {"auth": {"openid": {"providers": {"oidc": {"clientid": "c", "issuer": "https://i"}}}}},
+            ["apikey", "openid:oidc"],
+        ),
     ],
 )
 def test_the_auth_methods_named(http: dict[str, Any], methods: list[str]) -> None:

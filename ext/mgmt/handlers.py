@@ -26,6 +26,14 @@ def stripped_auth(auth: dict[str, Any] | None) -> dict[str, Any]:
     bearer = _lower_keys(given.get("bearer"))
     if bearer:
         result["bearer"] = {"realm": bearer.get("realm", ""), "service": bearer.get("service", "")}
+    providers = _lower_keys(_lower_keys(given.get("openid")).get("providers"))
+    if providers:  # zot's UI draws a button per provider, labelled with its name
+        result["openid"] = {
+            "providers": {
+                str(p): {"name": str(c["name"])} if c.get("name") else {}
+                for p, c in ((p, _lower_keys(c)) for p, c in providers.items())
+            }
+        }
     if given.get("apikey") is True:
         result["apikey"] = True
     return result

@@ -20,10 +20,10 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ocireg.auth.apikeys import zot_details
+from ocireg.auth.apikeys import KEY_MAKERS, zot_details
 
 from .app import BASE, Visit, login_redirect
-from .sessions import COOKIE, LIFETIME
+from .sessions import COOKIE, COOKIE_PATH, LIFETIME
 
 if TYPE_CHECKING:
     from .pages import Pages
@@ -70,6 +70,8 @@ class Accounts:
     async def login_page(self, request: Request, error: str = "", status: int = 200) -> Response:
         visit = self.pages.visit(request)
         target = _safe_next(request.query_params.get("next"))
+        if not error and request.query_params.get("failed") == "openid":  # from the callback
+            error = "The OpenID login did not succeed. Try again."
         token = secrets.token_urlsafe(32)
         response = self.pages.render(
             visit, "login.html", status, login_csrf=token, next=target, error=error
@@ -110,7 +112,7 @@ class Accounts:
             COOKIE,
             value,
             max_age=int(LIFETIME),
-            path=BASE,
+            path=COOKIE_PATH,
             secure=self.ui.secure_cookies,
             httponly=True,
             samesite="lax",
@@ -142,7 +144,7 @@ class Accounts:
             return refused
         self.ui.sessions.delete(request.cookies.get(COOKIE))
         response = RedirectResponse(BASE, status_code=303)
-        response.delete_cookie(COOKIE, path=BASE)
+        response.delete_cookie(COOKIE, path=COOKIE_PATH)
         return response
 
     # -- API keys -------------------------------------------------------------------------
@@ -178,7 +180,7 @@ class Accounts:
             created=created,
             error=error,
             expiries=EXPIRY_DAYS,
-            can_create=visit.who.method in ("htpasswd", "ldap"),
+            can_create=visit.who.method in KEY_MAKERS,
         )
 
     async def create_key(self, request: Request) -> Response:
@@ -198,8 +200,8 @@ class Accounts:
                 error="Give the key a label (100 characters at most) and choose when it expires.",
                 status=400,
             )
-        if visit.who.method not in ("htpasswd", "ldap"):  # as the API: a key cannot mint keys
-            why = "Log in with a password to make keys."
+        if visit.who.method not in KEY_MAKERS:  # as the API: a key cannot mint keys
+            why = "Log in with a password or OpenID to make keys."
             return self.pages.problem(visit, 403, "Not allowed", why)
         days = EXPIRY_DAYS[expiry]
         expires = None if days is None else time.time() + days * 86400

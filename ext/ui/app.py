@@ -22,9 +22,8 @@ from starlette.types import Receive, Scope, Send
 
 from ocireg.auth.identity import ANONYMOUS, Identity, identity_of
 from ocireg.auth.identity import SCOPE_KEY as IDENTITY_KEY
-from ocireg.auth.sessionkeys import KEYS_KEY, read_session_keys
+from ocireg.auth.sessionkeys import read_session_keys, warn_unused_session_keys
 from ocireg.extensions.runtime import SetupContext
-from ocireg.logs import event
 from ocireg.state import SCOPE_KEY as STATE_KEY
 from ocireg.state import AppState
 
@@ -69,6 +68,13 @@ class UI:
         guard = self.state.guard
         return guard is not None and guard.api_keys is not None
 
+    def openid_providers(self) -> list[tuple[str, str]]:
+        """Each OpenID provider's zot name and the name its button shows."""
+        guard = self.state.guard
+        if guard is None:
+            return []
+        return [(name, p.display_name) for name, p in sorted(guard.openid.items())]
+
     def login_methods(self) -> list[str]:
         guard = self.state.guard
         if guard is None:
@@ -92,17 +98,21 @@ class Visit:
 def setup(context: SetupContext) -> UI:
     config = context.config
     auth = config.http.auth
-    keys = None
-    if auth is not None and auth.sessionKeysFile is not None:
-        keys = read_session_keys(auth.sessionKeysFile)
-        for key in keys.unused:
-            why = "the cookie holds only a random id, signed with hashKey: nothing to encrypt"
-            event(log, logging.WARNING, f"{KEYS_KEY}: {key} not used: {why}")
     secure = config.http.tls is not None
     if auth is not None and auth.secureSession is not None:
         secure = auth.secureSession
-    sessions = SessionStore(getattr(context.app.meta, "path", None), keys)
-    context.scheduler.at_stop(_closer(sessions))
+    guard = context.app.guard
+    if guard is not None and guard.sessions is not None:
+        sessions = guard.sessions  # OpenID login's (its keys already read): one store for both
+    else:
+        keys = None
+        if auth is not None and auth.sessionKeysFile is not None:
+            keys = read_session_keys(auth.sessionKeysFile)
+            warn_unused_session_keys(keys)
+        sessions = SessionStore(getattr(context.app.meta, "path", None), keys)
+        context.scheduler.at_stop(_closer(sessions))
+        if guard is not None:  # API calls marked as the UI's are then this session's user
+            guard.sessions = sessions
     ui = UI(
         state=context.app,
         runner=context.app.extensions["search"].state.runner,

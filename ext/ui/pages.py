@@ -72,6 +72,7 @@ class Pages:
             csrf=visit.session.csrf if visit.session else "",
             logged_in_by_session=visit.session is not None,
             login_methods=self.ui.login_methods(),
+            openid_providers=self.ui.openid_providers(),
             api_keys=self.ui.api_keys and visit.user is not None,
             preferences=self.ui.preferences and visit.user is not None,
             query=values.pop("query", ""),

@@ -20,6 +20,9 @@ from ocireg.meta.db import MetaDB
 from ocireg.meta.records import ApiKey
 
 PREFIX = "zak_"
+# How a user must have logged in to make keys: a leaked key must not be able to mint more,
+# and an OpenID user's browser session is how they get keys at all (as in zot).
+KEY_MAKERS = ("htpasswd", "ldap", "openid")
 _GO_ZERO_TIME = "0001-01-01T00:00:00Z"  # what zot shows for "never"
 _NOTE_USE_EVERY = 60.0  # seconds: lastUsed is a hint, not worth a write per request
 

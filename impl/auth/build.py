@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocireg.auth.apikeys import ApiKeys
 from ocireg.auth.guard import CertificateIdentity, Guard, PasswordMethod, TokenVerifier
@@ -14,6 +17,10 @@ from ocireg.config import Config, HTTPConfig
 from ocireg.configcheck import ConfigError
 from ocireg.logs import event
 from ocireg.meta.db import MetaDB
+
+if TYPE_CHECKING:
+    from ocireg.auth.openid import Provider
+    from ocireg.auth.sessions import SessionStore
 
 log = logging.getLogger("ocireg.auth")
 
@@ -34,12 +41,24 @@ def build_guard(
     try:
         passwords = _password_methods(auth)
         tokens = _tokens(auth)
+        openid = _openid(auth)
+        sessions = _sessions(auth, meta) if openid else None
     except ConfigError as exc:
         raise ConfigError([f"{source}: {problem}" for problem in exc.problems]) from None
     keys = ApiKeys(meta) if auth.apikey and meta is not None else None
     if keys is not None:  # first: a key is told apart by its prefix, without a bcrypt round
         passwords.insert(0, PasswordMethod("apikey", keys.check, inline=True))
-    return Guard(access, http.realm, passwords, tokens, auth.failDelay, keys, certificates)
+    return Guard(
+        access,
+        http.realm,
+        passwords,
+        tokens,
+        auth.failDelay,
+        keys,
+        certificates,
+        sessions=sessions,
+        openid=openid,
+    )
 
 
 def _certificates(http: HTTPConfig) -> CertificateIdentity | None:
@@ -98,6 +117,54 @@ def _tokens(auth: AuthConfig) -> TokenVerifier | None:
         return BearerAuth(auth.bearer)
     except ValueError as exc:
         raise ConfigError([f"http.auth.bearer.cert: {exc}"]) from None
+
+
+def _openid(auth: AuthConfig) -> dict[str, Provider]:
+    """A relying party per configured provider; nothing is fetched from them yet (a provider
+    that is down must not keep the registry from starting)."""
+    if auth.openid is None:
+        return {}
+    try:
+        from ocireg.auth.openid import Provider
+    except ImportError as exc:
+        raise ConfigError(
+            [f"http.auth.openid: needs the openid extra: pip install 'ocireg[openid]' ({exc})"]
+        ) from None
+
+    providers = {}
+    for name, provider in auth.openid.providers.items():
+        client_id, secret = provider.clientid, provider.clientsecret
+        if provider.credentialsFile is not None:
+            client_id, secret = _client_credentials(name, provider.credentialsFile)
+        assert client_id is not None  # the configuration's check requires one
+        providers[name] = Provider(name, provider, client_id, secret or None)
+    return providers
+
+
+def _client_credentials(name: str, path: str) -> tuple[str, str | None]:
+    """zot's OpenID credentials file: JSON ``{"clientid", "clientsecret"}``."""
+    key = f"http.auth.openid.providers.{name}.credentialsFile"
+    try:
+        document = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError([f"{key}: cannot read {path}: {exc}"]) from None
+    if not isinstance(document, dict) or set(document) - {"clientid", "clientsecret"}:
+        raise ConfigError([f'{key}: {path} must hold {{"clientid", "clientsecret"}}'])
+    client_id, secret = document.get("clientid"), document.get("clientsecret")
+    if not isinstance(client_id, str) or not client_id or not isinstance(secret, str | None):
+        raise ConfigError([f"{key}: {path}: clientid must be a non-empty string"])
+    return client_id, secret
+
+
+def _sessions(auth: AuthConfig, meta: MetaDB | None) -> SessionStore:
+    """The browser sessions OpenID login makes, in the meta DB file (the UI reads the same)."""
+    from ocireg.auth.sessionkeys import read_session_keys, warn_unused_session_keys
+    from ocireg.auth.sessions import SessionStore
+
+    keys = read_session_keys(auth.sessionKeysFile) if auth.sessionKeysFile else None
+    if keys is not None and meta is not None:  # the running app's, not start-up's file check
+        warn_unused_session_keys(keys)
+    return SessionStore(getattr(meta, "path", None), keys)
 
 
 def _no_groups(verify: Callable[[str, str], bool]) -> Callable[[str, str], list[str] | None]:

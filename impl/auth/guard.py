@@ -15,15 +15,24 @@ import asyncio
 import base64
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from http.cookies import CookieError, SimpleCookie
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ocireg.auth.access import Rule
 from ocireg.auth.apikeys import ApiKeys
 from ocireg.auth.bearerconfig import TokenError
 from ocireg.auth.identity import ANONYMOUS, Identity, identity_of
 from ocireg.auth.policy import AccessControl
+from ocireg.auth.sessions import COOKIE as SESSION_COOKIE
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.names import name_problem
+
+if TYPE_CHECKING:
+    from ocireg.auth.openid import Provider
+    from ocireg.auth.sessions import SessionStore
+
+UI_CLIENT_HEADER = b"x-zot-api-client"  # zot's web UI marks its requests with this
+UI_CLIENT = b"zot-ui"
 
 # A password method: the user's groups from its directory when the password is right, else
 # None. Synchronous (bcrypt, LDAP round trips): called in a thread.
@@ -61,6 +70,8 @@ class Guard:
         fail_delay: float = 0.0,
         api_keys: ApiKeys | None = None,
         certificates: CertificateIdentity | None = None,
+        sessions: SessionStore | None = None,
+        openid: Mapping[str, Provider] | None = None,
     ) -> None:
         self.access = access
         self.realm = realm
@@ -69,6 +80,10 @@ class Guard:
         self.fail_delay = fail_delay
         self.api_keys = api_keys  # None unless http.auth.apikey
         self.certificates = certificates  # None: client certificates name nobody
+        # Browser sessions the API honours (made by OpenID login and the UI's login form);
+        # None when the registry keeps none of its own (no http.auth.openid).
+        self.sessions = sessions
+        self.openid = dict(openid or {})  # zot's provider name: its relying party
 
     # -- authentication -------------------------------------------------------------------
     async def identify(
@@ -95,7 +110,26 @@ class Guard:
                 return await self._authorization(scheme.lower(), credentials.strip())
         if certificate is not None:
             return await self._certificate(certificate)
-        return ANONYMOUS
+        return self._session(headers)
+
+    def _session(self, headers: list[tuple[bytes, bytes]]) -> Identity:
+        """The user of the session cookie, for a request marked as a UI's (zot's rule: the
+        custom header is what a page elsewhere cannot send without CORS, so a cookie alone
+        never authenticates an API call); anonymous otherwise, as an expired session is."""
+        if self.sessions is None or (UI_CLIENT_HEADER, UI_CLIENT) not in headers:
+            return ANONYMOUS
+        jar: SimpleCookie = SimpleCookie()
+        for name, value in headers:
+            if name == b"cookie":
+                try:
+                    jar.load(value.decode("latin-1"))
+                except CookieError:
+                    return ANONYMOUS
+        morsel = jar.get(SESSION_COOKIE)
+        session = self.sessions.get(morsel.value if morsel is not None else None)
+        if session is None:
+            return ANONYMOUS
+        return Identity(session.user, session.method, frozenset(session.groups))
 
     def _checks(self, scheme: str) -> bool:
         """Whether a configured method checks credentials of this scheme (else zot ignores

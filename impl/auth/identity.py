@@ -18,7 +18,9 @@ class Grant(Protocol):
 @dataclass(frozen=True)
 class Identity:
     user: str | None  # None: anonymous
-    method: str = "anonymous"  # how it was established: htpasswd, ldap, bearer, apikey, mtls
+    # how it was established: htpasswd, ldap, bearer, apikey, mtls, openid (a browser session
+    # carries the method of its login)
+    method: str = "anonymous"
     groups: frozenset[str] = field(default_factory=frozenset)
     grant: Grant | None = None
 

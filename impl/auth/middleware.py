@@ -16,14 +16,12 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ocireg.auth.guard import Guard
+from ocireg.auth.guard import UI_CLIENT, UI_CLIENT_HEADER, Guard
 from ocireg.auth.identity import SCOPE_KEY
 from ocireg.errors import RegistryError, error_response
 
 # Probes answer without credentials: orchestrators do not have any.
 _OPEN = frozenset({"/livez", "/readyz", "/startupz"})
-UI_CLIENT_HEADER = b"x-zot-api-client"
-UI_CLIENT = b"zot-ui"
 
 
 class AuthMiddleware:

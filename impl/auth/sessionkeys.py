@@ -8,10 +8,14 @@ The file is JSON, ``{"hashKey": "...", "encryptKey": "..."}``. ``hashKey`` signs
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from ocireg.configcheck import ConfigError
+from ocireg.logs import event
+
+log = logging.getLogger("ocireg.auth")
 
 KEYS_KEY = "http.auth.sessionKeysFile"
 MIN_HASH_KEY = 16  # characters: a shorter key is guessable
@@ -42,3 +46,10 @@ def read_session_keys(path: str) -> SessionKeys:
         raise ConfigError([f"{KEYS_KEY}: {path}: unknown keys {', '.join(unknown)}"])
     unused = ("encryptKey",) if "encryptKey" in document else ()
     return SessionKeys(hash_key.encode(), unused)
+
+
+def warn_unused_session_keys(keys: SessionKeys) -> None:
+    """Say, once at start-up, which keys of the file have no use here."""
+    for key in keys.unused:
+        why = "the cookie holds only a random id, signed with hashKey: nothing to encrypt"
+        event(log, logging.WARNING, f"{KEYS_KEY}: {key} not used: {why}")

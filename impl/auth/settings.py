@@ -10,13 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ocireg.auth.bearerconfig import BearerConfig
 from ocireg.auth.htpasswd import HtpasswdConfig
 from ocireg.auth.ldapconfig import LdapConfig
+from ocireg.auth.openidconfig import OpenIDConfig
 
-# zot keys ocireg does not implement: refused with a reason rather than silently ignored,
-# since a registry that ignores part of its authentication setup lets the wrong people in
-# or keeps the right ones out.
-_UNSUPPORTED = {
-    "openid": "OpenID login is not supported by ocireg",
-}
 SESSION_DRIVERS = ("local",)  # redis follows with the scale-out work
 
 
@@ -79,19 +74,12 @@ class AuthConfig(BaseModel):
     apikey: bool = False
     failDelay: float = Field(0, ge=0, le=60, description="Seconds before a 401 or 403.")
     mtls: MTLSConfig | None = None
-    openid: Any = None
+    openid: OpenIDConfig | None = None
     # The web UI's sessions (extensions.ui): a JSON file whose hashKey signs the session
     # cookie, where sessions are kept, and whether the cookie is Secure (default: under TLS).
     sessionKeysFile: str | None = None
     sessionDriver: str | None = None
     secureSession: bool | None = None
-
-    @field_validator("openid")
-    @classmethod
-    def _unsupported(cls, value: Any, info: Any) -> None:
-        if value is not None:
-            raise ValueError(_UNSUPPORTED[info.field_name])
-        return None
 
     @field_validator("sessionDriver", mode="before")
     @classmethod
@@ -109,6 +97,24 @@ class AuthConfig(BaseModel):
                 "meta DB, shared by every worker process)"
             )
         return str(value)
+
+    @model_validator(mode="after")
+    def _keys_with_openid(self) -> AuthConfig:
+        # As zot: OpenID turns API keys on, since a key is how a command-line client acts as
+        # a user who logs in only through a browser.
+        if self.openid is None:
+            return self
+        if self.bearer is not None:
+            raise ValueError(
+                "bearer: registry tokens are the only method when bearer is set; remove openid"
+            )
+        if "apikey" in self.model_fields_set and not self.apikey:
+            raise ValueError(
+                "apikey: OpenID login turns API keys on (as in zot): they are how clients "
+                "act as users who log in with OpenID; remove apikey: false"
+            )
+        self.apikey = True
+        return self
 
     @model_validator(mode="after")
     def _tokens_alone(self) -> AuthConfig:
@@ -143,4 +149,4 @@ def authenticating(auth: AuthConfig | None, *, client_certificates: bool) -> boo
         return True
     if auth is None:
         return False
-    return auth.passwords_configured() or auth.bearer is not None
+    return auth.passwords_configured() or auth.bearer is not None or auth.openid is not None

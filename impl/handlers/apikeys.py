@@ -9,7 +9,7 @@ from typing import Any
 from starlette.responses import Response
 
 from ocireg import jsonparse
-from ocireg.auth.apikeys import ApiKeys, parse_expiration, zot_details
+from ocireg.auth.apikeys import KEY_MAKERS, ApiKeys, parse_expiration, zot_details
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.handlers.base import app_state, identity, query
 from ocireg.operations import current_request
@@ -52,10 +52,10 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 async def create_key() -> Response:
     keys, who = _keys(), identity()
-    if who.method not in ("htpasswd", "ldap"):  # a leaked key must not be able to mint more
+    if who.method not in KEY_MAKERS:  # a leaked key must not be able to mint more
         guard = app_state().guard
         assert guard is not None  # _keys() found it
-        raise await guard.deny({"reason": "log in with a password to make keys"})
+        raise await guard.deny({"reason": "log in with a password or OpenID to make keys"})
     # its size, nesting and shape were checked by request validation (ocireg.validation)
     payload = _json_object(await current_request().body())
     now = time.time()

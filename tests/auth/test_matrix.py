@@ -338,6 +338,20 @@ CASES = [
         lambda c, s: c.delete("/zot/auth/apikey", params={"id": "no-such-key"}),
         200,
     ),
+    # OpenID login is off in this registry (tests/auth/test_openid.py has it on)
+    Case(
+        "GET /zot/auth/login",
+        "anyone",
+        lambda c, s: c.get("/zot/auth/login", params={"provider": "oidc"}),
+        404,
+    ),
+    Case(
+        "GET /zot/auth/callback/{provider}",
+        "anyone",
+        lambda c, s: c.get("/zot/auth/callback/oidc", params={"code": "c", "state": "s"}),
+        404,
+    ),
+    Case("POST /zot/auth/logout", "anyone", lambda c, s: c.post("/zot/auth/logout"), 200),
 ]
 
 

@@ -40,6 +40,19 @@ def test_stripped_auth_keeps_only_what_a_client_needs() -> None:
     assert stripped_auth({"LDAP": {"address": "x"}}) == {"htpasswd": {}}
 
 
+def test_stripped_auth_names_openid_providers_without_their_secrets() -> None:
+    providers = {
+        "oidc": {"name": "Corp SSO", "clientid": "c", "clientsecret": "s3cret", "issuer": "x"},
+        "github": {"clientid": "g", "clientsecret": "other-secret"},
+    }
+    stripped = stripped_auth({"openid": {"providers": providers}, "apikey": True})
+    assert stripped == {
+        "openid": {"providers": {"oidc": {"name": "Corp SSO"}, "github": {}}},
+        "apikey": True,
+    }
+    assert "secret" not in str(stripped)
+
+
 def test_mgmt_over_http_shows_a_token_service(tmp_path: Path) -> None:
     signer = TokenServer(tmp_path / "tokens")
     bearer = {**SECRETS["bearer"], "cert": str(signer.cert_path)}

@@ -105,10 +105,12 @@ def test_session_keys_without_the_ui_are_warned_about(
     code, said = _verify(tmp_path, capsys, http=http)
     assert code == 0
     for key in ("sessionKeysFile", "secureSession"):
-        assert f"http.auth.{key}: not used: only the web UI (extensions.ui) has" in said
+        assert f"http.auth.{key}: not used: only the web UI (extensions.ui) and" in said
 
 
-def test_openid_stays_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    http = _auth(tmp_path, openid={"providers": {"oidc": {}}})
+def test_an_openid_provider_without_its_issuer_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    http = _auth(tmp_path, openid={"providers": {"oidc": {"clientid": "c"}}})
     code, said = _verify(tmp_path, capsys, http=http, extensions=UI)
-    assert code == 1 and "http.auth.openid" in said and "OpenID login is not supported" in said
+    assert code == 1 and "http.auth.openid" in said and "oidc: issuer is required" in said

@@ -1,0 +1,162 @@
+"""Browser sessions (zot's ``http.auth.session*`` keys), kept server-side: made by the web UI's
+password login and by OpenID login, and read by the UI's pages and, for requests marked as
+coming from a UI (``X-ZOT-API-CLIENT: zot-ui``), by the API.
+
+The cookie holds a random session id and nothing else: who the user is, their groups and the
+session's CSRF token stay in the meta DB (``ui_sessions``, the ``local`` driver), where every
+worker process finds them. Only a SHA-256 of the id is stored, so a copy of the database opens
+no session. With ``sessionKeysFile`` the cookie also carries an HMAC of the id under the file's
+``hashKey``, so a cookie the registry did not issue is refused before any lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocireg.auth.sessionkeys import SessionKeys
+
+COOKIE = "ocireg_session"
+COOKIE_PATH = "/"  # the UI's pages and the API's /zot/auth endpoints both read it
+LIFETIME = 12 * 3600.0  # seconds a session lasts after its login
+PENDING_LIFETIME = 600.0  # seconds an OpenID login may take at its provider
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ui_sessions (
+    id_hash TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    method TEXT NOT NULL,
+    groups TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ui_sessions_expires ON ui_sessions (expires);
+CREATE TABLE IF NOT EXISTS ui_openid_pending (
+    id_hash TEXT PRIMARY KEY,
+    login TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True)
+class Session:
+    user: str
+    method: str  # how the user logged in: htpasswd, ldap, openid
+    groups: tuple[str, ...]
+    csrf: str  # the token every state-changing form of this session must carry
+    expires: float
+
+
+def _hash(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+class SessionStore:
+    """Sessions in the meta DB file (or in memory for a registry without a storage root)."""
+
+    def __init__(
+        self,
+        where: Path | None,
+        keys: SessionKeys | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = sqlite3.connect(
+            str(where) if where else ":memory:", check_same_thread=False, timeout=30
+        )
+        self._lock = threading.Lock()
+        self._keys = keys
+        self._clock = clock
+        with self._lock, self._db:
+            self._db.executescript(_SCHEMA)
+
+    def create(self, user: str, method: str, groups: tuple[str, ...]) -> tuple[str, Session]:
+        """A new session and the cookie value that opens it."""
+        session_id = secrets.token_urlsafe(32)
+        now = self._clock()
+        session = Session(user, method, groups, secrets.token_urlsafe(32), now + LIFETIME)
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM ui_sessions WHERE expires < ?", (now,))
+            row = (
+                _hash(session_id),
+                user,
+                method,
+                json.dumps(groups),
+                session.csrf,
+                now + LIFETIME,
+            )
+            self._db.execute("INSERT INTO ui_sessions VALUES (?, ?, ?, ?, ?, ?)", row)
+        return self._sign(session_id), session
+
+    def get(self, cookie: str | None) -> Session | None:
+        session_id = self._verify(cookie)
+        if session_id is None:
+            return None
+        with self._lock:
+            row = self._db.execute(
+                "SELECT user, method, groups, csrf, expires FROM ui_sessions WHERE id_hash = ?",
+                (_hash(session_id),),
+            ).fetchone()
+        if row is None or row[4] < self._clock():
+            return None
+        return Session(row[0], row[1], tuple(json.loads(row[2])), row[3], row[4])
+
+    def delete(self, cookie: str | None) -> None:
+        session_id = self._verify(cookie)
+        if session_id is not None:
+            with self._lock, self._db:
+                self._db.execute("DELETE FROM ui_sessions WHERE id_hash = ?", (_hash(session_id),))
+
+    # -- OpenID logins on their way through a provider -------------------------------------
+    def start_pending(self, login: dict[str, str]) -> str:
+        """Keep what an OpenID login must check on its return (state, nonce, PKCE verifier,
+        provider, where to go); the value of the cookie that finds it again."""
+        pending_id = secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM ui_openid_pending WHERE expires < ?", (now,))
+            row = (_hash(pending_id), json.dumps(login), now + PENDING_LIFETIME)
+            self._db.execute("INSERT INTO ui_openid_pending VALUES (?, ?, ?)", row)
+        return self._sign(pending_id)
+
+    def take_pending(self, cookie: str | None) -> dict[str, str] | None:
+        """The pending login the cookie names, removed: each is good for one return."""
+        pending_id = self._verify(cookie)
+        if pending_id is None:
+            return None
+        with self._lock, self._db:
+            row = self._db.execute(
+                "DELETE FROM ui_openid_pending WHERE id_hash = ? RETURNING login, expires",
+                (_hash(pending_id),),
+            ).fetchone()
+        if row is None or row[1] < self._clock():
+            return None
+        login: dict[str, str] = json.loads(row[0])
+        return login
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _sign(self, session_id: str) -> str:
+        if self._keys is None:
+            return session_id
+        mac = hmac.new(self._keys.hash_key, session_id.encode(), hashlib.sha256).hexdigest()
+        return f"{session_id}.{mac}"
+
+    def _verify(self, cookie: str | None) -> str | None:
+        if not cookie or len(cookie) > 200:
+            return None
+        if self._keys is None:
+            return cookie
+        session_id = cookie.rpartition(".")[0]
+        if not session_id or not hmac.compare_digest(self._sign(session_id), cookie):
+            return None
+        return session_id
