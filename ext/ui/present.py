@@ -119,3 +119,36 @@ def layer_bar(layers: list[dict[str, Any]], width: int = 1000) -> list[dict[str,
         )
         x += share
     return segments
+
+
+def public_host(request: Any) -> str:
+    """The registry's host as clients reach it, for pull commands: ``http.externalUrl``'s when
+    it is set (behind a proxy the request's own Host may be an internal name), else the
+    request's."""
+    from urllib.parse import urlsplit
+
+    from ocireg.state import state_of
+
+    external = state_of(request.scope).config.http.externalUrl
+    host = urlsplit(external).netloc if external else ""
+    return host or str(request.url.netloc)
+
+
+SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
+
+
+def severity_chart(counts: dict[str, Any], width: int = 1000) -> list[dict[str, Any]]:
+    """Segments of the severity bar, most severe first: each level's share of the image's CVEs
+    (levels without any are left out)."""
+    amounts = [(level, int(counts.get(f"{level.title()}Count") or 0)) for level in SEVERITY_ORDER]
+    total = sum(amount for _, amount in amounts)
+    segments, x = [], 0.0
+    for level, amount in amounts:
+        if not amount:
+            continue
+        share = width * amount / total
+        segments.append(
+            {"level": level, "count": amount, "x": round(x, 2), "width": round(share, 2)}
+        )
+        x += share
+    return segments

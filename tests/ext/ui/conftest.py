@@ -194,3 +194,77 @@ def log_in(page: Page, base: str, user: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{base}/home")
+
+
+EXTERNAL_HOST = "registry.example.com"  # pull commands name it: pictures the same on every run
+STAND_IN = Path(__file__).resolve().parents[1] / "fakeinventory"  # the CVE tests' inventories
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _scanning_env() -> dict[str, str]:
+    import os
+
+    path = os.pathsep.join([str(STAND_IN), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return {"PYTHONPATH": path}
+
+
+def _osv_export(where: Path) -> Path:
+    from tests.ext import osvdata
+
+    where.mkdir(parents=True, exist_ok=True)
+    for record in osvdata.ALL:
+        (where / f"{record['id']}.json").write_text(json.dumps(record))
+    return where
+
+
+def seed_scanned(client: httpx.Client) -> None:
+    """On top of :func:`seed`: team/api:1.0, whose one layer names the CVE tests' Debian 11
+    inventory (so its scan finds CVEs), and secret/vault:derived, built on team/web:v1 (its
+    layers, and one more), which only ann may read."""
+    derived = image_manifest(
+        client,
+        "secret/vault",
+        [b"a" * 30_000, b"b" * 9_000, b"c" * 1_000, b"vault app"],
+        config=history_config("amd64", ["ADD rootfs.tar /", "RUN apk add nginx", "COPY site /srv"]),
+    )
+    _push(client, "secret/vault", "derived", derived)
+    layer = json.dumps({"inventory": "BULLSEYE", "image": "team/api:1.0"}).encode()
+    api = image_manifest(
+        client, "team/api", [layer], annotations={DESCRIPTION: "The team's API server"}
+    )
+    _push(client, "team/api", "1.0", api)
+
+
+def wait_for_scan(client: httpx.Client, image: str) -> None:
+    """Until search knows ``image`` and has its scan result."""
+    query = "query ($i: String!) { Image(image: $i) { Vulnerabilities { MaxSeverity } } }"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body = {"query": query, "variables": {"i": image}}
+        answer = client.post("/v2/_zot/ext/search", json=body).json()
+        summary = ((answer.get("data") or {}).get("Image") or {}).get("Vulnerabilities") or {}
+        if summary.get("MaxSeverity"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{image} was never scanned")
+
+
+@pytest.fixture(scope="session")
+def scanning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A registry with CVE scanning on (the CVE tests' stand-in inventories and OSV records),
+    ``http.externalUrl`` set, and the seed plus :func:`seed_scanned`'s images."""
+    directory = tmp_path_factory.mktemp("ui-scanning")
+    config = ui_config(directory)
+    config["http"]["externalUrl"] = f"https://{EXTERNAL_HOST}"
+    config["extensions"]["search"] = {"cve": {"sources": [str(_osv_export(directory / "osv"))]}}
+    with live_server(directory / "server", config, _scanning_env()) as live:
+        deadline = time.monotonic() + 60
+        while not any(e.get("msg") == "cve update done" for e in live.log_events()):
+            assert time.monotonic() < deadline, "the OSV records were never read"
+            time.sleep(0.1)
+        with httpx.Client(base_url=live.url, auth=("ann", "ann-pw"), timeout=30) as ann:
+            seed(ann)
+            seed_scanned(ann)
+            wait_for_search(ann, 5)
+            wait_for_scan(ann, "team/api:1.0")  # pushed last: the meta DB has the rest
+        yield live
