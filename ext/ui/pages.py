@@ -70,6 +70,7 @@ class Pages:
             login_methods=self.ui.login_methods(),
             api_keys=self.ui.api_keys and visit.user is not None,
             preferences=self.ui.preferences and visit.user is not None,
+            administrator=self.may_administer(visit),
             query=values.pop("query", ""),
             **values,
         )
@@ -88,6 +89,11 @@ class Pages:
     async def search(self, visit: Visit, query: str, **variables: Any) -> dict[str, Any]:
         with handling(visit.request):  # search's thread runner reads the caller from it
             return await ask(self.ui.runner, visit.who, query, **variables)
+
+    def may_administer(self, visit: Visit) -> bool:
+        """adminPolicy's users and groups; everyone where nothing is access-controlled."""
+        guard = self.ui.state.guard
+        return guard is None or guard.access.may_administer(visit.who)
 
     def may_read(self, visit: Visit, repo: str) -> bool:
         guard = self.ui.state.guard
@@ -321,10 +327,12 @@ def _answering(pages: Pages, handler: Handler) -> Handler:
 
 def routes(ui: UI) -> list[tuple[str, Handler, list[str]]]:
     from .imagepage import ImagePages
+    from .operations import Operations
 
     pages = Pages(ui)
     people = accounts.Accounts(pages)
     images = ImagePages(pages)
+    operations = Operations(pages, ui.runs)
     return [
         (path, _answering(pages, handler), methods)
         for path, handler, methods in [
@@ -335,6 +343,8 @@ def routes(ui: UI) -> list[tuple[str, Handler, list[str]]]:
             (f"{BASE}/repo/{{name:path}}", pages.repository, ["GET", "HEAD"]),
             (f"{BASE}/image/{{rest:path}}", images.image, ["GET", "HEAD"]),
             (f"{BASE}/prefs", pages.preference, ["POST"]),
+            (f"{BASE}/operations", operations.page, ["GET", "HEAD"]),
+            (f"{BASE}/operations/estimate", operations.estimate, ["POST"]),
             (f"{BASE}/static/{{file}}", pages.static, ["GET", "HEAD"]),
             (f"{BASE}/login", people.login_page, ["GET", "HEAD"]),
             (f"{BASE}/login", people.login, ["POST"]),

@@ -152,3 +152,29 @@ def severity_chart(counts: dict[str, Any], width: int = 1000) -> list[dict[str, 
         )
         x += share
     return segments
+
+
+def stamp(seconds: Any) -> str:
+    """A Unix time as RFC 3339 (UTC)."""
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC).isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError):
+        return ""
+
+
+def ago(seconds: Any) -> str:
+    """A Unix time as "3 hours ago"."""
+    return when(stamp(seconds)) if stamp(seconds) else "—"
+
+
+def duration(seconds: Any) -> str:
+    """Seconds as people read them: "120 ms", "4.2 s", "3 min"."""
+    try:
+        amount = float(seconds)
+    except (TypeError, ValueError):
+        return "—"
+    if amount < 1:
+        return f"{amount * 1000:.0f} ms"
+    if amount < 120:
+        return f"{amount:.1f} s"
+    return f"{amount / 60:.0f} min"
