@@ -252,11 +252,19 @@ def wait_for_scan(client: httpx.Client, image: str) -> None:
 @pytest.fixture(scope="session")
 def scanning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A registry with CVE scanning on (the CVE tests' stand-in inventories and OSV records),
-    ``http.externalUrl`` set, and the seed plus :func:`seed_scanned`'s images."""
+    ``http.externalUrl`` set, ann an administrator, GC and scrub rounds every 5 s, and the seed
+    plus :func:`seed_scanned`'s images."""
     directory = tmp_path_factory.mktemp("ui-scanning")
     config = ui_config(directory)
     config["http"]["externalUrl"] = f"https://{EXTERNAL_HOST}"
+    config["http"]["accessControl"] = {
+        **ACCESS,
+        "adminPolicy": {"users": ["ann"], "actions": EVERY_ACTION},
+    }
     config["extensions"]["search"] = {"cve": {"sources": [str(_osv_export(directory / "osv"))]}}
+    # rounds to show on the operations page (nothing is old enough for GC to take)
+    config["storage"] = {"gcInterval": "5s"}
+    config["extensions"]["scrub"] = {"interval": "5s"}
     with live_server(directory / "server", config, _scanning_env()) as live:
         deadline = time.monotonic() + 60
         while not any(e.get("msg") == "cve update done" for e in live.log_events()):
