@@ -23,11 +23,14 @@ def size(value: Any) -> str:
 
 
 def when(value: Any, now: datetime | None = None) -> str:
-    """An RFC 3339 time as "3 hours ago" (the exact time goes in a title attribute)."""
+    """An RFC 3339 time as "3 hours ago", or as its date ("1 Mar 2026") once it is more than a
+    month old (the exact time goes in a title attribute)."""
     moment = parse_time(value)
     if moment is None:
         return "—"
     seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds >= 31 * 86400:
+        return f"{moment.day} {moment:%b %Y}"
     for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= length:
             count = int(seconds // length)
