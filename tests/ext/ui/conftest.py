@@ -99,12 +99,12 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 # When each image was made, for a registry whose pages must look the same on every run (the
 # screenshots): search's LastUpdated is the config's "created", and the pages show a time older
 # than a month as its date. Without them, it is the push time ("just now", "2 minutes ago").
-DATES = {
-    "team/web:v1": "2026-03-02T09:00:00Z",
-    "team/web:v2": "2026-03-09T09:00:00Z",
+DATES = {  # in the order seed pushes them: search sorts "recently updated" by push time
+    "team/web:v1": "2026-02-02T09:00:00Z",
+    "team/web:v2": "2026-02-09T09:00:00Z",
     "team/multi": "2026-02-14T09:00:00Z",
-    "tools/cli:1.0": "2026-01-20T09:00:00Z",
-    "secret/vault:v1": "2026-02-01T09:00:00Z",
+    "tools/cli:1.0": "2026-02-20T09:00:00Z",
+    "secret/vault:v1": "2026-02-25T09:00:00Z",
     "secret/vault:derived": "2026-03-03T09:00:00Z",
     "team/api:1.0": "2026-03-05T09:00:00Z",
 }
