@@ -506,10 +506,18 @@ def _related(
         raise ValueError(f"image {image} not found")
     own = _layers(mine[0])
     found = []
-    for name in search.readable():
+    # only images that share the first layer can be either: the meta DB names those tags,
+    # and only they are summarised (not every image of every repository)
+    candidates: dict[str, set[str]] = {}
+    for name, other_tag in search.db.tagged_starting_with(own[0]) if own else []:
+        candidates.setdefault(name, set()).add(other_tag)
+    readable = set(search.readable())
+    for name in sorted(candidates.keys() & readable):
         for other in search.images(name):
+            if other.Tag not in candidates[name]:
+                continue
             theirs = _layers(other)
-            if not own or not theirs or other.Digest == mine[0].Digest:
+            if not theirs or other.Digest == mine[0].Digest:
                 continue
             shorter, longer = (own, theirs) if derived else (theirs, own)
             if len(shorter) < len(longer) and longer[: len(shorter)] == shorter:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ocireg.meta.db import SQLiteMetaDB
+from ocireg.meta.db import MetaDB, SQLiteMetaDB
 from ocireg.meta.records import ImageRecord, Platform
 
 
@@ -170,3 +170,18 @@ def test_the_generation_moves_with_every_write_from_any_connection(tmp_path: Pat
     seen = [writer.generation(), reader.generation()]
     writer.toggle("alice", "a", "starred")
     assert writer.generation() != seen[0] and reader.generation() != seen[1]
+
+
+def test_the_tags_whose_image_starts_with_a_layer() -> None:
+    first, second = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    db = SQLiteMetaDB(":memory:")
+    db.put_image("base", record("sha256:" + "b" * 64, layers=[first]), ["v1"], 1.0, "a")
+    db.put_image(
+        "app", record("sha256:" + "c" * 64, layers=[first, second]), ["v1", "v2"], 1.0, "a"
+    )
+    db.put_image("other", record("sha256:" + "d" * 64, layers=[second, first]), ["v1"], 1.0, "a")
+    db.put_image("untagged", record("sha256:" + "e" * 64, layers=[first]), [], 1.0, "a")
+    expected = [("app", "v1"), ("app", "v2"), ("base", "v1")]
+    assert db.tagged_starting_with(first) == expected
+    assert sorted(MetaDB.tagged_starting_with(db, first)) == expected  # any meta DB's way
+    assert db.tagged_starting_with("sha256:" + "9" * 64) == []
