@@ -67,6 +67,9 @@ class Search:
     cve: CveStore | None = None  # CVE scanning's results, when it is on
     _items: int = field(default=0, init=False)
     _readable: list[str] | None = field(default=None, init=False)
+    # read once per query, not once per repository summary (a page of 20 asked for 40)
+    _stars: dict[str, int] | None = field(default=None, init=False)
+    _preferences: dict[str, tuple[bool, bool]] | None = field(default=None, init=False)
 
     def charge(self, items: int) -> None:
         """Count ``items`` more list items into the answer (an image's layers, its history):
@@ -87,21 +90,35 @@ class Search:
             self._readable = self.keep_readable(self.facts.repositories())
         return self._readable
 
+    def star_counts(self) -> dict[str, int]:
+        if self._stars is None:
+            self._stars = self.db.star_counts()
+        return self._stars
+
+    def preferences(self) -> dict[str, tuple[bool, bool]]:
+        """The caller's stars and bookmarks."""
+        if self._preferences is None:
+            self._preferences = self.db.preferences(self.user)
+        return self._preferences
+
     def images(self, repo: str) -> list[t.ImageSummary]:
         found = []
-        for tag, digest, tagged_at in self.db.tagged(repo):
+        tagged = self.db.tagged(repo)
+        # one read of the repository's rows rather than one per tag
+        rows = {row["digest"]: row for row in self.db.images(repo)} if len(tagged) > 1 else {}
+        for tag, digest, tagged_at in tagged:
             self.step()
             if cosign_tag_subject(tag) is not None:
                 continue  # a signature: its image says IsSigned, as in zot
-            row = self.db.image(repo, digest)
+            row = rows.get(digest) if rows else self.db.image(repo, digest)
             if row is not None and not row["signature"]:  # a tagged signature is none either
                 found.append(image_summary(self.db, repo, tag, row, tagged_at))
         return found
 
     def repo_summary(self, repo: str, images: list[t.ImageSummary] | None = None) -> t.RepoSummary:
         images = self.images(repo) if images is None else images
-        stars = self.db.star_counts().get(repo, 0)
-        starred, bookmarked = self.db.preferences(self.user).get(repo, (False, False))
+        stars = self.star_counts().get(repo, 0)
+        starred, bookmarked = self.preferences().get(repo, (False, False))
         platforms: list[t.Platform | None] = []
         seen: set[tuple[str | None, str | None]] = set()
         for image in images:
@@ -206,7 +223,7 @@ def _matches_filter(search: Search, name: str, facts: RepoFacts, wanted: t.Filte
         return False
     if wanted.IsStarred is None and wanted.IsBookmarked is None:
         return True
-    starred, bookmarked = search.db.preferences(search.user).get(name, (False, False))
+    starred, bookmarked = search.preferences().get(name, (False, False))
     if wanted.IsStarred is not None and starred != wanted.IsStarred:
         return False
     return wanted.IsBookmarked is None or bookmarked == wanted.IsBookmarked
