@@ -12,16 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import DocumentNode, GraphQLError
 from strawberry.types import ExecutionContext
 
 from ocireg.logs import event
 
 from .limits import LimitExceeded, check, parse_and_validate
-from .schema import Search
+from .schema import QUERIES_KEPT, Search
 from .settings import SearchLimits
 
 log = logging.getLogger("ocireg.search")
@@ -51,6 +52,20 @@ class Executor:
     def __init__(self, schema: strawberry.Schema, limits: SearchLimits) -> None:
         self.schema = schema
         self.limits = limits
+        # valid documents by query text (the same few queries come again and again)
+        self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
+
+    def _parsed(self, query: str) -> DocumentNode | list[GraphQLError]:
+        document = self._documents.get(query)
+        if document is not None:
+            self._documents.move_to_end(query)
+            return document
+        parsed = parse_and_validate(self.schema._schema, query, self.limits)
+        if not isinstance(parsed, list):
+            self._documents[query] = parsed
+            if len(self._documents) > QUERIES_KEPT:
+                self._documents.popitem(last=False)
+        return parsed
 
     def answer(
         self, query: str, variables: dict[str, Any] | None, operation: str | None, search: Search
@@ -62,7 +77,7 @@ class Executor:
     def _result(
         self, query: str, variables: dict[str, Any] | None, operation: str | None, search: Search
     ) -> dict[str, Any]:
-        parsed = parse_and_validate(self.schema._schema, query, self.limits)
+        parsed = self._parsed(query)
         if isinstance(parsed, list):
             return {"data": None, "errors": [error.formatted for error in parsed]}
         try:

@@ -8,6 +8,7 @@ but cannot do; GlobalSearch also matches annotation and label values.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Callable
@@ -170,10 +171,21 @@ def _page(
     if criteria not in keys:
         raise ValueError(f"sorting by {criteria.value} is not supported here")
     key, descending = keys[criteria]
-    ordered = sorted(items, key=key, reverse=descending)
     start = page.offset or 0
-    chosen = ordered[start : start + page.limit] if page.limit else ordered[start:]
+    if page.limit and start + page.limit < len(items) // 4:
+        # the first few of many (a page of 10,000 repositories): a heap, not a whole sort;
+        # nsmallest and nlargest keep sorted()'s order, ties included
+        pick = heapq.nlargest if descending else heapq.nsmallest
+        chosen = pick(start + page.limit, items, key=key)[start:]
+    else:
+        ordered = sorted(items, key=key, reverse=descending)
+        chosen = ordered[start : start + page.limit] if page.limit else ordered[start:]
     return chosen, t.PageInfo(TotalCount=len(items), ItemCount=len(chosen))
+
+
+def _tagged(facts: dict[str, RepoFacts], name: str) -> bool:
+    known = facts.get(name)
+    return known is not None and known.tagged > 0
 
 
 def _updated(item: t.ImageSummary | t.RepoSummary) -> datetime:
@@ -399,7 +411,9 @@ class Query:
             return t.GlobalSearchResult(Page=page, Images=list(results), Repos=[], Layers=[])
         facts = search.facts.current()
         ranked: list[tuple[str, int]] = []
-        for name in search.readable():
+        if not text and filter is None:  # every repository with a tag (the UI's home page)
+            ranked = [(name, 0) for name in search.readable() if _tagged(facts, name)]
+        for name in search.readable() if text or filter is not None else []:
             known = facts.get(name)
             if known is None or not known.tagged:
                 continue  # zot skips repositories without tags
@@ -543,11 +557,20 @@ def _related(
     return t.PaginatedImagesResult(Page=info, Results=results)
 
 
+QUERIES_KEPT = 256  # parsed and validated documents kept, by query text
+
+
 def build_schema(kind: type[strawberry.Schema] = strawberry.Schema) -> strawberry.Schema:
+    from strawberry.extensions import ParserCache, ValidationCache
+
     return kind(
         query=Query,
         config=strawberry.schema.config.StrawberryConfig(auto_camel_case=False),
         scalar_overrides={datetime: t.TIME},
+        # clients (zli, the web UI) send the same few queries again and again: parsing and
+        # validating one again took longer than answering it at 10,000 repositories
+        # (the caches live at module level: a fresh extension per request shares them)
+        extensions=[lambda: ParserCache(QUERIES_KEPT), lambda: ValidationCache(QUERIES_KEPT)],
     )
 
 
