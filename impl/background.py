@@ -73,8 +73,10 @@ def _schedule_root_gc(root: Root, scheduler: Scheduler, meta: MetaDB) -> Garbage
         def round_of_gc() -> Iterator[Task]:
             for repo in registry.repositories():
 
-                async def collect(repo: str = repo) -> None:
-                    await collector.collect(repo)
+                async def collect(repo: str = repo) -> int:
+                    # the bytes it freed: what a round did, for its log line and its record
+                    collected = await collector.collect(repo)
+                    return sum(removed.size for removed in collected.files)
 
                 yield Task(f"gc:{repo}", collect, Priority.MEDIUM)
 

@@ -11,7 +11,9 @@
   and never two rounds of one job at once.
 
 What happens is logged as JSON lines (logger ``ocireg.scheduler``) and reported to listeners
-(the metrics extension turns them into zot's scheduler metrics).
+(the metrics extension turns them into zot's scheduler metrics); each periodic round, with what
+its tasks returned and how many failed, is also reported to ``round_listeners`` (the web UI's
+operations page keeps the last GC, scrub and sync rounds).
 """
 
 from __future__ import annotations
@@ -51,6 +53,34 @@ class Task:
 
 
 Job = Callable[[], Iterable[Task] | AsyncIterator[Task]]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """What a failed task "returned" to whoever awaits it: false, so it did nothing."""
+
+    error: BaseException
+
+    def __bool__(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True)
+class RoundDone:
+    """One periodic round that ran in this process: when it started (Unix time), how long it
+    took, what each task returned (:class:`Failed` for a task that raised)."""
+
+    job: str
+    started: float
+    seconds: float
+    results: tuple[object, ...]
+
+    @property
+    def failed(self) -> int:
+        return sum(isinstance(result, Failed) for result in self.results)
+
+
+RoundListener = Callable[[RoundDone], None]
 
 
 class Listener(Protocol):
@@ -95,6 +125,7 @@ class Scheduler:
         self.workers = workers
         self.state_dir = state_dir
         self.listeners: list[Listener] = []
+        self.round_listeners: list[RoundListener] = []
         self._queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue()
         self._sequence = itertools.count()
         self._periodic: list[_Periodic] = []
@@ -199,7 +230,7 @@ class Scheduler:
                 seconds = time.perf_counter() - started
                 self._busy -= 1
                 if item.done is not None and not item.done.done():
-                    item.done.set_result(result)
+                    item.done.set_result(Failed(error) if error is not None else result)
                 for listener in self.listeners:
                     listener.task_done(item.task, seconds, error)
                 self._changed()
@@ -221,7 +252,7 @@ class Scheduler:
     async def _round(self, job: _Periodic) -> None:
         job.state = "running"
         self._changed()
-        started = time.perf_counter()
+        started, wall = time.perf_counter(), time.time()
         waiting: list[asyncio.Future[object]] = []
         results: list[object] = []
         try:
@@ -239,6 +270,7 @@ class Scheduler:
         finally:
             job.state = "waiting"
             self._changed()
+        seconds = time.perf_counter() - started
         # Idle is silent: a routine round (meta-flush every second, finding nothing) is debug.
         event(
             log,
@@ -246,8 +278,14 @@ class Scheduler:
             "scheduler round done",
             job=job.name,
             tasks=len(waiting),
-            seconds=round(time.perf_counter() - started, 3),
+            seconds=round(seconds, 3),
         )
+        done = RoundDone(job.name, wall, seconds, tuple(results))
+        for listener in self.round_listeners:
+            try:
+                listener(done)
+            except Exception:  # a listener's failure is its own, never the scheduler's
+                log.exception("a round listener failed for %s", job.name)
 
 
 class _Claim:

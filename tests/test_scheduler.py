@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from ocireg.scheduler import Priority, Scheduler, Snapshot, Task
@@ -102,3 +103,43 @@ def test_periodic_rounds_run_once_at_a_time_across_schedulers(tmp_path: Path) ->
     assert not overlapped
     assert 3 <= len(rounds) <= 5  # one round per 0.3 s in all, not one per scheduler
     assert (tmp_path / "tick.last").exists()
+
+
+def test_a_round_is_reported_with_what_its_tasks_returned_and_which_failed() -> None:
+    from ocireg.scheduler import Failed, RoundDone
+
+    rounds: list[RoundDone] = []
+
+    async def scenario() -> None:
+        scheduler = Scheduler(workers=1)
+        scheduler.round_listeners.append(rounds.append)
+
+        def broken(done: RoundDone) -> None:
+            raise RuntimeError("a listener's failure stays its own")
+
+        scheduler.round_listeners.append(broken)
+
+        async def boom() -> int:
+            raise RuntimeError("boom")
+
+        async def three() -> int:
+            return 3
+
+        def job():  # type: ignore[no-untyped-def]
+            return [Task("a", three), Task("b", boom), Task("c", three)]
+
+        scheduler.every("job", 60, job, first_delay=0)
+        await scheduler.start()
+        for _ in range(100):
+            if rounds:
+                break
+            await asyncio.sleep(0.02)
+        await scheduler.stop()
+
+    asyncio.run(scenario())
+    assert len(rounds) == 1
+    done = rounds[0]
+    assert done.job == "job" and done.failed == 1
+    assert done.results[0] == 3 and done.results[2] == 3
+    assert isinstance(done.results[1], Failed) and str(done.results[1].error) == "boom"
+    assert abs(done.started - time.time()) < 30 and done.seconds >= 0

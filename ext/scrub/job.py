@@ -32,10 +32,12 @@ def report(result: ScrubResult) -> None:
     )
 
 
-async def scrub(registry: Registry, repo: str) -> None:
+async def scrub(registry: Registry, repo: str) -> int:
+    """Check one repository's images; how many failed their check (a round's result)."""
     results = await anyio.to_thread.run_sync(lambda: list(scrub_repository(registry, repo)))
     for result in results:
         report(result)
+    return sum(not result.ok for result in results)
 
 
 def setup(context: SetupContext) -> None:
@@ -45,8 +47,8 @@ def setup(context: SetupContext) -> None:
     def round_of_scrub() -> Iterator[Task]:
         for repo in registries.repositories():
 
-            async def run(repo: str = repo) -> None:
-                await scrub(registries.of(repo), repo)
+            async def run(repo: str = repo) -> int:
+                return await scrub(registries.of(repo), repo)
 
             yield Task(f"scrub:{repo}", run, Priority.LOW)
 

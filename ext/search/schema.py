@@ -8,6 +8,7 @@ but cannot do; GlobalSearch also matches annotation and label values.
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Callable
@@ -177,10 +178,21 @@ def _page(
     if criteria not in keys:
         raise ValueError(f"sorting by {criteria.value} is not supported here")
     key, descending = keys[criteria]
-    ordered = sorted(items, key=key, reverse=descending)
     start = page.offset or 0
-    chosen = ordered[start : start + page.limit] if page.limit else ordered[start:]
+    if page.limit and start + page.limit < len(items) // 4:
+        # the first few of many (a page of 10,000 repositories): a heap, not a whole sort;
+        # nsmallest and nlargest keep sorted()'s order, ties included
+        pick = heapq.nlargest if descending else heapq.nsmallest
+        chosen = pick(start + page.limit, items, key=key)[start:]
+    else:
+        ordered = sorted(items, key=key, reverse=descending)
+        chosen = ordered[start : start + page.limit] if page.limit else ordered[start:]
     return chosen, t.PageInfo(TotalCount=len(items), ItemCount=len(chosen))
+
+
+def _tagged(facts: dict[str, RepoFacts], name: str) -> bool:
+    known = facts.get(name)
+    return known is not None and known.tagged > 0
 
 
 def _updated(item: t.ImageSummary | t.RepoSummary) -> datetime:
@@ -539,10 +551,18 @@ def _related(
         raise ValueError(f"image {image} not found")
     own = _layers(mine[0])
     found = []
-    for name in search.readable():
+    # only images that share the first layer can be either: the meta DB names those tags,
+    # and only they are summarised (not every image of every repository)
+    candidates: dict[str, set[str]] = {}
+    for name, other_tag in search.db.tagged_starting_with(own[0]) if own else []:
+        candidates.setdefault(name, set()).add(other_tag)
+    readable = set(search.readable())
+    for name in sorted(candidates.keys() & readable):
         for other in search.images(name):
+            if other.Tag not in candidates[name]:
+                continue
             theirs = _layers(other)
-            if not own or not theirs or other.Digest == mine[0].Digest:
+            if not theirs or other.Digest == mine[0].Digest:
                 continue
             shorter, longer = (own, theirs) if derived else (theirs, own)
             if len(shorter) < len(longer) and longer[: len(shorter)] == shorter:

@@ -177,10 +177,15 @@ def _description(entry: dict[str, Any]) -> t.HistoryDescription:
     )
 
 
-def manifest_summary(db: Rows, repo: str, row: dict[str, Any]) -> t.ManifestSummary:
-    referrers = db.referrers(repo, row["digest"])
+def manifest_summary(
+    db: Rows,
+    repo: str,
+    row: dict[str, Any],
+    known: tuple[list[dict[str, Any]], list[t.SignatureSummary | None]] | None = None,
+) -> t.ManifestSummary:
+    """``known``: the manifest's referrers and signatures, when the caller has read them."""
+    referrers, signed = known if known is not None else _referrers_and_signatures(db, repo, row)
     platform = row["platforms"][0] if row["platforms"] else None
-    signed = signatures(db, repo, row["digest"], referrers)
     return t.ManifestSummary(
         Digest=row["digest"],
         ConfigDigest=row["config_digest"] or None,
@@ -196,15 +201,21 @@ def manifest_summary(db: Rows, repo: str, row: dict[str, Any]) -> t.ManifestSumm
     )
 
 
+def _referrers_and_signatures(
+    db: Rows, repo: str, row: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[t.SignatureSummary | None]]:
+    referrers = db.referrers(repo, row["digest"])
+    return referrers, signatures(db, repo, row["digest"], referrers)
+
+
 def image_summary(
     db: Rows, repo: str, tag: str | None, row: dict[str, Any], tagged_at: float | None = None
 ) -> t.ImageSummary:
-    referrers = db.referrers(repo, row["digest"])
+    referrers, signed = _referrers_and_signatures(db, repo, row)
     children = [db.image(repo, child) for child in row["children"]]
     manifests = [manifest_summary(db, repo, c) for c in children if c] or (
-        [] if row["children"] else [manifest_summary(db, repo, row)]
+        [] if row["children"] else [manifest_summary(db, repo, row, (referrers, signed))]
     )
-    signed = signatures(db, repo, row["digest"], referrers)
     about = described(row)
     updated = [m.LastUpdated for m in manifests if m.LastUpdated is not None]
     pushed = when(row.get("pushed_at"))

@@ -29,6 +29,7 @@ from ocireg.state import AppState
 
 from . import present
 from .queries import Runner
+from .runs import RunLog
 from .sessions import COOKIE, Session, SessionStore
 
 log = logging.getLogger("ocireg.ui")
@@ -57,6 +58,7 @@ class UI:
     templates: jinja2.Environment
     secure_cookies: bool
     static: dict[str, tuple[bytes, str]]
+    runs: RunLog  # the last GC, scrub and sync rounds, for the operations page
 
     @property
     def preferences(self) -> bool:
@@ -120,7 +122,9 @@ def setup(context: SetupContext) -> UI:
         templates=_templates(),
         secure_cookies=secure,
         static=_static_files(),
+        runs=RunLog(context.app.meta),
     )
+    context.scheduler.round_listeners.append(ui.runs.round_done)
     context.add_route(BASE, UIApp(ui), access="anyone", prefix=True)
     return ui
 
@@ -139,7 +143,14 @@ def _templates() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(size=present.size, when=present.when, short=present.short_digest)
+    environment.filters.update(
+        size=present.size,
+        when=present.when,
+        short=present.short_digest,
+        stamp=present.stamp,
+        ago=present.ago,
+        duration=present.duration,
+    )
     environment.globals.update(base=BASE, platforms=present.platforms)
     return environment
 

@@ -6,7 +6,6 @@ page, so that the UI tells an intruder nothing the API would not.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,18 +14,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from ocireg.auth.identity import identity_of
-from ocireg.errors import RegistryError
 from ocireg.names import name_problem
 from ocireg.operations import handling
 
 from . import accounts, present
 from .app import BASE, UI, Visit
 from .forms import FormRefused, read_form
-from .queries import GLOBAL_SEARCH, HOME, IMAGE, REPO, SearchFailed, ask
+from .queries import GLOBAL_SEARCH, HOME, REPO, SearchFailed, ask
 
 PAGE_SIZE = 20
 HOME_ROWS = 6
-MAX_JSON = 1 << 20  # bytes of a config shown on a page
 SORTS = {
     "relevance": ("RELEVANCE", "Relevance"),
     "updated": ("UPDATE_TIME", "Recently updated"),
@@ -48,7 +45,6 @@ ARCH_CHOICES = (
     "loong64",
     "mips64le",
 )
-_IMAGE_PATH = re.compile(r"/image/(?P<repo>.+)/(?P<kind>tag|digest)/(?P<ref>[^/]+)")
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -75,6 +71,7 @@ class Pages:
             openid_providers=self.ui.openid_providers(),
             api_keys=self.ui.api_keys and visit.user is not None,
             preferences=self.ui.preferences and visit.user is not None,
+            administrator=self.may_administer(visit),
             query=values.pop("query", ""),
             **values,
         )
@@ -93,6 +90,11 @@ class Pages:
     async def search(self, visit: Visit, query: str, **variables: Any) -> dict[str, Any]:
         with handling(visit.request):  # search's thread runner reads the caller from it
             return await ask(self.ui.runner, visit.who, query, **variables)
+
+    def may_administer(self, visit: Visit) -> bool:
+        """adminPolicy's users and groups; everyone where nothing is access-controlled."""
+        guard = self.ui.state.guard
+        return guard is None or guard.access.may_administer(visit.who)
 
     def may_read(self, visit: Visit, repo: str) -> bool:
         guard = self.ui.state.guard
@@ -186,7 +188,7 @@ class Pages:
             return missing
         images = info["Images"] or []
         newest = images[0] if images else None
-        host = request.url.netloc
+        host = present.public_host(request)
         pulls = []
         if newest:
             artifact = present.is_artifact(newest.get("ArtifactType"))
@@ -200,72 +202,6 @@ class Pages:
             pulls=pulls,
             name=name,
         )
-
-    async def image(self, request: Request) -> Response:
-        visit = self.visit(request)
-        matched = _IMAGE_PATH.fullmatch(request.url.path[len(BASE) :])
-        if matched is None:
-            return self.problem(visit, 404, "Not found", "There is no such page.")
-        repo, kind, ref = matched["repo"], matched["kind"], matched["ref"]
-        label = f"{repo}:{ref}" if kind == "tag" else f"{repo}@{ref}"
-        missing = self.problem(
-            visit, 404, "Image not found", f"There is no image {label} that you may read."
-        )
-        if name_problem(repo) is not None or not self.may_read(visit, repo):
-            return missing
-        try:
-            found = await self.search(visit, IMAGE, image=label)
-        except SearchFailed:
-            return missing
-        image = found["Image"]
-        manifests = image["Manifests"] or []
-        try:
-            chosen = int(request.query_params.get("platform", "0"))
-        except ValueError:
-            chosen = -1
-        if not 0 <= chosen < max(len(manifests), 1):
-            return self.problem(visit, 400, "Bad request", "platform must be one of the image's")
-        selected = manifests[chosen] if manifests else None
-        layers = (selected or {}).get("History") or []
-        tag = image["Tag"] or ref
-        artifact = present.is_artifact(image.get("ArtifactType"))
-        sizes = [entry["Layer"] for entry in layers if entry["Layer"]]
-        return self.render(
-            visit,
-            "image.html",
-            repo=repo,
-            image=image,
-            manifests=manifests,
-            chosen=chosen,
-            selected=selected,
-            layers=layers,
-            artifact=artifact,
-            bar=present.layer_bar(sizes),
-            manifest_json=self._manifest_json(repo, image["Digest"] or ref),
-            config_json=self._blob_json(repo, (selected or {}).get("ConfigDigest")),
-            pulls=present.pull_commands(request.url.netloc, repo, tag, artifact),
-            label=label,
-        )
-
-    def _manifest_json(self, repo: str, reference: str) -> str | None:
-        registry = self.ui.state.registries.of(repo)
-        try:
-            stored = registry.resolve(repo, reference)
-            return present.pretty_json(registry.manifest_bytes(repo, stored))
-        except (RegistryError, ValueError):
-            return None
-
-    def _blob_json(self, repo: str, digest: str | None) -> str | None:
-        from ocireg.digests import parse_digest
-
-        if not digest:
-            return None
-        try:
-            parsed = parse_digest(digest)
-        except (RegistryError, ValueError):
-            return None
-        data = self.ui.state.registries.of(repo).blob_bytes(repo, parsed, MAX_JSON)
-        return present.pretty_json(data)
 
     async def preference(self, request: Request) -> Response:
         """Star or bookmark a repository (a form; the userprefs extension's toggle)."""
@@ -391,8 +327,13 @@ def _answering(pages: Pages, handler: Handler) -> Handler:
 
 
 def routes(ui: UI) -> list[tuple[str, Handler, list[str]]]:
+    from .imagepage import ImagePages
+    from .operations import Operations
+
     pages = Pages(ui)
     people = accounts.Accounts(pages)
+    images = ImagePages(pages)
+    operations = Operations(pages, ui.runs)
     return [
         (path, _answering(pages, handler), methods)
         for path, handler, methods in [
@@ -401,8 +342,10 @@ def routes(ui: UI) -> list[tuple[str, Handler, list[str]]]:
             (f"{BASE}/explore", pages.explore, ["GET", "HEAD"]),
             (f"{BASE}/suggest", pages.suggest, ["GET"]),
             (f"{BASE}/repo/{{name:path}}", pages.repository, ["GET", "HEAD"]),
-            (f"{BASE}/image/{{rest:path}}", pages.image, ["GET", "HEAD"]),
+            (f"{BASE}/image/{{rest:path}}", images.image, ["GET", "HEAD"]),
             (f"{BASE}/prefs", pages.preference, ["POST"]),
+            (f"{BASE}/operations", operations.page, ["GET", "HEAD"]),
+            (f"{BASE}/operations/estimate", operations.estimate, ["POST"]),
             (f"{BASE}/static/{{file}}", pages.static, ["GET", "HEAD"]),
             (f"{BASE}/login", people.login_page, ["GET", "HEAD"]),
             (f"{BASE}/login", people.login, ["POST"]),

@@ -23,11 +23,14 @@ def size(value: Any) -> str:
 
 
 def when(value: Any, now: datetime | None = None) -> str:
-    """An RFC 3339 time as "3 hours ago" (the exact time goes in a title attribute)."""
+    """An RFC 3339 time as "3 hours ago", or as its date ("1 Mar 2026") once it is more than a
+    month old (the exact time goes in a title attribute)."""
     moment = parse_time(value)
     if moment is None:
         return "—"
     seconds = ((now or datetime.now(UTC)) - moment).total_seconds()
+    if seconds >= 31 * 86400:
+        return f"{moment.day} {moment:%b %Y}"
     for unit, length in (("day", 86400), ("hour", 3600), ("minute", 60)):
         if seconds >= length:
             count = int(seconds // length)
@@ -119,3 +122,62 @@ def layer_bar(layers: list[dict[str, Any]], width: int = 1000) -> list[dict[str,
         )
         x += share
     return segments
+
+
+def public_host(request: Any) -> str:
+    """The registry's host as clients reach it, for pull commands: ``http.externalUrl``'s when
+    it is set (behind a proxy the request's own Host may be an internal name), else the
+    request's."""
+    from urllib.parse import urlsplit
+
+    from ocireg.state import state_of
+
+    external = state_of(request.scope).config.http.externalUrl
+    host = urlsplit(external).netloc if external else ""
+    return host or str(request.url.netloc)
+
+
+SEVERITY_ORDER = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
+
+
+def severity_chart(counts: dict[str, Any], width: int = 1000) -> list[dict[str, Any]]:
+    """Segments of the severity bar, most severe first: each level's share of the image's CVEs
+    (levels without any are left out)."""
+    amounts = [(level, int(counts.get(f"{level.title()}Count") or 0)) for level in SEVERITY_ORDER]
+    total = sum(amount for _, amount in amounts)
+    segments, x = [], 0.0
+    for level, amount in amounts:
+        if not amount:
+            continue
+        share = width * amount / total
+        segments.append(
+            {"level": level, "count": amount, "x": round(x, 2), "width": round(share, 2)}
+        )
+        x += share
+    return segments
+
+
+def stamp(seconds: Any) -> str:
+    """A Unix time as RFC 3339 (UTC)."""
+    try:
+        return datetime.fromtimestamp(float(seconds), UTC).isoformat(timespec="seconds")
+    except (TypeError, ValueError, OverflowError):
+        return ""
+
+
+def ago(seconds: Any) -> str:
+    """A Unix time as "3 hours ago"."""
+    return when(stamp(seconds)) if stamp(seconds) else "—"
+
+
+def duration(seconds: Any) -> str:
+    """Seconds as people read them: "120 ms", "4.2 s", "3 min"."""
+    try:
+        amount = float(seconds)
+    except (TypeError, ValueError):
+        return "—"
+    if amount < 1:
+        return f"{amount * 1000:.0f} ms"
+    if amount < 120:
+        return f"{amount:.1f} s"
+    return f"{amount / 60:.0f} min"

@@ -80,3 +80,43 @@ async def ask(runner: Runner, who: Identity, query: str, **variables: Any) -> di
         raise SearchFailed("; ".join(messages) or "no answer")
     result: dict[str, Any] = data
     return result
+
+
+# the image's own fields, for the head of each of its tabs
+IMAGE_HEAD = f"{IMAGE_FIELDS} Manifests {{ Digest }}"
+
+# the vulnerabilities tab: every count (MaxSeverity "" when never scanned, as zot says it), then,
+# for a scanned image, one filtered page of its CVEs (CVEListForImage refuses an unscanned one)
+VULNERABILITY_COUNTS = f"""
+query ($image: String!) {{
+  Image(image: $image) {{
+    {IMAGE_HEAD}
+    Vulnerabilities {{
+      MaxSeverity Count UnknownCount LowCount MediumCount HighCount CriticalCount
+    }}
+  }}
+}}"""
+
+CVE_PAGE = """
+query ($image: String!, $page: PageInput, $text: String, $severity: String) {
+  CVEListForImage(image: $image, requestedPage: $page, searchedCVE: $text, severity: $severity) {
+    Page { TotalCount ItemCount }
+    CVEList { Id Title Severity Reference
+      PackageList { Name PackagePath InstalledVersion FixedVersion } }
+  }
+}"""
+
+RELATED_FIELDS = "RepoName Tag Digest Size LastUpdated IsSigned Manifests { Platform { Os Arch } }"
+
+# the base images and dependents tab: zot's BaseImageList and DerivedImageList (an image whose
+# layers begin with all of another's is built on it), only of what the visitor may read
+RELATED = f"""
+query ($image: String!, $page: PageInput) {{
+  Image(image: $image) {{ {IMAGE_HEAD} }}
+  BaseImageList(image: $image, requestedPage: $page) {{
+    Page {{ TotalCount }} Results {{ {RELATED_FIELDS} }}
+  }}
+  DerivedImageList(image: $image, requestedPage: $page) {{
+    Page {{ TotalCount }} Results {{ {RELATED_FIELDS} }}
+  }}
+}}"""

@@ -148,6 +148,17 @@ class MetaDB(ABC):
         """``referrers`` of each of ``subjects`` (by digest, as ``referrers`` orders them)."""
         return {subject: self.referrers(repo, subject) for subject in set(subjects)}
 
+    def tagged_starting_with(self, layer: str) -> list[tuple[str, str]]:
+        """(repo, tag) of every tag whose image's first layer is ``layer``: the only images
+        that can be another's base or dependent (search's BaseImageList, DerivedImageList)."""
+        found = []
+        for repo in self.repositories():
+            for tag, digest in self.tags(repo).items():
+                row = self.image(repo, digest)
+                if row is not None and list(row["layers"])[:1] == [layer]:
+                    found.append((repo, tag))
+        return found
+
     @abstractmethod
     def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
         """(every manifest of ``repo`` the DB holds, those whose config or a layer is
@@ -657,6 +668,18 @@ class SQLiteMetaDB(MetaDB):
             return found[0][0] if found else "[]"
 
         return _decode(row, fetch)
+
+    def tagged_starting_with(self, layer: str) -> list[tuple[str, str]]:
+        # layers is a compact JSON array of digest strings: its text starts with the first
+        prefix = f"[{json.dumps(layer)}"
+        rows = self._read(
+            "SELECT t.repo, t.tag FROM images AS i JOIN tags AS t "
+            "ON t.repo = i.repo AND t.digest = i.digest "
+            "WHERE substr(i.layers, 1, ?) = ? ORDER BY t.repo, t.tag",
+            len(prefix),
+            prefix,
+        )
+        return [(row[0], row[1]) for row in rows]
 
     def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
         # layers is a JSON array of digest strings: the quoted digest occurs only as one

@@ -193,3 +193,18 @@ def test_rows_and_referrers_read_together_match_those_read_one_by_one() -> None:
     # what a backend without its own batch answers: the same
     assert MetaDB.images_of(db, "r", asked) == together
     assert MetaDB.referrers_of(db, "r", asked) == referred
+
+
+def test_the_tags_whose_image_starts_with_a_layer() -> None:
+    first, second = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    db = SQLiteMetaDB(":memory:")
+    db.put_image("base", record("sha256:" + "b" * 64, layers=[first]), ["v1"], 1.0, "a")
+    db.put_image(
+        "app", record("sha256:" + "c" * 64, layers=[first, second]), ["v1", "v2"], 1.0, "a"
+    )
+    db.put_image("other", record("sha256:" + "d" * 64, layers=[second, first]), ["v1"], 1.0, "a")
+    db.put_image("untagged", record("sha256:" + "e" * 64, layers=[first]), [], 1.0, "a")
+    expected = [("app", "v1"), ("app", "v2"), ("base", "v1")]
+    assert db.tagged_starting_with(first) == expected
+    assert sorted(MetaDB.tagged_starting_with(db, first)) == expected  # any meta DB's way
+    assert db.tagged_starting_with("sha256:" + "9" * 64) == []

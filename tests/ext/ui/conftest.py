@@ -96,7 +96,21 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
         yield live
 
 
-def history_config(arch: str, commands: list[str]) -> bytes:
+# When each image was made, for a registry whose pages must look the same on every run (the
+# screenshots): search's LastUpdated is the config's "created", and the pages show a time older
+# than a month as its date. Without them, it is the push time ("just now", "2 minutes ago").
+DATES = {  # in the order seed pushes them: search sorts "recently updated" by push time
+    "team/web:v1": "2026-02-02T09:00:00Z",
+    "team/web:v2": "2026-02-09T09:00:00Z",
+    "team/multi": "2026-02-14T09:00:00Z",
+    "tools/cli:1.0": "2026-02-20T09:00:00Z",
+    "secret/vault:v1": "2026-02-25T09:00:00Z",
+    "secret/vault:derived": "2026-03-03T09:00:00Z",
+    "team/api:1.0": "2026-03-05T09:00:00Z",
+}
+
+
+def history_config(arch: str, commands: list[str], created: str | None = None) -> bytes:
     history = [{"created": "2026-01-01T00:00:00Z", "created_by": c} for c in commands]
     history.insert(1, {"created_by": "ENV PATH=/usr/bin", "empty_layer": True})
     document = {
@@ -105,7 +119,14 @@ def history_config(arch: str, commands: list[str]) -> bytes:
         "history": history,
         "rootfs": {"type": "layers", "diff_ids": []},
     }
+    if created is not None:
+        document["created"] = created
     return json.dumps(document).encode()
+
+
+def _made(dated: bool, image: str, commands: list[str], arch: str = "amd64") -> bytes | None:
+    """The config of a dated image (None: image_manifest's own, undated)."""
+    return history_config(arch, commands, DATES[image]) if dated else None
 
 
 def _push(client: httpx.Client, repo: str, ref: str, document: dict[str, Any]) -> dict[str, Any]:
@@ -113,9 +134,9 @@ def _push(client: httpx.Client, repo: str, ref: str, document: dict[str, Any]) -
     return {"mediaType": document["mediaType"], "digest": digest, "size": len(canonical(document))}
 
 
-def seed(client: httpx.Client) -> None:
+def seed(client: httpx.Client, dated: bool = False) -> None:
     """team/web (two tags, annotations, a referrer), team/multi (linux/amd64 and arm64),
-    tools/cli, and secret/vault, which only ann may read."""
+    tools/cli, and secret/vault, which only ann may read; ``dated``: made at :data:`DATES`."""
     annotations = {
         DESCRIPTION: "The team's web server",
         SOURCE: "https://example.com/web",
@@ -123,7 +144,8 @@ def seed(client: httpx.Client) -> None:
         LICENSES: "Apache-2.0",
     }
     layers = [b"a" * 30_000, b"b" * 9_000, b"c" * 1_000]
-    config = history_config("amd64", ["ADD rootfs.tar /", "RUN apk add nginx", "COPY site /srv"])
+    commands = ["ADD rootfs.tar /", "RUN apk add nginx", "COPY site /srv"]
+    config = history_config("amd64", commands, DATES["team/web:v1"] if dated else None)
     web = image_manifest(client, "team/web", layers, config=config, annotations=annotations)
     web_v1 = _push(client, "team/web", "v1", web)
     newer = image_manifest(
@@ -131,7 +153,9 @@ def seed(client: httpx.Client) -> None:
         "team/web",
         [*layers, b"d" * 500],
         config=history_config(
-            "amd64", ["ADD rootfs.tar /", "RUN apk add nginx", "COPY site /srv", "COPY extra /srv"]
+            "amd64",
+            [*commands, "COPY extra /srv"],
+            DATES["team/web:v2"] if dated else None,
         ),
         annotations=annotations,
     )
@@ -158,7 +182,9 @@ def seed(client: httpx.Client) -> None:
             client,
             "team/multi",
             [arch.encode() * 100],
-            config=history_config(arch, ["ADD rootfs.tar /"]),
+            config=history_config(
+                arch, ["ADD rootfs.tar /"], DATES["team/multi"] if dated else None
+            ),
         )
         pushed = _push(client, "team/multi", sha256(canonical(child)), child)
         children.append({**pushed, "platform": {"os": "linux", "architecture": arch}})
@@ -168,10 +194,20 @@ def seed(client: httpx.Client) -> None:
         "latest",
         {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children},
     )
-    cli = image_manifest(client, "tools/cli", [b"cli"], annotations={DESCRIPTION: "A small CLI"})
+    cli = image_manifest(
+        client,
+        "tools/cli",
+        [b"cli"],
+        config=_made(dated, "tools/cli:1.0", ["ADD cli /usr/bin/"]),
+        annotations={DESCRIPTION: "A small CLI"},
+    )
     _push(client, "tools/cli", "1.0", cli)
     vault = image_manifest(
-        client, "secret/vault", [b"vault"], annotations={DESCRIPTION: "Top secret vault"}
+        client,
+        "secret/vault",
+        [b"vault"],
+        config=_made(dated, "secret/vault:v1", ["ADD vault /"]),
+        annotations={DESCRIPTION: "Top secret vault"},
     )
     _push(client, "secret/vault", "v1", vault)
 
@@ -194,3 +230,93 @@ def log_in(page: Page, base: str, user: str, password: str) -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{base}/home")
+
+
+EXTERNAL_HOST = "registry.example.com"  # pull commands name it: pictures the same on every run
+STAND_IN = Path(__file__).resolve().parents[1] / "fakeinventory"  # the CVE tests' inventories
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _scanning_env() -> dict[str, str]:
+    import os
+
+    path = os.pathsep.join([str(STAND_IN), str(ROOT), os.environ.get("PYTHONPATH", "")])
+    return {"PYTHONPATH": path}
+
+
+def _osv_export(where: Path) -> Path:
+    from tests.ext import osvdata
+
+    where.mkdir(parents=True, exist_ok=True)
+    for record in osvdata.ALL:
+        (where / f"{record['id']}.json").write_text(json.dumps(record))
+    return where
+
+
+def seed_scanned(client: httpx.Client, dated: bool = False) -> None:
+    """On top of :func:`seed`: team/api:1.0, whose one layer names the CVE tests' Debian 11
+    inventory (so its scan finds CVEs), and secret/vault:derived, built on team/web:v1 (its
+    layers, and one more), which only ann may read."""
+    derived = image_manifest(
+        client,
+        "secret/vault",
+        [b"a" * 30_000, b"b" * 9_000, b"c" * 1_000, b"vault app"],
+        config=history_config(
+            "amd64",
+            ["ADD rootfs.tar /", "RUN apk add nginx", "COPY site /srv"],
+            DATES["secret/vault:derived"] if dated else None,
+        ),
+    )
+    _push(client, "secret/vault", "derived", derived)
+    layer = json.dumps({"inventory": "BULLSEYE", "image": "team/api:1.0"}).encode()
+    api = image_manifest(
+        client,
+        "team/api",
+        [layer],
+        config=_made(dated, "team/api:1.0", ["COPY api /srv"]),
+        annotations={DESCRIPTION: "The team's API server"},
+    )
+    _push(client, "team/api", "1.0", api)
+
+
+def wait_for_scan(client: httpx.Client, image: str) -> None:
+    """Until search knows ``image`` and has its scan result."""
+    query = "query ($i: String!) { Image(image: $i) { Vulnerabilities { MaxSeverity } } }"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        body = {"query": query, "variables": {"i": image}}
+        answer = client.post("/v2/_zot/ext/search", json=body).json()
+        summary = ((answer.get("data") or {}).get("Image") or {}).get("Vulnerabilities") or {}
+        if summary.get("MaxSeverity"):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{image} was never scanned")
+
+
+@pytest.fixture(scope="session")
+def scanning(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A registry with CVE scanning on (the CVE tests' stand-in inventories and OSV records),
+    ``http.externalUrl`` set, ann an administrator, GC and scrub rounds every 5 s, and the seed
+    plus :func:`seed_scanned`'s images."""
+    directory = tmp_path_factory.mktemp("ui-scanning")
+    config = ui_config(directory)
+    config["http"]["externalUrl"] = f"https://{EXTERNAL_HOST}"
+    config["http"]["accessControl"] = {
+        **ACCESS,
+        "adminPolicy": {"users": ["ann"], "actions": EVERY_ACTION},
+    }
+    config["extensions"]["search"] = {"cve": {"sources": [str(_osv_export(directory / "osv"))]}}
+    # rounds to show on the operations page (nothing is old enough for GC to take)
+    config["storage"] = {"gcInterval": "5s"}
+    config["extensions"]["scrub"] = {"interval": "5s"}
+    with live_server(directory / "server", config, _scanning_env()) as live:
+        deadline = time.monotonic() + 60
+        while not any(e.get("msg") == "cve update done" for e in live.log_events()):
+            assert time.monotonic() < deadline, "the OSV records were never read"
+            time.sleep(0.1)
+        with httpx.Client(base_url=live.url, auth=("ann", "ann-pw"), timeout=30) as ann:
+            seed(ann, dated=True)
+            seed_scanned(ann, dated=True)
+            wait_for_search(ann, 5)
+            wait_for_scan(ann, "team/api:1.0")  # pushed last: the meta DB has the rest
+        yield live

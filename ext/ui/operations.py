@@ -1,0 +1,155 @@
+"""The operations page, for administrators (``accessControl.adminPolicy``; everyone when the
+registry has no access control, as for every other administrative endpoint): storage per
+repository and the biggest images (from the meta DB), what GC would free (an estimate made on
+request, in the background), the last GC, scrub and sync rounds and their results
+(:mod:`.runs`), and the background jobs as the scheduler sees them.
+
+Anyone else gets 403, and the page's link is not shown to them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from ocireg.background import roots
+from ocireg.registry.gc import GarbageCollector
+from ocireg.scheduler import Priority, Task
+
+from . import accounts
+from .app import BASE, Visit
+from .pages import Pages
+from .runs import ESTIMATE, RunLog, timed
+
+TOP = 15  # repositories and images listed
+KINDS = ("gc", "scrub", "sync")
+
+# Each repository's blobs counted once however many of its images share them: every image
+# manifest's own size and its layers' (the configs, a few hundred bytes each, are left out).
+_STORAGE = """
+WITH blobs AS (
+    SELECT i.repo AS repo, l.value AS digest,
+           CAST(json_extract(i.layer_sizes, '$[' || l.key || ']') AS INTEGER) AS size
+    FROM images AS i, json_each(i.layers) AS l
+    WHERE json_valid(i.layers) AND json_valid(i.layer_sizes)
+    UNION
+    SELECT repo, digest, COALESCE(size, 0) FROM images
+)
+SELECT repo, COUNT(*) AS blobs, SUM(size) AS bytes FROM blobs GROUP BY repo
+"""
+_BIGGEST = """
+SELECT t.repo, t.tag, i.digest, i.content_size FROM tags AS t
+JOIN images AS i ON i.repo = t.repo AND i.digest = t.digest
+WHERE i.signature IS NULL OR i.signature = ''
+ORDER BY i.content_size DESC LIMIT ?
+"""
+
+
+class Operations:
+    def __init__(self, pages: Pages, runs: RunLog) -> None:
+        self.pages = pages
+        self.ui = pages.ui
+        self.runs = runs
+        self.estimating = False
+
+    def allowed(self, visit: Visit) -> bool:
+        return self.pages.may_administer(visit)
+
+    def refuse(self, visit: Visit) -> Response:
+        return self.pages.problem(
+            visit, 403, "Not allowed", "The operations page is for the registry's administrators."
+        )
+
+    async def page(self, request: Request) -> Response:
+        visit = self.pages.visit(request)
+        if not self.allowed(visit):
+            return self.refuse(visit)
+        storage, biggest = await asyncio.to_thread(self._storage)
+        runs = await asyncio.to_thread(self.runs.recent)
+        last = {kind: await asyncio.to_thread(self.runs.last, kind) for kind in KINDS}
+        total = sum(row["bytes"] for row in storage)
+        top = storage[:TOP]
+        widest = max((row["bytes"] for row in top), default=0) or 1
+        for row in top:
+            row["share"] = round(100 * row["bytes"] / widest, 2)
+        return self.pages.render(
+            visit,
+            "operations.html",
+            repositories=len(storage),
+            total=total,
+            storage=top,
+            biggest=biggest,
+            last=last,
+            estimate=await asyncio.to_thread(self.runs.last, ESTIMATE),
+            estimating=self.estimating,
+            runs=[run for run in runs if run.kind != ESTIMATE],
+            jobs=sorted(self.ui.state.scheduler.snapshot().jobs.items()),
+            configured=self._configured(),
+        )
+
+    async def estimate(self, request: Request) -> Response:
+        """Start a GC preview of every repository (a form; its result appears on the page)."""
+        visit = self.pages.visit(request)
+        if not self.allowed(visit):  # authorization before the form is even read
+            return self.refuse(visit)
+        form = await self.pages.form(visit)
+        if isinstance(form, Response):
+            return form
+        refused = accounts.check_csrf(self.pages, visit, form)
+        if refused is not None:
+            return refused
+        if not self.estimating:
+            self.estimating = True
+            self.ui.state.scheduler.submit(Task(ESTIMATE, self._estimate, Priority.LOW))
+        return RedirectResponse(f"{BASE}/operations", status_code=303)
+
+    async def _estimate(self) -> int:
+        started, freed, repositories, failed = time.time(), 0, 0, 0
+        state = self.ui.state
+        try:
+            for root in roots(state.config, state.registries):
+                settings = root.settings
+                collector = GarbageCollector(
+                    root.registry,
+                    settings.gcDelay,
+                    retention=settings.retention,
+                    meta=state.meta,
+                    preview=True,
+                )
+                for repo in await asyncio.to_thread(root.registry.repositories):
+                    repositories += 1
+                    try:
+                        collected = await collector.collect(repo)
+                    except Exception:  # a repository it cannot read: counted, the rest goes on
+                        failed += 1
+                        continue
+                    freed += sum(removed.size for removed in collected.files)
+            await asyncio.to_thread(
+                self.runs.add, timed(ESTIMATE, started, repositories, failed, freed)
+            )
+        finally:
+            self.estimating = False
+        return freed
+
+    def _storage(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        meta = self.ui.state.meta
+        rows = [dict(row) for row in meta.extension_read(_STORAGE)]
+        rows.sort(key=lambda row: (-int(row["bytes"] or 0), row["repo"]))
+        for row in rows:
+            row["bytes"] = int(row["bytes"] or 0)
+        biggest = [dict(row) for row in meta.extension_read(_BIGGEST, TOP)]
+        return rows, biggest
+
+    def _configured(self) -> dict[str, bool]:
+        """Which of the jobs this registry runs at all (a job never configured has no runs)."""
+        state = self.ui.state
+        gc = any(root.settings.gc for root in roots(state.config, state.registries))
+        return {
+            "gc": gc,
+            "scrub": "scrub" in state.extensions,
+            "sync": "sync" in state.extensions,
+        }
