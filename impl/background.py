@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.config import Config, RootConfig
 from ocireg.logs import event
-from ocireg.meta.db import MetaDB, SQLiteMetaDB
+from ocireg.meta.db import MetaDB
 from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.gc import GarbageCollector
 from ocireg.registry.locks import try_exclusive
@@ -168,11 +168,12 @@ class Lifespan:
 META_FLUSH_SECONDS = 1.0
 
 
-def start_meta(registries: Registries, scheduler: Scheduler, shared: Path | None) -> MetaDB:
-    """The meta DB (``<root>/.ocireg/meta.db``, one for every storage root; in memory without
-    a root), brought up to date with storage at start by one process, and fed by a recorder
-    that each process flushes."""
-    db = SQLiteMetaDB(shared / "meta.db" if shared else ":memory:")
+def start_meta(
+    registries: Registries, scheduler: Scheduler, shared: Path | None, db: MetaDB
+) -> MetaDB:
+    """The meta DB (one for every storage root; see ``ocireg.meta.backends``), brought up to
+    date with storage at start by one process, and fed by a recorder that each process
+    flushes."""
     recorder = Recorder(registries, db)
     for root in registries.roots():
         root.observers.append(recorder)

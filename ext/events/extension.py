@@ -11,7 +11,6 @@ from typing import Any
 
 from ocireg.configcheck import ConfigError
 from ocireg.extensions.runtime import SetupContext
-from ocireg.meta.db import SQLiteMetaDB
 from ocireg.scheduler import Priority, Task
 
 from . import EventsSettings
@@ -32,8 +31,7 @@ class Events:
 
 
 def _outbox_path(context: SetupContext) -> Path | None:
-    meta = context.app.meta
-    return meta.path if isinstance(meta, SQLiteMetaDB) else None
+    return context.app.meta.path
 
 
 def setup(context: SetupContext) -> Events:

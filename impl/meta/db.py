@@ -57,6 +57,9 @@ class NoSuchTable(LookupError):
 
 
 class MetaDB(ABC):
+    # the SQLite file where extensions that open their own connection keep their tables (the
+    # meta DB itself, or with PostgreSQL a local file beside); None: they keep them in memory
+    path: Path | None = None
     # what the backend raises when it cannot serve (locked, down, full): callers that can go
     # on without the meta DB (the next sync repairs it) catch these
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
@@ -138,6 +141,11 @@ class MetaDB(ABC):
     @abstractmethod
     def versions(self) -> dict[str, int]:
         """Each repository's version: it changes whenever anything about the repository does."""
+
+    def reader_source(self) -> Path | str | None:
+        """What another process opens to read this meta DB (``backends.open_reader``): the
+        SQLite file, or PostgreSQL's URL; None: it lives in this process's memory."""
+        return self.path
 
     def generation(self) -> object | None:
         """A token that changes whenever anything is written, by any process: what a reader

@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocireg.meta.db import _RECORD_ERRORS, SCHEMA_VERSION, NoSuchTable, SQLMetaDB
@@ -154,10 +155,11 @@ class PostgresMetaDB(SQLMetaDB):
 
     _key_order = "seq"
 
-    def __init__(self, url: str, *, read_only: bool = False) -> None:
+    def __init__(self, url: str, *, read_only: bool = False, side_file: Path | None = None) -> None:
         import psycopg
 
         self.url = url
+        self.path = side_file
         self.read_only = read_only
         self.errors = (psycopg.Error,)
         self._record_errors = _record_errors()
@@ -210,6 +212,9 @@ class PostgresMetaDB(SQLMetaDB):
         with self._lock:
             rows: list[Any] = Transaction(self._connection()).execute(query, args).fetchall()
             return rows
+
+    def reader_source(self) -> str:
+        return self.url
 
     def generation(self) -> object | None:
         rows = self._read("SELECT n FROM generation")

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from ocireg.meta.db import MetaDB, SQLiteMetaDB
-from tests.postgres import Postgres, postgres  # noqa: F401  (a fixture)
+from tests.postgres import Postgres, postgres
+
+__all__ = ["postgres"]  # the session fixture, used here by name
 
 
 @dataclass
