@@ -1,0 +1,69 @@
+"""Repository locks shared through PostgreSQL advisory locks: two lock sets that share no lock
+directory (two machines) still exclude each other."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.sharedlocks import AdvisoryLocks, lock_id
+from tests.postgres import Postgres, postgres
+
+__all__ = ["postgres"]  # the session fixture, used here by name
+
+
+def test_lock_ids_are_stable_signed_64_bit_and_distinct() -> None:
+    assert lock_id("repo/a") == lock_id("repo/a") != lock_id("repo/b")
+    assert all(-(2**63) <= lock_id(k) < 2**63 for k in ("", "x", "repo/a" * 100))
+
+
+def test_two_machines_exclude_each_other(tmp_path: Path, postgres: Postgres) -> None:
+    url = postgres.new_database()
+    shared = AdvisoryLocks(url), AdvisoryLocks(url)
+    one, two = KeyedLocks(tmp_path / "one", shared[0]), KeyedLocks(tmp_path / "two", shared[1])
+    order: list[str] = []
+
+    async def scenario() -> None:
+        async with one.hold("repo/a"):
+            order.append("one holds")
+            waiter = asyncio.create_task(second())
+            await asyncio.sleep(0.5)
+            assert not waiter.done()  # waits for the other machine
+            async with two.hold("repo/b"):  # another key is free
+                order.append("two holds b")
+            order.append("one lets go")
+        await asyncio.wait_for(waiter, 30)
+
+    async def second() -> None:
+        async with two.hold("repo/a"):
+            order.append("two holds a")
+
+    asyncio.run(scenario())
+    for locks in shared:
+        locks.close()
+    assert order == ["one holds", "two holds b", "one lets go", "two holds a"]
+
+
+def test_a_cancelled_wait_leaves_the_lock_free(tmp_path: Path, postgres: Postgres) -> None:
+    url = postgres.new_database()
+    shared = AdvisoryLocks(url), AdvisoryLocks(url)
+    one, two = KeyedLocks(tmp_path / "one", shared[0]), KeyedLocks(tmp_path / "two", shared[1])
+
+    async def scenario() -> None:
+        async with one.hold("k"):
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.5):
+                    async with two.hold("k"):
+                        raise AssertionError("held by the other machine")
+        async with asyncio.timeout(30):  # the abandoned wait got it later, and let it go
+            async with two.hold("k"), asyncio.timeout(30):
+                pass
+            async with one.hold("k"):
+                pass
+
+    asyncio.run(scenario())
+    for locks in shared:
+        locks.close()
