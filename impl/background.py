@@ -21,6 +21,7 @@ from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.gc import GarbageCollector
 from ocireg.registry.locks import try_exclusive
 from ocireg.registry.routes import Registries
+from ocireg.registry.sharedlocks import AdvisoryLocks, SharedRounds
 from ocireg.registry.store import Registry
 from ocireg.scheduler import Priority, Scheduler, Task
 
@@ -30,7 +31,10 @@ log = logging.getLogger("ocireg.background")
 
 def build_scheduler(config: Config, state_dir: Path | None) -> Scheduler:
     workers = config.scheduler.numWorkers if config.scheduler else None
-    return Scheduler(workers or DEFAULT_WORKERS, state_dir)
+    postgres = config.storage.postgres()
+    # instances sharing a PostgreSQL meta DB: a GC, scrub, retention or sync round runs on one
+    rounds = SharedRounds(AdvisoryLocks(postgres.url)) if postgres is not None else None
+    return Scheduler(workers or DEFAULT_WORKERS, state_dir, rounds)
 
 
 @dataclass(frozen=True)
