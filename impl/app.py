@@ -35,6 +35,7 @@ from ocireg.extensions.declaration import Extension
 from ocireg.extensions.loading import Enabled, available, check_all, load_setup, resolve
 from ocireg.extensions.runtime import Hooks, RouteDispatcher, SetupContext
 from ocireg.extensions.specs import SpecError, core_spec, endpoints, merge
+from ocireg.meta.backends import open_meta
 from ocireg.notices import config_warnings
 from ocireg.ratelimit import RateLimitMiddleware
 from ocireg.registry.build import build_registry, meta_dir
@@ -150,7 +151,7 @@ def create_app(
     shared = meta_dir(config, driver)
     registries = build_registry(config, driver)
     scheduler = build_scheduler(config, shared / "scheduler" if shared else None)
-    meta = start_meta(registries, scheduler, shared)
+    meta = start_meta(registries, scheduler, shared, open_meta(config, shared))
     gc = schedule_gc(config, registries, scheduler, meta)
     schedule_dedupe_conversion(config, registries, scheduler, shared)
     schedule_cleanup(registries, scheduler, shared)

@@ -16,11 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ocireg.config import Config, RootConfig
 from ocireg.logs import event
-from ocireg.meta.db import MetaDB, SQLiteMetaDB
+from ocireg.meta.db import MetaDB
 from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.gc import GarbageCollector
 from ocireg.registry.locks import try_exclusive
 from ocireg.registry.routes import Registries
+from ocireg.registry.sharedlocks import AdvisoryLocks, SharedRounds
 from ocireg.registry.store import Registry
 from ocireg.scheduler import Priority, Scheduler, Task
 
@@ -30,7 +31,10 @@ log = logging.getLogger("ocireg.background")
 
 def build_scheduler(config: Config, state_dir: Path | None) -> Scheduler:
     workers = config.scheduler.numWorkers if config.scheduler else None
-    return Scheduler(workers or DEFAULT_WORKERS, state_dir)
+    postgres = config.storage.postgres()
+    # instances sharing a PostgreSQL meta DB: a GC, scrub, retention or sync round runs on one
+    rounds = SharedRounds(AdvisoryLocks(postgres.url)) if postgres is not None else None
+    return Scheduler(workers or DEFAULT_WORKERS, state_dir, rounds)
 
 
 @dataclass(frozen=True)
@@ -170,11 +174,12 @@ class Lifespan:
 META_FLUSH_SECONDS = 1.0
 
 
-def start_meta(registries: Registries, scheduler: Scheduler, shared: Path | None) -> MetaDB:
-    """The meta DB (``<root>/.ocireg/meta.db``, one for every storage root; in memory without
-    a root), brought up to date with storage at start by one process, and fed by a recorder
-    that each process flushes."""
-    db = SQLiteMetaDB(shared / "meta.db" if shared else ":memory:")
+def start_meta(
+    registries: Registries, scheduler: Scheduler, shared: Path | None, db: MetaDB
+) -> MetaDB:
+    """The meta DB (one for every storage root; see ``ocireg.meta.backends``), brought up to
+    date with storage at start by one process, and fed by a recorder that each process
+    flushes."""
     recorder = Recorder(registries, db)
     for root in registries.roots():
         root.observers.append(recorder)

@@ -115,6 +115,52 @@ def _check_storage_driver(driver: Any) -> Any:
     return {**driver, "name": "s3"}
 
 
+class PostgresCacheConfig(_Section):
+    """ocireg's ``cacheDriver``: the meta DB in a PostgreSQL database that several instances
+    share (zot's names for this key, ``boltdb``, ``redis`` and ``dynamodb``, are warned about)."""
+
+    name: Literal["postgres"]
+    url: str = Field(
+        min_length=1,
+        description="libpq connection URL (postgresql://user@host:5432/db) or key=value "
+        "string; libpq's PG* environment variables fill in what it leaves out (PGPASSWORD).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, url: str) -> str:
+        try:
+            from psycopg.conninfo import conninfo_to_dict
+        except ImportError:
+            raise ValueError(
+                "the postgres cacheDriver needs psycopg: pip install 'ocireg[postgres]'"
+            ) from None
+        try:
+            conninfo_to_dict(url)
+        except Exception as exc:  # psycopg.ProgrammingError
+            # libpq's text names a bad option, or quotes a piece of the string (which may hold
+            # a password): only the former is repeated
+            said = str(exc) if str(exc).startswith("invalid") else "see libpq's syntax"
+            raise ValueError(
+                f"not a PostgreSQL connection URL or key=value string: {said}"
+            ) from None
+        return url
+
+
+def _check_cache_driver(driver: Any) -> Any:
+    """``postgres`` is validated as ocireg's key; any other name is kept to be warned about."""
+    if not isinstance(driver, dict) or str(driver.get("name", "")).lower() != "postgres":
+        return driver
+    try:
+        return PostgresCacheConfig.model_validate({**driver, "name": "postgres"})
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        ]
+        raise ValueError("; ".join(problems)) from None
+
+
 class S3DriverConfig(BaseModel):
     """zot's (and distribution's) ``storageDriver`` keys for ``s3``. Keys of distribution's
     driver that ocireg does not build are kept, to be warned about by name (notices)."""
@@ -173,7 +219,9 @@ class RootConfig(_Section):
     commit: bool = Field(False, description="fsync blobs and metadata before answering.")
     retention: RetentionConfig | None = None
     storageDriver: Annotated[S3DriverConfig | None, BeforeValidator(_check_storage_driver)] = None
-    cacheDriver: dict[str, Any] | None = None
+    cacheDriver: Annotated[
+        PostgresCacheConfig | dict[str, Any] | None, BeforeValidator(_check_cache_driver)
+    ] = Field(None, description="name: postgres, url: the meta DB in PostgreSQL.")
     remoteCache: bool | None = None
     redirectBlobURL: bool = False
     maxRepos: int | None = Field(None, ge=0, description="Most repositories; 0: no limit.")
@@ -185,6 +233,11 @@ class RootConfig(_Section):
 
     def on_s3(self) -> bool:
         return self.storageDriver is not None
+
+    def postgres(self) -> PostgresCacheConfig | None:
+        """The PostgreSQL meta DB's settings, when ``cacheDriver`` names one."""
+        driver = self.cacheDriver
+        return driver if isinstance(driver, PostgresCacheConfig) else None
 
     def dedupes(self) -> bool:
         """Whether blobs are shared by hard links: never on s3, which has none (dedupe there
@@ -223,6 +276,17 @@ class StorageConfig(RootConfig):
                     "'/team' (zot routes by the first component of a repository's name)"
                 )
         return routes
+
+    @model_validator(mode="after")
+    def _one_meta_db(self) -> StorageConfig:
+        # every root's rows live in the one meta DB: a sub-path cannot have a database of its own
+        for key, route in (self.subPaths or {}).items():
+            if route.postgres() is not None:
+                raise ValueError(
+                    f"subPaths.{key}.cacheDriver: the meta DB is one for every storage root; "
+                    "set the postgres cacheDriver under storage, not under a sub-path"
+                )
+        return self
 
     @model_validator(mode="after")
     def _roots_apart(self) -> StorageConfig:

@@ -26,7 +26,8 @@ from typing import TextIO
 from ocireg.background import Root, roots
 from ocireg.config import Config, RootConfig
 from ocireg.configcheck import ConfigError
-from ocireg.meta.db import SQLiteMetaDB
+from ocireg.meta.backends import open_meta
+from ocireg.meta.db import MetaDB
 from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.build import build_registry, meta_dir
 from ocireg.registry.gc import Collected, GarbageCollector
@@ -197,7 +198,7 @@ class Run:
         registries = build_registry(self.config)
         shared = meta_dir(self.config, None)
         assert shared is not None  # a filesystem root
-        db = SQLiteMetaDB(shared / "meta.db")
+        db = open_meta(self.config, shared)
         try:
             with try_exclusive(shared / "meta.lock") as ours:
                 if ours:  # else a server is bringing it up to date right now
@@ -215,7 +216,7 @@ class Run:
         finally:
             db.close()
 
-    async def _collect_root(self, root: Root, db: SQLiteMetaDB, recorder: Recorder) -> None:
+    async def _collect_root(self, root: Root, db: MetaDB, recorder: Recorder) -> None:
         settings, registry = root.settings, root.registry
         collector = GarbageCollector(
             registry,

@@ -16,10 +16,11 @@ _IGNORED = "not implemented yet, ignored"
 
 def _root_warnings(root: RootConfig, path: str, source: str) -> list[str]:
     lines = []
-    if root.cacheDriver is not None:
+    if root.cacheDriver is not None and root.postgres() is None:
         lines.append(
             f"{source}: {path}.cacheDriver: {_IGNORED}: the dedupe index and the meta DB "
-            "stay on local disk under storage.rootDirectory"
+            "stay on local disk under storage.rootDirectory (ocireg's cacheDriver is "
+            "name: postgres)"
         )
     if root.remoteCache:
         lines.append(

@@ -39,6 +39,7 @@ def _problems(config: Config) -> list[str]:
         if why:
             found.append(f"{key}: {path}: {why}")
     found += _bucket_problems(config)
+    found += _database_problems(config)
     why = _unbindable(config.http.address)
     if why:
         found.append(f"http.address: {config.http.address}: {why}")
@@ -83,6 +84,15 @@ def _bucket_problems(config: Config) -> list[str]:
         if why:
             found.append(f"{key}.storageDriver.bucket: {bucket}: {why}")
     return found
+
+
+def _database_problems(config: Config) -> list[str]:
+    """The PostgreSQL meta DB, connected to once: like a bucket, one that cannot be reached
+    would otherwise fail every request."""
+    from ocireg.meta.backends import check_reachable
+
+    why = check_reachable(config)
+    return [why] if why else []
 
 
 def _unusable_directory(path: Path) -> str | None:

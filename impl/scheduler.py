@@ -30,9 +30,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ocireg.logs import event
+
+if TYPE_CHECKING:
+    from ocireg.registry.sharedlocks import SharedRounds
 
 log = logging.getLogger("ocireg.scheduler")
 
@@ -121,9 +124,12 @@ class _Periodic:
 
 
 class Scheduler:
-    def __init__(self, workers: int = 2, state_dir: Path | None = None) -> None:
+    def __init__(
+        self, workers: int = 2, state_dir: Path | None = None, rounds: SharedRounds | None = None
+    ) -> None:
         self.workers = workers
         self.state_dir = state_dir
+        self.rounds = rounds  # instances on several machines: exclusive rounds claimed there
         self.listeners: list[Listener] = []
         self.round_listeners: list[RoundListener] = []
         self._queue: asyncio.PriorityQueue[_Queued] = asyncio.PriorityQueue()
@@ -244,10 +250,27 @@ class Scheduler:
                 continue
             shared = self.state_dir if job.exclusive else None
             with _Claim(shared, job.name, job.interval) as claim:
-                if claim.ours:
+                next_due = claim.next_due
+                if claim.ours and self.rounds is not None and job.exclusive:
+                    next_due = await self._shared_round(job, self.rounds)
+                elif claim.ours:
                     await self._round(job)
-                wait = claim.next_due - time.time()
+                wait = next_due - time.time()
             await asyncio.sleep(max(wait, 0.05))
+
+    async def _shared_round(self, job: _Periodic, rounds: SharedRounds) -> float:
+        """Run the round if no other instance ran it within its interval; when it is due."""
+        try:
+            held = await asyncio.to_thread(rounds.claim, job.name, job.interval)
+        except Exception as exc:  # the database is away: no round, asked again soon
+            event(log, logging.WARNING, "round not claimed", job=job.name, error=str(exc))
+            return time.time() + min(job.interval, 60.0)
+        try:
+            if held.ours:
+                await self._round(job)
+        finally:
+            await asyncio.shield(asyncio.to_thread(rounds.release, job.name, held))
+        return held.next_due
 
     async def _round(self, job: _Periodic) -> None:
         job.state = "running"

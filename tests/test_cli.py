@@ -14,6 +14,10 @@ import pytest
 
 from ocireg import __version__
 from ocireg.cli import main
+from tests.liveserver import free_port
+from tests.postgres import Postgres, postgres
+
+__all__ = ["postgres"]  # the session fixture, used here by name
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "docs" / "examples"
 
@@ -161,3 +165,31 @@ def test_an_unusable_machine_is_one_line_in_verify_and_serve(
         [line] = capsys.readouterr().err.splitlines()
         assert line.startswith(f"{path}: {section}.{key}: {value}: {why}"), line
     assert not (tmp_path / "data").exists()  # nothing was made
+
+
+def _with_database(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "pg.json"
+    driver = {"name": "postgres", "url": url}
+    path.write_text(json.dumps({"storage": {"rootDirectory": str(tmp_path / "d"),
+                                            "cacheDriver": driver}}))  # fmt: skip
+    return path
+
+
+def test_verify_connects_to_the_postgres_meta_db(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], postgres: Postgres
+) -> None:
+    path = _with_database(tmp_path, postgres.new_database())
+    assert main(["verify", str(path)]) == 0
+    assert capsys.readouterr().out.strip() == f"{path}: configuration is valid"
+
+
+def test_verify_says_when_the_postgres_meta_db_cannot_be_reached(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], postgres: Postgres
+) -> None:
+    nobody = f"postgresql://postgres@127.0.0.1:{free_port()}/db"  # nothing listens there
+    missing = postgres.url("no_such_database")
+    for url in (nobody, missing):
+        path = _with_database(tmp_path, url)
+        assert main(["verify", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"{path}: storage.cacheDriver.url: cannot connect: "), err

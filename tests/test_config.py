@@ -245,3 +245,52 @@ def test_zot_keys_load_where_zot_puts_them(tmp_path: Path) -> None:
     assert window is not None and window.contains(23 * 3600) and not window.contains(12 * 3600)
     assert config.storage.subPaths is not None
     assert config.storage.subPaths["/a"].time_window() is None
+
+
+def test_the_postgres_cache_driver_is_ours_and_checked(tmp_path: Path) -> None:
+    url = "postgresql://ocireg@db.example:5432/registry"
+    driver = {"name": "postgres", "url": url}
+    config = load_config(
+        write(tmp_path, {"storage": {"rootDirectory": "/d", "cacheDriver": driver}})
+    )
+    postgres = config.storage.postgres()
+    assert postgres is not None and postgres.url == url
+    zot = {"name": "redis", "url": "redis://localhost:6379"}  # zot's: kept, to be warned about
+    config = load_config(write(tmp_path, {"storage": {"rootDirectory": "/d", "cacheDriver": zot}}))
+    assert config.storage.postgres() is None and config.storage.cacheDriver == zot
+
+
+_NOT_A_URL = (
+    "storage.cacheDriver: Value error, url: not a PostgreSQL connection URL or key=value string"
+)
+
+
+@pytest.mark.parametrize(
+    ("driver", "expected"),
+    [
+        ({"name": "postgres"}, "storage.cacheDriver: Value error, url: Field required"),
+        ({"name": "postgres", "url": ""}, "storage.cacheDriver: Value error, url: String should"),
+        ({"name": "postgres", "url": "host=h nosuch=1"},
+         f'{_NOT_A_URL}: invalid connection option "nosuch"'),
+        # libpq's own text would quote the string, password and all
+        ({"name": "postgres", "url": "password=sec ret"}, f"{_NOT_A_URL}: see libpq's syntax"),
+        ({"name": "postgres", "url": "postgresql://h/db", "pool": 3},
+         "storage.cacheDriver: Value error, pool: Extra inputs"),
+    ],
+)  # fmt: skip
+def test_a_bad_postgres_cache_driver_is_refused_naming_the_key(
+    tmp_path: Path, driver: dict[str, Any], expected: str
+) -> None:
+    (problem,) = problems(
+        write(tmp_path, {"storage": {"rootDirectory": "/d", "cacheDriver": driver}})
+    )
+    assert expected in problem and "sec" not in problem, problem
+
+
+def test_the_postgres_cache_driver_is_refused_under_a_sub_path(tmp_path: Path) -> None:
+    driver = {"name": "postgres", "url": "postgresql://h/db"}
+    sub = {"rootDirectory": "/e", "cacheDriver": driver}
+    (problem,) = problems(
+        write(tmp_path, {"storage": {"rootDirectory": "/d", "subPaths": {"/a": sub}}})
+    )
+    assert "subPaths./a.cacheDriver: the meta DB is one for every storage root" in problem

@@ -39,7 +39,8 @@ def storage(**keys: Any) -> dict[str, Any]:
         (
             storage(cacheDriver={"name": "redis", "url": "redis://localhost:6379"}),
             "storage.cacheDriver: not implemented yet, ignored: the dedupe index and the meta "
-            "DB stay on local disk under storage.rootDirectory",
+            "DB stay on local disk under storage.rootDirectory (ocireg's cacheDriver is "
+            "name: postgres)",
         ),
         (
             storage(remoteCache=True),
@@ -169,5 +170,6 @@ def test_serve_logs_the_same_warnings_at_start(tmp_path: Path) -> None:
         lines = [line["msg"] for line in live.log_events()]
     assert (
         "configuration: storage.cacheDriver: not implemented yet, ignored: the dedupe index "
-        "and the meta DB stay on local disk under storage.rootDirectory"
+        "and the meta DB stay on local disk under storage.rootDirectory (ocireg's cacheDriver "
+        "is name: postgres)"
     ) in lines

@@ -14,7 +14,6 @@ import anyio.to_thread
 
 from ocireg.configcheck import ConfigError
 from ocireg.extensions.runtime import SetupContext
-from ocireg.meta.db import SQLiteMetaDB
 from ocireg.scheduler import Priority, Task
 
 from . import EventsSettings
@@ -36,8 +35,7 @@ class Events:
 
 
 def _outbox_path(context: SetupContext) -> Path | None:
-    meta = context.app.meta
-    return meta.path if isinstance(meta, SQLiteMetaDB) else None
+    return context.app.meta.path
 
 
 def setup(context: SetupContext) -> Events:

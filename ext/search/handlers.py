@@ -44,15 +44,17 @@ def setup(context: SetupContext) -> SearchState:
         cve = start(context)
     limits = context.settings.limits
     meta = context.app.meta
-    path = getattr(meta, "path", None)
+    source = meta.reader_source()
     runner: Runner
-    if path is None:  # the meta DB lives in this process's memory
+    # the meta DB, or CVE's tables (in the meta DB's local file), live in this process's memory
+    if source is None or (cve is not None and meta.path is None):
         runner = ThreadRunner(limits, meta, cve)
     else:
         guard = context.app.guard
         access = None if guard is None else guard.access
         level = logging.getLogger("ocireg.search").getEffectiveLevel()
-        runner = ProcessRunner(Start(path, access, limits, level, cve is not None))
+        begin = Start(source, access, limits, level, cve is not None, tables=meta.path)
+        runner = ProcessRunner(begin)
         context.scheduler.once(Task("search-process", runner.warm, Priority.LOW))
     context.scheduler.at_stop(runner.close)
     return SearchState(runner)

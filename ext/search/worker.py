@@ -40,11 +40,12 @@ NICENESS = 10  # a query gets the CPU the registry leaves (weight 110 against 10
 
 @dataclass(frozen=True)
 class Start:
-    db: Path  # the meta DB file
+    db: Path | str  # the meta DB file, or PostgreSQL's URL (ocireg.meta.backends.open_reader)
     access: AccessControl | None  # None: everyone reads everything
     limits: SearchLimits
     log_level: int  # ocireg.search's effective level in the worker process
-    cve: bool = False  # CVE scanning is on: its tables are read from the same file
+    cve: bool = False  # CVE scanning is on: its tables are read from ``tables``
+    tables: Path | None = None  # the SQLite file of extensions' own tables (MetaDB.path)
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     start = read_frame(requests)
     if not isinstance(start, Start):
         raise SystemExit("the search process expects a Start first")
-    from ocireg.meta.db import SQLiteMetaDB  # the heavy imports, once niced
+    from ocireg.meta.backends import open_reader  # the heavy imports, once niced
 
     from .execution import Executor, SearchSchema
     from .facts import FactsCache
@@ -92,12 +93,13 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     logger.addHandler(kept)
     logger.setLevel(start.log_level)
     logger.propagate = False
-    db = SQLiteMetaDB.reader(start.db)
+    db = open_reader(start.db)
     cve = None
     if start.cve:
         from ..cve.store import CveStore
 
-        cve = CveStore.reader(start.db)
+        assert start.tables is not None  # else the search runs in the worker process
+        cve = CveStore.reader(start.tables)
     facts = FactsCache(db)
     executor = Executor(build_schema(SearchSchema), start.limits)
     access = start.access

@@ -5,16 +5,16 @@ Keys and certificates exist nowhere else (like zot's ``_cosign`` and ``_notation
 verdicts are derived and are recomputed whenever something they depend on changes.
 Search reads ``trust_verdicts`` through :func:`layer_verdicts`, with the connection it already
 has; a meta DB where trust never ran has no such table, and every signature is untrusted.
+The SQL is the kind both meta DB backends run (SQLite and PostgreSQL; see ``MetaDB``).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ocireg.meta.db import MetaDB
+from ocireg.meta.db import MetaDB, NoSuchTable
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trust_material (
@@ -23,7 +23,7 @@ CREATE TABLE IF NOT EXISTS trust_material (
     digest TEXT NOT NULL,          -- sha256 of the DER key or certificate
     pem TEXT NOT NULL,
     label TEXT NOT NULL,           -- the key's kind, or the certificate's subject
-    uploaded_at REAL NOT NULL,
+    uploaded_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (tool, store, digest)
 );
 CREATE TABLE IF NOT EXISTS trust_verdicts (
@@ -35,8 +35,8 @@ CREATE TABLE IF NOT EXISTS trust_verdicts (
     trusted INTEGER NOT NULL,
     author TEXT NOT NULL,
     reason TEXT NOT NULL,
-    valid_until REAL,              -- when a trusted verdict lapses (a certificate's expiry)
-    evaluated_at REAL NOT NULL,
+    valid_until DOUBLE PRECISION,  -- when a trusted verdict lapses (a certificate's expiry)
+    evaluated_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (repo, signature, layer)
 );
 CREATE INDEX IF NOT EXISTS trust_verdicts_subject ON trust_verdicts (repo, subject);
@@ -78,11 +78,11 @@ class TrustTables:
         """Store it; False when it was there already."""
         with self.db.extension_write() as connection:
             cursor = connection.execute(
-                "INSERT OR IGNORE INTO trust_material VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO trust_material VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (material.tool, material.store, material.digest, material.pem,
                  material.label, material.uploaded_at),
             )  # fmt: skip
-            return cursor.rowcount > 0
+            return bool(cursor.rowcount > 0)
 
     def remove_material(self, tool: str, store: str, digest: str) -> bool:
         with self.db.extension_write() as connection:
@@ -90,7 +90,7 @@ class TrustTables:
                 "DELETE FROM trust_material WHERE tool = ? AND store = ? AND digest = ?",
                 (tool, store, digest),
             )
-            return cursor.rowcount > 0
+            return bool(cursor.rowcount > 0)
 
     def material(self, tool: str) -> list[Material]:
         rows = self.db.extension_read(
@@ -188,7 +188,7 @@ def layer_verdicts(db: ExtensionReader, repo: str, signature: str) -> dict[int, 
             repo,
             signature,
         )
-    except (sqlite3.OperationalError, NotImplementedError):
+    except (NoSuchTable, NotImplementedError):
         return {}
     now = time.time()
     found: dict[int, tuple[bool, str]] = {}

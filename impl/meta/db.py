@@ -1,6 +1,8 @@
-"""The meta DB interface, and its SQLite implementation (the embedded default).
+"""The meta DB interface, the SQL both backends share, and the SQLite backend (the embedded
+default); ``ocireg.meta.postgres`` is the PostgreSQL one, for several instances sharing storage.
 
-A PostgreSQL backend will implement :class:`MetaDB` for several instances sharing storage.
+The shared SQL is written once, with ``?`` placeholders, in the dialect both engines speak
+(``ON CONFLICT``, ``CASE``, a quoted ``"user"``); each backend runs it through its connection.
 Everything here is derived from storage and can be rebuilt from it (see ``ocireg.meta.sync``);
 only statistics (downloads, last pull, push time and pusher), user preferences (stars,
 bookmarks) and API keys (their hashes) exist nowhere else.
@@ -19,7 +21,7 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ocireg.meta.records import ApiKey, ImageRecord, Platform
 
@@ -39,7 +41,29 @@ _JSON_FIELDS = (
 _ADDED_IMAGE_COLUMNS = ("layer_sizes", "history")
 
 
+class Connection(Protocol):
+    """What a write transaction offers (to an extension's statements, and the shared SQL): the
+    part of ``sqlite3.Connection`` that the PostgreSQL backend offers as well."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Any: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Any: ...
+
+    def executescript(self, sql: str, /) -> Any: ...
+
+
+class NoSuchTable(LookupError):
+    """An extension's query named a table that does not exist (its extension never ran)."""
+
+
 class MetaDB(ABC):
+    # the SQLite file where extensions that open their own connection keep their tables (the
+    # meta DB itself, or with PostgreSQL a local file beside); None: they keep them in memory
+    path: Path | None = None
+    # what the backend raises when it cannot serve (locked, down, full): callers that can go
+    # on without the meta DB (the next sync repairs it) catch these
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
     @abstractmethod
     def put_image(
         self, repo: str, record: ImageRecord, tags: list[str], when: float, who: str
@@ -79,7 +103,6 @@ class MetaDB(ABC):
         start tries again) rather than failing the others: returns digest -> why."""
 
     @abstractmethod
-    @abstractmethod
     def drop_repository(self, repo: str) -> None: ...
 
     @abstractmethod
@@ -118,6 +141,11 @@ class MetaDB(ABC):
     @abstractmethod
     def versions(self) -> dict[str, int]:
         """Each repository's version: it changes whenever anything about the repository does."""
+
+    def reader_source(self) -> Path | str | None:
+        """What another process opens to read this meta DB (``backends.open_reader``): the
+        SQLite file, or PostgreSQL's URL; None: it lives in this process's memory."""
+        return self.path
 
     def generation(self) -> object | None:
         """A token that changes whenever anything is written, by any process: what a reader
@@ -195,11 +223,14 @@ class MetaDB(ABC):
     def close(self) -> None: ...
 
     # -- extension tables (their own SQL, their names prefixed with the extension's) --------
+    # Extensions write SQL that both backends run: ``?`` placeholders, ``ON CONFLICT`` rather
+    # than ``INSERT OR ...``, ``DOUBLE PRECISION`` (PostgreSQL's ``REAL`` has 4 bytes), ``BIGINT``.
     def extension_read(self, query: str, *args: Any) -> list[Any]:
-        """Rows (indexable by column name) of a query over an extension's tables."""
+        """Rows (indexable by column name and position) of a query over an extension's
+        tables; :class:`NoSuchTable` when it names a table that does not exist."""
         raise NotImplementedError(f"{type(self).__name__} keeps no extension tables")
 
-    def extension_write(self) -> AbstractContextManager[sqlite3.Connection]:
+    def extension_write(self) -> AbstractContextManager[Connection]:
         """A transaction for an extension's statements (committed when the block ends)."""
         raise NotImplementedError(f"{type(self).__name__} keeps no extension tables")
 
@@ -219,12 +250,12 @@ CREATE TABLE IF NOT EXISTS tags (
     repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, tagged_at REAL,
     PRIMARY KEY (repo, tag));
 CREATE TABLE IF NOT EXISTS user_prefs (
-    user TEXT NOT NULL, repo TEXT NOT NULL, starred INTEGER NOT NULL DEFAULT 0,
-    bookmarked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (user, repo));
+    "user" TEXT NOT NULL, repo TEXT NOT NULL, starred INTEGER NOT NULL DEFAULT 0,
+    bookmarked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY ("user", repo));
 CREATE TABLE IF NOT EXISTS api_keys (
-    hash TEXT PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, user TEXT NOT NULL, details TEXT NOT NULL,
+    hash TEXT PRIMARY KEY, uuid TEXT NOT NULL UNIQUE, "user" TEXT NOT NULL, details TEXT NOT NULL,
     last_used REAL);
-CREATE INDEX IF NOT EXISTS api_keys_by_user ON api_keys (user);
+CREATE INDEX IF NOT EXISTS api_keys_by_user ON api_keys ("user");
 CREATE TABLE IF NOT EXISTS catalog (name TEXT PRIMARY KEY) WITHOUT ROWID;
 """
 
@@ -234,7 +265,7 @@ _VERSION_TRIGGERS = "".join(
     f"""
 CREATE TRIGGER IF NOT EXISTS {table}_{event.lower()}_bumps AFTER {event} ON {table} BEGIN
     INSERT INTO repos (name, version) VALUES ({row}.repo, 1)
-    ON CONFLICT (name) DO UPDATE SET version = version + 1;
+    ON CONFLICT (name) DO UPDATE SET version = repos.version + 1;
 END;"""
     for table in ("images", "tags", "user_prefs")
     for event, row in (("INSERT", "NEW"), ("UPDATE", "NEW"), ("DELETE", "OLD"))
@@ -263,6 +294,18 @@ _CHUNK = 500  # digests per IN list: far below SQLite's limit on a statement's p
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _checked(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The row, or OverflowError for an integer no backend's 64-bit column holds (each would
+    fail in its own words; the reason a record is left out should not depend on the backend)."""
+    for value in row:
+        if isinstance(value, int) and value not in _INT64:
+            raise OverflowError(f"integer {value} does not fit in 64 bits")
+    return row
 
 
 def _image_row(repo: str, record: ImageRecord) -> tuple[Any, ...]:
@@ -319,7 +362,7 @@ class ImageRow(dict[str, Any]):
         return self._fetch(key)
 
 
-def _decode(row: sqlite3.Row, fetch: Callable[[str], str | None]) -> ImageRow:
+def _decode(row: Any, fetch: Callable[[str], str | None]) -> ImageRow:
     values = dict(row)
     for name in _JSON_FIELDS:
         if name not in _BULKY_FIELDS and values.get(name) is not None:
@@ -348,7 +391,354 @@ def _remove_journal(path: Path) -> None:
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
-class SQLiteMetaDB(MetaDB):
+class SQLMetaDB(MetaDB):
+    """The queries both backends share; a backend supplies the connection, the transactions
+    and what differs (how it orders API keys, which errors are a record's fault)."""
+
+    _key_order = "rowid"  # API keys, in the order they were added
+    _catalog_built: bool
+    _record_errors: tuple[type[Exception], ...] = _RECORD_ERRORS
+
+    @abstractmethod
+    def _write(self) -> AbstractContextManager[Any]:
+        """A transaction (committed when the block ends, rolled back on an error)."""
+
+    @abstractmethod
+    def _read(self, query: str, *args: Any) -> list[Any]: ...
+
+    def _begin(self, db: Any) -> None:
+        """Make sure a transaction is open (savepoints nest in it)."""
+
+    # -- updates --------------------------------------------------------------------------
+    def put_image(
+        self, repo: str, record: ImageRecord, tags: list[str], when: float, who: str
+    ) -> None:
+        with self._write() as db:
+            self._upsert_image(db, repo, record)
+            db.execute(
+                "UPDATE images SET pushed_at = COALESCE(pushed_at, ?), pushed_by = ? "
+                "WHERE repo = ? AND digest = ?",
+                (when, who, repo, record.digest),
+            )
+            for tag in tags:
+                db.execute(
+                    "INSERT INTO tags (repo, tag, digest, tagged_at) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, "
+                    "tagged_at = excluded.tagged_at WHERE tags.digest != excluded.digest",
+                    (repo, tag, record.digest, when),
+                )
+            db.execute(
+                "INSERT INTO repos (name, updated) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET updated = excluded.updated",
+                (repo, when),
+            )
+
+    @staticmethod
+    def _upsert_image(db: Connection, repo: str, record: ImageRecord) -> None:
+        placeholders = ", ".join("?" * len(_IMAGE_COLUMNS.split(",")))
+        updates = ", ".join(
+            f"{c.strip()} = excluded.{c.strip()}" for c in _IMAGE_COLUMNS.split(",")[2:]
+        )
+        db.execute(
+            f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({placeholders}) "
+            f"ON CONFLICT (repo, digest) DO UPDATE SET {updates}",
+            _checked(_image_row(repo, record)),
+        )
+
+    def remove_tag(self, repo: str, tag: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM tags WHERE repo = ? AND tag = ?", (repo, tag))
+
+    def remove_image(self, repo: str, digest: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM images WHERE repo = ? AND digest = ?", (repo, digest))
+            db.execute("DELETE FROM tags WHERE repo = ? AND digest = ?", (repo, digest))
+
+    def add_pulls(self, pulls: dict[tuple[str, str], tuple[int, float]]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "UPDATE images SET downloads = downloads + ?, "
+                "last_pull = CASE WHEN last_pull IS NULL OR last_pull < ? THEN ? "
+                "ELSE last_pull END WHERE repo = ? AND digest = ?",
+                [(n, when, when, repo, digest) for (repo, digest), (n, when) in pulls.items()],
+            )
+
+    def replace_repository(
+        self,
+        repo: str,
+        records: list[ImageRecord],
+        tags: dict[str, str],
+        stamp: str | None,
+        when: float,
+    ) -> dict[str, str]:
+        with self._write() as db:
+            self._begin(db)  # the savepoints below nest in it
+            present = {record.digest for record in records}
+            known = {r[0] for r in db.execute("SELECT digest FROM images WHERE repo = ?", (repo,))}
+            db.executemany(
+                "DELETE FROM images WHERE repo = ? AND digest = ?",
+                [(repo, digest) for digest in known - present],
+            )
+            failed = {}
+            for record in records:
+                error = self._upsert_isolated(db, repo, record)
+                if error is not None:
+                    failed[record.digest] = error
+            stored = [record for record in records if record.digest not in failed]
+            db.executemany(
+                "UPDATE images SET pushed_at = ? "
+                "WHERE repo = ? AND digest = ? AND pushed_at IS NULL",
+                [(record.stored_at or when, repo, record.digest) for record in stored],
+            )
+            tags = {tag: digest for tag, digest in tags.items() if digest not in failed}
+            self._replace_tags(db, repo, tags, when)
+            stamp = None if failed else stamp
+            db.execute(
+                "INSERT INTO repos (name, stamp, updated) VALUES (?, ?, ?) ON CONFLICT (name) "
+                "DO UPDATE SET stamp = excluded.stamp",
+                (repo, stamp, when),
+            )
+        return failed
+
+    @classmethod
+    def _upsert_isolated(cls, db: Connection, repo: str, record: ImageRecord) -> str | None:
+        """Upsert one record in a savepoint; the reason when the database cannot hold its
+        values (an integer beyond int64, a string that is no UTF-8). Other errors (a locked or
+        full database) are not the record's fault and fail the whole repository."""
+        db.execute("SAVEPOINT record")
+        try:
+            cls._upsert_image(db, repo, record)
+        except cls._record_errors as exc:
+            db.execute("ROLLBACK TO record")
+            return f"{type(exc).__name__}: {exc}"
+        finally:
+            db.execute("RELEASE record")
+        return None
+
+    @staticmethod
+    def _replace_tags(db: Connection, repo: str, tags: dict[str, str], when: float) -> None:
+        """Set a repository's tags; a tag that still points where it did keeps its time."""
+        old = {
+            tag: (digest, tagged_at)
+            for tag, digest, tagged_at in db.execute(
+                "SELECT tag, digest, tagged_at FROM tags WHERE repo = ?", (repo,)
+            )
+        }
+        db.execute("DELETE FROM tags WHERE repo = ?", (repo,))
+        rows = []
+        for tag, digest in tags.items():
+            before = old.get(tag)
+            tagged_at = before[1] if before is not None and before[0] == digest else when
+            rows.append((repo, tag, digest, tagged_at))
+        db.executemany("INSERT INTO tags (repo, tag, digest, tagged_at) VALUES (?, ?, ?, ?)", rows)
+
+    def advance_stamp(self, repo: str, before: str | None, after: str) -> None:
+        with self._write() as db:
+            if before is None:
+                db.execute(
+                    "INSERT INTO repos (name, stamp) VALUES (?, ?) ON CONFLICT (name) "
+                    "DO UPDATE SET stamp = excluded.stamp WHERE repos.stamp IS NULL",
+                    (repo, after),
+                )
+            else:
+                db.execute(
+                    "UPDATE repos SET stamp = ? WHERE name = ? AND stamp = ?", (after, repo, before)
+                )
+
+    def drop_repository(self, repo: str) -> None:
+        with self._write() as db:
+            for table, column in (("images", "repo"), ("tags", "repo"), ("repos", "name")):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (repo,))
+
+    # -- queries --------------------------------------------------------------------------
+    def stamp(self, repo: str) -> str | None:
+        rows = self._read("SELECT stamp FROM repos WHERE name = ?", repo)
+        return rows[0][0] if rows else None
+
+    def repositories(self) -> list[str]:
+        return [row[0] for row in self._read("SELECT name FROM repos ORDER BY name")]
+
+    def add_repository(self, repo: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT INTO catalog (name) VALUES (?) ON CONFLICT DO NOTHING", (repo,))
+
+    def remove_repository(self, repo: str) -> None:
+        self.drop_repository(repo)
+        with self._write() as db:
+            db.execute("DELETE FROM catalog WHERE name = ?", (repo,))
+
+    def set_catalog(self, present: list[str], gone: list[str]) -> None:
+        with self._write() as db:
+            db.executemany("DELETE FROM catalog WHERE name = ?", [(r,) for r in gone])
+            db.executemany(
+                "INSERT INTO catalog (name) VALUES (?) ON CONFLICT DO NOTHING",
+                [(r,) for r in present],
+            )
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('catalog', 'built') "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+            )
+
+    def catalog_built(self) -> bool:
+        # once built it stays built (a sync only ever rebuilds it), so ask until it is
+        if not self._catalog_built:
+            self._catalog_built = bool(self._read("SELECT 1 FROM meta WHERE key = 'catalog'"))
+        return self._catalog_built
+
+    def catalog(self, after: str | None = None, limit: int | None = None) -> list[str]:
+        query = "SELECT name FROM catalog WHERE name > ? ORDER BY name"
+        args: list[Any] = [after or ""]
+        if limit is not None:
+            query, args = query + " LIMIT ?", [*args, limit]
+        rows = self._read(query, *args)
+        return [row[0] for row in rows]
+
+    def tags(self, repo: str) -> dict[str, str]:
+        rows = self._read("SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag", repo)
+        return {row[0]: row[1] for row in rows}
+
+    def tag_digest(self, repo: str, tag: str) -> str | None:
+        rows = self._read("SELECT digest FROM tags WHERE repo = ? AND tag = ?", repo, tag)
+        return str(rows[0][0]) if rows else None
+
+    def versions(self) -> dict[str, int]:
+        return {row[0]: row[1] for row in self._read("SELECT name, version FROM repos")}
+
+    def tagged(self, repo: str) -> list[tuple[str, str, float | None]]:
+        rows = self._read(
+            "SELECT tag, digest, tagged_at FROM tags WHERE repo = ? ORDER BY tag", repo
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+    def image(self, repo: str, digest: str) -> dict[str, Any] | None:
+        rows = self._read(
+            f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND digest = ?", repo, digest
+        )
+        return self._row(rows[0]) if rows else None
+
+    def images(self, repo: str) -> list[dict[str, Any]]:
+        rows = self._read(f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? ORDER BY digest",
+                          repo)  # fmt: skip
+        return [self._row(row) for row in rows]
+
+    def referrers(self, repo: str, subject: str) -> list[dict[str, Any]]:
+        rows = self._read(
+            f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND subject = ? ORDER BY digest",
+            repo,
+            subject,
+        )
+        return [self._row(row) for row in rows]
+
+    def _row(self, row: Any) -> ImageRow:
+        repo, digest = row["repo"], row["digest"]
+
+        def fetch(column: str) -> str | None:
+            assert column in _BULKY_FIELDS  # a name from our own list, never a caller's text
+            found = self._read(
+                f"SELECT {column} FROM images WHERE repo = ? AND digest = ?", repo, digest
+            )
+            return found[0][0] if found else "[]"
+
+        return _decode(row, fetch)
+
+    def images_of(self, repo: str, digests: Collection[str]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for chunk in _chunks(sorted(set(digests))):
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND digest IN ({marks})"
+            found.update((row["digest"], self._row(row)) for row in self._read(query, repo, *chunk))
+        return found
+
+    def referrers_of(self, repo: str, subjects: Collection[str]) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {subject: [] for subject in subjects}
+        for chunk in _chunks(sorted(found)):
+            marks = ",".join("?" * len(chunk))
+            query = (f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND subject IN ({marks})"
+                     " ORDER BY digest")  # fmt: skip
+            for row in self._read(query, repo, *chunk):
+                found[row["subject"]].append(self._row(row))
+        return found
+
+    def tagged_starting_with(self, layer: str) -> list[tuple[str, str]]:
+        # layers is a compact JSON array of digest strings: its text starts with the first
+        prefix = f"[{json.dumps(layer)}"
+        rows = self._read(
+            "SELECT t.repo, t.tag FROM images AS i JOIN tags AS t "
+            "ON t.repo = i.repo AND t.digest = i.digest "
+            "WHERE substr(i.layers, 1, ?) = ? ORDER BY t.repo, t.tag",
+            len(prefix),
+            prefix,
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
+        # layers is a JSON array of digest strings: the quoted digest occurs only as one
+        rows = self._read(
+            "SELECT digest, config_digest = ? OR instr(layers, ?) > 0 FROM images WHERE repo = ?",
+            blob,
+            json.dumps(blob),
+            repo,
+        )
+        return {row[0] for row in rows}, [row[0] for row in rows if row[1]]
+
+    def preferences(self, user: str) -> dict[str, tuple[bool, bool]]:
+        rows = self._read('SELECT repo, starred, bookmarked FROM user_prefs WHERE "user" = ?', user)
+        return {row[0]: (bool(row[1]), bool(row[2])) for row in rows}
+
+    def star_counts(self) -> dict[str, int]:
+        rows = self._read(
+            "SELECT repo, SUM(starred) FROM user_prefs GROUP BY repo HAVING SUM(starred) > 0"
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+    def toggle(self, user: str, repo: str, preference: str) -> bool:
+        if preference not in ("starred", "bookmarked"):
+            raise ValueError(f"unknown preference {preference!r}")
+        with self._write() as db:
+            db.execute(
+                'INSERT INTO user_prefs ("user", repo) VALUES (?, ?) ON CONFLICT DO NOTHING',
+                (user, repo),
+            )
+            db.execute(
+                f"UPDATE user_prefs SET {preference} = 1 - {preference} "
+                'WHERE "user" = ? AND repo = ?',
+                (user, repo),
+            )
+            row = db.execute(
+                f'SELECT {preference} FROM user_prefs WHERE "user" = ? AND repo = ?', (user, repo)
+            ).fetchone()
+        return bool(row[0])
+
+    # -- API keys (only their hashes are stored) -------------------------------------------
+    def add_api_key(self, key_hash: str, key: ApiKey) -> None:
+        with self._write() as db:
+            db.execute(
+                'INSERT INTO api_keys (hash, uuid, "user", details) VALUES (?, ?, ?, ?)',
+                (key_hash, key.uuid, key.user, json.dumps(asdict(key))),
+            )
+
+    def api_keys(self, user: str) -> list[ApiKey]:
+        rows = self._read(
+            f'SELECT details, last_used FROM api_keys WHERE "user" = ? ORDER BY {self._key_order}',
+            user,
+        )
+        return [_api_key(row) for row in rows]
+
+    def api_key(self, key_hash: str) -> ApiKey | None:
+        rows = self._read("SELECT details, last_used FROM api_keys WHERE hash = ?", key_hash)
+        return _api_key(rows[0]) if rows else None
+
+    def revoke_api_key(self, user: str, uuid: str) -> bool:
+        with self._write() as db:
+            gone = db.execute('DELETE FROM api_keys WHERE "user" = ? AND uuid = ?', (user, uuid))
+        return bool(gone.rowcount > 0)
+
+    def used_api_key(self, key_hash: str, when: float) -> None:
+        with self._write() as db:
+            db.execute("UPDATE api_keys SET last_used = ? WHERE hash = ?", (when, key_hash))
+
+
+class SQLiteMetaDB(SQLMetaDB):
     """One file (``<root>/.ocireg/meta.db``), WAL mode, shared by worker processes."""
 
     def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
@@ -416,196 +806,9 @@ class SQLiteMetaDB(MetaDB):
         with self._lock:
             return self._db.execute(query, args).fetchall()
 
-    # -- updates --------------------------------------------------------------------------
-    def put_image(
-        self, repo: str, record: ImageRecord, tags: list[str], when: float, who: str
-    ) -> None:
-        with self._write() as db:
-            self._upsert_image(db, repo, record)
-            db.execute(
-                "UPDATE images SET pushed_at = COALESCE(pushed_at, ?), pushed_by = ? "
-                "WHERE repo = ? AND digest = ?",
-                (when, who, repo, record.digest),
-            )
-            for tag in tags:
-                db.execute(
-                    "INSERT INTO tags (repo, tag, digest, tagged_at) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (repo, tag) DO UPDATE SET digest = excluded.digest, "
-                    "tagged_at = excluded.tagged_at WHERE tags.digest != excluded.digest",
-                    (repo, tag, record.digest, when),
-                )
-            db.execute(
-                "INSERT INTO repos (name, updated) VALUES (?, ?) "
-                "ON CONFLICT (name) DO UPDATE SET updated = excluded.updated",
-                (repo, when),
-            )
-
-    @staticmethod
-    def _upsert_image(db: sqlite3.Connection, repo: str, record: ImageRecord) -> None:
-        placeholders = ", ".join("?" * len(_IMAGE_COLUMNS.split(",")))
-        updates = ", ".join(
-            f"{c.strip()} = excluded.{c.strip()}" for c in _IMAGE_COLUMNS.split(",")[2:]
-        )
-        db.execute(
-            f"INSERT INTO images ({_IMAGE_COLUMNS}) VALUES ({placeholders}) "
-            f"ON CONFLICT (repo, digest) DO UPDATE SET {updates}",
-            _image_row(repo, record),
-        )
-
-    def remove_tag(self, repo: str, tag: str) -> None:
-        with self._write() as db:
-            db.execute("DELETE FROM tags WHERE repo = ? AND tag = ?", (repo, tag))
-
-    def remove_image(self, repo: str, digest: str) -> None:
-        with self._write() as db:
-            db.execute("DELETE FROM images WHERE repo = ? AND digest = ?", (repo, digest))
-            db.execute("DELETE FROM tags WHERE repo = ? AND digest = ?", (repo, digest))
-
-    def add_pulls(self, pulls: dict[tuple[str, str], tuple[int, float]]) -> None:
-        with self._write() as db:
-            db.executemany(
-                "UPDATE images SET downloads = downloads + ?, "
-                "last_pull = MAX(COALESCE(last_pull, 0), ?) WHERE repo = ? AND digest = ?",
-                [(n, when, repo, digest) for (repo, digest), (n, when) in pulls.items()],
-            )
-
-    def replace_repository(
-        self,
-        repo: str,
-        records: list[ImageRecord],
-        tags: dict[str, str],
-        stamp: str | None,
-        when: float,
-    ) -> dict[str, str]:
-        with self._write() as db:
-            if not db.in_transaction:  # the savepoints below nest in it
-                db.execute("BEGIN")
-            present = {record.digest for record in records}
-            known = {r[0] for r in db.execute("SELECT digest FROM images WHERE repo = ?", (repo,))}
-            db.executemany(
-                "DELETE FROM images WHERE repo = ? AND digest = ?",
-                [(repo, digest) for digest in known - present],
-            )
-            failed = {}
-            for record in records:
-                error = self._upsert_isolated(db, repo, record)
-                if error is not None:
-                    failed[record.digest] = error
-            stored = [record for record in records if record.digest not in failed]
-            db.executemany(
-                "UPDATE images SET pushed_at = ? "
-                "WHERE repo = ? AND digest = ? AND pushed_at IS NULL",
-                [(record.stored_at or when, repo, record.digest) for record in stored],
-            )
-            tags = {tag: digest for tag, digest in tags.items() if digest not in failed}
-            self._replace_tags(db, repo, tags, when)
-            stamp = None if failed else stamp
-            db.execute(
-                "INSERT INTO repos (name, stamp, updated) VALUES (?, ?, ?) ON CONFLICT (name) "
-                "DO UPDATE SET stamp = excluded.stamp",
-                (repo, stamp, when),
-            )
-        return failed
-
-    @classmethod
-    def _upsert_isolated(cls, db: sqlite3.Connection, repo: str, record: ImageRecord) -> str | None:
-        """Upsert one record in a savepoint; the reason when SQLite cannot hold its values
-        (an integer beyond int64, a string that is no UTF-8). Other errors (a locked or full
-        database) are not the record's fault and fail the whole repository."""
-        db.execute("SAVEPOINT record")
-        try:
-            cls._upsert_image(db, repo, record)
-        except _RECORD_ERRORS as exc:
-            db.execute("ROLLBACK TO record")
-            return f"{type(exc).__name__}: {exc}"
-        finally:
-            db.execute("RELEASE record")
-        return None
-
-    @staticmethod
-    def _replace_tags(db: sqlite3.Connection, repo: str, tags: dict[str, str], when: float) -> None:
-        """Set a repository's tags; a tag that still points where it did keeps its time."""
-        old = {
-            tag: (digest, tagged_at)
-            for tag, digest, tagged_at in db.execute(
-                "SELECT tag, digest, tagged_at FROM tags WHERE repo = ?", (repo,)
-            )
-        }
-        db.execute("DELETE FROM tags WHERE repo = ?", (repo,))
-        rows = []
-        for tag, digest in tags.items():
-            before = old.get(tag)
-            tagged_at = before[1] if before is not None and before[0] == digest else when
-            rows.append((repo, tag, digest, tagged_at))
-        db.executemany("INSERT INTO tags (repo, tag, digest, tagged_at) VALUES (?, ?, ?, ?)", rows)
-
-    def advance_stamp(self, repo: str, before: str | None, after: str) -> None:
-        with self._write() as db:
-            if before is None:
-                db.execute(
-                    "INSERT INTO repos (name, stamp) VALUES (?, ?) ON CONFLICT (name) "
-                    "DO UPDATE SET stamp = excluded.stamp WHERE repos.stamp IS NULL",
-                    (repo, after),
-                )
-            else:
-                db.execute(
-                    "UPDATE repos SET stamp = ? WHERE name = ? AND stamp = ?", (after, repo, before)
-                )
-
-    def drop_repository(self, repo: str) -> None:
-        with self._write() as db:
-            for table, column in (("images", "repo"), ("tags", "repo"), ("repos", "name")):
-                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (repo,))
-
-    # -- queries --------------------------------------------------------------------------
-    def stamp(self, repo: str) -> str | None:
-        rows = self._read("SELECT stamp FROM repos WHERE name = ?", repo)
-        return rows[0][0] if rows else None
-
-    def repositories(self) -> list[str]:
-        return [row[0] for row in self._read("SELECT name FROM repos ORDER BY name")]
-
-    def add_repository(self, repo: str) -> None:
-        with self._write() as db:
-            db.execute("INSERT OR IGNORE INTO catalog (name) VALUES (?)", (repo,))
-
-    def remove_repository(self, repo: str) -> None:
-        self.drop_repository(repo)
-        with self._write() as db:
-            db.execute("DELETE FROM catalog WHERE name = ?", (repo,))
-
-    def set_catalog(self, present: list[str], gone: list[str]) -> None:
-        with self._write() as db:
-            db.executemany("DELETE FROM catalog WHERE name = ?", [(r,) for r in gone])
-            db.executemany(
-                "INSERT OR IGNORE INTO catalog (name) VALUES (?)", [(r,) for r in present]
-            )
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('catalog', 'built')")
-
-    def catalog_built(self) -> bool:
-        # once built it stays built (a sync only ever rebuilds it), so ask until it is
-        if not self._catalog_built:
-            self._catalog_built = bool(self._read("SELECT 1 FROM meta WHERE key = 'catalog'"))
-        return self._catalog_built
-
-    def catalog(self, after: str | None = None, limit: int | None = None) -> list[str]:
-        rows = self._read(
-            "SELECT name FROM catalog WHERE name > ? ORDER BY name LIMIT ?",
-            after if after is not None else "",
-            -1 if limit is None else limit,
-        )
-        return [row[0] for row in rows]
-
-    def tags(self, repo: str) -> dict[str, str]:
-        rows = self._read("SELECT tag, digest FROM tags WHERE repo = ? ORDER BY tag", repo)
-        return {row[0]: row[1] for row in rows}
-
-    def tag_digest(self, repo: str, tag: str) -> str | None:
-        rows = self._read("SELECT digest FROM tags WHERE repo = ? AND tag = ?", repo, tag)
-        return str(rows[0][0]) if rows else None
-
-    def versions(self) -> dict[str, int]:
-        return {row[0]: row[1] for row in self._read("SELECT name, version FROM repos")}
+    def _begin(self, db: sqlite3.Connection) -> None:
+        if not db.in_transaction:  # sqlite3 opens one only before a data change
+            db.execute("BEGIN")
 
     def generation(self) -> object | None:
         # data_version moves when another connection (any process) commits; our own
@@ -614,147 +817,23 @@ class SQLiteMetaDB(MetaDB):
             (version,) = self._db.execute("PRAGMA data_version").fetchone()
             return (version, self._writes)
 
-    def tagged(self, repo: str) -> list[tuple[str, str, float | None]]:
-        rows = self._read(
-            "SELECT tag, digest, tagged_at FROM tags WHERE repo = ? ORDER BY tag", repo
-        )
-        return [(row[0], row[1], row[2]) for row in rows]
-
-    def image(self, repo: str, digest: str) -> dict[str, Any] | None:
-        rows = self._read(
-            f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND digest = ?", repo, digest
-        )
-        return self._row(rows[0]) if rows else None
-
-    def images(self, repo: str) -> list[dict[str, Any]]:
-        rows = self._read(f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? ORDER BY digest",
-                          repo)  # fmt: skip
-        return [self._row(row) for row in rows]
-
-    def referrers(self, repo: str, subject: str) -> list[dict[str, Any]]:
-        rows = self._read(
-            f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND subject = ? ORDER BY digest",
-            repo,
-            subject,
-        )
-        return [self._row(row) for row in rows]
-
-    def images_of(self, repo: str, digests: Collection[str]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for chunk in _chunks(sorted(set(digests))):
-            marks = ",".join("?" * len(chunk))
-            query = f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND digest IN ({marks})"
-            found.update((row["digest"], self._row(row)) for row in self._read(query, repo, *chunk))
-        return found
-
-    def referrers_of(self, repo: str, subjects: Collection[str]) -> dict[str, list[dict[str, Any]]]:
-        found: dict[str, list[dict[str, Any]]] = {subject: [] for subject in subjects}
-        for chunk in _chunks(sorted(found)):
-            marks = ",".join("?" * len(chunk))
-            query = (f"SELECT {_LIGHT_COLUMNS} FROM images WHERE repo = ? AND subject IN ({marks})"
-                     " ORDER BY digest")  # fmt: skip
-            for row in self._read(query, repo, *chunk):
-                found[row["subject"]].append(self._row(row))
-        return found
-
-    def _row(self, row: sqlite3.Row) -> ImageRow:
-        repo, digest = row["repo"], row["digest"]
-
-        def fetch(column: str) -> str | None:
-            assert column in _BULKY_FIELDS  # a name from our own list, never a caller's text
-            found = self._read(
-                f"SELECT {column} FROM images WHERE repo = ? AND digest = ?", repo, digest
-            )
-            return found[0][0] if found else "[]"
-
-        return _decode(row, fetch)
-
-    def tagged_starting_with(self, layer: str) -> list[tuple[str, str]]:
-        # layers is a compact JSON array of digest strings: its text starts with the first
-        prefix = f"[{json.dumps(layer)}"
-        rows = self._read(
-            "SELECT t.repo, t.tag FROM images AS i JOIN tags AS t "
-            "ON t.repo = i.repo AND t.digest = i.digest "
-            "WHERE substr(i.layers, 1, ?) = ? ORDER BY t.repo, t.tag",
-            len(prefix),
-            prefix,
-        )
-        return [(row[0], row[1]) for row in rows]
-
-    def blob_users(self, repo: str, blob: str) -> tuple[set[str], list[str]]:
-        # layers is a JSON array of digest strings: the quoted digest occurs only as one
-        rows = self._read(
-            "SELECT digest, config_digest = ? OR instr(layers, ?) > 0 FROM images WHERE repo = ?",
-            blob,
-            json.dumps(blob),
-            repo,
-        )
-        return {row[0] for row in rows}, [row[0] for row in rows if row[1]]
-
-    def preferences(self, user: str) -> dict[str, tuple[bool, bool]]:
-        rows = self._read("SELECT repo, starred, bookmarked FROM user_prefs WHERE user = ?", user)
-        return {row[0]: (bool(row[1]), bool(row[2])) for row in rows}
-
-    def star_counts(self) -> dict[str, int]:
-        rows = self._read(
-            "SELECT repo, SUM(starred) FROM user_prefs GROUP BY repo HAVING SUM(starred) > 0"
-        )
-        return {row[0]: int(row[1]) for row in rows}
-
-    def toggle(self, user: str, repo: str, preference: str) -> bool:
-        if preference not in ("starred", "bookmarked"):
-            raise ValueError(f"unknown preference {preference!r}")
-        with self._write() as db:
-            db.execute("INSERT OR IGNORE INTO user_prefs (user, repo) VALUES (?, ?)", (user, repo))
-            db.execute(
-                f"UPDATE user_prefs SET {preference} = 1 - {preference} "
-                "WHERE user = ? AND repo = ?",
-                (user, repo),
-            )
-            row = db.execute(
-                f"SELECT {preference} FROM user_prefs WHERE user = ? AND repo = ?", (user, repo)
-            ).fetchone()
-        return bool(row[0])
-
-    # -- API keys (only their hashes are stored) -------------------------------------------
-    def add_api_key(self, key_hash: str, key: ApiKey) -> None:
-        with self._write() as db:
-            db.execute(
-                "INSERT INTO api_keys (hash, uuid, user, details) VALUES (?, ?, ?, ?)",
-                (key_hash, key.uuid, key.user, json.dumps(asdict(key))),
-            )
-
-    def api_keys(self, user: str) -> list[ApiKey]:
-        rows = self._read(
-            "SELECT details, last_used FROM api_keys WHERE user = ? ORDER BY rowid", user
-        )
-        return [_api_key(row) for row in rows]
-
-    def api_key(self, key_hash: str) -> ApiKey | None:
-        rows = self._read("SELECT details, last_used FROM api_keys WHERE hash = ?", key_hash)
-        return _api_key(rows[0]) if rows else None
-
-    def revoke_api_key(self, user: str, uuid: str) -> bool:
-        with self._write() as db:
-            gone = db.execute("DELETE FROM api_keys WHERE user = ? AND uuid = ?", (user, uuid))
-        return gone.rowcount > 0
-
-    def used_api_key(self, key_hash: str, when: float) -> None:
-        with self._write() as db:
-            db.execute("UPDATE api_keys SET last_used = ? WHERE hash = ?", (when, key_hash))
-
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     def extension_read(self, query: str, *args: Any) -> list[Any]:
-        return self._read(query, *args)
+        try:
+            return self._read(query, *args)
+        except sqlite3.OperationalError as exc:
+            if str(exc).startswith("no such table"):
+                raise NoSuchTable(str(exc)) from exc
+            raise
 
     def extension_write(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._write()
 
 
-def _api_key(row: sqlite3.Row) -> ApiKey:
+def _api_key(row: Any) -> ApiKey:
     details = json.loads(row[0])
     details["last_used"] = row[1]
     details["scopes"] = tuple(details["scopes"])

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass
@@ -194,13 +193,13 @@ class Recorder:
     def created(self, repo: str) -> None:
         try:
             self.db.add_repository(repo)
-        except sqlite3.Error as exc:  # the push stands; the next sync lists the repository
+        except self.db.errors as exc:  # the push stands; the next sync lists the repository
             event(log, logging.WARNING, "catalog entry not written", repo=repo, error=str(exc))
 
     def removed(self, repo: str) -> None:
         try:
             self.db.remove_repository(repo)
-        except sqlite3.Error as exc:  # the next sync drops it
+        except self.db.errors as exc:  # the next sync drops it
             event(log, logging.WARNING, "catalog entry not removed", repo=repo, error=str(exc))
 
     def pulled(self, repo: str, digest: str) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from ocireg.config import Config, RootConfig
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.routes import Registries
+from ocireg.registry.sharedlocks import AdvisoryLocks
 from ocireg.registry.store import Registry, RepositoryLimit
 from ocireg.registry.uploads import SessionCaps
 from ocireg.storage.driver import StorageDriver
@@ -65,7 +66,10 @@ def build_registry(config: Config, driver: StorageDriver | None = None) -> Regis
     """``driver`` replaces the main root's filesystem (tests, embedders); sub-paths then get
     a memory driver each, so nothing lands on disk."""
     shared = meta_dir(config, driver)
-    locks = KeyedLocks(shared / "locks" if shared else None)
+    postgres = config.storage.postgres()
+    # instances sharing storage and a PostgreSQL meta DB also lock repositories there
+    across = AdvisoryLocks(postgres.url) if postgres is not None and driver is None else None
+    locks = KeyedLocks(shared / "locks" if shared else None, across)
     docker = "docker2s2" in config.http.compat
     storage = config.storage
     # one set of caps for every root: a client's sessions count wherever they are

@@ -29,6 +29,7 @@ kept encodings and is read in full by other processes.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import re
 import secrets
@@ -353,7 +354,10 @@ class IndexStore:
         try:
             # one open file: its head and the rest are of one version, whoever replaces it
             with self._driver.reader(layout.index_file(repo)) as handle:
-                index = _read(handle, cached)
+                # _read goes back to the start when the file is not the cached run's (another
+                # instance wrote it); a stream that cannot (an S3 body) is read whole first
+                seekable = handle if handle.seekable() else io.BytesIO(handle.read())
+                index = _read(seekable, cached)
         except PathNotFoundError:
             self.forget(repo)
             return None

@@ -7,6 +7,9 @@ When another process holds it, a thread waits in a blocking ``flock`` so the eve
 stalls, and the kernel hands the lock over as soon as it is released (polling with a back-off
 left a waiting process asleep while the holder took the lock again and again).
 
+With several instances on several machines (one bucket, a PostgreSQL meta DB), each key is
+also held as a PostgreSQL advisory lock (:mod:`.sharedlocks`), taken after the flock.
+
 A lock file may be removed, but only by a process that holds its lock (an upload session's
 lock when the operation ends, :meth:`KeyedLocks.sweep` at start); whoever then gets the lock
 on the removed file finds that the name no longer leads to it and starts again with a fresh
@@ -24,14 +27,18 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
+
+from ocireg.registry.sharedlocks import AdvisoryLocks
 
 # Threads that wait for another process's lock: one per key being waited on at once.
 _WAITERS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="ocireg-flock")
 
 
 class KeyedLocks:
-    def __init__(self, lock_dir: Path | None) -> None:
+    def __init__(self, lock_dir: Path | None, shared: AdvisoryLocks | None = None) -> None:
         self._dir = lock_dir
+        self._shared = shared
         self._local: dict[str, tuple[asyncio.Lock, int]] = {}
         if lock_dir is not None:
             lock_dir.mkdir(parents=True, exist_ok=True)
@@ -45,12 +52,14 @@ class KeyedLocks:
         try:
             async with lock:
                 if self._dir is None:
-                    yield
+                    async with self._across_instances(key):
+                        yield
                 else:
                     path = self._dir / _file_name(key)
                     fd = await self._flock(path)
                     try:
-                        yield
+                        async with self._across_instances(key):
+                            yield
                     finally:
                         if ephemeral:
                             with contextlib.suppress(FileNotFoundError):
@@ -62,6 +71,28 @@ class KeyedLocks:
                 del self._local[key]
             else:
                 self._local[key] = (lock, users - 1)
+
+    @contextlib.asynccontextmanager
+    async def _across_instances(self, key: str) -> AsyncIterator[None]:
+        """``key``'s advisory lock, waited for in a thread, when instances share one."""
+        shared = self._shared
+        if shared is None:
+            yield
+            return
+        waiting = asyncio.get_running_loop().run_in_executor(_WAITERS, shared.acquire, key)
+        try:
+            connection = await asyncio.shield(waiting)
+        except BaseException:
+            # cancelled: the thread may still get the lock; let it go then
+            waiting.add_done_callback(lambda done: _release_later(shared, key, done))
+            raise
+        try:
+            yield
+        finally:  # a round trip: not on the loop; shielded, so it happens even when cancelled
+            releasing = asyncio.get_running_loop().run_in_executor(
+                _WAITERS, shared.release, key, connection
+            )
+            await asyncio.shield(releasing)
 
     def sweep(self) -> int:
         """Remove every lock file nobody holds (left by ended sessions or crashed processes);
@@ -118,6 +149,11 @@ class KeyedLocks:
             waiting.add_done_callback(lambda _: os.close(fd))
             raise
         return fd
+
+
+def _release_later(shared: AdvisoryLocks, key: str, done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is None:
+        _WAITERS.submit(shared.release, key, done.result())
 
 
 def _file_name(key: str) -> str:

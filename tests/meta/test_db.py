@@ -1,11 +1,15 @@
-"""The SQLite meta DB: pushes, tags, deletions, batched pulls, rebuilds and preferences."""
+"""The meta DB on each backend: pushes, tags, deletions, batched pulls, rebuilds, preferences;
+and what only the SQLite file has (a broken file, a file from an older release)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from ocireg.meta.db import MetaDB, SQLiteMetaDB
-from ocireg.meta.records import ImageRecord, Platform
+import pytest
+
+from ocireg.meta.db import MetaDB, NoSuchTable, SQLiteMetaDB
+from ocireg.meta.records import ApiKey, ImageRecord, Platform
+from tests.meta.conftest import Backend
 
 
 def record(digest: str = "sha256:" + "a" * 64, **fields: object) -> ImageRecord:
@@ -14,8 +18,8 @@ def record(digest: str = "sha256:" + "a" * 64, **fields: object) -> ImageRecord:
     return ImageRecord(**values)  # type: ignore[arg-type]
 
 
-def test_push_tag_pull_and_delete() -> None:
-    db = SQLiteMetaDB(":memory:")
+def test_push_tag_pull_and_delete(meta: MetaDB) -> None:
+    db = meta
     image = record(platforms=[Platform("linux", "amd64")], annotations={"a": "b"})
     db.put_image("r", image, ["v1", "latest"], when=100.0, who="alice")
     assert db.repositories() == ["r"]
@@ -37,8 +41,8 @@ def test_push_tag_pull_and_delete() -> None:
     assert db.image("r", image.digest) is None and db.tags("r") == {}
 
 
-def test_rebuild_keeps_statistics_of_what_remains(tmp_path: Path) -> None:
-    db = SQLiteMetaDB(tmp_path / "meta.db")
+def test_rebuild_keeps_statistics_of_what_remains(backend: Backend) -> None:
+    db = backend.open()
     kept, gone = record("sha256:" + "1" * 64), record("sha256:" + "2" * 64)
     db.put_image("r", kept, ["v1"], when=1.0, who="alice")
     db.put_image("r", gone, ["v2"], when=2.0, who="alice")
@@ -51,19 +55,19 @@ def test_rebuild_keeps_statistics_of_what_remains(tmp_path: Path) -> None:
     assert db.image("r", kept.digest)["downloads"] == 7  # type: ignore[index]
     assert db.image("r", new.digest)["pushed_at"] == 42.0  # type: ignore[index]
     db.close()
-    reopened = SQLiteMetaDB(tmp_path / "meta.db")
+    reopened = backend.open()
     assert reopened.stamp("r") == "g1"
     reopened.drop_repository("r")
     assert reopened.repositories() == [] and reopened.images("r") == []
 
 
-def test_a_record_sqlite_cannot_hold_is_left_out_alone(tmp_path: Path) -> None:
-    db = SQLiteMetaDB(tmp_path / "meta.db")
+def test_a_record_the_db_cannot_hold_is_left_out_alone(meta: MetaDB) -> None:
+    db = meta
     good, huge = record("sha256:" + "1" * 64), record("sha256:" + "2" * 64, content_size=2**64)
     broken = record("sha256:" + "3" * 64, created="\ud800")  # a lone surrogate: no UTF-8
     tags = {"good": good.digest, "huge": huge.digest, "broken": broken.digest}
     failed = db.replace_repository("r", [huge, good, broken], tags, "g1", 9.0)
-    assert sorted(failed) == [huge.digest, broken.digest]
+    assert sorted(failed) == sorted([huge.digest, broken.digest])
     assert "OverflowError" in failed[huge.digest]
     assert [image["digest"] for image in db.images("r")] == [good.digest]
     assert db.tags("r") == {"good": good.digest}
@@ -71,12 +75,32 @@ def test_a_record_sqlite_cannot_hold_is_left_out_alone(tmp_path: Path) -> None:
     db.close()
 
 
-def test_stars_and_bookmarks_toggle_per_user() -> None:
-    db = SQLiteMetaDB(":memory:")
+def test_stars_and_bookmarks_toggle_per_user(meta: MetaDB) -> None:
+    db = meta
     assert db.toggle("alice", "r", "starred") is True
     assert db.toggle("bob", "r", "starred") is True
     assert db.toggle("alice", "r", "starred") is False
     assert db.toggle("alice", "r", "bookmarked") is True
+    assert db.toggle("carol", "s", "starred") is True
+    assert db.preferences("alice") == {"r": (False, True)}
+    assert db.star_counts() == {"r": 1, "s": 1}
+
+
+def test_api_keys_are_found_by_hash_listed_in_order_and_revoked(meta: MetaDB) -> None:
+    def key(uuid: str, user: str = "alice") -> ApiKey:
+        return ApiKey(uuid=uuid, user=user, label=uuid, scopes=("r",), groups=(),
+                      created_at=1.0, expires_at=None, creator_ua="")  # fmt: skip
+
+    for uuid in ("k2", "k1", "k3"):
+        meta.add_api_key(f"hash-{uuid}", key(uuid))
+    meta.add_api_key("hash-b", key("kb", user="bob"))
+    assert [k.uuid for k in meta.api_keys("alice")] == ["k2", "k1", "k3"]  # as added
+    meta.used_api_key("hash-k1", 5.5)
+    found = meta.api_key("hash-k1")
+    assert found is not None and (found.user, found.last_used) == ("alice", 5.5)
+    assert meta.revoke_api_key("alice", "k1") is True
+    assert meta.revoke_api_key("alice", "kb") is False  # bob's
+    assert meta.api_key("hash-k1") is None and meta.api_key("hash-b") is not None
 
 
 def test_a_broken_file_is_set_aside_and_replaced(tmp_path: Path) -> None:
@@ -87,8 +111,8 @@ def test_a_broken_file_is_set_aside_and_replaced(tmp_path: Path) -> None:
     assert len(list(tmp_path.glob("meta.db.broken-*"))) == 1
 
 
-def test_stamps_advance_only_along_the_chain() -> None:
-    db = SQLiteMetaDB(":memory:")
+def test_stamps_advance_only_along_the_chain(meta: MetaDB) -> None:
+    db = meta
     db.advance_stamp("r", None, "g1")
     db.advance_stamp("r", "g1", "g2")
     assert db.stamp("r") == "g2"
@@ -98,8 +122,8 @@ def test_stamps_advance_only_along_the_chain() -> None:
     assert db.stamp("r") == "g2"
 
 
-def test_the_catalog_index(tmp_path: Path) -> None:
-    db = SQLiteMetaDB(tmp_path / "meta.db")
+def test_the_catalog_index(backend: Backend) -> None:
+    db = backend.open()
     assert not db.catalog_built()
     db.add_repository("b")  # created before the first sync: listed already
     db.add_repository("gone")
@@ -113,12 +137,15 @@ def test_the_catalog_index(tmp_path: Path) -> None:
     assert db.catalog(after="a", limit=2) == ["b", "c"]
     assert db.catalog(after="c/d") == []
     assert db.catalog(limit=0) == []
-    again = SQLiteMetaDB(tmp_path / "meta.db")
+    db.add_repository("B")  # byte order, whatever the database's locale
+    assert db.catalog(limit=2) == ["B", "a"]
+    db.remove_repository("B")
+    again = backend.open()
     assert again.catalog_built() and again.catalog() == ["a", "b", "c", "c/d"]
 
 
-def test_layer_sizes_and_history_are_kept() -> None:
-    db = SQLiteMetaDB(":memory:")
+def test_layer_sizes_and_history_are_kept(meta: MetaDB) -> None:
+    db = meta
     entry = {"created": "", "created_by": "RUN x", "author": "", "comment": "",
              "empty_layer": False}  # fmt: skip
     image = record(layers=["sha256:" + "b" * 64], layer_sizes=[42], history=[entry])
@@ -146,8 +173,8 @@ def test_a_db_from_before_layer_sizes_gets_them_and_is_read_again(tmp_path: Path
     assert reopened.image("r", record().digest)["layer_sizes"] == [7]  # type: ignore[index]
 
 
-def test_bulky_columns_are_decoded_when_read() -> None:
-    db = SQLiteMetaDB(":memory:")
+def test_bulky_columns_are_decoded_when_read(meta: MetaDB) -> None:
+    db = meta
     image = record(layers=["sha256:" + "c" * 64], layer_sizes=[9], history=[])
     db.put_image("r", image, ["v1"], when=1.0, who="")
     row = db.image("r", image.digest)
@@ -158,10 +185,10 @@ def test_bulky_columns_are_decoded_when_read() -> None:
     assert row.get("no such column") is None
 
 
-def test_the_generation_moves_with_every_write_from_any_connection(tmp_path: Path) -> None:
+def test_the_generation_moves_with_every_write_from_any_connection(backend: Backend) -> None:
     """What search's facts cache trusts to skip re-reading every repository's version."""
-    writer = SQLiteMetaDB(tmp_path / "meta.db")
-    reader = SQLiteMetaDB.reader(tmp_path / "meta.db")
+    writer = backend.open()
+    reader = backend.reader()
     seen = [writer.generation(), reader.generation()]
     assert writer.generation() == seen[0] and reader.generation() == seen[1]  # reads: no move
     writer.put_image("a", record("sha256:" + "a" * 64), ["v1"], 1.0, "")
@@ -172,8 +199,8 @@ def test_the_generation_moves_with_every_write_from_any_connection(tmp_path: Pat
     assert writer.generation() != seen[0] and reader.generation() != seen[1]
 
 
-def test_rows_and_referrers_read_together_match_those_read_one_by_one() -> None:
-    db = SQLiteMetaDB(":memory:")
+def test_rows_and_referrers_read_together_match_those_read_one_by_one(meta: MetaDB) -> None:
+    db = meta
     subjects = [f"sha256:{i:064x}" for i in range(1200)]  # more than one IN list's worth
     for digest in subjects[:1100]:
         db.put_image("r", record(digest), [], when=1.0, who="")
@@ -195,9 +222,9 @@ def test_rows_and_referrers_read_together_match_those_read_one_by_one() -> None:
     assert MetaDB.referrers_of(db, "r", asked) == referred
 
 
-def test_the_tags_whose_image_starts_with_a_layer() -> None:
+def test_the_tags_whose_image_starts_with_a_layer(meta: MetaDB) -> None:
     first, second = "sha256:" + "1" * 64, "sha256:" + "2" * 64
-    db = SQLiteMetaDB(":memory:")
+    db = meta
     db.put_image("base", record("sha256:" + "b" * 64, layers=[first]), ["v1"], 1.0, "a")
     db.put_image(
         "app", record("sha256:" + "c" * 64, layers=[first, second]), ["v1", "v2"], 1.0, "a"
@@ -208,3 +235,53 @@ def test_the_tags_whose_image_starts_with_a_layer() -> None:
     assert db.tagged_starting_with(first) == expected
     assert sorted(MetaDB.tagged_starting_with(db, first)) == expected  # any meta DB's way
     assert db.tagged_starting_with("sha256:" + "9" * 64) == []
+
+
+def test_blob_users_and_referrers(meta: MetaDB) -> None:
+    blob, other = "sha256:" + "b" * 64, "sha256:" + "c" * 64
+    uses = record("sha256:" + "1" * 64, layers=[blob])
+    config = record("sha256:" + "2" * 64, config_digest=blob)
+    neither = record("sha256:" + "3" * 64, layers=[other], subject=uses.digest)
+    for image in (uses, config, neither):
+        meta.put_image("r", image, [], when=1.0, who="")
+    everything, users = meta.blob_users("r", blob)
+    assert everything == {uses.digest, config.digest, neither.digest}
+    assert sorted(users) == [uses.digest, config.digest]
+    assert [row["digest"] for row in meta.referrers("r", uses.digest)] == [neither.digest]
+
+
+def test_versions_move_with_each_change_to_a_repository(meta: MetaDB) -> None:
+    meta.put_image("a", record(), ["v1"], when=1.0, who="")
+    before = meta.versions()
+    meta.remove_tag("a", "v1")
+    after = meta.versions()
+    assert after["a"] > before["a"]
+    meta.toggle("alice", "b", "starred")
+    assert meta.versions()["a"] == after["a"] and "b" in meta.versions()
+
+
+def test_a_reader_cannot_write(backend: Backend) -> None:
+    backend.open()  # creates the schema
+    reader = backend.reader()
+    with pytest.raises(reader.errors):
+        reader.toggle("alice", "r", "starred")
+
+
+def test_extension_tables_take_the_shared_sql(meta: MetaDB) -> None:
+    with pytest.raises(NoSuchTable):
+        meta.extension_read("SELECT * FROM ext_things")
+    with meta.extension_write() as db:
+        db.executescript(
+            "CREATE TABLE IF NOT EXISTS ext_things (name TEXT PRIMARY KEY, "
+            "n BIGINT NOT NULL, at DOUBLE PRECISION);"
+        )
+        db.execute("INSERT INTO ext_things VALUES (?, ?, ?)", ("a?b", 1, 0.1))
+        db.executemany(
+            "INSERT INTO ext_things VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE "
+            "SET n = ext_things.n + excluded.n",
+            [("a?b", 2, None), ("100%", 7, 1.5)],
+        )
+    rows = meta.extension_read("SELECT * FROM ext_things WHERE name LIKE '%?%' OR n > ?", 5)
+    assert sorted((row["name"], row[1], row["at"]) for row in rows) == [
+        ("100%", 7, 1.5), ("a?b", 3, 0.1)]  # fmt: skip
+    assert dict(rows[0]).keys() == {"name", "n", "at"}

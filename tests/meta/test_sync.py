@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from ocireg.digests import digest_bytes
-from ocireg.meta.db import SQLiteMetaDB
+from ocireg.meta.db import MetaDB, SQLiteMetaDB
 from ocireg.meta.records import ImageRecord, Platform
 from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry import layout
@@ -23,8 +23,8 @@ CONFIG = json.dumps(
 ).encode()  # fmt: skip
 
 
-def test_sync_reads_storage_once_and_then_only_what_changed() -> None:
-    world, db = World(), SQLiteMetaDB(":memory:")
+def test_sync_reads_storage_once_and_then_only_what_changed(meta: MetaDB) -> None:
+    world, db = World(), meta
     child = world.image("r", b"layer", "sha256:", annotations={"a": "b"})
     index = {"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": [child]}
     multi = world.manifest("r", index, "multi")
@@ -41,8 +41,8 @@ def test_sync_reads_storage_once_and_then_only_what_changed() -> None:
     assert set(db.tags("r")) == {"multi", "v2"}
 
 
-def test_a_repository_gone_from_storage_is_dropped() -> None:
-    world, db = World(), SQLiteMetaDB(":memory:")
+def test_a_repository_gone_from_storage_is_dropped(meta: MetaDB) -> None:
+    world, db = World(), meta
     world.image("gone", b"layer", "v1")
     sync_all(world.registry, db)
     world.registry.driver.delete("gone")
@@ -51,8 +51,8 @@ def test_a_repository_gone_from_storage_is_dropped() -> None:
     assert (result.dropped, db.repositories()) == (1, [])
 
 
-def test_recorder_applies_pushes_deletes_and_pulls_in_a_batch() -> None:
-    world, db = World(), SQLiteMetaDB(":memory:")
+def test_recorder_applies_pushes_deletes_and_pulls_in_a_batch(meta: MetaDB) -> None:
+    world, db = World(), meta
     recorder = Recorder(world.registry, db)
     world.registry.observers.append(recorder)
     config = world.blob("r", CONFIG)
@@ -83,8 +83,8 @@ def test_recorder_applies_pushes_deletes_and_pulls_in_a_batch() -> None:
     assert db.image("r", pushed["digest"]) is None
 
 
-def test_recorded_changes_keep_the_stamp_current_so_a_restart_reads_nothing() -> None:
-    world, db = World(), SQLiteMetaDB(":memory:")
+def test_recorded_changes_keep_the_stamp_current_so_a_restart_reads_nothing(meta: MetaDB) -> None:
+    world, db = World(), meta
     world.image("r", b"layer", "v1")
     sync_all(world.registry, db)
     recorder = Recorder(world.registry, db)
@@ -117,9 +117,9 @@ def plant_poisoned(world: World, repo: str) -> str:
 
 
 def test_a_poisoned_manifest_is_skipped_with_a_log_line_and_the_sync_goes_on(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, meta: MetaDB
 ) -> None:
-    world, db = World(), SQLiteMetaDB(":memory:")
+    world, db = World(), meta
     world.image("a-good", b"first", "v1")
     kept = world.image("b-poisoned", b"kept", "v1")
     bad = plant_poisoned(world, "b-poisoned")
@@ -129,7 +129,8 @@ def test_a_poisoned_manifest_is_skipped_with_a_log_line_and_the_sync_goes_on(
     assert (result.repositories, set(db.repositories())) == (3, {"a-good", "b-poisoned", "c-good"})
     assert [image["digest"] for image in db.images("b-poisoned")] == [kept["digest"]]
     assert db.tags("b-poisoned") == {"v1": kept["digest"]}
-    (line,) = [json.loads(r.getMessage()) for r in caplog.records]
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]  # not the sync line
+    (line,) = [json.loads(r.getMessage()) for r in warned]
     assert (line["repo"], line["digest"], line["level"]) == ("b-poisoned", bad, "warn")
     # not stamped: the next start tries it again, rather than believing the DB current
     assert db.stamp("b-poisoned") is None and db.stamp("c-good") is not None
@@ -168,7 +169,8 @@ def test_a_push_the_db_cannot_store_fails_alone_in_its_batch(
         assert recorder.flush() == 3
     assert db.image("r", before["digest"]) is not None
     assert db.image("other", after["digest"]) is not None
-    (line,) = [json.loads(r.getMessage()) for r in caplog.records]
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]  # not the sync line
+    (line,) = [json.loads(r.getMessage()) for r in warned]
     assert (line["repo"], line["digest"]) == ("r", bad["digest"])
     assert "OverflowError" in line["error"]
     # "r" is behind storage now: its stamp stays where it was, so the next start re-reads it
@@ -178,9 +180,9 @@ def test_a_push_the_db_cannot_store_fails_alone_in_its_batch(
     assert db.image("r", first["digest"]) is not None
 
 
-def test_content_size_saturates_at_int64() -> None:
+def test_content_size_saturates_at_int64(meta: MetaDB) -> None:
     """Each layer size fits int64 but their sum does not: the figure is capped, not refused."""
-    world, db = World(), SQLiteMetaDB(":memory:")
+    world, db = World(), meta
     config = world.blob("r", CONFIG)
     config["mediaType"] = "application/vnd.oci.image.config.v1+json"
     layers = [{**world.blob("r", data), "size": 2**63 - 1} for data in (b"x", b"y")]
