@@ -27,7 +27,6 @@ from ocireg.background import (
 )
 from ocireg.cluster.forward import tls_context
 from ocireg.cluster.members import Cluster, identify
-from ocireg.cluster.middleware import ClusterMiddleware
 from ocireg.config import Config
 from ocireg.configcheck import ConfigError
 from ocireg.cors import CorsMiddleware
@@ -180,6 +179,9 @@ def create_app(
     for watcher in hooks.watchers:
         asgi = watcher(asgi)
     if config.cluster is not None and membership is not None:
+        # only here: its GraphQL merging needs the search extension's libraries
+        from ocireg.cluster.middleware import ClusterMiddleware
+
         https = config.http.tls is not None
         search = "search" in state.extensions
         roots = [config.storage, *(config.storage.subPaths or {}).values()]

@@ -24,14 +24,10 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from jwcrypto import jwk, jwt
-from jwcrypto.common import JWException
 
 from ocireg.auth.openidconfig import (
     GITHUB_AUTH_URL,
@@ -39,6 +35,9 @@ from ocireg.auth.openidconfig import (
     OpenIDProvider,
     issuer_of,
 )
+
+if TYPE_CHECKING:  # the libraries load when a provider is used: a server without OpenID
+    from jwcrypto import jwk  # (the minimal install) routes its endpoints without them
 
 GITHUB_API = "https://api.github.com"
 TIMEOUT = 10.0  # seconds for one call to a provider
@@ -134,6 +133,9 @@ class Provider:
             redirect_uri,
             callback,
         )
+        from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+        from authlib.oauth2.rfc7636 import create_s256_code_challenge
+
         endpoint = await self._authorization_endpoint()
         url = prepare_grant_uri(
             endpoint,
@@ -180,6 +182,9 @@ class Provider:
             raise ProviderUnavailable(
                 f"{issuer}'s discovery document names another issuer: {document.get('issuer')!r}"
             )
+        from jwcrypto import jwk
+        from jwcrypto.common import JWException
+
         try:
             keys = jwk.JWKSet.from_json(
                 json.dumps(await self._get_json(_string(document, "jwks_uri")))
@@ -229,6 +234,9 @@ class Provider:
         return self._check(id_token, keys, nonce)
 
     def _check(self, id_token: str, keys: jwk.JWK | jwk.JWKSet, nonce: str) -> dict[str, Any]:
+        from jwcrypto import jwt
+        from jwcrypto.common import JWException
+
         wanted = {"iss": self.issuer, "aud": self.client_id, "exp": None, "iat": None}
         try:
             token = jwt.JWT(
