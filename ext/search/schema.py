@@ -235,15 +235,24 @@ def _matching(search: Search, facts: dict[str, RepoFacts], text: str) -> list[tu
     """(name, rank) of the readable tagged repositories that ``text`` finds, by name first,
     then by a descriptive annotation or label (zot skips repositories without tags)."""
     if not text or TextIndex.SEPARATOR in text:
-        found = [(name, rank(text, name) if text else 0) for name in search.readable()
-                 if (known := facts.get(name)) is not None and known.tagged]  # fmt: skip
-        return [(name, score) for name, score in found if score >= 0]
-    by_name, by_text = search.facts.index().holding(text)
-    readable = search.readable_set()
-    found = [(name, rank(text, name)) for name in by_name if name in readable]
-    found += [(name, ANNOTATION_RANK) for name in by_text if name in readable]
-    # the index may be of a newer state than ``facts``: what it alone knows waits a query
-    return [(name, score) for name, score in found if score >= 0 and name in facts]
+        candidates = [name for name in search.readable() if _tagged(facts, name)]
+        if not text:
+            return [(name, 0) for name in candidates]
+    else:  # the index names the candidates: only they can match
+        by_name, by_text = search.facts.index().holding(text)
+        readable = search.readable_set()
+        # the index may be of a newer state than ``facts``: what it alone knows waits a query
+        candidates = [name for name in by_name + by_text if name in readable and name in facts]
+    found = [(name, _score(text, name, facts[name])) for name in candidates]
+    return [(name, score) for name, score in found if score >= 0]
+
+
+def _score(text: str, name: str, known: RepoFacts) -> int:
+    # rank matches only names that hold the text: test that first, cheaply
+    score = rank(text, name) if text in name else -1
+    if score < 0 and text in known.text:
+        score = ANNOTATION_RANK  # found through an annotation or label
+    return score
 
 
 def _matches_filter(search: Search, name: str, facts: RepoFacts, wanted: t.Filter | None) -> bool:
