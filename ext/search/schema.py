@@ -532,7 +532,7 @@ def _preferred(
     search: Search, page: t.PageInput | None, *, starred: bool
 ) -> t.PaginatedReposResult:
     prefs = search.preferences()
-    readable = set(search.readable())
+    readable = search.readable_set()
     facts = search.facts.current()
     ranked = [
         (name, 0)
@@ -565,7 +565,7 @@ def _related(
     candidates: dict[str, set[str]] = {}
     for name, other_tag in search.db.tagged_starting_with(own[0]) if own else []:
         candidates.setdefault(name, set()).add(other_tag)
-    readable = set(search.readable())
+    readable = search.readable_set()
     for name in sorted(candidates.keys() & readable):
         for other in search.images(name):
             if other.Tag not in candidates[name]:
