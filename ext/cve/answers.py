@@ -6,8 +6,10 @@ title, severity, reference, description or a package's name, version or path; ``
 an exact match. ``MaxSeverity`` is "" for an image never scanned and "NONE" for one scanned
 clean.
 
-Lists are merged, filtered, sorted and counted as plain values; only the page asked for becomes
-GraphQL objects (an image may have thousands of CVEs, a page shows ten).
+An image may have thousands of CVEs and a page shows ten: its CVEs are first listed with their
+severities alone (from the findings' index, :meth:`CveStore.severities`), filtered by severity,
+sorted and counted; only the page shown (or, for a text filter, every CVE it looks at) has its
+packages and words read (:func:`complete`) and becomes GraphQL objects.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ NOT_SPECIFIED = "Not Specified"
 
 @dataclass
 class Merged:
-    """One CVE of an image, with every package it was found in. Its words (title,
-    description, reference: the advisory's) are filled in by :func:`fill` when needed."""
+    """One CVE of an image, with every package it was found in. Its packages and words (title,
+    description, reference: the advisory's) are read by :func:`complete` when needed."""
 
     id: str
     advisory: str  # the advisory whose words it shows
     severity: str
+    digests: tuple[str, ...] = ()  # the image manifests whose findings it comes from
     packages: list[tuple[str, str, str, str]] = field(default_factory=list)  # name, path,
     # installed, fixed
     title: str = ""
@@ -79,8 +82,29 @@ def merge(rows: Iterable[CveRow]) -> list[Merged]:
     return list(merged.values())
 
 
-def fill(store: CveStore, found: list[Merged]) -> list[Merged]:
-    """Read the words of ``found`` (the page shown, or every CVE a text filter looks at)."""
+def _read_packages(store: CveStore, found: list[Merged]) -> None:
+    """Each CVE's packages, and the advisory it shows, merged as :func:`merge` merges an
+    image's findings (the rows of the CVEs asked for, in the image's order)."""
+    by_image: dict[tuple[str, ...], list[Merged]] = {}
+    for cve in found:
+        if cve.packages:
+            continue  # read already (by the text filter, before the page)
+        by_image.setdefault(cve.digests, []).append(cve)
+    for digests, cves in by_image.items():
+        wanted = [cve.id for cve in cves]
+        rows = (row for digest in digests for row in store.findings(digest, wanted))
+        merged = {cve.id: cve for cve in merge(rows)}
+        for cve in cves:
+            read = merged.get(cve.id)
+            if read is not None:  # else rescanned since it was listed: shown without packages
+                cve.advisory, cve.severity = read.advisory, read.severity
+                cve.packages = read.packages
+
+
+def complete(store: CveStore, found: list[Merged]) -> list[Merged]:
+    """Read the packages and words of ``found`` (the page shown, or every CVE a text filter
+    looks at)."""
+    _read_packages(store, found)
     words = store.words(cve.advisory for cve in found)
     for cve in found:
         cve.title, cve.description, cve.reference = words.get(cve.advisory, ("", "", ""))
@@ -95,7 +119,7 @@ def keep(
     severity: str | None,
 ) -> list[Merged]:
     if searched or excluded:
-        fill(store, found)
+        complete(store, found)
     kept = []
     for cve in found:
         if severity and cve.severity != severity:
@@ -134,13 +158,19 @@ def _scanned(store: CveStore, digests: list[str]) -> list[str] | None:
     return good or None
 
 
+def scanned(store: CveStore, digests: list[str]) -> bool:
+    """Whether any of a set of image manifests was scanned (without an error)."""
+    return _scanned(store, digests) is not None
+
+
 def of_images(store: CveStore, digests: list[str]) -> list[Merged] | None:
-    """The CVEs of a set of image manifests (an index's images together); None when none of
-    them was scanned."""
+    """The CVEs of a set of image manifests (an index's images together), with their
+    severities (packages and words: :func:`complete`); None when none of them was scanned."""
     good = _scanned(store, digests)
     if good is None:
         return None
-    return merge(row for digest in good for row in store.findings(digest))
+    image = tuple(good)
+    return [Merged(cve, "", level, image) for cve, level in store.severities(good).items()]
 
 
 def vulnerabilities(store: CveStore, digests: list[str]) -> t.ImageVulnerabilitySummary:

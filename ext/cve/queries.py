@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..search import types as t
 from ..search.schema import CVE_DISABLED, Search, split_reference
-from .answers import Merged, fill, keep, of_images, summary
+from .answers import Merged, complete, keep, of_images, scanned, summary
 from .severity import RANK
 from .store import CveStore
 
@@ -66,7 +66,7 @@ def _cve_page(
     start = page.offset or 0
     chosen = ordered[start : start + page.limit] if page.limit else ordered[start:]
     page_info = t.PageInfo(TotalCount=len(found), ItemCount=len(chosen))
-    return [cve.graphql() for cve in fill(store, chosen)], page_info
+    return [cve.graphql() for cve in complete(store, chosen)], page_info
 
 
 def cve_list_for_image(
@@ -179,7 +179,7 @@ def images_with_cve_fixed(
     found = []
     for image in search.images(repo):
         digests = manifest_digests(image)
-        if of_images(store, digests) is None:
+        if not scanned(store, digests):
             continue  # never scanned: nothing is known, least of all a fix
         if not holding.intersection(digests) and _passes(image, wanted):
             found.append(image)

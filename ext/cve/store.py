@@ -21,7 +21,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS cve_advisories (
     names TEXT NOT NULL, title TEXT NOT NULL, description TEXT NOT NULL,
     severity TEXT NOT NULL, reference TEXT NOT NULL
 );
+-- a finding's severity, and whether its advisory is withdrawn, without reading the record
+CREATE INDEX IF NOT EXISTS cve_advisories_severity ON cve_advisories (id, withdrawn, severity);
 CREATE TABLE IF NOT EXISTS cve_affected (
     advisory TEXT NOT NULL, ecosystem TEXT NOT NULL, key TEXT NOT NULL,
     ranges TEXT NOT NULL, versions TEXT NOT NULL
@@ -59,7 +61,9 @@ CREATE TABLE IF NOT EXISTS cve_findings (
     digest TEXT NOT NULL, cve TEXT NOT NULL, advisory TEXT NOT NULL, package TEXT NOT NULL,
     installed TEXT NOT NULL, fixed TEXT NOT NULL, path TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS cve_findings_digest ON cve_findings (digest);
+-- an image's CVEs and their advisories are read from this index alone (CVEListForImage)
+CREATE INDEX IF NOT EXISTS cve_findings_image ON cve_findings (digest, cve, advisory);
+DROP INDEX IF EXISTS cve_findings_digest;
 CREATE INDEX IF NOT EXISTS cve_findings_cve ON cve_findings (cve);
 CREATE TABLE IF NOT EXISTS cve_state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cve_layers (
@@ -340,14 +344,24 @@ class CveStore:
         return (int(rows[0][0]), int(rows[0][1])) if rows else (0, 0)
 
     # -- answers ----------------------------------------------------------------------------
-    def findings(self, digest: str) -> list[CveRow]:
-        rows = self._read(
+    def findings(self, digest: str, cves: Collection[str] | None = None) -> list[CveRow]:
+        """The findings of an image (of only those CVEs, when given), in the order the scan
+        found them (the order its packages are listed in)."""
+        query = (
             "SELECT f.cve, f.advisory, a.severity, f.package, f.installed, f.fixed, f.path "
             "FROM cve_findings f JOIN cve_advisories a ON a.id = f.advisory "
-            "WHERE f.digest = ? AND a.withdrawn = 0",
-            digest,
+            "WHERE f.digest = ? AND a.withdrawn = 0"
         )
-        return [CveRow(*row) for row in rows]
+        if cves is None:
+            return [CveRow(*row) for row in self._read(query + " ORDER BY f.rowid", digest)]
+        wanted = list(cves)
+        found: list[CveRow] = []
+        for start in range(0, len(wanted), 500):  # a CVE's rows are all in one chunk
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" for _ in chunk)
+            rows = self._read(f"{query} AND f.cve IN ({marks}) ORDER BY f.rowid", digest, *chunk)
+            found += [CveRow(*row) for row in rows]
+        return found
 
     def words(self, advisories: Iterable[str]) -> dict[str, tuple[str, str, str]]:
         """advisory -> (title, description, reference)."""

@@ -189,6 +189,24 @@ def test_filters_and_pages_as_zot(client: httpx.Client) -> None:
     assert page["Page"] == {"TotalCount": 8, "ItemCount": 2}
 
 
+def test_a_page_shows_each_cve_as_the_whole_list_does(client: httpx.Client) -> None:
+    """A page reads the packages and words of its own CVEs only; paged, filtered by text or
+    not, each CVE reads the same."""
+
+    def cves(limit: int, offset: int, searched: str = "") -> list[Any]:
+        query = ZLI_CVE_LIST % ("cve/bullseye:v1", limit, offset, searched, "", "")
+        return list(ask(client, query)["CVEListForImage"]["CVEList"])
+
+    whole = cves(100, 0)
+    assert [cve for offset in range(0, 8, 3) for cve in cves(3, offset)] == whole
+    assert cves(100, 0, "cve-") == whole  # every CVE's text read, then the page
+    assert len(whole) == 8
+    assert all(cve["PackageList"] and cve["Title"] and cve["Description"] for cve in whole)
+    openssl = next(cve for cve in whole if cve["Id"] == "CVE-2023-0286")
+    assert openssl["Title"] == "openssl - security update"  # the DSA's words
+    assert [p["Name"] for p in openssl["PackageList"]] == ["libssl1.1"]
+
+
 def test_the_web_uis_queries(client: httpx.Client) -> None:
     found = ask(client, UI_CVE_LIST % "cve/alpine:3.17")["CVEListForImage"]
     assert [c["Id"] for c in found["CVEList"]] == ["CVE-2023-0286"]
