@@ -58,7 +58,28 @@ def test_modified_times_compare_whatever_their_spelling() -> None:
     assert a < b
 
 
+@pytest.mark.parametrize(
+    ("spelled", "kept"),
+    [
+        ("2023-06-05T01:13:00Z", "2023-06-05T01:13:00.000000Z"),  # osv.dev's spellings
+        ("2023-06-05T01:13:00.5Z", "2023-06-05T01:13:00.500000Z"),
+        ("2021-03-09T04:49:05.965964Z", "2021-03-09T04:49:05.965964Z"),
+        ("2024-02-29T23:59:59Z", "2024-02-29T23:59:59.000000Z"),
+        ("2023-06-05T01:13:00.1234567Z", "2023-06-05T01:13:00.123456Z"),  # and others
+        ("2023-06-05T03:13:00+02:00", "2023-06-05T01:13:00.000000Z"),
+        ("2023-06-05 01:13:00", "2023-06-05T01:13:00.000000Z"),
+    ],
+)
+def test_modified_times_are_kept_in_one_spelling(spelled: str, kept: str) -> None:
+    assert parse({"id": "A", "modified": spelled}).modified == kept
+
+
 NOT_OSV = [[], {"modified": "2023-01-01T00:00:00Z"}, {"id": "A"}, {"id": "A", "modified": "x"}]
+NOT_OSV += [  # no such moment, though spelled as osv.dev spells times
+    {"id": "A", "modified": when}
+    for when in ("2023-02-29T00:00:00Z", "2023-04-31T00:00:00Z", "2023-01-01T24:00:00Z")
+]
+NOT_OSV += [{"id": "A", "modified": "2023-01-01T23:59:60Z"}, {"id": "A", "modified": 2023}]
 
 
 @pytest.mark.parametrize("document", NOT_OSV)
