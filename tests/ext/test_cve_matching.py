@@ -109,6 +109,40 @@ def test_import_from_a_directory_and_a_zip(tmp_path: Path) -> None:
     assert store.advisory_count() == len(osvdata.ALL)
 
 
+def _zip(path: Path, method: int) -> None:
+    with zipfile.ZipFile(path, "w", method) as out:
+        out.writestr("README.txt", "not a record")
+        for record in osvdata.ALL:
+            out.writestr(f"records/{record['id']}.json", json.dumps(record))
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2])
+def test_a_zip_reads_the_same_however_compressed(tmp_path: Path, method: int) -> None:
+    _zip(tmp_path / "all.zip", method)
+    store = CveStore(":memory:")
+    assert update(store, str(tmp_path / "all.zip")).result.stored == len(osvdata.ALL)
+    expected = CveStore(":memory:")
+    expected.import_advisories(parse(record) for record in osvdata.ALL)
+    assert store.modified_times() == expected.modified_times()
+    assert found(store, cveimages.BULLSEYE) == found(expected, cveimages.BULLSEYE)
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_a_damaged_zip_member_refuses_the_whole_import(tmp_path: Path, method: int) -> None:
+    archive = tmp_path / "all.zip"
+    _zip(archive, method)
+    with zipfile.ZipFile(archive) as reading:
+        last = reading.infolist()[-1]
+    data = bytearray(archive.read_bytes())
+    start = last.header_offset + 30 + len(last.filename.encode())
+    data[start + 20] ^= 0xFF  # a byte of the last record's stored or deflated data
+    archive.write_bytes(bytes(data))
+    store = CveStore(":memory:")
+    with pytest.raises(SourceError, match="not a readable zip"):
+        update(store, str(archive))
+    assert store.advisory_count() == 0  # nothing of it written
+
+
 def test_an_unreadable_source_is_refused(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("hello")
     for source in [tmp_path / "missing", tmp_path / "notes.txt"]:
