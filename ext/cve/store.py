@@ -81,6 +81,83 @@ class ImportResult:
     touched: frozenset[tuple[str, str]]  # (ecosystem, key) whose advisories changed
 
 
+_BATCH = 5_000  # records written together
+# the secondary indexes of the advisory tables, built once after a first import instead of
+# kept up to date through it
+_DEFERRED = {
+    "cve_affected_key": "cve_affected (key, ecosystem)",
+    "cve_affected_advisory": "cve_affected (advisory)",
+    "cve_names_name": "cve_names (name)",
+    "cve_names_advisory": "cve_names (advisory)",
+    "cve_advisories_severity": "cve_advisories (id, withdrawn, severity)",
+}
+
+
+@contextmanager
+def _indexes_deferred(db: sqlite3.Connection, *, first: bool) -> Iterator[None]:
+    """Within the import's transaction: readers keep seeing the indexes until it commits."""
+    if first:
+        for name in _DEFERRED:
+            db.execute(f"DROP INDEX IF EXISTS {name}")
+    yield
+    if first:
+        for name, on in _DEFERRED.items():
+            db.execute(f"CREATE INDEX {name} ON {on}")
+
+
+def _replace(db: sqlite3.Connection, advisory: str) -> list[tuple[str, str]]:
+    """Remove the rows an advisory held is found by (its record is then written again); the
+    (ecosystem, key) it named."""
+    named = db.execute(
+        "SELECT ecosystem, key FROM cve_affected WHERE advisory = ?", (advisory,)
+    ).fetchall()
+    db.execute("DELETE FROM cve_affected WHERE advisory = ?", (advisory,))
+    db.execute("DELETE FROM cve_names WHERE advisory = ?", (advisory,))
+    return named
+
+
+class _Rows:
+    """The rows of advisories to write, written together."""
+
+    def __init__(self) -> None:
+        self.advisories: list[tuple[Any, ...]] = []
+        self.names: list[tuple[str, str]] = []
+        self.affected: list[tuple[str, str, str, str, str]] = []
+
+    def __len__(self) -> int:
+        return len(self.advisories)
+
+    def add(self, advisory: Advisory) -> None:
+        self.advisories.append(
+            (
+                advisory.id,
+                advisory.modified,
+                int(advisory.withdrawn),
+                json.dumps(advisory.names),
+                advisory.title,
+                advisory.description,
+                advisory.severity,
+                advisory.reference,
+            )
+        )
+        if advisory.withdrawn:
+            return
+        self.names += [(name, advisory.id) for name in advisory.names]
+        self.affected += [
+            (advisory.id, a.ecosystem, a.key, json.dumps(a.ranges), json.dumps(a.versions))
+            for a in advisory.affected
+        ]
+
+    def write(self, db: sqlite3.Connection) -> None:
+        db.executemany(
+            "INSERT OR REPLACE INTO cve_advisories VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            self.advisories,
+        )
+        db.executemany("INSERT INTO cve_names VALUES (?, ?)", self.names)
+        db.executemany("INSERT INTO cve_affected VALUES (?, ?, ?, ?, ?)", self.affected)
+        self.advisories, self.names, self.affected = [], [], []
+
+
 @dataclass(frozen=True)
 class StoredPackage:
     ecosystem: str
@@ -159,60 +236,32 @@ class CveStore:
     # -- advisories -------------------------------------------------------------------------
     def import_advisories(self, advisories: Iterable[Advisory]) -> ImportResult:
         """Store the records newer than what is held (by id and ``modified``), in one
-        transaction."""
+        transaction. New records are written in batches (an export holds 100,000)."""
         stored = unchanged = withdrawn = 0
         touched: set[tuple[str, str]] = set()
         with self._write() as db:
+            db.execute("BEGIN")  # the index changes of a first import are in it too
             held = dict(db.execute("SELECT id, modified FROM cve_advisories").fetchall())
-            for advisory in advisories:
-                before = held.get(advisory.id)
-                if before is not None and before >= advisory.modified:
-                    unchanged += 1
-                    continue
-                if before is not None:
-                    touched.update(
-                        db.execute(
-                            "SELECT ecosystem, key FROM cve_affected WHERE advisory = ?",
-                            (advisory.id,),
-                        ).fetchall()
-                    )
-                    db.execute("DELETE FROM cve_affected WHERE advisory = ?", (advisory.id,))
-                    db.execute("DELETE FROM cve_names WHERE advisory = ?", (advisory.id,))
-                self._insert(db, advisory)
-                held[advisory.id] = advisory.modified
-                stored += 1
-                withdrawn += advisory.withdrawn
-                if not advisory.withdrawn:
-                    touched.update((a.ecosystem, a.key) for a in advisory.affected)
+            batch = _Rows()
+            with _indexes_deferred(db, first=not held):
+                for advisory in advisories:
+                    before = held.get(advisory.id)
+                    if before is not None and before >= advisory.modified:
+                        unchanged += 1
+                        continue
+                    if before is not None:
+                        batch.write(db)  # the rows it replaces may be in the batch still
+                        touched.update(_replace(db, advisory.id))
+                    batch.add(advisory)
+                    if len(batch) >= _BATCH:
+                        batch.write(db)
+                    held[advisory.id] = advisory.modified
+                    stored += 1
+                    withdrawn += advisory.withdrawn
+                    if not advisory.withdrawn:
+                        touched.update((a.ecosystem, a.key) for a in advisory.affected)
+                batch.write(db)
         return ImportResult(stored, unchanged, withdrawn, frozenset(touched))
-
-    @staticmethod
-    def _insert(db: sqlite3.Connection, advisory: Advisory) -> None:
-        db.execute(
-            "INSERT OR REPLACE INTO cve_advisories VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                advisory.id,
-                advisory.modified,
-                int(advisory.withdrawn),
-                json.dumps(advisory.names),
-                advisory.title,
-                advisory.description,
-                advisory.severity,
-                advisory.reference,
-            ),
-        )
-        if advisory.withdrawn:
-            return
-        db.executemany(
-            "INSERT INTO cve_names VALUES (?, ?)", [(name, advisory.id) for name in advisory.names]
-        )
-        db.executemany(
-            "INSERT INTO cve_affected VALUES (?, ?, ?, ?, ?)",
-            [
-                (advisory.id, a.ecosystem, a.key, json.dumps(a.ranges), json.dumps(a.versions))
-                for a in advisory.affected
-            ],
-        )
 
     def modified_times(self) -> dict[str, str]:
         """id -> modified of every advisory held."""

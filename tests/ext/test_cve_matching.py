@@ -4,7 +4,9 @@ match and every expected non-match (a fixed version, another release, a withdraw
 from __future__ import annotations
 
 import json
+import sqlite3
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ import pytest
 from ocireg.ext.cve.errors import SourceError
 from ocireg.ext.cve.importer import update
 from ocireg.ext.cve.matcher import match, stored
-from ocireg.ext.cve.osv import parse
+from ocireg.ext.cve.osv import Advisory, parse
 from ocireg.ext.cve.packages import Inventory
 from ocireg.ext.cve.scanning import rematch
 from ocireg.ext.cve.store import CveStore
@@ -61,6 +63,45 @@ def test_import_is_incremental_by_id_and_modified(store: CveStore) -> None:
     newer = dict(osvdata.GO_2020_0015, modified="2024-01-01T00:00:00Z")
     result = store.import_advisories([parse(newer)])
     assert (result.stored, result.touched) == (1, frozenset({("Go", "golang.org/x/text")}))
+
+
+def test_a_record_twice_in_one_export_keeps_its_newer_copy(tmp_path: Path) -> None:
+    """Written in batches, a record met again later in the same import still replaces the
+    copy met first, whether that is written yet or not."""
+    older = dict(osvdata.GO_2020_0015, modified="2019-01-01T00:00:00Z")
+    newer = osvdata.withdrawn(osvdata.GO_2020_0015, "2024-01-01T00:00:00Z")
+    store = CveStore(":memory:")
+    result = store.import_advisories(parse(record) for record in [older, *osvdata.ALL, newer])
+    assert (result.stored, result.withdrawn) == (len(osvdata.ALL) + 2, 1)
+    assert store.modified_times()[newer["id"]] == "2024-01-01T00:00:00.000000Z"
+    assert "CVE-2020-14040" not in found(store, cveimages.BULLSEYE)  # the newer is withdrawn
+
+
+def _indexes(path: Path) -> set[str]:
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    return {row[0] for row in rows if not row[0].startswith("sqlite_")}
+
+
+def test_a_first_import_builds_its_indexes_once_and_a_failed_one_keeps_them(
+    tmp_path: Path,
+) -> None:
+    """A first import drops the advisory tables' indexes and builds them at its end, inside
+    its transaction: a failed one leaves them (and nothing else) behind."""
+    path = tmp_path / "meta.db"
+    store = CveStore(path)
+    indexes = _indexes(path)
+
+    def failing() -> Iterator[Advisory]:
+        yield from (parse(record) for record in osvdata.ALL)
+        raise SourceError("the export breaks off")
+
+    with pytest.raises(SourceError):
+        store.import_advisories(failing())
+    assert (store.advisory_count(), _indexes(path)) == (0, indexes)
+    store.import_advisories(parse(record) for record in osvdata.ALL)
+    assert (store.advisory_count(), _indexes(path)) == (len(osvdata.ALL), indexes)
+    assert "CVE-2023-0286" in found(store, cveimages.ALPINE_317)
 
 
 def test_a_withdrawn_advisory_matches_nothing_and_stays_withdrawn(store: CveStore) -> None:
