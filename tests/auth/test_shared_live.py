@@ -27,9 +27,7 @@ def _config(directory: Path) -> dict[str, Any]:
             "realm": "shared",
             "auth": {"htpasswd": {"path": str(htpasswd)}, "apikey": True},
             "accessControl": {
-                "repositories": {
-                    "**": {"policies": [{"users": ["ann"], "actions": EVERY_ACTION}]}
-                }
+                "repositories": {"**": {"policies": [{"users": ["ann"], "actions": EVERY_ACTION}]}}
             },
         },
         "extensions": {"search": {}, "ui": {}},
