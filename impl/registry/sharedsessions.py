@@ -1,0 +1,70 @@
+"""Who opened each upload session, in PostgreSQL when instances share storage and a PostgreSQL
+meta DB (``storage.cacheDriver.name: postgres``), so ``http.maxUploadSessionsPerClient`` holds
+across every instance rather than in each.
+
+A session's bytes are in storage (the bucket), so any instance can continue, finish or cancel
+it, and its existence is the upload file's. What storage cannot say is whose it is: that is a
+row of ``upload_sessions``, written by the instance that starts the session and removed by
+whichever one ends it (or by GC). An instance that dies leaves rows whose files are gone; they
+are found at the client's cap by the upload store, which checks them against storage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from ocireg.registry.sharedlocks import AdvisoryLocks, lock_id
+
+_TABLE = (
+    "CREATE TABLE IF NOT EXISTS upload_sessions (repo TEXT NOT NULL, session TEXT NOT NULL, "
+    "client TEXT NOT NULL, started DOUBLE PRECISION NOT NULL, PRIMARY KEY (repo, session))"
+)
+_BY_CLIENT = "CREATE INDEX IF NOT EXISTS upload_sessions_by_client ON upload_sessions (client)"
+
+
+class SharedUploadSessions:
+    def __init__(self, locks: AdvisoryLocks) -> None:
+        self._locks = locks
+        with self._locks.borrowed() as connection, connection.transaction():
+            # concurrent CREATE ... IF NOT EXISTS race in PostgreSQL's catalogs
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (lock_id("upload-ddl"),))
+            connection.execute(_TABLE)
+            connection.execute(_BY_CLIENT)
+
+    def admit(self, repo: str, session: str, client: str, cap: int) -> bool:
+        """Record the session as ``client``'s unless the client has ``cap`` open already;
+        whether it was recorded. Clients are serialised, so two instances never both admit
+        the one session that reaches the cap."""
+        with self._locks.borrowed() as connection, connection.transaction():
+            connection.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (lock_id("upload-client:" + client),)
+            )
+            (count,) = connection.execute(
+                "SELECT count(*) FROM upload_sessions WHERE client = %s", (client,)
+            ).fetchone()
+            if count >= cap:
+                return False
+            connection.execute(
+                "INSERT INTO upload_sessions VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (repo, session, client, time.time()),
+            )
+            return True
+
+    def of_client(self, client: str) -> set[tuple[str, str]]:
+        """The (repository, session) pairs recorded as the client's."""
+        with self._locks.borrowed() as connection:
+            rows = connection.execute(
+                "SELECT repo, session FROM upload_sessions WHERE client = %s", (client,)
+            ).fetchall()
+        return {(repo, session) for repo, session in rows}
+
+    def forget(self, sessions: Iterable[tuple[str, str]]) -> None:
+        """Sessions that ended (or are gone), whoever recorded them."""
+        pairs = list(sessions)
+        if not pairs:
+            return
+        with self._locks.borrowed() as connection, connection.transaction():
+            connection.cursor().executemany(
+                "DELETE FROM upload_sessions WHERE repo = %s AND session = %s", pairs
+            )
