@@ -134,12 +134,17 @@ class SessionStore:
             db.executescript(_SCHEMA)
 
     @classmethod
-    def of(cls, meta: MetaDB | None, keys: SessionKeys | None = None) -> SessionStore:
+    def of(
+        cls,
+        meta: MetaDB | None,
+        keys: SessionKeys | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> SessionStore:
         """The store that goes with ``meta``: in the database itself when instances share it,
         else in its SQLite file (the meta DB's own; without one, memory)."""
         if meta is not None and meta.shared_by_instances:
-            return cls(meta, keys)
-        return cls(getattr(meta, "path", None), keys)
+            return cls(meta, keys, clock)
+        return cls(getattr(meta, "path", None), keys, clock)
 
     def create(self, user: str, method: str, groups: tuple[str, ...]) -> tuple[str, Session]:
         """A new session and the cookie value that opens it."""
