@@ -67,12 +67,14 @@ class SharedUploadSessions:
             )
             return True
 
-    def of_client(self, client: str) -> set[tuple[str, str]]:
-        """The (repository, session) pairs recorded as the client's."""
+    def of_client(self, client: str, started_before: float) -> set[tuple[str, str]]:
+        """The (repository, session) pairs recorded as the client's, started before a time
+        (epoch seconds)."""
         with self._locks.borrowed() as connection:
             self._make_table(connection)
             rows = connection.execute(
-                "SELECT repo, session FROM upload_sessions WHERE client = %s", (client,)
+                "SELECT repo, session FROM upload_sessions WHERE client = %s AND started < %s",
+                (client, started_before),
             ).fetchall()
         return {(repo, session) for repo, session in rows}
 

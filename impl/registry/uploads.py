@@ -51,6 +51,7 @@ _READ_CHUNK = 1 << 20
 _HASH_STATES = 10_000  # running hashes kept (LRU); others are computed again at commit
 _PRUNE_EVERY = 1024  # session starts between checks of which tracked sessions still exist
 _RECHECK = 1.0  # seconds between storage checks of one client's sessions at its cap
+_SETTLING = 10.0  # seconds a session recorded as someone's may still be without its file
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,8 @@ class UploadStore:
         if now - self._checked.get(client, -_RECHECK) < _RECHECK:
             return False
         self._checked[client] = now
-        mine = shared.of_client(client)
+        # a session recorded a moment ago (on any instance) may not have its file yet
+        mine = shared.of_client(client, started_before=time.time() - _SETTLING)
         shared.forget(key for key in mine if not self._driver.exists(layout.upload_file(*key)))
         return shared.admit(repo, session, client, cap)
 

@@ -3,6 +3,7 @@ instances' ledgers on one database admit a client's sessions up to its cap in al
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from ocireg.registry.sharedlocks import AdvisoryLocks
@@ -24,11 +25,13 @@ def test_concurrent_starts_on_two_instances_never_pass_the_cap(postgres: Postgre
                 workers.map(lambda n: ledgers[n % 2].admit("repo", f"s{n}", "ann", 5), range(40))
             )
         assert admitted.count(True) == 5
-        mine = ledgers[1].of_client("ann")
-        assert len(mine) == 5 and ledgers[0].of_client("bob") == set()
+        later = time.time() + 1
+        mine = ledgers[1].of_client("ann", later)
+        assert len(mine) == 5 and ledgers[0].of_client("bob", later) == set()
+        assert ledgers[1].of_client("ann", time.time() - 60) == set()  # none that old
         assert ledgers[1].admit("repo", "bob-1", "bob", 5)  # another client's own cap
         ledgers[0].forget(sorted(mine)[:2])  # ended on the other instance
-        assert len(ledgers[1].of_client("ann")) == 3
+        assert len(ledgers[1].of_client("ann", later)) == 3
         assert ledgers[1].admit("repo", "again", "ann", 5)
     finally:
         for pool in pools:
