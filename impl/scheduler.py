@@ -118,6 +118,9 @@ class _Periodic:
     priority: Priority
     first_delay: float
     exclusive: bool = True
+    # an exclusive round runs once across instances (claimed in PostgreSQL), or, False, once
+    # per machine: for work on state each machine keeps for itself (a local SQLite file)
+    across_instances: bool = True
     state: str = "waiting"
     # Seconds to wait before a due round may start (a time window); None: start when due.
     gate: Callable[[], float] | None = None
@@ -151,15 +154,21 @@ class Scheduler:
         first_delay: float | None = None,
         exclusive: bool = True,
         gate: Callable[[], float] | None = None,
+        across_instances: bool = True,
     ) -> None:
         """Run ``job`` every ``interval`` seconds; the first round comes after ``first_delay``
         (default: a random delay of up to 30 s, so restarts do not all fire at once). An
         ``exclusive`` job's round runs in one worker process of those sharing the root;
-        otherwise every process runs its own (for work on that process's own state).
+        otherwise every process runs its own (for work on that process's own state). With
+        instances on several machines sharing a PostgreSQL meta DB, an exclusive round runs
+        on one of them, unless not ``across_instances``: then on one process per machine
+        (for work on state each machine keeps, such as a table in a local SQLite file).
         ``gate()`` says how long a round that is due must still wait (0: start now); the
         next round is then due ``interval`` after the one that started."""
         delay = random.uniform(0, min(30.0, interval)) if first_delay is None else first_delay
-        self._periodic.append(_Periodic(name, interval, job, priority, delay, exclusive, gate=gate))
+        self._periodic.append(
+            _Periodic(name, interval, job, priority, delay, exclusive, across_instances, gate=gate)
+        )
 
     def once(self, task: Task) -> None:
         """Queue ``task`` when the scheduler starts (work each process start needs)."""
@@ -251,7 +260,12 @@ class Scheduler:
             shared = self.state_dir if job.exclusive else None
             with _Claim(shared, job.name, job.interval) as claim:
                 next_due = claim.next_due
-                if claim.ours and self.rounds is not None and job.exclusive:
+                if (
+                    claim.ours
+                    and self.rounds is not None
+                    and job.exclusive
+                    and job.across_instances
+                ):
                     next_due = await self._shared_round(job, self.rounds)
                 elif claim.ours:
                     await self._round(job)

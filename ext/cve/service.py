@@ -105,7 +105,10 @@ def start(context: SetupContext, inventory_of: InventoryOf = inventory_seam) -> 
         return [Task("cve-background-scan", run, Priority.LOW)]
 
     context.observe(PushObserver(scanner, submit))
-    scheduler.every("cve-background-scan", BACKGROUND_INTERVAL, background, first_delay=5.0)
+    # the CVE tables are each machine's own (a SQLite file beside the meta DB, even when the
+    # meta DB is PostgreSQL), so each machine fills its own: rounds are per machine
+    scheduler.every("cve-background-scan", BACKGROUND_INTERVAL, background, first_delay=5.0,
+                    across_instances=False)  # fmt: skip
     if settings.sources:
 
         def sources() -> list[Task]:
@@ -114,7 +117,8 @@ def start(context: SetupContext, inventory_of: InventoryOf = inventory_seam) -> 
 
             return [Task("cve-update", run, Priority.LOW)]
 
-        scheduler.every("cve-update", settings.updateInterval, sources, first_delay=1.0)
+        scheduler.every("cve-update", settings.updateInterval, sources, first_delay=1.0,
+                        across_instances=False)  # fmt: skip
 
     async def close() -> None:
         store.close()

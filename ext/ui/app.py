@@ -111,7 +111,7 @@ def setup(context: SetupContext) -> UI:
         if auth is not None and auth.sessionKeysFile is not None:
             keys = read_session_keys(auth.sessionKeysFile)
             warn_unused_session_keys(keys)
-        sessions = SessionStore(getattr(context.app.meta, "path", None), keys)
+        sessions = SessionStore.of(context.app.meta, keys)
         context.scheduler.at_stop(_closer(sessions))
         if guard is not None:  # API calls marked as the UI's are then this session's user
             guard.sessions = sessions

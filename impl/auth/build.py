@@ -164,7 +164,7 @@ def _sessions(auth: AuthConfig, meta: MetaDB | None) -> SessionStore:
     keys = read_session_keys(auth.sessionKeysFile) if auth.sessionKeysFile else None
     if keys is not None and meta is not None:  # the running app's, not start-up's file check
         warn_unused_session_keys(keys)
-    return SessionStore(getattr(meta, "path", None), keys)
+    return SessionStore.of(meta, keys)
 
 
 def _no_groups(verify: Callable[[str, str], bool]) -> Callable[[str, str], list[str] | None]:

@@ -63,6 +63,9 @@ class MetaDB(ABC):
     # what the backend raises when it cannot serve (locked, down, full): callers that can go
     # on without the meta DB (the next sync repairs it) catch these
     errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+    # whether several instances (machines) share this database: state they must all see
+    # (browser sessions, upload sessions) then lives in it rather than beside it
+    shared_by_instances = False
 
     @abstractmethod
     def put_image(

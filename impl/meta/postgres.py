@@ -154,6 +154,7 @@ class PostgresMetaDB(SQLMetaDB):
     """The meta DB in a PostgreSQL database (``url``: a libpq URL or connection string)."""
 
     _key_order = "seq"
+    shared_by_instances = True
 
     def __init__(self, url: str, *, read_only: bool = False, side_file: Path | None = None) -> None:
         import psycopg

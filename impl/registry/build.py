@@ -10,6 +10,7 @@ from ocireg.config import Config, RootConfig
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.routes import Registries
 from ocireg.registry.sharedlocks import AdvisoryLocks
+from ocireg.registry.sharedsessions import SharedUploadSessions
 from ocireg.registry.store import Registry, RepositoryLimit
 from ocireg.registry.uploads import SessionCaps
 from ocireg.storage.driver import StorageDriver
@@ -73,10 +74,13 @@ def build_registry(config: Config, driver: StorageDriver | None = None) -> Regis
     docker = "docker2s2" in config.http.compat
     storage = config.storage
     # one set of caps for every root: a client's sessions count wherever they are
+    per_client = config.http.maxUploadSessionsPerClient
     caps = SessionCaps(
         config.http.maxUploadSessionsPerRepository,
-        config.http.maxUploadSessionsPerClient,
+        per_client,
         config.http.workers,
+        # counted in PostgreSQL when instances share it, so the cap holds across them
+        SharedUploadSessions(across) if across is not None and per_client is not None else None,
     )
     main = driver or root_driver(storage)
     routes = {}

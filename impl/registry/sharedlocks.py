@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +55,18 @@ class AdvisoryLocks:
         except psycopg.Error:
             connection.close()  # a closed session holds nothing
             return
+        self._give(connection)
+
+    @contextmanager
+    def borrowed(self) -> Iterator[Any]:
+        """A connection of the pool, holding no lock, for a few statements (autocommit; open
+        a transaction with ``connection.transaction()``); closed if they fail."""
+        connection = self._take()
+        try:
+            yield connection
+        except BaseException:
+            connection.close()
+            raise
         self._give(connection)
 
     def _give(self, connection: Any) -> None:

@@ -16,6 +16,8 @@ Open sessions are capped (``SessionCaps``; 429 ``TOOMANYREQUESTS`` past a cap):
   started, the cap shared out among worker processes as ``http.ratelimit`` is. A process does
   not learn of a session that another one completed, so when a client reaches the cap its
   sessions are checked against storage (at most once a second) and those gone are forgotten.
+  When instances share storage and a PostgreSQL meta DB, whose each session is lives there
+  instead (``SessionCaps.shared``, :mod:`.sharedsessions`), and the cap holds across them all.
 
 A session's lock file is removed when each operation on it ends (see ``locks``).
 """
@@ -40,6 +42,7 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import layout
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.sharedsessions import SharedUploadSessions
 from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
 
 SESSION_RE = re.compile(r"[0-9a-f]{32}")
@@ -48,6 +51,7 @@ _READ_CHUNK = 1 << 20
 _HASH_STATES = 10_000  # running hashes kept (LRU); others are computed again at commit
 _PRUNE_EVERY = 1024  # session starts between checks of which tracked sessions still exist
 _RECHECK = 1.0  # seconds between storage checks of one client's sessions at its cap
+_SETTLING = 10.0  # seconds a session recorded as someone's may still be without its file
 
 
 @dataclass(frozen=True)
@@ -57,11 +61,15 @@ class SessionCaps:
     per_repository: int | None = None
     per_client: int | None = None  # over all worker processes
     workers: int = 1  # processes sharing the root, which share the per-client cap
+    # who opened which session, kept where every instance counts it (PostgreSQL)
+    shared: SharedUploadSessions | None = None
 
     @property
     def per_client_here(self) -> int | None:
         if self.per_client is None:
             return None
+        if self.shared is not None:  # counted across every process of every instance
+            return self.per_client
         return max(1, math.ceil(self.per_client / self.workers))
 
 
@@ -119,25 +127,46 @@ class UploadStore:
             return self._start(repo, client)
 
     def _start(self, repo: str, client: str) -> str:
-        self._admit(repo, client)
         session = uuid.uuid4().hex
-        self._driver.put_content(layout.upload_file(repo, session), b"")
+        self._admit(repo, client, session)
+        try:
+            self._driver.put_content(layout.upload_file(repo, session), b"")
+        except BaseException:
+            self._forget_owner(repo, session)
+            raise
         self._keep_hash(self._key(repo, session), 0, new_hasher())
-        if self.caps.per_client is not None:
+        if self.caps.per_client is not None and self.caps.shared is None:
             self._by_client.setdefault(client, set()).add((repo, session))
             self._owners[(repo, session)] = client
         return session
 
-    def _admit(self, repo: str, client: str) -> None:
+    def _admit(self, repo: str, client: str, session: str) -> None:
         self._starts += 1
         if self._starts % _PRUNE_EVERY == 0:
             self._prune_clients()
         cap = self.caps.per_client_here
-        if cap is not None and len(self._prune_client(client, cap)) >= cap:
+        if cap is not None and not self._admit_client(repo, client, session, cap):
             raise _too_many("http.maxUploadSessionsPerClient", self.caps.per_client, client=client)
         cap = self.caps.per_repository
         if cap is not None and self._open_in(repo) >= cap:
+            self._forget_owner(repo, session)
             raise _too_many("http.maxUploadSessionsPerRepository", cap, repository=repo)
+
+    def _admit_client(self, repo: str, client: str, session: str, cap: int) -> bool:
+        """Whether the client may open one more session (recorded as its, when shared)."""
+        shared = self.caps.shared
+        if shared is None:
+            return len(self._prune_client(client, cap)) < cap
+        if shared.admit(repo, session, client, cap):
+            return True
+        now = time.monotonic()  # at the cap: forget sessions that ended unrecorded, and retry
+        if now - self._checked.get(client, -_RECHECK) < _RECHECK:
+            return False
+        self._checked[client] = now
+        # a session recorded a moment ago (on any instance) may not have its file yet
+        mine = shared.of_client(client, started_before=time.time() - _SETTLING)
+        shared.forget(key for key in mine if not self._driver.exists(layout.upload_file(*key)))
+        return shared.admit(repo, session, client, cap)
 
     def _open_in(self, repo: str) -> int:
         paths = self._driver.children(layout.uploads_dir(repo))
@@ -159,6 +188,9 @@ class UploadStore:
         return mine
 
     def _prune_clients(self) -> None:
+        if self.caps.shared is not None:  # nothing kept here but when each was checked
+            self._checked.clear()
+            return
         for client in list(self._by_client):
             self._checked.pop(client, None)
             if not self._prune_client(client, 0):
@@ -166,6 +198,9 @@ class UploadStore:
                 self._checked.pop(client, None)
 
     def _forget_owner(self, repo: str, session: str) -> None:
+        if self.caps.shared is not None:
+            self.caps.shared.forget([(repo, session)])
+            return
         client = self._owners.pop((repo, session), None)
         if client is not None:
             self._by_client.get(client, set()).discard((repo, session))

@@ -107,3 +107,39 @@ def test_a_periodic_round_runs_on_one_instance(tmp_path: Path, postgres: Postgre
     assert len(rounds) == 1
     (last,) = pg_rows(url, "SELECT last FROM scheduler_rounds WHERE job = 'tick'")
     assert abs(last[0] - time.time()) < 60
+
+
+def test_a_round_of_state_kept_per_machine_runs_on_each_instance(
+    tmp_path: Path, postgres: Postgres
+) -> None:
+    """A job whose state is each machine's own (``across_instances=False``, the CVE tables)
+    runs its round on every instance, still once per machine."""
+    url = postgres.new_database()
+    shared = AdvisoryLocks(url), AdvisoryLocks(url)
+    rounds: list[str] = []
+
+    def job_of(owner: str) -> Callable[[], list[Task]]:
+        async def work() -> None:
+            rounds.append(owner)
+
+        return lambda: [Task(f"local:{owner}", work)]
+
+    async def scenario() -> None:
+        schedulers = [
+            Scheduler(1, tmp_path / name, SharedRounds(locks))
+            for name, locks in zip(("one", "two"), shared, strict=True)
+        ]
+        for owner, scheduler in zip(("one", "two"), schedulers, strict=True):
+            scheduler.every("local", 3600, job_of(owner), first_delay=0, across_instances=False)
+            await scheduler.start()
+        async with asyncio.timeout(30):
+            while len(rounds) < 2:
+                await asyncio.sleep(0.05)
+        for scheduler in schedulers:
+            await scheduler.stop()
+
+    asyncio.run(scenario())
+    for locks in shared:
+        locks.close()
+    assert sorted(rounds) == ["one", "two"]
+    assert pg_rows(url, "SELECT to_regclass('scheduler_rounds')") == [(None,)]  # never claimed
