@@ -115,6 +115,7 @@ class ThreadedTransport(httpx.AsyncBaseTransport):
             connection, head = await asyncio.shield(work)
         except asyncio.CancelledError:
             abort.abort()  # the thread's socket is shut: it ends soon, its connection closed
+            work.add_done_callback(_drop)
             raise
         stream = _Body(self, connection, head, loop)
         return httpx.Response(
@@ -394,6 +395,15 @@ def _as_bytes(block: bytearray) -> bytes:
     """A full block as it is, without the copy ``bytes()`` would make: nothing writes to it
     once it is handed on, and its readers (hashing, file writes, ``join``) take any buffer."""
     return cast(bytes, block)
+
+
+def _drop(work: asyncio.Future[tuple[_Connection, _Head]]) -> None:
+    """A cancelled request's exchange, once its thread ends: its connection closed, its failure
+    (the aborted socket's, most likely) taken so that it is not reported as never retrieved."""
+    if work.cancelled():
+        return
+    if work.exception() is None:
+        work.result()[0].close()
 
 
 def _origin(url: httpx.URL) -> Origin:
