@@ -1,9 +1,10 @@
 """Serve a sync mirror (an ocireg config file) in this process, for `bench/sync.py`'s
 ``SYNC_MIRROR_SCRIPT``: under cProfile when ``SYNC_PROFILE=FILE`` (``kill -USR1`` dumps the
-stats so far to FILE), and with httpcore's read size set to ``SYNC_READ`` bytes when given (to
-compare against httpcore's 64 KiB).
+stats so far to FILE), and with httpx's own transport (httpcore, reads of ``SYNC_READ`` bytes,
+1 MiB by default) instead of the upstream client's threaded one when ``SYNC_TRANSPORT=httpx``
+(to compare them).
 
-    SYNC_MIRROR_SCRIPT=bench/profile_mirror.py SYNC_READ=65536 python bench/sync.py ...
+    SYNC_MIRROR_SCRIPT=bench/profile_mirror.py SYNC_TRANSPORT=httpx python bench/sync.py ...
 """
 
 from __future__ import annotations
@@ -11,21 +12,28 @@ from __future__ import annotations
 import cProfile
 import os
 import signal
+import ssl
 import sys
 from types import FrameType
 
 import httpcore
+import httpx
 import uvicorn
 
-import ocireg.ext.sync.upstream  # noqa: F401 - it sets the read size, which SYNC_READ overrides
+import ocireg.ext.sync.upstream as upstream
 from ocireg.app import create_app
 from ocireg.config import load_config
 
 
+def httpx_transport(verify: ssl.SSLContext | bool, *_: float) -> httpx.AsyncHTTPTransport:
+    return httpx.AsyncHTTPTransport(verify=verify)
+
+
 def main() -> None:
     config = load_config(sys.argv[1])
-    if os.environ.get("SYNC_READ"):
-        httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = int(os.environ["SYNC_READ"])
+    if os.environ.get("SYNC_TRANSPORT") == "httpx":
+        httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = int(os.environ.get("SYNC_READ", 1 << 20))
+        upstream.ThreadedTransport = httpx_transport  # type: ignore[assignment,misc]
     app = create_app(config)
     profiler = cProfile.Profile()
     out = os.environ.get("SYNC_PROFILE")

@@ -4,12 +4,14 @@ A download writes through the registry's normal upload path (a session file, has
 is written, committed by digest), so a blob becomes visible only whole and verified. It resumes
 with a ``Range`` request after a broken connection, up to ``maxRetries`` times with back-off.
 
-Readers (pulls that missed the blob) follow the session file as it grows, from an open handle,
-so the bytes go to the client while they are stored and nothing is held in memory; a slow or
-departed client does not slow or stop the download. If the download fails, every reader's
-stream is cut short (the client sees a body shorter than its Content-Length) and nothing is
-stored. Following the file needs a storage driver with local paths (filesystem); on others a
-reader waits for the blob to be stored and is then served it as a stored blob.
+Readers (pulls that missed the blob) get the bytes while they are stored: the last few pieces
+received are kept in memory, and a reader that keeps up is served from them (the pieces that go
+to the file, no copy, no read back); one that falls behind reads the session file, from an open
+handle. A slow or departed client does not slow or stop the download. If the download fails,
+every reader's stream is cut short (the client sees a body shorter than its Content-Length)
+and nothing is stored. Following the download needs a storage driver with local paths
+(filesystem); on others a reader waits for the blob to be stored and is then served it as a
+stored blob.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import contextlib
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +43,7 @@ from .upstream import NotUpstream, Upstream, UpstreamError
 log = logging.getLogger("ocireg.sync")
 CHUNK = 1 << 20
 _POLL = 0.5  # a reader looks at the file at least this often, whatever it was told
+RECENT = 8  # pieces kept for readers that keep up (8 MiB with the upstream client's blocks)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,8 @@ class Download:
     task: asyncio.Task[None] | None = None
     error: BaseException | None = None
     written: int = 0
+    # the last pieces received, with their offsets: what readers that keep up are served from
+    recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=RECENT))
 
     def nudge(self) -> None:
         self.moved.set()
@@ -192,6 +198,7 @@ class Downloads:
                 seconds=round(time.perf_counter() - begun, 3),
             )
         finally:
+            download.recent.clear()  # stored or failed: readers behind read the file
             download.started.set()
             download.nudge()
 
@@ -214,7 +221,7 @@ class Downloads:
                 download.started.set()
                 skip = have if answer.status_code == 200 else 0
                 broken: list[BaseException] = []
-                chunks = _received(answer, skip, download, broken)
+                chunks = _received(answer, skip, have, download, broken)
                 if staged is not None:
                     await _write(staged, chunks)
                 else:
@@ -309,10 +316,15 @@ def _total_size(answer: httpx.Response, have: int) -> int | None:
 
 
 async def _received(
-    answer: httpx.Response, skip: int, download: Download, broken: list[BaseException]
+    answer: httpx.Response,
+    skip: int,
+    offset: int,
+    download: Download,
+    broken: list[BaseException],
 ) -> AsyncIterator[bytes]:
-    """The answer's bytes after ``skip`` of them; a broken connection ends them early (noted in
-    ``broken``) instead of failing the append, which keeps what was written."""
+    """The answer's bytes after ``skip`` of them, the first at ``offset`` in the file; a broken
+    connection ends them early (noted in ``broken``) instead of failing the append, which keeps
+    what was written."""
     encoded = answer.headers.get("content-encoding", "identity").lower() != "identity"
     # the network's pieces as they come (no re-chunking copy); decoded only if the upstream
     # sent a Content-Encoding, which registries do not do for blobs
@@ -324,6 +336,8 @@ async def _received(
                     skip -= len(chunk)
                     continue
                 chunk, skip = chunk[skip:], 0
+            download.recent.append((offset, chunk))
+            offset += len(chunk)
             download.written += len(chunk)
             yield chunk
             download.nudge()
@@ -349,14 +363,29 @@ def _open(download: Download, upload: Path) -> BinaryIO:
         return open(committed, "rb")
 
 
-async def _follow(download: Download, upload: Path, size: int) -> AsyncGenerator[bytes, None]:
-    """The download's bytes from its session file, as they land, until ``size`` of them.
-    The file is opened on the first read: a HEAD, which reads nothing, opens nothing."""
+def _in_memory(download: Download, at: int, most: int) -> memoryview | None:
+    """The received piece holding byte ``at`` (from ``at`` on, ``most`` bytes at most), if it
+    is still kept; a view, not a copy."""
+    for offset, piece in download.recent:
+        if offset <= at < offset + len(piece):
+            return memoryview(piece)[at - offset : at - offset + most]
+    return None
+
+
+async def _follow(
+    download: Download, upload: Path, size: int
+) -> AsyncGenerator[bytes | memoryview, None]:
+    """The download's bytes as they arrive (from memory while it keeps up, else from its
+    session file), until ``size`` of them. The file is opened on the first read: a HEAD, which
+    reads nothing, opens nothing. A piece is in memory only once it is on its way to the file,
+    and its bytes are those the file gets."""
     sent = 0
     with _open(download, upload) as handle:
         while sent < size:
-            handle.seek(sent)
-            chunk = handle.read(min(CHUNK, size - sent))
+            chunk: bytes | memoryview | None = _in_memory(download, sent, size - sent)
+            if chunk is None:
+                handle.seek(sent)
+                chunk = handle.read(min(CHUNK, size - sent))
             if chunk:
                 sent += len(chunk)
                 yield chunk

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpcore
 import httpx
 
 from ocireg.digests import digest_bytes
@@ -33,6 +32,7 @@ from ocireg.registry import mediatypes as mt
 from . import UpstreamRegistry
 from .credentials import CredentialsFile
 from .limits import HostLimits, LimitedTransport
+from .transport import ThreadedTransport
 
 log = logging.getLogger("ocireg.sync")
 
@@ -40,13 +40,8 @@ MANIFEST_ACCEPT = ", ".join([mt.OCI_INDEX, mt.OCI_MANIFEST, mt.DOCKER_LIST, mt.D
 _CHALLENGE_PARAM = re.compile(r'(\w+)="([^"]*)"')
 _RETRIED_STATUS = frozenset({429, 500, 502, 503, 504})
 PAGE = 1000
-# httpcore reads an HTTP/1.1 body 64 KiB at a time, and each read costs a few dozen Python
-# calls; a 256 MiB blob took 4,096 of them. Reads up to 1 MiB take what the socket has (a read
-# never waits to fill it), which cut the mirror's CPU for a first pull by a quarter
-# (bench/RESULTS.md, issue 15). It applies to every httpx client in the process; only raised.
-httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(
-    httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, 1 << 20
-)
+# a stall, not a slow answer: syncTimeout bounds each attempt as a whole
+_CONNECT_TIMEOUT, _READ_TIMEOUT = 30.0, 60.0
 
 
 class UpstreamError(Exception):
@@ -103,12 +98,12 @@ class Upstream:
         self.settings = settings
         self.credentials = credentials
         self.urls = settings.urls
-        inner = transport or httpx.AsyncHTTPTransport(
-            verify=tls_context(settings.tlsVerify, settings.certDir)
+        inner = transport or ThreadedTransport(
+            tls_context(settings.tlsVerify, settings.certDir), _CONNECT_TIMEOUT, _READ_TIMEOUT
         )
         limits = HostLimits(settings.reqConcurrent, settings.reqPerSec)
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(30.0, read=60.0),  # a stall; syncTimeout bounds the whole
+            timeout=httpx.Timeout(_CONNECT_TIMEOUT, read=_READ_TIMEOUT),
             follow_redirects=True,
             transport=LimitedTransport(inner, limits),
         )

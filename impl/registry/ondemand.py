@@ -30,11 +30,12 @@ class ServedManifest:
 
 @dataclass(frozen=True)
 class BlobSource:
-    """A blob coming from elsewhere: its size and its bytes, or no bytes when it has been
-    stored here meanwhile (then it is served as a stored blob)."""
+    """A blob coming from elsewhere: its size and its bytes (views of what the provider holds,
+    or bytes), or no bytes when it has been stored here meanwhile (then it is served as a
+    stored blob)."""
 
     size: int
-    chunks: AsyncGenerator[bytes, None] | None
+    chunks: AsyncGenerator[bytes | memoryview, None] | None
 
 
 class OnDemand(Protocol):

@@ -368,21 +368,26 @@ async def _drain(
 
     Pieces are gathered into 1 MiB batches that a worker thread writes and hashes (both release
     the GIL) while the event loop receives the next batch, so a large push uses a second core.
-    Small bodies never leave the event loop.
+    A piece of 1 MiB or more with nothing gathered before it goes to the thread as it is (no
+    copy: sync's upstream client reads bodies in such blocks). Small bodies never leave the
+    event loop.
     """
     pending: Future[None] | None = None
     batch = bytearray()
     written = 0
     try:
         async for chunk in chunks:
-            batch += chunk
             written += len(chunk)
             if expected is not None and written > expected:
                 break
-            if len(batch) >= _BATCH:
+            whole = not batch and len(chunk) >= _BATCH
+            if not whole:
+                batch += chunk
+            if whole or len(batch) >= _BATCH:
                 if pending is not None:
                     await asyncio.wrap_future(pending)
-                pending = _WRITERS.submit(_write_and_hash, writer, hasher, bytes(batch))
+                data = chunk if whole else bytes(batch)
+                pending = _WRITERS.submit(_write_and_hash, writer, hasher, data)
                 batch.clear()
         if pending is not None:
             await asyncio.wrap_future(pending)
