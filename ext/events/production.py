@@ -149,11 +149,9 @@ class Producer:
                 return  # the running confirmer takes it on its next turn
             self._confirming = True
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # called outside the event loop: confirm here
+            asyncio.get_running_loop().run_in_executor(None, self._confirm_waiting)
+        except RuntimeError:  # outside the event loop, or its executor is shut: confirm here
             self._confirm_waiting()
-            return
-        loop.run_in_executor(None, self._confirm_waiting)
 
     def _confirm_waiting(self) -> None:
         while True:
