@@ -60,17 +60,21 @@ def write_config(directory: Path, root: Path, port: int, extra: dict[str, Any] |
 
 @contextmanager
 def live_server(
-    directory: Path, extra: dict[str, Any] | None = None, env: dict[str, str] | None = None
+    directory: Path,
+    extra: dict[str, Any] | None = None,
+    env: dict[str, str] | None = None,
+    module: str = "ocireg",
 ) -> Iterator[LiveServer]:
     """``ocireg serve`` on a free port with a config written from ``extra``'s sections, and
-    ``env`` added to the server's environment."""
+    ``env`` added to the server's environment; ``module`` runs it through a test module that
+    wraps ``ocireg`` (one in ``tests``, run from the repository's root)."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     root = directory / "data"
     config = write_config(directory, root, port, extra)
     scheme = "https" if (extra or {}).get("http", {}).get("tls") else "http"
     url = f"{scheme}://127.0.0.1:{port}"
-    with running(["serve", str(config)], directory, url, root, env=env) as server:
+    with running(["serve", str(config)], directory, url, root, env=env, module=module) as server:
         yield server
 
 
@@ -82,18 +86,19 @@ def running(
     root: Path,
     python: str | Path = sys.executable,
     env: dict[str, str] | None = None,
+    module: str = "ocireg",
 ) -> Iterator[LiveServer]:
-    """Run ``python -m ocireg ARGS`` in ``cwd`` until it answers ``GET /v2/`` at ``url`` (200,
-    or a 401 challenge when authentication is configured)."""
+    """Run ``python -m ocireg ARGS`` (or ``module``) in ``cwd`` until it answers ``GET /v2/``
+    at ``url`` (200, or a 401 challenge when authentication is configured)."""
     log = cwd / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [str(python), "-m", "ocireg", *args],
+            [str(python), "-m", module, *args],
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **_importable(module), **(env or {})},
         )
     server = LiveServer(url, root, log, process)
     try:
@@ -101,6 +106,15 @@ def running(
         yield server
     finally:
         _stop(process)
+
+
+def _importable(module: str) -> dict[str, str]:
+    """The environment that lets the server import ``module`` from ``tests`` (it runs in
+    another directory)."""
+    if not module.startswith("tests."):
+        return {}
+    here = str(Path(__file__).resolve().parent.parent)
+    return {"PYTHONPATH": os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))}
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

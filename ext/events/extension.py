@@ -49,7 +49,7 @@ def setup(context: SetupContext) -> Events:
         context.journal(producer.journal)
         context.on_refusal(producer.manifest_refused)
         context.on_scanned(producer.scanned)
-    _settle_orphans(context, producer)
+    _settle_stale(context, producer)
     if path is None:
         sender.schedule(context.scheduler)
     else:
@@ -64,12 +64,12 @@ def _storage_fsyncs(context: SetupContext) -> bool:
     return storage.commit or any(root.commit for root in (storage.subPaths or {}).values())
 
 
-def _settle_orphans(context: SetupContext, producer: Producer) -> None:
-    """At start-up, and then now and again, settle what a dead process left unsettled (an
-    outbox in memory died with its process: nothing to settle)."""
+def _settle_stale(context: SetupContext, producer: Producer) -> None:
+    """At start-up, and then now and again, settle what a dead process left unsettled, and
+    what this one's commits did (see ``Producer.settle_stale``)."""
 
     async def settle() -> int:
-        return await anyio.to_thread.run_sync(producer.reconciler.settle_orphans)
+        return await anyio.to_thread.run_sync(producer.settle_stale)
 
     context.scheduler.once(Task("events-settle", settle, Priority.HIGH))
     context.scheduler.every(
@@ -77,6 +77,7 @@ def _settle_orphans(context: SetupContext, producer: Producer) -> None:
         SETTLE_SECONDS,
         lambda: [Task("events-settle", settle, Priority.HIGH)],
         Priority.HIGH,
+        exclusive=False,  # each process settles its own (and any dead one's: idempotent)
     )
 
 

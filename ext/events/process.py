@@ -25,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-NICENESS = 5
+NICENESS = 10
 IDLE_SECONDS = 0.1  # a sender with nothing to do looks again this often
 LOCK_POLL_SECONDS = 0.25
 

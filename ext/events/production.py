@@ -2,8 +2,8 @@
 
 A repository creation, push or manifest DELETE reaches the producer as a journal (see
 :mod:`ocireg.registry.journal`): its events are written with an intent before the change is
-committed, and confirmed in the commit's step after, or dropped when the change did not happen.
-A crash in between leaves the intent, which start-up settles against storage (see
+committed, and confirmed once it is (in a thread, many at once), or dropped when it did not
+happen. A crash in between leaves the intent, which start-up settles against storage (see
 :mod:`.reconcile`): the event goes exactly when the change happened. Lint refusals and scans
 change nothing in storage; their events are written when they happen. Each event gets its id
 (a UUID) here, once: a retry sends the same id, so a receiver drops duplicates by it.
@@ -24,7 +24,7 @@ import asyncio
 import json
 import logging
 import os
-import signal
+import threading
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -35,20 +35,11 @@ from ocireg.registry.journal import Change, Settle
 from ocireg.registry.manifests import Manifest
 from ocireg.registry.routes import Registries
 
-from .reconcile import Reconciler, check, process_identity
+from .reconcile import Reconciler, check, is_alive, process_identity
 from .sinkset import Target, wanting
 from .store import Outbox, Stored
 
 log = logging.getLogger("ocireg.events")
-
-# Test-only: "intended" or "committed" makes the process SIGKILL itself at that point of a
-# change, so the crash tests can stop it exactly between the intent and its settling.
-CRASH_ENV = "OCIREG_TEST_EVENTS_CRASH_AT"
-
-
-def _crash_point(name: str) -> None:
-    if os.environ.get(CRASH_ENV) == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _request_facts() -> tuple[dict[str, str], dict[str, str]]:
@@ -79,6 +70,12 @@ class Producer:
         self.prefix = prefix
         self.reconciler = Reconciler(outbox, registries)
         self._owner = (-1, "")  # (pid, identity): computed again in a forked worker
+        # Guards the intents this process knows the state of: written and not yet settled by
+        # their commit (in flight), or committed and waiting for their confirmation.
+        self._guard = threading.Lock()
+        self._in_flight: set[int] = set()
+        self._unconfirmed: list[int] = []
+        self._confirming = False  # a confirmer is running or queued
 
     def emit(self, kind: str, repo: str, data: dict[str, Any]) -> None:
         """Queue an event of something that changed nothing in storage (lint, scans)."""
@@ -116,40 +113,78 @@ class Producer:
             for kind, reference, data in _events_of(change)
             for event, sinks in [self._event(kind, change.repo, data)]
         ]
-        try:
-            seqs = self.outbox.intend(events, self.owner())
-        except Exception:
-            log.exception("events: could not queue the %s of %s", change.kind, change.repo)
-            return None
+        with self._guard:  # written and known as in flight in one step (see settle_stale)
+            try:
+                seqs = self.outbox.intend(events, self.owner())
+            except Exception:
+                log.exception("events: could not queue the %s of %s", change.kind, change.repo)
+                return None
+            self._in_flight.update(seqs)
         if not seqs:
             return None
-        _crash_point("intended")
         return lambda committed: self._settle(seqs, committed)
 
     def _settle(self, seqs: list[int], committed: bool) -> None:
         if committed:
-            _crash_point("committed")
-            self._confirm_soon(seqs)
-        else:  # the commit raised: look whether the change is in storage all the same
+            with self._guard:
+                self._in_flight.difference_update(seqs)
+                self._unconfirmed.extend(seqs)
+            self._confirm_soon()
+            return
+        try:  # the commit raised: look whether the change is in storage all the same
             mine = [intent for intent in self.outbox.intents() if intent.seq in seqs]
             self.reconciler.settle(mine)
+        finally:  # settled, or left to settle_stale
+            with self._guard:
+                self._in_flight.difference_update(seqs)
 
-    def _confirm_soon(self, seqs: list[int]) -> None:
-        """Confirm in a thread: the commit (and the push's answer) waits for the intent, not
-        for its confirmation; a crash before it leaves an intent that start-up confirms, the
-        change being in storage."""
+    def _confirm_soon(self) -> None:
+        """Confirm what is committed, in a thread: the push's answer waits for its intent, not
+        for its confirmation. One confirmer at a time writes every confirmation waiting, in one
+        transaction, so a burst of pushes costs a few transactions, not one each. A crash
+        before it leaves intents that the next settling confirms, the change being in storage;
+        a confirmation that fails is tried again by ``settle_stale``."""
+        with self._guard:
+            if self._confirming:
+                return  # the running confirmer takes it on its next turn
+            self._confirming = True
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # called outside the event loop: confirm here
-            self._confirm(seqs)
-            return
-        loop.run_in_executor(None, self._confirm, seqs)
+            asyncio.get_running_loop().run_in_executor(None, self._confirm_waiting)
+        except RuntimeError:  # outside the event loop, or its executor is shut: confirm here
+            self._confirm_waiting()
 
-    def _confirm(self, seqs: list[int]) -> None:
-        try:
-            self.outbox.confirm(seqs)
-        except Exception:  # left to the settling of the next start
-            log.exception("events: could not confirm %d event(s)", len(seqs))
+    def _confirm_waiting(self) -> None:
+        while True:
+            with self._guard:
+                seqs, self._unconfirmed = self._unconfirmed, []
+                if not seqs:
+                    self._confirming = False
+                    return
+            try:
+                self.outbox.confirm(seqs)
+            except Exception:  # kept, to be tried again by settle_stale
+                log.exception("events: could not confirm %d event(s)", len(seqs))
+                with self._guard:
+                    self._unconfirmed[:0] = seqs
+                    self._confirming = False
+                return
+
+    def settle_stale(self) -> int:
+        """Settle what no commit will settle: the intents of processes that are gone, and this
+        process's own that are neither in flight nor waiting for their confirmation (their
+        settling failed); try again the confirmations that failed. How many intents were
+        settled. Blocking: the scheduler calls it every ``SETTLE_SECONDS``."""
+        self._confirm_soon()
+        with self._guard:  # no intent is written, nor confirmed, while this looks
+            me = self.owner()
+            known = self._in_flight | set(self._unconfirmed)
+            stale = [
+                intent
+                for intent in self.outbox.intents()
+                if (intent.owner == me and intent.seq not in known)
+                or (intent.owner != me and not is_alive(intent.owner))
+            ]
+        return self.reconciler.settle_orphans(stale)
 
     # -- the listeners --------------------------------------------------------------------
     def manifest_refused(

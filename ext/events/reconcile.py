@@ -10,9 +10,11 @@ pid is not taken for the same process) and what storage shows when the change ha
 
 An intent whose owner is gone is confirmed when storage shows its change (the event goes) and
 dropped when it does not (no event for a change that did not happen). A live owner's intents
-are its own to settle. Each registry process settles at start-up and then every
-``SETTLE_SECONDS``, so that a worker process that dies while its siblings serve on is settled
-too.
+are its own to settle: another process leaves them alone, and the owner settles against
+storage only those its commits left unsettled (a settling that failed). Each registry process
+settles at start-up and then every ``SETTLE_SECONDS``, so that a worker process that dies while
+its siblings serve on is settled too, and a failed settling does not hold a repository's events
+back until a restart.
 """
 
 from __future__ import annotations
@@ -112,16 +114,16 @@ class Reconciler:
         self.outbox.drop(dropped)
         return confirmed, dropped
 
-    def settle_orphans(self) -> int:
-        """Settle the intents of processes that are gone; how many were settled. Blocking."""
-        orphans = [intent for intent in self.outbox.intents() if not is_alive(intent.owner)]
+    def settle_orphans(self, orphans: list[Intent]) -> int:
+        """Settle ``orphans``, intents no commit will settle (see ``Producer.settle_stale``);
+        how many were settled. Blocking."""
         if not orphans:
             return 0
         confirmed, dropped = self.settle(orphans)
         log_event(
             log,
             logging.WARNING,
-            "events of a process that died settled against storage",
+            "events left unsettled by a commit settled against storage",
             confirmed=len(confirmed),
             dropped=len(dropped),
         )

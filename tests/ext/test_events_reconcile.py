@@ -1,6 +1,6 @@
 """events written in the same step as the commit: the registry is SIGKILLed between an event's
-intent and its settling (a test-only hook kills it at that exact point), and after a restart
-the event is delivered exactly when its change is in storage."""
+intent and its settling (``tests.eventcrash`` kills it at that exact point), and after a
+restart the event is delivered exactly when its change is in storage."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ocireg.ext.events.production import CRASH_ENV
+from tests.eventcrash import CRASH_AT
 from tests.eventsink import Received, Receiver
 from tests.ext.test_events_faults import events_config
 from tests.liveserver import live_server
@@ -83,7 +83,8 @@ def test_a_crash_between_intent_and_settling_delivers_exactly_what_happened(
             put_manifest(client, REPO, "t0", document)
         receiver.wait_for(lambda r: (UPDATED, "t0") in seen(r))
     body = canonical(document)
-    with live_server(tmp_path, config, env={CRASH_ENV: point}) as server:
+    crashing = {CRASH_AT: point}
+    with live_server(tmp_path, config, env=crashing, module="tests.eventcrash") as server:
         with httpx.Client(base_url=server.url) as client:
             crash_during(client, operation, body)
         server.process.wait(timeout=10)  # it killed itself
@@ -117,7 +118,7 @@ def test_a_live_process_keeps_its_own_intents(tmp_path: Path, receiver: Receiver
         receiver.wait_for(lambda r: (UPDATED, "t0") in seen(r))
     outbox = Outbox(server.root / ".ocireg" / "meta.db")
     event = Stored("held", REPO, UPDATED, "2026-01-01T00:00:00Z", '{"name": "crash/a"}')
-    sinks = [key for key in _sink_keys(server.root)]
+    sinks = [f"http:{receiver.url}"]  # the sink's key (see ext/events/sinkset.py)
     (seq,) = outbox.intend([(event, sinks, check("pushed", "t9", "sha256:" + "0" * 64))],
                            process_identity(os.getpid()))  # fmt: skip
     with live_server(tmp_path, config) as server:
@@ -131,11 +132,3 @@ def test_a_live_process_keeps_its_own_intents(tmp_path: Path, receiver: Receiver
         got = receiver.wait_for(lambda r: (UPDATED, "t1") in seen(r))
     outbox.close()
     assert seen(got)[-2:] == [(UPDATED, ""), (UPDATED, "t1")]
-
-
-def _sink_keys(root: Path) -> list[str]:
-    db = sqlite3.connect(root / ".ocireg" / "meta.db")
-    try:
-        return [row[0] for row in db.execute("SELECT sink FROM events_sinks")]
-    finally:
-        db.close()

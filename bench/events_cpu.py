@@ -1,0 +1,173 @@
+"""CPU per push with and without events sinks (issue 19), a figure a loaded machine keeps:
+the registry process's own CPU seconds per manifest PUT, and its sender process's, measured
+from /proc around ``--pushes`` pushes (as ``events.py`` makes them, once the registry has
+finished starting), the variants alternated ``--rounds`` times. ``--profile DIR`` also runs
+each registry under cProfile and writes ``DIR/<variant>-<round>.prof``. ``--journal N``
+instead measures, in this process, the CPU that N pushes by 8 concurrent tasks spend in the
+events journal and its settling (all threads), two sinks, no registry.
+
+    python bench/events_cpu.py --pushes 400 --rounds 3
+    python bench/events_cpu.py --journal 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from events import Receiver, push_many, settled
+from procstat import _TICKS, tree
+from servers import _process, _workdir, free_port, ocireg_config
+
+# uvicorn raises the signal it caught again once it has stopped, with the handler it found
+# restored: this one writes the profile.
+_PROFILED = """
+import cProfile, signal, sys
+from ocireg.cli import main
+out = sys.argv[1]
+profiler = cProfile.Profile()
+def stop(*_):
+    profiler.disable()
+    profiler.dump_stats(out)
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+profiler.enable()
+main(sys.argv[2:])
+"""
+
+
+def _own_cpu(pid: int) -> float:
+    """User + system CPU seconds of one process (not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def _children_cpu(pid: int) -> float:
+    total = 0.0
+    for member in tree(pid)[1:]:
+        try:
+            total += _own_cpu(member)
+        except OSError:
+            continue
+    return total
+
+
+@contextmanager
+def registry(sinks: list[str], profile: Path | None) -> Iterator[tuple[str, int]]:
+    with _workdir("bench-events-cpu-") as workdir:
+        port = free_port()
+        config: dict[str, Any] = ocireg_config(workdir / "root", port)
+        if sinks:
+            config["extensions"] = {
+                "events": {"sinks": [{"type": "http", "address": url} for url in sinks]}
+            }
+        (workdir / "config.json").write_text(json.dumps(config))
+        run = ["-c", _PROFILED, str(profile)] if profile else ["-m", "ocireg"]
+        argv = [sys.executable, *run, "serve", str(workdir / "config.json")]
+        with _process("ocireg", argv, workdir, port) as server:
+            yield server.url, server.pid
+
+
+def measure(sinks: list[str], args: argparse.Namespace, profile: Path | None) -> dict[str, float]:
+    with registry(sinks, profile) as (url, pid):
+        settled(pid, sinks)  # its sender process started (a one-off, not per push)
+        own, children = _own_cpu(pid), _children_cpu(pid)
+        started = time.perf_counter()
+        rate = asyncio.run(push_many(url, args.repos, args.pushes, args.clients))
+        wall = time.perf_counter() - started
+        own, children = _own_cpu(pid) - own, _children_cpu(pid) - children
+    return {
+        "pushes_per_s": rate,
+        "server_ms_per_push": 1000 * own / args.pushes,
+        "sender_ms_per_push": 1000 * children / args.pushes,
+        "wall_s": wall,
+    }
+
+
+def journal_cpu(pushes: int) -> float:
+    """CPU-ms per push spent writing events with their intents and settling them (the commit
+    itself is a 0.5 ms sleep), 8 pushes at a time, as the registry's event loop does."""
+    import tempfile
+    import warnings
+
+    warnings.simplefilter("ignore")  # the server stack's imports warn on this Starlette
+    from ocireg.ext.events import Sink
+    from ocireg.ext.events.production import Producer
+    from ocireg.ext.events.sinkset import targets
+    from ocireg.ext.events.store import Outbox
+    from ocireg.operations import current_request  # imported by the first event: not timed
+    from ocireg.registry.journal import Change, intend
+
+    del current_request
+
+    outbox = Outbox(Path(tempfile.mkdtemp(prefix="bench-events-journal-")) / "meta.db")
+    sinks = [Sink(type="http", address=f"http://127.0.0.1:9/{n}") for n in range(2)]
+    producer = Producer(outbox, targets(sinks), "zotregistry", None)  # type: ignore[arg-type]
+    manifest = json.dumps({"schemaVersion": 2, "layers": [{"digest": "sha256:" + "a" * 64}] * 3})
+
+    async def push(number: int, slots: asyncio.Semaphore) -> None:
+        change = Change("pushed", f"r{number % 8}", "sha256:" + "b" * 64, "m", (f"t{number}",),
+                        manifest.encode())  # fmt: skip
+        async with slots:
+            settle = intend([producer.journal], change)
+            await asyncio.sleep(0.0005)  # the commit
+            assert settle is not None
+            settle(True)
+
+    async def run() -> None:
+        slots = asyncio.Semaphore(8)
+        await asyncio.gather(*(push(number, slots) for number in range(pushes)))
+        for _ in range(1000):  # the last confirmations, written in a thread
+            if not outbox.intents():
+                return
+            await asyncio.sleep(0.01)
+        raise RuntimeError("intents left unconfirmed")
+
+    started = time.process_time()
+    asyncio.run(run())
+    return 1000 * (time.process_time() - started) / pushes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pushes", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--repos", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--profile", type=Path)
+    parser.add_argument("--journal", type=int, metavar="N")
+    args = parser.parse_args()
+    if args.journal:
+        print(json.dumps({"journal_cpu_ms_per_push": journal_cpu(args.journal)}))
+        return
+    receivers = [Receiver(), Receiver()]
+    for receiver in receivers:
+        receiver.start()
+    down = [f"http://127.0.0.1:{free_port()}/events" for _ in range(2)]
+    variants = {"none": [], "two_sinks": [r.url for r in receivers], "two_sinks_down": down}
+    runs: dict[str, list[dict[str, float]]] = {key: [] for key in variants}
+    try:
+        for number in range(args.rounds):
+            for key, sinks in variants.items():
+                profile = args.profile / f"{key}-{number}.prof" if args.profile else None
+                runs[key].append(measure(sinks, args, profile))
+    finally:
+        for receiver in receivers:
+            receiver.stop()
+    medians = {
+        key: {figure: statistics.median(run[figure] for run in rounds) for figure in rounds[0]}
+        for key, rounds in runs.items()
+    }
+    print(json.dumps({"runs": runs, "medians": medians}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

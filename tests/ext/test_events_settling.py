@@ -1,0 +1,138 @@
+"""How the producer settles the intents of its own process: confirmations of a burst of
+commits share transactions, a confirmation that failed is tried again by the periodic settling,
+an intent whose settling failed is settled against storage by it, and an intent whose commit
+is still in flight is left alone (the crash paths are in test_events_reconcile.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from ocireg.ext.events import Sink
+from ocireg.ext.events.production import Producer
+from ocireg.ext.events.sinkset import targets
+from ocireg.ext.events.store import Outbox
+from ocireg.registry.journal import Change
+
+# The producer looks for the request it serves (none here) through the server stack, whose
+# imports warn on this Starlette and jsonschema.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:Using .httpx. with .starlette.testclient."),
+]
+
+DIGEST = "sha256:" + "a" * 64
+
+
+class Storage:
+    """Registries as the reconciler reads them: each repository's tags."""
+
+    def __init__(self) -> None:
+        self.tags: dict[str, dict[str, Any]] = {}
+
+    def of(self, repo: str) -> Any:
+        return self
+
+    def index(self, repo: str) -> Any:
+        return SimpleNamespace(tags=self.tags, by_digest={})
+
+
+@pytest.fixture
+def outbox(tmp_path: Path) -> Any:
+    made = Outbox(tmp_path / "meta.db")
+    yield made
+    made.close()
+
+
+def producer(outbox: Outbox, storage: Storage) -> Producer:
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    return Producer(outbox, sinks, "zotregistry", storage)  # type: ignore[arg-type]
+
+
+def pushed(tag: str) -> Change:
+    return Change("pushed", "a/b", DIGEST, "application/vnd.oci.image.manifest.v1+json", (tag,))
+
+
+def test_confirmations_of_a_burst_share_transactions(outbox: Outbox) -> None:
+    made = producer(outbox, Storage())
+    confirmed: list[list[int]] = []
+    confirm = outbox.confirm
+
+    def counting(seqs: list[int]) -> None:
+        confirmed.append(list(seqs))
+        confirm(seqs)
+
+    outbox.confirm = counting  # type: ignore[method-assign]
+
+    async def burst() -> None:
+        settles = [made.journal(pushed(f"t{n}")) for n in range(50)]
+        for settle in settles:
+            assert settle is not None
+            settle(True)  # as the commit batches do, on the loop
+        for _ in range(200):
+            if not outbox.intents():
+                return
+            await asyncio.sleep(0.01)
+
+    asyncio.run(burst())
+    assert outbox.intents() == []
+    assert sorted(seq for seqs in confirmed for seq in seqs) == list(range(1, 51))
+    assert len(confirmed) < 50
+
+
+def test_a_failed_confirmation_is_tried_again_by_the_periodic_settling(outbox: Outbox) -> None:
+    made = producer(outbox, Storage())
+    confirm = outbox.confirm
+    failures = [RuntimeError("database is locked")]
+
+    def failing_once(seqs: list[int]) -> None:
+        if failures:
+            raise failures.pop()
+        confirm(seqs)
+
+    outbox.confirm = failing_once  # type: ignore[method-assign]
+    settle = made.journal(pushed("t0"))
+    assert settle is not None
+    settle(True)  # outside a loop: confirmed at once, and that fails
+    assert len(outbox.intents()) == 1  # held back
+    made.settle_stale()
+    assert outbox.intents() == []
+    assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1  # the event goes
+
+
+def test_intents_left_by_a_failed_settling_are_settled_against_storage(
+    outbox: Outbox,
+) -> None:
+    storage = Storage()
+    made = producer(outbox, storage)
+    happened, not_happened = made.journal(pushed("t0")), made.journal(pushed("t1"))
+    assert happened is not None and not_happened is not None
+    confirm, drop = outbox.confirm, outbox.drop
+
+    def broken(seqs: list[int]) -> None:
+        raise RuntimeError("disk I/O error")
+
+    outbox.confirm = outbox.drop = broken  # type: ignore[method-assign]
+    storage.tags["t0"] = {"digest": DIGEST}  # both commits raised, yet t0 is in storage
+    for settle in (happened, not_happened):
+        with pytest.raises(RuntimeError):
+            settle(False)
+    assert len(outbox.intents()) == 2  # held back
+    outbox.confirm, outbox.drop = confirm, drop  # type: ignore[method-assign]
+    assert made.settle_stale() == 2
+    assert outbox.intents() == []
+    assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1  # t0's event only
+
+
+def test_an_intent_in_flight_is_left_to_its_commit(outbox: Outbox) -> None:
+    made = producer(outbox, Storage())
+    settle = made.journal(pushed("t0"))
+    assert settle is not None
+    assert made.settle_stale() == 0  # t0 is not in storage, but its commit is not over
+    assert len(outbox.intents()) == 1
+    settle(True)
+    assert outbox.intents() == []
