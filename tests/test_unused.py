@@ -1,6 +1,6 @@
-"""``ocireg serve`` leaves out the parts of connexion and httpx it never uses, and still
-answers: connexion's and httpx's own fallbacks for a missing part take over. requests is
-imported only when used."""
+"""``ocireg serve`` leaves out the parts of connexion and httpx it never uses and defers the
+ones it may use, and still answers: connexion's and httpx's own fallbacks for a missing part
+take over, and a deferred library is there, whole, when it is used."""
 
 from __future__ import annotations
 
@@ -10,28 +10,62 @@ import sys
 from pathlib import Path
 
 # The CLI's serve command in a process of its own (what it leaves out lasts the process), with
-# the server loop replaced by one request through the app that serve would have run.
+# the server loop replaced by requests through the app that serve would have run: one as
+# uvicorn makes it, then what is loaded, then the deferred libraries used.
 _SERVE_ONCE = """
-import json, sys, types
+import asyncio, json, sys, types
+
+async def get(app, path):
+    sent = []
+    scope = {"type": "http", "method": "GET", "path": path, "raw_path": path.encode(),
+             "query_string": b"", "headers": [], "http_version": "1.1", "scheme": "http",
+             "server": ("127.0.0.1", 5000), "client": ("127.0.0.1", 1), "root_path": ""}
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+    async def send(message):
+        sent.append(message)
+    await app(scope, receive, send)
+    return sent[0]["status"], dict(sent[0]["headers"]).get(b"docker-distribution-api-version")
 
 def serve_once(config):
-    from starlette.testclient import TestClient
     from ocireg.app import create_app
 
-    with TestClient(create_app(config)) as client:
-        response = client.get("/v2/")
-    libraries = ("flask", "rich", "pygments", "httpx._main", "urllib3", "connexion", "httpx")
-    loaded = [name for name in libraries if sys.modules.get(name) is not None]
-    from connexion import json_schema  # holds the stand-in for requests
+    app = create_app(config)
+    status, api = asyncio.run(get(app, "/v2/"))
+    libraries = ("flask", "rich", "pygments", "httpx._main", "urllib3", "connexion", "httpx",
+                 "jinja2", "requests", "starlette.testclient", "starlette.templating",
+                 "werkzeug.serving", "werkzeug.test", "urllib.request", "watchfiles")
+    kinds = {name: type(sys.modules[name]).__name__ for name in libraries
+             if sys.modules.get(name) is not None}
+    status_json, _ = asyncio.run(get(app, "/openapi.json"))  # connexion's spec server
+    import importlib.util  # as ocireg.extensions.loading checks an extension's requirements
 
+    found = [importlib.util.find_spec(name) is not None for name in kinds if name != "connexion"]
+    still = sorted(name for name in kinds if type(sys.modules[name]).__name__ == "_StandIn")
+
+    import urllib.request
+    import werkzeug
+    from connexion import json_schema  # holds the stand-in for requests
+    from starlette.testclient import TestClient
+    from werkzeug.wrappers import Request
+
+    with TestClient(app) as client:  # the stand-in class builds the real client
+        through_client = client.get("/v2/").status_code
     print(json.dumps({
-        "status": response.status_code,
-        "api": response.headers.get("Docker-Distribution-API-Version"),
-        "loaded": loaded,
-        "requests": [
+        "status": status,
+        "api": api.decode(),
+        "spec": status_json,
+        "kinds": kinds,
+        "found": [found, still],
+        "used": [
             json_schema.requests.codes.ok,  # imports it, whole, through the stand-in
             "urllib3" in sys.modules,
             type(sys.modules["requests"]).__name__,
+            urllib.request.url2pathname("/a%20b"),
+            werkzeug.Request is Request,
+            werkzeug.run_simple.__module__,
+            werkzeug.exceptions.NotFound.code,
+            through_client,
         ],
     }))
 
@@ -45,7 +79,7 @@ sys.exit(main(["serve", sys.argv[1]]))
 """
 
 
-def test_serve_runs_without_flask_httpx_command_line_or_requests(tmp_path: Path) -> None:
+def test_serve_leaves_out_and_defers_what_it_does_not_use(tmp_path: Path) -> None:
     config = tmp_path / "config.json"
     config.write_text(json.dumps({"storage": {"rootDirectory": str(tmp_path / "data")}}))
     done = subprocess.run(
@@ -57,6 +91,17 @@ def test_serve_runs_without_flask_httpx_command_line_or_requests(tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert (answer["status"], answer["api"]) == (200, "registry/2.0")
-    assert answer["loaded"] == ["connexion", "httpx"]
-    assert answer["requests"] == [200, True, "module"]
+    assert (answer["status"], answer["api"], answer["spec"]) == (200, "registry/2.0", 200)
+    # Loaded only as stand-ins after start and the first requests; the rest not at all.
+    assert answer["kinds"] == {
+        "connexion": "module",
+        "httpx": "_StandIn",
+        "jinja2": "_StandIn",
+        "requests": "_StandIn",
+        "starlette.testclient": "_StandIn",
+        "starlette.templating": "_StandIn",
+        "urllib.request": "_StandIn",
+    }
+    deferred = sorted(name for name in answer["kinds"] if name != "connexion")
+    assert answer["found"] == [[True] * len(deferred), deferred]  # found, still not imported
+    assert answer["used"] == [200, True, "module", "/a b", True, "werkzeug.serving", 404, 200]

@@ -32,7 +32,7 @@ EVENT_KINDS = (
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # see ExtensionSettings
 
 
 class Credentials(_Strict):

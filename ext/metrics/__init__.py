@@ -8,7 +8,7 @@ from ocireg.extensions.declaration import Extension, ExtensionSettings
 
 
 class PrometheusSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # see ExtensionSettings
 
     path: str = Field("/metrics", description="Where the metrics are served (outside /v2).")
     maxRepoLabels: int = Field(

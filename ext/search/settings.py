@@ -18,7 +18,7 @@ class SearchLimits(BaseModel):
     """What one GraphQL query may ask for. The defaults let every query zot's web UI and zli
     send through (tests run them) and refuse the ones that could stall the registry."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # see ExtensionSettings
 
     maxDepth: int = Field(
         15, ge=1, le=100, description="Fields nested in fields (the full introspection: 15)."
@@ -61,7 +61,7 @@ class SearchLimits(BaseModel):
 class CveSettings(BaseModel):
     """``extensions.search.cve``: CVE scanning from OSV data (present: on)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # see ExtensionSettings
 
     updateInterval: Duration = Field(
         7200.0,

@@ -12,6 +12,7 @@ its own that cannot write.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -77,6 +78,20 @@ class _Kept(logging.Handler):
         return lines
 
 
+def settle() -> None:
+    """Collect, give memory back, then leave what is alive now (modules, the schema, every
+    repository's facts and their text index) out of later collections.
+
+    The facts of 10,000 repositories are a few hundred thousand objects. Left in the oldest
+    generation, each full collection walked all of them with the query waiting, 20-50 ms, and
+    made a search's p99 (issue 13). Frozen, they are still freed by reference counting when
+    the cache replaces them; only cycles among them wait for the next settle, which unfreezes
+    them first (after the start and after each heavy query)."""
+    gc.unfreeze()
+    give_back()
+    gc.freeze()
+
+
 def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     start = read_frame(requests)
     if not isinstance(start, Start):
@@ -103,6 +118,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
     facts = FactsCache(db)
     executor = Executor(build_schema(SearchSchema), start.limits)
     access = start.access
+    settle()
     write_frame(replies, Reply(b"ready"))
     while (query := read_frame(requests)) is not None:
         who = query.who
@@ -122,7 +138,7 @@ def serve(requests: BinaryIO, replies: BinaryIO) -> None:
         write_frame(replies, Reply(body, kept.take()))
         del search, body
         if time.monotonic() - started > HEAVY_SECONDS:
-            give_back()  # graphql's errors hold whole answers in cycles; see ocireg.heap
+            settle()  # graphql's errors hold whole answers in cycles; see ocireg.heap
 
 
 def main() -> None:

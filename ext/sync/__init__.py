@@ -38,7 +38,7 @@ DEFAULT_REQ_CONCURRENT = 3  # zot's when unset: regclient's
 
 
 class TagRules(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # see ExtensionSettings
 
     regex: str | None = Field(None, description="Only tags this regular expression matches.")
     excludeRegex: str | None = Field(None, description="No tag this regular expression matches.")
@@ -56,7 +56,7 @@ class TagRules(BaseModel):
 
 
 class ContentRule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # see ExtensionSettings
 
     prefix: str = Field(description="Upstream repositories, a doublestar glob (/repo/**).")
     tags: TagRules | None = None
@@ -71,7 +71,7 @@ class ContentRule(BaseModel):
 
 
 class UpstreamRegistry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # see ExtensionSettings
 
     urls: list[str] = Field(min_length=1, description="Mirrors of one upstream, tried in order.")
     content: list[ContentRule] = Field(default_factory=list)

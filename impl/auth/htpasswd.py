@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import bcrypt
-from passlib.hash import sha256_crypt, sha512_crypt
 from pydantic import BaseModel, ConfigDict
 
 from ocireg.logs import event
@@ -56,7 +55,7 @@ SALT_MAX = 16
 
 _CRYPT64 = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _SETTING = re.compile(rb"\$([56])\$(?:rounds=([0-9]+)\$)?([./0-9A-Za-z]*)(?:\$|\Z)")
-_SHA_CRYPT = {b"5": sha256_crypt, b"6": sha512_crypt}
+_SHA_CRYPT = {b"5": "sha256_crypt", b"6": "sha512_crypt"}  # passlib's handlers, by name
 
 
 def sha_crypt(password: bytes, setting: bytes) -> bytes:
@@ -72,7 +71,11 @@ def sha_crypt(password: bytes, setting: bytes) -> bytes:
     rounds = ROUNDS_DEFAULT
     if rounds_text is not None:
         rounds = max(ROUNDS_MIN, min(int(rounds_text), ROUNDS_MAX))
-    handler = _SHA_CRYPT[ident].using(salt=salt.decode("ascii"), rounds=rounds)
+    # passlib is imported on first use: a registry without htpasswd never needs it.
+    from passlib import hash as passlib_hash
+
+    crypt = getattr(passlib_hash, _SHA_CRYPT[ident])
+    handler = crypt.using(salt=salt.decode("ascii"), rounds=rounds)
     hashed: str = handler.hash(password)
     prefix = f"${ident.decode()}$"
     if rounds_text is not None and not hashed.startswith(prefix + "rounds="):

@@ -39,7 +39,6 @@ _PER_CONNECTION = frozenset(
         HOP_HEADER,
     }
 )
-_TIMEOUT = httpx.Timeout(connect=5.0, read=300.0, write=300.0, pool=30.0)
 
 
 def tls_context(https: bool, tls: ClusterTLS | None) -> ssl.SSLContext | None:
@@ -58,7 +57,9 @@ def build_client(context: ssl.SSLContext | None) -> httpx.AsyncClient:
     """The client members use to reach each other (``context``: from :func:`tls_context`)."""
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=32)
     verify: ssl.SSLContext | bool = context if context is not None else False
-    return httpx.AsyncClient(verify=verify, timeout=_TIMEOUT, limits=limits)
+    # Built here, not at import: ``ocireg serve`` defers httpx until a cluster needs it.
+    timeout = httpx.Timeout(connect=5.0, read=300.0, write=300.0, pool=30.0)
+    return httpx.AsyncClient(verify=verify, timeout=timeout, limits=limits)
 
 
 def member_url(https: bool, member: str) -> str:

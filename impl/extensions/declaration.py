@@ -25,7 +25,10 @@ class ExtensionSettings(BaseModel):
     A section that is present is enabled unless it says ``enable: false``.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Built on first use, not when defined: every known extension's declaration is imported
+    # at start, and only the enabled ones' settings are ever validated (issue 13, start-up).
+    # Subclasses inherit this.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     enable: bool = Field(True, description="Turn the extension off while keeping its settings.")
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -163,3 +165,33 @@ def test_the_search_process_ends_with_its_server(tmp_path: Path) -> None:
         while not _gone(searcher):
             assert time.monotonic() < deadline, "the search process outlived its server"
             time.sleep(0.1)
+
+
+# In a process of its own: freezing is for the whole interpreter.
+_SETTLE = """
+import gc
+from ocireg.ext.search.worker import settle
+
+settle()
+first = gc.get_freeze_count()
+facts = [[i, [i]] for i in range(5000)]  # what the first query builds and keeps
+cycle = [[]]
+cycle[0].append(cycle)  # and garbage in a cycle, which only a collection frees
+del cycle
+settle()
+print(first, gc.get_freeze_count() - first, len(gc.get_objects()), gc.collect())
+"""
+
+
+def test_the_search_process_leaves_what_it_keeps_out_of_later_collections() -> None:
+    """After start and after a heavy query (``settle``), what is alive (the facts of every
+    repository) is frozen: a later full collection walks none of it, and the cycles that were
+    garbage were collected first."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SETTLE], capture_output=True, text=True, check=True, timeout=60
+    )
+    first, added, walked, found = map(int, done.stdout.split())
+    assert first > 1000  # modules, classes, functions: frozen after start
+    assert added > 9_000  # the facts' 10,000 lists, frozen by the second settle
+    assert walked < 100  # a collection now walks only what is new since
+    assert found == 0  # the cycle was freed before the freeze, not frozen
