@@ -345,14 +345,23 @@ class ImageRow(dict[str, Any]):
     def __init__(self, values: dict[str, Any], fetch: Callable[[str], str | None]) -> None:
         super().__init__(values)
         self._fetch = fetch
+        self._keep_bulky = True
 
     def __missing__(self, key: str) -> Any:
         if key not in _BULKY_FIELDS:
             raise KeyError(key)
         text = self.encoded(key)
         value = json.loads(text) if text is not None else None
-        self[key] = value
+        if self._keep_bulky:
+            self[key] = value
         return value
+
+    def forget_bulky(self) -> None:
+        """Decode the bulky columns on each access from now on, keeping none: for a row that
+        outlives its query (search's kept summaries), which must not hold a 2 MB list."""
+        self._keep_bulky = False
+        for key in _BULKY_FIELDS:
+            self.pop(key, None)
 
     def get(self, key: str, default: Any = None) -> Any:
         try:
