@@ -55,7 +55,7 @@ class Operations:
         runs = await asyncio.to_thread(self.runs.recent)
         last = {kind: await asyncio.to_thread(self.runs.last, kind) for kind in KINDS}
         total = sum(row["bytes"] for row in storage)
-        top = storage[:TOP]
+        top = [dict(row) for row in storage[:TOP]]  # kept rows: this page's own copies
         widest = max((row["bytes"] for row in top), default=0) or 1
         for row in top:
             row["share"] = round(100 * row["bytes"] / widest, 2)

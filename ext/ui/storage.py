@@ -52,26 +52,36 @@ class StorageFigures:
         self._versions: dict[str, int] = {}
         self._storage: dict[str, dict[str, Any]] = {}  # repo -> {repo, blobs, bytes}
         self._biggest: dict[str, list[dict[str, Any]]] = {}  # repo -> its biggest images
+        self._generation: object | None = None
+        self._answer: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
 
     def current(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """(each repository's {repo, blobs, bytes}, biggest first; the ``top`` biggest
-        tagged images of all, as {repo, tag, digest, content_size})."""
+        tagged images of all, as {repo, tag, digest, content_size}): the caller must not
+        change them. While nothing is written (``MetaDB.generation``) nothing is read."""
+        generation = self.meta.generation()  # before the reads: a write meanwhile shows next
         with self._lock:
-            versions = self.meta.versions()  # before the reads: a write meanwhile shows next
-            stale = [r for r, v in versions.items() if self._versions.get(r) != v]
-            for repo in set(self._versions) - set(versions):
-                self._forget(repo)
-            if len(stale) > WHOLE * len(versions):
-                self._read(None)
-            else:
-                for chunk in _chunks(stale):
-                    self._read(chunk)
-            self._versions = versions
-            storage = [dict(row) for row in self._storage.values()]
-            tagged = [row for rows in self._biggest.values() for row in rows]
+            if generation is None or generation != self._generation:
+                self._answer = self._refresh()
+                self._generation = generation
+            return self._answer
+
+    def _refresh(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        versions = self.meta.versions()
+        stale = [r for r, v in versions.items() if self._versions.get(r) != v]
+        for repo in set(self._versions) - set(versions):
+            self._forget(repo)
+        if len(stale) > WHOLE * len(versions):
+            self._read(None)
+        else:
+            for chunk in _chunks(stale):
+                self._read(chunk)
+        self._versions = versions
+        storage = list(self._storage.values())
+        tagged = [row for rows in self._biggest.values() for row in rows]
         storage.sort(key=lambda row: (-row["bytes"], row["repo"]))
         biggest = heapq.nlargest(self.top, tagged, key=lambda row: row["content_size"] or 0)
-        return storage, [dict(row) for row in biggest]
+        return storage, biggest
 
     def _forget(self, repo: str) -> None:
         self._storage.pop(repo, None)

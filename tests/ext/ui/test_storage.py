@@ -69,4 +69,5 @@ def test_many_changes_are_read_in_one_pass() -> None:
     assert storage.WHOLE < 5 / 10
     figures = kept.current()
     assert len(asked) == 2 and all(" IN (" not in query for query in asked)
+    assert kept.current() == figures and len(asked) == 2  # nothing written: nothing read
     assert figures == StorageFigures(db, top=3).current()
