@@ -9,6 +9,7 @@ process's write bumps it); summaries are then built for the requested page alone
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -133,8 +134,9 @@ class FactsCache:
         self._names: list[str] = []
         self._index: TextIndex | None = None  # of _view, built when first asked for
         self._orders: ReadyOrders | None = None  # of _view, built when first asked for
-        # repository -> its image summaries, as of _generation (dropped at every write)
-        self._summaries: dict[str, list[ImageSummary]] = {}
+        # repository -> (its image summaries, as of _generation (dropped at every write), and
+        # until when they hold: a trusted verdict lapses with time)
+        self._summaries: dict[str, tuple[list[ImageSummary], float]] = {}
 
     def current(self) -> dict[str, RepoFacts]:
         """Every repository's facts (the caller must not change the mapping)."""
@@ -162,22 +164,24 @@ class FactsCache:
                 self._orders = ReadyOrders(self._view)
             return self._orders
 
-    def summaries(self, repo: str, build: Callable[[], list[ImageSummary]]) -> list[ImageSummary]:
+    def summaries(
+        self, repo: str, build: Callable[[], tuple[list[ImageSummary], float]]
+    ) -> list[ImageSummary]:
         """A readable repository's image summaries: those ``build`` made since the meta DB's
-        last write, else ``build``'s now (kept for the next query when nothing was written
-        meanwhile). Nothing in a summary depends on who asks; the caller must not change them.
-        """
+        last write while they hold, else ``build``'s now (its summaries, and the time until
+        which they hold), kept for the next query when nothing was written meanwhile. Nothing
+        in a summary depends on who asks; the caller must not change them."""
         self.current()
         with self._lock:
             generation = self._generation
-            found = self._summaries.pop(repo, None)
-            if found is not None:
-                self._summaries[repo] = found  # the most recently used last
-                return list(found)
-        found = build()
+            kept = self._summaries.pop(repo, None)
+            if kept is not None and time.time() < kept[1]:
+                self._summaries[repo] = kept  # the most recently used last
+                return list(kept[0])
+        found, until = build()
         with self._lock:
             if generation is not None and generation == self._generation:
-                self._summaries[repo] = found
+                self._summaries[repo] = (found, until)
                 while len(self._summaries) > KEPT_SUMMARIES:
                     del self._summaries[next(iter(self._summaries))]
         return list(found)

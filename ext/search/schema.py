@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import strawberry
 from strawberry.types import Info
 
+from ocireg.ext.trust.store import next_lapse
 from ocireg.meta.db import ImageRow, MetaDB
 from ocireg.registry.signatures import cosign_tag_subject
 
@@ -97,8 +98,10 @@ class Search:
         once per meta DB state and kept (:meth:`.FactsCache.summaries`)."""
         return self.facts.summaries(repo, lambda: self._summarise(repo))
 
-    def _summarise(self, repo: str) -> list[t.ImageSummary]:
+    def _summarise(self, repo: str) -> tuple[list[t.ImageSummary], float]:
+        """The summaries, and until when they hold (trust's verdicts lapse)."""
         self.step()
+        lapse = next_lapse(self.db, repo)  # before the verdicts are read
         rows = RepoRows(self.db, repo)
         found = []
         for tag, digest, tagged_at in rows.tags:
@@ -112,7 +115,7 @@ class Search:
             for manifest in image.Manifests or []:
                 if manifest is not None and isinstance(manifest.row, ImageRow):
                     manifest.row.forget_bulky()
-        return found
+        return found, math.inf if lapse is None else lapse
 
     def readable_set(self) -> set[str] | frozenset[str]:
         """``readable`` as a set (once per query)."""

@@ -7,6 +7,7 @@ show in the next answer."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -158,3 +159,12 @@ def test_kept_summaries_and_orders_show_every_later_write(executor: Executor) ->
     TrustTables(db).put_verdicts(repo, _digest(1001), [verdict])
     (trusted,) = next(i for i in look()["Images"] if i["Tag"] == "v1")["SignatureInfo"]
     assert trusted == {"IsTrusted": True, "Author": "CN=alice"}
+    # a verdict that lapses: kept summaries hold only until then, with nothing written
+    lapses = time.time() + 1.0
+    verdict = LayerVerdict(repo, _digest(1001), 0, first, "cosign", True, "CN=bob", "", lapses)
+    TrustTables(db).put_verdicts(repo, _digest(1001), [verdict])
+    (trusted,) = next(i for i in look()["Images"] if i["Tag"] == "v1")["SignatureInfo"]
+    assert trusted == {"IsTrusted": True, "Author": "CN=bob"}
+    time.sleep(max(0.0, lapses - time.time()) + 0.1)
+    (lapsed,) = next(i for i in look()["Images"] if i["Tag"] == "v1")["SignatureInfo"]
+    assert lapsed == {"IsTrusted": False, "Author": ""}
