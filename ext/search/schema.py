@@ -324,7 +324,8 @@ def _filtered(search: Search, orders: ReadyOrders, wanted: t.Filter | None) -> S
         names = names & either(orders.arch, wanted.Arch)
     if wanted.HasToBeSigned:
         names = names & orders.signed
-    prefs = search.preferences() if wanted.IsStarred is not None or wanted.IsBookmarked else {}
+    asks = wanted.IsStarred is not None or wanted.IsBookmarked is not None
+    prefs = search.preferences() if asks else {}
     for asked, which in ((wanted.IsStarred, 0), (wanted.IsBookmarked, 1)):
         if asked is not None:
             chosen = {name for name, both in prefs.items() if both[which]}

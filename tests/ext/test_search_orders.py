@@ -26,6 +26,7 @@ LISTING = """query ($filter: Filter, $page: PageInput) {
     Page { TotalCount ItemCount } Repos { Name Rank }
   }
 }"""
+BOOKMARKED = ("team0/app00", "team1/app01")  # by user0: one the caller may not read
 SORTS = ("RELEVANCE", "UPDATE_TIME", "ALPHABETIC_ASC", "ALPHABETIC_DSC", "DOWNLOADS", "STARS")
 
 
@@ -57,7 +58,8 @@ def _registry() -> tuple[SQLiteMetaDB, dict[str, dict[str, Any]]]:
         known[repo] = {"updated": n % 7, "downloads": downloads, "stars": stars,
                        "arch": arch, "signed": signed}  # fmt: skip
     db.put_image("untagged/one", ImageRecord(_digest(500), OCI_MANIFEST, 1), [], 1.0, "")
-    db.toggle("user0", "team0/app00", "bookmarked")
+    for bookmarked in BOOKMARKED:
+        db.toggle("user0", bookmarked, "bookmarked")
     return db, known
 
 
@@ -89,7 +91,8 @@ def test_every_order_filter_and_page_is_a_sort_of_the_repositories(executor: Exe
         ({"Os": ["linux"], "Arch": ["amd64", "s390x"]}, lambda f, name: f["arch"] == "amd64"),
         ({"Os": ["windows"]}, lambda figures, name: False),
         ({"HasToBeSigned": True}, lambda figures, name: figures["signed"]),
-        ({"IsBookmarked": True}, lambda figures, name: name == "team0/app00"),
+        ({"IsBookmarked": True}, lambda figures, name: name in BOOKMARKED),
+        ({"IsBookmarked": False}, lambda figures, name: name not in BOOKMARKED),
         # user0 starred every repository that has a star: not starred, those without one
         ({"IsStarred": False}, lambda figures, name: figures["stars"] == 0),
     ]
