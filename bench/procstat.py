@@ -36,10 +36,10 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of the tree so far."""
+def cpu_seconds(pid: int, *, alone: bool = False) -> float:
+    """User + system CPU of the tree so far (of ``pid`` alone: ``alone``)."""
     ticks = 0
-    for member in tree(pid):
+    for member in [pid] if alone else tree(pid):
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

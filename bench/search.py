@@ -75,19 +75,24 @@ def search_server(
     fill: Callable[[Path], None],
     search: dict[str, Any],
     extensions: dict[str, Any] | None = None,
+    root: Path | None = None,
+    http: Callable[[Path], dict[str, Any]] | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes], float]]:
-    """``ocireg serve`` on a fresh root that ``fill`` writes, with ``extensions.search`` set to
-    ``search`` (and other ``extensions``), once its meta DB is synced: (its URL, its process,
-    the sync's seconds)."""
+    """``ocireg serve`` on a fresh root that ``fill`` writes (or on ``root``, filled before and
+    kept), with ``extensions.search`` set to ``search`` (and other ``extensions``), once its
+    meta DB is synced: (its URL, its process, the sync's seconds). ``http``: more of the
+    ``http`` section, made in the benchmark's directory (``http.auth``, say)."""
     base = Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("BENCH_TMPDIR")))
-    root, port = base / "root", free_port()
+    port = free_port()
     try:
-        fill(root)
+        if root is None:
+            root = base / "root"
+            fill(root)
         config = base / "config.json"
         config.write_text(json.dumps({
             # no GC, and no dedupe conversion of the freshly written root running meanwhile
             "storage": {"rootDirectory": str(root), "gc": False, "dedupe": False},
-            "http": {"address": "127.0.0.1", "port": port},
+            "http": {"address": "127.0.0.1", "port": port, **(http(base) if http else {})},
             "log": {"level": "info"},
             "extensions": {"search": search, **(extensions or {})},
         }))  # fmt: skip

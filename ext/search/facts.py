@@ -9,11 +9,21 @@ process's write bumps it); summaries are then built for the requested page alone
 from __future__ import annotations
 
 import threading
+import time
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from ocireg.meta.db import MetaDB
 from ocireg.registry.signatures import cosign_tag, cosign_tag_subject
+
+if TYPE_CHECKING:
+    from .types import ImageSummary
+
+# repositories whose image summaries are kept (those of the pages people look at: the home
+# page's lists, the first pages of the explore list), until the meta DB is written
+KEPT_SUMMARIES = 512
 
 _DESCRIPTIVE = (
     "org.opencontainers.image.description",
@@ -60,6 +70,32 @@ class TextIndex:
         return [self.names[i] for i in by_name], [self.names[i] for i in by_text]
 
 
+class ReadyOrders:
+    """The tagged repositories in each order search lists them by, and which ones each filter
+    keeps, of one state of the facts: a list of every repository (home, explore) then takes
+    the first few of a ready order that are in a set, not a sort of ten thousand each query."""
+
+    def __init__(self, facts: dict[str, RepoFacts]) -> None:
+        self.facts = facts  # the state these orders are of: page with these figures only
+        self.by_name = sorted(name for name, known in facts.items() if known.tagged)
+        self.tagged = frozenset(self.by_name)
+
+        def descending(figure: Callable[[RepoFacts], float]) -> list[str]:
+            # as search's sort keys, (figure, name) descending: ties by name, Z first
+            return sorted(self.by_name, key=lambda n: (figure(facts[n]), n), reverse=True)
+
+        self.by_update = descending(lambda known: known.updated)
+        self.by_downloads = descending(lambda known: known.downloads)
+        self.by_stars = descending(lambda known: known.stars)
+        self.os: dict[str, set[str]] = {}
+        self.arch: dict[str, set[str]] = {}
+        for name in self.by_name:
+            for os, arch in facts[name].platforms:
+                self.os.setdefault(os, set()).add(name)
+                self.arch.setdefault(arch, set()).add(name)
+        self.signed = frozenset(name for name in self.by_name if facts[name].signed)
+
+
 class _Joined:
     def __init__(self, entries: list[str]) -> None:
         self.text = TextIndex.SEPARATOR.join(entries)
@@ -97,6 +133,10 @@ class FactsCache:
         self._view: dict[str, RepoFacts] = {}  # what callers get: replaced, never changed
         self._names: list[str] = []
         self._index: TextIndex | None = None  # of _view, built when first asked for
+        self._orders: ReadyOrders | None = None  # of _view, built when first asked for
+        # repository -> (its image summaries, as of _generation (dropped at every write), and
+        # until when they hold: a trusted verdict lapses with time)
+        self._summaries: dict[str, tuple[list[ImageSummary], float]] = {}
 
     def current(self) -> dict[str, RepoFacts]:
         """Every repository's facts (the caller must not change the mapping)."""
@@ -115,6 +155,37 @@ class FactsCache:
                 self._index = TextIndex(self._view)
             return self._index
 
+    def orders(self) -> ReadyOrders:
+        """The orders and filter sets of the facts ``current`` returns (built once per change);
+        ``ReadyOrders.facts`` is the state they are of."""
+        self.current()
+        with self._lock:
+            if self._orders is None:
+                self._orders = ReadyOrders(self._view)
+            return self._orders
+
+    def summaries(
+        self, repo: str, build: Callable[[], tuple[list[ImageSummary], float]]
+    ) -> list[ImageSummary]:
+        """A readable repository's image summaries: those ``build`` made since the meta DB's
+        last write while they hold, else ``build``'s now (its summaries, and the time until
+        which they hold), kept for the next query when nothing was written meanwhile. Nothing
+        in a summary depends on who asks; the caller must not change them."""
+        self.current()
+        with self._lock:
+            generation = self._generation
+            kept = self._summaries.pop(repo, None)
+            if kept is not None and time.time() < kept[1]:
+                self._summaries[repo] = kept  # the most recently used last
+                return list(kept[0])
+        found, until = build()
+        with self._lock:
+            if generation is not None and generation == self._generation:
+                self._summaries[repo] = (found, until)
+                while len(self._summaries) > KEPT_SUMMARIES:
+                    del self._summaries[next(iter(self._summaries))]
+        return list(found)
+
     def repositories(self) -> list[str]:
         """Every repository in the meta DB, sorted (the caller must not change the list)."""
         self.current()
@@ -132,6 +203,8 @@ class FactsCache:
                 self._facts[repo] = self._compute(repo, versions[repo], stars.get(repo, 0))
         self._view = dict(self._facts)
         self._index = None
+        self._orders = None
+        self._summaries.clear()
         self._names = sorted(versions)
 
     def _compute(self, repo: str, version: int, stars: int) -> RepoFacts:

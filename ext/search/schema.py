@@ -11,19 +11,21 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import islice
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
 from strawberry.types import Info
 
-from ocireg.meta.db import MetaDB
+from ocireg.ext.trust.store import next_lapse
+from ocireg.meta.db import ImageRow, MetaDB
 from ocireg.registry.signatures import cosign_tag_subject
 
 from . import types as t
-from .facts import FactsCache, RepoFacts, TextIndex
+from .facts import FactsCache, ReadyOrders, RepoFacts, TextIndex
 from .rows import RepoRows
 from .settings import QUERY_TIMEOUT
 from .summaries import image_summary
@@ -35,7 +37,6 @@ MAX_INPUT = 256
 ANNOTATION_RANK = 10_000  # after every match by name
 CVE_DISABLED = "CVE scanning is not enabled on this registry"  # as ocireg.ext.cve.queries says
 _EPOCH = datetime.min.replace(tzinfo=UTC)
-_NONE = RepoFacts(version=-1)
 
 
 class QueryTimeout(ValueError):
@@ -93,7 +94,14 @@ class Search:
         return self._readable
 
     def images(self, repo: str) -> list[t.ImageSummary]:
+        """A repository's tagged images (the caller checks that it may read them): built
+        once per meta DB state and kept (:meth:`.FactsCache.summaries`)."""
+        return self.facts.summaries(repo, lambda: self._summarise(repo))
+
+    def _summarise(self, repo: str) -> tuple[list[t.ImageSummary], float]:
+        """The summaries, and until when they hold (trust's verdicts lapse)."""
         self.step()
+        lapse = next_lapse(self.db, repo)  # before the verdicts are read
         rows = RepoRows(self.db, repo)
         found = []
         for tag, digest, tagged_at in rows.tags:
@@ -103,7 +111,11 @@ class Search:
             row = rows.image(repo, digest)
             if row is not None and not row["signature"]:  # a tagged signature is none either
                 found.append(image_summary(rows, repo, tag, row, tagged_at))
-        return found
+        for image in found:  # kept beyond this query: without its layer lists
+            for manifest in image.Manifests or []:
+                if manifest is not None and isinstance(manifest.row, ImageRow):
+                    manifest.row.forget_bulky()
+        return found, math.inf if lapse is None else lapse
 
     def readable_set(self) -> set[str] | frozenset[str]:
         """``readable`` as a set (once per query)."""
@@ -297,6 +309,65 @@ def _repo_page(
     return t.PaginatedReposResult(Page=info, Results=results)
 
 
+def _filtered(search: Search, orders: ReadyOrders, wanted: t.Filter | None) -> Set[str]:
+    """The readable tagged repositories ``wanted`` keeps (``_matches_filter`` by sets)."""
+    names: Set[str] = orders.tagged & search.readable_set()
+    if wanted is None:
+        return names
+
+    def either(sets: dict[str, set[str]], values: Iterable[str | None]) -> set[str]:
+        return set().union(*(sets.get(value, ()) for value in values if value is not None))
+
+    if wanted.Os:
+        names = names & either(orders.os, wanted.Os)
+    if wanted.Arch:
+        names = names & either(orders.arch, wanted.Arch)
+    if wanted.HasToBeSigned:
+        names = names & orders.signed
+    asks = wanted.IsStarred is not None or wanted.IsBookmarked is not None
+    prefs = search.preferences() if asks else {}
+    for asked, which in ((wanted.IsStarred, 0), (wanted.IsBookmarked, 1)):
+        if asked is not None:
+            chosen = {name for name, both in prefs.items() if both[which]}
+            names = names & chosen if asked else names - chosen
+    return names
+
+
+def _listing(
+    search: Search,
+    orders: ReadyOrders,
+    names: Set[str],
+    page: t.PageInput | None,
+    default: t.SortCriteria,
+) -> t.PaginatedReposResult:
+    """A page of ``names`` (repositories all ranked alike) in a ready order: what
+    ``_repo_page`` answers for them, with no sort."""
+    page = page or t.PageInput()
+    if (page.limit or 0) < 0 or (page.offset or 0) < 0:
+        raise ValueError("limit and offset must not be negative")
+    criteria = page.sortBy or default
+    ready: dict[t.SortCriteria, Iterable[str]] = {
+        t.SortCriteria.RELEVANCE: orders.by_name,  # every rank alike: by name, as (rank, name)
+        t.SortCriteria.UPDATE_TIME: orders.by_update,
+        t.SortCriteria.ALPHABETIC_ASC: orders.by_name,
+        t.SortCriteria.ALPHABETIC_DSC: reversed(orders.by_name),
+        t.SortCriteria.DOWNLOADS: orders.by_downloads,
+        t.SortCriteria.STARS: orders.by_stars,
+    }
+    if criteria not in ready:
+        raise ValueError(f"sorting by {criteria.value} is not supported here")
+    start = page.offset or 0
+    end = start + page.limit if page.limit else None
+    chosen = list(islice((name for name in ready[criteria] if name in names), start, end))
+    results = []
+    for name in chosen:
+        summary = search.repo_summary(name)
+        summary.Rank = 0
+        results.append(summary)
+    info = t.PageInfo(TotalCount=len(names), ItemCount=len(chosen))
+    return t.PaginatedReposResult(Page=info, Results=results)
+
+
 def split_reference(image: str) -> tuple[str, str | None, str | None]:
     if "@" in image:
         repo, digest = image.split("@", 1)
@@ -396,9 +467,9 @@ class Query:
         self, info: Info[Search, None], requestedPage: t.PageInput | None = None
     ) -> t.PaginatedReposResult:
         search = _search(info)
-        facts = search.facts.current()
-        ranked = [(name, 0) for name in search.readable() if facts.get(name, _NONE).tagged]
-        return _repo_page(search, facts, ranked, requestedPage, t.SortCriteria.UPDATE_TIME)
+        orders = search.facts.orders()
+        names = _filtered(search, orders, None)
+        return _listing(search, orders, names, requestedPage, t.SortCriteria.UPDATE_TIME)
 
     @strawberry.field(description="Every tag of a repository (of every one for an empty name).")
     def ImageList(
@@ -440,6 +511,13 @@ class Query:
             images = _images_for(search, text)
             results, page = _page(images, requestedPage, _image_keys(), t.SortCriteria.RELEVANCE)
             return t.GlobalSearchResult(Page=page, Images=list(results), Repos=[], Layers=[])
+        if not text:  # every tagged repository, ranked alike: a ready order and sets
+            orders = search.facts.orders()
+            names = _filtered(search, orders, filter)
+            found = _listing(search, orders, names, requestedPage, t.SortCriteria.RELEVANCE)
+            return t.GlobalSearchResult(
+                Page=found.Page, Images=[], Repos=list(found.Results), Layers=[]
+            )
         facts = search.facts.current()
         ranked = [
             (name, score)

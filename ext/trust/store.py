@@ -196,3 +196,19 @@ def layer_verdicts(db: ExtensionReader, repo: str, signature: str) -> dict[int, 
         trusted = bool(row["trusted"]) and (row["valid_until"] is None or row["valid_until"] > now)
         found[row["layer"]] = (trusted, row["author"] if trusted else "")
     return found
+
+
+def next_lapse(db: ExtensionReader, repo: str) -> float | None:
+    """When the first of a repository's trusted verdicts lapses (None: none will): until then
+    what :func:`layer_verdicts` says of it stays true unless the tables change (search keeps
+    summaries that long)."""
+    try:
+        rows = db.extension_read(
+            "SELECT MIN(valid_until) FROM trust_verdicts "
+            "WHERE repo = ? AND trusted = 1 AND valid_until > ?",
+            repo,
+            time.time(),
+        )
+    except (NoSuchTable, NotImplementedError):
+        return None
+    return float(rows[0][0]) if rows and rows[0][0] is not None else None

@@ -1,8 +1,9 @@
 """The operations page, for administrators (``accessControl.adminPolicy``; everyone when the
 registry has no access control, as for every other administrative endpoint): storage per
-repository and the biggest images (from the meta DB), what GC would free (an estimate made on
-request, in the background), the last GC, scrub and sync rounds and their results
-(:mod:`.runs`), and the background jobs as the scheduler sees them.
+repository and the biggest images (from the meta DB, kept per repository: :mod:`.storage`),
+what GC would free (an estimate made on request, in the background), the last GC, scrub and
+sync rounds and their results (:mod:`.runs`), and the background jobs as the scheduler sees
+them.
 
 Anyone else gets 403, and the page's link is not shown to them.
 """
@@ -24,29 +25,10 @@ from . import accounts
 from .app import BASE, Visit
 from .pages import Pages
 from .runs import ESTIMATE, RunLog, timed
+from .storage import StorageFigures
 
 TOP = 15  # repositories and images listed
 KINDS = ("gc", "scrub", "sync")
-
-# Each repository's blobs counted once however many of its images share them: every image
-# manifest's own size and its layers' (the configs, a few hundred bytes each, are left out).
-_STORAGE = """
-WITH blobs AS (
-    SELECT i.repo AS repo, l.value AS digest,
-           CAST(json_extract(i.layer_sizes, '$[' || l.key || ']') AS INTEGER) AS size
-    FROM images AS i, json_each(i.layers) AS l
-    WHERE json_valid(i.layers) AND json_valid(i.layer_sizes)
-    UNION
-    SELECT repo, digest, COALESCE(size, 0) FROM images
-)
-SELECT repo, COUNT(*) AS blobs, SUM(size) AS bytes FROM blobs GROUP BY repo
-"""
-_BIGGEST = """
-SELECT t.repo, t.tag, i.digest, i.content_size FROM tags AS t
-JOIN images AS i ON i.repo = t.repo AND i.digest = t.digest
-WHERE i.signature IS NULL OR i.signature = ''
-ORDER BY i.content_size DESC LIMIT ?
-"""
 
 
 class Operations:
@@ -55,6 +37,7 @@ class Operations:
         self.ui = pages.ui
         self.runs = runs
         self.estimating = False
+        self._figures: StorageFigures | None = None  # made at the first page
 
     def allowed(self, visit: Visit) -> bool:
         return self.pages.may_administer(visit)
@@ -72,7 +55,7 @@ class Operations:
         runs = await asyncio.to_thread(self.runs.recent)
         last = {kind: await asyncio.to_thread(self.runs.last, kind) for kind in KINDS}
         total = sum(row["bytes"] for row in storage)
-        top = storage[:TOP]
+        top = [dict(row) for row in storage[:TOP]]  # kept rows: this page's own copies
         widest = max((row["bytes"] for row in top), default=0) or 1
         for row in top:
             row["share"] = round(100 * row["bytes"] / widest, 2)
@@ -136,13 +119,9 @@ class Operations:
         return freed
 
     def _storage(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        meta = self.ui.state.meta
-        rows = [dict(row) for row in meta.extension_read(_STORAGE)]
-        rows.sort(key=lambda row: (-int(row["bytes"] or 0), row["repo"]))
-        for row in rows:
-            row["bytes"] = int(row["bytes"] or 0)
-        biggest = [dict(row) for row in meta.extension_read(_BIGGEST, TOP)]
-        return rows, biggest
+        if self._figures is None:
+            self._figures = StorageFigures(self.ui.state.meta, TOP)
+        return self._figures.current()
 
     def _configured(self) -> dict[str, bool]:
         """Which of the jobs this registry runs at all (a job never configured has no runs)."""

@@ -247,7 +247,7 @@ CREATE TABLE IF NOT EXISTS images (
     artifact_type TEXT, config_digest TEXT, subject TEXT, annotations TEXT, labels TEXT,
     platforms TEXT, layers TEXT, children TEXT, created TEXT, content_size INTEGER,
     signature TEXT, pushed_at REAL, pushed_by TEXT, downloads INTEGER NOT NULL DEFAULT 0,
-    last_pull REAL, layer_sizes TEXT, history TEXT, PRIMARY KEY (repo, digest));
+    last_pull REAL, layer_sizes TEXT, history TEXT, first_layer TEXT, PRIMARY KEY (repo, digest));
 CREATE INDEX IF NOT EXISTS images_by_subject ON images (repo, subject);
 CREATE TABLE IF NOT EXISTS tags (
     repo TEXT NOT NULL, tag TEXT NOT NULL, digest TEXT NOT NULL, tagged_at REAL,
@@ -276,8 +276,13 @@ END;"""
 
 _IMAGE_COLUMNS = (
     "repo, digest, media_type, size, artifact_type, config_digest, subject, annotations, "
-    "labels, platforms, layers, children, created, content_size, signature, layer_sizes, history"
+    "labels, platforms, layers, children, created, content_size, signature, layer_sizes, history, "
+    "first_layer"
 )
+# Images that can be another's base or dependent share their first layer: an indexed column
+# finds them (search's BaseImageList and DerivedImageList) without decoding every layer list.
+# Created after the column exists (a DB from before it gets the column first).
+FIRST_LAYER_INDEX = "CREATE INDEX IF NOT EXISTS images_by_first_layer ON images (first_layer)"
 
 
 # What binding a record's values can raise when they are the record's fault.
@@ -319,6 +324,7 @@ def _image_row(repo: str, record: ImageRecord) -> tuple[Any, ...]:
         record.config_digest, record.subject, encoded["annotations"], encoded["labels"],
         encoded["platforms"], encoded["layers"], encoded["children"], record.created,
         record.content_size, record.signature, encoded["layer_sizes"], encoded["history"],
+        record.layers[0] if record.layers else None,
     )  # fmt: skip
 
 
@@ -342,14 +348,23 @@ class ImageRow(dict[str, Any]):
     def __init__(self, values: dict[str, Any], fetch: Callable[[str], str | None]) -> None:
         super().__init__(values)
         self._fetch = fetch
+        self._keep_bulky = True
 
     def __missing__(self, key: str) -> Any:
         if key not in _BULKY_FIELDS:
             raise KeyError(key)
         text = self.encoded(key)
         value = json.loads(text) if text is not None else None
-        self[key] = value
+        if self._keep_bulky:
+            self[key] = value
         return value
+
+    def forget_bulky(self) -> None:
+        """Decode the bulky columns on each access from now on, keeping none: for a row that
+        outlives its query (search's kept summaries), which must not hold a 2 MB list."""
+        self._keep_bulky = False
+        for key in _BULKY_FIELDS:
+            self.pop(key, None)
 
     def get(self, key: str, default: Any = None) -> Any:
         try:
@@ -381,6 +396,16 @@ def _add_image_columns(db: sqlite3.Connection) -> None:
         db.execute(f"ALTER TABLE images ADD COLUMN {column} TEXT")
     if missing:
         db.execute("UPDATE repos SET stamp = NULL")
+
+
+def _add_first_layer(db: sqlite3.Connection) -> None:
+    """A DB from before ``first_layer`` gets it, filled from the layer lists it holds (no
+    repository needs reading again), and its index."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(images)")}
+    if "first_layer" not in present:
+        db.execute("ALTER TABLE images ADD COLUMN first_layer TEXT")
+        db.execute("UPDATE images SET first_layer = json_extract(layers, '$[0]')")
+    db.execute(FIRST_LAYER_INDEX)
 
 
 def _connect(where: str) -> sqlite3.Connection:
@@ -663,14 +688,11 @@ class SQLMetaDB(MetaDB):
         return found
 
     def tagged_starting_with(self, layer: str) -> list[tuple[str, str]]:
-        # layers is a compact JSON array of digest strings: its text starts with the first
-        prefix = f"[{json.dumps(layer)}"
         rows = self._read(
             "SELECT t.repo, t.tag FROM images AS i JOIN tags AS t "
             "ON t.repo = i.repo AND t.digest = i.digest "
-            "WHERE substr(i.layers, 1, ?) = ? ORDER BY t.repo, t.tag",
-            len(prefix),
-            prefix,
+            "WHERE i.first_layer = ? ORDER BY t.repo, t.tag",
+            layer,
         )
         return [(row[0], row[1]) for row in rows]
 
@@ -789,6 +811,7 @@ class SQLiteMetaDB(SQLMetaDB):
                 if "version" not in columns:  # a meta.db from before versions
                     db.execute("ALTER TABLE repos ADD COLUMN version INTEGER NOT NULL DEFAULT 0")
                 _add_image_columns(db)
+                _add_first_layer(db)
                 db.executescript(_VERSION_TRIGGERS)
                 db.execute(
                     "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",

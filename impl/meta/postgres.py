@@ -21,7 +21,13 @@ from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocireg.meta.db import _RECORD_ERRORS, SCHEMA_VERSION, NoSuchTable, SQLMetaDB
+from ocireg.meta.db import (
+    _RECORD_ERRORS,
+    FIRST_LAYER_INDEX,
+    SCHEMA_VERSION,
+    NoSuchTable,
+    SQLMetaDB,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -41,7 +47,7 @@ CREATE TABLE IF NOT EXISTS images (
     labels TEXT, platforms TEXT, layers TEXT, children TEXT, created TEXT, content_size BIGINT,
     signature TEXT, pushed_at DOUBLE PRECISION, pushed_by TEXT,
     downloads BIGINT NOT NULL DEFAULT 0, last_pull DOUBLE PRECISION, layer_sizes TEXT,
-    history TEXT, PRIMARY KEY (repo, digest));
+    history TEXT, first_layer TEXT, PRIMARY KEY (repo, digest));
 CREATE INDEX IF NOT EXISTS images_by_subject ON images (repo, subject);
 CREATE TABLE IF NOT EXISTS tags (
     repo TEXT COLLATE "C" NOT NULL, tag TEXT COLLATE "C" NOT NULL, digest TEXT NOT NULL,
@@ -150,6 +156,19 @@ def _record_errors() -> tuple[type[Exception], ...]:
     return (*_RECORD_ERRORS, psycopg.DataError)
 
 
+def _add_first_layer(db: Transaction) -> None:
+    """A database from before ``first_layer`` gets it, filled from the layer lists it holds
+    (as SQLite's is), and its index."""
+    columns = db.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema() AND table_name = 'images'"
+    ).fetchall()
+    if "first_layer" not in {row[0] for row in columns}:
+        db.execute("ALTER TABLE images ADD COLUMN first_layer TEXT")
+        db.execute("UPDATE images SET first_layer = layers::json->>0 WHERE layers IS NOT NULL")
+    db.execute(FIRST_LAYER_INDEX)
+
+
 class PostgresMetaDB(SQLMetaDB):
     """The meta DB in a PostgreSQL database (``url``: a libpq URL or connection string)."""
 
@@ -195,6 +214,7 @@ class PostgresMetaDB(SQLMetaDB):
         with self._write() as db:
             db.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
             db.executescript(_SCHEMA + _VERSION_TRIGGERS)
+            _add_first_layer(db)
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema', ?) ON CONFLICT DO NOTHING",
                 (SCHEMA_VERSION,),

@@ -237,6 +237,27 @@ def test_the_tags_whose_image_starts_with_a_layer(meta: MetaDB) -> None:
     assert db.tagged_starting_with("sha256:" + "9" * 64) == []
 
 
+def test_a_db_from_before_first_layers_gets_them_from_its_rows(backend: Backend) -> None:
+    """The first-layer column that finds base images and dependents is filled from the layer
+    lists already stored: no repository is read from storage again for it."""
+    first = "sha256:" + "1" * 64
+    db = backend.open()
+    db.put_image("base", record("sha256:" + "b" * 64, layers=[first]), ["v1"], 1.0, "a")
+    db.put_image("app", record("sha256:" + "c" * 64, layers=[first, "sha256:" + "2" * 64]),
+                 ["v1"], 1.0, "a")  # fmt: skip
+    db.put_image("empty", record("sha256:" + "e" * 64, layers=[]), ["v1"], 1.0, "a")
+    db.advance_stamp("base", None, "g1")
+    with db._write() as connection:  # type: ignore[attr-defined]  # as a DB before the column
+        connection.execute("DROP INDEX images_by_first_layer")
+        connection.execute("ALTER TABLE images DROP COLUMN first_layer")
+    db.close()
+    reopened = backend.open()
+    assert reopened.tagged_starting_with(first) == [("app", "v1"), ("base", "v1")]
+    assert reopened.stamp("base") == "g1"  # not read again
+    again = backend.open()  # a second start finds the column there and leaves it
+    assert again.tagged_starting_with(first) == [("app", "v1"), ("base", "v1")]
+
+
 def test_blob_users_and_referrers(meta: MetaDB) -> None:
     blob, other = "sha256:" + "b" * 64, "sha256:" + "c" * 64
     uses = record("sha256:" + "1" * 64, layers=[blob])
