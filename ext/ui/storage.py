@@ -17,12 +17,24 @@ from ocireg.meta.db import MetaDB
 
 # Each repository's blobs counted once however many of its images share them: every image
 # manifest's own size and its layers' (the configs, a few hundred bytes each, are left out).
-_STORAGE = """
-WITH blobs AS (
+# The two engines expand a JSON array differently; the rest of the query is the same.
+_LAYER_BLOBS = {
+    "sqlite": """
     SELECT i.repo AS repo, l.value AS digest,
            CAST(json_extract(i.layer_sizes, '$[' || l.key || ']') AS INTEGER) AS size
     FROM images AS i, json_each(i.layers) AS l
-    WHERE json_valid(i.layers) AND json_valid(i.layer_sizes) {and_images}
+    WHERE json_valid(i.layers) AND json_valid(i.layer_sizes) {and_images}""",
+    "postgres": """
+    SELECT i.repo AS repo, l.value AS digest,
+           CAST(i.layer_sizes::jsonb ->> CAST(l.ord - 1 AS INTEGER) AS BIGINT) AS size
+    FROM images AS i,
+         jsonb_array_elements_text(CASE WHEN jsonb_typeof(i.layers::jsonb) = 'array'
+                                   THEN i.layers::jsonb ELSE '[]'::jsonb END)
+             WITH ORDINALITY AS l(value, ord)
+    WHERE i.layer_sizes IS NOT NULL {and_images}""",
+}
+_STORAGE = """
+WITH blobs AS ({layer_blobs}
     UNION
     SELECT repo, digest, COALESCE(size, 0) FROM images {where_images}
 )
@@ -88,13 +100,17 @@ class StorageFigures:
         self._biggest.pop(repo, None)
         self._versions.pop(repo, None)
 
+    def _storage_query(self, and_images: str, where_images: str) -> str:
+        layer_blobs = _LAYER_BLOBS[self.meta.engine].format(and_images=and_images)
+        return _STORAGE.format(layer_blobs=layer_blobs, where_images=where_images)
+
     def _read(self, repos: list[str] | None) -> None:
         """Read the figures of ``repos`` (of every repository: None)."""
         if repos is None:
             self._storage.clear()
             self._biggest.clear()
             args: list[str] = []
-            storage = _STORAGE.format(and_images="", where_images="")
+            storage = self._storage_query(and_images="", where_images="")
             images = _IMAGES.format(and_tags="")
         else:
             for repo in repos:
@@ -102,7 +118,7 @@ class StorageFigures:
                 self._biggest.pop(repo, None)
             marks = ",".join("?" * len(repos))
             args = repos
-            storage = _STORAGE.format(
+            storage = self._storage_query(
                 and_images=f"AND i.repo IN ({marks})", where_images=f"WHERE repo IN ({marks})"
             )
             images = _IMAGES.format(and_tags=f"AND t.repo IN ({marks})")

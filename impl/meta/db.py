@@ -66,6 +66,8 @@ class MetaDB(ABC):
     # whether several instances (machines) share this database: state they must all see
     # (browser sessions, upload sessions) then lives in it rather than beside it
     shared_by_instances = False
+    # the SQL engine, for the few queries the two engines spell differently (JSON arrays)
+    engine = "sqlite"
 
     @abstractmethod
     def put_image(

@@ -174,6 +174,7 @@ class PostgresMetaDB(SQLMetaDB):
 
     _key_order = "seq"
     shared_by_instances = True
+    engine = "postgres"
 
     def __init__(self, url: str, *, read_only: bool = False, side_file: Path | None = None) -> None:
         import psycopg

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ocireg.ext.ui import storage
 from ocireg.ext.ui.storage import StorageFigures
-from ocireg.meta.db import SQLiteMetaDB
+from ocireg.meta.db import MetaDB, SQLiteMetaDB
 from ocireg.meta.records import ImageRecord
 from tests.oci import OCI_MANIFEST
 
@@ -26,7 +26,12 @@ def _image(n: int, layers: list[int], size: int = 100) -> ImageRecord:
 
 
 def test_figures_follow_every_write_as_a_fresh_read_would() -> None:
-    db = SQLiteMetaDB(":memory:")
+    check_figures_follow_every_write(SQLiteMetaDB(":memory:"))
+
+
+def check_figures_follow_every_write(db: MetaDB) -> None:
+    """The figures after pushes, a deleted repository and a signature equal a fresh read's
+    (also run on PostgreSQL by tests/meta/test_storage_figures.py)."""
     for r in range(20):
         for n in range(3):  # each repository's images share their first layer
             db.put_image(f"repo{r:02d}", _image(100 * r + n, [1, 2 + n + r]), [f"v{n}"], 1.0, "")
