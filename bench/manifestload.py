@@ -27,6 +27,7 @@ from servers import Server
 from workload import OCI_MANIFEST, push_image_base, put_manifest
 
 ACCEPT = f"Accept: {OCI_MANIFEST}"
+TIMEOUT = 30  # s; wrk's default 2 s turns a loaded S3 endpoint's slow answers into errors
 
 
 @dataclass
@@ -53,23 +54,45 @@ class Load:
             rates[slot.server.name] = rates.get(slot.server.name, 0.0) + run.rate
         return rates
 
-    def errors(self) -> int:
-        """Responses that were not 2xx/3xx plus socket errors (connect, read, write, timeout)."""
-        total = 0
+    def errors(self) -> dict[str, int]:
+        """Failed requests by kind: wrk's socket errors (connect, read, write, timeout: no
+        answer within TIMEOUT), ``status`` for answers other than 2xx/3xx (or, for PUTs,
+        other than 201)."""
+        kinds: dict[str, int] = {}
         for _, run in self.runs:
-            total += run.non_2xx + run.counters.get("bad", 0)
-            total += sum(int(n) for n in _numbers(run.socket_errors))
-        return total
+            bad = run.non_2xx + run.counters.get("bad", 0)
+            pairs = [("status", bad), *_socket_errors(run.socket_errors)]
+            for kind, count in pairs:
+                if count:
+                    kinds[kind] = kinds.get(kind, 0) + count
+        return kinds
 
     def worst_p99(self) -> float:
         return max(run.p99_ms or 0.0 for _, run in self.runs)
 
     def median_p50(self) -> float:
-        return statistics.median(run.p50_ms or 0.0 for _, run in self.runs)
+        """The median of the wrk processes' p50s (those that completed a request)."""
+        found = [run.p50_ms for _, run in self.runs if run.p50_ms is not None and run.requests]
+        return statistics.median(found) if found else float("nan")
 
 
-def _numbers(text: str) -> list[str]:
-    return [word.strip(",") for word in text.split() if word.strip(",").isdigit()]
+def error_text(loads: list[Load]) -> str:
+    """Failed requests of all ``loads`` by kind, ``none`` when there were none."""
+    kinds: dict[str, int] = {}
+    for load in loads:
+        for kind, count in load.errors().items():
+            kinds[kind] = kinds.get(kind, 0) + count
+    return ", ".join(f"{kind} {count}" for kind, count in kinds.items()) or "none"
+
+
+def _socket_errors(text: str) -> list[tuple[str, int]]:
+    """wrk's ``connect 0, read 0, write 0, timeout 22`` as pairs."""
+    pairs = []
+    for part in text.split(","):
+        words = part.split()
+        if len(words) == 2 and words[1].isdigit():
+            pairs.append((words[0], int(words[1])))
+    return pairs
 
 
 def spread(connections: int, servers: list[Server], processes: int) -> list[Slot]:
@@ -85,7 +108,8 @@ def run_load(slots: list[Slot], seconds: int, target: Callable[[Slot], tuple[str
 
     def one(slot: Slot) -> tuple[Slot, wrkload.WrkRun]:
         path, options = target(slot)
-        return slot, wrkload.run(slot.server.url + path, slot.connections, seconds, **options)
+        url = slot.server.url + path
+        return slot, wrkload.run(url, slot.connections, seconds, timeout=TIMEOUT, **options)
 
     with ThreadPoolExecutor(len(slots)) as pool:
         return Load(list(pool.map(one, slots)))
@@ -143,6 +167,7 @@ class Costs:
     s3_requests: float | None  # requests reaching the S3 endpoint for the server's bucket
     pg_statements: float | None  # statements the server ran in PostgreSQL
     pg_detail: dict[str, float]  # statement kind (first word, or the lock function) -> per request
+    endpoint_cpu_ms: float | None  # the S3 endpoint's CPU (moto_server on these cores)
 
 
 def measure_costs(
@@ -152,6 +177,7 @@ def measure_costs(
     s3_count: Callable[[], int] | None = None,
     pg_count: Callable[[], dict[str, int]] | None = None,
     settle: float = 2.0,
+    endpoint_pid: int | None = None,
 ) -> Costs:
     """Run ``requests`` (``count`` sequential requests on one client) and divide the server's
     CPU time and the S3 and PostgreSQL counters' growth by ``count``."""
@@ -161,11 +187,13 @@ def measure_costs(
         s3_before = s3_count() if s3_count else 0
         pg_before = pg_count() if pg_count else {}
         cpu_before = cpu_seconds(server.pid)
+        endpoint_before = cpu_seconds(endpoint_pid) if endpoint_pid else 0.0
         started = time.perf_counter()
         requests(client)
         wall = time.perf_counter() - started
         time.sleep(settle)  # what the server does just after answering (a flush) counts too
         cpu = cpu_seconds(server.pid) - cpu_before
+        endpoint = cpu_seconds(endpoint_pid) - endpoint_before if endpoint_pid else None
         s3 = (s3_count() - s3_before) / count if s3_count else None
         pg_after = pg_count() if pg_count else {}
     detail = {
@@ -174,7 +202,10 @@ def measure_costs(
         if calls != pg_before.get(kind, 0)
     }
     statements = sum(detail.values()) if pg_count else None
-    return Costs(count, wall * 1000 / count, cpu * 1000 / count, s3, statements, detail)
+    endpoint_ms = None if endpoint is None else endpoint * 1000 / count
+    return Costs(
+        count, wall * 1000 / count, cpu * 1000 / count, s3, statements, detail, endpoint_ms
+    )
 
 
 def sequential_gets(repo: str, tag: str, count: int) -> Callable[[httpx.Client], None]:

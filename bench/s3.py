@@ -177,7 +177,9 @@ def blob_rounds(ours: Server, theirs: Server, mib: int, runs: int) -> None:
         )
 
 
-def manifest_rounds(ours: Server, theirs: Server, args: argparse.Namespace, moto_log: Path) -> None:
+def manifest_rounds(
+    ours: Server, theirs: Server, args: argparse.Namespace, moto_log: Path, moto_pid: int
+) -> None:
     """Manifest GET by tag and PUT under new tags, wrk with ``--clients`` connections, the two
     registries in turn each round; then each one's costs per request, sequentially."""
     folder = manifestload.scratch_dir()
@@ -196,16 +198,18 @@ def manifest_rounds(ours: Server, theirs: Server, args: argparse.Namespace, moto
         f"manifest GET by tag / PUT by new tag, wrk {args.clients} connections, "
         f"{args.seconds} s, {args.rounds} interleaved rounds, medians"
     )
-    print(f"{'registry':16} {'op':4} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'errors':>6}")
+    print(f"{'registry':16} {'op':4} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} errors (all rounds)")
     for (name, op), loads in figures.items():
         print(
             f"{name:16} {op:4} {statistics.median(x.rate for x in loads):8.0f}"
             f" {statistics.median(x.median_p50() for x in loads):7.1f}"
             f" {statistics.median(x.worst_p99() for x in loads):7.1f}"
-            f" {sum(x.errors() for x in loads):6d}"
+            f" {manifestload.error_text(loads)}"
         )
     print(f"costs per request, {args.cost_requests} sequential requests on one connection")
-    print(f"{'registry':16} {'op':4} {'wall ms':>7} {'CPU ms':>7} {'S3 requests':>11}")
+    print(
+        f"{'registry':16} {'op':4} {'wall ms':>7} {'CPU ms':>7} {'moto ms':>7} {'S3 requests':>11}"
+    )
     for server, bucket in ((ours, "ocireg"), (theirs, "distribution")):
         body = bodies[server.name].read_bytes()
         count = args.cost_requests
@@ -215,10 +219,15 @@ def manifest_rounds(ours: Server, theirs: Server, args: argparse.Namespace, moto
         }
         for op, requests in work.items():
             costs = manifestload.measure_costs(
-                server, requests, count, s3_count=lambda b=bucket: s3_requests(moto_log, b)
+                server,
+                requests,
+                count,
+                s3_count=lambda b=bucket: s3_requests(moto_log, b),
+                endpoint_pid=moto_pid,
             )
             print(
                 f"{server.name:16} {op:4} {costs.wall_ms:7.1f} {costs.cpu_ms:7.2f}"
+                f" {costs.endpoint_cpu_ms or 0:7.2f}"
                 f" {costs.s3_requests or 0:11.2f}"
             )
 
@@ -268,7 +277,7 @@ def main() -> None:
                 if args.mib:
                     blob_rounds(ours, theirs, args.mib, args.runs)
                 if args.seconds:
-                    manifest_rounds(ours, theirs, args, folder / "moto.log")
+                    manifest_rounds(ours, theirs, args, folder / "moto.log", moto.pid)
         if args.rss_mib:
             fresh_rss(endpoint, args.rss_mib)
     finally:

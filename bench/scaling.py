@@ -20,8 +20,8 @@ S3 requests, PostgreSQL statements by kind, and the connections each instance ho
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
 import shutil
 import statistics
 import sys
@@ -44,10 +44,10 @@ BUCKET, DATABASE, REPO = "scaling", "registry", "bench/scale"
 
 
 @contextmanager
-def moto(folder: Path) -> Iterator[str]:
+def moto(folder: Path) -> Iterator[tuple[str, int]]:
     process, endpoint = start_moto(folder / "moto.log")
     try:
-        yield endpoint
+        yield endpoint, process.pid
     finally:
         process.terminate()
         process.wait()
@@ -66,10 +66,13 @@ def database() -> Iterator[Postgres]:
 
 
 def _statement_kind(query: str) -> str:
+    """``insert tags``, ``select images``, ``begin``, ``advisory lock/unlock``..."""
     text = " ".join(query.split()).lower()
     if "advisory" in text:
         return "advisory lock/unlock"
-    return text.split(" ", 1)[0]
+    verb = text.split(" ", 1)[0]
+    table = re.search(r"\b(?:into|update|from)\s+([a-z_]+)", text)
+    return f"{verb} {table[1]}" if table and verb != "begin" else verb
 
 
 def statement_counter(cluster: Postgres) -> Callable[[], dict[str, int]]:
@@ -114,18 +117,22 @@ def instances(endpoint: str, cluster: Postgres) -> Iterator[list[Server]]:
         ]
 
 
+def _rate(value: float) -> str:
+    return f"{value:.1f}" if value < 100 else f"{value:.0f}"
+
+
 def _summary(loads: list[Load]) -> str:
     rates = [load.rate for load in loads]
     per_server: dict[str, list[float]] = {}
     for load in loads:
         for name, rate in load.per_server().items():
             per_server.setdefault(name, []).append(rate)
-    spread = ", ".join(f"{n} {statistics.median(r):.0f}" for n, r in per_server.items())
+    spread = ", ".join(f"{n} {_rate(statistics.median(r))}" for n, r in per_server.items())
     return (
-        f"{statistics.median(rates):8.0f} {min(rates):6.0f} {max(rates):6.0f}"
+        f"{_rate(statistics.median(rates)):>8} {_rate(min(rates)):>6} {_rate(max(rates)):>6}"
         f" {statistics.median(x.median_p50() for x in loads):7.1f}"
         f" {statistics.median(x.worst_p99() for x in loads):7.1f}"
-        f" {sum(x.errors() for x in loads):6d}   {spread}"
+        f"   {spread}; errors: {manifestload.error_text(loads)}"
     )
 
 
@@ -143,7 +150,7 @@ def compare(
     print(f"\n{title}")
     print(
         f"{'case':6} {'req/s':>8} {'min':>6} {'max':>6} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'errors':>6}   per instance (req/s, medians)"
+        "   per instance (req/s, medians); errors (all rounds)"
     )
     for name, results in loads.items():
         print(f"{name:6} {_summary(results)}")
@@ -155,18 +162,23 @@ def print_costs(
     count: int,
     s3_count: Callable[[], int] | None,
     pg_count: Callable[[], dict[str, int]] | None,
+    endpoint_pid: int | None = None,
 ) -> None:
     work = {
         "GET": manifestload.sequential_gets(REPO, "v1", count),
         "PUT": manifestload.sequential_puts(REPO, body, count, f"cost-{server.name}-"),
     }
     for op, requests in work.items():
-        costs = manifestload.measure_costs(server, requests, count, s3_count, pg_count)
+        costs = manifestload.measure_costs(
+            server, requests, count, s3_count, pg_count, endpoint_pid=endpoint_pid
+        )
         s3 = "-" if costs.s3_requests is None else f"{costs.s3_requests:.2f}"
+        moto = "-" if costs.endpoint_cpu_ms is None else f"{costs.endpoint_cpu_ms:.2f}"
         pg = "-" if costs.pg_statements is None else f"{costs.pg_statements:.2f}"
         kinds = ", ".join(f"{k} {v:.2f}" for k, v in sorted(costs.pg_detail.items()))
         print(
-            f"{server.name:8} {op:4} {costs.wall_ms:7.1f} {costs.cpu_ms:7.2f} {s3:>6} {pg:>6}"
+            f"{server.name:8} {op:4} {costs.wall_ms:7.1f} {costs.cpu_ms:7.2f} {moto:>7} {s3:>6}"
+            f" {pg:>6}"
             f"   {kinds}"
         )
 
@@ -184,7 +196,7 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     try:
         with (
-            moto(folder) as endpoint,
+            moto(folder) as (endpoint, moto_pid),
             database() as cluster,
             instances(endpoint, cluster) as shared,
             ocireg() as local,
@@ -194,8 +206,18 @@ def main() -> None:
             manifestload.prepare(local, REPO, "v1", folder)
             for server in shared[1:]:  # each instance sees the push through the first
                 manifestload.get_load([manifestload.Slot(server, 1)], 1, REPO, "v1")
+            print(f"costs per request, {args.cost_requests} sequential requests")
+            print(
+                f"{'instance':8} {'op':4} {'wall ms':>7} {'CPU ms':>7} {'moto ms':>7} {'S3':>6}"
+                f" {'PG':>6}"
+                "   PostgreSQL statements by kind"
+            )
+            raw = body.read_bytes()
+            s3_count = lambda: s3_requests(folder / "moto.log", BUCKET)  # noqa: E731
+            counter = statement_counter(cluster)
+            print_costs(shared[0], raw, args.cost_requests, s3_count, counter, moto_pid)
+            print_costs(local, raw, args.cost_requests, None, None)
             cases = {"three": shared, "one": shared[:1], "local": [local]}
-            print(json.dumps({"instances": {s.name: s.url for s in [*shared, local]}}))
 
             def gets(slots: list[manifestload.Slot]) -> Load:
                 return manifestload.get_load(slots, args.seconds, REPO, "v1")
@@ -220,15 +242,6 @@ def main() -> None:
                     f"manifest PUT by new tag into one repository: {args.clients} connections, "
                     f"{args.put_seconds} s, {args.rounds} interleaved rounds",
                 )
-            print(f"\ncosts per request, {args.cost_requests} sequential requests")
-            print(
-                f"{'instance':8} {'op':4} {'wall ms':>7} {'CPU ms':>7} {'S3':>6} {'PG':>6}"
-                "   PostgreSQL statements by kind"
-            )
-            raw = body.read_bytes()
-            s3_count = lambda: s3_requests(folder / "moto.log", BUCKET)  # noqa: E731
-            print_costs(shared[0], raw, args.cost_requests, s3_count, statement_counter(cluster))
-            print_costs(local, raw, args.cost_requests, None, None)
             print(f"\nconnections to the meta DB (3 instances), by state: {connections(cluster)}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
