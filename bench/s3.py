@@ -15,16 +15,20 @@ import argparse
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
+import manifestload
 from procstat import rss_kib
-from s3_clients import KEY, REGION, SECRET, start_moto
+from s3_clients import KEY, REGION, SECRET, s3_requests, start_moto
 from servers import DOCKER_REGISTRY, Server, _process, _workdir, free_port
 
 PIECE = 1 << 20
@@ -39,24 +43,44 @@ def _make_bucket(url: str, name: str) -> None:
     ).create_bucket(Bucket=name)  # fmt: skip
 
 
+def ocireg_s3_config(
+    endpoint: str, bucket: str, root: Path, port: int, postgres_url: str | None = None
+) -> dict[str, object]:
+    driver = {
+        "name": "s3", "region": REGION, "regionendpoint": endpoint, "bucket": bucket,
+        "rootdirectory": "reg", "secure": False, "accesskey": KEY, "secretkey": SECRET,
+    }  # fmt: skip
+    storage: dict[str, object] = {"rootDirectory": str(root), "storageDriver": driver}
+    if postgres_url:
+        storage["cacheDriver"] = {"name": "postgres", "url": postgres_url}
+    return {
+        "distSpecVersion": "1.1.1",
+        "storage": storage,
+        "http": {"address": "127.0.0.1", "port": port, "compat": ["docker2s2"]},
+        "log": {"level": "warn"},
+    }
+
+
 @contextmanager
-def ocireg_on_s3(endpoint: str) -> Iterator[Server]:
-    _make_bucket(endpoint, "ocireg")
-    with _workdir("bench-s3-ocireg-") as workdir:
+def ocireg_on_s3(
+    endpoint: str,
+    bucket: str = "ocireg",
+    name: str = "ocireg",
+    postgres_url: str | None = None,
+    make_bucket: bool = True,
+) -> Iterator[Server]:
+    """One ocireg serving ``bucket`` (made first unless ``make_bucket`` is false: instances
+    sharing it), with its local directory of its own and, with ``postgres_url``, its meta DB
+    in PostgreSQL."""
+    if make_bucket:
+        _make_bucket(endpoint, bucket)
+    with _workdir(f"bench-s3-{name}-") as workdir:
         port = free_port()
-        driver = {
-            "name": "s3", "region": REGION, "regionendpoint": endpoint, "bucket": "ocireg",
-            "rootdirectory": "reg", "secure": False, "accesskey": KEY, "secretkey": SECRET,
-        }  # fmt: skip
-        config = {
-            "distSpecVersion": "1.1.1",
-            "storage": {"rootDirectory": str(workdir / "root"), "storageDriver": driver},
-            "http": {"address": "127.0.0.1", "port": port, "compat": ["docker2s2"]},
-            "log": {"level": "warn"},
-        }
+        config = ocireg_s3_config(endpoint, bucket, workdir / "root", port, postgres_url)
         (workdir / "config.json").write_text(json.dumps(config))
         argv = [sys.executable, "-m", "ocireg", "serve", str(workdir / "config.json")]
-        with _process("ocireg", argv, workdir, port, "ocireg s3 driver") as server:
+        detail = "ocireg s3 driver" + (", meta DB on PostgreSQL" if postgres_url else "")
+        with _process(name, argv, workdir, port, detail) as server:
             yield server
 
 
@@ -135,41 +159,132 @@ def peak_rss_during(server: Server, work: threading.Thread) -> int:
     return peak
 
 
+def blob_rounds(ours: Server, theirs: Server, mib: int, runs: int) -> None:
+    rates: dict[str, dict[str, list[float]]] = {}
+    for run in range(runs):
+        for server in (ours, theirs):
+            seed = f"{server.name}-{run}".encode()
+            digest, pushed = push(server, f"bench/{run}", mib, seed)
+            pulled = pull(server, f"bench/{run}", digest, mib)
+            figures = rates.setdefault(server.name, {"push": [], "pull": []})
+            figures["push"].append(pushed)
+            figures["pull"].append(pulled)
+    print(f"blob {mib} MiB, {runs} interleaved runs, medians (MiB/s)")
+    for name, figures in rates.items():
+        print(
+            f"{name:16} push {statistics.median(figures['push']):6.1f}"
+            f"   pull {statistics.median(figures['pull']):6.1f}"
+        )
+
+
+def manifest_rounds(
+    ours: Server, theirs: Server, args: argparse.Namespace, moto_log: Path, moto_pid: int
+) -> None:
+    """Manifest GET by tag and PUT under new tags, wrk with ``--clients`` connections, the two
+    registries in turn each round; then each one's costs per request, sequentially."""
+    folder = manifestload.scratch_dir()
+    repo, bodies = "bench/manifests", {}
+    for server in (ours, theirs):
+        bodies[server.name] = manifestload.prepare(server, repo, "v1", folder)
+    figures: dict[tuple[str, str], list[manifestload.Load]] = {}
+    for _ in range(args.rounds):
+        for server in (ours, theirs):
+            slots = manifestload.spread(args.clients, [server], 1)
+            get = manifestload.get_load(slots, args.seconds, repo, "v1")
+            put = manifestload.put_load(slots, args.seconds, repo, bodies[server.name])
+            figures.setdefault((server.name, "GET"), []).append(get)
+            figures.setdefault((server.name, "PUT"), []).append(put)
+    print(
+        f"manifest GET by tag / PUT by new tag, wrk {args.clients} connections, "
+        f"{args.seconds} s, {args.rounds} interleaved rounds, medians"
+    )
+    print(f"{'registry':16} {'op':4} {'req/s':>8} {'p50 ms':>7} {'p99 ms':>7} errors (all rounds)")
+    for (name, op), loads in figures.items():
+        print(
+            f"{name:16} {op:4} {statistics.median(x.rate for x in loads):8.0f}"
+            f" {statistics.median(x.median_p50() for x in loads):7.1f}"
+            f" {statistics.median(x.worst_p99() for x in loads):7.1f}"
+            f" {manifestload.error_text(loads)}"
+        )
+    print(f"costs per request, {args.cost_requests} sequential requests on one connection")
+    print(
+        f"{'registry':16} {'op':4} {'wall ms':>7} {'CPU ms':>7} {'moto ms':>7} {'S3 requests':>11}"
+    )
+    for server, bucket in ((ours, "ocireg"), (theirs, "distribution")):
+        body = bodies[server.name].read_bytes()
+        count = args.cost_requests
+        work = {
+            "GET": manifestload.sequential_gets(repo, "v1", count),
+            "PUT": manifestload.sequential_puts(repo, body, count, "cost-"),
+        }
+        for op, requests in work.items():
+            costs = manifestload.measure_costs(
+                server,
+                requests,
+                count,
+                s3_count=lambda b=bucket: s3_requests(moto_log, b),
+                endpoint_pid=moto_pid,
+            )
+            print(
+                f"{server.name:16} {op:4} {costs.wall_ms:7.1f} {costs.cpu_ms:7.2f}"
+                f" {costs.endpoint_cpu_ms or 0:7.2f}"
+                f" {costs.s3_requests or 0:11.2f}"
+            )
+
+
+def fresh_rss(endpoint: str, mib: int) -> None:
+    """A 2 GiB-class upload to a server started for it alone (its own bucket), so that the
+    figure is not the baseline left by earlier traffic; prints the idle baseline with it."""
+    with ocireg_on_s3(endpoint, bucket="ocireg-rss", name="ocireg-rss") as fresh:
+        assert fresh.pid is not None
+        time.sleep(2)  # start-up's own work (multipart sweep, meta DB) done
+        idle = rss_kib(fresh.pid)
+        work = threading.Thread(target=push, args=(fresh, "bench/rss", mib, b"r"))
+        started = time.perf_counter()
+        peak = peak_rss_during(fresh, work)
+        seconds = time.perf_counter() - started
+        print(
+            f"ocireg (fresh server) RSS during a {mib} MiB upload: peak {peak / 1024:.0f} MiB "
+            f"sampled every 0.1 s, VmHWM {hwm_kib(fresh.pid) / 1024:.0f} MiB; idle baseline "
+            f"{idle / 1024:.0f} MiB; {mib / seconds:.1f} MiB/s"
+        )
+
+
+def hwm_kib(pid: int) -> int:
+    """The process's own peak RSS (the kernel's high-water mark, missed by no sample)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--mib", type=int, default=256, help="blob size for push/pull")
+    parser.add_argument("--mib", type=int, default=256, help="blob size for push/pull; 0: skip")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--rss-mib", type=int, default=1024, help="blob size for RSS; 0: skip")
+    parser.add_argument("--seconds", type=int, default=0, help="manifest wrk runs; 0: skip")
+    parser.add_argument("--clients", type=int, default=8, help="manifest wrk connections")
+    parser.add_argument("--rounds", type=int, default=3, help="manifest rounds")
+    parser.add_argument("--cost-requests", type=int, default=200)
     args = parser.parse_args()
-    moto, endpoint = start_moto()
+    folder = Path(tempfile.mkdtemp(prefix="bench-s3-moto-"))
+    moto, endpoint = start_moto(folder / "moto.log")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     try:
-        with ocireg_on_s3(endpoint) as ours, docker_registry_on_s3(endpoint) as theirs:
-            rates: dict[str, dict[str, list[float]]] = {}
-            for run in range(args.runs):
-                for server in (ours, theirs):
-                    seed = f"{server.name}-{run}".encode()
-                    digest, pushed = push(server, f"bench/{run}", args.mib, seed)
-                    pulled = pull(server, f"bench/{run}", digest, args.mib)
-                    figures = rates.setdefault(server.name, {"push": [], "pull": []})
-                    figures["push"].append(pushed)
-                    figures["pull"].append(pulled)
-            print(f"blob {args.mib} MiB, {args.runs} interleaved runs, medians (MiB/s)")
-            for name, figures in rates.items():
-                print(
-                    f"{name:16} push {statistics.median(figures['push']):6.1f}"
-                    f"   pull {statistics.median(figures['pull']):6.1f}"
-                )
-            if args.rss_mib:
-                idle = rss_kib(ours.pid or 0)
-                work = threading.Thread(target=push, args=(ours, "bench/rss", args.rss_mib, b"r"))
-                peak = peak_rss_during(ours, work)
-                print(
-                    f"ocireg RSS during a {args.rss_mib} MiB upload: peak {peak / 1024:.0f} MiB"
-                    f" (idle before: {idle / 1024:.0f} MiB)"
-                )
+        if args.mib or args.seconds:
+            with ocireg_on_s3(endpoint) as ours, docker_registry_on_s3(endpoint) as theirs:
+                if args.mib:
+                    blob_rounds(ours, theirs, args.mib, args.runs)
+                if args.seconds:
+                    manifest_rounds(ours, theirs, args, folder / "moto.log", moto.pid)
+        if args.rss_mib:
+            fresh_rss(endpoint, args.rss_mib)
     finally:
         moto.terminate()
         moto.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from servers import free_port
 
@@ -35,15 +37,20 @@ os.environ.update(
 )
 
 
-def start_moto() -> tuple[subprocess.Popen[bytes], str]:
+def start_moto(log: Path | None = None) -> tuple[subprocess.Popen[bytes], str]:
+    """moto_server on a free loopback port; with ``log``, its request log (one line a request,
+    which ``s3_requests`` counts) goes there."""
     import httpx
 
     port = free_port()
+    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed below)
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=out,
     )
+    if not isinstance(out, int):
+        out.close()  # the child has its own copy
     url = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
@@ -52,6 +59,13 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
         except httpx.TransportError:
             time.sleep(0.05)
     raise RuntimeError("moto_server did not start")
+
+
+def s3_requests(log: Path, bucket: str) -> int:
+    """Requests moto_server has answered so far for ``bucket`` (path-style, as both registries
+    address a custom endpoint), from its request log."""
+    pattern = re.compile(rf'"[A-Z]+ /{re.escape(bucket)}[/? ]')
+    return sum(1 for line in log.read_text(errors="replace").splitlines() if pattern.search(line))
 
 
 def botocore_client(url: str) -> tuple[Callable[[str, bytes, int], None], Callable[[str], int]]:

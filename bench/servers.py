@@ -19,6 +19,8 @@ from pathlib import Path
 import httpx
 
 DOCKER_REGISTRY = "/usr/bin/docker-registry"
+# generous: on a loaded machine an instance with the S3 driver and PostgreSQL took over 30 s
+START_TIMEOUT = 120
 
 
 @dataclass
@@ -63,7 +65,7 @@ def docker_registry_config(root: Path, port: int) -> str:
 
 
 def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"{url}: server exited early:\n{log.read_text()[-2000:]}")
@@ -73,7 +75,7 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"{url}: server did not answer GET /v2/ within 30 s")
+    raise RuntimeError(f"{url}: server did not answer GET /v2/ within {START_TIMEOUT} s")
 
 
 @contextmanager

@@ -72,6 +72,7 @@ def run(
     script_args: list[str] | None = None,
     headers: list[str] | None = None,
     stop_file: Path | None = None,
+    timeout: int | None = None,
 ) -> WrkRun:
     """Run wrk against ``url`` for ``seconds`` with ``connections`` on one thread; with
     ``stop_file``, interrupt it (it prints its summary) as soon as the script creates that file."""
@@ -79,6 +80,8 @@ def run(
     if wrk is None:
         raise RuntimeError("wrk is not on PATH (apt-get install wrk)")
     argv = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if timeout:  # wrk's own is 2 s: slower answers count as timeouts, not in the latencies
+        argv.append(f"--timeout={timeout}s")
     for header in headers or []:
         argv += ["-H", header]
     if script:

@@ -28,6 +28,34 @@ def _trim_function() -> Callable[[int], int] | None:
 
 _TRIM = _trim_function()
 
+# mallopt's parameter number for the mmap threshold (glibc's malloc.h), and the value pinned.
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 128 << 10
+
+
+def _is_glibc() -> bool:
+    try:
+        ctypes.CDLL(None).gnu_get_libc_version  # noqa: B018 (only glibc has the symbol)
+    except (OSError, AttributeError):
+        return False
+    return True
+
+
+def pin_mmap_threshold() -> bool:
+    """Serve every block of 128 KiB or more with its own ``mmap``, returned to the system at
+    ``free``; False where the C library is not glibc (nothing is done there).
+
+    glibc starts so, but once such a block is freed it raises its *dynamic* threshold to that
+    block's size: after the first 10 MiB part of an upload to S3, every later part came from
+    the arena of whichever of the upload's writer threads built it, and freed parts stayed
+    there, one arena per thread. A 2 GiB upload grew the process to 157 MiB; with the
+    threshold pinned (which turns the dynamic one off) it held at 120 MiB (bench/S3.md).
+    Settings of malloc are the process's: a forked worker inherits them, a spawned one must
+    call this again."""
+    if not _is_glibc():
+        return False
+    return bool(ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
 
 def give_back() -> None:
     """Free what reference cycles hold, then return free heap pages to the system (a few ms

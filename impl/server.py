@@ -24,6 +24,7 @@ from ocireg.auth import htpasswd
 from ocireg.config import Config, HTTPConfig, TLSConfig
 from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protocol_factory
 from ocireg.extensions.loading import prepare_all
+from ocireg.heap import pin_mmap_threshold
 from ocireg.logs import event, logging_config
 from ocireg.openfiles import raise_open_file_limit
 from ocireg.registry.layout import META_DIR
@@ -59,6 +60,7 @@ def _build(config: Config) -> ASGIApp:
     """The app, or one JSON error line (with the traceback as a field) and exit status 3: an
     app that cannot be built fails the same way every time, so uvicorn must not restart it."""
     sys.setswitchinterval(SWITCH_INTERVAL)
+    pin_mmap_threshold()  # in every worker, forked or spawned: large buffers go back at free
     try:
         app = create_app(config, notices=False)
     except Exception:

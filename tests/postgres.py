@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,16 +65,13 @@ def _unprivileged() -> bool:
     return os.geteuid() != 0
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[Postgres]:
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
-        missing("psycopg is not installed; install the test extra (psycopg[binary])")
+@contextmanager
+def throwaway_cluster(*settings: str) -> Iterator[Postgres]:
+    """Start a throwaway cluster (``settings``: extra ``name=value`` server settings); raise
+    ``RuntimeError`` when PostgreSQL is not installed. The benchmarks use it too."""
     binaries = _binaries()
     if binaries is None:
-        missing("PostgreSQL is not installed; install it with: apt-get install postgresql")
-    assert binaries is not None
+        raise RuntimeError("PostgreSQL is not installed: apt-get install postgresql")
     # /tmp, not pytest's tmp_path: the server's user must be able to reach the directory
     folder = Path(tempfile.mkdtemp(prefix="ocireg-pg-"))
     data, sock, log = folder / "data", folder / "sock", folder / "log"
@@ -88,6 +86,7 @@ def postgres() -> Iterator[Postgres]:
         run(binaries / "initdb", "-D", data, "-U", SERVER_USER, "--auth=trust", "-E", "UTF8",
             "--locale=C.UTF-8", "--no-sync")  # fmt: skip
         options = f"-k {sock} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off"
+        options += "".join(f" -c {setting}" for setting in settings)
         run(pg_ctl, "-D", data, "-l", log, "-w", "-o", options, "start")
         try:
             yield Postgres("127.0.0.1", port)
@@ -95,6 +94,18 @@ def postgres() -> Iterator[Postgres]:
             run(pg_ctl, "-D", data, "-m", "immediate", "-w", "stop")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        missing("psycopg is not installed; install the test extra (psycopg[binary])")
+    if _binaries() is None:
+        missing("PostgreSQL is not installed; install it with: apt-get install postgresql")
+    with throwaway_cluster() as cluster:
+        yield cluster
 
 
 def _run_directly(*command: str | Path) -> None:

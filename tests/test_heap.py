@@ -1,11 +1,59 @@
-"""Pausing the collector while a large document is parsed, from several threads at once."""
+"""Pausing the collector while a large document is parsed, from several threads at once;
+large buffers given back at free once the mmap threshold is pinned."""
 
 from __future__ import annotations
 
 import gc
+import subprocess
+import sys
 import threading
 
+import pytest
+
 from ocireg.heap import collector_paused, give_back
+
+# Buffers of an upload's part size, built and freed on a thread and on the main thread (each
+# gets an arena of its own), then the growth of the resident size in MiB.
+_BURSTS = """
+import sys, threading
+from ocireg.heap import pin_mmap_threshold
+if sys.argv[1] == "pin" and not pin_mmap_threshold():
+    print("not glibc")
+    raise SystemExit
+def resident():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 >> 20
+before = resident()
+def bursts():
+    for _ in range(3):
+        block = bytes(10 << 20)
+        del block
+        block = bytearray(b"x" * (10 << 20))
+        del block
+worker = threading.Thread(target=bursts)
+worker.start()
+worker.join()
+bursts()
+print(resident() - before)
+"""
+
+
+def _growth_mib(pin: bool) -> str:
+    argument = "pin" if pin else "default"
+    run = subprocess.run(
+        [sys.executable, "-c", _BURSTS, argument], capture_output=True, text=True, check=True
+    )
+    return run.stdout.strip()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_freed_part_buffers_leave_the_process_once_the_threshold_is_pinned() -> None:
+    pinned = _growth_mib(pin=True)
+    if pinned == "not glibc":
+        pytest.skip("the C library is not glibc: nothing is pinned")
+    assert int(pinned) < 5
+    # the same bursts under glibc's dynamic threshold keep freed parts in the arenas
+    assert int(_growth_mib(pin=False)) >= 10
 
 
 def test_the_collector_is_back_on_when_the_last_pause_ends() -> None:

@@ -379,6 +379,12 @@ class IndexStore:
             listener(repo, edit.base_stamp, index.stamp)
         return index
 
+    def holds(self, repo: str) -> bool:
+        """Whether this process has read or written ``repo``'s index lately (it existed
+        then; another instance may have removed it since)."""
+        with self._cache_lock:
+            return repo in self._cache
+
     def forget(self, repo: str) -> None:
         with self._cache_lock:
             self._cache.pop(repo, None)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from ocireg.digests import digest_bytes, parse_digest
 from ocireg.registry import layout
 from ocireg.registry import mediatypes as mt
 from ocireg.registry.gc import GarbageCollector
+from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestcache import ManifestCache
+from ocireg.registry.store import Registry
 from tests.registry.world import CONFIG, DELAY, World
 
 
@@ -178,10 +181,33 @@ def test_a_push_that_counted_on_a_removed_repository_lays_it_out_again() -> None
         assert (await world.gc.collect(repo)).repository_removed
 
     world.registry.ensure_repository = ensured_before_gc  # type: ignore[method-assign]
+    # as when its index is not cached here: the push asks whether the repository exists
+    world.registry.indexes.holds = lambda repo: False  # type: ignore[method-assign]
     pushed = world.manifest("r", empty_index, "v2")
     assert world.registry.repositories() == ["r"]
     assert world.registry.resolve("r", "v2").digest == pushed["digest"]
     assert told == ["removed r", "created r"]
+
+
+def test_an_instance_that_saw_a_repository_another_removed_lays_it_out_again() -> None:
+    """The push skips the existence check where the repository's index is cached; GC on
+    another instance removed it meanwhile: the commit lays it out again."""
+    world = World()
+    other = Registry(world.registry.driver, KeyedLocks(None))
+    told: list[str] = []
+    other.observers.append(_Told(told))  # type: ignore[arg-type]
+    world.image("r", b"layer", "v1")
+    assert other.resolve("r", "v1")  # read there, so cached there
+    asyncio.run(world.registry.delete_manifest("r", "v1"))
+    world.later()
+    assert world.collect("r").repository_removed
+    assert other.indexes.holds("r")
+    empty_index = json.dumps({"schemaVersion": 2, "mediaType": mt.OCI_INDEX, "manifests": []})
+    asyncio.run(other.put_manifest("r", "v2", empty_index.encode(), mt.OCI_INDEX, []))
+    assert world.registry.repositories() == ["r"]
+    assert world.registry.driver.exists(layout.layout_file("r"))
+    assert [*world.registry.index("r").tags] == ["v2"]  # type: ignore[union-attr]
+    assert told == ["created r"]
 
 
 class _Told:

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import hashlib
+import tracemalloc
 
 import httpx
 import pytest
 
 from ocireg.storage.driver import StorageDriver
-from ocireg.storage.s3 import MIN_PART, S3Driver
+from ocireg.storage.s3 import MIN_PART, S3Driver, _S3Writer
 from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Endpoint, s3_endpoint
 from tests.storage.driver_suite import DriverSuite
 
@@ -113,3 +114,42 @@ def test_presigned_redirect(s3_endpoint: S3Endpoint) -> None:
 def test_chunksize_below_s3_minimum_is_refused(s3_endpoint: S3Endpoint) -> None:
     with pytest.raises(ValueError, match="smallest part"):
         make_driver(s3_endpoint, bucket="unused", chunksize=MIN_PART - 1)
+
+
+class _PartsKept:
+    """Stands in for the driver's S3 calls: the writer's own copies are what is measured."""
+
+    part_size = MIN_PART
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+
+    def key(self, path: str) -> str:
+        return path
+
+    def begin_multipart(self, key: str) -> str:
+        return "upload"
+
+    def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, object]:
+        self.parts.append(data)
+        return {"PartNumber": number}
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        self.parts.clear()
+
+
+def test_a_part_is_copied_out_of_the_buffer_once() -> None:
+    driver = _PartsKept()
+    writer = _S3Writer(driver, "up", append=False)  # type: ignore[arg-type]
+    data = _blob(MIN_PART + 1, b"p")
+    tracemalloc.start()
+    try:
+        writer.write(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert driver.parts == [data[:MIN_PART]]
+    # the buffer and the part sent; a second copy would make it three parts
+    assert peak < 2.5 * MIN_PART
+    writer.cancel()
+    assert driver.parts == []
