@@ -1,3 +1,3 @@
-from ocireg.cli import main
+from ocireg.launch import main
 
 raise SystemExit(main())

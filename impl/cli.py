@@ -13,6 +13,7 @@ from typing import Any
 from ocireg import __version__, unused
 from ocireg.config import Config, config_json_schema, default_config, load_config
 from ocireg.configcheck import ConfigError
+from ocireg.launch import started
 from ocireg.logs import configure_logging
 from ocireg.notices import startup_warnings
 from ocireg.preflight import check_environment
@@ -367,6 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
+    if run is not cmd_serve:  # a server says when its start-up is over (ocireg.launch)
+        started()
     try:
         return run(args)
     except ConfigError as error:

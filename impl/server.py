@@ -25,6 +25,7 @@ from ocireg.config import Config, HTTPConfig, TLSConfig
 from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protocol_factory
 from ocireg.extensions.loading import prepare_all
 from ocireg.heap import pin_mmap_threshold
+from ocireg.launch import started
 from ocireg.logs import event, logging_config
 from ocireg.openfiles import raise_open_file_limit
 from ocireg.registry.layout import META_DIR
@@ -66,6 +67,7 @@ def _build(config: Config) -> ASGIApp:
     except Exception:
         log.exception("the app could not be built")
         sys.exit(STARTUP_FAILURE)
+    started()
     return app
 
 
@@ -157,6 +159,7 @@ def _supervise(options: dict[str, Any], config: Config, extensions: list[str]) -
     listener.listen(settings.backlog)
     lifecycle.started(config, extensions, listener)
     supervisor = _Supervisor(settings, [listener])
+    started()  # before the workers fork: they inherit what is frozen, and collect
     supervisor.run()
     failed = supervisor.a_worker_failed_to_start()
     lifecycle.stopped("a worker failed to start" if failed else supervisor.reason)
