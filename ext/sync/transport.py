@@ -332,6 +332,8 @@ class _Body(httpx.AsyncByteStream):
             self._put(httpx.ReadError(str(error)))
         except httpx.HTTPError as error:
             self._put(error)
+        except Exception as error:  # anything else still ends the body: its reader never hangs
+            self._put(httpx.ReadError(f"{type(error).__name__}: {error}"))
         else:
             self._put(_END)
 
@@ -387,8 +389,16 @@ def _more_soon(sock: socket.socket) -> bool:
     when it is full or when the upstream pauses, so a slow upstream's bytes are not held."""
     if isinstance(sock, ssl.SSLSocket) and sock.pending():
         return True
-    readable, _, _ = select.select([sock], [], [], _SILENCE)
-    return bool(readable)
+    return _readable(sock, _SILENCE)
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Whether ``sock`` has something to read (data, or its end) within ``timeout`` seconds.
+    ``poll``, not ``select``: the server raises its open-file limit, and select cannot watch a
+    descriptor of 1024 or more."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(timeout * 1000))
 
 
 def _as_bytes(block: bytearray) -> bytes:
@@ -415,10 +425,9 @@ def _still_open(sock: socket.socket) -> bool:
     """An idle connection is readable only if the server closed it (or sent what it should
     not have): either way it cannot be used."""
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
+        return not _readable(sock, 0)
     except (OSError, ValueError):
         return False
-    return not readable
 
 
 def _context(verify: bool) -> ssl.SSLContext:

@@ -172,3 +172,31 @@ def test_a_refused_connection_is_a_connect_error() -> None:
                 await http.get("/")
 
     asyncio.run(run())
+
+
+def test_a_socket_numbered_past_1023_is_watched() -> None:
+    # The server raises its open-file limit, and select() cannot watch such a descriptor: a
+    # body read on one must neither hang nor fail.
+    import os
+    import resource
+    import socket
+
+    from ocireg.ext.sync import transport
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    ours, theirs = socket.socketpair()
+    try:
+        high = socket.socket(fileno=os.dup2(ours.fileno(), 1500))
+        try:
+            assert transport._still_open(high)  # nothing to read: usable
+            assert not transport._more_soon(high)
+            theirs.sendall(b"x")
+            assert transport._more_soon(high)
+            assert not transport._still_open(high)  # something unasked for came
+        finally:
+            high.close()
+    finally:
+        ours.close()
+        theirs.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
