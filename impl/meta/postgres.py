@@ -146,6 +146,10 @@ class Transaction:
         return cursor
 
     def executescript(self, sql: str) -> Any:
+        # Scripts are schema (CREATE ... IF NOT EXISTS: the meta DB's, browser sessions',
+        # extensions' tables), which race in PostgreSQL's catalogs when several workers or
+        # instances start at once: one script at a time per database, until the commit.
+        self._connection.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
         return self._connection.execute(sql)  # no parameters: several statements may run
 
 

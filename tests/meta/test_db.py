@@ -306,3 +306,32 @@ def test_extension_tables_take_the_shared_sql(meta: MetaDB) -> None:
     assert sorted((row["name"], row[1], row["at"]) for row in rows) == [
         ("100%", 7, 1.5), ("a?b", 3, 0.1)]  # fmt: skip
     assert dict(rows[0]).keys() == {"name", "n", "at"}
+
+
+def test_schema_scripts_of_many_processes_at_once_do_not_collide(backend: Backend) -> None:
+    # Every worker and instance creates the session and extension tables it needs at start
+    # (CREATE ... IF NOT EXISTS), which race in PostgreSQL's catalogs unless taken in turn.
+    import threading
+
+    dbs = [backend.open() for _ in range(8)]
+    start = threading.Barrier(len(dbs))
+    failures: list[BaseException] = []
+
+    def create(db: MetaDB) -> None:
+        start.wait()
+        try:
+            for n in range(5):
+                with db.extension_write() as tx:
+                    tx.executescript(
+                        f"CREATE TABLE IF NOT EXISTS race_{n} (a INTEGER, b TEXT);"
+                        f"CREATE INDEX IF NOT EXISTS race_{n}_a ON race_{n} (a);"
+                    )
+        except BaseException as error:  # reported below, with every thread's
+            failures.append(error)
+
+    threads = [threading.Thread(target=create, args=(db,)) for db in dbs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
