@@ -75,6 +75,7 @@ class Producer:
         self._guard = threading.Lock()
         self._in_flight: set[int] = set()
         self._unconfirmed: list[int] = []
+        self._being_confirmed: set[int] = set()  # taken by the confirmer, not yet written
         self._confirming = False  # a confirmer is running or queued
 
     def emit(self, kind: str, repo: str, data: dict[str, Any]) -> None:
@@ -160,14 +161,19 @@ class Producer:
                 if not seqs:
                     self._confirming = False
                     return
+                # known to settle_stale until written: not yet confirmed, never stale
+                self._being_confirmed.update(seqs)
             try:
                 self.outbox.confirm(seqs)
             except Exception:  # kept, to be tried again by settle_stale
                 log.exception("events: could not confirm %d event(s)", len(seqs))
                 with self._guard:
+                    self._being_confirmed.difference_update(seqs)
                     self._unconfirmed[:0] = seqs
                     self._confirming = False
                 return
+            with self._guard:
+                self._being_confirmed.difference_update(seqs)
 
     def settle_stale(self) -> int:
         """Settle what no commit will settle: the intents of processes that are gone, and this
@@ -177,7 +183,7 @@ class Producer:
         self._confirm_soon()
         with self._guard:  # no intent is written, nor confirmed, while this looks
             me = self.owner()
-            known = self._in_flight | set(self._unconfirmed)
+            known = self._in_flight | set(self._unconfirmed) | self._being_confirmed
             stale = [
                 intent
                 for intent in self.outbox.intents()

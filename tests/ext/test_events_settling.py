@@ -136,3 +136,24 @@ def test_an_intent_in_flight_is_left_to_its_commit(outbox: Outbox) -> None:
     assert len(outbox.intents()) == 1
     settle(True)
     assert outbox.intents() == []
+
+
+def test_an_intent_being_confirmed_is_not_taken_for_stale(outbox: Outbox) -> None:
+    # The periodic settling runs in the scheduler's thread while the confirmer writes: an
+    # intent taken by the confirmer and not yet written is neither stale nor dropped, even
+    # when storage no longer shows its change (its tag has moved on since).
+    made = producer(outbox, Storage())
+    confirm = outbox.confirm
+    settled: list[int] = []
+
+    def settling_meanwhile(seqs: list[int]) -> None:
+        settled.append(made.settle_stale())
+        confirm(seqs)
+
+    outbox.confirm = settling_meanwhile  # type: ignore[method-assign]
+    settle = made.journal(pushed("t0"))
+    assert settle is not None
+    settle(True)  # outside a loop: confirmed at once
+    assert settled == [0]
+    assert outbox.intents() == []
+    assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1
