@@ -13,7 +13,7 @@ from typing import Any
 from ocireg import __version__, unused
 from ocireg.config import Config, config_json_schema, default_config, load_config
 from ocireg.configcheck import ConfigError
-from ocireg.launch import started
+from ocireg.heap import started
 from ocireg.logs import configure_logging
 from ocireg.notices import startup_warnings
 from ocireg.preflight import check_environment

@@ -90,3 +90,15 @@ def collector_paused() -> Iterator[None]:
             _paused -= 1
             if _paused == 0:
                 gc.enable()
+
+
+def started() -> None:
+    """Start-up is over: collect from here on, leaving what start-up made out of it.
+
+    Freezing without a collection first keeps start-up's own cyclic garbage for good: a few
+    thousand objects (3,600 of 138,000 measured after an app build), a bounded one-off cost.
+    A collection here would cost 40-90 ms on the way to the first answer, and enabling without
+    freezing would make the first requests pay a full collection of the whole start-up heap."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()

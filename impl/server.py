@@ -24,8 +24,7 @@ from ocireg.auth import htpasswd
 from ocireg.config import Config, HTTPConfig, TLSConfig
 from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protocol_factory
 from ocireg.extensions.loading import prepare_all
-from ocireg.heap import pin_mmap_threshold
-from ocireg.launch import started
+from ocireg.heap import pin_mmap_threshold, started
 from ocireg.logs import event, logging_config
 from ocireg.openfiles import raise_open_file_limit
 from ocireg.registry.layout import META_DIR
