@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -73,10 +74,12 @@ def test_a_cancelled_wait_leaves_the_lock_free(tmp_path: Path, postgres: Postgre
         locks.close()
 
 
-def test_a_periodic_round_runs_on_one_instance(tmp_path: Path, postgres: Postgres) -> None:
-    """Two schedulers with state directories apart (two machines): the round is claimed in
-    the database, so it runs once, and the other instance learns when it is due next."""
-    url = postgres.new_database()
+def _two_instances_run(
+    tmp_path: Path, url: str, job: str, settle: float, **every: Any
+) -> list[str]:
+    """Schedule ``job`` hourly, due now, on two schedulers with state directories apart (two
+    machines) sharing the database at ``url``; the owners whose rounds ran, once at least one
+    did and ``settle`` seconds passed (or both did)."""
     shared = AdvisoryLocks(url), AdvisoryLocks(url)
     rounds: list[str] = []
 
@@ -84,7 +87,7 @@ def test_a_periodic_round_runs_on_one_instance(tmp_path: Path, postgres: Postgre
         async def work() -> None:
             rounds.append(owner)
 
-        return lambda: [Task(f"tick:{owner}", work)]
+        return lambda: [Task(f"{job}:{owner}", work)]
 
     async def scenario() -> None:
         schedulers = [
@@ -92,19 +95,30 @@ def test_a_periodic_round_runs_on_one_instance(tmp_path: Path, postgres: Postgre
             for name, locks in zip(("one", "two"), shared, strict=True)
         ]
         for owner, scheduler in zip(("one", "two"), schedulers, strict=True):
-            scheduler.every("tick", 3600, job_of(owner), first_delay=0)
+            scheduler.every(job, 3600, job_of(owner), first_delay=0, **every)
             await scheduler.start()
-        async with asyncio.timeout(30):
-            while not rounds:
-                await asyncio.sleep(0.05)
-        await asyncio.sleep(1.0)  # the other had every chance to run one
+        deadline = time.monotonic() + 30
+        while not rounds and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        deadline = time.monotonic() + settle  # the other had every chance to run one
+        while len(rounds) < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
         for scheduler in schedulers:
             await scheduler.stop()
 
-    asyncio.run(scenario())
-    for locks in shared:
-        locks.close()
-    assert len(rounds) == 1
+    try:
+        asyncio.run(scenario())
+    finally:
+        for locks in shared:
+            locks.close()
+    return rounds
+
+
+def test_a_periodic_round_runs_on_one_instance(tmp_path: Path, postgres: Postgres) -> None:
+    """The round is claimed in the database, so it runs once, and the other instance learns
+    when it is due next."""
+    url = postgres.new_database()
+    assert len(_two_instances_run(tmp_path, url, "tick", settle=1.0)) == 1
     (last,) = pg_rows(url, "SELECT last FROM scheduler_rounds WHERE job = 'tick'")
     assert abs(last[0] - time.time()) < 60
 
@@ -115,31 +129,6 @@ def test_a_round_of_state_kept_per_machine_runs_on_each_instance(
     """A job whose state is each machine's own (``across_instances=False``, the CVE tables)
     runs its round on every instance, still once per machine."""
     url = postgres.new_database()
-    shared = AdvisoryLocks(url), AdvisoryLocks(url)
-    rounds: list[str] = []
-
-    def job_of(owner: str) -> Callable[[], list[Task]]:
-        async def work() -> None:
-            rounds.append(owner)
-
-        return lambda: [Task(f"local:{owner}", work)]
-
-    async def scenario() -> None:
-        schedulers = [
-            Scheduler(1, tmp_path / name, SharedRounds(locks))
-            for name, locks in zip(("one", "two"), shared, strict=True)
-        ]
-        for owner, scheduler in zip(("one", "two"), schedulers, strict=True):
-            scheduler.every("local", 3600, job_of(owner), first_delay=0, across_instances=False)
-            await scheduler.start()
-        async with asyncio.timeout(30):
-            while len(rounds) < 2:
-                await asyncio.sleep(0.05)
-        for scheduler in schedulers:
-            await scheduler.stop()
-
-    asyncio.run(scenario())
-    for locks in shared:
-        locks.close()
+    rounds = _two_instances_run(tmp_path, url, "local", settle=30, across_instances=False)
     assert sorted(rounds) == ["one", "two"]
     assert pg_rows(url, "SELECT to_regclass('scheduler_rounds')") == [(None,)]  # never claimed
