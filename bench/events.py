@@ -125,6 +125,18 @@ def settled(pid: int, sinks: list[str], timeout: float = 30.0) -> None:
     raise RuntimeError("the registry did not settle")
 
 
+def write_config(workdir: Path, port: int, sinks: list[str]) -> Path:
+    """``workdir/config.json``: ocireg on ``workdir/root`` with one HTTP sink per URL."""
+    config: dict[str, Any] = ocireg_config(workdir / "root", port)
+    if sinks:
+        config["extensions"] = {
+            "events": {"sinks": [{"type": "http", "address": url} for url in sinks]}
+        }
+    path = workdir / "config.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
 @contextmanager
 def registry(sinks: list[str], workdir: Path | None = None, warm: bool = False) -> Iterator[str]:
     """ocireg with one HTTP sink per URL in ``sinks``, on ``workdir``'s root if given;
@@ -132,13 +144,7 @@ def registry(sinks: list[str], workdir: Path | None = None, warm: bool = False) 
     with _workdir("bench-events-") as fresh:
         workdir = workdir or fresh
         port = free_port()
-        config: dict[str, Any] = ocireg_config(workdir / "root", port)
-        if sinks:
-            config["extensions"] = {
-                "events": {"sinks": [{"type": "http", "address": url} for url in sinks]}
-            }
-        (workdir / "config.json").write_text(json.dumps(config))
-        argv = [sys.executable, "-m", "ocireg", "serve", str(workdir / "config.json")]
+        argv = [sys.executable, "-m", "ocireg", "serve", str(write_config(workdir, port, sinks))]
         with _process("ocireg", argv, workdir, port) as server:
             if warm:
                 settled(server.pid, sinks)

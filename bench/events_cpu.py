@@ -21,11 +21,10 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from events import Receiver, push_many, settled
+from events import Receiver, push_many, settled, write_config
 from procstat import _TICKS, tree
-from servers import _process, _workdir, free_port, ocireg_config
+from servers import _process, _workdir, free_port
 
 # uvicorn raises the signal it caught again once it has stopped, with the handler it found
 # restored: this one writes the profile.
@@ -64,14 +63,8 @@ def _children_cpu(pid: int) -> float:
 def registry(sinks: list[str], profile: Path | None) -> Iterator[tuple[str, int]]:
     with _workdir("bench-events-cpu-") as workdir:
         port = free_port()
-        config: dict[str, Any] = ocireg_config(workdir / "root", port)
-        if sinks:
-            config["extensions"] = {
-                "events": {"sinks": [{"type": "http", "address": url} for url in sinks]}
-            }
-        (workdir / "config.json").write_text(json.dumps(config))
         run = ["-c", _PROFILED, str(profile)] if profile else ["-m", "ocireg"]
-        argv = [sys.executable, *run, "serve", str(workdir / "config.json")]
+        argv = [sys.executable, *run, "serve", str(write_config(workdir, port, sinks))]
         with _process("ocireg", argv, workdir, port) as server:
             yield server.url, server.pid
 
