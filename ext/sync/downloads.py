@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import os
 import time
@@ -36,6 +37,7 @@ from ocireg.registry.ondemand import BlobSource
 from ocireg.registry.store import Registry
 from ocireg.registry.uploads import ChunkInfo
 
+from .blocks import BlockPool
 from .counters import Counting
 from .staging import Staging
 from .upstream import NotUpstream, Upstream, UpstreamError
@@ -44,6 +46,7 @@ log = logging.getLogger("ocireg.sync")
 CHUNK = 1 << 20
 _POLL = 0.5  # a reader looks at the file at least this often, whatever it was told
 RECENT = 8  # pieces kept for readers that keep up (8 MiB with the upstream client's blocks)
+_READ_BLOCKS = 4  # blocks a reader behind reads the file into, reused (blocks.py)
 
 
 @dataclass(frozen=True)
@@ -350,17 +353,17 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield b""
 
 
-def _open(download: Download, upload: Path) -> BinaryIO:
+def _open(download: Download, upload: Path) -> io.FileIO:
     """The session file, or the blob it became if it was committed meanwhile."""
     try:
-        return open(upload, "rb")
+        return open(upload, "rb", buffering=0)
     except FileNotFoundError:
         committed = download.registry.driver.local_path(
             layout.blob_file(download.repo, download.digest)
         )
         if committed is None or download.error is not None:
             raise UpstreamError(f"blob {download.digest}: {download.error}") from None
-        return open(committed, "rb")
+        return open(committed, "rb", buffering=0)
 
 
 def _in_memory(download: Download, at: int, most: int) -> memoryview | None:
@@ -378,14 +381,15 @@ async def _follow(
     """The download's bytes as they arrive (from memory while it keeps up, else from its
     session file), until ``size`` of them. The file is opened on the first read: a HEAD, which
     reads nothing, opens nothing. A piece is in memory only once it is on its way to the file,
-    and its bytes are those the file gets."""
+    and its bytes are those the file gets. What is read from the file goes into a few reused
+    blocks (a reader behind the download reads most of a large blob so)."""
     sent = 0
+    blocks = BlockPool(CHUNK, _READ_BLOCKS)
     with _open(download, upload) as handle:
         while sent < size:
             chunk: bytes | memoryview | None = _in_memory(download, sent, size - sent)
             if chunk is None:
-                handle.seek(sent)
-                chunk = handle.read(min(CHUNK, size - sent))
+                chunk = _read_at(handle, sent, blocks.take(), size - sent)
             if chunk:
                 sent += len(chunk)
                 yield chunk
@@ -400,3 +404,12 @@ async def _follow(
             moved = download.moved
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(moved.wait(), _POLL)
+
+
+def _read_at(handle: io.FileIO, at: int, block: bytearray, most: int) -> memoryview:
+    """What the file holds from ``at`` on (``most`` bytes at most), read into ``block``: one
+    read, no new buffer."""
+    handle.seek(at)
+    view = memoryview(block)[: min(len(block), most)]
+    got = handle.readinto(view)
+    return view[: got or 0]

@@ -33,9 +33,14 @@ from typing import cast
 import h11
 import httpx
 
+from .blocks import BlockPool
+
 BLOCK = 1 << 20  # a body block: what the event loop handles at a time
 SMALL = 1 << 16  # a body up to this size is read with the head, in the same thread hop
 QUEUED = 4  # blocks read ahead of the consumer, at most (memory: QUEUED * BLOCK)
+# blocks a body reuses (blocks.py): those queued, the ones its consumer keeps (a download keeps
+# its last 8 for the pulls that follow it) and those being written and sent
+POOLED = 16
 _KEPT = 8  # idle connections kept per origin
 _SILENCE = 0.005  # seconds without a byte after which a partly filled block is handed on
 _HEADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ocireg-sync-http")
@@ -277,6 +282,7 @@ class _Body(httpx.AsyncByteStream):
         self._head = head
         self._loop = loop
         self._blocks: queue.Queue[object] = queue.Queue(QUEUED)
+        self._pool = BlockPool(BLOCK, POOLED)
         self._ready = asyncio.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -336,6 +342,8 @@ class _Body(httpx.AsyncByteStream):
             self._put(httpx.ReadError(f"{type(error).__name__}: {error}"))
         else:
             self._put(_END)
+        finally:
+            self._pool.clear()
 
     def _by_length(self) -> None:
         assert self._head.length is not None
@@ -345,7 +353,7 @@ class _Body(httpx.AsyncByteStream):
             self._put(self._head.early)
         sock = self._connection.sock
         while left > 0 and not self._stop.is_set():
-            block = bytearray(min(BLOCK, left))
+            block = self._pool.take() if left >= BLOCK else bytearray(left)
             view, filled = memoryview(block), 0
             while filled < len(block):
                 got = sock.recv_into(view[filled:])

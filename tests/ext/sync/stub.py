@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import threading
 import time
 from collections.abc import Iterator
@@ -41,9 +42,12 @@ class Stub:
         return [layer["digest"] for layer in json.loads(self.manifest)["layers"]]
 
 
-def _image(layers: int, layer_size: int) -> tuple[bytes, dict[str, bytes]]:
+def _image(layers: int, layer_size: int, varied: bool) -> tuple[bytes, dict[str, bytes]]:
     config = json.dumps({"architecture": "amd64", "os": "linux", "rootfs": {}}).encode()
-    contents = [bytes([n]) * layer_size for n in range(layers)]
+    if varied:  # no two blocks alike: a block served in place of another shows
+        contents = [random.Random(n).randbytes(layer_size) for n in range(layers)]
+    else:
+        contents = [bytes([n]) * layer_size for n in range(layers)]
     blobs = {_digest(data): data for data in [config, *contents]}
     manifest = {
         "schemaVersion": 2,
@@ -58,8 +62,8 @@ def _image(layers: int, layer_size: int) -> tuple[bytes, dict[str, bytes]]:
 
 
 @contextmanager
-def stub_upstream(layers: int = 1, layer_size: int = 4096) -> Iterator[Stub]:
-    manifest, blobs = _image(layers, layer_size)
+def stub_upstream(layers: int = 1, layer_size: int = 4096, varied: bool = False) -> Iterator[Stub]:
+    manifest, blobs = _image(layers, layer_size, varied)
     port = free_port()
     stub = Stub(f"http://127.0.0.1:{port}", manifest, blobs)
 
