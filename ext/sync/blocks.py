@@ -13,8 +13,14 @@ from __future__ import annotations
 
 import sys
 
-# references to a block nobody uses: the pool's list, the loop's variable, getrefcount's argument
-_UNUSED = 3
+
+def _references(blocks: list[bytearray], index: int) -> int:
+    return sys.getrefcount(blocks[index])
+
+
+# What _references counts for a block held only by the pool's list: measured, not assumed, since
+# what a call adds to the count depends on the interpreter's version (3.14 borrows references)
+_UNUSED = _references([bytearray(1)], 0)
 
 
 class BlockPool:
@@ -28,9 +34,9 @@ class BlockPool:
 
     def take(self) -> bytearray:
         """A block that no one else refers to; its content is whatever it held before."""
-        for block in self._blocks:
-            if sys.getrefcount(block) == _UNUSED:
-                return block
+        for index in range(len(self._blocks)):
+            if _references(self._blocks, index) == _UNUSED:
+                return self._blocks[index]
         block = bytearray(self.size)
         if len(self._blocks) < self._kept:
             self._blocks.append(block)
