@@ -32,6 +32,9 @@ it is there, whole, the first time it is used:
   server and test client (about 0.05 CPU s). The package is created without running its
   ``__init__``: each of the names it exports is imported from its own module when first read,
   and any other name runs the ``__init__`` then.
+* ``uvicorn``'s package module likewise: its ``__init__`` imports ``uvicorn.main``, the
+  command line, with click (about 0.015 CPU s); ocireg runs uvicorn's ``Config`` and
+  ``Server`` itself.
 
 :func:`for_serving` is for ``ocireg serve`` alone, before the server's modules are imported:
 tests and embedders importing ocireg get their libraries as usual.
@@ -58,13 +61,20 @@ CLASSES_ON_USE = {
     "starlette.testclient": {"TestClient": False},
     "starlette.templating": {"Jinja2Templates": True},
 }
-# The names werkzeug/__init__.py exports, each with the module that defines it.
+# The names each package's __init__.py exports, each with the module that defines it.
 PACKAGE_EXPORTS = {
     "werkzeug": {
         "run_simple": "werkzeug.serving",
         "Client": "werkzeug.test",
         "Request": "werkzeug.wrappers",
         "Response": "werkzeug.wrappers",
+    },
+    "uvicorn": {
+        "__version__": "uvicorn._version",
+        "Config": "uvicorn.config",
+        "Server": "uvicorn.server",
+        "main": "uvicorn.main",
+        "run": "uvicorn.main",
     },
 }
 

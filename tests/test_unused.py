@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 # The CLI's serve command in a process of its own (what it leaves out lasts the process), with
-# the server loop replaced by requests through the app that serve would have run: one as
-# uvicorn makes it, then what is loaded, then the deferred libraries used.
+# the server's loop replaced by requests through the app that serve built (uvicorn's Config
+# loaded as for listening): one as uvicorn makes it, then what is loaded, then the deferred
+# libraries used.
 _SERVE_ONCE = """
 import asyncio, json, sys, types
 
@@ -27,14 +28,17 @@ async def get(app, path):
     await app(scope, receive, send)
     return sent[0]["status"], dict(sent[0]["headers"]).get(b"docker-distribution-api-version")
 
-def serve_once(config):
-    from ocireg.app import create_app
+def run_once(server):
+    server.config.load()  # what uvicorn does before it listens
+    serve_once(server.config.loaded_app)
+    server.started = True
 
-    app = create_app(config)
+def serve_once(app):
     status, api = asyncio.run(get(app, "/v2/"))
     libraries = ("flask", "rich", "pygments", "httpx._main", "urllib3", "connexion", "httpx",
                  "jinja2", "requests", "starlette.testclient", "starlette.templating",
-                 "werkzeug.serving", "werkzeug.test", "urllib.request", "watchfiles")
+                 "werkzeug.serving", "werkzeug.test", "urllib.request", "watchfiles", "click",
+                 "uvicorn", "uvicorn.main", "websockets", "multiprocessing", "werkzeug")
     kinds = {name: type(sys.modules[name]).__name__ for name in libraries
              if sys.modules.get(name) is not None}
     status_json, _ = asyncio.run(get(app, "/openapi.json"))  # connexion's spec server
@@ -69,9 +73,20 @@ def serve_once(config):
         ],
     }))
 
-server = types.ModuleType("ocireg.server")
-server.serve = serve_once
-sys.modules["ocireg.server"] = server
+def patch_server():  # once serve has imported it, after what for_serving does
+    import ocireg.server
+
+    ocireg.server._Server.run = run_once
+
+from ocireg import unused
+
+for_serving = unused.for_serving
+
+def for_serving_then_patch():
+    for_serving()
+    patch_server()
+
+unused.for_serving = for_serving_then_patch
 
 from ocireg.cli import main
 
@@ -92,9 +107,12 @@ def test_serve_leaves_out_and_defers_what_it_does_not_use(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert (answer["status"], answer["api"], answer["spec"]) == (200, "registry/2.0", 200)
-    # Loaded only as stand-ins after start and the first requests; the rest not at all.
+    # Loaded only as stand-ins (or packages whose __init__ has not run) after start and the
+    # first requests; the rest (click, websockets, multiprocessing, ...) not at all.
     assert answer["kinds"] == {
         "connexion": "module",
+        "uvicorn": "_Package",
+        "werkzeug": "_Package",
         "httpx": "_StandIn",
         "jinja2": "_StandIn",
         "requests": "_StandIn",
@@ -102,6 +120,7 @@ def test_serve_leaves_out_and_defers_what_it_does_not_use(tmp_path: Path) -> Non
         "starlette.templating": "_StandIn",
         "urllib.request": "_StandIn",
     }
-    deferred = sorted(name for name in answer["kinds"] if name != "connexion")
-    assert answer["found"] == [[True] * len(deferred), deferred]  # found, still not imported
+    deferred = sorted(name for name, kind in answer["kinds"].items() if kind == "_StandIn")
+    # every one is found, and the stand-ins are still not imported
+    assert answer["found"] == [[True] * (len(answer["kinds"]) - 1), deferred]
     assert answer["used"] == [200, True, "module", "/a b", True, "werkzeug.serving", 404, 200]
