@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 # The CLI's serve command in a process of its own (what it leaves out lasts the process), with
@@ -38,7 +39,8 @@ def serve_once(app):
     libraries = ("flask", "rich", "pygments", "httpx._main", "urllib3", "connexion", "httpx",
                  "jinja2", "requests", "starlette.testclient", "starlette.templating",
                  "werkzeug.serving", "werkzeug.test", "urllib.request", "watchfiles", "click",
-                 "uvicorn", "uvicorn.main", "websockets", "multiprocessing", "werkzeug")
+                 "uvicorn", "uvicorn.main", "websockets", "multiprocessing", "werkzeug",
+                 "importlib.metadata")
     kinds = {name: type(sys.modules[name]).__name__ for name in libraries
              if sys.modules.get(name) is not None}
     status_json, _ = asyncio.run(get(app, "/openapi.json"))  # connexion's spec server
@@ -88,9 +90,10 @@ def for_serving_then_patch():
 
 unused.for_serving = for_serving_then_patch
 
-from ocireg.cli import main
+from ocireg.launch import main  # the ocireg command's entry point
 
-sys.exit(main(["serve", sys.argv[1]]))
+sys.argv = ["ocireg", "serve", sys.argv[1]]
+sys.exit(main())
 """
 
 
@@ -119,6 +122,8 @@ def test_serve_leaves_out_and_defers_what_it_does_not_use(tmp_path: Path) -> Non
         "starlette.testclient": "_StandIn",
         "starlette.templating": "_StandIn",
         "urllib.request": "_StandIn",
+        # imported for pydantic's plugins when there are any, else not used at all
+        "importlib.metadata": "module" if entry_points(group="pydantic") else "_StandIn",
     }
     deferred = sorted(name for name, kind in answer["kinds"].items() if kind == "_StandIn")
     # every one is found, and the stand-ins are still not imported
