@@ -40,7 +40,8 @@ def serve_once(app):
                  "jinja2", "requests", "starlette.testclient", "starlette.templating",
                  "werkzeug.serving", "werkzeug.test", "urllib.request", "watchfiles", "click",
                  "uvicorn", "uvicorn.main", "websockets", "multiprocessing", "werkzeug",
-                 "importlib.metadata", "werkzeug.wrappers")
+                 "importlib.metadata", "werkzeug.wrappers", "werkzeug.wsgi",
+                 "werkzeug.http")
     kinds = {name: type(sys.modules[name]).__name__ for name in libraries
              if sys.modules.get(name) is not None}
     status_json, _ = asyncio.run(get(app, "/openapi.json"))  # connexion's spec server
@@ -71,6 +72,7 @@ def serve_once(app):
             type(werkzeug.Request({})) is Request,  # the stand-in class builds a real one
             werkzeug.run_simple.__module__,
             werkzeug.exceptions.NotFound.code,
+            list(werkzeug.local.ClosingIterator([1, 2])),  # the stand-in class builds one
             through_client,
         ],
     }))
@@ -122,10 +124,12 @@ def test_serve_leaves_out_and_defers_what_it_does_not_use(tmp_path: Path) -> Non
         "starlette.testclient": "_StandIn",
         "starlette.templating": "_StandIn",
         "urllib.request": "_StandIn",
+        "werkzeug.wsgi": "_StandIn",
         # imported for pydantic's plugins when there are any, else not used at all
         "importlib.metadata": "module" if entry_points(group="pydantic") else "_StandIn",
     }
     deferred = sorted(name for name, kind in answer["kinds"].items() if kind == "_StandIn")
     # every one is found, and the stand-ins are still not imported
     assert answer["found"] == [[True] * (len(answer["kinds"]) - 1), deferred]
-    assert answer["used"] == [200, True, "module", "/a b", True, "werkzeug.serving", 404, 200]
+    used = [200, True, "module", "/a b", True, "werkzeug.serving", 404, [1, 2], 200]
+    assert answer["used"] == used
