@@ -31,6 +31,7 @@ from ocireg.auth.policy import AccessControlConfig
 from ocireg.auth.settings import AuthConfig, authenticating
 from ocireg.cluster.settings import ClusterConfig
 from ocireg.configcheck import ConfigError, normalise_keys, validation_problems
+from ocireg.defaults import empty_list
 from ocireg.durations import Duration
 from ocireg.gcwindow import TimeWindow
 from ocireg.ratelimit import RateLimitConfig
@@ -62,7 +63,7 @@ class KeepRules(_Section):
 
 class KeepTags(KeepRules):
     patterns: list[str] = Field(
-        default_factory=list, description="Regular expressions; empty matches every tag."
+        default_factory=empty_list, description="Regular expressions; empty matches every tag."
     )
 
     @field_validator("patterns")
@@ -82,14 +83,14 @@ class RetentionPolicy(_Section):
     )
     deleteReferrers: bool = Field(False, description="Remove referrers of absent subjects.")
     deleteUntagged: bool = Field(True, description="Remove untagged manifests.")
-    keepTags: list[KeepTags] = Field(default_factory=list)
+    keepTags: list[KeepTags] = Field(default_factory=empty_list)
     keepUntagged: KeepRules | None = None
 
 
 class RetentionConfig(_Section):
     dryRun: bool = Field(False, description="Log each decision, change nothing.")
     delay: Duration | None = Field(None, description="Age before untagged content goes (gcDelay).")
-    policies: list[RetentionPolicy] = Field(default_factory=list)
+    policies: list[RetentionPolicy] = Field(default_factory=empty_list)
 
 
 # zot's storage drivers: s3 is served; the others are refused, since serving such a file would
@@ -315,7 +316,7 @@ class HTTPConfig(_Section):
     realm: str = "ocireg"
     allowOrigin: str | None = None
     tls: TLSConfig | None = None
-    compat: list[Literal["docker2s2"]] = Field(default_factory=list)
+    compat: list[Literal["docker2s2"]] = Field(default_factory=empty_list)
     auth: AuthConfig | None = None
     accessControl: AccessControlConfig | None = None
     ratelimit: RateLimitConfig | None = None

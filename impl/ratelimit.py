@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ocireg.defaults import empty_list
 from ocireg.errors import ErrorCode, RegistryError, error_response
 
 _PRUNE_EVERY = 1024
@@ -30,7 +31,7 @@ class MethodRate(BaseModel):
 class RateLimitConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     rate: float | None = Field(None, gt=0, description="Requests per second per client.")
-    methods: list[MethodRate] = Field(default_factory=list)
+    methods: list[MethodRate] = Field(default_factory=empty_list)
 
 
 class Buckets:

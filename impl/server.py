@@ -16,7 +16,6 @@ from typing import Any
 import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
-from uvicorn.supervisors import Multiprocess
 
 from ocireg import lifecycle
 from ocireg.app import cluster_membership, create_app, plan
@@ -26,11 +25,11 @@ from ocireg.connections import ConnectionGuard, GuardedHttpToolsProtocol, protoc
 from ocireg.extensions.loading import prepare_all
 from ocireg.heap import pin_mmap_threshold, started
 from ocireg.logs import event, logging_config
+from ocireg.nowebsocket import RefuseWebSocket
 from ocireg.openfiles import raise_open_file_limit
 from ocireg.registry.layout import META_DIR
 from ocireg.routing import check_spec, remember_checks_in
 from ocireg.tls import ClientCertHttpToolsProtocol
-from ocireg.workers import fork_workers
 
 CONFIG_ENV = "OCIREG_CONFIG_JSON"
 TOLD_ENV = "OCIREG_TOLD_JSON"  # what the parent has warned about, not to be repeated by workers
@@ -121,23 +120,6 @@ class _Server(uvicorn.Server):
         lifecycle.stopped(self.reason)
 
 
-class _Supervisor(Multiprocess):
-    """uvicorn's supervisor of several workers, which remembers why it stops."""
-
-    reason: str | None = None
-
-    def handle_int(self) -> None:
-        self.reason = self.reason or "SIGINT"
-        super().handle_int()
-
-    def handle_term(self) -> None:
-        self.reason = self.reason or "SIGTERM"
-        super().handle_term()
-
-    def a_worker_failed_to_start(self) -> bool:
-        return any(process.exitcode == STARTUP_FAILURE for process in self.processes)
-
-
 def _serve_one(options: dict[str, Any], config: Config, extensions: list[str]) -> None:
     server = _Server(uvicorn.Config(_build(config), **options), config, extensions)
     server.run()
@@ -149,6 +131,8 @@ def _supervise(options: dict[str, Any], config: Config, extensions: list[str]) -
     """Several workers on one socket, bound and listening in this parent before they start:
     a connection made while they start waits in the queue rather than being refused. The
     start line is this parent's, once for all workers."""
+    from ocireg.supervisor import Supervisor  # multiprocessing: not for one worker
+
     os.environ[CONFIG_ENV] = config.model_dump_json()
     os.environ[TOLD_ENV] = json.dumps(htpasswd.told())
     settings = uvicorn.Config(
@@ -157,7 +141,7 @@ def _supervise(options: dict[str, Any], config: Config, extensions: list[str]) -
     listener = settings.bind_socket()  # a bind error is logged there, and exits
     listener.listen(settings.backlog)
     lifecycle.started(config, extensions, listener)
-    supervisor = _Supervisor(settings, [listener])
+    supervisor = Supervisor(settings, [listener])
     started()  # before the workers fork: they inherit what is frozen, and collect
     supervisor.run()
     failed = supervisor.a_worker_failed_to_start()
@@ -181,6 +165,7 @@ def serve(config: Config) -> None:
         "port": config.http.port,
         "loop": "uvloop",  # stdlib asyncio with several workers stalls on Nagle (44 ms)
         "http": "httptools",
+        "ws": RefuseWebSocket,  # no route takes one: see impl/nowebsocket.py
         # Every worker logs as this process does: JSON lines, uvicorn's own included.
         "log_config": logging_config(config.log.level, config.log.output),
         "log_level": None,
@@ -205,6 +190,8 @@ def serve(config: Config) -> None:
     prepare_all(config, enabled)
     extensions = [each.name for each in enabled]
     if config.http.workers > 1:
+        from ocireg.workers import fork_workers  # multiprocessing: not for one worker
+
         if fork_workers():
             check_spec(spec)  # once here, not in each worker: they inherit the result
         _supervise(options, config, extensions)

@@ -31,7 +31,15 @@ it is there, whole, the first time it is used:
   Flask path) and ``werkzeug.local``; importing the package would also import its development
   server and test client (about 0.05 CPU s). The package is created without running its
   ``__init__``: each of the names it exports is imported from its own module when first read,
-  and any other name runs the ``__init__`` then.
+  and any other name runs the ``__init__`` then. ``werkzeug.Request`` itself is a class of
+  the same name that imports werkzeug's request and response classes (about 0.04 CPU s) and
+  builds a real request when called: connexion only names it. ``werkzeug.wsgi`` (with
+  werkzeug's HTTP parsing and data structures, about 0.02 CPU s) stands in likewise for
+  ``werkzeug.local``, connexion's context, which imports its ``ClosingIterator`` for a WSGI
+  middleware that ocireg never builds.
+* ``uvicorn``'s package module likewise: its ``__init__`` imports ``uvicorn.main``, the
+  command line, with click (about 0.015 CPU s); ocireg runs uvicorn's ``Config`` and
+  ``Server`` itself.
 
 :func:`for_serving` is for ``ocireg serve`` alone, before the server's modules are imported:
 tests and embedders importing ocireg get their libraries as usual.
@@ -57,14 +65,21 @@ DEFERRED_WHEN_SERVING = ("requests", "jinja2", "httpx", "urllib.request")
 CLASSES_ON_USE = {
     "starlette.testclient": {"TestClient": False},
     "starlette.templating": {"Jinja2Templates": True},
+    "werkzeug.wsgi": {"ClosingIterator": False},
 }
-# The names werkzeug/__init__.py exports, each with the module that defines it.
+# The names each package's __init__.py exports, each with the module that defines it.
 PACKAGE_EXPORTS = {
     "werkzeug": {
         "run_simple": "werkzeug.serving",
         "Client": "werkzeug.test",
-        "Request": "werkzeug.wrappers",
         "Response": "werkzeug.wrappers",
+    },
+    "uvicorn": {
+        "__version__": "uvicorn._version",
+        "Config": "uvicorn.config",
+        "Server": "uvicorn.server",
+        "main": "uvicorn.main",
+        "run": "uvicorn.main",
     },
 }
 
@@ -193,8 +208,32 @@ def packages_on_use(packages: dict[str, dict[str, str]]) -> None:
         sys.modules[name] = package
 
 
+# package: {class it exports: the module that defines it}, each a class of the same name whose
+# call imports that module and builds the real object
+PACKAGE_CLASSES_ON_USE = {"werkzeug": {"Request": "werkzeug.wrappers"}}
+
+
+def _class_from(module: str, name: str) -> type:
+    """A class named ``name`` whose call imports ``module`` and calls its ``name`` instead."""
+
+    def build(_cls: type, *args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), name)(*args, **kwargs)
+
+    return type(name, (), {"__new__": build, "__module__": module})
+
+
+def package_classes_on_use(packages: dict[str, dict[str, str]]) -> None:
+    """Give each package whose ``__init__`` has not run (:func:`packages_on_use`) the named
+    classes as classes on use."""
+    for package, classes in packages.items():
+        if isinstance(sys.modules.get(package), _Package):
+            for name, module in classes.items():
+                setattr(sys.modules[package], name, _class_from(module, name))
+
+
 def for_serving() -> None:
     leave_out(UNUSED_WHEN_SERVING)
     defer(DEFERRED_WHEN_SERVING)
+    packages_on_use(PACKAGE_EXPORTS)  # first: a stand-in for werkzeug.wsgi finds werkzeug
+    package_classes_on_use(PACKAGE_CLASSES_ON_USE)
     classes_on_use(CLASSES_ON_USE)
-    packages_on_use(PACKAGE_EXPORTS)

@@ -118,3 +118,18 @@ def test_ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() -> None:
     assert same_host == {"2001:db8:1:2::/64"}
     assert client_key(("2001:db8:1:3::1", 443, 0, 0)) != same_host.pop()
     assert client_key(("::ffff:10.0.0.5", 443, 0, 0)) == client_key(("10.0.0.5", 443))
+
+
+def test_a_websocket_upgrade_is_refused_with_403(tmp_path: Path) -> None:
+    """No route takes a WebSocket: the upgrade gets uvicorn's refusal of an unaccepted one,
+    and the server goes on answering."""
+    upgrade = (
+        b"GET /v2/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with live_server(tmp_path) as live, _connect(live) as sock:
+        sock.sendall(upgrade)
+        answer = _read_until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+        assert b"\r\nConnection: close\r\nContent-Length: 0\r\n" in answer
+        assert httpx.get(live.url + "/v2/").status_code == 200

@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 # The CLI's serve command in a process of its own (what it leaves out lasts the process), with
-# the server loop replaced by requests through the app that serve would have run: one as
-# uvicorn makes it, then what is loaded, then the deferred libraries used.
+# the server's loop replaced by requests through the app that serve built (uvicorn's Config
+# loaded as for listening): one as uvicorn makes it, then what is loaded, then the deferred
+# libraries used.
 _SERVE_ONCE = """
 import asyncio, json, sys, types
 
@@ -27,14 +29,19 @@ async def get(app, path):
     await app(scope, receive, send)
     return sent[0]["status"], dict(sent[0]["headers"]).get(b"docker-distribution-api-version")
 
-def serve_once(config):
-    from ocireg.app import create_app
+def run_once(server):
+    server.config.load()  # what uvicorn does before it listens
+    serve_once(server.config.loaded_app)
+    server.started = True
 
-    app = create_app(config)
+def serve_once(app):
     status, api = asyncio.run(get(app, "/v2/"))
     libraries = ("flask", "rich", "pygments", "httpx._main", "urllib3", "connexion", "httpx",
                  "jinja2", "requests", "starlette.testclient", "starlette.templating",
-                 "werkzeug.serving", "werkzeug.test", "urllib.request", "watchfiles")
+                 "werkzeug.serving", "werkzeug.test", "urllib.request", "watchfiles", "click",
+                 "uvicorn", "uvicorn.main", "websockets", "multiprocessing", "werkzeug",
+                 "importlib.metadata", "werkzeug.wrappers", "werkzeug.wsgi",
+                 "werkzeug.http")
     kinds = {name: type(sys.modules[name]).__name__ for name in libraries
              if sys.modules.get(name) is not None}
     status_json, _ = asyncio.run(get(app, "/openapi.json"))  # connexion's spec server
@@ -62,20 +69,33 @@ def serve_once(config):
             "urllib3" in sys.modules,
             type(sys.modules["requests"]).__name__,
             urllib.request.url2pathname("/a%20b"),
-            werkzeug.Request is Request,
+            type(werkzeug.Request({})) is Request,  # the stand-in class builds a real one
             werkzeug.run_simple.__module__,
             werkzeug.exceptions.NotFound.code,
+            list(werkzeug.local.ClosingIterator([1, 2])),  # the stand-in class builds one
             through_client,
         ],
     }))
 
-server = types.ModuleType("ocireg.server")
-server.serve = serve_once
-sys.modules["ocireg.server"] = server
+def patch_server():  # once serve has imported it, after what for_serving does
+    import ocireg.server
 
-from ocireg.cli import main
+    ocireg.server._Server.run = run_once
 
-sys.exit(main(["serve", sys.argv[1]]))
+from ocireg import unused
+
+for_serving = unused.for_serving
+
+def for_serving_then_patch():
+    for_serving()
+    patch_server()
+
+unused.for_serving = for_serving_then_patch
+
+from ocireg.launch import main  # the ocireg command's entry point
+
+sys.argv = ["ocireg", "serve", sys.argv[1]]
+sys.exit(main())
 """
 
 
@@ -92,16 +112,24 @@ def test_serve_leaves_out_and_defers_what_it_does_not_use(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     assert (answer["status"], answer["api"], answer["spec"]) == (200, "registry/2.0", 200)
-    # Loaded only as stand-ins after start and the first requests; the rest not at all.
+    # Loaded only as stand-ins (or packages whose __init__ has not run) after start and the
+    # first requests; the rest (click, websockets, multiprocessing, ...) not at all.
     assert answer["kinds"] == {
         "connexion": "module",
+        "uvicorn": "_Package",
+        "werkzeug": "_Package",
         "httpx": "_StandIn",
         "jinja2": "_StandIn",
         "requests": "_StandIn",
         "starlette.testclient": "_StandIn",
         "starlette.templating": "_StandIn",
         "urllib.request": "_StandIn",
+        "werkzeug.wsgi": "_StandIn",
+        # imported for pydantic's plugins when there are any, else not used at all
+        "importlib.metadata": "module" if entry_points(group="pydantic") else "_StandIn",
     }
-    deferred = sorted(name for name in answer["kinds"] if name != "connexion")
-    assert answer["found"] == [[True] * len(deferred), deferred]  # found, still not imported
-    assert answer["used"] == [200, True, "module", "/a b", True, "werkzeug.serving", 404, 200]
+    deferred = sorted(name for name, kind in answer["kinds"].items() if kind == "_StandIn")
+    # every one is found, and the stand-ins are still not imported
+    assert answer["found"] == [[True] * (len(answer["kinds"]) - 1), deferred]
+    used = [200, True, "module", "/a b", True, "werkzeug.serving", 404, [1, 2], 200]
+    assert answer["used"] == used

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from ocireg.defaults import empty_list
 from ocireg.durations import Duration
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.repopattern import RepositoryPattern
@@ -92,12 +93,12 @@ class Sink(_Strict):
     tls: SinkTLS | None = None
     # beyond zot
     events: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Event types this sink receives (full names, e.g. zotregistry.image.updated);"
         " empty: all.",
     )
     repositories: list[RepositoryPattern] = Field(
-        default_factory=list, description="Repository globs this sink receives; empty: all."
+        default_factory=empty_list, description="Repository globs this sink receives; empty: all."
     )
     signature: Signature | None = Field(None, description="HMAC signature header (http only).")
     maxQueued: int = Field(
@@ -130,7 +131,7 @@ class Sink(_Strict):
 
 
 class EventsSettings(ExtensionSettings):
-    sinks: list[Sink] = Field(default_factory=list, description="Where events are delivered.")
+    sinks: list[Sink] = Field(default_factory=empty_list, description="Where events are delivered.")
     source: str = Field(DEFAULT_SOURCE, description="The CloudEvents source attribute.")
     typePrefix: str = Field(
         DEFAULT_TYPE_PREFIX,

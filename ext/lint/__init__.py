@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ocireg.defaults import empty_list
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 
 
 class LintSettings(ExtensionSettings):
     mandatoryAnnotations: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Keys every pushed image must carry, as a manifest annotation or a config "
         "label.",
     )

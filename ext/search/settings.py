@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ocireg.defaults import empty_list
 from ocireg.durations import Duration
 from ocireg.extensions.declaration import ExtensionSettings
 
@@ -70,7 +71,7 @@ class CveSettings(BaseModel):
         "can affect matched again). zot's key and default (2h).",
     )
     sources: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="OSV exports to import: paths of zip files, tar files, directories of OSV "
         "JSON or single files, http(s) URLs of such files (osv.dev's per-ecosystem all.zip), "
         "or OCI artifacts of OSV data (oci://HOST[:PORT]/REPOSITORY:TAG, oci+http:// "

@@ -18,6 +18,7 @@ from pydantic import (
 )
 
 from ocireg.configcheck import normalise_keys
+from ocireg.defaults import empty_list
 from ocireg.durations import Duration
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.repopattern import check as check_pattern
@@ -74,7 +75,7 @@ class UpstreamRegistry(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)  # see ExtensionSettings
 
     urls: list[str] = Field(min_length=1, description="Mirrors of one upstream, tried in order.")
-    content: list[ContentRule] = Field(default_factory=list)
+    content: list[ContentRule] = Field(default_factory=empty_list)
     pollInterval: Duration | None = Field(None, gt=0, description="Periodic sync every ...")
     onDemand: bool = Field(False, description="Fetch what a pull misses locally.")
     manifestCheckInterval: Duration = Field(
@@ -123,7 +124,7 @@ class UpstreamRegistry(BaseModel):
 
 
 class SyncSettings(ExtensionSettings):
-    registries: list[UpstreamRegistry] = Field(default_factory=list)
+    registries: list[UpstreamRegistry] = Field(default_factory=empty_list)
     credentialsFile: str | None = Field(
         None, description="JSON: host[:port] -> {username, password}; re-read when it changes."
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from ocireg.defaults import empty_list
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.repopattern import RepositoryPattern
 
@@ -24,7 +25,7 @@ class TrustSettings(ExtensionSettings):
         "/v2/_zot/ext/notation (as zot, off unless set).",
     )
     requireSignature: list[RepositoryPattern] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Repository globs whose images are pulled only when a signature of "
         "theirs is trusted (403 DENIED otherwise). Not in zot.",
     )

@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ocireg.defaults import empty_list
+
 # Where zot's named providers live when the configuration does not say.
 WELL_KNOWN_ISSUERS = {"google": "https://accounts.google.com", "gitlab": "https://gitlab.com"}
 GITHUB_AUTH_URL = "https://github.com/login/oauth/authorize"
@@ -42,7 +44,7 @@ class OpenIDProvider(BaseModel):
     issuer: str | None = None
     authurl: str | None = None
     tokenurl: str | None = None
-    scopes: list[str] = Field(default_factory=list)
+    scopes: list[str] = Field(default_factory=empty_list)
     claimMapping: ClaimMapping = Field(default_factory=ClaimMapping)
 
     @field_validator("keypath")
@@ -73,7 +75,7 @@ class OpenIDConfig(BaseModel):
     providers: dict[str, OpenIDProvider] = Field(default_factory=dict)
     # Origins (scheme://host[:port]) besides the registry's own that callback_ui may send a
     # browser back to after logging in.
-    callbackAllowOrigins: list[str] = Field(default_factory=list)
+    callbackAllowOrigins: list[str] = Field(default_factory=empty_list)
 
     @field_validator("providers")
     @classmethod

@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ocireg.auth.identity import Identity
+from ocireg.defaults import empty_list
 from ocireg.repopattern import RepositoryPattern, matches
 
 Action = Literal["read", "create", "update", "delete"]
@@ -41,9 +42,9 @@ Actions = Annotated[list[Action], BeforeValidator(_supported)]
 
 
 class Policy(_Section):
-    users: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
-    actions: Actions = Field(default_factory=list)
+    users: list[str] = Field(default_factory=empty_list)
+    groups: list[str] = Field(default_factory=empty_list)
+    actions: Actions = Field(default_factory=empty_list)
     conditions: list[dict[str, str]] | None = None
 
     @field_validator("conditions")
@@ -56,18 +57,18 @@ class Policy(_Section):
 
 
 class RepositoryPolicy(_Section):
-    policies: list[Policy] = Field(default_factory=list)
-    defaultPolicy: Actions = Field(default_factory=list)
-    anonymousPolicy: Actions = Field(default_factory=list)
+    policies: list[Policy] = Field(default_factory=empty_list)
+    defaultPolicy: Actions = Field(default_factory=empty_list)
+    anonymousPolicy: Actions = Field(default_factory=empty_list)
 
 
 class GroupMembers(_Section):
-    users: list[str] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=empty_list)
 
 
 class MetricsPolicy(_Section):
-    users: list[str] = Field(default_factory=list)
-    anonymousPolicy: list[Literal["read"]] = Field(default_factory=list)
+    users: list[str] = Field(default_factory=empty_list)
+    anonymousPolicy: list[Literal["read"]] = Field(default_factory=empty_list)
 
 
 class AccessControlConfig(_Section):

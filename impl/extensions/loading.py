@@ -14,12 +14,12 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import entry_points
 from typing import Any
 
 from pydantic import ValidationError
 
 from ocireg.configcheck import ConfigError, normalise_keys, validation_problems
+from ocireg.entrypoints import entry_points
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 
 ENTRY_POINT_GROUP = "ocireg.extensions"

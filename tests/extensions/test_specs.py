@@ -72,3 +72,27 @@ def test_the_fast_parser_reads_every_shipped_spec_as_the_reference_parser_does()
     for document in documents:
         text = document.read_text()
         assert parse_yaml(text) == yaml.safe_load(text), document.name
+
+
+def test_the_shipped_specs_parsed_ahead_are_current() -> None:
+    from importlib import resources
+
+    from ocireg.extensions.specs import PARSED, parsed_ahead_text
+
+    shipped = resources.files("ocireg.spec").joinpath(PARSED).read_text()
+    assert shipped == parsed_ahead_text(), "run: python -m ocireg.extensions.specs"
+
+
+def test_an_edited_spec_is_parsed_again_not_answered_from_the_shipped_parse() -> None:
+    from importlib import resources
+
+    import yaml
+
+    from ocireg.extensions.specs import CORE_SPEC, parse_yaml
+
+    text = resources.files("ocireg.spec").joinpath(CORE_SPEC).read_text()
+    edited = text.replace("\ninfo:\n", "\ninfo:\n  x-edited: true\n", 1)
+    assert edited != text
+    assert parse_yaml(edited) == yaml.safe_load(edited)
+    assert parse_yaml(edited)["info"]["x-edited"] is True
+    assert "x-edited" not in parse_yaml(text)["info"]
