@@ -493,8 +493,10 @@ class Registry:
                 moved = any(d != descriptor["digest"] for d in pointed.values())
                 if moved and not may_move_tags():
                     raise RegistryError(ErrorCode.DENIED, {"reason": "moving a tag needs update"})
-            if not listed and not self.driver.exists(blob):
-                self.driver.put_content(blob, data)
+            if not listed:
+                # written unless there (an unconditional write would renew the modification
+                # time GC reads); on S3 one conditional request
+                self.driver.put_new_content(blob, data)
             if edit.base_stamp is None and self._removed_meanwhile(repo):
                 self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
                 revived.append(True)
