@@ -295,8 +295,8 @@ class S3Driver(StorageDriver):
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=self._meta())
 
     def put_new_content(self, path: str, data: bytes) -> bool:
-        # One conditional PutObject (If-None-Match: *, honoured by AWS S3 since 2024 and by
-        # MinIO, Ceph and moto) instead of a HeadObject and a PutObject. An endpoint that
+        # One conditional PutObject (If-None-Match: *, honoured by AWS S3 since August 2024,
+        # and by moto) instead of a HeadObject and a PutObject. An endpoint that
         # refuses the condition is asked the two ways from then on. One that ignores it
         # writes the same bytes again (a digest names them) and renews the modification
         # time, which only delays GC of the file, and callers reference it at once.
