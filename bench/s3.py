@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -208,7 +208,7 @@ def manifest_rounds(
         )
     print(f"costs per request, {args.cost_requests} sequential requests on one connection")
     print(
-        f"{'registry':16} {'op':4} {'wall ms':>7} {'CPU ms':>7} {'moto ms':>7} {'S3 requests':>11}"
+        f"{'registry':16} {'op':7} {'wall ms':>7} {'CPU ms':>7} {'moto ms':>7} {'S3 requests':>11}"
     )
     for server, bucket in ((ours, "ocireg"), (theirs, "distribution")):
         body = bodies[server.name].read_bytes()
@@ -216,6 +216,7 @@ def manifest_rounds(
         work = {
             "GET": manifestload.sequential_gets(repo, "v1", count),
             "PUT": manifestload.sequential_puts(repo, body, count, "cost-"),
+            "PUT new": distinct_puts(repo, body, count, "new-"),
         }
         for op, requests in work.items():
             costs = manifestload.measure_costs(
@@ -226,10 +227,30 @@ def manifest_rounds(
                 endpoint_pid=moto_pid,
             )
             print(
-                f"{server.name:16} {op:4} {costs.wall_ms:7.1f} {costs.cpu_ms:7.2f}"
+                f"{server.name:16} {op:7} {costs.wall_ms:7.1f} {costs.cpu_ms:7.2f}"
                 f" {costs.endpoint_cpu_ms or 0:7.2f}"
                 f" {costs.s3_requests or 0:11.2f}"
             )
+
+
+def distinct_puts(
+    repo: str, body: bytes, count: int, prefix: str
+) -> Callable[[httpx.Client], None]:
+    """``count`` PUTs of manifests each registry has not seen (the one ``body`` with an
+    annotation of its own, the same config and layer), by new tags, one after another."""
+    document = json.loads(body)
+
+    def run(client: httpx.Client) -> None:
+        for n in range(count):
+            document["annotations"] = {"bench.put": f"{prefix}{n}"}
+            answer = client.put(
+                f"/v2/{repo}/manifests/{prefix}{n}",
+                content=json.dumps(document).encode(),
+                headers={"Content-Type": manifestload.OCI_MANIFEST},
+            )
+            answer.raise_for_status()
+
+    return run
 
 
 def fresh_rss(endpoint: str, mib: int) -> None:

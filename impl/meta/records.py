@@ -53,7 +53,7 @@ class ImageRecord:
 def _config(registry: Registry, repo: str, manifest: Manifest) -> dict[str, Any]:
     if manifest.config is None:
         return {}
-    data = registry.blob_bytes(repo, manifest.config.digest, CONFIG_LIMIT)
+    data = registry.small_blob(repo, manifest.config.digest, CONFIG_LIMIT)
     try:
         document = jsonparse.loads(data) if data else {}
     except jsonparse.JSONError:

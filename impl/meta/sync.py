@@ -57,10 +57,15 @@ def read_record(
     record = image_record(registry, repo, digest, size, manifest)
     if record.children:
         children_platforms(registry, repo, record)
-    with contextlib.suppress(PathNotFoundError, RegistryError):
-        path = layout.blob_file(repo, parse_digest(digest))
-        record.stored_at = registry.driver.stat(path).mod_time
     return record
+
+
+def stored_at(registry: Registry, repo: str, digest: str) -> float:
+    """When storage last wrote the manifest's blob (0.0: unknown): the push time a pass over
+    storage can know. A recorded push needs none: it knows when it happened."""
+    with contextlib.suppress(PathNotFoundError, RegistryError):
+        return registry.driver.stat(layout.blob_file(repo, parse_digest(digest))).mod_time
+    return 0.0
 
 
 def sync_repository(registry: Registry, db: MetaDB, repo: str, now: float) -> bool:
@@ -77,6 +82,8 @@ def sync_repository(registry: Registry, db: MetaDB, repo: str, now: float) -> bo
     for digest, entry in index.by_digest.items():
         try:
             record = read_record(registry, repo, digest, entry["size"], entry["mediaType"])
+            if record is not None:
+                record.stored_at = stored_at(registry, repo, digest)
         except Exception as exc:  # a bad manifest must not keep the others out
             skipped(repo, digest, exc)
             unreadable.add(digest)

@@ -243,6 +243,10 @@ class IndexEdit(_Lookups):
         # While the edit only appends to a base whose array is known as bytes, the saved
         # version continues the base's run (see the module docstring).
         self._run = base.run if base is not None and base.chunks is not None else None
+        # Blobs found in storage while this edit is made, which is under the repository lock
+        # (see IndexCommits): GC and blob DELETE wait for that lock, so they stay found until
+        # the edit is saved, and the pushes of one commit batch ask storage for each once.
+        self.present: set[str] = set()
 
     @property
     def entries(self) -> list[Entry]:

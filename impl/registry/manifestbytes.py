@@ -6,6 +6,10 @@ blob. The blob's content never changes under its digest, so the second is kept h
 pushed manifest is kept as it is written. The index is still asked first, so a manifest that
 was deleted is not served from here. Threads share it (a large manifest is pushed off the
 event loop).
+
+The registry keeps image configs in another instance (``Registry.small_blob``): the meta DB
+reads the config of every manifest pushed, and a manifest pushed again under another tag has
+the same one.
 """
 
 from __future__ import annotations

@@ -34,6 +34,9 @@ from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 # layers takes a second or two, during which the event loop would serve nobody.
 OFF_LOOP_BYTES = 64 * 1024
 
+# Image configs kept per process by digest (see small_blob): a few KiB each, so thousands.
+CONFIG_BUDGET = 8 * 1024 * 1024
+
 # An extension's say on a manifest push (lint, for one): called after the manifest parsed and
 # everything it references exists, before anything is written; it raises RegistryError to refuse.
 ManifestCheck = Callable[["Registry", str, Manifest], Awaitable[None]]
@@ -191,6 +194,7 @@ class Registry:
         self.uploads = UploadStore(driver, locks, fsync, self.dedupe, upload_caps)
         self.parsed = ManifestCache()
         self.manifest_data = ManifestBytes()
+        self.config_data = ManifestBytes(CONFIG_BUDGET)  # see small_blob
         self.manifest_checks: list[ManifestCheck] = []
         self.pull_checks: list[PullCheck] = []
         self.observers: list[Observer] = []
@@ -306,6 +310,21 @@ class Registry:
             return None
         return data if len(data) <= limit else None
 
+    def small_blob(self, repo: str, digest: Digest, limit: int) -> bytes | None:
+        """Like :meth:`blob_bytes`, for blobs read again and again (image configs, which the
+        meta DB reads for every push of a manifest): kept per process by digest, bounded
+        (see :mod:`ocireg.registry.manifestbytes`), so a manifest pushed again under another
+        tag costs no read. A digest names its content, so what one repository held is what
+        any other holds under that digest; callers ask for blobs their repository has (a
+        listed manifest's config)."""
+        kept = self.config_data.get(str(digest))
+        if kept is not None:
+            return kept if len(kept) <= limit else None
+        data = self.blob_bytes(repo, digest, limit)
+        if data is not None:
+            self.config_data.put(str(digest), data)
+        return data
+
     def has_blob(self, repo: str, digest: Digest) -> bool:
         return self.driver.exists(layout.blob_file(repo, digest))
 
@@ -418,10 +437,22 @@ class Registry:
         caller may point an existing tag elsewhere; asked under the repository lock, so a
         tag created meanwhile by someone else is not overwritten by a caller who may not."""
         heavy = len(data) > OFF_LOOP_BYTES
+        # A repository this process has seen needs no existence check (a request to S3): if
+        # GC removed it since, the commit below finds it gone under the lock and lays it out
+        # again. With a maxRepos limit, that would skip the count: then it is asked always.
+        ensure = bool(self.repository_limits) or not self.indexes.holds(repo)
+        # What the manifest references is checked under the repository lock, in the commit
+        # (GC and blob DELETE take that lock, so a check made before it proves nothing). A
+        # check before the lock as well only where something happens before the commit that
+        # must not happen for a manifest whose blobs are missing: a new repository laid out
+        # (a partial write), an extension's manifest check (told that the blobs exist).
+        early = ensure or bool(self.manifest_checks)
         if heavy:
-            prepared = await asyncio.to_thread(self._prepare, repo, reference, data, content_type)
+            prepared = await asyncio.to_thread(
+                self._prepare, repo, reference, data, content_type, early
+            )
         else:
-            prepared = self._prepare(repo, reference, data, content_type)
+            prepared = self._prepare(repo, reference, data, content_type, early)
         manifest, digest = prepared
         if is_tag(reference):
             tags = [reference, *tags]
@@ -432,10 +463,7 @@ class Registry:
                 for refused in self.refusal_listeners:
                     refused(repo, reference, str(digest), manifest, data, refusal)
                 raise
-        # A repository this process has seen needs no existence check (a request to S3): if
-        # GC removed it since, the commit below finds it gone under the lock and lays it out
-        # again. With a maxRepos limit, that would skip the count: then it is asked always.
-        if self.repository_limits or not self.indexes.holds(repo):
+        if ensure:
             await self.ensure_repository(repo)
         blob = layout.blob_file(repo, digest)
         self.parsed.put(str(digest), manifest, len(data))
@@ -450,16 +478,25 @@ class Registry:
         revived: list[bool] = []
 
         def record(edit: IndexEdit) -> None:
-            # Again under the lock GC takes, so nothing referenced is collected meanwhile;
-            # against the edit, which holds what earlier pushes of this batch added.
-            self._check_references(repo, manifest, edit.by_digest)
+            # A manifest the index lists already (pushed again, under another tag) is stored
+            # with everything it references: its push checked that under this lock, and since
+            # then GC and blob DELETE, which take the lock too, keep what a listed manifest
+            # needs (the manifest blob, its config and layers, an index's listed children).
+            # So nothing is asked of storage for it, and its blob is not written again.
+            listed = descriptor["digest"] in edit.by_digest
+            if not listed:
+                # Under the lock GC takes, so nothing referenced is collected meanwhile;
+                # against the edit, which holds what earlier pushes of this batch added.
+                self._check_references(repo, manifest, edit.by_digest, edit.present)
             if may_move_tags is not None:
                 pointed = {t: edit.tags[t]["digest"] for t in unique_tags if t in edit.tags}
                 moved = any(d != descriptor["digest"] for d in pointed.values())
                 if moved and not may_move_tags():
                     raise RegistryError(ErrorCode.DENIED, {"reason": "moving a tag needs update"})
-            if not self.driver.exists(blob):
-                self.driver.put_content(blob, data)
+            if not listed:
+                # written unless there (an unconditional write would renew the modification
+                # time GC reads); on S3 one conditional request
+                self.driver.put_new_content(blob, data)
             if edit.base_stamp is None and self._removed_meanwhile(repo):
                 self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
                 revived.append(True)
@@ -480,10 +517,10 @@ class Registry:
         return PushedManifest(digest, subject, unique_tags)
 
     def _prepare(
-        self, repo: str, reference: str, data: bytes, content_type: str | None
+        self, repo: str, reference: str, data: bytes, content_type: str | None, check: bool
     ) -> tuple[Manifest, Digest]:
-        """Parse a pushed manifest, check its digest against a digest reference, and check
-        that what it references is in the repository."""
+        """Parse a pushed manifest, check its digest against a digest reference, and, with
+        ``check``, that what it references is in the repository."""
         manifest = parse_manifest(data, content_type, self.docker_compat, pushed=True)
         if is_tag(reference):
             digest = digest_bytes(data)
@@ -494,21 +531,30 @@ class Registry:
                 raise RegistryError(
                     ErrorCode.DIGEST_INVALID, {"expected": reference, "actual": str(digest)}
                 )
-        self._check_references(repo, manifest)
+        if check:
+            self._check_references(repo, manifest)
         return manifest, digest
 
     def _check_references(
-        self, repo: str, manifest: Manifest, known: Mapping[str, Any] | None = None
+        self,
+        repo: str,
+        manifest: Manifest,
+        known: Mapping[str, Any] | None = None,
+        present: set[str] | None = None,
     ) -> None:
+        """MANIFEST_BLOB_UNKNOWN unless every blob and child manifest it references is in
+        the repository. ``present``: blobs found already while the caller holds the
+        repository lock (each is asked of storage once; found ones are added)."""
         missing: list[str] = []
         blobs = [manifest.config] if manifest.config else []
-        checked: set[str] = set()  # each blob once, however many descriptors name it
+        checked = set() if present is None else present  # each blob once
         for descriptor in [*blobs, *manifest.layers]:
             digest = str(descriptor.digest)
-            if descriptor.external or digest in checked:
+            if descriptor.external or digest in checked or digest in missing:
                 continue
-            checked.add(digest)
-            if not self.has_blob(repo, descriptor.digest):
+            if self.has_blob(repo, descriptor.digest):
+                checked.add(digest)
+            else:
                 missing.append(digest)
         if manifest.manifests:
             if known is None:

@@ -102,6 +102,17 @@ class StorageDriver(ABC):
     def put_content(self, path: str, data: bytes) -> None:
         """Write a whole file atomically: readers see the old content or the new, never half."""
 
+    def put_new_content(self, path: str, data: bytes) -> bool:
+        """``put_content`` unless a file is at ``path``, which is then left as it is (its
+        modification time too); whether it wrote. Callers hold a lock that keeps other
+        writers of ``path`` out (a driver that can ask storage to do both at once does)."""
+        if not check_path(path):
+            raise InvalidPathError(path)
+        if self.exists(path):
+            return False
+        self.put_content(path, data)
+        return True
+
     def put_pieces(self, path: str, pieces: Iterable[bytes]) -> None:
         """``put_content`` of the pieces joined, written one after another without joining
         them first (a large file kept in parts is not copied once more to be written)."""

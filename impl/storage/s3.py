@@ -61,6 +61,8 @@ MAX_COPY = 5 << 30  # the largest object one CopyObject (or one UploadPartCopy) 
 DEFAULT_PART = 10 << 20  # distribution's default chunksize
 MTIME = "ocireg-mtime"
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+# What an endpoint without conditional writes answers If-None-Match with
+_NO_CONDITIONAL = frozenset({"NotImplemented", "501", "InvalidArgument", "InvalidRequest"})
 
 
 def _missing(error: ClientError) -> bool:
@@ -246,6 +248,7 @@ class S3Driver(StorageDriver):
         self.part_size = chunksize
         self.redirect = redirect
         self.redirect_expiry = redirect_expiry
+        self._conditional_put = True  # see put_new_content
         style = {None: "auto", True: "path", False: "virtual"}[forcepathstyle]
         session = boto3.session.Session(
             aws_access_key_id=accesskey or None,
@@ -290,6 +293,37 @@ class S3Driver(StorageDriver):
 
     def put_object(self, key: str, data: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=self._meta())
+
+    def put_new_content(self, path: str, data: bytes) -> bool:
+        # One conditional PutObject (If-None-Match: *, honoured by AWS S3 since August 2024,
+        # and by moto) instead of a HeadObject and a PutObject. An endpoint that
+        # refuses the condition is asked the two ways from then on. One that ignores it
+        # writes the same bytes again (a digest names them) and renews the modification
+        # time, which only delays GC of the file, and callers reference it at once.
+        if not path:
+            raise InvalidPathError(path)
+        if not self._conditional_put:
+            return super().put_new_content(path, data)
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self.key(path),
+                Body=bytes(data),
+                Metadata=self._meta(),
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            code = _code(error)
+            if code in ("PreconditionFailed", "412"):
+                return False  # there already
+            if code in ("ConditionalRequestConflict", "409"):  # another write in flight
+                return super().put_new_content(path, data)
+            if code not in _NO_CONDITIONAL:
+                raise
+            log.info("s3://%s refuses conditional writes (%s): checking first", self.bucket, code)
+            self._conditional_put = False
+            return super().put_new_content(path, data)
+        return True
 
     def begin_multipart(self, key: str) -> str:
         answer = self.client.create_multipart_upload(

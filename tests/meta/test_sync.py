@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 import pytest
 
-from ocireg.digests import digest_bytes
+from ocireg.digests import digest_bytes, parse_digest
 from ocireg.meta.db import MetaDB, SQLiteMetaDB
 from ocireg.meta.records import ImageRecord, Platform
 from ocireg.meta.sync import Recorder, sync_all
@@ -81,6 +82,42 @@ def test_recorder_applies_pushes_deletes_and_pulls_in_a_batch(meta: MetaDB) -> N
     asyncio.run(world.registry.delete_manifest("r", pushed["digest"]))
     recorder.flush()
     assert db.image("r", pushed["digest"]) is None
+
+
+def test_a_recorded_push_reads_a_config_once_per_process_and_stats_nothing(
+    meta: MetaDB, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On S3 each read is a request: the push knows when it happened (no stat of the
+    manifest for it), and a config, named by its digest, is read once while kept."""
+    world, db = World(), meta
+    recorder = Recorder(world.registry, db)
+    world.registry.observers.append(recorder)
+    config = {**world.blob("r", CONFIG), "mediaType": "application/vnd.oci.image.config.v1+json"}
+    layer = {**world.blob("r", b"layer"), "mediaType": "application/vnd.oci.image.layer.v1.tar"}
+    driver = world.registry.driver
+    opened: list[str] = []
+    stated: list[str] = []
+    reader, stat = driver.reader, driver.stat
+    monkeypatch.setattr(driver, "reader", lambda path, *a: opened.append(path) or reader(path, *a))
+    monkeypatch.setattr(driver, "stat", lambda path: stated.append(path) or stat(path))
+    pushed = []
+    for n in range(3):  # three manifests of one config, each flushed on its own
+        document = {"schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "config": config,
+                    "layers": [layer], "annotations": {"n": str(n)}}  # fmt: skip
+        pushed.append(world.manifest("r", document, f"v{n}"))
+        opened.clear(), stated.clear()
+        before = time.time()
+        recorder.flush()
+        config_path = layout.blob_file("r", parse_digest(config["digest"]))
+        assert opened == ([config_path] if n == 0 else [])
+        assert stated == []
+        stored = db.image("r", pushed[-1]["digest"])
+        assert stored is not None and stored["labels"] == json.loads(CONFIG)["config"]["Labels"]
+        assert before - 5 < stored["pushed_at"] <= time.time()
+    stated.clear()
+    assert sync_all(world.registry, db).rebuilt == 1  # a pass over storage asks storage
+    manifests = {layout.blob_file("r", parse_digest(p["digest"])) for p in pushed}
+    assert manifests <= set(stated)
 
 
 def test_recorded_changes_keep_the_stamp_current_so_a_restart_reads_nothing(meta: MetaDB) -> None:

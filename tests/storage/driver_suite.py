@@ -44,6 +44,17 @@ class DriverSuite:
             driver.put_pieces("f", failing())
         assert driver.get_content("f") == b"new content in pieces"  # never half-written
 
+    def test_put_new_content_leaves_a_file_that_is_there(self, driver: StorageDriver) -> None:
+        """A manifest push writes its blob so: one already there keeps its age (GC's)."""
+        assert driver.put_new_content("n/file", b"first")
+        before = driver.stat("n/file").mod_time
+        time.sleep(0.02)
+        assert not driver.put_new_content("n/file", b"first")
+        assert driver.get_content("n/file") == b"first"
+        assert driver.stat("n/file").mod_time == before
+        with pytest.raises(InvalidPathError):
+            driver.put_new_content("", b"x")
+
     def test_missing_file(self, driver: StorageDriver) -> None:
         with pytest.raises(PathNotFoundError):
             driver.get_content("nope")

@@ -153,3 +153,25 @@ def test_a_part_is_copied_out_of_the_buffer_once() -> None:
     assert peak < 2.5 * MIN_PART
     writer.cancel()
     assert driver.parts == []
+
+
+def test_an_endpoint_refusing_conditional_writes_is_asked_first_instead(
+    driver: S3Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    put_object = driver.client.put_object
+    conditional: list[str] = []
+
+    def refusing(**kwargs: object) -> object:
+        if "IfNoneMatch" in kwargs:
+            conditional.append(str(kwargs["Key"]))
+            raise ClientError({"Error": {"Code": "NotImplemented"}}, "PutObject")
+        return put_object(**kwargs)
+
+    monkeypatch.setattr(driver.client, "put_object", refusing)
+    assert driver.put_new_content("c/one", b"1")
+    assert not driver.put_new_content("c/one", b"1")
+    assert driver.put_new_content("c/two", b"2")
+    assert driver.get_content("c/one") == b"1" and driver.get_content("c/two") == b"2"
+    assert conditional == ["c/one"]  # refused once: not asked so again

@@ -1,0 +1,234 @@
+"""The S3 requests a manifest push makes, counted on the driver's client (issue 18: on S3 each
+request is a round trip of 10-30 ms and several ms of CPU, and a push is paid in them).
+
+Pushes go through the ASGI app on an s3 driver against moto's S3 server; every request the
+driver's botocore client sends is recorded by operation and key."""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ocireg.config import Config
+from ocireg.digests import parse_digest
+from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.store import Registry
+from ocireg.storage.s3 import S3Driver
+from tests.oci import canonical, error_codes, image_manifest, push_blob, put_manifest
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Endpoint, s3_endpoint
+
+__all__ = ["s3_endpoint"]  # the session fixture, used here by name
+
+REPO = "team/app"
+
+
+class Recorded:
+    """The S3 requests a driver's client sends: (operation, key below the bucket)."""
+
+    def __init__(self, driver: S3Driver) -> None:
+        self.calls: list[tuple[str, str]] = []
+        self.bucket = driver.bucket
+        driver.client.meta.events.register("before-send.s3", self._sent)
+
+    def _sent(self, request: Any, event_name: str, **_: Any) -> None:
+        key = request.url.split(f"/{self.bucket}/", 1)[-1].split("?", 1)[0]
+        self.calls.append((event_name.rsplit(".", 1)[-1], key))
+
+    def during(self) -> _Window:
+        return _Window(self)
+
+
+class _Window:
+    def __init__(self, recorded: Recorded) -> None:
+        self._recorded = recorded
+        self._start = 0
+        self.calls: list[tuple[str, str]] = []
+
+    def __enter__(self) -> _Window:
+        self._start = len(self._recorded.calls)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.calls = self._recorded.calls[self._start :]
+
+    def operations(self) -> list[str]:
+        return sorted(operation for operation, _ in self.calls)
+
+
+def _driver(endpoint: S3Endpoint) -> S3Driver:
+    return S3Driver(
+        bucket=endpoint.new_bucket(),
+        region=REGION,
+        regionendpoint=endpoint.url,
+        secure=False,
+        accesskey=ACCESS_KEY,
+        secretkey=SECRET_KEY,
+    )
+
+
+@pytest.fixture
+def driver(s3_endpoint: S3Endpoint) -> S3Driver:
+    return _driver(s3_endpoint)
+
+
+class _AppTransport(httpx.BaseTransport):
+    """The ASGI app as a synchronous transport, one event loop per request, so that the
+    helpers of tests.oci (written for a live server) drive it."""
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        async def call() -> httpx.Response:
+            answer = await httpx.ASGITransport(app=self._app).handle_async_request(request)
+            body = b"".join([chunk async for chunk in answer.stream])  # type: ignore[union-attr]
+            return httpx.Response(answer.status_code, headers=answer.headers, content=body)
+
+        return asyncio.run(call())
+
+
+@pytest.fixture
+def client(driver: S3Driver, tmp_path: Path) -> Iterator[httpx.Client]:
+    with warnings.catch_warnings():
+        # connexion's imports use deprecated jsonschema and starlette names; not ours to fix
+        warnings.simplefilter("ignore")
+        from ocireg.app import create_app
+
+    config = Config.model_validate({"storage": {"rootDirectory": str(tmp_path / "root")}})
+    transport = _AppTransport(create_app(config, driver))
+    with httpx.Client(transport=transport, base_url="http://registry") as http:
+        yield http
+
+
+def _key(digest: str) -> str:
+    parsed = parse_digest(digest)
+    return f"{REPO}/blobs/{parsed.algorithm}/{parsed.encoded}"
+
+
+INDEX = f"{REPO}/index.json"
+
+
+def test_a_manifest_pushed_again_under_a_new_tag_reads_and_writes_the_index_only(
+    driver: S3Driver, client: httpx.Client
+) -> None:
+    document = image_manifest(client, REPO)
+    put_manifest(client, REPO, "v1", document)
+    recorded = Recorded(driver)
+    with recorded.during() as push:
+        put_manifest(client, REPO, "v2", document)
+    # the index lists it: it and its blobs are stored (GC and blob DELETE keep them)
+    assert push.calls == [("GetObject", INDEX), ("PutObject", INDEX)]
+    assert client.get(f"/v2/{REPO}/manifests/v2").content == canonical(document)
+
+
+def test_a_new_manifest_checks_each_blob_once_and_writes_itself_unless_there(
+    driver: S3Driver, client: httpx.Client
+) -> None:
+    document = image_manifest(client, REPO, layers=[b"one", b"two", b"one"])
+    put_manifest(client, REPO, "v1", image_manifest(client, REPO, layers=[b"base"]))
+    recorded = Recorded(driver)
+    with recorded.during() as push:
+        answer = put_manifest(client, REPO, "v2", document)
+    digest = answer.headers["Docker-Content-Digest"]
+    heads = sorted(key for operation, key in push.calls if operation == "HeadObject")
+    config, one, two = (d["digest"] for d in [document["config"], *document["layers"][:2]])
+    assert heads == sorted(_key(d) for d in (config, one, two))  # once each, under the lock
+    assert push.operations() == sorted(
+        ["GetObject", "HeadObject", "HeadObject", "HeadObject", "PutObject", "PutObject"]
+    )
+    assert ("PutObject", _key(digest)) in push.calls  # one conditional write, no HEAD first
+    assert client.get(f"/v2/{REPO}/manifests/v2").content == canonical(document)
+
+
+def test_a_manifest_whose_blob_is_there_keeps_its_age(
+    driver: S3Driver, client: httpx.Client
+) -> None:
+    """Its blob uploaded as a blob first (as some clients do): the push leaves it as it is,
+    so the modification time GC reads is not renewed."""
+    document = image_manifest(client, REPO)
+    body = canonical(document)
+    digest = push_blob(client, REPO, body)
+    before = driver.stat(_key(digest)).mod_time
+    put_manifest(client, REPO, "v1", document)
+    assert driver.stat(_key(digest)).mod_time == before
+    assert client.get(f"/v2/{REPO}/manifests/v1").content == body
+
+
+def test_a_missing_blob_is_refused_with_nothing_written(
+    driver: S3Driver, client: httpx.Client
+) -> None:
+    put_manifest(client, REPO, "v1", image_manifest(client, REPO))
+    index = driver.get_content(INDEX)
+    document = image_manifest(client, REPO)
+    document["layers"][0]["digest"] = "sha256:" + "0" * 64
+    recorded = Recorded(driver)
+    with recorded.during() as push:
+        answer = put_manifest(client, REPO, "v2", document, expect=404)
+    assert error_codes(answer) == ["MANIFEST_BLOB_UNKNOWN"]
+    assert "PutObject" not in push.operations()
+    assert driver.get_content(INDEX) == index
+    # into a repository that does not exist: refused before it is laid out
+    answer = put_manifest(client, "team/new", "v1", document, expect=404)
+    assert error_codes(answer) == ["MANIFEST_BLOB_UNKNOWN"]
+    assert not driver.exists("team/new/index.json")
+    assert "team/new" not in client.get("/v2/_catalog").json()["repositories"]
+
+
+def test_pushes_of_one_commit_batch_check_each_blob_once(driver: S3Driver) -> None:
+    """Pushes that wait for the repository lock commit together: one index read and write,
+    and one check of each blob they share, however many of them reference it."""
+    registry = Registry(driver, KeyedLocks(None))
+    config, layer = b'{"architecture":"amd64","os":"linux"}', b"layer"
+    descriptors = {}
+    for data in (config, layer):
+        driver.put_content(_key(_digest(data)), data)
+        descriptors[data] = {"digest": _digest(data), "size": len(data)}
+    bodies = [
+        canonical(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    **descriptors[config],
+                },
+                "layers": [
+                    {"mediaType": "application/vnd.oci.image.layer.v1.tar", **descriptors[layer]}
+                ],
+                "annotations": {"n": str(n)},
+            }
+        )
+        for n in range(5)
+    ]
+    recorded = Recorded(driver)
+
+    asyncio.run(registry.ensure_repository(REPO))
+
+    async def push_all() -> None:
+        async with registry.locks.hold(REPO):  # every push queues behind this
+            pushes = [
+                asyncio.create_task(registry.put_manifest(REPO, f"v{n}", body, None, []))
+                for n, body in enumerate(bodies)
+            ]
+            await asyncio.sleep(0.1)
+        await asyncio.gather(*pushes)
+
+    with recorded.during() as batch:
+        asyncio.run(push_all())
+    operations = batch.operations()
+    assert operations.count("HeadObject") == 2  # config and layer, once for five pushes
+    assert operations.count("GetObject") == 1  # the index, once
+    assert [key for op, key in batch.calls if op == "PutObject"].count(INDEX) == 1
+    assert sorted(registry.index(REPO).tags) == [f"v{n}" for n in range(5)]  # type: ignore[union-attr]
+
+
+def _digest(data: bytes) -> str:
+    import hashlib
+
+    return "sha256:" + hashlib.sha256(data).hexdigest()
