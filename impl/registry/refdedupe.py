@@ -91,6 +91,8 @@ class ReferenceDedupe:
         self.locks = locks
         self.store = store
         self.enabled = enabled
+        # the root's repositories (the registry sets it): the sweep looks for blob files
+        self.repositories: Callable[[], list[str]] = list
 
     def has(self, digest: Digest) -> bool:
         return self.enabled and self.driver.exists(store_file(digest))
@@ -147,20 +149,51 @@ class ReferenceDedupe:
         """Remove content that no repository references any more, once older than ``delay``;
         what was removed. A reference whose placeholder is gone (a crash between GC's two
         steps) is dropped once older than ``delay``. With ``unnamed`` (a preview) nothing
-        changes: the content a run would remove now is listed."""
-        removed = []
+        changes: the content a run would remove now is listed.
+
+        The index is not trusted alone: before content goes, the repositories' blob folders
+        are listed, and a blob file of the digest anywhere (a placeholder the index lacks: a
+        meta DB lost, or another instance's local one) is recorded as the reference it is."""
+        change = unnamed is None
+        candidates = []
         for path in _files(self.driver, STORE):
             digest = Digest(*path.rsplit("/", 2)[-2:])
             with self._lock(digest):
-                info = self._unreferenced(digest, path, delay, now(), unnamed is None)
+                if self._unreferenced(digest, path, delay, now(), change) is not None:
+                    candidates.append((digest, path))
+        named = self._named({digest for digest, _ in candidates}) if candidates else {}
+        removed = []
+        for digest, path in candidates:
+            with self._lock(digest):  # again: a commit may have referenced it meanwhile
+                if named.get(digest):
+                    if change:
+                        self._rerecord(digest, path, named[digest])
+                    continue
+                info = self._unreferenced(digest, path, delay, now(), change)
                 if info is None:
                     continue
-                if unnamed is None:
+                if change:
                     with contextlib.suppress(PathNotFoundError):
                         self.driver.delete(path)
                     self.index.forget(self.store, str(digest))
             removed.append(info)
         return removed
+
+    def _named(self, digests: set[Digest]) -> dict[Digest, list[str]]:
+        """The repositories holding a blob file of each of ``digests``."""
+        named: dict[Digest, list[str]] = {}
+        for repo, digest, _ in _repository_blobs(self.driver, self.repositories()):
+            if digest in digests:
+                named.setdefault(digest, []).append(repo)
+        return named
+
+    def _rerecord(self, digest: Digest, path: str, repositories: list[str]) -> None:
+        try:
+            size = self.driver.stat(path).size
+        except PathNotFoundError:
+            return
+        for repo in repositories:
+            self.index.refer(self.store, str(digest), repo, path, size)
 
     def _unreferenced(
         self, digest: Digest, path: str, delay: float, now: float, change: bool

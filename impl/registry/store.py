@@ -194,6 +194,8 @@ class Registry:
         self.indexes = IndexStore(driver)
         self.commits = IndexCommits(locks, self.indexes)
         self.dedupe: Dedupe | ReferenceDedupe = references or Dedupe(driver, dedupe)
+        if references is not None:
+            references.repositories = self.repositories
         self.uploads = UploadStore(driver, locks, fsync, self.dedupe, upload_caps)
         self.parsed = ManifestCache()
         self.manifest_data = ManifestBytes()

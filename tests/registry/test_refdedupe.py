@@ -119,6 +119,21 @@ def test_a_crash_between_gc_steps_leaves_a_reference_the_sweep_drops(
     assert bucket.get_content(store_file(DIGEST)) == DATA
 
 
+def test_a_lost_index_loses_nothing_the_bucket_references(
+    bucket: MemoryDriver, dedupe: ReferenceDedupe, registry: Registry
+) -> None:
+    """The index is derived: a placeholder is a reference, and the sweep records it again
+    rather than removing the content (a SQLite file lost, or an instance with its own)."""
+    clock = Clock()
+    asyncio.run(registry.ensure_repository("a"))
+    dedupe.take("a", DIGEST, _upload(bucket, "a"), move=True)
+    dedupe.index = SQLiteDedupeIndex(":memory:")
+    clock.now = bucket.stat(store_file(DIGEST)).mod_time + 3600
+    assert dedupe.sweep(10, clock) == []
+    assert registry.blob_bytes("a", DIGEST, 1 << 20) == DATA
+    assert set(dedupe.index.holders(STORE, str(DIGEST))) == {"a"}
+
+
 def test_deleting_a_blob_drops_only_that_repositorys_reference(
     bucket: MemoryDriver, dedupe: ReferenceDedupe, registry: Registry
 ) -> None:
