@@ -7,7 +7,8 @@ postgres``), so that every instance sees every reference. Rows carry the root th
 (``store``: the bucket and prefix), since sub-paths may keep their content elsewhere.
 
 Like the rest of the meta DB it is derived from storage: a placeholder at a repository's blob
-path is a reference (the dedupe conversion rebuilds the rows from the bucket).
+path is a reference, and GC's sweep records a placeholder's row again where it is missing
+before it would remove content.
 """
 
 from __future__ import annotations
