@@ -152,8 +152,8 @@ class ReferenceDedupe:
         changes: the content a run would remove now is listed.
 
         The index is not trusted alone: before content goes, the repositories' blob folders
-        are listed, and a blob file of the digest anywhere (a placeholder the index lacks: a
-        meta DB lost, or another instance's local one) is recorded as the reference it is."""
+        are listed, and a placeholder of the digest anywhere (one the index lacks: a meta DB
+        lost, or another instance's local one) is recorded as the reference it is."""
         change = unnamed is None
         candidates = []
         for path in _files(self.driver, STORE):
@@ -180,10 +180,11 @@ class ReferenceDedupe:
         return removed
 
     def _named(self, digests: set[Digest]) -> dict[Digest, list[str]]:
-        """The repositories holding a blob file of each of ``digests``."""
+        """The repositories holding a placeholder of each of ``digests`` (a copy of its
+        own, from before dedupe or a manifest stored whole, needs no content)."""
         named: dict[Digest, list[str]] = {}
-        for repo, digest, _ in _repository_blobs(self.driver, self.repositories()):
-            if digest in digests:
+        for repo, digest, path in _repository_blobs(self.driver, self.repositories()):
+            if digest in digests and not self._holds_bytes(path, digest):
                 named.setdefault(digest, []).append(repo)
         return named
 
@@ -227,8 +228,9 @@ class ReferenceDedupe:
                 else self._unshare(repo, digest, path)
             )
         if not self.enabled:
-            with contextlib.suppress(PathNotFoundError):
-                self.driver.delete(STORE)
+            # what no placeholder names any more; a placeholder written meanwhile (another
+            # instance not restarted yet) keeps its content
+            self.sweep(0.0)
         self.driver.put_content(MARKER, json.dumps({"dedupe": self.enabled}).encode())
         event(log, logging.INFO, "dedupe conversion done", dedupe=self.enabled, blobs=changed)
         return changed

@@ -134,6 +134,25 @@ def test_a_lost_index_loses_nothing_the_bucket_references(
     assert set(dedupe.index.holders(STORE, str(DIGEST))) == {"a"}
 
 
+def test_turning_dedupe_off_keeps_content_that_a_placeholder_still_names(
+    bucket: MemoryDriver, dedupe: ReferenceDedupe, registry: Registry
+) -> None:
+    """The conversion to copies reached a, not b (pushed meanwhile through an instance still
+    deduping): the content stays for b; once b is a copy too, it goes."""
+    for repo in ("a", "b"):
+        asyncio.run(registry.ensure_repository(repo))
+        dedupe.take(repo, DIGEST, _upload(bucket, repo), move=True)
+    dedupe.enabled = False
+    assert dedupe.convert(["a"]) == 1
+    assert bucket.get_content(layout.blob_file("a", DIGEST)) == DATA  # a copy of its own
+    assert bucket.get_content(store_file(DIGEST)) == DATA
+    assert registry.blob_bytes("b", DIGEST, 1 << 20) == DATA
+    bucket.delete(".ocireg/dedupe.json")  # as if never converted: run again, over both
+    assert dedupe.convert(["a", "b"]) == 1
+    assert not bucket.exists(store_file(DIGEST))
+    assert registry.blob_bytes("b", DIGEST, 1 << 20) == DATA
+
+
 def test_deleting_a_blob_drops_only_that_repositorys_reference(
     bucket: MemoryDriver, dedupe: ReferenceDedupe, registry: Registry
 ) -> None:
