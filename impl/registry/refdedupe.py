@@ -76,8 +76,6 @@ class ReferenceDedupe:
     share content; placeholders are resolved and references dropped either way, since
     storage may hold them from when it was on (until the conversion has copied them back)."""
 
-    by_reference = True
-
     def __init__(
         self,
         driver: StorageDriver,
@@ -91,7 +89,7 @@ class ReferenceDedupe:
         self.locks = locks
         self.store = store
         self.enabled = enabled
-        # the root's repositories (the registry sets it): the sweep looks for blob files
+        # the root's repositories (the registry sets it): the sweep looks for placeholders
         self.repositories: Callable[[], list[str]] = list
 
     def has(self, digest: Digest) -> bool:
