@@ -44,13 +44,20 @@ def _make_bucket(url: str, name: str) -> None:
 
 
 def ocireg_s3_config(
-    endpoint: str, bucket: str, root: Path, port: int, postgres_url: str | None = None
+    endpoint: str,
+    bucket: str,
+    root: Path,
+    port: int,
+    postgres_url: str | None = None,
+    dedupe: bool = True,
 ) -> dict[str, object]:
     driver = {
         "name": "s3", "region": REGION, "regionendpoint": endpoint, "bucket": bucket,
         "rootdirectory": "reg", "secure": False, "accesskey": KEY, "secretkey": SECRET,
     }  # fmt: skip
-    storage: dict[str, object] = {"rootDirectory": str(root), "storageDriver": driver}
+    storage: dict[str, object] = {
+        "rootDirectory": str(root), "storageDriver": driver, "dedupe": dedupe,
+    }  # fmt: skip
     if postgres_url:
         storage["cacheDriver"] = {"name": "postgres", "url": postgres_url}
     return {
@@ -68,6 +75,7 @@ def ocireg_on_s3(
     name: str = "ocireg",
     postgres_url: str | None = None,
     make_bucket: bool = True,
+    dedupe: bool = True,
 ) -> Iterator[Server]:
     """One ocireg serving ``bucket`` (made first unless ``make_bucket`` is false: instances
     sharing it), with its local directory of its own and, with ``postgres_url``, its meta DB
@@ -76,7 +84,7 @@ def ocireg_on_s3(
         _make_bucket(endpoint, bucket)
     with _workdir(f"bench-s3-{name}-") as workdir:
         port = free_port()
-        config = ocireg_s3_config(endpoint, bucket, workdir / "root", port, postgres_url)
+        config = ocireg_s3_config(endpoint, bucket, workdir / "root", port, postgres_url, dedupe)
         (workdir / "config.json").write_text(json.dumps(config))
         argv = [sys.executable, "-m", "ocireg", "serve", str(workdir / "config.json")]
         detail = "ocireg s3 driver" + (", meta DB on PostgreSQL" if postgres_url else "")
@@ -288,13 +296,17 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8, help="manifest wrk connections")
     parser.add_argument("--rounds", type=int, default=3, help="manifest rounds")
     parser.add_argument("--cost-requests", type=int, default=200)
+    parser.add_argument(
+        "--no-dedupe", action="store_true", help="ocireg with storage.dedupe off (on: default)"
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="bench-s3-moto-"))
     moto, endpoint = start_moto(folder / "moto.log")
     print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     try:
         if args.mib or args.seconds:
-            with ocireg_on_s3(endpoint) as ours, docker_registry_on_s3(endpoint) as theirs:
+            ours_on_s3 = ocireg_on_s3(endpoint, dedupe=not args.no_dedupe)
+            with ours_on_s3 as ours, docker_registry_on_s3(endpoint) as theirs:
                 if args.mib:
                     blob_rounds(ours, theirs, args.mib, args.runs)
                 if args.seconds:

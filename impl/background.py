@@ -103,8 +103,7 @@ def schedule_dedupe_conversion(
     if shared is None:
         return  # in memory: nothing persists between starts
     for root in roots(config, registries):
-        if root.settings.on_s3():
-            continue  # never shared there (no hard links): nothing to convert either way
+        # on s3 the record is in the bucket (see registry.refdedupe), this one unused
         marker = root.settings.resolved_root() / ".ocireg" / "dedupe.json"
         if root.key == "storage":
             marker = shared / "dedupe.json"

@@ -242,7 +242,7 @@ class RootConfig(_Section):
 
     def dedupes(self) -> bool:
         """Whether blobs are shared by hard links: never on s3, which has none (dedupe there
-        is by reference in the meta DB, not built yet; see notices)."""
+        is by reference in the meta DB: ``registry.refdedupe``)."""
         return self.dedupe and not self.on_s3()
 
     def time_window(self) -> TimeWindow | None:

@@ -41,11 +41,6 @@ def _s3_warnings(root: RootConfig, path: str, source: str) -> list[str]:
         f"{source}: {path}.storageDriver.{key}: {_IGNORED}: ocireg's s3 driver does not act on it"
         for key in root.storageDriver.unbuilt_keys()
     ]
-    if root.dedupe and "dedupe" in root.model_fields_set:
-        lines.append(
-            f"{source}: {path}.dedupe: {_IGNORED} on s3: each repository keeps its own copy "
-            "of a blob (dedupe by reference in the meta DB is future work)"
-        )
     return lines
 
 

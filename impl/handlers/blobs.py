@@ -18,7 +18,6 @@ from ocireg.digests import parse_digest
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.handlers.base import registry, repo
 from ocireg.operations import current_request
-from ocireg.registry import layout
 from ocireg.storage.driver import StorageDriver
 
 OCTET = "application/octet-stream"
@@ -91,8 +90,7 @@ def _blob_response(name: str, digest: str) -> Response:
     so both carry the same ones (Accept-Ranges, ETag and Last-Modified included), and a HEAD
     with a Range gets the 206 headers its GET would."""
     reg, dgst, name = registry(name), parse_digest(digest), repo(name)
-    info = reg.blob_info(name, dgst)
-    path = layout.blob_file(name, dgst)
+    path, info = reg.blob_location(name, dgst)  # on s3, a placeholder's content
     headers = {"Docker-Content-Digest": str(dgst)}
     local = reg.driver.local_path(path)
     if local is not None:  # sendfile-style streaming with Range support from starlette

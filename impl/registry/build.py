@@ -7,7 +7,9 @@ from functools import partial
 from pathlib import Path
 
 from ocireg.config import Config, RootConfig
+from ocireg.registry.dedupeindex import DedupeIndex, PostgresDedupeIndex, SQLiteDedupeIndex
 from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.refdedupe import ReferenceDedupe
 from ocireg.registry.routes import Registries
 from ocireg.registry.sharedlocks import AdvisoryLocks
 from ocireg.registry.sharedsessions import SharedUploadSessions
@@ -51,8 +53,19 @@ def root_driver(root: RootConfig) -> StorageDriver:
 
 
 def _root(
-    root: RootConfig, driver: StorageDriver, locks: KeyedLocks, docker: bool, caps: SessionCaps
+    root: RootConfig,
+    driver: StorageDriver,
+    locks: KeyedLocks,
+    docker: bool,
+    caps: SessionCaps,
+    index: DedupeIndex | None = None,
 ) -> Registry:
+    references = None
+    settings = root.storageDriver
+    if settings is not None and index is not None:
+        # dedupe by reference; built whether on or off: placeholders are read either way
+        store = f"s3://{settings.bucket}/{settings.rootdirectory.strip('/')}"
+        references = ReferenceDedupe(driver, index, locks, store, root.dedupe)
     return Registry(
         driver,
         locks,
@@ -60,7 +73,16 @@ def _root(
         fsync=root.commit,
         dedupe=root.dedupes(),
         upload_caps=caps,
+        references=references,
     )
+
+
+def dedupe_index(shared: Path | None, across: AdvisoryLocks | None) -> DedupeIndex:
+    """Where s3 roots keep their dedupe references: the shared PostgreSQL meta DB when
+    instances share one, else the local meta DB file."""
+    if across is not None:
+        return PostgresDedupeIndex(across)
+    return SQLiteDedupeIndex(shared / "meta.db" if shared else ":memory:")
 
 
 def build_registry(config: Config, driver: StorageDriver | None = None) -> Registries:
@@ -84,10 +106,12 @@ def build_registry(config: Config, driver: StorageDriver | None = None) -> Regis
     )
     main = driver or root_driver(storage)
     routes = {}
+    on_s3 = [root for root in (storage, *(storage.subPaths or {}).values()) if root.on_s3()]
+    index = dedupe_index(shared, across) if on_s3 and driver is None else None
     for key, sub in (storage.subPaths or {}).items():
         sub_driver = MemoryDriver() if driver else root_driver(sub)
-        routes[key.removeprefix("/")] = _root(sub, sub_driver, locks, docker, caps)
-    registries = Registries(_root(storage, main, locks, docker, caps), routes)
+        routes[key.removeprefix("/")] = _root(sub, sub_driver, locks, docker, caps, index)
+    registries = Registries(_root(storage, main, locks, docker, caps, index), routes)
     for registry in registries.roots():
         registry.serves = partial(registries.serves, registry)
     _limit_repositories(config, registries)

@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import threading
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +34,7 @@ from ocireg.registry.sharedlocks import AdvisoryLocks
 
 # Threads that wait for another process's lock: one per key being waited on at once.
 _WAITERS = ThreadPoolExecutor(max_workers=64, thread_name_prefix="ocireg-flock")
+_STRIPES = 64
 
 
 class KeyedLocks:
@@ -40,6 +42,8 @@ class KeyedLocks:
         self._dir = lock_dir
         self._shared = shared
         self._local: dict[str, tuple[asyncio.Lock, int]] = {}
+        # for threads without a lock directory (in memory): keys share a few locks
+        self._striped = [threading.Lock() for _ in range(_STRIPES)]
         if lock_dir is not None:
             lock_dir.mkdir(parents=True, exist_ok=True)
 
@@ -93,6 +97,47 @@ class KeyedLocks:
                 _WAITERS, shared.release, key, connection
             )
             await asyncio.shield(releasing)
+
+    @contextlib.contextmanager
+    def hold_blocking(self, key: str) -> Iterator[None]:
+        """Hold ``key``'s lock from a thread, waiting as long as it takes (never on the event
+        loop). It excludes holders of :meth:`hold` in other processes and instances (the flock
+        and the advisory lock); in this process, for keys that threads alone take. Its lock
+        file is removed on release, as an ephemeral key's."""
+        if self._dir is None:
+            with self._striped[hash(key) % _STRIPES], self._across_blocking(key):
+                yield
+            return
+        path = self._dir / _file_name(key)
+        while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            if _still_named(fd, path):
+                break
+            os.close(fd)
+        try:
+            with self._across_blocking(key):
+                yield
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)  # while held: see the module docstring
+            os.close(fd)
+
+    @contextlib.contextmanager
+    def _across_blocking(self, key: str) -> Iterator[None]:
+        shared = self._shared
+        if shared is None:
+            yield
+            return
+        connection = shared.acquire(key)
+        try:
+            yield
+        finally:
+            shared.release(key, connection)
 
     def sweep(self) -> int:
         """Remove every lock file nobody holds (left by ended sessions or crashed processes);

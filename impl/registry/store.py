@@ -27,6 +27,7 @@ from ocireg.registry.manifestbytes import ManifestBytes
 from ocireg.registry.manifestcache import ManifestCache
 from ocireg.registry.manifests import Manifest, parse_manifest
 from ocireg.registry.ondemand import OnDemand
+from ocireg.registry.refdedupe import PlaceholderDriver, ReferenceDedupe, resolve
 from ocireg.registry.uploads import SessionCaps, UploadStore
 from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
@@ -182,7 +183,12 @@ class Registry:
         dedupe: bool = False,
         serves: Callable[[str], bool] | None = None,
         upload_caps: SessionCaps | None = None,
+        references: ReferenceDedupe | None = None,
     ) -> None:
+        """``references``: an s3 root's dedupe by reference (``dedupe`` is then unused):
+        the registry reads the bucket through its placeholders."""
+        if references is not None:
+            driver = PlaceholderDriver(driver, references)
         self.driver = driver
         self.locks = locks
         self.serves = serves
@@ -190,7 +196,9 @@ class Registry:
         self.docker_compat = docker_compat
         self.indexes = IndexStore(driver)
         self.commits = IndexCommits(locks, self.indexes)
-        self.dedupe = Dedupe(driver, dedupe)
+        self.dedupe: Dedupe | ReferenceDedupe = references or Dedupe(driver, dedupe)
+        if references is not None:
+            references.repositories = self.repositories
         self.uploads = UploadStore(driver, locks, fsync, self.dedupe, upload_caps)
         self.parsed = ManifestCache()
         self.manifest_data = ManifestBytes()
@@ -291,13 +299,18 @@ class Registry:
 
     # -- blobs ----------------------------------------------------------------------------
     def blob_info(self, repo: str, digest: Digest) -> FileInfo:
+        return self.blob_location(repo, digest)[1]
+
+    def blob_location(self, repo: str, digest: Digest) -> tuple[str, FileInfo]:
+        """Where the blob's bytes are (the content store, for an s3 placeholder) and its
+        details; BLOB_UNKNOWN when the repository has none."""
         try:
-            info = self.driver.stat(layout.blob_file(repo, digest))
+            path, info = resolve(self.driver, layout.blob_file(repo, digest))
         except PathNotFoundError:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)}) from None
         if info.is_dir:
             raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)})
-        return info
+        return path, info
 
     def blob_bytes(self, repo: str, digest: Digest, limit: int) -> bytes | None:
         """A small blob's content, or None when it is missing or larger than ``limit``."""
@@ -377,12 +390,11 @@ class Registry:
         for candidate in sources:
             if candidate != repo and self.has_blob(candidate, digest):
                 await self.ensure_repository(repo)
-                target = layout.blob_file(repo, digest)
                 revived = False
                 try:
                     async with self.locks.hold(repo):
-                        self.driver.link(layout.blob_file(candidate, digest), target)
-                        self.driver.touch(target)  # a fresh mount must look new to GC
+                        if not await self._link(repo, digest, layout.blob_file(candidate, digest)):
+                            continue  # its content is not there after all
                         if self._removed_meanwhile(repo):
                             self._lay_out(repo)
                             revived = True
@@ -392,6 +404,17 @@ class Registry:
                     await self._revived(repo)
                 return True
         return self.has_blob(repo, digest)
+
+    async def _link(self, repo: str, digest: Digest, source: str) -> bool:
+        """Give ``repo`` the blob at ``source`` (under ``repo``'s lock), new to GC; on s3 with
+        dedupe, a reference to the stored content. False when ``source`` is gone."""
+        dedupe = self.dedupe
+        if isinstance(dedupe, ReferenceDedupe) and dedupe.enabled:
+            return await anyio.to_thread.run_sync(dedupe.take, repo, digest, source, False)
+        target = layout.blob_file(repo, digest)
+        self.driver.link(source, target)
+        self.driver.touch(target)  # a fresh mount must look new to GC
+        return True
 
     def may_hold_anywhere(self, digest: Digest) -> bool:
         """False when no repository can hold the blob: with dedupe on, every committed blob

@@ -42,6 +42,7 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import layout
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.refdedupe import ReferenceDedupe
 from ocireg.registry.sharedsessions import SharedUploadSessions
 from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
 
@@ -105,7 +106,7 @@ class UploadStore:
         driver: StorageDriver,
         locks: KeyedLocks,
         fsync: bool,
-        dedupe: Dedupe,
+        dedupe: Dedupe | ReferenceDedupe,
         caps: SessionCaps | None = None,
     ) -> None:
         self._driver = driver
@@ -326,6 +327,14 @@ class UploadStore:
 
     async def _commit(self, repo: str, session: str, digest: Digest) -> None:
         source, target = layout.upload_file(repo, session), layout.blob_file(repo, digest)
+        dedupe = self._dedupe
+        if isinstance(dedupe, ReferenceDedupe) and dedupe.enabled:
+            # On s3: the upload becomes the stored content unless that is there already
+            # (then _discard drops it), and the repository gets a reference and a placeholder;
+            # under the repository lock that GC holds, so what we reference stays.
+            async with self._locks.hold(repo):
+                await anyio.to_thread.run_sync(dedupe.take, repo, digest, source, True)
+            return
         if self._driver.exists(target) or self._dedupe.has(digest):
             # The content is there already, in this repository or in the dedupe store; the
             # upload is dropped by _discard. Under the repository lock that GC holds, so what

@@ -141,3 +141,38 @@ def test_sweep_removes_only_unheld_lock_files(tmp_path: Path) -> None:
     assert len(list(tmp_path.iterdir())) == 1
     assert locks.sweep() == 1  # released since
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_thread_holding_a_key_excludes_the_coroutines_of_other_lock_users(
+    tmp_path: Path,
+) -> None:
+    """``hold_blocking`` (the dedupe sweep's, from a thread) and ``hold`` (a commit's, on the
+    event loop) of one key exclude each other."""
+    import threading
+
+    locks, other = KeyedLocks(tmp_path), KeyedLocks(tmp_path)  # as two processes would
+    held, release, order = threading.Event(), threading.Event(), []
+
+    def thread() -> None:
+        with locks.hold_blocking("digest"):
+            held.set()
+            release.wait(10)
+            order.append("thread")
+
+    async def coroutine() -> None:
+        async with other.hold("digest"):
+            order.append("coroutine")
+
+    async def main() -> None:
+        worker = threading.Thread(target=thread)
+        worker.start()
+        held.wait(10)
+        waiting = asyncio.create_task(coroutine())
+        await asyncio.sleep(0.2)
+        assert order == []  # the coroutine waits for the thread
+        release.set()
+        await waiting
+        worker.join(10)
+
+    asyncio.run(main())
+    assert order == ["thread", "coroutine"]
