@@ -24,7 +24,8 @@ def _root_warnings(root: RootConfig, path: str, source: str) -> list[str]:
         )
     if root.remoteCache:
         lines.append(
-            f"{source}: {path}.remoteCache: {_IGNORED}: the dedupe index stays on local disk"
+            f"{source}: {path}.remoteCache: {_IGNORED}: where the dedupe index lives is set by "
+            "cacheDriver alone (name: postgres, else the local meta DB)"
         )
     if root.redirectBlobURL and not root.on_s3():
         lines.append(

@@ -44,8 +44,8 @@ def storage(**keys: Any) -> dict[str, Any]:
         ),
         (
             storage(remoteCache=True),
-            "storage.remoteCache: not implemented yet, ignored: the dedupe index stays on "
-            "local disk",
+            "storage.remoteCache: not implemented yet, ignored: where the dedupe index lives "
+            "is set by cacheDriver alone (name: postgres, else the local meta DB)",
         ),
         (
             storage(redirectBlobURL=True),
@@ -54,8 +54,8 @@ def storage(**keys: Any) -> dict[str, Any]:
         ),
         (
             storage(subPaths={"/a": {"rootDirectory": "/var/lib/a", "remoteCache": True}}),
-            "storage.subPaths./a.remoteCache: not implemented yet, ignored: the dedupe index "
-            "stays on local disk",
+            "storage.subPaths./a.remoteCache: not implemented yet, ignored: where the dedupe "
+            "index lives is set by cacheDriver alone (name: postgres, else the local meta DB)",
         ),
         (
             {**storage(), "http": {"auth": {"htpasswd": {"path": "/h"}, "bearer": BEARER}}},
