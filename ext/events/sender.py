@@ -96,7 +96,7 @@ class Sender:
 
     async def _keep_draining(self, target: Target, stop: asyncio.Event, idle: float) -> None:
         while not stop.is_set():
-            if not await self._drain(target, time.monotonic() + BUDGET_SECONDS):
+            if not await self._drain(target, time.monotonic() + BUDGET_SECONDS, stop):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), idle)
 
@@ -111,7 +111,11 @@ class Sender:
             found = self._deliveries[target.key] = delivery_for(target.sink, self.source)
         return found
 
-    async def _drain(self, target: Target, deadline: float) -> int:
+    async def _drain(
+        self, target: Target, deadline: float, stop: asyncio.Event | None = None
+    ) -> int:
+        """Deliver ``target``'s due events until ``deadline``, or until ``stop`` is set (each
+        repository's run then ends after the delivery it is in)."""
         dropped = await anyio.to_thread.run_sync(
             self.outbox.trim, target.key, target.sink.maxQueued
         )
@@ -125,21 +129,23 @@ class Sender:
                 maxQueued=target.sink.maxQueued,
             )
         sent = 0
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
             runs = await anyio.to_thread.run_sync(
                 self.outbox.due, target.key, time.time(), PARALLEL, RUN
             )
             if not runs:
                 break
-            delivered = await self._deliver(target, runs)
+            delivered = await self._deliver(target, runs, stop)
             sent += delivered
             if not delivered:
                 break  # all failed: they are due later, after their back-off
         return sent
 
-    async def _deliver(self, target: Target, runs: list[list[Due]]) -> int:
+    async def _deliver(
+        self, target: Target, runs: list[list[Due]], stop: asyncio.Event | None
+    ) -> int:
         delivery = self._delivery(target)
-        outcomes = await asyncio.gather(*(self._run(delivery, run) for run in runs))
+        outcomes = await asyncio.gather(*(self._run(delivery, run, stop) for run in runs))
         ok = [seq for sent, _ in outcomes for seq in sent]
         failures = [
             (failed.seq, time.time() + backoff(failed.attempts), error)
@@ -153,11 +159,14 @@ class Sender:
         return len(ok)
 
     async def _run(
-        self, delivery: Delivery, run: list[Due]
+        self, delivery: Delivery, run: list[Due], stop: asyncio.Event | None
     ) -> tuple[list[int], tuple[Due, str] | None]:
-        """Deliver one repository's events in order: (the seqs sent, the first failure)."""
+        """Deliver one repository's events in order, until ``stop`` is set: (the seqs sent,
+        the first failure). Those left are still due, for the next round."""
         sent: list[int] = []
         for each in run:
+            if stop is not None and stop.is_set():
+                break
             error = await self._one(delivery, each)
             if error is not None:
                 return sent, (each, error)

@@ -312,6 +312,24 @@ class Outbox:
             for sink in set(counted) | set(queued)
         }
 
+    def backlog(self) -> tuple[str | None, dict[str, int]]:
+        """The time of the oldest event waiting for its first try at the head of its
+        repository's queue for some sink (None: none), and each sink's queued count."""
+        with self._lock:
+            row = self._db.execute(
+                """
+                SELECT o.time FROM events_pending p JOIN events_outbox o ON o.seq = p.seq
+                WHERE p.attempts = 0 AND (p.sink, p.seq) IN (
+                    SELECT sink, MIN(seq) FROM events_pending GROUP BY sink, repo
+                ) AND p.seq NOT IN (SELECT seq FROM events_intents)
+                ORDER BY p.seq LIMIT 1
+                """
+            ).fetchone()
+            queued = dict(
+                self._db.execute("SELECT sink, COUNT(*) FROM events_pending GROUP BY sink")
+            )
+        return (None if row is None else str(row[0])), queued
+
     def last_error(self, sink: str) -> str | None:
         with self._lock:
             row = self._db.execute(
