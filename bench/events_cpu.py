@@ -29,10 +29,10 @@ from servers import _process, _workdir, free_port
 # uvicorn raises the signal it caught again once it has stopped, with the handler it found
 # restored: this one writes the profile.
 _PROFILED = """
-import cProfile, signal, sys
+import cProfile, signal, sys, time
 from ocireg.cli import main
 out = sys.argv[1]
-profiler = cProfile.Profile()
+profiler = cProfile.Profile(time.process_time)
 def stop(*_):
     profiler.disable()
     profiler.dump_stats(out)
@@ -69,18 +69,25 @@ def registry(sinks: list[str], profile: Path | None) -> Iterator[tuple[str, int]
             yield server.url, server.pid
 
 
-def measure(sinks: list[str], args: argparse.Namespace, profile: Path | None) -> dict[str, float]:
+def measure(
+    sinks: list[str], args: argparse.Namespace, profile: Path | None, receivers: list[int]
+) -> dict[str, float]:
+    """CPU per push while the pushes run: the registry's, its sender process's and the
+    receivers' (pids ``receivers``: with sinks that are up, what they answer in that time)."""
     with registry(sinks, profile) as (url, pid):
         settled(pid, sinks)  # its sender process started (a one-off, not per push)
         own, children = _own_cpu(pid), _children_cpu(pid)
+        answering = sum(_own_cpu(receiver) for receiver in receivers)
         started = time.perf_counter()
         rate = asyncio.run(push_many(url, args.repos, args.pushes, args.clients))
         wall = time.perf_counter() - started
         own, children = _own_cpu(pid) - own, _children_cpu(pid) - children
+        answering = sum(_own_cpu(receiver) for receiver in receivers) - answering
     return {
         "pushes_per_s": rate,
         "server_ms_per_push": 1000 * own / args.pushes,
         "sender_ms_per_push": 1000 * children / args.pushes,
+        "receivers_ms_per_push": 1000 * answering / args.pushes,
         "wall_s": wall,
     }
 
@@ -151,7 +158,8 @@ def main() -> None:
         for number in range(args.rounds):
             for key, sinks in variants.items():
                 profile = args.profile / f"{key}-{number}.prof" if args.profile else None
-                runs[key].append(measure(sinks, args, profile))
+                answering = [r.pid for r in receivers] if key == "two_sinks" else []
+                runs[key].append(measure(sinks, args, profile, answering))
     finally:
         for receiver in receivers:
             receiver.stop()
