@@ -261,21 +261,31 @@ class Outbox:
             )
             self._count(db, sink, "failed", len(failures))
 
-    def trim(self, sink: str, keep: int) -> int:
-        """Drop ``sink``'s oldest pending events beyond ``keep``; how many were dropped."""
+    def last_seq(self) -> int:
+        """The highest seq ever given to an event (AUTOINCREMENT: never reused, never lower
+        after deletes), so that the backlog grew by at most its growth since a count."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events_outbox'"
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def trim(self, sink: str, keep: int) -> tuple[int, int]:
+        """Drop ``sink``'s oldest pending events beyond ``keep``: (how many were dropped, how
+        many are queued for it now)."""
         with self._lock:  # counted first without the write lock, which pushes need
             (queued,) = self._db.execute(
                 "SELECT COUNT(*) FROM events_pending WHERE sink = ?", (sink,)
             ).fetchone()
         if queued <= keep:
-            return 0
+            return 0, int(queued)
         with self._transaction() as db:
             (queued,) = db.execute(
                 "SELECT COUNT(*) FROM events_pending WHERE sink = ?", (sink,)
             ).fetchone()
             extra = queued - keep
             if extra <= 0:
-                return 0
+                return 0, int(queued)
             db.execute(
                 "DELETE FROM events_pending WHERE sink = ?1 AND seq IN "
                 "(SELECT seq FROM events_pending WHERE sink = ?1 ORDER BY seq LIMIT ?2)",
@@ -283,7 +293,7 @@ class Outbox:
             )
             self._orphans(db)
             self._count(db, sink, "dropped", extra)
-            return int(extra)
+            return int(extra), keep
 
     def forget_sinks_except(self, sinks: Iterable[str]) -> int:
         """Drop what is queued for sinks no longer configured; how many deliveries went."""
