@@ -154,14 +154,24 @@ class Outbox:
                 [(sink, seq, event.repo) for sink in wanted],
             )
 
-    def intend(self, events: list[tuple[Stored, list[str], str]], owner: str) -> list[int]:
+    def intend(
+        self,
+        events: list[tuple[Stored, list[str], str]],
+        owner: str,
+        confirmed: list[int] | None = None,
+    ) -> list[int]:
         """Queue each (event, sinks, change) with an intent, in one transaction, before the
-        change is committed; the seqs to settle (those no sink wants are skipped)."""
+        change is committed, and confirm the intents ``confirmed`` in the same transaction;
+        the seqs to settle (those no sink wants are skipped)."""
         wanted = [(event, sinks, change) for event, sinks, change in events if sinks]
-        if not wanted:
+        if not wanted and not confirmed:
             return []
         seqs = []
         with self._transaction(self._durable) as db:
+            if confirmed:
+                db.executemany(
+                    "DELETE FROM events_intents WHERE seq = ?", [(s,) for s in confirmed]
+                )
             for event, sinks, change in wanted:
                 cursor = db.execute(
                     "INSERT INTO events_outbox (id, repo, type, time, data) VALUES (?, ?, ?, ?, ?)",
