@@ -4,10 +4,12 @@ from /proc around ``--pushes`` pushes (as ``events.py`` makes them, once the reg
 finished starting), the variants alternated ``--rounds`` times. ``--profile DIR`` also runs
 each registry under cProfile and writes ``DIR/<variant>-<round>.prof``. ``--journal N``
 instead measures, in this process, the CPU that N pushes by 8 concurrent tasks spend in the
-events journal and its settling (all threads), two sinks, no registry.
+events journal and its settling (all threads), two sinks, no registry; ``--deliveries N`` the
+CPU per delivery of N events to one receiver, by the lean HTTP client and by httpx.
 
     python bench/events_cpu.py --pushes 400 --rounds 3
     python bench/events_cpu.py --journal 2000
+    python bench/events_cpu.py --deliveries 2000
 """
 
 from __future__ import annotations
@@ -136,6 +138,49 @@ def journal_cpu(pushes: int) -> float:
     return 1000 * (time.process_time() - started) / pushes
 
 
+def delivery_cpu(events: int) -> dict[str, float]:
+    """CPU-ms per delivery of the sender (this process, all threads) delivering ``events``
+    queued events of 16 repositories to one receiver (``Receiver``, in a process of its own),
+    through each HTTP client: the lean one (a sink without a proxy) and httpx (with one)."""
+    import tempfile
+    import uuid
+
+    from ocireg.ext.events import Sink
+    from ocireg.ext.events.sender import Sender
+    from ocireg.ext.events.sinks import HttpDelivery, WebhookDelivery
+    from ocireg.ext.events.sinkset import targets
+    from ocireg.ext.events.store import Outbox, Stored
+
+    receiver = Receiver()
+    receiver.start()
+    data = json.dumps({"name": "r", "reference": "t", "manifest": "m" * 500})
+    found = {}
+    try:
+        for name, kind in (("lean", WebhookDelivery), ("httpx", HttpDelivery)):
+            outbox = Outbox(Path(tempfile.mkdtemp(prefix="bench-events-send-")) / "meta.db")
+            (target,) = targets([Sink(type="http", address=receiver.url)])
+            for number in range(events):
+                event = Stored(str(uuid.uuid4()), f"r{number % 16}", "zotregistry.image.updated",
+                               "2026-01-01T00:00:00Z", data)  # fmt: skip
+                outbox.record(event, [target.key])
+            sender = Sender(outbox, [target], "zotregistry.dev")
+            sender._deliveries[target.key] = kind(target.sink, "zotregistry.dev")
+
+            async def drain(sender: Sender = sender) -> None:
+                while await sender.round():
+                    pass
+                await sender.close()
+
+            started = time.process_time()
+            asyncio.run(drain())
+            found[name] = 1000 * (time.process_time() - started) / events
+            assert outbox.figures()[target.key].queued == 0
+            outbox.close()
+    finally:
+        receiver.stop()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pushes", type=int, default=400)
@@ -144,7 +189,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--journal", type=int, metavar="N")
+    parser.add_argument("--deliveries", type=int, metavar="N")
     args = parser.parse_args()
+    if args.deliveries:
+        print(json.dumps({"sender_cpu_ms_per_delivery": delivery_cpu(args.deliveries)}))
+        return
     if args.journal:
         print(json.dumps({"journal_cpu_ms_per_push": journal_cpu(args.journal)}))
         return
