@@ -18,7 +18,7 @@ import base64
 import contextlib
 import ssl
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 MAX_HEAD = 64 * 1024  # a response's status line and headers
 
@@ -53,6 +53,8 @@ class Webhook:
         self.tls = (tls or ssl.create_default_context()) if self.https else None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         fixed = {"Host": parts.netloc.rsplit("@", 1)[-1], **headers}
+        if basic is None and parts.username is not None:  # as httpx: the URL's user info
+            basic = (unquote(parts.username), unquote(parts.password or ""))
         if basic is not None:
             pair = f"{basic[0]}:{basic[1]}".encode()
             fixed["Authorization"] = "Basic " + base64.b64encode(pair).decode()

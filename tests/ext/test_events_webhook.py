@@ -108,6 +108,25 @@ def test_chunked_close_delimited_and_interim_answers_are_read_to_their_end() -> 
     assert connections >= 3  # "close" and a close-delimited body end their connections
 
 
+def test_user_info_in_the_url_is_sent_as_basic_credentials() -> None:
+    requests: list[bytes] = []
+
+    async def main() -> int:
+        server = await serve(lambda _h, _n: b"HTTP/1.1 204 No Content\r\n\r\n", requests, [])
+        port = server.sockets[0].getsockname()[1]
+        webhook = Webhook(f"http://a%40b:p%3A@127.0.0.1:{port}/", {}, None)
+        try:
+            return await webhook.post(b"{}", {})
+        finally:
+            await webhook.close()
+            server.close()
+
+    assert asyncio.run(main()) == 204
+    head = requests[0].decode()
+    assert "Authorization: Basic YUBiOnA6\r\n" in head  # a@b:p:
+    assert "Host: 127.0.0.1:" in head and "@" not in head.split("Host: ")[1].split("\r\n")[0]
+
+
 def test_an_answer_that_is_not_http_is_an_error() -> None:
     async def one(webhook: Webhook) -> list[int]:
         with pytest.raises(ResponseError):
