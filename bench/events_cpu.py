@@ -4,10 +4,12 @@ from /proc around ``--pushes`` pushes (as ``events.py`` makes them, once the reg
 finished starting), the variants alternated ``--rounds`` times. ``--profile DIR`` also runs
 each registry under cProfile and writes ``DIR/<variant>-<round>.prof``. ``--journal N``
 instead measures, in this process, the CPU that N pushes by 8 concurrent tasks spend in the
-events journal and its settling (all threads), two sinks, no registry.
+events journal and its settling (all threads), two sinks, no registry; ``--deliveries N`` the
+CPU per delivery of N events to one receiver, by the lean HTTP client and by httpx.
 
     python bench/events_cpu.py --pushes 400 --rounds 3
     python bench/events_cpu.py --journal 2000
+    python bench/events_cpu.py --deliveries 2000
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ from servers import _process, _workdir, free_port
 # uvicorn raises the signal it caught again once it has stopped, with the handler it found
 # restored: this one writes the profile.
 _PROFILED = """
-import cProfile, signal, sys
+import cProfile, signal, sys, time
 from ocireg.cli import main
 out = sys.argv[1]
-profiler = cProfile.Profile()
+profiler = cProfile.Profile(time.process_time)
 def stop(*_):
     profiler.disable()
     profiler.dump_stats(out)
@@ -69,18 +71,25 @@ def registry(sinks: list[str], profile: Path | None) -> Iterator[tuple[str, int]
             yield server.url, server.pid
 
 
-def measure(sinks: list[str], args: argparse.Namespace, profile: Path | None) -> dict[str, float]:
+def measure(
+    sinks: list[str], args: argparse.Namespace, profile: Path | None, receivers: list[int]
+) -> dict[str, float]:
+    """CPU per push while the pushes run: the registry's, its sender process's and the
+    receivers' (pids ``receivers``: with sinks that are up, what they answer in that time)."""
     with registry(sinks, profile) as (url, pid):
         settled(pid, sinks)  # its sender process started (a one-off, not per push)
         own, children = _own_cpu(pid), _children_cpu(pid)
+        answering = sum(_own_cpu(receiver) for receiver in receivers)
         started = time.perf_counter()
         rate = asyncio.run(push_many(url, args.repos, args.pushes, args.clients))
         wall = time.perf_counter() - started
         own, children = _own_cpu(pid) - own, _children_cpu(pid) - children
+        answering = sum(_own_cpu(receiver) for receiver in receivers) - answering
     return {
         "pushes_per_s": rate,
         "server_ms_per_push": 1000 * own / args.pushes,
         "sender_ms_per_push": 1000 * children / args.pushes,
+        "receivers_ms_per_push": 1000 * answering / args.pushes,
         "wall_s": wall,
     }
 
@@ -129,6 +138,49 @@ def journal_cpu(pushes: int) -> float:
     return 1000 * (time.process_time() - started) / pushes
 
 
+def delivery_cpu(events: int) -> dict[str, float]:
+    """CPU-ms per delivery of the sender (this process, all threads) delivering ``events``
+    queued events of 16 repositories to one receiver (``Receiver``, in a process of its own),
+    through each HTTP client: the lean one (a sink without a proxy) and httpx (with one)."""
+    import tempfile
+    import uuid
+
+    from ocireg.ext.events import Sink
+    from ocireg.ext.events.sender import Sender
+    from ocireg.ext.events.sinks import HttpDelivery, WebhookDelivery
+    from ocireg.ext.events.sinkset import targets
+    from ocireg.ext.events.store import Outbox, Stored
+
+    receiver = Receiver()
+    receiver.start()
+    data = json.dumps({"name": "r", "reference": "t", "manifest": "m" * 500})
+    found = {}
+    try:
+        for name, kind in (("lean", WebhookDelivery), ("httpx", HttpDelivery)):
+            outbox = Outbox(Path(tempfile.mkdtemp(prefix="bench-events-send-")) / "meta.db")
+            (target,) = targets([Sink(type="http", address=receiver.url)])
+            for number in range(events):
+                event = Stored(str(uuid.uuid4()), f"r{number % 16}", "zotregistry.image.updated",
+                               "2026-01-01T00:00:00Z", data)  # fmt: skip
+                outbox.record(event, [target.key])
+            sender = Sender(outbox, [target], "zotregistry.dev")
+            sender._deliveries[target.key] = kind(target.sink, "zotregistry.dev")
+
+            async def drain(sender: Sender = sender) -> None:
+                while await sender.round():
+                    pass
+                await sender.close()
+
+            started = time.process_time()
+            asyncio.run(drain())
+            found[name] = 1000 * (time.process_time() - started) / events
+            assert outbox.figures()[target.key].queued == 0
+            outbox.close()
+    finally:
+        receiver.stop()
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pushes", type=int, default=400)
@@ -137,7 +189,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--journal", type=int, metavar="N")
+    parser.add_argument("--deliveries", type=int, metavar="N")
     args = parser.parse_args()
+    if args.deliveries:
+        print(json.dumps({"sender_cpu_ms_per_delivery": delivery_cpu(args.deliveries)}))
+        return
     if args.journal:
         print(json.dumps({"journal_cpu_ms_per_push": journal_cpu(args.journal)}))
         return
@@ -151,7 +207,8 @@ def main() -> None:
         for number in range(args.rounds):
             for key, sinks in variants.items():
                 profile = args.profile / f"{key}-{number}.prof" if args.profile else None
-                runs[key].append(measure(sinks, args, profile))
+                answering = [r.pid for r in receivers] if key == "two_sinks" else []
+                runs[key].append(measure(sinks, args, profile, answering))
     finally:
         for receiver in receivers:
             receiver.stop()

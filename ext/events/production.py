@@ -41,6 +41,8 @@ from .store import Outbox, Stored
 
 log = logging.getLogger("ocireg.events")
 
+CONFIRM_DELAY = 0.05  # seconds a confirmation waits to go with the next push's intent
+
 
 def _request_facts() -> tuple[dict[str, str], dict[str, str]]:
     """(actor, request) of the request being handled; empty outside one."""
@@ -115,10 +117,13 @@ class Producer:
             for event, sinks in [self._event(kind, change.repo, data)]
         ]
         with self._guard:  # written and known as in flight in one step (see settle_stale)
+            # the confirmations waiting go in the same transaction: one write, not two
+            confirmed, self._unconfirmed = self._unconfirmed, []
             try:
-                seqs = self.outbox.intend(events, self.owner())
+                seqs = self.outbox.intend(events, self.owner(), confirmed)
             except Exception:
                 log.exception("events: could not queue the %s of %s", change.kind, change.repo)
+                self._unconfirmed[:0] = confirmed
                 return None
             self._in_flight.update(seqs)
         if not seqs:
@@ -140,18 +145,28 @@ class Producer:
                 self._in_flight.difference_update(seqs)
 
     def _confirm_soon(self) -> None:
-        """Confirm what is committed, in a thread: the push's answer waits for its intent, not
-        for its confirmation. One confirmer at a time writes every confirmation waiting, in one
-        transaction, so a burst of pushes costs a few transactions, not one each. A crash
-        before it leaves intents that the next settling confirms, the change being in storage;
-        a confirmation that fails is tried again by ``settle_stale``."""
+        """Confirm what is committed: with the next push's intent (``journal``), or, when no
+        push comes within ``CONFIRM_DELAY``, in a thread: the push's answer waits for its
+        intent, not for its confirmation. One confirmer at a time writes every confirmation
+        waiting, in one transaction, so a burst of pushes costs no transaction of its own for
+        confirmations. A crash before it leaves intents that the next settling confirms, the
+        change being in storage; a confirmation that fails is tried again by
+        ``settle_stale``."""
         with self._guard:
             if self._confirming:
-                return  # the running confirmer takes it on its next turn
+                return  # the running or coming confirmer takes it on its turn
             self._confirming = True
         try:
-            asyncio.get_running_loop().run_in_executor(None, self._confirm_waiting)
-        except RuntimeError:  # outside the event loop, or its executor is shut: confirm here
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the event loop: confirm here
+            self._confirm_waiting()
+            return
+        loop.call_later(CONFIRM_DELAY, self._start_confirmer, loop)
+
+    def _start_confirmer(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            loop.run_in_executor(None, self._confirm_waiting)
+        except RuntimeError:  # the executor is shut (stopping): confirm here
             self._confirm_waiting()
 
     def _confirm_waiting(self) -> None:

@@ -3,7 +3,8 @@
 A delivery succeeds or raises :class:`DeliveryError`; the sender decides about retries.
 
 HTTP: the event's attributes go in ``ce-*`` headers and its data is the body (binary mode, as
-zot sends). Any 2xx is success; anything else, a timeout or a connection error is a failure.
+zot sends), over the lean client of :mod:`.webhook`, or httpx for a sink with a ``proxy``.
+Any 2xx is success; anything else, a timeout or a connection error is a failure.
 Credentials: ``token`` is sent as ``Authorization: Bearer``; otherwise ``username`` and
 ``password`` as Basic. With ``signature``, the header (``X-Ocireg-Signature`` unless renamed)
 carries ``sha256=`` and the hex HMAC-SHA256 of the exact body under the configured key.
@@ -15,6 +16,7 @@ duplicates itself), and flushed: the delivery counts once the server has it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import hmac
@@ -75,7 +77,58 @@ def sign(key: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+def _binary(
+    event: Stored, source: str, sink: Sink, key: bytes | None
+) -> tuple[bytes, dict[str, str]]:
+    """The event in CloudEvents' binary mode: (body, headers), signed when ``key`` is given."""
+    from cloudevents.core.bindings.http import to_binary_event
+
+    message = to_binary_event(cloud_event(event, source))
+    headers = dict(message.headers)
+    if key is not None and sink.signature is not None:
+        headers[sink.signature.header] = sign(key, message.body)
+    return message.body, headers
+
+
+class WebhookDelivery:
+    """An HTTP sink without a proxy, through the lean client of :mod:`.webhook`."""
+
+    def __init__(self, sink: Sink, source: str) -> None:
+        from .webhook import Webhook
+
+        self.sink = sink
+        self.source = source
+        self.key = signing_key(sink)
+        headers = dict(sink.headers)
+        basic = None
+        credentials = sink.credentials
+        if credentials is not None and credentials.token:
+            headers["Authorization"] = f"Bearer {credentials.token}"
+        elif credentials is not None and credentials.username is not None:
+            basic = (credentials.username, credentials.password or "")
+        self.webhook = Webhook(sink.address, headers, tls_context(sink), basic)
+
+    async def send(self, event: Stored) -> None:
+        from .webhook import ResponseError
+
+        body, headers = _binary(event, self.source, self.sink, self.key)
+        try:
+            async with asyncio.timeout(self.sink.timeout):
+                status = await self.webhook.post(body, headers)
+        except TimeoutError:
+            raise DeliveryError(f"no answer in {self.sink.timeout:g}s") from None
+        except (OSError, EOFError, ValueError, ResponseError, asyncio.LimitOverrunError) as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
+        if not 200 <= status < 300:
+            raise DeliveryError(f"HTTP {status}")
+
+    async def close(self) -> None:
+        await self.webhook.close()
+
+
 class HttpDelivery:
+    """An HTTP sink through a proxy, by httpx."""
+
     def __init__(self, sink: Sink, source: str) -> None:
         import httpx
 
@@ -101,17 +154,10 @@ class HttpDelivery:
 
     async def send(self, event: Stored) -> None:
         import httpx
-        from cloudevents.core.bindings.http import to_binary_event
 
-        message = to_binary_event(cloud_event(event, self.source))
-        headers = dict(message.headers)
-        if self.key is not None:
-            header = self.sink.signature.header if self.sink.signature else ""
-            headers[header] = sign(self.key, message.body)
+        body, headers = _binary(event, self.source, self.sink, self.key)
         try:
-            answer = await self.client.post(
-                self.sink.address, content=message.body, headers=headers
-            )
+            answer = await self.client.post(self.sink.address, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise DeliveryError(f"{type(exc).__name__}: {exc}") from None
         if not 200 <= answer.status_code < 300:
@@ -183,4 +229,6 @@ class NatsDelivery:
 def delivery_for(sink: Sink, source: str) -> Delivery:
     if sink.type == "nats":
         return NatsDelivery(sink, source)
-    return HttpDelivery(sink, source)
+    if sink.proxy is not None:
+        return HttpDelivery(sink, source)
+    return WebhookDelivery(sink, source)

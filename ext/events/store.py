@@ -154,14 +154,24 @@ class Outbox:
                 [(sink, seq, event.repo) for sink in wanted],
             )
 
-    def intend(self, events: list[tuple[Stored, list[str], str]], owner: str) -> list[int]:
+    def intend(
+        self,
+        events: list[tuple[Stored, list[str], str]],
+        owner: str,
+        confirmed: list[int] | None = None,
+    ) -> list[int]:
         """Queue each (event, sinks, change) with an intent, in one transaction, before the
-        change is committed; the seqs to settle (those no sink wants are skipped)."""
+        change is committed, and confirm the intents ``confirmed`` in the same transaction;
+        the seqs to settle (those no sink wants are skipped)."""
         wanted = [(event, sinks, change) for event, sinks, change in events if sinks]
-        if not wanted:
+        if not wanted and not confirmed:
             return []
         seqs = []
         with self._transaction(self._durable) as db:
+            if confirmed:
+                db.executemany(
+                    "DELETE FROM events_intents WHERE seq = ?", [(s,) for s in confirmed]
+                )
             for event, sinks, change in wanted:
                 cursor = db.execute(
                     "INSERT INTO events_outbox (id, repo, type, time, data) VALUES (?, ?, ?, ?, ?)",
@@ -261,21 +271,31 @@ class Outbox:
             )
             self._count(db, sink, "failed", len(failures))
 
-    def trim(self, sink: str, keep: int) -> int:
-        """Drop ``sink``'s oldest pending events beyond ``keep``; how many were dropped."""
+    def last_seq(self) -> int:
+        """The highest seq ever given to an event (AUTOINCREMENT: never reused, never lower
+        after deletes), so that the backlog grew by at most its growth since a count."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'events_outbox'"
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def trim(self, sink: str, keep: int) -> tuple[int, int]:
+        """Drop ``sink``'s oldest pending events beyond ``keep``: (how many were dropped, how
+        many are queued for it now)."""
         with self._lock:  # counted first without the write lock, which pushes need
             (queued,) = self._db.execute(
                 "SELECT COUNT(*) FROM events_pending WHERE sink = ?", (sink,)
             ).fetchone()
         if queued <= keep:
-            return 0
+            return 0, int(queued)
         with self._transaction() as db:
             (queued,) = db.execute(
                 "SELECT COUNT(*) FROM events_pending WHERE sink = ?", (sink,)
             ).fetchone()
             extra = queued - keep
             if extra <= 0:
-                return 0
+                return 0, int(queued)
             db.execute(
                 "DELETE FROM events_pending WHERE sink = ?1 AND seq IN "
                 "(SELECT seq FROM events_pending WHERE sink = ?1 ORDER BY seq LIMIT ?2)",
@@ -283,7 +303,7 @@ class Outbox:
             )
             self._orphans(db)
             self._count(db, sink, "dropped", extra)
-            return int(extra)
+            return int(extra), keep
 
     def forget_sinks_except(self, sinks: Iterable[str]) -> int:
         """Drop what is queued for sinks no longer configured; how many deliveries went."""
@@ -311,6 +331,24 @@ class Outbox:
             sink: SinkFigures(*_counts(counted.get(sink)), queued=queued.get(sink, 0))
             for sink in set(counted) | set(queued)
         }
+
+    def backlog(self) -> tuple[str | None, dict[str, int]]:
+        """The time of the oldest event waiting for its first try at the head of its
+        repository's queue for some sink (None: none), and each sink's queued count."""
+        with self._lock:
+            row = self._db.execute(
+                """
+                SELECT o.time FROM events_pending p JOIN events_outbox o ON o.seq = p.seq
+                WHERE p.attempts = 0 AND (p.sink, p.seq) IN (
+                    SELECT sink, MIN(seq) FROM events_pending GROUP BY sink, repo
+                ) AND p.seq NOT IN (SELECT seq FROM events_intents)
+                ORDER BY p.seq LIMIT 1
+                """
+            ).fetchone()
+            queued = dict(
+                self._db.execute("SELECT sink, COUNT(*) FROM events_pending GROUP BY sink")
+            )
+        return (None if row is None else str(row[0])), queued
 
     def last_error(self, sink: str) -> str | None:
         with self._lock:

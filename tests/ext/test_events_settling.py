@@ -84,6 +84,38 @@ def test_confirmations_of_a_burst_share_transactions(outbox: Outbox) -> None:
     assert len(confirmed) < 50
 
 
+def test_a_confirmation_goes_with_the_next_pushs_intent(outbox: Outbox) -> None:
+    made = producer(outbox, Storage())
+    confirmed: list[list[int]] = []
+    confirm = outbox.confirm
+
+    def counting(seqs: list[int]) -> None:
+        confirmed.append(list(seqs))
+        confirm(seqs)
+
+    outbox.confirm = counting  # type: ignore[method-assign]
+
+    async def two_pushes() -> tuple[list[int], list[int]]:
+        first = made.journal(pushed("t1"))
+        assert first is not None
+        first(True)  # committed: its confirmation waits for the next intent
+        held = [intent.seq for intent in outbox.intents()]
+        second = made.journal(pushed("t2"))  # writes the first's confirmation too
+        after = [intent.seq for intent in outbox.intents()]
+        assert second is not None
+        second(True)
+        for _ in range(200):  # no push follows: the confirmer writes the second's
+            if not outbox.intents():
+                break
+            await asyncio.sleep(0.01)
+        return held, after
+
+    held, after = asyncio.run(two_pushes())
+    assert (held, after) == ([1], [2])
+    assert confirmed == [[2]]  # only the last one needed a transaction of its own
+    assert outbox.intents() == []
+
+
 def test_a_failed_confirmation_is_tried_again_by_the_periodic_settling(outbox: Outbox) -> None:
     made = producer(outbox, Storage())
     confirm = outbox.confirm

@@ -1,0 +1,136 @@
+"""The lean webhook client (ext/events/webhook.py) against real loopback servers that answer
+in the ways HTTP/1.1 allows: kept-alive, closing, chunked, close-delimited, interim 100."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from ocireg.ext.events.webhook import ResponseError, Webhook
+
+Answer = Callable[[bytes, int], bytes | None]  # (request head, number) -> raw answer; None: close
+
+
+async def serve(
+    answer: Answer, requests: list[bytes], connections: list[asyncio.Task[None]]
+) -> asyncio.Server:
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        connections.append(task)  # type: ignore[arg-type]
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n")[0])
+                body = await reader.readexactly(length)
+                requests.append(head + body)
+                raw = answer(head, len(requests))
+                if raw is None:
+                    break
+                writer.write(raw)
+                await writer.drain()
+                if raw.startswith(b"HTTP/1.0") or b"Connection: close" in raw:
+                    break  # as it says: the connection ends with this answer
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+    return await asyncio.start_server(handle, "127.0.0.1", 0)
+
+
+def run(
+    answer: Answer, scenario: Callable[[Webhook], Awaitable[list[int]]]
+) -> tuple[list[int], list[bytes], int]:
+    requests: list[bytes] = []
+    connections: list[asyncio.Task[None]] = []
+
+    async def main() -> list[int]:
+        server = await serve(answer, requests, connections)
+        port = server.sockets[0].getsockname()[1]
+        webhook = Webhook(f"http://127.0.0.1:{port}/hook?x=1", {"X-Extra": "yes"}, None,
+                          basic=("u", "p"))  # fmt: skip
+        try:
+            return await scenario(webhook)
+        finally:
+            await webhook.close()
+            server.close()
+            await asyncio.wait_for(asyncio.gather(*connections), 5)  # each closed its side
+
+    statuses = asyncio.run(main())
+    return statuses, requests, len(connections)
+
+
+async def three_posts(webhook: Webhook) -> list[int]:
+    return [await webhook.post(b'{"n": %d}' % n, {"ce-id": str(n)}) for n in range(3)]
+
+
+def test_posts_reuse_one_kept_alive_connection_and_send_every_header() -> None:
+    statuses, requests, connections = run(
+        lambda _head, _n: b"HTTP/1.1 202 Accepted\r\nContent-Length: 2\r\n\r\nok", three_posts
+    )
+    assert statuses == [202, 202, 202]
+    assert connections == 1
+    first = requests[0].decode()
+    assert first.startswith("POST /hook?x=1 HTTP/1.1\r\n")
+    assert "Authorization: Basic dTpw\r\n" in first  # u:p
+    assert "X-Extra: yes\r\n" in first and "ce-id: 0\r\n" in first
+    assert first.endswith('\r\n\r\n{"n": 0}')
+
+
+def test_a_kept_alive_connection_the_receiver_closed_is_replaced_before_failing() -> None:
+    def answer(_head: bytes, number: int) -> bytes | None:
+        # the second request finds its connection closed without an answer
+        return None if number == 2 else b"HTTP/1.1 204 No Content\r\n\r\n"
+
+    statuses, requests, connections = run(answer, three_posts)
+    assert statuses == [204, 204, 204]
+    assert len(requests) == 4 and connections == 2  # the second was sent again, once
+
+
+def test_chunked_close_delimited_and_interim_answers_are_read_to_their_end() -> None:
+    answers = {
+        1: b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n",
+        2: b"HTTP/1.1 201 Created\r\nConnection: close\r\nContent-Length: 0\r\n\r\n",
+        3: b"HTTP/1.0 500 Oops\r\n\r\nbody to the end",
+    }
+
+    async def scenario(webhook: Webhook) -> list[int]:
+        statuses = await three_posts(webhook)
+        with pytest.raises((ResponseError, OSError)):
+            await webhook.post(b"{}", {})  # the 500's connection ended; a new one gets nothing
+        return statuses
+
+    statuses, _requests, connections = run(lambda _head, number: answers.get(number), scenario)
+    assert statuses == [200, 201, 500]
+    assert connections >= 3  # "close" and a close-delimited body end their connections
+
+
+def test_user_info_in_the_url_is_sent_as_basic_credentials() -> None:
+    requests: list[bytes] = []
+
+    async def main() -> int:
+        server = await serve(lambda _h, _n: b"HTTP/1.1 204 No Content\r\n\r\n", requests, [])
+        port = server.sockets[0].getsockname()[1]
+        webhook = Webhook(f"http://a%40b:p%3A@127.0.0.1:{port}/", {}, None)
+        try:
+            return await webhook.post(b"{}", {})
+        finally:
+            await webhook.close()
+            server.close()
+
+    assert asyncio.run(main()) == 204
+    head = requests[0].decode()
+    assert "Authorization: Basic YUBiOnA6\r\n" in head  # a@b:p:
+    assert "Host: 127.0.0.1:" in head and "@" not in head.split("Host: ")[1].split("\r\n")[0]
+
+
+def test_an_answer_that_is_not_http_is_an_error() -> None:
+    async def one(webhook: Webhook) -> list[int]:
+        with pytest.raises(ResponseError):
+            await webhook.post(b"{}", {})
+        return []
+
+    run(lambda _head, _n: b"SSH-2.0-nope\r\n\r\n", one)
