@@ -210,7 +210,11 @@ class RootConfig(_Section):
     applies the same keys to both."""
 
     rootDirectory: str = Field(min_length=1, description="Where repositories are stored.")
-    dedupe: bool = Field(True, description="Share identical blobs across repositories.")
+    dedupe: bool | None = Field(
+        None,
+        description="Share identical blobs across repositories (default: true on a local "
+        "root; on s3 only when written true).",
+    )
     gc: bool = Field(True, description="Collect unreferenced blobs and manifests.")
     gcDelay: Duration = Field(3600.0, description="Minimum age before content is collected.")
     gcInterval: Duration = Field(3600.0, description="How often GC runs.")
@@ -241,9 +245,16 @@ class RootConfig(_Section):
         return driver if isinstance(driver, PostgresCacheConfig) else None
 
     def dedupes(self) -> bool:
-        """Whether blobs are shared by hard links: never on s3, which has none (dedupe there
-        is by reference in the meta DB: ``registry.refdedupe``)."""
-        return self.dedupe and not self.on_s3()
+        """Whether blobs are shared by hard links: on by default on a local root; never on
+        s3, which has none (see :meth:`dedupes_by_reference`)."""
+        return self.dedupe is not False and not self.on_s3()
+
+    def dedupes_by_reference(self) -> bool:
+        """Whether an s3 root shares blobs by reference in the meta DB
+        (``registry.refdedupe``): only when ``dedupe: true`` is written. Turning it on converts
+        the bucket into placeholders that a version without dedupe by reference would read as
+        empty blobs, so an existing bucket is never converted without being asked."""
+        return self.dedupe is True and self.on_s3()
 
     def time_window(self) -> TimeWindow | None:
         return TimeWindow.parse(self.gcTimeWindow) if self.gcTimeWindow else None

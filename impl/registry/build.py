@@ -65,7 +65,7 @@ def _root(
     if settings is not None and index is not None:
         # dedupe by reference; built whether on or off: placeholders are read either way
         store = f"s3://{settings.bucket}/{settings.rootdirectory.strip('/')}"
-        references = ReferenceDedupe(driver, index, locks, store, root.dedupe)
+        references = ReferenceDedupe(driver, index, locks, store, root.dedupes_by_reference())
     return Registry(
         driver,
         locks,

@@ -68,10 +68,11 @@ class SQLiteDedupeIndex:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException:  # a failed COMMIT too: never leave the transaction open
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
 
     def refer(self, store: str, digest: str, repo: str, path: str, size: int) -> None:
         with self._changing() as db:

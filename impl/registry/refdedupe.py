@@ -234,12 +234,15 @@ class ReferenceDedupe:
         return changed
 
     def _share(self, repo: str, digest: Digest, path: str) -> int:
-        try:
-            if self.driver.stat(path).size == 0:
-                return 0  # a placeholder already
-        except PathNotFoundError:
-            return 0
-        return 1 if self.take(repo, digest, path, move=False) else 0
+        # under the repository's lock, as a commit: GC of ``repo`` cannot delete the copy
+        # between the look and the take, nor see a placeholder written after it collected
+        with self.locks.hold_blocking(repo):
+            try:
+                if self.driver.stat(path).size == 0:
+                    return 0  # a placeholder already
+            except PathNotFoundError:
+                return 0
+            return 1 if self.take(repo, digest, path, move=False) else 0
 
     def _unshare(self, repo: str, digest: Digest, path: str) -> int:
         with self._lock(digest):
@@ -311,6 +314,11 @@ class PlaceholderDriver(StorageDriver):
 
     def put_content(self, path: str, data: bytes) -> None:
         self.inner.put_content(path, data)
+
+    def put_new_content(self, path: str, data: bytes) -> bool:
+        # the inner driver's own (on s3 one conditional PutObject), not the base class's
+        # check-then-write: a manifest's blob is never a placeholder, so nothing to resolve
+        return self.inner.put_new_content(path, data)
 
     def put_pieces(self, path: str, pieces: Iterable[bytes]) -> None:
         self.inner.put_pieces(path, pieces)

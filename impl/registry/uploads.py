@@ -333,7 +333,9 @@ class UploadStore:
             # (then _discard drops it), and the repository gets a reference and a placeholder;
             # under the repository lock that GC holds, so what we reference stays.
             async with self._locks.hold(repo):
-                await anyio.to_thread.run_sync(dedupe.take, repo, digest, source, True)
+                taken = await anyio.to_thread.run_sync(dedupe.take, repo, digest, source, True)
+            if not taken:  # the upload's file went meanwhile and no copy is stored: no 201
+                raise self._unknown(session)
             return
         if self._driver.exists(target) or self._dedupe.has(digest):
             # The content is there already, in this repository or in the dedupe store; the

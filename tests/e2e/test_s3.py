@@ -45,7 +45,7 @@ def _s3_config(endpoint: S3Endpoint, bucket: str, **root: Any) -> dict[str, Any]
     # credentials from the environment (ENV), as zot users often give them
     driver = endpoint.driver_config(bucket, rootdirectory=PREFIX)
     del driver["accesskey"], driver["secretkey"]
-    return {"storage": {"storageDriver": driver, **root}}
+    return {"storage": {"storageDriver": driver, "dedupe": True, **root}}
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +128,7 @@ def test_skopeo_copies_in_and_out_and_the_bucket_holds_the_layout(
     algorithm, encoded = index_digest.split(":")
     assert driver.exists(f"skopeo/multi/blobs/{algorithm}/{encoded}")
     assert not (s3_server.root / "skopeo").exists()
-    # dedupe by reference, on by default: layers and configs are zero-byte placeholders
+    # dedupe by reference (written in the config): layers and configs are zero-byte placeholders
     # whose bytes are in the content store; manifests are stored whole; the mode is recorded
     layers = [e for e in driver.walk("skopeo/multi/blobs") if not e.is_dir and e.size == 0]
     assert layers and all(

@@ -66,7 +66,7 @@ class Bucket:
 
     def config(self, **root: Any) -> dict[str, Any]:
         driver = self.endpoint.driver_config(self.name, rootdirectory=self.prefix)
-        return {"storage": {"storageDriver": driver, **root}}
+        return {"storage": {"storageDriver": driver, "dedupe": True, **root}}
 
 
 @pytest.fixture
@@ -130,7 +130,9 @@ def test_a_blob_in_several_repositories_is_stored_once(tmp_path: Path, store: Bu
 
 
 def test_gc_drops_one_reference_at_a_time(tmp_path: Path, store: Bucket) -> None:
-    with serving(tmp_path, store, gcDelay="2s", gcInterval="300ms") as (_, client):
+    # gcDelay: long enough that a loaded machine pushes a manifest before GC may take its
+    # blobs (pushed first, unreferenced until then), short enough to wait for
+    with serving(tmp_path, store, gcDelay="6s", gcInterval="300ms") as (_, client):
         for repo in ("g/one", "g/two"):
             put_manifest(client, repo, "v1", image_manifest(client, repo, [LAYER]))
         content = f".ocireg/blobs/sha256/{HEX}"

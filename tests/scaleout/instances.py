@@ -40,6 +40,7 @@ class Shared:
             "storage": {
                 "storageDriver": driver,
                 "cacheDriver": {"name": "postgres", "url": self.database},
+                "dedupe": True,  # by reference on s3, written as an operator must
                 **storage,
             },
             "extensions": {"search": {"enable": True}},
