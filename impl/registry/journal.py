@@ -11,6 +11,8 @@ contrast, are told only after the change, which a crash can skip.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,6 +57,40 @@ def intend(journals: Sequence[Journal], change: Change) -> Settle | None:
                 log.exception("a journal could not settle a %s of %s", change.kind, change.repo)
 
     return settle_all
+
+
+async def intend_off_loop(journals: Sequence[Journal], change: Change) -> Settle | None:
+    """``intend`` in a thread the caller awaits, for a change committed from the event loop.
+
+    A journal's write may wait for a lock held elsewhere: the events outbox shares its SQLite
+    file with the meta DB's writes and the sender process, and SQLite's busy handler sleeps
+    (1, 2, 5, 10... ms) until the lock is free. On the loop that sleep stalls every request
+    of the process; here it delays only this change. The request's context (who pushed) goes
+    with it. Cancelled while the thread writes, the change is not committed: its record is
+    settled as such once written."""
+    if not journals:
+        return None
+    try:
+        future = asyncio.get_running_loop().run_in_executor(
+            None, contextvars.copy_context().run, intend, journals, change
+        )
+    except RuntimeError:  # the executor is shut (stopping): write it here
+        return intend(journals, change)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        future.add_done_callback(_settle_abandoned)
+        raise
+
+
+def _settle_abandoned(future: asyncio.Future[Settle | None]) -> None:
+    """The caller of ``intend_off_loop`` went before committing: what was written is settled
+    as not committed (in a thread: settling may read storage)."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    settle = future.result()
+    if settle is not None:
+        asyncio.get_running_loop().run_in_executor(None, settle, False)
 
 
 @contextmanager

@@ -21,7 +21,7 @@ from ocireg.registry import layout
 from ocireg.registry.commits import IndexCommits
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
-from ocireg.registry.journal import Change, Journal, intend, journaled
+from ocireg.registry.journal import Change, Journal, intend_off_loop, journaled
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestbytes import ManifestBytes
 from ocireg.registry.manifestcache import ManifestCache
@@ -529,7 +529,7 @@ class Registry:
                 edit.set_tag(tag, descriptor)
 
         change = Change("pushed", repo, str(digest), manifest.media_type, tuple(unique_tags), data)
-        settle = intend(self.journals, change)
+        settle = await intend_off_loop(self.journals, change)
         await self.commits.apply(repo, record, heavy=heavy, settle=settle)
         self.manifest_data.put(str(digest), data)  # stored now: the bytes its digest names
         if revived:

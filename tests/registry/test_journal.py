@@ -4,6 +4,7 @@ its outcome after, by the commit itself, whatever became of the request."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -75,6 +76,7 @@ def test_a_cancelled_push_is_settled_by_its_batch() -> None:
     world, recorder = _journaled_world()
     documents = [_document(world, f"layer {n}".encode()) for n in range(2)]
     put = world.registry.put_manifest
+    told = len(recorder.told)
 
     async def cancel_the_first() -> list[Any]:
         async with world.registry.locks.hold(REPO):
@@ -82,6 +84,9 @@ def test_a_cancelled_push_is_settled_by_its_batch() -> None:
                 asyncio.ensure_future(put(REPO, f"v{n}", doc, None, []))
                 for n, doc in enumerate(documents)
             ]
+            # both intents written (off the loop), so both pushes are queued for the lock
+            while len(recorder.told) < told + 2:
+                await asyncio.sleep(0.01)
             for _ in range(5):
                 await asyncio.sleep(0)
             tasks[0].cancel()
@@ -91,6 +96,66 @@ def test_a_cancelled_push_is_settled_by_its_batch() -> None:
     assert isinstance(results[0], asyncio.CancelledError)
     # its client went, but its push landed: the journal hears it committed
     assert recorder.outcomes[-2:] == [("pushed", ("v0",), True), ("pushed", ("v1",), True)]
+
+
+class Blocking(Recorder):
+    """A recorder whose pushes wait for ``gate`` before writing (a lock held elsewhere)."""
+
+    def __init__(self, world: World) -> None:
+        super().__init__(world)
+        self.gate = threading.Event()
+        self.waiting = threading.Event()
+
+    def __call__(self, change: Change) -> Settle:
+        if change.kind == "pushed":
+            self.waiting.set()
+            assert self.gate.wait(10)
+        return super().__call__(change)
+
+
+def _blocking_world() -> tuple[World, Blocking]:
+    world = World()
+    journal = Blocking(world)
+    world.registry.journals.append(journal)
+    return world, journal
+
+
+def test_a_push_waiting_for_its_journal_does_not_stall_the_event_loop() -> None:
+    world, journal = _blocking_world()
+    document = _document(world, b"layer")
+
+    async def push_while_the_loop_runs() -> None:
+        push = asyncio.ensure_future(world.registry.put_manifest(REPO, "v1", document, None, []))
+        while not journal.waiting.is_set():  # the loop turns while the journal waits
+            await asyncio.sleep(0.01)
+        assert not push.done()
+        journal.gate.set()
+        await asyncio.wait_for(push, 10)
+
+    asyncio.run(push_while_the_loop_runs())
+    assert journal.outcomes[-1] == ("pushed", ("v1",), True)
+    assert "v1" in world.registry.index(REPO).tags  # type: ignore[union-attr]
+
+
+def test_a_push_cancelled_while_its_journal_writes_is_settled_as_not_committed() -> None:
+    world, journal = _blocking_world()
+    document = _document(world, b"layer")
+
+    async def cancel_while_writing() -> None:
+        push = asyncio.ensure_future(world.registry.put_manifest(REPO, "v1", document, None, []))
+        while not journal.waiting.is_set():
+            await asyncio.sleep(0.01)
+        push.cancel()
+        journal.gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await push
+        while len(journal.outcomes) < 2:  # settled in a thread
+            await asyncio.sleep(0.01)
+
+    asyncio.run(cancel_while_writing())
+    assert journal.outcomes[-1] == ("pushed", ("v1",), False)
+    index = world.registry.index(REPO)
+    assert index is not None and "v1" not in index.tags
 
 
 def test_a_failed_index_write_is_settled_as_not_committed() -> None:
