@@ -23,6 +23,16 @@ from urllib.parse import unquote, urlsplit
 MAX_HEAD = 64 * 1024  # a response's status line and headers
 
 
+def default_tls() -> ssl.SSLContext:
+    """What httpx verified against with no ``tls`` configured: certifi's bundle where certifi
+    is installed (so HTTPS sinks that worked through httpx keep working), else the system's."""
+    try:
+        import certifi
+    except ImportError:
+        return ssl.create_default_context()
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 class ResponseError(Exception):
     """The receiver's answer cannot be read as HTTP/1.1."""
 
@@ -50,7 +60,7 @@ class Webhook:
         self.https = parts.scheme == "https"
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.https else 80)
-        self.tls = (tls or ssl.create_default_context()) if self.https else None
+        self.tls = (tls or default_tls()) if self.https else None
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         fixed = {"Host": parts.netloc.rsplit("@", 1)[-1], **headers}
         if basic is None and parts.username is not None:  # as httpx: the URL's user info

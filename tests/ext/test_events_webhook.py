@@ -4,6 +4,7 @@ in the ways HTTP/1.1 allows: kept-alive, closing, chunked, close-delimited, inte
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -134,3 +135,11 @@ def test_an_answer_that_is_not_http_is_an_error() -> None:
         return []
 
     run(lambda _head, _n: b"SSH-2.0-nope\r\n\r\n", one)
+
+
+def test_https_without_tls_settings_verifies_against_certifi_as_httpx_did() -> None:
+    certifi = pytest.importorskip("certifi")
+    webhook = Webhook("https://hooks.example.test/", {}, None)
+    assert webhook.tls is not None and webhook.tls.verify_mode == ssl.CERT_REQUIRED
+    expected = ssl.create_default_context(cafile=certifi.where()).get_ca_certs()
+    assert expected and webhook.tls.get_ca_certs() == expected
