@@ -7,8 +7,8 @@ with a known body and headers, a status line to check, a response body to skip. 
 a ``proxy`` keeps httpx (see :mod:`.sinks`).
 
 A kept-alive connection the receiver closed meanwhile fails on its next request before any
-answer: that request is sent once more on a new connection (the event's id is the same, so a
-receiver that did get it drops the duplicate).
+answer, on its write (reset, broken pipe) or its read: that request is sent once more on a new
+connection (the event's id is the same, so a receiver that did get it drops the duplicate).
 """
 
 from __future__ import annotations
@@ -109,8 +109,7 @@ class Webhook:
         self, connection: _Connection, head: bytes, body: bytes, reused: bool
     ) -> int:
         try:
-            connection.writer.write(head + body)
-            await connection.writer.drain()
+            await _write(connection.writer, head + body, reused)
             status, keep = await _read_response(connection.reader, reused)
         except BaseException:
             connection.close()
@@ -124,6 +123,16 @@ class Webhook:
 
 class _Stale(Exception):
     """A kept-alive connection was closed by the receiver before it answered."""
+
+
+async def _write(writer: asyncio.StreamWriter, data: bytes, reused: bool) -> None:
+    try:
+        writer.write(data)
+        await writer.drain()
+    except ConnectionError:  # reset, broken pipe, aborted: closed by the receiver meanwhile
+        if reused:
+            raise _Stale from None
+        raise
 
 
 async def _read_response(reader: asyncio.StreamReader, reused: bool) -> tuple[int, bool]:

@@ -4,7 +4,9 @@ in the ways HTTP/1.1 allows: kept-alive, closing, chunked, close-delimited, inte
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
+import struct
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -143,3 +145,42 @@ def test_https_without_tls_settings_verifies_against_certifi_as_httpx_did() -> N
     assert webhook.tls is not None and webhook.tls.verify_mode == ssl.CERT_REQUIRED
     expected = ssl.create_default_context(cafile=certifi.where()).get_ca_certs()
     assert expected and webhook.tls.get_ca_certs() == expected
+
+
+def test_a_kept_alive_connection_reset_before_the_next_write_is_replaced() -> None:
+    """The receiver resets (RST) an idle kept-alive connection: the next request fails on its
+    write, not its read, and is sent once more on a new connection."""
+    requests: list[bytes] = []
+    handlers: list[asyncio.Task[None]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ", 1)[1].split(b"\r\n")[0])
+        requests.append(head + await reader.readexactly(length))
+        writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+        await writer.drain()
+        if len(handlers) == 1:  # kept alive, then reset: SO_LINGER 0 sends RST on close
+            writer.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            writer.transport.abort()
+            return
+        await reader.read()  # until the client closes its side
+        writer.close()
+
+    async def main() -> list[int]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        webhook = Webhook(f"http://127.0.0.1:{port}/", {}, None)
+        try:
+            first = await webhook.post(b"{}", {})
+            await asyncio.sleep(0.2)  # the client's loop sees the reset on the idle connection
+            return [first, await webhook.post(b"{}", {})]
+        finally:
+            await webhook.close()
+            server.close()
+            await asyncio.wait_for(asyncio.gather(*handlers), 5)
+
+    assert asyncio.run(main()) == [204, 204]
+    assert len(requests) == 2 and len(handlers) == 2  # sent again, once, on a new connection
