@@ -3,7 +3,9 @@ asyncio streams, one POST at a time on each.
 
 httpx costs 1-3 CPU-ms a request (its models, auth flow, connection pool and anyio streams),
 about all of a delivery's CPU; this costs a fraction. What a delivery needs is small: a POST
-with a known body and headers, a status line to check, a response body to skip. A sink with
+with a known body and headers, a status line to check, a response body to skip (read and
+dropped ``CHUNK`` at a time, never kept; one longer than ``MAX_BODY`` ends its connection
+instead, as a receiver that sends that much is not worth the reading). A sink with
 a ``proxy`` keeps httpx (see :mod:`.sinks`).
 
 A kept-alive connection the receiver closed meanwhile fails on its next request before any
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
 MAX_HEAD = 64 * 1024  # a response's status line and headers
+MAX_BODY = 1024 * 1024  # a longer response body closes its connection rather than be read
+CHUNK = 64 * 1024  # a response body is read and dropped this much at a time
 
 
 def default_tls() -> ssl.SSLContext:
@@ -176,21 +180,49 @@ def _parse_head(head: bytes) -> tuple[int, str, dict[str, str]]:
 
 
 async def _skip_body(reader: asyncio.StreamReader, status: int, fields: dict[str, str]) -> bool:
-    """Read the answer's body; whether the connection may be used again (false when the body
-    runs to the connection's end)."""
+    """Read the answer's body and drop it; whether the connection may be used again (false
+    when the body runs to the connection's end or is longer than ``MAX_BODY``)."""
     if status in (204, 304):
         return True
     if "chunked" in fields.get("transfer-encoding", "").lower():
-        while True:
-            size = int((await reader.readuntil(b"\r\n")).split(b";", 1)[0], 16)
-            if size == 0:
-                while await reader.readuntil(b"\r\n") != b"\r\n":
-                    pass  # trailers
-                return True
-            await reader.readexactly(size + 2)
+        return await _skip_chunks(reader)
     length = fields.get("content-length")
     if length is None:
-        await reader.read()
+        await _drop(reader, MAX_BODY, to_end=True)
         return False
-    await reader.readexactly(int(length))
+    size = int(length)
+    if size < 0:
+        raise ResponseError(f"a negative Content-Length: {length!r}")
+    if size > MAX_BODY:
+        return False
+    await _drop(reader, size)
     return True
+
+
+async def _skip_chunks(reader: asyncio.StreamReader) -> bool:
+    total = 0
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        size = int(line.split(b";", 1)[0], 16)
+        if size < 0:
+            raise ResponseError(f"a negative chunk size: {line[:100]!r}")
+        if size == 0:
+            while await reader.readuntil(b"\r\n") != b"\r\n":
+                pass  # trailers
+            return True
+        total += size
+        if total > MAX_BODY:
+            return False
+        await _drop(reader, size + 2)  # the chunk and its CRLF
+
+
+async def _drop(reader: asyncio.StreamReader, size: int, to_end: bool = False) -> None:
+    """Read ``size`` bytes (``to_end``: at most that many, up to the connection's end) and
+    drop them, ``CHUNK`` at a time."""
+    while size > 0:
+        data = await reader.read(min(size, CHUNK))
+        if not data:
+            if to_end:
+                return
+            raise ResponseError("the connection closed inside an answer's body")
+        size -= len(data)

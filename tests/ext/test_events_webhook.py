@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from ocireg.ext.events.webhook import ResponseError, Webhook
+from ocireg.ext.events.webhook import MAX_BODY, ResponseError, Webhook
 
 Answer = Callable[[bytes, int], bytes | None]  # (request head, number) -> raw answer; None: close
 
@@ -184,3 +184,55 @@ def test_a_kept_alive_connection_reset_before_the_next_write_is_replaced() -> No
 
     assert asyncio.run(main()) == [204, 204]
     assert len(requests) == 2 and len(handlers) == 2  # sent again, once, on a new connection
+
+
+def chunked(body: bytes, size: int) -> bytes:
+    pieces = [body[at : at + size] for at in range(0, len(body), size)]
+    return b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
+
+
+def framed(framing: str, body: bytes) -> bytes:
+    if framing == "content-length":
+        return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    if framing == "one chunk":
+        return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(body, len(body))
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(body, 16 * 1024)
+
+
+FRAMINGS = ["content-length", "one chunk", "many chunks"]
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_a_body_under_the_cap_is_drained_and_its_connection_kept(framing: str) -> None:
+    body = b"x" * (MAX_BODY // 2)
+    statuses, requests, connections = run(lambda _h, _n: framed(framing, body), three_posts)
+    assert statuses == [200, 200, 200]
+    assert len(requests) == 3 and connections == 1
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_a_body_over_the_cap_closes_its_connection_rather_than_be_read(framing: str) -> None:
+    body = b"x" * (2 * MAX_BODY)
+    statuses, requests, connections = run(lambda _h, _n: framed(framing, body), three_posts)
+    assert statuses == [200, 200, 200]
+    assert len(requests) == 3 and connections == 3  # each answer's connection was closed
+
+
+def test_a_close_delimited_body_over_the_cap_is_not_read_to_its_end() -> None:
+    async def one(webhook: Webhook) -> list[int]:
+        return [await asyncio.wait_for(webhook.post(b"{}", {}), 10)]
+
+    # no length: the body runs to the connection's end, which this receiver never reaches
+    # (it waits for another request): only a client that stops at the cap gets its status
+    raw = b"HTTP/1.1 200 OK\r\n\r\n" + b"x" * (2 * MAX_BODY)
+    statuses, _requests, connections = run(lambda _h, _n: raw, one)
+    assert statuses == [200] and connections == 1
+
+
+def test_a_negative_content_length_is_an_error() -> None:
+    async def one(webhook: Webhook) -> list[int]:
+        with pytest.raises(ResponseError):
+            await webhook.post(b"{}", {})
+        return []
+
+    run(lambda _h, _n: b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", one)
