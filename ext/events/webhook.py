@@ -22,6 +22,8 @@ import ssl
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from .headers import check_headers
+
 MAX_HEAD = 64 * 1024  # a response's status line and headers
 MAX_BODY = 1024 * 1024  # a longer response body closes its connection rather than be read
 CHUNK = 64 * 1024  # a response body is read and dropped this much at a time
@@ -72,6 +74,7 @@ class Webhook:
         if basic is not None:
             pair = f"{basic[0]}:{basic[1]}".encode()
             fixed["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        check_headers(fixed)  # ValueError: a field that would break the request
         self._start = f"POST {target} HTTP/1.1\r\n"
         self._fixed = fixed
         self._idle: list[_Connection] = []
@@ -95,6 +98,7 @@ class Webhook:
                 await connection.writer.wait_closed()
 
     def _head(self, body: bytes, headers: dict[str, str]) -> bytes:
+        check_headers(headers)  # the event's attributes: ValueError rather than a split field
         merged = {**self._fixed, **headers, "Content-Length": str(len(body))}
         lines = "".join(f"{name}: {value}\r\n" for name, value in merged.items())
         return (self._start + lines + "\r\n").encode("latin-1")

@@ -236,3 +236,30 @@ def test_a_negative_content_length_is_an_error() -> None:
         return []
 
     run(lambda _h, _n: b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n", one)
+
+
+@pytest.mark.parametrize(
+    ("headers", "problem"),
+    [
+        ({"X-A": "b\r\nX-Injected: 1"}, "the value of header 'X-A' holds a CR, LF or NUL"),
+        ({"X-A": "b\nc"}, "holds a CR, LF or NUL"),
+        ({"X A": "b"}, "the header name 'X A' is not an HTTP token"),
+    ],
+)
+def test_configured_headers_that_would_split_the_request_are_refused_at_setup(
+    headers: dict[str, str], problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Webhook("http://127.0.0.1:9/", headers, None)
+
+
+def test_an_attribute_with_a_line_break_is_refused_and_nothing_is_sent() -> None:
+    async def scenario(webhook: Webhook) -> list[int]:
+        with pytest.raises(ValueError, match="'ce-subject' holds a CR, LF or NUL"):
+            await webhook.post(b"{}", {"ce-subject": "a\r\nX-Injected: 1"})
+        return [await webhook.post(b"{}", {"ce-subject": "a"})]  # the client goes on
+
+    statuses, requests, _connections = run(lambda _h, _n: b"HTTP/1.1 204 No Content\r\n\r\n",
+                                           scenario)  # fmt: skip
+    assert statuses == [204]
+    assert len(requests) == 1 and b"X-Injected" not in requests[0]
