@@ -20,6 +20,8 @@ from ocireg.durations import Duration
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.repopattern import RepositoryPattern
 
+from .headers import header_problem
+
 # zot's event names, before a configured ``typePrefix`` replaces the ``zotregistry`` part.
 DEFAULT_TYPE_PREFIX = "zotregistry"
 DEFAULT_SOURCE = "zotregistry.dev"
@@ -127,7 +129,21 @@ class Sink(_Strict):
                 raise ValueError("channel applies to nats sinks only")
             if self.credentials is not None and self.credentials.file is not None:
                 raise ValueError("credentials.file applies to nats sinks only")
+            self._sendable()
         return self
+
+    def _sendable(self) -> None:
+        """Refuse header fields an HTTP request cannot carry (see :mod:`.headers`)."""
+        fields = [(f"headers.{name}", name, value) for name, value in self.headers.items()]
+        if self.credentials is not None and self.credentials.token is not None:
+            token = self.credentials.token
+            fields.append(("credentials.token", "Authorization", f"Bearer {token}"))
+        if self.signature is not None:
+            fields.append(("signature.header", self.signature.header, "sha256="))
+        for path, name, value in fields:
+            problem = header_problem(name, value)
+            if problem is not None:
+                raise ValueError(f"{path}: {problem}")
 
 
 class EventsSettings(ExtensionSettings):
@@ -144,6 +160,10 @@ class EventsSettings(ExtensionSettings):
 
     @model_validator(mode="after")
     def _known_types(self) -> EventsSettings:
+        # both go into every HTTP delivery's ce-source and ce-type headers
+        for key, value in (("source", self.source), ("typePrefix", self.typePrefix)):
+            if header_problem("ce-" + key, value) is not None:
+                raise ValueError(f"{key}: holds a CR, LF or NUL, which an HTTP header cannot")
         known = self.type_names()
         for position, sink in enumerate(self.sinks):
             unknown = [name for name in sink.events if name not in known]

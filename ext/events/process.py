@@ -8,12 +8,14 @@ delivers; the others wait for the lock, so one process delivers at a time, which
 repository's events in order. A sender ends when its stdin does (its registry process stopped
 or died), after the delivery it is in; the lock then goes to a waiting one.
 
-It runs at a lower CPU priority (``NICENESS``), and delivers under ``SCHED_IDLE`` while its
-backlog is young (see :mod:`.pace`): under load, pushes get the CPU first and events catch up
-after. The deliveries run on an event loop in a thread of their own, one thread per pace. The
-main thread keeps the normal policy: it looks every ``CHECK_SECONDS`` whether the pace should
-change (so a starved delivery thread cannot keep itself starved), and then ends the delivery
-thread after the delivery it is in and starts one at the other pace.
+It runs at a lower CPU priority (``NICENESS``), and delivers at the lowest (nice
+``pace.IDLE_NICE``) while its backlog is young (see :mod:`.pace`): under load, pushes get the
+CPU first and events catch up after. The deliveries run on an event loop in a thread of their
+own, one thread per pace (the threads that thread starts, which run the outbox's SQLite
+writes, inherit its priority). The main thread keeps the process's nice value: it looks every
+``CHECK_SECONDS`` whether the pace should change (so a starved delivery thread cannot keep
+itself starved), and then ends the delivery thread after the delivery it is in and starts one
+at the other pace.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def _take_lock(path: Path, closed: threading.Event) -> int | None:
 
 class Deliveries:
     """The sender at one pace, on an event loop in a thread of its own (started by the main
-    thread, whose normal policy it inherits unless the pace is idle)."""
+    thread, whose nice value it inherits unless the pace is idle)."""
 
     def __init__(self, sender: Sender, pace: Pace) -> None:
         self.sender = sender

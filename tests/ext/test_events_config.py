@@ -81,12 +81,36 @@ def test_zot_defaults() -> None:
         ({"type": "http", "address": "http://h", "maxQueued": 0}, "maxQueued"),
         ({"type": "http", "address": "http://h", "nope": 1}, "sinks.0.nope"),
         ({"type": "kafka", "address": "k://h"}, "sinks.0.type"),
+        (
+            {"type": "http", "address": "http://h", "headers": {"X-A": "b\r\nX-Injected: 1"}},
+            "headers.X-A: the value of header 'X-A' holds a CR, LF or NUL",
+        ),
+        (
+            {"type": "http", "address": "http://h", "headers": {"X A": "b"}},
+            "headers.X A: the header name 'X A' is not an HTTP token",
+        ),
+        (
+            {"type": "http", "address": "http://h", "credentials": {"token": "t\nX: 1"}},
+            "credentials.token: the value of header 'Authorization' holds a CR, LF or NUL",
+        ),
+        (
+            {"type": "http", "address": "http://h", "signature": {"secret": "s", "header": "X:"}},
+            "signature.header: the header name 'X:' is not an HTTP token",
+        ),
     ],
 )
 def test_what_cannot_work_is_refused_naming_the_sink(sink: dict[str, Any], problem: str) -> None:
     (line,) = problems({"sinks": [sink]})
     assert line.startswith("cfg.yaml: extensions.events.sinks.0")
     assert problem in line
+
+
+@pytest.mark.parametrize("key", ["source", "typePrefix"])
+def test_a_source_or_type_prefix_that_cannot_be_a_header_is_refused(key: str) -> None:
+    sink = {"type": "http", "address": "http://h"}
+    (line,) = problems({"sinks": [sink], key: "a\r\nX-Injected: 1"})
+    assert line.startswith("cfg.yaml: extensions.events")
+    assert f"{key}: holds a CR, LF or NUL" in line
 
 
 def test_an_unknown_event_type_in_a_filter_is_refused() -> None:
