@@ -131,6 +131,15 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._client_key = None
         super().connection_lost(exc)
 
+    def handle_websocket_upgrade(self) -> None:
+        # The connection goes to the refusing protocol (ocireg.nowebsocket), which closes it;
+        # this protocol's connection_lost is then never called: free the client's slot now.
+        self._cancel_header_timer()
+        if self._client_key is not None:
+            self._guard.release(self._client_key)
+            self._client_key = None
+        super().handle_websocket_upgrade()
+
     def data_received(self, data: bytes) -> None:
         # Bytes between requests start the next request's header clock. This also times a
         # body sent after its answer (the app did not read it): the next headers never come.

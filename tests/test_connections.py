@@ -133,3 +133,21 @@ def test_a_websocket_upgrade_is_refused_with_403(tmp_path: Path) -> None:
         assert answer.startswith(b"HTTP/1.1 403 Forbidden\r\n")
         assert b"\r\nConnection: close\r\nContent-Length: 0\r\n" in answer
         assert httpx.get(live.url + "/v2/").status_code == 200
+
+
+def test_refused_websocket_upgrades_free_their_connection_slots(tmp_path: Path) -> None:
+    """The refusing protocol takes the connection over from the guarded one: the client's
+    slot under http.maxConnectionsPerClient is freed all the same."""
+    upgrade = (
+        b"GET /v2/ HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    with live_server(tmp_path, {"http": {"maxConnectionsPerClient": 2}}) as live:
+        for _ in range(5):  # more upgrades than the cap
+            with _connect(live) as sock:
+                sock.sendall(upgrade)
+                assert _read_until_closed(sock).startswith(b"HTTP/1.1 403 Forbidden\r\n")
+        time.sleep(0.2)
+        with _connect(live) as sock:
+            sock.sendall(_GET_BASE)
+            assert _read_response(sock).startswith(b"HTTP/1.1 200 ")
