@@ -439,7 +439,7 @@ class Config(_Section):
 def default_config() -> Config:
     """The embedded default: 127.0.0.1:5000, ./ocireg-data, Docker manifests accepted."""
     return Config(
-        storage=StorageConfig(rootDirectory="./ocireg-data"),
+        storage=StorageConfig(rootDirectory="./ocireg-data", dedupe=True),
         http=HTTPConfig(compat=["docker2s2"]),
     )
 

@@ -37,7 +37,7 @@ def test_embedded_default() -> None:
 def test_minimal_file_gets_zot_defaults(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, {"storage": {"rootDirectory": "/data"}}))
     assert config.distSpecVersion == "1.1.1"
-    assert config.storage.dedupe is True and config.storage.gc is True
+    assert config.storage.dedupes() and config.storage.gc is True
     assert config.storage.commit is False
     assert config.http.compat == []  # zot accepts Docker manifests only when asked
     assert config.log.level == "info"
