@@ -40,6 +40,10 @@ def test_the_collector_is_off_while_a_command_starts_and_on_when_it_runs(
     monkeypatch.setattr(cli, "main", main)
     monkeypatch.setattr(cli, "cmd_schema", schema)
     monkeypatch.setattr(sys, "argv", ["ocireg", "schema"])
+    # launch.main sets pydantic's switch in os.environ: gone again after this test, so that
+    # the servers later tests start in this process's environment decide it for themselves
+    monkeypatch.setenv(launch.PYDANTIC_PLUGINS_SWITCH, "")
+    monkeypatch.delenv(launch.PYDANTIC_PLUGINS_SWITCH)
     assert launch.main() == 0
     assert seen == [False, True]
     assert gc.isenabled() and gc.get_freeze_count() > 0
