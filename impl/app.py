@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from connexion import AsyncApp
 from connexion.options import SwaggerUIOptions
@@ -25,8 +25,6 @@ from ocireg.background import (
     schedule_gc,
     start_meta,
 )
-from ocireg.cluster.forward import tls_context
-from ocireg.cluster.members import Cluster, identify
 from ocireg.config import Config
 from ocireg.configcheck import ConfigError
 from ocireg.cors import CorsMiddleware
@@ -45,6 +43,9 @@ from ocireg.state import SCOPE_KEY, Active, AppState
 from ocireg.storage.driver import StorageDriver
 from ocireg.timeouts import TimeoutMiddleware
 from ocireg.validation import validator_map
+
+if TYPE_CHECKING:
+    from ocireg.cluster.members import Cluster
 
 
 def spec_dir() -> Path:
@@ -199,6 +200,9 @@ def cluster_membership(config: Config) -> Cluster | None:
     the member that answers checks the caller."""
     if config.cluster is None:
         return None
+    from ocireg.cluster.forward import tls_context  # only for a cluster: see ocireg.sections
+    from ocireg.cluster.members import identify
+
     try:
         tls_context(config.http.tls is not None, config.cluster.tls)
         return identify(config.cluster, config.http.address, config.http.port)

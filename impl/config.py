@@ -12,7 +12,7 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -27,15 +27,26 @@ from pydantic import (
     model_validator,
 )
 
-from ocireg.auth.policy import AccessControlConfig
-from ocireg.auth.settings import AuthConfig, authenticating
-from ocireg.cluster.settings import ClusterConfig
 from ocireg.configcheck import ConfigError, normalise_keys, validation_problems
 from ocireg.defaults import empty_list
 from ocireg.durations import Duration
 from ocireg.gcwindow import TimeWindow
 from ocireg.ratelimit import RateLimitConfig
-from ocireg.repopattern import RepositoryPattern
+from ocireg.sections import SectionsJsonSchema, section
+
+# Sections most files leave out: their models are imported when a file has them.
+if TYPE_CHECKING:
+    from ocireg.auth.policyconfig import AccessControlConfig
+    from ocireg.auth.settings import AuthConfig
+    from ocireg.cluster.settings import ClusterConfig
+    from ocireg.retentionconfig import RetentionConfig
+    from ocireg.storage.s3config import S3DriverConfig
+else:
+    AccessControlConfig = section("ocireg.auth.policyconfig:AccessControlConfig")
+    AuthConfig = section("ocireg.auth.settings:AuthConfig")
+    ClusterConfig = section("ocireg.cluster.settings:ClusterConfig")
+    RetentionConfig = section("ocireg.retentionconfig:RetentionConfig")
+    S3DriverConfig = section("ocireg.storage.s3config:S3DriverConfig")
 
 LogLevel = Literal["debug", "info", "warn", "warning", "error", "fatal", "panic"]
 
@@ -44,59 +55,9 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class KeepRules(_Section):
-    """What keeps an image, any rule sufficing (zot OR-s them); no rule keeps everything."""
-
-    mostRecentlyPushedCount: int = Field(0, ge=0)
-    mostRecentlyPulledCount: int = Field(0, ge=0)
-    pushedWithin: Duration | None = None
-    pulledWithin: Duration | None = None
-
-    def has_rules(self) -> bool:
-        return bool(
-            self.mostRecentlyPushedCount
-            or self.mostRecentlyPulledCount
-            or self.pushedWithin is not None
-            or self.pulledWithin is not None
-        )
-
-
-class KeepTags(KeepRules):
-    patterns: list[str] = Field(
-        default_factory=empty_list, description="Regular expressions; empty matches every tag."
-    )
-
-    @field_validator("patterns")
-    @classmethod
-    def _compiles(cls, patterns: list[str]) -> list[str]:
-        for pattern in patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
-        return patterns
-
-
-class RetentionPolicy(_Section):
-    repositories: list[RepositoryPattern] = Field(
-        min_length=1, description="Repository globs, doublestar's rules (as accessControl's)."
-    )
-    deleteReferrers: bool = Field(False, description="Remove referrers of absent subjects.")
-    deleteUntagged: bool = Field(True, description="Remove untagged manifests.")
-    keepTags: list[KeepTags] = Field(default_factory=empty_list)
-    keepUntagged: KeepRules | None = None
-
-
-class RetentionConfig(_Section):
-    dryRun: bool = Field(False, description="Log each decision, change nothing.")
-    delay: Duration | None = Field(None, description="Age before untagged content goes (gcDelay).")
-    policies: list[RetentionPolicy] = Field(default_factory=empty_list)
-
-
 # zot's storage drivers: s3 is served; the others are refused, since serving such a file would
 # put the data somewhere other than the file says.
 UNBUILT_STORAGE_DRIVERS = frozenset({"gcs", "azure"})
-MIN_S3_PART = 5 << 20
 
 
 def _check_storage_driver(driver: Any) -> Any:
@@ -160,42 +121,6 @@ def _check_cache_driver(driver: Any) -> Any:
             for e in exc.errors()
         ]
         raise ValueError("; ".join(problems)) from None
-
-
-class S3DriverConfig(BaseModel):
-    """zot's (and distribution's) ``storageDriver`` keys for ``s3``. Keys of distribution's
-    driver that ocireg does not build are kept, to be warned about by name (notices)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    name: Literal["s3"]
-    bucket: str = Field(min_length=3, description="The bucket holding the registry.")
-    region: str | None = Field(None, description="AWS region; else AWS_REGION from the env.")
-    regionendpoint: str | None = Field(
-        None, description="S3-compatible endpoint URL (host:port takes its scheme from secure)."
-    )
-    rootdirectory: str = Field("", description="Key prefix of the registry in the bucket.")
-    secure: bool = Field(True, description="HTTPS to the endpoint.")
-    skipverify: bool = Field(False, description="Do not verify the endpoint's TLS certificate.")
-    accesskey: str | None = Field(None, description="Else AWS_ACCESS_KEY_ID and the SDK chain.")
-    secretkey: str | None = Field(None, description="Else AWS_SECRET_ACCESS_KEY.")
-    sessiontoken: str | None = Field(None, description="Else AWS_SESSION_TOKEN.")
-    forcepathstyle: bool | None = Field(
-        None, description="Path-style bucket addressing; unset: the SDK decides."
-    )
-    chunksize: int = Field(
-        10 << 20, ge=MIN_S3_PART, description="Bytes per multipart part (memory per upload)."
-    )
-
-    @model_validator(mode="after")
-    def _keys_in_pairs(self) -> S3DriverConfig:
-        if bool(self.accesskey) != bool(self.secretkey):
-            raise ValueError("accesskey and secretkey go together (or both come from the env)")
-        return self
-
-    def unbuilt_keys(self) -> list[str]:
-        """Keys given that ocireg accepts but does not act on."""
-        return sorted(self.model_extra or {})
 
 
 def _check_time_window(window: str | None) -> str | None:
@@ -369,6 +294,10 @@ class HTTPConfig(_Section):
         return self.tls is not None and self.tls.cacert is not None
 
     def authenticating(self) -> bool:
+        if self.auth is None:  # without importing http.auth's models
+            return self.verifies_client_certificates()
+        from ocireg.auth.settings import authenticating
+
         return authenticating(self.auth, client_certificates=self.verifies_client_certificates())
 
     @model_validator(mode="after")
@@ -453,7 +382,7 @@ def config_json_schema() -> dict[str, Any]:
     sections |= {name: (extension.settings | None, None) for name, extension in available().items()}
     extensions = create_model("Extensions", __config__=ConfigDict(extra="forbid"), **sections)
     full = create_model("Config", __base__=Config, extensions=(extensions | None, None))
-    return full.model_json_schema(mode="validation")
+    return full.model_json_schema(mode="validation", schema_generator=SectionsJsonSchema)
 
 
 def extension_warnings(config: Config, source: str) -> list[str]:

@@ -13,6 +13,8 @@ from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
+from ocireg.sections import section_model
+
 
 class ConfigError(Exception):
     """A configuration that cannot be used; ``str()`` has one ``file: key.path: why`` per line."""
@@ -40,6 +42,9 @@ def _submodel(model: type[BaseModel], name: str) -> type[BaseModel] | None:
     field = model.model_fields.get(name)
     if field is None:
         return None
+    lazy = section_model(field)
+    if lazy is not None:  # its model is imported now: the file has the section
+        return lazy
     for candidate in (field.annotation, *getattr(field.annotation, "__args__", ())):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             return candidate
@@ -89,5 +94,5 @@ def _keys_at(annotation: Any, loc: tuple[int | str, ...]) -> list[str]:
         field = annotation.model_fields.get(str(part))
         if field is None:
             return []
-        annotation = field.annotation
+        annotation = section_model(field) or field.annotation
     return []

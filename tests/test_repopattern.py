@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from ocireg.auth.identity import ANONYMOUS
-from ocireg.auth.policy import AccessControl, AccessControlConfig
+from ocireg.auth.policy import AccessControl
+from ocireg.auth.policyconfig import AccessControlConfig
 from ocireg.cli import main
-from ocireg.config import RetentionConfig
 from ocireg.registry.retention import policy_for
 from ocireg.repopattern import MAX_ALTERNATIVES, PatternError, check, matches
+from ocireg.retentionconfig import RetentionConfig
 
 # (pattern, name, matches)
 TABLE = [

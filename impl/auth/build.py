@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 from ocireg.auth.apikeys import ApiKeys
 from ocireg.auth.guard import CertificateIdentity, Guard, PasswordMethod, TokenVerifier
 from ocireg.auth.policy import AccessControl
-from ocireg.auth.settings import AuthConfig
 from ocireg.config import Config, HTTPConfig
 from ocireg.configcheck import ConfigError
 from ocireg.logs import event
@@ -21,6 +20,7 @@ from ocireg.meta.db import MetaDB
 if TYPE_CHECKING:
     from ocireg.auth.openid import Provider
     from ocireg.auth.sessions import SessionStore
+    from ocireg.auth.settings import AuthConfig
 
 log = logging.getLogger("ocireg.auth")
 

@@ -29,8 +29,8 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ocireg.config import RetentionConfig, RetentionPolicy
 from ocireg.digests import parse_digest
 from ocireg.errors import RegistryError
 from ocireg.logs import event
@@ -40,6 +40,9 @@ from ocireg.registry.index import IndexEdit, RepoIndex
 from ocireg.registry.retention import policy_for, tag_decisions, untagged_kept
 from ocireg.registry.store import Registry
 from ocireg.storage.driver import FileInfo, PathNotFoundError
+
+if TYPE_CHECKING:  # imported only when a configuration has retention (ocireg.sections)
+    from ocireg.retentionconfig import RetentionConfig, RetentionPolicy
 
 log = logging.getLogger("ocireg.gc")
 _YIELD_EVERY = 200  # files examined between chances for requests to run

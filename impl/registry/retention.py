@@ -18,11 +18,13 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ocireg.config import KeepRules, KeepTags, RetentionConfig, RetentionPolicy
 from ocireg.meta.db import MetaDB
 from ocireg.repopattern import matches
+
+if TYPE_CHECKING:  # imported only when a configuration has retention (ocireg.sections)
+    from ocireg.retentionconfig import KeepRules, KeepTags, RetentionConfig, RetentionPolicy
 
 
 @dataclass(frozen=True)

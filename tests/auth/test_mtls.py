@@ -25,7 +25,8 @@ from pydantic import ValidationError
 
 from ocireg.auth.guard import Guard, PasswordMethod
 from ocireg.auth.mtls import identity_from_certificate
-from ocireg.auth.policy import AccessControl, AccessControlConfig
+from ocireg.auth.policy import AccessControl
+from ocireg.auth.policyconfig import AccessControlConfig
 from ocireg.auth.settings import MTLSConfig
 from ocireg.config import Config
 from ocireg.errors import RegistryError

@@ -8,7 +8,8 @@ import pytest
 from pydantic import ValidationError
 
 from ocireg.auth.identity import ANONYMOUS, Identity
-from ocireg.auth.policy import AccessControl, AccessControlConfig
+from ocireg.auth.policy import AccessControl
+from ocireg.auth.policyconfig import AccessControlConfig
 
 CONFIG: dict[str, Any] = {
     "groups": {"devs": {"users": ["dana"]}},

@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from ocireg.config import RetentionConfig
 from ocireg.meta.db import SQLiteMetaDB
 from ocireg.meta.sync import sync_all
 from ocireg.registry.gc import GarbageCollector
 from ocireg.registry.retention import policy_for
+from ocireg.retentionconfig import RetentionConfig
 from tests.registry.world import World
 
 DAY = 24 * 3600.0
