@@ -14,14 +14,18 @@ points costs about 0.04 CPU s of every command. Where no distribution declares a
 plugin, this entry point tells pydantic so through its own switch (``PYDANTIC_DISABLE_PLUGINS``,
 unless already set): the answer is the same, only cheaper. ``importlib.metadata`` itself is
 imported when something first uses it (see ``ocireg.unused``).
+
+The methods of dataclasses are compiled once per machine, not at every start (see
+``ocireg.dataclasscode``): also only through this entry point.
 """
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 
-from ocireg import unused
+from ocireg import dataclasscode, unused
 from ocireg.entrypoints import entry_points
 
 PYDANTIC_PLUGINS_SWITCH = "PYDANTIC_DISABLE_PLUGINS"
@@ -35,6 +39,8 @@ def _skip_pydantic_plugin_scan() -> None:
 
 def main() -> int:
     gc.disable()
+    if dataclasscode.install():  # before the libraries' dataclasses are defined
+        atexit.register(dataclasscode.save)
     _skip_pydantic_plugin_scan()
     from ocireg.cli import main as run
 

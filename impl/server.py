@@ -17,7 +17,7 @@ import uvicorn
 from starlette.types import ASGIApp
 from uvicorn.config import STARTUP_FAILURE
 
-from ocireg import lifecycle
+from ocireg import dataclasscode, lifecycle
 from ocireg.app import cluster_membership, create_app, plan
 from ocireg.auth import htpasswd
 from ocireg.config import Config, HTTPConfig, TLSConfig
@@ -66,6 +66,7 @@ def _build(config: Config) -> ASGIApp:
         log.exception("the app could not be built")
         sys.exit(STARTUP_FAILURE)
     started()
+    dataclasscode.save()  # now: a server is often stopped by a signal that skips atexit
     return app
 
 
@@ -143,6 +144,7 @@ def _supervise(options: dict[str, Any], config: Config, extensions: list[str]) -
     lifecycle.started(config, extensions, listener)
     supervisor = Supervisor(settings, [listener])
     started()  # before the workers fork: they inherit what is frozen, and collect
+    dataclasscode.save()  # once here, not by every worker
     supervisor.run()
     failed = supervisor.a_worker_failed_to_start()
     lifecycle.stopped("a worker failed to start" if failed else supervisor.reason)
