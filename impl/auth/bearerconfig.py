@@ -1,12 +1,16 @@
-"""``http.auth.bearer``: its settings and the error a token is refused with, apart from
-:mod:`ocireg.auth.bearer` so that reading a configuration and building the guard import
-neither PyJWT nor cryptography (``ocireg.auth.settings`` is loaded at every start)."""
+"""``http.auth.bearer``'s settings, apart from :mod:`ocireg.auth.bearer` so that reading a
+configuration imports neither PyJWT nor cryptography. The error a token is refused with is in
+:mod:`ocireg.auth.tokenerror`, which the guard imports at every start."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ocireg.auth.tokenerror import TokenError, is_control
+
+__all__ = ["BearerConfig", "TokenError", "is_control"]
 
 _UNSUPPORTED_SOURCES = {
     "oidc": "OIDC workload identity tokens are not implemented by ocireg; only tokens "
@@ -48,12 +52,3 @@ class BearerConfig(BaseModel):
         if value is not None:
             raise ValueError(_UNSUPPORTED_SOURCES[info.field_name])
         return None
-
-
-class TokenError(Exception):
-    """A token that grants nothing; ``str()`` is a short reason fit for the client."""
-
-
-def is_control(char: str) -> bool:
-    """An ASCII control character (C0 or DEL), which must not reach a header."""
-    return ord(char) < 0x20 or ord(char) == 0x7F

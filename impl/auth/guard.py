@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ocireg.auth.access import Rule
 from ocireg.auth.apikeys import ApiKeys
-from ocireg.auth.bearerconfig import TokenError
 from ocireg.auth.identity import ANONYMOUS, Identity, identity_of
 from ocireg.auth.policy import AccessControl
 from ocireg.auth.sessions import COOKIE as SESSION_COOKIE
+from ocireg.auth.tokenerror import TokenError
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.names import name_problem
 

@@ -17,18 +17,23 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ocireg.auth.guard import Guard
-from ocireg.auth.openid import CALLBACK_PATH, LoginRefused, Pending, Provider, ProviderUnavailable
 from ocireg.auth.sessions import COOKIE, COOKIE_PATH, LIFETIME, PENDING_LIFETIME, SessionStore
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.handlers.base import app_state, query
 from ocireg.logs import event
 from ocireg.operations import current_request
+
+# ocireg.auth.openid (its settings models, about 0.013 CPU s) is imported by the handlers that
+# need it: connexion imports every handler module at a server's first request, OpenID or not.
+if TYPE_CHECKING:
+    from ocireg.auth.openid import Pending, Provider, ProviderUnavailable
 
 log = logging.getLogger("ocireg.auth")
 PENDING_COOKIE = "ocireg_openid"  # names the login on its way through the provider
@@ -91,6 +96,8 @@ def _secure() -> bool:
 
 
 async def login() -> Response:
+    from ocireg.auth.openid import CALLBACK_PATH, ProviderUnavailable
+
     guard, sessions = _openid()
     request = current_request()
     name = query("provider") or ""
@@ -120,6 +127,8 @@ async def login() -> Response:
 
 
 async def callback(provider: str) -> Response:
+    from ocireg.auth.openid import CALLBACK_PATH, LoginRefused, ProviderUnavailable
+
     guard, sessions = _openid()
     request = current_request()
     relying_party = guard.openid.get(provider)
@@ -156,6 +165,8 @@ async def callback(provider: str) -> Response:
 def _back_to_the_ui_login(kept: dict[str, str] | None, provider: str) -> Response | None:
     """For a login the web UI started: its login page, saying the login failed (the reason
     is in the log; a person gets a page, not an API error), and no session. None otherwise."""
+    from ocireg.auth.openid import CALLBACK_PATH
+
     callback = (kept or {}).get("callback", "")
     from_ui = callback == UI_HOME or callback.startswith(f"{UI_HOME}/")
     if not from_ui or "ui" not in app_state().extensions:
@@ -168,6 +179,8 @@ def _back_to_the_ui_login(kept: dict[str, str] | None, provider: str) -> Respons
 
 def _check_return(provider: Provider, kept: dict[str, str] | None) -> Pending:
     """The pending login this return belongs to; LoginRefused when it belongs to none."""
+    from ocireg.auth.openid import LoginRefused, Pending
+
     if kept is None:
         raise LoginRefused("no login was started from this browser, or it took over 10 minutes")
     pending = Pending(**kept)
