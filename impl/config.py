@@ -379,7 +379,9 @@ def config_json_schema() -> dict[str, Any]:
     from ocireg.extensions.loading import PLANNED, available
 
     sections: dict[str, Any] = {name: (dict[str, Any] | None, None) for name in sorted(PLANNED)}
-    sections |= {name: (extension.settings | None, None) for name, extension in available().items()}
+    sections |= {
+        name: (extension.settings_model() | None, None) for name, extension in available().items()
+    }
     extensions = create_model("Extensions", __config__=ConfigDict(extra="forbid"), **sections)
     full = create_model("Config", __base__=Config, extensions=(extensions | None, None))
     return full.model_json_schema(mode="validation", schema_generator=SectionsJsonSchema)

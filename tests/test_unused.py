@@ -46,7 +46,10 @@ def serve_once(app):
                  # configuration sections the file leaves out (ocireg.sections), OpenID
                  "ocireg.auth.settings", "ocireg.auth.policyconfig", "ocireg.cluster.settings",
                  "ocireg.retentionconfig", "ocireg.storage.s3config", "ocireg.auth.openid",
-                 "ocireg.auth.openidconfig", "ocireg.auth.bearerconfig")
+                 "ocireg.auth.openidconfig", "ocireg.auth.bearerconfig",
+                 # settings of extensions the file does not configure (Extension.settings)
+                 "ocireg.ext.events.settings", "ocireg.ext.sync.settings",
+                 "ocireg.ext.search.settings")
     kinds = {name: type(sys.modules[name]).__name__ for name in libraries
              if sys.modules.get(name) is not None}
     status_json, _ = asyncio.run(get(app, "/openapi.json"))  # connexion's spec server

@@ -16,11 +16,11 @@ from ocireg.configcheck import ConfigError
 from ocireg.extensions.runtime import SetupContext
 from ocireg.scheduler import Priority, Task
 
-from . import EventsSettings
 from .launcher import WATCH_SECONDS, Launcher
 from .production import Producer
 from .reconcile import SETTLE_SECONDS
 from .sender import Sender
+from .settings import EventsSettings
 from .sinks import tls_context
 from .sinkset import Target, targets
 from .store import Outbox

@@ -136,8 +136,8 @@ def _next_pace(sender: Sender, deliveries: Deliveries, closed: threading.Event) 
 
 
 def deliver(start: dict[str, Any], closed: threading.Event) -> None:
-    from . import EventsSettings
     from .sender import Sender
+    from .settings import EventsSettings
     from .sinkset import targets
     from .store import Outbox
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from . import Sink
+from .settings import Sink
 from .store import Stored
 
 

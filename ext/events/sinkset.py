@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from ocireg.repopattern import matches
 
-from . import Sink
+from .settings import Sink
 
 
 @dataclass(frozen=True)

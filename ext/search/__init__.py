@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from ocireg.extensions.declaration import Extension
 
-from .settings import SearchSettings
-
 EXTENSION = Extension(
     name="search",
     description="GraphQL search of repositories and images (zot's search extension).",
     setup="ocireg.ext.search.handlers:setup",
-    settings=SearchSettings,
+    settings="ocireg.ext.search.settings:SearchSettings",
     namespace="_zot",
     specs=("ext/ext-zot-search.yaml",),
     definition="ext/ext-zot-search.md",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ocireg.repopattern import matches
 
-from . import ContentRule, TagRules
+from .settings import ContentRule, TagRules
 
 # semver.org's pattern, with zot's (Masterminds) allowance for a leading "v"
 SEMVER = re.compile(

@@ -32,11 +32,11 @@ from ocireg.names import is_tag
 from ocireg.registry.ondemand import BlobSource, ServedManifest
 from ocireg.registry.store import Registry
 
-from . import UpstreamRegistry
 from .content import Content
 from .downloads import Downloads, Source
 from .images import Images
 from .referrers import Referrers
+from .settings import UpstreamRegistry
 from .signed import SignedOnly
 from .upstream import Upstream, UpstreamError
 

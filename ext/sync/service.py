@@ -10,7 +10,6 @@ from ocireg.cluster.members import ownership
 from ocireg.extensions.runtime import SetupContext
 from ocireg.scheduler import Priority, Task
 
-from . import SyncSettings
 from .content import Content
 from .counters import SyncCounters
 from .credentials import CredentialsFile
@@ -19,6 +18,7 @@ from .images import Images
 from .ondemand import OnDemandSync, Target
 from .periodic import PeriodicSync, RoundMarker
 from .referrers import Referrers
+from .settings import SyncSettings
 from .signed import SignedOnly
 from .staging import Staging
 from .store import Conversions

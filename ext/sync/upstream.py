@@ -29,9 +29,9 @@ from ocireg.digests import digest_bytes
 from ocireg.logs import event
 from ocireg.registry import mediatypes as mt
 
-from . import UpstreamRegistry
 from .credentials import CredentialsFile
 from .limits import HostLimits, LimitedTransport
+from .settings import UpstreamRegistry
 from .transport import ThreadedTransport
 
 log = logging.getLogger("ocireg.sync")

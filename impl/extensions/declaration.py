@@ -8,6 +8,7 @@ imported only when the extension is enabled.
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 
@@ -47,7 +48,11 @@ class Extension:
     ``setup``        ``"module:function"``; the function receives a ``SetupContext`` and is
                      imported only when the extension is enabled, so ``module`` may import
                      the extension's dependencies.
-    ``settings``     the pydantic model of its section (``ExtensionSettings`` or a subclass).
+    ``settings``     the pydantic model of its section (``ExtensionSettings`` or a subclass),
+                     or ``"module:Class"`` naming it: imported only when the section is given
+                     (or the extension is on without one), so a large settings model costs
+                     nothing at a start that does not configure it. Read it with
+                     :meth:`settings_model`.
     ``namespace``    for an HTTP extension, its URL namespace such as ``_zot`` or ``_ocireg``.
     ``specs``        its OpenAPI fragment files, relative to ``spec_package``'s directory.
     ``definition``   its definition document (``ext-<ns>-<name>.md``) in the OCI extension
@@ -74,7 +79,7 @@ class Extension:
     name: str
     description: str
     setup: str
-    settings: type[ExtensionSettings] = ExtensionSettings
+    settings: type[ExtensionSettings] | str = ExtensionSettings
     namespace: str | None = None
     specs: tuple[str, ...] = ()
     definition: str | None = None
@@ -103,3 +108,15 @@ class Extension:
         for hook in (self.setup, self.prepare):
             if hook is not None and ":" not in hook:
                 raise ValueError(f"extension {self.name}: {hook!r} must be 'module:function'")
+        if isinstance(self.settings, str) and ":" not in self.settings:
+            raise ValueError(f"extension {self.name}: {self.settings!r} must be 'module:Class'")
+
+    def settings_model(self) -> type[ExtensionSettings]:
+        """The model of the extension's section, imported now if ``settings`` names it."""
+        if not isinstance(self.settings, str):
+            return self.settings
+        module, _, name = self.settings.partition(":")
+        model = getattr(importlib.import_module(module), name)
+        if not (isinstance(model, type) and issubclass(model, ExtensionSettings)):
+            raise TypeError(f"extension {self.name}: {self.settings} is not an ExtensionSettings")
+        return model

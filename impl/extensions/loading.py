@@ -112,7 +112,8 @@ def _settings(
         problems.append(f"{source}: extensions.{key}: must be a mapping")
         return None
     try:
-        return extension.settings.model_validate(normalise_keys(value, extension.settings))
+        model = extension.settings_model()
+        return model.model_validate(normalise_keys(value, model))
     except ValidationError as exc:
         problems += validation_problems(source, exc, f"extensions.{key}")
         return None
@@ -165,7 +166,7 @@ def resolve(
             continue
         leaders = [leader for leader in extension.follows if leader in chosen]
         if extension.default_on or leaders:
-            chosen[name] = Enabled(extension, extension.settings())
+            chosen[name] = Enabled(extension, extension.settings_model()())
         if leaders and not extension.default_on:
             warnings.append(_followed(source, name, leaders))
     for enabled in chosen.values():
