@@ -12,13 +12,19 @@ interpreter's cache tag and starts with its bytecode magic number; any other fil
 It is the user's file (``$XDG_CACHE_HOME/ocireg/dataclass-code/``, ``~/.cache`` by default),
 written whole (temporary file, rename) and mode 0600, and read only when it belongs to this
 user and nobody else may write it (code from it is run, as from ``__pycache__``). Only the
-``ocireg`` command installs it (:func:`install`), before it imports anything else, and only on
-Python 3.11, whose ``dataclasses`` it follows line for line (3.12 and 3.13 write the methods
-otherwise and are left alone): importing ocireg as a library changes nothing.
+``ocireg`` command installs it (:func:`install`), before it imports anything else: importing
+ocireg as a library changes nothing.
+
+How: ``dataclasses`` runs each text with ``exec(text, globals, namespace)``. Installing gives
+that module an ``exec`` of its own (a module's global shadows the builtin for that module
+alone), which runs the kept code for a text instead. Compiling a text as ``exec`` would
+(``"<string>"``, no ``__future__`` flags: ``dataclasses`` has none) makes the same code
+object, so the classes are the same.
 """
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import dataclasses
 import importlib.util
@@ -30,10 +36,6 @@ from pathlib import Path
 from types import CodeType
 from typing import Any
 
-# dataclasses' function that compiles the methods' text, as 3.11 writes it (3.12 names the
-# return type otherwise, 3.13 has another function): any other is left alone
-_ORIGINAL = getattr(dataclasses, "_create_fn", None)
-_WRITTEN_FOR = "->_return_type" in getattr(getattr(_ORIGINAL, "__code__", None), "co_consts", ())
 _KEEP_FACTOR = 4
 
 
@@ -77,32 +79,11 @@ def _read(path: Path) -> dict[str, CodeType]:
     return {k: v for k, v in table.items() if isinstance(k, str) and isinstance(v, CodeType)}
 
 
-def _create_fn(
-    name: str,
-    args: list[str],
-    body: list[str],
-    *,
-    globals: dict[str, Any] | None = None,  # dataclasses' own names
-    locals: dict[str, Any] | None = None,
-    return_type: Any = dataclasses.MISSING,
-) -> Any:
-    """``dataclasses._create_fn`` of Python 3.11, line for line, but for where the code
-    comes from."""
-    assert _store is not None
-    if locals is None:
-        locals = {}
-    return_annotation = ""
-    if return_type is not dataclasses.MISSING:
-        locals["_return_type"] = return_type
-        return_annotation = "->_return_type"
-    joined_args = ",".join(args)
-    joined_body = "\n".join(f"  {b}" for b in body)
-    txt = f" def {name}({joined_args}){return_annotation}:\n{joined_body}"
-    local_vars = ", ".join(locals.keys())
-    txt = f"def __create_fn__({local_vars}):\n{txt}\n return {name}"
-    ns: dict[str, Any] = {}
-    exec(_store.code(txt), globals, ns)
-    return ns["__create_fn__"](**locals)
+def _exec(source: Any, globals: Any = None, locals: Any = None, /, **options: Any) -> None:
+    """``exec`` as ``dataclasses`` calls it, with the kept code for a text."""
+    if isinstance(source, str) and _store is not None:
+        source = _store.code(source)
+    builtins.exec(source, globals, locals, **options)
 
 
 def default_path() -> Path | None:
@@ -114,20 +95,15 @@ def default_path() -> Path | None:
     return base / "ocireg" / "dataclass-code" / f"{sys.implementation.cache_tag}.marshal"
 
 
-def supported() -> bool:
-    """Whether this Python's dataclasses compile their methods as this module expects."""
-    return _WRITTEN_FOR and sys.version_info[:2] == (3, 11)
-
-
 def install(path: Path | None = None) -> bool:
     """Take compiled methods from ``path`` (the default: :func:`default_path`) from now on;
-    False where this Python's dataclasses are not the ones this was written for."""
+    False when there is no place for the file."""
     global _store
     path = path or default_path()
-    if path is None or not supported():
+    if path is None:
         return False
     _store = _Store(path)
-    dataclasses._create_fn = _create_fn  # type: ignore[attr-defined]
+    dataclasses.exec = _exec  # type: ignore[attr-defined]
     return True
 
 
@@ -155,6 +131,5 @@ def save() -> None:
 def uninstall() -> None:
     """Back to compiling every time (tests)."""
     global _store
-    if _ORIGINAL is not None:
-        dataclasses._create_fn = _ORIGINAL  # type: ignore[attr-defined]
+    vars(dataclasses).pop("exec", None)
     _store = None

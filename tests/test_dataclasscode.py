@@ -17,10 +17,6 @@ import pytest
 
 from ocireg import dataclasscode
 
-pytestmark = pytest.mark.skipif(
-    not dataclasscode.supported(), reason="only Python 3.11's dataclasses are followed"
-)
-
 
 @pytest.fixture
 def cache(tmp_path: Path) -> Iterator[Path]:
