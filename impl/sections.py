@@ -58,6 +58,8 @@ class Section:
     ) -> JsonSchemaValue:
         # as a nested model: defined once under $defs, referred to where used
         model = self.model().__pydantic_core_schema__
+        if "ref" not in model:  # a schema pydantic did not name: spelled out in place
+            return handler(model)
         reference = core_schema.definition_reference_schema(model["ref"])
         return handler(core_schema.definitions_schema(reference, [model]))
 
