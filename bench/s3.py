@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import manifestload
-from procstat import rss_kib
+from procstat import cpu_seconds, rss_kib
 from s3_clients import KEY, REGION, SECRET, s3_requests, start_moto
 from servers import DOCKER_REGISTRY, Server, _process, _workdir, free_port
 
@@ -167,21 +167,32 @@ def peak_rss_during(server: Server, work: threading.Thread) -> int:
     return peak
 
 
-def blob_rounds(ours: Server, theirs: Server, mib: int, runs: int) -> None:
+def blob_rounds(ours: Server, theirs: Server, mib: int, runs: int, moto_pid: int) -> None:
+    """Push then pull a blob through each registry in turn, ``runs`` times. Besides the
+    rates, the CPU each registry and the endpoint spent per GiB pulled: on a loaded host the
+    rates swing between runs far more than the CPU does."""
     rates: dict[str, dict[str, list[float]]] = {}
     for run in range(runs):
         for server in (ours, theirs):
             seed = f"{server.name}-{run}".encode()
             digest, pushed = push(server, f"bench/{run}", mib, seed)
+            assert server.pid is not None
+            own, endpoint = cpu_seconds(server.pid), cpu_seconds(moto_pid)
             pulled = pull(server, f"bench/{run}", digest, mib)
-            figures = rates.setdefault(server.name, {"push": [], "pull": []})
+            per_gib = 1024 / mib
+            figures = rates.setdefault(server.name, {"push": [], "pull": [], "cpu": [], "moto": []})
             figures["push"].append(pushed)
             figures["pull"].append(pulled)
-    print(f"blob {mib} MiB, {runs} interleaved runs, medians (MiB/s)")
+            figures["cpu"].append((cpu_seconds(server.pid) - own) * per_gib)
+            figures["moto"].append((cpu_seconds(moto_pid) - endpoint) * per_gib)
+    print(f"blob {mib} MiB, {runs} interleaved runs, medians (MiB/s; pull CPU s per GiB)")
     for name, figures in rates.items():
         print(
             f"{name:16} push {statistics.median(figures['push']):6.1f}"
             f"   pull {statistics.median(figures['pull']):6.1f}"
+            f" (runs: {', '.join(f'{rate:.0f}' for rate in figures['pull'])})"
+            f"   pull CPU {statistics.median(figures['cpu']):5.2f}"
+            f"   moto CPU {statistics.median(figures['moto']):5.2f}"
         )
 
 
@@ -308,7 +319,7 @@ def main() -> None:
             ours_on_s3 = ocireg_on_s3(endpoint, dedupe=not args.no_dedupe)
             with ours_on_s3 as ours, docker_registry_on_s3(endpoint) as theirs:
                 if args.mib:
-                    blob_rounds(ours, theirs, args.mib, args.runs)
+                    blob_rounds(ours, theirs, args.mib, args.runs, moto.pid)
                 if args.seconds:
                     manifest_rounds(ours, theirs, args, folder / "moto.log", moto.pid)
         if args.rss_mib:

@@ -46,6 +46,42 @@ def _growth_mib(pin: bool) -> str:
     return run.stdout.strip()
 
 
+# Pieces of a streamed blob (1 MiB reads), each built and freed in turn, then the page faults
+# they cost: a piece mapped anew each time faults in each of its 256 pages.
+_PIECES = """
+import resource, sys
+from ocireg.heap import pin_mmap_threshold
+if not pin_mmap_threshold():
+    print("not glibc")
+    raise SystemExit
+if sys.argv[1] == "small":
+    import ctypes
+    ctypes.CDLL(None).mallopt(-1, 128 << 10)  # glibc's default trim threshold
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for n in range(200):
+    piece = bytes([n]) * (1 << 20)
+    del piece
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _piece_faults(threshold: str) -> str:
+    run = subprocess.run(
+        [sys.executable, "-c", _PIECES, threshold], capture_output=True, text=True, check=True
+    )
+    return run.stdout.strip()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_streamed_pieces_reuse_memory_rather_than_mapping_each_anew() -> None:
+    faults = _piece_faults("pinned")
+    if faults == "not glibc":
+        pytest.skip("the C library is not glibc: nothing is pinned")
+    assert int(faults) < 2000  # the first piece's pages, then none
+    # with each piece's memory given back at free: 200 pieces x 256 pages
+    assert int(_piece_faults("small")) > 200 * 200
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 def test_freed_part_buffers_leave_the_process_once_the_threshold_is_pinned() -> None:
     pinned = _growth_mib(pin=True)

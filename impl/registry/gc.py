@@ -300,6 +300,7 @@ class GarbageCollector:
             return
         driver = self.registry.driver
         seen = 0
+        marked = False
         for folder in driver.children(layout.blobs_dir(repo)):
             algorithm = folder.rsplit("/", 1)[-1]
             for path in driver.children(folder):
@@ -311,6 +312,9 @@ class GarbageCollector:
                 if info is None:
                     continue
                 if not self.preview:
+                    if not marked:  # before the first removal: pushes stop trusting finds
+                        self.registry.indexes.save_before_removing_blobs(repo, index)
+                        marked = True
                     try:
                         driver.delete(path)
                     except PathNotFoundError:

@@ -24,6 +24,14 @@ proportion to the repository's size, except for writing the file itself:
 
 A removal (a tag moved or deleted, a manifest deleted, GC) rebuilds the array from the entries'
 kept encodings and is read in full by other processes.
+
+The head also carries a *removals token* (REMOVALS), which changes only when something that
+removes blob files from the repository (GC, blob DELETE) saves the index, which it does under
+the repository lock before it deletes anything. A process remembers the blobs a push found
+under the lock, with the token it read; a later push whose read of the index (under the lock,
+which it makes anyway) shows the same token knows that nothing was removed since, so those
+blobs are still there and are not asked of storage again (on S3 a HEAD each). See
+:meth:`IndexStore.edit`.
 """
 
 from __future__ import annotations
@@ -47,12 +55,15 @@ from ocireg.storage.driver import PathNotFoundError, StorageDriver
 Entry = dict[str, Any]
 GENERATION = "io.ocireg.index.generation"
 RUN = "io.ocireg.index.run"  # generation of the first version of an append-only run
+REMOVALS = "io.ocireg.index.removals"  # changes when blob files may have been removed
 _CACHE_SIZE = 4096
 _HEAD = 512  # holds the annotations and the start of the manifests array of our own files
 _HEAD_RE = re.compile(
     rb'"io\.ocireg\.index\.generation":"([0-9a-f]{32})"'
     rb'(?:,"io\.ocireg\.index\.run":"([0-9a-f]{32})")?'
+    rb'(?:,"io\.ocireg\.index\.removals":"([0-9a-f]{32})")?'
 )
+_FOUND_MOST = 4096  # blobs remembered as found per repository (a bound on memory, not a rule)
 _MANIFESTS = b'"manifests":['
 _END = b"]}"
 _OVERLAP = 64  # bytes of a held version's array end checked against the file before a tail
@@ -161,6 +172,7 @@ class RepoIndex(_Lookups):
         chunks: tuple[Chunk, ...] | None = None,
         maps: Maps | None = None,
         run: str | None = None,
+        removals: str | None = None,
     ) -> None:
         if entries is None and chunks is None:
             entries = []
@@ -172,6 +184,7 @@ class RepoIndex(_Lookups):
         self._entries = entries
         self.maps = maps if maps is not None else Maps()
         self.run = run  # RUN of the file this version is written as (None: no run known)
+        self.removals = removals  # REMOVALS of the file (None: a file without one)
         self._sorted: list[str] | None = None
 
     @classmethod
@@ -216,6 +229,8 @@ class RepoIndex(_Lookups):
         annotations = f'"{GENERATION}":"{self.generation}"'
         if self.run is not None:
             annotations += f',"{RUN}":"{self.run}"'
+        if self.removals is not None:
+            annotations += f',"{REMOVALS}":"{self.removals}"'
         head = f'{{"schemaVersion":2,"mediaType":"{OCI_INDEX}","annotations":{{{annotations}}},'
         pieces = [head.encode() + _MANIFESTS]
         for position, chunk in enumerate(self.body_chunks()):
@@ -247,6 +262,10 @@ class IndexEdit(_Lookups):
         # (see IndexCommits): GC and blob DELETE wait for that lock, so they stay found until
         # the edit is saved, and the pushes of one commit batch ask storage for each once.
         self.present: set[str] = set()
+        self.base_removals = base.removals if base is not None else None
+        # Set by what removes blob files (GC, blob DELETE) before it removes any: the saved
+        # version gets a new removals token, so no process trusts what it found before.
+        self.removes_blobs = False
 
     @property
     def entries(self) -> list[Entry]:
@@ -291,6 +310,13 @@ class IndexEdit(_Lookups):
 
     def result(self, generation: str) -> RepoIndex:
         """The edited version, to be written as ``generation``."""
+        index = self._result(generation)
+        keep = self.base_removals is not None and not self.removes_blobs
+        # a fresh token where the base had none: what was found under no token is not trusted
+        index.removals = self.base_removals if keep else generation
+        return index
+
+    def _result(self, generation: str) -> RepoIndex:
         if self._entries is not None:  # something was removed: encoded anew, a new run
             return RepoIndex(self._entries, generation, maps=self.maps, run=generation)
         if self._base_chunks is None:  # the base's array is not known as bytes
@@ -347,6 +373,8 @@ class IndexStore:
     def __init__(self, driver: StorageDriver) -> None:
         self._driver = driver
         self._cache: OrderedDict[str, RepoIndex] = OrderedDict()
+        # repo -> (removals token, blobs found under the lock while the index had it)
+        self._found: dict[str, tuple[str, frozenset[str]]] = {}
         # the event loop and threads (meta DB sync, a commit batch of a large manifest) share it
         self._cache_lock = threading.Lock()
         self.listeners: list[SaveListener] = []
@@ -372,16 +400,43 @@ class IndexStore:
         return index
 
     def edit(self, repo: str) -> IndexEdit:
-        """Start changing ``repo``'s index; call only under the repository lock."""
-        return IndexEdit(self.load(repo))
+        """Start changing ``repo``'s index; call only under the repository lock.
+
+        The edit starts knowing the blobs that this process found in the repository under
+        an earlier hold of the lock, when the index still has the removals token it had
+        then: only GC and blob DELETE remove blob files from a repository, both under the
+        lock, and both change the token in the index before they remove anything (in the
+        same hold), so an unchanged token means nothing was removed since. A removed
+        repository loses its index, and the one laid out anew gets a new token."""
+        edit = IndexEdit(self.load(repo))
+        with self._cache_lock:
+            found = self._found.get(repo)
+        if found is not None and edit.base_removals is not None and found[0] == edit.base_removals:
+            edit.present.update(found[1])
+        return edit
 
     def save(self, repo: str, edit: IndexEdit) -> RepoIndex:
         index = edit.result(secrets.token_hex(16))
         self._driver.put_pieces(layout.index_file(repo), index.pieces())
         self._remember(repo, index)
+        found = set() if edit.removes_blobs else edit.present
+        with self._cache_lock:
+            if index.removals is not None and len(found) <= _FOUND_MOST:
+                self._found[repo] = (index.removals, frozenset(found))
+            else:
+                self._found.pop(repo, None)
         for listener in self.listeners:
             listener(repo, edit.base_stamp, index.stamp)
         return index
+
+    def save_before_removing_blobs(self, repo: str, index: RepoIndex | None) -> None:
+        """Give the index a new removals token (see :meth:`edit`), before blob files of the
+        repository are removed in the same hold of its lock; ``index``: its current version
+        (None: the repository has no index, so no process can trust anything found)."""
+        if index is not None:
+            edit = IndexEdit(index)
+            edit.removes_blobs = True
+            self.save(repo, edit)
 
     def holds(self, repo: str) -> bool:
         """Whether this process has read or written ``repo``'s index lately (it existed
@@ -392,6 +447,7 @@ class IndexStore:
     def forget(self, repo: str) -> None:
         with self._cache_lock:
             self._cache.pop(repo, None)
+            self._found.pop(repo, None)
 
     def _touch(self, repo: str) -> None:
         with self._cache_lock:
@@ -403,7 +459,8 @@ class IndexStore:
             self._cache[repo] = index
             self._cache.move_to_end(repo)
             while len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+                evicted, _ = self._cache.popitem(last=False)
+                self._found.pop(evicted, None)
 
 
 def _read(handle: BinaryIO, cached: RepoIndex | None) -> RepoIndex:
@@ -418,7 +475,17 @@ def _read(handle: BinaryIO, cached: RepoIndex | None) -> RepoIndex:
         return RepoIndex.from_entries(_entries(json.loads(raw)), raw=raw)
     generation = match[1].decode()
     if cached is not None and cached.generation == generation:
-        return cached
+        return cached  # the same version: its removals token too
+    index = _read_ours(handle, cached, match, generation)
+    index.removals = match[3].decode() if match[3] is not None else None
+    return index
+
+
+def _read_ours(
+    handle: BinaryIO, cached: RepoIndex | None, match: re.Match[bytes], generation: str
+) -> RepoIndex:
+    """The version in a file with our generation token (whose head ``match`` read)."""
+    head = match.string
     run = match[2].decode() if match[2] is not None else None
     found = head.find(_MANIFESTS, match.end())
     start = found + len(_MANIFESTS)

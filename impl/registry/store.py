@@ -352,6 +352,8 @@ class Registry:
                 reason = f"referenced by {len(users)} manifest(s) of this repository"
                 detail = {"reason": reason, "manifests": users[:_USERS_SHOWN]}
                 raise RegistryError(ErrorCode.DENIED, detail, status=405)
+            # pushes stop trusting the blobs they found (see IndexStore.edit) before it goes
+            self.indexes.save_before_removing_blobs(repo, self.indexes.load(repo))
             try:
                 self.driver.delete(layout.blob_file(repo, digest))
             except PathNotFoundError:

@@ -53,6 +53,7 @@ from ocireg.storage.driver import (
     StorageDriver,
     check_path,
 )
+from ocireg.storage.s3small import FALL_BACK, SmallRequests
 
 log = logging.getLogger("ocireg.storage.s3")
 
@@ -270,6 +271,8 @@ class S3Driver(StorageDriver):
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
         )
+        # small requests by hand, botocore for the rest and for every unexpected answer
+        self._small = SmallRequests.for_client(self.client, session.get_credentials(), bucket)
 
     # keys ------------------------------------------------------------------------------
 
@@ -292,7 +295,10 @@ class S3Driver(StorageDriver):
         return {MTIME: repr(time.time())}
 
     def put_object(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=self._meta())
+        meta = self._meta()
+        if self._small is not None and self._small.put(key, data, meta) is not FALL_BACK:
+            return
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=meta)
 
     def put_new_content(self, path: str, data: bytes) -> bool:
         # One conditional PutObject (If-None-Match: *, honoured by AWS S3 since August 2024,
@@ -304,13 +310,14 @@ class S3Driver(StorageDriver):
             raise InvalidPathError(path)
         if not self._conditional_put:
             return super().put_new_content(path, data)
+        key, body, meta = self.key(path), bytes(data), self._meta()
+        if self._small is not None:
+            wrote = self._small.put(key, body, meta, if_none_match=True)
+            if wrote is not FALL_BACK:
+                return bool(wrote)
         try:
             self.client.put_object(
-                Bucket=self.bucket,
-                Key=self.key(path),
-                Body=bytes(data),
-                Metadata=self._meta(),
-                IfNoneMatch="*",
+                Bucket=self.bucket, Key=key, Body=body, Metadata=meta, IfNoneMatch="*"
             )
         except ClientError as error:
             code = _code(error)
@@ -362,6 +369,10 @@ class S3Driver(StorageDriver):
             log.warning("cannot abort multipart upload of %s: %s", key, error)
 
     def _head(self, path: str) -> dict[str, Any] | None:
+        if self._small is not None:
+            head = self._small.head(self.key(path))
+            if head is not FALL_BACK:
+                return cast(dict[str, Any] | None, head)
         try:
             return cast(
                 dict[str, Any], self.client.head_object(Bucket=self.bucket, Key=self.key(path))
@@ -404,6 +415,12 @@ class S3Driver(StorageDriver):
     # the driver interface -----------------------------------------------------------------
 
     def get_content(self, path: str) -> bytes:
+        if self._small is not None:
+            data = self._small.get(self.key(path))
+            if data is None:
+                raise PathNotFoundError(path)
+            if data is not FALL_BACK:
+                return cast(bytes, data)
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=self.key(path))
         except ClientError as error:
@@ -422,6 +439,12 @@ class S3Driver(StorageDriver):
         if offset < 0:
             self.stat(path)  # a missing file is "not found" first
             raise InvalidOffsetError(path, offset)
+        if self._small is not None:
+            body = self._small.stream(key, offset)
+            if body is None:
+                raise PathNotFoundError(path)
+            if body is not FALL_BACK:
+                return cast(BinaryIO, _ObjectStream(body))
         extra = {"Range": f"bytes={offset}-"} if offset else {}
         try:
             answer = self.client.get_object(Bucket=self.bucket, Key=key, **extra)

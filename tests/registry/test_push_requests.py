@@ -7,6 +7,7 @@ driver's botocore client sends is recorded by operation and key."""
 from __future__ import annotations
 
 import asyncio
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,8 @@ import pytest
 
 from ocireg.config import Config
 from ocireg.digests import parse_digest
+from ocireg.errors import ErrorCode, RegistryError
+from ocireg.registry.gc import GarbageCollector
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.store import Registry
 from ocireg.storage.s3 import S3Driver
@@ -138,9 +141,10 @@ def test_a_new_manifest_checks_each_blob_once_and_writes_itself_unless_there(
     digest = answer.headers["Docker-Content-Digest"]
     heads = sorted(key for operation, key in push.calls if operation == "HeadObject")
     config, one, two = (d["digest"] for d in [document["config"], *document["layers"][:2]])
-    assert heads == sorted(_key(d) for d in (config, one, two))  # once each, under the lock
+    assert config == image_manifest(client, REPO)["config"]["digest"]  # v1's: found then
+    assert heads == sorted(_key(d) for d in (one, two))  # once each, under the lock
     assert push.operations() == sorted(
-        ["GetObject", "HeadObject", "HeadObject", "HeadObject", "PutObject", "PutObject"]
+        ["GetObject", "HeadObject", "HeadObject", "PutObject", "PutObject"]
     )
     assert ("PutObject", _key(digest)) in push.calls  # one conditional write, no HEAD first
     assert client.get(f"/v2/{REPO}/manifests/v2").content == canonical(document)
@@ -232,3 +236,95 @@ def _digest(data: bytes) -> str:
     import hashlib
 
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def test_a_new_manifest_of_blobs_found_before_makes_three_requests(
+    driver: S3Driver, client: httpx.Client
+) -> None:
+    """Blobs an earlier push found under the lock are not asked again while the index's
+    removals token is unchanged: the index read, the manifest's own write, the index write."""
+    put_manifest(client, REPO, "v1", image_manifest(client, REPO, layers=[b"one"]))
+    document = image_manifest(client, REPO, layers=[b"one"])
+    document["annotations"] = {"n": "2"}  # a manifest not seen, of the same blobs
+    recorded = Recorded(driver)
+    with recorded.during() as push:
+        answer = put_manifest(client, REPO, "v2", document)
+    digest = answer.headers["Docker-Content-Digest"]
+    assert push.calls == [("GetObject", INDEX), ("PutObject", _key(digest)), ("PutObject", INDEX)]
+    assert client.get(f"/v2/{REPO}/manifests/v2").content == canonical(document)
+
+
+def _two_registries(driver: S3Driver) -> tuple[Registry, Registry]:
+    """Two instances on one bucket (run one after the other here: no shared lock needed)."""
+    return Registry(driver, KeyedLocks(None)), Registry(driver, KeyedLocks(None))
+
+
+def _image(layer: bytes, note: str) -> bytes:
+    config = b'{"architecture":"amd64","os":"linux"}'
+    return canonical(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": _digest(config),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": _digest(layer),
+                    "size": len(layer),
+                }
+            ],
+            "annotations": {"note": note},
+        }
+    )
+
+
+def _store_blobs(driver: S3Driver, *blobs: bytes) -> None:
+    for data in (b'{"architecture":"amd64","os":"linux"}', *blobs):
+        driver.put_content(_key(_digest(data)), data)
+
+
+def test_a_blob_deleted_by_another_instance_is_asked_again(driver: S3Driver) -> None:
+    """Instance A found the layer; instance B deletes the manifest and then the layer (blob
+    DELETE changes the removals token before it removes the file): A's next push referencing
+    the layer asks storage again and is refused, rather than referencing a missing blob."""
+    first, second = _two_registries(driver)
+    _store_blobs(driver, b"layer")
+    pushed = asyncio.run(first.put_manifest(REPO, "v1", _image(b"layer", "1"), None, []))
+    asyncio.run(second.delete_manifest(REPO, str(pushed.digest)))
+    asyncio.run(second.delete_blob(REPO, parse_digest(_digest(b"layer"))))
+    with pytest.raises(RegistryError) as refused:
+        asyncio.run(first.put_manifest(REPO, "v2", _image(b"layer", "2"), None, []))
+    assert refused.value.code is ErrorCode.MANIFEST_BLOB_UNKNOWN
+    assert "v2" not in first.index(REPO).tags  # type: ignore[union-attr]
+
+
+def test_a_blob_collected_by_another_instance_is_asked_again(driver: S3Driver) -> None:
+    """The same with GC removing the layer (unreferenced, and old by GC's clock), in a
+    repository that stays (a tagged image keeps it from being removed whole)."""
+    first, second = _two_registries(driver)
+    _store_blobs(driver, b"layer", b"kept")
+    asyncio.run(second.put_manifest(REPO, "kept", _image(b"kept", "0"), None, []))
+    pushed = asyncio.run(first.put_manifest(REPO, "v1", _image(b"layer", "1"), None, []))
+    asyncio.run(second.delete_manifest(REPO, str(pushed.digest)))
+    later = GarbageCollector(second, 60.0, clock=lambda: time.time() + 3600)
+    collected = asyncio.run(later.collect(REPO))
+    assert _digest(b"layer") in collected.blobs and not collected.repository_removed
+    with pytest.raises(RegistryError) as refused:
+        asyncio.run(first.put_manifest(REPO, "v2", _image(b"layer", "2"), None, []))
+    assert refused.value.code is ErrorCode.MANIFEST_BLOB_UNKNOWN
+
+
+def test_found_blobs_survive_pushes_by_another_instance(driver: S3Driver) -> None:
+    """A push by another instance keeps the removals token: the blobs found stay found."""
+    first, second = _two_registries(driver)
+    _store_blobs(driver, b"layer")
+    asyncio.run(first.put_manifest(REPO, "v1", _image(b"layer", "1"), None, []))
+    asyncio.run(second.put_manifest(REPO, "v2", _image(b"layer", "2"), None, []))
+    recorded = Recorded(driver)
+    with recorded.during() as push:
+        asyncio.run(first.put_manifest(REPO, "v3", _image(b"layer", "3"), None, []))
+    assert "HeadObject" not in push.operations()
