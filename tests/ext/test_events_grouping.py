@@ -139,3 +139,46 @@ def test_pushes_written_by_the_group_writer_are_all_confirmed(tmp_path: Path) ->
         assert sum(transactions) == 200 and len(transactions) < 200  # grouped
     finally:
         outbox.close()
+
+
+def test_a_push_cancelled_while_its_group_is_written_has_its_event_dropped(
+    tmp_path: Path,
+) -> None:
+    from tests.ext.test_events_settling import Storage
+
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", Storage())  # type: ignore[arg-type]
+    gate, writing, written = threading.Event(), threading.Event(), threading.Event()
+    intend_groups = outbox.intend_groups
+
+    def held(groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
+        writing.set()
+        assert gate.wait(10)
+        try:
+            return intend_groups(groups, owner, confirmed)
+        finally:
+            written.set()
+
+    outbox.intend_groups = held  # type: ignore[method-assign]
+    change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
+
+    async def cancel_while_written() -> None:
+        push = asyncio.ensure_future(intend_off_loop([producer], change))
+        await _until(writing)
+        push.cancel()
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await push
+        await _until(written)
+        for _ in range(500):  # settled in a thread once written
+            if outbox.figures() == {} and not outbox.intents():
+                return
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(cancel_while_written())
+        assert outbox.intents() == []
+        assert outbox.figures() == {}  # its change never happened: no event queued
+    finally:
+        outbox.close()
