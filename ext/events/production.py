@@ -169,16 +169,13 @@ class Producer:
                 written = self.outbox.intend_groups(
                     [events for _, events in group], self.owner(), confirmed
                 )
-            except Exception:
+                kept: list[int] = []
+            except Exception:  # the changes go on, their events lost, loudly
                 for change, _ in group:
                     log.exception("events: could not queue the %s of %s", change.kind, change.repo)
-                written = [[] for _ in group]
-                confirmed, kept = [], confirmed
-            else:
-                kept = []
+                written, kept = [[] for _ in group], confirmed  # confirmed next time
             with self._guard:
                 self._being_confirmed.difference_update(confirmed)
-                self._being_confirmed.difference_update(kept)
                 self._unconfirmed[:0] = kept
                 self._in_flight.update(seq for seqs in written for seq in seqs)
         return [self._settling(seqs) for seqs in written]

@@ -182,3 +182,39 @@ def test_a_push_cancelled_while_its_group_is_written_has_its_event_dropped(
         assert outbox.figures() == {}  # its change never happened: no event queued
     finally:
         outbox.close()
+
+
+def test_a_failed_group_loses_its_events_not_the_confirmations_it_took(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
+    intend_groups = outbox.intend_groups
+    failures = [RuntimeError("database is locked")]
+
+    def failing_once(groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
+        if failures and confirmed:  # the second push's group, with the first's confirmation
+            raise failures.pop()
+        return intend_groups(groups, owner, confirmed)
+
+    outbox.intend_groups = failing_once  # type: ignore[method-assign]
+
+    def pushed(tag: str) -> Change:
+        return Change("pushed", "a/b", "sha256:" + "a" * 64, "m", (tag,))
+
+    async def two_pushes() -> Any:
+        first = await intend_off_loop([producer], pushed("t0"))
+        assert first is not None
+        first(True)  # its confirmation waits for the next intent
+        second = await intend_off_loop([producer], pushed("t1"))  # that write fails
+        for _ in range(500):  # the first is confirmed by the confirmer after all
+            if not outbox.intents():
+                break
+            await asyncio.sleep(0.01)
+        return second
+
+    try:
+        assert asyncio.run(two_pushes()) is None  # the push goes on without its event
+        assert failures == [] and outbox.intents() == []
+        assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1  # t0's
+    finally:
+        outbox.close()
