@@ -27,11 +27,17 @@ def _die() -> None:
 
 
 def crash_at(point: str) -> None:
-    journal, settle = Producer.journal, Producer._settle
+    journal, group, settle = Producer.journal, Producer._write_group, Producer._settle
 
     def journal_then_die(self: Producer, change: Change) -> Settle | None:
         settles = journal(self, change)
         if point == "intended" and settles is not None:
+            _die()
+        return settles
+
+    def group_then_die(self: Producer, changes: list[Any]) -> list[Settle | None]:
+        settles = group(self, changes)  # a push's, written by the group writer
+        if point == "intended" and any(each is not None for each in settles):
             _die()
         return settles
 
@@ -41,6 +47,7 @@ def crash_at(point: str) -> None:
         return settle(self, seqs, committed)
 
     Producer.journal = journal_then_die  # type: ignore[method-assign]
+    Producer._write_group = group_then_die  # type: ignore[method-assign]
     Producer._settle = die_then_settle  # type: ignore[method-assign]
 
 

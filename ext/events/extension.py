@@ -46,7 +46,7 @@ def setup(context: SetupContext) -> Events:
     producer = Producer(outbox, configured, settings.typePrefix, context.registries)
     sender = Sender(outbox, configured, settings.source)
     if configured:
-        context.journal(producer.journal)
+        context.journal(producer)
         context.on_refusal(producer.manifest_refused)
         context.on_scanned(producer.scanned)
     _settle_stale(context, producer)

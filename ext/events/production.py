@@ -35,11 +35,15 @@ from ocireg.registry.journal import Change, Settle
 from ocireg.registry.manifests import Manifest
 from ocireg.registry.routes import Registries
 
+from .grouping import GroupWriter
 from .reconcile import Reconciler, check, is_alive, process_identity
 from .sinkset import Target, wanting
 from .store import Outbox, Stored
 
 log = logging.getLogger("ocireg.events")
+
+# each event of a change with the sinks that want it and what storage shows once it happened
+Written = list[tuple[Stored, list[str], str]]
 
 CONFIRM_DELAY = 0.05  # seconds a confirmation waits to go with the next push's intent
 
@@ -79,6 +83,12 @@ class Producer:
         self._unconfirmed: list[int] = []
         self._being_confirmed: set[int] = set()  # taken by the confirmer, not yet written
         self._confirming = False  # a confirmer is running or queued
+        # Held by the group writer while it writes intents, and by settle_stale while it
+        # looks (not by the loop's settling, which ``_guard`` alone keeps short).
+        self._writing = threading.Lock()
+        self._writer: GroupWriter[tuple[Change, Written], Settle | None] = GroupWriter(
+            self._write_group, "events-intents"
+        )
 
     def emit(self, kind: str, repo: str, data: dict[str, Any]) -> None:
         """Queue an event of something that changed nothing in storage (lint, scans)."""
@@ -107,15 +117,14 @@ class Producer:
         return self._owner[1]
 
     # -- the journal ----------------------------------------------------------------------
+    def __call__(self, change: Change) -> Settle | None:
+        return self.journal(change)
+
     def journal(self, change: Change) -> Settle | None:
         """Write the events of ``change`` with their intents; the function that settles them
         once the commit is over (None when no sink wants them, or they could not be written:
         the change goes on, its events lost, loudly)."""
-        events = [
-            (event, sinks, check(change.kind, reference, change.digest))
-            for kind, reference, data in _events_of(change)
-            for event, sinks in [self._event(kind, change.repo, data)]
-        ]
+        events = self._events(change)
         with self._guard:  # written and known as in flight in one step (see settle_stale)
             # the confirmations waiting go in the same transaction: one write, not two
             confirmed, self._unconfirmed = self._unconfirmed, []
@@ -126,9 +135,50 @@ class Producer:
                 self._unconfirmed[:0] = confirmed
                 return None
             self._in_flight.update(seqs)
+        return self._settling(seqs)
+
+    def write_soon(self, change: Change) -> asyncio.Future[Settle | None]:
+        """``journal`` for a change committed from the event loop: the events are made here
+        (the request's facts are the loop's), and written by the group writer together with
+        those of the other pushes waiting meanwhile, in one transaction."""
+        return self._writer.submit((change, self._events(change)))
+
+    def _events(self, change: Change) -> Written:
+        return [
+            (event, sinks, check(change.kind, reference, change.digest))
+            for kind, reference, data in _events_of(change)
+            for event, sinks in [self._event(kind, change.repo, data)]
+        ]
+
+    def _settling(self, seqs: list[int]) -> Settle | None:
         if not seqs:
             return None
         return lambda committed: self._settle(seqs, committed)
+
+    def _write_group(self, group: list[tuple[Change, Written]]) -> list[Settle | None]:
+        """The group writer's work: the events of ``group`` with their intents, and the
+        confirmations waiting, in one transaction; with no change, the confirmations alone."""
+        if not group:
+            self._confirm_waiting()
+            return []
+        with self._writing:  # written and known as in flight in one step (see settle_stale)
+            with self._guard:
+                confirmed, self._unconfirmed = self._unconfirmed, []
+                self._being_confirmed.update(confirmed)  # not stale while written
+            try:
+                written = self.outbox.intend_groups(
+                    [events for _, events in group], self.owner(), confirmed
+                )
+                kept: list[int] = []
+            except Exception:  # the changes go on, their events lost, loudly
+                for change, _ in group:
+                    log.exception("events: could not queue the %s of %s", change.kind, change.repo)
+                written, kept = [[] for _ in group], confirmed  # confirmed next time
+            with self._guard:
+                self._being_confirmed.difference_update(confirmed)
+                self._unconfirmed[:0] = kept
+                self._in_flight.update(seq for seqs in written for seq in seqs)
+        return [self._settling(seqs) for seqs in written]
 
     def _settle(self, seqs: list[int], committed: bool) -> None:
         if committed:
@@ -161,13 +211,7 @@ class Producer:
         except RuntimeError:  # outside the event loop: confirm here
             self._confirm_waiting()
             return
-        loop.call_later(CONFIRM_DELAY, self._start_confirmer, loop)
-
-    def _start_confirmer(self, loop: asyncio.AbstractEventLoop) -> None:
-        try:
-            loop.run_in_executor(None, self._confirm_waiting)
-        except RuntimeError:  # the executor is shut (stopping): confirm here
-            self._confirm_waiting()
+        loop.call_later(CONFIRM_DELAY, self._writer.wake)
 
     def _confirm_waiting(self) -> None:
         while True:
@@ -196,7 +240,8 @@ class Producer:
         settling failed); try again the confirmations that failed. How many intents were
         settled. Blocking: the scheduler calls it every ``SETTLE_SECONDS``."""
         self._confirm_soon()
-        with self._guard:  # no intent is written, nor confirmed, while this looks
+        # no intent is written, nor confirmed, while this looks
+        with self._writing, self._guard:
             me = self.owner()
             known = self._in_flight | set(self._unconfirmed) | self._being_confirmed
             stale = [

@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import ssl
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -77,17 +78,36 @@ def sign(key: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
+# The events most recently encoded in binary mode, by (id, source): each HTTP sink delivers
+# the same event, and encoding it (the CloudEvents SDK's validation, JSON of the data) cost
+# more CPU than sending it, so it is done once for all sinks (and a retry).
+ENCODED_KEPT = 4096
+_encoded: OrderedDict[tuple[str, str], tuple[bytes, dict[str, str]]] = OrderedDict()
+
+
+def binary_message(event: Stored, source: str) -> tuple[bytes, dict[str, str]]:
+    """The event in CloudEvents' binary mode: (body, its ``ce-*`` and content type headers),
+    encoded once while it is among the last ``ENCODED_KEPT`` (do not change the headers)."""
+    found = _encoded.get((event.id, source))
+    if found is None:
+        from cloudevents.core.bindings.http import to_binary_event
+
+        message = to_binary_event(cloud_event(event, source))
+        found = _encoded[event.id, source] = (message.body, dict(message.headers))
+        if len(_encoded) > ENCODED_KEPT:
+            _encoded.popitem(last=False)
+    return found
+
+
 def _binary(
     event: Stored, source: str, sink: Sink, key: bytes | None
 ) -> tuple[bytes, dict[str, str]]:
     """The event in CloudEvents' binary mode: (body, headers), signed when ``key`` is given."""
-    from cloudevents.core.bindings.http import to_binary_event
-
-    message = to_binary_event(cloud_event(event, source))
-    headers = dict(message.headers)
+    body, encoded = binary_message(event, source)
+    headers = dict(encoded)
     if key is not None and sink.signature is not None:
-        headers[sink.signature.header] = sign(key, message.body)
-    return message.body, headers
+        headers[sink.signature.header] = sign(key, body)
+    return body, headers
 
 
 class WebhookDelivery:

@@ -163,31 +163,48 @@ class Outbox:
         """Queue each (event, sinks, change) with an intent, in one transaction, before the
         change is committed, and confirm the intents ``confirmed`` in the same transaction;
         the seqs to settle (those no sink wants are skipped)."""
-        wanted = [(event, sinks, change) for event, sinks, change in events if sinks]
-        if not wanted and not confirmed:
-            return []
-        seqs = []
+        return self.intend_groups([events], owner, confirmed)[0]
+
+    def intend_groups(
+        self,
+        groups: list[list[tuple[Stored, list[str], str]]],
+        owner: str,
+        confirmed: list[int] | None = None,
+    ) -> list[list[int]]:
+        """``intend`` for the events of several changes at once, in one transaction (group
+        commit): each group's seqs to settle."""
+        if not confirmed and not any(sinks for events in groups for _, sinks, _ in events):
+            return [[] for _ in groups]
         with self._transaction(self._durable) as db:
             if confirmed:
                 db.executemany(
                     "DELETE FROM events_intents WHERE seq = ?", [(s,) for s in confirmed]
                 )
-            for event, sinks, change in wanted:
-                cursor = db.execute(
-                    "INSERT INTO events_outbox (id, repo, type, time, data) VALUES (?, ?, ?, ?, ?)",
-                    (event.id, event.repo, event.type, event.time, event.data),
-                )
-                seq = cursor.lastrowid
-                assert seq is not None
-                db.executemany(
-                    "INSERT INTO events_pending (sink, seq, repo) VALUES (?, ?, ?)",
-                    [(sink, seq, event.repo) for sink in sinks],
-                )
-                db.execute(
-                    "INSERT INTO events_intents (seq, repo, owner, change) VALUES (?, ?, ?, ?)",
-                    (seq, event.repo, owner, change),
-                )
-                seqs.append(seq)
+            return [self._intend(db, events, owner) for events in groups]
+
+    @staticmethod
+    def _intend(
+        db: sqlite3.Connection, events: list[tuple[Stored, list[str], str]], owner: str
+    ) -> list[int]:
+        seqs = []
+        for event, sinks, change in events:
+            if not sinks:
+                continue
+            cursor = db.execute(
+                "INSERT INTO events_outbox (id, repo, type, time, data) VALUES (?, ?, ?, ?, ?)",
+                (event.id, event.repo, event.type, event.time, event.data),
+            )
+            seq = cursor.lastrowid
+            assert seq is not None
+            db.executemany(
+                "INSERT INTO events_pending (sink, seq, repo) VALUES (?, ?, ?)",
+                [(sink, seq, event.repo) for sink in sinks],
+            )
+            db.execute(
+                "INSERT INTO events_intents (seq, repo, owner, change) VALUES (?, ?, ?, ?)",
+                (seq, event.repo, owner, change),
+            )
+            seqs.append(seq)
         return seqs
 
     def confirm(self, seqs: list[int]) -> None:

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 log = logging.getLogger("ocireg.registry")
 
@@ -45,12 +45,16 @@ def intend(journals: Sequence[Journal], change: Change) -> Settle | None:
     """Tell every journal of ``change``; the one function that settles them all (None when
     no journal cares). A journal that cannot write its record says so in the log and returns
     None: the change goes on (a push does not fail for want of its event)."""
-    settles = [settle for journal in journals if (settle := journal(change)) is not None]
-    if not settles:
+    return _settling_all([journal(change) for journal in journals], change)
+
+
+def _settling_all(settles: Sequence[Settle | None], change: Change) -> Settle | None:
+    wanted = [settle for settle in settles if settle is not None]
+    if not wanted:
         return None
 
     def settle_all(committed: bool) -> None:
-        for settle in settles:
+        for settle in wanted:
             try:
                 settle(committed)
             except Exception:  # the change stands; its intent is settled at the next start
@@ -59,36 +63,76 @@ def intend(journals: Sequence[Journal], change: Change) -> Settle | None:
     return settle_all
 
 
+class GroupedJournal(Protocol):
+    """A journal that also writes off the event loop on its own (``write_soon``), for example
+    the records of concurrent changes together in one transaction: called on the loop, it
+    returns at once the future of what calling the journal would have returned."""
+
+    def __call__(self, change: Change) -> Settle | None: ...
+
+    def write_soon(self, change: Change) -> asyncio.Future[Settle | None]: ...
+
+
 async def intend_off_loop(journals: Sequence[Journal], change: Change) -> Settle | None:
-    """``intend`` in a thread the caller awaits, for a change committed from the event loop.
+    """``intend`` off the event loop, for a change committed from it: a grouped journal's
+    ``write_soon``, any other journal in a thread the caller awaits.
 
     A journal's write may wait for a lock held elsewhere: the events outbox shares its SQLite
     file with the meta DB's writes and the sender process, and SQLite's busy handler sleeps
     (1, 2, 5, 10... ms) until the lock is free. On the loop that sleep stalls every request
     of the process; here it delays only this change. The request's context (who pushed) goes
-    with it. Cancelled while the thread writes, the change is not committed: its record is
+    with it. Cancelled while the journals write, the change is not committed: its records are
     settled as such once written."""
     if not journals:
         return None
+    writes: list[asyncio.Future[Settle | None]] = []
+    plain: list[Journal] = []
+    for journal in journals:
+        write_soon = getattr(journal, "write_soon", None)
+        if write_soon is not None:
+            writes.append(write_soon(change))
+        else:
+            plain.append(journal)
+    if plain:
+        try:
+            writes.append(
+                asyncio.get_running_loop().run_in_executor(
+                    None, contextvars.copy_context().run, intend, plain, change
+                )
+            )
+        except RuntimeError:  # the executor is shut (stopping): write it here
+            writes.append(_done(intend(plain, change)))
+    written = asyncio.gather(*writes, return_exceptions=True)
     try:
-        future = asyncio.get_running_loop().run_in_executor(
-            None, contextvars.copy_context().run, intend, journals, change
-        )
-    except RuntimeError:  # the executor is shut (stopping): write it here
-        return intend(journals, change)
-    try:
-        return await asyncio.shield(future)
+        outcomes = await asyncio.shield(written)
     except asyncio.CancelledError:
-        future.add_done_callback(_settle_abandoned)
+        written.add_done_callback(lambda done: _settle_abandoned(done, change))
         raise
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failures:  # the change is not made: what the others wrote is settled as such
+        _settle_abandoned(written, change)
+        raise failures[0]
+    return _settling_all(
+        [outcome for outcome in outcomes if not isinstance(outcome, BaseException)], change
+    )
 
 
-def _settle_abandoned(future: asyncio.Future[Settle | None]) -> None:
-    """The caller of ``intend_off_loop`` went before committing: what was written is settled
-    as not committed (in a thread: settling may read storage)."""
-    if future.cancelled() or future.exception() is not None:
+def _done(settle: Settle | None) -> asyncio.Future[Settle | None]:
+    future: asyncio.Future[Settle | None] = asyncio.get_running_loop().create_future()
+    future.set_result(settle)
+    return future
+
+
+def _settle_abandoned(
+    written: asyncio.Future[list[Settle | BaseException | None]], change: Change
+) -> None:
+    """The change of ``intend_off_loop`` will not be committed (its caller went, or a journal
+    failed): what was written is settled as not committed (in a thread: settling may read
+    storage)."""
+    if written.cancelled():
         return
-    settle = future.result()
+    settles = [each for each in written.result() if not isinstance(each, BaseException)]
+    settle = _settling_all(settles, change)
     if settle is not None:
         asyncio.get_running_loop().run_in_executor(None, settle, False)
 

@@ -255,3 +255,43 @@ def test_a_lint_refusal_makes_image_lint_failed_with_the_refused_manifest(
     assert failed.data["manifest"] == canonical(document).decode()
     assert failed.data["actor"] == {"name": ""}
     assert UPDATED not in [e.type for e in of_repo(got, repo)]
+
+
+def test_an_event_is_encoded_once_for_every_http_sink_and_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from ocireg.ext.events import Sink, sinks
+    from ocireg.ext.events.store import Stored
+
+    encoded: list[str] = []
+    real = sinks.cloud_event
+
+    def counting(event: Stored, source: str) -> Any:
+        encoded.append(event.id)
+        return real(event, source)
+
+    monkeypatch.setattr(sinks, "cloud_event", counting)
+    event = Stored(str(uuid.uuid4()), "a/b", "zotregistry.image.updated",
+                   "2026-01-01T00:00:00Z", '{"name": "a/b"}')  # fmt: skip
+    receivers = [Receiver().start(), Receiver().start()]
+    try:
+        deliveries = [
+            sinks.WebhookDelivery(Sink(type="http", address=receiver.url), "zotregistry.dev")
+            for receiver in receivers
+        ]
+
+        async def deliver_twice() -> None:
+            for delivery in deliveries:
+                await delivery.send(event)
+                await delivery.send(event)  # a retry
+                await delivery.close()
+
+        asyncio.run(deliver_twice())
+    finally:
+        for receiver in receivers:
+            receiver.stop()
+    assert encoded == [event.id]
+    got = [(each.id, each.type, each.body) for receiver in receivers for each in receiver.received]
+    assert got == [(event.id, event.type, b'{"name": "a/b"}')] * 4
