@@ -280,3 +280,14 @@ def test_classes_with_the_same_text_get_code_of_their_own(cache: Path) -> None:
     for codes in (first, second):
         assert len({id(code) for code in codes}) == len(codes)
         assert all(code == codes[0] for code in codes)
+
+
+def test_the_tests_keep_the_users_cache_in_a_directory_of_their_own(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Commands tests run must not read or rewrite the developer's ~/.cache/ocireg."""
+    cache = Path(os.environ["XDG_CACHE_HOME"])
+    assert cache.is_relative_to(tmp_path_factory.getbasetemp())
+    assert dataclasscode.default_path() == cache / "ocireg" / "dataclass-code" / (
+        f"{sys.implementation.cache_tag}.marshal"
+    )
