@@ -376,11 +376,12 @@ def default_config() -> Config:
 def config_json_schema() -> dict[str, Any]:
     """The JSON Schema of the configuration, ``extensions`` spelled out from every known
     extension's settings model."""
-    from ocireg.extensions.loading import PLANNED, available
+    from ocireg.extensions.loading import PLANNED, available, settings_model_or_error
 
     sections: dict[str, Any] = {name: (dict[str, Any] | None, None) for name in sorted(PLANNED)}
     sections |= {
-        name: (extension.settings_model() | None, None) for name, extension in available().items()
+        name: (settings_model_or_error(name, extension) | None, None)
+        for name, extension in available().items()
     }
     extensions = create_model("Extensions", __config__=ConfigDict(extra="forbid"), **sections)
     full = create_model("Config", __base__=Config, extensions=(extensions | None, None))

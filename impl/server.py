@@ -66,7 +66,9 @@ def _build(config: Config) -> ASGIApp:
         log.exception("the app could not be built")
         sys.exit(STARTUP_FAILURE)
     started()
-    dataclasscode.save()  # now: a server is often stopped by a signal that skips atexit
+    # now: a server is often stopped by a signal that skips atexit (in a worker uvicorn
+    # spawned, not forked, nothing was installed: nothing to save)
+    dataclasscode.save()
     return app
 
 
@@ -144,7 +146,10 @@ def _supervise(options: dict[str, Any], config: Config, extensions: list[str]) -
     lifecycle.started(config, extensions, listener)
     supervisor = Supervisor(settings, [listener])
     started()  # before the workers fork: they inherit what is frozen, and collect
-    dataclasscode.save()  # once here, not by every worker
+    # what this parent defined (configuration, extensions); building the app is the workers'.
+    # Forked workers (ocireg.workers) inherit the table and each saves what its build adds
+    # (in _build); workers uvicorn spawns (no fork here) never load or save the file
+    dataclasscode.save()
     supervisor.run()
     failed = supervisor.a_worker_failed_to_start()
     lifecycle.stopped("a worker failed to start" if failed else supervisor.reason)
@@ -155,7 +160,7 @@ def _supervise(options: dict[str, Any], config: Config, extensions: list[str]) -
 def _user_cache() -> list[Path]:
     """``$XDG_CACHE_HOME/ocireg/spec-checked`` (``~/.cache`` by default), when there is a home."""
     try:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        base = dataclasscode.user_cache_root()  # a relative XDG_CACHE_HOME is ignored
     except RuntimeError:  # no HOME and no passwd entry
         return []
     return [base / "ocireg" / "spec-checked"]

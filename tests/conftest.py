@@ -14,6 +14,19 @@ from tests.liveserver import LiveServer, live_server
 _counter = itertools.count()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache_of_the_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The ``ocireg`` commands that tests run (live servers, CLI subprocesses) keep the user's
+    cache (compiled dataclass methods, spec-checked marks) under ``XDG_CACHE_HOME``: a
+    directory of this session, not the developer's real ``~/.cache/ocireg``, which a test must
+    neither read (what it tests would depend on earlier runs) nor rewrite. Subprocesses
+    inherit it from this process's environment."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
+
+
 @pytest.fixture(autouse=True)
 def _no_borrowed_event_loop(request: pytest.FixtureRequest) -> Iterator[None]:
     """Playwright's sync API (the web UI's tests share one browser per session) leaves its event

@@ -1,6 +1,7 @@
 """Dataclass methods compiled once per machine (ocireg.dataclasscode): classes behave exactly as
 ``@dataclass`` makes them, the next process compiles nothing already kept, and a file that is
-not this interpreter's, not whole or not only this user's is never read."""
+not this interpreter's, not whole, not only this user's or reached through a place that is
+not the user's own is never read, and never written through."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from ocireg import dataclasscode
 
 @pytest.fixture
 def cache(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "cache" / "code.marshal"
-    yield path
+    root = tmp_path / "xdg"
+    root.mkdir(mode=0o700)
+    yield root / "ocireg" / "dataclass-code" / "code.marshal"
     dataclasscode.uninstall()
 
 
@@ -125,7 +127,7 @@ def test_a_file_that_is_not_fit_is_not_read(cache: Path, spoil: Callable[[Path],
 def test_an_unwritable_place_only_means_compiling_each_time(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    dataclasscode.install(blocker / "code.marshal")  # its directory cannot exist
+    dataclasscode.install(blocker / "code" / "code.marshal")  # its directory cannot exist
     try:
         define()
         dataclasscode.save()
@@ -148,3 +150,144 @@ def test_only_the_ocireg_command_installs_it(tmp_path: Path) -> None:
     # another process (another hash seed) writes the same texts: nothing new, nothing written
     subprocess.run(schema, capture_output=True, env={**env, "PYTHONHASHSEED": "7"}, check=True)
     assert written.stat().st_ino == inode
+
+
+def saved(cache: Path) -> None:
+    dataclasscode.install(cache)
+    define()
+    dataclasscode.save()
+    dataclasscode.uninstall()
+
+
+def test_a_planted_symlink_is_never_written_through(cache: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    cache.parent.mkdir(parents=True, mode=0o700)
+    cache.symlink_to(victim)
+    (cache.parent / f".{cache.name}.{os.getpid()}").symlink_to(victim)  # a guessed temporary
+    saved(cache)
+    assert victim.read_text() == "precious"
+    assert not cache.is_symlink() and cache.read_bytes().startswith(importlib.util.MAGIC_NUMBER)
+
+
+def test_a_symlinked_cache_file_is_not_read(cache: Path, tmp_path: Path) -> None:
+    saved(cache)
+    elsewhere = tmp_path / "elsewhere.marshal"
+    cache.rename(elsewhere)
+    cache.symlink_to(elsewhere)
+    dataclasscode.install(cache)
+    define()
+    dataclasscode.save()  # compiled again: the link was not followed, so it is replaced
+    assert not cache.is_symlink()
+
+
+@pytest.mark.parametrize("directory", ["ocireg", "dataclass-code"])
+def test_a_symlinked_directory_is_neither_read_nor_written(
+    cache: Path, tmp_path: Path, directory: str
+) -> None:
+    saved(cache)
+    link = cache.parent if directory == "dataclass-code" else cache.parent.parent
+    target = tmp_path / "moved"
+    link.rename(target)
+    link.symlink_to(target)
+    before = sorted(p.name for p in target.rglob("*"))
+    dataclasscode.install(cache)
+    assert dataclasscode._store is not None and not dataclasscode._store.known
+    define()
+    dataclasscode.save()
+    assert sorted(p.name for p in target.rglob("*")) == before
+
+
+@pytest.mark.parametrize("directory", ["root", "ocireg", "dataclass-code"])
+def test_a_directory_others_may_write_is_neither_read_nor_written(
+    cache: Path, directory: str
+) -> None:
+    saved(cache)
+    place = {"root": cache.parents[2], "ocireg": cache.parents[1], "dataclass-code": cache.parent}
+    place[directory].chmod(0o777)
+    inode = kept(cache)()
+    dataclasscode.install(cache)
+    assert dataclasscode._store is not None and not dataclasscode._store.known
+    define()
+    dataclasscode.save()
+    assert kept(cache)() == inode
+
+
+def test_a_sticky_root_such_as_tmp_is_fine(cache: Path) -> None:
+    cache.parents[2].chmod(0o1777)
+    saved(cache)
+    dataclasscode.install(cache)
+    assert dataclasscode._store is not None and dataclasscode._store.known
+
+
+def test_a_root_of_another_user_is_left_alone(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As under ``sudo`` with the user's HOME: nothing created there, nothing read."""
+    monkeypatch.setattr(os, "geteuid", lambda: os.getuid() + 1)
+    saved(cache)
+    assert not cache.parents[1].exists()
+
+
+def test_a_root_that_is_missing_is_made_below_the_users_own(tmp_path: Path) -> None:
+    path = tmp_path / "home" / ".cache" / "ocireg" / "dataclass-code" / "code.marshal"
+    try:
+        saved(path)
+    finally:
+        dataclasscode.uninstall()
+    assert path.read_bytes().startswith(importlib.util.MAGIC_NUMBER)
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+
+
+@pytest.mark.parametrize(
+    "failure", [MemoryError, RecursionError, SystemError, IndexError], ids=lambda e: e.__name__
+)
+def test_a_file_marshal_cannot_load_only_means_compiling(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, failure: type[Exception]
+) -> None:
+    saved(cache)
+
+    def loads(_data: bytes) -> Any:
+        raise failure("corrupt")
+
+    monkeypatch.setattr(dataclasscode.marshal, "loads", loads)
+    assert dataclasscode.install(cache)
+    assert dataclasscode._store is not None and not dataclasscode._store.known
+
+
+def test_a_relative_xdg_cache_home_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", "/home/someone")
+    assert dataclasscode.user_cache_root() == Path("/home/someone/.cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/var/cache/me")
+    assert dataclasscode.user_cache_root() == Path("/var/cache/me")
+
+
+def methods(classes: list[type]) -> list[Any]:
+    return [cls.__init__.__code__ for cls in classes]  # type: ignore[misc]
+
+
+def test_classes_with_the_same_text_get_code_of_their_own(cache: Path) -> None:
+    """CPython specialises code objects in place: classes sharing one would thrash."""
+
+    def same_fields() -> list[type]:
+        return [dataclasses.make_dataclass(f"C{n}", [("x", int), ("y", int)]) for n in range(3)]
+
+    dataclasscode.install(cache)
+    first = methods(same_fields())
+    dataclasscode.save()
+    dataclasscode.uninstall()
+    dataclasscode.install(cache)
+    second = methods(same_fields())
+    for codes in (first, second):
+        assert len({id(code) for code in codes}) == len(codes)
+        assert all(code == codes[0] for code in codes)
+
+
+def test_the_tests_keep_the_users_cache_in_a_directory_of_their_own(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Commands tests run must not read or rewrite the developer's ~/.cache/ocireg."""
+    cache = Path(os.environ["XDG_CACHE_HOME"])
+    assert cache.is_relative_to(tmp_path_factory.getbasetemp())
+    assert dataclasscode.default_path() == cache / "ocireg" / "dataclass-code" / (
+        f"{sys.implementation.cache_tag}.marshal"
+    )

@@ -1,6 +1,7 @@
 """``sync``: mirror upstream registries, periodically and on demand, with zot's keys.
 
-The declaration and the settings only; the work is in :mod:`.service` (imported when enabled).
+The declaration only: the settings are in :mod:`.settings` (imported when a configuration has
+the section) and the work in :mod:`.service` (imported when enabled).
 """
 
 from __future__ import annotations

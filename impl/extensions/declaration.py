@@ -112,11 +112,15 @@ class Extension:
             raise ValueError(f"extension {self.name}: {self.settings!r} must be 'module:Class'")
 
     def settings_model(self) -> type[ExtensionSettings]:
-        """The model of the extension's section, imported now if ``settings`` names it."""
+        """The model of the extension's section, imported now if ``settings`` names it;
+        ImportError or TypeError (one line) when it cannot be."""
         if not isinstance(self.settings, str):
             return self.settings
         module, _, name = self.settings.partition(":")
-        model = getattr(importlib.import_module(module), name)
+        try:
+            model = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as exc:
+            raise ImportError(f"settings {self.settings} cannot be imported: {exc}") from exc
         if not (isinstance(model, type) and issubclass(model, ExtensionSettings)):
-            raise TypeError(f"extension {self.name}: {self.settings} is not an ExtensionSettings")
+            raise TypeError(f"settings {self.settings} is not an ExtensionSettings")
         return model

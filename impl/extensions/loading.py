@@ -111,12 +111,44 @@ def _settings(
     if not isinstance(value, dict):
         problems.append(f"{source}: extensions.{key}: must be a mapping")
         return None
+    model = _settings_model(source, key, extension, problems)
+    if model is None:
+        return None
     try:
-        model = extension.settings_model()
         return model.model_validate(normalise_keys(value, model))
     except ValidationError as exc:
+        problems += _unavailable_first(source, key, extension)
         problems += validation_problems(source, exc, f"extensions.{key}")
         return None
+
+
+def _settings_model(
+    source: str, key: str, extension: Extension, problems: list[str]
+) -> type[ExtensionSettings] | None:
+    """The extension's settings model, or None with one problem naming the key: the
+    not-installed one when the extension's dependencies are missing (the likely cause)."""
+    try:
+        return extension.settings_model()
+    except (ImportError, TypeError) as exc:
+        problems += _unavailable_first(source, key, extension) or [
+            f"{source}: extensions.{key}: {exc}"
+        ]
+        return None
+
+
+def _unavailable_first(source: str, key: str, extension: Extension) -> list[str]:
+    unavailable = _unavailable(source, key, extension)
+    return [unavailable] if unavailable else []
+
+
+def settings_model_or_error(name: str, extension: Extension) -> type[ExtensionSettings]:
+    """The extension's settings model for ``ocireg schema``; ConfigError naming it when it
+    cannot be imported."""
+    problems: list[str] = []
+    model = _settings_model("ocireg schema", name, extension, problems)
+    if model is None:
+        raise ConfigError(problems)
+    return model
 
 
 def _unavailable(source: str, key: str, extension: Extension) -> str | None:
@@ -166,7 +198,10 @@ def resolve(
             continue
         leaders = [leader for leader in extension.follows if leader in chosen]
         if extension.default_on or leaders:
-            chosen[name] = Enabled(extension, extension.settings_model()())
+            model = _settings_model(source, name, extension, problems)
+            if model is None:
+                continue
+            chosen[name] = Enabled(extension, model())
         if leaders and not extension.default_on:
             warnings.append(_followed(source, name, leaders))
     for enabled in chosen.values():

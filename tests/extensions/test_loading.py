@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,6 +14,8 @@ import pytest
 from ocireg.configcheck import ConfigError
 from ocireg.extensions.declaration import Extension, ExtensionSettings
 from ocireg.extensions.loading import Enabled, available, resolve
+from tests.extended import ROOT
+from tests.extensions import badsettings
 
 
 class DemoSettings(ExtensionSettings):
@@ -128,3 +135,74 @@ def test_an_extension_without_one_it_needs_is_refused_naming_both() -> None:
     chosen, _ = resolve({"user": {}, "base": {}}, "cfg.yaml", known)
     assert [each.name for each in chosen][-2:] == ["base", "user"]
     assert "user" not in [e.name for e in resolve({"user": {"enable": False}}, "c", known)[0]]
+
+
+BAD = available(
+    [
+        badsettings.NO_MODULE,
+        badsettings.NO_CLASS,
+        badsettings.NOT_SETTINGS,
+        badsettings.NOT_INSTALLED,
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("nomodule", "cannot be imported: No module named 'tests.extensions.no_such_module'"),
+        ("noclass", "cannot be imported: module 'tests.extensions.badsettings' has no attribute"),
+        ("notsettings", "ocireg.config:Config is not an ExtensionSettings"),
+    ],
+)
+def test_a_settings_model_that_cannot_be_had_is_one_line_naming_the_key(
+    name: str, why: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve({name.upper(): {}}, "cfg.yaml", BAD)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"cfg.yaml: extensions.{name.upper()}: settings ")
+    assert why in problem
+
+
+def test_a_settings_model_of_a_default_on_extension_is_said_the_same_way() -> None:
+    with pytest.raises(ConfigError) as caught:
+        resolve({}, "cfg.yaml", available([badsettings.DEFAULT_ON]))
+    (problem,) = caught.value.problems
+    assert problem.startswith("cfg.yaml: extensions.defaulton: settings ")
+
+
+def test_missing_dependencies_are_said_before_what_they_break() -> None:
+    install = "pip install 'ocireg[notinstalled]'"
+    needs = (
+        f"cfg.yaml: extensions.notinstalled: needs ocireg_no_such_module, not installed: {install}"
+    )
+    with pytest.raises(ConfigError) as caught:
+        resolve({"notinstalled": {}}, "cfg.yaml", BAD)
+    assert caught.value.problems == [needs]  # not the settings module's ImportError
+    with pytest.raises(ConfigError) as caught:
+        resolve({"needy": {"level": "x", "enable": True}}, "cfg.yaml", available([NEEDY]))
+    assert caught.value.problems[0].startswith("cfg.yaml: extensions.needy: needs ")
+
+
+def run_ocireg(*args: str, extension: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OCIREG_EXTENSIONS": f"tests.extensions.badsettings:{extension}"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "ocireg", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_verify_and_schema_say_a_broken_settings_name_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        json.dumps({"storage": {"rootDirectory": str(tmp_path)}, "extensions": {"noclass": {}}})
+    )
+    verified = run_ocireg("verify", str(config), extension="NO_CLASS")
+    schema = run_ocireg("schema", extension="NO_CLASS")
+    for done, source in ((verified, str(config)), (schema, "ocireg schema")):
+        assert done.returncode == 1
+        assert done.stderr.splitlines() == [
+            f"{source}: extensions.noclass: settings tests.extensions.badsettings:NoSuchClass "
+            "cannot be imported: module 'tests.extensions.badsettings' has no attribute "
+            "'NoSuchClass'"
+        ]
