@@ -14,6 +14,8 @@ Both apply in each worker process on its own: the open-file limit the cap protec
 process, and the kernel hands connections to whichever worker accepts first, so a cap shared
 out among workers would refuse a client that one worker happens to hold more of.
 
+The protocol also gives plain-TCP requests the ASGI zero-copy send extension (``zerocopy.py``).
+
 The idle keep-alive timeout is uvicorn's (``timeout_keep_alive``, set in ``server.py``), and a
 stalled request body is timed in ``timeouts.py``, where the app waits for it.
 """
@@ -30,6 +32,8 @@ from functools import partial
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ocireg.zerocopy import EXTENSION, ZeroCopySend, offered
 
 log = logging.getLogger("ocireg.connections")
 
@@ -103,8 +107,9 @@ class ConnectionGuard:
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header timeout and a per-client connection cap.
-    uvicorn makes one per connection; :func:`protocol_factory` gives it the guard."""
+    """uvicorn's httptools protocol with a header timeout, a per-client connection cap and,
+    on plain TCP, zero-copy sends. uvicorn makes one per connection; :func:`protocol_factory`
+    gives it the guard."""
 
     def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,6 +117,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._client_key: str | None = None  # set once admitted: released when it closes
         self._header_timer: asyncio.TimerHandle | None = None
         self._request_started = False
+        # the zero-copy sends of requests not answered yet (a pipelined one may be queued)
+        self._zero_copy: list[ZeroCopySend] = []
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -126,6 +133,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
+        for sender in self._zero_copy:
+            sender.connection_lost()
         if self._client_key is not None:
             self._guard.release(self._client_key)
             self._client_key = None
@@ -149,10 +158,23 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._arm_header_timer()
         super().data_received(data)
 
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.scheme == "http":  # not TLS: the kernel sends the file as it is
+            self.scope["extensions"] = {EXTENSION: {}}
+
     def on_headers_complete(self) -> None:
         self._cancel_header_timer()
         self._request_started = False
         super().on_headers_complete()
+        cycle = self.cycle
+        # uvicorn made the request's cycle (not for an upgrade); its task has not run yet, so
+        # the app gets this send, which handles zero-copy messages and passes on the rest
+        if cycle is not None and cycle.scope is self.scope and offered(self.scope):
+            socket = self.transport.get_extra_info("socket")
+            sender = ZeroCopySend(cycle, self.transport, socket.fileno())
+            self._zero_copy = [s for s in self._zero_copy if not s.finished] + [sender]
+            cycle.send = sender  # type: ignore[method-assign]
 
     def _arm_header_timer(self) -> None:
         if self._guard.header_timeout:

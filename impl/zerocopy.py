@@ -1,0 +1,181 @@
+"""The ASGI "Zero Copy Send" extension on uvicorn's plain-TCP connections.
+
+A request's scope offers ``scope["extensions"]["http.response.zerocopysend"]``; the app may
+then send ``{"type": "http.response.zerocopysend", "file": <fd or file object>, "offset",
+"count", "more_body"}`` after ``http.response.start``, and the bytes go from the file to the
+client's socket by ``os.sendfile``: no read into Python, no user-space copy, no write through
+the transport's buffer. ``offset`` absent: from the file's position, which then moves past
+what was sent; ``count`` absent: to the end of the file. Bodies and zero-copy parts may be
+mixed in one response.
+
+TLS connections do not offer it (the kernel cannot encrypt): their responses use
+``http.response.body`` as before (``tls.py`` replaces the scope's extensions).
+
+How it sends without fighting uvloop: the transport owns the socket's descriptor (uvloop
+refuses ``add_writer`` on it). The sender waits until the transport's write buffer is empty
+(the headers, and any body part before, are out), then calls ``os.sendfile`` on a duplicate of
+the descriptor, on the event loop: the socket is non-blocking, so a call copies what the
+socket's buffer takes and returns, and when the socket is full the sender waits for it to be
+writable through ``add_writer`` on the duplicate (epoll accepts a second descriptor of one
+socket). No thread: a cancelled send (``http.writeTimeout``, a disconnect seen by the app) stops
+at once, and a slow client holds no worker thread. uvicorn writes nothing else on the
+connection until the response completes, and the response's end goes through uvicorn's own
+``http.response.body`` path, so its Content-Length check and keep-alive handling apply as for
+any body: the bytes sent by zero copy are counted against Content-Length first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+EXTENSION = "http.response.zerocopysend"
+# A peer gone mid-send: the same as uvicorn's disconnect during a body
+_GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
+
+Send = Callable[[Any], Awaitable[None]]
+
+
+def offered(scope: Mapping[str, Any]) -> bool:
+    """Whether the request's connection sends zero-copy responses."""
+    return EXTENSION in scope.get("extensions", {})
+
+
+def descriptor(file: Any) -> int:
+    """The OS descriptor of a message's ``file``: a descriptor, or an object with ``fileno``."""
+    return file if isinstance(file, int) else int(file.fileno())
+
+
+class ZeroCopySend:
+    """One request's ``send``: zero-copy messages are sent here, every other message goes to
+    uvicorn's cycle (``RequestResponseCycle.send``), whose state this reads and keeps true."""
+
+    def __init__(self, cycle: Any, transport: asyncio.Transport, socket_fd: int) -> None:
+        self._cycle = cycle
+        self._uvicorn_send: Send = cycle.send
+        self._transport = transport
+        self._socket_fd = socket_fd
+        self._waiter: asyncio.Future[None] | None = None
+
+    async def __call__(self, message: Any) -> None:
+        if message["type"] != EXTENSION:
+            await self._uvicorn_send(message)
+            return
+        cycle = self._cycle
+        if cycle.flow.write_paused and not cycle.disconnected:
+            await cycle.flow.drain()
+        if cycle.disconnected:
+            return
+        if not cycle.response_started:
+            raise RuntimeError(f"Expected 'http.response.start', but got '{EXTENSION}'.")
+        if cycle.response_complete:
+            raise RuntimeError(f"Unexpected '{EXTENSION}' sent after the response completed.")
+        if cycle.scope["method"] != "HEAD" and not await self._send_file(message):
+            return  # the client went away
+        # The end (or the chunk's end) goes through uvicorn, which completes the response.
+        end = {"type": "http.response.body", "body": b""}
+        await self._uvicorn_send({**end, "more_body": message.get("more_body", False)})
+
+    async def _send_file(self, message: Any) -> bool:
+        """Send the message's bytes; False when the client went away."""
+        cycle = self._cycle
+        fd = descriptor(message["file"])
+        offset = message.get("offset")
+        positioned = offset is None
+        if positioned:
+            offset = os.lseek(fd, 0, os.SEEK_CUR)
+        count = message.get("count")
+        if count is None:
+            count = max(0, os.fstat(fd).st_size - offset)
+        if count == 0:
+            return True
+        if not cycle.chunked_encoding and count > cycle.expected_content_length:
+            raise RuntimeError("Response content longer than Content-Length")
+        if cycle.chunked_encoding:
+            self._transport.write(b"%x\r\n" % count)
+        try:
+            sent = await self._sendfile(fd, offset, count)
+        except OSError as error:
+            if error.errno not in _GONE:
+                raise
+            cycle.disconnected = True  # as uvicorn does when a body's write finds it gone
+            self._transport.close()
+            return False
+        if positioned:
+            os.lseek(fd, offset + sent, os.SEEK_SET)
+        if not cycle.chunked_encoding:
+            cycle.expected_content_length -= sent
+        if cycle.disconnected:
+            return False
+        if sent < count:
+            raise RuntimeError(f"file ended after {sent} of {count} bytes of a zero-copy send")
+        if cycle.chunked_encoding:
+            self._transport.write(b"\r\n")
+        return True
+
+    async def _sendfile(self, fd: int, offset: int, count: int) -> int:
+        """``count`` bytes of ``fd`` from ``offset`` into the socket, after what the transport
+        holds; fewer only if the file ends first."""
+        await self._transport_drained()
+        out = os.dup(self._socket_fd)  # ours: valid even if the transport closes its own
+        sent = 0
+        try:
+            while sent < count and not self._cycle.disconnected:
+                try:
+                    copied = os.sendfile(out, fd, offset + sent, count - sent)
+                except BlockingIOError:
+                    copied = None
+                if copied == 0:
+                    break  # the end of the file
+                if copied is not None:
+                    sent += copied
+                if copied is None or sent < count:  # the socket is full
+                    await self._writable(out)
+        finally:
+            os.close(out)
+        return sent
+
+    async def _transport_drained(self) -> None:
+        """Wait until the transport has written everything it was given (the headers, body
+        parts), so that the file's bytes follow them on the wire."""
+        transport = self._transport
+        if not transport.get_write_buffer_size():
+            return
+        low, high = transport.get_write_buffer_limits()
+        # with both limits 0, uvicorn's flow control pauses until the buffer is empty
+        transport.set_write_buffer_limits(high=0, low=0)
+        try:
+            while transport.get_write_buffer_size() and not self._cycle.disconnected:
+                if self._cycle.flow.write_paused:
+                    await self._cycle.flow.drain()
+                else:
+                    await asyncio.sleep(0.001)  # no pause signalled: look again shortly
+        finally:
+            transport.set_write_buffer_limits(high=high, low=low)
+
+    async def _writable(self, fd: int) -> None:
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        loop.add_writer(fd, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            loop.remove_writer(fd)
+            self._waiter = None
+
+    @property
+    def finished(self) -> bool:
+        return bool(self._cycle.response_complete or self._cycle.disconnected)
+
+    def connection_lost(self) -> None:
+        """The connection closed: stop waiting for its socket."""
+        if self._waiter is not None:
+            _wake(self._waiter)
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -1,0 +1,190 @@
+"""The ASGI zero-copy send extension of ocireg's HTTP protocol (``ocireg.zerocopy``), driven
+through uvicorn with the protocol ocireg serves plain TCP with, and an ASGI app that sends
+files by ``http.response.zerocopysend``; the client reads raw HTTP from a socket, so what is
+on the wire (headers, chunk framing, the connection kept or closed) is what is checked."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from ocireg.connections import ConnectionGuard, protocol_factory
+from tests.liveserver import free_port
+from tests.rawhttp import Reader, connect, request
+
+EXTENSION = "http.response.zerocopysend"
+App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+@contextmanager
+def serving(app: App) -> Iterator[int]:
+    """uvicorn with ocireg's plain-TCP protocol, serving ``app`` on a free port."""
+    port = free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        http=protocol_factory(ConnectionGuard(None, None)),
+        loop="uvloop",
+        lifespan="off",
+        log_level="critical",
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def blob(tmp_path: Path) -> Path:
+    path = tmp_path / "blob"
+    path.write_bytes(os.urandom(3 << 20) + b"tail")
+    return path
+
+
+def file_app(path: Path, sent: list[BaseException | None], **message: Any) -> App:
+    """An app answering every request with the file (``message`` the zero-copy message's
+    keys; ``length`` the Content-Length, None for none), after a short body part; what its
+    last send raised, or None, goes to ``sent``."""
+    length = message.pop("length", len(b"part:") + path.stat().st_size)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        offers = EXTENSION in scope.get("extensions", {})
+        headers = [(b"x-zero-copy", str(offers).encode())]
+        if length is not None:
+            headers.append((b"content-length", str(length).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"part:", "more_body": True})
+        with open(path, "rb") as file:
+            try:
+                await send({"type": EXTENSION, "file": file, "more_body": False, **message})
+            except BaseException as error:
+                sent.append(error)
+                raise
+            sent.append(None)
+
+    return app
+
+
+def test_a_file_follows_a_body_part_and_the_connection_is_kept(blob: Path) -> None:
+    sent: list[BaseException | None] = []
+    with serving(file_app(blob, sent, offset=0)) as port, connect(port) as sock:
+        reader = Reader(sock)
+        for _ in range(3):  # one connection: kept alive after each zero-copy response
+            sock.sendall(request())
+            status, headers, body = reader.response()
+            assert (status, headers["x-zero-copy"]) == (200, "True")
+            assert body == b"part:" + blob.read_bytes()
+        sock.sendall(request("HEAD"))
+        status, headers, _ = reader.response(head=True)
+        assert headers["content-length"] == str(5 + blob.stat().st_size)
+        sock.sendall(request())  # nothing was sent for the HEAD: the next answer is whole
+        assert reader.response()[2] == b"part:" + blob.read_bytes()
+    assert sent == [None] * 5
+
+
+def test_a_range_of_the_file_is_sent_from_the_offset(blob: Path) -> None:
+    data = blob.read_bytes()
+    app = file_app(blob, [], offset=1000, count=70_000, length=5 + 70_000)
+    with serving(app) as port, connect(port) as sock:
+        sock.sendall(request())
+        assert Reader(sock).response()[2] == b"part:" + data[1000:71_000]
+
+
+def test_without_an_offset_the_file_position_is_used_and_moves_on(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_bytes(b"0123456789")
+    positions = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-length", b"7")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        with open(path, "rb", buffering=0) as file:
+            file.seek(3)
+            await send({"type": EXTENSION, "file": file.fileno(), "count": 4, "more_body": True})
+            positions.append(file.tell())
+            await send({"type": EXTENSION, "file": file, "more_body": False})  # to the end
+            positions.append(file.tell())
+
+    with serving(app) as port, connect(port) as sock:
+        sock.sendall(request())
+        assert Reader(sock).response()[2] == b"3456789"
+    assert positions == [7, 10]
+
+
+def test_without_a_content_length_the_file_is_one_chunk(blob: Path) -> None:
+    with serving(file_app(blob, [], length=None)) as port, connect(port) as sock:
+        reader = Reader(sock)
+        sock.sendall(request())
+        _, headers, body = reader.response()
+        assert headers["transfer-encoding"] == "chunked"
+        assert body == b"part:" + blob.read_bytes()
+        sock.sendall(request())  # the chunked framing ended where it should: kept alive
+        assert reader.response()[2] == b"part:" + blob.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"length": 100}, "longer than Content-Length"),
+        ({"offset": 0, "count": 10 << 20, "length": 5 + (10 << 20)}, "file ended"),
+    ],
+)
+def test_more_than_content_length_or_than_the_file_fails_and_closes(
+    blob: Path, message: dict[str, Any], error: str
+) -> None:
+    sent: list[BaseException | None] = []
+    with serving(file_app(blob, sent, **message)) as port, connect(port) as sock:
+        reader = Reader(sock)
+        sock.sendall(request())
+        status = reader.line()
+        assert status.startswith(b"HTTP/1.1 200")
+        while reader.fill():  # the response is cut off: the connection closes
+            pass
+        assert len(reader.buffer) < 5 + int(message["length"])
+    assert isinstance(sent[0], RuntimeError)
+    assert error in str(sent[0])
+
+
+def test_a_client_leaving_half_way_ends_the_send_quietly(tmp_path: Path) -> None:
+    """The client reads a little, stops (the send waits for the full socket), then resets the
+    connection: the send returns as uvicorn's does for a body, and the server goes on."""
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(64 << 20))
+    sent: list[BaseException | None] = []
+    with serving(file_app(big, sent, offset=0)) as port:
+        with connect(port) as sock:
+            sock.sendall(request())
+            got = 0
+            while got < 1 << 20:
+                got += len(sock.recv(1 << 16))
+            time.sleep(0.3)  # the socket fills up: the send waits for it to be writable
+            assert not sent
+            sock.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
+            )
+        deadline = time.monotonic() + 10
+        while not sent:
+            assert time.monotonic() < deadline, "the send did not end"
+            time.sleep(0.01)
+        assert sent == [None]  # as uvicorn does for a body: a disconnect is no error
+        with connect(port) as sock:  # the server serves the next connection
+            sock.sendall(request())
+            assert Reader(sock).response()[2] == b"part:" + big.read_bytes()
