@@ -33,7 +33,7 @@ import httpx
 from ocireg.digests import Digest
 from ocireg.logs import event
 from ocireg.registry import layout
-from ocireg.registry.ondemand import BlobSource
+from ocireg.registry.ondemand import BlobParts, BlobSource, FileRegion
 from ocireg.registry.store import Registry
 from ocireg.registry.uploads import ChunkInfo
 
@@ -127,7 +127,10 @@ class Downloads:
             return None if download.error else BlobSource(download.size, None)
         if not path.exists():  # committed already (the session file moved): stored
             return BlobSource(download.size, None)
-        return BlobSource(download.size, _follow(download, path, download.size))
+        size = download.size
+        return BlobSource(
+            size, _follow(download, path, size), lambda: _follow_regions(download, path, size)
+        )
 
     # -- the download itself --------------------------------------------------------------
     async def _run(self, download: Download) -> None:
@@ -394,16 +397,44 @@ async def _follow(
                 sent += len(chunk)
                 yield chunk
                 continue
-            finished = download.task is not None and download.task.done()
-            if finished:
-                if download.error is not None:
-                    raise UpstreamError(f"blob {download.digest}: {download.error}")
-                if not handle.read(1):  # done and still nothing: the file is not what we follow
-                    raise UpstreamError(f"blob {download.digest}: stored file ended early")
+            await _more(download, handle)
+
+
+async def _follow_regions(download: Download, upload: Path, size: int) -> BlobParts:
+    """The same bytes for a connection that sends file regions by zero copy: what the file
+    holds so far is one region, sent from the file by the kernel (no read back, no copy in
+    Python); a piece received but not yet written (the reader caught up with the writer) is
+    sent from memory. The file's size counts only what its writes completed."""
+    sent = 0
+    with _open(download, upload) as handle:
+        descriptor = handle.fileno()
+        while sent < size:
+            held = min(os.fstat(descriptor).st_size, size)
+            if held > sent:
+                yield FileRegion(descriptor, sent, held - sent)
+                sent = held
                 continue
-            moved = download.moved
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(moved.wait(), _POLL)
+            piece = _in_memory(download, sent, size - sent)
+            if piece is not None:
+                sent += len(piece)
+                yield piece
+                continue
+            await _more(download, handle)
+
+
+async def _more(download: Download, handle: io.FileIO) -> None:
+    """Wait for more bytes of the download (or a look at the file, at least every _POLL s);
+    the download's failure, or a file that ended early, as an UpstreamError."""
+    finished = download.task is not None and download.task.done()
+    if finished:
+        if download.error is not None:
+            raise UpstreamError(f"blob {download.digest}: {download.error}")
+        if not handle.read(1):  # done and still nothing: the file is not what we follow
+            raise UpstreamError(f"blob {download.digest}: stored file ended early")
+        return
+    moved = download.moved
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(moved.wait(), _POLL)
 
 
 def _read_at(handle: io.FileIO, at: int, block: bytearray, most: int) -> memoryview:
