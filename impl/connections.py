@@ -119,9 +119,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._request_started = False
         # the zero-copy sends of requests not answered yet (a pipelined one may be queued)
         self._zero_copy: list[ZeroCopySend] = []
+        self._socket_fd: int | None = None  # set on plain TCP: zero-copy sends are offered
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        socket = transport.get_extra_info("socket")
+        if self.scheme == "http" and socket is not None:  # TLS: the kernel cannot encrypt
+            self._socket_fd = socket.fileno()
         key = client_key(transport.get_extra_info("peername"))
         if not self._guard.admit(key):
             assert self._guard.per_client is not None
@@ -160,7 +164,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self.scheme == "http":  # not TLS: the kernel sends the file as it is
+        if self._socket_fd is not None:
             self.scope["extensions"] = {EXTENSION: {}}
 
     def on_headers_complete(self) -> None:
@@ -171,8 +175,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # uvicorn made the request's cycle (not for an upgrade); its task has not run yet, so
         # the app gets this send, which handles zero-copy messages and passes on the rest
         if cycle is not None and cycle.scope is self.scope and offered(self.scope):
-            socket = self.transport.get_extra_info("socket")
-            sender = ZeroCopySend(cycle, self.transport, socket.fileno())
+            assert self._socket_fd is not None
+            sender = ZeroCopySend(cycle, self.transport, self._socket_fd)
             self._zero_copy = [s for s in self._zero_copy if not s.finished] + [sender]
             cycle.send = sender  # type: ignore[method-assign]
 
