@@ -188,3 +188,31 @@ def test_a_client_leaving_half_way_ends_the_send_quietly(tmp_path: Path) -> None
         with connect(port) as sock:  # the server serves the next connection
             sock.sendall(request())
             assert Reader(sock).response()[2] == b"part:" + big.read_bytes()
+
+
+def test_a_file_waits_for_the_body_parts_still_in_the_transport(tmp_path: Path) -> None:
+    """Body parts the socket could not take yet stay in the transport's buffer: the file's
+    bytes must follow them, not overtake them."""
+    path = tmp_path / "file"
+    path.write_bytes(os.urandom(4 << 20))
+    before, small, after = os.urandom(16 << 20), os.urandom(10_000), os.urandom(1 << 20)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        length = len(before) + len(small) + (4 << 20) + len(after)
+        headers = [(b"content-length", str(length).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": before, "more_body": True})
+        # the socket is full once the first part is out: this part waits in the transport
+        await send({"type": "http.response.body", "body": small, "more_body": True})
+        with open(path, "rb") as file:
+            await send({"type": EXTENSION, "file": file, "more_body": True})
+        await send({"type": "http.response.body", "body": after, "more_body": False})
+
+    with serving(app) as port, connect(port) as sock:
+        sock.sendall(request())
+        time.sleep(0.3)  # the first part fills the socket; the rest waits in the transport
+        reader = Reader(sock)
+        whole = before + small + path.read_bytes() + after
+        assert reader.response()[2] == whole
+        sock.sendall(request())  # and again on the kept connection
+        assert reader.response()[2] == whole
