@@ -9,7 +9,7 @@ what was sent; ``count`` absent: to the end of the file. Bodies and zero-copy pa
 mixed in one response.
 
 TLS connections do not offer it (the kernel cannot encrypt): their responses use
-``http.response.body`` as before (``tls.py`` replaces the scope's extensions).
+``http.response.body`` as before (``connections.py`` offers it only on plain TCP).
 
 How it sends without fighting uvloop: the transport owns the socket's descriptor (uvloop
 refuses ``add_writer`` on it). The sender waits until the transport's write buffer is empty
@@ -17,11 +17,13 @@ refuses ``add_writer`` on it). The sender waits until the transport's write buff
 the descriptor, on the event loop: the socket is non-blocking, so a call copies what the
 socket's buffer takes and returns, and when the socket is full the sender waits for it to be
 writable through ``add_writer`` on the duplicate (epoll accepts a second descriptor of one
-socket). No thread: a cancelled send (``http.writeTimeout``, a disconnect seen by the app) stops
-at once, and a slow client holds no worker thread. uvicorn writes nothing else on the
-connection until the response completes, and the response's end goes through uvicorn's own
-``http.response.body`` path, so its Content-Length check and keep-alive handling apply as for
-any body: the bytes sent by zero copy are counted against Content-Length first.
+socket). A file that ``sendfile`` cannot read (a filesystem without splice support) is read
+and written through the transport instead. No thread: a cancelled send
+(``http.writeTimeout``, a disconnect seen by the app) stops at once, and a slow client holds
+no worker thread. uvicorn writes nothing else on the connection until the response completes,
+and the response's end goes through uvicorn's own ``http.response.body`` path, so its
+Content-Length check and keep-alive handling apply as for any body: the bytes sent by zero
+copy are counted against Content-Length first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ from typing import Any
 EXTENSION = "http.response.zerocopysend"
 # A peer gone mid-send: the same as uvicorn's disconnect during a body
 _GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
+# A file sendfile cannot read (a filesystem without splice support): it is read instead
+_UNSENDABLE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
+_PIECE = 1 << 20
 
 Send = Callable[[Any], Awaitable[None]]
 
@@ -128,6 +133,10 @@ class ZeroCopySend:
                     copied = os.sendfile(out, fd, offset + sent, count - sent)
                 except BlockingIOError:
                     copied = None
+                except OSError as error:
+                    if error.errno not in _UNSENDABLE or sent:
+                        raise
+                    return await self._read_and_write(fd, offset, count)
                 if copied == 0:
                     break  # the end of the file
                 if copied is not None:
@@ -136,6 +145,19 @@ class ZeroCopySend:
                     await self._writable(out)
         finally:
             os.close(out)
+        return sent
+
+    async def _read_and_write(self, fd: int, offset: int, count: int) -> int:
+        """The bytes read and written through the transport, as a body would be."""
+        sent = 0
+        while sent < count and not self._cycle.disconnected:
+            piece = os.pread(fd, min(_PIECE, count - sent), offset + sent)
+            if not piece:
+                break
+            self._transport.write(piece)
+            sent += len(piece)
+            if self._cycle.flow.write_paused:
+                await self._cycle.flow.drain()
         return sent
 
     async def _transport_drained(self) -> None:

@@ -5,6 +5,7 @@ on the wire (headers, chunk framing, the connection kept or closed) is what is c
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 import threading
@@ -216,3 +217,19 @@ def test_a_file_waits_for_the_body_parts_still_in_the_transport(tmp_path: Path) 
         assert reader.response()[2] == whole
         sock.sendall(request())  # and again on the kept connection
         assert reader.response()[2] == whole
+
+
+def test_a_file_sendfile_refuses_is_read_and_written_instead(
+    blob: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> int:
+        raise OSError(errno.EINVAL, "sendfile not supported by this filesystem")
+
+    monkeypatch.setattr(os, "sendfile", refuse)
+    sent: list[BaseException | None] = []
+    with serving(file_app(blob, sent, offset=0)) as port, connect(port) as sock:
+        reader = Reader(sock)
+        for _ in range(2):
+            sock.sendall(request())
+            assert reader.response()[2] == b"part:" + blob.read_bytes()
+    assert sent == [None, None]
