@@ -137,8 +137,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
-        for sender in self._zero_copy:
-            sender.connection_lost()
+        self._lose_zero_copy()
         if self._client_key is not None:
             self._guard.release(self._client_key)
             self._client_key = None
@@ -146,11 +145,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         # The connection goes to the refusing protocol (ocireg.nowebsocket), which closes it;
-        # this protocol's connection_lost is then never called: free the client's slot now.
+        # this protocol's connection_lost is then never called: free the client's slot now,
+        # and end a zero-copy response still being sent (a pipelined upgrade): it must not
+        # send on a descriptor the close frees, nor wait for a socket no one watches.
         self._cancel_header_timer()
         if self._client_key is not None:
             self._guard.release(self._client_key)
             self._client_key = None
+        self._lose_zero_copy()
         super().handle_websocket_upgrade()
 
     def data_received(self, data: bytes) -> None:
@@ -179,6 +181,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             sender = ZeroCopySend(cycle, self.transport, self._socket_fd)
             self._zero_copy = [s for s in self._zero_copy if not s.finished] + [sender]
             cycle.send = sender  # type: ignore[method-assign]
+
+    def _lose_zero_copy(self) -> None:
+        # every response still sending, not only uvicorn's current cycle (which is a queued
+        # pipelined request's when one came in behind the response being sent)
+        pending = [sender for sender in self._zero_copy if not sender.finished]
+        self._zero_copy = []
+        for sender in pending:
+            sender.connection_lost()
+        if pending:
+            self.flow.resume_writing()  # a send waiting for the socket to drain stops waiting
 
     def _arm_header_timer(self) -> None:
         if self._guard.header_timeout:

@@ -40,6 +40,7 @@ _GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
 # A file sendfile cannot read (a filesystem without splice support): it is read instead
 _UNSENDABLE = (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP)
 _PIECE = 1 << 20
+_RECHECK = 1.0  # seconds between looks at the transport while the socket stays full
 
 Send = Callable[[Any], Awaitable[None]]
 
@@ -64,15 +65,17 @@ class ZeroCopySend:
         self._transport = transport
         self._socket_fd = socket_fd
         self._waiter: asyncio.Future[None] | None = None
+        self._lost = False  # the connection closed (or was handed to another protocol)
 
     async def __call__(self, message: Any) -> None:
         if message["type"] != EXTENSION:
             await self._uvicorn_send(message)
             return
         cycle = self._cycle
-        if cycle.flow.write_paused and not cycle.disconnected:
+        if cycle.flow.write_paused and not self._gone():
             await cycle.flow.drain()
-        if cycle.disconnected:
+        if self._gone():
+            self._quit()
             return
         if not cycle.response_started:
             raise RuntimeError(f"Expected 'http.response.start', but got '{EXTENSION}'.")
@@ -106,14 +109,15 @@ class ZeroCopySend:
         except OSError as error:
             if error.errno not in _GONE:
                 raise
-            cycle.disconnected = True  # as uvicorn does when a body's write finds it gone
+            self._quit()  # as uvicorn does when a body's write finds the client gone
             self._transport.close()
             return False
         if positioned:
             os.lseek(fd, offset + sent, os.SEEK_SET)
         if not cycle.chunked_encoding:
             cycle.expected_content_length -= sent
-        if cycle.disconnected:
+        if self._gone():
+            self._quit()
             return False
         if sent < count:
             raise RuntimeError(f"file ended after {sent} of {count} bytes of a zero-copy send")
@@ -125,10 +129,16 @@ class ZeroCopySend:
         """``count`` bytes of ``fd`` from ``offset`` into the socket, after what the transport
         holds; fewer only if the file ends first."""
         await self._transport_drained()
-        out = os.dup(self._socket_fd)  # ours: valid even if the transport closes its own
+        # The transport's descriptor is the connection's only while the transport is open:
+        # once closed, its number may already belong to the next accepted connection. No
+        # await lies between this check and the dup, and the dup is ours (the same socket
+        # however the number is reused), so every sendfile below goes to this connection.
+        if self._gone():
+            return 0
+        out = os.dup(self._socket_fd)
         sent = 0
         try:
-            while sent < count and not self._cycle.disconnected:
+            while sent < count and not self._gone():
                 try:
                     copied = os.sendfile(out, fd, offset + sent, count - sent)
                 except BlockingIOError:
@@ -150,7 +160,7 @@ class ZeroCopySend:
     async def _read_and_write(self, fd: int, offset: int, count: int) -> int:
         """The bytes read and written through the transport, as a body would be."""
         sent = 0
-        while sent < count and not self._cycle.disconnected:
+        while sent < count and not self._gone():
             piece = os.pread(fd, min(_PIECE, count - sent), offset + sent)
             if not piece:
                 break
@@ -170,7 +180,7 @@ class ZeroCopySend:
         # with both limits 0, uvicorn's flow control pauses until the buffer is empty
         transport.set_write_buffer_limits(high=0, low=0)
         try:
-            while transport.get_write_buffer_size() and not self._cycle.disconnected:
+            while transport.get_write_buffer_size() and not self._gone():
                 if self._cycle.flow.write_paused:
                     await self._cycle.flow.drain()
                 else:
@@ -183,17 +193,36 @@ class ZeroCopySend:
         self._waiter = waiter = loop.create_future()
         loop.add_writer(fd, _wake, waiter)
         try:
-            await waiter
+            # our dup keeps the socket open after the transport closes its own descriptor:
+            # a close that no connection_lost reports (one not seen by this protocol) is
+            # noticed here, so a peer that stops reading cannot pin the send forever
+            while not waiter.done() and not self._gone():
+                await asyncio.wait([waiter], timeout=_RECHECK)
         finally:
             loop.remove_writer(fd)
             self._waiter = None
 
+    def _gone(self) -> bool:
+        """Whether the connection is closed or closing: nothing more may be sent on it."""
+        return bool(self._lost or self._cycle.disconnected or self._transport.is_closing())
+
+    def _quit(self) -> None:
+        """Mark the response's cycle disconnected, as uvicorn marks only the connection's
+        current one (a pipelined request may be queued behind this): its later sends do
+        nothing, and the app's receive() answers ``http.disconnect``."""
+        self._cycle.disconnected = True
+        self._cycle.message_event.set()
+
     @property
     def finished(self) -> bool:
-        return bool(self._cycle.response_complete or self._cycle.disconnected)
+        return bool(self._cycle.response_complete or self._cycle.disconnected or self._lost)
 
     def connection_lost(self) -> None:
-        """The connection closed: stop waiting for its socket."""
+        """The connection closed, or went to another protocol: stop sending on it, and stop
+        waiting for its socket."""
+        self._lost = True
+        if not self._cycle.response_complete:
+            self._quit()
         if self._waiter is not None:
             _wake(self._waiter)
 

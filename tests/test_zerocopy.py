@@ -5,6 +5,7 @@ on the wire (headers, chunk framing, the connection kept or closed) is what is c
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import socket
@@ -19,23 +20,26 @@ import pytest
 import uvicorn
 
 from ocireg.connections import ConnectionGuard, protocol_factory
+from ocireg.nowebsocket import RefuseWebSocket
 from tests.liveserver import free_port
-from tests.rawhttp import Reader, connect, request
+from tests.rawhttp import Reader, connect, request, reset
 
 EXTENSION = "http.response.zerocopysend"
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 @contextmanager
-def serving(app: App) -> Iterator[int]:
-    """uvicorn with ocireg's plain-TCP protocol, serving ``app`` on a free port."""
+def serving(app: App, loop: str = "uvloop") -> Iterator[int]:
+    """uvicorn with ocireg's plain-TCP protocol (and its WebSocket refusal), serving ``app``
+    on a free port."""
     port = free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
         http=protocol_factory(ConnectionGuard(None, None)),
-        loop="uvloop",
+        ws=RefuseWebSocket,
+        loop=loop,
         lifespan="off",
         log_level="critical",
     )
@@ -232,4 +236,148 @@ def test_a_file_sendfile_refuses_is_read_and_written_instead(
         for _ in range(2):
             sock.sendall(request())
             assert reader.response()[2] == b"part:" + blob.read_bytes()
+    assert sent == [None, None]
+
+
+_UPGRADE = request(
+    "GET",
+    "/ws",
+    {
+        "Connection": "Upgrade",
+        "Upgrade": "websocket",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+    },
+)
+
+
+async def _until_disconnect(receive: Any) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+def _wait(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+@pytest.mark.parametrize("ending", ["pipelined request", "upgrade"])
+def test_a_part_sent_after_the_connection_closed_never_reaches_another_client(
+    tmp_path: Path, loop: str, ending: str
+) -> None:
+    """A response sends half its file, and its connection closes while a pipelined request
+    waits behind it (uvicorn marks only that one disconnected) or while a WebSocket upgrade
+    takes it over (this protocol hears of no close). The next connection is likely given the
+    closed one's descriptor number: the second half must not be sent into it."""
+    path = tmp_path / "secret"
+    path.write_bytes(b"S" * 100)
+    go = threading.Event()
+    sent: list[BaseException | None] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["path"] == "/slow":  # the next client's answer, sent slowly
+            headers = [(b"content-length", b"5")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await asyncio.sleep(0.5)
+            await send({"type": "http.response.body", "body": b"hello"})
+            return
+        if scope["path"] != "/a":
+            return
+        # an app that watches for the client leaving, as starlette's streaming responses do
+        listening = asyncio.ensure_future(_until_disconnect(receive))
+        headers = [(b"content-length", b"100")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        with open(path, "rb") as file:
+            half = {"type": EXTENSION, "file": file, "offset": 0, "count": 50, "more_body": True}
+            await send(half)
+            while not go.is_set():
+                await asyncio.sleep(0.01)
+            try:
+                await send({**half, "offset": 50, "more_body": False})
+            except BaseException as error:
+                sent.append(error)
+                raise
+            sent.append(None)
+        await listening
+
+    with serving(app, loop) as port:
+        first = connect(port)
+        if ending == "upgrade":
+            first.sendall(request("GET", "/a"))
+            reader = Reader(first)
+            reader.line()
+            while b"S" * 50 not in reader.buffer:
+                assert reader.fill()
+            first.sendall(_UPGRADE)
+            while reader.fill():  # the upgrade is refused and the connection closed
+                pass
+            first.close()
+        else:
+            first.sendall(request("GET", "/a") + request("GET", "/b"))
+            time.sleep(0.2)
+            reset(first)
+        time.sleep(0.2)  # the server closes its end: the descriptor number is free again
+        with connect(port) as second:
+            second.sendall(request("GET", "/slow"))
+            time.sleep(0.1)
+            go.set()
+            status, _, body = Reader(second).response()
+            assert (status, body) == (200, b"hello")
+        _wait(lambda: bool(sent), "the first response's send did not end")
+    assert sent == [None]  # as for a body sent after a disconnect: quietly nothing
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_an_upgrade_behind_a_send_to_a_full_socket_ends_the_send(tmp_path: Path, loop: str) -> None:
+    """A client that reads nothing fills the socket, then asks for an upgrade: the refusal
+    closes the connection, and the send waiting for the socket must end rather than hold the
+    connection (its descriptor, the file) for ever."""
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(64 << 20))
+    sent: list[BaseException | None] = []
+    with serving(file_app(big, sent, offset=0), loop) as port, connect(port) as sock:
+        sock.sendall(request())
+        time.sleep(0.3)  # the socket fills up: the send waits for it to be writable
+        assert not sent
+        sock.sendall(_UPGRADE)
+        _wait(lambda: bool(sent), "the send did not end")
+    assert sent == [None]
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_client_gone_while_body_parts_drain_ends_the_send_quietly(
+    tmp_path: Path, loop: str
+) -> None:
+    """The connection closes while the file waits for body parts still in the transport:
+    the send must not touch the closed connection's descriptor (no error, no stray bytes)."""
+    path = tmp_path / "file"
+    path.write_bytes(b"S" * 100)
+    sent: list[BaseException | None] = []
+    before = 32 << 20
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-length", str(before + 100).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"x" * before, "more_body": True})
+        try:
+            message = {"file": os.open(path, os.O_RDONLY), "offset": 0, "count": 100}
+            await send({"type": EXTENSION, **message, "more_body": False})
+        except BaseException as error:
+            sent.append(error)
+            raise
+        sent.append(None)
+
+    with serving(app, loop) as port:
+        sock = connect(port)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(request())
+        time.sleep(0.3)
+        reset(sock)
+        _wait(lambda: bool(sent), "the send did not end")
+        with connect(port) as again:  # and the server goes on
+            again.sendall(request())
+            assert len(Reader(again).response()[2]) == before + 100
     assert sent == [None, None]
