@@ -90,7 +90,9 @@ class RequestLogMiddleware:
                 if error is not None:
                     error.add(body)
             elif message["type"] == ZERO_COPY:  # sent from a file (an error body never is)
+                await send(message)  # counted once sent: a send that raises sent none
                 facts["bytes_out"] += message.get("count") or 0
+                return
             await send(message)
 
         try:
