@@ -18,12 +18,19 @@ the descriptor, on the event loop: the socket is non-blocking, so a call copies 
 socket's buffer takes and returns, and when the socket is full the sender waits for it to be
 writable through ``add_writer`` on the duplicate (epoll accepts a second descriptor of one
 socket). A file that ``sendfile`` cannot read (a filesystem without splice support) is read
-and written through the transport instead. No thread: a cancelled send
-(``http.writeTimeout``, a disconnect seen by the app) stops at once, and a slow client holds
-no worker thread. uvicorn writes nothing else on the connection until the response completes,
-and the response's end goes through uvicorn's own ``http.response.body`` path, so its
-Content-Length check and keep-alive handling apply as for any body: the bytes sent by zero
-copy are counted against Content-Length first.
+and written through the transport instead, its reads in a worker thread. Otherwise no
+thread: a cancelled send (``http.writeTimeout``, a disconnect seen by the app) stops at once,
+and a slow client holds no worker thread. The response's end goes through uvicorn's own
+``http.response.body`` path, so its Content-Length check and keep-alive handling apply as for
+any body: the bytes sent by zero copy are counted against Content-Length first.
+
+uvicorn writes nothing else on the connection during a response, except on paths that then
+close it: a pipelined request it cannot parse (400), a refused WebSocket upgrade (403), the
+header timeout (408, ``connections.py``). Such an answer may land inside a part being sent,
+as it lands inside a body part uvicorn is sending; the client sees a response cut off and the
+connection closed. A send never outlives the connection: its descriptor is duplicated only
+while the transport is open (a closed one's number may already be the next connection's),
+and the close, or the upgrade, ends every send still pending on it.
 """
 
 from __future__ import annotations
@@ -161,7 +168,9 @@ class ZeroCopySend:
         """The bytes read and written through the transport, as a body would be."""
         sent = 0
         while sent < count and not self._gone():
-            piece = os.pread(fd, min(_PIECE, count - sent), offset + sent)
+            # in a thread: such a file is often on a network or FUSE filesystem, whose reads
+            # may take long enough to stall every connection on the loop
+            piece = await asyncio.to_thread(os.pread, fd, min(_PIECE, count - sent), offset + sent)
             if not piece:
                 break
             self._transport.write(piece)

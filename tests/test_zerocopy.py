@@ -25,6 +25,7 @@ from tests.liveserver import free_port
 from tests.rawhttp import Reader, connect, request, reset
 
 EXTENSION = "http.response.zerocopysend"
+SERVER_THREAD = "uvicorn-under-test"
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
@@ -44,7 +45,7 @@ def serving(app: App, loop: str = "uvloop") -> Iterator[int]:
         log_level="critical",
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, daemon=True, name=SERVER_THREAD)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -229,7 +230,15 @@ def test_a_file_sendfile_refuses_is_read_and_written_instead(
     def refuse(*args: object) -> int:
         raise OSError(errno.EINVAL, "sendfile not supported by this filesystem")
 
+    read_in: set[str] = set()
+    real_pread = os.pread
+
+    def pread(*args: Any) -> bytes:
+        read_in.add(threading.current_thread().name)
+        return real_pread(*args)
+
     monkeypatch.setattr(os, "sendfile", refuse)
+    monkeypatch.setattr(os, "pread", pread)
     sent: list[BaseException | None] = []
     with serving(file_app(blob, sent, offset=0)) as port, connect(port) as sock:
         reader = Reader(sock)
@@ -237,6 +246,8 @@ def test_a_file_sendfile_refuses_is_read_and_written_instead(
             sock.sendall(request())
             assert reader.response()[2] == b"part:" + blob.read_bytes()
     assert sent == [None, None]
+    # read in worker threads, not on the event loop's (the server's) thread
+    assert read_in and SERVER_THREAD not in read_in
 
 
 _UPGRADE = request(
