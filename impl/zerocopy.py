@@ -62,6 +62,19 @@ def descriptor(file: Any) -> int:
     return file if isinstance(file, int) else int(file.fileno())
 
 
+def _position(file: Any) -> int:
+    """Where a file is read next: a buffered file object's own position (its descriptor's
+    may be past what it buffered), a descriptor's offset."""
+    return os.lseek(file, 0, os.SEEK_CUR) if isinstance(file, int) else int(file.tell())
+
+
+def _move(file: Any, to: int) -> None:
+    if isinstance(file, int):
+        os.lseek(file, to, os.SEEK_SET)
+    else:
+        file.seek(to)  # a buffered file drops what it had read ahead
+
+
 class ZeroCopySend:
     """One request's ``send``: zero-copy messages are sent here, every other message goes to
     uvicorn's cycle (``RequestResponseCycle.send``), whose state this reads and keeps true."""
@@ -97,11 +110,12 @@ class ZeroCopySend:
     async def _send_file(self, message: Any) -> bool:
         """Send the message's bytes; False when the client went away."""
         cycle = self._cycle
-        fd = descriptor(message["file"])
+        file = message["file"]
+        fd = descriptor(file)
         offset = message.get("offset")
         positioned = offset is None
         if positioned:
-            offset = os.lseek(fd, 0, os.SEEK_CUR)
+            offset = _position(file)
         count = message.get("count")
         if count is None:
             count = max(0, os.fstat(fd).st_size - offset)
@@ -120,7 +134,7 @@ class ZeroCopySend:
             self._transport.close()
             return False
         if positioned:
-            os.lseek(fd, offset + sent, os.SEEK_SET)
+            _move(file, offset + sent)
         if not cycle.chunked_encoding:
             cycle.expected_content_length -= sent
         if self._gone():

@@ -135,6 +135,30 @@ def test_without_an_offset_the_file_position_is_used_and_moves_on(tmp_path: Path
     assert positions == [7, 10]
 
 
+def test_without_an_offset_a_buffered_file_is_sent_from_where_it_was_read(
+    tmp_path: Path,
+) -> None:
+    """A buffered file read a little has read ahead: its position, not its descriptor's,
+    says where the part starts, and the part moves it on."""
+    path = tmp_path / "file"
+    path.write_bytes(b"0123456789")
+    positions = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-length", b"4")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        with open(path, "rb") as file:
+            assert file.read(3) == b"012"  # the descriptor is at the end of the file now
+            await send({"type": EXTENSION, "file": file, "count": 4, "more_body": False})
+            positions.append(file.tell())
+            assert file.read(1) == b"7"
+
+    with serving(app) as port, connect(port) as sock:
+        sock.sendall(request())
+        assert Reader(sock).response()[2] == b"3456"
+    assert positions == [7]
+
+
 def test_without_a_content_length_the_file_is_one_chunk(blob: Path) -> None:
     with serving(file_app(blob, [], length=None)) as port, connect(port) as sock:
         reader = Reader(sock)
