@@ -120,6 +120,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         # the zero-copy sends of requests not answered yet (a pipelined one may be queued)
         self._zero_copy: list[ZeroCopySend] = []
         self._socket_fd: int | None = None  # set on plain TCP: zero-copy sends are offered
+        # uvicorn starts each request's task with self.app: the wrapper gives the app the
+        # zero-copy send from inside the task, so no task (an eager one, a pipelined one
+        # started later) can reach the app before it has it
+        self._inner_app = self.app
+        self.app = self._app_with_zero_copy
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -173,14 +178,16 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._cancel_header_timer()
         self._request_started = False
         super().on_headers_complete()
-        cycle = self.cycle
-        # uvicorn made the request's cycle (not for an upgrade); its task has not run yet, so
-        # the app gets this send, which handles zero-copy messages and passes on the rest
-        if cycle is not None and cycle.scope is self.scope and offered(self.scope):
-            assert self._socket_fd is not None
+
+    async def _app_with_zero_copy(self, scope: Any, receive: Any, send: Any) -> None:
+        # ``send`` is the request's cycle's (a bound method): the zero-copy send handles
+        # zero-copy messages and passes the rest on to it
+        cycle = getattr(send, "__self__", None)
+        if cycle is not None and self._socket_fd is not None and offered(scope):
             sender = ZeroCopySend(cycle, self.transport, self._socket_fd)
             self._zero_copy = [s for s in self._zero_copy if not s.finished] + [sender]
-            cycle.send = sender  # type: ignore[method-assign]
+            send = sender
+        await self._inner_app(scope, receive, send)
 
     def _lose_zero_copy(self) -> None:
         # every response still sending, not only uvicorn's current cycle (which is a queued
