@@ -185,7 +185,7 @@ class ZeroCopySend:
             # in a thread: such a file is often on a network or FUSE filesystem, whose reads
             # may take long enough to stall every connection on the loop
             piece = await asyncio.to_thread(os.pread, fd, min(_PIECE, count - sent), offset + sent)
-            if not piece:
+            if not piece or self._gone():  # the end of the file, or closed while it read
                 break
             self._transport.write(piece)
             sent += len(piece)
