@@ -14,6 +14,8 @@ Both apply in each worker process on its own: the open-file limit the cap protec
 process, and the kernel hands connections to whichever worker accepts first, so a cap shared
 out among workers would refuse a client that one worker happens to hold more of.
 
+The protocol also gives plain-TCP requests the ASGI zero-copy send extension (``zerocopy.py``).
+
 The idle keep-alive timeout is uvicorn's (``timeout_keep_alive``, set in ``server.py``), and a
 stalled request body is timed in ``timeouts.py``, where the app waits for it.
 """
@@ -30,6 +32,8 @@ from functools import partial
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ocireg.zerocopy import EXTENSION, ZeroCopySend, offered
 
 log = logging.getLogger("ocireg.connections")
 
@@ -103,8 +107,9 @@ class ConnectionGuard:
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a header timeout and a per-client connection cap.
-    uvicorn makes one per connection; :func:`protocol_factory` gives it the guard."""
+    """uvicorn's httptools protocol with a header timeout, a per-client connection cap and,
+    on plain TCP, zero-copy sends. uvicorn makes one per connection; :func:`protocol_factory`
+    gives it the guard."""
 
     def __init__(self, *args: Any, guard: ConnectionGuard, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,9 +117,20 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._client_key: str | None = None  # set once admitted: released when it closes
         self._header_timer: asyncio.TimerHandle | None = None
         self._request_started = False
+        # the zero-copy sends of requests not answered yet (a pipelined one may be queued)
+        self._zero_copy: list[ZeroCopySend] = []
+        self._socket_fd: int | None = None  # set on plain TCP: zero-copy sends are offered
+        # uvicorn starts each request's task with self.app: the wrapper gives the app the
+        # zero-copy send from inside the task, so no task (an eager one, a pipelined one
+        # started later) can reach the app before it has it
+        self._inner_app = self.app
+        self.app = self._app_with_zero_copy
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        socket = transport.get_extra_info("socket")
+        if self.scheme == "http" and socket is not None:  # TLS: the kernel cannot encrypt
+            self._socket_fd = socket.fileno()
         key = client_key(transport.get_extra_info("peername"))
         if not self._guard.admit(key):
             assert self._guard.per_client is not None
@@ -126,6 +142,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_header_timer()
+        self._lose_zero_copy()
         if self._client_key is not None:
             self._guard.release(self._client_key)
             self._client_key = None
@@ -133,11 +150,14 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         # The connection goes to the refusing protocol (ocireg.nowebsocket), which closes it;
-        # this protocol's connection_lost is then never called: free the client's slot now.
+        # this protocol's connection_lost is then never called: free the client's slot now,
+        # and end a zero-copy response still being sent (a pipelined upgrade): it must not
+        # send on a descriptor the close frees, nor wait for a socket no one watches.
         self._cancel_header_timer()
         if self._client_key is not None:
             self._guard.release(self._client_key)
             self._client_key = None
+        self._lose_zero_copy()
         super().handle_websocket_upgrade()
 
     def data_received(self, data: bytes) -> None:
@@ -149,10 +169,35 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
                 self._arm_header_timer()
         super().data_received(data)
 
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._socket_fd is not None:
+            self.scope["extensions"] = {EXTENSION: {}}
+
     def on_headers_complete(self) -> None:
         self._cancel_header_timer()
         self._request_started = False
         super().on_headers_complete()
+
+    async def _app_with_zero_copy(self, scope: Any, receive: Any, send: Any) -> None:
+        # ``send`` is the request's cycle's (a bound method): the zero-copy send handles
+        # zero-copy messages and passes the rest on to it
+        cycle = getattr(send, "__self__", None)
+        if cycle is not None and self._socket_fd is not None and offered(scope):
+            sender = ZeroCopySend(cycle, self.transport, self._socket_fd)
+            self._zero_copy = [s for s in self._zero_copy if not s.finished] + [sender]
+            send = sender
+        await self._inner_app(scope, receive, send)
+
+    def _lose_zero_copy(self) -> None:
+        # every response still sending, not only uvicorn's current cycle (which is a queued
+        # pipelined request's when one came in behind the response being sent)
+        pending = [sender for sender in self._zero_copy if not sender.finished]
+        self._zero_copy = []
+        for sender in pending:
+            sender.connection_lost()
+        if pending:
+            self.flow.resume_writing()  # a send waiting for the socket to drain stops waiting
 
     def _arm_header_timer(self) -> None:
         if self._guard.header_timeout:

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ocireg.auth.identity import identity_of
 from ocireg.logs import event
 from ocireg.names import repository_of
+from ocireg.zerocopy import EXTENSION as ZERO_COPY
 
 log = logging.getLogger("ocireg.access")
 
@@ -88,6 +89,10 @@ class RequestLogMiddleware:
                 facts["bytes_out"] += len(body)
                 if error is not None:
                     error.add(body)
+            elif message["type"] == ZERO_COPY:  # sent from a file (an error body never is)
+                await send(message)  # counted once sent: a send that raises sent none
+                facts["bytes_out"] += message.get("count") or 0
+                return
             await send(message)
 
         try:

@@ -3,6 +3,9 @@ carries the OCI error code and reason the client was sent, whichever layer refus
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -10,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from ocireg.reqlog import RequestLogMiddleware
 from tests.auth.registries import write_htpasswd
 from tests.liveserver import LiveServer, live_server
 from tests.oci import canonical, error_codes, push_blob, sha256
@@ -89,3 +93,30 @@ def test_an_answer_that_is_no_refusal_has_no_error(registry: LiveServer) -> None
     line = _request_line(registry, "GET", "/v2/", 200)
     assert line["user"] == "alice"
     assert "error" not in line and "reason" not in line
+
+
+def test_a_zero_copy_part_that_failed_is_not_counted_as_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """bytes_out counts a zero-copy part once the connection sent it: one that raised (its
+    file ended early) sent nothing the log may claim."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"head", "more_body": True})
+        part = {"file": 0, "offset": 0, "count": 1000, "more_body": False}
+        await send({"type": "http.response.zerocopysend", **part})
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.zerocopysend":
+            raise RuntimeError("file ended after 0 of 1000 bytes of a zero-copy send")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "GET", "path": "/v2/", "headers": [], "client": None}
+    caplog.set_level(logging.INFO, logger="ocireg.access")
+    with pytest.raises(RuntimeError, match="file ended"):
+        asyncio.run(RequestLogMiddleware(app)(scope, receive, send))
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ocireg.access"]
+    assert (line["status"], line["bytes_out"]) == (200, 4)

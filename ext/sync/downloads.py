@@ -33,7 +33,7 @@ import httpx
 from ocireg.digests import Digest
 from ocireg.logs import event
 from ocireg.registry import layout
-from ocireg.registry.ondemand import BlobSource
+from ocireg.registry.ondemand import BlobParts, BlobSource, FileRegion
 from ocireg.registry.store import Registry
 from ocireg.registry.uploads import ChunkInfo
 
@@ -71,6 +71,8 @@ class Download:
     task: asyncio.Task[None] | None = None
     error: BaseException | None = None
     written: int = 0
+    # the bytes of the session file no failed attempt can cut back: the attempt's start
+    kept: int = 0
     # the last pieces received, with their offsets: what readers that keep up are served from
     recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=RECENT))
 
@@ -127,7 +129,10 @@ class Downloads:
             return None if download.error else BlobSource(download.size, None)
         if not path.exists():  # committed already (the session file moved): stored
             return BlobSource(download.size, None)
-        return BlobSource(download.size, _follow(download, path, download.size))
+        size = download.size
+        return BlobSource(
+            size, _follow(download, path, size), lambda: _follow_regions(download, path, size)
+        )
 
     # -- the download itself --------------------------------------------------------------
     async def _run(self, download: Download) -> None:
@@ -215,6 +220,7 @@ class Downloads:
         else:
             assert session is not None
             have = registry.uploads.size(repo, session)
+            download.kept = have  # a failure of this attempt cuts the file back to here
         source = download.source
         try:
             async with source.upstream.blob(source.repo, str(download.digest), have) as answer:
@@ -394,16 +400,65 @@ async def _follow(
                 sent += len(chunk)
                 yield chunk
                 continue
-            finished = download.task is not None and download.task.done()
-            if finished:
-                if download.error is not None:
-                    raise UpstreamError(f"blob {download.digest}: {download.error}")
-                if not handle.read(1):  # done and still nothing: the file is not what we follow
-                    raise UpstreamError(f"blob {download.digest}: stored file ended early")
+            await _more(download, handle.fileno(), sent)
+
+
+async def _follow_regions(download: Download, upload: Path, size: int) -> BlobParts:
+    """The same bytes for a connection that sends file regions by zero copy: what the file
+    holds so far is one region, sent from the file by the kernel (no read back, no copy in
+    Python); a piece received but not yet written (the reader caught up with the writer) is
+    sent from memory. The file's size counts only what its writes completed.
+
+    A failed attempt cuts the session file back to where it started (its writer's cancel),
+    and the retry writes those bytes again: a region handed out before the cut may find the
+    file ending early, and worse, pages sendfile already queued on the socket are sent as
+    the cut left them (zeros). So only what no failure can take back is sent as a region:
+    the attempt's start (``Download.kept``), all of a staged file (never cut back), all of a
+    finished download. The rest is read (copied) as ``_follow`` reads it."""
+    sent = 0
+    blocks = BlockPool(CHUNK, _READ_BLOCKS)
+    with _open(download, upload) as handle:
+        descriptor = handle.fileno()
+        while sent < size:
+            held = min(os.fstat(descriptor).st_size, size)
+            kept = held if _settled(download) else min(held, download.kept)
+            if kept > sent:
+                yield FileRegion(descriptor, sent, kept - sent)
+                sent = kept
                 continue
-            moved = download.moved
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(moved.wait(), _POLL)
+            piece = _in_memory(download, sent, size - sent)
+            if piece is None and held > sent:
+                piece = _read_at(handle, sent, blocks.take(), held - sent)
+            if piece:
+                sent += len(piece)
+                yield piece
+                continue
+            await _more(download, descriptor, sent)
+
+
+def _settled(download: Download) -> bool:
+    """Whether no failure can cut the download's file back any more."""
+    if download.staged is not None:  # appended to only; a failure removes it whole
+        return True
+    return download.task is not None and download.task.done() and download.error is None
+
+
+async def _more(download: Download, descriptor: int, at: int) -> None:
+    """Wait for more bytes of the download than the file's first ``at`` (or a look at the
+    file, at least every _POLL s); the download's failure, or a file that ended early, as an
+    UpstreamError."""
+    finished = download.task is not None and download.task.done()
+    if finished:
+        if download.error is not None:
+            raise UpstreamError(f"blob {download.digest}: {download.error}")
+        # done and still nothing past ``at``: the file is not what we follow (a positioned
+        # read: region sends move no file position)
+        if not os.pread(descriptor, 1, at):
+            raise UpstreamError(f"blob {download.digest}: stored file ended early")
+        return
+    moved = download.moved
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(moved.wait(), _POLL)
 
 
 def _read_at(handle: io.FileIO, at: int, block: bytearray, most: int) -> memoryview:
