@@ -80,22 +80,33 @@ def sign(key: bytes, body: bytes) -> str:
 
 # The events most recently encoded in binary mode, by (id, source): each HTTP sink delivers
 # the same event, and encoding it (the CloudEvents SDK's validation, JSON of the data) cost
-# more CPU than sending it, so it is done once for all sinks (and a retry).
-ENCODED_KEPT = 4096
+# more CPU than sending it, so it is done once for all sinks (and a retry). Bounded by the
+# bytes of the bodies kept (a body embeds its manifest, up to 4 MiB), least recently used out.
+ENCODED_BYTES = 16 * 1024 * 1024
 _encoded: OrderedDict[tuple[str, str], tuple[bytes, dict[str, str]]] = OrderedDict()
+_encoded_bytes = 0
 
 
 def binary_message(event: Stored, source: str) -> tuple[bytes, dict[str, str]]:
     """The event in CloudEvents' binary mode: (body, its ``ce-*`` and content type headers),
-    encoded once while it is among the last ``ENCODED_KEPT`` (do not change the headers)."""
-    found = _encoded.get((event.id, source))
-    if found is None:
-        from cloudevents.core.bindings.http import to_binary_event
+    encoded once while it is among the last used ``ENCODED_BYTES`` of bodies (do not change
+    the headers)."""
+    global _encoded_bytes
+    key = (event.id, source)
+    found = _encoded.get(key)
+    if found is not None:
+        _encoded.move_to_end(key)
+        return found
+    from cloudevents.core.bindings.http import to_binary_event
 
-        message = to_binary_event(cloud_event(event, source))
-        found = _encoded[event.id, source] = (message.body, dict(message.headers))
-        if len(_encoded) > ENCODED_KEPT:
-            _encoded.popitem(last=False)
+    message = to_binary_event(cloud_event(event, source))
+    found = (message.body, dict(message.headers))
+    if len(message.body) <= ENCODED_BYTES:
+        _encoded[key] = found
+        _encoded_bytes += len(message.body)
+        while _encoded_bytes > ENCODED_BYTES:
+            _, (body, _) = _encoded.popitem(last=False)
+            _encoded_bytes -= len(body)
     return found
 
 

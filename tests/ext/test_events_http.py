@@ -295,3 +295,28 @@ def test_an_event_is_encoded_once_for_every_http_sink_and_retry(
     assert encoded == [event.id]
     got = [(each.id, each.type, each.body) for receiver in receivers for each in receiver.received]
     assert got == [(event.id, event.type, b'{"name": "a/b"}')] * 4
+
+
+def test_the_encoded_events_kept_are_bounded_by_bytes_least_recently_used_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ocireg.ext.events import sinks
+    from ocireg.ext.events.store import Stored
+
+    def event(size: int) -> Stored:
+        data = '{"manifest": "' + "x" * size + '"}'
+        return Stored(str(uuid.uuid4()), "a/b", UPDATED, "2026-01-01T00:00:00Z", data)
+
+    monkeypatch.setattr(sinks, "_encoded", type(sinks._encoded)())
+    monkeypatch.setattr(sinks, "_encoded_bytes", 0)
+    monkeypatch.setattr(sinks, "ENCODED_BYTES", 25_000)
+    first, second, third, huge = event(10_000), event(10_000), event(10_000), event(30_000)
+    for each in (first, second):
+        sinks.binary_message(each, "zotregistry.dev")
+    sinks.binary_message(first, "zotregistry.dev")  # used again: the second is the oldest now
+    sinks.binary_message(third, "zotregistry.dev")
+    sinks.binary_message(huge, "zotregistry.dev")  # above the bound: not kept at all
+    kept = [event_id for event_id, _ in sinks._encoded]
+    assert kept == [first.id, third.id]
+    assert sinks._encoded_bytes == sum(len(body) for body, _ in sinks._encoded.values())
+    assert sinks._encoded_bytes <= 25_000
