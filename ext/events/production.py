@@ -87,7 +87,7 @@ class Producer:
         # looks (not by the loop's settling, which ``_guard`` alone keeps short).
         self._writing = threading.Lock()
         self._writer: GroupWriter[tuple[Change, Written], Settle | None] = GroupWriter(
-            self._write_group, "events-intents"
+            self._write_group, "events-intents", abandon=_not_committed, size=_size
         )
 
     def emit(self, kind: str, repo: str, data: dict[str, Any]) -> None:
@@ -170,15 +170,30 @@ class Producer:
                     [events for _, events in group], self.owner(), confirmed
                 )
                 kept: list[int] = []
-            except Exception:  # the changes go on, their events lost, loudly
-                for change, _ in group:
-                    log.exception("events: could not queue the %s of %s", change.kind, change.repo)
-                written, kept = [[] for _ in group], confirmed  # confirmed next time
+            except Exception:  # one bad change, or a lock held too long: each on its own
+                log.exception("events: could not queue a group of %d change(s)", len(group))
+                written = [self._write_alone(change, events) for change, events in group]
+                kept = confirmed
             with self._guard:
                 self._being_confirmed.difference_update(confirmed)
                 self._unconfirmed[:0] = kept
                 self._in_flight.update(seq for seqs in written for seq in seqs)
+        if kept:  # not left for settle_stale's next round: tried again now, on their own
+            self._confirm_waiting()
         return [self._settling(seqs) for seqs in written]
+
+    def _write_alone(self, change: Change, events: Written) -> list[int]:
+        """The intents of one change of a group that failed; none when this fails too (the
+        change goes on, its events lost, loudly)."""
+        try:
+            return self.outbox.intend(events, self.owner())
+        except Exception as exc:
+            log.error("events: could not queue the %s of %s: %s", change.kind, change.repo, exc)
+            return []
+
+    def close(self) -> None:
+        """End the group writer's thread (what is queued is written first)."""
+        self._writer.close()
 
     def _settle(self, seqs: list[int], committed: bool) -> None:
         if committed:
@@ -291,6 +306,16 @@ class Producer:
                 "vulnerabilities": summary,
             },
         )
+
+
+def _not_committed(settle: Settle | None) -> None:
+    """A push written by the group writer whose request went before its commit."""
+    if settle is not None:
+        settle(False)
+
+
+def _size(item: tuple[Change, Written]) -> int:
+    return sum(len(event.data) for event, _, _ in item[1])
 
 
 def _events_of(change: Change) -> list[tuple[str, str, dict[str, Any]]]:
