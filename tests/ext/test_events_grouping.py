@@ -371,6 +371,16 @@ def test_a_plain_journal_that_raises_settles_the_grouped_write(tmp_path: Path) -
     sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
     producer = Producer(outbox, sinks, "zotregistry", Storage())  # type: ignore[arg-type]
     plain_calls: list[Change] = []
+    written = threading.Event()
+    intend_groups = outbox.intend_groups
+
+    def noted(groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
+        try:
+            return intend_groups(groups, owner, confirmed)
+        finally:
+            written.set()
+
+    outbox.intend_groups = noted  # type: ignore[method-assign]
 
     def plain(change: Change) -> None:
         plain_calls.append(change)
@@ -384,6 +394,7 @@ def test_a_plain_journal_that_raises_settles_the_grouped_write(tmp_path: Path) -
     async def push() -> None:
         with pytest.raises(RuntimeError):
             await intend_off_loop([producer, plain, Raising()], change)  # type: ignore[list-item]
+        await _until(written)
         for _ in range(500):
             if not producer._in_flight and outbox.intents() == []:
                 return
