@@ -407,3 +407,37 @@ def test_a_plain_journal_that_raises_settles_the_grouped_write(tmp_path: Path) -
     finally:
         producer.close()
         outbox.close()
+
+
+def test_a_grouped_push_has_its_event_json_made_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from ocireg.ext.events import production
+
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
+    threads: list[str] = []
+
+    class Recording:
+        @staticmethod
+        def dumps(document: Any) -> str:
+            threads.append(threading.current_thread().name)
+            return json.dumps(document)
+
+    monkeypatch.setattr(production, "json", Recording)
+    manifest = b'{"schemaVersion": 2}'
+    change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0", "t1"), manifest)
+
+    async def push() -> Any:
+        return await intend_off_loop([producer], change)
+
+    try:
+        assert asyncio.run(push()) is not None
+        assert threads == ["events-intents", "events-intents"]  # one event per tag
+        assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 2
+    finally:
+        producer.close()
+        outbox.close()
