@@ -98,10 +98,17 @@ class Producer:
         event, sinks = self._event(kind, repo, data)
         if not sinks:
             return
+        try:  # from the event loop (a lint refusal), written in a thread: not awaited, since
+            # nothing waits for it, and the outbox's lock may be held by a group of intents
+            asyncio.get_running_loop().run_in_executor(None, self._record, event, sinks)
+        except RuntimeError:  # outside the loop (a scan's thread), or its executor is shut
+            self._record(event, sinks)
+
+    def _record(self, event: Stored, sinks: list[str]) -> None:
         try:
             self.outbox.record(event, sinks)
         except Exception:  # the refusal or scan stands; say loudly that its event is lost
-            log.exception("events: could not queue %s for %s", event.type, repo)
+            log.exception("events: could not queue %s for %s", event.type, event.repo)
 
     def _event(self, kind: str, repo: str, data: dict[str, Any]) -> tuple[Stored, list[str]]:
         event, sinks, document = self._draft(kind, repo, data)

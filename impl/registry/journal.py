@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -160,6 +160,22 @@ def journaled(journals: Sequence[Journal], change: Change) -> Iterator[None]:
     except BaseException:
         if settle is not None:
             settle(False)
+        raise
+    if settle is not None:
+        settle(True)
+
+
+@asynccontextmanager
+async def journaled_off_loop(journals: Sequence[Journal], change: Change) -> AsyncIterator[None]:
+    """``journaled`` for a commit made from the event loop: the journals write off the loop
+    (``intend_off_loop``: a journal's lock may be held for a while, by a group of pushes'
+    records), and a commit that raised is settled in a thread (settling may read storage)."""
+    settle = await intend_off_loop(journals, change)
+    try:
+        yield
+    except BaseException:
+        if settle is not None:
+            asyncio.get_running_loop().run_in_executor(None, settle, False)
         raise
     if settle is not None:
         settle(True)
