@@ -31,55 +31,127 @@ Result = TypeVar("Result")
 Outcome = tuple["asyncio.Future[Result]", "Result | None", "BaseException | None"]
 
 _WAKE = object()  # asks for a ``write`` even with nothing queued (see ``wake``)
+_STOP = object()  # ends the thread (see ``close``)
+
+# A group is at most this many items, and stops growing at this many bytes (``size``): the
+# outbox's lock is held for the group's whole transaction, and calls still made on the event
+# loop (a repository's creation, a manifest's deletion, a lint refusal's event) wait for it.
+GROUP_ITEMS = 64
+GROUP_BYTES = 512 * 1024
 
 
 class GroupWriter(Generic[Item, Result]):
-    """Calls ``write(items)`` in a thread of its own with every item submitted while it was
-    busy; ``write`` returns one result per item, in order (it handles its own failures: an
-    exception it raises fails every item of that group)."""
+    """Calls ``write(items)`` in a thread of its own with the items submitted while it was
+    busy (at most ``GROUP_ITEMS``, up to about ``GROUP_BYTES`` of ``size``); ``write`` returns
+    one result per item, in order (it handles its own failures: an exception it raises fails
+    every item of that group). A result whose request went (its future cancelled, its loop
+    closed) is given to ``abandon``, in a thread, so that what it holds is let go."""
 
-    def __init__(self, write: Callable[[list[Item]], list[Result]], name: str) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[Item]], list[Result]],
+        name: str,
+        abandon: Callable[[Result], None] | None = None,
+        size: Callable[[Item], int] | None = None,
+    ) -> None:
         self._write = write
         self._name = name
+        self._abandon = abandon
+        self._size = size
         self._pid = -1
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        # taken to start the thread and to put on its queue: an item is never put on the
+        # queue of a thread that has ended (see ``_serve``)
         self._start_guard = threading.Lock()
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
         """Queue ``item``; the future (of the running loop) is done once it is written."""
         future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._running().put((item, future))
+        self._put((item, future))
         return future
 
     def wake(self) -> None:
         """Have ``write`` called soon with no item (for work it picks up itself, such as
         confirmations waiting), after any items queued meanwhile; from any thread."""
-        self._running().put(_WAKE)
+        self._put(_WAKE)
 
-    def _running(self) -> queue.SimpleQueue[object]:
-        if self._pid != os.getpid():
-            with self._start_guard:
-                if self._pid != os.getpid():  # a fresh queue: a forked parent's is not ours
-                    self._queue = queue.SimpleQueue()
-                    thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
-                    thread.start()
-                    self._pid = os.getpid()
-        return self._queue
+    def close(self, timeout: float = 10) -> None:
+        """End the thread once what is queued is written (a later submit starts another)."""
+        with self._start_guard:
+            thread, self._thread = self._thread, None
+            if thread is None or self._pid != os.getpid():
+                return
+            self._queue.put(_STOP)
+            self._pid = -1
+        thread.join(timeout)
 
-    def _serve(self) -> None:
-        own = self._queue
+    def _put(self, entry: object) -> None:
+        with self._start_guard:
+            if self._pid != os.getpid():  # a fresh queue: a forked parent's is not ours
+                self._queue = queue.SimpleQueue()
+                self._thread = threading.Thread(
+                    target=self._serve, args=(self._queue,), name=self._name, daemon=True
+                )
+                self._thread.start()
+                self._pid = os.getpid()
+            self._queue.put(entry)
+
+    def _serve(self, own: queue.SimpleQueue[object]) -> None:
+        pending: list[object] = []  # taken from the queue, beyond the last group's bounds
+        taken: list[object] = []
+        stopping = False
+        try:
+            while not (stopping and not pending):
+                taken = self._group(own, pending)
+                stopping = stopping or any(entry is _STOP for entry in taken)
+                waiting = [entry for entry in taken if isinstance(entry, tuple)]
+                if waiting:
+                    self._run(waiting)
+                if any(entry is _WAKE for entry in taken):  # woken as well: a call of its own
+                    self._run([])
+        except BaseException as exc:  # never a silent death: every later push would wait
+            log.exception("%s: the writer thread failed; the next write starts another", self._name)
+            self._fail_all(own, taken + pending, exc)  # (a done future is left)
+
+    def _group(self, own: queue.SimpleQueue[object], pending: list[object]) -> list[object]:
+        """The next group: the oldest of what was taken before (``pending``) and what is
+        queued now, within the bounds; the rest stays in ``pending`` for the next."""
+        if not pending:
+            pending.append(own.get())
         while True:
-            taken = [own.get()]
-            while True:
-                try:
-                    taken.append(own.get_nowait())
-                except queue.Empty:
-                    break
-            waiting = [entry for entry in taken if entry is not _WAKE]
-            if waiting:
-                self._run(waiting)  # type: ignore[arg-type]
-            if len(waiting) < len(taken):  # woken as well: a call of its own, after
-                self._run([])
+            try:
+                pending.append(own.get_nowait())
+            except queue.Empty:
+                break
+        count, bytes_taken = 0, 0
+        while count < len(pending) and count < GROUP_ITEMS and bytes_taken < GROUP_BYTES:
+            bytes_taken += self._bytes(pending[count])
+            count += 1
+        taken = pending[:count]
+        del pending[:count]
+        return taken
+
+    def _bytes(self, entry: object) -> int:
+        if self._size is None or not isinstance(entry, tuple):
+            return 0
+        return self._size(entry[0])
+
+    def _fail_all(
+        self, own: queue.SimpleQueue[object], pending: list[object], exc: BaseException
+    ) -> None:
+        """Fail what this ended thread took or had queued; a later ``_put`` starts another."""
+        with self._start_guard:
+            if self._queue is own:
+                self._pid, self._thread = -1, None
+        left = list(pending)
+        while True:
+            try:
+                left.append(own.get_nowait())
+            except queue.Empty:
+                break
+        waiting = [entry for entry in left if isinstance(entry, tuple)]
+        self._hand_back([(future, None, exc) for _, future in waiting])
 
     def _run(self, waiting: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         outcomes: list[Outcome[Result]]
@@ -88,24 +160,55 @@ class GroupWriter(Generic[Item, Result]):
             outcomes = [
                 (future, result, None) for (_, future), result in zip(waiting, results, strict=True)
             ]
-        except BaseException as exc:  # every item of the group fails with it
+        except Exception as exc:  # every item of the group fails with it
             log.exception("%s: a group write failed", self._name)
             outcomes = [(future, None, exc) for _, future in waiting]
+        self._hand_back(outcomes)
+
+    def _hand_back(self, outcomes: list[Outcome[Result]]) -> None:
         by_loop: dict[asyncio.AbstractEventLoop, list[Outcome[Result]]] = {}
         for outcome in outcomes:
             by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
         for loop, done in by_loop.items():
             try:
-                loop.call_soon_threadsafe(_resolve, done)
+                loop.call_soon_threadsafe(self._resolve, done)
             except RuntimeError:  # that loop has closed: its requests are gone
+                self._let_go(done, None)
+
+    def _resolve(self, done: list[Outcome[Result]]) -> None:
+        gone: list[Outcome[Result]] = []
+        for outcome in done:
+            future, result, error = outcome
+            if future.cancelled():
+                gone.append(outcome)
+            elif future.done():  # already resolved (by the group of a thread that then failed)
                 continue
+            elif error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)  # type: ignore[arg-type]
+        if gone:
+            self._let_go(gone, asyncio.get_running_loop())
 
+    def _let_go(self, gone: list[Outcome[Result]], loop: asyncio.AbstractEventLoop | None) -> None:
+        """Give the results of requests that went to ``abandon``: in the loop's executor, or,
+        with no loop to use, in the calling thread (the writer's)."""
+        abandon = self._abandon
+        results = [result for _, result, error in gone if error is None and result is not None]
+        if abandon is None or not results:
+            return
 
-def _resolve(done: list[Outcome[Result]]) -> None:
-    for future, result, error in done:
-        if future.cancelled():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)  # type: ignore[arg-type]
+        def abandon_all() -> None:
+            for result in results:
+                try:
+                    abandon(result)
+                except Exception:
+                    log.exception("%s: could not let go of an abandoned write", self._name)
+
+        if loop is not None:
+            try:
+                loop.run_in_executor(None, abandon_all)
+                return
+            except RuntimeError:  # the executor is shut (stopping)
+                pass
+        abandon_all()

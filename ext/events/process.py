@@ -146,9 +146,7 @@ def deliver(start: dict[str, Any], closed: threading.Event) -> None:
         return
     settings = EventsSettings.model_validate(start["settings"])
     outbox = Outbox(Path(start["outbox"]))
-    # the outbox is used from the delivery loop itself (no thread hop per statement): at the
-    # delivery thread's priority, on a loop that serves nothing else
-    sender = Sender(outbox, targets(settings.sinks), settings.source, inline=True)
+    sender = Sender(outbox, targets(settings.sinks), settings.source)
     try:
         asyncio.run(sender.forget_unconfigured())
         pace: Pace | None = Pace.IDLE

@@ -26,6 +26,7 @@ import logging
 import os
 import threading
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,8 @@ log = logging.getLogger("ocireg.events")
 
 # each event of a change with the sinks that want it and what storage shows once it happened
 Written = list[tuple[Stored, list[str], str]]
+# the same before the events' JSON data is made: each with the document to encode
+Drafts = list[tuple[Stored, list[str], str, dict[str, Any]]]
 
 CONFIRM_DELAY = 0.05  # seconds a confirmation waits to go with the next push's intent
 
@@ -86,8 +89,8 @@ class Producer:
         # Held by the group writer while it writes intents, and by settle_stale while it
         # looks (not by the loop's settling, which ``_guard`` alone keeps short).
         self._writing = threading.Lock()
-        self._writer: GroupWriter[tuple[Change, Written], Settle | None] = GroupWriter(
-            self._write_group, "events-intents"
+        self._writer: GroupWriter[tuple[Change, Drafts], Settle | None] = GroupWriter(
+            self._write_group, "events-intents", abandon=_not_committed, size=_size
         )
 
     def emit(self, kind: str, repo: str, data: dict[str, Any]) -> None:
@@ -95,20 +98,35 @@ class Producer:
         event, sinks = self._event(kind, repo, data)
         if not sinks:
             return
+        try:  # from the event loop (a lint refusal), written in a thread: not awaited, since
+            # nothing waits for it, and the outbox's lock may be held by a group of intents
+            asyncio.get_running_loop().run_in_executor(None, self._record, event, sinks)
+        except RuntimeError:  # outside the loop (a scan's thread), or its executor is shut
+            self._record(event, sinks)
+
+    def _record(self, event: Stored, sinks: list[str]) -> None:
         try:
             self.outbox.record(event, sinks)
         except Exception:  # the refusal or scan stands; say loudly that its event is lost
-            log.exception("events: could not queue %s for %s", event.type, repo)
+            log.exception("events: could not queue %s for %s", event.type, event.repo)
 
     def _event(self, kind: str, repo: str, data: dict[str, Any]) -> tuple[Stored, list[str]]:
+        event, sinks, document = self._draft(kind, repo, data)
+        return replace(event, data=json.dumps(document)), sinks
+
+    def _draft(
+        self, kind: str, repo: str, data: dict[str, Any]
+    ) -> tuple[Stored, list[str], dict[str, Any]]:
+        """An event without its JSON data yet (``data``: empty), and the document to encode:
+        the request's facts are read here, the encoding may be done elsewhere."""
         type = f"{self.prefix}.{kind}"
         sinks = wanting(self.targets, type, repo)
         if not sinks:
-            return Stored("", repo, type, "", ""), []
+            return Stored("", repo, type, "", ""), [], {}
         actor, request = _request_facts()
         document = {**data, "actor": actor, "request": request}
         stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        return Stored(str(uuid.uuid4()), repo, type, stamp, json.dumps(document)), sinks
+        return Stored(str(uuid.uuid4()), repo, type, stamp, ""), sinks, document
 
     def owner(self) -> str:
         pid = os.getpid()
@@ -141,13 +159,16 @@ class Producer:
         """``journal`` for a change committed from the event loop: the events are made here
         (the request's facts are the loop's), and written by the group writer together with
         those of the other pushes waiting meanwhile, in one transaction."""
-        return self._writer.submit((change, self._events(change)))
+        return self._writer.submit((change, self._drafts(change)))
 
     def _events(self, change: Change) -> Written:
+        return _encoded(self._drafts(change))
+
+    def _drafts(self, change: Change) -> Drafts:
         return [
-            (event, sinks, check(change.kind, reference, change.digest))
+            (event, sinks, check(change.kind, reference, change.digest), document)
             for kind, reference, data in _events_of(change)
-            for event, sinks in [self._event(kind, change.repo, data)]
+            for event, sinks, document in [self._draft(kind, change.repo, data)]
         ]
 
     def _settling(self, seqs: list[int]) -> Settle | None:
@@ -155,12 +176,14 @@ class Producer:
             return None
         return lambda committed: self._settle(seqs, committed)
 
-    def _write_group(self, group: list[tuple[Change, Written]]) -> list[Settle | None]:
-        """The group writer's work: the events of ``group`` with their intents, and the
-        confirmations waiting, in one transaction; with no change, the confirmations alone."""
-        if not group:
+    def _write_group(self, drafted: list[tuple[Change, Drafts]]) -> list[Settle | None]:
+        """The group writer's work: the events of ``drafted`` with their intents, and the
+        confirmations waiting, in one transaction; with no change, the confirmations alone.
+        The events' JSON is made here, not on the event loop (a manifest is up to 4 MiB)."""
+        if not drafted:
             self._confirm_waiting()
             return []
+        group = [(change, _encoded(drafts)) for change, drafts in drafted]
         with self._writing:  # written and known as in flight in one step (see settle_stale)
             with self._guard:
                 confirmed, self._unconfirmed = self._unconfirmed, []
@@ -170,15 +193,30 @@ class Producer:
                     [events for _, events in group], self.owner(), confirmed
                 )
                 kept: list[int] = []
-            except Exception:  # the changes go on, their events lost, loudly
-                for change, _ in group:
-                    log.exception("events: could not queue the %s of %s", change.kind, change.repo)
-                written, kept = [[] for _ in group], confirmed  # confirmed next time
+            except Exception:  # one bad change, or a lock held too long: each on its own
+                log.exception("events: could not queue a group of %d change(s)", len(group))
+                written = [self._write_alone(change, events) for change, events in group]
+                kept = confirmed
             with self._guard:
                 self._being_confirmed.difference_update(confirmed)
                 self._unconfirmed[:0] = kept
                 self._in_flight.update(seq for seqs in written for seq in seqs)
+        if kept:  # not left for settle_stale's next round: tried again now, on their own
+            self._confirm_waiting()
         return [self._settling(seqs) for seqs in written]
+
+    def _write_alone(self, change: Change, events: Written) -> list[int]:
+        """The intents of one change of a group that failed; none when this fails too (the
+        change goes on, its events lost, loudly)."""
+        try:
+            return self.outbox.intend(events, self.owner())
+        except Exception as exc:
+            log.error("events: could not queue the %s of %s: %s", change.kind, change.repo, exc)
+            return []
+
+    def close(self) -> None:
+        """End the group writer's thread (what is queued is written first)."""
+        self._writer.close()
 
     def _settle(self, seqs: list[int], committed: bool) -> None:
         if committed:
@@ -291,6 +329,24 @@ class Producer:
                 "vulnerabilities": summary,
             },
         )
+
+
+def _not_committed(settle: Settle | None) -> None:
+    """A push written by the group writer whose request went before its commit."""
+    if settle is not None:
+        settle(False)
+
+
+def _size(item: tuple[Change, Drafts]) -> int:
+    """About the bytes of a change's events (each embeds the manifest)."""
+    return len(item[1]) * (len(item[0].manifest) + 1024)
+
+
+def _encoded(drafts: Drafts) -> Written:
+    return [
+        (replace(event, data=json.dumps(document)) if sinks else event, sinks, change)
+        for event, sinks, change, document in drafts
+    ]
 
 
 def _events_of(change: Change) -> list[tuple[str, str, dict[str, Any]]]:

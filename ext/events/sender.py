@@ -25,8 +25,6 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 import anyio.to_thread
 
@@ -38,8 +36,6 @@ from .sinkset import Target
 from .store import Due, Outbox
 
 log = logging.getLogger("ocireg.events")
-
-Result = TypeVar("Result")
 
 ROUND_SECONDS = 0.2
 BUDGET_SECONDS = 5.0
@@ -56,16 +52,10 @@ def backoff(attempts: int) -> float:
 
 
 class Sender:
-    def __init__(
-        self, outbox: Outbox, targets: list[Target], source: str, inline: bool = False
-    ) -> None:
-        """``inline``: make the outbox's reads and writes on the delivering loop itself, not
-        in a worker thread each: for a loop that serves nothing else (the sender process's),
-        where a hop to a thread and back per statement cost more CPU than the statement."""
+    def __init__(self, outbox: Outbox, targets: list[Target], source: str) -> None:
         self.outbox = outbox
         self.targets = targets
         self.source = source
-        self.inline = inline
         self._deliveries: dict[str, Delivery] = {}
         self._counted: dict[str, tuple[int, int]] = {}  # sink: (queued, last seq) at a count
 
@@ -82,14 +72,9 @@ class Sender:
         )
         scheduler.at_stop(self.close)
 
-    async def _call(self, work: Callable[..., Result], *args: Any) -> Result:
-        if self.inline:
-            return work(*args)
-        return await anyio.to_thread.run_sync(work, *args)
-
     async def forget_unconfigured(self) -> int:
         keys = [target.key for target in self.targets]
-        gone = await self._call(self.outbox.forget_sinks_except, keys)
+        gone = await anyio.to_thread.run_sync(self.outbox.forget_sinks_except, keys)
         if gone:
             log_event(
                 log,
@@ -132,7 +117,7 @@ class Sender:
     ) -> int:
         """Deliver ``target``'s due events until ``deadline``, or until ``stop`` is set (each
         repository's run then ends after the delivery it is in)."""
-        dropped = await self._call(self._trim, target)
+        dropped = await anyio.to_thread.run_sync(self._trim, target)
         if dropped:
             log_event(
                 log,
@@ -144,7 +129,9 @@ class Sender:
             )
         sent = 0
         while time.monotonic() < deadline and not (stop is not None and stop.is_set()):
-            runs = await self._call(self.outbox.due, target.key, time.time(), PARALLEL, RUN)
+            runs = await anyio.to_thread.run_sync(
+                self.outbox.due, target.key, time.time(), PARALLEL, RUN
+            )
             if not runs:
                 break
             delivered = await self._deliver(target, runs, stop)
@@ -175,8 +162,8 @@ class Sender:
             (failed.seq, time.time() + backoff(failed.attempts), error)
             for failed, error in (failure for _, failure in outcomes if failure is not None)
         ]
-        await self._call(self.outbox.delivered, target.key, ok)
-        await self._call(self.outbox.failed, target.key, failures)
+        await anyio.to_thread.run_sync(self.outbox.delivered, target.key, ok)
+        await anyio.to_thread.run_sync(self.outbox.failed, target.key, failures)
         if failures:
             log_event(log, logging.WARNING, "events delivery failed", sink=target.key,
                       failed=len(failures), error=failures[0][2])  # fmt: skip

@@ -78,33 +78,60 @@ def sign(key: bytes, body: bytes) -> str:
     return "sha256=" + hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
-# The events most recently encoded in binary mode, by (id, source): each HTTP sink delivers
-# the same event, and encoding it (the CloudEvents SDK's validation, JSON of the data) cost
-# more CPU than sending it, so it is done once for all sinks (and a retry).
-ENCODED_KEPT = 4096
-_encoded: OrderedDict[tuple[str, str], tuple[bytes, dict[str, str]]] = OrderedDict()
+# Each HTTP sink delivers the same event, and encoding it in binary mode (the CloudEvents SDK's
+# validation, JSON of the data) cost more CPU than sending it, so it is done once for all of a
+# process's HTTP sinks: kept until each has taken it, within ``ENCODED_BYTES`` of bodies (a body
+# embeds its manifest, up to 4 MiB), least recently used out. With one HTTP sink nothing is kept
+# (it would help only a retry).
+ENCODED_BYTES = 16 * 1024 * 1024
+
+Message = tuple[bytes, dict[str, str]]  # body, its ``ce-*`` and content type headers
 
 
-def binary_message(event: Stored, source: str) -> tuple[bytes, dict[str, str]]:
-    """The event in CloudEvents' binary mode: (body, its ``ce-*`` and content type headers),
-    encoded once while it is among the last ``ENCODED_KEPT`` (do not change the headers)."""
-    found = _encoded.get((event.id, source))
-    if found is None:
-        from cloudevents.core.bindings.http import to_binary_event
+class Encoded:
+    def __init__(self) -> None:
+        # (id, source): the message and which sinks (their deliveries) have taken it
+        self.kept: OrderedDict[tuple[str, str], tuple[Message, set[int]]] = OrderedDict()
+        self.bytes = 0
+        self.sharing = 0  # the HTTP deliveries open in this process
 
-        message = to_binary_event(cloud_event(event, source))
-        found = _encoded[event.id, source] = (message.body, dict(message.headers))
-        if len(_encoded) > ENCODED_KEPT:
-            _encoded.popitem(last=False)
-    return found
+    def message(self, event: Stored, source: str, taker: object) -> Message:
+        """The event in binary mode for ``taker`` (do not change the headers)."""
+        key = (event.id, source)
+        found = self.kept.get(key)
+        if found is None:
+            from cloudevents.core.bindings.http import to_binary_event
+
+            encoded = to_binary_event(cloud_event(event, source))
+            found = ((encoded.body, dict(encoded.headers)), set())
+            if self.sharing > 1 and len(encoded.body) <= ENCODED_BYTES:
+                self._keep(key, found)
+        message, takers = found
+        takers.add(id(taker))
+        if key in self.kept:
+            if len(takers) >= self.sharing:  # every sink has it: a retry encodes it again
+                del self.kept[key]
+                self.bytes -= len(message[0])
+            else:
+                self.kept.move_to_end(key)
+        return message
+
+    def _keep(self, key: tuple[str, str], found: tuple[Message, set[int]]) -> None:
+        self.kept[key] = found
+        self.bytes += len(found[0][0])
+        while self.bytes > ENCODED_BYTES:
+            _, ((body, _), _) = self.kept.popitem(last=False)
+            self.bytes -= len(body)
 
 
-def _binary(
-    event: Stored, source: str, sink: Sink, key: bytes | None
-) -> tuple[bytes, dict[str, str]]:
-    """The event in CloudEvents' binary mode: (body, headers), signed when ``key`` is given."""
-    body, encoded = binary_message(event, source)
-    headers = dict(encoded)
+encoded = Encoded()
+
+
+def _binary(event: Stored, delivery: HttpDelivery | WebhookDelivery) -> Message:
+    """The event in CloudEvents' binary mode: (body, headers), signed when the sink signs."""
+    body, headers = encoded.message(event, delivery.source, delivery)
+    headers = dict(headers)
+    sink, key = delivery.sink, delivery.key
     if key is not None and sink.signature is not None:
         headers[sink.signature.header] = sign(key, body)
     return body, headers
@@ -116,6 +143,8 @@ class WebhookDelivery:
     def __init__(self, sink: Sink, source: str) -> None:
         from .webhook import Webhook
 
+        encoded.sharing += 1
+        self.shares = True
         self.sink = sink
         self.source = source
         self.key = signing_key(sink)
@@ -131,7 +160,7 @@ class WebhookDelivery:
     async def send(self, event: Stored) -> None:
         from .webhook import ResponseError
 
-        body, headers = _binary(event, self.source, self.sink, self.key)
+        body, headers = _binary(event, self)
         try:
             async with asyncio.timeout(self.sink.timeout):
                 status = await self.webhook.post(body, headers)
@@ -143,6 +172,8 @@ class WebhookDelivery:
             raise DeliveryError(f"HTTP {status}")
 
     async def close(self) -> None:
+        encoded.sharing -= self.shares
+        self.shares = False
         await self.webhook.close()
 
 
@@ -152,6 +183,8 @@ class HttpDelivery:
     def __init__(self, sink: Sink, source: str) -> None:
         import httpx
 
+        encoded.sharing += 1
+        self.shares = True
         self.sink = sink
         self.source = source
         self.key = signing_key(sink)
@@ -175,7 +208,7 @@ class HttpDelivery:
     async def send(self, event: Stored) -> None:
         import httpx
 
-        body, headers = _binary(event, self.source, self.sink, self.key)
+        body, headers = _binary(event, self)
         try:
             answer = await self.client.post(self.sink.address, content=body, headers=headers)
         except httpx.HTTPError as exc:
@@ -184,6 +217,8 @@ class HttpDelivery:
             raise DeliveryError(f"HTTP {answer.status_code}")
 
     async def close(self) -> None:
+        encoded.sharing -= self.shares
+        self.shares = False
         await self.client.aclose()
 
 

@@ -125,10 +125,11 @@ class Outbox:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
                     yield self._db
-                except BaseException:
-                    self._db.execute("ROLLBACK")
+                    self._db.execute("COMMIT")
+                except BaseException:  # a failed COMMIT too: never leave the transaction open
+                    if self._db.in_transaction:  # (else the write lock stays held)
+                        self._db.execute("ROLLBACK")
                     raise
-                self._db.execute("COMMIT")
             finally:
                 if durable:
                     self._db.execute("PRAGMA synchronous=NORMAL")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -86,6 +86,32 @@ async def intend_off_loop(journals: Sequence[Journal], change: Change) -> Settle
     if not journals:
         return None
     writes: list[asyncio.Future[Settle | None]] = []
+    try:
+        _start_writes(journals, change, writes)
+    except BaseException:  # a journal raised: what the others started is settled as not made
+        if writes:
+            started = asyncio.gather(*writes, return_exceptions=True)
+            started.add_done_callback(lambda done: _settle_abandoned(done, change))
+        raise
+    written = asyncio.gather(*writes, return_exceptions=True)
+    try:
+        outcomes = await asyncio.shield(written)
+    except asyncio.CancelledError:
+        written.add_done_callback(lambda done: _settle_abandoned(done, change))
+        raise
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if failures:  # the change is not made: what the others wrote is settled as such
+        _settle_abandoned(written, change)
+        raise failures[0]
+    return _settling_all(
+        [outcome for outcome in outcomes if not isinstance(outcome, BaseException)], change
+    )
+
+
+def _start_writes(
+    journals: Sequence[Journal], change: Change, writes: list[asyncio.Future[Settle | None]]
+) -> None:
+    """Start each journal's write of ``change``, adding its future to ``writes`` as it goes."""
     plain: list[Journal] = []
     for journal in journals:
         write_soon = getattr(journal, "write_soon", None)
@@ -102,19 +128,6 @@ async def intend_off_loop(journals: Sequence[Journal], change: Change) -> Settle
             )
         except RuntimeError:  # the executor is shut (stopping): write it here
             writes.append(_done(intend(plain, change)))
-    written = asyncio.gather(*writes, return_exceptions=True)
-    try:
-        outcomes = await asyncio.shield(written)
-    except asyncio.CancelledError:
-        written.add_done_callback(lambda done: _settle_abandoned(done, change))
-        raise
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if failures:  # the change is not made: what the others wrote is settled as such
-        _settle_abandoned(written, change)
-        raise failures[0]
-    return _settling_all(
-        [outcome for outcome in outcomes if not isinstance(outcome, BaseException)], change
-    )
 
 
 def _done(settle: Settle | None) -> asyncio.Future[Settle | None]:
@@ -147,6 +160,22 @@ def journaled(journals: Sequence[Journal], change: Change) -> Iterator[None]:
     except BaseException:
         if settle is not None:
             settle(False)
+        raise
+    if settle is not None:
+        settle(True)
+
+
+@asynccontextmanager
+async def journaled_off_loop(journals: Sequence[Journal], change: Change) -> AsyncIterator[None]:
+    """``journaled`` for a commit made from the event loop: the journals write off the loop
+    (``intend_off_loop``: a journal's lock may be held for a while, by a group of pushes'
+    records), and a commit that raised is settled in a thread (settling may read storage)."""
+    settle = await intend_off_loop(journals, change)
+    try:
+        yield
+    except BaseException:
+        if settle is not None:
+            asyncio.get_running_loop().run_in_executor(None, settle, False)
         raise
     if settle is not None:
         settle(True)

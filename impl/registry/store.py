@@ -21,7 +21,7 @@ from ocireg.registry import layout
 from ocireg.registry.commits import IndexCommits
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
-from ocireg.registry.journal import Change, Journal, intend_off_loop, journaled
+from ocireg.registry.journal import Change, Journal, intend_off_loop, journaled_off_loop
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestbytes import ManifestBytes
 from ocireg.registry.manifestcache import ManifestCache
@@ -242,7 +242,7 @@ class Registry:
                 return
             for limit in self.repository_limits:
                 await anyio.to_thread.run_sync(limit.check)  # it walks storage
-            with journaled(self.journals, Change("created", repo)):
+            async with journaled_off_loop(self.journals, Change("created", repo)):
                 self._lay_out(repo)
         await self._created(repo)
 
@@ -259,7 +259,7 @@ class Registry:
     async def _revived(self, repo: str) -> None:
         """A repository GC had removed came back: the journals are told after the fact (a
         crash in between loses that repository.created; the rare path, kept simple)."""
-        with journaled(self.journals, Change("created", repo)):
+        async with journaled_off_loop(self.journals, Change("created", repo)):
             pass
         await self._created(repo)
 
@@ -605,7 +605,7 @@ class Registry:
                     )
                 edit.remove_digest(stored.digest)
             change = Change("removed", repo, stored.digest, stored.media_type, (reference,))
-            with journaled(self.journals, change):
+            async with journaled_off_loop(self.journals, change):
                 self.indexes.save(repo, edit)
         for removed in self.removal_listeners:
             removed(repo, reference, stored)

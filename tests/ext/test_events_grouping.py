@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from ocireg.ext.events import Sink
-from ocireg.ext.events.grouping import GroupWriter
+from ocireg.ext.events.grouping import GROUP_BYTES, GROUP_ITEMS, GroupWriter
 from ocireg.ext.events.production import Producer
 from ocireg.ext.events.sinkset import targets
 from ocireg.ext.events.store import Outbox
@@ -184,7 +184,9 @@ def test_a_push_cancelled_while_its_group_is_written_has_its_event_dropped(
         outbox.close()
 
 
-def test_a_failed_group_loses_its_events_not_the_confirmations_it_took(tmp_path: Path) -> None:
+def test_a_failed_group_is_written_change_by_change_with_its_confirmations(
+    tmp_path: Path,
+) -> None:
     outbox = Outbox(tmp_path / "meta.db")
     sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
     producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
@@ -205,16 +207,237 @@ def test_a_failed_group_loses_its_events_not_the_confirmations_it_took(tmp_path:
         first = await intend_off_loop([producer], pushed("t0"))
         assert first is not None
         first(True)  # its confirmation waits for the next intent
-        second = await intend_off_loop([producer], pushed("t1"))  # that write fails
-        for _ in range(500):  # the first is confirmed by the confirmer after all
+        second = await intend_off_loop([producer], pushed("t1"))  # its group's write fails
+        assert second is not None  # written again on its own
+        second(True)
+        for _ in range(500):
             if not outbox.intents():
                 break
             await asyncio.sleep(0.01)
-        return second
 
     try:
-        assert asyncio.run(two_pushes()) is None  # the push goes on without its event
+        asyncio.run(two_pushes())
         assert failures == [] and outbox.intents() == []
-        assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1  # t0's
+        assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 2
     finally:
+        producer.close()
+        outbox.close()
+
+
+def test_one_bad_change_of_a_group_loses_only_its_own_event(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
+    intend_groups = outbox.intend_groups
+    sizes: list[int] = []
+
+    def refusing_bad(groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
+        sizes.append(len(groups))
+        if any(event.repo == "bad" for events in groups for event, _, _ in events):
+            raise ValueError("a bad change")
+        return intend_groups(groups, owner, confirmed)
+
+    outbox.intend_groups = refusing_bad  # type: ignore[method-assign]
+
+    async def burst() -> list[Any]:
+        names = ["a/b", "bad", "c/d", "e/f"]
+        changes = [Change("pushed", name, "sha256:" + "a" * 64, "m", ("t",)) for name in names]
+        return await asyncio.gather(*(intend_off_loop([producer], each) for each in changes))
+
+    try:
+        settles = asyncio.run(burst())
+        assert [settle is None for settle in settles] == [False, True, False, False]
+        assert max(sizes) > 1  # they were grouped, then written one by one
+        assert {intent.repo for intent in outbox.intents()} == {"a/b", "c/d", "e/f"}
+    finally:
+        producer.close()
+        outbox.close()
+
+
+def test_a_group_stays_within_its_bounds_of_items_and_bytes() -> None:
+    write = Gated()
+    writer: GroupWriter[int, int] = GroupWriter(write, "test-group", size=lambda item: 100_000)
+
+    async def burst() -> list[int]:
+        first = writer.submit(1)
+        await _until(write.entered)
+        rest = [writer.submit(item) for item in range(2, 302)]
+        write.gate.set()
+        return await asyncio.wait_for(asyncio.gather(first, *rest), 10)
+
+    try:
+        assert asyncio.run(burst()) == [item * 10 for item in range(1, 302)]
+    finally:
+        writer.close()
+    bound = -(-GROUP_BYTES // 100_000)  # the item that crosses the bound goes in its group
+    assert [item for group in write.groups for item in group] == list(range(1, 302))
+    assert max(len(group) for group in write.groups) == bound
+
+
+def test_a_group_writes_at_most_its_number_of_items() -> None:
+    write = Gated()
+    writer: GroupWriter[int, int] = GroupWriter(write, "test-group")
+
+    async def burst() -> None:
+        first = writer.submit(1)
+        await _until(write.entered)
+        rest = [writer.submit(item) for item in range(2, 202)]
+        write.gate.set()
+        await asyncio.wait_for(asyncio.gather(first, *rest), 10)
+
+    try:
+        asyncio.run(burst())
+    finally:
+        writer.close()
+    assert max(len(group) for group in write.groups) == GROUP_ITEMS
+
+
+def test_a_writer_thread_that_dies_fails_its_requests_and_the_next_starts_another() -> None:
+    deaths = [RuntimeError("the thread's loop failed")]
+
+    def size(item: int) -> int:
+        if item < 0 and deaths:
+            raise deaths.pop()
+        return 1
+
+    writer: GroupWriter[int, int] = GroupWriter(
+        lambda items: [i * 10 for i in items], "t", size=size
+    )
+
+    async def die_then_write() -> list[Any]:
+        failed = await asyncio.gather(writer.submit(-1), return_exceptions=True)
+        return [*failed, await asyncio.wait_for(writer.submit(2), 10)]
+
+    try:
+        (failed, later) = asyncio.run(asyncio.wait_for(die_then_write(), 10))
+    finally:
+        writer.close()
+    assert isinstance(failed, RuntimeError) and later == 20
+
+
+def test_close_ends_the_writer_thread_after_what_is_queued() -> None:
+    writer: GroupWriter[int, int] = GroupWriter(lambda items: items, "test-closing")
+
+    async def write() -> int:
+        return await writer.submit(7)
+
+    assert asyncio.run(write()) == 7
+    writer.close()
+    assert not any(thread.name == "test-closing" for thread in threading.enumerate())
+
+
+def test_a_push_whose_loop_closed_while_its_group_was_written_is_settled(
+    tmp_path: Path,
+) -> None:
+    from tests.ext.test_events_settling import Storage
+
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", Storage())  # type: ignore[arg-type]
+    gate, written = threading.Event(), threading.Event()
+    intend_groups = outbox.intend_groups
+
+    def held(groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
+        assert gate.wait(10)
+        try:
+            return intend_groups(groups, owner, confirmed)
+        finally:
+            written.set()
+
+    outbox.intend_groups = held  # type: ignore[method-assign]
+    change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
+
+    async def leave_while_written() -> None:
+        push = asyncio.ensure_future(intend_off_loop([producer], change))
+        await asyncio.sleep(0.05)
+        assert not push.done()
+
+    try:
+        asyncio.run(leave_while_written())  # the loop ends while the group is written
+        gate.set()
+        assert written.wait(10)
+        producer.close()  # after the writer let go of what it wrote
+        assert producer._in_flight == set()
+        assert outbox.intents() == [] and outbox.figures() == {}  # dropped: never committed
+    finally:
+        producer.close()
+        outbox.close()
+
+
+def test_a_plain_journal_that_raises_settles_the_grouped_write(tmp_path: Path) -> None:
+    from tests.ext.test_events_settling import Storage
+
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", Storage())  # type: ignore[arg-type]
+    plain_calls: list[Change] = []
+    written = threading.Event()
+    intend_groups = outbox.intend_groups
+
+    def noted(groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
+        try:
+            return intend_groups(groups, owner, confirmed)
+        finally:
+            written.set()
+
+    outbox.intend_groups = noted  # type: ignore[method-assign]
+
+    def plain(change: Change) -> None:
+        plain_calls.append(change)
+
+    class Raising:
+        def write_soon(self, change: Change) -> Any:
+            raise RuntimeError("cannot start")
+
+    change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
+
+    async def push() -> None:
+        with pytest.raises(RuntimeError):
+            await intend_off_loop([producer, plain, Raising()], change)  # type: ignore[list-item]
+        await _until(written)
+        for _ in range(500):
+            if not producer._in_flight and outbox.intents() == []:
+                return
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(push())
+        assert producer._in_flight == set() and outbox.intents() == []
+        assert outbox.figures() == {}
+    finally:
+        producer.close()
+        outbox.close()
+
+
+def test_a_grouped_push_has_its_event_json_made_off_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from ocireg.ext.events import production
+
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
+    threads: list[str] = []
+
+    class Recording:
+        @staticmethod
+        def dumps(document: Any) -> str:
+            threads.append(threading.current_thread().name)
+            return json.dumps(document)
+
+    monkeypatch.setattr(production, "json", Recording)
+    manifest = b'{"schemaVersion": 2}'
+    change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0", "t1"), manifest)
+
+    async def push() -> Any:
+        return await intend_off_loop([producer], change)
+
+    try:
+        assert asyncio.run(push()) is not None
+        assert threads == ["events-intents", "events-intents"]  # one event per tag
+        assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 2
+    finally:
+        producer.close()
         outbox.close()

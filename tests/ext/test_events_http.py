@@ -257,12 +257,12 @@ def test_a_lint_refusal_makes_image_lint_failed_with_the_refused_manifest(
     assert UPDATED not in [e.type for e in of_repo(got, repo)]
 
 
-def test_an_event_is_encoded_once_for_every_http_sink_and_retry(
+def test_an_event_is_encoded_once_for_every_http_sink_and_signed_for_its_own(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import asyncio
 
-    from ocireg.ext.events import Sink, sinks
+    from ocireg.ext.events import Signature, Sink, sinks
     from ocireg.ext.events.store import Stored
 
     encoded: list[str] = []
@@ -273,25 +273,71 @@ def test_an_event_is_encoded_once_for_every_http_sink_and_retry(
         return real(event, source)
 
     monkeypatch.setattr(sinks, "cloud_event", counting)
+    monkeypatch.setattr(sinks, "encoded", sinks.Encoded())
     event = Stored(str(uuid.uuid4()), "a/b", "zotregistry.image.updated",
                    "2026-01-01T00:00:00Z", '{"name": "a/b"}')  # fmt: skip
     receivers = [Receiver().start(), Receiver().start()]
+    signed = Signature(secret="k", header="X-Sig")
     try:
         deliveries = [
-            sinks.WebhookDelivery(Sink(type="http", address=receiver.url), "zotregistry.dev")
-            for receiver in receivers
+            sinks.WebhookDelivery(  # signed first: the other must not get its signature
+                Sink(type="http", address=receivers[0].url, signature=signed), "zotregistry.dev"
+            ),
+            sinks.WebhookDelivery(Sink(type="http", address=receivers[1].url), "zotregistry.dev"),
         ]
 
-        async def deliver_twice() -> None:
+        async def deliver() -> None:
+            first, second = deliveries
+            await first.send(event)
+            await first.send(event)  # a retry, before the other sink took it
+            await second.send(event)  # the last sink to take it: let go
+            kept_after = len(sinks.encoded.kept)
             for delivery in deliveries:
-                await delivery.send(event)
-                await delivery.send(event)  # a retry
                 await delivery.close()
+            assert kept_after == 0
 
-        asyncio.run(deliver_twice())
+        asyncio.run(deliver())
     finally:
         for receiver in receivers:
             receiver.stop()
     assert encoded == [event.id]
+    assert sinks.encoded.sharing == 0 and sinks.encoded.bytes == 0
     got = [(each.id, each.type, each.body) for receiver in receivers for each in receiver.received]
-    assert got == [(event.id, event.type, b'{"name": "a/b"}')] * 4
+    assert got == [(event.id, event.type, b'{"name": "a/b"}')] * 3
+    signature = sinks.sign(b"k", b'{"name": "a/b"}')
+    assert [each.headers["x-sig"] for each in receivers[0].received] == [signature] * 2
+    (unsigned,) = [each.headers for each in receivers[1].received]
+    assert "x-sig" not in unsigned  # not the other sink's
+
+
+def test_the_encoded_events_kept_are_bounded_by_bytes_least_recently_used_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ocireg.ext.events import sinks
+    from ocireg.ext.events.store import Stored
+
+    def event(size: int) -> Stored:
+        data = '{"manifest": "' + "x" * size + '"}'
+        return Stored(str(uuid.uuid4()), "a/b", UPDATED, "2026-01-01T00:00:00Z", data)
+
+    monkeypatch.setattr(sinks, "ENCODED_BYTES", 25_000)
+    cache = sinks.Encoded()
+    cache.sharing = 2  # two HTTP sinks; only the first takes each event here
+    sink = object()
+    first, second, third, huge = event(10_000), event(10_000), event(10_000), event(30_000)
+    for each in (first, second, first, third, huge):  # first used again: second is oldest
+        cache.message(each, "zotregistry.dev", sink)
+    assert [event_id for event_id, _ in cache.kept] == [first.id, third.id]  # huge not kept
+    assert cache.bytes == sum(len(message[0]) for message, _ in cache.kept.values())
+    assert cache.bytes <= 25_000
+
+
+def test_with_one_http_sink_no_encoded_event_is_kept() -> None:
+    from ocireg.ext.events import sinks
+    from ocireg.ext.events.store import Stored
+
+    cache = sinks.Encoded()
+    cache.sharing = 1
+    event = Stored(str(uuid.uuid4()), "a/b", UPDATED, "2026-01-01T00:00:00Z", "{}")
+    body, _ = cache.message(event, "zotregistry.dev", object())
+    assert body == b"{}" and not cache.kept and cache.bytes == 0

@@ -101,13 +101,14 @@ def test_a_cancelled_push_is_settled_by_its_batch() -> None:
 class Blocking(Recorder):
     """A recorder whose pushes wait for ``gate`` before writing (a lock held elsewhere)."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, kinds: tuple[str, ...] = ("pushed",)) -> None:
         super().__init__(world)
+        self.kinds = kinds
         self.gate = threading.Event()
         self.waiting = threading.Event()
 
     def __call__(self, change: Change) -> Settle:
-        if change.kind == "pushed":
+        if change.kind in self.kinds:
             self.waiting.set()
             assert self.gate.wait(10)
         return super().__call__(change)
@@ -135,6 +136,33 @@ def test_a_push_waiting_for_its_journal_does_not_stall_the_event_loop() -> None:
     asyncio.run(push_while_the_loop_runs())
     assert journal.outcomes[-1] == ("pushed", ("v1",), True)
     assert "v1" in world.registry.index(REPO).tags  # type: ignore[union-attr]
+
+
+def test_a_creation_and_a_delete_waiting_for_their_journal_do_not_stall_the_event_loop() -> None:
+    world = World()
+    journal = Blocking(world, kinds=("created", "removed"))
+    journal.gate.set()
+    world.registry.journals.append(journal)
+    document = _document(world, b"layer")
+    asyncio.run(world.registry.put_manifest(REPO, "v1", document, None, []))
+    journal.gate.clear()
+
+    async def while_the_loop_runs(change: Any) -> None:
+        journal.waiting.clear()
+        task = asyncio.ensure_future(change)
+        while not journal.waiting.is_set():  # the loop turns while the journal waits
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        assert not task.done()
+        journal.gate.set()
+        await asyncio.wait_for(task, 10)
+        journal.gate.clear()
+
+    asyncio.run(while_the_loop_runs(world.registry.ensure_repository("other/repo")))
+    asyncio.run(while_the_loop_runs(world.registry.delete_manifest(REPO, "v1")))
+    assert journal.outcomes[-2:] == [("created", (), True), ("removed", ("v1",), True)]
+    assert world.registry.index("other/repo") is not None
+    assert "v1" not in world.registry.index(REPO).tags  # type: ignore[union-attr]
 
 
 def test_a_push_cancelled_while_its_journal_writes_is_settled_as_not_committed() -> None:
