@@ -23,7 +23,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from typing import BinaryIO, cast
 
-PIECE = 1 << 20
+PIECE = 3 << 20
 DEPTH = 2
 
 _Item = memoryview | BaseException | None  # None: the end
