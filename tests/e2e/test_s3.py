@@ -274,7 +274,7 @@ def test_a_pull_read_ahead_is_bounded_and_ends_with_the_client(s3_server: LiveSe
             assert first == data[: len(first)]
             time.sleep(1.5)  # moto serves far faster: unbounded, the blob would be read ahead
             held_mib = (_rss_kib(pid) - rss_before) / 1024
-            # bounded: ~4 pieces of 3 MiB (one being read, one waiting, one waiting to be sent,
+            # bounded: ~5 pieces of 3 MiB (one being read, two waiting, one waiting to be sent,
             # what the transport still holds of the one before); unbounded, ~50 MiB
             assert held_mib < 24, f"{held_mib:.1f} MiB held for a client that stopped reading"
             reading = _threads(pid)
