@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterable, Iterator
-from typing import BinaryIO, cast
+from collections.abc import AsyncIterable
+from typing import cast
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import (
@@ -20,6 +20,7 @@ from ocireg.digests import parse_digest
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.handlers.base import registry, repo
 from ocireg.operations import current_request
+from ocireg.readahead import read_ahead
 from ocireg.registry.ondemand import FileRegion
 from ocireg.storage.driver import StorageDriver
 from ocireg.zerocopy import EXTENSION, offered
@@ -85,19 +86,6 @@ class PartsResponse(StreamingResponse):
             else:
                 await send({"type": "http.response.body", "body": part, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
-
-
-def _chunks(handle: BinaryIO, length: int | None = None) -> Iterator[bytes]:
-    """The handle's bytes, ``length`` of them at most (all when None)."""
-    with handle:
-        left = length
-        while left is None or left > 0:
-            chunk = handle.read(CHUNK if left is None else min(CHUNK, left))
-            if not chunk:
-                return
-            if left is not None:
-                left -= len(chunk)
-            yield chunk
 
 
 def _requested_range(size: int, etag: str) -> tuple[int, int] | None:
@@ -186,7 +174,7 @@ def _streamed(
         }
     if method == "HEAD":
         return Response(status_code=status, media_type=OCTET, headers=headers)
-    body = _chunks(driver.reader(path, start), length)
+    body = read_ahead(driver.reader(path, start), length)  # one thread, pieces bounded
     return StreamingResponse(body, status_code=status, media_type=OCTET, headers=headers)
 
 

@@ -42,7 +42,7 @@ from typing import Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, IncompleteReadError
 
 from ocireg.storage.driver import (
     FileInfo,
@@ -85,30 +85,70 @@ def endpoint_url(regionendpoint: str | None, secure: bool) -> str | None:
 
 class _ObjectStream(io.RawIOBase):
     """A GetObject body as a binary stream, read as it arrives (never whole). ``read`` hands
-    out the body's own bytes, with no buffer layer copying them once more."""
+    out the body's own bytes, with no buffer layer copying them once more; ``readinto`` reads
+    straight from the response's socket into the caller's buffer (``http.client``'s own
+    ``readinto``), past urllib3's ``read``, which copies each piece once or twice."""
 
     def __init__(self, body: Any) -> None:
         self._body = body
+        self._raw: Any = getattr(body, "_raw_stream", None)  # botocore's StreamingBody: urllib3's
+        self._socket_fp = _unbuffered_fp(self._raw)
+        self._expected: int | None = getattr(body, "_content_length", None)
+        self._read = 0
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int | None = -1) -> bytes:
-        return cast(bytes, self._body.read(None if size is None or size < 0 else size))
+        whole = size is None or size < 0
+        if self._socket_fp is None or not self._read:  # botocore's read from then on
+            self._socket_fp = None
+            return cast(bytes, self._body.read(None if whole else size))
+        data = cast(bytes, self._socket_fp.read(None if whole else size))
+        self._counted(len(data), whole or size != 0)
+        return data
 
     def readall(self) -> bytes:
         return self.read()
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self.read(len(view))
-        view[: len(data)] = data
-        return len(data)
+        if self._socket_fp is None:
+            data = self.read(len(view))
+            view[: len(data)] = data
+            return len(data)
+        got = cast(int, self._socket_fp.readinto(view)) if len(view) else 0
+        self._counted(got, len(view) > 0)
+        return got
+
+    def _counted(self, got: int, asked: bool) -> None:
+        """Count what arrived; nothing more to an asking read before the promised length is
+        a broken body (as botocore's ``StreamingBody`` says)."""
+        self._read += got
+        if got == 0 and asked and self._expected is not None and self._read < self._expected:
+            raise IncompleteReadError(actual_bytes=self._read, expected_bytes=self._expected)
 
     def close(self) -> None:
-        if not self.closed:
+        if self.closed:
+            return
+        fp = self._socket_fp
+        if fp is not None and fp.isclosed():  # read to its end: the connection is reusable
+            self._raw.release_conn()
+        else:
             self._body.close()
         super().close()
+
+
+def _unbuffered_fp(raw: Any) -> Any:
+    """The ``http.client`` response under a urllib3 response, when reading it directly gives
+    the same bytes: nothing buffered or decoded in urllib3 yet, no content coding."""
+    fp = getattr(raw, "_fp", None)
+    if fp is None or not hasattr(fp, "readinto") or not hasattr(raw, "release_conn"):
+        return None
+    if len(getattr(raw, "_decoded_buffer", ())) or getattr(raw, "_fp_bytes_read", 1):
+        return None
+    coding = raw.headers.get("content-encoding", "identity").strip().lower()
+    return fp if coding in ("", "identity") else None
 
 
 class _S3Writer(FileWriter):

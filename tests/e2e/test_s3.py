@@ -243,3 +243,45 @@ def test_a_missing_bucket_stops_verify_and_serve_with_the_reason(
         assert done.returncode == 1, done.stdout + done.stderr
         expected = f"{path}: storage.storageDriver.bucket: no-such-bucket: no such bucket"
         assert expected in done.stderr.splitlines()
+
+
+def _threads(pid: int) -> int:
+    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+
+
+def _rss_kib(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith("VmRSS:")).split()[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_a_pull_read_ahead_is_bounded_and_ends_with_the_client(s3_server: LiveServer) -> None:
+    """A blob streamed from S3: exact bytes; a client that stops reading holds only a few
+    pieces in the registry (not the blob); one that goes away closes the S3 response and ends
+    the reading thread."""
+    data = os.urandom(64 << 20)
+    pid = s3_server.process.pid
+    with httpx.Client(base_url=s3_server.url, timeout=60) as client:
+        digest = push_blob(client, "pull/bounded", data)
+        url = f"/v2/pull/bounded/blobs/{digest}"
+        whole = client.get(url)
+        assert (whole.status_code, whole.content == data) == (200, True)
+        del whole
+        rss_before = _rss_kib(pid)
+        with client.stream("GET", url) as slow:
+            pieces = slow.iter_raw(1 << 20)  # kept: a dropped iterator closes the connection
+            first = next(pieces)
+            assert first == data[: len(first)]
+            time.sleep(1.5)  # moto serves far faster: unbounded, the blob would be read ahead
+            held_mib = (_rss_kib(pid) - rss_before) / 1024
+            # bounded: ~5 pieces of 3 MiB (one being read, two waiting, one waiting to be sent,
+            # what the transport still holds of the one before); unbounded, ~50 MiB
+            assert held_mib < 24, f"{held_mib:.1f} MiB held for a client that stopped reading"
+            reading = _threads(pid)
+        # the client went away mid-blob: the reading thread ends (idle worker threads only
+        # ever leave, so the count drops below what it was while the pull was under way)
+        ends = time.monotonic() + 5
+        while _threads(pid) >= reading:
+            assert time.monotonic() < ends, "the reading thread outlived its client"
+            time.sleep(0.05)
+        assert client.get(url, headers={"Range": "bytes=0-9"}).content == data[:10]

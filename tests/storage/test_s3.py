@@ -189,3 +189,28 @@ def test_an_endpoint_refusing_conditional_writes_is_asked_first_instead(
     assert driver.get_content("c/one") == b"1" and driver.get_content("c/two") == b"2"
     # refused once (by the small request, then by botocore): not asked so again
     assert conditional == ["c/one", "c/one"]
+
+
+def test_a_reader_reads_into_buffers_straight_from_the_response(driver: S3Driver) -> None:
+    data = _blob((2 << 20) + 123, b"into")
+    driver.put_content("big", data)
+    with driver.reader("big", 5) as handle:
+        assert handle._socket_fp is not None  # type: ignore[attr-defined]
+        buffer, out = bytearray(1 << 20), bytearray()
+        while got := handle.readinto(buffer):  # type: ignore[attr-defined]
+            out += buffer[:got]
+            if len(out) > (1 << 20):  # a read after readinto goes on where it stopped
+                out += handle.read()
+    assert out == data[5:]
+    raw = handle._raw  # type: ignore[attr-defined]
+    assert raw._connection is None  # read to its end: given back to the pool, not closed
+
+
+def test_a_reader_closed_midway_closes_its_response(driver: S3Driver) -> None:
+    driver.put_content("big", _blob(3 << 20, b"half"))
+    handle = driver.reader("big")
+    assert handle.readinto(bytearray(1000)) == 1000  # type: ignore[attr-defined]
+    raw = handle._raw  # type: ignore[attr-defined]
+    handle.close()
+    assert raw.closed
+    assert raw._connection is not None and raw._connection.sock is None  # not reused half-read
