@@ -272,7 +272,8 @@ class S3Driver(StorageDriver):
             ),
         )
         # small requests by hand, botocore for the rest and for every unexpected answer
-        self._small = SmallRequests.for_client(self.client, session.get_credentials(), bucket)
+        # (credentials and the bucket's endpoint are resolved at the first request)
+        self._small = SmallRequests.for_client(self.client, session.get_credentials, bucket)
 
     # keys ------------------------------------------------------------------------------
 
