@@ -444,6 +444,17 @@ class IndexStore:
             listener(repo, edit.base_stamp, index.stamp)
         return index
 
+    def found_before(self, repo: str) -> set[str]:
+        """The blobs this process found in ``repo`` while its cached index had the token it
+        still has (a copy; no request): a hint for a check made before the lock, which
+        :meth:`edit`'s check under the lock confirms against the token in storage."""
+        with self._cache_lock:
+            found = self._found.get(repo)
+            cached = self._cache.get(repo)
+        if found is None or cached is None or cached.removals != found[0]:
+            return set()
+        return set(found[1])
+
     def save_before_removing_blobs(self, repo: str, index: RepoIndex | None) -> None:
         """Give the index a new removals token (see :meth:`edit`), before blob files of the
         repository are removed in the same hold of its lock; ``index``: its current version

@@ -350,3 +350,22 @@ def test_found_blobs_are_bounded_across_repositories_least_recently_pushed_first
         asyncio.run(registry.put_manifest(REPO, "v2", _image(b"layer", "2"), None, []))
     assert "HeadObject" not in kept.operations()
     assert forgotten.operations().count("HeadObject") == 2
+
+
+def test_a_check_before_the_lock_does_not_ask_for_blobs_found_before(driver: S3Driver) -> None:
+    """With a manifest-check extension (lint, trust) the blobs are checked before the lock
+    too: those found under an earlier hold are not asked there either."""
+    registry = Registry(driver, KeyedLocks(None))
+    told: list[str] = []
+
+    async def check(_: Registry, repo: str, manifest: Any) -> None:
+        told.append(repo)
+
+    registry.manifest_checks.append(check)
+    _store_blobs(driver, b"layer")
+    asyncio.run(registry.put_manifest(REPO, "v1", _image(b"layer", "1"), None, []))
+    recorded = Recorded(driver)
+    with recorded.during() as push:
+        asyncio.run(registry.put_manifest(REPO, "v2", _image(b"layer", "2"), None, []))
+    assert push.operations() == ["GetObject", "PutObject", "PutObject"]
+    assert told == [REPO, REPO]
