@@ -166,8 +166,8 @@ class SmallRequests:
             return True
         if if_none_match and answer.status_code == 412:
             return False
-        if if_none_match:  # an endpoint may refuse the condition alone: the driver decides
-            return FALL_BACK
+        if if_none_match and answer.status_code not in _RETRYABLE:
+            return FALL_BACK  # an endpoint may refuse the condition alone: the driver decides
         return self._unexpected(answer, "PutObject")
 
     def _send(
