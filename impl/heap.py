@@ -36,10 +36,18 @@ _TRIM = _trim_function()
 # made, reuse the same memory. With every such piece a fresh mapping (a threshold of 128 KiB)
 # or given back at each free (the default trim threshold, 128 KiB), each piece cost 256 page
 # faults: 2.0-2.5 s of CPU per GiB pulled from S3 against 1.3-1.6 (bench/S3.md).
+# Pieces under the mmap threshold come from the arena of the thread that made them, and glibc
+# makes up to 8 arenas per core: blob GETs read in starlette's thread pool (40 threads), so
+# after 16-40 streams at once every arena held its pieces and the free memory at its top,
+# +35 MiB per worker never returned. ARENA_MAX arenas in all keep that to about +10 MiB
+# (bench/S3.md); threads share an arena's lock, which the interpreter's lock mostly
+# serialises anyway.
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
 MMAP_THRESHOLD = 4 << 20
 TRIM_THRESHOLD = 2 << 20
+ARENA_MAX = 4
 
 
 def _is_glibc() -> bool:
@@ -52,8 +60,10 @@ def _is_glibc() -> bool:
 
 def pin_mmap_threshold() -> bool:
     """Serve every block of ``MMAP_THRESHOLD`` (4 MiB) or more with its own ``mmap``,
-    returned to the system at ``free``, and keep ``TRIM_THRESHOLD`` free in an arena for the
-    next blocks; False where the C library is not glibc (nothing is done there).
+    returned to the system at ``free``, keep ``TRIM_THRESHOLD`` free in an arena for the
+    next blocks, and make at most ``ARENA_MAX`` arenas; False where the C library is not
+    glibc (nothing is done there) or refuses the threshold (the other two settings are
+    refinements: their refusal alone does not make this False).
 
     glibc starts so, but once such a block is freed it raises its *dynamic* threshold to that
     block's size: after the first 10 MiB part of an upload to S3, every later part came from
@@ -65,8 +75,9 @@ def pin_mmap_threshold() -> bool:
     if not _is_glibc():
         return False
     libc = ctypes.CDLL(None)
-    trim = libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(trim)
+    libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    libc.mallopt(_M_ARENA_MAX, ARENA_MAX)
+    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 def give_back() -> None:

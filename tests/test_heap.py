@@ -82,6 +82,58 @@ def test_streamed_pieces_reuse_memory_rather_than_mapping_each_anew() -> None:
     assert int(_piece_faults("small")) > 200 * 200
 
 
+# Streams on 40 threads at once (starlette's thread pool), each reading 1 MiB pieces (3 held at
+# a time) while small objects that live on are made between them; then the growth of the
+# resident size in MiB, with glibc's number of arenas (8 per core) or the one pinned.
+_STREAMS = """
+import ctypes, sys, threading
+from ocireg import heap
+if sys.argv[1] == "pinned" and not heap.pin_mmap_threshold():
+    print("not glibc")
+    raise SystemExit
+if sys.argv[1] == "default":  # the same thresholds, glibc's own number of arenas
+    ctypes.CDLL(None).mallopt(-1, heap.TRIM_THRESHOLD)
+    ctypes.CDLL(None).mallopt(-3, heap.MMAP_THRESHOLD)
+def resident():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * 4096 >> 20
+kept = []
+start = threading.Barrier(40)
+def stream():
+    start.wait()
+    held = []
+    for n in range(40):
+        held.append(bytes([n]) * (1 << 20))
+        if len(held) > 3:
+            held.pop(0)
+        kept.append(bytearray(2000))
+before = resident()
+threads = [threading.Thread(target=stream) for _ in range(40)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(resident() - before)
+"""
+
+
+def _stream_growth_mib(arenas: str) -> str:
+    run = subprocess.run(
+        [sys.executable, "-c", _STREAMS, arenas], capture_output=True, text=True, check=True
+    )
+    return run.stdout.strip()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
+def test_streams_on_many_threads_leave_little_behind_with_few_arenas() -> None:
+    pinned = _stream_growth_mib("pinned")
+    if pinned == "not glibc":
+        pytest.skip("the C library is not glibc: nothing is pinned")
+    assert int(pinned) < 25  # 4 arenas' free tops and what the kept objects pin
+    # one arena per thread (up to 8 per core), each keeping its pieces' memory
+    assert int(_stream_growth_mib("default")) > int(pinned)
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 def test_freed_part_buffers_leave_the_process_once_the_threshold_is_pinned() -> None:
     pinned = _growth_mib(pin=True)

@@ -31,7 +31,10 @@ the repository lock before it deletes anything. A process remembers the blobs a 
 under the lock, with the token it read; a later push whose read of the index (under the lock,
 which it makes anyway) shows the same token knows that nothing was removed since, so those
 blobs are still there and are not asked of storage again (on S3 a HEAD each). See
-:meth:`IndexStore.edit`.
+:meth:`IndexStore.edit`. Only on a driver where asking for a blob is a network request
+(``StorageDriver.blob_check_is_request``, S3): on local disk a check is a stat(), less than
+the index rewrite a token change costs each blob DELETE and GC pass, so there the file has
+no token and nothing is remembered.
 """
 
 from __future__ import annotations
@@ -63,7 +66,10 @@ _HEAD_RE = re.compile(
     rb'(?:,"io\.ocireg\.index\.run":"([0-9a-f]{32})")?'
     rb'(?:,"io\.ocireg\.index\.removals":"([0-9a-f]{32})")?'
 )
-_FOUND_MOST = 4096  # blobs remembered as found per repository (a bound on memory, not a rule)
+# Blobs remembered as found (a bound on memory, not a rule): per repository, and in all
+# repositories together, the least recently pushed to forgotten first (about 4 MiB of digests).
+_FOUND_MOST = 4096
+_FOUND_TOTAL = 32768
 _MANIFESTS = b'"manifests":['
 _END = b"]}"
 _OVERLAP = 64  # bytes of a held version's array end checked against the file before a tail
@@ -373,8 +379,11 @@ class IndexStore:
     def __init__(self, driver: StorageDriver) -> None:
         self._driver = driver
         self._cache: OrderedDict[str, RepoIndex] = OrderedDict()
-        # repo -> (removals token, blobs found under the lock while the index had it)
-        self._found: dict[str, tuple[str, frozenset[str]]] = {}
+        # repo -> (removals token, blobs found under the lock while the index had it), the
+        # repository pushed to least recently first; _found_count: the blobs in it
+        self._found: OrderedDict[str, tuple[str, frozenset[str]]] = OrderedDict()
+        self._found_count = 0
+        self._tracks_removals = driver.blob_check_is_request
         # the event loop and threads (meta DB sync, a commit batch of a large manifest) share it
         self._cache_lock = threading.Lock()
         self.listeners: list[SaveListener] = []
@@ -411,29 +420,47 @@ class IndexStore:
         edit = IndexEdit(self.load(repo))
         with self._cache_lock:
             found = self._found.get(repo)
+            if found is not None:
+                self._found.move_to_end(repo)
         if found is not None and edit.base_removals is not None and found[0] == edit.base_removals:
             edit.present.update(found[1])
         return edit
 
     def save(self, repo: str, edit: IndexEdit) -> RepoIndex:
         index = edit.result(secrets.token_hex(16))
+        if not self._tracks_removals:
+            index.removals = None  # the file as before tokens: nothing to trust or change
         self._driver.put_pieces(layout.index_file(repo), index.pieces())
         self._remember(repo, index)
         found = set() if edit.removes_blobs else edit.present
         with self._cache_lock:
-            if index.removals is not None and len(found) <= _FOUND_MOST:
+            self._forget_found(repo)
+            if index.removals is not None and 0 < len(found) <= _FOUND_MOST:
                 self._found[repo] = (index.removals, frozenset(found))
-            else:
-                self._found.pop(repo, None)
+                self._found_count += len(found)
+                while self._found_count > _FOUND_TOTAL:
+                    self._forget_found(next(iter(self._found)))
         for listener in self.listeners:
             listener(repo, edit.base_stamp, index.stamp)
         return index
 
+    def found_before(self, repo: str) -> set[str]:
+        """The blobs this process found in ``repo`` while its cached index had the token it
+        still has (a copy; no request): a hint for a check made before the lock, which
+        :meth:`edit`'s check under the lock confirms against the token in storage."""
+        with self._cache_lock:
+            found = self._found.get(repo)
+            cached = self._cache.get(repo)
+        if found is None or cached is None or cached.removals != found[0]:
+            return set()
+        return set(found[1])
+
     def save_before_removing_blobs(self, repo: str, index: RepoIndex | None) -> None:
         """Give the index a new removals token (see :meth:`edit`), before blob files of the
         repository are removed in the same hold of its lock; ``index``: its current version
-        (None: the repository has no index, so no process can trust anything found)."""
-        if index is not None:
+        (None: the repository has no index, so no process can trust anything found). Nothing
+        on a driver that keeps no token (see the module docstring)."""
+        if index is not None and self._tracks_removals:
             edit = IndexEdit(index)
             edit.removes_blobs = True
             self.save(repo, edit)
@@ -447,7 +474,13 @@ class IndexStore:
     def forget(self, repo: str) -> None:
         with self._cache_lock:
             self._cache.pop(repo, None)
-            self._found.pop(repo, None)
+            self._forget_found(repo)
+
+    def _forget_found(self, repo: str) -> None:
+        """Under ``_cache_lock``."""
+        dropped = self._found.pop(repo, None)
+        if dropped is not None:
+            self._found_count -= len(dropped[1])
 
     def _touch(self, repo: str) -> None:
         with self._cache_lock:
@@ -460,7 +493,7 @@ class IndexStore:
             self._cache.move_to_end(repo)
             while len(self._cache) > _CACHE_SIZE:
                 evicted, _ = self._cache.popitem(last=False)
-                self._found.pop(evicted, None)
+                self._forget_found(evicted)
 
 
 def _read(handle: BinaryIO, cached: RepoIndex | None) -> RepoIndex:

@@ -289,6 +289,7 @@ class PlaceholderDriver(StorageDriver):
         self.dedupe = dedupe
         self.name = inner.name
         self.move_renews_mtime = inner.move_renews_mtime
+        self.blob_check_is_request = inner.blob_check_is_request
 
     def resolve(self, path: str) -> tuple[str, FileInfo]:
         """Where ``path``'s bytes are (the content store for a placeholder) and the file's

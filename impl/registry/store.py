@@ -557,7 +557,9 @@ class Registry:
                     ErrorCode.DIGEST_INVALID, {"expected": reference, "actual": str(digest)}
                 )
         if check:
-            self._check_references(repo, manifest)
+            # blobs found under an earlier hold of the lock are not asked again: if one was
+            # removed since, the check under the lock (in the commit) still refuses the push
+            self._check_references(repo, manifest, present=self.indexes.found_before(repo))
         return manifest, digest
 
     def _check_references(

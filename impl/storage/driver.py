@@ -94,6 +94,9 @@ class StorageDriver(ABC):
     # Whether :meth:`move` gives ``dest`` a new modification time, so that a caller need not
     # :meth:`touch` it afterwards (on S3 a move is a copy, and a touch would be a second one).
     move_renews_mtime: bool = False
+    # Whether asking whether a file is there is a network request (an S3 HEAD) rather than a
+    # stat(): the registry then remembers the blobs a push found (see registry/index.py).
+    blob_check_is_request: bool = False
 
     @abstractmethod
     def get_content(self, path: str) -> bytes: ...

@@ -263,6 +263,7 @@ def _ranges(size: int, step: int) -> Iterator[tuple[int, int]]:
 class S3Driver(StorageDriver):
     name = "s3"
     move_renews_mtime = True  # a move is a copy with fresh metadata
+    blob_check_is_request = True  # a HEAD
     copy_threshold = MAX_COPY  # above it a copy is a multipart copy (tests lower both)
     copy_part_size = 1 << 30
 
@@ -312,7 +313,8 @@ class S3Driver(StorageDriver):
             ),
         )
         # small requests by hand, botocore for the rest and for every unexpected answer
-        self._small = SmallRequests.for_client(self.client, session.get_credentials(), bucket)
+        # (credentials and the bucket's endpoint are resolved at the first request)
+        self._small = SmallRequests.for_client(self.client, session.get_credentials, bucket)
 
     # keys ------------------------------------------------------------------------------
 

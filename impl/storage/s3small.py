@@ -6,7 +6,7 @@ write, a blob's existence check), and botocore spends 4-5 ms of CPU on each one 
 ``bench/S3.md``): its event hooks, parameter validation, the endpoint ruleset, the request
 serialiser and the response parser, the User-Agent built per call. A registry on two shared
 cores pays that CPU on every push. This path builds the same request by hand: the URL from the
-bucket's base URL (resolved once by botocore, through a presigned URL), botocore's own SigV4
+bucket's base URL (resolved once by botocore as for its own requests), botocore's own SigV4
 signer (``S3SigV4Auth``) with the session's credentials (refreshed as botocore refreshes them),
 and the client's own HTTP session (its connection pool, TLS and proxy settings, timeouts).
 
@@ -17,9 +17,10 @@ through botocore, which then retries, follows region redirects, and raises exact
 it always raised. A request repeated that way is safe: HEAD and GET change nothing, a PutObject
 writes the same bytes under the same key (a digest or the index's whole content), and a
 conditional one that had been stored answers 412 the second time, which reads as "there
-already": the object is the one we wrote. An answer that is neither success nor a server-side
-or connection failure (a 301 to another region, a 403) turns this path off for the driver, so
-a misconfigured client does not pay two requests per call.
+already": the object is the one we wrote. A busy server (503 SlowDown, 429, 5xx) waits
+botocore's first backoff before botocore's first attempt; other answers (a 403, a 301 to
+another region, an expired token) fall back for that call only, and several in a row turn this
+path off for a while, so a misconfigured client does not pay two requests per call.
 
 The requests still go through the client's ``before-send`` event, so what counts or stubs the
 client's requests sees these too.
@@ -28,6 +29,11 @@ client's requests sees these too.
 from __future__ import annotations
 
 import logging
+import random
+import secrets
+import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Final, cast
@@ -36,7 +42,7 @@ from xml.etree import ElementTree
 
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.exceptions import BotoCoreError
+from botocore.exceptions import BotoCoreError, ClientError
 from botocore.hooks import first_non_none_response
 from botocore.response import StreamingBody
 
@@ -49,35 +55,48 @@ class _FallBack:
 
 FALL_BACK: Final = _FallBack()
 _META = "x-amz-meta-"
-_RETRYABLE = frozenset({500, 502, 503, 504})  # botocore retries them: no reason to turn off
+_RETRYABLE = frozenset({429, 500, 502, 503, 504})  # botocore retries them
+# error codes botocore's standard retry mode retries whatever the status (transient)
+_THROTTLED = frozenset(
+    {"RequestTimeout", "RequestTimeoutException", "SlowDown", "Throttling", "ThrottlingException"}
+)
+BACKOFF_SECONDS = 1.0  # botocore's standard mode: the first retry waits up to 1 s
+REFUSALS_OFF = 3  # unexpected answers in a row that turn this path off for a while
+OFF_SECONDS = 300.0
+SMALL_MOST = 1 << 20  # bodies above it go through botocore (see put)
 
 
 class SmallRequests:
-    """Signed small requests for one bucket of a botocore S3 client."""
+    """Signed small requests for one bucket of a botocore S3 client.
 
-    def __init__(self, client: Any, credentials: Any, bucket: str) -> None:
+    Nothing is resolved when it is made (no credentials, no endpoint: ``ocireg verify`` and
+    start-up ask no credential provider): the first request resolves the bucket's base URL
+    and signing region as botocore resolves them for a real request (:meth:`_resolve`)."""
+
+    def __init__(self, client: Any, credentials: Callable[[], Any], bucket: str) -> None:
         self._client = client
-        self._credentials = credentials
-        self._region = client.meta.region_name or "us-east-1"
+        self._get_credentials = credentials
+        self._bucket = bucket
         self._session = client._endpoint.http_session  # the client's pool, TLS and timeouts
         self._events = client.meta.events
-        presigned = client.generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": "k"}, ExpiresIn=60
-        )
-        self._base = presigned.split("?", 1)[0][: -len("k")]  # ends with "/"
+        self._resolve_lock = threading.Lock()
+        self._resolved = False
+        self._credentials: Any = None
+        self._base = ""  # ends with "/"
+        self._region = ""
+        self._refusals = 0  # unexpected answers in a row (see _unexpected)
+        self._off_until = 0.0  # monotonic time until which botocore makes every call
         self.enabled = True
 
     @classmethod
-    def for_client(cls, client: Any, credentials: Any, bucket: str) -> SmallRequests | None:
-        """None where this path cannot sign as botocore would (no credentials: botocore's
-        own errors then say so; a client without the HTTP session this path uses)."""
-        if credentials is None or not hasattr(client, "_endpoint"):
+    def for_client(
+        cls, client: Any, credentials: Callable[[], Any], bucket: str
+    ) -> SmallRequests | None:
+        """None where this path cannot send as botocore would (a client without the HTTP
+        session this path uses)."""
+        if not hasattr(client, "_endpoint"):
             return None
-        try:
-            return cls(client, credentials, bucket)
-        except (BotoCoreError, AttributeError, ValueError) as error:
-            log.info("s3 small requests go through botocore: %s", error)
-            return None
+        return cls(client, credentials, bucket)
 
     def head(self, key: str) -> dict[str, Any] | _FallBack | None:
         """HeadObject's answer (ContentLength, Metadata, LastModified), None when missing."""
@@ -87,7 +106,7 @@ class SmallRequests:
         if answer.status_code == 404:
             return None
         if answer.status_code != 200:
-            return self._unexpected(answer.status_code, "HeadObject")
+            return self._unexpected(answer, "HeadObject")
         headers = answer.headers
         metadata = {
             name[len(_META) :]: value
@@ -109,7 +128,7 @@ class SmallRequests:
             return bytes(answer.content)
         if answer.status_code == 404 and _error_code(answer.content) == "NoSuchKey":
             return None
-        return self._unexpected(answer.status_code, "GetObject")
+        return self._unexpected(answer, "GetObject")
 
     def stream(self, key: str, offset: int) -> Any:
         """The object's body from ``offset`` as botocore's ``StreamingBody`` (which checks
@@ -126,13 +145,17 @@ class SmallRequests:
             return None
         if answer.status_code == 416:
             return FALL_BACK  # botocore's path tells the end of the object from beyond it
-        return self._unexpected(answer.status_code, "GetObject")
+        return self._unexpected(answer, "GetObject")
 
     def put(
         self, key: str, data: bytes, metadata: dict[str, str], if_none_match: bool = False
     ) -> bool | _FallBack:
         """PutObject; with ``if_none_match`` only when nothing is there (False if something
-        is: 412)."""
+        is: 412). Only bodies up to ``SMALL_MOST`` (manifests, index.json, placeholders):
+        for larger ones botocore's unsigned payload with a CRC32 trailer costs less CPU than
+        hashing the body for the signature, and S3 checks the body's CRC32."""
+        if len(data) > SMALL_MOST:
+            return FALL_BACK
         headers = {f"{_META}{name}": value for name, value in metadata.items()}
         if if_none_match:
             headers["If-None-Match"] = "*"
@@ -143,9 +166,9 @@ class SmallRequests:
             return True
         if if_none_match and answer.status_code == 412:
             return False
-        if if_none_match:  # an endpoint may refuse the condition alone: the driver decides
-            return FALL_BACK
-        return self._unexpected(answer.status_code, "PutObject")
+        if if_none_match and answer.status_code not in _RETRYABLE:
+            return FALL_BACK  # an endpoint may refuse the condition alone: the driver decides
+        return self._unexpected(answer, "PutObject")
 
     def _send(
         self,
@@ -156,7 +179,7 @@ class SmallRequests:
         body: bytes = b"",
         stream: bool = False,
     ) -> AWSResponse | _FallBack:
-        if not self.enabled:
+        if not self._on() or not self._resolve():
             return FALL_BACK
         request = AWSRequest(
             method=method,
@@ -176,16 +199,90 @@ class SmallRequests:
                 self._events.emit(f"before-send.s3.{operation}", request=prepared)
             )
             if answered is not None:
-                return cast(AWSResponse, answered)
-            return cast(AWSResponse, self._session.send(prepared))
+                return self._expected(cast(AWSResponse, answered))
+            return self._expected(cast(AWSResponse, self._session.send(prepared)))
         except BotoCoreError as error:  # connection errors: botocore retries and raises
             log.debug("s3 small request %s %s: %s; through botocore", method, key, error)
             return FALL_BACK
 
-    def _unexpected(self, status: int, operation: str) -> _FallBack:
-        if status not in _RETRYABLE:
-            log.info("s3 %s answered %d: small requests go through botocore", operation, status)
+    def _on(self) -> bool:
+        if self.enabled:
+            return True
+        if time.monotonic() < self._off_until:
+            return False
+        self.enabled, self._refusals = True, 0  # a while has passed: try again
+        return True
+
+    def _resolve(self) -> bool:
+        """The bucket's base URL and signing region, as botocore resolves them for a real
+        request: a HeadObject made through the client, answered by a ``before-call`` handler
+        before anything is signed or sent. (A presigned URL is not the same: for presigning,
+        botocore's ruleset uses the global endpoint, bkt.s3.amazonaws.com, where its requests
+        go to the region's.) False, and this path off for good, where it cannot be done."""
+        if self._resolved:
+            return self._credentials is not None
+        with self._resolve_lock:
+            if not self._resolved:
+                try:
+                    self._credentials = self._get_credentials()
+                    if self._credentials is not None:  # none: botocore's errors say so
+                        self._base, self._region = self._probe()
+                except (BotoCoreError, ClientError, ValueError) as error:
+                    log.info("s3 small requests go through botocore: %s", error)
+                    self._credentials = None
+                self._resolved = True
+        return self._credentials is not None
+
+    def _probe(self) -> tuple[str, str]:
+        probe = f"ocireg-endpoint-probe-{secrets.token_hex(8)}"
+        seen: dict[str, Any] = {}
+
+        def answer(params: dict[str, Any], context: dict[str, Any], **_: object) -> Any:
+            url = str(params.get("url", "")).split("?", 1)[0]
+            if not url.endswith("/" + probe):
+                return None  # another thread's real request
+            seen["base"] = url[: -len(probe)]
+            seen["region"] = context.get("signing", {}).get("region")
+            return AWSResponse(url, 200, {}, None), {"ResponseMetadata": {}}
+
+        event = "before-call.s3.HeadObject"
+        self._events.register_first(event, answer)
+        try:
+            self._client.head_object(Bucket=self._bucket, Key=probe)
+        finally:
+            self._events.unregister(event, answer)
+        if "base" not in seen:
+            raise ValueError("the endpoint of the bucket could not be resolved")
+        region = seen["region"] or self._client.meta.region_name or "us-east-1"
+        return str(seen["base"]), str(region)
+
+    def _expected(self, answer: AWSResponse) -> AWSResponse:
+        if answer.status_code < 300 or answer.status_code in (404, 412):
+            self._refusals = 0
+        return answer
+
+    def _unexpected(self, answer: AWSResponse, operation: str) -> _FallBack:
+        """Botocore makes this call again. A busy or failing server (which botocore retries):
+        first botocore's own first backoff, so its first attempt is not an immediate second
+        try. Any other answer (a refusal, a redirect, an expired token): only this call;
+        ``REFUSALS_OFF`` of them in a row (the path itself is likely wrong: another region,
+        a signature the endpoint does not take) turn the path off for ``OFF_SECONDS``."""
+        status = answer.status_code
+        if status in _RETRYABLE or _error_code(answer.content) in _THROTTLED:
+            time.sleep(random.random() * BACKOFF_SECONDS)  # jitter, as botocore
+            return FALL_BACK
+        self._refusals += 1
+        if self._refusals >= REFUSALS_OFF and self.enabled:
+            log.info(
+                "s3 %s answered %d (%d unexpected answers in a row): small requests go "
+                "through botocore for %d s",
+                operation,
+                status,
+                self._refusals,
+                OFF_SECONDS,
+            )
             self.enabled = False
+            self._off_until = time.monotonic() + OFF_SECONDS
         return FALL_BACK
 
 

@@ -1,9 +1,24 @@
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
+from pathlib import Path
 
+from ocireg.digests import parse_digest
 from ocireg.registry import layout
-from ocireg.registry.index import GENERATION, RUN, IndexEdit, IndexStore, RepoIndex, entry_tag
+from ocireg.registry.index import (
+    GENERATION,
+    REMOVALS,
+    RUN,
+    IndexEdit,
+    IndexStore,
+    RepoIndex,
+    entry_tag,
+)
+from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.store import Registry
+from ocireg.storage.filesystem import FilesystemDriver
 from ocireg.storage.memory import MemoryDriver
 
 
@@ -235,3 +250,45 @@ def test_a_process_several_versions_behind_reads_only_the_tail() -> None:
     extended = reader.load("r")
     assert extended is not None and extended.generation == saved.generation
     assert extended.entries == saved.entries and len(extended.tags) == 5
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _image(layer: bytes) -> tuple[bytes, list[bytes]]:
+    config = b'{"architecture":"amd64","os":"linux"}'
+    described = [
+        {
+            "mediaType": kind,
+            "digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+        }
+        for kind, data in (("application/vnd.oci.image.config.v1+json", config), ("l/t", layer))
+    ]
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": described[0],
+        "layers": described[1:],
+    }
+    return json.dumps(manifest).encode(), [config, layer]
+
+
+def test_on_local_disk_a_blob_delete_leaves_the_index_file_as_it_was(tmp_path: Path) -> None:
+    """No removals token where a blob check is a stat(): the file carries none, and a blob
+    DELETE (unlike on S3, see tests/registry/test_push_requests.py) does not rewrite it."""
+    driver = FilesystemDriver(tmp_path)
+    assert not driver.blob_check_is_request
+    registry = Registry(driver, KeyedLocks(None))
+    manifest, blobs = _image(b"layer")
+    for data in blobs:
+        driver.put_content(layout.blob_file("team/app", parse_digest(_sha256(data))), data)
+    asyncio.run(registry.put_manifest("team/app", "v1", manifest, None, []))
+    asyncio.run(registry.put_manifest("team/app", "v2", manifest.replace(b"}", b"} ", 1), None, []))
+    before = driver.get_content(layout.index_file("team/app"))
+    assert REMOVALS.encode() not in before
+    layer = _sha256(b"unreferenced")
+    driver.put_content(layout.blob_file("team/app", parse_digest(layer)), b"unreferenced")
+    asyncio.run(registry.delete_blob("team/app", parse_digest(layer)))
+    assert driver.get_content(layout.index_file("team/app")) == before

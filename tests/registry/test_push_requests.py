@@ -19,6 +19,7 @@ import pytest
 from ocireg.config import Config
 from ocireg.digests import parse_digest
 from ocireg.errors import ErrorCode, RegistryError
+from ocireg.registry import index as index_module
 from ocireg.registry.gc import GarbageCollector
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.store import Registry
@@ -328,3 +329,43 @@ def test_found_blobs_survive_pushes_by_another_instance(driver: S3Driver) -> Non
     with recorded.during() as push:
         asyncio.run(first.put_manifest(REPO, "v3", _image(b"layer", "3"), None, []))
     assert "HeadObject" not in push.operations()
+
+
+def test_found_blobs_are_bounded_across_repositories_least_recently_pushed_first(
+    driver: S3Driver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each repository remembers its 2 blobs (config, layer); with room for 2 in all, a push
+    to another repository makes the first one's blobs forgotten, and asked again."""
+    monkeypatch.setattr(index_module, "_FOUND_TOTAL", 2)
+    registry = Registry(driver, KeyedLocks(None))
+    other = "team/other"
+    for repo in (REPO, other):
+        for data in (b'{"architecture":"amd64","os":"linux"}', b"layer"):
+            driver.put_content(_key(_digest(data)).replace(REPO, repo, 1), data)
+        asyncio.run(registry.put_manifest(repo, "v1", _image(b"layer", "1"), None, []))
+    recorded = Recorded(driver)
+    with recorded.during() as kept:
+        asyncio.run(registry.put_manifest(other, "v2", _image(b"layer", "2"), None, []))
+    with recorded.during() as forgotten:
+        asyncio.run(registry.put_manifest(REPO, "v2", _image(b"layer", "2"), None, []))
+    assert "HeadObject" not in kept.operations()
+    assert forgotten.operations().count("HeadObject") == 2
+
+
+def test_a_check_before_the_lock_does_not_ask_for_blobs_found_before(driver: S3Driver) -> None:
+    """With a manifest-check extension (lint, trust) the blobs are checked before the lock
+    too: those found under an earlier hold are not asked there either."""
+    registry = Registry(driver, KeyedLocks(None))
+    told: list[str] = []
+
+    async def check(_: Registry, repo: str, manifest: Any) -> None:
+        told.append(repo)
+
+    registry.manifest_checks.append(check)
+    _store_blobs(driver, b"layer")
+    asyncio.run(registry.put_manifest(REPO, "v1", _image(b"layer", "1"), None, []))
+    recorded = Recorded(driver)
+    with recorded.during() as push:
+        asyncio.run(registry.put_manifest(REPO, "v2", _image(b"layer", "2"), None, []))
+    assert push.operations() == ["GetObject", "PutObject", "PutObject"]
+    assert told == [REPO, REPO]

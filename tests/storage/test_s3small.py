@@ -21,6 +21,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
+from ocireg.storage import s3small
 from ocireg.storage.driver import PathNotFoundError
 from ocireg.storage.s3 import S3Driver
 from tests.liveserver import free_port
@@ -152,9 +153,13 @@ def test_a_refused_signature_raises_botocores_error(
     assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
     with pytest.raises(ClientError):
         driver.put_content("team/app/index.json", b"{}")
-    # the first request by hand, then botocore (which does not retry a refusal); from then
-    # on botocore alone: the path is off for an endpoint that answers what it does not expect
-    assert sent == ["GetObject", "GetObject", "PutObject"]
+    # each refusal by hand, then through botocore (which does not retry a refusal); after
+    # REFUSALS_OFF in a row botocore alone: the path is likely wrong for this endpoint
+    with pytest.raises(ClientError):
+        driver.get_content("team/app/index.json")
+    with pytest.raises(ClientError):
+        driver.get_content("team/app/index.json")
+    assert sent == ["GetObject", "GetObject", "PutObject", "PutObject"] + ["GetObject"] * 3
 
 
 class _Body:
@@ -165,21 +170,92 @@ class _Body:
         return [self.data]
 
 
-def test_a_server_error_is_made_again_through_botocore_and_the_path_stays_on(
-    s3_endpoint: S3Endpoint,
+def _answering(driver: S3Driver, operation: str, answers: list[tuple[int, bytes]]) -> None:
+    """The next requests of ``operation`` get ``answers`` (status, body) in turn (status 0:
+    the endpoint's own answer)."""
+
+    def answer(request: Any, **_: object) -> AWSResponse | None:
+        if not answers:
+            return None
+        status, body = answers.pop(0)
+        if not status:
+            return None
+        return AWSResponse(request.url, status, {}, _Body(body))
+
+    driver.client.meta.events.register(f"before-send.s3.{operation}", answer)
+
+
+_OWN = (0, b"")
+
+
+def _error(code: str) -> bytes:
+    return f"<Error><Code>{code}</Code><Message>m</Message></Error>".encode()
+
+
+def test_a_busy_server_gets_botocores_first_backoff_before_botocore_asks_again(
+    s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     driver = make_driver(s3_endpoint)
     driver.put_content("a/b", b"content")
     sent = _sent(driver)
-    failures = [b"<Error><Code>SlowDown</Code><Message>later</Message></Error>"]
-
-    def busy(request: Any, **_: object) -> AWSResponse | None:
-        return AWSResponse(request.url, 503, {}, _Body(failures.pop())) if failures else None
-
-    driver.client.meta.events.register("before-send.s3.GetObject", busy)
+    waits: list[float] = []
+    monkeypatch.setattr(s3small.time, "sleep", waits.append)
+    monkeypatch.setattr(s3small.random, "random", lambda: 0.5)
+    _answering(
+        driver, "GetObject", [(503, _error("SlowDown")), _OWN, (400, _error("RequestTimeout"))]
+    )
     assert driver.get_content("a/b") == b"content"
     assert driver.get_content("a/b") == b"content"
-    assert sent == ["GetObject"] * 3  # by hand (503), botocore, then by hand again
+    assert driver.get_content("a/b") == b"content"
+    # by hand (503), a wait, botocore; by hand (400 RequestTimeout), a wait, botocore; by hand
+    assert sent == ["GetObject"] * 5
+    assert waits == [0.5 * s3small.BACKOFF_SECONDS] * 2
+    assert driver._small is not None and driver._small.enabled
+
+
+def test_refusals_fall_back_one_call_at_a_time_until_several_in_a_row(
+    s3_endpoint: S3Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    driver = make_driver(s3_endpoint)
+    driver.put_content("a/b", b"content")
+    small = driver._small
+    assert small is not None
+    sent = _sent(driver)
+    # a 403 on one object, an expired token: that call only, then by hand again
+    refused = [(403, _error("AccessDenied")), (400, _error("ExpiredToken"))]
+    _answering(driver, "GetObject", [refused[0], _OWN, _OWN, refused[1]])
+    for _ in range(4):
+        assert driver.get_content("a/b") == b"content"
+    assert sent == ["GetObject"] * 6 and small.enabled
+    # REFUSALS_OFF in a row: off for OFF_SECONDS, then by hand again
+    sent.clear()
+    wrong = [(301, _error("PermanentRedirect")), _OWN] * s3small.REFUSALS_OFF
+    _answering(driver, "HeadObject", wrong)
+    for _ in range(s3small.REFUSALS_OFF + 1):
+        assert driver.stat("a/b").size == 7
+    assert sent == ["HeadObject"] * (2 * s3small.REFUSALS_OFF + 1) and not small.enabled
+    later = s3small.time.monotonic() + s3small.OFF_SECONDS + 1
+    monkeypatch.setattr(s3small.time, "monotonic", lambda: later)
+    sent.clear()
+    assert driver.stat("a/b").size == 7
+    assert sent == ["HeadObject"] and small.enabled
+
+
+def test_bodies_above_the_small_size_go_through_botocore_with_its_checksum(
+    s3_endpoint: S3Endpoint,
+) -> None:
+    driver = make_driver(s3_endpoint)
+    headers: list[dict[str, str]] = []
+    driver.client.meta.events.register(
+        "before-send.s3.PutObject",
+        lambda request, **_: headers.append(dict(request.headers)),
+    )
+    driver.put_content("small", bytes(s3small.SMALL_MOST))
+    driver.put_content("large", bytes(s3small.SMALL_MOST + 1))
+    assert driver.put_new_content("new-large", bytes(s3small.SMALL_MOST + 1))
+    assert [("User-Agent" in sent) for sent in headers] == [False, True, True]
+    assert "x-amz-checksum-crc32" in headers[1] and "If-None-Match" in headers[2]
+    assert driver.get_content("large") == bytes(s3small.SMALL_MOST + 1)
 
 
 def test_a_missing_bucket_is_botocores_error_as_before(s3_endpoint: S3Endpoint) -> None:
@@ -187,3 +263,62 @@ def test_a_missing_bucket_is_botocores_error_as_before(s3_endpoint: S3Endpoint) 
     with pytest.raises(ClientError) as missing:
         driver.get_content("a/b")
     assert missing.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+# Configurations whose URL botocore builds in different ways: virtual-hosted in a region, path
+# style, a dotted bucket name, no region, a custom endpoint, R2's "auto" region, a root
+# directory that needs quoting.
+_CONFIGURATIONS = [
+    {"region": "us-east-1"},
+    {"region": "eu-west-1"},
+    {"region": "ap-east-1"},
+    {"region": "eu-west-1", "forcepathstyle": True},
+    {"region": "eu-west-1", "forcepathstyle": False},
+    {"region": "eu-west-1", "bucket": "b.k.t"},
+    {"region": None},
+    {"region": "us-east-1", "regionendpoint": "http://127.0.0.1:9", "secure": False},
+    {"region": "auto", "regionendpoint": "https://acct.r2.cloudflarestorage.com"},
+    {"region": "eu-west-1", "rootdirectory": "/my root/p+q~%/"},
+]
+
+
+@pytest.mark.parametrize("configuration", _CONFIGURATIONS, ids=str)
+def test_requests_by_hand_go_where_botocores_go_and_are_signed_for_its_region(
+    configuration: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    settings = {"bucket": "bkt", "accesskey": "AK", "secretkey": "SK", **configuration}
+    driver = S3Driver(**settings)
+    sent: list[tuple[str, str]] = []
+
+    def answer(request: Any, **_: object) -> AWSResponse:
+        authorization = request.headers["Authorization"]
+        if isinstance(authorization, bytes):
+            authorization = authorization.decode()
+        credential = authorization.split("Credential=")[1].split(",")[0]
+        sent.append((request.url, credential.split("/", 2)[2]))
+        body = b"" if request.method == "PUT" else b"{}"
+        return AWSResponse(request.url, 200, {"Content-Length": str(len(body))}, _Body(body))
+
+    driver.client.meta.events.register("before-send.s3", answer)
+    key = driver.key("a b/\u00fc+~%=&;,@:$!'()*/x")
+    assert driver._small is not None
+    driver._small.get(key)
+    driver.client.get_object(Bucket=driver.bucket, Key=key)
+    driver._small.put(key, b"xy", {})
+    driver.client.put_object(Bucket=driver.bucket, Key=key, Body=b"xy")
+    by_hand = [sent[0], sent[2]]
+    assert by_hand == [sent[1], sent[3]]  # the same URL, the same signing scope
+
+
+def test_nothing_is_resolved_before_the_first_request(s3_endpoint: S3Endpoint) -> None:
+    asked: list[str] = []
+    driver = make_driver(s3_endpoint)
+    small = driver._small
+    assert small is not None
+    getter = small._get_credentials
+    small._get_credentials = lambda: asked.append("credentials") or getter()
+    assert asked == []
+    driver.put_content("a/b", b"content")
+    assert driver.get_content("a/b") == b"content"
+    assert asked == ["credentials"]
