@@ -11,9 +11,6 @@ refused with its path, never accepted and ignored.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from ocireg.extensions.declaration import Extension
 
 EXTENSION = Extension(
@@ -25,15 +22,3 @@ EXTENSION = Extension(
     extra="events",
     requires=("cloudevents", "nats", "httpx"),
 )
-
-
-def __getattr__(name: str) -> Any:
-    """The settings' names (``Sink``, ``EventsSettings``, ...) as before, from
-    :mod:`.settings`, which is imported on this first use."""
-    if name.startswith("__") or name == "settings":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    settings = importlib.import_module(f"{__name__}.settings")
-    try:
-        return getattr(settings, name)
-    except AttributeError:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from ocireg.ext.events import Sink
 from ocireg.ext.events.grouping import GROUP_BYTES, GROUP_ITEMS, GroupWriter
 from ocireg.ext.events.production import Producer
+from ocireg.ext.events.settings import Sink
 from ocireg.ext.events.sinkset import targets
 from ocireg.ext.events.store import Outbox
 from ocireg.registry.journal import Change, intend_off_loop

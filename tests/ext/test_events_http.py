@@ -262,7 +262,8 @@ def test_an_event_is_encoded_once_for_every_http_sink_and_signed_for_its_own(
 ) -> None:
     import asyncio
 
-    from ocireg.ext.events import Signature, Sink, sinks
+    from ocireg.ext.events import sinks
+    from ocireg.ext.events.settings import Signature, Sink
     from ocireg.ext.events.store import Stored
 
     encoded: list[str] = []

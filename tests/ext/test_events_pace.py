@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from ocireg.ext.events import EventsSettings
 from ocireg.ext.events.pace import IDLE_NICE, LAG_SECONDS, Pace, wanted
 from ocireg.ext.events.process import NICENESS, start_line
+from ocireg.ext.events.settings import EventsSettings
 from ocireg.ext.events.sinkset import targets
 from ocireg.ext.events.store import Outbox, Stored
 from tests.eventsink import Receiver

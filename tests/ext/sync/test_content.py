@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ocireg.ext.sync import ContentRule, TagRules
 from ocireg.ext.sync.content import Content, tag_wanted
+from ocireg.ext.sync.settings import ContentRule, TagRules
 
 
 def content(*rules: dict[str, Any]) -> Content:

@@ -11,7 +11,7 @@ import pytest
 
 from ocireg.cli import main
 from ocireg.config import load_config
-from ocireg.ext.sync import SyncSettings
+from ocireg.ext.sync.settings import SyncSettings
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "docs" / "examples" / "sync.yaml"
 
