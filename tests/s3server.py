@@ -13,6 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +81,33 @@ def _wait(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise RuntimeError(f"moto_server did not start:\n{log.read_text()}")
 
 
+@contextmanager
+def moto_process(prefix: str = "moto-", env: dict[str, str] | None = None) -> Iterator[str]:
+    """A moto server of its own on loopback, its URL while the block runs; ``env`` on top of
+    the fake credentials (e.g. moto's settings for checking signatures)."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix=prefix) as folder:
+        log = Path(folder) / "moto.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **ENV, **(env or {})},
+            )
+        try:
+            _wait(url, process, log)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[S3Endpoint]:
     try:
@@ -88,24 +116,5 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
         missing("moto_server is not installed; install the test extra (moto[server])")
     for key, value in ENV.items():
         os.environ.setdefault(key, value)
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="moto-") as folder:
-        log = Path(folder) / "moto.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **ENV},
-            )
-        try:
-            _wait(url, process, log)
-            yield S3Endpoint(url)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with moto_process() as url:
+        yield S3Endpoint(url)

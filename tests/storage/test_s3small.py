@@ -9,12 +9,7 @@ an error answer."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +19,7 @@ from botocore.exceptions import ClientError
 from ocireg.storage import s3small
 from ocireg.storage.driver import PathNotFoundError
 from ocireg.storage.s3 import S3Driver
-from tests.liveserver import free_port
-from tests.s3server import ACCESS_KEY, ENV, REGION, SECRET_KEY, S3Endpoint, _wait, s3_endpoint
+from tests.s3server import ACCESS_KEY, REGION, SECRET_KEY, S3Endpoint, moto_process, s3_endpoint
 from tests.storage.test_s3 import make_driver
 
 __all__ = ["s3_endpoint"]  # the session fixture, used here by name
@@ -39,47 +33,32 @@ def checking_endpoint() -> Iterator[tuple[str, str, str]]:
     user with a key that may do everything): (url, access key, secret key)."""
     import boto3
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory(prefix="moto-auth-") as folder:
-        log = Path(folder) / "moto.log"
-        with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **ENV, "INITIAL_NO_AUTH_ACTION_COUNT": "8"},
-            )
-        try:
-            _wait(url, process, log)
-            iam = boto3.client(
-                "iam",
-                endpoint_url=url,
-                region_name=REGION,
-                aws_access_key_id=ACCESS_KEY,
-                aws_secret_access_key=SECRET_KEY,
-            )
-            iam.create_user(UserName="registry")
-            key = iam.create_access_key(UserName="registry")["AccessKey"]
-            everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
-            iam.put_user_policy(
-                UserName="registry",
-                PolicyName="all",
-                PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [everything]}),
-            )
-            access, secret = key["AccessKeyId"], key["SecretAccessKey"]
-            _until_signatures_are_checked(url, access)
-            boto3.client(
-                "s3",
-                endpoint_url=url,
-                region_name=REGION,
-                aws_access_key_id=access,
-                aws_secret_access_key=secret,
-            ).create_bucket(Bucket=BUCKET)
-            yield url, access, secret
-        finally:
-            process.terminate()
-            process.wait(10)
+    with moto_process("moto-auth-", {"INITIAL_NO_AUTH_ACTION_COUNT": "8"}) as url:
+        iam = boto3.client(
+            "iam",
+            endpoint_url=url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+        iam.create_user(UserName="registry")
+        key = iam.create_access_key(UserName="registry")["AccessKey"]
+        everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
+        iam.put_user_policy(
+            UserName="registry",
+            PolicyName="all",
+            PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [everything]}),
+        )
+        access, secret = key["AccessKeyId"], key["SecretAccessKey"]
+        _until_signatures_are_checked(url, access)
+        boto3.client(
+            "s3",
+            endpoint_url=url,
+            region_name=REGION,
+            aws_access_key_id=access,
+            aws_secret_access_key=secret,
+        ).create_bucket(Bucket=BUCKET)
+        yield url, access, secret
 
 
 def _until_signatures_are_checked(url: str, access: str) -> None:
