@@ -44,6 +44,24 @@ class Gated:
         return [item * 10 for item in items]
 
 
+class HeldGroups:
+    """The outbox's group write, held until ``gate`` is set: ``writing`` once it is called,
+    ``written`` once it has returned or raised."""
+
+    def __init__(self, outbox: Outbox) -> None:
+        self.gate, self.writing, self.written = (threading.Event() for _ in range(3))
+        self._write = outbox.intend_groups
+        outbox.intend_groups = self  # type: ignore[method-assign]
+
+    def __call__(self, groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
+        self.writing.set()
+        assert self.gate.wait(10)
+        try:
+            return self._write(groups, owner, confirmed)
+        finally:
+            self.written.set()
+
+
 async def _until(event: threading.Event) -> None:
     for _ in range(1000):
         if event.is_set():
@@ -149,18 +167,8 @@ def test_a_push_cancelled_while_its_group_is_written_has_its_event_dropped(
     outbox = Outbox(tmp_path / "meta.db")
     sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
     producer = Producer(outbox, sinks, "zotregistry", Storage())  # type: ignore[arg-type]
-    gate, writing, written = threading.Event(), threading.Event(), threading.Event()
-    intend_groups = outbox.intend_groups
-
-    def held(groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
-        writing.set()
-        assert gate.wait(10)
-        try:
-            return intend_groups(groups, owner, confirmed)
-        finally:
-            written.set()
-
-    outbox.intend_groups = held  # type: ignore[method-assign]
+    held = HeldGroups(outbox)
+    gate, writing, written = held.gate, held.writing, held.written
     change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
 
     async def cancel_while_written() -> None:
@@ -334,17 +342,8 @@ def test_a_push_whose_loop_closed_while_its_group_was_written_is_settled(
     outbox = Outbox(tmp_path / "meta.db")
     sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
     producer = Producer(outbox, sinks, "zotregistry", Storage())  # type: ignore[arg-type]
-    gate, written = threading.Event(), threading.Event()
-    intend_groups = outbox.intend_groups
-
-    def held(groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
-        assert gate.wait(10)
-        try:
-            return intend_groups(groups, owner, confirmed)
-        finally:
-            written.set()
-
-    outbox.intend_groups = held  # type: ignore[method-assign]
+    held = HeldGroups(outbox)
+    gate, written = held.gate, held.written
     change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
 
     async def leave_while_written() -> None:
