@@ -65,11 +65,16 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
 
 
-def _piece_faults(threshold: str) -> str:
+def _script(script: str, argument: str) -> str:
+    """What ``script`` prints, run in a Python of its own (malloc settings are per process)."""
     run = subprocess.run(
-        [sys.executable, "-c", _PIECES, threshold], capture_output=True, text=True, check=True
+        [sys.executable, "-c", script, argument], capture_output=True, text=True, check=True
     )
     return run.stdout.strip()
+
+
+def _piece_faults(threshold: str) -> str:
+    return _script(_PIECES, threshold)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
@@ -118,10 +123,7 @@ print(resident() - before)
 
 
 def _stream_growth_mib(arenas: str) -> str:
-    run = subprocess.run(
-        [sys.executable, "-c", _STREAMS, arenas], capture_output=True, text=True, check=True
-    )
-    return run.stdout.strip()
+    return _script(_STREAMS, arenas)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
