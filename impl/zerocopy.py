@@ -8,6 +8,12 @@ the transport's buffer. ``offset`` absent: from the file's position, which then 
 what was sent; ``count`` absent: to the end of the file. Bodies and zero-copy parts may be
 mixed in one response.
 
+A pipe is a source too (ours, not the ASGI extension's): its read end as ``file``, no
+``offset``, ``count`` required; the bytes go from the pipe to the socket by ``os.splice``, on
+the loop, as another thread fills the pipe (``splicepump``: a blob still in an S3 socket). The
+send waits for the pipe to be readable or the socket writable, whichever held it up; the
+pipe's writer closing early is a short part (an error, as a file that ends early).
+
 TLS connections do not offer it (the kernel cannot encrypt): their responses use
 ``http.response.body`` as before (``connections.py`` offers it only on plain TCP).
 
@@ -37,8 +43,13 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import os
+import stat
+import struct
+import termios
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 from typing import Any
 
 EXTENSION = "http.response.zerocopysend"
@@ -109,9 +120,11 @@ class ZeroCopySend:
 
     async def _send_file(self, message: Any) -> bool:
         """Send the message's bytes; False when the client went away."""
-        cycle = self._cycle
         file = message["file"]
         fd = descriptor(file)
+        if stat.S_ISFIFO(os.fstat(fd).st_mode):
+            count = int(message["count"])  # a pipe has no size to default to
+            return await self._framed(count, partial(self._splice, fd, count))
         offset = message.get("offset")
         positioned = offset is None
         if positioned:
@@ -119,6 +132,22 @@ class ZeroCopySend:
         count = message.get("count")
         if count is None:
             count = max(0, os.fstat(fd).st_size - offset)
+
+        def moved(sent: int) -> None:
+            if positioned:
+                _move(file, offset + sent)
+
+        return await self._framed(count, partial(self._sendfile, fd, offset, count), moved)
+
+    async def _framed(
+        self,
+        count: int,
+        transfer: Callable[[], Awaitable[int]],
+        moved: Callable[[int], None] | None = None,
+    ) -> bool:
+        """``transfer`` ``count`` bytes into the socket, framed and counted as a body part
+        is; False when the client went away."""
+        cycle = self._cycle
         if count == 0:
             return True
         if not cycle.chunked_encoding and count > cycle.expected_content_length:
@@ -126,15 +155,15 @@ class ZeroCopySend:
         if cycle.chunked_encoding:
             self._transport.write(b"%x\r\n" % count)
         try:
-            sent = await self._sendfile(fd, offset, count)
+            sent = await transfer()
         except OSError as error:
             if error.errno not in _GONE:
                 raise
             self._quit()  # as uvicorn does when a body's write finds the client gone
             self._transport.close()
             return False
-        if positioned:
-            _move(file, offset + sent)
+        if moved is not None:
+            moved(sent)
         if not cycle.chunked_encoding:
             cycle.expected_content_length -= sent
         if self._gone():
@@ -145,6 +174,34 @@ class ZeroCopySend:
         if cycle.chunked_encoding:
             self._transport.write(b"\r\n")
         return True
+
+    async def _splice(self, pipe: int, count: int) -> int:
+        """``count`` bytes from the pipe into the socket, after what the transport holds;
+        fewer only if the pipe's writer closes first. The pipe's writer fills it from another
+        thread (``splicepump``); here, each splice moves what the pipe holds and the socket
+        takes, and then the send waits, on the loop, for whichever of them was the limit."""
+        await self._transport_drained()
+        if self._gone():  # see _sendfile: the dup below must be of this connection's socket
+            return 0
+        out = os.dup(self._socket_fd)
+        sent = 0
+        flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
+        try:
+            while sent < count and not self._gone():
+                try:
+                    moved = os.splice(pipe, out, count - sent, flags=flags)
+                except BlockingIOError:  # the pipe is empty, or the socket is full
+                    moved = None
+                if moved == 0:
+                    break  # the writer closed an empty pipe: the end
+                sent += moved or 0
+                if sent < count and _held(pipe):
+                    await self._ready(out)  # the socket took less than the pipe holds
+                elif sent < count:
+                    await self._ready(pipe, write=False)
+        finally:
+            os.close(out)
+        return sent
 
     async def _sendfile(self, fd: int, offset: int, count: int) -> int:
         """``count`` bytes of ``fd`` from ``offset`` into the socket, after what the transport
@@ -173,7 +230,7 @@ class ZeroCopySend:
                 if copied is not None:
                     sent += copied
                 if copied is None or sent < count:  # the socket is full
-                    await self._writable(out)
+                    await self._ready(out)
         finally:
             os.close(out)
         return sent
@@ -211,10 +268,15 @@ class ZeroCopySend:
         finally:
             transport.set_write_buffer_limits(high=high, low=low)
 
-    async def _writable(self, fd: int) -> None:
+    async def _ready(self, fd: int, write: bool = True) -> None:
+        """Wait until ``fd`` is writable (or, ``write`` false, readable), or the connection
+        is gone."""
         loop = asyncio.get_running_loop()
         self._waiter = waiter = loop.create_future()
-        loop.add_writer(fd, _wake, waiter)
+        if write:
+            loop.add_writer(fd, _wake, waiter)
+        else:
+            loop.add_reader(fd, _wake, waiter)
         try:
             # our dup keeps the socket open after the transport closes its own descriptor:
             # a close that no connection_lost reports (one not seen by this protocol) is
@@ -222,7 +284,10 @@ class ZeroCopySend:
             while not waiter.done() and not self._gone():
                 await asyncio.wait([waiter], timeout=_RECHECK)
         finally:
-            loop.remove_writer(fd)
+            if write:
+                loop.remove_writer(fd)
+            else:
+                loop.remove_reader(fd)
             self._waiter = None
 
     def _gone(self) -> bool:
@@ -248,6 +313,11 @@ class ZeroCopySend:
             self._quit()
         if self._waiter is not None:
             _wake(self._waiter)
+
+
+def _held(pipe: int) -> int:
+    """The bytes waiting in a pipe."""
+    return int(struct.unpack("i", fcntl.ioctl(pipe, termios.FIONREAD, b"\0\0\0\0"))[0])
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

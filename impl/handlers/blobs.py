@@ -22,11 +22,17 @@ from ocireg.handlers.base import registry, repo
 from ocireg.operations import current_request
 from ocireg.readahead import read_ahead
 from ocireg.registry.ondemand import FileRegion
+from ocireg.splicepump import SplicePump
 from ocireg.storage.driver import StorageDriver
+from ocireg.storage.socketbody import SocketBody
 from ocireg.zerocopy import EXTENSION, offered
 
 OCTET = "application/octet-stream"
 CHUNK = 1 << 20  # 1 MiB reads: a third of the CPU per GiB of the 64 KiB default
+# A blob this large or larger, on storage that offers its body in a socket (S3 over plain
+# HTTP), is spliced to a client that takes zero-copy sends: a connection, a pipe and a thread
+# of its own cost more than they save on small blobs, which take the pooled path.
+SPLICE_LEAST = 1 << 20
 
 
 class BlobFileResponse(FileResponse):
@@ -69,6 +75,28 @@ class BlobFileResponse(FileResponse):
             await send({"type": EXTENSION, **message})
         finally:
             os.close(file)
+
+
+class SplicedResponse(Response):
+    """A body still in the storage's socket (an S3 answer on plain HTTP), sent to a client
+    that offers zero-copy sends through a pipe, by ``splice`` both ways (``splicepump``,
+    ``ocireg.zerocopy``): never read into this process. The pump ends with the response,
+    however it ends (the client gone, a timeout, an error), and closes the S3 connection."""
+
+    def __init__(self, body: SocketBody, status_code: int, headers: dict[str, str]) -> None:
+        super().__init__(status_code=status_code, media_type=OCTET, headers=headers)
+        self._body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pump = SplicePump(self._body)
+        pump.start()
+        try:
+            start = {"type": "http.response.start", "status": self.status_code}
+            await send({**start, "headers": self.raw_headers})
+            message = {"file": pump.fd, "count": self._body.length, "more_body": False}
+            await send({"type": EXTENSION, **message})
+        finally:
+            pump.stop()
 
 
 class PartsResponse(StreamingResponse):
@@ -174,6 +202,10 @@ def _streamed(
         }
     if method == "HEAD":
         return Response(status_code=status, media_type=OCTET, headers=headers)
+    if length >= SPLICE_LEAST and offered(current_request().scope):
+        socket_body = driver.socket_body(path, start, length)
+        if socket_body is not None:
+            return SplicedResponse(socket_body, status, headers)
     body = read_ahead(driver.reader(path, start), length)  # one thread, pieces bounded
     return StreamingResponse(body, status_code=status, media_type=OCTET, headers=headers)
 

@@ -48,6 +48,7 @@ from ocireg.registry.dedupe import STORE, store_file
 from ocireg.registry.dedupeindex import DedupeIndex
 from ocireg.registry.locks import KeyedLocks
 from ocireg.storage.driver import FileInfo, FileWriter, PathNotFoundError, StorageDriver, join
+from ocireg.storage.socketbody import SocketBody
 
 log = logging.getLogger("ocireg.dedupe")
 MARKER = join(layout.META_DIR, "dedupe.json")  # in the bucket: every instance reads one
@@ -328,6 +329,11 @@ class PlaceholderDriver(StorageDriver):
         if blob_digest(path) is not None:
             path = self.resolve(path)[0]
         return self.inner.reader(path, offset)
+
+    def socket_body(self, path: str, offset: int, length: int) -> SocketBody | None:
+        if blob_digest(path) is not None:  # as reader: a placeholder's content
+            path = self.resolve(path)[0]
+        return self.inner.socket_body(path, offset, length)
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         return self.inner.writer(path, append)

@@ -12,7 +12,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from ocireg.storage.socketbody import SocketBody
 
 
 class StorageError(Exception):
@@ -189,6 +192,12 @@ class StorageDriver(ABC):
 
     def redirect_url(self, path: str, method: str) -> str | None:
         """A URL clients may fetch the content from directly, if the backend offers one."""
+        return None
+
+    def socket_body(self, path: str, offset: int, length: int) -> SocketBody | None:
+        """``length`` bytes of ``path`` from ``offset`` still in a plain-TCP socket of their
+        own (``ocireg.storage.socketbody``), for a splice to the client; None where the
+        backend offers no such thing (then :meth:`reader`). Blocking."""
         return None
 
     def local_path(self, path: str) -> Path | None:

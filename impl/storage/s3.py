@@ -54,6 +54,7 @@ from ocireg.storage.driver import (
     check_path,
 )
 from ocireg.storage.s3small import FALL_BACK, SmallRequests
+from ocireg.storage.socketbody import SocketBody, open_body, plain_http, splice_available
 
 log = logging.getLogger("ocireg.storage.s3")
 
@@ -61,6 +62,8 @@ MIN_PART = 5 << 20  # S3's smallest part but the last
 MAX_COPY = 5 << 30  # the largest object one CopyObject (or one UploadPartCopy) may copy
 DEFAULT_PART = 10 << 20  # distribution's default chunksize
 MTIME = "ocireg-mtime"
+CONNECT_TIMEOUT = 10
+READ_TIMEOUT = 300  # completing or copying a large object may take minutes before the answer
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 # What an endpoint without conditional writes answers If-None-Match with
 _NO_CONDITIONAL = frozenset({"NotImplemented", "501", "InvalidArgument", "InvalidRequest"})
@@ -306,9 +309,8 @@ class S3Driver(StorageDriver):
             config=BotoConfig(
                 s3={"addressing_style": style},
                 max_pool_connections=64,
-                connect_timeout=10,
-                # completing or copying a large object may take minutes before the answer
-                read_timeout=300,
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
                 retries={"max_attempts": 3, "mode": "standard"},
             ),
         )
@@ -499,6 +501,22 @@ class S3Driver(StorageDriver):
                 raise InvalidOffsetError(path, offset) from None
             return io.BytesIO(b"")  # at the very end: nothing left to read
         return cast(BinaryIO, _ObjectStream(answer["Body"]))
+
+    def socket_body(self, path: str, offset: int, length: int) -> SocketBody | None:
+        # Only on a plain-HTTP endpoint (the kernel cannot decrypt TLS for a splice), and
+        # only when the hand-signed path is on; every other answer (an error, a redirect, a
+        # coded body) is None, and the caller's reader() asks again through the usual path.
+        if self._small is None or length <= 0 or not splice_available():
+            return None
+        signed = self._small.signed_get(self.key(path), offset, length)
+        if signed is None or not plain_http(signed[0]):
+            return None
+        url, headers = signed
+        try:
+            return open_body(url, headers, length, CONNECT_TIMEOUT, READ_TIMEOUT)
+        except OSError as error:  # the usual path retries, and raises what botocore raises
+            log.debug("s3 GetObject %s on a socket of its own: %s", path, error)
+            return None
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         if not path:

@@ -40,7 +40,7 @@ from typing import Any, Final, cast
 from urllib.parse import quote
 from xml.etree import ElementTree
 
-from botocore.auth import S3SigV4Auth
+from botocore.auth import S3SigV4Auth, _host_from_url
 from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.hooks import first_non_none_response
@@ -179,21 +179,10 @@ class SmallRequests:
         body: bytes = b"",
         stream: bool = False,
     ) -> AWSResponse | _FallBack:
-        if not self._on() or not self._resolve():
-            return FALL_BACK
-        request = AWSRequest(
-            method=method,
-            url=self._base + quote(key, safe="/~"),
-            headers=headers,
-            data=body,
-            stream_output=stream,
-        )
-        if method == "PUT":
-            request.headers["Content-Length"] = str(len(body))
         try:
-            frozen = self._credentials.get_frozen_credentials()
-            S3SigV4Auth(frozen, "s3", self._region).add_auth(request)
-            prepared = request.prepare()
+            prepared = self._prepared(method, key, headers, body, stream)
+            if prepared is None:
+                return FALL_BACK
             # as botocore's endpoint does: a handler may answer instead (a stub, a test)
             answered = first_non_none_response(
                 self._events.emit(f"before-send.s3.{operation}", request=prepared)
@@ -204,6 +193,53 @@ class SmallRequests:
         except BotoCoreError as error:  # connection errors: botocore retries and raises
             log.debug("s3 small request %s %s: %s; through botocore", method, key, error)
             return FALL_BACK
+
+    def _prepared(
+        self,
+        method: str,
+        key: str,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        stream: bool = False,
+    ) -> Any:
+        """The request signed and prepared (botocore's ``AWSPreparedRequest``), None while
+        this path is off or unresolved."""
+        if not self._on() or not self._resolve():
+            return None
+        request = AWSRequest(
+            method=method,
+            url=self._base + quote(key, safe="/~"),
+            headers=headers,
+            data=body,
+            stream_output=stream,
+        )
+        if method == "PUT":
+            request.headers["Content-Length"] = str(len(body))
+        frozen = self._credentials.get_frozen_credentials()
+        S3SigV4Auth(frozen, "s3", self._region).add_auth(request)
+        return request.prepare()
+
+    def signed_get(self, key: str, first: int, length: int) -> tuple[str, dict[str, str]] | None:
+        """A GetObject of ``length`` bytes from ``first``, signed, for a connection of the
+        caller's own (``socketbody``): its URL and headers (Host included), or None where it
+        cannot be made so: this path off, a proxy for the endpoint (this would bypass it),
+        a ``before-send`` handler that answers (a stub: the caller's usual path meets it)."""
+        try:
+            prepared = self._prepared("GET", key, {"Range": f"bytes={first}-{first + length - 1}"})
+            if prepared is None:
+                return None
+            if self._session._proxy_config.proxy_url_for(prepared.url):
+                return None
+            answered = first_non_none_response(
+                self._events.emit("before-send.s3.GetObject", request=prepared)
+            )
+        except (BotoCoreError, AttributeError) as error:
+            log.debug("s3 GetObject %s not signed for a socket of its own: %s", key, error)
+            return None
+        if answered is not None:
+            return None
+        headers = {"Host": _host_from_url(prepared.url), **dict(prepared.headers.items())}
+        return str(prepared.url), {name: _text(value) for name, value in headers.items()}
 
     def _on(self) -> bool:
         if self.enabled:
@@ -284,6 +320,10 @@ class SmallRequests:
             self.enabled = False
             self._off_until = time.monotonic() + OFF_SECONDS
         return FALL_BACK
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
 def _last_modified(value: str | None) -> datetime | None:

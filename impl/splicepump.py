@@ -1,0 +1,109 @@
+"""A body still in a socket (``ocireg.storage.socketbody``), moved into a pipe by one thread
+with ``splice``, for the event loop to splice from the pipe into the client's socket
+(``ocireg.zerocopy``, a pipe source): the bytes go from one socket to the other through the
+kernel, never read into this process.
+
+Why: a pull from S3 read each piece into a buffer here and wrote it out again (two copies,
+the buffer's pages faulted in, a Python hop per piece); the Go server it is measured against
+spends less CPU per GiB than that. See ``bench/S3.md``.
+
+Bounds: the pipe is the read-ahead: the thread blocks when it is full (``PIPE_BYTES``, or
+what the system allows), so a client that stops reading holds at most the pipe and the two
+sockets' buffers, all in the kernel, whatever the blob's size. :meth:`SplicePump.stop` ends
+the thread wherever it waits: it closes the pipe's read end (a splice into the pipe then
+fails with ``EPIPE``) and shuts the S3 socket down (a splice from it then reads the end).
+The thread closes the S3 connection when it ends; it is never reused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+
+from ocireg.storage.socketbody import SocketBody
+
+log = logging.getLogger("ocireg.splice")
+
+PIPE_BYTES = 1 << 20  # the read-ahead: Linux's default pipe-max-size for unprivileged users
+
+
+class ShortBodyError(OSError):
+    """The S3 answer ended before the length it promised."""
+
+
+class SplicePump:
+    """Moves ``body`` into a pipe whose read end is :attr:`fd` (non-blocking); the writer's
+    end closes when the body is all in, or the pump ends early (then :attr:`error` says why,
+    unless it was stopped)."""
+
+    def __init__(self, body: SocketBody, pipe_bytes: int = PIPE_BYTES) -> None:
+        self._body = body
+        self.fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
+        self.capacity = _grow(self._write_fd, pipe_bytes)
+        os.set_blocking(self.fd, False)
+        self.error: BaseException | None = None
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="ocireg-splice", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the pump and close the read end; from the event loop, once nothing splices
+        from :attr:`fd` any more. Blocks on nothing."""
+        if self._stopped:
+            return
+        self._stopped = True
+        os.close(self.fd)  # a thread waiting for room in the pipe wakes with EPIPE
+        self._body.interrupt()  # one waiting for S3's bytes wakes at the socket's end
+
+    def _run(self) -> None:
+        try:
+            self._pump()
+        except OSError as error:
+            if not self._stopped:  # a stop's EPIPE or shut-down socket is no error
+                self.error = error
+                log.warning("a blob body from S3 ended early: %s", error)
+        finally:
+            os.close(self._write_fd)  # the loop's splice then reads the end of the pipe
+            self._body.close()
+
+    def _pump(self) -> None:
+        body, pipe = self._body, self._write_fd
+        head = memoryview(body.head)
+        while head:  # what arrived with the answer's head goes first
+            head = head[os.write(pipe, head) :]
+        left = body.length - len(body.head)
+        source = body.sock.fileno()
+        flags = os.SPLICE_F_MOVE | os.SPLICE_F_MORE
+        while left > 0:
+            moved = os.splice(source, pipe, min(left, self.capacity), flags=flags)
+            if moved == 0:
+                if self._stopped:
+                    return
+                done = body.length - left
+                raise ShortBodyError(f"the body ended after {done} of {body.length} bytes")
+            left -= moved
+
+
+def _grow(pipe: int, wanted: int) -> int:
+    """Make the pipe hold ``wanted`` bytes, or as much as the system lets this process: the
+    pipe's capacity."""
+    for size in (wanted, _max_pipe()):
+        if size <= 0:
+            continue
+        try:
+            return int(fcntl.fcntl(pipe, fcntl.F_SETPIPE_SZ, size))
+        except OSError:  # over pipe-max-size unprivileged, or over the user's pipe pages
+            continue
+    return int(fcntl.fcntl(pipe, fcntl.F_GETPIPE_SZ))
+
+
+def _max_pipe() -> int:
+    try:
+        with open("/proc/sys/fs/pipe-max-size") as limit:
+            return int(limit.read())
+    except (OSError, ValueError):
+        return 0

@@ -1,0 +1,123 @@
+"""An HTTP GET on a plain-TCP connection of our own, whose answer's body is left in the socket.
+
+Why: a blob pulled from an S3 endpoint over plain HTTP (moto here, MinIO or Ceph on a LAN)
+can go from that socket to the client's by ``splice`` through a pipe (``ocireg.splicepump``),
+never read into this process: no copy in, no copy out, no buffer to fault in per piece. For
+that the body must still be in a socket we own: botocore's pool would want the connection
+back, and its layers (urllib3, ``http.client``) buffer what they read. So the request is
+written by hand (signed by the caller), and the answer's head is read and parsed here; what
+arrived with the head, past its end, is handed over with the socket (``SocketBody.head``).
+
+Only a plain answer qualifies: 200 or 206 with a ``Content-Length`` equal to the length
+asked for, no content coding, no chunked transfer. Anything else is :data:`None` (the
+connection closed), and the caller makes the request its usual way, which maps errors as
+it always did. The connection is never reused: the caller closes it when the body is done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import io
+import os
+import socket
+import struct
+import threading
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+_HEAD_MOST = 64 << 10  # an S3 answer's head is under 2 KiB; past this, not a plain answer
+_RECEIVE = 16 << 10
+
+
+@dataclass
+class SocketBody:
+    """``length`` bytes of an answer's body: ``head`` first (read with the answer's head),
+    then the rest, still in ``sock``. Blocking socket; reads time out after the read timeout
+    (``SO_RCVTIMEO``, which ``splice`` from the socket honours too)."""
+
+    sock: socket.socket
+    head: bytes
+    length: int
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def close(self) -> None:
+        with self._lock:  # never a shutdown of a number that a close just freed
+            self.sock.close()
+
+    def interrupt(self) -> None:
+        """Wake a thread blocked reading the socket (it reads the end); from any thread."""
+        with self._lock:
+            if self.sock.fileno() >= 0:
+                with contextlib.suppress(OSError):  # not connected: nothing to wake
+                    self.sock.shutdown(socket.SHUT_RDWR)
+
+
+def plain_http(url: str) -> bool:
+    return urlsplit(url).scheme == "http"
+
+
+def open_body(
+    url: str,
+    headers: dict[str, str],
+    length: int,
+    connect_timeout: float,
+    read_timeout: float,
+) -> SocketBody | None:
+    """GET ``url`` (``http://`` only) with ``headers`` on a new connection; its body when the
+    answer is a plain 200/206 of exactly ``length`` bytes, else None (connection closed).
+    Connection errors raise ``OSError``."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or parts.hostname is None:
+        return None
+    target = parts.path or "/"
+    if parts.query:
+        target += "?" + parts.query
+    sock = socket.create_connection((parts.hostname, parts.port or 80), timeout=connect_timeout)
+    try:
+        sock.settimeout(read_timeout)
+        lines = [f"GET {target} HTTP/1.1"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        lines.append("Connection: close")  # never reused: the body is taken from the socket
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        body = _body(sock, length)
+    except BaseException:
+        sock.close()
+        raise
+    if body is None:
+        sock.close()
+        return None
+    sock.settimeout(None)  # blocking, for splice; the read timeout stays, as SO_RCVTIMEO
+    seconds = int(read_timeout)
+    micro = int((read_timeout - seconds) * 1_000_000)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, micro))
+    return body
+
+
+def _body(sock: socket.socket, length: int) -> SocketBody | None:
+    received = bytearray()
+    while (end := received.find(b"\r\n\r\n")) < 0:
+        if len(received) > _HEAD_MOST:
+            return None
+        piece = sock.recv(_RECEIVE)
+        if not piece:
+            return None
+        received += piece
+    status_line, _, header_block = bytes(received[:end]).partition(b"\r\n")
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or parts[1] not in (b"200", b"206"):
+        return None
+    message = http.client.parse_headers(io.BytesIO(header_block + b"\r\n\r\n"))
+    coding = (message.get("Content-Encoding") or "identity").strip().lower()
+    if message.get("Transfer-Encoding") or coding not in ("", "identity"):
+        return None
+    if message.get("Content-Length") != str(length):
+        return None
+    head = bytes(received[end + 4 :])
+    if len(head) > length:
+        return None  # more than the answer holds: not an answer to trust
+    return SocketBody(sock, head, length)
+
+
+def splice_available() -> bool:
+    return hasattr(os, "splice")
