@@ -416,3 +416,66 @@ def test_a_client_gone_while_body_parts_drain_ends_the_send_quietly(
             again.sendall(request())
             assert len(Reader(again).response()[2]) == before + 100
     assert sent == [None, None]
+
+
+def pipe_app(data: bytes, sent: list[BaseException | None], count: int | None = None) -> App:
+    """An app answering every request with ``data`` from a pipe that a thread fills in
+    pieces, pausing now and then (so the send finds the pipe empty as well as the socket
+    full), after a short body part; ``count`` the zero-copy message's (the data's length
+    unless given: more is a pipe whose writer closes early)."""
+    count = len(data) if count is None else count
+
+    def fill(pipe: int) -> None:
+        with open(pipe, "wb", buffering=0) as writer:
+            for start in range(0, len(data), 256 << 10):
+                writer.write(data[start : start + (256 << 10)])
+                if start % (2 << 20) == 0:
+                    time.sleep(0.01)
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        headers = [(b"content-length", str(5 + count).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"part:", "more_body": True})
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        threading.Thread(target=fill, args=(write_end,), daemon=True).start()
+        try:
+            await send({"type": EXTENSION, "file": read_end, "count": count, "more_body": False})
+        except BaseException as error:
+            sent.append(error)
+            raise
+        finally:
+            os.close(read_end)
+        sent.append(None)
+
+    return app
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+def test_a_pipe_is_spliced_exactly_and_the_connection_is_kept() -> None:
+    data = os.urandom(8 << 20)
+    sent: list[BaseException | None] = []
+    with serving(pipe_app(data, sent)) as port, connect(port) as sock:
+        reader = Reader(sock)
+        for _ in range(3):  # one connection: kept alive after each spliced response
+            sock.sendall(request())
+            status, _, body = reader.response()
+            assert (status, body == b"part:" + data) == (200, True)
+    assert sent == [None] * 3
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+def test_a_pipe_whose_writer_closes_early_fails_and_closes() -> None:
+    data = os.urandom(3 << 20)
+    sent: list[BaseException | None] = []
+    with serving(pipe_app(data, sent, count=len(data) + 10)) as port, connect(port) as sock:
+        reader = Reader(sock)
+        sock.sendall(request())
+        assert reader.line().startswith(b"HTTP/1.1 200")
+        while reader.line():  # the headers
+            pass
+        while reader.fill():  # what the pipe held, then the connection closes
+            pass
+        assert reader.buffer == b"part:" + data
+    assert isinstance(sent[0], RuntimeError)
+    assert "ended after" in str(sent[0])

@@ -220,14 +220,15 @@ class SmallRequests:
         return request.prepare()
 
     def signed_get(self, key: str, first: int, length: int) -> tuple[str, dict[str, str]] | None:
-        """A GetObject of ``length`` bytes from ``first``, signed, for a connection of the
-        caller's own (``socketbody``): its URL and headers (Host included), or None where it
-        cannot be made so: this path off, a proxy for the endpoint (this would bypass it),
-        a ``before-send`` handler that answers (a stub: the caller's usual path meets it)."""
+        """A GetObject of ``length`` bytes from ``first``, signed, for a plain-TCP connection
+        of the caller's own (``socketbody``): its URL and headers (Host included), or None
+        where it cannot be made so: this path off, an https endpoint, a proxy for the
+        endpoint (this would bypass it), a ``before-send`` handler that answers (a stub:
+        the caller's usual path meets it)."""
         try:
             prepared = self._prepared("GET", key, {"Range": f"bytes={first}-{first + length - 1}"})
-            if prepared is None:
-                return None
+            if prepared is None or not prepared.url.startswith("http://"):
+                return None  # off, or TLS: the caller's connection would be plain TCP
             if self._session._proxy_config.proxy_url_for(prepared.url):
                 return None
             answered = first_non_none_response(

@@ -4,21 +4,26 @@ finished or cancelled on another, Range, presigned redirects and an s3 sub-path.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from ocireg.conformance.layout import build_multiarch_layout
 from ocireg.storage.s3 import S3Driver
+from tests import rawhttp
+from tests.certs import issue_server, make_ca
 from tests.liveserver import LiveServer, live_server
 from tests.oci import push_blob
 from tests.s3server import ACCESS_KEY, ENV, REGION, SECRET_KEY, S3Endpoint, s3_endpoint
@@ -256,9 +261,9 @@ def _rss_kib(pid: int) -> int:
 
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
 def test_a_pull_read_ahead_is_bounded_and_ends_with_the_client(s3_server: LiveServer) -> None:
-    """A blob streamed from S3: exact bytes; a client that stops reading holds only a few
-    pieces in the registry (not the blob); one that goes away closes the S3 response and ends
-    the reading thread."""
+    """A blob streamed from S3: exact bytes; a client that stops reading holds only what the
+    read-ahead bound allows in the registry (not the blob); one that goes away closes the S3
+    response and ends the reading thread."""
     data = os.urandom(64 << 20)
     pid = s3_server.process.pid
     with httpx.Client(base_url=s3_server.url, timeout=60) as client:
@@ -274,8 +279,9 @@ def test_a_pull_read_ahead_is_bounded_and_ends_with_the_client(s3_server: LiveSe
             assert first == data[: len(first)]
             time.sleep(1.5)  # moto serves far faster: unbounded, the blob would be read ahead
             held_mib = (_rss_kib(pid) - rss_before) / 1024
-            # bounded: ~5 pieces of 3 MiB (one being read, two waiting, one waiting to be sent,
-            # what the transport still holds of the one before); unbounded, ~50 MiB
+            # bounded: spliced (plain TCP both ways), the pipe and the sockets' buffers, in
+            # the kernel; read ahead (TLS), ~5 pieces of 3 MiB (one being read, two waiting,
+            # one waiting to be sent, the rest of the one before); unbounded, ~50 MiB
             assert held_mib < 24, f"{held_mib:.1f} MiB held for a client that stopped reading"
             reading = _threads(pid)
         # the client went away mid-blob: the reading thread ends (idle worker threads only
@@ -285,3 +291,127 @@ def test_a_pull_read_ahead_is_bounded_and_ends_with_the_client(s3_server: LiveSe
             assert time.monotonic() < ends, "the reading thread outlived its client"
             time.sleep(0.05)
         assert client.get(url, headers={"Range": "bytes=0-9"}).content == data[:10]
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def _s3_connections(pid: int, endpoint: S3Endpoint) -> int:
+    """The server's established TCP connections to the S3 endpoint (moto closes its side
+    after each pooled request, so only a body still being read is established)."""
+    port = f"{urlsplit(endpoint.url).port:04X}"
+    mine, count = _socket_inodes(pid), 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote, state, inode = fields[2], fields[3], fields[9]
+            if remote.endswith(":" + port) and state == "01" and inode in mine:
+                count += 1
+    return count
+
+
+def _pipes(pid: int) -> int:
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            count += os.readlink(fd).startswith("pipe:")
+    return count
+
+
+def _until(condition: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+    ends = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < ends, what
+        time.sleep(0.05)
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+def test_a_large_pull_is_spliced_from_the_s3_socket_and_ends_with_its_client(
+    s3_server: LiveServer, s3_endpoint: S3Endpoint
+) -> None:
+    """Over plain HTTP both ways a blob goes from the S3 answer's socket to the client's
+    through a pipe: exact bytes, whole and in ranges; while a client holds the answer, the
+    server holds a pipe and an S3 connection of the answer's own, and they go (with the
+    thread) when the client goes."""
+    data = os.urandom(24 << 20)
+    pid = s3_server.process.pid
+    with httpx.Client(base_url=s3_server.url, timeout=60) as client:
+        digest = push_blob(client, "pull/spliced", data)
+        url = f"/v2/pull/spliced/blobs/{digest}"
+        whole = client.get(url)
+        assert (whole.status_code, whole.content == data) == (200, True)
+        first, last = 1000, (20 << 20) + 77
+        part = client.get(url, headers={"Range": f"bytes={first}-{last}"})
+        assert part.status_code == 206
+        assert part.headers["Content-Range"] == f"bytes {first}-{last}/{len(data)}"
+        assert part.content == data[first : last + 1]
+        tail = client.get(url, headers={"Range": f"bytes=-{3 << 20}"})
+        assert (tail.status_code, tail.content == data[-(3 << 20) :]) == (206, True)
+        idle_pipes, idle_threads = _pipes(pid), _threads(pid)
+        assert _s3_connections(pid, s3_endpoint) == 0
+        with client.stream("GET", url) as held:
+            pieces = held.iter_raw(1 << 20)
+            assert next(pieces) == data[: 1 << 20]
+            # the splice path is in play: the answer's pipe and S3 connection
+            _until(lambda: _pipes(pid) == idle_pipes + 2, "no pipe for the spliced answer")
+            assert _s3_connections(pid, s3_endpoint) == 1
+    # the client went away mid-blob: the S3 connection, the pipe and the thread are freed
+    _until(lambda: _s3_connections(pid, s3_endpoint) == 0, "the S3 connection outlived its client")
+    _until(lambda: _pipes(pid) == idle_pipes, "the pipe outlived its client")
+    _until(lambda: _threads(pid) <= idle_threads, "the splicing thread outlived its client")
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+def test_the_next_request_on_a_kept_alive_connection_follows_a_spliced_answer(
+    s3_server: LiveServer,
+) -> None:
+    data = os.urandom(6 << 20)
+    with httpx.Client(base_url=s3_server.url, timeout=60) as client:
+        digest = push_blob(client, "pull/kept", data)
+    path = f"/v2/pull/kept/blobs/{digest}"
+    sock = rawhttp.connect(int(s3_server.url.rsplit(":", 1)[1]))
+    with sock:
+        reader = rawhttp.Reader(sock)
+        for extra in ("", f"Range: bytes=5-{(5 << 20) + 4}\r\n", ""):
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
+            status, headers, body = reader.response()
+            assert status == (206 if extra else 200)
+            assert body == (data[5 : (5 << 20) + 5] if extra else data)
+            assert headers.get("connection") != "close"
+        sock.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert reader.response()[0] == 200
+
+
+def test_over_tls_a_large_pull_from_s3_is_read_ahead_as_before(
+    s3_endpoint: S3Endpoint, tmp_path: Path
+) -> None:
+    """The kernel cannot splice into TLS: the client gets the same bytes, read through the
+    process."""
+    ca = make_ca(tmp_path, "ca")
+    cert = issue_server(ca, tmp_path)
+    config = _s3_config(s3_endpoint, s3_endpoint.new_bucket())
+    config["http"] = {"tls": {"cert": str(cert.cert_path), "key": str(cert.key_path)}}
+    data = os.urandom(8 << 20)
+    trust = ssl.create_default_context(cafile=ca.cert_path)
+    with (
+        live_server(tmp_path / "srv", config, env=ENV) as server,
+        httpx.Client(base_url=server.url, verify=trust, timeout=60) as client,
+    ):
+        digest = push_blob(client, "pull/tls", data)
+        url = f"/v2/pull/tls/blobs/{digest}"
+        pipes = _pipes(server.process.pid)
+        with client.stream("GET", url) as held:
+            pieces = held.iter_raw(1 << 20)
+            assert next(pieces) == data[: 1 << 20]
+            time.sleep(0.5)
+            assert _pipes(server.process.pid) == pipes  # nothing spliced
+        assert client.get(url).content == data
+        part = client.get(url, headers={"Range": f"bytes=7-{(2 << 20) + 6}"})
+        assert (part.status_code, part.content == data[7 : (2 << 20) + 7]) == (206, True)

@@ -80,7 +80,7 @@ def _until_signatures_are_checked(url: str, access: str) -> None:
     raise RuntimeError("moto does not check signatures")
 
 
-def _checked_driver(endpoint: tuple[str, str, str], secret: str | None = None) -> S3Driver:
+def checked_driver(endpoint: tuple[str, str, str], secret: str | None = None) -> S3Driver:
     url, access, right = endpoint
     return S3Driver(
         bucket=BUCKET,
@@ -105,7 +105,7 @@ def _sent(driver: S3Driver) -> list[str]:
 def test_an_endpoint_that_checks_signatures_accepts_each_small_request(
     checking_endpoint: tuple[str, str, str],
 ) -> None:
-    driver = _checked_driver(checking_endpoint)
+    driver = checked_driver(checking_endpoint)
     sent = _sent(driver)
     driver.put_content("team/app/index.json", b"{}")
     assert driver.get_content("team/app/index.json") == b"{}"
@@ -125,7 +125,7 @@ def test_an_endpoint_that_checks_signatures_accepts_each_small_request(
 def test_a_refused_signature_raises_botocores_error(
     checking_endpoint: tuple[str, str, str],
 ) -> None:
-    driver = _checked_driver(checking_endpoint, secret="not-the-secret")
+    driver = checked_driver(checking_endpoint, secret="not-the-secret")
     sent = _sent(driver)
     with pytest.raises(ClientError) as refused:
         driver.get_content("team/app/index.json")

@@ -1,0 +1,94 @@
+"""A GetObject's body left in a socket of our own (``ocireg.storage.socketbody``, reached
+through ``S3Driver.socket_body``), against moto: the bytes that arrived with the answer's head
+and those still in the socket make exactly the range asked for; every answer that is not a
+plain body of that length is None, and the usual path answers instead."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ocireg.storage.driver import PathNotFoundError
+from ocireg.storage.s3 import S3Driver
+from ocireg.storage.socketbody import SocketBody
+from tests.s3server import S3Endpoint, s3_endpoint
+from tests.storage.test_s3 import make_driver
+from tests.storage.test_s3small import checked_driver, checking_endpoint
+
+__all__ = ["checking_endpoint", "s3_endpoint"]  # fixtures, used here by name
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+
+
+def read_all(body: SocketBody) -> bytes:
+    """The whole body, as the splice pump sees it: the head's bytes, then the socket's."""
+    try:
+        data = bytearray(body.head)
+        while len(data) < body.length:
+            piece = body.sock.recv(min(1 << 20, body.length - len(data)))
+            assert piece, f"the body ended after {len(data)} of {body.length} bytes"
+            data += piece
+        return bytes(data)
+    finally:
+        body.close()
+
+
+@pytest.fixture
+def driver(s3_endpoint: S3Endpoint) -> S3Driver:
+    return make_driver(s3_endpoint)
+
+
+def test_a_whole_object_and_a_range_come_exact(driver: S3Driver) -> None:
+    data = os.urandom(3 << 20)
+    driver.put_content("a/blob", data)
+    whole = driver.socket_body("a/blob", 0, len(data))
+    assert whole is not None
+    assert read_all(whole) == data
+    middle = driver.socket_body("a/blob", 1000, 2 << 20)
+    assert middle is not None
+    assert read_all(middle) == data[1000 : 1000 + (2 << 20)]
+
+
+def test_what_is_not_a_plain_body_of_that_length_is_none(driver: S3Driver) -> None:
+    driver.put_content("a/blob", b"0123456789")
+    assert driver.socket_body("a/missing", 0, 10) is None  # 404: the reader says "not found"
+    with pytest.raises(PathNotFoundError):
+        driver.reader("a/missing")
+    assert driver.socket_body("a/blob", 20, 5) is None  # 416, beyond the end
+    assert driver.socket_body("a/blob", 0, 11) is None  # shorter than promised
+    assert driver.socket_body("a/blob", 0, 0) is None
+
+
+def test_an_https_endpoint_keeps_the_usual_path(s3_endpoint: S3Endpoint) -> None:
+    """The kernel cannot splice what TLS encrypts: no socket body, and nothing is sent."""
+    tls = S3Driver(
+        bucket="never-asked",
+        regionendpoint=s3_endpoint.url.replace("http://", "https://"),
+        region="us-east-1",
+        accesskey="key",
+        secretkey="secret",
+    )
+    tls.client.meta.events.register("before-send.s3", _refuse_sending)
+    assert tls.socket_body("a/blob", 0, 10) is None
+
+
+def _refuse_sending(**_: object) -> None:
+    raise AssertionError("a request was sent")
+
+
+def test_an_endpoint_that_checks_signatures_accepts_the_get_and_refuses_a_wrong_one(
+    checking_endpoint: tuple[str, str, str],
+) -> None:
+    data = os.urandom(1 << 20)
+    driver = checked_driver(checking_endpoint)
+    driver.put_content("team/app/blob", data)
+    body = driver.socket_body("team/app/blob", 5, len(data) - 5)
+    assert body is not None
+    assert read_all(body) == data[5:]
+    wrong = checked_driver(checking_endpoint, secret="not-the-secret")
+    assert wrong.socket_body("team/app/blob", 0, len(data)) is None  # 403: the usual path...
+    with pytest.raises(ClientError) as refused:
+        wrong.reader("team/app/blob")
+    assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"  # ...raises it
