@@ -49,7 +49,7 @@ from .upstream import NotUpstream, Upstream, UpstreamError
 log = logging.getLogger("ocireg.sync")
 CHUNK = 1 << 20
 _POLL = 0.5  # a reader looks at the file at least this often, whatever it was told
-RECENT = 8  # pieces kept for readers that keep up (8 MiB with the upstream client's blocks)
+RECENT = 2  # pieces kept for readers that keep up (8 MiB with the upstream client's blocks)
 _READ_BLOCKS = 4  # blocks a reader behind reads the file into, reused (blocks.py)
 
 
