@@ -282,8 +282,8 @@ def _range_start(content_range: str) -> int | None:
 
 async def _start_over(download: Download) -> None:
     """Begin the blob again in a new file: the old one is left to readers that follow it
-    (unlinked, never cut back; they are cut short once the download ends, as a size they were
-    promised may no longer hold)."""
+    (unlinked, never cut back). Past its end they are served the new attempt's pieces from
+    memory while they keep up, and are cut short once the download ends if they fall behind."""
     download.recent.clear()
     download.written = 0
     download.size = None  # the next answer's; readers that come meanwhile wait for it

@@ -35,6 +35,7 @@ class Stub:
     stall: float = 0.0  # seconds a blob's body stops half-way
     stall_once: bool = False  # only the next blob body stalls
     ranges: bool = False  # honour a blob request's Range (206) instead of ignoring it (200)
+    from_zero: bool = False  # a broken upstream: a Range is answered 206 from byte 0
     asked: list[tuple[str, int]] = field(default_factory=list)  # each blob request's Range, status
     in_flight: int = 0
     most_in_flight: int = 0
@@ -128,7 +129,7 @@ def stub_upstream(layers: int = 1, layer_size: int = 4096, varied: bool = False)
             asked = self.headers.get("Range", "")
             start = asked.removeprefix("bytes=").split("-")[0]
             if stub.ranges and asked.startswith("bytes=") and start.isdigit():
-                first = int(start)
+                first = 0 if stub.from_zero else int(start)
                 with stub.lock:
                     stub.asked.append((asked, 206))
                 where = f"bytes {first}-{len(blob) - 1}/{len(blob)}"

@@ -6,6 +6,7 @@ blocks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import socket
 import ssl
@@ -115,13 +116,13 @@ def test_a_finished_download_whose_file_is_short_fails_at_once(tmp_path: Path) -
 
 
 def _resuming(stub_url: str) -> dict[str, Any]:
-    """An on-demand mirror whose attempt gives up on a stalled body after 2 s, and retries."""
+    """An on-demand mirror whose attempt gives up on a stalled body after 3 s, and retries."""
     registry = {
         "urls": [stub_url],
         "onDemand": True,
         "maxRetries": 2,
         "retryDelay": "10ms",
-        "syncTimeout": "2s",
+        "syncTimeout": "3s",
     }
     return {"extensions": {"sync": {"registries": [registry]}}}
 
@@ -148,7 +149,7 @@ def test_a_failed_attempt_keeps_what_it_wrote_and_a_follower_gets_every_byte(
     slow pull that began in the first attempt is sent every byte from it, exactly, and the
     stored blob is the upstream's (its digest checked with the hash the first attempt kept)."""
     with stub_upstream(layer_size=16 * MiB + 5, varied=True) as stub:
-        stub.stall, stub.stall_once, stub.ranges = 6.0, True, ranges
+        stub.stall, stub.stall_once, stub.ranges = 8.0, True, ranges
         (layer,) = stub.layers
         blob = stub.blobs[layer]
         with live_server(tmp_path / "mirror", _resuming(stub.url)) as server:
@@ -169,6 +170,39 @@ def test_a_failed_attempt_keeps_what_it_wrote_and_a_follower_gets_every_byte(
     offset = int(resumed.removeprefix("bytes=").rstrip("-"))
     assert 0 < offset <= len(blob) // 2  # the retry went on from what the first attempt kept
     assert answered == (206 if ranges else 200)
+
+
+def test_a_206_from_elsewhere_starts_the_blob_again_in_a_new_file(tmp_path: Path) -> None:
+    """The retry's Range is answered 206 from byte 0, not from where the file ends: that
+    cannot continue the file, so the blob starts again, whole, in a new upload file (the
+    first, which a reader may follow, is never cut back), and is stored right. A pull that
+    began in the first attempt gets right bytes only: all of them while it keeps up with the
+    new attempt's pieces in memory, else a body cut short."""
+    with stub_upstream(layer_size=16 * MiB + 5, varied=True) as stub:
+        stub.stall, stub.stall_once = 8.0, True
+        stub.ranges, stub.from_zero = True, True
+        (layer,) = stub.layers
+        with live_server(tmp_path / "mirror", _resuming(stub.url)) as server:
+            got = bytearray()
+            with (
+                httpx.Client(base_url=server.url, timeout=60) as client,
+                client.stream("GET", f"/v2/repo/blobs/{layer}") as answer,
+                contextlib.suppress(httpx.RemoteProtocolError),  # cut short: it fell behind
+            ):
+                for piece in answer.iter_raw():
+                    got += piece
+            _wait_for(server, "sync blob stored")
+            stored = server.root / "repo/blobs/sha256" / layer.split(":")[1]
+            assert stored.read_bytes() == stub.blobs[layer]
+            retries = [e["failure"] for e in server.log_events() if e["msg"] == "sync blob retry"]
+    assert answer.status_code == 200
+    assert len(got) > 0 and stub.blobs[layer].startswith(got)
+    (first, _), (resumed, partial), (again, whole) = stub.asked
+    assert first == "" and resumed.startswith("bytes=") and partial == 206
+    assert again == "" and whole == 200  # from the start, in a new file: no Range
+    assert any(
+        "sent bytes from 0" in failure and "starting again" in failure for failure in retries
+    )
 
 
 def test_an_answer_that_does_not_continue_the_file_starts_again() -> None:
