@@ -1,8 +1,12 @@
 """Blob downloads from an upstream, one per blob at a time, shared by everyone who wants it.
 
 A download writes through the registry's normal upload path (a session file, hashed while it
-is written, committed by digest), so a blob becomes visible only whole and verified. It resumes
-with a ``Range`` request after a broken connection, up to ``maxRetries`` times with back-off.
+is written, committed by digest), so a blob becomes visible only whole and verified. A failed
+attempt keeps what it wrote (and hashed), and the next resumes from there with a ``Range``
+request, up to ``maxRetries`` times with back-off. The file is never cut back: an upstream that
+ignores the ``Range`` (200) is read past what the file holds, and one whose answer does not fit
+what the file holds (a ``Content-Range`` elsewhere, another size) starts the blob again in a new
+upload file, so the bytes of a file a reader follows never change under it.
 
 Readers (pulls that missed the blob) get the bytes while they are stored: the last few pieces
 received are kept in memory, and a reader that keeps up is served from them (the pieces that go
@@ -45,7 +49,7 @@ from .upstream import NotUpstream, Upstream, UpstreamError
 log = logging.getLogger("ocireg.sync")
 CHUNK = 1 << 20
 _POLL = 0.5  # a reader looks at the file at least this often, whatever it was told
-RECENT = 8  # pieces kept for readers that keep up (8 MiB with the upstream client's blocks)
+RECENT = 2  # pieces kept for readers that keep up (8 MiB with the upstream client's blocks)
 _READ_BLOCKS = 4  # blocks a reader behind reads the file into, reused (blocks.py)
 
 
@@ -71,8 +75,6 @@ class Download:
     task: asyncio.Task[None] | None = None
     error: BaseException | None = None
     written: int = 0
-    # the bytes of the session file no failed attempt can cut back: the attempt's start
-    kept: int = 0
     # the last pieces received, with their offsets: what readers that keep up are served from
     recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=RECENT))
 
@@ -220,24 +222,33 @@ class Downloads:
         else:
             assert session is not None
             have = registry.uploads.size(repo, session)
-            download.kept = have  # a failure of this attempt cuts the file back to here
         source = download.source
+        misfit: str | None = None
+        broken: list[BaseException] = []
         try:
             async with source.upstream.blob(source.repo, str(download.digest), have) as answer:
                 total = _total_size(answer, have)
-                if download.size is None:
-                    download.size = total
-                download.started.set()
-                skip = have if answer.status_code == 200 else 0
-                broken: list[BaseException] = []
-                chunks = _received(answer, skip, have, download, broken)
-                if staged is not None:
-                    await _write(staged, chunks)
-                else:
-                    assert session is not None
-                    await registry.uploads.append(repo, session, chunks, ChunkInfo())
+                misfit = _misfit(answer, have, total, download.size)
+                if misfit is None:
+                    if download.size is None:
+                        download.size = total
+                    download.started.set()
+                    # an upstream that ignored the Range sends it all: what the file holds is
+                    # skipped (the digest pins those bytes; the whole file is checked at the end)
+                    skip = have if answer.status_code == 200 else 0
+                    chunks = _received(answer, skip, have, download, broken)
+                    if staged is not None:
+                        await _write(staged, chunks)
+                    else:
+                        assert session is not None
+                        await registry.uploads.append(
+                            repo, session, chunks, ChunkInfo(), keep_partial=True
+                        )
         except (UpstreamError, httpx.HTTPError) as error:
             return error
+        if misfit is not None:
+            await _start_over(download)
+            return UpstreamError(misfit)
         if broken:
             return broken[0]
         if staged is not None:
@@ -248,6 +259,43 @@ class Downloads:
         if download.size is not None and got < download.size:
             return UpstreamError("the upstream sent less than the blob's size")
         return None
+
+
+def _misfit(answer: httpx.Response, have: int, total: int | None, size: int | None) -> str | None:
+    """Why the answer cannot continue a file holding ``have`` bytes of a blob of ``size``
+    (None: it can)."""
+    if size is not None and total is not None and total != size:
+        return f"the upstream's blob is {total} bytes now, not {size}: starting again"
+    if answer.status_code == 206:
+        start = _range_start(answer.headers.get("content-range", ""))
+        if start != have:
+            return f"the upstream sent bytes from {start}, not {have}: starting again"
+    return None
+
+
+def _range_start(content_range: str) -> int | None:
+    """The first byte of ``bytes FIRST-LAST/TOTAL`` (None if it is not that)."""
+    unit, _, spec = content_range.strip().partition(" ")
+    first = spec.split("-", 1)[0]
+    return int(first) if unit == "bytes" and first.isdigit() else None
+
+
+async def _start_over(download: Download) -> None:
+    """Begin the blob again in a new file: the old one is left to readers that follow it
+    (unlinked, never cut back). Past its end they are served the new attempt's pieces from
+    memory while they keep up, and are cut short once the download ends if they fall behind."""
+    download.recent.clear()
+    download.written = 0
+    download.size = None  # the next answer's; readers that come meanwhile wait for it
+    download.started = asyncio.Event()
+    if download.staged is not None:
+        _remove(download.staged)
+        download.staged.touch()
+        return
+    registry, repo, old = download.registry, download.repo, download.session
+    assert old is not None
+    download.session = await registry.uploads.start(repo)
+    await registry.uploads.discard(repo, old)
 
 
 def _growing_file(download: Download) -> Path | None:
@@ -409,38 +457,25 @@ async def _follow_regions(download: Download, upload: Path, size: int) -> BlobPa
     Python); a piece received but not yet written (the reader caught up with the writer) is
     sent from memory. The file's size counts only what its writes completed.
 
-    A failed attempt cuts the session file back to where it started (its writer's cancel),
-    and the retry writes those bytes again: a region handed out before the cut may find the
-    file ending early, and worse, pages sendfile already queued on the socket are sent as
-    the cut left them (zeros). So only what no failure can take back is sent as a region:
-    the attempt's start (``Download.kept``), all of a staged file (never cut back), all of a
-    finished download. The rest is read (copied) as ``_follow`` reads it."""
+    Were the file ever cut back under a region handed out, the region would find it ending
+    early, and worse, pages sendfile had queued on the socket would go out as the cut left
+    them (zeros). So a download never cuts its file back: a failed attempt keeps what it
+    wrote, and starting again takes a new file. Everything the file holds is sent so."""
     sent = 0
-    blocks = BlockPool(CHUNK, _READ_BLOCKS)
     with _open(download, upload) as handle:
         descriptor = handle.fileno()
         while sent < size:
             held = min(os.fstat(descriptor).st_size, size)
-            kept = held if _settled(download) else min(held, download.kept)
-            if kept > sent:
-                yield FileRegion(descriptor, sent, kept - sent)
-                sent = kept
+            if held > sent:
+                yield FileRegion(descriptor, sent, held - sent)
+                sent = held
                 continue
             piece = _in_memory(download, sent, size - sent)
-            if piece is None and held > sent:
-                piece = _read_at(handle, sent, blocks.take(), held - sent)
             if piece:
                 sent += len(piece)
                 yield piece
                 continue
             await _more(download, descriptor, sent)
-
-
-def _settled(download: Download) -> bool:
-    """Whether no failure can cut the download's file back any more."""
-    if download.staged is not None:  # appended to only; a failure removes it whole
-        return True
-    return download.task is not None and download.task.done() and download.error is None
 
 
 async def _more(download: Download, descriptor: int, at: int) -> None:

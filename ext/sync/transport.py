@@ -4,8 +4,8 @@ from the socket into large blocks.
 httpx's own transport (httpcore with h11 over anyio) costs the mirror about 0.8 CPU s per
 256 MiB received: every read of at most 256 KiB goes through uvloop's buffer, h11's receive
 buffer (two copies) and a few dozen Python calls. A body here is read by a thread of its own,
-``recv_into`` a fresh 1 MiB block at a time, and handed to the event loop block by block
-through a short queue; the event loop sees 256 blocks for 256 MiB and the socket reads release
+``recv_into`` a reused 4 MiB block at a time, and handed to the event loop block by block
+through a short queue; the event loop sees 64 blocks for 256 MiB and the socket reads release
 the GIL (bench/RESULTS.md, issue 15). h11 still writes every request and parses every answer's
 head, and reads the bodies that have no ``Content-Length`` (chunked ones).
 
@@ -35,12 +35,16 @@ import httpx
 
 from .blocks import BlockPool
 
-BLOCK = 1 << 20  # a body block: what the event loop handles at a time
+# a body block: what the event loop, the upload path's writer and its hash handle at a time.
+# 4 MiB, not 1: a quarter of the hand-offs among the body's thread, the event loop and the
+# writer per byte (bench/RESULTS.md, issue 15's sixth pass: the mirror's CPU fell by a tenth)
+BLOCK = 1 << 22
+_RECV = 1 << 20  # what a head's (or a chunked body's) read asks for at most
 SMALL = 1 << 16  # a body up to this size is read with the head, in the same thread hop
-QUEUED = 4  # blocks read ahead of the consumer, at most (memory: QUEUED * BLOCK)
+QUEUED = 2  # blocks read ahead of the consumer, at most (memory: QUEUED * BLOCK)
 # blocks a body reuses (blocks.py): those queued, the ones its consumer keeps (a download keeps
-# its last 8 for the pulls that follow it) and those being written and sent
-POOLED = 16
+# its last 2 for the pulls that follow it) and those being written and sent
+POOLED = 8
 _KEPT = 8  # idle connections kept per origin
 _SILENCE = 0.005  # seconds without a byte after which a partly filled block is handed on
 _HEADS = ThreadPoolExecutor(max_workers=32, thread_name_prefix="ocireg-sync-http")
@@ -222,7 +226,7 @@ def _read_head(connection: _Connection, parser: h11.Connection, request: httpx.R
     while True:
         event = parser.next_event()
         if event is h11.NEED_DATA:
-            data = connection.sock.recv(BLOCK)
+            data = connection.sock.recv(_RECV)
             if not data and first and connection.reused:
                 raise _Dead
             first = False
@@ -374,7 +378,7 @@ class _Body(httpx.AsyncByteStream):
         while not self._stop.is_set():
             event = parser.next_event()
             if event is h11.NEED_DATA:
-                parser.receive_data(sock.recv(BLOCK))
+                parser.receive_data(sock.recv(_RECV))
             elif isinstance(event, h11.Data):
                 self._put(bytes(event.data))
             elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):

@@ -226,10 +226,19 @@ class UploadStore:
             raise self._unknown(session) from None
 
     async def append(
-        self, repo: str, session: str, chunks: AsyncIterator[bytes], info: ChunkInfo
+        self,
+        repo: str,
+        session: str,
+        chunks: AsyncIterator[bytes],
+        info: ChunkInfo,
+        keep_partial: bool = False,
     ) -> int:
+        """Append ``chunks``; the session's new size. A failure cuts the file back to where
+        this append began, unless ``keep_partial``: then what was written stays (with its hash
+        state, when every byte written was hashed) and the error is raised still. Sync's
+        downloads keep it, so a reader may send the file's bytes while more arrive."""
         async with self._locks.hold(self._key(repo, session), ephemeral=True):
-            return await self._append_locked(repo, session, chunks, info)
+            return await self._append_locked(repo, session, chunks, info, keep_partial)
 
     async def complete(
         self,
@@ -271,7 +280,12 @@ class UploadStore:
             self._driver.delete(layout.upload_file(repo, session))
 
     async def _append_locked(
-        self, repo: str, session: str, chunks: AsyncIterator[bytes], info: ChunkInfo
+        self,
+        repo: str,
+        session: str,
+        chunks: AsyncIterator[bytes],
+        info: ChunkInfo,
+        keep_partial: bool = False,
     ) -> int:
         size = self.size(repo, session)
         expected = self._expected_length(size, info)
@@ -279,14 +293,21 @@ class UploadStore:
         state = self._hashes.pop(key, None)
         hasher = state[1] if state is not None and state[0] == size else None
         writer = self._driver.writer(layout.upload_file(repo, session), append=True)
+        progress = _Progress(size)
         try:
-            written = await _drain(chunks, writer, hasher, expected)
+            written = await _drain(chunks, writer, hasher, expected, progress)
             if expected is not None and written != expected:
                 raise RegistryError(
                     ErrorCode.SIZE_INVALID, {"expected": expected, "received": written}
                 )
         except BaseException:
-            writer.cancel()
+            if not keep_partial:
+                writer.cancel()
+                raise
+            writer.commit()
+            # a write that failed part-way left bytes its hash never saw: no state then
+            if hasher is not None and progress.hashed == writer.size:
+                self._keep_hash(key, progress.hashed, hasher)
             raise
         writer.commit()
         if hasher is not None:
@@ -366,14 +387,28 @@ _BATCH = 1 << 20
 _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ocireg-upload")
 
 
-def _write_and_hash(writer: FileWriter, hasher: Hasher | None, data: bytes) -> None:
+@dataclass
+class _Progress:
+    """How far an append got: the file's size up to the last byte both written and hashed."""
+
+    hashed: int
+
+
+def _write_and_hash(
+    writer: FileWriter, hasher: Hasher | None, data: bytes, progress: _Progress
+) -> None:
     writer.write(data)
     if hasher is not None:
         hasher.update(data)
+    progress.hashed += len(data)
 
 
 async def _drain(
-    chunks: AsyncIterator[bytes], writer: FileWriter, hasher: Hasher | None, expected: int | None
+    chunks: AsyncIterator[bytes],
+    writer: FileWriter,
+    hasher: Hasher | None,
+    expected: int | None,
+    progress: _Progress,
 ) -> int:
     """Write and hash the body; returns the bytes received (stops just past ``expected``).
 
@@ -398,13 +433,13 @@ async def _drain(
                 if pending is not None:
                     await asyncio.wrap_future(pending)
                 data = chunk if whole else bytes(batch)
-                pending = _WRITERS.submit(_write_and_hash, writer, hasher, data)
+                pending = _WRITERS.submit(_write_and_hash, writer, hasher, data, progress)
                 batch.clear()
         if pending is not None:
             await asyncio.wrap_future(pending)
             pending = None
         if batch:
-            _write_and_hash(writer, hasher, bytes(batch))
+            _write_and_hash(writer, hasher, bytes(batch), progress)
     finally:
         if pending is not None:
             # A failure or disconnect while a batch is in flight: wait for it (one batch, a few

@@ -1,6 +1,7 @@
 """A tiny upstream registry in this process that is watched and steered: it serves one image
 (``repo:v1``, a config and some layers), counts the requests it has in flight and notes when each
-one started, and can stall a blob's body half-way for a while (a slow upstream)."""
+one started, and can stall a blob's body half-way for a while (a slow upstream). It ignores a
+blob request's ``Range`` (answers 200, as some upstreams do) unless told to honour it (206)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,10 @@ class Stub:
     blobs: dict[str, bytes]
     hold: float = 0.0  # seconds each blob answer takes before its body
     stall: float = 0.0  # seconds a blob's body stops half-way
+    stall_once: bool = False  # only the next blob body stalls
+    ranges: bool = False  # honour a blob request's Range (206) instead of ignoring it (200)
+    from_zero: bool = False  # a broken upstream: a Range is answered 206 from byte 0
+    asked: list[tuple[str, int]] = field(default_factory=list)  # each blob request's Range, status
     in_flight: int = 0
     most_in_flight: int = 0
     starts: list[tuple[float, str]] = field(default_factory=list)  # monotonic time, path
@@ -73,20 +78,27 @@ def stub_upstream(layers: int = 1, layer_size: int = 4096, varied: bool = False)
         def log_message(self, *args: object) -> None:
             pass
 
-        def _answer(self, status: int, body: bytes, media_type: str) -> None:
+        def _answer(
+            self, status: int, body: bytes, media_type: str, content_range: str = ""
+        ) -> None:
             self.send_response(status)
             self.send_header("Content-Type", media_type)
             self.send_header("Content-Length", str(len(body)))
+            if content_range:
+                self.send_header("Content-Range", content_range)
             self.end_headers()
             if self.command == "GET":
                 self._body(body)
 
         def _body(self, body: bytes) -> None:
             if stub.stall and "/blobs/" in self.path:
+                stall = stub.stall
+                if stub.stall_once:
+                    stub.stall, stub.stall_once = 0.0, False
                 half = len(body) // 2
                 self.wfile.write(body[:half])
                 self.wfile.flush()
-                time.sleep(stub.stall)
+                time.sleep(stall)
                 body = body[half:]
             self.wfile.write(body)
 
@@ -109,9 +121,23 @@ def stub_upstream(layers: int = 1, layer_size: int = 4096, varied: bool = False)
                 self._answer(200, stub.manifest, OCI_MANIFEST)
             elif self.path.startswith("/v2/repo/blobs/") and parts[-1] in stub.blobs:
                 time.sleep(stub.hold)
-                self._answer(200, stub.blobs[parts[-1]], "application/octet-stream")
+                self._blob(stub.blobs[parts[-1]])
             else:
                 self._answer(404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}', "application/json")
+
+        def _blob(self, blob: bytes) -> None:
+            asked = self.headers.get("Range", "")
+            start = asked.removeprefix("bytes=").split("-")[0]
+            if stub.ranges and asked.startswith("bytes=") and start.isdigit():
+                first = 0 if stub.from_zero else int(start)
+                with stub.lock:
+                    stub.asked.append((asked, 206))
+                where = f"bytes {first}-{len(blob) - 1}/{len(blob)}"
+                self._answer(206, blob[first:], "application/octet-stream", where)
+                return
+            with stub.lock:
+                stub.asked.append((asked, 200))
+            self._answer(200, blob, "application/octet-stream")
 
         do_GET = do_HEAD = _serve
 

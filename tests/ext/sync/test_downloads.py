@@ -6,13 +6,12 @@ blocks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
-import os
 import socket
 import ssl
 import threading
 import time
-import warnings
 from pathlib import Path
 from typing import Any, cast
 from unittest import mock
@@ -21,13 +20,18 @@ from unittest.mock import ANY
 import httpx
 import pytest
 
-from ocireg.ext.sync.downloads import Download, UpstreamError, _follow_regions, _in_memory
+from ocireg.ext.sync.downloads import (
+    Download,
+    UpstreamError,
+    _follow_regions,
+    _in_memory,
+    _misfit,
+)
 from ocireg.registry.ondemand import FileRegion
 from tests.certs import issue_server, make_ca
 from tests.ext.sync.stub import stub_upstream
 from tests.liveserver import live_server
 from tests.rawhttp import Reader, connect, request
-from tests.test_zerocopy import serving
 
 MiB = 1 << 20
 
@@ -111,56 +115,109 @@ def test_a_finished_download_whose_file_is_short_fails_at_once(tmp_path: Path) -
     assert looks == 1
 
 
-def test_a_retry_cutting_the_file_back_under_a_region_in_flight_waits_for_the_rest(
-    tmp_path: Path,
+def _resuming(stub_url: str) -> dict[str, Any]:
+    """An on-demand mirror whose attempt gives up on a stalled body after 3 s, and retries."""
+    registry = {
+        "urls": [stub_url],
+        "onDemand": True,
+        "maxRetries": 2,
+        "retryDelay": "10ms",
+        "syncTimeout": "3s",
+    }
+    return {"extensions": {"sync": {"registries": [registry]}}}
+
+
+def _logged(server: Any, message: str) -> bool:
+    return any(e["msg"] == message for e in server.log_events())
+
+
+def _wait_for(server: Any, message: str) -> None:
+    deadline = time.monotonic() + 30
+    while not _logged(server, message):
+        assert time.monotonic() < deadline, f"no {message!r} logged"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("ranges", [True, False], ids=["206", "ignores-range"])
+def test_a_failed_attempt_keeps_what_it_wrote_and_a_follower_gets_every_byte(
+    tmp_path: Path, ranges: bool
 ) -> None:
-    """An attempt that began at 8 MiB (an earlier one broke there) fails at 24 MiB and cuts
-    the session file back to 8 MiB while a slow client is behind; the retry writes the bytes
-    again. The client gets every byte: what no failure could take back sent by zero copy,
-    the rest read, never pages the cut zeroed under a region or a region cut short."""
-    data = os.urandom(32 * MiB)
-    path = tmp_path / "upload"
-    path.write_bytes(data[: 24 * MiB])
-    download, task = _following(path, len(data))
-    download.kept = 8 * MiB
-    sendfiles = 0
-    real_sendfile = os.sendfile
-
-    def counted(*args: Any) -> int:
-        nonlocal sendfiles
-        sendfiles += 1
-        return real_sendfile(*args)
-
-    with warnings.catch_warnings():
-        # connexion's imports use deprecated jsonschema names; not ours to fix
-        warnings.simplefilter("ignore")
-        from ocireg.handlers.blobs import PartsResponse
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        headers = {"content-length": str(len(data))}
-        parts = _follow_regions(download, path, len(data))
-        await PartsResponse(parts, headers=headers)(scope, receive, send)
-
-    with (
-        mock.patch("os.sendfile", counted),
-        serving(app, "uvloop") as port,
-        connect(port) as sock,
-    ):
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
-        sock.sendall(request())
-        time.sleep(0.5)  # the client reads nothing yet: the first region waits for the socket
-        with open(path, "r+b") as cut:  # the failed attempt's writer.cancel()
-            cut.truncate(8 * MiB)
-        got: list[tuple[int, dict[str, str], bytes]] = []
-        reading = threading.Thread(target=lambda: got.append(Reader(sock).response()))
-        reading.start()
-        time.sleep(1.0)  # the client catches up with what the file held; the retry runs
-        with open(path, "ab") as retry:
-            retry.write(data[8 * MiB :])
-        task.finished.set()
-        reading.join(30)
-    assert got, "the response did not complete"
-    status, _, body = got[0]
+    """The upstream stalls half-way through the blob past syncTimeout: the attempt fails and
+    keeps the half it wrote (and hashed), and the retry asks for the rest with a Range. An
+    upstream that honours it answers 206 from there; one that ignores it sends the whole blob
+    again (200), and the mirror skips what its file holds. The file is never cut back, so a
+    slow pull that began in the first attempt is sent every byte from it, exactly, and the
+    stored blob is the upstream's (its digest checked with the hash the first attempt kept)."""
+    with stub_upstream(layer_size=16 * MiB + 5, varied=True) as stub:
+        stub.stall, stub.stall_once, stub.ranges = 8.0, True, ranges
+        (layer,) = stub.layers
+        blob = stub.blobs[layer]
+        with live_server(tmp_path / "mirror", _resuming(stub.url)) as server:
+            port = int(server.url.rsplit(":", 1)[1])
+            with connect(port) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+                sock.sendall(request(path=f"/v2/repo/blobs/{layer}"))
+                _wait_for(server, "sync blob retry")  # the pull has not read a byte yet
+                status, headers, body = Reader(sock).response()
+            _wait_for(server, "sync blob stored")
+            stored = server.root / "repo/blobs/sha256" / layer.split(":")[1]
+            assert stored.read_bytes() == blob
     assert status == 200
-    assert body == data
-    assert sendfiles > 1  # the bytes went as regions, by zero copy
+    assert int(headers["content-length"]) == len(blob)
+    assert body == blob
+    (first, _), (resumed, answered) = stub.asked
+    assert first == ""
+    offset = int(resumed.removeprefix("bytes=").rstrip("-"))
+    assert 0 < offset <= len(blob) // 2  # the retry went on from what the first attempt kept
+    assert answered == (206 if ranges else 200)
+
+
+def test_a_206_from_elsewhere_starts_the_blob_again_in_a_new_file(tmp_path: Path) -> None:
+    """The retry's Range is answered 206 from byte 0, not from where the file ends: that
+    cannot continue the file, so the blob starts again, whole, in a new upload file (the
+    first, which a reader may follow, is never cut back), and is stored right. A pull that
+    began in the first attempt gets right bytes only: all of them while it keeps up with the
+    new attempt's pieces in memory, else a body cut short."""
+    with stub_upstream(layer_size=16 * MiB + 5, varied=True) as stub:
+        stub.stall, stub.stall_once = 8.0, True
+        stub.ranges, stub.from_zero = True, True
+        (layer,) = stub.layers
+        with live_server(tmp_path / "mirror", _resuming(stub.url)) as server:
+            got = bytearray()
+            with (
+                httpx.Client(base_url=server.url, timeout=60) as client,
+                client.stream("GET", f"/v2/repo/blobs/{layer}") as answer,
+                contextlib.suppress(httpx.RemoteProtocolError),  # cut short: it fell behind
+            ):
+                for piece in answer.iter_raw():
+                    got += piece
+            _wait_for(server, "sync blob stored")
+            stored = server.root / "repo/blobs/sha256" / layer.split(":")[1]
+            assert stored.read_bytes() == stub.blobs[layer]
+            retries = [e["failure"] for e in server.log_events() if e["msg"] == "sync blob retry"]
+    assert answer.status_code == 200
+    assert len(got) > 0 and stub.blobs[layer].startswith(got)
+    (first, _), (resumed, partial), (again, whole) = stub.asked
+    assert first == "" and resumed.startswith("bytes=") and partial == 206
+    assert again == "" and whole == 200  # from the start, in a new file: no Range
+    assert any(
+        "sent bytes from 0" in failure and "starting again" in failure for failure in retries
+    )
+
+
+def test_an_answer_that_does_not_continue_the_file_starts_again() -> None:
+    """A 206 from elsewhere than the file's end, or a blob of another size, cannot continue
+    the file: the download starts again (in a new file)."""
+
+    def answer(status: int, headers: dict[str, str]) -> httpx.Response:
+        return httpx.Response(status, headers=headers)
+
+    fits = answer(206, {"content-range": "bytes 100-999/1000"})
+    assert _misfit(fits, 100, 1000, 1000) is None
+    elsewhere = answer(206, {"content-range": "bytes 0-999/1000"})
+    assert "from 0, not 100" in (_misfit(elsewhere, 100, 1000, 1000) or "")
+    garbled = answer(206, {"content-range": "items 100-999/1000"})
+    assert "from None" in (_misfit(garbled, 100, 1000, 1000) or "")
+    assert _misfit(answer(200, {}), 100, 1000, 1000) is None  # ignored the Range: skipped
+    other = _misfit(answer(200, {}), 100, 2000, 1000)
+    assert other is not None and "2000 bytes now, not 1000" in other

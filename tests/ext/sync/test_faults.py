@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -45,6 +46,16 @@ def upstream_layer(upstream: Upstream, repo: str, tag: str) -> tuple[str, int]:
     """The layer as the upstream holds it (skopeo compresses it on the way in)."""
     (layer,) = raw(upstream.skopeo, f"docker://{upstream.host}/{repo}:{tag}", creds=True)["layers"]
     return layer["digest"], layer["size"]
+
+
+def stored_size(path: Path) -> int:
+    """The size of a blob once stored: a pull that followed the download may end (every byte
+    sent) a moment before the download's digest check and commit."""
+    deadline = time.monotonic() + 30
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} was not stored"
+        time.sleep(0.05)
+    return path.stat().st_size
 
 
 def pull(tool: str, ref: str, out: Path) -> subprocess.CompletedProcess[str]:
@@ -96,7 +107,7 @@ def test_a_blob_cut_in_the_middle_resumes_and_the_pull_never_notices(tmp_path: P
                 ranges = [r for method, path, r in faults.seen if layer in path and r]
                 assert ranges and ranges[0].startswith("bytes=")
                 stored = server.root / "big/app/blobs/sha256" / layer.split(":")[1]
-                assert stored.stat().st_size == size
+                assert stored_size(stored) == size
 
 
 def test_a_blob_cut_without_retries_leaves_nothing_half_copied(tmp_path: Path) -> None:
@@ -118,7 +129,7 @@ def test_a_blob_cut_without_retries_leaves_nothing_half_copied(tmp_path: Path) -
                 # the next pull finishes the job
                 result = pull(upstream.skopeo, f"{server.host}/big/app:v1", tmp_path / "again")
                 assert result.returncode == 0, result.stderr
-                assert (repo / "blobs/sha256" / layer.split(":")[1]).stat().st_size == size
+                assert stored_size(repo / "blobs/sha256" / layer.split(":")[1]) == size
 
 
 def test_wrong_credentials_fail_until_the_file_is_put_right(tmp_path: Path) -> None:

@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from ocireg.ext.sync.transport import ThreadedTransport
+from ocireg.ext.sync.transport import BLOCK, ThreadedTransport
 from tests.liveserver import free_port
 
-BIG = bytes(range(256)) * (12 * 1024 + 7)  # 3 MiB and a bit: several blocks, the last short
+BIG = bytes(range(256)) * (3 * BLOCK // 256 + 7)  # 3 blocks and a bit: the last short
 
 
 @dataclass
@@ -113,7 +113,7 @@ def test_bodies_arrive_whole_in_blocks_and_connections_are_kept() -> None:
         async with client(url) as http:
             body, pieces = await fetch(http, "/big")
             assert hashlib.sha256(body).digest() == hashlib.sha256(BIG).digest()
-            assert max(pieces) <= 1 << 20 and len(pieces) >= 4
+            assert max(pieces) <= BLOCK and len(pieces) >= 4
             assert (await http.get("/small")).content == b"small"
             assert (await http.get("/chunked")).content == BIG
             head = await http.head("/big")

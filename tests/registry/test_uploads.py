@@ -1,0 +1,76 @@
+"""The upload store's appends: a failure cuts the file back to where the append began (a push
+that broke off writes nothing), unless the caller keeps what was written (sync's downloads,
+which resume from there and whose file readers may be sending)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from ocireg.digests import digest_bytes
+from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.store import Registry
+from ocireg.registry.uploads import ChunkInfo, UploadStore
+from ocireg.storage.filesystem import FilesystemDriver
+
+MiB = 1 << 20
+
+
+class Broken(Exception):
+    pass
+
+
+async def _breaking(data: bytes, piece: int) -> AsyncIterator[bytes]:
+    """``data`` in pieces, then a failure (an upstream gone mid-body)."""
+    for at in range(0, len(data), piece):
+        yield data[at : at + piece]
+    raise Broken
+
+
+async def _pieces(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+def _append_and_finish(tmp_path: Path, keep_partial: bool) -> tuple[int, int, bytes]:
+    """Append 3 MiB that then break; the session's size after, and after the rest is sent
+    (from where it stood) and the blob completed: its size and stored bytes."""
+    data = os.urandom(5 * MiB)
+    registry = Registry(FilesystemDriver(tmp_path), KeyedLocks(None))
+
+    async def run() -> tuple[int, int, bytes]:
+        await registry.ensure_repository("repo")
+        session = await registry.uploads.start("repo")
+        await registry.uploads.append("repo", session, _pieces(data[:MiB]), ChunkInfo())
+        with pytest.raises(Broken):
+            chunks = _breaking(data[MiB : 4 * MiB], MiB)
+            await registry.uploads.append("repo", session, chunks, ChunkInfo(), keep_partial)
+        after = registry.uploads.size("repo", session)
+        rest = _pieces(data[after:])
+        await registry.uploads.complete("repo", session, digest_bytes(data), rest, ChunkInfo())
+        stored = registry.driver.local_path(f"repo/blobs/sha256/{digest_bytes(data).encoded}")
+        assert stored is not None
+        return after, stored.stat().st_size, data
+
+    after, size, data = asyncio.run(run())
+    return after, size, data
+
+
+def test_a_failed_append_is_cut_back_to_where_it_began(tmp_path: Path) -> None:
+    after, size, data = _append_and_finish(tmp_path, keep_partial=False)
+    assert after == MiB
+    assert size == len(data)
+
+
+def test_a_failed_append_that_keeps_its_part_goes_on_from_there(tmp_path: Path) -> None:
+    """What the failed append wrote stays, and its hash state too: the blob completes from
+    there with the right digest, without hashing the file again (a wrong state would fail the
+    digest check)."""
+    with mock.patch.object(UploadStore, "_hash_file", side_effect=AssertionError("re-hashed")):
+        after, size, data = _append_and_finish(tmp_path, keep_partial=True)
+    assert after == 4 * MiB
+    assert size == len(data)
