@@ -217,18 +217,24 @@ class Downloads:
         everything. A connection that breaks keeps what arrived (the next attempt resumes)."""
         registry, repo, session = download.registry, download.repo, download.session
         staged = download.staged
-        if staged is not None:
-            have = staged.stat().st_size
-        else:
-            assert session is not None
-            have = registry.uploads.size(repo, session)
+        have = _held(download)
+        if download.size is not None and have >= download.size:
+            # an attempt that failed after its last byte was written (a syncTimeout as the
+            # body ended): nothing is missing, and a Range from the end would be answered 416.
+            # The digest check when the blob is committed decides whether the bytes are right.
+            return None
         source = download.source
         misfit: str | None = None
         broken: list[BaseException] = []
         try:
             async with source.upstream.blob(source.repo, str(download.digest), have) as answer:
                 total = _total_size(answer, have)
-                misfit = _misfit(answer, have, total, download.size)
+                if answer.status_code == 416:
+                    misfit = _unsatisfiable(download, answer, have)
+                    if misfit is None:
+                        return None  # the file holds the whole blob
+                else:
+                    misfit = _misfit(answer, have, total, download.size)
                 if misfit is None:
                     if download.size is None:
                         download.size = total
@@ -251,14 +257,17 @@ class Downloads:
             return UpstreamError(misfit)
         if broken:
             return broken[0]
-        if staged is not None:
-            got = staged.stat().st_size
-        else:
-            assert session is not None
-            got = registry.uploads.size(repo, session)
-        if download.size is not None and got < download.size:
+        if download.size is not None and _held(download) < download.size:
             return UpstreamError("the upstream sent less than the blob's size")
         return None
+
+
+def _held(download: Download) -> int:
+    """The bytes the download's file holds."""
+    if download.staged is not None:
+        return download.staged.stat().st_size
+    assert download.session is not None
+    return download.registry.uploads.size(download.repo, download.session)
 
 
 def _misfit(answer: httpx.Response, have: int, total: int | None, size: int | None) -> str | None:
@@ -271,6 +280,18 @@ def _misfit(answer: httpx.Response, have: int, total: int | None, size: int | No
         if start != have:
             return f"the upstream sent bytes from {start}, not {have}: starting again"
     return None
+
+
+def _unsatisfiable(download: Download, answer: httpx.Response, have: int) -> str | None:
+    """A 416 to the Range from ``have``: None when it says the blob is ``have`` bytes (the
+    file holds it all; as ocireg and docker-registry answer a Range from a blob's end), else
+    why the file cannot be continued."""
+    total = answer.headers.get("content-range", "").strip().rpartition("/")[2]
+    if total.isdigit() and int(total) == have and download.size in (None, have):
+        download.size = have
+        download.started.set()
+        return None
+    return f"the upstream cannot send bytes from {have} of a blob of {total or '?'}: starting again"
 
 
 def _range_start(content_range: str) -> int | None:

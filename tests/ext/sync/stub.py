@@ -128,6 +128,11 @@ def stub_upstream(layers: int = 1, layer_size: int = 4096, varied: bool = False)
         def _blob(self, blob: bytes) -> None:
             asked = self.headers.get("Range", "")
             start = asked.removeprefix("bytes=").split("-")[0]
+            if stub.ranges and start.isdigit() and int(start) >= len(blob):
+                with stub.lock:  # as ocireg and docker-registry 2.8 answer (measured)
+                    stub.asked.append((asked, 416))
+                self._answer(416, b"", "text/plain", f"bytes */{len(blob)}")
+                return
             if stub.ranges and asked.startswith("bytes=") and start.isdigit():
                 first = 0 if stub.from_zero else int(start)
                 with stub.lock:

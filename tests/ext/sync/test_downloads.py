@@ -12,6 +12,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 from unittest import mock
@@ -20,14 +21,25 @@ from unittest.mock import ANY
 import httpx
 import pytest
 
+from ocireg.digests import parse_digest
+from ocireg.ext.sync.credentials import CredentialsFile
 from ocireg.ext.sync.downloads import (
     Download,
+    Downloads,
+    Source,
     UpstreamError,
     _follow_regions,
     _in_memory,
     _misfit,
 )
+from ocireg.ext.sync.settings import UpstreamRegistry
+from ocireg.ext.sync.staging import Staging
+from ocireg.ext.sync.upstream import Upstream
+from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.ondemand import FileRegion
+from ocireg.registry.store import Registry
+from ocireg.registry.uploads import UploadStore
+from ocireg.storage.filesystem import FilesystemDriver
 from tests.certs import issue_server, make_ca
 from tests.ext.sync.stub import stub_upstream
 from tests.liveserver import live_server
@@ -221,3 +233,98 @@ def test_an_answer_that_does_not_continue_the_file_starts_again() -> None:
     assert _misfit(answer(200, {}), 100, 1000, 1000) is None  # ignored the Range: skipped
     other = _misfit(answer(200, {}), 100, 2000, 1000)
     assert other is not None and "2000 bytes now, not 1000" in other
+
+
+class _Counters:
+    def add(self, kind: str, upstream: str, amount: int = 1) -> None:
+        pass
+
+
+@contextlib.asynccontextmanager
+async def _downloading(
+    stub_url: str, root: Path, staging: Staging | None = None
+) -> AsyncIterator[tuple[Downloads, Registry, Source]]:
+    """Downloads into a filesystem registry at ``root`` from the stub, retrying after 10 ms
+    an attempt whose body stalls past 2 s."""
+    settings = UpstreamRegistry.model_validate(
+        {
+            "urls": [stub_url],
+            "onDemand": True,
+            "maxRetries": 2,
+            "retryDelay": "10ms",
+            "syncTimeout": "2s",
+        }
+    )
+    registry = Registry(FilesystemDriver(root), KeyedLocks(None))
+    source = Source(Upstream(settings, CredentialsFile(None)), "repo")
+    try:
+        yield Downloads(_Counters(), staging), registry, source
+    finally:
+        await source.upstream.close()
+
+
+def test_an_attempt_that_failed_after_its_last_byte_asks_for_nothing_more(
+    tmp_path: Path,
+) -> None:
+    """The attempt's body is written whole, then it fails (a syncTimeout as the body ends):
+    the retry sends no Range from the blob's end (upstreams answer it 416, every time), and
+    the whole file is committed, its digest checked."""
+    appended = UploadStore.append
+
+    async def late_failure(self: UploadStore, *args: Any, **kwargs: Any) -> int:
+        written = await appended(self, *args, **kwargs)
+        raise httpx.ReadTimeout("the deadline, as the last byte came")
+        return written
+
+    async def run(stub_url: str, layer: str) -> Download:
+        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
+            with mock.patch.object(UploadStore, "append", late_failure):
+                download = downloads.start(registry, "repo", parse_digest(layer), source)
+                assert download.task is not None
+                await asyncio.shield(download.task)
+            assert registry.has_blob("repo", download.digest)
+        return download
+
+    with stub_upstream(layer_size=3 * MiB, varied=True) as stub:
+        stub.ranges = True
+        (layer,) = stub.layers
+        download = asyncio.run(run(stub.url, layer))
+        stored = tmp_path / "repo/blobs/sha256" / layer.split(":")[1]
+        assert stored.read_bytes() == stub.blobs[layer]
+    assert download.error is None
+    assert stub.asked == [("", 200)]
+
+
+def test_a_416_that_says_the_file_holds_the_blob_ends_the_download(tmp_path: Path) -> None:
+    """A staged file that holds the whole blob before its size is known: the Range from its
+    end is answered 416 ``bytes */SIZE``; SIZE is what the file holds, so nothing is missing
+    and the blob is stored (digest checked). A 416 for another size starts again."""
+    staging = Staging(str(tmp_path / "staging"))
+
+    async def run(stub_url: str, layer: str, prefilled: Path) -> Download:
+        root = tmp_path / "root"
+        async with _downloading(stub_url, root, staging) as (downloads, registry, source):
+            with mock.patch.object(staging, "path", lambda _: prefilled):
+                download = downloads.start(registry, "repo", parse_digest(layer), source)
+                assert download.task is not None
+                await asyncio.shield(download.task)
+            assert registry.has_blob("repo", download.digest)
+        return download
+
+    try:
+        with stub_upstream(layer_size=3 * MiB + 7, varied=True) as stub:
+            stub.ranges = True
+            (layer,) = stub.layers
+            whole = tmp_path / "whole"
+            whole.write_bytes(stub.blobs[layer])
+            download = asyncio.run(run(stub.url, layer, whole))
+            assert download.error is None and download.size == len(stub.blobs[layer])
+            assert stub.asked == [(f"bytes={len(stub.blobs[layer])}-", 416)]
+            stub.asked.clear()
+            longer = tmp_path / "longer"
+            longer.write_bytes(stub.blobs[layer] + b"more")
+            asyncio.run(run(stub.url, layer, longer))
+            # the Range past the blob's end answered 416 */SIZE: started again, from byte 0
+            assert stub.asked == [(f"bytes={len(stub.blobs[layer]) + 4}-", 416), ("", 200)]
+    finally:
+        staging.close()
