@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import socket
 import ssl
 import threading
@@ -36,7 +37,7 @@ from ocireg.ext.sync.settings import UpstreamRegistry
 from ocireg.ext.sync.staging import Staging
 from ocireg.ext.sync.upstream import Upstream
 from ocireg.registry.locks import KeyedLocks
-from ocireg.registry.ondemand import FileRegion
+from ocireg.registry.ondemand import BlobSource, FileRegion
 from ocireg.registry.store import Registry
 from ocireg.registry.uploads import UploadStore
 from ocireg.storage.filesystem import FilesystemDriver
@@ -98,7 +99,7 @@ def _following(path: Path, size: int) -> tuple[Download, _Task]:
     """A download of ``size`` bytes being written to ``path``, as _follow_regions sees it."""
     task = _Task()
     download = Download(cast(Any, None), "repo", cast(Any, "sha256:" + "0" * 64), cast(Any, None))
-    download.size, download.task = size, cast(Any, task)
+    download.size, download.task, download.staged = size, cast(Any, task), path
     return download, task
 
 
@@ -117,7 +118,7 @@ def test_a_finished_download_whose_file_is_short_fails_at_once(tmp_path: Path) -
         return _in_memory(*args)
 
     async def follow() -> None:
-        parts = _follow_regions(download, path, 2 * MiB)
+        parts = _follow_regions(download, 2 * MiB)
         assert await anext(parts) == FileRegion(ANY, 0, MiB)
         with mock.patch("ocireg.ext.sync.downloads._in_memory", counted):
             await anext(parts)
@@ -184,50 +185,44 @@ def test_a_failed_attempt_keeps_what_it_wrote_and_a_follower_gets_every_byte(
     assert answered == (206 if ranges else 200)
 
 
-def test_a_206_from_elsewhere_starts_the_blob_again_in_a_new_file(tmp_path: Path) -> None:
-    """The retry's Range is answered 206 from byte 0, not from where the file ends: that
-    cannot continue the file, so the blob starts again, whole, in a new upload file (the
-    first, which a reader may follow, is never cut back), and is stored right. A pull that
-    began in the first attempt gets right bytes only: all of them while it keeps up with the
-    new attempt's pieces in memory, else a body cut short."""
+def test_a_206_from_before_the_files_end_continues_the_same_file(tmp_path: Path) -> None:
+    """The retry's Range is answered 206 from byte 0, not from where the file ends: the
+    answer's first bytes are what the file holds, so they are skipped and the file goes on
+    (as for an upstream that ignores the Range). A pull that began in the first attempt is
+    sent every byte, and the blob is stored right."""
     with stub_upstream(layer_size=16 * MiB + 5, varied=True) as stub:
         stub.stall, stub.stall_once = 8.0, True
         stub.ranges, stub.from_zero = True, True
         (layer,) = stub.layers
         with live_server(tmp_path / "mirror", _resuming(stub.url)) as server:
-            got = bytearray()
             with (
                 httpx.Client(base_url=server.url, timeout=60) as client,
                 client.stream("GET", f"/v2/repo/blobs/{layer}") as answer,
-                contextlib.suppress(httpx.RemoteProtocolError),  # cut short: it fell behind
             ):
-                for piece in answer.iter_raw():
-                    got += piece
+                got = b"".join(answer.iter_raw())
             _wait_for(server, "sync blob stored")
             stored = server.root / "repo/blobs/sha256" / layer.split(":")[1]
             assert stored.read_bytes() == stub.blobs[layer]
-            retries = [e["failure"] for e in server.log_events() if e["msg"] == "sync blob retry"]
     assert answer.status_code == 200
-    assert len(got) > 0 and stub.blobs[layer].startswith(got)
-    (first, _), (resumed, partial), (again, whole) = stub.asked
+    assert got == stub.blobs[layer]
+    (first, _), (resumed, partial) = stub.asked  # no third request: nothing started again
     assert first == "" and resumed.startswith("bytes=") and partial == 206
-    assert again == "" and whole == 200  # from the start, in a new file: no Range
-    assert any(
-        "sent bytes from 0" in failure and "starting again" in failure for failure in retries
-    )
 
 
 def test_an_answer_that_does_not_continue_the_file_starts_again() -> None:
-    """A 206 from elsewhere than the file's end, or a blob of another size, cannot continue
-    the file: the download starts again (in a new file)."""
+    """A 206 from past the file's end, or a blob of another size, cannot continue the file:
+    the download starts again (in a new file). A 206 from before its end can (the bytes the
+    file holds are skipped)."""
 
     def answer(status: int, headers: dict[str, str]) -> httpx.Response:
         return httpx.Response(status, headers=headers)
 
     fits = answer(206, {"content-range": "bytes 100-999/1000"})
     assert _misfit(fits, 100, 1000, 1000) is None
-    elsewhere = answer(206, {"content-range": "bytes 0-999/1000"})
-    assert "from 0, not 100" in (_misfit(elsewhere, 100, 1000, 1000) or "")
+    before = answer(206, {"content-range": "bytes 0-999/1000"})
+    assert _misfit(before, 100, 1000, 1000) is None
+    past = answer(206, {"content-range": "bytes 101-999/1000"})
+    assert "from 101, not 100" in (_misfit(past, 100, 1000, 1000) or "")
     garbled = answer(206, {"content-range": "items 100-999/1000"})
     assert "from None" in (_misfit(garbled, 100, 1000, 1000) or "")
     assert _misfit(answer(200, {}), 100, 1000, 1000) is None  # ignored the Range: skipped
@@ -328,3 +323,64 @@ def test_a_416_that_says_the_file_holds_the_blob_ends_the_download(tmp_path: Pat
             assert stub.asked == [(f"bytes={len(stub.blobs[layer]) + 4}-", 416), ("", 200)]
     finally:
         staging.close()
+
+
+def _read(source: BlobSource, regions: bool) -> Any:
+    """What a reader of ``source`` is sent: bytes, or file regions read back."""
+
+    async def read() -> bytes:
+        got = bytearray()
+        parts = source.regions() if regions and source.regions else source.chunks
+        assert parts is not None
+        async for part in parts:
+            if isinstance(part, FileRegion):
+                got += os.pread(part.file, part.count, part.offset)
+            else:
+                got += part
+            await asyncio.sleep(0.4)  # a slow client: far more than RECENT pieces behind
+        return bytes(got)
+
+    return read()
+
+
+@pytest.mark.parametrize("regions", [False, True], ids=["chunks", "regions"])
+def test_a_pull_of_a_download_that_starts_again_gets_every_byte(
+    tmp_path: Path, regions: bool
+) -> None:
+    """The retry's Range is answered 206 from past where the file ends (a broken upstream):
+    that cannot continue the file, so the blob starts again in a new one. A pull that decided
+    its headers in the first attempt, opening the file only after the first was discarded,
+    reads the new file; one far behind, at the end of the old file, goes on in the new one:
+    every byte, right."""
+
+    async def run(stub_url: str, layer: str) -> tuple[bytes, bytes]:
+        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
+            return await both(downloads, registry, source, layer)
+
+    async def both(
+        downloads: Downloads, registry: Registry, source: Source, layer: str
+    ) -> tuple[bytes, bytes]:
+        download = downloads.start(registry, "repo", parse_digest(layer), source)
+        late, behind = await downloads.serve(download), await downloads.serve(download)
+        assert late is not None and behind is not None
+        reading = asyncio.create_task(_read(behind, regions))
+        first = download.session
+        while download.session == first:  # started again: the first session file is gone
+            assert download.task is not None and not download.task.done()
+            await asyncio.sleep(0.05)
+        opened_late = await _read(late, regions)
+        assert download.task is not None
+        await asyncio.shield(download.task)
+        assert download.error is None
+        return opened_late, await reading
+
+    with stub_upstream(layer_size=8 * MiB + 5, varied=True) as stub:
+        stub.stall, stub.stall_once, stub.ranges, stub.ahead = 3.0, True, True, 1
+        (layer,) = stub.layers
+        opened_late, behind = asyncio.run(run(stub.url, layer))
+        blob = stub.blobs[layer]
+    assert opened_late == blob
+    assert behind == blob
+    (first, _), (resumed, partial), (again, whole) = stub.asked
+    assert first == "" and resumed.startswith("bytes=") and partial == 206
+    assert again == "" and whole == 200  # from the start, in a new file: no Range
