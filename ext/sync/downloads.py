@@ -302,10 +302,11 @@ def _unsatisfiable(download: Download, answer: httpx.Response, have: int) -> str
 
 
 def _range_start(content_range: str) -> int | None:
-    """The first byte of ``bytes FIRST-LAST/TOTAL`` (None if it is not that)."""
+    """The first byte of ``bytes FIRST-LAST/TOTAL`` (None if it is not that). Range units
+    are case-insensitive (RFC 9110, 14.1)."""
     unit, _, spec = content_range.strip().partition(" ")
     first = spec.split("-", 1)[0]
-    return int(first) if unit == "bytes" and first.isdigit() else None
+    return int(first) if unit.lower() == "bytes" and first.isdigit() else None
 
 
 async def _start_over(download: Download) -> None:

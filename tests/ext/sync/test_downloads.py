@@ -32,6 +32,7 @@ from ocireg.ext.sync.downloads import (
     _follow_regions,
     _in_memory,
     _misfit,
+    _range_start,
 )
 from ocireg.ext.sync.settings import UpstreamRegistry
 from ocireg.ext.sync.staging import Staging
@@ -228,6 +229,13 @@ def test_an_answer_that_does_not_continue_the_file_starts_again() -> None:
     assert _misfit(answer(200, {}), 100, 1000, 1000) is None  # ignored the Range: skipped
     other = _misfit(answer(200, {}), 100, 2000, 1000)
     assert other is not None and "2000 bytes now, not 1000" in other
+
+
+def test_a_range_unit_is_read_whatever_its_case() -> None:
+    """RFC 9110 (14.1): range units are case-insensitive."""
+    assert _range_start("Bytes 5-9/10") == 5
+    assert _range_start("BYTES 0-9/10") == 0
+    assert _range_start("items 5-9/10") is None
 
 
 class _Counters:
