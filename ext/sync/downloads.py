@@ -3,10 +3,12 @@
 A download writes through the registry's normal upload path (a session file, hashed while it
 is written, committed by digest), so a blob becomes visible only whole and verified. A failed
 attempt keeps what it wrote (and hashed), and the next resumes from there with a ``Range``
-request, up to ``maxRetries`` times with back-off. The file is never cut back: an upstream that
-ignores the ``Range`` (200) is read past what the file holds, and one whose answer does not fit
-what the file holds (a ``Content-Range`` elsewhere, another size) starts the blob again in a new
-upload file, so the bytes of a file a reader follows never change under it.
+request, up to ``maxRetries`` times with back-off; one whose file holds the whole blob asks
+for nothing. The file is never cut back: an answer that sends again bytes the file holds (an
+upstream that ignores the ``Range``: 200, or a 206 from before the file's end) is read past
+them, and one that cannot continue the file (a 206 from past its end, another size) starts the
+blob again in a new upload file, so the bytes of a file a reader follows never change under it;
+at its end, the reader goes on in the new file (the digest pins the bytes at every offset).
 
 Readers (pulls that missed the blob) get the bytes while they are stored: the last few pieces
 received are kept in memory, and a reader that keeps up is served from them (the pieces that go
@@ -74,7 +76,7 @@ class Download:
     moved: asyncio.Event = field(default_factory=asyncio.Event)  # bytes arrived
     task: asyncio.Task[None] | None = None
     error: BaseException | None = None
-    written: int = 0
+    generation: int = 0  # counts the times the blob started again in a new file
     # the last pieces received, with their offsets: what readers that keep up are served from
     recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=RECENT))
 
@@ -132,9 +134,7 @@ class Downloads:
         if not path.exists():  # committed already (the session file moved): stored
             return BlobSource(download.size, None)
         size = download.size
-        return BlobSource(
-            size, _follow(download, path, size), lambda: _follow_regions(download, path, size)
-        )
+        return BlobSource(size, _follow(download, size), lambda: _follow_regions(download, size))
 
     # -- the download itself --------------------------------------------------------------
     async def _run(self, download: Download) -> None:
@@ -217,26 +217,32 @@ class Downloads:
         everything. A connection that breaks keeps what arrived (the next attempt resumes)."""
         registry, repo, session = download.registry, download.repo, download.session
         staged = download.staged
-        if staged is not None:
-            have = staged.stat().st_size
-        else:
-            assert session is not None
-            have = registry.uploads.size(repo, session)
+        have = _held(download)
+        if download.size is not None and have >= download.size:
+            # an attempt that failed after its last byte was written (a syncTimeout as the
+            # body ended): nothing is missing, and a Range from the end would be answered 416.
+            # The digest check when the blob is committed decides whether the bytes are right.
+            return None
         source = download.source
         misfit: str | None = None
         broken: list[BaseException] = []
         try:
             async with source.upstream.blob(source.repo, str(download.digest), have) as answer:
                 total = _total_size(answer, have)
-                misfit = _misfit(answer, have, total, download.size)
+                if answer.status_code == 416:
+                    misfit = _unsatisfiable(download, answer, have)
+                    if misfit is None:
+                        return None  # the file holds the whole blob
+                else:
+                    misfit = _misfit(answer, have, total, download.size)
                 if misfit is None:
                     if download.size is None:
                         download.size = total
                     download.started.set()
-                    # an upstream that ignored the Range sends it all: what the file holds is
-                    # skipped (the digest pins those bytes; the whole file is checked at the end)
-                    skip = have if answer.status_code == 200 else 0
-                    chunks = _received(answer, skip, have, download, broken)
+                    # what the file holds is skipped where the answer sends it again (an
+                    # upstream that ignored the Range, or a 206 from before the file's end):
+                    # the digest pins those bytes, and the whole file is checked at the end
+                    chunks = _received(answer, _skip(answer, have), have, download, broken)
                     if staged is not None:
                         await _write(staged, chunks)
                     else:
@@ -251,50 +257,75 @@ class Downloads:
             return UpstreamError(misfit)
         if broken:
             return broken[0]
-        if staged is not None:
-            got = staged.stat().st_size
-        else:
-            assert session is not None
-            got = registry.uploads.size(repo, session)
-        if download.size is not None and got < download.size:
+        if download.size is not None and _held(download) < download.size:
             return UpstreamError("the upstream sent less than the blob's size")
         return None
 
 
+def _held(download: Download) -> int:
+    """The bytes the download's file holds."""
+    if download.staged is not None:
+        return download.staged.stat().st_size
+    assert download.session is not None
+    return download.registry.uploads.size(download.repo, download.session)
+
+
 def _misfit(answer: httpx.Response, have: int, total: int | None, size: int | None) -> str | None:
     """Why the answer cannot continue a file holding ``have`` bytes of a blob of ``size``
-    (None: it can)."""
+    (None: it can; a 206 from before the file's end is read past what the file holds)."""
     if size is not None and total is not None and total != size:
         return f"the upstream's blob is {total} bytes now, not {size}: starting again"
     if answer.status_code == 206:
         start = _range_start(answer.headers.get("content-range", ""))
-        if start != have:
+        if start is None or start > have:
             return f"the upstream sent bytes from {start}, not {have}: starting again"
     return None
 
 
+def _skip(answer: httpx.Response, have: int) -> int:
+    """The answer's first bytes that the file holds already (the answer fits: _misfit)."""
+    if answer.status_code == 206:
+        return have - (_range_start(answer.headers.get("content-range", "")) or 0)
+    return have  # the Range was ignored: the whole blob
+
+
+def _unsatisfiable(download: Download, answer: httpx.Response, have: int) -> str | None:
+    """A 416 to the Range from ``have``: None when it says the blob is ``have`` bytes (the
+    file holds it all; as ocireg and docker-registry answer a Range from a blob's end), else
+    why the file cannot be continued."""
+    total = answer.headers.get("content-range", "").strip().rpartition("/")[2]
+    if total.isdigit() and int(total) == have and download.size in (None, have):
+        download.size = have
+        download.started.set()
+        return None
+    return f"the upstream cannot send bytes from {have} of a blob of {total or '?'}: starting again"
+
+
 def _range_start(content_range: str) -> int | None:
-    """The first byte of ``bytes FIRST-LAST/TOTAL`` (None if it is not that)."""
+    """The first byte of ``bytes FIRST-LAST/TOTAL`` (None if it is not that). Range units
+    are case-insensitive (RFC 9110, 14.1)."""
     unit, _, spec = content_range.strip().partition(" ")
     first = spec.split("-", 1)[0]
-    return int(first) if unit == "bytes" and first.isdigit() else None
+    return int(first) if unit.lower() == "bytes" and first.isdigit() else None
 
 
 async def _start_over(download: Download) -> None:
-    """Begin the blob again in a new file: the old one is left to readers that follow it
-    (unlinked, never cut back). Past its end they are served the new attempt's pieces from
-    memory while they keep up, and are cut short once the download ends if they fall behind."""
+    """Begin the blob again in a new file, for an answer that cannot continue the old one (a
+    206 from past its end, a blob of another size). The old file is left to readers that
+    follow it (unlinked, never cut back); at its end they go on in the new file (the digest
+    pins the bytes: the same at every offset, or the download fails)."""
     download.recent.clear()
-    download.written = 0
     download.size = None  # the next answer's; readers that come meanwhile wait for it
     download.started = asyncio.Event()
     if download.staged is not None:
         _remove(download.staged)
         download.staged.touch()
+        download.generation += 1
         return
     registry, repo, old = download.registry, download.repo, download.session
     assert old is not None
     download.session = await registry.uploads.start(repo)
+    download.generation += 1  # with the new file in place: a reader that sees it opens that
     await registry.uploads.discard(repo, old)
 
 
@@ -395,7 +426,6 @@ async def _received(
                 chunk, skip = chunk[skip:], 0
             download.recent.append((offset, chunk))
             offset += len(chunk)
-            download.written += len(chunk)
             yield chunk
             download.nudge()
     except httpx.HTTPError as error:
@@ -407,17 +437,27 @@ async def _nothing() -> AsyncIterator[bytes]:
     yield b""
 
 
-def _open(download: Download, upload: Path) -> io.FileIO:
-    """The session file, or the blob it became if it was committed meanwhile."""
-    try:
-        return open(upload, "rb", buffering=0)
-    except FileNotFoundError:
-        committed = download.registry.driver.local_path(
-            layout.blob_file(download.repo, download.digest)
-        )
-        if committed is None or download.error is not None:
-            raise UpstreamError(f"blob {download.digest}: {download.error}") from None
-        return open(committed, "rb", buffering=0)
+def _open(download: Download) -> io.FileIO:
+    """The file the download writes now (a new one if it started again since a reader was
+    given its size: the same bytes), or the blob it became if it was committed meanwhile. Any
+    failure is the download's (UpstreamError), never a bare OSError."""
+    if download.error is not None:
+        raise UpstreamError(f"blob {download.digest}: {download.error}")
+    for where in (_growing_file, _committed):  # the second only if the first is gone
+        path = where(download)
+        if path is None:
+            continue
+        try:
+            return open(path, "rb", buffering=0)
+        except FileNotFoundError:
+            continue
+        except OSError as error:
+            raise UpstreamError(f"blob {download.digest}: {error}") from None
+    raise UpstreamError(f"blob {download.digest}: its file is gone")
+
+
+def _committed(download: Download) -> Path | None:
+    return download.registry.driver.local_path(layout.blob_file(download.repo, download.digest))
 
 
 def _in_memory(download: Download, at: int, most: int) -> memoryview | None:
@@ -429,9 +469,7 @@ def _in_memory(download: Download, at: int, most: int) -> memoryview | None:
     return None
 
 
-async def _follow(
-    download: Download, upload: Path, size: int
-) -> AsyncGenerator[bytes | memoryview, None]:
+async def _follow(download: Download, size: int) -> AsyncGenerator[bytes | memoryview, None]:
     """The download's bytes as they arrive (from memory while it keeps up, else from its
     session file), until ``size`` of them. The file is opened on the first read: a HEAD, which
     reads nothing, opens nothing. A piece is in memory only once it is on its way to the file,
@@ -439,19 +477,20 @@ async def _follow(
     blocks (a reader behind the download reads most of a large blob so)."""
     sent = 0
     blocks = BlockPool(CHUNK, _READ_BLOCKS)
-    with _open(download, upload) as handle:
+    with _Following(download) as following:
         while sent < size:
             chunk: bytes | memoryview | None = _in_memory(download, sent, size - sent)
             if chunk is None:
-                chunk = _read_at(handle, sent, blocks.take(), size - sent)
+                chunk = _read_at(following.handle, sent, blocks.take(), size - sent)
             if chunk:
                 sent += len(chunk)
                 yield chunk
                 continue
-            await _more(download, handle.fileno(), sent)
+            if not following.moved_on():
+                await _more(download, following.handle.fileno(), sent)
 
 
-async def _follow_regions(download: Download, upload: Path, size: int) -> BlobParts:
+async def _follow_regions(download: Download, size: int) -> BlobParts:
     """The same bytes for a connection that sends file regions by zero copy: what the file
     holds so far is one region, sent from the file by the kernel (no read back, no copy in
     Python); a piece received but not yet written (the reader caught up with the writer) is
@@ -462,9 +501,9 @@ async def _follow_regions(download: Download, upload: Path, size: int) -> BlobPa
     them (zeros). So a download never cuts its file back: a failed attempt keeps what it
     wrote, and starting again takes a new file. Everything the file holds is sent so."""
     sent = 0
-    with _open(download, upload) as handle:
-        descriptor = handle.fileno()
+    with _Following(download) as following:
         while sent < size:
+            descriptor = following.handle.fileno()
             held = min(os.fstat(descriptor).st_size, size)
             if held > sent:
                 yield FileRegion(descriptor, sent, held - sent)
@@ -475,7 +514,37 @@ async def _follow_regions(download: Download, upload: Path, size: int) -> BlobPa
                 sent += len(piece)
                 yield piece
                 continue
-            await _more(download, descriptor, sent)
+            if not following.moved_on():
+                await _more(download, descriptor, sent)
+
+
+class _Following:
+    """The file a reader follows: the one the download writes, opened on the first read; at
+    the end of a file the download has left (it started again in a new one), the new one.
+    Both hold the same bytes at every offset (the digest pins them, or the download fails),
+    so the reader goes on from where it is, however far behind."""
+
+    def __init__(self, download: Download) -> None:
+        self.download = download
+        # read with the opening, no await between: the file is that generation's
+        self.generation = download.generation
+        self.handle = _open(download)
+
+    def moved_on(self) -> bool:
+        """Whether the download writes another file now; if so, follow that one instead."""
+        if self.generation == self.download.generation:
+            return False
+        self.generation = self.download.generation
+        handle = _open(self.download)
+        self.handle.close()
+        self.handle = handle
+        return True
+
+    def __enter__(self) -> _Following:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.handle.close()
 
 
 async def _more(download: Download, descriptor: int, at: int) -> None:

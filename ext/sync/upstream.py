@@ -287,13 +287,15 @@ class Upstream:
 
     @asynccontextmanager
     async def blob(self, repo: str, digest: str, offset: int = 0) -> AsyncIterator[httpx.Response]:
-        """The blob's answer from ``offset`` on (206 or 200: the caller skips what it has)."""
+        """The blob's answer from ``offset`` on (206 or 200: the caller skips what it has; 416
+        to a Range: the caller reads its ``Content-Range``)."""
         path = f"/v2/{repo}/blobs/{digest}"
         headers = {"Range": f"bytes={offset}-"} if offset else {}
+        answered = (200, 206, 416) if offset else (200, 206)
         async with self.request(path, _pull(repo), headers) as answer:
             if answer.status_code == 404:
                 raise NotUpstream(f"{path}: not found")
-            if answer.status_code not in (200, 206):
+            if answer.status_code not in answered:
                 raise UpstreamError(f"{path}: answered {answer.status_code}")
             yield answer
 

@@ -5,6 +5,7 @@ which resume from there and whose file readers may be sending)."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,9 +14,11 @@ from unittest import mock
 import pytest
 
 from ocireg.digests import digest_bytes
+from ocireg.registry import layout
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.store import Registry
 from ocireg.registry.uploads import ChunkInfo, UploadStore
+from ocireg.storage import filesystem
 from ocireg.storage.filesystem import FilesystemDriver
 
 MiB = 1 << 20
@@ -64,6 +67,60 @@ def test_a_failed_append_is_cut_back_to_where_it_began(tmp_path: Path) -> None:
     after, size, data = _append_and_finish(tmp_path, keep_partial=False)
     assert after == MiB
     assert size == len(data)
+
+
+def test_a_write_that_fails_part_way_keeps_its_prefix_and_no_hash_state(
+    tmp_path: Path,
+) -> None:
+    """The disk fills during the third block's write, after half of it landed: with
+    keep_partial the bytes written stay (a prefix of the data), but the hash state, which never
+    saw the half block, is dropped; completing hashes the file again and stores the right
+    digest."""
+    data = os.urandom(6 * MiB)
+    registry = Registry(FilesystemDriver(tmp_path), KeyedLocks(None))
+    write = filesystem._FileWriter.write
+    writes = 0
+
+    def filling(writer: filesystem._FileWriter, block: bytes) -> int:
+        nonlocal writes
+        writes += 1
+        if writes == 3:
+            write(writer, bytes(block)[: len(block) // 2 + 123])
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return write(writer, block)
+
+    rehash = UploadStore._hash_file
+    rehashed: list[str] = []
+
+    def counted(store: UploadStore, repo: str, session: str, algorithm: str) -> str:
+        rehashed.append(session)
+        return rehash(store, repo, session, algorithm)
+
+    async def run() -> tuple[int, bytes]:
+        await registry.ensure_repository("repo")
+        session = await registry.uploads.start("repo")
+        with (
+            mock.patch.object(filesystem._FileWriter, "write", filling),
+            pytest.raises(OSError, match="No space left"),
+        ):
+            chunks = _breaking(data[: 4 * MiB], MiB)
+            await registry.uploads.append("repo", session, chunks, ChunkInfo(), True)
+        have = registry.uploads.size("repo", session)
+        upload = registry.driver.local_path(layout.upload_file("repo", session))
+        assert upload is not None
+        kept = upload.read_bytes()
+        with mock.patch.object(UploadStore, "_hash_file", counted):
+            rest = _pieces(data[have:])
+            await registry.uploads.complete("repo", session, digest_bytes(data), rest, ChunkInfo())
+        return have, kept
+
+    have, kept = asyncio.run(run())
+    assert 2 * MiB < have < 3 * MiB
+    assert kept == data[:have]
+    assert len(rehashed) == 1  # no hash state kept: the file was hashed again
+    assert registry.has_blob("repo", digest_bytes(data))
+    stored = registry.driver.local_path(f"repo/blobs/sha256/{digest_bytes(data).encoded}")
+    assert stored is not None and stored.read_bytes() == data
 
 
 def test_a_failed_append_that_keeps_its_part_goes_on_from_there(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ class Stub:
     stall_once: bool = False  # only the next blob body stalls
     ranges: bool = False  # honour a blob request's Range (206) instead of ignoring it (200)
     from_zero: bool = False  # a broken upstream: a Range is answered 206 from byte 0
+    ahead: int = 0  # a broken upstream: a Range is answered 206 from this many bytes past it
     asked: list[tuple[str, int]] = field(default_factory=list)  # each blob request's Range, status
     in_flight: int = 0
     most_in_flight: int = 0
@@ -128,8 +129,13 @@ def stub_upstream(layers: int = 1, layer_size: int = 4096, varied: bool = False)
         def _blob(self, blob: bytes) -> None:
             asked = self.headers.get("Range", "")
             start = asked.removeprefix("bytes=").split("-")[0]
+            if stub.ranges and start.isdigit() and int(start) >= len(blob):
+                with stub.lock:  # as ocireg and docker-registry 2.8 answer (measured)
+                    stub.asked.append((asked, 416))
+                self._answer(416, b"", "text/plain", f"bytes */{len(blob)}")
+                return
             if stub.ranges and asked.startswith("bytes=") and start.isdigit():
-                first = 0 if stub.from_zero else int(start)
+                first = 0 if stub.from_zero else int(start) + stub.ahead
                 with stub.lock:
                     stub.asked.append((asked, 206))
                 where = f"bytes {first}-{len(blob) - 1}/{len(blob)}"

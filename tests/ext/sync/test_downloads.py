@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
 import socket
 import ssl
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 from unittest import mock
@@ -20,14 +22,26 @@ from unittest.mock import ANY
 import httpx
 import pytest
 
+from ocireg.digests import parse_digest
+from ocireg.ext.sync.credentials import CredentialsFile
 from ocireg.ext.sync.downloads import (
     Download,
+    Downloads,
+    Source,
     UpstreamError,
     _follow_regions,
     _in_memory,
     _misfit,
+    _range_start,
 )
-from ocireg.registry.ondemand import FileRegion
+from ocireg.ext.sync.settings import UpstreamRegistry
+from ocireg.ext.sync.staging import Staging
+from ocireg.ext.sync.upstream import Upstream
+from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.ondemand import BlobSource, FileRegion
+from ocireg.registry.store import Registry
+from ocireg.registry.uploads import UploadStore
+from ocireg.storage.filesystem import FilesystemDriver
 from tests.certs import issue_server, make_ca
 from tests.ext.sync.stub import stub_upstream
 from tests.liveserver import live_server
@@ -86,7 +100,7 @@ def _following(path: Path, size: int) -> tuple[Download, _Task]:
     """A download of ``size`` bytes being written to ``path``, as _follow_regions sees it."""
     task = _Task()
     download = Download(cast(Any, None), "repo", cast(Any, "sha256:" + "0" * 64), cast(Any, None))
-    download.size, download.task = size, cast(Any, task)
+    download.size, download.task, download.staged = size, cast(Any, task), path
     return download, task
 
 
@@ -105,7 +119,7 @@ def test_a_finished_download_whose_file_is_short_fails_at_once(tmp_path: Path) -
         return _in_memory(*args)
 
     async def follow() -> None:
-        parts = _follow_regions(download, path, 2 * MiB)
+        parts = _follow_regions(download, 2 * MiB)
         assert await anext(parts) == FileRegion(ANY, 0, MiB)
         with mock.patch("ocireg.ext.sync.downloads._in_memory", counted):
             await anext(parts)
@@ -172,52 +186,209 @@ def test_a_failed_attempt_keeps_what_it_wrote_and_a_follower_gets_every_byte(
     assert answered == (206 if ranges else 200)
 
 
-def test_a_206_from_elsewhere_starts_the_blob_again_in_a_new_file(tmp_path: Path) -> None:
-    """The retry's Range is answered 206 from byte 0, not from where the file ends: that
-    cannot continue the file, so the blob starts again, whole, in a new upload file (the
-    first, which a reader may follow, is never cut back), and is stored right. A pull that
-    began in the first attempt gets right bytes only: all of them while it keeps up with the
-    new attempt's pieces in memory, else a body cut short."""
+def test_a_206_from_before_the_files_end_continues_the_same_file(tmp_path: Path) -> None:
+    """The retry's Range is answered 206 from byte 0, not from where the file ends: the
+    answer's first bytes are what the file holds, so they are skipped and the file goes on
+    (as for an upstream that ignores the Range). A pull that began in the first attempt is
+    sent every byte, and the blob is stored right."""
     with stub_upstream(layer_size=16 * MiB + 5, varied=True) as stub:
         stub.stall, stub.stall_once = 8.0, True
         stub.ranges, stub.from_zero = True, True
         (layer,) = stub.layers
         with live_server(tmp_path / "mirror", _resuming(stub.url)) as server:
-            got = bytearray()
             with (
                 httpx.Client(base_url=server.url, timeout=60) as client,
                 client.stream("GET", f"/v2/repo/blobs/{layer}") as answer,
-                contextlib.suppress(httpx.RemoteProtocolError),  # cut short: it fell behind
             ):
-                for piece in answer.iter_raw():
-                    got += piece
+                got = b"".join(answer.iter_raw())
             _wait_for(server, "sync blob stored")
             stored = server.root / "repo/blobs/sha256" / layer.split(":")[1]
             assert stored.read_bytes() == stub.blobs[layer]
-            retries = [e["failure"] for e in server.log_events() if e["msg"] == "sync blob retry"]
     assert answer.status_code == 200
-    assert len(got) > 0 and stub.blobs[layer].startswith(got)
-    (first, _), (resumed, partial), (again, whole) = stub.asked
+    assert got == stub.blobs[layer]
+    (first, _), (resumed, partial) = stub.asked  # no third request: nothing started again
     assert first == "" and resumed.startswith("bytes=") and partial == 206
-    assert again == "" and whole == 200  # from the start, in a new file: no Range
-    assert any(
-        "sent bytes from 0" in failure and "starting again" in failure for failure in retries
-    )
 
 
 def test_an_answer_that_does_not_continue_the_file_starts_again() -> None:
-    """A 206 from elsewhere than the file's end, or a blob of another size, cannot continue
-    the file: the download starts again (in a new file)."""
+    """A 206 from past the file's end, or a blob of another size, cannot continue the file:
+    the download starts again (in a new file). A 206 from before its end can (the bytes the
+    file holds are skipped)."""
 
     def answer(status: int, headers: dict[str, str]) -> httpx.Response:
         return httpx.Response(status, headers=headers)
 
     fits = answer(206, {"content-range": "bytes 100-999/1000"})
     assert _misfit(fits, 100, 1000, 1000) is None
-    elsewhere = answer(206, {"content-range": "bytes 0-999/1000"})
-    assert "from 0, not 100" in (_misfit(elsewhere, 100, 1000, 1000) or "")
+    before = answer(206, {"content-range": "bytes 0-999/1000"})
+    assert _misfit(before, 100, 1000, 1000) is None
+    past = answer(206, {"content-range": "bytes 101-999/1000"})
+    assert "from 101, not 100" in (_misfit(past, 100, 1000, 1000) or "")
     garbled = answer(206, {"content-range": "items 100-999/1000"})
     assert "from None" in (_misfit(garbled, 100, 1000, 1000) or "")
     assert _misfit(answer(200, {}), 100, 1000, 1000) is None  # ignored the Range: skipped
     other = _misfit(answer(200, {}), 100, 2000, 1000)
     assert other is not None and "2000 bytes now, not 1000" in other
+
+
+def test_a_range_unit_is_read_whatever_its_case() -> None:
+    """RFC 9110 (14.1): range units are case-insensitive."""
+    assert _range_start("Bytes 5-9/10") == 5
+    assert _range_start("BYTES 0-9/10") == 0
+    assert _range_start("items 5-9/10") is None
+
+
+class _Counters:
+    def add(self, kind: str, upstream: str, amount: int = 1) -> None:
+        pass
+
+
+@contextlib.asynccontextmanager
+async def _downloading(
+    stub_url: str, root: Path, staging: Staging | None = None
+) -> AsyncIterator[tuple[Downloads, Registry, Source]]:
+    """Downloads into a filesystem registry at ``root`` from the stub, retrying after 10 ms
+    an attempt whose body stalls past 2 s."""
+    settings = UpstreamRegistry.model_validate(
+        {
+            "urls": [stub_url],
+            "onDemand": True,
+            "maxRetries": 2,
+            "retryDelay": "10ms",
+            "syncTimeout": "2s",
+        }
+    )
+    registry = Registry(FilesystemDriver(root), KeyedLocks(None))
+    source = Source(Upstream(settings, CredentialsFile(None)), "repo")
+    try:
+        yield Downloads(_Counters(), staging), registry, source
+    finally:
+        await source.upstream.close()
+
+
+def test_an_attempt_that_failed_after_its_last_byte_asks_for_nothing_more(
+    tmp_path: Path,
+) -> None:
+    """The attempt's body is written whole, then it fails (a syncTimeout as the body ends):
+    the retry sends no Range from the blob's end (upstreams answer it 416, every time), and
+    the whole file is committed, its digest checked."""
+    appended = UploadStore.append
+
+    async def late_failure(self: UploadStore, *args: Any, **kwargs: Any) -> int:
+        written = await appended(self, *args, **kwargs)
+        raise httpx.ReadTimeout("the deadline, as the last byte came")
+        return written
+
+    async def run(stub_url: str, layer: str) -> Download:
+        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
+            with mock.patch.object(UploadStore, "append", late_failure):
+                download = downloads.start(registry, "repo", parse_digest(layer), source)
+                assert download.task is not None
+                await asyncio.shield(download.task)
+            assert registry.has_blob("repo", download.digest)
+        return download
+
+    with stub_upstream(layer_size=3 * MiB, varied=True) as stub:
+        stub.ranges = True
+        (layer,) = stub.layers
+        download = asyncio.run(run(stub.url, layer))
+        stored = tmp_path / "repo/blobs/sha256" / layer.split(":")[1]
+        assert stored.read_bytes() == stub.blobs[layer]
+    assert download.error is None
+    assert stub.asked == [("", 200)]
+
+
+def test_a_416_that_says_the_file_holds_the_blob_ends_the_download(tmp_path: Path) -> None:
+    """A staged file that holds the whole blob before its size is known: the Range from its
+    end is answered 416 ``bytes */SIZE``; SIZE is what the file holds, so nothing is missing
+    and the blob is stored (digest checked). A 416 for another size starts again."""
+    staging = Staging(str(tmp_path / "staging"))
+
+    async def run(stub_url: str, layer: str, prefilled: Path) -> Download:
+        root = tmp_path / "root"
+        async with _downloading(stub_url, root, staging) as (downloads, registry, source):
+            with mock.patch.object(staging, "path", lambda _: prefilled):
+                download = downloads.start(registry, "repo", parse_digest(layer), source)
+                assert download.task is not None
+                await asyncio.shield(download.task)
+            assert registry.has_blob("repo", download.digest)
+        return download
+
+    try:
+        with stub_upstream(layer_size=3 * MiB + 7, varied=True) as stub:
+            stub.ranges = True
+            (layer,) = stub.layers
+            whole = tmp_path / "whole"
+            whole.write_bytes(stub.blobs[layer])
+            download = asyncio.run(run(stub.url, layer, whole))
+            assert download.error is None and download.size == len(stub.blobs[layer])
+            assert stub.asked == [(f"bytes={len(stub.blobs[layer])}-", 416)]
+            stub.asked.clear()
+            longer = tmp_path / "longer"
+            longer.write_bytes(stub.blobs[layer] + b"more")
+            asyncio.run(run(stub.url, layer, longer))
+            # the Range past the blob's end answered 416 */SIZE: started again, from byte 0
+            assert stub.asked == [(f"bytes={len(stub.blobs[layer]) + 4}-", 416), ("", 200)]
+    finally:
+        staging.close()
+
+
+def _read(source: BlobSource, regions: bool) -> Any:
+    """What a reader of ``source`` is sent: bytes, or file regions read back."""
+
+    async def read() -> bytes:
+        got = bytearray()
+        parts = source.regions() if regions and source.regions else source.chunks
+        assert parts is not None
+        async for part in parts:
+            if isinstance(part, FileRegion):
+                got += os.pread(part.file, part.count, part.offset)
+            else:
+                got += part
+            await asyncio.sleep(0.4)  # a slow client: far more than RECENT pieces behind
+        return bytes(got)
+
+    return read()
+
+
+@pytest.mark.parametrize("regions", [False, True], ids=["chunks", "regions"])
+def test_a_pull_of_a_download_that_starts_again_gets_every_byte(
+    tmp_path: Path, regions: bool
+) -> None:
+    """The retry's Range is answered 206 from past where the file ends (a broken upstream):
+    that cannot continue the file, so the blob starts again in a new one. A pull that decided
+    its headers in the first attempt, opening the file only after the first was discarded,
+    reads the new file; one far behind, at the end of the old file, goes on in the new one:
+    every byte, right."""
+
+    async def run(stub_url: str, layer: str) -> tuple[bytes, bytes]:
+        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
+            return await both(downloads, registry, source, layer)
+
+    async def both(
+        downloads: Downloads, registry: Registry, source: Source, layer: str
+    ) -> tuple[bytes, bytes]:
+        download = downloads.start(registry, "repo", parse_digest(layer), source)
+        late, behind = await downloads.serve(download), await downloads.serve(download)
+        assert late is not None and behind is not None
+        reading = asyncio.create_task(_read(behind, regions))
+        first = download.session
+        while download.session == first:  # started again: the first session file is gone
+            assert download.task is not None and not download.task.done()
+            await asyncio.sleep(0.05)
+        opened_late = await _read(late, regions)
+        assert download.task is not None
+        await asyncio.shield(download.task)
+        assert download.error is None
+        return opened_late, await reading
+
+    with stub_upstream(layer_size=8 * MiB + 5, varied=True) as stub:
+        stub.stall, stub.stall_once, stub.ranges, stub.ahead = 3.0, True, True, 1
+        (layer,) = stub.layers
+        opened_late, behind = asyncio.run(run(stub.url, layer))
+        blob = stub.blobs[layer]
+    assert opened_late == blob
+    assert behind == blob
+    (first, _), (resumed, partial), (again, whole) = stub.asked
+    assert first == "" and resumed.startswith("bytes=") and partial == 206
+    assert again == "" and whole == 200  # from the start, in a new file: no Range
