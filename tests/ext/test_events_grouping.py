@@ -192,6 +192,47 @@ def test_a_push_cancelled_while_its_group_is_written_has_its_event_dropped(
         outbox.close()
 
 
+def test_a_push_cancelled_once_its_group_is_written_has_its_event_dropped(
+    tmp_path: Path,
+) -> None:
+    """Written, its future resolved, and cancelled before it resumed: the settle it was
+    given comes too late for the push, which settles it as not made."""
+    import time
+
+    from tests.ext.test_events_settling import Storage
+
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", Storage())  # type: ignore[arg-type]
+    held = HeldGroups(outbox)
+    change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
+
+    async def cancel_once_written() -> None:
+        push = asyncio.ensure_future(intend_off_loop([producer], change))
+        await _until(held.writing)
+        held.gate.set()
+        assert held.written.wait(10)
+        time.sleep(0.1)  # the loop held: the writer's hand-back is queued on it meanwhile
+        await asyncio.sleep(0)  # the hand-back resolves the push's future, then this resumes
+        assert not push.done()
+        push.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await push
+        for _ in range(500):  # settled in a thread
+            if outbox.figures() == {} and not outbox.intents():
+                return
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(cancel_once_written())
+        assert outbox.intents() == []
+        assert outbox.figures() == {}  # its change never happened: no event queued
+        assert producer._in_flight == set()
+    finally:
+        producer.close()
+        outbox.close()
+
+
 def test_a_failed_group_is_written_change_by_change_with_its_confirmations(
     tmp_path: Path,
 ) -> None:
