@@ -6,7 +6,8 @@ the loop, the worker thread woken, and a transaction of its own), which was most
 events sink added to a push. Here one writer thread takes every write asked for while it was
 busy and makes them in one go (``write``, one transaction), then wakes each waiting loop once
 for the lot: under a burst the requests wait in its queue together instead of each paying for
-its own hop and transaction.
+its own hop and transaction. What a loop asks for in one iteration is handed to the thread at
+the end of that iteration, in one go: one wake of the thread, and one group.
 
 The thread is started on first use, in the process that uses it (a worker forked after the
 writer was made gets its own), and is a daemon: a process that ends with writes queued ends
@@ -16,6 +17,7 @@ with their requests, whose changes were not committed either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -61,19 +63,39 @@ class GroupWriter(Generic[Item, Result]):
         self._pid = -1
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # what each loop submitted during its current iteration, handed over at its end
+        self._gathered: dict[
+            asyncio.AbstractEventLoop, list[tuple[Item, asyncio.Future[Result]]]
+        ] = {}
         # taken to start the thread and to put on its queue: an item is never put on the
         # queue of a thread that has ended (see ``_serve``)
         self._start_guard = threading.Lock()
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
-        """Queue ``item``; the future (of the running loop) is done once it is written."""
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._put((item, future))
+        """Queue ``item``; the future (of the running loop) is done once it is written.
+
+        The items a loop submits in one iteration go to the thread together, once that
+        iteration is over: one wake of the thread for them all (a wake is a futex call, and
+        on a busy host often a context switch), and one group, so one transaction."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        gathered = self._gathered.get(loop)
+        if gathered is None:
+            gathered = self._gathered[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        gathered.append((item, future))
         return future
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        gathered = self._gathered.pop(loop, None)
+        if gathered:  # (none: a wake handed them over already)
+            self._put(gathered)
 
     def wake(self) -> None:
         """Have ``write`` called soon with no item (for work it picks up itself, such as
         confirmations waiting), after any items queued meanwhile; from any thread."""
+        with contextlib.suppress(RuntimeError):  # on a loop: what it submitted goes first
+            self._hand_over(asyncio.get_running_loop())
         self._put(_WAKE)
 
     def close(self, timeout: float = 10) -> None:
@@ -118,10 +140,10 @@ class GroupWriter(Generic[Item, Result]):
         """The next group: the oldest of what was taken before (``pending``) and what is
         queued now, within the bounds; the rest stays in ``pending`` for the next."""
         if not pending:
-            pending.append(own.get())
+            _take(pending, own.get())
         while True:
             try:
-                pending.append(own.get_nowait())
+                _take(pending, own.get_nowait())
             except queue.Empty:
                 break
         count, bytes_taken = 0, 0
@@ -147,7 +169,7 @@ class GroupWriter(Generic[Item, Result]):
         left = list(pending)
         while True:
             try:
-                left.append(own.get_nowait())
+                _take(left, own.get_nowait())
             except queue.Empty:
                 break
         waiting = [entry for entry in left if isinstance(entry, tuple)]
@@ -212,3 +234,11 @@ class GroupWriter(Generic[Item, Result]):
             except RuntimeError:  # the executor is shut (stopping)
                 pass
         abandon_all()
+
+
+def _take(entries: list[object], entry: object) -> None:
+    """Add a queue's entry to ``entries``: the items a loop handed over together one by one."""
+    if isinstance(entry, list):
+        entries.extend(entry)
+    else:
+        entries.append(entry)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,41 @@ def test_what_is_asked_while_the_writer_is_busy_is_written_in_one_group() -> Non
 
     assert asyncio.run(burst()) == [10, 20, 30, 40, 50, 60, 70, 80]
     assert write.groups == [[1], [2, 3, 4, 5, 6, 7, 8]]
+
+
+def test_what_a_loop_asks_in_one_iteration_is_written_in_one_group() -> None:
+    write = Gated()
+    write.gate.set()
+    writer = GroupWriter(write, "test-group")
+
+    async def at_once() -> list[int]:
+        assert await writer.submit(0) == 0  # the thread is up, waiting for work
+        asked = []
+        for item in range(1, 6):  # in one iteration of the loop, each a while after the last
+            asked.append(writer.submit(item))
+            time.sleep(0.01)  # (the GIL is free: a thread woken meanwhile could take it)
+        return await asyncio.wait_for(asyncio.gather(*asked), 10)
+
+    assert asyncio.run(at_once()) == [10, 20, 30, 40, 50]
+    assert write.groups == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_a_wake_after_items_of_the_same_iteration_comes_after_them() -> None:
+    write = Gated()
+    write.gate.set()
+    writer = GroupWriter(write, "test-group")
+
+    async def items_then_wake() -> None:
+        asked = [writer.submit(item) for item in (1, 2)]
+        writer.wake()
+        await asyncio.wait_for(asyncio.gather(*asked), 10)
+        for _ in range(500):
+            if len(write.groups) == 2:
+                return
+            await asyncio.sleep(0.01)
+
+    asyncio.run(items_then_wake())
+    assert write.groups == [[1, 2], []]
 
 
 def test_a_wake_queued_with_items_gets_a_call_of_its_own_after_them() -> None:
@@ -197,8 +233,6 @@ def test_a_push_cancelled_once_its_group_is_written_has_its_event_dropped(
 ) -> None:
     """Written, its future resolved, and cancelled before it resumed: the settle it was
     given comes too late for the push, which settles it as not made."""
-    import time
-
     from tests.ext.test_events_settling import Storage
 
     outbox = Outbox(tmp_path / "meta.db")
