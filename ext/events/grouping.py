@@ -17,7 +17,6 @@ with their requests, whose changes were not committed either.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import queue
@@ -88,14 +87,28 @@ class GroupWriter(Generic[Item, Result]):
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         gathered = self._gathered.pop(loop, None)
-        if gathered:  # (none: a wake handed them over already)
+        if not gathered:  # (none: a wake handed them over already)
+            return
+        try:
             self._put(gathered)
+        except BaseException as exc:  # no thread to write them: their requests fail, not hang
+            log.error("%s: could not hand %d write(s) over: %r", self._name, len(gathered), exc)
+            for _, future in gathered:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):  # (an interrupt or exit goes on)
+                raise
 
     def wake(self) -> None:
         """Have ``write`` called soon with no item (for work it picks up itself, such as
-        confirmations waiting), after any items queued meanwhile; from any thread."""
-        with contextlib.suppress(RuntimeError):  # on a loop: what it submitted goes first
-            self._hand_over(asyncio.get_running_loop())
+        confirmations waiting), after any items queued meanwhile; from any thread. Raises
+        when the writer's thread cannot be started: the caller's work is then not done."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on a loop: nothing of its own was gathered
+            pass
+        else:  # on a loop: what it submitted goes first
+            self._hand_over(loop)
         self._put(_WAKE)
 
     def close(self, timeout: float = 10) -> None:
@@ -162,7 +175,8 @@ class GroupWriter(Generic[Item, Result]):
     def _fail_all(
         self, own: queue.SimpleQueue[object], pending: list[object], exc: BaseException
     ) -> None:
-        """Fail what this ended thread took or had queued; a later ``_put`` starts another."""
+        """Fail what this ended thread took or had queued (a wake among it still gets its
+        call); a later ``_put`` starts another."""
         with self._start_guard:
             if self._queue is own:
                 self._pid, self._thread = -1, None
@@ -172,6 +186,8 @@ class GroupWriter(Generic[Item, Result]):
                 _take(left, own.get_nowait())
             except queue.Empty:
                 break
+        if any(entry is _WAKE for entry in left):  # its caller waits for that call (confirmations)
+            self._run([])
         waiting = [entry for entry in left if isinstance(entry, tuple)]
         self._hand_back([(future, None, exc) for _, future in waiting])
 

@@ -253,7 +253,17 @@ class Producer:
         except RuntimeError:  # outside the event loop: confirm here
             self._confirm_waiting()
             return
-        loop.call_later(CONFIRM_DELAY, self._writer.wake)
+        loop.call_later(CONFIRM_DELAY, self._wake_confirmer)
+
+    def _wake_confirmer(self) -> None:
+        """Have the group writer confirm what waits; if it cannot (its thread does not
+        start), the next ``_confirm_soon`` (a push's settling, ``settle_stale``) tries again."""
+        try:
+            self._writer.wake()
+        except Exception:
+            log.exception("events: could not wake the confirmer; settle_stale will confirm")
+            with self._guard:
+                self._confirming = False
 
     def _confirm_waiting(self) -> None:
         while True:

@@ -398,6 +398,95 @@ def test_a_writer_thread_that_dies_fails_its_requests_and_the_next_starts_anothe
     assert isinstance(failed, RuntimeError) and later == 20
 
 
+def test_a_wake_taken_by_a_writer_thread_that_dies_still_gets_its_call() -> None:
+    calls: list[list[int]] = []
+
+    def size(item: int) -> int:
+        if item < 0:
+            raise RuntimeError("the thread's loop failed")
+        return 1
+
+    def write(items: list[int]) -> list[int]:
+        calls.append(list(items))
+        return items
+
+    writer: GroupWriter[int, int] = GroupWriter(write, "t", size=size)
+
+    async def die_with_a_wake() -> list[Any]:
+        failing = writer.submit(-1)
+        writer.wake()  # handed over with the item, taken with it by the thread that dies
+        return await asyncio.wait_for(asyncio.gather(failing, return_exceptions=True), 10)
+
+    try:
+        (failed,) = asyncio.run(die_with_a_wake())
+    finally:
+        writer.close()
+    assert isinstance(failed, RuntimeError)
+    assert calls == [[]]  # the wake's call (confirmations wait for it)
+
+
+def _threads_cannot_start(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Starting a thread called ``name`` fails, as it does when the process has too many."""
+    start = threading.Thread.start
+
+    def failing(thread: threading.Thread) -> None:
+        if thread.name == name:
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", failing)
+
+
+def test_a_hand_over_whose_thread_cannot_start_fails_its_requests_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writer: GroupWriter[int, int] = GroupWriter(lambda items: [i * 10 for i in items], "t-none")
+    _threads_cannot_start(monkeypatch, "t-none")
+
+    async def submit_both() -> list[Any]:
+        asked = [writer.submit(1), writer.submit(2)]  # one hand-over for both
+        return await asyncio.wait_for(asyncio.gather(*asked, return_exceptions=True), 5)
+
+    async def submit_again() -> int:
+        return await asyncio.wait_for(writer.submit(3), 5)
+
+    try:
+        failed = asyncio.run(submit_both())
+        assert [str(each) for each in failed] == ["can't start new thread"] * 2
+        monkeypatch.undo()  # threads start again: so does the writer's
+        assert asyncio.run(submit_again()) == 30
+    finally:
+        writer.close()
+
+
+def test_a_wake_whose_thread_cannot_start_leaves_the_confirmations_to_settle_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
+    change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
+
+    async def push_then_commit() -> None:
+        settle = await intend_off_loop([producer], change)
+        assert settle is not None
+        producer.close()  # the writer's thread ends; the wake must start another, and can't
+        _threads_cannot_start(monkeypatch, "events-intents")
+        settle(True)  # its confirmation: a wake of the writer after CONFIRM_DELAY
+        await asyncio.sleep(0.3)
+
+    try:
+        asyncio.run(push_then_commit())
+        assert [intent.repo for intent in outbox.intents()] == ["a/b"]  # not confirmed yet
+        monkeypatch.undo()
+        producer.settle_stale()  # tries the confirmation again, here
+        assert outbox.intents() == []
+        assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1
+    finally:
+        producer.close()
+        outbox.close()
+
+
 def test_close_ends_the_writer_thread_after_what_is_queued() -> None:
     writer: GroupWriter[int, int] = GroupWriter(lambda items: items, "test-closing")
 
