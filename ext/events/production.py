@@ -142,7 +142,7 @@ class Producer:
         """Write the events of ``change`` with their intents; the function that settles them
         once the commit is over (None when no sink wants them, or they could not be written:
         the change goes on, its events lost, loudly)."""
-        events = self._written(change, _request_facts())
+        events = self._written_or_none(change, _request_facts())
         with self._guard:  # written and known as in flight in one step (see settle_stale)
             # the confirmations waiting go in the same transaction: one write, not two
             confirmed, self._unconfirmed = self._unconfirmed, []
@@ -187,7 +187,7 @@ class Producer:
         if not changes:
             self._confirm_waiting()
             return []
-        group = [(change, self._written(change, facts)) for change, facts in changes]
+        group = [(change, self._written_or_none(change, facts)) for change, facts in changes]
         with self._writing:  # written and known as in flight in one step (see settle_stale)
             with self._guard:
                 confirmed, self._unconfirmed = self._unconfirmed, []
@@ -208,6 +208,15 @@ class Producer:
         if kept:  # not left for settle_stale's next round: tried again now, on their own
             self._confirm_waiting()
         return [self._settling(seqs) for seqs in written]
+
+    def _written_or_none(self, change: Change, facts: Facts) -> Written:
+        """``_written`` for one change of a group: a change whose events cannot be made
+        loses them, loudly (as in ``journal``), not the group's other changes theirs."""
+        try:
+            return self._written(change, facts)
+        except Exception:
+            log.exception("events: could not make the events of %s of %s", change.kind, change.repo)
+            return []
 
     def _write_alone(self, change: Change, events: Written) -> list[int]:
         """The intents of one change of a group that failed; none when this fails too (the

@@ -337,6 +337,36 @@ def test_one_bad_change_of_a_group_loses_only_its_own_event(tmp_path: Path) -> N
         outbox.close()
 
 
+def test_a_change_whose_events_cannot_be_made_loses_only_its_own(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
+    groups: list[int] = []
+    intend_groups = outbox.intend_groups
+
+    def counting(written: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
+        groups.append(len(written))
+        return intend_groups(written, owner, confirmed)
+
+    outbox.intend_groups = counting  # type: ignore[method-assign]
+    good = Change("pushed", "a/good", "sha256:" + "a" * 64, "m", ("t0",))
+    bad = Change("removed", "a/bad", "sha256:" + "b" * 64, "m", ())  # a removal of no tag
+
+    async def in_one_group() -> list[Any]:
+        asked = [intend_off_loop([producer], good), intend_off_loop([producer], bad)]
+        return await asyncio.wait_for(asyncio.gather(*asked, return_exceptions=True), 10)
+
+    try:
+        made, lost = asyncio.run(in_one_group())
+        assert callable(made) and lost is None  # the bad one goes on, without its event
+        assert groups == [2]
+        assert [intent.repo for intent in outbox.intents()] == ["a/good"]
+        assert producer.journal(bad) is None  # written on the caller's thread: the same
+    finally:
+        producer.close()
+        outbox.close()
+
+
 def test_a_group_stays_within_its_bounds_of_items_and_bytes() -> None:
     write = Gated()
     writer: GroupWriter[int, int] = GroupWriter(write, "test-group", size=lambda item: 100_000)
