@@ -240,13 +240,21 @@ def test_a_push_cancelled_once_its_group_is_written_has_its_event_dropped(
     producer = Producer(outbox, sinks, "zotregistry", Storage())  # type: ignore[arg-type]
     held = HeldGroups(outbox)
     change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
+    handed_back = threading.Event()
+    hand_back = producer._writer._hand_back
+
+    def hand_back_then_tell(outcomes: Any) -> None:
+        hand_back(outcomes)
+        handed_back.set()
+
+    producer._writer._hand_back = hand_back_then_tell  # type: ignore[method-assign]
 
     async def cancel_once_written() -> None:
         push = asyncio.ensure_future(intend_off_loop([producer], change))
         await _until(held.writing)
         held.gate.set()
-        assert held.written.wait(10)
-        time.sleep(0.1)  # the loop held: the writer's hand-back is queued on it meanwhile
+        # the loop held: the writer's hand-back is queued on it meanwhile
+        assert handed_back.wait(10)
         await asyncio.sleep(0)  # the hand-back resolves the push's future, then this resumes
         assert not push.done()
         push.cancel()
