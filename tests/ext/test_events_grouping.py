@@ -228,11 +228,13 @@ def test_a_push_cancelled_while_its_group_is_written_has_its_event_dropped(
         outbox.close()
 
 
+@pytest.mark.parametrize("executor", ["running", "shut"])
 def test_a_push_cancelled_once_its_group_is_written_has_its_event_dropped(
-    tmp_path: Path,
+    tmp_path: Path, executor: str
 ) -> None:
     """Written, its future resolved, and cancelled before it resumed: the settle it was
-    given comes too late for the push, which settles it as not made."""
+    given comes too late for the push, which settles it as not made (in a thread, or, the
+    loop's executor being shut as the server stops, at once)."""
     from tests.ext.test_events_settling import Storage
 
     outbox = Outbox(tmp_path / "meta.db")
@@ -257,6 +259,8 @@ def test_a_push_cancelled_once_its_group_is_written_has_its_event_dropped(
         assert handed_back.wait(10)
         await asyncio.sleep(0)  # the hand-back resolves the push's future, then this resumes
         assert not push.done()
+        if executor == "shut":
+            await asyncio.get_running_loop().shutdown_default_executor()
         push.cancel()
         with pytest.raises(asyncio.CancelledError):
             await push
