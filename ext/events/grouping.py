@@ -80,10 +80,18 @@ class GroupWriter(Generic[Item, Result]):
         future: asyncio.Future[Result] = loop.create_future()
         gathered = self._gathered.get(loop)
         if gathered is None:
+            self._forget_closed_loops()
             gathered = self._gathered[loop] = []
             loop.call_soon(self._hand_over, loop)
         gathered.append((item, future))
         return future
+
+    def _forget_closed_loops(self) -> None:
+        """Drop what loops that closed before their hand-over gathered: their requests went
+        with them, and it would keep each such loop alive (its futures hold it, so a weak
+        mapping would not let it go). Once a loop iteration, and the loops are few."""
+        for loop in [each for each in tuple(self._gathered) if each.is_closed()]:
+            self._gathered.pop(loop, None)
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         gathered = self._gathered.pop(loop, None)

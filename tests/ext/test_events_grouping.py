@@ -6,8 +6,10 @@ transactions than pushes."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -527,6 +529,30 @@ def test_a_wake_whose_thread_cannot_start_leaves_the_confirmations_to_settle_sta
     finally:
         producer.close()
         outbox.close()
+
+
+def test_a_loop_closed_before_its_hand_over_is_not_kept_alive() -> None:
+    writer: GroupWriter[int, int] = GroupWriter(lambda items: items, "t-closed")
+    loop = asyncio.new_event_loop()
+
+    def submit_then_stop() -> None:
+        writer.submit(1)  # its hand-over is the loop's next iteration, which never comes
+        asyncio.get_running_loop().stop()
+
+    async def submit_elsewhere() -> int:
+        return await asyncio.wait_for(writer.submit(2), 10)
+
+    try:
+        loop.call_soon(submit_then_stop)
+        loop.run_forever()
+        loop.close()
+        closed = weakref.ref(loop)
+        del loop
+        assert asyncio.run(submit_elsewhere()) == 2
+        gc.collect()
+        assert closed() is None
+    finally:
+        writer.close()
 
 
 def test_close_ends_the_writer_thread_after_what_is_queued() -> None:
