@@ -82,9 +82,10 @@ def measure(
         settled(pid, sinks)  # its sender process started (a one-off, not per push)
         own, children = _own_cpu(pid), _children_cpu(pid)
         answering = sum(_own_cpu(receiver) for receiver in receivers)
-        started = time.perf_counter()
+        started, client = time.perf_counter(), time.process_time()
         rate = asyncio.run(push_many(url, args.repos, args.pushes, args.clients))
         wall = time.perf_counter() - started
+        client = time.process_time() - client  # this process: the pushing client
         own, children = _own_cpu(pid) - own, _children_cpu(pid) - children
         answering = sum(_own_cpu(receiver) for receiver in receivers) - answering
     return {
@@ -92,6 +93,7 @@ def measure(
         "server_ms_per_push": 1000 * own / args.pushes,
         "sender_ms_per_push": 1000 * children / args.pushes,
         "receivers_ms_per_push": 1000 * answering / args.pushes,
+        "client_ms_per_push": 1000 * client / args.pushes,
         "wall_s": wall,
     }
 
@@ -104,8 +106,8 @@ def journal_cpu(pushes: int) -> float:
     import warnings
 
     warnings.simplefilter("ignore")  # the server stack's imports warn on this Starlette
-    from ocireg.ext.events import Sink
     from ocireg.ext.events.production import Producer
+    from ocireg.ext.events.settings import Sink
     from ocireg.ext.events.sinkset import targets
     from ocireg.ext.events.store import Outbox
     from ocireg.operations import current_request  # imported by the first event: not timed
@@ -148,8 +150,8 @@ def delivery_cpu(events: int) -> dict[str, float]:
     import tempfile
     import uuid
 
-    from ocireg.ext.events import Sink
     from ocireg.ext.events.sender import Sender
+    from ocireg.ext.events.settings import Sink
     from ocireg.ext.events.sinks import HttpDelivery, WebhookDelivery
     from ocireg.ext.events.sinkset import targets
     from ocireg.ext.events.store import Outbox, Stored
@@ -192,8 +194,8 @@ def two_sinks_cpu(events: int) -> float:
     import tempfile
     import uuid
 
-    from ocireg.ext.events import Sink
     from ocireg.ext.events.sender import Sender
+    from ocireg.ext.events.settings import Sink
     from ocireg.ext.events.sinkset import targets
     from ocireg.ext.events.store import Outbox, Stored
 

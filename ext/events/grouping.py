@@ -6,7 +6,8 @@ the loop, the worker thread woken, and a transaction of its own), which was most
 events sink added to a push. Here one writer thread takes every write asked for while it was
 busy and makes them in one go (``write``, one transaction), then wakes each waiting loop once
 for the lot: under a burst the requests wait in its queue together instead of each paying for
-its own hop and transaction.
+its own hop and transaction. What a loop asks for in one iteration is handed to the thread at
+the end of that iteration, in one go: one wake of the thread, and one group.
 
 The thread is started on first use, in the process that uses it (a worker forked after the
 writer was made gets its own), and is a daemon: a process that ends with writes queued ends
@@ -61,19 +62,61 @@ class GroupWriter(Generic[Item, Result]):
         self._pid = -1
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # what each loop submitted during its current iteration, handed over at its end
+        self._gathered: dict[
+            asyncio.AbstractEventLoop, list[tuple[Item, asyncio.Future[Result]]]
+        ] = {}
         # taken to start the thread and to put on its queue: an item is never put on the
         # queue of a thread that has ended (see ``_serve``)
         self._start_guard = threading.Lock()
 
     def submit(self, item: Item) -> asyncio.Future[Result]:
-        """Queue ``item``; the future (of the running loop) is done once it is written."""
-        future: asyncio.Future[Result] = asyncio.get_running_loop().create_future()
-        self._put((item, future))
+        """Queue ``item``; the future (of the running loop) is done once it is written.
+
+        The items a loop submits in one iteration go to the thread together, once that
+        iteration is over: one wake of the thread for them all (a wake is a futex call, and
+        on a busy host often a context switch), and one group, so one transaction."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        gathered = self._gathered.get(loop)
+        if gathered is None:
+            self._forget_closed_loops()
+            gathered = self._gathered[loop] = []
+            loop.call_soon(self._hand_over, loop)
+        gathered.append((item, future))
         return future
+
+    def _forget_closed_loops(self) -> None:
+        """Drop what loops that closed before their hand-over gathered: their requests went
+        with them, and it would keep each such loop alive (its futures hold it, so a weak
+        mapping would not let it go). Once a loop iteration, and the loops are few."""
+        for loop in [each for each in tuple(self._gathered) if each.is_closed()]:
+            self._gathered.pop(loop, None)
+
+    def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
+        gathered = self._gathered.pop(loop, None)
+        if not gathered:  # (none: a wake handed them over already)
+            return
+        try:
+            self._put(gathered)
+        except BaseException as exc:  # no thread to write them: their requests fail, not hang
+            log.error("%s: could not hand %d write(s) over: %r", self._name, len(gathered), exc)
+            for _, future in gathered:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):  # (an interrupt or exit goes on)
+                raise
 
     def wake(self) -> None:
         """Have ``write`` called soon with no item (for work it picks up itself, such as
-        confirmations waiting), after any items queued meanwhile; from any thread."""
+        confirmations waiting), after any items queued meanwhile; from any thread. Raises
+        when the writer's thread cannot be started: the caller's work is then not done."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on a loop: nothing of its own was gathered
+            pass
+        else:  # on a loop: what it submitted goes first
+            self._hand_over(loop)
         self._put(_WAKE)
 
     def close(self, timeout: float = 10) -> None:
@@ -118,10 +161,10 @@ class GroupWriter(Generic[Item, Result]):
         """The next group: the oldest of what was taken before (``pending``) and what is
         queued now, within the bounds; the rest stays in ``pending`` for the next."""
         if not pending:
-            pending.append(own.get())
+            _take(pending, own.get())
         while True:
             try:
-                pending.append(own.get_nowait())
+                _take(pending, own.get_nowait())
             except queue.Empty:
                 break
         count, bytes_taken = 0, 0
@@ -140,16 +183,19 @@ class GroupWriter(Generic[Item, Result]):
     def _fail_all(
         self, own: queue.SimpleQueue[object], pending: list[object], exc: BaseException
     ) -> None:
-        """Fail what this ended thread took or had queued; a later ``_put`` starts another."""
+        """Fail what this ended thread took or had queued (a wake among it still gets its
+        call); a later ``_put`` starts another."""
         with self._start_guard:
             if self._queue is own:
                 self._pid, self._thread = -1, None
         left = list(pending)
         while True:
             try:
-                left.append(own.get_nowait())
+                _take(left, own.get_nowait())
             except queue.Empty:
                 break
+        if any(entry is _WAKE for entry in left):  # its caller waits for that call (confirmations)
+            self._run([])
         waiting = [entry for entry in left if isinstance(entry, tuple)]
         self._hand_back([(future, None, exc) for _, future in waiting])
 
@@ -212,3 +258,11 @@ class GroupWriter(Generic[Item, Result]):
             except RuntimeError:  # the executor is shut (stopping)
                 pass
         abandon_all()
+
+
+def _take(entries: list[object], entry: object) -> None:
+    """Add a queue's entry to ``entries``: the items a loop handed over together one by one."""
+    if isinstance(entry, list):
+        entries.extend(entry)
+    else:
+        entries.append(entry)

@@ -25,8 +25,7 @@ import json
 import logging
 import os
 import threading
-import uuid
-from dataclasses import replace
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,27 +44,44 @@ log = logging.getLogger("ocireg.events")
 
 # each event of a change with the sinks that want it and what storage shows once it happened
 Written = list[tuple[Stored, list[str], str]]
-# the same before the events' JSON data is made: each with the document to encode
-Drafts = list[tuple[Stored, list[str], str, dict[str, Any]]]
+# what a change's events take from the request that made it, read on the event loop: the
+# actor, the request's facts and when (``time.time()``); the events are made from them later
+Facts = tuple[dict[str, str], dict[str, str], float]
 
 CONFIRM_DELAY = 0.05  # seconds a confirmation waits to go with the next push's intent
 
 
-def _request_facts() -> tuple[dict[str, str], dict[str, str]]:
-    """(actor, request) of the request being handled; empty outside one."""
+def _request_facts() -> Facts:
+    """(actor, request, now) of the request being handled; empty facts outside one."""
     from ocireg.operations import current_request  # late: the server stack
 
+    now = time.time()
     try:
         request = current_request()
     except LookupError:
-        return {"name": ""}, {}
+        return {"name": ""}, {}, now
     user = identity_of(request.scope).user or ""
     client = request.client
-    return {"name": user}, {
+    request_facts = {
         "addr": f"{client.host}:{client.port}" if client else "",
         "method": request.method,
         "useragent": request.headers.get("user-agent", ""),
     }
+    return {"name": user}, request_facts, now
+
+
+def _event_id() -> str:
+    """A random (version 4) UUID as text, as ``str(uuid.uuid4())`` makes it, at a fifth of
+    its CPU (one per event, in the group writer's thread)."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = raw[6] & 0x0F | 0x40  # version 4
+    raw[8] = raw[8] & 0x3F | 0x80  # the RFC 4122 variant
+    text = raw.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+def _event_time(stamp: float) -> str:
+    return datetime.fromtimestamp(stamp, UTC).isoformat().replace("+00:00", "Z")
 
 
 class Producer:
@@ -89,15 +105,17 @@ class Producer:
         # Held by the group writer while it writes intents, and by settle_stale while it
         # looks (not by the loop's settling, which ``_guard`` alone keeps short).
         self._writing = threading.Lock()
-        self._writer: GroupWriter[tuple[Change, Drafts], Settle | None] = GroupWriter(
+        self._writer: GroupWriter[tuple[Change, Facts], Settle | None] = GroupWriter(
             self._write_group, "events-intents", abandon=_not_committed, size=_size
         )
 
     def emit(self, kind: str, repo: str, data: dict[str, Any]) -> None:
         """Queue an event of something that changed nothing in storage (lint, scans)."""
-        event, sinks = self._event(kind, repo, data)
+        type = f"{self.prefix}.{kind}"
+        sinks = wanting(self.targets, type, repo)
         if not sinks:
             return
+        event = _stored(type, repo, data, _request_facts())
         try:  # from the event loop (a lint refusal), written in a thread: not awaited, since
             # nothing waits for it, and the outbox's lock may be held by a group of intents
             asyncio.get_running_loop().run_in_executor(None, self._record, event, sinks)
@@ -109,24 +127,6 @@ class Producer:
             self.outbox.record(event, sinks)
         except Exception:  # the refusal or scan stands; say loudly that its event is lost
             log.exception("events: could not queue %s for %s", event.type, event.repo)
-
-    def _event(self, kind: str, repo: str, data: dict[str, Any]) -> tuple[Stored, list[str]]:
-        event, sinks, document = self._draft(kind, repo, data)
-        return replace(event, data=json.dumps(document)), sinks
-
-    def _draft(
-        self, kind: str, repo: str, data: dict[str, Any]
-    ) -> tuple[Stored, list[str], dict[str, Any]]:
-        """An event without its JSON data yet (``data``: empty), and the document to encode:
-        the request's facts are read here, the encoding may be done elsewhere."""
-        type = f"{self.prefix}.{kind}"
-        sinks = wanting(self.targets, type, repo)
-        if not sinks:
-            return Stored("", repo, type, "", ""), [], {}
-        actor, request = _request_facts()
-        document = {**data, "actor": actor, "request": request}
-        stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-        return Stored(str(uuid.uuid4()), repo, type, stamp, ""), sinks, document
 
     def owner(self) -> str:
         pid = os.getpid()
@@ -142,7 +142,7 @@ class Producer:
         """Write the events of ``change`` with their intents; the function that settles them
         once the commit is over (None when no sink wants them, or they could not be written:
         the change goes on, its events lost, loudly)."""
-        events = self._events(change)
+        events = self._written_or_none(change, _request_facts())
         with self._guard:  # written and known as in flight in one step (see settle_stale)
             # the confirmations waiting go in the same transaction: one write, not two
             confirmed, self._unconfirmed = self._unconfirmed, []
@@ -156,34 +156,38 @@ class Producer:
         return self._settling(seqs)
 
     def write_soon(self, change: Change) -> asyncio.Future[Settle | None]:
-        """``journal`` for a change committed from the event loop: the events are made here
-        (the request's facts are the loop's), and written by the group writer together with
-        those of the other pushes waiting meanwhile, in one transaction."""
-        return self._writer.submit((change, self._drafts(change)))
+        """``journal`` for a change committed from the event loop: only the request's facts
+        are read here (they are the loop's); the events are made and written by the group
+        writer, together with those of the other pushes waiting meanwhile, in one
+        transaction."""
+        return self._writer.submit((change, _request_facts()))
 
-    def _events(self, change: Change) -> Written:
-        return _encoded(self._drafts(change))
-
-    def _drafts(self, change: Change) -> Drafts:
-        return [
-            (event, sinks, check(change.kind, reference, change.digest), document)
-            for kind, reference, data in _events_of(change)
-            for event, sinks, document in [self._draft(kind, change.repo, data)]
-        ]
+    def _written(self, change: Change, facts: Facts) -> Written:
+        """The events of ``change`` that some sink wants, each with its sinks and what storage
+        shows once it happened; its id, time and JSON data are made here."""
+        written = []
+        for kind, reference, data in _events_of(change):
+            type = f"{self.prefix}.{kind}"
+            sinks = wanting(self.targets, type, change.repo)
+            if sinks:
+                event = _stored(type, change.repo, data, facts)
+                written.append((event, sinks, check(change.kind, reference, change.digest)))
+        return written
 
     def _settling(self, seqs: list[int]) -> Settle | None:
         if not seqs:
             return None
         return lambda committed: self._settle(seqs, committed)
 
-    def _write_group(self, drafted: list[tuple[Change, Drafts]]) -> list[Settle | None]:
-        """The group writer's work: the events of ``drafted`` with their intents, and the
+    def _write_group(self, changes: list[tuple[Change, Facts]]) -> list[Settle | None]:
+        """The group writer's work: the events of ``changes`` with their intents, and the
         confirmations waiting, in one transaction; with no change, the confirmations alone.
-        The events' JSON is made here, not on the event loop (a manifest is up to 4 MiB)."""
-        if not drafted:
+        The events are made here, not on the event loop (their JSON embeds a manifest of up
+        to 4 MiB)."""
+        if not changes:
             self._confirm_waiting()
             return []
-        group = [(change, _encoded(drafts)) for change, drafts in drafted]
+        group = [(change, self._written_or_none(change, facts)) for change, facts in changes]
         with self._writing:  # written and known as in flight in one step (see settle_stale)
             with self._guard:
                 confirmed, self._unconfirmed = self._unconfirmed, []
@@ -204,6 +208,15 @@ class Producer:
         if kept:  # not left for settle_stale's next round: tried again now, on their own
             self._confirm_waiting()
         return [self._settling(seqs) for seqs in written]
+
+    def _written_or_none(self, change: Change, facts: Facts) -> Written:
+        """``_written`` for one change of a group: a change whose events cannot be made
+        loses them, loudly (as in ``journal``), not the group's other changes theirs."""
+        try:
+            return self._written(change, facts)
+        except Exception:
+            log.exception("events: could not make the events of %s of %s", change.kind, change.repo)
+            return []
 
     def _write_alone(self, change: Change, events: Written) -> list[int]:
         """The intents of one change of a group that failed; none when this fails too (the
@@ -249,7 +262,17 @@ class Producer:
         except RuntimeError:  # outside the event loop: confirm here
             self._confirm_waiting()
             return
-        loop.call_later(CONFIRM_DELAY, self._writer.wake)
+        loop.call_later(CONFIRM_DELAY, self._wake_confirmer)
+
+    def _wake_confirmer(self) -> None:
+        """Have the group writer confirm what waits; if it cannot (its thread does not
+        start), the next ``_confirm_soon`` (a push's settling, ``settle_stale``) tries again."""
+        try:
+            self._writer.wake()
+        except Exception:
+            log.exception("events: could not wake the confirmer; settle_stale will confirm")
+            with self._guard:
+                self._confirming = False
 
     def _confirm_waiting(self) -> None:
         while True:
@@ -337,16 +360,17 @@ def _not_committed(settle: Settle | None) -> None:
         settle(False)
 
 
-def _size(item: tuple[Change, Drafts]) -> int:
+def _size(item: tuple[Change, Facts]) -> int:
     """About the bytes of a change's events (each embeds the manifest)."""
-    return len(item[1]) * (len(item[0].manifest) + 1024)
+    change = item[0]
+    return max(1, len(change.references)) * (len(change.manifest) + 1024)
 
 
-def _encoded(drafts: Drafts) -> Written:
-    return [
-        (replace(event, data=json.dumps(document)) if sinks else event, sinks, change)
-        for event, sinks, change, document in drafts
-    ]
+def _stored(type: str, repo: str, data: dict[str, Any], facts: Facts) -> Stored:
+    """An event with its id, as the outbox keeps it: ``data`` with the actor and request."""
+    actor, request, stamp = facts
+    document = {**data, "actor": actor, "request": request}
+    return Stored(_event_id(), repo, type, _event_time(stamp), json.dumps(document))
 
 
 def _events_of(change: Change) -> list[tuple[str, str, dict[str, Any]]]:

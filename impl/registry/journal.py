@@ -66,7 +66,8 @@ def _settling_all(settles: Sequence[Settle | None], change: Change) -> Settle | 
 class GroupedJournal(Protocol):
     """A journal that also writes off the event loop on its own (``write_soon``), for example
     the records of concurrent changes together in one transaction: called on the loop, it
-    returns at once the future of what calling the journal would have returned."""
+    returns at once the future of what calling the journal would have returned. When that
+    future is cancelled (its push went), the journal settles what it writes as not made."""
 
     def __call__(self, change: Change) -> Settle | None: ...
 
@@ -85,6 +86,8 @@ async def intend_off_loop(journals: Sequence[Journal], change: Change) -> Settle
     settled as such once written."""
     if not journals:
         return None
+    if len(journals) == 1 and hasattr(journals[0], "write_soon"):
+        return await _grouped_alone(journals[0], change)  # the usual case: the events alone
     writes: list[asyncio.Future[Settle | None]] = []
     try:
         _start_writes(journals, change, writes)
@@ -106,6 +109,33 @@ async def intend_off_loop(journals: Sequence[Journal], change: Change) -> Settle
     return _settling_all(
         [outcome for outcome in outcomes if not isinstance(outcome, BaseException)], change
     )
+
+
+async def _grouped_alone(journal: Journal, change: Change) -> Settle | None:
+    """``intend_off_loop`` for one grouped journal: its future awaited as it is, without the
+    gathering and shielding that several journals need (a push's hot path). Cancelled while
+    it writes, the future is cancelled with the push, and the journal settles what it then
+    writes as not made (see ``GroupedJournal``); cancelled once it is written, the settle
+    that came too late is called here."""
+    written: asyncio.Future[Settle | None] = journal.write_soon(change)  # type: ignore[attr-defined]
+    try:
+        return await written
+    except asyncio.CancelledError:
+        if written.done() and not written.cancelled() and written.exception() is None:
+            settle = _settling_all([written.result()], change)
+            if settle is not None:
+                _settle_not_made(settle)
+        raise
+
+
+def _settle_not_made(settle: Settle) -> None:
+    """Settle a change as not committed: in a thread (settling may read storage), or here
+    when the loop's executor is shut (stopping), never raising in place of the caller's
+    cancellation (``settle`` logs its own failures, see ``_settling_all``)."""
+    try:
+        asyncio.get_running_loop().run_in_executor(None, settle, False)
+    except RuntimeError:  # the executor is shut
+        settle(False)
 
 
 def _start_writes(
@@ -147,7 +177,7 @@ def _settle_abandoned(
     settles = [each for each in written.result() if not isinstance(each, BaseException)]
     settle = _settling_all(settles, change)
     if settle is not None:
-        asyncio.get_running_loop().run_in_executor(None, settle, False)
+        _settle_not_made(settle)
 
 
 @contextmanager
@@ -175,7 +205,7 @@ async def journaled_off_loop(journals: Sequence[Journal], change: Change) -> Asy
         yield
     except BaseException:
         if settle is not None:
-            asyncio.get_running_loop().run_in_executor(None, settle, False)
+            _settle_not_made(settle)
         raise
     if settle is not None:
         settle(True)

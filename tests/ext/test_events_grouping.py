@@ -6,7 +6,10 @@ transactions than pushes."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
+import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,41 @@ def test_what_is_asked_while_the_writer_is_busy_is_written_in_one_group() -> Non
 
     assert asyncio.run(burst()) == [10, 20, 30, 40, 50, 60, 70, 80]
     assert write.groups == [[1], [2, 3, 4, 5, 6, 7, 8]]
+
+
+def test_what_a_loop_asks_in_one_iteration_is_written_in_one_group() -> None:
+    write = Gated()
+    write.gate.set()
+    writer = GroupWriter(write, "test-group")
+
+    async def at_once() -> list[int]:
+        assert await writer.submit(0) == 0  # the thread is up, waiting for work
+        asked = []
+        for item in range(1, 6):  # in one iteration of the loop, each a while after the last
+            asked.append(writer.submit(item))
+            time.sleep(0.01)  # (the GIL is free: a thread woken meanwhile could take it)
+        return await asyncio.wait_for(asyncio.gather(*asked), 10)
+
+    assert asyncio.run(at_once()) == [10, 20, 30, 40, 50]
+    assert write.groups == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_a_wake_after_items_of_the_same_iteration_comes_after_them() -> None:
+    write = Gated()
+    write.gate.set()
+    writer = GroupWriter(write, "test-group")
+
+    async def items_then_wake() -> None:
+        asked = [writer.submit(item) for item in (1, 2)]
+        writer.wake()
+        await asyncio.wait_for(asyncio.gather(*asked), 10)
+        for _ in range(500):
+            if len(write.groups) == 2:
+                return
+            await asyncio.sleep(0.01)
+
+    asyncio.run(items_then_wake())
+    assert write.groups == [[1, 2], []]
 
 
 def test_a_wake_queued_with_items_gets_a_call_of_its_own_after_them() -> None:
@@ -192,6 +230,57 @@ def test_a_push_cancelled_while_its_group_is_written_has_its_event_dropped(
         outbox.close()
 
 
+@pytest.mark.parametrize("executor", ["running", "shut"])
+def test_a_push_cancelled_once_its_group_is_written_has_its_event_dropped(
+    tmp_path: Path, executor: str
+) -> None:
+    """Written, its future resolved, and cancelled before it resumed: the settle it was
+    given comes too late for the push, which settles it as not made (in a thread, or, the
+    loop's executor being shut as the server stops, at once)."""
+    from tests.ext.test_events_settling import Storage
+
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", Storage())  # type: ignore[arg-type]
+    held = HeldGroups(outbox)
+    change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
+    handed_back = threading.Event()
+    hand_back = producer._writer._hand_back
+
+    def hand_back_then_tell(outcomes: Any) -> None:
+        hand_back(outcomes)
+        handed_back.set()
+
+    producer._writer._hand_back = hand_back_then_tell  # type: ignore[method-assign]
+
+    async def cancel_once_written() -> None:
+        push = asyncio.ensure_future(intend_off_loop([producer], change))
+        await _until(held.writing)
+        held.gate.set()
+        # the loop held: the writer's hand-back is queued on it meanwhile
+        assert handed_back.wait(10)
+        await asyncio.sleep(0)  # the hand-back resolves the push's future, then this resumes
+        assert not push.done()
+        if executor == "shut":
+            await asyncio.get_running_loop().shutdown_default_executor()
+        push.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await push
+        for _ in range(500):  # settled in a thread
+            if outbox.figures() == {} and not outbox.intents():
+                return
+            await asyncio.sleep(0.01)
+
+    try:
+        asyncio.run(cancel_once_written())
+        assert outbox.intents() == []
+        assert outbox.figures() == {}  # its change never happened: no event queued
+        assert producer._in_flight == set()
+    finally:
+        producer.close()
+        outbox.close()
+
+
 def test_a_failed_group_is_written_change_by_change_with_its_confirmations(
     tmp_path: Path,
 ) -> None:
@@ -262,6 +351,36 @@ def test_one_bad_change_of_a_group_loses_only_its_own_event(tmp_path: Path) -> N
         outbox.close()
 
 
+def test_a_change_whose_events_cannot_be_made_loses_only_its_own(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
+    groups: list[int] = []
+    intend_groups = outbox.intend_groups
+
+    def counting(written: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
+        groups.append(len(written))
+        return intend_groups(written, owner, confirmed)
+
+    outbox.intend_groups = counting  # type: ignore[method-assign]
+    good = Change("pushed", "a/good", "sha256:" + "a" * 64, "m", ("t0",))
+    bad = Change("removed", "a/bad", "sha256:" + "b" * 64, "m", ())  # a removal of no tag
+
+    async def in_one_group() -> list[Any]:
+        asked = [intend_off_loop([producer], good), intend_off_loop([producer], bad)]
+        return await asyncio.wait_for(asyncio.gather(*asked, return_exceptions=True), 10)
+
+    try:
+        made, lost = asyncio.run(in_one_group())
+        assert callable(made) and lost is None  # the bad one goes on, without its event
+        assert groups == [2]
+        assert [intent.repo for intent in outbox.intents()] == ["a/good"]
+        assert producer.journal(bad) is None  # written on the caller's thread: the same
+    finally:
+        producer.close()
+        outbox.close()
+
+
 def test_a_group_stays_within_its_bounds_of_items_and_bytes() -> None:
     write = Gated()
     writer: GroupWriter[int, int] = GroupWriter(write, "test-group", size=lambda item: 100_000)
@@ -321,6 +440,119 @@ def test_a_writer_thread_that_dies_fails_its_requests_and_the_next_starts_anothe
     finally:
         writer.close()
     assert isinstance(failed, RuntimeError) and later == 20
+
+
+def test_a_wake_taken_by_a_writer_thread_that_dies_still_gets_its_call() -> None:
+    calls: list[list[int]] = []
+
+    def size(item: int) -> int:
+        if item < 0:
+            raise RuntimeError("the thread's loop failed")
+        return 1
+
+    def write(items: list[int]) -> list[int]:
+        calls.append(list(items))
+        return items
+
+    writer: GroupWriter[int, int] = GroupWriter(write, "t", size=size)
+
+    async def die_with_a_wake() -> list[Any]:
+        failing = writer.submit(-1)
+        writer.wake()  # handed over with the item, taken with it by the thread that dies
+        return await asyncio.wait_for(asyncio.gather(failing, return_exceptions=True), 10)
+
+    try:
+        (failed,) = asyncio.run(die_with_a_wake())
+    finally:
+        writer.close()
+    assert isinstance(failed, RuntimeError)
+    assert calls == [[]]  # the wake's call (confirmations wait for it)
+
+
+def _threads_cannot_start(monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """Starting a thread called ``name`` fails, as it does when the process has too many."""
+    start = threading.Thread.start
+
+    def failing(thread: threading.Thread) -> None:
+        if thread.name == name:
+            raise RuntimeError("can't start new thread")
+        start(thread)
+
+    monkeypatch.setattr(threading.Thread, "start", failing)
+
+
+def test_a_hand_over_whose_thread_cannot_start_fails_its_requests_instead_of_hanging(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writer: GroupWriter[int, int] = GroupWriter(lambda items: [i * 10 for i in items], "t-none")
+    _threads_cannot_start(monkeypatch, "t-none")
+
+    async def submit_both() -> list[Any]:
+        asked = [writer.submit(1), writer.submit(2)]  # one hand-over for both
+        return await asyncio.wait_for(asyncio.gather(*asked, return_exceptions=True), 5)
+
+    async def submit_again() -> int:
+        return await asyncio.wait_for(writer.submit(3), 5)
+
+    try:
+        failed = asyncio.run(submit_both())
+        assert [str(each) for each in failed] == ["can't start new thread"] * 2
+        monkeypatch.undo()  # threads start again: so does the writer's
+        assert asyncio.run(submit_again()) == 30
+    finally:
+        writer.close()
+
+
+def test_a_wake_whose_thread_cannot_start_leaves_the_confirmations_to_settle_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outbox = Outbox(tmp_path / "meta.db")
+    sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
+    producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
+    change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0",))
+
+    async def push_then_commit() -> None:
+        settle = await intend_off_loop([producer], change)
+        assert settle is not None
+        producer.close()  # the writer's thread ends; the wake must start another, and can't
+        _threads_cannot_start(monkeypatch, "events-intents")
+        settle(True)  # its confirmation: a wake of the writer after CONFIRM_DELAY
+        await asyncio.sleep(0.3)
+
+    try:
+        asyncio.run(push_then_commit())
+        assert [intent.repo for intent in outbox.intents()] == ["a/b"]  # not confirmed yet
+        monkeypatch.undo()
+        producer.settle_stale()  # tries the confirmation again, here
+        assert outbox.intents() == []
+        assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1
+    finally:
+        producer.close()
+        outbox.close()
+
+
+def test_a_loop_closed_before_its_hand_over_is_not_kept_alive() -> None:
+    writer: GroupWriter[int, int] = GroupWriter(lambda items: items, "t-closed")
+    loop = asyncio.new_event_loop()
+
+    def submit_then_stop() -> None:
+        writer.submit(1)  # its hand-over is the loop's next iteration, which never comes
+        asyncio.get_running_loop().stop()
+
+    async def submit_elsewhere() -> int:
+        return await asyncio.wait_for(writer.submit(2), 10)
+
+    try:
+        loop.call_soon(submit_then_stop)
+        loop.run_forever()
+        loop.close()
+        closed = weakref.ref(loop)
+        del loop
+        assert asyncio.run(submit_elsewhere()) == 2
+        gc.collect()
+        assert closed() is None
+    finally:
+        writer.close()
 
 
 def test_close_ends_the_writer_thread_after_what_is_queued() -> None:

@@ -118,7 +118,7 @@ def check_envelope(event: Received, type: str) -> None:
     assert event.headers["ce-source"] == "zotregistry.dev"
     assert event.headers["ce-specversion"] == "1.0"
     assert event.headers["content-type"] == "application/json"
-    assert uuid.UUID(event.id)
+    assert uuid.UUID(event.id).version == 4 and str(uuid.UUID(event.id)) == event.id
     assert event.headers["ce-time"].endswith("Z")
 
 
