@@ -10,9 +10,16 @@ spends less CPU per GiB than that. See ``bench/S3.md``.
 Bounds: the pipe is the read-ahead: the thread blocks when it is full (``PIPE_BYTES``, or
 what the system allows), so a client that stops reading holds at most the pipe and the two
 sockets' buffers, all in the kernel, whatever the blob's size. :meth:`SplicePump.stop` ends
-the thread wherever it waits: it closes the pipe's read end (a splice into the pipe then
-fails with ``EPIPE``) and shuts the S3 socket down (a splice from it then reads the end).
-The thread closes the S3 connection when it ends; it is never reused.
+the thread wherever it waits: it shuts the S3 socket down (a splice from it then reads the
+end) and closes the pipe's read end (a splice into the pipe then fails with ``EPIPE``). The
+thread closes the S3 connection when it ends; it is never reused.
+
+The thread never sleeps inside a splice from the socket: a ``splice`` holds the pipe's lock
+throughout, and one that waited there for S3's bytes would hold up every user of the pipe's
+other end, the event loop's non-blocking splice, its ``FIONREAD`` and its ``close`` included
+(the whole worker froze while S3 stalled). So the socket is non-blocking, the thread waits
+for it in ``poll`` (no lock held; the read timeout: a stall is an error), and a splice moves
+what is there. Waiting for room in a full pipe is safe: the kernel drops the lock for that.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import select
 import threading
 
 from ocireg.storage.socketbody import SocketBody
@@ -56,8 +64,8 @@ class SplicePump:
         if self._stopped:
             return
         self._stopped = True
-        os.close(self.fd)  # a thread waiting for room in the pipe wakes with EPIPE
-        self._body.interrupt()  # one waiting for S3's bytes wakes at the socket's end
+        self._body.interrupt()  # a thread waiting for S3's bytes wakes at the socket's end
+        os.close(self.fd)  # one waiting for room in the pipe wakes with EPIPE
 
     def _run(self) -> None:
         try:
@@ -78,8 +86,20 @@ class SplicePump:
         left = body.length - len(body.head)
         source = body.sock.fileno()
         flags = os.SPLICE_F_MOVE | os.SPLICE_F_MORE
+        readable = select.poll()
+        readable.register(source, select.POLLIN)
+        wait_ms = max(1, round(body.read_timeout * 1000))
         while left > 0:
-            moved = os.splice(source, pipe, min(left, self.capacity), flags=flags)
+            if not readable.poll(wait_ms):
+                done = body.length - left
+                raise TimeoutError(
+                    f"S3 sent nothing for {body.read_timeout:g} s, after {done} of "
+                    f"{body.length} bytes"
+                )
+            try:
+                moved = os.splice(source, pipe, min(left, self.capacity), flags=flags)
+            except BlockingIOError:  # woken with nothing to read after all: wait again
+                continue
             if moved == 0:
                 if self._stopped:
                     return

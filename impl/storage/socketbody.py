@@ -21,7 +21,6 @@ import http.client
 import io
 import os
 import socket
-import struct
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -33,12 +32,15 @@ _RECEIVE = 16 << 10
 @dataclass
 class SocketBody:
     """``length`` bytes of an answer's body: ``head`` first (read with the answer's head),
-    then the rest, still in ``sock``. Blocking socket; reads time out after the read timeout
-    (``SO_RCVTIMEO``, which ``splice`` from the socket honours too)."""
+    then the rest, still in ``sock``. Non-blocking socket: a reader waits for it with ``poll``
+    and gives up after ``read_timeout`` seconds without a byte (``splicepump``: a blocking
+    ``splice`` from a socket sleeps holding the pipe's lock, and the event loop's end of the
+    pipe would wait on that lock)."""
 
     sock: socket.socket
     head: bytes
     length: int
+    read_timeout: float = 300.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:
@@ -80,21 +82,18 @@ def open_body(
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append("Connection: close")  # never reused: the body is taken from the socket
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        body = _body(sock, length)
+        body = _body(sock, length, read_timeout)
     except BaseException:
         sock.close()
         raise
     if body is None:
         sock.close()
         return None
-    sock.settimeout(None)  # blocking, for splice; the read timeout stays, as SO_RCVTIMEO
-    seconds = int(read_timeout)
-    micro = int((read_timeout - seconds) * 1_000_000)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, micro))
+    sock.setblocking(False)  # a splice from it returns EAGAIN rather than sleep (see above)
     return body
 
 
-def _body(sock: socket.socket, length: int) -> SocketBody | None:
+def _body(sock: socket.socket, length: int, read_timeout: float) -> SocketBody | None:
     received = bytearray()
     while (end := received.find(b"\r\n\r\n")) < 0:
         if len(received) > _HEAD_MOST:
@@ -116,7 +115,7 @@ def _body(sock: socket.socket, length: int) -> SocketBody | None:
     head = bytes(received[end + 4 :])
     if len(head) > length:
         return None  # more than the answer holds: not an answer to trust
-    return SocketBody(sock, head, length)
+    return SocketBody(sock, head, length, read_timeout)
 
 
 def splice_available() -> bool:

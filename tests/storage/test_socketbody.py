@@ -24,6 +24,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is 
 
 def read_all(body: SocketBody) -> bytes:
     """The whole body, as the splice pump sees it: the head's bytes, then the socket's."""
+    body.sock.settimeout(30)  # left non-blocking, for the pump's poll
     try:
         data = bytearray(body.head)
         while len(data) < body.length:
