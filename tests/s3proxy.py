@@ -1,7 +1,8 @@
 """A TCP proxy in front of an S3 endpoint that can stall the answer to the GetObject ocireg
 splices (the one request it sends with ``Connection: close``): it forwards ``stall_after``
 bytes of that answer (0: not even its head), then nothing more, the connection held open
-until the proxy closes. Every other exchange passes untouched."""
+until the proxy closes. With ``vanished`` set, every GET of a blob's content is answered 404
+``NoSuchKey`` (the blob deleted since it was found). Every other exchange passes untouched."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class StallingProxy:
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self.stall_after: int | None = None  # None: pass everything
         self.stalled = threading.Event()  # set once an answer has stalled
+        self.vanished = False
         self._closing = threading.Event()
         self._sockets: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -64,6 +66,9 @@ class StallingProxy:
             while piece := client.recv(_PIECE):
                 if b"\r\nConnection: close\r\n" in piece:
                     spliced.set()
+                if self.vanished and _blob_get(piece):
+                    client.sendall(_NO_SUCH_KEY)
+                    continue
                 upstream.sendall(piece)
             upstream.shutdown(socket.SHUT_WR)
 
@@ -82,3 +87,15 @@ class StallingProxy:
                 client.sendall(piece)
                 sent += len(piece)
             client.shutdown(socket.SHUT_WR)
+
+
+def _blob_get(request: bytes) -> bool:
+    line = request.split(b"\r\n", 1)[0]
+    return line.startswith(b"GET ") and b"/blobs/" in line
+
+
+_MISSING = b"<?xml version='1.0'?><Error><Code>NoSuchKey</Code><Message>gone</Message></Error>"
+_NO_SUCH_KEY = (
+    b"HTTP/1.1 404 Not Found\r\nContent-Type: application/xml\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(_MISSING), _MISSING)
+)

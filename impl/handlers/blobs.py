@@ -23,7 +23,7 @@ from ocireg.operations import current_request
 from ocireg.readahead import read_ahead
 from ocireg.registry.ondemand import FileRegion
 from ocireg.splicepump import SplicePump
-from ocireg.storage.driver import StorageDriver
+from ocireg.storage.driver import PathNotFoundError, StorageDriver
 from ocireg.storage.socketbody import SocketBody
 from ocireg.zerocopy import EXTENSION, offered
 
@@ -206,7 +206,12 @@ def _streamed(
         socket_body = driver.socket_body(path, start, length)
         if socket_body is not None:
             return SplicedResponse(socket_body, status, headers)
-    body = read_ahead(driver.reader(path, start), length)  # one thread, pieces bounded
+    try:
+        reader = driver.reader(path, start)
+    except PathNotFoundError:  # deleted since it was found (by GC, or another instance)
+        digest = headers["Docker-Content-Digest"]
+        raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": digest}) from None
+    body = read_ahead(reader, length)  # one thread, pieces bounded
     return StreamingResponse(body, status_code=status, media_type=OCTET, headers=headers)
 
 

@@ -508,3 +508,21 @@ def test_s3_stalling_mid_body_holds_up_only_that_pull(
         _until(lambda: _s3_connections(pid, endpoint) == 0, "the S3 socket outlived it")
         proxy.stall_after = None
         assert client.get(url).content == data
+
+
+def test_a_blob_gone_from_s3_since_it_was_found_is_blob_unknown(
+    stalling_s3: tuple[LiveServer, StallingProxy],
+) -> None:
+    """Found (its HEAD answers), then gone when its content is asked for: 404 BLOB_UNKNOWN,
+    whether the pull would be spliced or read ahead, never a 500."""
+    server, proxy = stalling_s3
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        for size in (5 << 20, 1000):
+            digest = push_blob(client, "pull/vanished", os.urandom(size))
+            proxy.vanished = True
+            try:
+                answer = client.get(f"/v2/pull/vanished/blobs/{digest}")
+            finally:
+                proxy.vanished = False
+            assert answer.status_code == 404, answer.text
+            assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
