@@ -6,6 +6,7 @@ import os
 from collections.abc import AsyncIterable
 from typing import cast
 
+import anyio.to_thread
 from starlette.datastructures import MutableHeaders
 from starlette.responses import (
     FileResponse,
@@ -215,10 +216,19 @@ def _streamed(
     return StreamingResponse(body, status_code=status, media_type=OCTET, headers=headers)
 
 
+async def _located(name: str, digest: str) -> Response:
+    """:func:`_blob_response`, on a worker thread where finding and opening a blob are network
+    requests (S3: a HEAD, then a GetObject's connect and answer head): an S3 that stalls
+    holds up that request only, never the event loop."""
+    if registry(name).driver.blob_check_is_request:
+        return await anyio.to_thread.run_sync(_blob_response, name, digest)
+    return _blob_response(name, digest)
+
+
 async def _blob_or_upstream(name: str, digest: str) -> Response:
     """The stored blob; on a miss, what an upstream (sync) streams while it is stored."""
     try:
-        return _blob_response(name, digest)
+        return await _located(name, digest)
     except RegistryError as error:
         reg = registry(name)
         if error.code is not ErrorCode.BLOB_UNKNOWN or reg.on_demand is None:
@@ -227,7 +237,7 @@ async def _blob_or_upstream(name: str, digest: str) -> Response:
         if source is None:
             raise
     if source.chunks is None:  # stored meanwhile: served as any stored blob
-        return _blob_response(name, digest)
+        return await _located(name, digest)
     headers = {"Docker-Content-Digest": digest, "Content-Length": str(source.size)}
     if current_request().method == "HEAD":
         await source.chunks.aclose()

@@ -526,3 +526,24 @@ def test_a_blob_gone_from_s3_since_it_was_found_is_blob_unknown(
                 proxy.vanished = False
             assert answer.status_code == 404, answer.text
             assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+def test_s3_stalling_before_its_answer_holds_up_only_that_pull(
+    stalling_s3: tuple[LiveServer, StallingProxy],
+) -> None:
+    """The spliced GetObject's connection is made and its answer's head read off the event
+    loop: while S3 sends nothing, the server answers others; at the read timeout the pull
+    is asked for again the usual way, and its client gets every byte."""
+    server, proxy = stalling_s3
+    data = os.urandom(3 << 20)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        digest = push_blob(client, "pull/slowhead", data)
+        proxy.stall_after = 0
+        thread, outcome = _pull_in_background(client, f"/v2/pull/slowhead/blobs/{digest}")
+        assert proxy.stalled.wait(10)
+        time.sleep(0.5)
+        _answers_quickly(server)
+        thread.join(STALL_TIMEOUT + 10)
+    assert ("error" not in outcome, outcome["got"]) == (True, len(data))
+    assert STALL_TIMEOUT <= outcome["seconds"] < STALL_TIMEOUT + 5
