@@ -515,10 +515,14 @@ class S3Driver(StorageDriver):
             return None
         url, headers = signed
         try:
-            return open_body(url, headers, length, CONNECT_TIMEOUT, BODY_READ_TIMEOUT)
+            body = open_body(url, headers, length, CONNECT_TIMEOUT, BODY_READ_TIMEOUT)
         except OSError as error:  # the usual path retries, and raises what botocore raises
             log.debug("s3 GetObject %s on a socket of its own: %s", path, error)
             return None
+        if isinstance(body, int):  # a refusal counts as the other hand-made requests' do
+            self._small.answered(body, "GetObject")
+            return None
+        return body
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         if not path:

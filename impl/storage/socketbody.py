@@ -9,9 +9,11 @@ written by hand (signed by the caller), and the answer's head is read and parsed
 arrived with the head, past its end, is handed over with the socket (``SocketBody.head``).
 
 Only a plain answer qualifies: 200 or 206 with a ``Content-Length`` equal to the length
-asked for, no content coding, no chunked transfer. Anything else is :data:`None` (the
-connection closed), and the caller makes the request its usual way, which maps errors as
-it always did. The connection is never reused: the caller closes it when the body is done.
+asked for, no content coding, no chunked transfer. Anything else is closed: an answer
+with another status is that status (an ``int``: the caller counts refusals, as its other
+hand-made requests do), one that is not a plain body :data:`None`; either way the caller
+makes the request its usual way, which maps errors as it always did. The connection is
+never reused: the caller closes it when the body is done.
 """
 
 from __future__ import annotations
@@ -65,10 +67,11 @@ def open_body(
     length: int,
     connect_timeout: float,
     read_timeout: float,
-) -> SocketBody | None:
+) -> SocketBody | int | None:
     """GET ``url`` (``http://`` only) with ``headers`` on a new connection; its body when the
-    answer is a plain 200/206 of exactly ``length`` bytes, else None (connection closed).
-    Connection errors raise ``OSError``."""
+    answer is a plain 200/206 of exactly ``length`` bytes, the status of an answer that is
+    neither 200 nor 206, else None (connection closed but for a body). Connection errors
+    raise ``OSError``."""
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname is None:
         return None
@@ -86,14 +89,14 @@ def open_body(
     except BaseException:
         sock.close()
         raise
-    if body is None:
+    if not isinstance(body, SocketBody):
         sock.close()
-        return None
+        return body
     sock.setblocking(False)  # a splice from it returns EAGAIN rather than sleep (see above)
     return body
 
 
-def _body(sock: socket.socket, length: int, read_timeout: float) -> SocketBody | None:
+def _body(sock: socket.socket, length: int, read_timeout: float) -> SocketBody | int | None:
     received = bytearray()
     while (end := received.find(b"\r\n\r\n")) < 0:
         if len(received) > _HEAD_MOST:
@@ -104,8 +107,10 @@ def _body(sock: socket.socket, length: int, read_timeout: float) -> SocketBody |
         received += piece
     status_line, _, header_block = bytes(received[:end]).partition(b"\r\n")
     parts = status_line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or parts[1] not in (b"200", b"206"):
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         return None
+    if parts[1] not in (b"200", b"206"):
+        return int(parts[1])
     message = http.client.parse_headers(io.BytesIO(header_block + b"\r\n\r\n"))
     coding = (message.get("Content-Encoding") or "identity").strip().lower()
     if message.get("Transfer-Encoding") or coding not in ("", "identity"):

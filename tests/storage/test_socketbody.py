@@ -10,12 +10,13 @@ import os
 import pytest
 from botocore.exceptions import ClientError
 
+from ocireg.storage import s3small
 from ocireg.storage.driver import PathNotFoundError
 from ocireg.storage.s3 import S3Driver
 from ocireg.storage.socketbody import SocketBody
 from tests.s3server import S3Endpoint, s3_endpoint
 from tests.storage.test_s3 import make_driver
-from tests.storage.test_s3small import checked_driver, checking_endpoint
+from tests.storage.test_s3small import _sent, checked_driver, checking_endpoint
 
 __all__ = ["checking_endpoint", "s3_endpoint"]  # fixtures, used here by name
 
@@ -93,3 +94,22 @@ def test_an_endpoint_that_checks_signatures_accepts_the_get_and_refuses_a_wrong_
     with pytest.raises(ClientError) as refused:
         wrong.reader("team/app/blob")
     assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"  # ...raises it
+
+
+def test_refused_gets_count_towards_turning_the_hand_made_path_off(
+    checking_endpoint: tuple[str, str, str],
+) -> None:
+    """A 403 to the spliced GetObject counts as the other hand-made requests' refusals do:
+    ``REFUSALS_OFF`` in a row turn the hand-made path off (botocore alone asks then)."""
+    checked_driver(checking_endpoint).put_content("team/app/blob", b"x" * 100)
+    wrong = checked_driver(checking_endpoint, secret="not-the-secret")
+    small = wrong._small
+    assert small is not None
+    for _ in range(s3small.REFUSALS_OFF - 1):
+        assert wrong.socket_body("team/app/blob", 0, 100) is None
+    assert small.enabled
+    assert wrong.socket_body("team/app/blob", 0, 100) is None
+    assert not small.enabled
+    sent = _sent(wrong)
+    assert wrong.socket_body("team/app/blob", 0, 100) is None  # off: nothing sent by hand
+    assert sent == []
