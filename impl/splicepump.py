@@ -42,44 +42,69 @@ class ShortBodyError(OSError):
 
 
 class SplicePump:
-    """Moves ``body`` into a pipe whose read end is :attr:`fd` (non-blocking); the writer's
-    end closes when the body is all in, or the pump ends early (then :attr:`error` says why,
-    unless it was stopped)."""
+    """A pipe whose read end is :attr:`fd` (non-blocking), made first (its :attr:`capacity`
+    decides whether splicing is worth it). It takes a body (:meth:`take`), which
+    :meth:`start` moves into the pipe on a thread of its own. The writer's end closes when
+    the body is all in, or the pump ends early (then :attr:`error` says why, unless it was
+    stopped). :meth:`stop` frees everything, started or not."""
 
-    def __init__(self, body: SocketBody, pipe_bytes: int = PIPE_BYTES) -> None:
-        self._body = body
+    def __init__(self, pipe_bytes: int | None = None) -> None:
         self.fd, self._write_fd = os.pipe2(os.O_CLOEXEC)
-        self.capacity = _grow(self._write_fd, pipe_bytes)
-        os.set_blocking(self.fd, False)
+        try:
+            self.capacity = _grow(self._write_fd, pipe_bytes or PIPE_BYTES)
+            os.set_blocking(self.fd, False)
+        except BaseException:
+            os.close(self.fd)
+            os.close(self._write_fd)
+            raise
         self.error: BaseException | None = None
+        self._body: SocketBody | None = None
+        self._started = False
         self._stopped = False
-        self._thread = threading.Thread(target=self._run, name="ocireg-splice", daemon=True)
+
+    def take(self, body: SocketBody) -> None:
+        """The body to move: the pump's from now on (whoever ends the pump closes it)."""
+        self._body = body
 
     def start(self) -> None:
-        self._thread.start()
+        """Move the body into the pipe on a thread of its own (which closes it when done)."""
+        body = self._body
+        assert body is not None, "take() a body first"
+        thread = threading.Thread(target=self._run, args=(body,), name="ocireg-splice")
+        thread.daemon = True
+        thread.start()  # may raise (no more threads): then stop() closes the body
+        self._started = True
 
     def stop(self) -> None:
         """End the pump and close the read end; from the event loop, once nothing splices
-        from :attr:`fd` any more. Blocks on nothing."""
+        from :attr:`fd` any more (or from anywhere, if it never started). Blocks on
+        nothing."""
         if self._stopped:
             return
         self._stopped = True
+        if not self._started:  # no thread to close the writer's end and the body
+            os.close(self.fd)
+            os.close(self._write_fd)
+            if self._body is not None:
+                self._body.close()
+            return
+        assert self._body is not None
         self._body.interrupt()  # a thread waiting for S3's bytes wakes at the socket's end
         os.close(self.fd)  # one waiting for room in the pipe wakes with EPIPE
 
-    def _run(self) -> None:
+    def _run(self, body: SocketBody) -> None:
         try:
-            self._pump()
+            self._pump(body)
         except OSError as error:
             if not self._stopped:  # a stop's EPIPE or shut-down socket is no error
                 self.error = error
                 log.warning("a blob body from S3 ended early: %s", error)
         finally:
             os.close(self._write_fd)  # the loop's splice then reads the end of the pipe
-            self._body.close()
+            body.close()
 
-    def _pump(self) -> None:
-        body, pipe = self._body, self._write_fd
+    def _pump(self, body: SocketBody) -> None:
+        pipe = self._write_fd
         head = memoryview(body.head)
         while head:  # what arrived with the answer's head goes first
             head = head[os.write(pipe, head) :]

@@ -27,9 +27,9 @@ from tests import rawhttp
 from tests.certs import issue_server, make_ca
 from tests.liveserver import LiveServer, live_server
 from tests.oci import push_blob
+from tests.s3limits import BODY_TIMEOUT, PIPE_BYTES
 from tests.s3proxy import StallingProxy
 from tests.s3server import ACCESS_KEY, ENV, REGION, SECRET_KEY, S3Endpoint, s3_endpoint
-from tests.s3timeouts import BODY_TIMEOUT
 
 __all__ = ["s3_endpoint"]  # the session fixture, used here by name
 
@@ -430,7 +430,7 @@ def stalling_s3(
         endpoint = S3Endpoint(proxy.url)
         config = _s3_config(endpoint, endpoint.new_bucket())
         env = {**ENV, BODY_TIMEOUT: str(STALL_TIMEOUT)}
-        with live_server(tmp_path, config, env=env, module="tests.s3timeouts") as server:
+        with live_server(tmp_path, config, env=env, module="tests.s3limits") as server:
             yield server, proxy
 
 
@@ -547,3 +547,27 @@ def test_s3_stalling_before_its_answer_holds_up_only_that_pull(
         thread.join(STALL_TIMEOUT + 10)
     assert ("error" not in outcome, outcome["got"]) == (True, len(data))
     assert STALL_TIMEOUT <= outcome["seconds"] < STALL_TIMEOUT + 5
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+def test_a_small_pipe_leaves_the_pull_to_the_read_ahead_path(
+    s3_endpoint: S3Endpoint, tmp_path: Path
+) -> None:
+    """Where the system gives small pipes (past pipe-user-pages-soft, 8 KiB), splicing costs
+    more than reading ahead: a large pull then holds no pipe, and comes whole."""
+    config = _s3_config(s3_endpoint, s3_endpoint.new_bucket())
+    env = {**ENV, PIPE_BYTES: str(64 << 10)}
+    data = os.urandom(4 << 20)
+    with (
+        live_server(tmp_path, config, env=env, module="tests.s3limits") as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        digest = push_blob(client, "pull/smallpipe", data)
+        url = f"/v2/pull/smallpipe/blobs/{digest}"
+        pipes = _pipes(server.process.pid)
+        with client.stream("GET", url) as held:
+            assert next(held.iter_raw(1 << 20)) == data[: 1 << 20]
+            time.sleep(0.5)
+            assert _pipes(server.process.pid) == pipes  # nothing spliced
+            assert _s3_connections(server.process.pid, s3_endpoint) <= 1  # botocore's
+        assert client.get(url).content == data
