@@ -508,6 +508,14 @@ def test_s3_stalling_mid_body_holds_up_only_that_pull(
         _until(lambda: _s3_connections(pid, endpoint) == 0, "the S3 socket outlived it")
         proxy.stall_after = None
         assert client.get(url).content == data
+    # the request log counts what each answer sent: some of the first two, all of the last
+    logged = [
+        line["bytes_out"]
+        for line in server.log_events()
+        if line["msg"] == "request" and line["path"] == url and line["method"] == "GET"
+    ]
+    assert len(logged) == 3 and 0 < logged[0] < len(data), logged
+    assert outcome["got"] <= logged[1] < len(data) and logged[2] == len(data), logged
 
 
 def test_a_blob_gone_from_s3_since_it_was_found_is_blob_unknown(
