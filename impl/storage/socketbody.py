@@ -9,11 +9,12 @@ written by hand (signed by the caller), and the answer's head is read and parsed
 arrived with the head, past its end, is handed over with the socket (``SocketBody.head``).
 
 Only a plain answer qualifies: 200 or 206 with a ``Content-Length`` equal to the length
-asked for, no content coding, no chunked transfer. Anything else is closed: an answer
-with another status is that status (an ``int``: the caller counts refusals, as its other
-hand-made requests do), one that is not a plain body :data:`None`; either way the caller
-makes the request its usual way, which maps errors as it always did. The connection is
-never reused: the caller closes it when the body is done.
+asked for, a 206's ``Content-Range`` the range asked for (a 200 only to a range from byte
+0: the whole object is then that range), no content coding, no chunked transfer. Anything
+else is closed: an answer with another status is that status (an ``int``: the caller
+counts refusals, as its other hand-made requests do), one that is not a plain body
+:data:`None`; either way the caller makes the request its usual way, which maps errors as
+it always did. The connection is never reused: the caller closes it when the body is done.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ def open_body(
     read_timeout: float,
 ) -> SocketBody | int | None:
     """GET ``url`` (``http://`` only) with ``headers`` on a new connection; its body when the
-    answer is a plain 200/206 of exactly ``length`` bytes, the status of an answer that is
+    answer is a plain 200/206 of exactly ``length`` bytes (those of the ``Range`` in
+    ``headers``, if any), the status of an answer that is
     neither 200 nor 206, else None (connection closed but for a body). Connection errors
     raise ``OSError``."""
     parts = urlsplit(url)
@@ -85,7 +87,7 @@ def open_body(
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append("Connection: close")  # never reused: the body is taken from the socket
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        body = _body(sock, length, read_timeout)
+        body = _body(sock, length, headers.get("Range"), read_timeout)
     except BaseException:
         sock.close()
         raise
@@ -96,7 +98,9 @@ def open_body(
     return body
 
 
-def _body(sock: socket.socket, length: int, read_timeout: float) -> SocketBody | int | None:
+def _body(
+    sock: socket.socket, length: int, wanted: str | None, read_timeout: float
+) -> SocketBody | int | None:
     received = bytearray()
     while (end := received.find(b"\r\n\r\n")) < 0:
         if len(received) > _HEAD_MOST:
@@ -117,10 +121,25 @@ def _body(sock: socket.socket, length: int, read_timeout: float) -> SocketBody |
         return None
     if message.get("Content-Length") != str(length):
         return None
+    if not _the_range_asked(parts[1], message.get("Content-Range"), wanted):
+        return None
     head = bytes(received[end + 4 :])
     if len(head) > length:
         return None  # more than the answer holds: not an answer to trust
     return SocketBody(sock, head, length, read_timeout)
+
+
+def _the_range_asked(status: bytes, content_range: str | None, wanted: str | None) -> bool:
+    """Whether an answer of ``status`` with ``content_range`` holds the bytes of the ``Range``
+    asked for (``bytes=FIRST-LAST``): a 206 says so; a 200 (the whole object) does when the
+    range starts at 0 (the length was checked); with no range asked, only a 200 does."""
+    if wanted is None:
+        return status == b"200"
+    first, _, last = wanted.removeprefix("bytes=").partition("-")
+    if status == b"200":
+        return first == "0"
+    said, _, _total = (content_range or "").strip().partition("/")
+    return said == f"bytes {first}-{last}"
 
 
 def splice_available() -> bool:
