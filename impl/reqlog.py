@@ -20,6 +20,7 @@ from ocireg.auth.identity import identity_of
 from ocireg.logs import event
 from ocireg.names import repository_of
 from ocireg.zerocopy import EXTENSION as ZERO_COPY
+from ocireg.zerocopy import SENT as ZERO_COPY_SENT
 
 log = logging.getLogger("ocireg.access")
 
@@ -90,8 +91,14 @@ class RequestLogMiddleware:
                 if error is not None:
                     error.add(body)
             elif message["type"] == ZERO_COPY:  # sent from a file (an error body never is)
-                await send(message)  # counted once sent: a send that raises sent none
-                facts["bytes_out"] += message.get("count") or 0
+                # what the connection says its socket took (some of a part cut short); else
+                # all of a part whose send returned, none of one that raised
+                try:
+                    await send(message)
+                except BaseException:
+                    facts["bytes_out"] += message.get(ZERO_COPY_SENT, 0)
+                    raise
+                facts["bytes_out"] += message.get(ZERO_COPY_SENT, message.get("count") or 0)
                 return
             await send(message)
 

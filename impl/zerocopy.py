@@ -53,6 +53,9 @@ from functools import partial
 from typing import Any
 
 EXTENSION = "http.response.zerocopysend"
+# Set in the message by the send, however it ends: the bytes of it the socket took (a part
+# cut short, by its client or its source, sent some): what the request log counts.
+SENT = "ocireg.sent"
 # A peer gone mid-send: the same as uvicorn's disconnect during a body
 _GONE = (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN, errno.ESHUTDOWN)
 # A file sendfile cannot read (a filesystem without splice support): it is read instead
@@ -97,6 +100,7 @@ class ZeroCopySend:
         self._socket_fd = socket_fd
         self._waiter: asyncio.Future[bool] | None = None
         self._lost = False  # the connection closed (or was handed to another protocol)
+        self._sent = 0  # of the message being sent, so far
 
     async def __call__(self, message: Any) -> None:
         if message["type"] != EXTENSION:
@@ -112,8 +116,12 @@ class ZeroCopySend:
             raise RuntimeError(f"Expected 'http.response.start', but got '{EXTENSION}'.")
         if cycle.response_complete:
             raise RuntimeError(f"Unexpected '{EXTENSION}' sent after the response completed.")
-        if cycle.scope["method"] != "HEAD" and not await self._send_file(message):
-            return  # the client went away
+        self._sent = 0
+        try:
+            if cycle.scope["method"] != "HEAD" and not await self._send_file(message):
+                return  # the client went away
+        finally:
+            message[SENT] = self._sent
         # The end (or the chunk's end) goes through uvicorn, which completes the response.
         end = {"type": "http.response.body", "body": b""}
         await self._uvicorn_send({**end, "more_body": message.get("more_body", False)})
@@ -195,6 +203,7 @@ class ZeroCopySend:
                 if moved == 0:
                     break  # the writer closed an empty pipe: the end
                 sent += moved or 0
+                self._sent += moved or 0
                 if sent < count and _held(pipe):
                     await self._ready(out)  # the socket took less than the pipe holds
                 elif sent < count:
@@ -229,6 +238,7 @@ class ZeroCopySend:
                     break  # the end of the file
                 if copied is not None:
                     sent += copied
+                    self._sent += copied
                 if copied is None or sent < count:  # the socket is full
                     await self._ready(out)
         finally:
@@ -246,6 +256,7 @@ class ZeroCopySend:
                 break
             self._transport.write(piece)
             sent += len(piece)
+            self._sent += len(piece)
             if self._cycle.flow.write_paused:
                 await self._cycle.flow.drain()
         return sent

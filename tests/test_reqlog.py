@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from ocireg.reqlog import RequestLogMiddleware
+from ocireg.zerocopy import SENT
 from tests.auth.registries import write_htpasswd
 from tests.liveserver import LiveServer, live_server
 from tests.oci import canonical, error_codes, push_blob, sha256
@@ -120,3 +121,30 @@ def test_a_zero_copy_part_that_failed_is_not_counted_as_sent(
         asyncio.run(RequestLogMiddleware(app)(scope, receive, send))
     (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ocireg.access"]
     assert (line["status"], line["bytes_out"]) == (200, 4)
+
+
+def test_a_zero_copy_part_cut_short_counts_what_was_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A part cut short (its source ended, its client left) counts the bytes the connection
+    says its socket took, not none and not all."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        part = {"file": 0, "count": 1000, "more_body": False}
+        await send({"type": "http.response.zerocopysend", **part})
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.zerocopysend":
+            message[SENT] = 600
+            raise RuntimeError("file ended after 600 of 1000 bytes of a zero-copy send")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    scope = {"type": "http", "method": "GET", "path": "/v2/", "headers": [], "client": None}
+    caplog.set_level(logging.INFO, logger="ocireg.access")
+    with pytest.raises(RuntimeError, match="file ended"):
+        asyncio.run(RequestLogMiddleware(app)(scope, receive, send))
+    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ocireg.access"]
+    assert (line["status"], line["bytes_out"]) == (200, 600)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import AsyncIterable
 from typing import cast
 
+import anyio.to_thread
 from starlette.datastructures import MutableHeaders
 from starlette.responses import (
     FileResponse,
@@ -23,8 +25,8 @@ from ocireg.operations import current_request
 from ocireg.readahead import read_ahead
 from ocireg.registry.ondemand import FileRegion
 from ocireg.splicepump import SplicePump
-from ocireg.storage.driver import StorageDriver
-from ocireg.storage.socketbody import SocketBody
+from ocireg.storage.driver import PathNotFoundError, StorageDriver
+from ocireg.storage.socketbody import SocketBody, splice_available
 from ocireg.zerocopy import EXTENSION, offered
 
 OCTET = "application/octet-stream"
@@ -33,6 +35,10 @@ CHUNK = 1 << 20  # 1 MiB reads: a third of the CPU per GiB of the 64 KiB default
 # HTTP), is spliced to a client that takes zero-copy sends: a connection, a pipe and a thread
 # of its own cost more than they save on small blobs, which take the pooled path.
 SPLICE_LEAST = 1 << 20
+# ...through a pipe at least this large: past the user's pipe-user-pages-soft (~64 pulls at
+# once per user, at 1 MiB each) Linux gives 8 KiB pipes, a splice and a wake-up per 8 KiB on
+# each side, which costs more than the read-ahead path; that path serves instead.
+SPLICE_PIPE_LEAST = 256 << 10
 
 
 class BlobFileResponse(FileResponse):
@@ -83,20 +89,26 @@ class SplicedResponse(Response):
     ``ocireg.zerocopy``): never read into this process. The pump ends with the response,
     however it ends (the client gone, a timeout, an error), and closes the S3 connection."""
 
-    def __init__(self, body: SocketBody, status_code: int, headers: dict[str, str]) -> None:
+    def __init__(
+        self, body: SocketBody, pump: SplicePump, status_code: int, headers: dict[str, str]
+    ) -> None:
         super().__init__(status_code=status_code, media_type=OCTET, headers=headers)
-        self._body = body
+        self._length = body.length
+        self._pump = pump
+        pump.take(body)
+        # a response never called still frees its pipe and S3 connection (when collected)
+        self._stop = weakref.finalize(self, pump.stop)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = SplicePump(self._body)
-        pump.start()
+        pump = self._pump
         try:
+            pump.start()
             start = {"type": "http.response.start", "status": self.status_code}
             await send({**start, "headers": self.raw_headers})
-            message = {"file": pump.fd, "count": self._body.length, "more_body": False}
+            message = {"file": pump.fd, "count": self._length, "more_body": False}
             await send({"type": EXTENSION, **message})
         finally:
-            pump.stop()
+            self._stop()
 
 
 class PartsResponse(StreamingResponse):
@@ -203,17 +215,58 @@ def _streamed(
     if method == "HEAD":
         return Response(status_code=status, media_type=OCTET, headers=headers)
     if length >= SPLICE_LEAST and offered(current_request().scope):
-        socket_body = driver.socket_body(path, start, length)
-        if socket_body is not None:
-            return SplicedResponse(socket_body, status, headers)
-    body = read_ahead(driver.reader(path, start), length)  # one thread, pieces bounded
+        spliced = _spliced(driver, path, (start, length), status, headers)
+        if spliced is not None:
+            return spliced
+    try:
+        reader = driver.reader(path, start)
+    except PathNotFoundError:  # deleted since it was found (by GC, or another instance)
+        digest = headers["Docker-Content-Digest"]
+        raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": digest}) from None
+    body = read_ahead(reader, length)  # one thread, pieces bounded
     return StreamingResponse(body, status_code=status, media_type=OCTET, headers=headers)
+
+
+def _spliced(
+    driver: StorageDriver,
+    path: str,
+    wanted: tuple[int, int],
+    status: int,
+    headers: dict[str, str],
+) -> SplicedResponse | None:
+    """The answer spliced from the storage's socket, or None where the read-ahead path is to
+    serve: no body in a socket on offer, no pipe to be had (out of descriptors: that path
+    then fails or not as it always did), or one under ``SPLICE_PIPE_LEAST``. The pipe comes
+    first: under that load, asking S3 for a body only to drop it would be a waste."""
+    if not splice_available():
+        return None
+    try:
+        pump = SplicePump()
+    except OSError:
+        return None
+    body = None
+    try:
+        if pump.capacity >= SPLICE_PIPE_LEAST:
+            body = driver.socket_body(path, *wanted)
+    finally:
+        if body is None:
+            pump.stop()
+    return None if body is None else SplicedResponse(body, pump, status, headers)
+
+
+async def _located(name: str, digest: str) -> Response:
+    """:func:`_blob_response`, on a worker thread where finding and opening a blob are network
+    requests (S3: a HEAD, then a GetObject's connect and answer head): an S3 that stalls
+    holds up that request only, never the event loop."""
+    if registry(name).driver.blob_check_is_request:
+        return await anyio.to_thread.run_sync(_blob_response, name, digest)
+    return _blob_response(name, digest)
 
 
 async def _blob_or_upstream(name: str, digest: str) -> Response:
     """The stored blob; on a miss, what an upstream (sync) streams while it is stored."""
     try:
-        return _blob_response(name, digest)
+        return await _located(name, digest)
     except RegistryError as error:
         reg = registry(name)
         if error.code is not ErrorCode.BLOB_UNKNOWN or reg.on_demand is None:
@@ -222,7 +275,7 @@ async def _blob_or_upstream(name: str, digest: str) -> Response:
         if source is None:
             raise
     if source.chunks is None:  # stored meanwhile: served as any stored blob
-        return _blob_response(name, digest)
+        return await _located(name, digest)
     headers = {"Docker-Content-Digest": digest, "Content-Length": str(source.size)}
     if current_request().method == "HEAD":
         await source.chunks.aclose()

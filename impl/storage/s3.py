@@ -64,6 +64,8 @@ DEFAULT_PART = 10 << 20  # distribution's default chunksize
 MTIME = "ocireg-mtime"
 CONNECT_TIMEOUT = 10
 READ_TIMEOUT = 300  # completing or copying a large object may take minutes before the answer
+# A spliced body's wait for its next byte (``socketbody``): S3 silent this long ends the pull
+BODY_READ_TIMEOUT: float = READ_TIMEOUT
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 # What an endpoint without conditional writes answers If-None-Match with
 _NO_CONDITIONAL = frozenset({"NotImplemented", "501", "InvalidArgument", "InvalidRequest"})
@@ -513,10 +515,14 @@ class S3Driver(StorageDriver):
             return None
         url, headers = signed
         try:
-            return open_body(url, headers, length, CONNECT_TIMEOUT, READ_TIMEOUT)
+            body = open_body(url, headers, length, CONNECT_TIMEOUT, BODY_READ_TIMEOUT)
         except OSError as error:  # the usual path retries, and raises what botocore raises
             log.debug("s3 GetObject %s on a socket of its own: %s", path, error)
             return None
+        if isinstance(body, int):  # a refusal counts as the other hand-made requests' do
+            self._small.answered(body, "GetObject")
+            return None
+        return body
 
     def writer(self, path: str, append: bool = False) -> FileWriter:
         if not path:

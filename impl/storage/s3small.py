@@ -302,6 +302,16 @@ class SmallRequests:
             self._refusals = 0
         return answer
 
+    def answered(self, status: int, operation: str) -> None:
+        """The status of a request made by hand elsewhere (``signed_get``'s), counted as
+        this path's own answers are: a refusal (a redirect, a 403) towards turning the path
+        off, an expected answer resetting the count. A busy server's is not counted (the
+        usual path retries it), nor a range beyond the end (416)."""
+        if status < 300 or status in (404, 412):
+            self._refusals = 0
+        elif status not in _RETRYABLE and status != 416:
+            self._refused(status, operation)
+
     def _unexpected(self, answer: AWSResponse, operation: str) -> _FallBack:
         """Botocore makes this call again. A busy or failing server (which botocore retries):
         first botocore's own first backoff, so its first attempt is not an immediate second
@@ -312,6 +322,10 @@ class SmallRequests:
         if status in _RETRYABLE or _error_code(answer.content) in _THROTTLED:
             time.sleep(random.random() * BACKOFF_SECONDS)  # jitter, as botocore
             return FALL_BACK
+        self._refused(answer.status_code, operation)
+        return FALL_BACK
+
+    def _refused(self, status: int, operation: str) -> None:
         self._refusals += 1
         if self._refusals >= REFUSALS_OFF and self.enabled:
             log.info(
@@ -324,7 +338,6 @@ class SmallRequests:
             )
             self.enabled = False
             self._off_until = time.monotonic() + OFF_SECONDS
-        return FALL_BACK
 
 
 def _text(value: str | bytes) -> str:

@@ -9,8 +9,11 @@ written by hand (signed by the caller), and the answer's head is read and parsed
 arrived with the head, past its end, is handed over with the socket (``SocketBody.head``).
 
 Only a plain answer qualifies: 200 or 206 with a ``Content-Length`` equal to the length
-asked for, no content coding, no chunked transfer. Anything else is :data:`None` (the
-connection closed), and the caller makes the request its usual way, which maps errors as
+asked for, a 206's ``Content-Range`` the range asked for (a 200 only to a range from byte
+0: the whole object is then that range), no content coding, no chunked transfer. Anything
+else is closed: an answer with another status is that status (an ``int``: the caller
+counts refusals, as its other hand-made requests do), one that is not a plain body
+:data:`None`; either way the caller makes the request its usual way, which maps errors as
 it always did. The connection is never reused: the caller closes it when the body is done.
 """
 
@@ -21,7 +24,6 @@ import http.client
 import io
 import os
 import socket
-import struct
 import threading
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -33,12 +35,15 @@ _RECEIVE = 16 << 10
 @dataclass
 class SocketBody:
     """``length`` bytes of an answer's body: ``head`` first (read with the answer's head),
-    then the rest, still in ``sock``. Blocking socket; reads time out after the read timeout
-    (``SO_RCVTIMEO``, which ``splice`` from the socket honours too)."""
+    then the rest, still in ``sock``. Non-blocking socket: a reader waits for it with ``poll``
+    and gives up after ``read_timeout`` seconds without a byte (``splicepump``: a blocking
+    ``splice`` from a socket sleeps holding the pipe's lock, and the event loop's end of the
+    pipe would wait on that lock)."""
 
     sock: socket.socket
     head: bytes
     length: int
+    read_timeout: float = 300.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def close(self) -> None:
@@ -63,10 +68,12 @@ def open_body(
     length: int,
     connect_timeout: float,
     read_timeout: float,
-) -> SocketBody | None:
+) -> SocketBody | int | None:
     """GET ``url`` (``http://`` only) with ``headers`` on a new connection; its body when the
-    answer is a plain 200/206 of exactly ``length`` bytes, else None (connection closed).
-    Connection errors raise ``OSError``."""
+    answer is a plain 200/206 of exactly ``length`` bytes (those of the ``Range`` in
+    ``headers``, if any), the status of an answer that is
+    neither 200 nor 206, else None (connection closed but for a body). Connection errors
+    raise ``OSError``."""
     parts = urlsplit(url)
     if parts.scheme != "http" or parts.hostname is None:
         return None
@@ -80,21 +87,20 @@ def open_body(
         lines += [f"{name}: {value}" for name, value in headers.items()]
         lines.append("Connection: close")  # never reused: the body is taken from the socket
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        body = _body(sock, length)
+        body = _body(sock, length, headers.get("Range"), read_timeout)
     except BaseException:
         sock.close()
         raise
-    if body is None:
+    if not isinstance(body, SocketBody):
         sock.close()
-        return None
-    sock.settimeout(None)  # blocking, for splice; the read timeout stays, as SO_RCVTIMEO
-    seconds = int(read_timeout)
-    micro = int((read_timeout - seconds) * 1_000_000)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", seconds, micro))
+        return body
+    sock.setblocking(False)  # a splice from it returns EAGAIN rather than sleep (see above)
     return body
 
 
-def _body(sock: socket.socket, length: int) -> SocketBody | None:
+def _body(
+    sock: socket.socket, length: int, wanted: str | None, read_timeout: float
+) -> SocketBody | int | None:
     received = bytearray()
     while (end := received.find(b"\r\n\r\n")) < 0:
         if len(received) > _HEAD_MOST:
@@ -105,18 +111,35 @@ def _body(sock: socket.socket, length: int) -> SocketBody | None:
         received += piece
     status_line, _, header_block = bytes(received[:end]).partition(b"\r\n")
     parts = status_line.split(None, 2)
-    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or parts[1] not in (b"200", b"206"):
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
         return None
+    if parts[1] not in (b"200", b"206"):
+        return int(parts[1])
     message = http.client.parse_headers(io.BytesIO(header_block + b"\r\n\r\n"))
     coding = (message.get("Content-Encoding") or "identity").strip().lower()
     if message.get("Transfer-Encoding") or coding not in ("", "identity"):
         return None
     if message.get("Content-Length") != str(length):
         return None
+    if not _the_range_asked(parts[1], message.get("Content-Range"), wanted):
+        return None
     head = bytes(received[end + 4 :])
     if len(head) > length:
         return None  # more than the answer holds: not an answer to trust
-    return SocketBody(sock, head, length)
+    return SocketBody(sock, head, length, read_timeout)
+
+
+def _the_range_asked(status: bytes, content_range: str | None, wanted: str | None) -> bool:
+    """Whether an answer of ``status`` with ``content_range`` holds the bytes of the ``Range``
+    asked for (``bytes=FIRST-LAST``): a 206 says so; a 200 (the whole object) does when the
+    range starts at 0 (the length was checked); with no range asked, only a 200 does."""
+    if wanted is None:
+        return status == b"200"
+    first, _, last = wanted.removeprefix("bytes=").partition("-")
+    if status == b"200":
+        return first == "0"
+    said, _, _total = (content_range or "").strip().partition("/")
+    return said == f"bytes {first}-{last}"
 
 
 def splice_available() -> bool:

@@ -11,6 +11,7 @@ import os
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,8 @@ from tests import rawhttp
 from tests.certs import issue_server, make_ca
 from tests.liveserver import LiveServer, live_server
 from tests.oci import push_blob
+from tests.s3limits import BODY_TIMEOUT, PIPE_BYTES
+from tests.s3proxy import StallingProxy
 from tests.s3server import ACCESS_KEY, ENV, REGION, SECRET_KEY, S3Endpoint, s3_endpoint
 
 __all__ = ["s3_endpoint"]  # the session fixture, used here by name
@@ -415,3 +418,164 @@ def test_over_tls_a_large_pull_from_s3_is_read_ahead_as_before(
         assert client.get(url).content == data
         part = client.get(url, headers={"Range": f"bytes=7-{(2 << 20) + 6}"})
         assert (part.status_code, part.content == data[7 : (2 << 20) + 7]) == (206, True)
+
+
+@pytest.fixture
+def stalling_s3(
+    s3_endpoint: S3Endpoint, tmp_path: Path
+) -> Iterator[tuple[LiveServer, StallingProxy]]:
+    """A server whose S3 is behind a proxy that can stall a spliced body, and which waits
+    ``STALL_TIMEOUT`` seconds (not 300) for a spliced body's next byte."""
+    with StallingProxy(s3_endpoint.url) as proxy:
+        endpoint = S3Endpoint(proxy.url)
+        config = _s3_config(endpoint, endpoint.new_bucket())
+        env = {**ENV, BODY_TIMEOUT: str(STALL_TIMEOUT)}
+        with live_server(tmp_path, config, env=env, module="tests.s3limits") as server:
+            yield server, proxy
+
+
+STALL_TIMEOUT = 4.0
+
+
+def _pull_in_background(
+    client: httpx.Client, url: str, stop_after: int | None = None
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """GET ``url`` on a thread of its own, reading until the end (or ``stop_after`` bytes,
+    then leaving); what happened goes in the dict: ``got``, ``error``, ``seconds``."""
+    outcome: dict[str, Any] = {"got": 0}
+
+    def pull() -> None:
+        started = time.monotonic()
+        try:
+            with client.stream("GET", url) as answer:
+                for piece in answer.iter_raw(64 << 10):
+                    outcome["got"] += len(piece)
+                    if stop_after is not None and outcome["got"] >= stop_after:
+                        outcome["left_at"] = time.monotonic()
+                        return
+        except httpx.HTTPError as error:
+            outcome["error"] = error
+        finally:
+            outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=pull, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _answers_quickly(server: LiveServer) -> None:
+    started = time.monotonic()
+    assert httpx.get(server.url + "/v2/", timeout=2).status_code == 200
+    assert time.monotonic() - started < 1, "the server was held up by a stalled S3 answer"
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+def test_s3_stalling_mid_body_holds_up_only_that_pull(
+    stalling_s3: tuple[LiveServer, StallingProxy],
+) -> None:
+    """S3 stops sending in the middle of a spliced body: the server answers other requests
+    at once; a client that leaves frees the answer's pipe, S3 connection and thread at once
+    (not at the read timeout); one that waits has its answer cut at the read timeout."""
+    server, proxy = stalling_s3
+    pid, endpoint = server.process.pid, S3Endpoint(proxy.url)
+    data = os.urandom(8 << 20)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        digest = push_blob(client, "pull/stalled", data)
+        url = f"/v2/pull/stalled/blobs/{digest}"
+        idle_pipes, idle_threads = _pipes(pid), _threads(pid)
+        proxy.stall_after = 3 << 20
+        # the client reads what came, then leaves while the pump waits for S3
+        thread, outcome = _pull_in_background(client, url, stop_after=(3 << 20) - (256 << 10))
+        assert proxy.stalled.wait(10)
+        thread.join(10)
+        assert "left_at" in outcome, outcome
+        _answers_quickly(server)
+        _until(lambda: _pipes(pid) == idle_pipes, "the pipe outlived its client", 2)
+        _until(lambda: _s3_connections(pid, endpoint) == 0, "the S3 socket outlived it", 2)
+        _until(lambda: _threads(pid) <= idle_threads, "the pump outlived its client", 2)
+        assert time.monotonic() - outcome["left_at"] < STALL_TIMEOUT - 1
+        # the client waits: the stall ends the answer, short, at the read timeout
+        proxy.stalled.clear()
+        thread, outcome = _pull_in_background(client, url)
+        assert proxy.stalled.wait(10)
+        time.sleep(0.5)
+        _answers_quickly(server)
+        thread.join(STALL_TIMEOUT + 10)
+        assert isinstance(outcome.get("error"), httpx.RemoteProtocolError), outcome
+        assert (3 << 20) - (256 << 10) <= outcome["got"] < len(data)
+        assert STALL_TIMEOUT <= outcome["seconds"] < STALL_TIMEOUT + 5
+        _until(lambda: _pipes(pid) == idle_pipes, "the pipe outlived the stalled answer")
+        _until(lambda: _s3_connections(pid, endpoint) == 0, "the S3 socket outlived it")
+        proxy.stall_after = None
+        assert client.get(url).content == data
+    # the request log counts what each answer sent: some of the first two, all of the last
+    logged = [
+        line["bytes_out"]
+        for line in server.log_events()
+        if line["msg"] == "request" and line["path"] == url and line["method"] == "GET"
+    ]
+    assert len(logged) == 3 and 0 < logged[0] < len(data), logged
+    assert outcome["got"] <= logged[1] < len(data) and logged[2] == len(data), logged
+
+
+def test_a_blob_gone_from_s3_since_it_was_found_is_blob_unknown(
+    stalling_s3: tuple[LiveServer, StallingProxy],
+) -> None:
+    """Found (its HEAD answers), then gone when its content is asked for: 404 BLOB_UNKNOWN,
+    whether the pull would be spliced or read ahead, never a 500."""
+    server, proxy = stalling_s3
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        for size in (5 << 20, 1000):
+            digest = push_blob(client, "pull/vanished", os.urandom(size))
+            proxy.vanished = True
+            try:
+                answer = client.get(f"/v2/pull/vanished/blobs/{digest}")
+            finally:
+                proxy.vanished = False
+            assert answer.status_code == 404, answer.text
+            assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+def test_s3_stalling_before_its_answer_holds_up_only_that_pull(
+    stalling_s3: tuple[LiveServer, StallingProxy],
+) -> None:
+    """The spliced GetObject's connection is made and its answer's head read off the event
+    loop: while S3 sends nothing, the server answers others; at the read timeout the pull
+    is asked for again the usual way, and its client gets every byte."""
+    server, proxy = stalling_s3
+    data = os.urandom(3 << 20)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        digest = push_blob(client, "pull/slowhead", data)
+        proxy.stall_after = 0
+        thread, outcome = _pull_in_background(client, f"/v2/pull/slowhead/blobs/{digest}")
+        assert proxy.stalled.wait(10)
+        time.sleep(0.5)
+        _answers_quickly(server)
+        thread.join(STALL_TIMEOUT + 10)
+    assert ("error" not in outcome, outcome["got"]) == (True, len(data))
+    assert STALL_TIMEOUT <= outcome["seconds"] < STALL_TIMEOUT + 5
+
+
+@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
+def test_a_small_pipe_leaves_the_pull_to_the_read_ahead_path(
+    s3_endpoint: S3Endpoint, tmp_path: Path
+) -> None:
+    """Where the system gives small pipes (past pipe-user-pages-soft, 8 KiB), splicing costs
+    more than reading ahead: a large pull then holds no pipe, and comes whole."""
+    config = _s3_config(s3_endpoint, s3_endpoint.new_bucket())
+    env = {**ENV, PIPE_BYTES: str(64 << 10)}
+    data = os.urandom(4 << 20)
+    with (
+        live_server(tmp_path, config, env=env, module="tests.s3limits") as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
+        digest = push_blob(client, "pull/smallpipe", data)
+        url = f"/v2/pull/smallpipe/blobs/{digest}"
+        pipes = _pipes(server.process.pid)
+        with client.stream("GET", url) as held:
+            assert next(held.iter_raw(1 << 20)) == data[: 1 << 20]
+            time.sleep(0.5)
+            assert _pipes(server.process.pid) == pipes  # nothing spliced
+            assert _s3_connections(server.process.pid, s3_endpoint) <= 1  # botocore's
+        assert client.get(url).content == data

@@ -5,17 +5,22 @@ plain body of that length is None, and the usual path answers instead."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import threading
+from collections.abc import Iterator
 
 import pytest
 from botocore.exceptions import ClientError
 
+from ocireg.storage import s3small
 from ocireg.storage.driver import PathNotFoundError
 from ocireg.storage.s3 import S3Driver
-from ocireg.storage.socketbody import SocketBody
+from ocireg.storage.socketbody import SocketBody, open_body
 from tests.s3server import S3Endpoint, s3_endpoint
 from tests.storage.test_s3 import make_driver
-from tests.storage.test_s3small import checked_driver, checking_endpoint
+from tests.storage.test_s3small import _sent, checked_driver, checking_endpoint
 
 __all__ = ["checking_endpoint", "s3_endpoint"]  # fixtures, used here by name
 
@@ -24,6 +29,7 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is 
 
 def read_all(body: SocketBody) -> bytes:
     """The whole body, as the splice pump sees it: the head's bytes, then the socket's."""
+    body.sock.settimeout(30)  # left non-blocking, for the pump's poll
     try:
         data = bytearray(body.head)
         while len(data) < body.length:
@@ -92,3 +98,62 @@ def test_an_endpoint_that_checks_signatures_accepts_the_get_and_refuses_a_wrong_
     with pytest.raises(ClientError) as refused:
         wrong.reader("team/app/blob")
     assert refused.value.response["Error"]["Code"] == "SignatureDoesNotMatch"  # ...raises it
+
+
+def test_refused_gets_count_towards_turning_the_hand_made_path_off(
+    checking_endpoint: tuple[str, str, str],
+) -> None:
+    """A 403 to the spliced GetObject counts as the other hand-made requests' refusals do:
+    ``REFUSALS_OFF`` in a row turn the hand-made path off (botocore alone asks then)."""
+    checked_driver(checking_endpoint).put_content("team/app/blob", b"x" * 100)
+    wrong = checked_driver(checking_endpoint, secret="not-the-secret")
+    small = wrong._small
+    assert small is not None
+    for _ in range(s3small.REFUSALS_OFF - 1):
+        assert wrong.socket_body("team/app/blob", 0, 100) is None
+    assert small.enabled
+    assert wrong.socket_body("team/app/blob", 0, 100) is None
+    assert not small.enabled
+    sent = _sent(wrong)
+    assert wrong.socket_body("team/app/blob", 0, 100) is None  # off: nothing sent by hand
+    assert sent == []
+
+
+@pytest.mark.parametrize(
+    ("status", "content_range", "taken"),
+    [
+        ("206 Partial Content", "bytes 5-14/100", True),
+        ("206 Partial Content", "bytes 0-9/100", False),  # another range of that length
+        ("206 Partial Content", None, False),
+        ("200 OK", None, False),  # the whole object is not bytes 5-14
+    ],
+)
+def test_an_answer_to_another_range_is_not_taken(
+    status: str, content_range: str | None, taken: bool
+) -> None:
+    """The body taken is the range asked for, not merely one of its length."""
+    extra = f"Content-Range: {content_range}\r\n" if content_range else ""
+    answer = f"HTTP/1.1 {status}\r\nContent-Length: 10\r\n{extra}\r\n0123456789".encode()
+    with _answering(answer) as url:
+        body = open_body(url, {"Range": "bytes=5-14"}, 10, 5, 5)
+    assert isinstance(body, SocketBody) is taken
+    if isinstance(body, SocketBody):
+        assert read_all(body) == b"0123456789"
+
+
+@contextlib.contextmanager
+def _answering(answer: bytes) -> Iterator[str]:
+    """A server at the URL yielded that answers one request with ``answer``."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+
+        def serve() -> None:
+            client, _ = listener.accept()
+            with client:
+                client.recv(1 << 16)
+                client.sendall(answer)
+                client.recv(1)  # until the other end closes
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/bucket/key"
+        thread.join(5)
