@@ -36,6 +36,7 @@ import builtins
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -52,6 +53,9 @@ from ocireg.storage.socketbody import SocketBody
 
 log = logging.getLogger("ocireg.dedupe")
 MARKER = join(layout.META_DIR, "dedupe.json")  # in the bucket: every instance reads one
+# Content sizes remembered per process (a bound on memory, not a rule: about 6 MiB at most),
+# the least recently learnt forgotten first.
+SIZES_KEPT = 65536
 
 
 def blob_digest(path: str) -> tuple[str, Digest] | None:
@@ -92,6 +96,26 @@ class ReferenceDedupe:
         self.enabled = enabled
         # the root's repositories (the registry sets it): the sweep looks for placeholders
         self.repositories: Callable[[], list[str]] = list
+        self._sizes: dict[str, int] = {}  # digest -> its content's size (see content_size)
+        self._sizes_lock = threading.Lock()
+
+    def content_size(self, digest: Digest) -> int | None:
+        """The size of ``digest``'s content as this process last learnt it, or None.
+
+        Why it may be trusted without asking the bucket: a digest names its bytes, so the
+        size never changes, and a placeholder always has its content (the order of writes
+        above), so a reader that found a repository's placeholder needs no HEAD of the
+        content as well: a blob GET on s3 is then two requests, not three. Content removed
+        by hand anyway reads as unknown, from the GET's own 404."""
+        return self._sizes.get(str(digest))
+
+    def learn_size(self, digest: Digest, size: int) -> None:
+        key = str(digest)
+        with self._sizes_lock:
+            self._sizes.pop(key, None)
+            self._sizes[key] = size
+            while len(self._sizes) > SIZES_KEPT:
+                del self._sizes[next(iter(self._sizes))]
 
     def has(self, digest: Digest) -> bool:
         return self.enabled and self.driver.exists(store_file(digest))
@@ -117,6 +141,7 @@ class ReferenceDedupe:
                 size = self.driver.stat(content).size
             self.index.refer(self.store, str(digest), repo, content, size)
             self.driver.put_content(layout.blob_file(repo, digest), b"")
+        self.learn_size(digest, size)
         return True
 
     def _holds_bytes(self, path: str, digest: Digest) -> bool:
@@ -299,14 +324,18 @@ class PlaceholderDriver(StorageDriver):
         named = blob_digest(path) if info.size == 0 and not info.is_dir else None
         if named is None:
             return path, info
-        content = store_file(named[1])
-        try:
-            stored = self.inner.stat(content)
-        except PathNotFoundError:
-            if _empty_content(named[1]):
-                return path, info  # the empty blob, stored as itself
-            raise PathNotFoundError(path) from None
-        return content, FileInfo(path, stored.size, info.mod_time, False, 2)
+        digest = named[1]
+        content = store_file(digest)
+        size = self.dedupe.content_size(digest)
+        if size is None:
+            try:
+                size = self.inner.stat(content).size
+            except PathNotFoundError:
+                if _empty_content(digest):
+                    return path, info  # the empty blob, stored as itself
+                raise PathNotFoundError(path) from None
+            self.dedupe.learn_size(digest, size)
+        return content, FileInfo(path, size, info.mod_time, False, 2)
 
     def get_content(self, path: str) -> bytes:
         data = self.inner.get_content(path)

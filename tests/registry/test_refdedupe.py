@@ -11,12 +11,13 @@ import pytest
 
 from ocireg.digests import Digest, digest_bytes
 from ocireg.errors import RegistryError
-from ocireg.registry import layout
+from ocireg.registry import layout, refdedupe
 from ocireg.registry.dedupe import store_file
 from ocireg.registry.dedupeindex import SQLiteDedupeIndex
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.refdedupe import ReferenceDedupe, blob_digest
 from ocireg.registry.store import Registry
+from ocireg.storage.driver import FileInfo, PathNotFoundError
 from ocireg.storage.memory import MemoryDriver
 
 DATA = b"layer bytes " * 1000
@@ -193,3 +194,55 @@ def test_a_mount_from_a_placeholder_references_the_stored_content(
 )
 def test_blob_paths_are_told_apart(path: str, named: tuple[str, Digest] | None) -> None:
     assert blob_digest(path) == named
+
+
+class StatCounting(MemoryDriver):
+    """The memory driver, counting the stats asked of it by path (an S3 HEAD each)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stats: list[str] = []
+
+    def stat(self, path: str) -> FileInfo:
+        self.stats.append(path)
+        return super().stat(path)
+
+
+def test_a_placeholder_read_asks_the_content_size_once_per_process() -> None:
+    bucket = StatCounting()
+    writer = ReferenceDedupe(bucket, SQLiteDedupeIndex(":memory:"), KeyedLocks(None), STORE, True)
+    assert writer.take("a", DIGEST, _upload(bucket, "a"), move=True)
+    placeholder = layout.blob_file("a", DIGEST)
+    # the committing process learnt the size: a read stats the placeholder alone
+    registry = Registry(bucket, KeyedLocks(None), references=writer)
+    bucket.stats.clear()
+    assert registry.blob_info("a", DIGEST).size == len(DATA)
+    assert bucket.stats == [placeholder]
+    # another process (its own memory) asks the content once, then no more
+    other = ReferenceDedupe(bucket, SQLiteDedupeIndex(":memory:"), KeyedLocks(None), STORE, True)
+    reader = Registry(bucket, KeyedLocks(None), references=other)
+    for _ in range(2):
+        assert reader.blob_info("a", DIGEST).size == len(DATA)
+    assert bucket.stats == [placeholder, placeholder, store_file(DIGEST), placeholder]
+
+
+def test_content_removed_by_hand_after_its_size_was_learnt_still_reads_as_unknown(
+    bucket: MemoryDriver, dedupe: ReferenceDedupe, registry: Registry
+) -> None:
+    assert dedupe.take("a", DIGEST, _upload(bucket, "a"), move=True)
+    bucket.delete(store_file(DIGEST))
+    assert registry.blob_bytes("a", DIGEST, 1 << 20) is None
+    with pytest.raises(PathNotFoundError):
+        registry.driver.reader(layout.blob_file("a", DIGEST))
+
+
+def test_learnt_sizes_are_bounded_least_recently_learnt_first(
+    dedupe: ReferenceDedupe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(refdedupe, "SIZES_KEPT", 2)
+    digests = [digest_bytes(bytes([n])) for n in range(3)]
+    for size, digest in enumerate(digests):
+        dedupe.learn_size(digest, size)
+    dedupe.learn_size(digests[1], 1)  # learnt again: now the most recent
+    dedupe.learn_size(digests[0], 0)
+    assert [dedupe.content_size(digest) for digest in digests] == [0, 1, None]
