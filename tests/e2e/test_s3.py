@@ -579,3 +579,27 @@ def test_a_small_pipe_leaves_the_pull_to_the_read_ahead_path(
             assert _pipes(server.process.pid) == pipes  # nothing spliced
             assert _s3_connections(server.process.pid, s3_endpoint) <= 1  # botocore's
         assert client.get(url).content == data
+
+
+def test_a_repository_without_the_blob_learns_nothing_from_a_known_content(
+    s3_server: LiveServer, s3_endpoint: S3Endpoint
+) -> None:
+    """Dedupe on S3: the content of a blob another repository holds, whose size the server
+    knows (no HEAD of the content), is no answer for a repository without the blob: that one
+    gets BLOB_UNKNOWN, for a range too (never the other repository's bytes or its 416)."""
+    data = os.urandom(3 << 20)
+    pid = s3_server.process.pid
+    with httpx.Client(base_url=s3_server.url, timeout=60) as client:
+        digest = push_blob(client, "known/holder", data)  # its size is learnt at the commit
+        assert client.get(f"/v2/known/holder/blobs/{digest}").content == data
+        push_blob(client, "known/other", b"another blob")  # the repository exists
+        idle_pipes = _pipes(pid)
+        url = f"/v2/known/other/blobs/{digest}"
+        for extra in ({}, {"Range": "bytes=0-99"}, {"Range": f"bytes={len(data) + 5}-"}):
+            answer = client.get(url, headers=extra)
+            assert answer.status_code == 404, (extra, answer.status_code)
+            assert answer.json()["errors"][0]["code"] == "BLOB_UNKNOWN"
+        ranged = client.get(f"/v2/known/holder/blobs/{digest}", headers={"Range": "bytes=7-"})
+        assert (ranged.status_code, ranged.content == data[7:]) == (206, True)
+    _until(lambda: _s3_connections(pid, s3_endpoint) == 0, "a GetObject stayed open")
+    _until(lambda: _pipes(pid) == idle_pipes, "an answer's pipe stayed open")
