@@ -133,6 +133,9 @@ def test_a_wake_queued_with_items_gets_a_call_of_its_own_after_them() -> None:
         second = writer.submit(2)
         writer.wake()
         third = writer.submit(3)
+        # this iteration's hand-over (of 3) runs before the writer goes on: otherwise the
+        # thread may take 2 and the wake first, and 3 makes a group of its own after them
+        await asyncio.sleep(0)
         write.gate.set()
         await asyncio.wait_for(asyncio.gather(first, second, third), 10)
         for _ in range(500):
