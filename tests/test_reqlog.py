@@ -8,7 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -96,21 +96,24 @@ def test_an_answer_that_is_no_refusal_has_no_error(registry: LiveServer) -> None
     assert "error" not in line and "reason" not in line
 
 
-def test_a_zero_copy_part_that_failed_is_not_counted_as_sent(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """bytes_out counts a zero-copy part once the connection sent it: one that raised (its
-    file ended early) sent nothing the log may claim."""
+def _logged_after_a_failed_part(
+    caplog: pytest.LogCaptureFixture, body: bytes, sent: int | None
+) -> dict[str, Any]:
+    """The request line of an answer whose zero-copy part of 1000 bytes (after ``body``)
+    fails in the connection, which says it sent ``sent`` of them (None: says nothing)."""
 
     async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})
-        await send({"type": "http.response.body", "body": b"head", "more_body": True})
+        if body:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
         part = {"file": 0, "offset": 0, "count": 1000, "more_body": False}
         await send({"type": "http.response.zerocopysend", **part})
 
     async def send(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.zerocopysend":
-            raise RuntimeError("file ended after 0 of 1000 bytes of a zero-copy send")
+            if sent is not None:
+                message[SENT] = sent
+            raise RuntimeError(f"file ended after {sent or 0} of 1000 bytes of a zero-copy send")
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.disconnect"}
@@ -120,6 +123,15 @@ def test_a_zero_copy_part_that_failed_is_not_counted_as_sent(
     with pytest.raises(RuntimeError, match="file ended"):
         asyncio.run(RequestLogMiddleware(app)(scope, receive, send))
     (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ocireg.access"]
+    return cast(dict[str, Any], line)
+
+
+def test_a_zero_copy_part_that_failed_is_not_counted_as_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """bytes_out counts a zero-copy part once the connection sent it: one that raised (its
+    file ended early) sent nothing the log may claim."""
+    line = _logged_after_a_failed_part(caplog, b"head", None)
     assert (line["status"], line["bytes_out"]) == (200, 4)
 
 
@@ -128,23 +140,5 @@ def test_a_zero_copy_part_cut_short_counts_what_was_sent(
 ) -> None:
     """A part cut short (its source ended, its client left) counts the bytes the connection
     says its socket took, not none and not all."""
-
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        part = {"file": 0, "count": 1000, "more_body": False}
-        await send({"type": "http.response.zerocopysend", **part})
-
-    async def send(message: dict[str, Any]) -> None:
-        if message["type"] == "http.response.zerocopysend":
-            message[SENT] = 600
-            raise RuntimeError("file ended after 600 of 1000 bytes of a zero-copy send")
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.disconnect"}
-
-    scope = {"type": "http", "method": "GET", "path": "/v2/", "headers": [], "client": None}
-    caplog.set_level(logging.INFO, logger="ocireg.access")
-    with pytest.raises(RuntimeError, match="file ended"):
-        asyncio.run(RequestLogMiddleware(app)(scope, receive, send))
-    (line,) = [json.loads(r.getMessage()) for r in caplog.records if r.name == "ocireg.access"]
+    line = _logged_after_a_failed_part(caplog, b"", 600)
     assert (line["status"], line["bytes_out"]) == (200, 600)
