@@ -1,7 +1,9 @@
 """Blob downloads from an upstream, one per blob at a time, shared by everyone who wants it.
 
-A download writes through the registry's normal upload path (a session file, hashed while it
-is written, committed by digest), so a blob becomes visible only whole and verified. A failed
+A download writes through the registry's normal upload path (a session file, committed by
+digest), so a blob becomes visible only whole and verified. A large blob is hashed beside the
+download by a thread of low priority that follows the file (``_Digesting``: the pull that
+follows the download is not held up by the hash), a small one as it is written. A failed
 attempt keeps what it wrote (and hashed), and the next resumes from there with a ``Range``
 request, up to ``maxRetries`` times with back-off; one whose file holds the whole blob asks
 for nothing. The file is never cut back: an answer that sends again bytes the file holds (an
@@ -27,16 +29,17 @@ import contextlib
 import io
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import httpx
 
-from ocireg.digests import Digest
+from ocireg.digests import CANONICAL, Digest, Hasher, new_hasher
 from ocireg.logs import event
 from ocireg.registry import layout
 from ocireg.registry.ondemand import BlobParts, BlobSource, FileRegion
@@ -79,6 +82,7 @@ class Download:
     generation: int = 0  # counts the times the blob started again in a new file
     # the last pieces received, with their offsets: what readers that keep up are served from
     recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=RECENT))
+    digesting: _Digesting | None = None  # the hash of the file written now, when one runs
 
     def nudge(self) -> None:
         self.moved.set()
@@ -170,10 +174,13 @@ class Downloads:
                 )
                 await asyncio.sleep(delay)
                 attempt += 1
+            hashed = await _digested(download)
             if download.staged is not None:
-                await _commit_staged(download, download.staged)
+                await _commit_staged(download, download.staged, hashed)
             else:
                 assert download.session is not None
+                if hashed is not None:
+                    registry.uploads.adopt_hash(repo, download.session, *hashed)
                 await registry.uploads.complete(
                     repo, download.session, download.digest, _nothing(), ChunkInfo()
                 )
@@ -208,6 +215,7 @@ class Downloads:
                 seconds=round(time.perf_counter() - begun, 3),
             )
         finally:
+            _stop_digesting(download)
             download.recent.clear()  # stored or failed: readers behind read the file
             download.started.set()
             download.nudge()
@@ -239,6 +247,7 @@ class Downloads:
                     if download.size is None:
                         download.size = total
                     download.started.set()
+                    _start_digesting(download)
                     # what the file holds is skipped where the answer sends it again (an
                     # upstream that ignored the Range, or a 206 from before the file's end):
                     # the digest pins those bytes, and the whole file is checked at the end
@@ -317,6 +326,7 @@ async def _start_over(download: Download) -> None:
     download.recent.clear()
     download.size = None  # the next answer's; readers that come meanwhile wait for it
     download.started = asyncio.Event()
+    _stop_digesting(download)
     if download.staged is not None:
         _remove(download.staged)
         download.staged.touch()
@@ -351,8 +361,11 @@ def _appending(path: Path) -> BinaryIO:
     return open(path, "ab")
 
 
-async def _commit_staged(download: Download, staged: Path) -> None:
-    """Store the staged blob through the upload path, which checks its digest. On the same
+async def _commit_staged(
+    download: Download, staged: Path, hashed: tuple[int, Hasher] | None
+) -> None:
+    """Store the staged blob through the upload path, which checks its digest (with the
+    hash computed while it was written, when the file is linked in). On the same
     filesystem as a local storage root the file is linked in, not copied; readers following
     the staged file keep reading it until they are done."""
     registry, repo = download.registry, download.repo
@@ -360,6 +373,8 @@ async def _commit_staged(download: Download, staged: Path) -> None:
     download.session = session = await registry.uploads.start(repo)
     target = registry.driver.local_path(layout.upload_file(repo, session))
     linked = target is not None and _link(staged, target)
+    if linked and hashed is not None:
+        registry.uploads.adopt_hash(repo, session, *hashed)
     chunks = _nothing() if linked else _read(staged)
     try:
         await registry.uploads.complete(repo, session, download.digest, chunks, ChunkInfo())
@@ -428,6 +443,8 @@ async def _received(
             offset += len(chunk)
             yield chunk
             download.nudge()
+            if download.digesting is not None:
+                download.digesting.more.set()
     except httpx.HTTPError as error:
         broken.append(error)
 
@@ -572,3 +589,114 @@ def _read_at(handle: io.FileIO, at: int, block: bytearray, most: int) -> memoryv
     view = memoryview(block)[: min(len(block), most)]
     got = handle.readinto(view)
     return view[: got or 0]
+
+
+# -- the digest, computed beside the download -----------------------------------------------
+_HASH_READ = 1 << 22  # what the digesting thread reads of the file at a time (a reused block)
+_HASH_POLL = 0.05  # seconds it waits for more of the file when not told
+_BESIDE = 1 << 22  # the smallest blob hashed beside its download (one block of the transport)
+
+
+class _Digesting:
+    """The SHA-256 of a download's file, computed by a thread of its own that follows the
+    file as it is written (reads of what the file holds: its size counts completed writes).
+
+    Why not hash the pieces as they are written, as an upload does: on a busy host the hash
+    is the largest share of the mirror's CPU (a third), and the pull that follows the download
+    waits for every piece the writer hashes first. Here the thread runs at the lowest
+    priority (nice 19, this thread alone), so the pieces reach the file, and the pull, first,
+    and the hash uses what CPU is left; on an idle core it keeps pace with the download. The
+    download waits for it before the blob is committed: the digest is still checked on every
+    byte of the file before anything is stored (bench/ANALYSIS.md, issue 15)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.hasher: Hasher = new_hasher(CANONICAL)
+        self.hashed = 0
+        self.more = threading.Event()  # the file grew (or the end is known)
+        self.size: int | None = None  # hash up to here, then finish
+        self.stopped = False
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        self._thread = threading.Thread(target=self._run, name="ocireg-sync-digest", daemon=True)
+        self._thread.start()
+
+    async def finish(self, size: int) -> Hasher | None:
+        """The hash of the file's ``size`` bytes once the thread has read them; None if the
+        file ended short of them (the upload path then hashes the file itself)."""
+        self.size = size
+        self.more.set()
+        await asyncio.shield(self.done)
+        return self.hasher if self.hashed == size else None
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.more.set()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError):  # lowering one's own priority is always allowed
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        try:
+            self._follow()
+        except OSError:
+            self.stopped = True  # no hash: the upload path hashes the file at commit
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                self._loop.call_soon_threadsafe(_settle, self.done)
+
+    def _follow(self) -> None:
+        block = bytearray(_HASH_READ)
+        view = memoryview(block)
+        with open(self.path, "rb", buffering=0) as handle:
+            while not self.stopped:
+                size = self.size
+                held = os.fstat(handle.fileno()).st_size
+                if size is not None:
+                    held = min(held, size)
+                if held > self.hashed:
+                    want = view[: min(held - self.hashed, len(block))]
+                    got = os.preadv(handle.fileno(), [want], self.hashed)
+                    if got <= 0:
+                        return
+                    self.hasher.update(cast(bytes, view[:got]))  # hashlib takes any buffer
+                    self.hashed += got
+                    continue
+                if size is not None:
+                    return  # all of it hashed (or the file ended short: no hash)
+                self.more.wait(_HASH_POLL)
+                self.more.clear()
+
+
+def _settle(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+def _start_digesting(download: Download) -> None:
+    """Hash the download's file beside it (from its first byte, whatever earlier attempts
+    wrote), once its size is known: when it is a large blob in a local file and the digest
+    SHA-256. A small blob is hashed as it is written (a thread costs more than its hash), any
+    other digest by the upload path at commit."""
+    if download.digesting is not None or (download.size or 0) < _BESIDE:
+        return
+    path = _growing_file(download)
+    if path is None or download.digest.algorithm != CANONICAL:
+        return
+    if download.session is not None:  # the upload path leaves the hash to us
+        download.registry.uploads.hash_elsewhere(download.repo, download.session)
+    download.digesting = _Digesting(path)
+
+
+def _stop_digesting(download: Download) -> None:
+    if download.digesting is not None:
+        download.digesting.stop()
+        download.digesting = None
+
+
+async def _digested(download: Download) -> tuple[int, Hasher] | None:
+    """The finished hash of the download's file and its size (None: none was computed)."""
+    digesting = download.digesting
+    if digesting is None or download.size is None:
+        return None
+    hasher = await digesting.finish(download.size)
+    return None if hasher is None else (download.size, hasher)

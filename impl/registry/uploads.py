@@ -212,6 +212,17 @@ class UploadStore:
         while len(self._hashes) > _HASH_STATES:
             self._hashes.popitem(last=False)
 
+    def hash_elsewhere(self, repo: str, session: str) -> None:
+        """The caller hashes the session's file itself (sync's downloads, in a thread of low
+        priority that follows the file): appends only write, and the state comes back with
+        ``adopt_hash`` before ``complete``, which otherwise hashes the file."""
+        self._hashes.pop(self._key(repo, session), None)
+
+    def adopt_hash(self, repo: str, session: str, size: int, hasher: Hasher) -> None:
+        """The running hash of the session's first ``size`` bytes, computed by the caller;
+        ``complete`` checks the digest with it when the file is still that size."""
+        self._keep_hash(self._key(repo, session), size, hasher)
+
     def forget(self, repo: str, session: str) -> None:
         """Drop what this process keeps about a session that is gone (GC collected it)."""
         self._hashes.pop(self._key(repo, session), None)

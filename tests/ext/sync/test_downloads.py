@@ -29,6 +29,7 @@ from ocireg.ext.sync.downloads import (
     Downloads,
     Source,
     UpstreamError,
+    _Digesting,
     _follow_regions,
     _in_memory,
     _misfit,
@@ -37,6 +38,7 @@ from ocireg.ext.sync.downloads import (
 from ocireg.ext.sync.settings import UpstreamRegistry
 from ocireg.ext.sync.staging import Staging
 from ocireg.ext.sync.upstream import Upstream
+from ocireg.registry import uploads
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.ondemand import BlobSource, FileRegion
 from ocireg.registry.store import Registry
@@ -392,3 +394,97 @@ def test_a_pull_of_a_download_that_starts_again_gets_every_byte(
     (first, _), (resumed, partial), (again, whole) = stub.asked
     assert first == "" and resumed.startswith("bytes=") and partial == 206
     assert again == "" and whole == 200  # from the start, in a new file: no Range
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["upload-file", "download-dir"])
+def test_a_download_is_committed_with_the_hash_computed_beside_it(
+    tmp_path: Path, staged: bool
+) -> None:
+    """The digest is computed by the download's own thread as the file grows and handed to
+    the upload path, which checks it: the file is not hashed again at commit, and a wrong
+    hash would fail the check (the blob would not be stored)."""
+
+    async def run(stub_url: str, layer: str) -> Download:
+        staging = Staging(str(tmp_path / "staging")) if staged else None
+        try:
+            async with _downloading(stub_url, tmp_path / "root", staging) as (
+                downloads,
+                registry,
+                source,
+            ):
+                download = downloads.start(registry, "repo", parse_digest(layer), source)
+                assert download.task is not None
+                await asyncio.shield(download.task)
+                assert registry.has_blob("repo", download.digest)
+        finally:
+            if staging is not None:
+                staging.close()
+        return download
+
+    unused = mock.patch.object(UploadStore, "_hash_file", side_effect=AssertionError("hashed"))
+    hashers: list[object] = []
+    write_and_hash = uploads._write_and_hash
+
+    def writing(writer: Any, hasher: Any, data: bytes, progress: Any) -> None:
+        hashers.append(hasher)
+        write_and_hash(writer, hasher, data, progress)
+
+    written = mock.patch.object(uploads, "_write_and_hash", writing)
+    with stub_upstream(layer_size=9 * MiB, varied=True) as stub, unused, written:
+        (layer,) = stub.layers
+        download = asyncio.run(run(stub.url, layer))
+        stored = tmp_path / "root/repo/blobs/sha256" / layer.split(":")[1]
+        assert stored.read_bytes() == stub.blobs[layer]
+    assert download.error is None
+    assert download.digesting is None  # its thread was told to stop
+    # the upload path wrote without hashing (a staged file is written by the download itself)
+    assert bool(hashers) is not staged and not any(hashers)
+
+
+def test_the_digest_thread_follows_a_growing_file_and_refuses_a_short_one(
+    tmp_path: Path,
+) -> None:
+    """The thread hashes what the file holds as it grows (told, or looking again on its own),
+    up to the size it is given; a file that ends short of it gives no hash."""
+    data = os.urandom(5 * MiB + 17)
+    path = tmp_path / "blob"
+    path.write_bytes(b"")
+
+    async def run() -> tuple[str | None, bool]:
+        digesting = _Digesting(path)
+        with path.open("ab") as handle:
+            for at in range(0, len(data), MiB):
+                handle.write(data[at : at + MiB])
+                handle.flush()
+                if at % (2 * MiB) == 0:
+                    digesting.more.set()  # the others: found by its own look
+                await asyncio.sleep(0)
+        hasher = await digesting.finish(len(data))
+        short = _Digesting(path)
+        return (hasher.hexdigest() if hasher else None), await short.finish(len(data) + 1) is None
+
+    found, refused = asyncio.run(run())
+    assert found == hashlib.sha256(data).hexdigest()
+    assert refused
+
+
+def test_a_large_blob_whose_bytes_do_not_match_its_digest_is_not_stored(tmp_path: Path) -> None:
+    """The hash computed beside the download is checked like any other: an upstream that sends
+    other bytes (of the right size) under the digest fails the download, and nothing is
+    stored."""
+
+    async def run(stub_url: str, layer: str) -> Download:
+        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
+            download = downloads.start(registry, "repo", parse_digest(layer), source)
+            assert download.task is not None
+            await asyncio.shield(download.task)
+            assert not registry.has_blob("repo", download.digest)
+        return download
+
+    with stub_upstream(layer_size=9 * MiB, varied=True) as stub:
+        (layer,) = stub.layers
+        right = stub.blobs[layer]
+        stub.blobs[layer] = right[: 5 * MiB] + bytes([right[5 * MiB] ^ 1]) + right[5 * MiB + 1 :]
+        download = asyncio.run(run(stub.url, layer))
+    assert download.error is not None
+    assert not (tmp_path / "repo/blobs/sha256" / layer.split(":")[1]).exists()
