@@ -4,6 +4,9 @@ An upload is a file under ``<repo>/.uploads/<id>``; its size is the upload offse
 computed while bytes arrive and the running hash is kept in this process, keyed by session and
 offset. When the next chunk lands in another worker process (or after a restart) the hash state
 is missing and the file is hashed again at commit, so correctness never depends on stickiness.
+One exception: a caller may hash a session's file itself (``hash_elsewhere``: sync's large
+downloads, beside them in a thread of their own) and hand the state back (``adopt_hash``)
+before ``complete``; the digest is checked with it, or with a hash of the file if none came.
 Running hashes are kept for at most ``_HASH_STATES`` sessions (the least recently used go
 first), so abandoned sessions cost no memory for long.
 
