@@ -1,14 +1,17 @@
 """Blob downloads from an upstream, one per blob at a time, shared by everyone who wants it.
 
-A download writes through the registry's normal upload path (a session file, hashed while it
-is written, committed by digest), so a blob becomes visible only whole and verified. A failed
-attempt keeps what it wrote (and hashed), and the next resumes from there with a ``Range``
-request, up to ``maxRetries`` times with back-off; one whose file holds the whole blob asks
-for nothing. The file is never cut back: an answer that sends again bytes the file holds (an
-upstream that ignores the ``Range``: 200, or a 206 from before the file's end) is read past
-them, and one that cannot continue the file (a 206 from past its end, another size) starts the
-blob again in a new upload file, so the bytes of a file a reader follows never change under it;
-at its end, the reader goes on in the new file (the digest pins the bytes at every offset).
+A download writes through the registry's normal upload path (a session file, committed by
+digest), so a blob becomes visible only whole and verified. A large blob is hashed beside the
+download by a thread of low priority that follows the file (``_Digesting``: the pull that
+follows the download is not held up by the hash; the rest is hashed at normal priority once
+every byte is in), a small one as it is written. A failed attempt keeps what it wrote (and the
+hash of it), and the next resumes from there with a ``Range`` request, up to ``maxRetries``
+times with back-off; one whose file holds the whole blob asks for nothing. The file is never
+cut back: an answer that sends again bytes the file holds (an upstream that ignores the
+``Range``: 200, or a 206 from before the file's end) is read past them, and one that cannot
+continue the file (a 206 from past its end, another size) starts the blob again in a new upload
+file, so the bytes of a file a reader follows never change under it; at its end, the reader
+goes on in the new file (the digest pins the bytes at every offset).
 
 Readers (pulls that missed the blob) get the bytes while they are stored: the last few pieces
 received are kept in memory, and a reader that keeps up is served from them (the pieces that go
@@ -27,16 +30,18 @@ import contextlib
 import io
 import logging
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
+import anyio.to_thread
 import httpx
 
-from ocireg.digests import Digest
+from ocireg.digests import CANONICAL, Digest, Hasher, new_hasher
 from ocireg.logs import event
 from ocireg.registry import layout
 from ocireg.registry.ondemand import BlobParts, BlobSource, FileRegion
@@ -79,6 +84,7 @@ class Download:
     generation: int = 0  # counts the times the blob started again in a new file
     # the last pieces received, with their offsets: what readers that keep up are served from
     recent: deque[tuple[int, bytes]] = field(default_factory=lambda: deque(maxlen=RECENT))
+    digesting: _Digesting | None = None  # the hash of the file written now, when one runs
 
     def nudge(self) -> None:
         self.moved.set()
@@ -170,10 +176,13 @@ class Downloads:
                 )
                 await asyncio.sleep(delay)
                 attempt += 1
+            hashed = await _digested(download)
             if download.staged is not None:
-                await _commit_staged(download, download.staged)
+                await _commit_staged(download, download.staged, hashed)
             else:
                 assert download.session is not None
+                if hashed is not None:
+                    registry.uploads.adopt_hash(repo, download.session, *hashed)
                 await registry.uploads.complete(
                     repo, download.session, download.digest, _nothing(), ChunkInfo()
                 )
@@ -208,6 +217,7 @@ class Downloads:
                 seconds=round(time.perf_counter() - begun, 3),
             )
         finally:
+            _stop_digesting(download)
             download.recent.clear()  # stored or failed: readers behind read the file
             download.started.set()
             download.nudge()
@@ -239,6 +249,7 @@ class Downloads:
                     if download.size is None:
                         download.size = total
                     download.started.set()
+                    _start_digesting(download)
                     # what the file holds is skipped where the answer sends it again (an
                     # upstream that ignored the Range, or a 206 from before the file's end):
                     # the digest pins those bytes, and the whole file is checked at the end
@@ -317,6 +328,7 @@ async def _start_over(download: Download) -> None:
     download.recent.clear()
     download.size = None  # the next answer's; readers that come meanwhile wait for it
     download.started = asyncio.Event()
+    _stop_digesting(download)
     if download.staged is not None:
         _remove(download.staged)
         download.staged.touch()
@@ -351,8 +363,11 @@ def _appending(path: Path) -> BinaryIO:
     return open(path, "ab")
 
 
-async def _commit_staged(download: Download, staged: Path) -> None:
-    """Store the staged blob through the upload path, which checks its digest. On the same
+async def _commit_staged(
+    download: Download, staged: Path, hashed: tuple[int, Hasher] | None
+) -> None:
+    """Store the staged blob through the upload path, which checks its digest (with the
+    hash computed beside the download, when the file is linked in). On the same
     filesystem as a local storage root the file is linked in, not copied; readers following
     the staged file keep reading it until they are done."""
     registry, repo = download.registry, download.repo
@@ -360,6 +375,8 @@ async def _commit_staged(download: Download, staged: Path) -> None:
     download.session = session = await registry.uploads.start(repo)
     target = registry.driver.local_path(layout.upload_file(repo, session))
     linked = target is not None and _link(staged, target)
+    if linked and hashed is not None:
+        registry.uploads.adopt_hash(repo, session, *hashed)
     chunks = _nothing() if linked else _read(staged)
     try:
         await registry.uploads.complete(repo, session, download.digest, chunks, ChunkInfo())
@@ -428,6 +445,8 @@ async def _received(
             offset += len(chunk)
             yield chunk
             download.nudge()
+            if download.digesting is not None:
+                download.digesting.more.set()
     except httpx.HTTPError as error:
         broken.append(error)
 
@@ -572,3 +591,148 @@ def _read_at(handle: io.FileIO, at: int, block: bytearray, most: int) -> memoryv
     view = memoryview(block)[: min(len(block), most)]
     got = handle.readinto(view)
     return view[: got or 0]
+
+
+# -- the digest, computed beside the download -----------------------------------------------
+_HASH_READ = 1 << 18  # what the digesting thread hashes at a time: how stale its state can be
+_HASH_POLL = 0.05  # seconds it waits for more of the file when not told
+_BESIDE = 1 << 22  # the smallest blob hashed beside its download (one block of the transport)
+DIGEST_THREAD = "ocireg-sync-digest"
+
+
+class _Digesting:
+    """The SHA-256 of a download's file, computed by a thread of its own that follows the
+    file as it is written (reads of what the file holds: its size counts completed writes).
+
+    Why not hash the pieces as they are written, as an upload does: on a busy host the hash
+    is the largest share of the mirror's CPU (a third), and the pull that follows the download
+    waits for every piece the writer hashes first. Here the thread runs at the lowest
+    priority (nice 19, this thread alone), so the pieces reach the file, and the pull, first,
+    and the hash uses what CPU is left; on an idle core it keeps pace with the download.
+
+    Once the download has every byte, nothing waits for that thread, which a busy host may
+    starve for seconds: ``finish`` tells it to stop and hashes the rest at normal priority from
+    the last state it published (a copy after each ``_HASH_READ`` bytes, so its hasher is never
+    shared while it runs). The digest is still checked on every byte of the file before
+    anything is stored (bench/ANALYSIS.md, issue 15)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # what the thread has hashed and a copy of the state there: one tuple, one store
+        self.published: tuple[int, Hasher] = (0, new_hasher(CANONICAL))
+        self.more = threading.Event()  # the file grew, or the thread is to stop
+        self.stopped = False
+        self._loop = asyncio.get_running_loop()  # once it is closed, nobody wants the hash
+        self.thread = threading.Thread(target=self._run, name=DIGEST_THREAD, daemon=True)
+
+    def start(self) -> bool:
+        """Start the thread; False when none can be started (the upload path hashes then)."""
+        try:
+            self.thread.start()
+        except RuntimeError as error:  # "can't start new thread": out of threads or memory
+            event(log, logging.WARNING, "sync digest thread not started", error=str(error))
+            return False
+        return True
+
+    async def finish(self, size: int) -> Hasher | None:
+        """The hash of the file's ``size`` bytes: the thread is stopped, not waited for, and
+        what it had not hashed yet is hashed in a worker thread at normal priority. None if
+        the file ended short of them (or could not be read: the upload path then hashes the
+        file itself)."""
+        self.stop()
+        hashed, hasher = self.published
+        return await anyio.to_thread.run_sync(_hash_rest, self.path, hasher, hashed, size)
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.more.set()
+
+    def _run(self) -> None:
+        with contextlib.suppress(OSError):  # lowering one's own priority is always allowed
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        with contextlib.suppress(OSError):  # the file is gone: ``finish`` finds out
+            self._follow()
+
+    def _follow(self) -> None:
+        hashed, hasher = self.published
+        hasher = hasher.copy()
+        block = bytearray(_HASH_READ)
+        with open(self.path, "rb", buffering=0) as handle:
+            while not self.stopped and not self._loop.is_closed():
+                if os.fstat(handle.fileno()).st_size <= hashed:
+                    self.more.wait(_HASH_POLL)
+                    self.more.clear()
+                    continue
+                got = os.preadv(handle.fileno(), [block], hashed)
+                if got <= 0:
+                    return
+                hasher.update(cast(bytes, memoryview(block)[:got]))  # hashlib takes any buffer
+                hashed += got
+                self.published = (hashed, hasher.copy())
+
+
+def _hash_rest(path: Path, hasher: Hasher, hashed: int, size: int) -> Hasher | None:
+    """``hasher``, holding the state after the file's first ``hashed`` bytes, fed the rest up
+    to ``size``; None if the file ends short of it or cannot be read. Blocking."""
+    if hashed > size:  # the file grew past the blob: not its hash
+        return None
+    block = bytearray(_HASH_READ * 4)
+    try:
+        with open(path, "rb", buffering=0) as handle:
+            while hashed < size:
+                view = memoryview(block)[: min(len(block), size - hashed)]
+                got = os.preadv(handle.fileno(), [view], hashed)
+                if got <= 0:
+                    return None
+                hasher.update(cast(bytes, view[:got]))
+                hashed += got
+    except OSError:
+        return None
+    return hasher
+
+
+def _start_digesting(download: Download) -> None:
+    """Hash the download's file beside it (from its first byte, whatever earlier attempts
+    wrote), once its size is known: when it is a large blob in a local file, the digest
+    SHA-256, and the hash will be used (a staged file is copied into storage on another
+    filesystem, or any storage but the filesystem, and hashed on the way: a thread would hash
+    it twice). A small blob (a thread costs more than its hash), and any other, is hashed by
+    the upload path: as it is written, or, staged, at the commit."""
+    if download.digesting is not None or (download.size or 0) < _BESIDE:
+        return
+    path = _growing_file(download)
+    if path is None or download.digest.algorithm != CANONICAL:
+        return
+    if download.staged is not None and not _linkable(download.registry, download.staged):
+        return
+    digesting = _Digesting(path)
+    if not digesting.start():
+        return
+    if download.session is not None:  # the thread runs: the upload path leaves the hash to it
+        download.registry.uploads.hash_elsewhere(download.repo, download.session)
+    download.digesting = digesting
+
+
+def _linkable(registry: Registry, staged: Path) -> bool:
+    """Whether the staged file can be linked into the storage (_link): a local root on its
+    filesystem."""
+    root = registry.driver.local_path("")
+    try:
+        return root is not None and root.stat().st_dev == staged.stat().st_dev
+    except OSError:
+        return False
+
+
+def _stop_digesting(download: Download) -> None:
+    if download.digesting is not None:
+        download.digesting.stop()
+        download.digesting = None
+
+
+async def _digested(download: Download) -> tuple[int, Hasher] | None:
+    """The finished hash of the download's file and its size (None: none was computed)."""
+    digesting = download.digesting
+    if digesting is None or download.size is None:
+        return None
+    hasher = await digesting.finish(download.size)
+    return None if hasher is None else (download.size, hasher)

@@ -5,8 +5,9 @@ Each worker process stages in a directory of its own, ``ocireg-sync-<pid>-<rando
 holds an exclusive ``flock`` on for as long as it runs. At start-up every such directory whose
 lock can be taken belongs to a process that is gone (a crash, a kill): it is removed, so nothing
 is left there after a restart, while the directories of workers still running are left alone.
-A staged blob is committed through the registry's upload path (hashed and checked again there),
-so it becomes visible only whole and verified, whatever the storage driver.
+A staged blob is committed through the registry's upload path, which checks its digest (with the
+hash computed beside the download when the file is linked in, else hashing the copy), so it
+becomes visible only whole and verified, whatever the storage driver.
 """
 
 from __future__ import annotations

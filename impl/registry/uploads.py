@@ -4,6 +4,9 @@ An upload is a file under ``<repo>/.uploads/<id>``; its size is the upload offse
 computed while bytes arrive and the running hash is kept in this process, keyed by session and
 offset. When the next chunk lands in another worker process (or after a restart) the hash state
 is missing and the file is hashed again at commit, so correctness never depends on stickiness.
+One exception: a caller may hash a session's file itself (``hash_elsewhere``: sync's large
+downloads, beside them in a thread of their own) and hand the state back (``adopt_hash``)
+before ``complete``; the digest is checked with it, or with a hash of the file if none came.
 Running hashes are kept for at most ``_HASH_STATES`` sessions (the least recently used go
 first), so abandoned sessions cost no memory for long.
 
@@ -211,6 +214,17 @@ class UploadStore:
         self._hashes.move_to_end(key)
         while len(self._hashes) > _HASH_STATES:
             self._hashes.popitem(last=False)
+
+    def hash_elsewhere(self, repo: str, session: str) -> None:
+        """The caller hashes the session's file itself (sync's downloads, in a thread of low
+        priority that follows the file): appends only write, and the state comes back with
+        ``adopt_hash`` before ``complete``, which otherwise hashes the file."""
+        self._hashes.pop(self._key(repo, session), None)
+
+    def adopt_hash(self, repo: str, session: str, size: int, hasher: Hasher) -> None:
+        """The running hash of the session's first ``size`` bytes, computed by the caller;
+        ``complete`` checks the digest with it when the file is still that size."""
+        self._keep_hash(self._key(repo, session), size, hasher)
 
     def forget(self, repo: str, session: str) -> None:
         """Drop what this process keeps about a session that is gone (GC collected it)."""

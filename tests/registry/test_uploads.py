@@ -131,3 +131,38 @@ def test_a_failed_append_that_keeps_its_part_goes_on_from_there(tmp_path: Path) 
         after, size, data = _append_and_finish(tmp_path, keep_partial=True)
     assert after == 4 * MiB
     assert size == len(data)
+
+
+@pytest.mark.parametrize("right", [True, False], ids=["right", "wrong"])
+def test_a_hash_computed_elsewhere_is_what_the_commit_checks(tmp_path: Path, right: bool) -> None:
+    """After ``hash_elsewhere`` appends only write; the state handed back by ``adopt_hash`` is
+    what ``complete`` checks the digest with (the file is not hashed again), so a wrong one
+    refuses the blob."""
+    import hashlib
+
+    from ocireg.errors import RegistryError
+
+    data = os.urandom(3 * MiB)
+    registry = Registry(FilesystemDriver(tmp_path), KeyedLocks(None))
+
+    async def run() -> None:
+        await registry.ensure_repository("repo")
+        session = await registry.uploads.start("repo")
+        registry.uploads.hash_elsewhere("repo", session)
+        await registry.uploads.append("repo", session, _pieces(data), ChunkInfo())
+        hasher = hashlib.sha256(data if right else data[::-1])
+        registry.uploads.adopt_hash("repo", session, len(data), hasher)
+        await registry.uploads.complete("repo", session, digest_bytes(data), _none(), ChunkInfo())
+
+    with mock.patch.object(UploadStore, "_hash_file", side_effect=AssertionError("re-hashed")):
+        if right:
+            asyncio.run(run())
+        else:
+            with pytest.raises(RegistryError):
+                asyncio.run(run())
+    assert registry.has_blob("repo", digest_bytes(data)) is right
+
+
+async def _none() -> AsyncIterator[bytes]:
+    return
+    yield b""

@@ -9,11 +9,12 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import shutil
 import socket
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 from unittest import mock
@@ -23,12 +24,15 @@ import httpx
 import pytest
 
 from ocireg.digests import parse_digest
+from ocireg.errors import ErrorCode, RegistryError
 from ocireg.ext.sync.credentials import CredentialsFile
 from ocireg.ext.sync.downloads import (
+    DIGEST_THREAD,
     Download,
     Downloads,
     Source,
     UpstreamError,
+    _Digesting,
     _follow_regions,
     _in_memory,
     _misfit,
@@ -37,6 +41,7 @@ from ocireg.ext.sync.downloads import (
 from ocireg.ext.sync.settings import UpstreamRegistry
 from ocireg.ext.sync.staging import Staging
 from ocireg.ext.sync.upstream import Upstream
+from ocireg.registry import uploads
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.ondemand import BlobSource, FileRegion
 from ocireg.registry.store import Registry
@@ -266,12 +271,14 @@ async def _downloading(
         await source.upstream.close()
 
 
+@pytest.mark.parametrize("size", [3 * MiB, 9 * MiB + 5], ids=["small", "hashed-beside"])
 def test_an_attempt_that_failed_after_its_last_byte_asks_for_nothing_more(
-    tmp_path: Path,
+    tmp_path: Path, size: int
 ) -> None:
     """The attempt's body is written whole, then it fails (a syncTimeout as the body ends):
     the retry sends no Range from the blob's end (upstreams answer it 416, every time), and
-    the whole file is committed, its digest checked."""
+    the whole file is committed, its digest checked (a large blob's with the hash its thread
+    began, which ends)."""
     appended = UploadStore.append
 
     async def late_failure(self: UploadStore, *args: Any, **kwargs: Any) -> int:
@@ -288,7 +295,7 @@ def test_an_attempt_that_failed_after_its_last_byte_asks_for_nothing_more(
             assert registry.has_blob("repo", download.digest)
         return download
 
-    with stub_upstream(layer_size=3 * MiB, varied=True) as stub:
+    with stub_upstream(layer_size=size, varied=True) as stub, _digest_threads() as threads:
         stub.ranges = True
         (layer,) = stub.layers
         download = asyncio.run(run(stub.url, layer))
@@ -296,12 +303,17 @@ def test_an_attempt_that_failed_after_its_last_byte_asks_for_nothing_more(
         assert stored.read_bytes() == stub.blobs[layer]
     assert download.error is None
     assert stub.asked == [("", 200)]
+    assert len(threads) == (size >= 4 * MiB) and _ended(threads)
 
 
-def test_a_416_that_says_the_file_holds_the_blob_ends_the_download(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [3 * MiB + 7, 9 * MiB + 7], ids=["small", "large"])
+def test_a_416_that_says_the_file_holds_the_blob_ends_the_download(
+    tmp_path: Path, size: int
+) -> None:
     """A staged file that holds the whole blob before its size is known: the Range from its
     end is answered 416 ``bytes */SIZE``; SIZE is what the file holds, so nothing is missing
-    and the blob is stored (digest checked). A 416 for another size starts again."""
+    and the blob is stored (digest checked by the upload path: no body came, no thread hashed
+    it). A 416 for another size starts again (a large blob's new file hashed by a thread)."""
     staging = Staging(str(tmp_path / "staging"))
 
     async def run(stub_url: str, layer: str, prefilled: Path) -> Download:
@@ -315,7 +327,7 @@ def test_a_416_that_says_the_file_holds_the_blob_ends_the_download(tmp_path: Pat
         return download
 
     try:
-        with stub_upstream(layer_size=3 * MiB + 7, varied=True) as stub:
+        with stub_upstream(layer_size=size, varied=True) as stub, _digest_threads() as threads:
             stub.ranges = True
             (layer,) = stub.layers
             whole = tmp_path / "whole"
@@ -323,12 +335,15 @@ def test_a_416_that_says_the_file_holds_the_blob_ends_the_download(tmp_path: Pat
             download = asyncio.run(run(stub.url, layer, whole))
             assert download.error is None and download.size == len(stub.blobs[layer])
             assert stub.asked == [(f"bytes={len(stub.blobs[layer])}-", 416)]
+            assert not threads
             stub.asked.clear()
             longer = tmp_path / "longer"
             longer.write_bytes(stub.blobs[layer] + b"more")
-            asyncio.run(run(stub.url, layer, longer))
+            download = asyncio.run(run(stub.url, layer, longer))
+            assert download.error is None
             # the Range past the blob's end answered 416 */SIZE: started again, from byte 0
             assert stub.asked == [(f"bytes={len(stub.blobs[layer]) + 4}-", 416), ("", 200)]
+            assert len(threads) == (size >= 4 * MiB) and _ended(threads)
     finally:
         staging.close()
 
@@ -392,3 +407,279 @@ def test_a_pull_of_a_download_that_starts_again_gets_every_byte(
     (first, _), (resumed, partial), (again, whole) = stub.asked
     assert first == "" and resumed.startswith("bytes=") and partial == 206
     assert again == "" and whole == 200  # from the start, in a new file: no Range
+
+
+@pytest.mark.parametrize("staged", [False, True], ids=["upload-file", "download-dir"])
+def test_a_download_is_committed_with_the_hash_computed_beside_it(
+    tmp_path: Path, staged: bool
+) -> None:
+    """The digest is computed by the download's own thread as the file grows and handed to
+    the upload path, which checks it: the file is not hashed again at commit, and a wrong
+    hash would fail the check (the blob would not be stored)."""
+
+    async def run(stub_url: str, layer: str) -> Download:
+        staging = Staging(str(tmp_path / "staging")) if staged else None
+        try:
+            async with _downloading(stub_url, tmp_path / "root", staging) as (
+                downloads,
+                registry,
+                source,
+            ):
+                download = downloads.start(registry, "repo", parse_digest(layer), source)
+                assert download.task is not None
+                await asyncio.shield(download.task)
+                assert registry.has_blob("repo", download.digest)
+        finally:
+            if staging is not None:
+                staging.close()
+        return download
+
+    unused = mock.patch.object(UploadStore, "_hash_file", side_effect=AssertionError("hashed"))
+    hashers: list[object] = []
+    write_and_hash = uploads._write_and_hash
+
+    def writing(writer: Any, hasher: Any, data: bytes, progress: Any) -> None:
+        hashers.append(hasher)
+        write_and_hash(writer, hasher, data, progress)
+
+    written = mock.patch.object(uploads, "_write_and_hash", writing)
+    upstream, recorded = stub_upstream(layer_size=9 * MiB, varied=True), _digest_threads()
+    with upstream as stub, unused, written, recorded as threads:
+        (layer,) = stub.layers
+        download = asyncio.run(run(stub.url, layer))
+        stored = tmp_path / "root/repo/blobs/sha256" / layer.split(":")[1]
+        assert stored.read_bytes() == stub.blobs[layer]
+    assert download.error is None
+    assert download.digesting is None  # its thread was told to stop
+    assert len(threads) == 1 and _ended(threads)
+    # the upload path wrote without hashing (a staged file is written by the download itself)
+    assert bool(hashers) is not staged and not any(hashers)
+
+
+def test_the_digest_thread_follows_a_growing_file_and_refuses_a_short_one(
+    tmp_path: Path,
+) -> None:
+    """The thread hashes what the file holds as it grows (told, or looking again on its own);
+    ``finish`` gives the hash of the size it is given, and none for a file that ends short of
+    it. The thread ends once told to stop."""
+    data = os.urandom(5 * MiB + 17)
+    path = tmp_path / "blob"
+    path.write_bytes(b"")
+
+    async def run() -> tuple[str | None, bool, _Digesting]:
+        digesting = _Digesting(path)
+        assert digesting.start()
+        with path.open("ab") as handle:
+            for at in range(0, len(data), MiB):
+                handle.write(data[at : at + MiB])
+                handle.flush()
+                if at % (2 * MiB) == 0:
+                    digesting.more.set()  # the others: found by its own look
+                await asyncio.sleep(0)
+        deadline = time.monotonic() + 30  # the thread catches up (a guard against a hang)
+        while digesting.published[0] < len(data) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert digesting.published[0] == len(data)
+        hasher = await digesting.finish(len(data))
+        short = _Digesting(path)
+        refused = await short.finish(len(data) + 1) is None
+        return (hasher.hexdigest() if hasher else None), refused, digesting
+
+    found, refused, digesting = asyncio.run(run())
+    assert found == hashlib.sha256(data).hexdigest()
+    assert refused
+    assert _ended([digesting.thread])
+
+
+class _Starved:
+    """A hasher whose digest thread is starved after its first block (as nice 19 is on a
+    busy host): the thread's own copy blocks in its second update until ``running`` is set;
+    the copies it publishes do not."""
+
+    def __init__(self, inner: Any, running: threading.Event, thread_owned: bool) -> None:
+        self.inner, self.running, self.thread_owned, self.updates = inner, running, thread_owned, 0
+
+    def update(self, data: bytes) -> None:
+        self.updates += 1
+        if self.thread_owned and self.updates > 1:
+            self.running.wait()
+        self.inner.update(data)
+
+    def hexdigest(self) -> str:
+        return cast(str, self.inner.hexdigest())
+
+    def copy(self) -> _Starved:
+        return _Starved(self.inner.copy(), self.running, not self.thread_owned)
+
+
+def test_the_hash_is_finished_without_waiting_for_a_starved_thread(tmp_path: Path) -> None:
+    """Once every byte is in, ``finish`` does not wait for the low-priority thread (which a
+    busy host may starve for seconds): it hashes the rest from the thread's last published
+    state at normal priority; the thread, told to stop, ends when it runs again."""
+    data = os.urandom(9 * MiB + 3)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    running = threading.Event()
+
+    async def run() -> tuple[str | None, _Digesting]:
+        digesting = _Digesting(path)
+        digesting.published = (0, _Starved(hashlib.sha256(), running, thread_owned=False))
+        assert digesting.start()
+        deadline = time.monotonic() + 30  # its first block is hashed (a guard against a hang)
+        while digesting.published[0] == 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert 0 < digesting.published[0] < len(data)
+        # were the thread waited for, this would never end: a failure, not a hang
+        hasher = await asyncio.wait_for(digesting.finish(len(data)), 60)
+        return (hasher.hexdigest() if hasher else None), digesting
+
+    try:
+        found, digesting = asyncio.run(run())
+        assert found == hashlib.sha256(data).hexdigest()
+        assert digesting.thread.is_alive()  # still starved, and nobody waited for it
+    finally:
+        running.set()
+    assert _ended([digesting.thread])
+
+
+def test_the_digest_thread_ends_with_its_event_loop(tmp_path: Path) -> None:
+    """A thread whose download never finished (the server shut down) ends once its event
+    loop is closed, instead of polling the file for ever."""
+    path = tmp_path / "blob"
+    path.write_bytes(b"some")
+
+    async def run() -> _Digesting:
+        digesting = _Digesting(path)
+        assert digesting.start()
+        return digesting
+
+    digesting = asyncio.run(run())  # closes the loop
+    assert _ended([digesting.thread])
+
+
+def test_a_download_whose_digest_thread_cannot_start_is_hashed_by_the_upload_path(
+    tmp_path: Path,
+) -> None:
+    """A thread that cannot be started (out of threads) does not fail the download: the upload
+    path goes on hashing the file as it is written."""
+
+    async def run(stub_url: str, layer: str) -> Download:
+        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
+            download = downloads.start(registry, "repo", parse_digest(layer), source)
+            assert download.task is not None
+            await asyncio.shield(download.task)
+            assert registry.has_blob("repo", download.digest)
+        return download
+
+    unused = mock.patch.object(UploadStore, "_hash_file", side_effect=AssertionError("hashed"))
+    threads_fail = _digest_threads(fail=True)
+    with stub_upstream(layer_size=9 * MiB, varied=True) as stub, unused, threads_fail as threads:
+        (layer,) = stub.layers
+        download = asyncio.run(run(stub.url, layer))
+    assert download.error is None and not threads
+
+
+def test_a_download_staged_on_another_filesystem_is_hashed_once(tmp_path: Path) -> None:
+    """A staged file that cannot be linked into storage (another filesystem) is copied through
+    the upload path, which hashes it: no thread hashes it beside the download as well."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs /dev/shm on another filesystem than the test's directory")
+    staging = Staging(str(shm / f"ocireg-test-{os.getpid()}-{id(tmp_path)}"))
+
+    async def run(stub_url: str, layer: str) -> Download:
+        async with _downloading(stub_url, tmp_path / "root", staging) as (
+            downloads,
+            registry,
+            source,
+        ):
+            download = downloads.start(registry, "repo", parse_digest(layer), source)
+            assert download.task is not None
+            await asyncio.shield(download.task)
+            assert registry.has_blob("repo", download.digest)
+        return download
+
+    try:
+        with stub_upstream(layer_size=9 * MiB, varied=True) as stub, _digest_threads() as threads:
+            (layer,) = stub.layers
+            download = asyncio.run(run(stub.url, layer))
+    finally:
+        staging.close()
+        shutil.rmtree(staging.root, ignore_errors=True)
+    assert download.error is None and not threads
+
+
+def test_a_cancelled_download_ends_its_digest_thread(tmp_path: Path) -> None:
+    """A download cancelled while its body comes (its blob's thread running) stores nothing,
+    and the thread ends."""
+
+    async def run(stub_url: str, layer: str) -> Download:
+        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
+            download = downloads.start(registry, "repo", parse_digest(layer), source)
+            assert download.task is not None
+            deadline = time.monotonic() + 30  # the body's first half is in (a hang's guard)
+            while download.digesting is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+            assert download.digesting is not None
+            download.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await download.task
+            assert not registry.has_blob("repo", download.digest)
+        return download
+
+    with stub_upstream(layer_size=9 * MiB, varied=True) as stub, _digest_threads() as threads:
+        stub.stall = 1.0  # the body stops half-way: cancelled meanwhile
+        (layer,) = stub.layers
+        download = asyncio.run(run(stub.url, layer))
+    assert isinstance(download.error, asyncio.CancelledError)
+    assert len(threads) == 1 and _ended(threads)
+
+
+def test_a_large_blob_whose_bytes_do_not_match_its_digest_is_not_stored(tmp_path: Path) -> None:
+    """The hash computed beside the download is checked like any other: an upstream that sends
+    other bytes (of the right size) under the digest fails the download, and nothing is
+    stored."""
+
+    async def run(stub_url: str, layer: str) -> Download:
+        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
+            download = downloads.start(registry, "repo", parse_digest(layer), source)
+            assert download.task is not None
+            await asyncio.shield(download.task)
+            assert not registry.has_blob("repo", download.digest)
+        return download
+
+    with stub_upstream(layer_size=9 * MiB, varied=True) as stub, _digest_threads() as threads:
+        (layer,) = stub.layers
+        right = stub.blobs[layer]
+        stub.blobs[layer] = right[: 5 * MiB] + bytes([right[5 * MiB] ^ 1]) + right[5 * MiB + 1 :]
+        download = asyncio.run(run(stub.url, layer))
+    assert isinstance(download.error, RegistryError)
+    assert download.error.code is ErrorCode.DIGEST_INVALID
+    assert not (tmp_path / "repo/blobs/sha256" / layer.split(":")[1]).exists()
+    assert len(threads) == 1 and _ended(threads)
+
+
+@contextlib.contextmanager
+def _digest_threads(fail: bool = False) -> Iterator[list[threading.Thread]]:
+    """The digest threads started meanwhile (none start when ``fail``: out of threads)."""
+    started: list[threading.Thread] = []
+    start = threading.Thread.start
+
+    def starting(thread: threading.Thread) -> None:
+        if thread.name != DIGEST_THREAD:
+            start(thread)
+            return
+        if fail:
+            raise RuntimeError("can't start new thread")
+        start(thread)
+        started.append(thread)
+
+    with mock.patch.object(threading.Thread, "start", starting):
+        yield started
+
+
+def _ended(threads: list[threading.Thread]) -> bool:
+    """Whether every thread has ended (each given 10 s: a guard against a hang, no timing)."""
+    for thread in threads:
+        thread.join(10)
+    return not any(thread.is_alive() for thread in threads)
