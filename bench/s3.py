@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import statistics
 import sys
 import tempfile
@@ -155,6 +156,41 @@ def pull(server: Server, repo: str, digest: str, mib: int) -> float:
         return mib / (time.perf_counter() - started)
 
 
+def pull_socket(server: Server, repo: str, digest: str, mib: int) -> float:
+    """``pull`` by a client that costs next to nothing per byte: one plain socket, the body
+    received into one 1 MiB buffer and dropped. httpx spends more CPU per GiB than either
+    server (allocating and joining its pieces), so on two shared cores it, not the server, can
+    be what sets a pull's rate; this client leaves the rate to the servers and moto."""
+    host, _, port = server.url.removeprefix("http://").rpartition(":")
+    buffer = memoryview(bytearray(PIECE))
+    with socket.create_connection((host, int(port)), timeout=600) as conn:
+        started = time.perf_counter()
+        conn.sendall(
+            f"GET /v2/{repo}/blobs/{digest} HTTP/1.1\r\nHost: {host}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
+        received = b""
+        while b"\r\n\r\n" not in received:
+            piece = conn.recv(PIECE)
+            assert piece, "the connection closed before the answer's head"
+            received += piece
+        head, _, total_bytes = received.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        assert lines[0].split()[1] == "200", lines[0]
+        fields = {
+            name.lower(): value.strip() for name, _, value in (x.partition(":") for x in lines[1:])
+        }
+        assert int(fields["content-length"]) == mib * PIECE, fields
+        total = len(total_bytes)
+        while total < mib * PIECE and (got := conn.recv_into(buffer)):
+            total += got
+        assert total == mib * PIECE
+        return mib / (time.perf_counter() - started)
+
+
+CLIENTS = {"httpx": pull, "socket": pull_socket}
+
+
 def peak_rss_during(server: Server, work: threading.Thread) -> int:
     """The highest RSS (KiB) of the server's process tree, sampled every 0.1 s during ``work``."""
     assert server.pid is not None
@@ -167,10 +203,13 @@ def peak_rss_during(server: Server, work: threading.Thread) -> int:
     return peak
 
 
-def blob_rounds(ours: Server, theirs: Server, mib: int, runs: int, moto_pid: int) -> None:
+def blob_rounds(
+    ours: Server, theirs: Server, mib: int, runs: int, moto_pid: int, client: str = "httpx"
+) -> None:
     """Push then pull a blob through each registry in turn, ``runs`` times. Besides the
-    rates, the CPU each registry and the endpoint spent per GiB pulled: on a loaded host the
-    rates swing between runs far more than the CPU does."""
+    rates, the CPU each registry, the endpoint and the pulling client (this process, idle
+    otherwise meanwhile) spent per GiB pulled: on a loaded host the rates swing between runs
+    far more than the CPU does, and on two cores the three share them."""
     rates: dict[str, dict[str, list[float]]] = {}
     for run in range(runs):
         for server in (ours, theirs):
@@ -178,14 +217,22 @@ def blob_rounds(ours: Server, theirs: Server, mib: int, runs: int, moto_pid: int
             digest, pushed = push(server, f"bench/{run}", mib, seed)
             assert server.pid is not None
             own, endpoint = cpu_seconds(server.pid), cpu_seconds(moto_pid)
-            pulled = pull(server, f"bench/{run}", digest, mib)
+            mine = time.process_time()
+            pulled = CLIENTS[client](server, f"bench/{run}", digest, mib)
+            mine = time.process_time() - mine
             per_gib = 1024 / mib
-            figures = rates.setdefault(server.name, {"push": [], "pull": [], "cpu": [], "moto": []})
+            figures = rates.setdefault(
+                server.name, {"push": [], "pull": [], "cpu": [], "moto": [], "client": []}
+            )
             figures["push"].append(pushed)
             figures["pull"].append(pulled)
             figures["cpu"].append((cpu_seconds(server.pid) - own) * per_gib)
             figures["moto"].append((cpu_seconds(moto_pid) - endpoint) * per_gib)
-    print(f"blob {mib} MiB, {runs} interleaved runs, medians (MiB/s; pull CPU s per GiB)")
+            figures["client"].append(mine * per_gib)
+    print(
+        f"blob {mib} MiB, {runs} interleaved runs, {client} client, medians"
+        " (MiB/s; pull CPU s per GiB)"
+    )
     for name, figures in rates.items():
         print(
             f"{name:16} push {statistics.median(figures['push']):6.1f}"
@@ -193,6 +240,7 @@ def blob_rounds(ours: Server, theirs: Server, mib: int, runs: int, moto_pid: int
             f" (runs: {', '.join(f'{rate:.0f}' for rate in figures['pull'])})"
             f"   pull CPU {statistics.median(figures['cpu']):5.2f}"
             f"   moto CPU {statistics.median(figures['moto']):5.2f}"
+            f"   client CPU {statistics.median(figures['client']):5.2f}"
         )
 
 
@@ -308,6 +356,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="manifest rounds")
     parser.add_argument("--cost-requests", type=int, default=200)
     parser.add_argument(
+        "--client", choices=sorted(CLIENTS), default="httpx", help="the pulls' client"
+    )
+    parser.add_argument(
         "--no-dedupe", action="store_true", help="ocireg with storage.dedupe off (on: default)"
     )
     args = parser.parse_args()
@@ -319,7 +370,7 @@ def main() -> None:
             ours_on_s3 = ocireg_on_s3(endpoint, dedupe=not args.no_dedupe)
             with ours_on_s3 as ours, docker_registry_on_s3(endpoint) as theirs:
                 if args.mib:
-                    blob_rounds(ours, theirs, args.mib, args.runs, moto.pid)
+                    blob_rounds(ours, theirs, args.mib, args.runs, moto.pid, args.client)
                 if args.seconds:
                     manifest_rounds(ours, theirs, args, folder / "moto.log", moto.pid)
         if args.rss_mib:
