@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _DAY = datetime.timedelta(days=1)
@@ -132,3 +134,18 @@ def issue(
 def issue_server(ca: Issued, directory: Path) -> Issued:
     loopback = [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     return issue(ca, directory, "server", "127.0.0.1", loopback, server=True)
+
+
+def dsa_public_pem() -> bytes:
+    """A DSA public key, PEM (SubjectPublicKeyInfo): the kind of key ocireg refuses to sign or
+    verify with. cryptography 51 deprecated DSA and warns when its module's names are read; the
+    tests that need such a key are about refusing it, so the warning is expected here and only
+    here (the suite turns warnings into errors)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        from cryptography.hazmat.primitives.asymmetric import dsa
+
+        key = dsa.generate_private_key(key_size=2048).public_key()
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -16,6 +16,8 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
+from ocireg.publickeys import load_pem_public_key
+
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
 CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
 MIN_RSA_BITS = 2048
@@ -48,7 +50,7 @@ def digest_of(der: bytes) -> str:
 def cosign_key(body: bytes) -> CosignKey:
     """The public key in ``body``, or MaterialError."""
     try:
-        key = serialization.load_pem_public_key(body.strip())
+        key = load_pem_public_key(body.strip())
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise MaterialError(f"not a PEM public key ({_first_line(exc)})") from None
     if isinstance(key, ec.EllipticCurvePublicKey):

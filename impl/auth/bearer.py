@@ -24,10 +24,10 @@ from typing import Any, TypeAlias
 
 import jwt
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
 from ocireg.auth.bearerconfig import BearerConfig, TokenError, is_control
+from ocireg.publickeys import certificate_public_key, load_pem_public_key
 
 __all__ = [
     "Access",
@@ -177,7 +177,7 @@ def _key_from_pem(data: bytes, path: Path) -> object:
     if b"-----BEGIN CERTIFICATE-----" in data:
         try:
             # The first certificate, as zot reads the file; a chain after it adds no trust.
-            return x509.load_pem_x509_certificate(data).public_key()
+            return certificate_public_key(x509.load_pem_x509_certificate(data))
         except ValueError as exc:
             raise ValueError(f"bearer cert {path}: not a valid PEM certificate: {exc}") from None
     if b"PRIVATE KEY-----" in data and b"PUBLIC KEY-----" not in data:
@@ -186,7 +186,7 @@ def _key_from_pem(data: bytes, path: Path) -> object:
             "certificate or public key instead"
         )
     try:
-        return serialization.load_pem_public_key(data)
+        return load_pem_public_key(data)
     except (ValueError, TypeError):
         raise ValueError(
             f"bearer cert {path}: neither a PEM certificate nor a PEM public key"

@@ -15,12 +15,13 @@ import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, rsa
+from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 
 from ocireg.auth.bearer import Access, BearerAuth, BearerConfig, Grant, TokenError, format_scope
 from tests.auth.conftest import MakeTokenServer
 from tests.auth.tokenserver import KeyType, TokenServer, parse_scope
+from tests.certs import dsa_public_pem
 
 PULL_PUSH = Access("repository", "team/app", frozenset({"pull", "push"}))
 
@@ -422,12 +423,7 @@ def test_a_key_that_cannot_sign_tokens_is_a_clear_error(
     tmp_path: Path, signer: TokenServer
 ) -> None:
     path = tmp_path / "dsa.pem"
-    key = dsa.generate_private_key(key_size=2048).public_key()
-    path.write_bytes(
-        key.public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    path.write_bytes(dsa_public_pem())
     assert "cannot sign tokens" in _cert_error(signer, path)
 
 

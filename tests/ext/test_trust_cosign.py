@@ -7,12 +7,12 @@ import json
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ocireg.ext.trust import cosign
 from ocireg.ext.trust.material import MaterialError, certificates, cosign_key
 from ocireg.ext.trust.verdict import Subject
-from tests.certs import make_ca
+from tests.certs import dsa_public_pem, make_ca
 from tests.ext.cosigning import Signer, bundle, payload
 from tests.oci import OCI_MANIFEST, sha256
 
@@ -29,7 +29,7 @@ def _pem(key: object) -> bytes:
 def test_p384_keys_are_accepted_and_dsa_keys_refused() -> None:
     assert cosign_key(_pem(ec.generate_private_key(ec.SECP384R1()))).kind == "ecdsa-secp384r1"
     with pytest.raises(MaterialError, match="DSAPublicKey keys are not supported"):
-        cosign_key(_pem(dsa.generate_private_key(2048)))
+        cosign_key(dsa_public_pem())
 
 
 def test_a_der_certificate_and_a_pem_bundle_are_read(tmp_path: object) -> None:
