@@ -130,6 +130,11 @@ class SearchProcess:
 
     async def _exchange(self, message: Start | Query) -> object:
         assert self.process.stdin is not None and self.process.stdout is not None
+        # A process that died may not be reaped yet (``alive`` still says so) while its stdin
+        # pipe is already closed; uvloop's write to a closed pipe raises RuntimeError, not a
+        # ConnectionError. Nothing runs between this look and the write: no await.
+        if self.process.stdin.is_closing():
+            raise ProcessGone("the search process ended")
         try:
             self.process.stdin.write(encode(message))
             await self.process.stdin.drain()

@@ -3,6 +3,7 @@ process is replaced when it dies, stopped when a query overruns, and gone with t
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvloop
 
 from tests.liveserver import LiveServer, live_server
 
@@ -195,3 +197,37 @@ def test_the_search_process_leaves_what_it_keeps_out_of_later_collections() -> N
     assert added > 9_000  # the facts' 10,000 lists, frozen by the second settle
     assert walked < 100  # a collection now walks only what is new since
     assert found == 0  # the cycle was freed before the freeze, not frozen
+
+
+# importing the runner imports connexion, which warns (its jsonschema RefResolver, starlette's
+# test client)
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:Using .httpx. with .starlette.testclient.")
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_a_query_to_a_process_whose_stdin_has_closed_is_process_gone(loop: str) -> None:
+    """A search process killed between two queries is found gone before it is reaped: its
+    stdin pipe is closed. The next query must be ProcessGone (the runner then starts a new
+    process), not uvloop's RuntimeError for a write to a closed pipe (a 500)."""
+    from ocireg.auth.identity import ANONYMOUS
+    from ocireg.ext.search.runners import ProcessGone, SearchProcess
+    from ocireg.ext.search.worker import Query
+
+    async def ask_after_close() -> None:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "import sys; sys.stdin.buffer.read()",
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        searcher = SearchProcess(process)
+        try:
+            assert process.stdin is not None
+            process.stdin.close()  # what the loop does once the pipe's reader is gone
+            await process.stdin.wait_closed()
+            with pytest.raises(ProcessGone):
+                await searcher.ask(Query(QUERY, None, None, ANONYMOUS))
+        finally:
+            searcher.kill()
+            await process.wait()
+
+    factory = uvloop.new_event_loop if loop == "uvloop" else asyncio.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(ask_after_close())
