@@ -33,8 +33,9 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO, cast
 
@@ -622,6 +623,7 @@ class _Digesting:
         self.published: tuple[int, Hasher] = (0, new_hasher(CANONICAL))
         self.more = threading.Event()  # the file grew, or the thread is to stop
         self.stopped = False
+        self.abandoned = False  # the download ended without the hash: ``finish`` stops too
         self._loop = asyncio.get_running_loop()  # once it is closed, nobody wants the hash
         self.thread = threading.Thread(target=self._run, name=DIGEST_THREAD, daemon=True)
 
@@ -641,11 +643,18 @@ class _Digesting:
         file itself)."""
         self.stop()
         hashed, hasher = self.published
-        return await anyio.to_thread.run_sync(_hash_rest, self.path, hasher, hashed, size)
+        rest = partial(_hash_rest, self.path, hasher, hashed, size, lambda: self.abandoned)
+        return await anyio.to_thread.run_sync(rest)
 
     def stop(self) -> None:
         self.stopped = True
         self.more.set()
+
+    def abandon(self) -> None:
+        """Nobody will use the hash (the download ended, or was cancelled while ``finish``
+        hashed the rest: a worker thread is not cancelled with its task): stop everything."""
+        self.abandoned = True
+        self.stop()
 
     def _run(self) -> None:
         with contextlib.suppress(OSError):  # lowering one's own priority is always allowed
@@ -671,15 +680,20 @@ class _Digesting:
                 self.published = (hashed, hasher.copy())
 
 
-def _hash_rest(path: Path, hasher: Hasher, hashed: int, size: int) -> Hasher | None:
+def _hash_rest(
+    path: Path, hasher: Hasher, hashed: int, size: int, abandoned: Callable[[], bool]
+) -> Hasher | None:
     """``hasher``, holding the state after the file's first ``hashed`` bytes, fed the rest up
-    to ``size``; None if the file ends short of it or cannot be read. Blocking."""
+    to ``size``; None if the file ends short of it, cannot be read, or the hash is
+    ``abandoned`` meanwhile (looked at before each block). Blocking."""
     if hashed > size:  # the file grew past the blob: not its hash
         return None
     block = bytearray(_HASH_READ * 4)
     try:
         with open(path, "rb", buffering=0) as handle:
             while hashed < size:
+                if abandoned():
+                    return None
                 view = memoryview(block)[: min(len(block), size - hashed)]
                 got = os.preadv(handle.fileno(), [view], hashed)
                 if got <= 0:
@@ -725,7 +739,7 @@ def _linkable(registry: Registry, staged: Path) -> bool:
 
 def _stop_digesting(download: Download) -> None:
     if download.digesting is not None:
-        download.digesting.stop()
+        download.digesting.abandon()
         download.digesting = None
 
 

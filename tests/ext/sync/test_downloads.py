@@ -34,6 +34,7 @@ from ocireg.ext.sync.downloads import (
     UpstreamError,
     _Digesting,
     _follow_regions,
+    _hash_rest,
     _in_memory,
     _misfit,
     _range_start,
@@ -540,6 +541,33 @@ def test_the_hash_is_finished_without_waiting_for_a_starved_thread(tmp_path: Pat
     finally:
         running.set()
     assert _ended([digesting.thread])
+
+
+def test_the_rest_of_a_hash_stops_once_abandoned(tmp_path: Path) -> None:
+    """A download cancelled while ``finish`` hashes the rest (at shutdown) gives up its worker
+    thread's call, which would go on reading the discarded file: the rest is hashed only while
+    the hash is wanted, looked at before each block, and an abandoned ``_Digesting`` hashes
+    nothing more."""
+    data = os.urandom(3 * MiB)
+    path = tmp_path / "blob"
+    path.write_bytes(data)
+    looks: list[int] = []
+
+    def abandoned_after_one_block() -> bool:
+        looks.append(1)
+        return len(looks) > 1
+
+    assert _hash_rest(path, hashlib.sha256(), 0, len(data), abandoned_after_one_block) is None
+    assert len(looks) == 2  # one block hashed, then it stopped
+    whole = _hash_rest(path, hashlib.sha256(), 0, len(data), lambda: False)
+    assert whole is not None and whole.hexdigest() == hashlib.sha256(data).hexdigest()
+
+    async def finish_abandoned() -> object:
+        digesting = _Digesting(path)  # not started: ``finish`` would hash the whole file
+        digesting.abandon()
+        return await digesting.finish(len(data))
+
+    assert asyncio.run(finish_abandoned()) is None
 
 
 def test_the_digest_thread_ends_with_its_event_loop(tmp_path: Path) -> None:
