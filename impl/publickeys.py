@@ -4,6 +4,10 @@ cryptography 51 deprecated DSA: reading a DSA key (or a DSA certificate's key) w
 refuses DSA keys itself, with an error naming the key's type and the file, so the library's
 warning would only add noise to the log (and fail a run that treats warnings as errors, as the
 test suite does) before that error; it is silenced here, around the read alone.
+
+``warnings.catch_warnings`` swaps the process's filters, not a thread's (Python 3.11): two
+reads at once in two threads may leave the "ignore" in place after both. The only effect is
+that later DSA deprecation warnings stay silent, which is what these reads want anyway.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from ocireg.publickeys import certificate_public_key
+
 from .envelope import Refusal
 
 _Extension = TypeVar("_Extension", bound=x509.ExtensionType)
@@ -65,7 +67,7 @@ def _load(der: bytes) -> x509.Certificate:
     # malformed certificate is refused here and not half-way through a check
     _ = (certificate.subject, certificate.issuer, certificate.extensions)
     _ = (certificate.not_valid_before_utc, certificate.not_valid_after_utc)
-    certificate.public_key()
+    certificate_public_key(certificate)
     return certificate
 
 
@@ -167,7 +169,7 @@ def _check_ca(certificate: x509.Certificate, purpose: Purpose, intermediates_bel
 
 
 def check_key_length(certificate: x509.Certificate) -> None:
-    key = certificate.public_key()
+    key = certificate_public_key(certificate)
     if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
         raise Refusal(f"certificate {_name(certificate)} has an RSA key under 2048 bits")
     if isinstance(key, ec.EllipticCurvePublicKey) and key.key_size < 256:

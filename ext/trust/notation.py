@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ocireg import jsonparse
+from ocireg.publickeys import certificate_public_key
 
 from . import cose, jws
 from .algorithms import algorithm_of, verify_primitive
@@ -61,7 +62,7 @@ def verify_notation(
 
 
 def _check_integrity(signed: SignedEnvelope, leaf: x509.Certificate, subject: Subject) -> None:
-    key = leaf.public_key()
+    key = certificate_public_key(leaf)
     expected = algorithm_of(key)
     if signed.alg != expected:
         raise Refusal(f"declared algorithm {signed.alg} is not {expected}, the signing key's")

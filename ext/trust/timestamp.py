@@ -21,6 +21,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ocireg.publickeys import certificate_public_key
+
 from .chain import Purpose, check_chain, check_validity, trusted_certificate
 from .envelope import Refusal
 
@@ -155,7 +157,7 @@ def _check_signature(signed_attributes: bytes, signer_info: Any, tsa: x509.Certi
     digest = _DIGESTS[signer_info["digest_algorithm"]["algorithm"].native]()
     kind = signer_info["signature_algorithm"].signature_algo
     signature = signer_info["signature"].native
-    key = tsa.public_key()
+    key = certificate_public_key(tsa)
     try:
         if kind == "rsassa_pkcs1v15" and isinstance(key, rsa.RSAPublicKey):
             key.verify(signature, signed_bytes, padding.PKCS1v15(), digest)
