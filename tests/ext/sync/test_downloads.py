@@ -272,6 +272,18 @@ async def _downloading(
         await source.upstream.close()
 
 
+async def _downloaded(
+    stub_url: str, layer: str, root: Path, staging: Staging | None = None
+) -> tuple[Download, bool]:
+    """One download of ``layer`` into a registry at ``root``, run to its end (a failure is kept
+    in ``download.error``), and whether the blob is stored then."""
+    async with _downloading(stub_url, root, staging) as (downloads, registry, source):
+        download = downloads.start(registry, "repo", parse_digest(layer), source)
+        assert download.task is not None
+        await asyncio.shield(download.task)
+        return download, registry.has_blob("repo", download.digest)
+
+
 @pytest.mark.parametrize("size", [3 * MiB, 9 * MiB + 5], ids=["small", "hashed-beside"])
 def test_an_attempt_that_failed_after_its_last_byte_asks_for_nothing_more(
     tmp_path: Path, size: int
@@ -421,18 +433,11 @@ def test_a_download_is_committed_with_the_hash_computed_beside_it(
     async def run(stub_url: str, layer: str) -> Download:
         staging = Staging(str(tmp_path / "staging")) if staged else None
         try:
-            async with _downloading(stub_url, tmp_path / "root", staging) as (
-                downloads,
-                registry,
-                source,
-            ):
-                download = downloads.start(registry, "repo", parse_digest(layer), source)
-                assert download.task is not None
-                await asyncio.shield(download.task)
-                assert registry.has_blob("repo", download.digest)
+            download, stored = await _downloaded(stub_url, layer, tmp_path / "root", staging)
         finally:
             if staging is not None:
                 staging.close()
+        assert stored
         return download
 
     unused = mock.patch.object(UploadStore, "_hash_file", side_effect=AssertionError("hashed"))
@@ -591,19 +596,12 @@ def test_a_download_whose_digest_thread_cannot_start_is_hashed_by_the_upload_pat
     """A thread that cannot be started (out of threads) does not fail the download: the upload
     path goes on hashing the file as it is written."""
 
-    async def run(stub_url: str, layer: str) -> Download:
-        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
-            download = downloads.start(registry, "repo", parse_digest(layer), source)
-            assert download.task is not None
-            await asyncio.shield(download.task)
-            assert registry.has_blob("repo", download.digest)
-        return download
-
     unused = mock.patch.object(UploadStore, "_hash_file", side_effect=AssertionError("hashed"))
     threads_fail = _digest_threads(fail=True)
     with stub_upstream(layer_size=9 * MiB, varied=True) as stub, unused, threads_fail as threads:
         (layer,) = stub.layers
-        download = asyncio.run(run(stub.url, layer))
+        download, stored = asyncio.run(_downloaded(stub.url, layer, tmp_path))
+    assert stored
     assert download.error is None and not threads
 
 
@@ -615,25 +613,14 @@ def test_a_download_staged_on_another_filesystem_is_hashed_once(tmp_path: Path) 
         pytest.skip("needs /dev/shm on another filesystem than the test's directory")
     staging = Staging(str(shm / f"ocireg-test-{os.getpid()}-{id(tmp_path)}"))
 
-    async def run(stub_url: str, layer: str) -> Download:
-        async with _downloading(stub_url, tmp_path / "root", staging) as (
-            downloads,
-            registry,
-            source,
-        ):
-            download = downloads.start(registry, "repo", parse_digest(layer), source)
-            assert download.task is not None
-            await asyncio.shield(download.task)
-            assert registry.has_blob("repo", download.digest)
-        return download
-
     try:
         with stub_upstream(layer_size=9 * MiB, varied=True) as stub, _digest_threads() as threads:
             (layer,) = stub.layers
-            download = asyncio.run(run(stub.url, layer))
+            download, stored = asyncio.run(_downloaded(stub.url, layer, tmp_path / "root", staging))
     finally:
         staging.close()
         shutil.rmtree(staging.root, ignore_errors=True)
+    assert stored
     assert download.error is None and not threads
 
 
@@ -668,19 +655,12 @@ def test_a_large_blob_whose_bytes_do_not_match_its_digest_is_not_stored(tmp_path
     other bytes (of the right size) under the digest fails the download, and nothing is
     stored."""
 
-    async def run(stub_url: str, layer: str) -> Download:
-        async with _downloading(stub_url, tmp_path) as (downloads, registry, source):
-            download = downloads.start(registry, "repo", parse_digest(layer), source)
-            assert download.task is not None
-            await asyncio.shield(download.task)
-            assert not registry.has_blob("repo", download.digest)
-        return download
-
     with stub_upstream(layer_size=9 * MiB, varied=True) as stub, _digest_threads() as threads:
         (layer,) = stub.layers
         right = stub.blobs[layer]
         stub.blobs[layer] = right[: 5 * MiB] + bytes([right[5 * MiB] ^ 1]) + right[5 * MiB + 1 :]
-        download = asyncio.run(run(stub.url, layer))
+        download, stored = asyncio.run(_downloaded(stub.url, layer, tmp_path))
+    assert not stored
     assert isinstance(download.error, RegistryError)
     assert download.error.code is ErrorCode.DIGEST_INVALID
     assert not (tmp_path / "repo/blobs/sha256" / layer.split(":")[1]).exists()
