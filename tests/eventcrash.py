@@ -28,6 +28,7 @@ def _die() -> None:
 
 def crash_at(point: str) -> None:
     journal, group, settle = Producer.journal, Producer._write_group, Producer._settle
+    try_group = Producer._try_write_group
 
     def journal_then_die(self: Producer, change: Change) -> Settle | None:
         settles = journal(self, change)
@@ -41,6 +42,12 @@ def crash_at(point: str) -> None:
             _die()
         return settles
 
+    def try_group_then_die(self: Producer, changes: list[Any]) -> list[Settle | None] | None:
+        settles = try_group(self, changes)  # a push's, written on the event loop
+        if point == "intended" and settles is not None and any(each for each in settles):
+            _die()
+        return settles
+
     def die_then_settle(self: Producer, seqs: list[int], committed: bool) -> Any:
         if point == "committed" and committed:
             _die()
@@ -48,6 +55,7 @@ def crash_at(point: str) -> None:
 
     Producer.journal = journal_then_die  # type: ignore[method-assign]
     Producer._write_group = group_then_die  # type: ignore[method-assign]
+    Producer._try_write_group = try_group_then_die  # type: ignore[method-assign]
     Producer._settle = die_then_settle  # type: ignore[method-assign]
 
 

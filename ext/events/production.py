@@ -106,7 +106,11 @@ class Producer:
         # looks (not by the loop's settling, which ``_guard`` alone keeps short).
         self._writing = threading.Lock()
         self._writer: GroupWriter[tuple[Change, Facts], Settle | None] = GroupWriter(
-            self._write_group, "events-intents", abandon=_not_committed, size=_size
+            self._write_group,
+            "events-intents",
+            abandon=_not_committed,
+            size=_size,
+            try_write=self._try_write_group,
         )
 
     def emit(self, kind: str, repo: str, data: dict[str, Any]) -> None:
@@ -207,6 +211,34 @@ class Producer:
                 self._in_flight.update(seq for seqs in written for seq in seqs)
         if kept:  # not left for settle_stale's next round: tried again now, on their own
             self._confirm_waiting()
+        return [self._settling(seqs) for seqs in written]
+
+    def _try_write_group(self, changes: list[tuple[Change, Facts]]) -> list[Settle | None] | None:
+        """``_write_group`` on the event loop if it needs no wait (see ``GroupWriter``), else
+        None with nothing written: the group writer's thread then writes the group. Raises
+        when a change's events cannot be made, or the write fails: the thread's way of
+        writing meets that again and handles it (change by change, loudly)."""
+        if not self._writing.acquire(blocking=False):  # settle_stale looks, or the thread writes
+            return None
+        try:
+            group = [self._written(change, facts) for change, facts in changes]
+            with self._guard:
+                confirmed, self._unconfirmed = self._unconfirmed, []
+                self._being_confirmed.update(confirmed)
+            written: list[list[int]] | None = None
+            try:
+                written = self.outbox.try_intend_groups(group, self.owner(), confirmed)
+            finally:
+                with self._guard:
+                    self._being_confirmed.difference_update(confirmed)
+                    if written is None:  # not written: they wait for the next write
+                        self._unconfirmed[:0] = confirmed
+                    else:
+                        self._in_flight.update(seq for seqs in written for seq in seqs)
+        finally:
+            self._writing.release()
+        if written is None:
+            return None
         return [self._settling(seqs) for seqs in written]
 
     def _written_or_none(self, change: Change, facts: Facts) -> Written:

@@ -12,11 +12,14 @@ delivered, nor any later event of its repository; the intents of a process that 
 settled at start-up against storage (see :mod:`.reconcile`).
 
 Several worker processes share the file (WAL). Each opens its own connection; writes from the
-request path are one short transaction (``record``); the sender's are made in a thread.
+request path are one short transaction (``record``); the sender's are made in a thread. A
+push's intents may also be written from the event loop (``try_intend_groups``), on a second
+connection that never waits for SQLite's lock.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
@@ -111,6 +114,11 @@ class Outbox:
         self._db = sqlite3.connect(where, check_same_thread=False, timeout=30, isolation_level=None)
         self._lock = threading.Lock()
         self._durable = durable and path is not None
+        self._path = path
+        # the connection of ``try_intend_groups``: (its process id, the connection), opened
+        # on first use in the process that uses it
+        self._quick: tuple[int, sqlite3.Connection] | None = None
+        self._quick_lock = threading.Lock()
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -137,6 +145,10 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._quick_lock:
+            quick, self._quick = self._quick, None
+            if quick is not None and quick[0] == os.getpid():
+                quick[1].close()
 
     # -- producing ------------------------------------------------------------------------
     def record(self, event: Stored, sinks: Iterable[str]) -> None:
@@ -182,6 +194,58 @@ class Outbox:
                     "DELETE FROM events_intents WHERE seq = ?", [(s,) for s in confirmed]
                 )
             return [self._intend(db, events, owner) for events in groups]
+
+    def try_intend_groups(
+        self,
+        groups: list[list[tuple[Stored, list[str], str]]],
+        owner: str,
+        confirmed: list[int] | None = None,
+    ) -> list[list[int]] | None:
+        """``intend_groups`` if it can be done without waiting, else None, with nothing
+        written: for a caller on the event loop, where a wait for SQLite's write lock (held
+        by another process, or by this one's writer thread) would stall every request. Not
+        for an outbox in memory, whose one connection is its database, nor a durable one
+        (its commit waits for the disk): always None there."""
+        if self._path is None or self._durable:
+            return None
+        if not self._quick_lock.acquire(blocking=False):
+            return None
+        try:
+            db = self._quick_connection()
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError:  # locked: another writer holds it
+                return None
+            try:
+                if confirmed:
+                    db.executemany(
+                        "DELETE FROM events_intents WHERE seq = ?", [(s,) for s in confirmed]
+                    )
+                written = [self._intend(db, events, owner) for events in groups]
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            return written
+        finally:
+            self._quick_lock.release()
+
+    def _quick_connection(self) -> sqlite3.Connection:
+        """The connection that never waits for a lock (``timeout=0``), this process's own
+        (a forked worker opens its own: a connection must not cross a fork)."""
+        pid = os.getpid()
+        if self._quick is None or self._quick[0] != pid:
+            assert self._path is not None
+            db = sqlite3.connect(
+                str(self._path), check_same_thread=False, timeout=0, isolation_level=None
+            )
+            db.execute("PRAGMA synchronous=NORMAL")  # per connection; FULL would fsync the WAL
+            # Its commits copy no WAL into the database (up to 4 MiB, on the loop): the other
+            # connections' commits do (this class's other, the meta DB's, the sender's).
+            db.execute("PRAGMA wal_autocheckpoint=0")
+            self._quick = (pid, db)
+        return self._quick[1]
 
     @staticmethod
     def _intend(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ocireg.ext.events.grouping import GROUP_BYTES, GROUP_ITEMS, GroupWriter
+from ocireg.ext.events.grouping import GROUP_BYTES, GROUP_ITEMS, INLINE_BYTES, GroupWriter
 from ocireg.ext.events.production import Producer
 from ocireg.ext.events.settings import Sink
 from ocireg.ext.events.sinkset import targets
@@ -55,6 +55,7 @@ class HeldGroups:
         self.gate, self.writing, self.written = (threading.Event() for _ in range(3))
         self._write = outbox.intend_groups
         outbox.intend_groups = self  # type: ignore[method-assign]
+        outbox.try_intend_groups = _never_inline  # type: ignore[method-assign]
 
     def __call__(self, groups: list[Any], owner: str, confirmed: Any = None) -> list[list[int]]:
         self.writing.set()
@@ -63,6 +64,12 @@ class HeldGroups:
             return self._write(groups, owner, confirmed)
         finally:
             self.written.set()
+
+
+def _never_inline(*_: Any) -> None:
+    """An outbox's ``try_intend_groups`` that always finds the lock held: every group goes
+    to the writer thread."""
+    return None
 
 
 async def _until(event: threading.Event) -> None:
@@ -103,6 +110,106 @@ def test_what_a_loop_asks_in_one_iteration_is_written_in_one_group() -> None:
 
     assert asyncio.run(at_once()) == [10, 20, 30, 40, 50]
     assert write.groups == [[0], [1, 2, 3, 4, 5]]
+
+
+class Trying:
+    """A ``try_write`` that writes (as ``write`` would) unless told to find the lock held."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.groups: list[list[int]] = []
+        self.threads: list[str] = []
+
+    def __call__(self, items: list[int]) -> list[int] | None:
+        if self.held:
+            return None
+        self.groups.append(list(items))
+        self.threads.append(threading.current_thread().name)
+        return [item * 10 for item in items]
+
+
+def test_a_group_is_written_on_the_loop_when_that_needs_no_wait() -> None:
+    write, trying = Gated(), Trying()
+    writer = GroupWriter(write, "test-group", try_write=trying)
+
+    async def one_iteration() -> list[int]:
+        return await asyncio.gather(*(writer.submit(item) for item in (1, 2, 3)))
+
+    assert asyncio.run(one_iteration()) == [10, 20, 30]
+    assert trying.groups == [[1, 2, 3]] and trying.threads == ["MainThread"]
+    assert write.groups == [] and writer._thread is None  # no thread was needed
+
+
+def test_a_group_whose_try_would_wait_goes_to_the_thread() -> None:
+    write, trying = Gated(), Trying()
+    write.gate.set()
+    trying.held = True
+    writer = GroupWriter(write, "test-group", try_write=trying)
+
+    async def one() -> int:
+        return await asyncio.wait_for(writer.submit(4), 10)
+
+    assert asyncio.run(one()) == 40
+    assert write.groups == [[4]] and trying.groups == []
+    writer.close()
+
+
+def test_a_group_does_not_overtake_one_the_thread_has_not_handed_back() -> None:
+    """Pushes commit in the order their intents were written; a group written on the loop
+    while an earlier one is still in the thread would overtake it."""
+    write, trying = Gated(), Trying()
+    trying.held = True
+    writer = GroupWriter(write, "test-group", try_write=trying)
+    resumed: list[int] = []
+
+    async def push(item: int) -> None:
+        await writer.submit(item)
+        resumed.append(item)
+
+    async def in_order() -> None:
+        first = asyncio.ensure_future(push(1))
+        await _until(write.entered)  # in the thread, held there
+        trying.held = False  # the lock is free again: but 1 has not come back
+        second = asyncio.ensure_future(push(2))
+        await asyncio.sleep(0.05)
+        write.gate.set()
+        await asyncio.wait_for(asyncio.gather(first, second), 10)
+        await push(3)  # nothing outstanding any more: on the loop
+
+    asyncio.run(in_order())
+    assert resumed == [1, 2, 3]
+    assert write.groups == [[1], [2]] and trying.groups == [[3]]
+    writer.close()
+
+
+def test_a_group_of_many_bytes_goes_to_the_thread() -> None:
+    write, trying = Gated(), Trying()
+    write.gate.set()
+    writer = GroupWriter(write, "test-group", size=lambda item: item, try_write=trying)
+
+    async def small_then_large() -> list[int]:
+        return [await writer.submit(10), await writer.submit(INLINE_BYTES + 1)]
+
+    assert asyncio.run(small_then_large()) == [100, (INLINE_BYTES + 1) * 10]
+    assert trying.groups == [[10]] and write.groups == [[INLINE_BYTES + 1]]
+    writer.close()
+
+
+def test_a_try_that_raises_leaves_the_group_to_the_thread() -> None:
+    write = Gated()
+    write.gate.set()
+
+    def raising(items: list[int]) -> list[int] | None:
+        raise RuntimeError("disk I/O error")
+
+    writer = GroupWriter(write, "test-group", try_write=raising)
+
+    async def one() -> int:
+        return await asyncio.wait_for(writer.submit(5), 10)
+
+    assert asyncio.run(one()) == 50
+    assert write.groups == [[5]]
+    writer.close()
 
 
 def test_a_wake_after_items_of_the_same_iteration_comes_after_them() -> None:
@@ -176,6 +283,15 @@ def test_pushes_written_by_the_group_writer_are_all_confirmed(tmp_path: Path) ->
         return intend_groups(groups, owner, confirmed)
 
     outbox.intend_groups = counting  # type: ignore[method-assign]
+    try_intend_groups = outbox.try_intend_groups
+
+    def counting_inline(groups: list[Any], owner: str, confirmed: Any = None) -> Any:
+        written = try_intend_groups(groups, owner, confirmed)
+        if written is not None:
+            transactions.append(len(groups))
+        return written
+
+    outbox.try_intend_groups = counting_inline  # type: ignore[method-assign]
 
     async def push(number: int) -> None:
         change = Change("pushed", f"r{number % 4}", "sha256:" + "a" * 64, "m", (f"t{number}",))
@@ -299,6 +415,7 @@ def test_a_failed_group_is_written_change_by_change_with_its_confirmations(
         return intend_groups(groups, owner, confirmed)
 
     outbox.intend_groups = failing_once  # type: ignore[method-assign]
+    outbox.try_intend_groups = _never_inline  # type: ignore[method-assign]
 
     def pushed(tag: str) -> Change:
         return Change("pushed", "a/b", "sha256:" + "a" * 64, "m", (tag,))
@@ -338,6 +455,7 @@ def test_one_bad_change_of_a_group_loses_only_its_own_event(tmp_path: Path) -> N
         return intend_groups(groups, owner, confirmed)
 
     outbox.intend_groups = refusing_bad  # type: ignore[method-assign]
+    outbox.try_intend_groups = _never_inline  # type: ignore[method-assign]
 
     async def burst() -> list[Any]:
         names = ["a/b", "bad", "c/d", "e/f"]
@@ -615,6 +733,7 @@ def test_a_plain_journal_that_raises_settles_the_grouped_write(tmp_path: Path) -
             written.set()
 
     outbox.intend_groups = noted  # type: ignore[method-assign]
+    outbox.try_intend_groups = _never_inline  # type: ignore[method-assign]
 
     def plain(change: Change) -> None:
         plain_calls.append(change)
@@ -643,9 +762,14 @@ def test_a_plain_journal_that_raises_settles_the_grouped_write(tmp_path: Path) -
         outbox.close()
 
 
-def test_a_grouped_push_has_its_event_json_made_off_the_event_loop(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("manifest_bytes", "thread"), [(100, "MainThread"), (INLINE_BYTES, "events-intents")]
+)
+def test_a_grouped_push_has_its_event_json_made_off_the_event_loop_unless_small(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manifest_bytes: int, thread: str
 ) -> None:
+    """A small group's events are made and written on the loop (see ``GroupWriter._inline``);
+    one embedding a large manifest has its JSON made in the writer thread."""
     import json
 
     from ocireg.ext.events import production
@@ -662,7 +786,7 @@ def test_a_grouped_push_has_its_event_json_made_off_the_event_loop(
             return json.dumps(document)
 
     monkeypatch.setattr(production, "json", Recording)
-    manifest = b'{"schemaVersion": 2}'
+    manifest = b'{"schemaVersion": 2, "annotations": {"a": "%s"}}' % (b"x" * manifest_bytes)
     change = Change("pushed", "a/b", "sha256:" + "a" * 64, "m", ("t0", "t1"), manifest)
 
     async def push() -> Any:
@@ -670,7 +794,7 @@ def test_a_grouped_push_has_its_event_json_made_off_the_event_loop(
 
     try:
         assert asyncio.run(push()) is not None
-        assert threads == ["events-intents", "events-intents"]  # one event per tag
+        assert threads == [thread, thread]  # one event per tag
         assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 2
     finally:
         producer.close()

@@ -39,3 +39,42 @@ def test_a_failed_commit_is_rolled_back_and_the_next_write_works(tmp_path: Path)
         assert outbox.figures()["sink"].queued == 1  # the second only: the first was undone
     finally:
         outbox.close()
+
+
+def test_a_try_at_a_group_writes_it_when_the_lock_is_free(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "meta.db")
+    try:
+        written = outbox.try_intend_groups([[(_event(1), ["sink"], "{}")]], "me")
+        assert written is not None and len(written[0]) == 1
+        assert [intent.seq for intent in outbox.intents()] == written[0]
+        assert outbox.figures()["sink"].queued == 1
+    finally:
+        outbox.close()
+
+
+def test_a_try_at_a_group_waits_for_no_lock_and_writes_nothing(tmp_path: Path) -> None:
+    """Another writer (a worker process, the sender) holds SQLite's write lock: the try gives
+    up at once (its caller, the event loop, hands the group to the writer thread)."""
+    outbox = Outbox(tmp_path / "meta.db")
+    other = sqlite3.connect(tmp_path / "meta.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        assert outbox.try_intend_groups([[(_event(1), ["sink"], "{}")]], "me") is None
+        other.execute("ROLLBACK")
+        assert outbox.intents() == [] and outbox.figures() == {}
+        assert outbox.try_intend_groups([[(_event(2), ["sink"], "{}")]], "me") is not None
+    finally:
+        other.close()
+        outbox.close()
+
+
+@pytest.mark.parametrize("where", ["memory", "durable"])
+def test_a_try_at_a_group_is_never_made_in_memory_nor_durably(tmp_path: Path, where: str) -> None:
+    """In memory, a second connection would be another database; a durable intent's commit
+    waits for the disk, which the event loop must not."""
+    outbox = Outbox(None) if where == "memory" else Outbox(tmp_path / "meta.db", durable=True)
+    try:
+        assert outbox.try_intend_groups([[(_event(1), ["sink"], "{}")]], "me") is None
+        assert outbox.intents() == []
+    finally:
+        outbox.close()
