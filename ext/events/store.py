@@ -1,4 +1,5 @@
-"""The outbox: events waiting for delivery, in the meta DB file, in tables of their own.
+"""The outbox: events waiting for delivery, in the meta DB file, in tables of their own (made
+and kept lean by :mod:`.schema`).
 
 ``events_outbox`` holds each event once (its stable id, repository, type, time and data);
 ``events_pending`` holds one row per (sink, event) still to deliver, with its attempts and when
@@ -27,41 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events_outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    id TEXT NOT NULL UNIQUE,
-    repo TEXT NOT NULL,
-    type TEXT NOT NULL,
-    time TEXT NOT NULL,
-    data TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events_pending (
-    sink TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    repo TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    due REAL NOT NULL DEFAULT 0,
-    error TEXT,
-    PRIMARY KEY (sink, seq)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_pending_heads ON events_pending (sink, repo, seq);
-CREATE INDEX IF NOT EXISTS events_pending_seq ON events_pending (seq);
-CREATE TABLE IF NOT EXISTS events_intents (
-    seq INTEGER PRIMARY KEY,
-    repo TEXT NOT NULL,
-    owner TEXT NOT NULL,
-    change TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_intents_repo ON events_intents (repo, seq);
-CREATE TABLE IF NOT EXISTS events_sinks (
-    sink TEXT PRIMARY KEY,
-    sent INTEGER NOT NULL DEFAULT 0,
-    failed INTEGER NOT NULL DEFAULT 0,
-    dropped INTEGER NOT NULL DEFAULT 0
-);
-"""
-
+from .schema import create
 
 _NO_SEQ = 2**63 - 1  # above every seq: no intent holds a repository back
 
@@ -122,7 +89,7 @@ class Outbox:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
+            create(self._db)
 
     @contextmanager
     def _transaction(self, durable: bool = False) -> Iterator[sqlite3.Connection]:
