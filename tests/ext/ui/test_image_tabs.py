@@ -84,6 +84,9 @@ def test_without_scanning_there_is_no_vulnerabilities_tab(page: Page, registry: 
 
 
 def _related(page: Page, heading: str) -> list[str]:
+    """The images listed under ``heading``, once it shows (after a click, the page it
+    navigates to may not have loaded yet: ``all_inner_texts`` does not wait)."""
+    expect(page.get_by_role("heading", name=heading)).to_be_visible()
     section = page.locator("section", has=page.get_by_role("heading", name=heading))
     return section.locator("table.related tbody td:first-child a").all_inner_texts()
 
