@@ -13,8 +13,8 @@ When the thread is idle, though, a small group is cheaper written where it was a
 writer given ``try_write`` first tries that on the loop, at the hand-over, and the thread gets
 the group only when the try would wait (SQLite's write lock held by another process, or by the
 thread itself) or the group is large (see ``_inline``). On a registry taking a burst of pushes
-that is most groups: it took a push's events from 0.84x to about 0.87x the push throughput
-without sinks (``bench/RESULTS.md``, stop 20).
+that is most groups (88 % in ``bench/events.py``'s), and pushes with two sinks went from 523 to
+544 per second on disk (``bench/RESULTS.md``, stop 20).
 
 The thread is started on first use, in the process that uses it (a worker forked after the
 writer was made gets its own), and is a daemon: a process that ends with writes queued ends
