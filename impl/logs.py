@@ -65,6 +65,26 @@ def relay(logger: logging.Logger, level: int, line: str) -> None:
     logger.log(level, line, extra={_ALREADY_JSON: True})
 
 
+class Expected(Exception):
+    """A mixin for exceptions that end a request as configured, not as a fault (a response cut
+    off by ``http.writeTimeout``): uvicorn logs what an application raises as ``Exception in
+    ASGI application``, an error with its traceback; :class:`ExpectedAsWarnings` makes such a
+    record one warning line, its message the exception's."""
+
+
+class ExpectedAsWarnings(logging.Filter):
+    """On uvicorn's error logger: a record of an :class:`Expected` exception becomes a warning
+    without a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        raised = record.exc_info[1] if record.exc_info else None
+        if isinstance(raised, Expected):
+            record.msg, record.args = str(raised), ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 class JsonLines(logging.Formatter):
     """Every record as one JSON line: an :func:`event` line as it is, any other record as
     ``{"time","level","msg","logger","pid"}``, with its traceback (if any) as a field rather
@@ -103,11 +123,13 @@ def logging_config(level: str, output: str | None) -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": f"{__name__}.JsonLines"}},
+        "filters": {"expected": {"()": f"{__name__}.ExpectedAsWarnings"}},
         "handlers": {"log": {**handler, "formatter": "json"}},
         "root": {"level": theirs, "handlers": ["log"]},
         "loggers": {
             "ocireg": {"level": ours, "propagate": True},
             "uvicorn": {"level": theirs, "propagate": True},
+            "uvicorn.error": {"level": theirs, "propagate": True, "filters": ["expected"]},
         },
     }
 

@@ -26,6 +26,13 @@ import math
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ocireg.logs import Expected
+
+
+class ResponseCutOff(TimeoutError, Expected):
+    """A response under way cut off by ``http.writeTimeout``: raised so that uvicorn closes
+    the connection (an ASGI app has no other way), and logged as one warning line."""
+
 
 def _has_body(scope: Scope) -> bool:
     for name, value in scope["headers"]:
@@ -79,8 +86,11 @@ class TimeoutMiddleware:
         timed_out = reading.cancelled_caught or stalling.cancelled_caught
         if not (timed_out or writing.cancelled_caught):
             return
-        if started:
-            raise TimeoutError("response cut off by http.writeTimeout")  # uvicorn closes it
+        if started:  # uvicorn closes the connection
+            raise ResponseCutOff(
+                f"response to {scope['method']} {scope['path']} cut off by http.writeTimeout "
+                f"({self.write:g} s)"
+            )
         status = 408 if timed_out else 503
         await send(
             {

@@ -63,6 +63,13 @@ def test_a_response_not_read_within_write_timeout_is_cut_off(tmp_path: Path) -> 
             received = _read_all(sock)
         assert received.startswith(b"HTTP/1.1 200 ")
         assert len(received) < len(blob)
+        cut = [line for line in live.log_events() if "cut off by http.writeTimeout" in line["msg"]]
+    # a configured limit doing its job: one warning line naming the request, not an error
+    # with a traceback
+    assert [(line["level"], line["msg"]) for line in cut] == [
+        ("warn", f"response to GET /v2/big/app/blobs/{digest} cut off by http.writeTimeout (1 s)")
+    ]
+    assert "exception" not in cut[0]
 
 
 def _steadily(chunks: int, size: int, pause: float) -> Iterator[bytes]:
