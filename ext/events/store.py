@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .schema import create
 
+QUICK_CHECKPOINT_PAGES = 4000  # see ``_quick_connection``
 _NO_SEQ = 2**63 - 1  # above every seq: no intent holds a repository back
 
 
@@ -208,9 +209,12 @@ class Outbox:
                 str(self._path), check_same_thread=False, timeout=0, isolation_level=None
             )
             db.execute("PRAGMA synchronous=NORMAL")  # per connection; FULL would fsync the WAL
-            # Its commits copy no WAL into the database (up to 4 MiB, on the loop): the other
-            # connections' commits do (this class's other, the meta DB's, the sender's).
-            db.execute("PRAGMA wal_autocheckpoint=0")
+            # Its commits leave copying the WAL into the database (4 MiB at SQLite's default
+            # of 1,000 pages, a stall on the loop) to the other connections' commits: this
+            # class's other, the meta DB's, the sender's. Should those stop committing (every
+            # sink down for minutes, a meta DB on PostgreSQL), it copies past 4,000 pages,
+            # so the WAL stays bounded.
+            db.execute(f"PRAGMA wal_autocheckpoint={QUICK_CHECKPOINT_PAGES}")
             self._quick = (pid, db)
         return self._quick[1]
 

@@ -78,3 +78,21 @@ def test_a_try_at_a_group_is_never_made_in_memory_nor_durably(tmp_path: Path, wh
         assert outbox.intents() == []
     finally:
         outbox.close()
+
+
+def test_the_tries_alone_keep_the_write_ahead_log_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no other connection committing (every sink down, a meta DB on PostgreSQL), the
+    connection of the tries copies the WAL into the database past its own threshold."""
+    from ocireg.ext.events import store
+
+    monkeypatch.setattr(store, "QUICK_CHECKPOINT_PAGES", 50)
+    outbox = Outbox(tmp_path / "meta.db")
+    try:
+        for number in range(400):
+            assert outbox.try_intend_groups([[(_event(number), ["s"], "{}")]], "me") is not None
+        wal = (tmp_path / "meta.db-wal").stat().st_size
+        assert wal < 120 * 4096 + 32  # 400 intents write ~2,400 pages; restarted past 50
+    finally:
+        outbox.close()
