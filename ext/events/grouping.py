@@ -71,9 +71,9 @@ class GroupWriter(Generic[Item, Result]):
         self._abandon = abandon
         self._size = size
         self._try_write = try_write
-        # (process id, items handed to the thread whose results no loop has taken yet): see
-        # ``_inline``
-        self._outstanding = (-1, 0)
+        # per loop, the items it handed to the thread whose results it has not taken yet (see
+        # ``_inline``); a loop that closed is forgotten with what it gathered
+        self._outstanding: dict[asyncio.AbstractEventLoop, int] = {}
         self._outstanding_lock = threading.Lock()
         self._pid = -1
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -108,18 +108,21 @@ class GroupWriter(Generic[Item, Result]):
         mapping would not let it go). Once a loop iteration, and the loops are few."""
         for loop in [each for each in tuple(self._gathered) if each.is_closed()]:
             self._gathered.pop(loop, None)
+        with self._outstanding_lock:
+            for loop in [each for each in tuple(self._outstanding) if each.is_closed()]:
+                del self._outstanding[loop]
 
     def _hand_over(self, loop: asyncio.AbstractEventLoop) -> None:
         gathered = self._gathered.pop(loop, None)
         if not gathered:  # (none: a wake handed them over already)
             return
-        if self._inline(gathered):
+        if self._inline(loop, gathered):
             return
-        self._count_outstanding(len(gathered))
+        self._count_outstanding(loop, len(gathered))
         try:
             self._put(gathered)
         except BaseException as exc:  # no thread to write them: their requests fail, not hang
-            self._count_outstanding(-len(gathered))
+            self._count_outstanding(loop, -len(gathered))
             log.error("%s: could not hand %d write(s) over: %r", self._name, len(gathered), exc)
             for _, future in gathered:
                 if not future.done():
@@ -127,7 +130,9 @@ class GroupWriter(Generic[Item, Result]):
             if not isinstance(exc, Exception):  # (an interrupt or exit goes on)
                 raise
 
-    def _inline(self, gathered: list[tuple[Item, asyncio.Future[Result]]]) -> bool:
+    def _inline(
+        self, loop: asyncio.AbstractEventLoop, gathered: list[tuple[Item, asyncio.Future[Result]]]
+    ) -> bool:
         """Write ``gathered`` here, on the loop, with ``try_write``, when the thread has
         nothing of theirs to hand back and the group is at most ``INLINE_BYTES``: what a hand
         over to the thread costs (its wake, the GIL going back and forth, the loop woken
@@ -135,13 +140,13 @@ class GroupWriter(Generic[Item, Result]):
         was: ``try_write`` returns None when it would have to wait (a lock held elsewhere),
         and raises on a failure, which the thread then meets and handles its own way.
 
-        Only while the thread has no results outstanding: pushes resume in the order their
-        intents were written, and so commit in that order, which keeps each repository's
-        events in the order of its commits; a group written here while an earlier one is
-        on its way back from the thread would overtake it."""
+        Only while the thread has no results outstanding for this loop: pushes resume in the
+        order their intents were written, and so commit in that order, which keeps each
+        repository's events in the order of its commits; a group written here while an
+        earlier one is on its way back from the thread would overtake it."""
         if self._try_write is None:
             return False
-        if self._count_outstanding(0):
+        if self._count_outstanding(loop, 0):
             return False
         if sum(self._bytes(entry) for entry in gathered) > INLINE_BYTES:
             return False
@@ -267,23 +272,26 @@ class GroupWriter(Generic[Item, Result]):
             by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
         for loop, done in by_loop.items():
             try:
-                loop.call_soon_threadsafe(self._resolve_handed_back, done)
+                loop.call_soon_threadsafe(self._resolve_handed_back, loop, done)
             except RuntimeError:  # that loop has closed: its requests are gone
-                self._count_outstanding(-len(done))
+                self._count_outstanding(loop, -len(done))
                 self._let_go(done, None)
 
-    def _count_outstanding(self, change: int) -> int:
-        """Add ``change`` to the count of results outstanding in this process (a forked
-        worker starts from none: its parent's thread hands it nothing); the count now."""
+    def _count_outstanding(self, loop: asyncio.AbstractEventLoop, change: int) -> int:
+        """Add ``change`` to the count of ``loop``'s results outstanding; the count now (a
+        loop of a forked worker is its own, starting from none)."""
         with self._outstanding_lock:
-            pid = os.getpid()
-            count = self._outstanding[1] if self._outstanding[0] == pid else 0
-            count = max(0, count + change)
-            self._outstanding = (pid, count)
+            count = max(0, self._outstanding.get(loop, 0) + change)
+            if count:
+                self._outstanding[loop] = count
+            else:
+                self._outstanding.pop(loop, None)
             return count
 
-    def _resolve_handed_back(self, done: list[Outcome[Result]]) -> None:
-        self._count_outstanding(-len(done))
+    def _resolve_handed_back(
+        self, loop: asyncio.AbstractEventLoop, done: list[Outcome[Result]]
+    ) -> None:
+        self._count_outstanding(loop, -len(done))
         self._resolve(done)
 
     def _resolve(self, done: list[Outcome[Result]]) -> None:

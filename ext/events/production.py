@@ -110,7 +110,7 @@ class Producer:
             "events-intents",
             abandon=_not_committed,
             size=_size,
-            try_write=self._try_write_group,
+            try_write=self._try_write_group if outbox.can_try else None,
         )
 
     def emit(self, kind: str, repo: str, data: dict[str, Any]) -> None:

@@ -87,6 +87,7 @@ class Outbox:
         # on first use in the process that uses it
         self._quick: tuple[int, sqlite3.Connection] | None = None
         self._quick_lock = threading.Lock()
+        self._closed = False
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -114,8 +115,8 @@ class Outbox:
         with self._lock:
             self._db.close()
         with self._quick_lock:
-            quick, self._quick = self._quick, None
-            if quick is not None and quick[0] == os.getpid():
+            quick, self._quick, self._closed = self._quick, None, True
+            if quick is not None:
                 quick[1].close()
 
     # -- producing ------------------------------------------------------------------------
@@ -163,6 +164,12 @@ class Outbox:
                 )
             return [self._intend(db, events, owner) for events in groups]
 
+    @property
+    def can_try(self) -> bool:
+        """Whether ``try_intend_groups`` may ever write: not for an outbox in memory, whose
+        one connection is its database, nor a durable one (its commit waits for the disk)."""
+        return self._path is not None and not self._durable
+
     def try_intend_groups(
         self,
         groups: list[list[tuple[Stored, list[str], str]]],
@@ -171,14 +178,17 @@ class Outbox:
     ) -> list[list[int]] | None:
         """``intend_groups`` if it can be done without waiting, else None, with nothing
         written: for a caller on the event loop, where a wait for SQLite's write lock (held
-        by another process, or by this one's writer thread) would stall every request. Not
-        for an outbox in memory, whose one connection is its database, nor a durable one
-        (its commit waits for the disk): always None there."""
-        if self._path is None or self._durable:
+        by another process, or by this one's writer thread) would stall every request; always
+        None unless ``can_try``, and once closed."""
+        if not self.can_try:
             return None
+        if not confirmed and not any(sinks for events in groups for _, sinks, _ in events):
+            return [[] for _ in groups]
         if not self._quick_lock.acquire(blocking=False):
             return None
         try:
+            if self._closed:
+                return None
             db = self._quick_connection()
             try:
                 db.execute("BEGIN IMMEDIATE")
@@ -272,13 +282,22 @@ class Outbox:
         or after one. A repository's later events wait behind its oldest, so each repository's
         events go in order."""
         with self._lock:
+            # Each repository with pending events, found by a seek per repository in the
+            # (repo, sink, seq) index (a skip-scan), then the sink's oldest of it: a sink's
+            # heads without reading every sink's rows (a sink that is down may hold many).
             heads = self._db.execute(
                 """
-                SELECT repo FROM events_pending
-                WHERE sink = ?1 AND due <= ?2 AND seq IN (
-                    SELECT MIN(seq) FROM events_pending WHERE sink = ?1 GROUP BY repo
-                ) AND seq NOT IN (SELECT seq FROM events_intents)
-                ORDER BY seq LIMIT ?3
+                WITH RECURSIVE repos(repo) AS (
+                    SELECT MIN(repo) FROM events_pending
+                    UNION ALL
+                    SELECT (SELECT MIN(repo) FROM events_pending WHERE repo > repos.repo)
+                    FROM repos WHERE repos.repo IS NOT NULL
+                )
+                SELECT p.repo FROM repos JOIN events_pending p ON p.sink = ?1 AND p.seq = (
+                    SELECT MIN(seq) FROM events_pending WHERE repo = repos.repo AND sink = ?1
+                )
+                WHERE p.due <= ?2 AND p.seq NOT IN (SELECT seq FROM events_intents)
+                ORDER BY p.seq LIMIT ?3
                 """,
                 (sink, now, repositories),
             ).fetchall()

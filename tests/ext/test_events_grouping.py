@@ -182,6 +182,36 @@ def test_a_group_does_not_overtake_one_the_thread_has_not_handed_back() -> None:
     writer.close()
 
 
+def test_a_loop_that_closed_with_a_group_in_the_thread_leaves_the_next_loop_inline() -> None:
+    """The thread hands its result back to a loop that then closes without running it (a
+    server stopping): the count of what that loop waits for is its own, not the next's."""
+    write, trying = Gated(), Trying()
+    trying.held = True
+    writer = GroupWriter(write, "test-group", try_write=trying)
+    first = asyncio.new_event_loop()
+
+    async def leave_one_in_the_thread() -> None:
+        writer.submit(1)
+        await _until(write.entered)  # held in the thread
+
+    first.run_until_complete(leave_one_in_the_thread())  # the loop stops, still open
+    write.gate.set()  # the result is handed back to it...
+    for _ in range(500):
+        if write.groups:
+            break
+        time.sleep(0.01)
+    time.sleep(0.05)
+    first.close()  # ...and never taken
+    trying.held = False
+
+    async def one() -> int:
+        return await writer.submit(2)
+
+    assert asyncio.run(one()) == 20
+    assert trying.groups == [[2]]  # on the loop
+    writer.close()
+
+
 def test_a_group_of_many_bytes_goes_to_the_thread() -> None:
     write, trying = Gated(), Trying()
     write.gate.set()
@@ -763,18 +793,28 @@ def test_a_plain_journal_that_raises_settles_the_grouped_write(tmp_path: Path) -
 
 
 @pytest.mark.parametrize(
-    ("manifest_bytes", "thread"), [(100, "MainThread"), (INLINE_BYTES, "events-intents")]
+    ("manifest_bytes", "durable", "thread"),
+    [
+        (100, False, "MainThread"),
+        (INLINE_BYTES, False, "events-intents"),
+        (100, True, "events-intents"),
+    ],
 )
 def test_a_grouped_push_has_its_event_json_made_off_the_event_loop_unless_small(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, manifest_bytes: int, thread: str
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    manifest_bytes: int,
+    durable: bool,
+    thread: str,
 ) -> None:
     """A small group's events are made and written on the loop (see ``GroupWriter._inline``);
-    one embedding a large manifest has its JSON made in the writer thread."""
+    one embedding a large manifest, or for a durable outbox (whose commit waits for the
+    disk), has its JSON made in the writer thread, once."""
     import json
 
     from ocireg.ext.events import production
 
-    outbox = Outbox(tmp_path / "meta.db")
+    outbox = Outbox(tmp_path / "meta.db", durable=durable)
     sinks = targets([Sink(type="http", address="http://127.0.0.1:9/events")])
     producer = Producer(outbox, sinks, "zotregistry", None)  # type: ignore[arg-type]
     threads: list[str] = []

@@ -189,3 +189,31 @@ def test_an_intent_being_confirmed_is_not_taken_for_stale(outbox: Outbox) -> Non
     assert settled == [0]
     assert outbox.intents() == []
     assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1
+
+
+def test_an_intent_written_on_the_loop_and_in_flight_is_left_to_its_commit(
+    outbox: Outbox,
+) -> None:
+    """As above, for a push whose intent the event loop wrote (see GroupWriter._inline): the
+    periodic settling, in its thread, leaves it alone until its commit settles it."""
+    from ocireg.registry.journal import intend_off_loop
+
+    made = producer(outbox, Storage())
+
+    async def push_then_settle_meanwhile() -> int:
+        settle = await intend_off_loop([made], pushed("t0"))
+        assert settle is not None
+        assert made._writer._thread is None  # written on the loop, not by the thread
+        stale = await asyncio.to_thread(made.settle_stale)
+        assert len(outbox.intents()) == 1  # t0 is not in storage, but its commit is not over
+        settle(True)
+        for _ in range(500):  # confirmed CONFIRM_DELAY later, by the writer thread
+            if not outbox.intents():
+                break
+            await asyncio.sleep(0.01)
+        return stale
+
+    assert asyncio.run(push_then_settle_meanwhile()) == 0
+    assert outbox.intents() == []
+    assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1
+    made.close()

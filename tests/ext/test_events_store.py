@@ -96,3 +96,23 @@ def test_the_tries_alone_keep_the_write_ahead_log_bounded(
         assert wal < 120 * 4096 + 32  # 400 intents write ~2,400 pages; restarted past 50
     finally:
         outbox.close()
+
+
+def test_a_try_with_nothing_to_write_takes_no_lock(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "meta.db")
+    other = sqlite3.connect(tmp_path / "meta.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        assert outbox.try_intend_groups([[(_event(1), [], "{}")]], "me") == [[]]  # no sink
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        outbox.close()
+
+
+def test_a_closed_outbox_tries_nothing(tmp_path: Path) -> None:
+    outbox = Outbox(tmp_path / "meta.db")
+    assert outbox.try_intend_groups([[(_event(1), ["s"], "{}")]], "me") is not None
+    outbox.close()
+    assert outbox.try_intend_groups([[(_event(2), ["s"], "{}")]], "me") is None
+    assert outbox._quick is None  # not opened again
