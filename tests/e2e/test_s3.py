@@ -438,10 +438,14 @@ STALL_TIMEOUT = 4.0
 
 
 def _pull_in_background(
-    client: httpx.Client, url: str, stop_after: int | None = None
+    client: httpx.Client,
+    url: str,
+    stop_after: int | None = None,
+    leave_once: threading.Event | None = None,
 ) -> tuple[threading.Thread, dict[str, Any]]:
     """GET ``url`` on a thread of its own, reading until the end (or ``stop_after`` bytes,
-    then leaving); what happened goes in the dict: ``got``, ``error``, ``seconds``."""
+    then leaving, once ``leave_once`` is set if given); what happened goes in the dict:
+    ``got``, ``error``, ``seconds``."""
     outcome: dict[str, Any] = {"got": 0}
 
     def pull() -> None:
@@ -451,6 +455,8 @@ def _pull_in_background(
                 for piece in answer.iter_raw(64 << 10):
                     outcome["got"] += len(piece)
                     if stop_after is not None and outcome["got"] >= stop_after:
+                        if leave_once is not None:
+                            leave_once.wait(10)
                         outcome["left_at"] = time.monotonic()
                         return
         except httpx.HTTPError as error:
@@ -484,8 +490,11 @@ def test_s3_stalling_mid_body_holds_up_only_that_pull(
         url = f"/v2/pull/stalled/blobs/{digest}"
         idle_pipes, idle_threads = _pipes(pid), _threads(pid)
         proxy.stall_after = 3 << 20
-        # the client reads what came, then leaves while the pump waits for S3
-        thread, outcome = _pull_in_background(client, url, stop_after=(3 << 20) - (256 << 10))
+        # the client reads what came, then leaves while the pump waits for S3 (once S3 has
+        # stalled: a client that left first could end the pull before S3 sent that much)
+        thread, outcome = _pull_in_background(
+            client, url, stop_after=(3 << 20) - (256 << 10), leave_once=proxy.stalled
+        )
         assert proxy.stalled.wait(10)
         thread.join(10)
         assert "left_at" in outcome, outcome
