@@ -134,11 +134,11 @@ class GroupWriter(Generic[Item, Result]):
         self, loop: asyncio.AbstractEventLoop, gathered: list[tuple[Item, asyncio.Future[Result]]]
     ) -> bool:
         """Write ``gathered`` here, on the loop, with ``try_write``, when the thread has
-        nothing of theirs to hand back and the group is at most ``INLINE_BYTES``: what a hand
-        over to the thread costs (its wake, the GIL going back and forth, the loop woken
-        again for the results) was about a third of the CPU a push's intent took. Whether it
-        was: ``try_write`` returns None when it would have to wait (a lock held elsewhere),
-        and raises on a failure, which the thread then meets and handles its own way.
+        nothing of theirs to hand back and the group is at most ``INLINE_BYTES``, which
+        saves the hand-over to the thread (its wake, the GIL going back and forth, the loop
+        woken again for the results). Whether it was written: ``try_write`` returns None
+        when it would have to wait (a lock held elsewhere), and raises on a failure, which
+        the thread then meets and handles its own way.
 
         Only while the thread has no results outstanding for this loop: pushes resume in the
         order their intents were written, and so commit in that order, which keeps each

@@ -1,9 +1,9 @@
 """The outbox's tables, and bringing a file written by an older ocireg up to them.
 
 Every push writes one transaction of intents, and each B-tree page it changes is one more
-page in SQLite's write-ahead log (4 KiB, two writes to the file); on ext4 those writes, not
-the rows, were most of what an events sink cost a push (``bench/RESULTS.md``, stop 20). So the
-tables keep the pages a push touches few:
+page in SQLite's write-ahead log (4 KiB, two writes to the file); on ext4 the outbox's writes
+were most of what an events sink cost a push (``bench/RESULTS.md``, stop 20). So the tables
+keep the pages a push touches few (11 before, about 6 now):
 
 - ``events_pending`` is keyed by (seq, sink): the rows of one event for every sink sit side by
   side, on one page, where (sink, seq) put each sink's row on a page of its own; the key also

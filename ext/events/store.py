@@ -155,14 +155,10 @@ class Outbox:
     ) -> list[list[int]]:
         """``intend`` for the events of several changes at once, in one transaction (group
         commit): each group's seqs to settle."""
-        if not confirmed and not any(sinks for events in groups for _, sinks, _ in events):
+        if _nothing_to_write(groups, confirmed):
             return [[] for _ in groups]
         with self._transaction(self._durable) as db:
-            if confirmed:
-                db.executemany(
-                    "DELETE FROM events_intents WHERE seq = ?", [(s,) for s in confirmed]
-                )
-            return [self._intend(db, events, owner) for events in groups]
+            return self._intend_groups(db, groups, owner, confirmed)
 
     @property
     def can_try(self) -> bool:
@@ -182,7 +178,7 @@ class Outbox:
         None unless ``can_try``, and once closed."""
         if not self.can_try:
             return None
-        if not confirmed and not any(sinks for events in groups for _, sinks, _ in events):
+        if _nothing_to_write(groups, confirmed):
             return [[] for _ in groups]
         if not self._quick_lock.acquire(blocking=False):
             return None
@@ -195,11 +191,7 @@ class Outbox:
             except sqlite3.OperationalError:  # locked: another writer holds it
                 return None
             try:
-                if confirmed:
-                    db.executemany(
-                        "DELETE FROM events_intents WHERE seq = ?", [(s,) for s in confirmed]
-                    )
-                written = [self._intend(db, events, owner) for events in groups]
+                written = self._intend_groups(db, groups, owner, confirmed)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -227,6 +219,19 @@ class Outbox:
             db.execute(f"PRAGMA wal_autocheckpoint={QUICK_CHECKPOINT_PAGES}")
             self._quick = (pid, db)
         return self._quick[1]
+
+    @classmethod
+    def _intend_groups(
+        cls,
+        db: sqlite3.Connection,
+        groups: list[list[tuple[Stored, list[str], str]]],
+        owner: str,
+        confirmed: list[int] | None,
+    ) -> list[list[int]]:
+        """The statements of ``intend_groups``, in the caller's transaction."""
+        if confirmed:
+            db.executemany("DELETE FROM events_intents WHERE seq = ?", [(s,) for s in confirmed])
+        return [cls._intend(db, events, owner) for events in groups]
 
     @staticmethod
     def _intend(
@@ -448,6 +453,13 @@ class Outbox:
         db.execute(
             f"UPDATE events_sinks SET {column} = {column} + ? WHERE sink = ?", (amount, sink)
         )
+
+
+def _nothing_to_write(
+    groups: list[list[tuple[Stored, list[str], str]]], confirmed: list[int] | None
+) -> bool:
+    """No sink wants any of the events, and no intent waits for its confirmation."""
+    return not confirmed and not any(sinks for events in groups for _, sinks, _ in events)
 
 
 def _counts(row: tuple[int, ...] | None) -> tuple[int, int, int]:
