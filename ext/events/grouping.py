@@ -12,7 +12,8 @@ the end of that iteration, in one go: one wake of the thread, and one group.
 When the thread is idle, though, a small group is cheaper written where it was asked for: a
 writer given ``try_write`` first tries that on the loop, at the hand-over, and the thread gets
 the group only when the try would wait (SQLite's write lock held by another process, or by the
-thread itself) or the group is large (see ``_inline``). On a registry taking a burst of pushes
+thread itself), the group is large, or a recent inline write stalled the loop on a slow disk
+(see ``_inline``). On a registry taking a burst of pushes
 that is most groups (88 % in ``bench/events.py``'s), and pushes with two sinks went from 523 to
 544 per second on disk (``bench/RESULTS.md``, stop 20).
 
@@ -28,6 +29,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -49,6 +51,12 @@ GROUP_BYTES = 512 * 1024
 # A group of at most this many bytes (``size``) may be written on the loop (see ``_inline``):
 # its JSON is made there too, which for a manifest of up to 4 MiB would stall the loop.
 INLINE_BYTES = 64 * 1024
+# An inline write that took longer than this (seconds) stalled every request of the loop: the
+# disk is slow just now (its writeback saturated by large uploads, say, or a checkpoint
+# copying the WAL), so the groups of the next ``INLINE_PAUSE`` seconds go to the thread, where
+# a slow write delays only the pushes that wait for it. A usual inline write takes ~0.1 ms.
+INLINE_STALL = 0.02
+INLINE_PAUSE = 5.0
 
 
 class GroupWriter(Generic[Item, Result]):
@@ -75,6 +83,7 @@ class GroupWriter(Generic[Item, Result]):
         # ``_inline``); a loop that closed is forgotten with what it gathered
         self._outstanding: dict[asyncio.AbstractEventLoop, int] = {}
         self._outstanding_lock = threading.Lock()
+        self._inline_paused_until = 0.0  # time.monotonic() until which nothing is inline
         self._pid = -1
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -150,17 +159,35 @@ class GroupWriter(Generic[Item, Result]):
             return False
         if sum(self._bytes(entry) for entry in gathered) > INLINE_BYTES:
             return False
+        started = time.monotonic()
+        if started < self._inline_paused_until:
+            return False
         try:
             results = self._try_write([item for item, _ in gathered])
         except Exception:  # the thread writes them, and meets the failure its own way
             log.debug("%s: an inline write failed; handed to the thread", self._name, exc_info=True)
             return False
+        finally:
+            self._note_stall(time.monotonic() - started)
         if results is None:
             return False
         self._resolve(
             [(future, result, None) for (_, future), result in zip(gathered, results, strict=True)]
         )
         return True
+
+    def _note_stall(self, took: float) -> None:
+        """After an inline write that stalled the loop, send the next ones to the thread for a
+        while (see ``INLINE_STALL``)."""
+        if took <= INLINE_STALL:
+            return
+        self._inline_paused_until = time.monotonic() + INLINE_PAUSE
+        log.warning(
+            "%s: a write on the event loop took %.0f ms; writing in a thread for the next %.0f s",
+            self._name,
+            took * 1000,
+            INLINE_PAUSE,
+        )
 
     def wake(self) -> None:
         """Have ``write`` called soon with no item (for work it picks up itself, such as

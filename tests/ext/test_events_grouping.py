@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from ocireg.ext.events import grouping
 from ocireg.ext.events.grouping import GROUP_BYTES, GROUP_ITEMS, INLINE_BYTES, GroupWriter
 from ocireg.ext.events.production import Producer
 from ocireg.ext.events.settings import Sink
@@ -152,6 +153,67 @@ def test_a_group_whose_try_would_wait_goes_to_the_thread() -> None:
     assert asyncio.run(one()) == 40
     assert write.groups == [[4]] and trying.groups == []
     writer.close()
+
+
+class Slow(Trying):
+    """A ``try_write`` whose first write takes ``seconds`` (the disk's writeback saturated)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+
+    def __call__(self, items: list[int]) -> list[int] | None:
+        if not self.groups:
+            time.sleep(self.seconds)
+        return super().__call__(items)
+
+
+def test_after_an_inline_write_that_stalled_the_loop_groups_go_to_the_thread(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    write, slow = Gated(), Slow(grouping.INLINE_STALL * 2)
+    write.gate.set()
+    writer = GroupWriter(write, "test-group", try_write=slow)
+
+    async def two() -> list[int]:
+        first = await writer.submit(1)
+        return [first, await asyncio.wait_for(writer.submit(2), 10)]
+
+    with caplog.at_level("WARNING", logger="ocireg.events"):
+        assert asyncio.run(two()) == [10, 20]
+    assert slow.groups == [[1]] and write.groups == [[2]]
+    assert "a write on the event loop took" in caplog.text and "in a thread" in caplog.text
+    writer.close()
+
+
+def test_inline_writes_resume_once_the_pause_after_a_stall_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(grouping, "INLINE_PAUSE", 0.05)
+    write, slow = Gated(), Slow(grouping.INLINE_STALL * 2)
+    write.gate.set()
+    writer = GroupWriter(write, "test-group", try_write=slow)
+
+    async def three() -> list[int]:
+        first = await writer.submit(1)
+        second = await asyncio.wait_for(writer.submit(2), 10)  # paused: to the thread
+        await asyncio.sleep(0.1)
+        return [first, second, await writer.submit(3)]
+
+    assert asyncio.run(three()) == [10, 20, 30]
+    assert slow.groups == [[1], [3]] and write.groups == [[2]]
+    writer.close()
+
+
+def test_a_quick_inline_write_keeps_the_next_on_the_loop() -> None:
+    write, trying = Gated(), Trying()
+    writer = GroupWriter(write, "test-group", try_write=trying)
+
+    async def two() -> list[int]:
+        return [await writer.submit(1), await writer.submit(2)]
+
+    assert asyncio.run(two()) == [10, 20]
+    assert trying.groups == [[1], [2]] and write.groups == [] and writer._thread is None
 
 
 def test_a_group_does_not_overtake_one_the_thread_has_not_handed_back() -> None:
