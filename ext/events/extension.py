@@ -49,6 +49,7 @@ def setup(context: SetupContext) -> Events:
         context.journal(producer)
         context.on_refusal(producer.manifest_refused)
         context.on_scanned(producer.scanned)
+        context.scheduler.at_stop(lambda: anyio.to_thread.run_sync(producer.shutdown))
     _settle_stale(context, producer)
     if path is None:
         sender.schedule(context.scheduler)

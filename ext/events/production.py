@@ -263,6 +263,15 @@ class Producer:
         """End the group writer's thread (what is queued is written first)."""
         self._writer.close()
 
+    def shutdown(self) -> None:
+        """At the process's end, its requests answered: end the group writer's thread once
+        what is queued is written, then write the confirmations still waiting (each waits up
+        to ``CONFIRM_DELAY`` for a push to take it along). Left unwritten, the next start-up
+        would settle those intents against storage: the same events, later, for a look at
+        each change's repository. Blocking."""
+        self.close()
+        self._confirm_waiting()
+
     def _settle(self, seqs: list[int], committed: bool) -> None:
         if committed:
             with self._guard:

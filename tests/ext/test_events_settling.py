@@ -6,17 +6,21 @@ is still in flight is left alone (the crash paths are in test_events_reconcile.p
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from ocireg.ext.events import production
 from ocireg.ext.events.production import Producer
 from ocireg.ext.events.settings import Sink
 from ocireg.ext.events.sinkset import targets
 from ocireg.ext.events.store import Outbox
-from ocireg.registry.journal import Change
+from ocireg.registry.journal import Change, intend_off_loop
+from tests.oci import image_manifest, put_manifest
 
 # The producer looks for the request it serves (none here) through the server stack, whose
 # imports warn on this Starlette and jsonschema.
@@ -217,3 +221,49 @@ def test_an_intent_written_on_the_loop_and_in_flight_is_left_to_its_commit(
     assert outbox.intents() == []
     assert outbox.figures()["http:http://127.0.0.1:9/events"].queued == 1
     made.close()
+
+
+def test_shutdown_writes_the_confirmations_still_waiting(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(production, "CONFIRM_DELAY", 60.0)  # no push, no timer takes them
+    made = producer(outbox, Storage())
+
+    async def committed() -> None:
+        settle = await intend_off_loop([made], pushed("v1"))
+        assert settle is not None
+        settle(True)
+
+    asyncio.run(committed())
+    assert len(outbox.intents()) == 1  # committed, its confirmation waiting
+    made.shutdown()
+    assert outbox.intents() == []
+    assert made._writer._thread is None  # the group writer's thread has ended
+
+
+def test_a_registry_stopped_right_after_a_push_leaves_no_intent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The registry's own shutdown (the ASGI lifespan) writes the waiting confirmations: the
+    next start-up has nothing of its own to settle against storage."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # connexion's imports; not ours to fix
+        from starlette.testclient import TestClient
+
+        from ocireg.app import create_app
+        from ocireg.config import Config
+
+    monkeypatch.setattr(production, "CONFIRM_DELAY", 60.0)
+    sinks = [{"type": "http", "address": "http://127.0.0.1:9/events"}]  # nobody listens
+    config = Config.model_validate(
+        {"storage": {"rootDirectory": str(tmp_path)}, "extensions": {"events": {"sinks": sinks}}}
+    )
+    with TestClient(create_app(config)) as client:
+        put_manifest(client, "stop/a", "v1", image_manifest(client, "stop/a"))
+    db = sqlite3.connect(tmp_path / ".ocireg" / "meta.db")
+    try:
+        (intents,) = db.execute("SELECT count(*) FROM events_intents").fetchone()
+        (events,) = db.execute("SELECT count(*) FROM events_outbox").fetchone()
+    finally:
+        db.close()
+    assert (intents, events) == (0, 2)  # repository.created and image.updated, confirmed
