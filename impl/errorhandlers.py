@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import re
+import sys
 from typing import Any
 
 from connexion import AsyncApp
@@ -89,6 +90,25 @@ def storage_failure(request: ConnexionRequest, exc: OSError) -> ConnexionRespons
     return _response(status, ErrorCode.UNAVAILABLE, detail, f"service unavailable: {reason}")
 
 
+def storage_unreachable(request: ConnexionRequest, exc: Exception) -> ConnexionResponse | None:
+    """503 for storage that did not answer in time or could not be reached (S3: botocore's
+    connection and timeout errors, once its retries are spent), logged in one line; None for
+    other errors. botocore is looked up, not imported: a registry on local disk never loads it."""
+    boto = sys.modules.get("botocore.exceptions")
+    if boto is None or not isinstance(exc, (boto.ConnectionError, boto.HTTPClientError)):
+        return None
+    event(
+        log,
+        logging.ERROR,
+        "storage unreachable",
+        method=request.method,
+        path=request.url.path,
+        error=str(exc),
+    )
+    detail = {"reason": "storage is unreachable"}
+    return _response(503, ErrorCode.UNAVAILABLE, detail, "service unavailable: storage unreachable")
+
+
 class AllowedMethods:
     """The methods the spec declares for a path, for 405 answers (starlette's are partial)."""
 
@@ -145,10 +165,10 @@ def install(app: AsyncApp, allowed: AllowedMethods) -> None:
         return _response(400, ErrorCode.BLOB_UPLOAD_INVALID, {"reason": "client disconnected"})
 
     def unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
-        if isinstance(exc, OSError):
-            answer = storage_failure(request, exc)
-            if answer is not None:
-                return answer
+        answer = storage_failure(request, exc) if isinstance(exc, OSError) else None
+        answer = answer or storage_unreachable(request, exc)
+        if answer is not None:
+            return answer
         log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
         return ConnexionResponse(
             status_code=500,

@@ -2,7 +2,9 @@
 splices (the one request it sends with ``Connection: close``): it forwards ``stall_after``
 bytes of that answer (0: not even its head), then nothing more, the connection held open
 until the proxy closes. With ``vanished`` set, every GET of a blob's content is answered 404
-``NoSuchKey`` (the blob deleted since it was found). Every other exchange passes untouched."""
+``NoSuchKey`` (the blob deleted since it was found). While ``silent`` is set, every request is
+swallowed: S3 never answers it (a pooled connection dropped by a middlebox, an endpoint hung);
+``swallowed`` counts them. Every other exchange passes untouched."""
 
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ class StallingProxy:
         self.stall_after: int | None = None  # None: pass everything
         self.stalled = threading.Event()  # set once an answer has stalled
         self.vanished = False
+        self.silent = threading.Event()
+        self.swallowed = 0
         self._closing = threading.Event()
         self._sockets: list[socket.socket] = []
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -66,6 +70,9 @@ class StallingProxy:
             while piece := client.recv(_PIECE):
                 if b"\r\nConnection: close\r\n" in piece:
                     spliced.set()
+                if self.silent.is_set():
+                    self.swallowed += 1
+                    continue
                 if self.vanished and _blob_get(piece):
                     client.sendall(_NO_SUCH_KEY)
                     continue

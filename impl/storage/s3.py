@@ -35,14 +35,16 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, BinaryIO, cast
 
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, IncompleteReadError
+from botocore.hooks import first_non_none_response
 
 from ocireg.storage.driver import (
     FileInfo,
@@ -53,7 +55,7 @@ from ocireg.storage.driver import (
     StorageDriver,
     check_path,
 )
-from ocireg.storage.s3small import FALL_BACK, SmallRequests
+from ocireg.storage.s3small import FALL_BACK, SMALL_MOST, SmallRequests
 from ocireg.storage.socketbody import SocketBody, open_body, plain_http, splice_available
 
 log = logging.getLogger("ocireg.storage.s3")
@@ -63,6 +65,14 @@ MAX_COPY = 5 << 30  # the largest object one CopyObject (or one UploadPartCopy) 
 DEFAULT_PART = 10 << 20  # distribution's default chunksize
 MTIME = "ocireg-mtime"
 CONNECT_TIMEOUT = 10
+# Seconds a request waits for the next byte of its answer. Most answers need no work in
+# proportion to an object's size (a HEAD, a GET's head and body, a small PUT, a listing, a
+# DELETE): S3 silent for QUICK_READ_TIMEOUT is a stall (a pooled connection a middlebox
+# dropped, an endpoint hung), and the request is retried on a fresh connection (botocore's
+# retries) or fails, instead of holding its thread, or the event loop, for minutes. The
+# requests whose answer may come minutes later (a copy, a multipart completion, the answer
+# to a large body) wait READ_TIMEOUT, on a client of their own (``S3Driver._patient``).
+QUICK_READ_TIMEOUT: float = 30
 READ_TIMEOUT = 300  # completing or copying a large object may take minutes before the answer
 # A spliced body's wait for its next byte (``socketbody``): S3 silent this long ends the pull
 BODY_READ_TIMEOUT: float = READ_TIMEOUT
@@ -303,22 +313,48 @@ class S3Driver(StorageDriver):
             aws_session_token=sessiontoken or None,
             region_name=region or None,
         )
-        self.client: Any = session.client(
-            "s3",
-            endpoint_url=endpoint_url(regionendpoint, secure),
-            use_ssl=secure,
-            verify=not skipverify,
-            config=BotoConfig(
-                s3={"addressing_style": style},
-                max_pool_connections=64,
-                connect_timeout=CONNECT_TIMEOUT,
-                read_timeout=READ_TIMEOUT,
-                retries={"max_attempts": 3, "mode": "standard"},
-            ),
-        )
+
+        def client(read_timeout: float) -> Any:
+            return session.client(
+                "s3",
+                endpoint_url=endpoint_url(regionendpoint, secure),
+                use_ssl=secure,
+                verify=not skipverify,
+                config=BotoConfig(
+                    s3={"addressing_style": style},
+                    max_pool_connections=64,
+                    connect_timeout=CONNECT_TIMEOUT,
+                    read_timeout=read_timeout,
+                    retries={"max_attempts": 3, "mode": "standard"},
+                ),
+            )
+
+        self.client: Any = client(QUICK_READ_TIMEOUT)
+        self._patient_client: Any = None  # made at its first use (see _patient)
+        self._make_patient: Callable[[], Any] = lambda: client(READ_TIMEOUT)
+        self._patient_lock = threading.Lock()
         # small requests by hand, botocore for the rest and for every unexpected answer
         # (credentials and the bucket's endpoint are resolved at the first request)
         self._small = SmallRequests.for_client(self.client, session.get_credentials, bucket)
+
+    @property
+    def _patient(self) -> Any:
+        """The client of the requests whose answer may come minutes after they are sent (see
+        ``QUICK_READ_TIMEOUT``), made at its first use: a registry that only serves pulls
+        never pays for it."""
+        if self._patient_client is None:
+            with self._patient_lock:
+                if self._patient_client is None:
+                    patient = self._make_patient()
+                    # its requests go through ``client``'s before-send event too: what counts
+                    # or stubs the driver's requests there sees every one of them
+                    patient.meta.events.register("before-send.s3", self._forward_before_send)
+                    self._patient_client = patient
+        return self._patient_client
+
+    def _forward_before_send(self, event_name: str, **kwargs: Any) -> Any:
+        answers = self.client.meta.events.emit(event_name, **kwargs)
+        return first_non_none_response(answers)
 
     # keys ------------------------------------------------------------------------------
 
@@ -344,7 +380,12 @@ class S3Driver(StorageDriver):
         meta = self._meta()
         if self._small is not None and self._small.put(key, data, meta) is not FALL_BACK:
             return
-        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=meta)
+        self._for_body(data).put_object(Bucket=self.bucket, Key=key, Body=data, Metadata=meta)
+
+    def _for_body(self, data: bytes) -> Any:
+        """The client to send ``data`` with: S3 may answer a large body only once it has
+        stored it."""
+        return self._patient if len(data) > SMALL_MOST else self.client
 
     def put_new_content(self, path: str, data: bytes) -> bool:
         # One conditional PutObject (If-None-Match: *, honoured by AWS S3 since August 2024,
@@ -362,7 +403,7 @@ class S3Driver(StorageDriver):
             if wrote is not FALL_BACK:
                 return bool(wrote)
         try:
-            self.client.put_object(
+            self._for_body(body).put_object(
                 Bucket=self.bucket, Key=key, Body=body, Metadata=meta, IfNoneMatch="*"
             )
         except ClientError as error:
@@ -385,7 +426,7 @@ class S3Driver(StorageDriver):
         return str(answer["UploadId"])
 
     def upload_part(self, key: str, upload_id: str, number: int, data: bytes) -> dict[str, Any]:
-        answer = self.client.upload_part(
+        answer = self._patient.upload_part(
             Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=data
         )
         return {"PartNumber": number, "ETag": answer["ETag"]}
@@ -393,7 +434,7 @@ class S3Driver(StorageDriver):
     def copy_part(
         self, source: str, key: str, upload_id: str, first: int, last: int, number: int
     ) -> dict[str, Any]:
-        answer = self.client.upload_part_copy(
+        answer = self._patient.upload_part_copy(
             Bucket=self.bucket,
             Key=key,
             UploadId=upload_id,
@@ -404,7 +445,7 @@ class S3Driver(StorageDriver):
         return {"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]}
 
     def complete_multipart(self, key: str, upload_id: str, parts: list[dict[str, Any]]) -> None:
-        self.client.complete_multipart_upload(
+        self._patient.complete_multipart_upload(
             Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
         )
 
@@ -432,7 +473,7 @@ class S3Driver(StorageDriver):
         """Copy within the bucket (onto itself too: that renews the modification time)."""
         src, dst = self.key(source), self.key(dest)
         if size <= self.copy_threshold:
-            self.client.copy_object(
+            self._patient.copy_object(
                 Bucket=self.bucket,
                 Key=dst,
                 CopySource={"Bucket": self.bucket, "Key": src},
@@ -573,7 +614,10 @@ class S3Driver(StorageDriver):
             raise PathNotFoundError(path)
         for start in range(0, len(doomed), 1000):  # DeleteObjects takes 1000 at most
             batch = [{"Key": key} for key in doomed[start : start + 1000]]
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            # a thousand deletes: some endpoints take their time over them
+            self._patient.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+            )
 
     def _file(self, path: str) -> FileInfo:
         head = self._head(path)

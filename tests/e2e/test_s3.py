@@ -27,7 +27,7 @@ from tests import rawhttp
 from tests.certs import issue_server, make_ca
 from tests.liveserver import LiveServer, live_server
 from tests.oci import push_blob
-from tests.s3limits import BODY_TIMEOUT, PIPE_BYTES
+from tests.s3limits import BODY_TIMEOUT, PIPE_BYTES, QUICK_TIMEOUT
 from tests.s3proxy import StallingProxy
 from tests.s3server import ACCESS_KEY, ENV, REGION, SECRET_KEY, S3Endpoint, s3_endpoint
 
@@ -564,6 +564,88 @@ def test_s3_stalling_before_its_answer_holds_up_only_that_pull(
         thread.join(STALL_TIMEOUT + 10)
     assert ("error" not in outcome, outcome["got"]) == (True, len(data))
     assert STALL_TIMEOUT <= outcome["seconds"] < STALL_TIMEOUT + 5
+
+
+@pytest.fixture
+def silent_s3(
+    s3_endpoint: S3Endpoint, tmp_path: Path
+) -> Iterator[tuple[LiveServer, StallingProxy]]:
+    """A server whose S3 is behind a proxy that can swallow every request (``silent``), and
+    which waits ``SILENT_TIMEOUT`` seconds (not 30) for an answer's next byte."""
+    with StallingProxy(s3_endpoint.url) as proxy:
+        endpoint = S3Endpoint(proxy.url)
+        config = _s3_config(endpoint, endpoint.new_bucket())
+        env = {**ENV, QUICK_TIMEOUT: str(SILENT_TIMEOUT)}
+        with live_server(tmp_path, config, env=env, module="tests.s3limits") as server:
+            try:
+                yield server, proxy
+            finally:
+                proxy.silent.clear()
+
+
+SILENT_TIMEOUT = 1.0
+
+
+def test_a_silent_s3_fails_a_request_within_its_read_timeouts_and_then_recovers(
+    silent_s3: tuple[LiveServer, StallingProxy],
+) -> None:
+    """S3 stops answering (say, pooled connections a middlebox dropped): a blob HEAD waits for
+    the quick read timeout on each try (ocireg's own, then botocore's three), not 300 s on
+    each, and fails with a 5xx; meanwhile the server answers others; once S3 answers again,
+    so does the registry, on fresh connections."""
+    server, proxy = silent_s3
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        digest = push_blob(client, "quiet/a", os.urandom(1 << 10))
+        url = f"/v2/quiet/a/blobs/{digest}"
+        proxy.silent.set()
+        thread, outcome = _head_in_background(client, url)
+        time.sleep(SILENT_TIMEOUT / 2)
+        _answers_quickly(server)
+        thread.join(4 * SILENT_TIMEOUT + 15)  # four tries, botocore's back-off between them
+        assert not thread.is_alive(), "the HEAD waited past its read timeouts"
+        assert outcome["status"] == 503 and proxy.swallowed >= 2
+        logged = server.log.read_text()  # one line, not an unexpected error's traceback
+        assert "storage unreachable" in logged and "unexpected error" not in logged
+        proxy.silent.clear()
+        assert client.head(url).status_code == 200
+
+
+def test_blob_lookups_stalled_on_s3_leave_other_threaded_work_its_threads(
+    silent_s3: tuple[LiveServer, StallingProxy],
+) -> None:
+    """More blob lookups than the worker threads other work shares (anyio's 40) waiting on a
+    silent S3 take none of those: the catalog, read in one of them, answers at once."""
+    server, proxy = silent_s3
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        digest = push_blob(client, "quiet/b", os.urandom(1 << 10))
+        url = f"/v2/quiet/b/blobs/{digest}"
+        proxy.silent.set()
+        lookups = [_head_in_background(client, url) for _ in range(48)]
+        for _ in range(100):  # until most are waiting on S3
+            if proxy.swallowed >= 40:
+                break
+            time.sleep(0.05)
+        assert proxy.swallowed >= 40
+        started = time.monotonic()
+        assert httpx.get(server.url + "/v2/_catalog", timeout=10).status_code == 200
+        assert time.monotonic() - started < SILENT_TIMEOUT / 2
+        proxy.silent.clear()
+        for thread, _ in lookups:
+            thread.join(4 * SILENT_TIMEOUT + 15)
+
+
+def _head_in_background(client: httpx.Client, url: str) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def head() -> None:
+        try:
+            outcome["status"] = client.head(url).status_code
+        except httpx.HTTPError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=head, daemon=True)
+    thread.start()
+    return thread, outcome
 
 
 @pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
