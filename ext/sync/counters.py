@@ -1,5 +1,6 @@
-"""What sync counts, per upstream: images and blobs stored, bytes, failures. Exported by the
-metrics extension when it is on (``ocireg_sync_*_total{upstream}``); otherwise only counted."""
+"""What sync counts, per upstream: images and blobs stored, blobs taken from storage, bytes,
+failures. Exported by the metrics extension when it is on (``ocireg_sync_*_total{upstream}``);
+otherwise only counted."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ class Counting(Protocol):
 class SyncCounters:
     """Totals in this process, and the Prometheus counters when metrics are exported."""
 
-    KINDS = ("images", "blobs", "bytes", "failures")
+    KINDS = ("images", "blobs", "local_blobs", "bytes", "failures")
 
     def __init__(self) -> None:
         self.totals: Counter[tuple[str, str]] = Counter()
@@ -27,6 +28,7 @@ class SyncCounters:
         what = {
             "images": "Images (manifests) stored by sync.",
             "blobs": "Blobs stored by sync.",
+            "local_blobs": "Blobs sync took from this registry's dedupe store, not fetched.",
             "bytes": "Bytes of blobs stored by sync.",
             "failures": "Blob downloads and image copies that failed.",
         }

@@ -149,6 +149,8 @@ class Downloads:
         settings = download.source.upstream.settings
         begun = time.perf_counter()
         try:
+            if await self._taken_from_storage(download):
+                return
             if self.staging is not None:
                 download.staged = self.staging.path(download.digest)
                 download.staged.touch()
@@ -222,6 +224,24 @@ class Downloads:
             download.recent.clear()  # stored or failed: readers behind read the file
             download.started.set()
             download.nudge()
+
+    async def _taken_from_storage(self, download: Download) -> bool:
+        """Whether the blob's bytes were in this root's dedupe store already (another
+        repository's), and ``download.repo`` now has them from there, nothing fetched."""
+        size = await download.registry.take_stored(download.repo, download.digest)
+        if size is None:
+            return False
+        download.size = size
+        self.counters.add("local_blobs", download.source.upstream.urls[0])
+        event(
+            log,
+            logging.INFO,
+            "sync blob taken from storage",
+            repo=download.repo,
+            digest=str(download.digest),
+            size=size,
+        )
+        return True
 
     async def _attempt(self, download: Download) -> BaseException | None:
         """One request for what is still missing; the failure, or None when the upstream sent

@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import anyio.to_thread
 
@@ -19,7 +19,7 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.names import is_tag
 from ocireg.registry import layout
 from ocireg.registry.commits import IndexCommits
-from ocireg.registry.dedupe import Dedupe
+from ocireg.registry.dedupe import Dedupe, store_file
 from ocireg.registry.index import IndexEdit, IndexStore, RepoIndex
 from ocireg.registry.journal import Change, Journal, intend_off_loop, journaled_off_loop
 from ocireg.registry.locks import KeyedLocks
@@ -33,6 +33,7 @@ from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
 # A manifest larger than this is parsed, hashed and checked in a thread: a 4 MiB one of 28,000
 # layers takes a second or two, during which the event loop would serve nobody.
+T = TypeVar("T")
 OFF_LOOP_BYTES = 64 * 1024
 
 # Image configs kept per process by digest (see small_blob): a few KiB each, so thousands.
@@ -390,22 +391,53 @@ class Registry:
         if not digest.supported:
             return False
         for candidate in sources:
-            if candidate != repo and self.has_blob(candidate, digest):
-                await self.ensure_repository(repo)
-                revived = False
-                try:
-                    async with self.locks.hold(repo):
-                        if not await self._link(repo, digest, layout.blob_file(candidate, digest)):
-                            continue  # its content is not there after all
-                        if self._removed_meanwhile(repo):
-                            self._lay_out(repo)
-                            revived = True
-                except PathNotFoundError:
-                    continue  # deleted meanwhile: try the next one
-                if revived:
-                    await self._revived(repo)
+            # (False: its content is not there after all, or deleted meanwhile: the next one)
+            if (
+                candidate != repo
+                and self.has_blob(candidate, digest)
+                and await self._adopt(repo, digest, layout.blob_file(candidate, digest))
+            ):
                 return True
         return self.has_blob(repo, digest)
+
+    async def take_stored(self, repo: str, digest: Digest) -> int | None:
+        """Give ``repo`` a blob whose bytes this root's dedupe store holds already (another
+        repository's, or one GC has yet to sweep), as a mount would: a link on disk, a
+        reference on s3. For a mirror (sync), which then fetches nothing for a layer that
+        another mirrored image shares. The blob's size, or None when the store lacks it (or
+        dedupe is off)."""
+        if not digest.supported or not self.dedupe.enabled:
+            return None
+        if not await self._maybe_off_loop(self.dedupe.has, digest):
+            return None
+        if not await self._adopt(repo, digest, store_file(digest)):
+            return None
+        info = await self._maybe_off_loop(self.blob_info, repo, digest)
+        return info.size
+
+    async def _maybe_off_loop(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)``, in a worker thread where storage is asked over the network (s3)."""
+        if self.driver.blob_check_is_request:
+            return await anyio.to_thread.run_sync(call, *args)
+        return call(*args)
+
+    async def _adopt(self, repo: str, digest: Digest, source: str) -> bool:
+        """Link the blob at ``source`` into ``repo`` (see ``_link``) under its lock, laying the
+        repository out again if GC removed it meanwhile; False when ``source`` is gone."""
+        await self.ensure_repository(repo)
+        revived = False
+        try:
+            async with self.locks.hold(repo):
+                if not await self._link(repo, digest, source):
+                    return False
+                if self._removed_meanwhile(repo):
+                    self._lay_out(repo)
+                    revived = True
+        except PathNotFoundError:
+            return False
+        if revived:
+            await self._revived(repo)
+        return True
 
     async def _link(self, repo: str, digest: Digest, source: str) -> bool:
         """Give ``repo`` the blob at ``source`` (under ``repo``'s lock), new to GC; on s3 with

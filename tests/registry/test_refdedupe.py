@@ -182,6 +182,22 @@ def test_a_mount_from_a_placeholder_references_the_stored_content(
     assert not asyncio.run(registry.mount_blob("c", DIGEST, ["a"]))
 
 
+def test_stored_content_is_taken_by_reference_without_a_source(
+    bucket: MemoryDriver, dedupe: ReferenceDedupe, registry: Registry
+) -> None:
+    """What sync asks before fetching a blob: the content store has it, so the repository
+    gets a placeholder and a reference, and reads the content; nothing stored, nothing
+    taken."""
+    dedupe.take("a", DIGEST, _upload(bucket, "a"), move=True)
+    assert asyncio.run(registry.take_stored("mirror", DIGEST)) == len(DATA)
+    assert bucket.stat(layout.blob_file("mirror", DIGEST)).size == 0
+    assert registry.blob_bytes("mirror", DIGEST, 1 << 20) == DATA
+    assert set(dedupe.index.holders(STORE, str(DIGEST))) == {"a", "mirror"}
+    other = Digest("sha256", "0" * 64)
+    assert asyncio.run(registry.take_stored("mirror", other)) is None
+    assert not bucket.exists(layout.blob_file("mirror", other))
+
+
 @pytest.mark.parametrize(
     ("path", "named"),
     [

@@ -3,6 +3,7 @@ the mirror what only the upstream has, and gets the same content."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -147,3 +148,65 @@ def test_metrics_count_images_bytes_and_failures_per_upstream(tmp_path: Path) ->
         assert 0 < figures[f"ocireg_sync_bytes_total{label}"] < layers
         # a blob the upstream does not have is no failure of the upstream
         assert f"ocireg_sync_failures_total{label}" not in figures
+
+
+def test_a_blob_another_repository_stores_is_taken_from_storage_not_fetched(
+    tmp_path: Path,
+) -> None:
+    """Two upstream repositories of one image: the second pull through the mirror fetches
+    none of the blobs the first stored (dedupe's store has them); its repository gets links
+    to the same files, and the metrics count them apart."""
+    layout = tmp_path / "layout"
+    build_multiarch_layout(layout, "v1", arches=("amd64",))
+    with upstream_registry(tmp_path / "upstream") as upstream:
+        for name in ("shared/a", "shared/b"):
+            upstream.push(layout, "v1", name, "v1")
+        creds = credentials_file(tmp_path / "creds.json", upstream)
+        extra = {"extensions": {"sync": on_demand(upstream.url, creds), "metrics": {}}}
+        with live_server(tmp_path / "mirror", extra) as server:
+            for name in ("shared/a", "shared/b"):
+                skopeo(
+                    upstream.skopeo,
+                    "copy",
+                    "--all",
+                    "--src-tls-verify=false",
+                    f"docker://{server.host}/{name}:v1",
+                    f"oci:{tmp_path / name.replace('/', '-')}:v1",
+                )
+                wait_for(
+                    lambda n=name: any(
+                        e["repo"] == n and e["tags"] == ["v1"] for e in stored_images(server)
+                    )
+                )
+            text = httpx.get(f"{server.url}/metrics", timeout=30).text
+            blobs = {
+                name: {p.name: p.stat() for p in (server.root / name / "blobs/sha256").iterdir()}
+                for name in ("shared/a", "shared/b")
+            }
+    label = f'{{upstream="{upstream.url}"}}'
+    figures = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("ocireg_sync_") and label in line
+    }
+    assert figures[f"ocireg_sync_blobs_total{label}"] == 2  # config and layer, once
+    assert figures[f"ocireg_sync_local_blobs_total{label}"] == 2  # the same, for shared/b
+    # the config and layer are one file (the manifests each repository's copy stores itself)
+    config_and_layer = _config_and_layers(layout)
+    assert len(config_and_layer) == 2
+    for name in config_and_layer:
+        assert blobs["shared/a"][name].st_ino == blobs["shared/b"][name].st_ino
+
+
+def _config_and_layers(layout: Path) -> set[str]:
+    """The hex digests of the configs and layers of an OCI layout's image manifests."""
+    found: set[str] = set()
+    for blob in (layout / "blobs" / "sha256").iterdir():
+        try:
+            document = json.loads(blob.read_bytes())
+        except (UnicodeDecodeError, ValueError):
+            continue  # a layer
+        if isinstance(document, dict) and "layers" in document:  # an image manifest
+            found.add(document["config"]["digest"].split(":")[1])
+            found.update(layer["digest"].split(":")[1] for layer in document["layers"])
+    return found
