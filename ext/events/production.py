@@ -102,6 +102,7 @@ class Producer:
         self._unconfirmed: list[int] = []
         self._being_confirmed: set[int] = set()  # taken by the confirmer, not yet written
         self._confirming = False  # a confirmer is running or queued
+        self._stopped = False  # shut down: no writer thread is started again (see shutdown)
         # Held by the group writer while it writes intents, and by settle_stale while it
         # looks (not by the loop's settling, which ``_guard`` alone keeps short).
         self._writing = threading.Lock()
@@ -268,7 +269,9 @@ class Producer:
         what is queued is written, then write the confirmations still waiting (each waits up
         to ``CONFIRM_DELAY`` for a push to take it along). Left unwritten, the next start-up
         would settle those intents against storage: the same events, later, for a look at
-        each change's repository. Blocking."""
+        each change's repository. A confirmation timer still pending then wakes no thread:
+        what a request answered after this leaves is settled at the next start-up. Blocking."""
+        self._stopped = True
         self.close()
         self._confirm_waiting()
 
@@ -308,6 +311,10 @@ class Producer:
     def _wake_confirmer(self) -> None:
         """Have the group writer confirm what waits; if it cannot (its thread does not
         start), the next ``_confirm_soon`` (a push's settling, ``settle_stale``) tries again."""
+        if self._stopped:  # shut down: no thread is started again (see shutdown)
+            with self._guard:
+                self._confirming = False
+            return
         try:
             self._writer.wake()
         except Exception:

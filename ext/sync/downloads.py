@@ -227,8 +227,14 @@ class Downloads:
 
     async def _taken_from_storage(self, download: Download) -> bool:
         """Whether the blob's bytes were in this root's dedupe store already (another
-        repository's), and ``download.repo`` now has them from there, nothing fetched."""
-        size = await download.registry.take_stored(download.repo, download.digest)
+        repository's), and ``download.repo`` now has them from there, nothing fetched. A
+        failure to look (storage unreachable, a repository limit) or to take them (GC
+        removed them meanwhile) is no download failure: the blob is fetched instead."""
+        try:
+            size = await download.registry.take_stored(download.repo, download.digest)
+        except Exception as error:
+            log.debug("sync: blob %s not taken from storage: %r", download.digest, error)
+            return False
         if size is None:
             return False
         download.size = size

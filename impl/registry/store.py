@@ -412,6 +412,10 @@ class Registry:
             return None
         if not await self._adopt(repo, digest, store_file(digest)):
             return None
+        if isinstance(self.dedupe, Dedupe):
+            # a sweep that found the store's entry unnamed may have deleted it just after
+            # the link: the repository's name is put back in the store (a no-op if there)
+            self.dedupe.record(layout.blob_file(repo, digest), digest)
         info = await self._maybe_off_loop(self.blob_info, repo, digest)
         return info.size
 

@@ -228,6 +228,7 @@ def test_shutdown_writes_the_confirmations_still_waiting(
 ) -> None:
     monkeypatch.setattr(production, "CONFIRM_DELAY", 60.0)  # no push, no timer takes them
     made = producer(outbox, Storage())
+    made._writer._try_write = None  # the intent written by the writer thread, not on the loop
 
     async def committed() -> None:
         settle = await intend_off_loop([made], pushed("v1"))
@@ -236,9 +237,29 @@ def test_shutdown_writes_the_confirmations_still_waiting(
 
     asyncio.run(committed())
     assert len(outbox.intents()) == 1  # committed, its confirmation waiting
+    assert made._writer._thread is not None
     made.shutdown()
     assert outbox.intents() == []
     assert made._writer._thread is None  # the group writer's thread has ended
+
+
+def test_a_confirmation_timer_that_fires_after_shutdown_starts_no_thread(
+    outbox: Outbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(production, "CONFIRM_DELAY", 0.05)
+    made = producer(outbox, Storage())
+    made._writer._try_write = None
+
+    async def committed_then_stopped() -> None:
+        settle = await intend_off_loop([made], pushed("v1"))
+        assert settle is not None
+        settle(True)  # its timer fires CONFIRM_DELAY later, after the shutdown
+        await asyncio.to_thread(made.shutdown)
+        await asyncio.sleep(0.2)
+
+    asyncio.run(committed_then_stopped())
+    assert outbox.intents() == []
+    assert made._writer._thread is None
 
 
 def test_a_registry_stopped_right_after_a_push_leaves_no_intent(
