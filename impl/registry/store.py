@@ -31,9 +31,10 @@ from ocireg.registry.refdedupe import PlaceholderDriver, ReferenceDedupe, resolv
 from ocireg.registry.uploads import SessionCaps, UploadStore
 from ocireg.storage.driver import FileInfo, PathNotFoundError, StorageDriver
 
+T = TypeVar("T")
+
 # A manifest larger than this is parsed, hashed and checked in a thread: a 4 MiB one of 28,000
 # layers takes a second or two, during which the event loop would serve nobody.
-T = TypeVar("T")
 OFF_LOOP_BYTES = 64 * 1024
 
 # Image configs kept per process by digest (see small_blob): a few KiB each, so thousands.

@@ -70,8 +70,9 @@ CONNECT_TIMEOUT = 10
 # DELETE): S3 silent for QUICK_READ_TIMEOUT is a stall (a pooled connection a middlebox
 # dropped, an endpoint hung), and the request is retried on a fresh connection (botocore's
 # retries) or fails, instead of holding its thread, or the event loop, for minutes. The
-# requests whose answer may come minutes later (a copy, a multipart completion, the answer
-# to a large body) wait READ_TIMEOUT, on a client of their own (``S3Driver._patient``).
+# requests whose answer may come minutes later (a copy, a multipart completion, a bulk
+# delete, the answer to a large body) wait READ_TIMEOUT, on a client of their own
+# (``S3Driver._patient``).
 QUICK_READ_TIMEOUT: float = 30
 READ_TIMEOUT = 300  # completing or copying a large object may take minutes before the answer
 # A spliced body's wait for its next byte (``socketbody``): S3 silent this long ends the pull
@@ -347,7 +348,8 @@ class S3Driver(StorageDriver):
                 if self._patient_client is None:
                     patient = self._make_patient()
                     # its requests go through ``client``'s before-send event too: what counts
-                    # or stubs the driver's requests there sees every one of them
+                    # or stubs the driver's requests there sees every one of them (that
+                    # event only: a botocore Stubber on ``client`` does not see them)
                     patient.meta.events.register("before-send.s3", self._forward_before_send)
                     self._patient_client = patient
         return self._patient_client
