@@ -17,7 +17,7 @@ from typing import TypeVar
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ocireg.publickeys import certificate_public_key
@@ -93,8 +93,10 @@ def _chain_refusal(chain: tuple[x509.Certificate, ...], purpose: Purpose) -> str
 
 
 def _check_chain(chain: Sequence[x509.Certificate], purpose: Purpose) -> None:
-    for position, certificate in enumerate(chain):
+    for position, certificate in enumerate(chain):  # before a signature is verified with one
         _no_sha1(certificate, position)
+        _known_key(certificate, position)
+    for position, certificate in enumerate(chain):
         issuer = chain[position + 1] if position + 1 < len(chain) else certificate
         if not is_issued_by(certificate, issuer):
             what = (
@@ -107,6 +109,23 @@ def _check_chain(chain: Sequence[x509.Certificate], purpose: Purpose) -> None:
     # a chain of one root: the root meets the leaf's requirements, not a CA's
     for depth, certificate in enumerate(chain[1:]):
         _check_ca(certificate, purpose, intermediates_below=depth)
+
+
+# The keys a certificate of a chain may have: what notation's verifier (Go's crypto/x509) checks
+# signatures of. Go dropped DSA signature verification (Go 1.16), so notation, and zot with it,
+# refuses a chain through a DSA key; cryptography would still verify one (with a deprecation
+# warning), which would trust what they refuse.
+_KNOWN_KEYS = (rsa.RSAPublicKey, ec.EllipticCurvePublicKey, ed25519.Ed25519PublicKey)
+
+
+def _known_key(certificate: x509.Certificate, position: int) -> None:
+    key = certificate_public_key(certificate)
+    if not isinstance(key, _KNOWN_KEYS):
+        kind = type(key).__name__.removesuffix("PublicKey")
+        raise Refusal(
+            f"certificate {position} of the chain ({_name(certificate)}) has a {kind} key, "
+            "which notation does not verify"
+        )
 
 
 def is_issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:

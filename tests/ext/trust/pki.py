@@ -4,6 +4,7 @@ code-signing leaves and timestamping leaves, each with the extensions a test ask
 from __future__ import annotations
 
 import functools
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
@@ -151,3 +153,29 @@ def tsa_leaf(issuer: Issued, common_name: str = "Wabbit TSA") -> Issued:
 
 def usage(**flags: bool) -> x509.KeyUsage:
     return _usage(**flags)
+
+
+def dsa_root(common_name: str = "Wabbit DSA Root") -> Issued:
+    """A root CA on a DSA key, otherwise as the Notary Project requires: what notation refuses.
+    cryptography 51 deprecated DSA and warns when its module is read or a DSA key signs; the
+    tests that need one are about refusing it, so the warning is expected here alone (the
+    suite turns warnings into errors)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        from cryptography.hazmat.primitives.asymmetric import dsa
+
+        key = dsa.generate_private_key(key_size=2048)
+        subject = name(common_name)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - DAY)
+            .not_valid_after(NOW + 30 * DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(_usage(cert_sign=True), critical=True)
+            .sign(key, hashes.SHA256())
+        )
+    return Issued(cert, key)  # type: ignore[arg-type]  # (a DSA key signs no envelope)

@@ -293,6 +293,20 @@ def test_a_chain_to_a_root_nobody_uploaded_is_refused(ca: Pki, envelope_type: st
     refused(verdict, "no certificate of the chain is in the ca truststore")
 
 
+def test_a_chain_through_a_dsa_key_is_refused_as_notation_refuses_it(envelope_type: str) -> None:
+    """Go's crypto/x509 no longer verifies DSA signatures, so notation (and zot) refuse such a
+    chain; cryptography still would, warning. Refused before any signature is verified with
+    the DSA key (the suite would fail on the warning)."""
+    root = pki.dsa_root()
+    leaf = pki.leaf(root)
+    envelope = SIGNERS[envelope_type]([leaf, root])
+
+    verdict = verify(envelope, envelope_type, TrustStore(ca=(root.cert,)))
+
+    refused(verdict, "certificate 1 of the chain")
+    refused(verdict, "has a DSA key, which notation does not verify")
+
+
 @pytest.mark.parametrize("scheme", [X509, SIGNING_AUTHORITY])
 def test_a_root_uploaded_as_the_wrong_truststore_type_is_refused(
     ca: Pki, envelope_type: str, scheme: str
