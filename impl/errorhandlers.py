@@ -76,18 +76,8 @@ def storage_failure(request: ConnexionRequest, exc: OSError) -> ConnexionRespons
         return None
     status, reason = known
     name = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-    event(
-        log,
-        logging.ERROR,
-        "storage failure",
-        method=request.method,
-        path=request.url.path,
-        file=exc.filename,
-        errno=name,
-        error=exc.strerror,
-    )
-    detail = {"reason": reason, "errno": name}
-    return _response(status, ErrorCode.UNAVAILABLE, detail, f"service unavailable: {reason}")
+    logged = {"file": exc.filename, "errno": name, "error": exc.strerror}
+    return _unavailable(request, "storage failure", status, reason, {"errno": name}, logged)
 
 
 def storage_unreachable(request: ConnexionRequest, exc: Exception) -> ConnexionResponse | None:
@@ -97,16 +87,23 @@ def storage_unreachable(request: ConnexionRequest, exc: Exception) -> ConnexionR
     boto = sys.modules.get("botocore.exceptions")
     if boto is None or not isinstance(exc, (boto.ConnectionError, boto.HTTPClientError)):
         return None
-    event(
-        log,
-        logging.ERROR,
-        "storage unreachable",
-        method=request.method,
-        path=request.url.path,
-        error=str(exc),
-    )
-    detail = {"reason": "storage is unreachable"}
-    return _response(503, ErrorCode.UNAVAILABLE, detail, "service unavailable: storage unreachable")
+    reason = "storage is unreachable"
+    return _unavailable(request, "storage unreachable", 503, reason, {}, {"error": str(exc)})
+
+
+def _unavailable(
+    request: ConnexionRequest,
+    what: str,
+    status: int,
+    reason: str,
+    detail: dict[str, Any],
+    logged: dict[str, Any],
+) -> ConnexionResponse:
+    """Storage's failure, logged in one line (``what``, the request, ``logged``) and answered
+    ``UNAVAILABLE`` with ``reason`` (and ``detail``) for the client."""
+    event(log, logging.ERROR, what, method=request.method, path=request.url.path, **logged)
+    body = {"reason": reason, **detail}
+    return _response(status, ErrorCode.UNAVAILABLE, body, f"service unavailable: {reason}")
 
 
 class AllowedMethods:

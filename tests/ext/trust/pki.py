@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -103,10 +104,12 @@ def certificate(
     basic_constraints: bool = True,
     path_length: int | None = None,
     signature_hash: hashes.HashAlgorithm | None = None,
+    key: Any = None,
 ) -> Issued:
     """A certificate signed by ``issuer`` (self-signed without one), with a CA's or a leaf's
-    extensions; each keyword departs from what the Notary Project requires, for one test."""
-    key = new_key(key_kind)
+    extensions; each keyword departs from what the Notary Project requires, for one test
+    (``key``: this private key instead of a new one of ``key_kind``)."""
+    key = key or new_key(key_kind)
     subject = name(common_name)
     builder = (
         x509.CertificateBuilder()
@@ -164,18 +167,4 @@ def dsa_root(common_name: str = "Wabbit DSA Root") -> Issued:
         warnings.simplefilter("ignore", CryptographyDeprecationWarning)
         from cryptography.hazmat.primitives.asymmetric import dsa
 
-        key = dsa.generate_private_key(key_size=2048)
-        subject = name(common_name)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(NOW - DAY)
-            .not_valid_after(NOW + 30 * DAY)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(_usage(cert_sign=True), critical=True)
-            .sign(key, hashes.SHA256())
-        )
-    return Issued(cert, key)  # type: ignore[arg-type]  # (a DSA key signs no envelope)
+        return certificate(common_name, ca=True, key=dsa.generate_private_key(key_size=2048))
