@@ -254,7 +254,7 @@ class Downloads:
         everything. A connection that breaks keeps what arrived (the next attempt resumes)."""
         registry, repo, session = download.registry, download.repo, download.session
         staged = download.staged
-        have = _held(download)
+        have = await _held(download)
         if download.size is not None and have >= download.size:
             # an attempt that failed after its last byte was written (a syncTimeout as the
             # body ended): nothing is missing, and a Range from the end would be answered 416.
@@ -295,17 +295,17 @@ class Downloads:
             return UpstreamError(misfit)
         if broken:
             return broken[0]
-        if download.size is not None and _held(download) < download.size:
+        if download.size is not None and await _held(download) < download.size:
             return UpstreamError("the upstream sent less than the blob's size")
         return None
 
 
-def _held(download: Download) -> int:
+async def _held(download: Download) -> int:
     """The bytes the download's file holds."""
     if download.staged is not None:
         return download.staged.stat().st_size
     assert download.session is not None
-    return download.registry.uploads.size(download.repo, download.session)
+    return await download.registry.uploads.size(download.repo, download.session)
 
 
 def _misfit(answer: httpx.Response, have: int, total: int | None, size: int | None) -> str | None:

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import weakref
 from collections.abc import AsyncIterable
 from typing import cast
 
-import anyio
-import anyio.to_thread
 from starlette.datastructures import MutableHeaders
 from starlette.responses import (
     FileResponse,
@@ -256,32 +253,11 @@ def _spliced(
     return None if body is None else SplicedResponse(body, pump, status, headers)
 
 
-# Blob lookups that are network requests run at most this many at once per event loop, on
-# worker threads counted apart from anyio's default 40 (which the catalog, the meta DB's
-# work, settling and the rest share): while S3 stalls, lookups wait for it, not that work.
-LOOKUP_THREADS = 64
-_lookup_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def _lookup_limiter() -> anyio.CapacityLimiter:
-    loop = asyncio.get_running_loop()
-    limiter = _lookup_limiters.get(loop)
-    if limiter is None:
-        limiter = _lookup_limiters[loop] = anyio.CapacityLimiter(LOOKUP_THREADS)
-    return limiter
-
-
 async def _located(name: str, digest: str) -> Response:
     """:func:`_blob_response`, on a worker thread where finding and opening a blob are network
     requests (S3: a HEAD, then a GetObject's connect and answer head): an S3 that stalls
     holds up that request only, never the event loop, nor other work's threads."""
-    if registry(name).driver.blob_check_is_request:
-        return await anyio.to_thread.run_sync(
-            _blob_response, name, digest, limiter=_lookup_limiter()
-        )
-    return _blob_response(name, digest)
+    return await registry(name).off_loop(_blob_response, name, digest)
 
 
 async def _blob_or_upstream(name: str, digest: str) -> Response:

@@ -45,12 +45,19 @@ async def _from_upstream(reg: Registry, name: str, reference: str) -> ServedMani
         return None
     if not is_tag(reference):
         try:
-            reg.resolve(name, reference)
+            await reg.off_loop(reg.resolve, name, reference)
             return None  # a digest held here is served from here
         except RegistryError as error:
             if error.code is not ErrorCode.MANIFEST_UNKNOWN:
                 return None  # a malformed digest: the local path says why
     return await reg.on_demand.manifest(reg, name, reference)
+
+
+def _stored(reg: Registry, name: str, reference: str, body: bool) -> tuple[StoredManifest, bytes]:
+    """The manifest a GET (``body``) or HEAD asks for, with its content for a GET: one call,
+    so that on S3 one worker thread asks for both (see ``Registry.off_loop``)."""
+    stored = _resolve_for_reading(reg, name, reference)
+    return stored, reg.manifest_bytes(name, stored) if body else b""
 
 
 def _served_response(served: ServedManifest, head: bool) -> Response:
@@ -66,7 +73,7 @@ async def head_manifest(name: str, reference: str) -> Response:
     if served is not None:
         await reg.check_pull(name, served.digest)
         return _served_response(served, head=True)
-    stored = _resolve_for_reading(reg, name, reference)
+    stored, _ = await reg.off_loop(_stored, reg, name, reference, False)
     await reg.check_pull(name, stored.digest)
     headers = _manifest_headers(stored.digest, stored.size)
     return Response(status_code=200, media_type=stored.media_type, headers=headers)
@@ -79,9 +86,8 @@ async def get_manifest(name: str, reference: str) -> Response:
         await reg.check_pull(name, served.digest)
         reg.note_pull(name, served.digest)
         return _served_response(served, head=False)
-    stored = _resolve_for_reading(reg, name, reference)
+    stored, data = await reg.off_loop(_stored, reg, name, reference, True)
     await reg.check_pull(name, stored.digest)
-    data = reg.manifest_bytes(name, stored)
     reg.note_pull(name, stored.digest)
     headers = _manifest_headers(stored.digest, len(data))
     return Response(data, media_type=stored.media_type, headers=headers)
@@ -137,7 +143,8 @@ async def put_manifest(name: str, reference: str) -> Response:
 async def _may_move(name: str, tags: list[str], data: bytes) -> None:
     """Pointing an existing tag at another manifest needs ``update``, not only ``create``
     (pushing the same manifest again moves nothing)."""
-    index = registry(name).index(name) if app_state().guard is not None else None
+    reg = registry(name)
+    index = await reg.off_loop(reg.index, name) if app_state().guard is not None else None
     if index is None:
         return
     digest = str(digest_bytes(data))

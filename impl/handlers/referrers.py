@@ -16,6 +16,6 @@ async def list_referrers(name: str, digest: str) -> Response:
     reg = registry(name)
     if reg.on_demand is not None:
         await reg.on_demand.referrers(reg, repo(name), subject)
-    found = reg.referrers(repo(name), subject, artifact_types)
+    found = await reg.off_loop(reg.referrers, repo(name), subject, artifact_types)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_types else None
     return Response(manifest_json(found), media_type=OCI_INDEX, headers=headers)

@@ -39,7 +39,8 @@ def _json(document: dict[str, object], link: str | None) -> Response:
 
 async def list_tags(name: str) -> Response:
     name = repo(name)
-    index = registry(name).index(name)
+    reg = registry(name)
+    index = await reg.off_loop(reg.index, name)
     if index is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
     n = query_int("n")

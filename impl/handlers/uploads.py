@@ -113,7 +113,7 @@ async def _mount_candidates(reg: Registry, name: str, dgst: Digest) -> list[str]
     """The readable repositories of ``reg``'s root that a mount without ``from`` may take the
     blob from: names from the meta DB's catalog, never a walk of storage, and none at all when
     the dedupe store says that no repository holds the blob."""
-    if not reg.may_hold_anywhere(dgst):
+    if not await reg.off_loop(reg.may_hold_anywhere, dgst):
         return []
     return await readable_catalog(
         None, MOUNT_CANDIDATES, keep=lambda other: other != name and registry(other) is reg
@@ -122,7 +122,7 @@ async def _mount_candidates(reg: Registry, name: str, dgst: Digest) -> list[str]
 
 async def upload_status(name: str, session_id: str) -> Response:
     name = repo(name)
-    size = registry(name).uploads.size(name, session_id)
+    size = await registry(name).uploads.size(name, session_id)
     return _accepted(name, session_id, size, status=204)
 
 
@@ -141,7 +141,7 @@ async def complete_upload(name: str, session_id: str) -> Response:
     name = repo(name)
     dgst = parse_digest(query("digest") or "")  # required by the spec: validated as present
     uploads = registry(name).uploads
-    uploads.size(name, session_id)  # 404 for an unknown session before anything else
+    await uploads.size(name, session_id)  # 404 for an unknown session before anything else
     try:
         await uploads.complete(name, session_id, dgst, body_stream(), _chunk_info())
     except RegistryError as error:

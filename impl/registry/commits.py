@@ -27,6 +27,7 @@ from typing import Any
 from ocireg.registry.index import IndexEdit, IndexStore
 from ocireg.registry.journal import Settle
 from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.offloop import run_storage_work
 
 # One push's part of a batch. It runs under the repository lock and must raise, if it raises,
 # before it changes the edit: the steps after it keep using that edit.
@@ -42,9 +43,12 @@ class _Queued:
 
 
 class IndexCommits:
-    def __init__(self, locks: KeyedLocks, indexes: IndexStore) -> None:
+    def __init__(self, locks: KeyedLocks, indexes: IndexStore, remote: bool = False) -> None:
+        """``remote``: storage is asked over the network (s3), so every batch runs in a
+        thread (see :mod:`.offloop`)."""
         self._locks = locks
         self._indexes = indexes
+        self._remote = remote
         self._queues: dict[str, list[_Queued]] = {}
         self._batches: set[asyncio.Task[Any]] = set()  # held so they are not collected
 
@@ -71,8 +75,8 @@ class IndexCommits:
             async with self._locks.hold(repo):
                 # Everything queued until now joins this batch; later pushes start the next.
                 queue = self._queues.pop(repo)
-                if any(queued.heavy for queued in queue):
-                    outcomes = await asyncio.to_thread(self._commit, repo, queue)
+                if self._remote or any(queued.heavy for queued in queue):
+                    outcomes = await run_storage_work(True, self._commit, repo, queue)
                 else:
                     outcomes = self._commit(repo, queue)
                 for queued, error in outcomes:  # futures are settled on the loop only

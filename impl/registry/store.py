@@ -26,6 +26,7 @@ from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestbytes import ManifestBytes
 from ocireg.registry.manifestcache import ManifestCache
 from ocireg.registry.manifests import Manifest, parse_manifest
+from ocireg.registry.offloop import run_storage_work
 from ocireg.registry.ondemand import OnDemand
 from ocireg.registry.refdedupe import PlaceholderDriver, ReferenceDedupe, resolve
 from ocireg.registry.uploads import SessionCaps, UploadStore
@@ -197,7 +198,7 @@ class Registry:
         self.repository_limits: list[RepositoryLimit] = []
         self.docker_compat = docker_compat
         self.indexes = IndexStore(driver)
-        self.commits = IndexCommits(locks, self.indexes)
+        self.commits = IndexCommits(locks, self.indexes, driver.blob_check_is_request)
         self.dedupe: Dedupe | ReferenceDedupe = references or Dedupe(driver, dedupe)
         if references is not None:
             references.repositories = self.repositories
@@ -220,7 +221,7 @@ class Registry:
 
     async def ensure_repository(self, repo: str) -> None:
         """Create ``repo`` unless it exists; over a ``maxRepos`` limit, TOOMANYREQUESTS."""
-        if self.driver.exists(layout.index_file(repo)):
+        if await self.off_loop(self.driver.exists, layout.index_file(repo)):
             return
         if not self.repository_limits:
             await self._create_repository(repo)
@@ -234,24 +235,33 @@ class Registry:
         """TOOMANYREQUESTS when creating ``repo`` would pass a ``maxRepos`` limit: asked before
         a request writes anything for a new repository (``ensure_repository`` asks again,
         under the lock, before creating it). Counting walks storage: in a thread."""
-        if self.repository_limits and not self.driver.exists(layout.index_file(repo)):
+        if self.repository_limits and not await self.off_loop(
+            self.driver.exists, layout.index_file(repo)
+        ):
             for limit in self.repository_limits:
                 await anyio.to_thread.run_sync(limit.check)
 
     async def _create_repository(self, repo: str) -> None:
         async with self.locks.hold(repo):
-            if self.driver.exists(layout.index_file(repo)):
+            if await self.off_loop(self.driver.exists, layout.index_file(repo)):
                 return
             for limit in self.repository_limits:
                 await anyio.to_thread.run_sync(limit.check)  # it walks storage
             async with journaled_off_loop(self.journals, Change("created", repo)):
-                self._lay_out(repo)
+                await self.off_loop(self._lay_out, repo)
         await self._created(repo)
 
     def _lay_out(self, repo: str) -> None:
         """Write a new repository's layout (under its lock)."""
         self.driver.put_content(layout.layout_file(repo), layout.LAYOUT_CONTENT)
         self.indexes.save(repo, IndexEdit(None))
+
+    def _lay_out_if_removed(self, repo: str) -> bool:
+        """Lay ``repo`` out again if GC removed it meanwhile (under its lock); whether it did."""
+        if not self._removed_meanwhile(repo):
+            return False
+        self._lay_out(repo)
+        return True
 
     def _removed_meanwhile(self, repo: str) -> bool:
         """Whether GC removed the repository (empty) since this request made sure it exists;
@@ -347,19 +357,23 @@ class Registry:
         """Delete a blob no manifest of ``repo`` references (405 DENIED otherwise, as zot
         answers: the image would no longer pull). Another repository's reference does not
         count, deduped or not: each repository names its own blobs."""
-        self.blob_info(repo, digest)
+        await self.off_loop(self.blob_info, repo, digest)
         async with self.locks.hold(repo):  # pushes check their references under it too
             users = await asyncio.to_thread(self.blob_users, repo, str(digest))
             if users:
                 reason = f"referenced by {len(users)} manifest(s) of this repository"
                 detail = {"reason": reason, "manifests": users[:_USERS_SHOWN]}
                 raise RegistryError(ErrorCode.DENIED, detail, status=405)
-            # pushes stop trusting the blobs they found (see IndexStore.edit) before it goes
-            self.indexes.save_before_removing_blobs(repo, self.indexes.load(repo))
-            try:
-                self.driver.delete(layout.blob_file(repo, digest))
-            except PathNotFoundError:
-                raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)}) from None
+            await self.off_loop(self._remove_blob, repo, digest)
+
+    def _remove_blob(self, repo: str, digest: Digest) -> None:
+        """Delete a blob file of ``repo`` (under its lock)."""
+        # pushes stop trusting the blobs they found (see IndexStore.edit) before it goes
+        self.indexes.save_before_removing_blobs(repo, self.indexes.load(repo))
+        try:
+            self.driver.delete(layout.blob_file(repo, digest))
+        except PathNotFoundError:
+            raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": str(digest)}) from None
 
     def blob_users(self, repo: str, blob: str) -> list[str]:
         """The manifests of ``repo`` that are ``blob`` or have it as config or layer, sorted.
@@ -395,11 +409,11 @@ class Registry:
             # (False: its content is not there after all, or deleted meanwhile: the next one)
             if (
                 candidate != repo
-                and self.has_blob(candidate, digest)
+                and await self.off_loop(self.has_blob, candidate, digest)
                 and await self._adopt(repo, digest, layout.blob_file(candidate, digest))
             ):
                 return True
-        return self.has_blob(repo, digest)
+        return await self.off_loop(self.has_blob, repo, digest)
 
     async def take_stored(self, repo: str, digest: Digest) -> int | None:
         """Give ``repo`` a blob whose bytes this root's dedupe store holds already (another
@@ -409,7 +423,7 @@ class Registry:
         dedupe is off)."""
         if not digest.supported or not self.dedupe.enabled:
             return None
-        if not await self._maybe_off_loop(self.dedupe.has, digest):
+        if not await self.off_loop(self.dedupe.has, digest):
             return None
         if not await self._adopt(repo, digest, store_file(digest)):
             return None
@@ -417,14 +431,13 @@ class Registry:
             # a sweep that found the store's entry unnamed may have deleted it just after
             # the link: the repository's name is put back in the store (a no-op if there)
             self.dedupe.record(layout.blob_file(repo, digest), digest)
-        info = await self._maybe_off_loop(self.blob_info, repo, digest)
+        info = await self.off_loop(self.blob_info, repo, digest)
         return info.size
 
-    async def _maybe_off_loop(self, call: Callable[..., T], *args: Any) -> T:
-        """``call(*args)``, in a worker thread where storage is asked over the network (s3)."""
-        if self.driver.blob_check_is_request:
-            return await anyio.to_thread.run_sync(call, *args)
-        return call(*args)
+    async def off_loop(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)``, on a storage worker thread where storage is asked over the network
+        (s3), else on the loop (see :mod:`.offloop`)."""
+        return await run_storage_work(self.driver.blob_check_is_request, call, *args)
 
     async def _adopt(self, repo: str, digest: Digest, source: str) -> bool:
         """Link the blob at ``source`` into ``repo`` (see ``_link``) under its lock, laying the
@@ -435,9 +448,7 @@ class Registry:
             async with self.locks.hold(repo):
                 if not await self._link(repo, digest, source):
                     return False
-                if self._removed_meanwhile(repo):
-                    self._lay_out(repo)
-                    revived = True
+                revived = await self.off_loop(self._lay_out_if_removed, repo)
         except PathNotFoundError:
             return False
         if revived:
@@ -450,10 +461,12 @@ class Registry:
         dedupe = self.dedupe
         if isinstance(dedupe, ReferenceDedupe) and dedupe.enabled:
             return await anyio.to_thread.run_sync(dedupe.take, repo, digest, source, False)
-        target = layout.blob_file(repo, digest)
+        await self.off_loop(self._link_file, source, layout.blob_file(repo, digest))
+        return True
+
+    def _link_file(self, source: str, target: str) -> None:
         self.driver.link(source, target)
         self.driver.touch(target)  # a fresh mount must look new to GC
-        return True
 
     def may_hold_anywhere(self, digest: Digest) -> bool:
         """False when no repository can hold the blob: with dedupe on, every committed blob
@@ -509,12 +522,11 @@ class Registry:
         # must not happen for a manifest whose blobs are missing: a new repository laid out
         # (a partial write), an extension's manifest check (told that the blobs exist).
         early = ensure or bool(self.manifest_checks)
-        if heavy:
-            prepared = await asyncio.to_thread(
-                self._prepare, repo, reference, data, content_type, early
-            )
-        else:
-            prepared = self._prepare(repo, reference, data, content_type, early)
+        # in a thread when large, or when its check asks S3 (see .offloop)
+        prepared = await run_storage_work(
+            heavy or (early and self.driver.blob_check_is_request),
+            self._prepare, repo, reference, data, content_type, early,
+        )  # fmt: skip
         manifest, digest = prepared
         if is_tag(reference):
             tags = [reference, *tags]
@@ -630,22 +642,10 @@ class Registry:
 
     async def delete_manifest(self, repo: str, reference: str) -> None:
         async with self.locks.hold(repo):
-            stored = self.resolve(repo, reference)
-            edit = self.indexes.edit(repo)
-            if is_tag(reference):
-                edit.remove_tag(reference)
-            else:
-                parents = self._parents_of(repo, stored.digest)
-                if parents:
-                    raise RegistryError(
-                        ErrorCode.DENIED,
-                        {"reason": "an index references this manifest", "indexes": parents},
-                        status=405,
-                    )
-                edit.remove_digest(stored.digest)
+            stored, edit = await self.off_loop(self._removal, repo, reference)
             change = Change("removed", repo, stored.digest, stored.media_type, (reference,))
             async with journaled_off_loop(self.journals, change):
-                self.indexes.save(repo, edit)
+                await self.off_loop(self.indexes.save, repo, edit)
         for removed in self.removal_listeners:
             removed(repo, reference, stored)
         for observer in self.observers:
@@ -653,6 +653,23 @@ class Registry:
                 observer.untagged(repo, reference)
             else:
                 observer.deleted(repo, stored.digest)
+
+    def _removal(self, repo: str, reference: str) -> tuple[StoredManifest, IndexEdit]:
+        """What ``delete_manifest`` removes, and the index without it (under the lock)."""
+        stored = self.resolve(repo, reference)
+        edit = self.indexes.edit(repo)
+        if is_tag(reference):
+            edit.remove_tag(reference)
+        else:
+            parents = self._parents_of(repo, stored.digest)
+            if parents:
+                raise RegistryError(
+                    ErrorCode.DENIED,
+                    {"reason": "an index references this manifest", "indexes": parents},
+                    status=405,
+                )
+            edit.remove_digest(stored.digest)
+        return stored, edit
 
     async def check_pull(self, repo: str, digest: str) -> None:
         """Let the extensions' pull checks refuse serving the manifest ``digest``."""

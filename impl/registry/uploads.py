@@ -34,10 +34,12 @@ import re
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from ocireg.digests import CANONICAL, Digest, Hasher, new_hasher, require_supported
@@ -45,6 +47,7 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import layout
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.offloop import run_storage_work
 from ocireg.registry.refdedupe import ReferenceDedupe
 from ocireg.registry.sharedsessions import SharedUploadSessions
 from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
@@ -52,6 +55,7 @@ from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
 SESSION_RE = re.compile(r"[0-9a-f]{32}")
 CONTENT_RANGE_RE = re.compile(r"(?:bytes[= ])?(\d+)-(\d+)(?:/(?:\d+|\*))?")
 _READ_CHUNK = 1 << 20
+T = TypeVar("T")
 _HASH_STATES = 10_000  # running hashes kept (LRU); others are computed again at commit
 _PRUNE_EVERY = 1024  # session starts between checks of which tracked sessions still exist
 _RECHECK = 1.0  # seconds between storage checks of one client's sessions at its cap
@@ -113,6 +117,7 @@ class UploadStore:
         caps: SessionCaps | None = None,
     ) -> None:
         self._driver = driver
+        self._remote = driver.blob_check_is_request  # see _io
         self._locks = locks
         self._fsync = fsync
         self._dedupe = dedupe
@@ -123,18 +128,29 @@ class UploadStore:
         self._checked: dict[str, float] = {}  # when a client's sessions were last checked
         self._starts = 0
 
+    async def _io(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)``, a storage request: on a storage worker thread on S3 (see
+        :mod:`.offloop`), here on a local disk. Run to its end even when the request is
+        cancelled meanwhile, as a call made here would be: what follows knows its outcome
+        (a write committed or not, a session's file there or not)."""
+        if not self._remote:
+            return call(*args)
+        with anyio.CancelScope(shield=True):
+            result = await run_storage_work(True, call, *args)
+        return result
+
     async def start(self, repo: str, client: str = "") -> str:
         """A new, empty session; 429 when ``repo`` or ``client`` has too many open."""
         if self.caps.per_repository is None:
-            return self._start(repo, client)
+            return await self._start(repo, client)
         async with self._locks.hold(f"upload-sessions:{repo}", ephemeral=True):
-            return self._start(repo, client)
+            return await self._start(repo, client)
 
-    def _start(self, repo: str, client: str) -> str:
+    async def _start(self, repo: str, client: str) -> str:
         session = uuid.uuid4().hex
-        self._admit(repo, client, session)
+        await self._admit(repo, client, session)
         try:
-            self._driver.put_content(layout.upload_file(repo, session), b"")
+            await self._io(self._driver.put_content, layout.upload_file(repo, session), b"")
         except BaseException:
             self._forget_owner(repo, session)
             raise
@@ -144,7 +160,7 @@ class UploadStore:
             self._owners[(repo, session)] = client
         return session
 
-    def _admit(self, repo: str, client: str, session: str) -> None:
+    async def _admit(self, repo: str, client: str, session: str) -> None:
         self._starts += 1
         if self._starts % _PRUNE_EVERY == 0:
             self._prune_clients()
@@ -152,7 +168,7 @@ class UploadStore:
         if cap is not None and not self._admit_client(repo, client, session, cap):
             raise _too_many("http.maxUploadSessionsPerClient", self.caps.per_client, client=client)
         cap = self.caps.per_repository
-        if cap is not None and self._open_in(repo) >= cap:
+        if cap is not None and await self._io(self._open_in, repo) >= cap:
             self._forget_owner(repo, session)
             raise _too_many("http.maxUploadSessionsPerRepository", cap, repository=repo)
 
@@ -231,7 +247,12 @@ class UploadStore:
         self._hashes.pop(self._key(repo, session), None)
         self._forget_owner(repo, session)
 
-    def size(self, repo: str, session: str) -> int:
+    async def size(self, repo: str, session: str) -> int:
+        """The session's size so far; BLOB_UPLOAD_UNKNOWN for a session that is not there."""
+        return await self._io(self.size_here, repo, session)
+
+    def size_here(self, repo: str, session: str) -> int:
+        """``size``, blocking (for a caller off the event loop)."""
         if not SESSION_RE.fullmatch(session):
             raise self._unknown(session)
         try:
@@ -275,23 +296,23 @@ class UploadStore:
                     )
                 await self._commit(repo, session, digest)
             finally:
-                self._discard(repo, session)
+                await self._discard(repo, session)
 
     async def cancel(self, repo: str, session: str) -> None:
-        self.size(repo, session)
+        await self.size(repo, session)
         async with self._locks.hold(self._key(repo, session), ephemeral=True):
-            self._discard(repo, session)
+            await self._discard(repo, session)
 
     async def discard(self, repo: str, session: str) -> None:
         """Drop a session whether or not it is still there (a failed monolithic push)."""
         async with self._locks.hold(self._key(repo, session), ephemeral=True):
-            self._discard(repo, session)
+            await self._discard(repo, session)
 
-    def _discard(self, repo: str, session: str) -> None:
+    async def _discard(self, repo: str, session: str) -> None:
         self._hashes.pop(self._key(repo, session), None)
         self._forget_owner(repo, session)
         with contextlib.suppress(PathNotFoundError):
-            self._driver.delete(layout.upload_file(repo, session))
+            await self._io(self._driver.delete, layout.upload_file(repo, session))
 
     async def _append_locked(
         self,
@@ -301,32 +322,35 @@ class UploadStore:
         info: ChunkInfo,
         keep_partial: bool = False,
     ) -> int:
-        size = self.size(repo, session)
+        size = await self.size(repo, session)
         expected = self._expected_length(size, info)
         key = self._key(repo, session)
         state = self._hashes.pop(key, None)
         hasher = state[1] if state is not None and state[0] == size else None
-        writer = self._driver.writer(layout.upload_file(repo, session), append=True)
+        writer = await self._io(self._appending, repo, session)
         progress = _Progress(size)
         try:
-            written = await _drain(chunks, writer, hasher, expected, progress)
+            written = await _drain(chunks, writer, hasher, expected, progress, self._remote)
             if expected is not None and written != expected:
                 raise RegistryError(
                     ErrorCode.SIZE_INVALID, {"expected": expected, "received": written}
                 )
         except BaseException:
             if not keep_partial:
-                writer.cancel()
+                await self._io(writer.cancel)
                 raise
-            writer.commit()
+            await self._io(writer.commit)
             # a write that failed part-way left bytes its hash never saw: no state then
             if hasher is not None and progress.hashed == writer.size:
                 self._keep_hash(key, progress.hashed, hasher)
             raise
-        writer.commit()
+        await self._io(writer.commit)
         if hasher is not None:
             self._keep_hash(key, size + written, hasher)
         return size + written
+
+    def _appending(self, repo: str, session: str) -> FileWriter:
+        return self._driver.writer(layout.upload_file(repo, session), append=True)
 
     @staticmethod
     def _expected_length(size: int, info: ChunkInfo) -> int | None:
@@ -372,18 +396,30 @@ class UploadStore:
             if not taken:  # the upload's file went meanwhile and no copy is stored: no 201
                 raise self._unknown(session)
             return
-        if self._driver.exists(target) or self._dedupe.has(digest):
+        if await self._io(self._held, target, digest):
             # The content is there already, in this repository or in the dedupe store; the
             # upload is dropped by _discard. Under the repository lock that GC holds, so what
             # we keep is not collected meanwhile, and touched, so it looks new to GC.
             async with self._locks.hold(repo):
-                if self._driver.exists(target) or self._dedupe.adopt(target, digest):
-                    self._driver.touch(target)
+                if await self._io(self._kept, target, digest):
                     return
-        if self._fsync:
-            await anyio.to_thread.run_sync(self._driver.move, source, target)
+        if self._fsync and not self._remote:  # (a move that fsyncs waits for the disk)
+            await anyio.to_thread.run_sync(self._store, source, target, digest)
         else:
-            self._driver.move(source, target)
+            await self._io(self._store, source, target, digest)
+
+    def _held(self, target: str, digest: Digest) -> bool:
+        return self._driver.exists(target) or self._dedupe.has(digest)
+
+    def _kept(self, target: str, digest: Digest) -> bool:
+        """Whether the blob is there, or adopted from the dedupe store: then touched."""
+        if self._driver.exists(target) or self._dedupe.adopt(target, digest):
+            self._driver.touch(target)
+            return True
+        return False
+
+    def _store(self, source: str, target: str, digest: Digest) -> None:
+        self._driver.move(source, target)
         if not self._driver.move_renews_mtime:
             self._driver.touch(target)  # a move keeps the upload's age, which may be old
         self._dedupe.record(target, digest)
@@ -423,6 +459,7 @@ async def _drain(
     hasher: Hasher | None,
     expected: int | None,
     progress: _Progress,
+    remote: bool = False,
 ) -> int:
     """Write and hash the body; returns the bytes received (stops just past ``expected``).
 
@@ -430,7 +467,7 @@ async def _drain(
     the GIL) while the event loop receives the next batch, so a large push uses a second core.
     A piece of 1 MiB or more with nothing gathered before it goes to the thread as it is (no
     copy: sync's upstream client reads bodies in such blocks). Small bodies never leave the
-    event loop.
+    event loop, unless ``remote``: a write to S3 may send a part (see :mod:`.offloop`).
     """
     pending: Future[None] | None = None
     batch = bytearray()
@@ -452,7 +489,11 @@ async def _drain(
         if pending is not None:
             await asyncio.wrap_future(pending)
             pending = None
-        if batch:
+        if batch and remote:
+            pending = _WRITERS.submit(_write_and_hash, writer, hasher, bytes(batch), progress)
+            await asyncio.wrap_future(pending)
+            pending = None
+        elif batch:
             _write_and_hash(writer, hasher, bytes(batch), progress)
     finally:
         if pending is not None:

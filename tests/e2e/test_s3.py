@@ -26,7 +26,7 @@ from ocireg.storage.s3 import S3Driver
 from tests import rawhttp
 from tests.certs import issue_server, make_ca
 from tests.liveserver import LiveServer, live_server
-from tests.oci import push_blob
+from tests.oci import canonical, image_manifest, push_blob, put_manifest
 from tests.s3limits import BODY_TIMEOUT, PIPE_BYTES, QUICK_TIMEOUT
 from tests.s3proxy import StallingProxy
 from tests.s3server import ACCESS_KEY, ENV, REGION, SECRET_KEY, S3Endpoint, s3_endpoint
@@ -640,6 +640,99 @@ def test_blob_lookups_stalled_on_s3_leave_other_threaded_work_its_threads(
         proxy.silent.clear()
         for thread, _ in lookups:
             thread.join(60)
+
+
+def test_manifest_requests_waiting_on_a_silent_s3_leave_the_event_loop_free(
+    silent_s3: tuple[LiveServer, StallingProxy],
+) -> None:
+    """Manifest, tag and referrer requests ask S3 from a worker thread: while S3 answers
+    none of them, the server answers others at once (a request waiting on S3 from the event
+    loop held every other for its read timeouts); each of them fails with a 503 (its
+    storage unreachable), and once S3 answers again they succeed."""
+    server, proxy = silent_s3
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        document = image_manifest(client, "quiet/m")
+        digest = put_manifest(client, "quiet/m", "v1", document).headers["Docker-Content-Digest"]
+        put_manifest(client, "quiet/m", "gone", document)
+        body = canonical(document)
+        manifest = {"Content-Type": document["mediaType"]}
+        asked: list[tuple[str, str, dict[str, Any]]] = [
+            ("GET", "/v2/quiet/m/manifests/v1", {}),
+            ("HEAD", "/v2/quiet/m/manifests/v1", {}),
+            ("PUT", "/v2/quiet/m/manifests/v2", {"content": body, "headers": manifest}),
+            ("DELETE", "/v2/quiet/m/manifests/gone", {}),
+            ("GET", "/v2/quiet/m/tags/list", {}),
+            ("GET", f"/v2/quiet/m/referrers/{digest}", {}),
+        ]
+        proxy.silent.set()
+        waiting = [_request_in_background(client, method, url, **kw) for method, url, kw in asked]
+        for _ in range(3):
+            time.sleep(SILENT_TIMEOUT / 2)
+            _answers_quickly(server)
+        for thread, _ in waiting:
+            thread.join(60)
+            assert not thread.is_alive(), "a request waited past its read timeouts"
+        assert [outcome.get("status") for _, outcome in waiting] == [503] * len(asked)
+        proxy.silent.clear()
+        for method, url, kw in asked:
+            assert client.request(method, url, **kw).status_code < 300, (method, url)
+
+
+def test_blob_writes_waiting_on_a_silent_s3_leave_the_event_loop_free(
+    silent_s3: tuple[LiveServer, StallingProxy],
+) -> None:
+    """Uploads (begun, monolithic, chunked, finished), mounts and blob deletes ask S3 from
+    worker threads too: while S3 answers none of them, the server answers others at once,
+    and each of them fails with a 5xx."""
+    server, proxy = silent_s3
+    data = os.urandom(64 << 10)
+    digest = f"sha256:{hashlib.sha256(data).hexdigest()}"
+    octets = {"Content-Type": "application/octet-stream"}
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        push_blob(client, "quiet/from", data)
+        push_blob(client, "quiet/gone", data)
+        begun = client.post("/v2/quiet/up/blobs/uploads/")
+        assert begun.status_code == 202, begun.text
+        session = begun.headers["Location"]
+        chunked = client.post("/v2/quiet/up/blobs/uploads/").headers["Location"]
+        assert client.patch(chunked, content=data, headers=octets).status_code == 202
+        asked: list[tuple[str, str, dict[str, Any]]] = [
+            ("POST", "/v2/quiet/new/blobs/uploads/", {}),
+            ("POST", "/v2/quiet/mono/blobs/uploads/", {
+                "params": {"digest": digest}, "content": data, "headers": octets}),
+            ("PATCH", session, {"content": data, "headers": octets}),
+            ("PUT", chunked, {"params": {"digest": digest}}),
+            ("POST", "/v2/quiet/to/blobs/uploads/", {
+                "params": {"mount": digest, "from": "quiet/from"}}),
+            ("DELETE", f"/v2/quiet/gone/blobs/{digest}", {}),
+        ]  # fmt: skip
+        proxy.silent.set()
+        waiting = [_request_in_background(client, method, url, **kw) for method, url, kw in asked]
+        for _ in range(3):
+            time.sleep(SILENT_TIMEOUT / 2)
+            _answers_quickly(server)
+        for thread, _ in waiting:
+            thread.join(60)
+            assert not thread.is_alive(), "a request waited past its read timeouts"
+        statuses = [outcome.get("status", outcome.get("error")) for _, outcome in waiting]
+        assert all(isinstance(status, int) and status >= 500 for status in statuses), statuses
+        proxy.silent.clear()
+
+
+def _request_in_background(
+    client: httpx.Client, method: str, url: str, **kw: Any
+) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def ask() -> None:
+        try:
+            outcome["status"] = client.request(method, url, **kw).status_code
+        except httpx.HTTPError as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=ask, daemon=True)
+    thread.start()
+    return thread, outcome
 
 
 def _head_in_background(client: httpx.Client, url: str) -> tuple[threading.Thread, dict[str, Any]]:

@@ -52,7 +52,7 @@ def _append_and_finish(tmp_path: Path, keep_partial: bool) -> tuple[int, int, by
         with pytest.raises(Broken):
             chunks = _breaking(data[MiB : 4 * MiB], MiB)
             await registry.uploads.append("repo", session, chunks, ChunkInfo(), keep_partial)
-        after = registry.uploads.size("repo", session)
+        after = await registry.uploads.size("repo", session)
         rest = _pieces(data[after:])
         await registry.uploads.complete("repo", session, digest_bytes(data), rest, ChunkInfo())
         stored = registry.driver.local_path(f"repo/blobs/sha256/{digest_bytes(data).encoded}")
@@ -105,7 +105,7 @@ def test_a_write_that_fails_part_way_keeps_its_prefix_and_no_hash_state(
         ):
             chunks = _breaking(data[: 4 * MiB], MiB)
             await registry.uploads.append("repo", session, chunks, ChunkInfo(), True)
-        have = registry.uploads.size("repo", session)
+        have = await registry.uploads.size("repo", session)
         upload = registry.driver.local_path(layout.upload_file("repo", session))
         assert upload is not None
         kept = upload.read_bytes()
