@@ -2,7 +2,7 @@
 limits set from the environment, so a test can reach them quickly:
 
 - ``OCIREG_TEST_S3_BODY_TIMEOUT``: seconds a spliced body waits for its next byte
-  (``ocireg.storage.s3.BODY_READ_TIMEOUT``, 300 s): a stalled S3 ends the pull;
+  (``ocireg.storage.s3.BODY_READ_TIMEOUT``, 30 s): a stalled S3 ends the pull;
 - ``OCIREG_TEST_S3_QUICK_TIMEOUT``: seconds any other request waits for its answer's next
   byte (``ocireg.storage.s3.QUICK_READ_TIMEOUT``, 30 s);
 - ``OCIREG_TEST_PIPE_BYTES``: the size each splice pipe asks for

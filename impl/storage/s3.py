@@ -75,8 +75,10 @@ CONNECT_TIMEOUT = 10
 # (``S3Driver._patient``).
 QUICK_READ_TIMEOUT: float = 30
 READ_TIMEOUT = 300  # completing or copying a large object may take minutes before the answer
-# A spliced body's wait for its next byte (``socketbody``): S3 silent this long ends the pull
-BODY_READ_TIMEOUT: float = READ_TIMEOUT
+# A spliced body's wait for its next byte (``socketbody``): S3 silent this long ends the pull.
+# The same as any answer's body read through botocore (the main client's): S3 sends a body as
+# it reads the object, and the wait counts only while the pull waits for S3, not its client.
+BODY_READ_TIMEOUT: float = QUICK_READ_TIMEOUT
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 # What an endpoint without conditional writes answers If-None-Match with
 _NO_CONDITIONAL = frozenset({"NotImplemented", "501", "InvalidArgument", "InvalidRequest"})

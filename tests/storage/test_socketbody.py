@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from ocireg.storage import s3small
+from ocireg.storage import s3, s3small
 from ocireg.storage.driver import PathNotFoundError
 from ocireg.storage.s3 import S3Driver
 from ocireg.storage.socketbody import SocketBody, open_body
@@ -55,6 +55,18 @@ def test_a_whole_object_and_a_range_come_exact(driver: S3Driver) -> None:
     middle = driver.socket_body("a/blob", 1000, 2 << 20)
     assert middle is not None
     assert read_all(middle) == data[1000 : 1000 + (2 << 20)]
+
+
+def test_a_spliced_body_waits_for_s3_as_long_as_any_answer_does(driver: S3Driver) -> None:
+    """S3 silent in the middle of a spliced body ends the pull after the wait any answer's
+    next byte gets (30 s), not the 300 s a copy's answer may need."""
+    driver.put_content("a/blob", os.urandom(1 << 20))
+    body = driver.socket_body("a/blob", 0, 1 << 20)
+    assert body is not None
+    try:
+        assert body.read_timeout == s3.QUICK_READ_TIMEOUT == 30
+    finally:
+        body.close()
 
 
 def test_what_is_not_a_plain_body_of_that_length_is_none(driver: S3Driver) -> None:
