@@ -51,7 +51,7 @@ async def _once(data: bytes) -> AsyncIterator[bytes]:
 
 async def _push_blob(registry: Registry, repo: str, data: bytes) -> None:
     digest = parse_digest("sha256:" + hashlib.sha256(data).hexdigest())
-    if registry.has_blob(repo, digest):
+    if await registry.off_loop(registry.has_blob, repo, digest):
         return
     session = await registry.uploads.start(repo)
     try:
@@ -81,7 +81,7 @@ async def attach(registries: Registries, sbom: Sbom) -> str | None:
     image is gone or the push is refused (logged: the scan stands)."""
     registry = registries.of(sbom.repo)
     try:
-        stored = registry.resolve(sbom.repo, sbom.digest)
+        stored = await registry.off_loop(registry.resolve, sbom.repo, sbom.digest)
         subject = {"mediaType": stored.media_type, "digest": stored.digest, "size": stored.size}
         created = datetime.now(UTC).isoformat().replace("+00:00", "Z")
         data = manifest(subject, sbom.document, created)

@@ -119,7 +119,7 @@ class Downloads:
 
     async def ensure(self, registry: Registry, repo: str, digest: Digest, source: Source) -> None:
         """Return once the blob is stored in ``repo``; UpstreamError if it cannot be."""
-        if registry.has_blob(repo, digest):
+        if await registry.off_loop(registry.has_blob, repo, digest):
             return
         download = self.start(registry, repo, digest, source)
         assert download.task is not None

@@ -160,7 +160,7 @@ class Images:
         self, registry: Registry, repo: str, source: Source, node: Node, tags: list[str]
     ) -> None:
         for child in node.children:
-            if not _holds(registry, repo, child.digest):
+            if not await registry.off_loop(_holds, registry, repo, child.digest):
                 await self.store(registry, repo, source, child, [])
         manifest = node.manifest
         if not manifest.is_index:
@@ -172,9 +172,10 @@ class Images:
                     for digest in wanted
                 )
             )
-        if tags and self.up_to_date(registry, repo, tags[0], node.fetched):
-            return
-        if not tags and _holds(registry, repo, node.digest):
+        if tags:
+            if await registry.off_loop(self.up_to_date, registry, repo, tags[0], node.fetched):
+                return
+        elif await registry.off_loop(_holds, registry, repo, node.digest):
             return
         reference = tags[0] if tags else node.digest
         try:

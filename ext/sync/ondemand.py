@@ -120,7 +120,7 @@ class OnDemandSync:
                 fetched = await source.upstream.manifest(source.repo, tag)
                 if fetched is None:
                     continue
-                if self.images.up_to_date(registry, repo, tag, fetched):
+                if await registry.off_loop(self.images.up_to_date, registry, repo, tag, fetched):
                     return None
                 if not await self._admitted(target, registry, repo, source, fetched.digest, tag):
                     continue
@@ -196,7 +196,9 @@ class OnDemandSync:
             return
         self._checked[key] = time.monotonic()
         for target, source in sources:
-            if target.settings.onlySigned and not _holds(registry, repo, digest):
+            if target.settings.onlySigned and not await registry.off_loop(
+                _holds, registry, repo, digest
+            ):
                 continue  # the referrers of an image not admitted here are not copied either
             try:
                 subject = self.images.conversions.source(repo, digest) or digest

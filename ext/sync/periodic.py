@@ -121,7 +121,9 @@ class PeriodicSync:
                 fetched = await upstream.manifest(name, tag)
                 if fetched is None:
                     continue
-                if not self.images.up_to_date(registry, local, tag, fetched):
+                if not await registry.off_loop(
+                    self.images.up_to_date, registry, local, tag, fetched
+                ):
                     if not await self._admitted(registry, local, source, fetched, tag, tags):
                         continue
                     preserve = target.settings.preserveDigest or target.settings.onlySigned

@@ -32,7 +32,7 @@ class Referrers:
         the upstream repository's tags when known, so tags it does not have are not asked."""
         copied = 0
         for digest in await self.listed(source, subject, tags):
-            index = registry.index(repo)
+            index = await registry.off_loop(registry.index, repo)
             if index is not None and digest in index.by_digest:
                 continue
             fetched = await source.upstream.manifest(source.repo, digest)
@@ -65,7 +65,9 @@ class Referrers:
             if tags is not None and tag not in tags:
                 continue
             fetched = await source.upstream.manifest(source.repo, tag)
-            if fetched is None or self.images.up_to_date(registry, repo, tag, fetched):
+            if fetched is None or await registry.off_loop(
+                self.images.up_to_date, registry, repo, tag, fetched
+            ):
                 continue
             await self.store(registry, repo, source, fetched, [tag])
             copied += 1

@@ -105,7 +105,7 @@ class SignedOnly:
             fetched = await source.upstream.manifest(source.repo, listed)
             if fetched is None or not _is_signature(fetched):
                 continue
-            new = not _holds(registry, repo, fetched.digest)
+            new = not await registry.off_loop(_holds, registry, repo, fetched.digest)
             if new:
                 await self.referrers.store(registry, repo, source, fetched, [])
             copied.append(Copied(fetched.digest, None, new))
@@ -113,7 +113,9 @@ class SignedOnly:
         if tag is not None and (tags is None or tag in tags):
             fetched = await source.upstream.manifest(source.repo, tag)
             if fetched is not None and _is_signature(fetched):
-                new = not self.images.up_to_date(registry, repo, tag, fetched)
+                new = not await registry.off_loop(
+                    self.images.up_to_date, registry, repo, tag, fetched
+                )
                 if new:
                     await self.referrers.store(registry, repo, source, fetched, [tag])
                 copied.append(Copied(fetched.digest, digest, new))

@@ -123,6 +123,13 @@ class ImagePages:
         artifact = present.is_artifact(image.get("ArtifactType"))
         sizes = [entry["Layer"] for entry in layers if entry["Layer"]]
         host = present.public_host(request)
+        registry = self.ui.state.registries.of(wanted.repo)  # (on S3, in a worker thread)
+        manifest_json = await registry.off_loop(
+            self._manifest_json, wanted.repo, image["Digest"] or wanted.ref
+        )
+        config_json = await registry.off_loop(
+            self._blob_json, wanted.repo, (selected or {}).get("ConfigDigest")
+        )
         return {
             "image": image,
             "manifests": manifests,
@@ -130,8 +137,8 @@ class ImagePages:
             "selected": selected,
             "layers": layers,
             "bar": present.layer_bar(sizes),
-            "manifest_json": self._manifest_json(wanted.repo, image["Digest"] or wanted.ref),
-            "config_json": self._blob_json(wanted.repo, (selected or {}).get("ConfigDigest")),
+            "manifest_json": manifest_json,
+            "config_json": config_json,
             "pulls": present.pull_commands(host, wanted.repo, image["Tag"] or wanted.ref, artifact),
         }
 

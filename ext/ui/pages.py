@@ -225,7 +225,8 @@ class Pages:
                 "Repository not found",
                 f"There is no repository {name} that you may read.",
             )
-        if self.ui.state.registries.of(name).index(name) is None:
+        registry = self.ui.state.registries.of(name)
+        if await registry.off_loop(registry.index, name) is None:
             return self.problem(
                 visit,
                 404,

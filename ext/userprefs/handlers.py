@@ -47,7 +47,8 @@ async def toggle() -> Response:
         guard = extensions.app_state().guard
         assert guard is not None  # there is a user, so authentication is configured
         raise await guard.deny({"name": name})
-    if registry(name).index(name) is None:
+    reg = registry(name)
+    if await reg.off_loop(reg.index, name) is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
     extensions.app_state().meta.toggle(user, name, preference)
     return Response(status_code=200)

@@ -57,7 +57,8 @@ async def discover() -> Response:
 
 async def discover_repository(name: str) -> Response:
     name = repo(name)
-    if registry(name).index(name) is None:
+    reg = registry(name)
+    if await reg.off_loop(reg.index, name) is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
     base = _base_url()
     entries = []

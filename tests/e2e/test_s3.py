@@ -645,7 +645,7 @@ def test_blob_lookups_stalled_on_s3_leave_other_threaded_work_its_threads(
 def test_manifest_requests_waiting_on_a_silent_s3_leave_the_event_loop_free(
     silent_s3: tuple[LiveServer, StallingProxy],
 ) -> None:
-    """Manifest, tag and referrer requests ask S3 from a worker thread: while S3 answers
+    """Manifest, tag, referrer and discovery requests ask S3 from a worker thread: while S3 answers
     none of them, the server answers others at once (a request waiting on S3 from the event
     loop held every other for its read timeouts); each of them fails with a 503 (its
     storage unreachable), and once S3 answers again they succeed."""
@@ -663,6 +663,7 @@ def test_manifest_requests_waiting_on_a_silent_s3_leave_the_event_loop_free(
             ("DELETE", "/v2/quiet/m/manifests/gone", {}),
             ("GET", "/v2/quiet/m/tags/list", {}),
             ("GET", f"/v2/quiet/m/referrers/{digest}", {}),
+            ("GET", "/v2/quiet/m/_oci/ext/discover", {}),
         ]
         proxy.silent.set()
         waiting = [_request_in_background(client, method, url, **kw) for method, url, kw in asked]
