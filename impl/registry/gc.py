@@ -17,6 +17,11 @@ pushed blob is new until a manifest references it; a mounted blob or one pushed 
 touched, so it is new as well. Pushes check what their manifest references under the same lock,
 so GC never removes something a manifest it has not seen yet needs.
 
+The work under the lock runs in one worker thread per repository (it reads every manifest,
+stats and deletes files: on S3 each a request, on a disk a walk of thousands of files), which
+the lock waits for even when the task is cancelled. Observers are told on the event loop once
+it is done, still under the lock.
+
 With ``preview`` (``ocireg gc --dry-run``) nothing changes: each step works on a copy of the
 index, and the result lists what a real run would remove, with sizes.
 """
@@ -37,6 +42,7 @@ from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 from ocireg.registry import layout
 from ocireg.registry.index import IndexEdit, RepoIndex
+from ocireg.registry.offloop import run_storage_work
 from ocireg.registry.retention import policy_for, tag_decisions, untagged_kept
 from ocireg.registry.store import Registry
 from ocireg.storage.driver import FileInfo, PathNotFoundError
@@ -45,7 +51,6 @@ if TYPE_CHECKING:  # imported only when a configuration has retention (ocireg.se
     from ocireg.retentionconfig import RetentionConfig, RetentionPolicy
 
 log = logging.getLogger("ocireg.gc")
-_YIELD_EVERY = 200  # files examined between chances for requests to run
 _PREVIEW = "0" * 32  # the generation of an index a preview edits, never saved
 
 
@@ -58,6 +63,11 @@ class Removed:
     size: int
     links: int  # names the content had (hard links: mounts, the dedupe store)
     mod_time: float
+
+
+# What the locked work found to tell on the event loop: ("untagged", tag), ("deleted",
+# manifest digest) for observers; ("forgotten", upload session) for the upload store
+Told = list[tuple[str, str]]
 
 
 @dataclass
@@ -109,17 +119,8 @@ class GarbageCollector:
     async def _collect(self, repo: str, result: Collected) -> Collected:
         policy = policy_for(self.retention, repo) if self.meta is not None else None
         async with self.registry.locks.hold(repo):
-            index = self.registry.indexes.load(repo)
-            if index is not None:
-                if policy is not None:
-                    index = self._retain_tags(repo, index, policy, result)
-                index = await self._manifests(repo, index, result, policy)
-                await self._blobs(repo, index, result)
-            await self._uploads(repo, result)
-            if index is not None and not index.entries and self._empty(repo, result):
-                result.repository_removed = True
-                if not self.preview:
-                    self._remove_repository(repo)
+            told = await run_storage_work(True, self._collect_locked, repo, policy, result)
+            self._tell(repo, told)
         if result.repository_removed and not self.preview:
             for observer in self.registry.observers:
                 await asyncio.to_thread(observer.removed, repo)
@@ -136,6 +137,33 @@ class GarbageCollector:
             preview=self.preview,
         )
         return result
+
+    def _collect_locked(self, repo: str, policy: RetentionPolicy | None, result: Collected) -> Told:
+        """The work under the repository's lock (in a worker thread; see the docstring)."""
+        told: Told = []
+        index = self.registry.indexes.load(repo)
+        if index is not None:
+            if policy is not None:
+                index = self._retain_tags(repo, index, policy, result, told)
+            index = self._manifests(repo, index, result, policy, told)
+            self._blobs(repo, index, result)
+        self._uploads(repo, result, told)
+        if index is not None and not index.entries and self._empty(repo, result):
+            result.repository_removed = True
+            if not self.preview:
+                self._remove_repository(repo)
+        return told
+
+    def _tell(self, repo: str, told: Told) -> None:
+        for kind, name in told:
+            if kind == "forgotten":
+                self.registry.uploads.forget(repo, name)
+                continue
+            for observer in self.registry.observers:
+                if kind == "untagged":
+                    observer.untagged(repo, name)
+                else:
+                    observer.deleted(repo, name)
 
     def _empty(self, repo: str, result: Collected) -> bool:
         """Whether nothing is left in the repository's blobs and uploads (in a preview: but
@@ -189,7 +217,7 @@ class GarbageCollector:
             return True  # an entry whose digest we cannot read is garbage once seen
 
     def _retain_tags(
-        self, repo: str, index: RepoIndex, policy: RetentionPolicy, result: Collected
+        self, repo: str, index: RepoIndex, policy: RetentionPolicy, result: Collected, told: Told
     ) -> RepoIndex:
         assert self.meta is not None
         tags = {tag: entry["digest"] for tag, entry in index.tags.items()}
@@ -216,17 +244,19 @@ class GarbageCollector:
         if self.preview:
             return edit.result(_PREVIEW)
         index = self.registry.indexes.save(repo, edit)
-        for observer in self.registry.observers:
-            for tag in doomed:
-                observer.untagged(repo, tag)
+        told += [("untagged", tag) for tag in doomed]
         return index
 
-    async def _manifests(
-        self, repo: str, index: RepoIndex, result: Collected, policy: RetentionPolicy | None
+    def _manifests(
+        self,
+        repo: str,
+        index: RepoIndex,
+        result: Collected,
+        policy: RetentionPolicy | None,
+        told: Told,
     ) -> RepoIndex:
         while True:
-            # in a thread: it reads every manifest, and large ones take seconds to parse
-            doomed = await asyncio.to_thread(self._doomed_manifests, repo, index, policy)
+            doomed = self._doomed_manifests(repo, index, policy)
             if doomed and self.dry_run:
                 event(
                     log,
@@ -250,9 +280,7 @@ class GarbageCollector:
                 index = edit.result(_PREVIEW)
                 continue
             index = self.registry.indexes.save(repo, edit)
-            for observer in self.registry.observers:
-                for digest in doomed:
-                    observer.deleted(repo, digest)
+            told += [("deleted", digest) for digest in doomed]
 
     def _doomed_manifests(
         self, repo: str, index: RepoIndex, policy: RetentionPolicy | None
@@ -294,19 +322,15 @@ class GarbageCollector:
             keep.update(str(descriptor.digest) for descriptor in blobs)
         return keep
 
-    async def _blobs(self, repo: str, index: RepoIndex, result: Collected) -> None:
-        keep = await asyncio.to_thread(self._referenced, repo, index)
+    def _blobs(self, repo: str, index: RepoIndex, result: Collected) -> None:
+        keep = self._referenced(repo, index)
         if keep is None:
             return
         driver = self.registry.driver
-        seen = 0
         marked = False
         for folder in driver.children(layout.blobs_dir(repo)):
             algorithm = folder.rsplit("/", 1)[-1]
             for path in driver.children(folder):
-                seen += 1
-                if seen % _YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
                 digest = f"{algorithm}:{path.rsplit('/', 1)[-1]}"
                 info = None if digest in keep else self._old_file(path)
                 if info is None:
@@ -322,7 +346,7 @@ class GarbageCollector:
                 result.blobs.append(digest)
                 result.files.append(_removed("blob", digest, info))
 
-    async def _uploads(self, repo: str, result: Collected) -> None:
+    def _uploads(self, repo: str, result: Collected, told: Told) -> None:
         driver = self.registry.driver
         for path in driver.children(layout.uploads_dir(repo)):
             info = self._old_file(path)
@@ -333,10 +357,9 @@ class GarbageCollector:
                         driver.delete(path)
                     except PathNotFoundError:
                         continue
-                    self.registry.uploads.forget(repo, session)
+                    told.append(("forgotten", session))
                 result.uploads.append(session)
                 result.files.append(_removed("upload", session, info))
-            await asyncio.sleep(0)
 
 
 def _removed(kind: str, name: str, info: FileInfo) -> Removed:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
+from typing import Any
 
 from ocireg.digests import digest_bytes, parse_digest
 from ocireg.registry import layout
 from ocireg.registry import mediatypes as mt
-from ocireg.registry.gc import GarbageCollector
+from ocireg.registry.gc import Collected, GarbageCollector
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestcache import ManifestCache
 from ocireg.registry.store import Registry
@@ -208,6 +210,37 @@ def test_an_instance_that_saw_a_repository_another_removed_lays_it_out_again() -
     assert world.registry.driver.exists(layout.layout_file("r"))
     assert [*world.registry.index("r").tags] == ["v2"]  # type: ignore[union-attr]
     assert told == ["created r"]
+
+
+def test_gc_waits_on_storage_off_the_event_loop() -> None:
+    """GC's storage work (here a stat that waits, as an S3 request does) runs in a worker
+    thread: while it waits, the event loop runs other requests' work; the stat goes on
+    only once a coroutine on the loop lets it."""
+    world = World()
+    world.blob("r", b"dangling")
+    world.later()
+    waiting, go, released = threading.Event(), threading.Event(), []
+    driver = world.registry.driver
+    stat = driver.stat
+
+    def slow_stat(path: str) -> Any:
+        if "/blobs/" in path:
+            waiting.set()
+            released.append(go.wait(5))  # False: nothing on the loop could run meanwhile
+        return stat(path)
+
+    driver.stat = slow_stat  # type: ignore[method-assign]
+
+    async def run() -> Collected:
+        collecting = asyncio.create_task(world.gc.collect("r"))
+        while not waiting.is_set():
+            await asyncio.sleep(0.01)
+        go.set()  # runs only while GC's stat waits elsewhere
+        return await collecting
+
+    result = asyncio.run(run())
+    assert released and all(released), released
+    assert result.blobs == [str(digest_bytes(b"dangling"))]
 
 
 class _Told:
