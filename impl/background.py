@@ -7,7 +7,7 @@ it. Periodic jobs coordinate across worker processes through ``<root>/.ocireg/sc
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from ocireg.meta.db import MetaDB
 from ocireg.meta.sync import Recorder, sync_all
 from ocireg.registry.gc import GarbageCollector
 from ocireg.registry.locks import try_exclusive
+from ocireg.registry.offloop import run_storage_work
 from ocireg.registry.routes import Registries
 from ocireg.registry.sharedlocks import AdvisoryLocks, SharedRounds
 from ocireg.registry.store import Registry
@@ -74,8 +75,9 @@ def _schedule_root_gc(root: Root, scheduler: Scheduler, meta: MetaDB) -> Garbage
     )
     if settings.gc and settings.gcInterval > 0:
 
-        def round_of_gc() -> Iterator[Task]:
-            for repo in registry.repositories():
+        async def round_of_gc() -> AsyncIterator[Task]:
+            # the walk of the root is storage work: off the loop (on S3, a listing per folder)
+            for repo in await run_storage_work(True, registry.repositories):
 
                 async def collect(repo: str = repo) -> int:
                     # the bytes it freed: what a round did, for its log line and its record
@@ -109,8 +111,10 @@ def schedule_dedupe_conversion(
             marker = shared / "dedupe.json"
 
         async def convert(registry: Registry = root.registry, marker: Path = marker) -> None:
-            repositories = registry.repositories()
-            await anyio.to_thread.run_sync(registry.dedupe.convert, repositories, marker)
+            def walk_and_convert() -> None:
+                registry.dedupe.convert(registry.repositories(), marker)
+
+            await anyio.to_thread.run_sync(walk_and_convert)
 
         scheduler.once(Task(f"dedupe:{root.key}", convert, Priority.LOW))
 

@@ -65,7 +65,8 @@ def setup(context: SetupContext) -> None:
     async def lint(registry: Registry, repo: str, manifest: Manifest) -> None:
         if manifest.media_type != mt.OCI_MANIFEST or is_signature(manifest):
             return
-        missing = missing_annotations(registry, repo, manifest, required)
+        # (the config's labels may be read from storage: on S3, off the loop)
+        missing = await registry.off_loop(missing_annotations, registry, repo, manifest, required)
         if missing:
             raise LintRefusal(
                 ErrorCode.MANIFEST_INVALID,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from ocireg.config import Config
 from ocireg.extensions.runtime import SetupContext
 from ocireg.names import name_problem, repository_of
 from ocireg.registry import layout
+from ocireg.registry.offloop import run_storage_work
 from ocireg.registry.routes import Routed
 from ocireg.state import AppState
 
@@ -58,6 +60,15 @@ class RepoLabels:
         self.registry = registry
         self.limit = limit
         self._given: set[str] = set()
+        self._lock = threading.Lock()  # (a lookup that asks S3 is made in a thread)
+
+    def asks_storage(self, path: str) -> bool:
+        """Whether labelling ``path`` makes a request to storage (S3): a repository not
+        labelled yet, on a driver that asks over the network."""
+        repo = repository_of(path)
+        if repo is None or repo in self._given or name_problem(repo) is not None:
+            return False
+        return self.registry.of(repo).driver.blob_check_is_request
 
     def __call__(self, path: str) -> str | None:
         repo = repository_of(path)
@@ -69,9 +80,10 @@ class RepoLabels:
             return None
         if not self.registry.of(repo).driver.exists(layout.index_file(repo)):
             return None  # 401, 400 and 404 answers for made-up names: no label
-        if len(self._given) >= self.limit:
-            return OTHER
-        self._given.add(repo)
+        with self._lock:
+            if repo not in self._given and len(self._given) >= self.limit:
+                return OTHER
+            self._given.add(repo)
         return repo
 
 
@@ -146,7 +158,9 @@ class MeasureRequests:
             await self.app(scope, receive, send_and_note)
         finally:
             elapsed = time.perf_counter() - started
-            self.metrics.observe(scope["method"], scope["path"], status, elapsed)
+            observed = (self.metrics.observe, scope["method"], scope["path"], status, elapsed)
+            # a repository not labelled yet is looked for in storage: on S3, off the loop
+            await run_storage_work(self.metrics.labels.asks_storage(scope["path"]), *observed)
 
 
 class Exposition:

@@ -43,7 +43,7 @@ def _document(reg: Registry, name: str, digest: str, media_type: str) -> str:
 async def get_sbom(name: str) -> Response:
     reg, name = registry(name), repo(name)
     reference = query("reference") or ""  # required and a tag or digest: the spec checked
-    stored = _resolve_for_reading(reg, name, reference)
+    stored = await reg.off_loop(_resolve_for_reading, reg, name, reference)
     body = await asyncio.to_thread(_document, reg, name, stored.digest, stored.media_type)
     headers = {"Docker-Content-Digest": stored.digest}
     return Response(body.encode(), media_type=MEDIA_TYPE, headers=headers)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import anyio.to_thread
 
@@ -44,8 +44,9 @@ def setup(context: SetupContext) -> None:
     settings: ScrubSettings = context.settings
     registries = context.registries
 
-    def round_of_scrub() -> Iterator[Task]:
-        for repo in registries.repositories():
+    async def round_of_scrub() -> AsyncIterator[Task]:
+        # the walk of every root is storage work: off the loop (on S3, a listing per folder)
+        for repo in await anyio.to_thread.run_sync(registries.repositories):
 
             async def run(repo: str = repo) -> int:
                 return await scrub(registries.of(repo), repo)

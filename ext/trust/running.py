@@ -148,7 +148,8 @@ class Trust:
     async def check_pull(self, repo: str, digest: str) -> None:
         if not self.gated(repo):
             return
-        manifest = self.evaluator.registries.of(repo).parsed_manifest(repo, digest)
+        registry = self.evaluator.registries.of(repo)
+        manifest = await registry.off_loop(registry.parsed_manifest, repo, digest)
         if manifest is not None and signature_kind(manifest):
             return  # signatures are fetched to verify images: never gated
         if await asyncio.to_thread(self.is_trusted, repo, digest):

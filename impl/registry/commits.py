@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ocireg.registry.index import IndexEdit, IndexStore
-from ocireg.registry.journal import Settle
+from ocireg.registry.journal import Settle, settle_not_made
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.offloop import run_storage_work
 
@@ -80,15 +80,17 @@ class IndexCommits:
                 else:
                     outcomes = self._commit(repo, queue)
                 for queued, error in outcomes:  # futures are settled on the loop only
-                    if queued.settle is not None:
-                        queued.settle(error is None)
+                    if queued.settle is not None and error is None:
+                        queued.settle(True)
+                    elif queued.settle is not None:  # (may read storage: in a thread)
+                        settle_not_made(queued.settle)
                     _settle(queued.done, error)
         except BaseException as exc:  # the lock or the index read failed, or shutdown
             if not queue:  # failed before taking the queue, which is still this batch's
                 queue = self._queues.pop(repo, [])
             for queued in queue:
                 if queued.settle is not None:
-                    queued.settle(False)
+                    settle_not_made(queued.settle)
                 _settle(queued.done, exc)
             if not isinstance(exc, Exception):
                 raise

@@ -34,6 +34,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from ocireg.digests import parse_digest
@@ -65,9 +66,10 @@ class Removed:
     mod_time: float
 
 
-# What the locked work found to tell on the event loop: ("untagged", tag), ("deleted",
-# manifest digest) for observers; ("forgotten", upload session) for the upload store
-Told = list[tuple[str, str]]
+# What the locked work leaves to tell on the event loop, in order: an index saved (to the
+# index's listeners: the meta DB's stamps), its tags untagged and manifests deleted (to the
+# observers), upload sessions removed (to the upload store)
+Told = list[Callable[[], None]]
 
 
 @dataclass
@@ -155,15 +157,26 @@ class GarbageCollector:
         return told
 
     def _tell(self, repo: str, told: Told) -> None:
-        for kind, name in told:
-            if kind == "forgotten":
-                self.registry.uploads.forget(repo, name)
-                continue
+        for tell in told:
+            tell()
+
+    def _save(self, repo: str, edit: IndexEdit, told: Told) -> RepoIndex:
+        """Save the index, its listeners told with the rest (``_tell``): a stamp that went
+        ahead of the observers' news could outlive it in a crash."""
+        index = self.registry.indexes.save(repo, edit, tell=False)
+        told.append(partial(self.registry.indexes.tell_saved, repo, edit.base_stamp, index.stamp))
+        return index
+
+    def _observed(self, repo: str, kind: str, names: list[str]) -> Callable[[], None]:
+        def tell() -> None:
             for observer in self.registry.observers:
-                if kind == "untagged":
-                    observer.untagged(repo, name)
-                else:
-                    observer.deleted(repo, name)
+                for name in names:
+                    if kind == "untagged":
+                        observer.untagged(repo, name)
+                    else:
+                        observer.deleted(repo, name)
+
+        return tell
 
     def _empty(self, repo: str, result: Collected) -> bool:
         """Whether nothing is left in the repository's blobs and uploads (in a preview: but
@@ -243,8 +256,8 @@ class GarbageCollector:
         result.tags += doomed
         if self.preview:
             return edit.result(_PREVIEW)
-        index = self.registry.indexes.save(repo, edit)
-        told += [("untagged", tag) for tag in doomed]
+        index = self._save(repo, edit, told)
+        told.append(self._observed(repo, "untagged", doomed))
         return index
 
     def _manifests(
@@ -279,8 +292,8 @@ class GarbageCollector:
             if self.preview:
                 index = edit.result(_PREVIEW)
                 continue
-            index = self.registry.indexes.save(repo, edit)
-            told += [("deleted", digest) for digest in doomed]
+            index = self._save(repo, edit, told)
+            told.append(self._observed(repo, "deleted", doomed))
 
     def _doomed_manifests(
         self, repo: str, index: RepoIndex, policy: RetentionPolicy | None
@@ -357,7 +370,7 @@ class GarbageCollector:
                         driver.delete(path)
                     except PathNotFoundError:
                         continue
-                    told.append(("forgotten", session))
+                    told.append(partial(self.registry.uploads.forget, repo, session))
                 result.uploads.append(session)
                 result.files.append(_removed("upload", session, info))
 

@@ -426,7 +426,9 @@ class IndexStore:
             edit.present.update(found[1])
         return edit
 
-    def save(self, repo: str, edit: IndexEdit) -> RepoIndex:
+    def save(self, repo: str, edit: IndexEdit, tell: bool = True) -> RepoIndex:
+        """Write the edit's index; its listeners are told, unless ``tell`` is false (the
+        caller then tells them with ``tell_saved``, in its order)."""
         index = edit.result(secrets.token_hex(16))
         if not self._tracks_removals:
             index.removals = None  # the file as before tokens: nothing to trust or change
@@ -440,9 +442,13 @@ class IndexStore:
                 self._found_count += len(found)
                 while self._found_count > _FOUND_TOTAL:
                     self._forget_found(next(iter(self._found)))
-        for listener in self.listeners:
-            listener(repo, edit.base_stamp, index.stamp)
+        if tell:
+            self.tell_saved(repo, edit.base_stamp, index.stamp)
         return index
+
+    def tell_saved(self, repo: str, before: str | None, after: str) -> None:
+        for listener in self.listeners:
+            listener(repo, before, after)
 
     def found_before(self, repo: str) -> set[str]:
         """The blobs this process found in ``repo`` while its cached index had the token it

@@ -124,11 +124,11 @@ async def _grouped_alone(journal: Journal, change: Change) -> Settle | None:
         if written.done() and not written.cancelled() and written.exception() is None:
             settle = _settling_all([written.result()], change)
             if settle is not None:
-                _settle_not_made(settle)
+                settle_not_made(settle)
         raise
 
 
-def _settle_not_made(settle: Settle) -> None:
+def settle_not_made(settle: Settle) -> None:
     """Settle a change as not committed: in a thread (settling may read storage), or here
     when the loop's executor is shut (stopping), never raising in place of the caller's
     cancellation (``settle`` logs its own failures, see ``_settling_all``)."""
@@ -177,7 +177,7 @@ def _settle_abandoned(
     settles = [each for each in written.result() if not isinstance(each, BaseException)]
     settle = _settling_all(settles, change)
     if settle is not None:
-        _settle_not_made(settle)
+        settle_not_made(settle)
 
 
 @contextmanager
@@ -205,7 +205,7 @@ async def journaled_off_loop(journals: Sequence[Journal], change: Change) -> Asy
         yield
     except BaseException:
         if settle is not None:
-            _settle_not_made(settle)
+            settle_not_made(settle)
         raise
     if settle is not None:
         settle(True)

@@ -4,41 +4,64 @@ On a local disk a repository's index or a manifest is read in microseconds, and 
 would cost more than the read: such work runs where it is asked for. On S3 each is a request,
 which a slow or silent S3 can hold for its read timeouts (seconds, each tried four times):
 made on the event loop, it would hold every other request of the process with it. There it
-runs on a worker thread, at most ``STORAGE_THREADS`` at once per event loop, counted apart
-from anyio's default 40 (which the catalog, the meta DB's work, settling and the rest share):
-while S3 stalls, requests wait for it, not that work.
+runs on a storage worker thread, at most ``STORAGE_THREADS`` at once per process, apart from
+the threads other work uses (anyio's and asyncio's default ones: the catalog, the meta DB's
+work, settling and the rest): while S3 stalls, requests wait for it, not that work.
+
+The caller waits for the work to end even when it is cancelled meanwhile (its client gone, a
+timeout, the server stopping), and is cancelled after: work under a repository's lock ends
+before the lock is let go, and what a request leaves in storage is known when it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
-import weakref
+import contextvars
+import os
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import anyio
-import anyio.to_thread
 
 T = TypeVar("T")
 
 STORAGE_THREADS = 64
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
+_pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made it, the pool)
+_pool_lock = threading.Lock()
 
 
-def storage_limiter() -> anyio.CapacityLimiter:
-    """The running loop's limiter of worker threads waiting on storage requests."""
-    loop = asyncio.get_running_loop()
-    limiter = _limiters.get(loop)
-    if limiter is None:
-        limiter = _limiters[loop] = anyio.CapacityLimiter(STORAGE_THREADS)
-    return limiter
+def _storage_pool() -> ThreadPoolExecutor:
+    """This process's pool (a worker forked after the parent made one makes its own)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            pool = ThreadPoolExecutor(STORAGE_THREADS, thread_name_prefix="ocireg-storage")
+            _pool = (os.getpid(), pool)
+        return _pool[1]
 
 
 async def run_storage_work(remote: bool, call: Callable[..., T], *args: Any) -> T:
     """``call(*args)``: on a storage worker thread when ``remote`` (storage is asked over the
-    network), else here, on the loop."""
-    if remote:
-        return await anyio.to_thread.run_sync(call, *args, limiter=storage_limiter())
-    return call(*args)
+    network; awaited to its end, see the module's docstring), else here, on the loop."""
+    if not remote:
+        return call(*args)
+    context = contextvars.copy_context()  # (the request's, as a call made here would see)
+    done = asyncio.wrap_future(_storage_pool().submit(context.run, call, *args))
+    return await finish(done)
+
+
+async def finish(done: asyncio.Future[T]) -> T:
+    """The result of ``done``, waited for to its end: a cancellation meanwhile (anyio's
+    scopes or a plain ``Task.cancel``) is raised once it is done."""
+    cancelled = False
+    with anyio.CancelScope(shield=True):  # (else an anyio scope cancels every await again)
+        while not done.done():
+            try:
+                await asyncio.shield(done)
+            except asyncio.CancelledError:
+                cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return done.result()

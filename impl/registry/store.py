@@ -6,7 +6,6 @@ call it and shape HTTP answers; it knows nothing of HTTP beyond raising ``Regist
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -239,14 +238,14 @@ class Registry:
             self.driver.exists, layout.index_file(repo)
         ):
             for limit in self.repository_limits:
-                await anyio.to_thread.run_sync(limit.check)
+                await run_storage_work(True, limit.check)  # it walks storage
 
     async def _create_repository(self, repo: str) -> None:
         async with self.locks.hold(repo):
             if await self.off_loop(self.driver.exists, layout.index_file(repo)):
                 return
             for limit in self.repository_limits:
-                await anyio.to_thread.run_sync(limit.check)  # it walks storage
+                await run_storage_work(True, limit.check)  # it walks storage
             async with journaled_off_loop(self.journals, Change("created", repo)):
                 await self.off_loop(self._lay_out, repo)
         await self._created(repo)
@@ -359,7 +358,7 @@ class Registry:
         count, deduped or not: each repository names its own blobs."""
         await self.off_loop(self.blob_info, repo, digest)
         async with self.locks.hold(repo):  # pushes check their references under it too
-            users = await asyncio.to_thread(self.blob_users, repo, str(digest))
+            users = await run_storage_work(True, self.blob_users, repo, str(digest))
             if users:
                 reason = f"referenced by {len(users)} manifest(s) of this repository"
                 detail = {"reason": reason, "manifests": users[:_USERS_SHOWN]}
@@ -443,30 +442,31 @@ class Registry:
         """Link the blob at ``source`` into ``repo`` (see ``_link``) under its lock, laying the
         repository out again if GC removed it meanwhile; False when ``source`` is gone."""
         await self.ensure_repository(repo)
-        revived = False
         try:
             async with self.locks.hold(repo):
-                if not await self._link(repo, digest, source):
-                    return False
-                revived = await self.off_loop(self._lay_out_if_removed, repo)
+                # both in one call: a cancellation between them would leave a blob in a
+                # repository GC removed (see .offloop: the call is finished in any case)
+                linked, revived = await self.off_loop(self._link, repo, digest, source)
         except PathNotFoundError:
             return False
         if revived:
             await self._revived(repo)
-        return True
+        return linked
 
-    async def _link(self, repo: str, digest: Digest, source: str) -> bool:
+    def _link(self, repo: str, digest: Digest, source: str) -> tuple[bool, bool]:
         """Give ``repo`` the blob at ``source`` (under ``repo``'s lock), new to GC; on s3 with
-        dedupe, a reference to the stored content. False when ``source`` is gone."""
+        dedupe, a reference to the stored content; then lay ``repo`` out again if GC removed
+        it meanwhile. (Whether it was linked: not when ``source`` is gone; whether the
+        repository was laid out again.)"""
         dedupe = self.dedupe
         if isinstance(dedupe, ReferenceDedupe) and dedupe.enabled:
-            return await anyio.to_thread.run_sync(dedupe.take, repo, digest, source, False)
-        await self.off_loop(self._link_file, source, layout.blob_file(repo, digest))
-        return True
-
-    def _link_file(self, source: str, target: str) -> None:
-        self.driver.link(source, target)
-        self.driver.touch(target)  # a fresh mount must look new to GC
+            if not dedupe.take(repo, digest, source, False):
+                return False, False
+        else:
+            target = layout.blob_file(repo, digest)
+            self.driver.link(source, target)
+            self.driver.touch(target)  # a fresh mount must look new to GC
+        return True, self._lay_out_if_removed(repo)
 
     def may_hold_anywhere(self, digest: Digest) -> bool:
         """False when no repository can hold the blob: with dedupe on, every committed blob

@@ -39,15 +39,12 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import anyio
-import anyio.to_thread
-
 from ocireg.digests import CANONICAL, Digest, Hasher, new_hasher, require_supported
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import layout
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
-from ocireg.registry.offloop import run_storage_work
+from ocireg.registry.offloop import finish, run_storage_work
 from ocireg.registry.refdedupe import ReferenceDedupe
 from ocireg.registry.sharedsessions import SharedUploadSessions
 from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
@@ -126,18 +123,15 @@ class UploadStore:
         self._by_client: dict[str, set[tuple[str, str]]] = {}  # sessions started here
         self._owners: dict[tuple[str, str], str] = {}  # and whose they are
         self._checked: dict[str, float] = {}  # when a client's sessions were last checked
+        self._starting: set[tuple[str, str]] = set()  # admitted, their files not written yet
         self._starts = 0
 
     async def _io(self, call: Callable[..., T], *args: Any) -> T:
-        """``call(*args)``, a storage request: on a storage worker thread on S3 (see
-        :mod:`.offloop`), here on a local disk. Run to its end even when the request is
-        cancelled meanwhile, as a call made here would be: what follows knows its outcome
-        (a write committed or not, a session's file there or not)."""
-        if not self._remote:
-            return call(*args)
-        with anyio.CancelScope(shield=True):
-            result = await run_storage_work(True, call, *args)
-        return result
+        """``call(*args)``, a storage request: on a storage worker thread on S3, here on a
+        local disk; run to its end even when the request is cancelled meanwhile, as a call
+        made here would be (see :mod:`.offloop`): what follows knows its outcome (a write
+        committed or not, a session's file there or not)."""
+        return await run_storage_work(self._remote, call, *args)
 
     async def start(self, repo: str, client: str = "") -> str:
         """A new, empty session; 429 when ``repo`` or ``client`` has too many open."""
@@ -148,35 +142,41 @@ class UploadStore:
 
     async def _start(self, repo: str, client: str) -> str:
         session = uuid.uuid4().hex
-        await self._admit(repo, client, session)
+        self._starting.add((repo, session))
         try:
-            await self._io(self._driver.put_content, layout.upload_file(repo, session), b"")
-        except BaseException:
-            self._forget_owner(repo, session)
-            raise
+            await self._admit(repo, client, session)
+            try:
+                await self._io(self._driver.put_content, layout.upload_file(repo, session), b"")
+            except BaseException:
+                self._forget_owner(repo, session)
+                raise
+        finally:
+            self._starting.discard((repo, session))
         self._keep_hash(self._key(repo, session), 0, new_hasher())
-        if self.caps.per_client is not None and self.caps.shared is None:
-            self._by_client.setdefault(client, set()).add((repo, session))
-            self._owners[(repo, session)] = client
         return session
 
     async def _admit(self, repo: str, client: str, session: str) -> None:
         self._starts += 1
         if self._starts % _PRUNE_EVERY == 0:
-            self._prune_clients()
+            await self._prune_clients()
         cap = self.caps.per_client_here
-        if cap is not None and not self._admit_client(repo, client, session, cap):
+        if cap is not None and not await self._admit_client(repo, client, session, cap):
             raise _too_many("http.maxUploadSessionsPerClient", self.caps.per_client, client=client)
+        if self.caps.per_client is not None and self.caps.shared is None:
+            # recorded as the client's at once, before any wait for storage: a start made
+            # meanwhile counts it (a failure below forgets it)
+            self._by_client.setdefault(client, set()).add((repo, session))
+            self._owners[(repo, session)] = client
         cap = self.caps.per_repository
         if cap is not None and await self._io(self._open_in, repo) >= cap:
             self._forget_owner(repo, session)
             raise _too_many("http.maxUploadSessionsPerRepository", cap, repository=repo)
 
-    def _admit_client(self, repo: str, client: str, session: str, cap: int) -> bool:
+    async def _admit_client(self, repo: str, client: str, session: str, cap: int) -> bool:
         """Whether the client may open one more session (recorded as its, when shared)."""
         shared = self.caps.shared
         if shared is None:
-            return len(self._prune_client(client, cap)) < cap
+            return len(await self._prune_client(client, cap)) < cap
         if shared.admit(repo, session, client, cap):
             return True
         now = time.monotonic()  # at the cap: forget sessions that ended unrecorded, and retry
@@ -185,14 +185,18 @@ class UploadStore:
         self._checked[client] = now
         # a session recorded a moment ago (on any instance) may not have its file yet
         mine = shared.of_client(client, started_before=time.time() - _SETTLING)
-        shared.forget(key for key in mine if not self._driver.exists(layout.upload_file(*key)))
+        shared.forget(await self._io(self._missing, list(mine)))
         return shared.admit(repo, session, client, cap)
+
+    def _missing(self, sessions: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """The (repository, session) pairs whose files are not in storage."""
+        return {key for key in sessions if not self._driver.exists(layout.upload_file(*key))}
 
     def _open_in(self, repo: str) -> int:
         paths = self._driver.children(layout.uploads_dir(repo))
         return sum(1 for path in paths if SESSION_RE.fullmatch(path.rsplit("/", 1)[-1]))
 
-    def _prune_client(self, client: str, cap: int) -> set[tuple[str, str]]:
+    async def _prune_client(self, client: str, cap: int) -> set[tuple[str, str]]:
         """The client's sessions started here, without those that ended. Those that end in
         this process leave at once; those that ended elsewhere are looked for in storage only
         at the cap (below it, an over-count costs nothing) and at most every ``_RECHECK``
@@ -201,19 +205,21 @@ class UploadStore:
         now = time.monotonic()
         if len(mine) >= cap and now - self._checked.get(client, -_RECHECK) >= _RECHECK:
             self._checked[client] = now
-            gone = {(r, s) for r, s in mine if not self._driver.exists(layout.upload_file(r, s))}
+            # (a session still starting has no file yet)
+            looked = [key for key in mine if key not in self._starting]
+            gone = await self._io(self._missing, looked)
             for key in gone:
                 self._owners.pop(key, None)
             mine -= gone
         return mine
 
-    def _prune_clients(self) -> None:
+    async def _prune_clients(self) -> None:
         if self.caps.shared is not None:  # nothing kept here but when each was checked
             self._checked.clear()
             return
         for client in list(self._by_client):
             self._checked.pop(client, None)
-            if not self._prune_client(client, 0):
+            if not await self._prune_client(client, 0):
                 del self._by_client[client]
                 self._checked.pop(client, None)
 
@@ -375,7 +381,7 @@ class UploadStore:
         state = self._hashes.get(self._key(repo, session))
         if algorithm == CANONICAL and state is not None and state[0] == size:
             return state[1].hexdigest()
-        return await anyio.to_thread.run_sync(self._hash_file, repo, session, algorithm)
+        return await run_storage_work(True, self._hash_file, repo, session, algorithm)
 
     def _hash_file(self, repo: str, session: str, algorithm: str) -> str:
         hasher = new_hasher(algorithm)
@@ -392,7 +398,7 @@ class UploadStore:
             # (then _discard drops it), and the repository gets a reference and a placeholder;
             # under the repository lock that GC holds, so what we reference stays.
             async with self._locks.hold(repo):
-                taken = await anyio.to_thread.run_sync(dedupe.take, repo, digest, source, True)
+                taken = await run_storage_work(True, dedupe.take, repo, digest, source, True)
             if not taken:  # the upload's file went meanwhile and no copy is stored: no 201
                 raise self._unknown(session)
             return
@@ -403,10 +409,8 @@ class UploadStore:
             async with self._locks.hold(repo):
                 if await self._io(self._kept, target, digest):
                     return
-        if self._fsync and not self._remote:  # (a move that fsyncs waits for the disk)
-            await anyio.to_thread.run_sync(self._store, source, target, digest)
-        else:
-            await self._io(self._store, source, target, digest)
+        # (a move that fsyncs waits for the disk: in a thread then too)
+        await run_storage_work(self._remote or self._fsync, self._store, source, target, digest)
 
     def _held(self, target: str, digest: Digest) -> bool:
         return self._driver.exists(target) or self._dedupe.has(digest)
@@ -435,6 +439,9 @@ class UploadStore:
 
 _BATCH = 1 << 20
 _WRITERS = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ocireg-upload")
+# S3's writes (a part sent whenever one is full) get threads of their own: a silent S3 holds
+# them, not the writes of uploads to a local disk
+_REMOTE_WRITERS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ocireg-upload-s3")
 
 
 @dataclass
@@ -469,6 +476,7 @@ async def _drain(
     copy: sync's upstream client reads bodies in such blocks). Small bodies never leave the
     event loop, unless ``remote``: a write to S3 may send a part (see :mod:`.offloop`).
     """
+    writers = _REMOTE_WRITERS if remote else _WRITERS
     pending: Future[None] | None = None
     batch = bytearray()
     written = 0
@@ -484,13 +492,13 @@ async def _drain(
                 if pending is not None:
                     await asyncio.wrap_future(pending)
                 data = chunk if whole else bytes(batch)
-                pending = _WRITERS.submit(_write_and_hash, writer, hasher, data, progress)
+                pending = writers.submit(_write_and_hash, writer, hasher, data, progress)
                 batch.clear()
         if pending is not None:
             await asyncio.wrap_future(pending)
             pending = None
         if batch and remote:
-            pending = _WRITERS.submit(_write_and_hash, writer, hasher, bytes(batch), progress)
+            pending = writers.submit(_write_and_hash, writer, hasher, bytes(batch), progress)
             await asyncio.wrap_future(pending)
             pending = None
         elif batch:
@@ -498,7 +506,11 @@ async def _drain(
     finally:
         if pending is not None:
             # A failure or disconnect while a batch is in flight: wait for it (one batch, a few
-            # milliseconds) so the caller's cancel never races a write still landing.
+            # milliseconds on a disk) so the caller's cancel never races a write still landing;
+            # on S3 the write may be a part's request: waited for off the loop
             with contextlib.suppress(Exception):
-                pending.result()
+                if remote:
+                    await finish(asyncio.wrap_future(pending))
+                else:
+                    pending.result()
     return written
