@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from typing import Any
@@ -241,6 +242,52 @@ def test_gc_waits_on_storage_off_the_event_loop() -> None:
     result = asyncio.run(run())
     assert released and all(released), released
     assert result.blobs == [str(digest_bytes(b"dangling"))]
+
+
+def test_a_cancelled_gc_holds_the_lock_until_its_work_has_ended() -> None:
+    """The task of a GC cancelled while its thread works (the scheduler stopping) keeps the
+    repository's lock until that work is done: nobody else holds the lock while GC still
+    removes files."""
+    world = World()
+    world.blob("r", b"dangling")
+    world.later()
+    waiting, go = threading.Event(), threading.Event()
+    driver = world.registry.driver
+    stat = driver.stat
+
+    def slow_stat(path: str) -> Any:
+        if "/blobs/" in path:
+            waiting.set()
+            go.wait(5)
+        return stat(path)
+
+    driver.stat = slow_stat  # type: ignore[method-assign]
+    dangling = str(digest_bytes(b"dangling"))
+
+    async def run() -> tuple[bool, set[str]]:
+        collecting = asyncio.create_task(world.gc.collect("r"))
+        while not waiting.is_set():
+            await asyncio.sleep(0.01)
+        collecting.cancel()
+        taken = asyncio.Event()
+
+        async def take() -> set[str]:
+            async with world.registry.locks.hold("r"):
+                taken.set()
+                return world.blobs("r")  # what the holder finds: GC's work ended
+
+        taking = asyncio.create_task(take())
+        await asyncio.sleep(0.2)
+        early = taken.is_set()  # the lock taken while GC's thread still waits
+        go.set()
+        found = await taking
+        with contextlib.suppress(asyncio.CancelledError):
+            await collecting
+        return early, found
+
+    early, found = asyncio.run(run())
+    assert not early
+    assert dangling not in found
 
 
 class _Told:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from unittest import mock
@@ -14,12 +15,15 @@ from unittest import mock
 import pytest
 
 from ocireg.digests import digest_bytes
+from ocireg.errors import RegistryError
 from ocireg.registry import layout
+from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.store import Registry
-from ocireg.registry.uploads import ChunkInfo, UploadStore
+from ocireg.registry.uploads import ChunkInfo, SessionCaps, UploadStore
 from ocireg.storage import filesystem
 from ocireg.storage.filesystem import FilesystemDriver
+from ocireg.storage.memory import MemoryDriver
 
 MiB = 1 << 20
 
@@ -166,3 +170,34 @@ def test_a_hash_computed_elsewhere_is_what_the_commit_checks(tmp_path: Path, rig
 async def _none() -> AsyncIterator[bytes]:
     return
     yield b""
+
+
+class _RemoteMemory(MemoryDriver):
+    """A memory driver that says its calls are network requests (as S3's are), and whose
+    writes take a while."""
+
+    blob_check_is_request = True
+
+    def put_content(self, path: str, data: bytes) -> None:
+        time.sleep(0.05)
+        super().put_content(path, data)
+
+
+def test_a_client_cap_holds_while_starts_wait_for_remote_storage() -> None:
+    """Starts that wait for S3 at once count each other: a client with a cap of 2 gets 2
+    sessions of 10 asked for together, and 429 for the others."""
+    store = UploadStore(_RemoteMemory(), KeyedLocks(None), False, Dedupe(MemoryDriver(), False),
+                        SessionCaps(per_client=2))  # fmt: skip
+
+    async def run() -> list[str | RegistryError]:
+        async def start() -> str | RegistryError:
+            try:
+                return await store.start("repo", "client")
+            except RegistryError as refused:
+                return refused
+
+        return await asyncio.gather(*(start() for _ in range(10)))
+
+    outcomes = asyncio.run(run())
+    assert sum(isinstance(each, str) for each in outcomes) == 2
+    assert all(each.http_status == 429 for each in outcomes if isinstance(each, RegistryError))
