@@ -35,7 +35,7 @@ def setup(context: SetupContext) -> Quota:
     quota = Quota(settings.limitBytes)
 
     async def within_quota(reg: Registry, name: str, _manifest: Manifest) -> None:
-        used = used_bytes(reg, name)
+        used = await reg.off_loop(used_bytes, reg, name)  # storage work: off the loop on S3
         if used > quota.limit:
             raise RegistryError(
                 ErrorCode.DENIED, {"reason": "over quota", "used": used, "limit": quota.limit}
@@ -48,8 +48,9 @@ def setup(context: SetupContext) -> Quota:
 async def get_quota(name: str) -> Response:
     name = check_name(name)
     reg = extensions.registry(name)
-    if reg.index(name) is None:
+    if await reg.off_loop(reg.index, name) is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
     quota: Quota = extensions.state("quota")
-    body = {"name": name, "usedBytes": used_bytes(reg, name), "limitBytes": quota.limit}
+    used = await reg.off_loop(used_bytes, reg, name)
+    body = {"name": name, "usedBytes": used, "limitBytes": quota.limit}
     return Response(json.dumps(body), media_type="application/json")
