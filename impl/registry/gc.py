@@ -121,8 +121,11 @@ class GarbageCollector:
     async def _collect(self, repo: str, result: Collected) -> Collected:
         policy = policy_for(self.retention, repo) if self.meta is not None else None
         async with self.registry.locks.hold(repo):
-            told = await run_storage_work(True, self._collect_locked, repo, policy, result)
-            self._tell(repo, told)
+            told: Told = []
+            try:
+                await run_storage_work(True, self._collect_locked, repo, policy, result, told)
+            finally:  # what was saved is told, even when a later step failed
+                self._tell(told)
         if result.repository_removed and not self.preview:
             for observer in self.registry.observers:
                 await asyncio.to_thread(observer.removed, repo)
@@ -140,9 +143,11 @@ class GarbageCollector:
         )
         return result
 
-    def _collect_locked(self, repo: str, policy: RetentionPolicy | None, result: Collected) -> Told:
-        """The work under the repository's lock (in a worker thread; see the docstring)."""
-        told: Told = []
+    def _collect_locked(
+        self, repo: str, policy: RetentionPolicy | None, result: Collected, told: Told
+    ) -> None:
+        """The work under the repository's lock (in a worker thread; see the docstring); what
+        is to be told after it goes in ``told``."""
         index = self.registry.indexes.load(repo)
         if index is not None:
             if policy is not None:
@@ -154,9 +159,8 @@ class GarbageCollector:
             result.repository_removed = True
             if not self.preview:
                 self._remove_repository(repo)
-        return told
 
-    def _tell(self, repo: str, told: Told) -> None:
+    def _tell(self, told: Told) -> None:
         for tell in told:
             tell()
 
