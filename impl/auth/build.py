@@ -47,7 +47,11 @@ def build_guard(
         raise ConfigError([f"{source}: {problem}" for problem in exc.problems]) from None
     keys = ApiKeys(meta) if auth.apikey and meta is not None else None
     if keys is not None:  # first: a key is told apart by its prefix, without a bcrypt round
-        passwords.insert(0, PasswordMethod("apikey", keys.check, inline=True))
+        # an indexed lookup in the local SQLite file: on the loop; on PostgreSQL a round trip
+        # over the network (behind the connection's lock): in a thread
+        assert meta is not None
+        inline = not meta.shared_by_instances
+        passwords.insert(0, PasswordMethod("apikey", keys.check, inline=inline))
     return Guard(
         access,
         http.realm,

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ocireg.auth.build import build_guard
 from ocireg.auth.guard import Guard, PasswordMethod
 from ocireg.auth.policy import AccessControl
+from ocireg.config import Config
+from ocireg.meta.db import SQLiteMetaDB
+from tests.auth.registries import write_htpasswd
 
 
 def _basic(user: str, password: str) -> list[tuple[bytes, bytes]]:
@@ -57,3 +62,38 @@ def test_an_inline_method_never_goes_to_a_thread(monkeypatch: pytest.MonkeyPatch
     guard = Guard(AccessControl(None, True), "r", [keys])
     identity = asyncio.run(guard.identify(_basic("alice", "zak_x")))
     assert identity.method == "apikey"
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_api_keys_are_checked_in_a_thread_only_on_a_shared_meta_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: bool
+) -> None:
+    """A key's lookup is an indexed read of the local SQLite file, made on the event loop;
+    on a meta DB that instances share (PostgreSQL: a round trip over the network) it is made
+    in a thread, so a slow database holds up that request only."""
+    hops: list[Any] = []
+    real = asyncio.to_thread
+
+    async def counting(function: Any, *args: Any) -> Any:
+        hops.append(function)
+        return await real(function, *args)
+
+    monkeypatch.setattr(asyncio, "to_thread", counting)
+    htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "secret"})
+    config = Config.model_validate(
+        {
+            "storage": {"rootDirectory": str(tmp_path / "data")},
+            "http": {"auth": {"htpasswd": {"path": str(htpasswd)}, "apikey": True}},
+        }
+    )
+    meta = SQLiteMetaDB(tmp_path / "meta.db")
+    monkeypatch.setattr(meta, "shared_by_instances", shared)
+    try:
+        guard = build_guard(config, meta)
+        assert guard is not None and guard.api_keys is not None
+        key, _ = guard.api_keys.create("alice", (), "test", (), None, "pytest")
+        identity = asyncio.run(guard.identify(_basic("alice", key)))
+        assert identity.method == "apikey"
+        assert len(hops) == (1 if shared else 0)
+    finally:
+        meta.close()
