@@ -602,7 +602,7 @@ def test_a_silent_s3_fails_a_request_within_its_read_timeouts_and_then_recovers(
         url = f"/v2/quiet/a/blobs/{digest}"
         proxy.silent.set()
         started = time.monotonic()
-        thread, outcome = _head_in_background(client, url)
+        thread, outcome = _request_in_background(client, "HEAD", url)
         time.sleep(SILENT_TIMEOUT / 2)
         _answers_quickly(server)
         # a few S3 requests, each tried four times with botocore's back-off between; with
@@ -627,7 +627,7 @@ def test_blob_lookups_stalled_on_s3_leave_other_threaded_work_its_threads(
         digest = push_blob(client, "quiet/b", os.urandom(1 << 10))
         url = f"/v2/quiet/b/blobs/{digest}"
         proxy.silent.set()
-        lookups = [_head_in_background(client, url) for _ in range(48)]
+        lookups = [_request_in_background(client, "HEAD", url) for _ in range(48)]
         for _ in range(100):  # until most are waiting on S3
             if proxy.swallowed >= 40:
                 break
@@ -665,16 +665,8 @@ def test_manifest_requests_waiting_on_a_silent_s3_leave_the_event_loop_free(
             ("GET", f"/v2/quiet/m/referrers/{digest}", {}),
             ("GET", "/v2/quiet/m/_oci/ext/discover", {}),
         ]
-        proxy.silent.set()
-        waiting = [_request_in_background(client, method, url, **kw) for method, url, kw in asked]
-        for _ in range(3):
-            time.sleep(SILENT_TIMEOUT / 2)
-            _answers_quickly(server)
-        for thread, _ in waiting:
-            thread.join(60)
-            assert not thread.is_alive(), "a request waited past its read timeouts"
-        assert [outcome.get("status") for _, outcome in waiting] == [503] * len(asked)
-        proxy.silent.clear()
+        outcomes = _asked_while_s3_is_silent(server, proxy, client, asked)
+        assert [outcome.get("status") for outcome in outcomes] == [503] * len(asked)
         for method, url, kw in asked:
             assert client.request(method, url, **kw).status_code < 300, (method, url)
 
@@ -707,7 +699,21 @@ def test_blob_writes_waiting_on_a_silent_s3_leave_the_event_loop_free(
                 "params": {"mount": digest, "from": "quiet/from"}}),
             ("DELETE", f"/v2/quiet/gone/blobs/{digest}", {}),
         ]  # fmt: skip
-        proxy.silent.set()
+        outcomes = _asked_while_s3_is_silent(server, proxy, client, asked)
+        statuses = [outcome.get("status", outcome.get("error")) for outcome in outcomes]
+        assert all(isinstance(status, int) and status >= 500 for status in statuses), statuses
+
+
+def _asked_while_s3_is_silent(
+    server: LiveServer,
+    proxy: StallingProxy,
+    client: httpx.Client,
+    asked: list[tuple[str, str, dict[str, Any]]],
+) -> list[dict[str, Any]]:
+    """Make each (method, url, keywords) request while S3 answers nothing, checking that the
+    server answers others meanwhile; each request's outcome, once S3 answers again."""
+    proxy.silent.set()
+    try:
         waiting = [_request_in_background(client, method, url, **kw) for method, url, kw in asked]
         for _ in range(3):
             time.sleep(SILENT_TIMEOUT / 2)
@@ -715,9 +721,9 @@ def test_blob_writes_waiting_on_a_silent_s3_leave_the_event_loop_free(
         for thread, _ in waiting:
             thread.join(60)
             assert not thread.is_alive(), "a request waited past its read timeouts"
-        statuses = [outcome.get("status", outcome.get("error")) for _, outcome in waiting]
-        assert all(isinstance(status, int) and status >= 500 for status in statuses), statuses
+    finally:
         proxy.silent.clear()
+    return [outcome for _, outcome in waiting]
 
 
 def _request_in_background(
@@ -732,20 +738,6 @@ def _request_in_background(
             outcome["error"] = error
 
     thread = threading.Thread(target=ask, daemon=True)
-    thread.start()
-    return thread, outcome
-
-
-def _head_in_background(client: httpx.Client, url: str) -> tuple[threading.Thread, dict[str, Any]]:
-    outcome: dict[str, Any] = {}
-
-    def head() -> None:
-        try:
-            outcome["status"] = client.head(url).status_code
-        except httpx.HTTPError as error:
-            outcome["error"] = error
-
-    thread = threading.Thread(target=head, daemon=True)
     thread.start()
     return thread, outcome
 
