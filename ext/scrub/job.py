@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-import anyio.to_thread
-
 from ocireg.extensions.runtime import SetupContext
 from ocireg.logs import event
+from ocireg.registry.offloop import run_storage_work
 from ocireg.registry.scrub import ScrubResult, scrub_repository
 from ocireg.registry.store import Registry
 from ocireg.scheduler import Priority, Task
@@ -34,7 +33,8 @@ def report(result: ScrubResult) -> None:
 
 async def scrub(registry: Registry, repo: str) -> int:
     """Check one repository's images; how many failed their check (a round's result)."""
-    results = await anyio.to_thread.run_sync(lambda: list(scrub_repository(registry, repo)))
+    # storage work (on S3, a request per blob): on storage's threads (ocireg.registry.offloop)
+    results = await run_storage_work(True, lambda: list(scrub_repository(registry, repo)))
     for result in results:
         report(result)
     return sum(not result.ok for result in results)
@@ -46,7 +46,7 @@ def setup(context: SetupContext) -> None:
 
     async def round_of_scrub() -> AsyncIterator[Task]:
         # the walk of every root is storage work: off the loop (on S3, a listing per folder)
-        for repo in await anyio.to_thread.run_sync(registries.repositories):
+        for repo in await run_storage_work(True, registries.repositories):
 
             async def run(repo: str = repo) -> int:
                 return await scrub(registries.of(repo), repo)
