@@ -94,7 +94,8 @@ async def upload_cosign_key() -> Response:
     except MaterialError as exc:
         raise _bad(f"invalid public key: {exc}") from None
     material = Material("cosign", "", key.digest, key.pem, key.kind, time.time())
-    if trust.evaluator.tables.add_material(material):
+    tables = trust.evaluator.tables
+    if await tables.db.asked(tables.add_material, material):
         _changed(trust, "cosign", added=True)
     return JSONResponse({"digest": key.digest})
 
@@ -102,9 +103,10 @@ async def upload_cosign_key() -> Response:
 async def list_cosign_keys() -> Response:
     trust = _trust()
     _tool_on(trust, "cosign")
+    tables = trust.evaluator.tables
     keys = [
         {"digest": m.digest, "type": m.label, "publicKey": m.pem, "uploaded": _when(m.uploaded_at)}
-        for m in trust.evaluator.tables.material("cosign")
+        for m in await tables.db.asked(tables.material, "cosign")
     ]
     return JSONResponse({"keys": keys})
 
@@ -113,7 +115,8 @@ async def delete_cosign_key() -> Response:
     trust = _trust()
     _tool_on(trust, "cosign")
     digest = _digest()
-    if not trust.evaluator.tables.remove_material("cosign", "", digest):
+    tables = trust.evaluator.tables
+    if not await tables.db.asked(tables.remove_material, "cosign", "", digest):
         raise _unknown(digest)
     _changed(trust, "cosign", added=False)
     return Response(status_code=200)
@@ -137,12 +140,13 @@ async def upload_notation_certificate() -> Response:
     except MaterialError as exc:
         raise _bad(f"invalid certificate: {exc}") from None
     now, added, digests = time.time(), False, []
+    tables = trust.evaluator.tables
     for certificate in found:
         digest = certificate_digest(certificate)
         digests.append(digest)
         subject = certificate.subject.rfc4514_string()
         material = Material("notation", store, digest, certificate_pem(certificate), subject, now)
-        added = trust.evaluator.tables.add_material(material) or added
+        added = await tables.db.asked(tables.add_material, material) or added
     if added:
         _changed(trust, "notation", added=True)
     return JSONResponse({"digests": digests, "truststoreType": store})
@@ -152,9 +156,10 @@ async def list_notation_certificates() -> Response:
     trust = _trust()
     _tool_on(trust, "notation")
     wanted = _truststore_type(default=None)
+    tables = trust.evaluator.tables
     found = [
         _certificate_entry(m)
-        for m in trust.evaluator.tables.material("notation")
+        for m in await tables.db.asked(tables.material, "notation")
         if wanted is None or m.store == wanted
     ]
     return JSONResponse({"certificates": found})
@@ -164,7 +169,8 @@ async def delete_notation_certificate() -> Response:
     trust = _trust()
     _tool_on(trust, "notation")
     store, digest = _truststore_type() or "ca", _digest()
-    if not trust.evaluator.tables.remove_material("notation", store, digest):
+    tables = trust.evaluator.tables
+    if not await tables.db.asked(tables.remove_material, "notation", store, digest):
         raise _unknown(digest)
     _changed(trust, "notation", added=False)
     return Response(status_code=200)

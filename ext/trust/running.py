@@ -80,7 +80,8 @@ class Trust:
         name = f"trust: {tool} material changed"
 
         async def run() -> int:
-            pairs = self.evaluator.of_tool(tool, trusted=not added)
+            # (a meta DB query: on PostgreSQL a request over the network, kept off the loop)
+            pairs = await asyncio.to_thread(self.evaluator.of_tool, tool, trusted=not added)
             trusted = await asyncio.to_thread(self.evaluator.evaluate_all, pairs)
             event(log, logging.INFO, "trust re-evaluated", tool=tool,
                   material="added" if added else "removed", signatures=len(pairs),

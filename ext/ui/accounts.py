@@ -106,7 +106,8 @@ class Accounts:
                 await asyncio.sleep(guard.fail_delay)
             return await self.login_page(request, "Wrong user name or password.", 401)
         method, groups = found
-        value, _ = self.ui.sessions.create(user, method, groups)
+        sessions = self.ui.sessions
+        value, _ = await sessions.asked(sessions.create, user, method, groups)
         response = RedirectResponse(_safe_next(str(form.get("next", ""))), status_code=303)
         response.set_cookie(
             COOKIE,
@@ -142,7 +143,8 @@ class Accounts:
         refused = check_csrf(self.pages, visit, form)
         if refused is not None:
             return refused
-        self.ui.sessions.delete(request.cookies.get(COOKIE))
+        sessions = self.ui.sessions
+        await sessions.asked(sessions.delete, request.cookies.get(COOKIE))
         response = RedirectResponse(BASE, status_code=303)
         response.delete_cookie(COOKIE, path=COOKIE_PATH)
         return response
@@ -170,7 +172,8 @@ class Accounts:
             return refused
         assert visit.user is not None
         now = time.time()
-        keys = [zot_details(k, now) for k in self.ui.state.meta.api_keys(visit.user)]
+        meta = self.ui.state.meta
+        keys = [zot_details(k, now) for k in await meta.asked(meta.api_keys, visit.user)]
         keys.sort(key=lambda k: str(k["createdAt"]), reverse=True)
         return self.pages.render(
             visit,
@@ -207,7 +210,8 @@ class Accounts:
         expires = None if days is None else time.time() + days * 86400
         guard = self.ui.state.guard
         assert guard is not None and guard.api_keys is not None
-        key, details = guard.api_keys.create(
+        key, details = await guard.api_keys.db.asked(
+            guard.api_keys.create,
             visit.user,
             tuple(sorted(visit.who.groups)),
             label,
@@ -226,5 +230,6 @@ class Accounts:
         if refused is not None:
             return refused
         assert visit.user is not None
-        self.ui.state.meta.revoke_api_key(visit.user, str(form.get("id", "")))
+        meta = self.ui.state.meta
+        await meta.asked(meta.revoke_api_key, visit.user, str(form.get("id", "")))
         return RedirectResponse(f"{BASE}/apikeys", status_code=303)

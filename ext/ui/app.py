@@ -174,7 +174,7 @@ class UIApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope[STATE_KEY] = self.ui.state  # what handlers' helpers (readable) look for
-        who, session = self._visitor(scope)
+        who, session = await self._visitor(scope)
         scope[IDENTITY_KEY] = who
         scope["ocireg.ui.session"] = session
         if who.anonymous and self._closed_to_guests() and not _open(scope["path"]):
@@ -184,11 +184,12 @@ class UIApp:
             return
         await self.router(scope, receive, _with_headers(send))
 
-    def _visitor(self, scope: Scope) -> tuple[Identity, Session | None]:
+    async def _visitor(self, scope: Scope) -> tuple[Identity, Session | None]:
         who = identity_of(scope)
         if not who.anonymous:  # credentials on the request itself (a script, curl)
             return who, None
-        session = self.ui.sessions.get(Request(scope).cookies.get(COOKIE))
+        sessions = self.ui.sessions
+        session = await sessions.asked(sessions.get, Request(scope).cookies.get(COOKIE))
         if session is None:
             return ANONYMOUS, None
         return Identity(session.user, session.method, frozenset(session.groups)), session

@@ -233,7 +233,8 @@ class Pages:
                 "Repository not found",
                 f"There is no repository {name} that you may read.",
             )
-        self.ui.state.meta.toggle(visit.user, name, preference)
+        meta = self.ui.state.meta
+        await meta.asked(meta.toggle, visit.user, name, preference)
         return RedirectResponse(f"{BASE}/repo/{name}", status_code=303)
 
     async def static(self, request: Request) -> Response:

@@ -50,5 +50,6 @@ async def toggle() -> Response:
     reg = registry(name)
     if await reg.off_loop(reg.index, name) is None:
         raise RegistryError(ErrorCode.NAME_UNKNOWN, {"name": name})
-    extensions.app_state().meta.toggle(user, name, preference)
+    meta = extensions.app_state().meta
+    await meta.asked(meta.toggle, user, name, preference)
     return Response(status_code=200)

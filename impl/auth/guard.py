@@ -110,9 +110,9 @@ class Guard:
                 return await self._authorization(scheme.lower(), credentials.strip())
         if certificate is not None:
             return await self._certificate(certificate)
-        return self._session(headers)
+        return await self._session(headers)
 
-    def _session(self, headers: list[tuple[bytes, bytes]]) -> Identity:
+    async def _session(self, headers: list[tuple[bytes, bytes]]) -> Identity:
         """The user of the session cookie, for a request marked as a UI's (zot's rule: the
         custom header is what a page elsewhere cannot send without CORS, so a cookie alone
         never authenticates an API call); anonymous otherwise, as an expired session is."""
@@ -126,7 +126,8 @@ class Guard:
                 except CookieError:
                     return ANONYMOUS
         morsel = jar.get(SESSION_COOKIE)
-        session = self.sessions.get(morsel.value if morsel is not None else None)
+        sessions = self.sessions
+        session = await sessions.asked(sessions.get, morsel.value if morsel is not None else None)
         if session is None:
             return ANONYMOUS
         return Identity(session.user, session.method, frozenset(session.groups))

@@ -24,10 +24,13 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ocireg.auth.sessionkeys import SessionKeys
 from ocireg.meta.db import Connection, MetaDB
+from ocireg.registry.offloop import run_storage_work
+
+T = TypeVar("T")
 
 COOKIE = "ocireg_session"
 COOKIE_PATH = "/"  # the UI's pages and the API's /zot/auth endpoints both read it
@@ -130,6 +133,8 @@ class SessionStore:
         )
         self._keys = keys
         self._clock = clock
+        # whether a lookup is a request over the network (PostgreSQL): see ``asked``
+        self.remote = isinstance(where, MetaDB) and where.shared_by_instances
         with self._tables.write() as db:
             db.executescript(_SCHEMA)
 
@@ -145,6 +150,12 @@ class SessionStore:
         if meta is not None and meta.shared_by_instances:
             return cls(meta, keys, clock)
         return cls(getattr(meta, "path", None), keys, clock)
+
+    async def asked(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)``, one of this store's methods, from the event loop: here on the
+        local SQLite file, on a storage worker thread when the sessions are in PostgreSQL
+        (see ``MetaDB.asked``)."""
+        return await run_storage_work(self.remote, call, *args)
 
     def create(self, user: str, method: str, groups: tuple[str, ...]) -> tuple[str, Session]:
         """A new session and the cookie value that opens it."""

@@ -63,7 +63,8 @@ async def create_key() -> Response:
         expires = parse_expiration(payload.get("expirationDate") or "", now)
     except ValueError as exc:
         raise RegistryError(ErrorCode.UNSUPPORTED, {"reason": str(exc)}, status=400) from None
-    key, details = keys.create(
+    key, details = await keys.db.asked(
+        keys.create,
         _user(),
         tuple(sorted(who.groups)),
         payload.get("label") or "",
@@ -76,10 +77,12 @@ async def create_key() -> Response:
 
 async def list_keys() -> Response:
     keys, now = _keys(), time.time()
-    return _json({"apiKeys": [zot_details(k, now) for k in keys.db.api_keys(_user())]})
+    listed = await keys.db.asked(keys.db.api_keys, _user())
+    return _json({"apiKeys": [zot_details(k, now) for k in listed]})
 
 
 async def revoke_key() -> Response:
     keys = _keys()
-    keys.db.revoke_api_key(_user(), query("id") or "")  # as in zot: revoking twice is fine
+    # as in zot: revoking twice is fine
+    await keys.db.asked(keys.db.revoke_api_key, _user(), query("id") or "")
     return Response(status_code=200)

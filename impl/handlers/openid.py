@@ -113,10 +113,11 @@ async def login() -> Response:
         url, pending = await provider.start(redirect_uri, callback)
     except ProviderUnavailable as exc:
         raise _unavailable(provider, exc) from None
+    pending_cookie = await sessions.asked(sessions.start_pending, pending.as_dict())
     response = RedirectResponse(url, status_code=302)
     response.set_cookie(
         PENDING_COOKIE,
-        sessions.start_pending(pending.as_dict()),
+        pending_cookie,
         max_age=int(PENDING_LIFETIME),
         path=f"{CALLBACK_PATH}/{name}",
         secure=_secure(),
@@ -136,7 +137,7 @@ async def callback(provider: str) -> Response:
         raise RegistryError(
             ErrorCode.NAME_UNKNOWN, {"reason": f"no OpenID provider {provider!r}"}, status=404
         )
-    kept = sessions.take_pending(request.cookies.get(PENDING_COOKIE))
+    kept = await sessions.asked(sessions.take_pending, request.cookies.get(PENDING_COOKIE))
     try:
         pending = _check_return(relying_party, kept)
         logged_in = await relying_party.finish(pending, query("code") or "")
@@ -149,7 +150,7 @@ async def callback(provider: str) -> Response:
     except ProviderUnavailable as exc:
         raise _unavailable(relying_party, exc) from None
     groups = tuple(sorted(guard.access.groups_of(logged_in.user, list(logged_in.groups))))
-    cookie, _ = sessions.create(logged_in.user, "openid", groups)
+    cookie, _ = await sessions.asked(sessions.create, logged_in.user, "openid", groups)
     event(log, logging.INFO, "openid login", provider=provider, user=logged_in.user)
     response: Response
     if pending.callback:
@@ -213,7 +214,7 @@ async def logout() -> Response:
     guard = app_state().guard
     request = current_request()
     if guard is not None and guard.sessions is not None:
-        guard.sessions.delete(request.cookies.get(COOKIE))
+        await guard.sessions.asked(guard.sessions.delete, request.cookies.get(COOKIE))
     response = Response(status_code=200)
     response.delete_cookie(COOKIE, path=COOKIE_PATH)
     return response

@@ -21,11 +21,13 @@ from collections.abc import Callable, Collection, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from ocireg.meta.records import ApiKey, ImageRecord, Platform
+from ocireg.registry.offloop import run_storage_work
 
 log = logging.getLogger("ocireg.meta")
+T = TypeVar("T")
 SCHEMA_VERSION = "1"
 _JSON_FIELDS = (
     "annotations",
@@ -68,6 +70,14 @@ class MetaDB(ABC):
     shared_by_instances = False
     # the SQL engine, for the few queries the two engines spell differently (JSON arrays)
     engine = "sqlite"
+
+    async def asked(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(*args)``, work that asks this database, from the event loop: here when it
+        is the local SQLite file (an indexed statement, quicker than a thread hop), on a
+        storage worker thread when it is across the network (``shared_by_instances``), so a
+        slow or silent server holds up only the requests that wait for it; awaited to its
+        end even when the request is cancelled (see :mod:`ocireg.registry.offloop`)."""
+        return await run_storage_work(self.shared_by_instances, call, *args)
 
     @abstractmethod
     def put_image(

@@ -32,7 +32,7 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made it
 _pool_lock = threading.Lock()
 
 
-def _storage_pool() -> ThreadPoolExecutor:
+def storage_pool() -> ThreadPoolExecutor:
     """This process's pool (a worker forked after the parent made one makes its own)."""
     global _pool
     with _pool_lock:
@@ -48,7 +48,7 @@ async def run_storage_work(remote: bool, call: Callable[..., T], *args: Any) -> 
     if not remote:
         return call(*args)
     context = contextvars.copy_context()  # (the request's, as a call made here would see)
-    done = asyncio.wrap_future(_storage_pool().submit(context.run, call, *args))
+    done = asyncio.wrap_future(storage_pool().submit(context.run, call, *args))
     return await finish(done)
 
 

@@ -44,7 +44,7 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import layout
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
-from ocireg.registry.offloop import finish, run_storage_work
+from ocireg.registry.offloop import finish, run_storage_work, storage_pool
 from ocireg.registry.refdedupe import ReferenceDedupe
 from ocireg.registry.sharedsessions import SharedUploadSessions
 from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
@@ -84,6 +84,14 @@ class ChunkInfo:
 
     content_range: str | None = None
     content_length: int | None = None
+
+
+async def _in_database(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, a query of the shared sessions' table: a request over the network to
+    PostgreSQL, made on a storage worker thread (a slow or silent server then holds up the
+    uploads that wait for it, not the event loop) and awaited to its end (see
+    :mod:`.offloop`)."""
+    return await run_storage_work(True, call, *args)
 
 
 def _too_many(cap: str, limit: int | None, **whose: str) -> RegistryError:
@@ -148,7 +156,7 @@ class UploadStore:
             try:
                 await self._io(self._driver.put_content, layout.upload_file(repo, session), b"")
             except BaseException:
-                self._forget_owner(repo, session)
+                await self._forget_owner(repo, session)
                 raise
         finally:
             self._starting.discard((repo, session))
@@ -169,7 +177,7 @@ class UploadStore:
             self._owners[(repo, session)] = client
         cap = self.caps.per_repository
         if cap is not None and await self._io(self._open_in, repo) >= cap:
-            self._forget_owner(repo, session)
+            await self._forget_owner(repo, session)
             raise _too_many("http.maxUploadSessionsPerRepository", cap, repository=repo)
 
     async def _admit_client(self, repo: str, client: str, session: str, cap: int) -> bool:
@@ -177,16 +185,16 @@ class UploadStore:
         shared = self.caps.shared
         if shared is None:
             return len(await self._prune_client(client, cap)) < cap
-        if shared.admit(repo, session, client, cap):
+        if await _in_database(shared.admit, repo, session, client, cap):
             return True
         now = time.monotonic()  # at the cap: forget sessions that ended unrecorded, and retry
         if now - self._checked.get(client, -_RECHECK) < _RECHECK:
             return False
         self._checked[client] = now
         # a session recorded a moment ago (on any instance) may not have its file yet
-        mine = shared.of_client(client, started_before=time.time() - _SETTLING)
-        shared.forget(await self._io(self._missing, list(mine)))
-        return shared.admit(repo, session, client, cap)
+        mine = await _in_database(shared.of_client, client, time.time() - _SETTLING)
+        await _in_database(shared.forget, await self._io(self._missing, list(mine)))
+        return await _in_database(shared.admit, repo, session, client, cap)
 
     def _missing(self, sessions: list[tuple[str, str]]) -> set[tuple[str, str]]:
         """The (repository, session) pairs whose files are not in storage."""
@@ -223,10 +231,13 @@ class UploadStore:
                 del self._by_client[client]
                 self._checked.pop(client, None)
 
-    def _forget_owner(self, repo: str, session: str) -> None:
+    async def _forget_owner(self, repo: str, session: str) -> None:
         if self.caps.shared is not None:
-            self.caps.shared.forget([(repo, session)])
+            await _in_database(self.caps.shared.forget, [(repo, session)])
             return
+        self._forget_owner_here(repo, session)
+
+    def _forget_owner_here(self, repo: str, session: str) -> None:
         client = self._owners.pop((repo, session), None)
         if client is not None:
             self._by_client.get(client, set()).discard((repo, session))
@@ -249,9 +260,14 @@ class UploadStore:
         self._keep_hash(self._key(repo, session), size, hasher)
 
     def forget(self, repo: str, session: str) -> None:
-        """Drop what this process keeps about a session that is gone (GC collected it)."""
+        """Drop what this process keeps about a session that is gone (GC collected it); its
+        row in PostgreSQL goes in a thread, not awaited (``forget`` never fails, and a row
+        left behind only counts until the client's next check at its cap)."""
         self._hashes.pop(self._key(repo, session), None)
-        self._forget_owner(repo, session)
+        if self.caps.shared is not None:
+            storage_pool().submit(self.caps.shared.forget, [(repo, session)])
+            return
+        self._forget_owner_here(repo, session)
 
     async def size(self, repo: str, session: str) -> int:
         """The session's size so far; BLOB_UPLOAD_UNKNOWN for a session that is not there."""
@@ -316,7 +332,7 @@ class UploadStore:
 
     async def _discard(self, repo: str, session: str) -> None:
         self._hashes.pop(self._key(repo, session), None)
-        self._forget_owner(repo, session)
+        await self._forget_owner(repo, session)
         with contextlib.suppress(PathNotFoundError):
             await self._io(self._driver.delete, layout.upload_file(repo, session))
 
