@@ -1,10 +1,15 @@
 """Events figures (issue 19): push throughput with two HTTP sinks configured against none, and
 the events per second that one delivery worker sends to one HTTP sink.
 
-* push: ``--pushes`` manifest PUTs (distinct manifests, blobs pushed beforehand) from
-  ``--clients`` concurrent clients over ``--repos`` repositories, against ocireg without the
-  events extension and with two HTTP sinks (two local receivers answering 204 at once);
-  alternated ``--rounds`` times, medians reported. Target: with sinks >= 0.9x without.
+* push: ``--pushes`` pushes from ``--clients`` concurrent clients over ``--repos``
+  repositories, against ocireg without the events extension and with two HTTP sinks (two
+  local receivers answering 204 at once); alternated ``--rounds`` times, medians reported.
+  Target: with sinks >= 0.9x without. ``--kind image`` times image pushes as clients make
+  them (skopeo, docker, oras): a config and a 1 KiB layer, both new, each a HEAD (404), a
+  POST and a PUT with the bytes, then the manifest (one event per push, as for every push).
+  ``--kind manifest`` times manifest PUTs alone (distinct manifests, blobs pushed
+  beforehand): a push whose blobs are all there already, the worst case for the ratio (the
+  registry's least work per event).
   ``--start``: timed right after the registry answers (``push``: the sender process starts
   meanwhile, a one-off ~0.16 CPU-second on the stop-19 host), once it has
   finished starting (``push_warm``), or both.
@@ -35,7 +40,18 @@ from typing import Any
 import httpx
 from procstat import cpu_seconds, tree
 from servers import _process, _workdir, free_port, ocireg_config
-from workload import pool, push_image_base, put_manifest
+from workload import (
+    OCI_CONFIG,
+    OCI_LAYER,
+    descriptor,
+    expect,
+    image_manifest,
+    pool,
+    push_blob,
+    push_image_base,
+    put_manifest,
+    sha256,
+)
 
 
 class Receiver:
@@ -179,8 +195,12 @@ def registry(sinks: list[str], workdir: Path | None = None, warm: bool = False) 
             yield server.url
 
 
-async def push_many(url: str, repos: int, pushes: int, clients: int) -> float:
-    """Pushes per second of ``pushes`` manifest PUTs (blobs pushed first, untimed)."""
+async def push_many(
+    url: str, repos: int, pushes: int, clients: int, kind: str = "manifest"
+) -> float:
+    """Pushes per second of ``pushes`` pushes of ``kind`` (see the module's text)."""
+    if kind == "image":
+        return await push_images(url, repos, pushes, clients)
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
         names = [f"bench/events-{n}" for n in range(repos)]
         bases = {name: await push_image_base(client, name) for name in names}
@@ -195,7 +215,45 @@ async def push_many(url: str, repos: int, pushes: int, clients: int) -> float:
         return pushes / (time.perf_counter() - started)
 
 
-def push_throughput(args: argparse.Namespace, warm: bool) -> dict[str, Any]:
+def _image(number: int) -> tuple[bytes, bytes, bytes]:
+    """(config, layer, manifest) of a new image: each push's own bytes."""
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "config": {"Labels": {"n": str(number)}}},
+        separators=(",", ":"),
+    ).encode()
+    layer = os.urandom(1024)
+    manifest = image_manifest(descriptor(OCI_CONFIG, config), [descriptor(OCI_LAYER, layer)])
+    return config, layer, manifest
+
+
+async def _push_new_blob(client: httpx.AsyncClient, repo: str, data: bytes) -> None:
+    """As a client pushes a blob: a HEAD to see whether the registry has it (404), then a
+    POST and a PUT with the bytes."""
+    digest = sha256(data)
+    expect(await client.head(f"/v2/{repo}/blobs/{digest}"), 404)
+    await push_blob(client, repo, digest, data, len(data))
+
+
+async def push_images(url: str, repos: int, pushes: int, clients: int) -> float:
+    """Pushes per second of ``pushes`` new images (made before the clock starts)."""
+    names = [f"bench/events-{n}" for n in range(repos)]
+    work = [(names[n % repos], n, _image(n)) for n in range(pushes)]
+    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        for name in names:  # the repositories exist: their creation is not timed
+            await push_blob(client, name, sha256(b"{}"), b"{}", 2)
+
+        async def push(item: tuple[str, int, tuple[bytes, bytes, bytes]]) -> None:
+            name, number, (config, layer, manifest) = item
+            await _push_new_blob(client, name, config)
+            await _push_new_blob(client, name, layer)
+            await put_manifest(client, name, f"t{number}", manifest)
+
+        started = time.perf_counter()
+        await pool(clients, work, push)
+        return pushes / (time.perf_counter() - started)
+
+
+def push_throughput(args: argparse.Namespace, warm: bool, kind: str) -> dict[str, Any]:
     runs: dict[str, list[float]] = {"none": [], "two_sinks": [], "two_sinks_down": []}
     down = [f"http://127.0.0.1:{free_port()}/events" for _ in range(2)]  # nobody listens
     receivers = [Receiver(), Receiver()]
@@ -210,7 +268,7 @@ def push_throughput(args: argparse.Namespace, warm: bool) -> dict[str, Any]:
             )
             for key, sinks in variants:
                 with registry(sinks, warm=warm) as url:
-                    rate = asyncio.run(push_many(url, args.repos, args.pushes, args.clients))
+                    rate = asyncio.run(push_many(url, args.repos, args.pushes, args.clients, kind))
                     runs[key].append(rate)
     finally:
         for receiver in receivers:
@@ -255,13 +313,22 @@ def main() -> None:
         help="time the pushes right after the registry answers (cold), or once it has "
         "finished starting, its sender process included (warm)",
     )
+    parser.add_argument(
+        "--kind",
+        choices=("image", "manifest", "both"),
+        default="both",
+        help="what a push is: a new image (blobs and manifest) or a manifest PUT alone",
+    )
     parser.add_argument("--no-delivery", action="store_true", help="skip the delivery figures")
     args = parser.parse_args()
     results: dict[str, Any] = {"cpus": os.cpu_count(), "load_before": os.getloadavg()[0]}
-    if args.start in ("cold", "both"):
-        results["push"] = push_throughput(args, warm=False)
-    if args.start in ("warm", "both"):
-        results["push_warm"] = push_throughput(args, warm=True)
+    kinds = ("image", "manifest") if args.kind == "both" else (args.kind,)
+    for kind in kinds:
+        suffix = "" if kind == "manifest" else "_image"  # (manifest: the keys of before)
+        if args.start in ("cold", "both"):
+            results[f"push{suffix}"] = push_throughput(args, warm=False, kind=kind)
+        if args.start in ("warm", "both"):
+            results[f"push_warm{suffix}"] = push_throughput(args, warm=True, kind=kind)
     if not args.no_delivery:
         results["delivery_events_per_s"] = {
             "1_repo": delivery_rate(args.events, 1),
