@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from ocireg.meta.db import MetaDB
+from ocireg.registry.offloop import storage_pool
 from ocireg.scheduler import RoundDone
 
 log = logging.getLogger("ocireg.ui")
@@ -66,11 +67,24 @@ class RunLog:
             connection.executescript(_SCHEMA)
 
     def round_done(self, done: RoundDone) -> None:
-        """A scheduler round listener: keep the rounds of the jobs the page shows."""
+        """A scheduler round listener, called on the event loop: keep the rounds of the jobs
+        the page shows. Written here on the local SQLite file; on a storage worker thread,
+        not awaited, when the meta DB is across the network (PostgreSQL), so that a slow or
+        silent database server holds up no request."""
         if kind_of(done.job) is None:
             return
         counted = sum(r for r in done.results if isinstance(r, int) and not isinstance(r, bool))
-        self.add(Run(done.job, done.started, done.seconds, len(done.results), done.failed, counted))
+        run = Run(done.job, done.started, done.seconds, len(done.results), done.failed, counted)
+        if not self.meta.shared_by_instances:
+            self.add(run)
+            return
+        storage_pool().submit(self._add_or_log, run)
+
+    def _add_or_log(self, run: Run) -> None:
+        try:
+            self.add(run)
+        except Exception:  # the round stands; only the operations page misses it
+            log.exception("could not keep the %s round for the operations page", run.job)
 
     def add(self, run: Run) -> None:
         with self.meta.extension_write() as connection:
