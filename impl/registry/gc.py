@@ -219,10 +219,16 @@ class GarbageCollector:
 
     def _old_file(self, path: str, delay: float | None = None) -> FileInfo | None:
         """The file's details when it is older than ``delay`` (``gcDelay``), else None."""
+        driver = self.registry.driver
         try:
-            info = self.registry.driver.stat(path)
+            info = driver.stat(path)
         except PathNotFoundError:
-            return None
+            # gone meanwhile, or a placeholder whose content is gone (removed by hand, say):
+            # that one reads as unknown (404), and is aged and collected by its own details
+            try:
+                info = driver.own_stat(path)
+            except PathNotFoundError:
+                return None
         age = self.clock() - info.mod_time
         return info if age > (self.delay if delay is None else delay) else None
 

@@ -370,6 +370,9 @@ class PlaceholderDriver(StorageDriver):
     def stat(self, path: str) -> FileInfo:
         return self.resolve(path)[1]
 
+    def own_stat(self, path: str) -> FileInfo:
+        return self.inner.stat(path)
+
     def exists(self, path: str) -> bool:
         # a placeholder's content exists: it is stored before the placeholder is written
         return self.inner.exists(path)

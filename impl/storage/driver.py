@@ -161,6 +161,12 @@ class StorageDriver(ABC):
         """Set a file's modification time to now: GC ages content by it, so a blob that is
         mounted or pushed again must look new."""
 
+    def own_stat(self, path: str) -> FileInfo:
+        """``stat`` of the name itself, whatever it stands for: the same as ``stat`` but on a
+        root that dedupes by reference, where a placeholder's are its own (zero bytes, its own
+        age) even when its content is gone (GC ages and removes names)."""
+        return self.stat(path)
+
     def exists(self, path: str) -> bool:
         try:
             self.stat(path)

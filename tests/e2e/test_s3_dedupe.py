@@ -183,3 +183,22 @@ def test_switching_dedupe_converts_the_bucket_once(tmp_path: Path, store: Bucket
         assert not [path for path in store.sizes() if path.startswith(".ocireg/blobs/")]
         for repo in repos:
             _reads_whole(client, repo, LAYER)
+
+
+def test_gc_collects_a_placeholder_whose_content_is_gone(tmp_path: Path, store: Bucket) -> None:
+    data = os.urandom(1000)  # content of its own, stored once
+    digest = sha256(data)
+    placeholder = f"lost/one/blobs/sha256/{digest.split(':')[1]}"
+    with serving(tmp_path / "before", store) as (_, client):
+        push_blob(client, "lost/one", data)
+    assert store.sizes()[placeholder] == 0
+    content = f"{store.prefix}/.ocireg/blobs/sha256/{digest.split(':')[1]}"
+    store.client.delete_object(Bucket=store.name, Key=content)  # lost outside the registry
+    # a registry that never saw the content (one that knew its size would not look)
+    with serving(tmp_path / "after", store, gcDelay="2s", gcInterval="300ms") as (_, client):
+        assert client.get(f"/v2/lost/one/blobs/{digest}").status_code == 404  # never empty
+        _until(lambda: placeholder not in store.sizes(), "the placeholder collected")
+        assert client.head(f"/v2/lost/one/blobs/{digest}").status_code == 404
+        # pushed again, the blob is whole again
+        push_blob(client, "lost/one", data)
+        assert client.get(f"/v2/lost/one/blobs/{digest}").content == data
