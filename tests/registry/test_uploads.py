@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Iterable
 from pathlib import Path
+from typing import cast
 from unittest import mock
 
 import pytest
@@ -19,6 +21,7 @@ from ocireg.errors import RegistryError
 from ocireg.registry import layout
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
+from ocireg.registry.sharedsessions import SharedUploadSessions
 from ocireg.registry.store import Registry
 from ocireg.registry.uploads import ChunkInfo, SessionCaps, UploadStore
 from ocireg.storage import filesystem
@@ -201,3 +204,62 @@ def test_a_client_cap_holds_while_starts_wait_for_remote_storage() -> None:
     outcomes = asyncio.run(run())
     assert sum(isinstance(each, str) for each in outcomes) == 2
     assert all(each.http_status == 429 for each in outcomes if isinstance(each, RegistryError))
+
+
+class _SilentSharedSessions:
+    """The shared sessions' table (PostgreSQL) behind a server that answers only once
+    ``answer`` is set: each call blocks its thread until then."""
+
+    def __init__(self) -> None:
+        self.answer = threading.Event()
+        self.calls: list[str] = []
+
+    def _wait(self, call: str) -> None:
+        self.calls.append(call)
+        assert self.answer.wait(10), "never answered"
+
+    def admit(self, repo: str, session: str, client: str, cap: int) -> bool:
+        self._wait("admit")
+        return True
+
+    def of_client(self, client: str, started_before: float) -> set[tuple[str, str]]:
+        self._wait("of_client")
+        return set()
+
+    def forget(self, sessions: Iterable[tuple[str, str]]) -> None:
+        self._wait("forget")
+
+
+def test_the_shared_client_cap_is_asked_off_the_event_loop() -> None:
+    """With the per-client cap counted in PostgreSQL, a start and a cancel wait for the
+    database on a storage thread: the event loop runs other work meanwhile."""
+    shared = _SilentSharedSessions()
+    caps = SessionCaps(per_client=5, shared=cast(SharedUploadSessions, shared))
+    store = UploadStore(MemoryDriver(), KeyedLocks(None), False, Dedupe(MemoryDriver(), False),
+                        caps)  # fmt: skip
+
+    async def ticks_while(work: Awaitable[object]) -> tuple[object, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.create_task(tick())
+        asyncio.get_running_loop().call_later(0.3, shared.answer.set)
+        try:
+            return await work, ticks
+        finally:
+            ticker.cancel()
+
+    async def run() -> None:
+        session, ticks = await ticks_while(store.start("repo", "client"))
+        assert isinstance(session, str) and ticks >= 10, ticks
+        shared.answer.clear()
+        _, ticks = await ticks_while(store.cancel("repo", session))
+        assert ticks >= 10, ticks
+
+    asyncio.run(run())
+    assert shared.calls == ["admit", "forget"]
