@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from ocireg.meta.db import MetaDB
-from ocireg.registry.offloop import storage_pool
+from ocireg.registry.offloop import database_pool
 from ocireg.scheduler import RoundDone
 
 log = logging.getLogger("ocireg.ui")
@@ -68,8 +68,8 @@ class RunLog:
 
     def round_done(self, done: RoundDone) -> None:
         """A scheduler round listener, called on the event loop: keep the rounds of the jobs
-        the page shows. Written here on the local SQLite file; on a storage worker thread,
-        not awaited, when the meta DB is across the network (PostgreSQL), so that a slow or
+        the page shows. Written here on the local SQLite file; on a database thread, not
+        awaited, when the meta DB is across the network (PostgreSQL), so that a slow or
         silent database server holds up no request."""
         if kind_of(done.job) is None:
             return
@@ -78,7 +78,7 @@ class RunLog:
         if not self.meta.shared_by_instances:
             self.add(run)
             return
-        storage_pool().submit(self._add_or_log, run)
+        database_pool().submit(self._add_or_log, run)
 
     def _add_or_log(self, run: Run) -> None:
         try:

@@ -28,7 +28,7 @@ from typing import Any, Protocol, TypeVar
 
 from ocireg.auth.sessionkeys import SessionKeys
 from ocireg.meta.db import Connection, MetaDB
-from ocireg.registry.offloop import run_storage_work
+from ocireg.registry.offloop import run_database_work
 
 T = TypeVar("T")
 
@@ -153,9 +153,9 @@ class SessionStore:
 
     async def asked(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)``, one of this store's methods, from the event loop: here on the
-        local SQLite file, on a storage worker thread when the sessions are in PostgreSQL
-        (see ``MetaDB.asked``)."""
-        return await run_storage_work(self.remote, call, *args)
+        local SQLite file, on a database thread when the sessions are in PostgreSQL (see
+        ``MetaDB.asked``)."""
+        return await run_database_work(self.remote, call, *args)
 
     def create(self, user: str, method: str, groups: tuple[str, ...]) -> tuple[str, Session]:
         """A new session and the cookie value that opens it."""

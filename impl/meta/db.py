@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from ocireg.meta.records import ApiKey, ImageRecord, Platform
-from ocireg.registry.offloop import run_storage_work
+from ocireg.registry.offloop import run_database_work
 
 log = logging.getLogger("ocireg.meta")
 T = TypeVar("T")
@@ -74,10 +74,10 @@ class MetaDB(ABC):
     async def asked(self, call: Callable[..., T], *args: Any) -> T:
         """``call(*args)``, work that asks this database, from the event loop: here when it
         is the local SQLite file (an indexed statement, quicker than a thread hop), on a
-        storage worker thread when it is across the network (``shared_by_instances``), so a
-        slow or silent server holds up only the requests that wait for it; awaited to its
-        end even when the request is cancelled (see :mod:`ocireg.registry.offloop`)."""
-        return await run_storage_work(self.shared_by_instances, call, *args)
+        database thread when it is across the network (``shared_by_instances``), so a slow
+        or silent server holds up only the requests that wait for it; awaited to its end
+        even when the request is cancelled (see :mod:`ocireg.registry.offloop`)."""
+        return await run_database_work(self.shared_by_instances, call, *args)
 
     @abstractmethod
     def put_image(

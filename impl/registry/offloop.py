@@ -28,27 +28,61 @@ import anyio
 T = TypeVar("T")
 
 STORAGE_THREADS = 64
-_pool: tuple[int, ThreadPoolExecutor] | None = None  # (the process that made it, the pool)
-_pool_lock = threading.Lock()
+# Work that asks a database across the network (a PostgreSQL meta DB) has threads of its own:
+# a silent database server then holds up the requests that wait for it, and neither the event
+# loop nor the storage threads every S3 request needs.
+DATABASE_THREADS = 16
+
+
+class _Threads:
+    """A process's pool of worker threads, made on first use (a worker forked after the
+    parent made one makes its own)."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._size = size
+        self._name = name
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (its process, the pool)
+        self._lock = threading.Lock()
+
+    def pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None or self._pool[0] != os.getpid():
+                made = ThreadPoolExecutor(self._size, thread_name_prefix=self._name)
+                self._pool = (os.getpid(), made)
+            return self._pool[1]
+
+
+_STORAGE = _Threads(STORAGE_THREADS, "ocireg-storage")
+_DATABASE = _Threads(DATABASE_THREADS, "ocireg-database")
 
 
 def storage_pool() -> ThreadPoolExecutor:
-    """This process's pool (a worker forked after the parent made one makes its own)."""
-    global _pool
-    with _pool_lock:
-        if _pool is None or _pool[0] != os.getpid():
-            pool = ThreadPoolExecutor(STORAGE_THREADS, thread_name_prefix="ocireg-storage")
-            _pool = (os.getpid(), pool)
-        return _pool[1]
+    """This process's storage worker threads."""
+    return _STORAGE.pool()
+
+
+def database_pool() -> ThreadPoolExecutor:
+    """This process's threads for work that asks a database across the network."""
+    return _DATABASE.pool()
 
 
 async def run_storage_work(remote: bool, call: Callable[..., T], *args: Any) -> T:
     """``call(*args)``: on a storage worker thread when ``remote`` (storage is asked over the
     network; awaited to its end, see the module's docstring), else here, on the loop."""
+    return await _run(_STORAGE, remote, call, *args)
+
+
+async def run_database_work(remote: bool, call: Callable[..., T], *args: Any) -> T:
+    """``run_storage_work`` for a database's work: on the database threads when ``remote``
+    (PostgreSQL), else here (the local SQLite file)."""
+    return await _run(_DATABASE, remote, call, *args)
+
+
+async def _run(threads: _Threads, remote: bool, call: Callable[..., T], *args: Any) -> T:
     if not remote:
         return call(*args)
     context = contextvars.copy_context()  # (the request's, as a call made here would see)
-    done = asyncio.wrap_future(storage_pool().submit(context.run, call, *args))
+    done = asyncio.wrap_future(threads.pool().submit(context.run, call, *args))
     return await finish(done)
 
 

@@ -44,7 +44,12 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.registry import layout
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
-from ocireg.registry.offloop import finish, run_storage_work, storage_pool
+from ocireg.registry.offloop import (
+    database_pool,
+    finish,
+    run_database_work,
+    run_storage_work,
+)
 from ocireg.registry.refdedupe import ReferenceDedupe
 from ocireg.registry.sharedsessions import SharedUploadSessions
 from ocireg.storage.driver import FileWriter, PathNotFoundError, StorageDriver
@@ -88,10 +93,9 @@ class ChunkInfo:
 
 async def _in_database(call: Callable[..., T], *args: Any) -> T:
     """``call(*args)``, a query of the shared sessions' table: a request over the network to
-    PostgreSQL, made on a storage worker thread (a slow or silent server then holds up the
-    uploads that wait for it, not the event loop) and awaited to its end (see
-    :mod:`.offloop`)."""
-    return await run_storage_work(True, call, *args)
+    PostgreSQL, made on a database thread (a slow or silent server then holds up the uploads
+    that wait for it, not the event loop) and awaited to its end (see :mod:`.offloop`)."""
+    return await run_database_work(True, call, *args)
 
 
 def _too_many(cap: str, limit: int | None, **whose: str) -> RegistryError:
@@ -265,7 +269,7 @@ class UploadStore:
         left behind only counts until the client's next check at its cap)."""
         self._hashes.pop(self._key(repo, session), None)
         if self.caps.shared is not None:
-            storage_pool().submit(self.caps.shared.forget, [(repo, session)])
+            database_pool().submit(self.caps.shared.forget, [(repo, session)])
             return
         self._forget_owner_here(repo, session)
 
