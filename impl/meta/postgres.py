@@ -28,6 +28,7 @@ from ocireg.meta.db import (
     NoSuchTable,
     SQLMetaDB,
 )
+from ocireg.meta.pgconnect import connect
 
 if TYPE_CHECKING:
     import psycopg
@@ -200,12 +201,10 @@ class PostgresMetaDB(SQLMetaDB):
         return cls(url, read_only=True)
 
     def _connect(self) -> psycopg.Connection[Any]:
-        import psycopg
-
         options = "-c default_transaction_read_only=on" if self.read_only else ""
-        connection: psycopg.Connection[Any] = psycopg.connect(
+        connection: psycopg.Connection[Any] = connect(
             self.url, autocommit=True, row_factory=_row_factory, options=options,
-            application_name="ocireg", connect_timeout=10,
+            application_name="ocireg",
         )  # fmt: skip
         return connection
 

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ocireg.meta.pgconnect import connect
+
 _NAMESPACE = b"ocireg-key:"  # keeps these ids apart from any other advisory lock's
 _KEEP_IDLE = 8  # connections kept open between locks
 
@@ -77,14 +79,12 @@ class AdvisoryLocks:
         connection.close()
 
     def _take(self) -> Any:
-        import psycopg
-
         with self._guard:
             while self._idle:
                 connection = self._idle.pop()
                 if not (connection.closed or connection.broken):
                     return connection
-        return psycopg.connect(self._url, autocommit=True, application_name="ocireg-locks")
+        return connect(self._url, autocommit=True, application_name="ocireg-locks")
 
     def close(self) -> None:
         with self._guard:
