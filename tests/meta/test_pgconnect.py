@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocireg.meta.pgconnect import DEFAULTS, connect
+import pytest
+
+from ocireg.meta.pgconnect import DEFAULTS, connect, defaults_for
 from ocireg.meta.postgres import PostgresMetaDB
 from ocireg.registry.sharedlocks import AdvisoryLocks
 from tests.postgres import Postgres, postgres
@@ -36,3 +38,13 @@ def test_the_url_wins(postgres: Postgres) -> None:
     with connect(url) as connection:
         settings = _settings(connection)
     assert settings == {**DEFAULTS, "keepalives_idle": "42", "connect_timeout": "3"}
+
+
+def test_a_service_and_the_environment_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    url = "postgresql://ocireg@db.internal/registry"
+    assert defaults_for(url) == DEFAULTS
+    assert defaults_for("service=registry") == {}
+    monkeypatch.setenv("PGCONNECT_TIMEOUT", "4")
+    assert "connect_timeout" not in defaults_for(url)
+    monkeypatch.setenv("PGSERVICE", "registry")
+    assert defaults_for(url) == {}
