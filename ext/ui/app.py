@@ -188,8 +188,7 @@ class UIApp:
         who = identity_of(scope)
         if not who.anonymous:  # credentials on the request itself (a script, curl)
             return who, None
-        sessions = self.ui.sessions
-        session = await sessions.asked(sessions.get, Request(scope).cookies.get(COOKIE))
+        session = await self.ui.sessions.find(Request(scope).cookies.get(COOKIE))
         if session is None:
             return ANONYMOUS, None
         return Identity(session.user, session.method, frozenset(session.groups)), session

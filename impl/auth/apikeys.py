@@ -31,6 +31,12 @@ def key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def is_api_key(password: str) -> bool:
+    """Whether ``password`` has an API key's form (its prefix): what else is sent as a
+    password is not looked up."""
+    return password.startswith(PREFIX)
+
+
 class ApiKeys:
     def __init__(self, db: MetaDB, clock: Callable[[], float] = time.time) -> None:
         self.db = db
@@ -64,7 +70,7 @@ class ApiKeys:
     def check(self, user: str, password: str) -> list[str] | None:
         """The groups of ``user`` when ``password`` is one of their live keys (a password
         method for :class:`ocireg.auth.guard.Guard`)."""
-        if not password.startswith(PREFIX):
+        if not is_api_key(password):
             return None
         digest = key_hash(password)
         key = self.db.api_key(digest)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocireg.auth.apikeys import ApiKeys
+from ocireg.auth.apikeys import ApiKeys, is_api_key
 from ocireg.auth.guard import CertificateIdentity, Guard, PasswordMethod, TokenVerifier
 from ocireg.auth.policy import AccessControl
 from ocireg.config import Config, HTTPConfig
@@ -50,8 +50,11 @@ def build_guard(
         # an indexed lookup in the local SQLite file: on the loop; on PostgreSQL a round trip
         # over the network (behind the connection's lock): in a thread
         assert meta is not None
-        inline = not meta.shared_by_instances
-        passwords.insert(0, PasswordMethod("apikey", keys.check, inline=inline))
+        remote = meta.shared_by_instances
+        method = PasswordMethod(
+            "apikey", keys.check, inline=not remote, database=remote, applies=is_api_key
+        )
+        passwords.insert(0, method)
     return Guard(
         access,
         http.realm,

@@ -26,6 +26,7 @@ from ocireg.auth.sessions import COOKIE as SESSION_COOKIE
 from ocireg.auth.tokenerror import TokenError
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.names import name_problem
+from ocireg.registry.offloop import run_database_work
 
 if TYPE_CHECKING:
     from ocireg.auth.openid import Provider
@@ -58,6 +59,13 @@ class PasswordMethod:
     quick: PasswordCheck | None = None
     # The check itself is cheap (an indexed lookup): run it on the event loop, no thread.
     inline: bool = False
+    # The check asks a database across the network (API keys in PostgreSQL): in a thread of
+    # the database's own (see ``ocireg.registry.offloop``), not one of asyncio's few shared
+    # ones, so a silent server holds up only the requests that wait for it.
+    database: bool = False
+    # Whether a password can be this method's at all, told at no cost (an API key's prefix):
+    # a password it cannot be skips the method, and with it a thread hop.
+    applies: Callable[[str], bool] | None = None
 
 
 class Guard:
@@ -126,8 +134,7 @@ class Guard:
                 except CookieError:
                     return ANONYMOUS
         morsel = jar.get(SESSION_COOKIE)
-        sessions = self.sessions
-        session = await sessions.asked(sessions.get, morsel.value if morsel is not None else None)
+        session = await self.sessions.find(morsel.value if morsel is not None else None)
         if session is None:
             return ANONYMOUS
         return Identity(session.user, session.method, frozenset(session.groups))
@@ -167,11 +174,15 @@ class Guard:
             return ANONYMOUS
         if user and password:
             for method in self.passwords:
+                if method.applies is not None and not method.applies(password):
+                    continue
                 if method.inline:
                     groups = method.check(user, password)
                 else:
                     groups = method.quick(user, password) if method.quick else None
-                    if groups is None:
+                    if groups is None and method.database:
+                        groups = await run_database_work(True, method.check, user, password)
+                    elif groups is None:
                         groups = await asyncio.to_thread(method.check, user, password)
                 if groups is not None:
                     return Identity(user, method.name, self.access.groups_of(user, groups))

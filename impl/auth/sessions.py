@@ -157,6 +157,14 @@ class SessionStore:
         ``MetaDB.asked``)."""
         return await run_database_work(self.remote, call, *args)
 
+    async def find(self, cookie: str | None) -> Session | None:
+        """``get`` from the event loop: a cookie that cannot open a session (none, too long,
+        not signed with ``sessionKeysFile``'s key) is told so here, without asking the
+        database (nor waiting for a thread behind others waiting on it)."""
+        if self._verify(cookie) is None:
+            return None
+        return await self.asked(self.get, cookie)
+
     def create(self, user: str, method: str, groups: tuple[str, ...]) -> tuple[str, Session]:
         """A new session and the cookie value that opens it."""
         session_id = secrets.token_urlsafe(32)

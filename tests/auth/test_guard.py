@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from ocireg.auth import guard as guard_module
 from ocireg.auth.build import build_guard
 from ocireg.auth.guard import Guard, PasswordMethod
 from ocireg.auth.policy import AccessControl
@@ -65,20 +66,21 @@ def test_an_inline_method_never_goes_to_a_thread(monkeypatch: pytest.MonkeyPatch
 
 
 @pytest.mark.parametrize("shared", [False, True])
-def test_api_keys_are_checked_in_a_thread_only_on_a_shared_meta_db(
+def test_api_keys_are_checked_on_database_threads_only_on_a_shared_meta_db(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared: bool
 ) -> None:
     """A key's lookup is an indexed read of the local SQLite file, made on the event loop;
     on a meta DB that instances share (PostgreSQL: a round trip over the network) it is made
-    in a thread, so a slow database holds up that request only."""
+    on the database's own threads, so a slow database holds up that request only. A password
+    that is not a key is never looked up."""
     hops: list[Any] = []
-    real = asyncio.to_thread
+    real = guard_module.run_database_work
 
-    async def counting(function: Any, *args: Any) -> Any:
+    async def counting(remote: bool, function: Any, *args: Any) -> Any:
         hops.append(function)
-        return await real(function, *args)
+        return await real(remote, function, *args)
 
-    monkeypatch.setattr(asyncio, "to_thread", counting)
+    monkeypatch.setattr(guard_module, "run_database_work", counting)
     htpasswd = write_htpasswd(tmp_path / "htpasswd", {"alice": "secret"})
     config = Config.model_validate(
         {
@@ -95,5 +97,8 @@ def test_api_keys_are_checked_in_a_thread_only_on_a_shared_meta_db(
         identity = asyncio.run(guard.identify(_basic("alice", key)))
         assert identity.method == "apikey"
         assert len(hops) == (1 if shared else 0)
+        identity = asyncio.run(guard.identify(_basic("alice", "secret")))
+        assert identity.method == "htpasswd"
+        assert len(hops) == (1 if shared else 0)  # the key method was skipped
     finally:
         meta.close()

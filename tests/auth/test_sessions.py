@@ -4,8 +4,10 @@ of another instance sees the same sessions."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,3 +61,29 @@ def test_a_session_made_through_one_store_is_read_and_ended_through_the_other(
     for store in (one, two):
         store.close()
     assert two_metas[1].repositories() == []  # a store closes nothing it shares
+
+
+def test_find_asks_the_shared_database_off_the_loop_and_only_for_a_cookie_that_can_open(
+    two_metas: tuple[MetaDB, MetaDB], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ocireg.auth import sessions as sessions_module
+
+    asked: list[bool] = []
+    real = sessions_module.run_database_work
+
+    async def counting(remote: bool, call: Any, *args: Any) -> Any:
+        asked.append(remote)
+        return await real(remote, call, *args)
+
+    monkeypatch.setattr(sessions_module, "run_database_work", counting)
+    keys = SessionKeys(b"k" * 32, ())
+    store = SessionStore.of(two_metas[0], keys)
+    cookie, made = store.create("ann", "htpasswd", ())
+
+    async def found() -> list[Any]:
+        return [await store.find(each) for each in (cookie, None, cookie + "x", "y" * 300)]
+
+    assert asyncio.run(found()) == [made, None, None, None]
+    # one lookup, of the cookie that could open a session: on a thread on PostgreSQL
+    assert asked == [two_metas[0].shared_by_instances]
+    store.close()

@@ -2,9 +2,10 @@
 
 The instance reaches PostgreSQL through a proxy that can hold every byte (``PausableProxy``):
 the server then looks alive and answers nothing, as one that stalls does. Requests that ask the
-meta DB (API keys, a UI session, a star, a trust key, an upload's per-client cap) wait for it;
-meanwhile ``/v2/`` must answer at once, which it cannot while any of them waits on the event
-loop. Once the server answers again, every one of them succeeds."""
+meta DB (API keys listed or logging in, a UI session, a star, a trust key, an upload's
+per-client cap) wait for it; meanwhile ``/v2/`` (a password login) must answer at once, which
+it cannot while any of them waits on the event loop. Once the server answers again, every one
+of them succeeds."""
 
 from __future__ import annotations
 
@@ -70,7 +71,7 @@ def _log_in(base: str) -> str:
         return str(answer.cookies["ocireg_session"])
 
 
-def _requests(base: str, session: str) -> dict[str, Callable[[], httpx.Response]]:
+def _requests(base: str, session: str, key: str) -> dict[str, Callable[[], httpx.Response]]:
     """Each request that asks the meta DB, by what it exercises."""
     cookies = {"ocireg_session": session}
 
@@ -85,6 +86,7 @@ def _requests(base: str, session: str) -> dict[str, Callable[[], httpx.Response]
 
     return {
         "API keys listed": call("GET", "/zot/auth/apikey", auth=AUTH),
+        "logged in with an API key": call("GET", "/v2/", auth=("ann", key)),
         "UI session on the API": call(
             "GET", "/zot/auth/apikey", cookies=cookies, headers=UI_HEADERS
         ),
@@ -110,8 +112,10 @@ def test_requests_waiting_on_a_silent_postgres_leave_the_others_served(
         with instance(tmp_path / "one", config) as server:
             with httpx.Client(base_url=server.url, auth=AUTH, timeout=60) as client:
                 push_blob(client, REPO, b"the repository exists")
+                made = client.post("/zot/auth/apikey", json={"label": "silent"})
+                assert made.status_code == 201, made.text
             session = _log_in(server.url)
-            requests = _requests(server.url, session)
+            requests = _requests(server.url, session, made.json()["apiKey"])
             with ThreadPoolExecutor(len(requests)) as pool:
                 proxy.pause()
                 try:
@@ -129,6 +133,7 @@ def test_requests_waiting_on_a_silent_postgres_leave_the_others_served(
     statuses = {name: answer.status_code for name, answer in answers.items()}
     assert statuses == {
         "API keys listed": 200,
+        "logged in with an API key": 200,
         "UI session on the API": 200,
         "UI page of a session": 200,
         "star toggled": 200,
