@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from ocireg.meta.db import MetaDB
-from ocireg.registry.offloop import database_pool
+from ocireg.registry.offloop import database_work_soon
 from ocireg.scheduler import RoundDone
 
 log = logging.getLogger("ocireg.ui")
@@ -78,13 +78,7 @@ class RunLog:
         if not self.meta.shared_by_instances:
             self.add(run)
             return
-        database_pool().submit(self._add_or_log, run)
-
-    def _add_or_log(self, run: Run) -> None:
-        try:
-            self.add(run)
-        except Exception:  # the round stands; only the operations page misses it
-            log.exception("could not keep the %s round for the operations page", run.job)
+        database_work_soon(self.add, run)  # (a failure is logged; the page misses a round)
 
     def add(self, run: Run) -> None:
         with self.meta.extension_write() as connection:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from typing import Any, TypeVar
 import anyio
 
 T = TypeVar("T")
+log = logging.getLogger("ocireg.offloop")
 
 STORAGE_THREADS = 64
 # Work that asks a database across the network (a PostgreSQL meta DB) has threads of its own:
@@ -56,16 +58,6 @@ _STORAGE = _Threads(STORAGE_THREADS, "ocireg-storage")
 _DATABASE = _Threads(DATABASE_THREADS, "ocireg-database")
 
 
-def storage_pool() -> ThreadPoolExecutor:
-    """This process's storage worker threads."""
-    return _STORAGE.pool()
-
-
-def database_pool() -> ThreadPoolExecutor:
-    """This process's threads for work that asks a database across the network."""
-    return _DATABASE.pool()
-
-
 async def run_storage_work(remote: bool, call: Callable[..., T], *args: Any) -> T:
     """``call(*args)``: on a storage worker thread when ``remote`` (storage is asked over the
     network; awaited to its end, see the module's docstring), else here, on the loop."""
@@ -76,6 +68,23 @@ async def run_database_work(remote: bool, call: Callable[..., T], *args: Any) ->
     """``run_storage_work`` for a database's work: on the database threads when ``remote``
     (PostgreSQL), else here (the local SQLite file)."""
     return await _run(_DATABASE, remote, call, *args)
+
+
+def database_work_soon(call: Callable[..., object], *args: Any) -> None:
+    """``call(*args)`` on a database thread, not awaited: for work whose outcome nobody waits
+    for (a row that only counts until it is checked again, a history line). A failure is
+    logged; once the threads are shut (the interpreter exiting) the work is dropped, logged."""
+
+    def logged() -> None:
+        try:
+            call(*args)
+        except Exception:
+            log.exception("database work %s failed", getattr(call, "__qualname__", call))
+
+    try:
+        _DATABASE.pool().submit(logged)
+    except RuntimeError as exc:  # shut: nothing runs any more
+        log.warning("database work %s dropped: %s", getattr(call, "__qualname__", call), exc)
 
 
 async def _run(threads: _Threads, remote: bool, call: Callable[..., T], *args: Any) -> T:

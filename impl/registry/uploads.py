@@ -45,7 +45,7 @@ from ocireg.registry import layout
 from ocireg.registry.dedupe import Dedupe
 from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.offloop import (
-    database_pool,
+    database_work_soon,
     finish,
     run_database_work,
     run_storage_work,
@@ -269,7 +269,7 @@ class UploadStore:
         left behind only counts until the client's next check at its cap)."""
         self._hashes.pop(self._key(repo, session), None)
         if self.caps.shared is not None:
-            database_pool().submit(self.caps.shared.forget, [(repo, session)])
+            database_work_soon(self.caps.shared.forget, [(repo, session)])
             return
         self._forget_owner_here(repo, session)
 
@@ -336,9 +336,11 @@ class UploadStore:
 
     async def _discard(self, repo: str, session: str) -> None:
         self._hashes.pop(self._key(repo, session), None)
-        await self._forget_owner(repo, session)
-        with contextlib.suppress(PathNotFoundError):
-            await self._io(self._driver.delete, layout.upload_file(repo, session))
+        try:
+            await self._forget_owner(repo, session)
+        finally:  # (cancelled while the database answered: the file still goes)
+            with contextlib.suppress(PathNotFoundError):
+                await self._io(self._driver.delete, layout.upload_file(repo, session))
 
     async def _append_locked(
         self,

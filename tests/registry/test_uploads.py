@@ -232,7 +232,7 @@ class _SilentSharedSessions:
 
 def test_the_shared_client_cap_is_asked_off_the_event_loop() -> None:
     """With the per-client cap counted in PostgreSQL, a start and a cancel wait for the
-    database on a storage thread: the event loop runs other work meanwhile."""
+    database on a database thread: the event loop runs other work meanwhile."""
     shared = _SilentSharedSessions()
     caps = SessionCaps(per_client=5, shared=cast(SharedUploadSessions, shared))
     store = UploadStore(MemoryDriver(), KeyedLocks(None), False, Dedupe(MemoryDriver(), False),
@@ -260,6 +260,29 @@ def test_the_shared_client_cap_is_asked_off_the_event_loop() -> None:
         shared.answer.clear()
         _, ticks = await ticks_while(store.cancel("repo", session))
         assert ticks >= 10, ticks
+
+    asyncio.run(run())
+    assert shared.calls == ["admit", "forget"]
+
+
+def test_a_cancel_cancelled_while_the_database_answers_still_removes_the_file() -> None:
+    shared = _SilentSharedSessions()
+    shared.answer.set()
+    caps = SessionCaps(per_client=5, shared=cast(SharedUploadSessions, shared))
+    driver = MemoryDriver()
+    store = UploadStore(driver, KeyedLocks(None), False, Dedupe(MemoryDriver(), False), caps)
+
+    async def run() -> None:
+        session = await store.start("repo", "client")
+        assert driver.exists(layout.upload_file("repo", session))
+        shared.answer.clear()
+        cancelling = asyncio.create_task(store.cancel("repo", session))
+        await asyncio.sleep(0.1)  # waiting for the silent database to forget the owner
+        cancelling.cancel()
+        asyncio.get_running_loop().call_later(0.1, shared.answer.set)
+        with pytest.raises(asyncio.CancelledError):
+            await cancelling
+        assert not driver.exists(layout.upload_file("repo", session))
 
     asyncio.run(run())
     assert shared.calls == ["admit", "forget"]
