@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from ocireg.errors import ErrorCode, RegistryError
@@ -90,8 +90,10 @@ class Trust:
 
         self.scheduler.submit(Task(name, run, Priority.MEDIUM))
 
-    def _per_repository(self, unjudged_only: bool) -> Iterator[Task]:
-        for repo in self.evaluator.meta.repositories():
+    async def _per_repository(self, unjudged_only: bool) -> AsyncIterator[Task]:
+        # the repositories from the meta DB in a thread: the scheduler takes a round's tasks
+        # on the event loop, and on PostgreSQL this is a request over the network
+        for repo in await asyncio.to_thread(self.evaluator.meta.repositories):
             yield Task(f"trust: signatures of {repo}", self._repository_round(repo, unjudged_only))
 
     def _repository_round(self, repo: str, unjudged_only: bool) -> Callable[[], Awaitable[int]]:
@@ -102,7 +104,7 @@ class Trust:
 
         return run
 
-    def sweep(self) -> Iterator[Task]:
+    def sweep(self) -> AsyncIterator[Task]:
         return self._per_repository(unjudged_only=False)
 
     def lapsed(self) -> Iterator[Task]:
