@@ -48,7 +48,7 @@ def build_guard(
     keys = ApiKeys(meta) if auth.apikey and meta is not None else None
     if keys is not None:  # first: a key is told apart by its prefix, without a bcrypt round
         # an indexed lookup in the local SQLite file: on the loop; on PostgreSQL a round trip
-        # over the network (behind the connection's lock): in a thread
+        # over the network (behind the connection's lock): on the database's own threads
         assert meta is not None
         remote = meta.shared_by_instances
         method = PasswordMethod(
