@@ -52,7 +52,7 @@ def build_guard(
         assert meta is not None
         remote = meta.shared_by_instances
         method = PasswordMethod(
-            "apikey", keys.check, inline=not remote, database=remote, applies=is_api_key
+            "apikey", keys.check, runs="database" if remote else "loop", applies=is_api_key
         )
         passwords.insert(0, method)
     return Guard(

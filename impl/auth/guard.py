@@ -16,7 +16,7 @@ import base64
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from ocireg.auth.access import Rule
 from ocireg.auth.apikeys import ApiKeys
@@ -57,12 +57,12 @@ class PasswordMethod:
     # remembers, else None. Tried on the event loop first, so a client's thousandth request
     # with the same password does not pay a thread hop.
     quick: PasswordCheck | None = None
-    # The check itself is cheap (an indexed lookup): run it on the event loop, no thread.
-    inline: bool = False
-    # The check asks a database across the network (API keys in PostgreSQL): in a thread of
-    # the database's own (see ``ocireg.registry.offloop``), not one of asyncio's few shared
-    # ones, so a silent server holds up only the requests that wait for it.
-    database: bool = False
+    # Where the check runs: "thread" (asyncio's: hashing, a directory); "loop" when it is
+    # cheap (an indexed lookup of the local SQLite file), no thread; "database" when it asks
+    # a database across the network (API keys in PostgreSQL): a thread of the database's own
+    # (see ``ocireg.registry.offloop``), not one of asyncio's few shared ones, so a silent
+    # server holds up only the requests that wait for it.
+    runs: Literal["thread", "loop", "database"] = "thread"
     # Whether a password can be this method's at all, told at no cost (an API key's prefix):
     # a password it cannot be skips the method, and with it a thread hop.
     applies: Callable[[str], bool] | None = None
@@ -176,11 +176,11 @@ class Guard:
             for method in self.passwords:
                 if method.applies is not None and not method.applies(password):
                     continue
-                if method.inline:
+                if method.runs == "loop":
                     groups = method.check(user, password)
                 else:
                     groups = method.quick(user, password) if method.quick else None
-                    if groups is None and method.database:
+                    if groups is None and method.runs == "database":
                         groups = await run_database_work(True, method.check, user, password)
                     elif groups is None:
                         groups = await asyncio.to_thread(method.check, user, password)

@@ -161,9 +161,10 @@ class SessionStore:
         """``get`` from the event loop: a cookie that cannot open a session (none, too long,
         not signed with ``sessionKeysFile``'s key) is told so here, without asking the
         database (nor waiting for a thread behind others waiting on it)."""
-        if self._verify(cookie) is None:
+        session_id = self._verify(cookie)
+        if session_id is None:
             return None
-        return await self.asked(self.get, cookie)
+        return await self.asked(self._get, session_id)
 
     def create(self, user: str, method: str, groups: tuple[str, ...]) -> tuple[str, Session]:
         """A new session and the cookie value that opens it."""
@@ -185,8 +186,9 @@ class SessionStore:
 
     def get(self, cookie: str | None) -> Session | None:
         session_id = self._verify(cookie)
-        if session_id is None:
-            return None
+        return None if session_id is None else self._get(session_id)
+
+    def _get(self, session_id: str) -> Session | None:
         rows = self._tables.read(
             'SELECT "user", method, groups, csrf, expires FROM ui_sessions WHERE id_hash = ?',
             _hash(session_id),

@@ -59,7 +59,7 @@ def test_an_inline_method_never_goes_to_a_thread(monkeypatch: pytest.MonkeyPatch
         raise AssertionError("went to a thread")
 
     monkeypatch.setattr(asyncio, "to_thread", no_threads)
-    keys = PasswordMethod("apikey", lambda u, p: [] if p == "zak_x" else None, inline=True)
+    keys = PasswordMethod("apikey", lambda u, p: [] if p == "zak_x" else None, runs="loop")
     guard = Guard(AccessControl(None, True), "r", [keys])
     identity = asyncio.run(guard.identify(_basic("alice", "zak_x")))
     assert identity.method == "apikey"
