@@ -8,11 +8,12 @@ the transport's buffer. ``offset`` absent: from the file's position, which then 
 what was sent; ``count`` absent: to the end of the file. Bodies and zero-copy parts may be
 mixed in one response.
 
-A pipe is a source too (ours, not the ASGI extension's): its read end as ``file``, no
-``offset``, ``count`` required; the bytes go from the pipe to the socket by ``os.splice``, on
-the loop, as another thread fills the pipe (``splicepump``: a blob still in an S3 socket). The
-send waits for the pipe to be readable or the socket writable, whichever held it up; the
-pipe's writer closing early is a short part (an error, as a file that ends early).
+A relay is a source too (ours, not the ASGI extension's): ``{"type":
+"http.response.zerocopysend", "relay": <ocireg.relay.SocketRelay>, "count", "more_body"}``.
+Its thread copies a body still in another socket (a blob's S3 answer) into a duplicate of the
+client's socket, the loop waiting for it to end; a relay that ends early is a short part (an
+error, as a file that ends early). Not zero copy, but no hop through the loop per piece
+(``relay`` says why a copy).
 
 TLS connections do not offer it (the kernel cannot encrypt): their responses use
 ``http.response.body`` as before (``connections.py`` offers it only on plain TCP).
@@ -24,9 +25,10 @@ the descriptor, on the event loop: the socket is non-blocking, so a call copies 
 socket's buffer takes and returns, and when the socket is full the sender waits for it to be
 writable through ``add_writer`` on the duplicate (epoll accepts a second descriptor of one
 socket). A file that ``sendfile`` cannot read (a filesystem without splice support) is read
-and written through the transport instead, its reads in a worker thread. Otherwise no
-thread: a cancelled send (``http.writeTimeout``, a disconnect seen by the app) stops at once,
-and a slow client holds no worker thread. The response's end goes through uvicorn's own
+and written through the transport instead, its reads in a worker thread. Otherwise a file's
+send uses no thread: a cancelled send (``http.writeTimeout``, a disconnect seen by the app)
+stops at once, and a slow client holds no worker thread. A relay's thread is stopped by the
+same, and by the connection's close. The response's end goes through uvicorn's own
 ``http.response.body`` path, so its Content-Length check and keep-alive handling apply as for
 any body: the bytes sent by zero copy are counted against Content-Length first.
 
@@ -42,15 +44,14 @@ and the close, or the upgrade, ends every send still pending on it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
-import fcntl
 import os
-import stat
-import struct
-import termios
 from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any
+
+from ocireg.relay import RelayStopped, SocketRelay
 
 EXTENSION = "http.response.zerocopysend"
 # Set in the message by the send, however it ends: the bytes of it the socket took (a part
@@ -101,6 +102,7 @@ class ZeroCopySend:
         self._waiter: asyncio.Future[bool] | None = None
         self._lost = False  # the connection closed (or was handed to another protocol)
         self._sent = 0  # of the message being sent, so far
+        self._relaying: SocketRelay | None = None
 
     async def __call__(self, message: Any) -> None:
         if message["type"] != EXTENSION:
@@ -128,11 +130,11 @@ class ZeroCopySend:
 
     async def _send_file(self, message: Any) -> bool:
         """Send the message's bytes; False when the client went away."""
+        if "relay" in message:
+            relay = message["relay"]
+            return await self._framed(int(message["count"]), partial(self._relay, relay))
         file = message["file"]
         fd = descriptor(file)
-        if stat.S_ISFIFO(os.fstat(fd).st_mode):
-            count = int(message["count"])  # a pipe has no size to default to
-            return await self._framed(count, partial(self._splice, fd, count))
         offset = message.get("offset")
         positioned = offset is None
         if positioned:
@@ -183,33 +185,42 @@ class ZeroCopySend:
             self._transport.write(b"\r\n")
         return True
 
-    async def _splice(self, pipe: int, count: int) -> int:
-        """``count`` bytes from the pipe into the socket, after what the transport holds;
-        fewer only if the pipe's writer closes first. The pipe's writer fills it from another
-        thread (``splicepump``); here, each splice moves what the pipe holds and the socket
-        takes, and then the send waits, on the loop, for whichever of them was the limit."""
+    async def _relay(self, relay: SocketRelay) -> int:
+        """The relay's body into the socket, after what the transport holds; fewer bytes only
+        if the relay ends early, whose error (but a client gone) is raised after the count."""
         await self._transport_drained()
         if self._gone():  # see _sendfile: the dup below must be of this connection's socket
             return 0
+        loop = asyncio.get_running_loop()
+        ended: asyncio.Future[tuple[int, BaseException | None]] = loop.create_future()
+
+        def done(sent: int, error: BaseException | None) -> None:  # on the relay's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(_settle, ended, (sent, error))
+
         out = os.dup(self._socket_fd)
-        sent = 0
-        flags = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
         try:
-            while sent < count and not self._gone():
-                try:
-                    moved = os.splice(pipe, out, count - sent, flags=flags)
-                except BlockingIOError:  # the pipe is empty, or the socket is full
-                    moved = None
-                if moved == 0:
-                    break  # the writer closed an empty pipe: the end
-                sent += moved or 0
-                self._sent += moved or 0
-                if sent < count and _held(pipe):
-                    await self._ready(out)  # the socket took less than the pipe holds
-                elif sent < count:
-                    await self._ready(pipe, write=False)
-        finally:
+            relay.start(out, done)
+        except BaseException:
             os.close(out)
+            raise
+        self._relaying = relay
+        try:
+            # the relay ends itself when the client goes (its write fails); a connection the
+            # server closes, or one whose loss this protocol was not told of, is seen here
+            while not ended.done():
+                await asyncio.wait([ended], timeout=_RECHECK)
+                if self._gone():
+                    relay.stop()
+        except BaseException:  # cancelled (http.writeTimeout, the app gone): cut it off
+            relay.stop()
+            raise
+        finally:
+            self._relaying = None
+        sent, error = ended.result()
+        self._sent += sent
+        if error is not None and not isinstance(error, RelayStopped):
+            raise error
         return sent
 
     async def _sendfile(self, fd: int, offset: int, count: int) -> int:
@@ -279,28 +290,23 @@ class ZeroCopySend:
         finally:
             transport.set_write_buffer_limits(high=high, low=low)
 
-    async def _ready(self, fd: int, write: bool = True) -> None:
-        """Wait until ``fd`` is writable (or, ``write`` false, readable), or the connection
-        is gone. (A future and one timer per wait, not ``asyncio.wait``: a splice waits
-        thousands of times per GiB, and that cost 0.1 s of CPU per GiB more.)"""
+    async def _ready(self, fd: int) -> None:
+        """Wait until ``fd`` is writable, or the connection is gone. (A future and one timer
+        per wait, not ``asyncio.wait``: a send waits thousands of times per GiB, and that cost
+        0.1 s of CPU per GiB more.)"""
         loop = asyncio.get_running_loop()
-        watch, unwatch = (
-            (loop.add_writer, loop.remove_writer)
-            if write
-            else (loop.add_reader, loop.remove_reader)
-        )
         # our dup keeps the socket open after the transport closes its own descriptor: a
         # close that no connection_lost reports (one not seen by this protocol) is noticed
         # at the next look, so a peer that stops reading cannot pin the send forever
         while not self._gone():
             self._waiter = waiter = loop.create_future()
-            watch(fd, _wake, waiter)
+            loop.add_writer(fd, _wake, waiter)
             look_again = loop.call_later(_RECHECK, _wake, waiter, False)
             try:
                 if await waiter:
                     return
             finally:
-                unwatch(fd)
+                loop.remove_writer(fd)
                 look_again.cancel()
                 self._waiter = None
 
@@ -323,17 +329,19 @@ class ZeroCopySend:
         """The connection closed, or went to another protocol: stop sending on it, and stop
         waiting for its socket."""
         self._lost = True
+        if self._relaying is not None:
+            self._relaying.stop()
         if not self._cycle.response_complete:
             self._quit()
         if self._waiter is not None:
             _wake(self._waiter)
 
 
-def _held(pipe: int) -> int:
-    """The bytes waiting in a pipe."""
-    return int(struct.unpack("i", fcntl.ioctl(pipe, termios.FIONREAD, b"\0\0\0\0"))[0])
-
-
 def _wake(waiter: asyncio.Future[bool], ready: bool = True) -> None:
     if not waiter.done():
         waiter.set_result(ready)
+
+
+def _settle(ended: asyncio.Future[tuple[int, BaseException | None]], outcome: Any) -> None:
+    if not ended.done():
+        ended.set_result(outcome)

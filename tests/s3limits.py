@@ -1,12 +1,10 @@
 """``python -m tests.s3limits serve CONFIG``: ``ocireg serve`` with the S3 driver's time
 limits set from the environment, so a test can reach them quickly:
 
-- ``OCIREG_TEST_S3_BODY_TIMEOUT``: seconds a spliced body waits for its next byte
+- ``OCIREG_TEST_S3_BODY_TIMEOUT``: seconds a relayed body waits for its next byte
   (``ocireg.storage.s3.BODY_READ_TIMEOUT``, 30 s): a stalled S3 ends the pull;
 - ``OCIREG_TEST_S3_QUICK_TIMEOUT``: seconds any other request waits for its answer's next
-  byte (``ocireg.storage.s3.QUICK_READ_TIMEOUT``, 30 s);
-- ``OCIREG_TEST_PIPE_BYTES``: the size each splice pipe asks for
-  (``ocireg.splicepump.PIPE_BYTES``, 1 MiB), as a system out of pipe pages would give.
+  byte (``ocireg.storage.s3.QUICK_READ_TIMEOUT``, 30 s).
 
 Kept out of the registry's code: it sets the constants from outside."""
 
@@ -15,19 +13,15 @@ from __future__ import annotations
 import os
 import sys
 
-from ocireg import splicepump
 from ocireg.cli import main
 from ocireg.storage import s3
 
 BODY_TIMEOUT = "OCIREG_TEST_S3_BODY_TIMEOUT"
 QUICK_TIMEOUT = "OCIREG_TEST_S3_QUICK_TIMEOUT"
-PIPE_BYTES = "OCIREG_TEST_PIPE_BYTES"
 
 if __name__ == "__main__":
     if BODY_TIMEOUT in os.environ:
         s3.BODY_READ_TIMEOUT = float(os.environ[BODY_TIMEOUT])
     if QUICK_TIMEOUT in os.environ:
         s3.QUICK_READ_TIMEOUT = float(os.environ[QUICK_TIMEOUT])
-    if PIPE_BYTES in os.environ:
-        splicepump.PIPE_BYTES = int(os.environ[PIPE_BYTES])
     raise SystemExit(main(sys.argv[1:]))

@@ -6,6 +6,7 @@ on the wire (headers, chunk framing, the connection kept or closed) is what is c
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import socket
@@ -21,6 +22,8 @@ import uvicorn
 
 from ocireg.connections import ConnectionGuard, protocol_factory
 from ocireg.nowebsocket import RefuseWebSocket
+from ocireg.relay import ShortBodyError, SocketRelay
+from ocireg.storage.socketbody import SocketBody
 from tests.liveserver import free_port
 from tests.rawhttp import Reader, connect, request, reset
 
@@ -418,17 +421,24 @@ def test_a_client_gone_while_body_parts_drain_ends_the_send_quietly(
     assert sent == [None, None]
 
 
-def pipe_app(data: bytes, sent: list[BaseException | None], count: int | None = None) -> App:
-    """An app answering every request with ``data`` from a pipe that a thread fills in
-    pieces, pausing now and then (so the send finds the pipe empty as well as the socket
-    full), after a short body part; ``count`` the zero-copy message's (the data's length
-    unless given: more is a pipe whose writer closes early)."""
+def relay_app(
+    data: bytes,
+    sent: list[BaseException | None],
+    count: int | None = None,
+    within: float | None = None,
+    bodies: list[SocketBody] | None = None,
+) -> App:
+    """An app answering every request with ``data`` relayed from a socket that a thread fills
+    in pieces, pausing now and then (so the relay finds S3 silent as well as the client's
+    socket full), after a short body part. ``count``: the relay's length (the data's unless
+    given: more is a body that ends short); ``within``: seconds the app gives the send before
+    it cancels it (as ``http.writeTimeout`` does); ``bodies`` collects each relay's body."""
     count = len(data) if count is None else count
 
-    def fill(pipe: int) -> None:
-        with open(pipe, "wb", buffering=0) as writer:
+    def fill(s3: socket.socket) -> None:
+        with s3, contextlib.suppress(OSError):  # a relay ended first: a closed peer
             for start in range(0, len(data), 256 << 10):
-                writer.write(data[start : start + (256 << 10)])
+                s3.sendall(data[start : start + (256 << 10)])
                 if start % (2 << 20) == 0:
                     time.sleep(0.01)
 
@@ -436,46 +446,85 @@ def pipe_app(data: bytes, sent: list[BaseException | None], count: int | None = 
         headers = [(b"content-length", str(5 + count).encode())]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"part:", "more_body": True})
-        read_end, write_end = os.pipe()
-        os.set_blocking(read_end, False)
-        threading.Thread(target=fill, args=(write_end,), daemon=True).start()
+        ours, s3 = socket.socketpair()
+        ours.setblocking(False)
+        body = SocketBody(ours, b"", count, read_timeout=10)
+        if bodies is not None:
+            bodies.append(body)
+        threading.Thread(target=fill, args=(s3,), daemon=True).start()
+        relay = SocketRelay(body)
         try:
-            await send({"type": EXTENSION, "file": read_end, "count": count, "more_body": False})
+            async with asyncio.timeout(within):
+                await send({"type": EXTENSION, "relay": relay, "count": count})
         except BaseException as error:
             sent.append(error)
             raise
         finally:
-            os.close(read_end)
+            relay.stop()
         sent.append(None)
 
     return app
 
 
-@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
-def test_a_pipe_is_spliced_exactly_and_the_connection_is_kept() -> None:
+def test_a_relay_is_sent_exactly_and_the_connection_is_kept() -> None:
     data = os.urandom(8 << 20)
     sent: list[BaseException | None] = []
-    with serving(pipe_app(data, sent)) as port, connect(port) as sock:
+    with serving(relay_app(data, sent)) as port, connect(port) as sock:
         reader = Reader(sock)
-        for _ in range(3):  # one connection: kept alive after each spliced response
+        for _ in range(3):  # one connection: kept alive after each relayed response
             sock.sendall(request())
             status, _, body = reader.response()
             assert (status, body == b"part:" + data) == (200, True)
     assert sent == [None] * 3
 
 
-@pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
-def test_a_pipe_whose_writer_closes_early_fails_and_closes() -> None:
+def test_a_relay_whose_body_ends_short_fails_and_closes() -> None:
     data = os.urandom(3 << 20)
     sent: list[BaseException | None] = []
-    with serving(pipe_app(data, sent, count=len(data) + 10)) as port, connect(port) as sock:
+    with serving(relay_app(data, sent, count=len(data) + 10)) as port, connect(port) as sock:
         reader = Reader(sock)
         sock.sendall(request())
         assert reader.line().startswith(b"HTTP/1.1 200")
         while reader.line():  # the headers
             pass
-        while reader.fill():  # what the pipe held, then the connection closes
+        while reader.fill():  # what the body held, then the connection closes
             pass
         assert reader.buffer == b"part:" + data
-    assert isinstance(sent[0], RuntimeError)
+    assert isinstance(sent[0], ShortBodyError)
     assert "ended after" in str(sent[0])
+
+
+def test_a_relay_cut_off_by_its_app_stops_and_frees_its_body() -> None:
+    """The app cancels the send (``http.writeTimeout``) while the client reads nothing: the
+    relay's thread stops, its body's socket is closed, and the connection with it."""
+    data = os.urandom(32 << 20)
+    sent: list[BaseException | None] = []
+    bodies: list[SocketBody] = []
+    app = relay_app(data, sent, within=0.5, bodies=bodies)
+    with serving(app) as port, connect(port) as sock:
+        sock.sendall(request())
+        _wait(lambda: bool(sent), "the send was not cut off")
+        assert isinstance(sent[0], TimeoutError)
+        _wait(lambda: bodies[0].sock.fileno() == -1, "the relay outlived its cut-off")
+        reader = Reader(sock)
+        while reader.fill():  # what was sent, then the connection closes
+            pass
+        assert 5 < len(reader.buffer) < len(data)
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_an_upgrade_behind_a_relay_to_a_full_socket_stops_the_relay(loop: str) -> None:
+    """As for a file: a client that reads nothing, then asks for an upgrade, has its
+    connection closed by the refusal; the relay waiting for room in the socket stops, and
+    frees its body, rather than hold them for ever."""
+    data = os.urandom(64 << 20)
+    sent: list[BaseException | None] = []
+    bodies: list[SocketBody] = []
+    with serving(relay_app(data, sent, bodies=bodies), loop) as port, connect(port) as sock:
+        sock.sendall(request())
+        time.sleep(0.5)  # the socket fills up: the relay waits for room in it
+        assert not sent
+        sock.sendall(_UPGRADE)
+        _wait(lambda: bool(sent), "the send did not end")
+        _wait(lambda: bodies[0].sock.fileno() == -1, "the relay outlived its connection")
+    assert sent == [None]  # as for a file sent after a disconnect: quietly nothing

@@ -23,21 +23,17 @@ from ocireg.handlers.base import registry, repo
 from ocireg.operations import current_request
 from ocireg.readahead import read_ahead
 from ocireg.registry.ondemand import FileRegion
-from ocireg.splicepump import SplicePump
+from ocireg.relay import SocketRelay
 from ocireg.storage.driver import PathNotFoundError, StorageDriver
-from ocireg.storage.socketbody import SocketBody, splice_available
+from ocireg.storage.socketbody import SocketBody
 from ocireg.zerocopy import EXTENSION, offered
 
 OCTET = "application/octet-stream"
 CHUNK = 1 << 20  # 1 MiB reads: a third of the CPU per GiB of the 64 KiB default
 # A blob this large or larger, on storage that offers its body in a socket (S3 over plain
-# HTTP), is spliced to a client that takes zero-copy sends: a connection, a pipe and a thread
-# of its own cost more than they save on small blobs, which take the pooled path.
-SPLICE_LEAST = 1 << 20
-# ...through a pipe at least this large: past the user's pipe-user-pages-soft (~64 pulls at
-# once per user, at 1 MiB each) Linux gives 8 KiB pipes, a splice and a wake-up per 8 KiB on
-# each side, which costs more than the read-ahead path; that path serves instead.
-SPLICE_PIPE_LEAST = 256 << 10
+# HTTP), is relayed to a client that takes zero-copy sends: a connection and a thread of its
+# own cost more than they save on small blobs, which take the pooled path.
+RELAY_LEAST = 1 << 20
 
 
 class BlobFileResponse(FileResponse):
@@ -82,29 +78,24 @@ class BlobFileResponse(FileResponse):
             os.close(file)
 
 
-class SplicedResponse(Response):
-    """A body still in the storage's socket (an S3 answer on plain HTTP), sent to a client
-    that offers zero-copy sends through a pipe, by ``splice`` both ways (``splicepump``,
-    ``ocireg.zerocopy``): never read into this process. The pump ends with the response,
-    however it ends (the client gone, a timeout, an error), and closes the S3 connection."""
+class RelayedResponse(Response):
+    """A body still in the storage's socket (an S3 answer on plain HTTP), copied by a thread
+    of its own into the socket of a client that offers zero-copy sends (``ocireg.relay``,
+    ``ocireg.zerocopy``). The relay ends with the response, however it ends (the client gone,
+    a timeout, an error), and closes the S3 connection."""
 
-    def __init__(
-        self, body: SocketBody, pump: SplicePump, status_code: int, headers: dict[str, str]
-    ) -> None:
+    def __init__(self, body: SocketBody, status_code: int, headers: dict[str, str]) -> None:
         super().__init__(status_code=status_code, media_type=OCTET, headers=headers)
-        self._length = body.length
-        self._pump = pump
-        pump.take(body)
-        # a response never called still frees its pipe and S3 connection (when collected)
-        self._stop = weakref.finalize(self, pump.stop)
+        relay = SocketRelay(body)
+        self._relay = relay
+        # a response never called still frees its S3 connection (when collected)
+        self._stop = weakref.finalize(self, relay.stop)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = self._pump
         try:
-            pump.start()
             start = {"type": "http.response.start", "status": self.status_code}
             await send({**start, "headers": self.raw_headers})
-            message = {"file": pump.fd, "count": self._length, "more_body": False}
+            message = {"relay": self._relay, "count": self._relay.length, "more_body": False}
             await send({"type": EXTENSION, **message})
         finally:
             self._stop()
@@ -213,10 +204,10 @@ def _streamed(
         }
     if method == "HEAD":
         return Response(status_code=status, media_type=OCTET, headers=headers)
-    if length >= SPLICE_LEAST and offered(current_request().scope):
-        spliced = _spliced(driver, path, (start, length), status, headers)
-        if spliced is not None:
-            return spliced
+    if length >= RELAY_LEAST and offered(current_request().scope):
+        in_socket = driver.socket_body(path, start, length)
+        if in_socket is not None:
+            return RelayedResponse(in_socket, status, headers)
     try:
         reader = driver.reader(path, start)
     except PathNotFoundError:  # deleted since it was found (by GC, or another instance)
@@ -224,33 +215,6 @@ def _streamed(
         raise RegistryError(ErrorCode.BLOB_UNKNOWN, {"digest": digest}) from None
     body = read_ahead(reader, length)  # one thread, pieces bounded
     return StreamingResponse(body, status_code=status, media_type=OCTET, headers=headers)
-
-
-def _spliced(
-    driver: StorageDriver,
-    path: str,
-    wanted: tuple[int, int],
-    status: int,
-    headers: dict[str, str],
-) -> SplicedResponse | None:
-    """The answer spliced from the storage's socket, or None where the read-ahead path is to
-    serve: no body in a socket on offer, no pipe to be had (out of descriptors: that path
-    then fails or not as it always did), or one under ``SPLICE_PIPE_LEAST``. The pipe comes
-    first: under that load, asking S3 for a body only to drop it would be a waste."""
-    if not splice_available():
-        return None
-    try:
-        pump = SplicePump()
-    except OSError:
-        return None
-    body = None
-    try:
-        if pump.capacity >= SPLICE_PIPE_LEAST:
-            body = driver.socket_body(path, *wanted)
-    finally:
-        if body is None:
-            pump.stop()
-    return None if body is None else SplicedResponse(body, pump, status, headers)
 
 
 async def _located(name: str, digest: str) -> Response:

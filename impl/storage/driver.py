@@ -202,7 +202,7 @@ class StorageDriver(ABC):
 
     def socket_body(self, path: str, offset: int, length: int) -> SocketBody | None:
         """``length`` bytes of ``path`` from ``offset`` still in a plain-TCP socket of their
-        own (``ocireg.storage.socketbody``), for a splice to the client; None where the
+        own (``ocireg.storage.socketbody``), for a relay to the client; None where the
         backend offers no such thing (then :meth:`reader`). Blocking."""
         return None
 

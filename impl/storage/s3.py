@@ -56,7 +56,7 @@ from ocireg.storage.driver import (
     check_path,
 )
 from ocireg.storage.s3small import FALL_BACK, SMALL_MOST, SmallRequests
-from ocireg.storage.socketbody import SocketBody, open_body, plain_http, splice_available
+from ocireg.storage.socketbody import SocketBody, open_body, plain_http
 
 log = logging.getLogger("ocireg.storage.s3")
 
@@ -75,9 +75,10 @@ CONNECT_TIMEOUT = 10
 # (``S3Driver._patient``).
 QUICK_READ_TIMEOUT: float = 30
 READ_TIMEOUT = 300  # completing or copying a large object may take minutes before the answer
-# A spliced body's wait for its next byte (``socketbody``): S3 silent this long ends the pull.
-# The same as any answer's body read through botocore (the main client's): S3 sends a body as
-# it reads the object, and the wait counts only while the pull waits for S3, not its client.
+# A relayed body's wait for its next byte (``socketbody``, ``relay``): S3 silent this long
+# ends the pull. The same as any answer's body read through botocore (the main client's): S3
+# sends a body as it reads the object, and the wait counts only while the pull waits for S3,
+# not its client.
 BODY_READ_TIMEOUT: float = QUICK_READ_TIMEOUT
 _MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
 # What an endpoint without conditional writes answers If-None-Match with
@@ -550,10 +551,11 @@ class S3Driver(StorageDriver):
         return cast(BinaryIO, _ObjectStream(answer["Body"]))
 
     def socket_body(self, path: str, offset: int, length: int) -> SocketBody | None:
-        # Only on a plain-HTTP endpoint (the kernel cannot decrypt TLS for a splice), and
-        # only when the hand-signed path is on; every other answer (an error, a redirect, a
-        # coded body) is None, and the caller's reader() asks again through the usual path.
-        if self._small is None or length <= 0 or not splice_available():
+        # Only on a plain-HTTP endpoint (the relay reads the socket itself: TLS would need
+        # botocore's layers back), and only when the hand-signed path is on; every other
+        # answer (an error, a redirect, a coded body) is None, and the caller's reader() asks
+        # again through the usual path.
+        if self._small is None or length <= 0:
             return None
         signed = self._small.signed_get(self.key(path), offset, length)
         if signed is None or not plain_http(signed[0]):

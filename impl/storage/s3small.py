@@ -26,8 +26,8 @@ The requests still go through the client's ``before-send`` event, so what counts
 client's requests sees these too.
 
 ``signed_get`` only signs: a large blob's GetObject on a plain-HTTP endpoint, which the driver
-sends on a connection of its own so that the body can be spliced to the client
-(``socketbody``); any answer but the body asked for is asked again the usual way.
+sends on a connection of its own so that the body can be relayed to the client
+(``socketbody``, ``relay``); any answer but the body asked for is asked again the usual way.
 """
 
 from __future__ import annotations

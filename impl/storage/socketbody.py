@@ -1,12 +1,12 @@
 """An HTTP GET on a plain-TCP connection of our own, whose answer's body is left in the socket.
 
 Why: a blob pulled from an S3 endpoint over plain HTTP (moto here, MinIO or Ceph on a LAN)
-can go from that socket to the client's by ``splice`` through a pipe (``ocireg.splicepump``),
-never read into this process: no copy in, no copy out, no buffer to fault in per piece. For
-that the body must still be in a socket we own: botocore's pool would want the connection
-back, and its layers (urllib3, ``http.client``) buffer what they read. So the request is
-written by hand (signed by the caller), and the answer's head is read and parsed here; what
-arrived with the head, past its end, is handed over with the socket (``SocketBody.head``).
+is copied from that socket into the client's by one thread (``ocireg.relay``): one buffer, no
+hop through the event loop per piece, no layers between. For that the body must still be in a
+socket we own: botocore's pool would want the connection back, and its layers (urllib3,
+``http.client``) buffer and copy what they read. So the request is written by hand (signed by
+the caller), and the answer's head is read and parsed here; what arrived with the head, past
+its end, is handed over with the socket (``SocketBody.head``).
 
 Only a plain answer qualifies: 200 or 206 with a ``Content-Length`` equal to the length
 asked for, a 206's ``Content-Range`` the range asked for (a 200 only to a range from byte
@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import io
-import os
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -36,9 +35,8 @@ _RECEIVE = 16 << 10
 class SocketBody:
     """``length`` bytes of an answer's body: ``head`` first (read with the answer's head),
     then the rest, still in ``sock``. Non-blocking socket: a reader waits for it with ``poll``
-    and gives up after ``read_timeout`` seconds without a byte (``splicepump``: a blocking
-    ``splice`` from a socket sleeps holding the pipe's lock, and the event loop's end of the
-    pipe would wait on that lock)."""
+    and gives up after ``read_timeout`` seconds without a byte; :meth:`interrupt` wakes such
+    a wait from another thread (``ocireg.relay``)."""
 
     sock: socket.socket
     head: bytes
@@ -94,7 +92,7 @@ def open_body(
     if not isinstance(body, SocketBody):
         sock.close()
         return body
-    sock.setblocking(False)  # a splice from it returns EAGAIN rather than sleep (see above)
+    sock.setblocking(False)  # read after a poll, which interrupt() can wake (see above)
     return body
 
 
@@ -140,7 +138,3 @@ def _the_range_asked(status: bytes, content_range: str | None, wanted: str | Non
         return first == "0"
     said, _, _total = (content_range or "").strip().partition("/")
     return said == f"bytes {first}-{last}"
-
-
-def splice_available() -> bool:
-    return hasattr(os, "splice")

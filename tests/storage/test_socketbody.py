@@ -24,12 +24,10 @@ from tests.storage.test_s3small import _sent, checked_driver, checking_endpoint
 
 __all__ = ["checking_endpoint", "s3_endpoint"]  # fixtures, used here by name
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "splice"), reason="os.splice is Linux's")
-
 
 def read_all(body: SocketBody) -> bytes:
-    """The whole body, as the splice pump sees it: the head's bytes, then the socket's."""
-    body.sock.settimeout(30)  # left non-blocking, for the pump's poll
+    """The whole body, as the relay sees it: the head's bytes, then the socket's."""
+    body.sock.settimeout(30)  # left non-blocking, for the relay's poll
     try:
         data = bytearray(body.head)
         while len(data) < body.length:
@@ -57,8 +55,8 @@ def test_a_whole_object_and_a_range_come_exact(driver: S3Driver) -> None:
     assert read_all(middle) == data[1000 : 1000 + (2 << 20)]
 
 
-def test_a_spliced_body_waits_for_s3_as_long_as_any_answer_does(driver: S3Driver) -> None:
-    """S3 silent in the middle of a spliced body ends the pull after the wait any answer's
+def test_a_relayed_body_waits_for_s3_as_long_as_any_answer_does(driver: S3Driver) -> None:
+    """S3 silent in the middle of a relayed body ends the pull after the wait any answer's
     next byte gets (30 s), not the 300 s a copy's answer may need."""
     driver.put_content("a/blob", os.urandom(1 << 20))
     body = driver.socket_body("a/blob", 0, 1 << 20)
@@ -80,7 +78,8 @@ def test_what_is_not_a_plain_body_of_that_length_is_none(driver: S3Driver) -> No
 
 
 def test_an_https_endpoint_keeps_the_usual_path(s3_endpoint: S3Endpoint) -> None:
-    """The kernel cannot splice what TLS encrypts: no socket body, and nothing is sent."""
+    """The relay reads the socket itself, which TLS would need botocore's layers for: no
+    socket body, and nothing is sent."""
     tls = S3Driver(
         bucket="never-asked",
         regionendpoint=s3_endpoint.url.replace("http://", "https://"),
@@ -115,7 +114,7 @@ def test_an_endpoint_that_checks_signatures_accepts_the_get_and_refuses_a_wrong_
 def test_refused_gets_count_towards_turning_the_hand_made_path_off(
     checking_endpoint: tuple[str, str, str],
 ) -> None:
-    """A 403 to the spliced GetObject counts as the other hand-made requests' refusals do:
+    """A 403 to the relayed GetObject counts as the other hand-made requests' refusals do:
     ``REFUSALS_OFF`` in a row turn the hand-made path off (botocore alone asks then)."""
     checked_driver(checking_endpoint).put_content("team/app/blob", b"x" * 100)
     wrong = checked_driver(checking_endpoint, secret="not-the-secret")
