@@ -45,7 +45,7 @@ import httpx
 from ocireg.digests import CANONICAL, Digest, Hasher, new_hasher
 from ocireg.logs import event
 from ocireg.registry import layout
-from ocireg.registry.ondemand import BlobParts, BlobSource, FileRegion
+from ocireg.registry.ondemand import BlobSource
 from ocireg.registry.store import Registry
 from ocireg.registry.uploads import ChunkInfo
 
@@ -141,7 +141,7 @@ class Downloads:
         if not path.exists():  # committed already (the session file moved): stored
             return BlobSource(download.size, None)
         size = download.size
-        return BlobSource(size, _follow(download, size), lambda: _follow_regions(download, size))
+        return BlobSource(size, _follow(download, size))
 
     # -- the download itself --------------------------------------------------------------
     async def _run(self, download: Download) -> None:
@@ -520,7 +520,16 @@ async def _follow(download: Download, size: int) -> AsyncGenerator[bytes | memor
     session file), until ``size`` of them. The file is opened on the first read: a HEAD, which
     reads nothing, opens nothing. A piece is in memory only once it is on its way to the file,
     and its bytes are those the file gets. What is read from the file goes into a few reused
-    blocks (a reader behind the download reads most of a large blob so)."""
+    blocks (a reader behind the download reads most of a large blob so).
+
+    Sent as copies even where the connection offers zero-copy sends: a client on the same
+    host (a CI runner, a node-local mirror; the bench's) spends more CPU receiving pages that
+    ``sendfile`` handed over than bytes a ``write`` copied, and during a first pull that
+    client is what sets the pace (``bench/RESULTS.md``: 1.68x of the direct pull with
+    ``sendfile``, 1.51x with copies). A stored blob is still sent by ``sendfile``.
+
+    The file is never cut back under a reader: a failed attempt keeps what it wrote, and
+    starting again takes a new file."""
     sent = 0
     blocks = BlockPool(CHUNK, _READ_BLOCKS)
     with _Following(download) as following:
@@ -534,34 +543,6 @@ async def _follow(download: Download, size: int) -> AsyncGenerator[bytes | memor
                 continue
             if not following.moved_on():
                 await _more(download, following.handle.fileno(), sent)
-
-
-async def _follow_regions(download: Download, size: int) -> BlobParts:
-    """The same bytes for a connection that sends file regions by zero copy: what the file
-    holds so far is one region, sent from the file by the kernel (no read back, no copy in
-    Python); a piece received but not yet written (the reader caught up with the writer) is
-    sent from memory. The file's size counts only what its writes completed.
-
-    Were the file ever cut back under a region handed out, the region would find it ending
-    early, and worse, pages sendfile had queued on the socket would go out as the cut left
-    them (zeros). So a download never cuts its file back: a failed attempt keeps what it
-    wrote, and starting again takes a new file. Everything the file holds is sent so."""
-    sent = 0
-    with _Following(download) as following:
-        while sent < size:
-            descriptor = following.handle.fileno()
-            held = min(os.fstat(descriptor).st_size, size)
-            if held > sent:
-                yield FileRegion(descriptor, sent, held - sent)
-                sent = held
-                continue
-            piece = _in_memory(download, sent, size - sent)
-            if piece:
-                sent += len(piece)
-                yield piece
-                continue
-            if not following.moved_on():
-                await _more(download, descriptor, sent)
 
 
 class _Following:
@@ -602,7 +583,7 @@ async def _more(download: Download, descriptor: int, at: int) -> None:
         if download.error is not None:
             raise UpstreamError(f"blob {download.digest}: {download.error}")
         # done and still nothing past ``at``: the file is not what we follow (a positioned
-        # read: region sends move no file position)
+        # read: the reads of the file move no file position)
         if not os.pread(descriptor, 1, at):
             raise UpstreamError(f"blob {download.digest}: stored file ended early")
         return

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import weakref
-from collections.abc import AsyncIterable
-from typing import cast
 
 from starlette.datastructures import MutableHeaders
 from starlette.responses import (
@@ -22,7 +20,6 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.handlers.base import registry, repo
 from ocireg.operations import current_request
 from ocireg.readahead import read_ahead
-from ocireg.registry.ondemand import FileRegion
 from ocireg.relay import SocketRelay
 from ocireg.storage.driver import PathNotFoundError, StorageDriver
 from ocireg.storage.socketbody import SocketBody
@@ -99,23 +96,6 @@ class RelayedResponse(Response):
             await send({"type": EXTENSION, **message})
         finally:
             self._stop()
-
-
-class PartsResponse(StreamingResponse):
-    """A streamed body whose parts are bytes or file regions, for a connection that offers
-    zero-copy sends: a region is sent from its file by the connection (``sendfile``), bytes
-    as a body part. starlette's streaming (and its stop when the client goes) otherwise."""
-
-    async def stream_response(self, send: Send) -> None:
-        start = {"type": "http.response.start", "status": self.status_code}
-        await send({**start, "headers": self.raw_headers})
-        async for part in self.body_iterator:
-            if isinstance(part, FileRegion):
-                message = {"file": part.file, "offset": part.offset, "count": part.count}
-                await send({"type": EXTENSION, **message, "more_body": True})
-            else:
-                await send({"type": "http.response.body", "body": part, "more_body": True})
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def _requested_range(size: int, etag: str) -> tuple[int, int] | None:
@@ -241,10 +221,6 @@ async def _blob_or_upstream(name: str, digest: str) -> Response:
     if current_request().method == "HEAD":
         await source.chunks.aclose()
         return Response(status_code=200, media_type=OCTET, headers=headers)
-    if source.regions is not None and offered(current_request().scope):
-        await source.chunks.aclose()  # not started: it opened nothing
-        parts = cast(AsyncIterable[bytes], source.regions())  # FileRegion parts: PartsResponse's
-        return PartsResponse(parts, media_type=OCTET, headers=headers)
     return StreamingResponse(source.chunks, media_type=OCTET, headers=headers)
 
 

@@ -10,7 +10,7 @@ asked before a referrers list is made from what is stored.
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -29,29 +29,13 @@ class ServedManifest:
 
 
 @dataclass(frozen=True)
-class FileRegion:
-    """``count`` bytes of an open file from ``offset``: a part of a body that a connection
-    offering zero-copy sends (``ocireg.zerocopy``) sends from the file itself."""
-
-    file: int  # the file's descriptor, open while the region is being sent
-    offset: int
-    count: int
-
-
-BlobParts = AsyncGenerator[bytes | memoryview | FileRegion, None]
-
-
-@dataclass(frozen=True)
 class BlobSource:
     """A blob coming from elsewhere: its size and its bytes (views of what the provider holds,
     or bytes), or no bytes when it has been stored here meanwhile (then it is served as a
-    stored blob). ``regions``, when the provider has one, makes a stream of the same bytes
-    with parts as file regions, for a connection that sends them by zero copy (then
-    ``chunks`` is closed unread)."""
+    stored blob)."""
 
     size: int
     chunks: AsyncGenerator[bytes | memoryview, None] | None
-    regions: Callable[[], BlobParts] | None = None
 
 
 class OnDemand(Protocol):

@@ -1,7 +1,6 @@
 """A pull through an on-demand mirror that falls behind the download: the download runs on
-without it, and the pull is then served the rest from the stored file, byte for byte: over
-plain TCP as file regions sent by zero copy (``sendfile``), over TLS read into a few reused
-blocks."""
+without it, and the pull is then served the rest from the stored file, byte for byte, read
+into a few reused blocks."""
 
 from __future__ import annotations
 
@@ -18,7 +17,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
 from unittest import mock
-from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -33,7 +31,7 @@ from ocireg.ext.sync.downloads import (
     Source,
     UpstreamError,
     _Digesting,
-    _follow_regions,
+    _follow,
     _hash_rest,
     _in_memory,
     _misfit,
@@ -44,7 +42,7 @@ from ocireg.ext.sync.staging import Staging
 from ocireg.ext.sync.upstream import Upstream
 from ocireg.registry import uploads
 from ocireg.registry.locks import KeyedLocks
-from ocireg.registry.ondemand import BlobSource, FileRegion
+from ocireg.registry.ondemand import BlobSource
 from ocireg.registry.store import Registry
 from ocireg.registry.uploads import UploadStore
 from ocireg.storage.filesystem import FilesystemDriver
@@ -103,7 +101,7 @@ class _Task:
 
 
 def _following(path: Path, size: int) -> tuple[Download, _Task]:
-    """A download of ``size`` bytes being written to ``path``, as _follow_regions sees it."""
+    """A download of ``size`` bytes being written to ``path``, as _follow sees it."""
     task = _Task()
     download = Download(cast(Any, None), "repo", cast(Any, "sha256:" + "0" * 64), cast(Any, None))
     download.size, download.task, download.staged = size, cast(Any, task), path
@@ -111,8 +109,8 @@ def _following(path: Path, size: int) -> tuple[Download, _Task]:
 
 
 def test_a_finished_download_whose_file_is_short_fails_at_once(tmp_path: Path) -> None:
-    """The regions' follower looks past what it sent with a positioned read: no read(1) per
-    byte sent (the regions move no file position), which held the event loop a blob long."""
+    """The follower looks past what it sent with a positioned read: no read(1) per byte sent
+    (its reads move no file position), which held the event loop a blob long."""
     path = tmp_path / "upload"
     path.write_bytes(b"x" * MiB)
     download, task = _following(path, 2 * MiB)
@@ -125,8 +123,8 @@ def test_a_finished_download_whose_file_is_short_fails_at_once(tmp_path: Path) -
         return _in_memory(*args)
 
     async def follow() -> None:
-        parts = _follow_regions(download, 2 * MiB)
-        assert await anext(parts) == FileRegion(ANY, 0, MiB)
+        parts = _follow(download, 2 * MiB)
+        assert await anext(parts) == b"x" * MiB
         with mock.patch("ocireg.ext.sync.downloads._in_memory", counted):
             await anext(parts)
 
@@ -361,28 +359,21 @@ def test_a_416_that_says_the_file_holds_the_blob_ends_the_download(
         staging.close()
 
 
-def _read(source: BlobSource, regions: bool) -> Any:
-    """What a reader of ``source`` is sent: bytes, or file regions read back."""
+def _read(source: BlobSource) -> Any:
+    """What a reader of ``source`` is sent."""
 
     async def read() -> bytes:
         got = bytearray()
-        parts = source.regions() if regions and source.regions else source.chunks
-        assert parts is not None
-        async for part in parts:
-            if isinstance(part, FileRegion):
-                got += os.pread(part.file, part.count, part.offset)
-            else:
-                got += part
+        assert source.chunks is not None
+        async for part in source.chunks:
+            got += part
             await asyncio.sleep(0.4)  # a slow client: far more than RECENT pieces behind
         return bytes(got)
 
     return read()
 
 
-@pytest.mark.parametrize("regions", [False, True], ids=["chunks", "regions"])
-def test_a_pull_of_a_download_that_starts_again_gets_every_byte(
-    tmp_path: Path, regions: bool
-) -> None:
+def test_a_pull_of_a_download_that_starts_again_gets_every_byte(tmp_path: Path) -> None:
     """The retry's Range is answered 206 from past where the file ends (a broken upstream):
     that cannot continue the file, so the blob starts again in a new one. A pull that decided
     its headers in the first attempt, opening the file only after the first was discarded,
@@ -399,12 +390,12 @@ def test_a_pull_of_a_download_that_starts_again_gets_every_byte(
         download = downloads.start(registry, "repo", parse_digest(layer), source)
         late, behind = await downloads.serve(download), await downloads.serve(download)
         assert late is not None and behind is not None
-        reading = asyncio.create_task(_read(behind, regions))
+        reading = asyncio.create_task(_read(behind))
         first = download.session
         while download.session == first:  # started again: the first session file is gone
             assert download.task is not None and not download.task.done()
             await asyncio.sleep(0.05)
-        opened_late = await _read(late, regions)
+        opened_late = await _read(late)
         assert download.task is not None
         await asyncio.shield(download.task)
         assert download.error is None
