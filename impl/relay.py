@@ -32,15 +32,13 @@ socket when it ends, then reports what it sent and why it ended.
 
 from __future__ import annotations
 
-import logging
 import os
 import select
 import threading
 from collections.abc import Callable
 
+from ocireg.logs import Expected
 from ocireg.storage.socketbody import SocketBody
-
-log = logging.getLogger("ocireg.relay")
 
 RELAY_BYTES = 256 << 10  # as fast as 1 MiB or 4 MiB on the bench, a quarter of the memory
 _LOOK_AGAIN = 0.2  # seconds between looks at the stop while the client's socket is full
@@ -49,8 +47,18 @@ _LOOK_AGAIN = 0.2  # seconds between looks at the stop while the client's socket
 Done = Callable[[int, BaseException | None], None]
 
 
-class ShortBodyError(OSError):
+class S3BodyError(OSError, Expected):
+    """S3's side of a relay failed: its answer ended short, stalled, or its connection broke.
+    Never an ``errno`` of its own (a client gone is one: ``zerocopy`` tells them apart by
+    it); raised to the app, whose answer is cut off, and logged as one warning line."""
+
+
+class ShortBodyError(S3BodyError):
     """The S3 answer ended before the length it promised."""
+
+
+class S3StalledError(S3BodyError, TimeoutError):
+    """S3 sent nothing for the body's read timeout."""
 
 
 class RelayStopped(OSError):
@@ -63,6 +71,9 @@ class SocketRelay:
 
     def __init__(self, body: SocketBody) -> None:
         self.body = body
+        # what the client's socket has taken so far, kept by the thread: what a response cut
+        # off counts (all but a write under way when it was cut)
+        self.sent = 0
         self._lock = threading.Lock()
         self._started = False
         self._stopped = False
@@ -100,26 +111,22 @@ class SocketRelay:
             self.body.close()
 
     def _run(self, out: int, done: Done) -> None:
-        sent, error = 0, None
+        error: BaseException | None = None
         try:
-            sent = self._relay(out)
-        except _Partial as partial:
-            sent, error = partial.sent, partial.error
-            if not isinstance(error, RelayStopped):
-                log.info("a blob body from S3 ended after %d bytes: %s", sent, error)
+            self._relay(out)
+        except BaseException as failed:  # S3's, the client gone, the stop, a fault: the app's
+            error = failed
         finally:
             os.close(out)
             self.body.close()
-            done(sent, error)
+            done(self.sent, error)
 
-    def _relay(self, out: int) -> int:
+    def _relay(self, out: int) -> None:
         body = self.body
         room = select.poll()
         room.register(out, select.POLLOUT)
-        sent = 0
 
         def write(data: memoryview) -> None:
-            nonlocal sent
             while data:
                 if self._stopped:
                     raise RelayStopped("stopped")
@@ -128,42 +135,46 @@ class SocketRelay:
                 except BlockingIOError:
                     wrote = 0
                 data = data[wrote:]
-                sent += wrote
+                self.sent += wrote
                 if data:
                     room.poll(_LOOK_AGAIN * 1000)
 
+        write(memoryview(body.head))  # what arrived with the answer's head goes first
+        left = body.length - len(body.head)
+        readable = select.poll()
+        readable.register(body.sock.fileno(), select.POLLIN)
+        wait_ms = max(1, round(body.read_timeout * 1000))
+        buffer = memoryview(bytearray(min(left, RELAY_BYTES) or 1))
+        while left > 0:
+            got = self._receive(readable, wait_ms, buffer[: min(left, len(buffer))])
+            if got is None:  # woken with nothing to read after all: wait again
+                continue
+            if got == 0:
+                if self._stopped:
+                    raise RelayStopped("stopped")
+                done = body.length - left
+                raise ShortBodyError(f"the body ended after {done} of {body.length} bytes")
+            left -= got
+            write(buffer[:got])
+
+    def _receive(self, readable: select.poll, wait_ms: int, into: memoryview) -> int | None:
+        """S3's next bytes into ``into``: how many (0 at the answer's end), None when there
+        were none after all. Any failure is S3's (an ``S3BodyError``), whatever its errno."""
+        body = self.body
         try:
-            write(memoryview(body.head))  # what arrived with the answer's head goes first
-            left = body.length - len(body.head)
-            source = body.sock
-            readable = select.poll()
-            readable.register(source.fileno(), select.POLLIN)
-            wait_ms = max(1, round(body.read_timeout * 1000))
-            buffer = memoryview(bytearray(min(left, RELAY_BYTES) or 1))
-            while left > 0:
-                if not readable.poll(wait_ms):
-                    done = body.length - left
-                    raise TimeoutError(
-                        f"S3 sent nothing for {body.read_timeout:g} s, after {done} of "
-                        f"{body.length} bytes"
-                    )
-                try:
-                    got = source.recv_into(buffer[: min(left, len(buffer))])
-                except BlockingIOError:  # woken with nothing to read after all: wait again
-                    continue
-                if got == 0:
-                    if self._stopped:
-                        raise RelayStopped("stopped")
-                    done = body.length - left
-                    raise ShortBodyError(f"the body ended after {done} of {body.length} bytes")
-                left -= got
-                write(buffer[:got])
-        except OSError as error:
-            raise _Partial(sent, error) from error
-        return sent
-
-
-class _Partial(Exception):
-    def __init__(self, sent: int, error: OSError) -> None:
-        super().__init__(sent, error)
-        self.sent, self.error = sent, error
+            if not readable.poll(wait_ms):
+                raise S3StalledError(
+                    f"S3 sent nothing for {body.read_timeout:g} s, after {self.sent} of "
+                    f"{body.length} bytes"
+                )
+            return body.sock.recv_into(into)
+        except BlockingIOError:
+            return None
+        except S3BodyError:
+            raise
+        except OSError as error:  # a reset, say: not the client's errno to be mistaken for
+            if self._stopped:  # the stop shut the socket down
+                raise RelayStopped("stopped") from error
+            raise S3BodyError(
+                f"the S3 connection failed after {self.sent} of {body.length} bytes: {error}"
+            ) from error

@@ -38,7 +38,9 @@ header timeout (408, ``connections.py``). Such an answer may land inside a part 
 as it lands inside a body part uvicorn is sending; the client sees a response cut off and the
 connection closed. A send never outlives the connection: its descriptor is duplicated only
 while the transport is open (a closed one's number may already be the next connection's),
-and the close, or the upgrade, ends every send still pending on it.
+and the close, or the upgrade, ends every send still pending on it. (A relay's thread, told
+to stop, may take up to a fifth of a second to see it while the client's socket is full; its
+duplicate holds the socket open until then, so the client sees the close that much later.)
 """
 
 from __future__ import annotations
@@ -214,6 +216,7 @@ class ZeroCopySend:
                     relay.stop()
         except BaseException:  # cancelled (http.writeTimeout, the app gone): cut it off
             relay.stop()
+            self._sent += relay.sent  # all but a write under way now
             raise
         finally:
             self._relaying = None

@@ -1,5 +1,5 @@
 """A TCP proxy in front of an S3 endpoint that can stall the answer to the GetObject ocireg
-splices (the one request it sends with ``Connection: close``): it forwards ``stall_after``
+relays (the one request it sends with ``Connection: close``): it forwards ``stall_after``
 bytes of that answer (0: not even its head), then nothing more, the connection held open
 until the proxy closes. With ``vanished`` set, every GET of a blob's content is answered 404
 ``NoSuchKey`` (the blob deleted since it was found). While ``silent`` is set, every request is
@@ -55,21 +55,21 @@ class StallingProxy:
                 client, _ = self._listener.accept()
                 upstream = socket.create_connection(self._upstream)
                 self._sockets += [client, upstream]
-                spliced = threading.Event()  # the request asked for Connection: close
+                relayed = threading.Event()  # the request asked for Connection: close
                 threading.Thread(
-                    target=self._requests, args=(client, upstream, spliced), daemon=True
+                    target=self._requests, args=(client, upstream, relayed), daemon=True
                 ).start()
                 threading.Thread(
-                    target=self._answers, args=(upstream, client, spliced), daemon=True
+                    target=self._answers, args=(upstream, client, relayed), daemon=True
                 ).start()
 
     def _requests(
-        self, client: socket.socket, upstream: socket.socket, spliced: threading.Event
+        self, client: socket.socket, upstream: socket.socket, relayed: threading.Event
     ) -> None:
         with contextlib.suppress(OSError):
             while piece := client.recv(_PIECE):
                 if b"\r\nConnection: close\r\n" in piece:
-                    spliced.set()
+                    relayed.set()
                 if self.silent.is_set():
                     self.swallowed += 1
                     continue
@@ -80,13 +80,13 @@ class StallingProxy:
             upstream.shutdown(socket.SHUT_WR)
 
     def _answers(
-        self, upstream: socket.socket, client: socket.socket, spliced: threading.Event
+        self, upstream: socket.socket, client: socket.socket, relayed: threading.Event
     ) -> None:
         sent = 0
         with contextlib.suppress(OSError):
             while piece := upstream.recv(_PIECE):
                 limit = self.stall_after
-                if spliced.is_set() and limit is not None and sent + len(piece) >= limit:
+                if relayed.is_set() and limit is not None and sent + len(piece) >= limit:
                     client.sendall(piece[: limit - sent])
                     self.stalled.set()
                     self._closing.wait()

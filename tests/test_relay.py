@@ -9,6 +9,7 @@ import contextlib
 import gc
 import os
 import socket
+import struct
 import threading
 import time
 import warnings
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ocireg.relay import RelayStopped, ShortBodyError, SocketRelay
+from ocireg.relay import RelayStopped, S3BodyError, ShortBodyError, SocketRelay
 from ocireg.storage.socketbody import SocketBody
 
 
@@ -202,3 +203,44 @@ def test_a_client_gone_ends_the_relay_at_once() -> None:
     assert sent < len(data) and isinstance(error, (BrokenPipeError, ConnectionResetError))
     assert body.sock.fileno() == -1
     s3.close()
+
+
+def test_an_s3_connection_reset_is_s3s_failure_not_a_client_gone() -> None:
+    """S3 resets its connection mid-body: an ``S3BodyError`` with no errno of its own, so the
+    connection's send cannot take it for the client leaving (whose errnos it is told by)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        ours = socket.create_connection(listener.getsockname())
+        s3, _ = listener.accept()
+    ours.setblocking(False)
+    body = SocketBody(ours, b"", 1 << 20, 10)
+    client = Client()
+    SocketRelay(body).start(client.out, client.done)
+    s3.sendall(b"x" * 1000)
+    assert client.read(1000) == b"x" * 1000
+    s3.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s3.close()  # a reset, not an end
+    assert client.ended.wait(5) and client.report is not None
+    sent, error = client.report
+    assert sent == 1000 and type(error) is S3BodyError
+    assert error.errno is None and isinstance(error.__cause__, ConnectionResetError)
+    client.close()
+
+
+def test_a_relay_counts_what_it_sent_as_it_goes() -> None:
+    """``sent`` grows with each write, for a response cut off before the thread reports."""
+    data = os.urandom(32 << 20)
+    body, s3 = _body(len(data))
+    client = Client()  # reads a little, then nothing
+    relay = SocketRelay(body)
+    relay.start(client.out, client.done)
+    _send_in_background(s3, data)
+    assert client.read(1 << 20) == data[: 1 << 20]
+    deadline = time.monotonic() + 5
+    while relay.sent < 1 << 20:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    relay.stop()
+    assert client.ended.wait(2) and client.report is not None
+    assert client.report[0] == relay.sent >= 1 << 20
+    s3.close()
+    client.close()

@@ -24,6 +24,7 @@ from ocireg.connections import ConnectionGuard, protocol_factory
 from ocireg.nowebsocket import RefuseWebSocket
 from ocireg.relay import ShortBodyError, SocketRelay
 from ocireg.storage.socketbody import SocketBody
+from ocireg.zerocopy import SENT
 from tests.liveserver import free_port
 from tests.rawhttp import Reader, connect, request, reset
 
@@ -453,10 +454,12 @@ def relay_app(
             bodies.append(body)
         threading.Thread(target=fill, args=(s3,), daemon=True).start()
         relay = SocketRelay(body)
+        message = {"type": EXTENSION, "relay": relay, "count": count}
         try:
             async with asyncio.timeout(within):
-                await send({"type": EXTENSION, "relay": relay, "count": count})
+                await send(message)
         except BaseException as error:
+            error.add_note(f"sent {message[SENT]}")
             sent.append(error)
             raise
         finally:
@@ -505,6 +508,8 @@ def test_a_relay_cut_off_by_its_app_stops_and_frees_its_body() -> None:
         sock.sendall(request())
         _wait(lambda: bool(sent), "the send was not cut off")
         assert isinstance(sent[0], TimeoutError)
+        counted = int(sent[0].__notes__[0].removeprefix("sent "))
+        assert counted > 0  # what the request log counts: what the socket took so far
         _wait(lambda: bodies[0].sock.fileno() == -1, "the relay outlived its cut-off")
         reader = Reader(sock)
         while reader.fill():  # what was sent, then the connection closes

@@ -505,12 +505,18 @@ def test_s3_stalling_mid_body_holds_up_only_that_pull(
         _until(lambda: _threads(pid) <= idle_threads, "the relay outlived the stalled answer")
         proxy.stall_after = None
         assert client.get(url).content == data
+
     # the request log counts what each answer sent: some of the first two, all of the last
-    logged = [
-        line["bytes_out"]
-        for line in server.log_events()
-        if line["msg"] == "request" and line["path"] == url and line["method"] == "GET"
-    ]
+    # (logged a moment after the client has the last byte: the relay's thread writes it)
+    def logged_pulls() -> list[int]:
+        return [
+            line["bytes_out"]
+            for line in server.log_events()
+            if line["msg"] == "request" and line["path"] == url and line["method"] == "GET"
+        ]
+
+    _until(lambda: len(logged_pulls()) == 3, "three pulls logged")
+    logged = logged_pulls()
     assert len(logged) == 3 and 0 < logged[0] < len(data), logged
     assert outcome["got"] <= logged[1] < len(data) and logged[2] == len(data), logged
 
