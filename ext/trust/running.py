@@ -22,6 +22,7 @@ from ocireg.errors import ErrorCode, RegistryError
 from ocireg.logs import event
 from ocireg.meta.db import MetaDB
 from ocireg.registry.manifests import Manifest
+from ocireg.registry.offloop import run_database_work, run_storage_work
 from ocireg.registry.routes import Registries
 from ocireg.registry.signatures import cosign_tag_subject, signature_kind
 from ocireg.registry.store import QuietObserver
@@ -145,6 +146,16 @@ class Trust:
         self.evaluator.tables.put_many(judged)
         return [verdict for _, _, verdicts in judged for verdict in verdicts]
 
+    async def _asked(self, call: Callable[..., bool], *args: str) -> bool:
+        """A check that reads the meta DB and the repository's storage, from a request, on a
+        thread (an unsigned image's check reads every image of its repository): the
+        database's when the meta DB is across the network, so a silent PostgreSQL holds up
+        the gated pulls and not the work that shares other threads (password checks, events);
+        else the storage's."""
+        if self.evaluator.meta.shared_by_instances:
+            return await run_database_work(True, call, *args)
+        return await run_storage_work(True, call, *args)
+
     def gated(self, repo: str) -> bool:
         return any(matches(pattern, repo) for pattern in self.settings.requireSignature)
 
@@ -155,7 +166,7 @@ class Trust:
         manifest = await registry.off_loop(registry.parsed_manifest, repo, digest)
         if manifest is not None and signature_kind(manifest):
             return  # signatures are fetched to verify images: never gated
-        if await asyncio.to_thread(self.is_trusted, repo, digest):
+        if await self._asked(self.is_trusted, repo, digest):
             return
         raise RegistryError(
             ErrorCode.DENIED,

@@ -10,7 +10,6 @@ Anyone else gets 403, and the page's link is not shown to them.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -19,6 +18,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ocireg.background import roots
 from ocireg.registry.gc import GarbageCollector
+from ocireg.registry.offloop import run_database_work, run_storage_work
 from ocireg.scheduler import Priority, Task
 
 from . import accounts
@@ -51,9 +51,11 @@ class Operations:
         visit = self.pages.visit(request)
         if not self.allowed(visit):
             return self.refuse(visit)
-        storage, biggest = await asyncio.to_thread(self._storage)
-        runs = await asyncio.to_thread(self.runs.recent)
-        last = {kind: await asyncio.to_thread(self.runs.last, kind) for kind in KINDS}
+        # the meta DB's figures on its threads: a silent PostgreSQL holds up this page only
+        storage, biggest = await run_database_work(True, self._storage)
+        runs = await run_database_work(True, self.runs.recent)
+        last = {kind: await run_database_work(True, self.runs.last, kind) for kind in KINDS}
+        estimate = await run_database_work(True, self.runs.last, ESTIMATE)
         total = sum(row["bytes"] for row in storage)
         top = [dict(row) for row in storage[:TOP]]  # kept rows: this page's own copies
         widest = max((row["bytes"] for row in top), default=0) or 1
@@ -67,7 +69,7 @@ class Operations:
             storage=top,
             biggest=biggest,
             last=last,
-            estimate=await asyncio.to_thread(self.runs.last, ESTIMATE),
+            estimate=estimate,
             estimating=self.estimating,
             runs=[run for run in runs if run.kind != ESTIMATE],
             jobs=sorted(self.ui.state.scheduler.snapshot().jobs.items()),
@@ -103,7 +105,7 @@ class Operations:
                     meta=state.meta,
                     preview=True,
                 )
-                for repo in await asyncio.to_thread(root.registry.repositories):
+                for repo in await run_storage_work(True, root.registry.repositories):
                     repositories += 1
                     try:
                         collected = await collector.collect(repo)
@@ -111,9 +113,8 @@ class Operations:
                         failed += 1
                         continue
                     freed += sum(removed.size for removed in collected.files)
-            await asyncio.to_thread(
-                self.runs.add, timed(ESTIMATE, started, repositories, failed, freed)
-            )
+            run = timed(ESTIMATE, started, repositories, failed, freed)
+            await run_database_work(True, self.runs.add, run)
         finally:
             self.estimating = False
         return freed

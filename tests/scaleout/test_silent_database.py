@@ -3,12 +3,15 @@
 The instance reaches PostgreSQL through a proxy that can hold every byte (``PausableProxy``):
 the server then looks alive and answers nothing, as one that stalls does. Requests that ask the
 meta DB (API keys listed or logging in, a UI session, a star, a trust key, an upload's
-per-client cap) wait for it; meanwhile ``/v2/`` (a password login) must answer at once, which
-it cannot while any of them waits on the event loop. Once the server answers again, every one
-of them succeeds."""
+per-client cap, a pull that ``requireSignature`` gates, the operations page) wait for it;
+meanwhile ``/v2/`` (a password login) must answer at once, which it cannot while any of them
+waits on the event loop, or holds the threads the password check runs on. Once the server
+answers again, every one of them succeeds (or, for the gated pulls, is refused as it should
+be)."""
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import Callable
@@ -22,12 +25,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.auth.registries import EVERY_ACTION, write_htpasswd
-from tests.oci import push_blob
+from tests.oci import image_manifest, push_blob, put_manifest
 from tests.scaleout.instances import Shared, instance
 from tests.tcpproxy import PausableProxy
 
 REPO = "silent/db"
+GATED = "gated/app"
+# as many gated pulls as asyncio's default executor has threads, which the password check
+# shares: were the pulls' checks waiting there, /v2/ would wait too
+GATED_PULLS = min(32, (os.cpu_count() or 1) + 4)
 AUTH = ("ann", "ann-pw")
+# a user whose first login comes while the database is silent: her password is checked on a
+# thread (bcrypt), not from the cache of passwords checked before
+NEWCOMER = ("bob", "bob-pw")
 UI_HEADERS = {"X-ZOT-API-CLIENT": "zot-ui"}  # the API honours a session only from the UI
 PUBLIC_KEY = (
     ec.generate_private_key(ec.SECP256R1())
@@ -46,7 +56,7 @@ def _through(database: str, proxy: PausableProxy) -> str:
 def _config(shared: Shared, database: str, directory: Path) -> dict[str, Any]:
     config = shared.config()
     config["storage"]["cacheDriver"]["url"] = database
-    htpasswd = write_htpasswd(directory / "htpasswd", {"ann": "ann-pw"})
+    htpasswd = write_htpasswd(directory / "htpasswd", {"ann": "ann-pw", **dict([NEWCOMER])})
     config["http"] = {
         "realm": "silent",
         "auth": {"htpasswd": {"path": str(htpasswd)}, "apikey": True},
@@ -56,7 +66,8 @@ def _config(shared: Shared, database: str, directory: Path) -> dict[str, Any]:
         },
         "maxUploadSessionsPerClient": 100,  # counted in PostgreSQL, across instances
     }
-    config["extensions"] = {"search": {}, "ui": {}, "trust": {"cosign": True}}
+    trust = {"cosign": True, "requireSignature": ["gated/**"]}
+    config["extensions"] = {"search": {}, "ui": {}, "trust": trust}
     return config
 
 
@@ -71,7 +82,9 @@ def _log_in(base: str) -> str:
         return str(answer.cookies["ocireg_session"])
 
 
-def _requests(base: str, session: str, key: str) -> dict[str, Callable[[], httpx.Response]]:
+def _requests(
+    base: str, session: str, key: str, gated: str
+) -> dict[str, Callable[[], httpx.Response]]:
     """Each request that asks the meta DB, by what it exercises."""
     cookies = {"ocireg_session": session}
 
@@ -99,6 +112,10 @@ def _requests(base: str, session: str, key: str) -> dict[str, Callable[[], httpx
         ),
         "cosign key uploaded": call("POST", "/v2/_zot/ext/cosign", content=PUBLIC_KEY, auth=AUTH),
         "upload started (per-client cap)": call("POST", f"/v2/{REPO}/blobs/uploads/", auth=AUTH),
+        "operations page": call("GET", "/home/operations", cookies=cookies),
+    } | {
+        f"gated pull {n}": call("GET", f"/v2/{GATED}/manifests/{gated}", auth=AUTH)
+        for n in range(GATED_PULLS)
     }
 
 
@@ -112,16 +129,19 @@ def test_requests_waiting_on_a_silent_postgres_leave_the_others_served(
         with instance(tmp_path / "one", config) as server:
             with httpx.Client(base_url=server.url, auth=AUTH, timeout=60) as client:
                 push_blob(client, REPO, b"the repository exists")
+                image = image_manifest(client, GATED)
+                gated = put_manifest(client, GATED, "v1", image).headers["Docker-Content-Digest"]
                 made = client.post("/zot/auth/apikey", json={"label": "silent"})
                 assert made.status_code == 201, made.text
             session = _log_in(server.url)
-            requests = _requests(server.url, session, made.json()["apiKey"])
+            requests = _requests(server.url, session, made.json()["apiKey"], gated)
             with ThreadPoolExecutor(len(requests)) as pool:
                 proxy.pause()
                 try:
                     pending = {name: pool.submit(made) for name, made in requests.items()}
                     time.sleep(1)  # each has reached its meta DB query
-                    _assert_served_meanwhile(server.url)
+                    _assert_served_meanwhile(server.url, AUTH)
+                    _assert_served_meanwhile(server.url, NEWCOMER)
                     waiting = [name for name, future in pending.items() if not future.done()]
                     assert waiting == list(requests), (
                         f"only {waiting} waited for the silent database: "
@@ -139,19 +159,20 @@ def test_requests_waiting_on_a_silent_postgres_leave_the_others_served(
         "star toggled": 200,
         "cosign key uploaded": 200,
         "upload started (per-client cap)": 202,
-    }, _outcomes(pending)
+        "operations page": 200,
+    } | {f"gated pull {n}": 403 for n in range(GATED_PULLS)}, _outcomes(pending)
     # the page was the session's user's, and the star was recorded for her
     found = re.search(r'class="who"[^>]*>([^<]*)<', answers["UI page of a session"].text)
     assert found is not None and found.group(1) == "ann"
 
 
-def _assert_served_meanwhile(base: str) -> None:
+def _assert_served_meanwhile(base: str, auth: tuple[str, str]) -> None:
     """``/v2/`` answers within a second while the meta DB is silent."""
     started = time.monotonic()
-    answer = httpx.get(f"{base}/v2/", auth=AUTH, timeout=10)
+    answer = httpx.get(f"{base}/v2/", auth=auth, timeout=10)
     took = time.monotonic() - started
     assert answer.status_code == 200
-    assert took < 1, f"/v2/ took {took:.1f} s: the event loop waited for the silent database"
+    assert took < 1, f"/v2/ took {took:.1f} s for {auth[0]}: it waited for the silent database"
 
 
 def _outcomes(futures: dict[str, Future[httpx.Response]]) -> str:
