@@ -15,12 +15,12 @@ import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import anyio.to_thread
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from ocireg.auth.apikeys import KEY_MAKERS, zot_details
+from ocireg.registry.offloop import run_password_check
 
 from .app import BASE, Visit, login_redirect
 from .sessions import COOKIE, COOKIE_PATH, LIFETIME
@@ -130,7 +130,7 @@ class Accounts:
         for method in guard.passwords:
             if method.name == "apikey":
                 continue
-            groups = await anyio.to_thread.run_sync(method.check, user, password)
+            groups = await run_password_check(method.check, user, password)
             if groups is not None:
                 return method.name, tuple(sorted(guard.access.groups_of(user, groups)))
         return None

@@ -26,7 +26,7 @@ from ocireg.auth.sessions import COOKIE as SESSION_COOKIE
 from ocireg.auth.tokenerror import TokenError
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.names import name_problem
-from ocireg.registry.offloop import run_database_work
+from ocireg.registry.offloop import run_database_work, run_password_check
 
 if TYPE_CHECKING:
     from ocireg.auth.openid import Provider
@@ -57,11 +57,12 @@ class PasswordMethod:
     # remembers, else None. Tried on the event loop first, so a client's thousandth request
     # with the same password does not pay a thread hop.
     quick: PasswordCheck | None = None
-    # Where the check runs: "thread" (asyncio's: hashing, a directory); "loop" when it is
-    # cheap (an indexed lookup of the local SQLite file), no thread; "database" when it asks
-    # a database across the network (API keys in PostgreSQL): a thread of the database's own
-    # (see ``ocireg.registry.offloop``), not one of asyncio's few shared ones, so a silent
-    # server holds up only the requests that wait for it.
+    # Where the check runs: "thread" (hashing, a directory): a password thread, of a pool
+    # only password checks use (``ocireg.registry.offloop``), so no other work waiting on
+    # shared threads queues a login behind it; "loop" when it is cheap (an indexed lookup of
+    # the local SQLite file), no thread; "database" when it asks a database across the network
+    # (API keys in PostgreSQL): a thread of the database's own, so a silent server holds up
+    # only the requests that wait for it.
     runs: Literal["thread", "loop", "database"] = "thread"
     # Whether a password can be this method's at all, told at no cost (an API key's prefix):
     # a password it cannot be skips the method, and with it a thread hop.
@@ -183,7 +184,7 @@ class Guard:
                     if groups is None and method.runs == "database":
                         groups = await run_database_work(True, method.check, user, password)
                     elif groups is None:
-                        groups = await asyncio.to_thread(method.check, user, password)
+                        groups = await run_password_check(method.check, user, password)
                 if groups is not None:
                     return Identity(user, method.name, self.access.groups_of(user, groups))
         raise await self._unauthorized("invalid username or password")

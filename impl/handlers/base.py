@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from itertools import islice
 from urllib.parse import quote
 
-import anyio.to_thread
 from starlette.datastructures import QueryParams
 from starlette.responses import PlainTextResponse, Response
 
@@ -14,6 +13,7 @@ from ocireg.auth.identity import Identity, identity_of
 from ocireg.digests import Digest
 from ocireg.names import check_name
 from ocireg.operations import current_request
+from ocireg.registry.offloop import run_database_work
 from ocireg.registry.routes import Registries
 from ocireg.registry.store import Registry
 from ocireg.state import AppState, state_of
@@ -77,12 +77,12 @@ async def readable_catalog(
     after: str | None, wanted: int | None, keep: Callable[[str], bool] | None = None
 ) -> list[str]:
     """Repository names after ``after``, in order, that the caller may read (and ``keep``
-    keeps), at most ``wanted``: from the meta DB's catalog in batches read in a thread, never
-    a walk of storage."""
+    keeps), at most ``wanted``: from the meta DB's catalog in batches read on the database's
+    threads, never a walk of storage."""
     db = app_state().meta
     found: list[str] = []
     while wanted is None or len(found) < wanted:
-        batch = await anyio.to_thread.run_sync(db.catalog, after, CATALOG_BATCH)
+        batch = await run_database_work(True, db.catalog, after, CATALOG_BATCH)
         names = batch if keep is None else [name for name in batch if keep(name)]
         found += readable(names, None if wanted is None else wanted - len(found))
         if len(batch) < CATALOG_BATCH:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import json
 
-import anyio.to_thread
 from starlette.responses import Response
 
 from ocireg.errors import ErrorCode, RegistryError
@@ -20,6 +19,7 @@ from ocireg.handlers.base import (
     registry,
     repo,
 )
+from ocireg.registry.offloop import run_database_work, run_storage_work
 
 
 def _page(items: list[str], n: int | None, last: str | None) -> tuple[list[str], bool]:
@@ -61,8 +61,8 @@ async def _catalog_page(n: int | None, last: str | None) -> tuple[list[str], boo
     storage on the request path), keeping only what the caller may read; and whether more
     remain. Until the first sync has built that index (a new meta DB), storage is walked in a
     thread."""
-    if not await anyio.to_thread.run_sync(app_state().meta.catalog_built):
-        every = await anyio.to_thread.run_sync(registries().repositories)
+    if not await run_database_work(True, app_state().meta.catalog_built):
+        every = await run_storage_work(True, registries().repositories)
         return _page(readable(every), n, last)
     found = await readable_catalog(last, None if n is None else n + 1)  # +1: a next page?
     if n is None:

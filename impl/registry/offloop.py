@@ -5,8 +5,9 @@ would cost more than the read: such work runs where it is asked for. On S3 each 
 which a slow or silent S3 can hold for its read timeouts (seconds, each tried four times):
 made on the event loop, it would hold every other request of the process with it. There it
 runs on a storage worker thread, at most ``STORAGE_THREADS`` at once per process, apart from
-the threads other work uses (anyio's and asyncio's default ones: the catalog, the meta DB's
-work, settling and the rest): while S3 stalls, requests wait for it, not that work.
+the threads other work uses (the database's and the password checks' below; anyio's and
+asyncio's default ones: settling, rounds' work and the rest): while S3 stalls, requests wait
+for it, not that work.
 
 The caller waits for the work to end even when it is cancelled meanwhile (its client gone, a
 timeout, the server stopping), and is cancelled after: work under a repository's lock ends
@@ -34,6 +35,10 @@ STORAGE_THREADS = 64
 # a silent database server then holds up the requests that wait for it, and neither the event
 # loop nor the storage threads every S3 request needs.
 DATABASE_THREADS = 16
+# Password checks (bcrypt, an LDAP bind) have threads of their own too: whatever else waits on
+# shared threads (a silent database, a slow S3, a burst of work on anyio's or asyncio's
+# default threads), a client's login is not queued behind it. As many as asyncio's default.
+PASSWORD_THREADS = min(32, (os.cpu_count() or 1) + 4)
 
 
 class _Threads:
@@ -56,6 +61,7 @@ class _Threads:
 
 _STORAGE = _Threads(STORAGE_THREADS, "ocireg-storage")
 _DATABASE = _Threads(DATABASE_THREADS, "ocireg-database")
+_PASSWORDS = _Threads(PASSWORD_THREADS, "ocireg-password")
 
 
 async def run_storage_work(remote: bool, call: Callable[..., T], *args: Any) -> T:
@@ -68,6 +74,13 @@ async def run_database_work(remote: bool, call: Callable[..., T], *args: Any) ->
     """``run_storage_work`` for a database's work: on the database threads when ``remote``
     (PostgreSQL), else here (the local SQLite file)."""
     return await _run(_DATABASE, remote, call, *args)
+
+
+async def run_password_check(call: Callable[..., T], *args: Any) -> T:
+    """``call(*args)``, a password check, on the password threads. Not awaited to its end
+    when cancelled (unlike storage and database work): a check changes nothing, and a client
+    gone need not wait for an LDAP server's answer."""
+    return await asyncio.wrap_future(_PASSWORDS.pool().submit(call, *args))
 
 
 def database_work_soon(call: Callable[..., object], *args: Any) -> None:

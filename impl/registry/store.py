@@ -11,8 +11,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import anyio.to_thread
-
 from ocireg.digests import Digest, digest_bytes, parse_digest, require_supported
 from ocireg.errors import ErrorCode, RegistryError
 from ocireg.names import is_tag
@@ -25,7 +23,7 @@ from ocireg.registry.locks import KeyedLocks
 from ocireg.registry.manifestbytes import ManifestBytes
 from ocireg.registry.manifestcache import ManifestCache
 from ocireg.registry.manifests import Manifest, parse_manifest
-from ocireg.registry.offloop import run_storage_work
+from ocireg.registry.offloop import run_database_work, run_storage_work
 from ocireg.registry.ondemand import OnDemand
 from ocireg.registry.refdedupe import PlaceholderDriver, ReferenceDedupe, resolve
 from ocireg.registry.uploads import SessionCaps, UploadStore
@@ -276,7 +274,7 @@ class Registry:
 
     async def _created(self, repo: str) -> None:
         for observer in self.observers:
-            await anyio.to_thread.run_sync(observer.created, repo)
+            await run_database_work(True, observer.created, repo)  # (the meta DB's row)
 
     def repositories(self) -> list[str]:
         found: list[str] = []

@@ -3,11 +3,11 @@
 The instance reaches PostgreSQL through a proxy that can hold every byte (``PausableProxy``):
 the server then looks alive and answers nothing, as one that stalls does. Requests that ask the
 meta DB (API keys listed or logging in, a UI session, a star, a trust key, an upload's
-per-client cap, a pull that ``requireSignature`` gates, the operations page) wait for it;
-meanwhile ``/v2/`` (a password login) must answer at once, which it cannot while any of them
-waits on the event loop, or holds the threads the password check runs on. Once the server
-answers again, every one of them succeeds (or, for the gated pulls, is refused as it should
-be)."""
+per-client cap, a pull that ``requireSignature`` gates, the operations page, the catalog) wait
+for it; meanwhile ``/v2/`` (a password login, a first one too) and ``/metrics`` must answer at
+once, which they cannot while any of them waits on the event loop, or holds threads they need.
+Once the server answers again, every one of them succeeds (or, for the gated pulls, is refused
+as it should be)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,12 @@ from tests.tcpproxy import PausableProxy
 
 REPO = "silent/db"
 GATED = "gated/app"
-# as many gated pulls as asyncio's default executor has threads, which the password check
-# shares: were the pulls' checks waiting there, /v2/ would wait too
+# as many gated pulls as asyncio's default executor has threads: were their checks waiting
+# there, the work that shares those threads would wait too
 GATED_PULLS = min(32, (os.cpu_count() or 1) + 4)
+# more catalog pages than anyio's default threads (40): were they read there, /metrics,
+# rendered on those threads, would wait too
+CATALOGS = 45
 AUTH = ("ann", "ann-pw")
 # a user whose first login comes while the database is silent: her password is checked on a
 # thread (bcrypt), not from the cache of passwords checked before
@@ -66,8 +69,9 @@ def _config(shared: Shared, database: str, directory: Path) -> dict[str, Any]:
         },
         "maxUploadSessionsPerClient": 100,  # counted in PostgreSQL, across instances
     }
+    config["http"]["accessControl"]["metrics"] = {"users": ["ann"]}
     trust = {"cosign": True, "requireSignature": ["gated/**"]}
-    config["extensions"] = {"search": {}, "ui": {}, "trust": trust}
+    config["extensions"] = {"search": {}, "ui": {}, "trust": trust, "metrics": {}}
     return config
 
 
@@ -97,26 +101,34 @@ def _requests(
 
         return made
 
-    return {
-        "API keys listed": call("GET", "/zot/auth/apikey", auth=AUTH),
-        "logged in with an API key": call("GET", "/v2/", auth=("ann", key)),
-        "UI session on the API": call(
-            "GET", "/zot/auth/apikey", cookies=cookies, headers=UI_HEADERS
-        ),
-        "UI page of a session": call("GET", "/home", cookies=cookies),
-        "star toggled": call(
-            "PUT",
-            "/v2/_zot/ext/userprefs",
-            params={"action": "toggleStar", "repo": REPO},
-            auth=AUTH,
-        ),
-        "cosign key uploaded": call("POST", "/v2/_zot/ext/cosign", content=PUBLIC_KEY, auth=AUTH),
-        "upload started (per-client cap)": call("POST", f"/v2/{REPO}/blobs/uploads/", auth=AUTH),
-        "operations page": call("GET", "/home/operations", cookies=cookies),
-    } | {
-        f"gated pull {n}": call("GET", f"/v2/{GATED}/manifests/{gated}", auth=AUTH)
-        for n in range(GATED_PULLS)
-    }
+    return (
+        {
+            "API keys listed": call("GET", "/zot/auth/apikey", auth=AUTH),
+            "logged in with an API key": call("GET", "/v2/", auth=("ann", key)),
+            "UI session on the API": call(
+                "GET", "/zot/auth/apikey", cookies=cookies, headers=UI_HEADERS
+            ),
+            "UI page of a session": call("GET", "/home", cookies=cookies),
+            "star toggled": call(
+                "PUT",
+                "/v2/_zot/ext/userprefs",
+                params={"action": "toggleStar", "repo": REPO},
+                auth=AUTH,
+            ),
+            "cosign key uploaded": call(
+                "POST", "/v2/_zot/ext/cosign", content=PUBLIC_KEY, auth=AUTH
+            ),
+            "upload started (per-client cap)": call(
+                "POST", f"/v2/{REPO}/blobs/uploads/", auth=AUTH
+            ),
+            "operations page": call("GET", "/home/operations", cookies=cookies),
+        }
+        | {
+            f"gated pull {n}": call("GET", f"/v2/{GATED}/manifests/{gated}", auth=AUTH)
+            for n in range(GATED_PULLS)
+        }
+        | {f"catalog {n}": call("GET", "/v2/_catalog", auth=AUTH) for n in range(CATALOGS)}
+    )
 
 
 def test_requests_waiting_on_a_silent_postgres_leave_the_others_served(
@@ -140,8 +152,9 @@ def test_requests_waiting_on_a_silent_postgres_leave_the_others_served(
                 try:
                     pending = {name: pool.submit(made) for name, made in requests.items()}
                     time.sleep(1)  # each has reached its meta DB query
-                    _assert_served_meanwhile(server.url, AUTH)
-                    _assert_served_meanwhile(server.url, NEWCOMER)
+                    _assert_served_meanwhile(server.url, "/v2/", AUTH)
+                    _assert_served_meanwhile(server.url, "/v2/", NEWCOMER)
+                    _assert_served_meanwhile(server.url, "/metrics", AUTH)
                     waiting = [name for name, future in pending.items() if not future.done()]
                     assert waiting == list(requests), (
                         f"only {waiting} waited for the silent database: "
@@ -160,19 +173,24 @@ def test_requests_waiting_on_a_silent_postgres_leave_the_others_served(
         "cosign key uploaded": 200,
         "upload started (per-client cap)": 202,
         "operations page": 200,
-    } | {f"gated pull {n}": 403 for n in range(GATED_PULLS)}, _outcomes(pending)
+    } | {f"gated pull {n}": 403 for n in range(GATED_PULLS)} | {
+        f"catalog {n}": 200 for n in range(CATALOGS)
+    }, _outcomes(pending)
     # the page was the session's user's, and the star was recorded for her
     found = re.search(r'class="who"[^>]*>([^<]*)<', answers["UI page of a session"].text)
     assert found is not None and found.group(1) == "ann"
 
 
-def _assert_served_meanwhile(base: str, auth: tuple[str, str]) -> None:
-    """``/v2/`` answers within a second while the meta DB is silent."""
+def _assert_served_meanwhile(base: str, path: str, auth: tuple[str, str]) -> None:
+    """``path`` answers within a second while the meta DB is silent."""
     started = time.monotonic()
-    answer = httpx.get(f"{base}/v2/", auth=auth, timeout=10)
+    try:
+        answer = httpx.get(f"{base}{path}", auth=auth, timeout=3)
+    except httpx.TimeoutException:
+        raise AssertionError(f"{path} for {auth[0]} waited for the silent database") from None
     took = time.monotonic() - started
-    assert answer.status_code == 200
-    assert took < 1, f"/v2/ took {took:.1f} s for {auth[0]}: it waited for the silent database"
+    assert answer.status_code == 200, (path, answer.status_code)
+    assert took < 1, f"{path} took {took:.1f} s for {auth[0]}: it waited for the silent database"
 
 
 def _outcomes(futures: dict[str, Future[httpx.Response]]) -> str:
