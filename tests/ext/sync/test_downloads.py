@@ -54,7 +54,7 @@ from tests.rawhttp import Reader, connect, request
 MiB = 1 << 20
 
 
-@pytest.mark.parametrize("tls", [False, True], ids=["zero-copy", "tls"])
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 def test_a_pull_behind_the_download_gets_every_byte_from_the_file(
     tmp_path: Path, tls: bool
 ) -> None:
