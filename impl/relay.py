@@ -7,7 +7,7 @@ Why a copy, and not ``splice`` through a pipe as before: the spliced body cost o
 cost its client more, far more than it saved. A socket receiving pages that were spliced to it
 (S3's own, handed on) spends about 0.4 CPU s per GiB more than one receiving bytes that a
 ``write`` put into fresh buffers; measured on loopback, where the bench's client shares the
-machine, the spliced pull was 0.8x of docker-registry's, this one 1.03-1.08x, while ocireg
+machine, the spliced pull was 0.8x of docker-registry's, this one 1.03-1.10x, while ocireg
 still spends less CPU per GiB than docker-registry does (``bench/S3.md``).
 
 Bounds: one buffer of ``RELAY_BYTES`` per pull; a client that stops reading holds it, and the

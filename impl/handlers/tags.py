@@ -19,7 +19,7 @@ from ocireg.handlers.base import (
     registry,
     repo,
 )
-from ocireg.registry.offloop import run_database_work, run_storage_work
+from ocireg.registry.offloop import run_storage_work
 
 
 def _page(items: list[str], n: int | None, last: str | None) -> tuple[list[str], bool]:
@@ -61,7 +61,8 @@ async def _catalog_page(n: int | None, last: str | None) -> tuple[list[str], boo
     storage on the request path), keeping only what the caller may read; and whether more
     remain. Until the first sync has built that index (a new meta DB), storage is walked in a
     thread."""
-    if not await run_database_work(True, app_state().meta.catalog_built):
+    meta = app_state().meta
+    if not await meta.asked(meta.catalog_built):  # a flag once built: no hop on SQLite
         every = await run_storage_work(True, registries().repositories)
         return _page(readable(every), n, last)
     found = await readable_catalog(last, None if n is None else n + 1)  # +1: a next page?
