@@ -21,10 +21,10 @@ def _write_blob(layout: Path, data: bytes) -> dict[str, Any]:
     return {"digest": f"sha256:{digest}", "size": len(data)}
 
 
-def _layer(arch: str) -> tuple[bytes, str]:
+def _layer(arch: str, salt: str) -> tuple[bytes, str]:
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w") as tar:
-        content = f"hello from {arch}\n".encode()
+        content = f"hello from {arch}\n{salt}".encode()
         info = tarfile.TarInfo(f"etc/{arch}.txt")
         info.size = len(content)
         info.mtime = 0
@@ -34,15 +34,18 @@ def _layer(arch: str) -> tuple[bytes, str]:
 
 
 def build_multiarch_layout(
-    layout: Path, tag: str, arches: tuple[str, ...] = ("amd64", "arm64")
+    layout: Path, tag: str, arches: tuple[str, ...] = ("amd64", "arm64"), salt: str = ""
 ) -> str:
     """Write an OCI layout whose ``tag`` is an index of one image per architecture.
-    Returns the index digest."""
+    Returns the index digest.
+
+    The same arguments give the same digests. A ``salt`` goes into each layer, so a caller can
+    have content that no client's cache (skopeo's blob-info cache, say) has seen before."""
     layout.mkdir(parents=True, exist_ok=True)
     (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
     children = []
     for arch in arches:
-        layer, diff_id = _layer(arch)
+        layer, diff_id = _layer(arch, salt)
         config = json.dumps(
             {
                 "architecture": arch,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,7 +215,10 @@ def test_skopeo_does_the_token_dance(
 ) -> None:
     asked(tokens)
     source = tmp_path / "source"
-    build_multiarch_layout(source, "v1")
+    # Content new to skopeo: its blob-info cache (/var/lib/containers/cache for root, shared by
+    # every test) may know these blobs from a repository an earlier test used on a port this
+    # registry now has, and it would then ask for a token to mount from there.
+    build_multiarch_layout(source, "v1", salt=secrets.token_hex(8))
     remote = f"docker://{bearer_registry.host}/ci/tokens"
     run(skopeo, "copy", "--all", "--dest-tls-verify=false", "--dest-creds=ci:ci-pw",
         f"oci:{source}:v1", f"{remote}:v1")  # fmt: skip
