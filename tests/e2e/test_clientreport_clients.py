@@ -5,9 +5,10 @@ departures that client really makes, as read from its traffic (request log and r
   (twice for a layer), pushes in chunks (POST, one PATCH with ``application/octet-stream`` to
   the returned Location, PUT), sends one ``Accept`` line per manifest type, and sends
   credentials only after the challenge of ``GET /v2/``.
-* skopeo, the same image into a second repository: its blob-info cache (in ``$HOME``) knows
-  the layers are in the first, so it checks them there with HEAD and mounts them; the config
-  blobs are not in that cache, so it uploads them again (``blob-repush``, 2).
+* skopeo, the same image into a second repository: its blob-info cache (in ``$HOME``; for
+  root, the shared ``/var/lib/containers/cache``) knows the layers are in the first, so it
+  checks them there with HEAD and mounts them; the config blobs are not in that cache, so it
+  uploads them again (``blob-repush``, 2).
 * oras-py (User-Agent ``python-requests/*``): pushes and pulls with no departure while every
   blob is new to it; pushing the same artifact again to its repository HEADs each blob (200)
   and uploads nothing. Each later push to another repository uploads again what it pushed
@@ -53,7 +54,7 @@ NO_TLS = ("--src-tls-verify=false", "--dest-tls-verify=false")
 
 
 def _skopeo(skopeo: str, home: Path, *args: str) -> None:
-    env = {**os.environ, "HOME": str(home)}  # its blob-info cache lives here
+    env = {**os.environ, "HOME": str(home)}  # its blob-info cache, unless it runs as root
     result = subprocess.run([skopeo, *args], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, f"{args}\n{result.stdout}\n{result.stderr}"
 
