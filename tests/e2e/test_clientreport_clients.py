@@ -28,6 +28,7 @@ departures that client really makes, as read from its traffic (request log and r
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 import tempfile
@@ -65,7 +66,8 @@ def test_skopeo_copy_in_and_out(skopeo: str, tmp_path: Path) -> None:
     htpasswd = write_htpasswd(tmp_path / "htpasswd", users)
     extra = {"http": {"auth": {"htpasswd": {"path": str(htpasswd)}}, "accessControl": access}}
     source, home = tmp_path / "source", tmp_path / "home"
-    build_multiarch_layout(source, "v1")
+    # new content: a shared blob-info cache must not know it from an earlier test's server
+    build_multiarch_layout(source, "v1", salt=secrets.token_hex(8))
     with reporting_server(tmp_path / "server", extra) as server:
         one, two = f"docker://{server.host}/sk/one:v1", f"docker://{server.host}/sk/two:v1"
         _skopeo(skopeo, home, "copy", "--all", *NO_TLS, "--dest-creds=ci:ci-pw",
