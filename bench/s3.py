@@ -204,17 +204,36 @@ def peak_rss_during(server: Server, work: threading.Thread) -> int:
 
 
 def blob_rounds(
-    ours: Server, theirs: Server, mib: int, runs: int, moto_pid: int, client: str = "httpx"
+    ours: Server,
+    theirs: Server,
+    mib: int,
+    runs: int,
+    moto_pid: int,
+    client: str = "httpx",
+    pushes_first: bool = False,
 ) -> None:
-    """Push then pull a blob through each registry in turn, ``runs`` times. Besides the
-    rates, the CPU each registry, the endpoint and the pulling client (this process, idle
-    otherwise meanwhile) spent per GiB pulled: on a loaded host the rates swing between runs
-    far more than the CPU does, and on two cores the three share them."""
+    """Push then pull a blob through each registry in turn, ``runs`` times (``pushes_first``:
+    every push first, then the pulls in the same order, so that no pull follows its own push
+    straight away). Besides the rates, the CPU each registry, the endpoint and the pulling
+    client (this process, idle otherwise meanwhile) spent per GiB pulled: on a loaded host
+    the rates swing between runs far more than the CPU does, and on two cores the three
+    share them."""
     rates: dict[str, dict[str, list[float]]] = {}
+    blobs: dict[tuple[str, int], tuple[str, float]] = {}
+
+    def push_blob(server: Server, run: int) -> None:
+        seed = f"{server.name}-{run}".encode()
+        blobs[server.name, run] = push(server, f"bench/{run}", mib, seed)
+
+    if pushes_first:
+        for run in range(runs):
+            for server in (ours, theirs):
+                push_blob(server, run)
     for run in range(runs):
         for server in (ours, theirs):
-            seed = f"{server.name}-{run}".encode()
-            digest, pushed = push(server, f"bench/{run}", mib, seed)
+            if not pushes_first:
+                push_blob(server, run)
+            digest, pushed = blobs[server.name, run]
             assert server.pid is not None
             own, endpoint = cpu_seconds(server.pid), cpu_seconds(moto_pid)
             mine = time.process_time()
@@ -229,8 +248,9 @@ def blob_rounds(
             figures["cpu"].append((cpu_seconds(server.pid) - own) * per_gib)
             figures["moto"].append((cpu_seconds(moto_pid) - endpoint) * per_gib)
             figures["client"].append(mine * per_gib)
+    order = ", every push first" if pushes_first else ""
     print(
-        f"blob {mib} MiB, {runs} interleaved runs, {client} client, medians"
+        f"blob {mib} MiB, {runs} interleaved runs{order}, {client} client, medians"
         " (MiB/s; pull CPU s per GiB)"
     )
     for name, figures in rates.items():
@@ -359,6 +379,9 @@ def main() -> None:
         "--client", choices=sorted(CLIENTS), default="httpx", help="the pulls' client"
     )
     parser.add_argument(
+        "--pushes-first", action="store_true", help="push every blob before the first pull"
+    )
+    parser.add_argument(
         "--no-dedupe", action="store_true", help="ocireg with storage.dedupe off (on: default)"
     )
     args = parser.parse_args()
@@ -370,7 +393,9 @@ def main() -> None:
             ours_on_s3 = ocireg_on_s3(endpoint, dedupe=not args.no_dedupe)
             with ours_on_s3 as ours, docker_registry_on_s3(endpoint) as theirs:
                 if args.mib:
-                    blob_rounds(ours, theirs, args.mib, args.runs, moto.pid, args.client)
+                    blob_rounds(
+                        ours, theirs, args.mib, args.runs, moto.pid, args.client, args.pushes_first
+                    )
                 if args.seconds:
                     manifest_rounds(ours, theirs, args, folder / "moto.log", moto.pid)
         if args.rss_mib:
